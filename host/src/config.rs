@@ -1,0 +1,193 @@
+//! Configuration: `config/default.toml` embedded as the base, the operator's file merged over it,
+//! then validated with an error that names the key.
+
+use crate::plugins::{Limits, PluginKind};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The embedded default configuration.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config: {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data: DataConfig,
+    pub plugins: PluginsConfig,
+    pub web: WebConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    pub dir: PathBuf,
+    pub call_timeout_ms: u64,
+    pub memory_limit_mib: usize,
+    pub max_batch: usize,
+    pub quiet_period_ms: u64,
+    pub compile_cache: bool,
+    #[serde(default)]
+    pub active: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    pub listen: SocketAddr,
+}
+
+impl Config {
+    /// The defaults, with `path`'s settings (if any) merged over them, validated.
+    ///
+    /// # Errors
+    /// An unreadable file, bad TOML, an unknown key, or a value out of range.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let base: toml::Table = DEFAULT_TOML.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: "config/default.toml (embedded)".into(),
+            message: e.to_string(),
+        })?;
+        let merged = match path {
+            None => base,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                let overlay: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: path.into(),
+                    message: e.to_string(),
+                })?;
+                merge(base, overlay)
+            }
+        };
+        let shown = path.map_or_else(|| PathBuf::from("config/default.toml (embedded)"), Path::to_path_buf);
+        let config: Self = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse { path: shown, message: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.plugins;
+        let bad = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if !(1..=60_000).contains(&p.call_timeout_ms) {
+            return bad("plugins.call_timeout_ms", format!("must be 1-60000, got {}", p.call_timeout_ms));
+        }
+        if !(8..=4096).contains(&p.memory_limit_mib) {
+            return bad("plugins.memory_limit_mib", format!("must be 8-4096, got {}", p.memory_limit_mib));
+        }
+        if !(1..=1_000_000).contains(&p.max_batch) {
+            return bad("plugins.max_batch", format!("must be 1-1000000, got {}", p.max_batch));
+        }
+        if p.quiet_period_ms > 10_000 {
+            return bad(
+                "plugins.quiet_period_ms",
+                format!("must be at most 10000, got {}", p.quiet_period_ms),
+            );
+        }
+        for kind in p.active.keys() {
+            if let Err(e) = kind.parse::<PluginKind>() {
+                return bad("plugins.active", e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The plugin directory: `plugins.dir`, or `<data dir>/plugins` when empty.
+    #[must_use]
+    pub fn plugin_dir(&self) -> PathBuf {
+        if self.plugins.dir.as_os_str().is_empty() {
+            self.data.dir.join("plugins")
+        } else {
+            self.plugins.dir.clone()
+        }
+    }
+
+    /// Plugin limits from `[plugins]`.
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        Limits {
+            call_timeout: Duration::from_millis(self.plugins.call_timeout_ms),
+            memory_bytes: self.plugins.memory_limit_mib << 20,
+            max_batch: self.plugins.max_batch,
+            ..Limits::default()
+        }
+    }
+
+    /// `[plugins.active]`, by kind (validated at load).
+    #[must_use]
+    pub fn preferred_plugins(&self) -> BTreeMap<PluginKind, String> {
+        self.plugins.active.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.clone()))).collect()
+    }
+}
+
+/// Overlays `top` on `base`, table by table.
+fn merge(mut base: toml::Table, top: toml::Table) -> toml::Table {
+    for (key, value) in top {
+        match (base.remove(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t)) => {
+                base.insert(key, toml::Value::Table(merge(b, t)));
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+    base
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path))
+    }
+
+    #[test]
+    fn defaults_load_and_a_partial_file_overrides_only_its_keys() {
+        let d = Config::load(None).unwrap();
+        assert_eq!(d.plugins.call_timeout_ms, 250);
+        assert_eq!(d.plugin_dir(), PathBuf::from("data/plugins"));
+        let c = load_text("[plugins]\ncall_timeout_ms = 500\n[plugins.active]\nscorer = \"mine\"\n").unwrap();
+        assert_eq!(c.plugins.call_timeout_ms, 500);
+        assert_eq!(c.plugins.memory_limit_mib, 64);
+        assert_eq!(c.preferred_plugins().get(&PluginKind::Scorer).map(String::as_str), Some("mine"));
+    }
+
+    #[test]
+    fn unknown_keys_bad_values_and_bad_kinds_are_named() {
+        let e = load_text("[plugins]\ncall_timout_ms = 5\n").unwrap_err().to_string();
+        assert!(e.contains("call_timout_ms"), "{e}");
+        let e = load_text("[plugins]\nmemory_limit_mib = 1\n").unwrap_err().to_string();
+        assert!(e.contains("plugins.memory_limit_mib") && e.contains("8-4096"), "{e}");
+        let e = load_text("[plugins.active]\nscorrer = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("unknown plugin kind"), "{e}");
+        let e = load_text("[web]\nlisten = \"nope\"\n").unwrap_err().to_string();
+        assert!(e.contains("listen") || e.contains("socket"), "{e}");
+        let e = load_text("[plugins\n").unwrap_err().to_string();
+        assert!(e.contains("c.toml"), "{e}");
+    }
+}

@@ -1,0 +1,11 @@
+//! equilibrage: a self-hosted Polymarket trading bot whose strategy runs as hot-reloadable
+//! WebAssembly plugins.
+
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod plugins;
+pub mod scaffold;
+pub mod web_backend;
+
+pub use plugins::{PluginKind, Plugins};

@@ -1,0 +1,177 @@
+//! The `equilibrage` command: run the bot, scaffold and list plugins.
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use equilibrage::config::Config;
+use equilibrage::plugins::{self, PluginKind, PluginOptions, Plugins};
+use equilibrage::{scaffold, web_backend};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "equilibrage",
+    version,
+    about = "A self-hosted Polymarket trading bot with hot-reloadable WebAssembly strategy plugins."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// Configuration file, merged over the embedded config/default.toml.
+    #[arg(long, global = true, env = "EQUILIBRAGE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (database, compile cache, default plugin directory).
+    #[arg(long, global = true, env = "EQUILIBRAGE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Plugin directory to load and watch.
+    #[arg(long, global = true, env = "EQUILIBRAGE_PLUGIN_DIR", value_name = "DIR")]
+    plugin_dir: Option<PathBuf>,
+    /// Dashboard and API address.
+    #[arg(long, global = true, env = "EQUILIBRAGE_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the bot (what a bare `equilibrage` does).
+    Run,
+    /// Write and inspect plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Scaffold a new plugin crate in the current directory (or --dir).
+    New {
+        /// Crate and plugin name: lowercase letters, digits and dashes.
+        name: String,
+        /// scorer, whale-analyzer, news-aggregator or liquidation-rules.
+        #[arg(long, default_value = "scorer")]
+        kind: PluginKind,
+        /// Where to create the crate.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Load the plugin directory and show what loads, and what does not and why.
+    List,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        None | Some(Command::Run) => run(&cli.common),
+        Some(Command::Plugin(PluginCommand::New { name, kind, dir })) => {
+            let root = scaffold::new_plugin(&dir, &name, kind)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "created {kind} plugin {name} in {}", root.display())?;
+            writeln!(out, "build it:   cd {} && cargo build --release", root.display())?;
+            writeln!(
+                out,
+                "install it: cp target/wasm32-wasip2/release/{}.wasm <plugin dir>/",
+                name.replace('-', "_")
+            )?;
+            Ok(())
+        }
+        Some(Command::Plugin(PluginCommand::List)) => list(&cli.common),
+    }
+}
+
+fn load_config(common: &Common) -> anyhow::Result<Config> {
+    let mut config = Config::load(common.config.as_deref())?;
+    if let Some(dir) = &common.data_dir {
+        config.data.dir.clone_from(dir);
+    }
+    if let Some(dir) = &common.plugin_dir {
+        config.plugins.dir.clone_from(dir);
+    }
+    if let Some(listen) = common.listen {
+        config.web.listen = listen;
+    }
+    Ok(config)
+}
+
+fn plugin_options(config: &Config) -> PluginOptions {
+    let cache = config.plugins.compile_cache.then(|| config.data.dir.join("cache").join("plugins"));
+    let mut options = PluginOptions::new(config.plugin_dir(), cache);
+    options.limits = config.limits();
+    options.quiet_period = std::time::Duration::from_millis(config.plugins.quiet_period_ms);
+    options.prefer = config.preferred_plugins();
+    options
+}
+
+fn run(common: &Common) -> anyhow::Result<()> {
+    let config = load_config(common)?;
+    std::fs::create_dir_all(&config.data.dir)
+        .with_context(|| format!("creating data directory {}", config.data.dir.display()))?;
+    let plugin_dir = config.plugin_dir();
+    for written in plugins::install_defaults(&plugin_dir)? {
+        tracing::info!(file = %written.display(), "installed default plugin");
+    }
+    let runtime = Plugins::new(plugin_options(&config))?;
+    let started = std::time::Instant::now();
+    runtime.load_dir()?;
+    tracing::info!(elapsed_ms = started.elapsed().as_millis(), dir = %plugin_dir.display(), "plugins loaded");
+    for kind in PluginKind::ALL {
+        match runtime.active_info(kind) {
+            Some(info) => tracing::info!(%kind, plugin = %info.name, version = %info.version, "active"),
+            None => tracing::warn!(%kind, "no plugin of this kind is loaded"),
+        }
+    }
+    let _hot_reload = plugins::watch(&runtime)?;
+
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    tokio.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.web.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.web.listen))?;
+        tracing::info!("dashboard: http://{}", listener.local_addr()?);
+        let app = equilibrage_web::router(web_backend::HostBackend::new(runtime));
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+                tracing::info!("shutting down");
+            })
+            .await?;
+        anyhow::Ok(())
+    })
+}
+
+fn list(common: &Common) -> anyhow::Result<()> {
+    let config = load_config(common)?;
+    let runtime = Plugins::new(plugin_options(&config))?;
+    let files = runtime.load_dir()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "plugin directory: {}", runtime.dir().display())?;
+    for p in runtime.list() {
+        writeln!(
+            out,
+            "{} {:<18} {:<20} {:<8} {}",
+            if p.active { "*" } else { " " },
+            p.info.kind,
+            p.info.name,
+            p.info.version,
+            p.file.file_name().unwrap_or_default().to_string_lossy(),
+        )?;
+    }
+    for f in files.iter().filter(|f| f.result.is_err()) {
+        if let Err(e) = &f.result {
+            writeln!(out, "! {}: {e}", f.file.display())?;
+        }
+    }
+    writeln!(out, "(* = active for its kind)")?;
+    Ok(())
+}

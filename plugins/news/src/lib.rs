@@ -1,0 +1,252 @@
+//! The default news aggregator: keyword overlap between news and market questions, decayed by
+//! age, with a small sentiment lexicon.
+
+use equilibrage_plugin_sdk::prelude::*;
+use std::collections::HashMap;
+
+/// The default news aggregator.
+#[derive(Debug)]
+pub struct DefaultNews;
+
+const MIN_RELEVANCE: usize = 0;
+const MIN_OVERLAP: usize = 1;
+const HALF_LIFE_HOURS: usize = 2;
+const MAX_MATCHES: usize = 3;
+
+impl NewsAggregator for DefaultNews {
+    fn info() -> PluginInfo {
+        PluginInfo::new(
+            "default-news",
+            env!("CARGO_PKG_VERSION"),
+            "Matches a news item to a market when enough of the market question's keywords \
+             appear in the item; relevance halves every half-life; sentiment from a small lexicon.",
+        )
+        .param(
+            "min-relevance",
+            0.3,
+            0.0,
+            1.0,
+            "Share of a market's keywords an item must mention, after age decay.",
+        )
+        .param("min-overlap", 2.0, 1.0, 20.0, "Keywords an item must share with a market.")
+        .param("half-life-hours", 24.0, 0.5, 720.0, "Age at which an item's relevance halves.")
+        .param(
+            "max-matches",
+            20.0,
+            1.0,
+            1000.0,
+            "Most markets one item may match (the most relevant).",
+        )
+    }
+
+    fn match_news(
+        params: &Params,
+        now_ms: i64,
+        items: &[NewsItem],
+        markets: &[MarketText],
+    ) -> Result<Vec<NewsMatch>, String> {
+        Ok(match_news(params.values(), now_ms, items, markets))
+    }
+}
+
+export_news_aggregator!(DefaultNews);
+
+const STOPWORDS: &[&str] = &[
+    "the", "and", "for", "will", "with", "that", "this", "from", "are", "was", "were", "has", "have", "had",
+    "not", "but", "its", "his", "her", "their", "they", "them", "than", "then", "into", "over", "after",
+    "before", "about", "what", "when", "who", "which", "would", "could", "should", "does", "did", "any",
+    "all", "can", "more", "most", "end", "by", "of", "in", "on", "be", "to", "or", "at", "an", "as", "is",
+    "it", "yes", "new", "says", "said",
+];
+const POSITIVE: &[&str] = &[
+    "win",
+    "wins",
+    "won",
+    "approve",
+    "approves",
+    "approved",
+    "pass",
+    "passes",
+    "passed",
+    "surge",
+    "surges",
+    "lead",
+    "leads",
+    "leading",
+    "confirm",
+    "confirms",
+    "confirmed",
+    "rise",
+    "rises",
+    "gain",
+    "gains",
+    "beat",
+    "beats",
+    "success",
+    "agree",
+    "agrees",
+    "agreement",
+];
+const NEGATIVE: &[&str] = &[
+    "lose",
+    "loses",
+    "lost",
+    "reject",
+    "rejects",
+    "rejected",
+    "fail",
+    "fails",
+    "failed",
+    "fall",
+    "falls",
+    "drop",
+    "drops",
+    "deny",
+    "denies",
+    "denied",
+    "delay",
+    "delays",
+    "delayed",
+    "trail",
+    "trails",
+    "collapse",
+    "collapses",
+    "cancel",
+    "cancels",
+    "cancelled",
+    "block",
+    "blocks",
+];
+
+/// Lowercase alphanumeric words of three or more characters that are not stopwords, deduplicated.
+fn keywords(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3)
+        .map(str::to_lowercase)
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, reason = "scores are floats")]
+fn sentiment(words: &[String]) -> f32 {
+    let pos = words.iter().filter(|w| POSITIVE.contains(&w.as_str())).count() as f32;
+    let neg = words.iter().filter(|w| NEGATIVE.contains(&w.as_str())).count() as f32;
+    if pos + neg == 0.0 { 0.0 } else { (pos - neg) / (pos + neg) }
+}
+
+/// The matching on parameter values in declaration order.
+#[must_use]
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "scores are floats; counts are small"
+)]
+pub fn match_news(params: &[f64], now_ms: i64, items: &[NewsItem], markets: &[MarketText]) -> Vec<NewsMatch> {
+    let p = |i: usize| params.get(i).copied().unwrap_or(0.0);
+    let (min_relevance, min_overlap) = (p(MIN_RELEVANCE), p(MIN_OVERLAP).max(1.0) as usize);
+    let half_life_ms = (p(HALF_LIFE_HOURS) * 3_600_000.0).max(1.0);
+    let max_matches = p(MAX_MATCHES).max(1.0) as usize;
+
+    // Inverted index: keyword -> markets whose question contains it.
+    let mut index: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut sizes = Vec::with_capacity(markets.len());
+    for (i, m) in markets.iter().enumerate() {
+        let words = keywords(&m.question);
+        sizes.push(words.len());
+        let Ok(i) = u32::try_from(i) else { break };
+        for w in words {
+            index.entry(w).or_default().push(i);
+        }
+    }
+
+    let mut out = Vec::new();
+    let mut hits: HashMap<u32, usize> = HashMap::new();
+    for (item_index, item) in items.iter().enumerate() {
+        let Ok(item_index) = u32::try_from(item_index) else { break };
+        let words = keywords(&format!("{} {}", item.title, item.summary));
+        hits.clear();
+        for w in &words {
+            for &m in index.get(w).map_or(&[][..], Vec::as_slice) {
+                *hits.entry(m).or_default() += 1;
+            }
+        }
+        let age = (now_ms - item.published).max(0) as f64;
+        let decay = 0.5f64.powf(age / half_life_ms);
+        let mood = sentiment(&words);
+        let mut matched: Vec<NewsMatch> = hits
+            .iter()
+            .filter(|&(_, &n)| n >= min_overlap)
+            .filter_map(|(&market, &n)| {
+                let relevance = n as f64 / sizes[market as usize].max(1) as f64 * decay;
+                (relevance >= min_relevance).then_some(NewsMatch {
+                    item: item_index,
+                    market,
+                    relevance: relevance.clamp(0.0, 1.0) as f32,
+                    sentiment: mood,
+                })
+            })
+            .collect();
+        matched.sort_by(|a, b| b.relevance.total_cmp(&a.relevance).then(a.market.cmp(&b.market)));
+        matched.truncate(max_matches);
+        out.extend(matched);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    fn item(title: &str, published: i64) -> NewsItem {
+        NewsItem { title: title.into(), summary: String::new(), source: "wire".into(), published }
+    }
+
+    fn market(q: &str) -> MarketText {
+        MarketText { question: q.into(), category: "politics".into() }
+    }
+
+    fn defaults() -> Vec<f64> {
+        DefaultNews::info().defaults().values().to_vec()
+    }
+
+    #[test]
+    fn matches_items_to_the_markets_whose_keywords_they_mention() {
+        let markets = [
+            market("Will the Senate pass the infrastructure bill by June?"),
+            market("Will Bitcoin close above $100k in 2026?"),
+        ];
+        let items = [item("Senate passes infrastructure bill after long debate", 10 * HOUR)];
+        let out = match_news(&defaults(), 10 * HOUR, &items, &markets);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].item, out[0].market), (0, 0));
+        assert!(out[0].relevance >= 0.5, "{}", out[0].relevance);
+        assert!(out[0].sentiment > 0.0, "'passes' is positive");
+    }
+
+    #[test]
+    fn relevance_halves_every_half_life_and_old_news_drops_out() {
+        let markets = [market("Senate infrastructure bill")];
+        let fresh = match_news(&defaults(), 0, &[item("Senate infrastructure bill", 0)], &markets);
+        let day_old = match_news(&defaults(), 24 * HOUR, &[item("Senate infrastructure bill", 0)], &markets);
+        assert!((fresh[0].relevance - 1.0).abs() < 1e-6);
+        assert!((day_old[0].relevance - 0.5).abs() < 1e-6);
+        let week_old =
+            match_news(&defaults(), 24 * 7 * HOUR, &[item("Senate infrastructure bill", 0)], &markets);
+        assert!(week_old.is_empty());
+    }
+
+    #[test]
+    fn one_shared_word_is_not_a_match_and_markup_is_just_text() {
+        let markets = [market("Will the Lakers win the championship?")];
+        let out = match_news(&defaults(), 0, &[item("<script>alert('lakers')</script>", 0)], &markets);
+        assert!(out.is_empty());
+        assert_eq!(sentiment(&keywords("Court rejects appeal, delays vote")), -1.0);
+    }
+}

@@ -1,0 +1,251 @@
+//! The default scorer: a weighted sum of seven transparent factors, mapped onto 1–10.
+
+use equilibrage_plugin_sdk::prelude::*;
+
+/// The default scorer.
+#[derive(Debug)]
+pub struct DefaultScorer;
+
+/// Factor columns, in output order. Each is 0..1, higher is better for equilibrage.
+const FACTORS: [(&str, &str, &str); 7] = [
+    (
+        "liquidity",
+        "weight-liquidity",
+        "Venue liquidity and the thinner side's depth, log-scaled against the target.",
+    ),
+    ("spread", "weight-spread", "Tight YES and NO spreads: cheap to enter and to liquidate."),
+    ("balance", "weight-balance", "How close the YES price is to 50/50."),
+    ("volatility", "weight-volatility", "24 h price movement: equilibrage needs a side to move."),
+    ("time", "weight-time", "Time to resolution: long enough to move, not so long capital idles."),
+    ("whales", "weight-whales", "Whale activity in the market."),
+    ("news", "weight-news", "Relevance of recent news."),
+];
+
+const DEFAULT_WEIGHTS: [f64; 7] = [0.25, 0.15, 0.20, 0.15, 0.10, 0.10, 0.05];
+
+// Positions of the non-weight parameters, after the seven weights.
+const LIQUIDITY_TARGET: usize = 7;
+const MAX_SPREAD: usize = 8;
+const VOLATILITY_TARGET: usize = 9;
+const IDEAL_DAYS: usize = 10;
+
+impl Scorer for DefaultScorer {
+    fn info() -> PluginInfo {
+        let mut info = PluginInfo::new(
+            "default-scorer",
+            env!("CARGO_PKG_VERSION"),
+            "Weighted sum of liquidity, spread, balance, volatility, time to resolution, whale \
+             activity and news relevance, mapped onto 1-10.",
+        );
+        for ((name, weight, help), default) in FACTORS.iter().zip(DEFAULT_WEIGHTS) {
+            info = info
+                .param(weight, default, 0.0, 1.0, &format!("Weight of the {name} factor."))
+                .factor(name, weight, help);
+        }
+        info.param(
+            "liquidity-target",
+            50_000.0,
+            100.0,
+            10_000_000.0,
+            "pUSD of liquidity that scores full marks.",
+        )
+        .param("max-spread", 0.10, 0.001, 1.0, "Combined YES+NO spread (price units) that scores zero.")
+        .param("volatility-target", 0.05, 0.001, 1.0, "24 h volatility (price units) that scores full marks.")
+        .param(
+            "ideal-days",
+            30.0,
+            1.0,
+            3650.0,
+            "Days to resolution beyond which the time factor decays.",
+        )
+    }
+
+    fn score(params: &Params, now_ms: i64, market: &MarketFeatures) -> MarketScore {
+        let _ = now_ms;
+        score_market(params.values(), market)
+    }
+}
+
+export_scorer!(DefaultScorer);
+
+/// Scores one market with parameter values in declaration order. Public so the host's benchmark
+/// can run the same logic natively.
+#[must_use]
+pub fn score_market(params: &[f64], m: &MarketFeatures) -> MarketScore {
+    let p = |i: usize| params.get(i).copied().unwrap_or(0.0);
+    let factors = [
+        liquidity(m, p(LIQUIDITY_TARGET)),
+        spread(m, p(MAX_SPREAD)),
+        balance(m),
+        ratio(f64::from(m.volatility_24h), p(VOLATILITY_TARGET)),
+        time(m.seconds_to_end, p(IDEAL_DAYS)),
+        unit(f64::from(m.whale_activity)),
+        unit(f64::from(m.news_relevance)),
+    ];
+    let (mut weighted, mut total) = (0.0, 0.0);
+    for (i, f) in factors.iter().enumerate() {
+        let w = p(i).max(0.0);
+        weighted += w * f;
+        total += w;
+    }
+    let blend = if total > 0.0 { weighted / total } else { 0.0 };
+    #[allow(clippy::cast_possible_truncation, reason = "scores and factors are 0..10 floats")]
+    MarketScore {
+        score: (1.0 + 9.0 * unit(blend)) as f32,
+        factors: factors.iter().map(|f| *f as f32).collect(),
+    }
+}
+
+fn unit(x: f64) -> f64 {
+    if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) }
+}
+
+fn ratio(value: f64, target: f64) -> f64 {
+    if target > 0.0 { unit(value / target) } else { 0.0 }
+}
+
+fn mid(bid: Option<i64>, ask: Option<i64>) -> Option<f64> {
+    match (bid, ask) {
+        (Some(b), Some(a)) => Some((micros(b) + micros(a)) / 2.0),
+        (Some(x), None) | (None, Some(x)) => Some(micros(x)),
+        (None, None) => None,
+    }
+}
+
+fn liquidity(m: &MarketFeatures, target: f64) -> f64 {
+    if target <= 0.0 {
+        return 0.0;
+    }
+    let scaled = |usd: f64| unit((1.0 + usd.max(0.0)).ln() / (1.0 + target).ln());
+    let depth = micros(m.yes_depth.min(m.no_depth));
+    0.5 * scaled(micros(m.liquidity)) + 0.5 * scaled(depth * 10.0)
+}
+
+fn spread(m: &MarketFeatures, max_spread: f64) -> f64 {
+    let side = |bid: Option<i64>, ask: Option<i64>| match (bid, ask) {
+        (Some(b), Some(a)) => Some(micros(a - b).max(0.0)),
+        _ => None,
+    };
+    match (side(m.yes_bid, m.yes_ask), side(m.no_bid, m.no_ask)) {
+        (Some(y), Some(n)) if max_spread > 0.0 => unit(1.0 - (y + n) / max_spread),
+        _ => 0.0,
+    }
+}
+
+fn balance(m: &MarketFeatures) -> f64 {
+    match mid(m.yes_bid, m.yes_ask) {
+        Some(yes) => unit(1.0 - (yes - 0.5).abs() * 2.0),
+        None => 0.0,
+    }
+}
+
+#[allow(clippy::cast_precision_loss, reason = "seconds to days for a score")]
+fn time(seconds_to_end: i64, ideal_days: f64) -> f64 {
+    let days = seconds_to_end as f64 / 86_400.0;
+    if days <= 0.0 {
+        0.0
+    } else if days < 1.0 {
+        days
+    } else if days <= ideal_days {
+        1.0
+    } else {
+        unit(ideal_days / days)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn market() -> MarketFeatures {
+        MarketFeatures {
+            yes_bid: Some(490_000),
+            yes_ask: Some(510_000),
+            no_bid: Some(490_000),
+            no_ask: Some(510_000),
+            yes_depth: 20_000_000_000,
+            no_depth: 20_000_000_000,
+            liquidity: 100_000_000_000,
+            volume_24h: 50_000_000_000,
+            volatility_24h: 0.05,
+            seconds_to_end: 10 * 86_400,
+            whale_activity: 1.0,
+            news_relevance: 1.0,
+            news_count: 3,
+        }
+    }
+
+    fn defaults() -> Vec<f64> {
+        DefaultScorer::info().defaults().values().to_vec()
+    }
+
+    #[test]
+    fn declares_one_weight_per_factor_and_scores_carry_every_factor() {
+        let info = DefaultScorer::info();
+        assert_eq!(info.factors.len(), 7);
+        assert_eq!(info.params.len(), 11);
+        for f in &info.factors {
+            let w = f.weight_param.as_deref().unwrap();
+            assert!(info.params.iter().any(|p| p.name == w), "{w} is declared");
+        }
+        assert_eq!(score_market(&defaults(), &market()).factors.len(), 7);
+    }
+
+    #[test]
+    fn an_ideal_market_scores_near_ten_and_an_empty_one_scores_one() {
+        let best = score_market(&defaults(), &market());
+        assert!(best.score > 9.0, "{}", best.score);
+        let empty = MarketFeatures {
+            yes_bid: None,
+            yes_ask: None,
+            no_bid: None,
+            no_ask: None,
+            yes_depth: 0,
+            no_depth: 0,
+            liquidity: 0,
+            volume_24h: 0,
+            volatility_24h: 0.0,
+            seconds_to_end: -5,
+            whale_activity: 0.0,
+            news_relevance: 0.0,
+            news_count: 0,
+        };
+        let worst = score_market(&defaults(), &empty);
+        assert!((worst.score - 1.0).abs() < 1e-6, "{}", worst.score);
+        assert!(worst.factors.iter().all(|f| *f == 0.0));
+    }
+
+    #[test]
+    fn a_lopsided_market_loses_balance_and_a_wide_spread_loses_spread() {
+        let mut m = market();
+        m.yes_bid = Some(890_000);
+        m.yes_ask = Some(910_000);
+        let s = score_market(&defaults(), &m);
+        assert!((s.factors[2] - 0.2).abs() < 1e-3, "balance {}", s.factors[2]);
+        let mut wide = market();
+        wide.yes_ask = Some(600_000);
+        let s = score_market(&defaults(), &wide);
+        assert_eq!(s.factors[1], 0.0, "spread {}", s.factors[1]);
+    }
+
+    #[test]
+    fn zero_weights_score_one_and_nan_inputs_stay_in_range() {
+        let mut params = defaults();
+        params[..7].fill(0.0);
+        assert!((score_market(&params, &market()).score - 1.0).abs() < 1e-6);
+        let mut m = market();
+        m.volatility_24h = f32::NAN;
+        m.whale_activity = f32::INFINITY;
+        let s = score_market(&defaults(), &m);
+        assert!((1.0..=10.0).contains(&s.score));
+        assert!(s.factors.iter().all(|f| f.is_finite()));
+    }
+
+    #[test]
+    fn time_factor_is_zero_past_end_full_in_window_and_decays_after() {
+        assert_eq!(time(-1, 30.0), 0.0);
+        assert!((time(43_200, 30.0) - 0.5).abs() < 1e-9);
+        assert_eq!(time(10 * 86_400, 30.0), 1.0);
+        assert!((time(60 * 86_400, 30.0) - 0.5).abs() < 1e-9);
+    }
+}

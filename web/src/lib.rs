@@ -1,0 +1,180 @@
+//! Dashboard and JSON API of equilibrage, over a [`Backend`] the host implements (so this crate
+//! never depends on the host).
+
+#![deny(unsafe_code)]
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use maud::{DOCTYPE, Markup, html};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A loaded plugin as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginView {
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    pub active: bool,
+    pub file: String,
+    pub sha256: String,
+    pub loaded_at_ms: i64,
+    pub calls: u64,
+    pub faults: u64,
+    pub errors: u64,
+    pub mean_us: u64,
+    pub last_error: Option<String>,
+    /// (name, value, min, max, help)
+    pub params: Vec<ParamView>,
+}
+
+/// One parameter of a plugin.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParamView {
+    pub name: String,
+    pub value: f64,
+    pub min: f64,
+    pub max: f64,
+    pub help: String,
+}
+
+/// A file of the plugin directory that failed to load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedFile {
+    pub file: String,
+    pub error: String,
+}
+
+/// What the web layer needs from the running bot.
+pub trait Backend: Send + Sync + 'static {
+    /// Loaded plugins.
+    fn plugins(&self) -> Vec<PluginView>;
+    /// Plugin files that were rejected, with why.
+    fn rejected_files(&self) -> Vec<RejectedFile>;
+}
+
+/// The dashboard and API routes.
+pub fn router<B: Backend>(backend: B) -> Router {
+    Router::new()
+        .route("/", get(plugins_page::<B>))
+        .route("/plugins", get(plugins_page::<B>))
+        .route("/api/plugins", get(api_plugins::<B>))
+        .route("/healthz", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+        .with_state(Arc::new(backend))
+}
+
+#[derive(Serialize)]
+struct PluginsBody {
+    plugins: Vec<PluginView>,
+    rejected: Vec<RejectedFile>,
+}
+
+async fn api_plugins<B: Backend>(State(backend): State<Arc<B>>) -> impl IntoResponse {
+    Json(PluginsBody { plugins: backend.plugins(), rejected: backend.rejected_files() })
+}
+
+async fn plugins_page<B: Backend>(State(backend): State<Arc<B>>) -> Markup {
+    let plugins = backend.plugins();
+    let rejected = backend.rejected_files();
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "equilibrage · plugins" }
+                style { (STYLE) }
+            }
+            body {
+                h1 { "equilibrage" }
+                h2 { "Plugins" }
+                table {
+                    thead { tr { th { "kind" } th { "name" } th { "version" } th { "active" } th { "calls" } th { "faults" } th { "mean µs" } th { "last error" } } }
+                    tbody {
+                        @for p in &plugins {
+                            tr {
+                                td { (p.kind) } td { (p.name) } td { (p.version) }
+                                td { @if p.active { "yes" } @else { "" } }
+                                td { (p.calls) } td { (p.faults) } td { (p.mean_us) }
+                                td class="error" { (p.last_error.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+                @if !rejected.is_empty() {
+                    h2 { "Rejected files" }
+                    ul {
+                        @for r in &rejected { li { code { (r.file) } ": " span class="error" { (r.error) } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+const STYLE: &str = "body{font:15px/1.4 system-ui,sans-serif;margin:1.5rem;color:#222}\
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #ddd}\
+.error{color:#a00}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    struct Fake;
+
+    impl Backend for Fake {
+        fn plugins(&self) -> Vec<PluginView> {
+            vec![PluginView {
+                kind: "scorer".into(),
+                name: "<b>x</b>".into(),
+                version: "1.0.0".into(),
+                active: true,
+                file: "scorer.wasm".into(),
+                sha256: "00".into(),
+                loaded_at_ms: 0,
+                calls: 3,
+                faults: 1,
+                errors: 0,
+                mean_us: 12,
+                last_error: None,
+                params: vec![],
+            }]
+        }
+        fn rejected_files(&self) -> Vec<RejectedFile> {
+            vec![RejectedFile { file: "bad.wasm".into(), error: "not a WebAssembly component".into() }]
+        }
+    }
+
+    async fn get(path: &str) -> (StatusCode, String) {
+        let response = router(Fake).oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn plugins_page_lists_plugins_escaped_and_rejected_files() {
+        let (status, body) = get("/plugins").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("&lt;b&gt;x&lt;/b&gt;"), "names are escaped");
+        assert!(!body.contains("<b>x</b>"));
+        assert!(body.contains("bad.wasm") && body.contains("not a WebAssembly component"));
+    }
+
+    #[tokio::test]
+    async fn api_and_health_answer_json() {
+        let (status, body) = get("/api/plugins").await;
+        assert_eq!(status, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["plugins"][0]["calls"], 3);
+        assert_eq!(v["rejected"][0]["file"], "bad.wasm");
+        let (status, body) = get("/healthz").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"status":"ok"}"#));
+    }
+}
