@@ -6,6 +6,7 @@ pub mod scorer {
     wasmtime::component::bindgen!({
         world: "scorer",
         path: "../wit",
+        additional_derives: [PartialEq],
     });
 }
 
@@ -13,6 +14,7 @@ pub mod whale_analyzer {
     wasmtime::component::bindgen!({
         world: "whale-analyzer",
         path: "../wit",
+        additional_derives: [PartialEq],
         with: {
             "equilibrage:plugin/types": crate::plugins::bindings::scorer::equilibrage::plugin::types,
             "equilibrage:plugin/host": crate::plugins::bindings::scorer::equilibrage::plugin::host,
@@ -24,6 +26,7 @@ pub mod news_aggregator {
     wasmtime::component::bindgen!({
         world: "news-aggregator",
         path: "../wit",
+        additional_derives: [PartialEq],
         with: {
             "equilibrage:plugin/types": crate::plugins::bindings::scorer::equilibrage::plugin::types,
             "equilibrage:plugin/host": crate::plugins::bindings::scorer::equilibrage::plugin::host,
@@ -35,6 +38,7 @@ pub mod liquidation_rules {
     wasmtime::component::bindgen!({
         world: "liquidation-rules",
         path: "../wit",
+        additional_derives: [PartialEq],
         with: {
             "equilibrage:plugin/types": crate::plugins::bindings::scorer::equilibrage::plugin::types,
             "equilibrage:plugin/host": crate::plugins::bindings::scorer::equilibrage::plugin::host,

@@ -39,10 +39,10 @@ impl CompileCache {
             }
         }
         let component = Component::new(engine, bytes)?;
-        if let Some(path) = entry {
-            if let Err(e) = store(&component, &path) {
-                tracing::warn!(path = %path.display(), error = %e, "could not write the compile cache");
-            }
+        if let Some(path) = entry
+            && let Err(e) = store(&component, &path)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not write the compile cache");
         }
         Ok(component)
     }
@@ -64,7 +64,9 @@ fn store(component: &Component, path: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     // Write then rename, so a crash never leaves a half-written entry under the real name.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    static UNIQUE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }

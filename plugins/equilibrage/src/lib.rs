@@ -172,7 +172,7 @@ mod tests {
         let hold = position(leg(100, 500_000, Some(500_000)), leg(100, 500_000, Some(500_000)));
         let drop = position(leg(100, 500_000, Some(100_000)), leg(100, 500_000, Some(800_000)));
         let params = Equilibrage::info().defaults();
-        let out = Equilibrage::evaluate_batch(&params, 0, &[hold.clone(), drop, hold]).unwrap();
+        let out = Equilibrage::evaluate_batch(&params, 0, &[hold, drop, hold]).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].position, 1);
         assert_eq!(out[0].action, Action::Liquidate(Outcome::Yes));

@@ -170,6 +170,7 @@ mod tests {
             volatility_24h: 0.05,
             seconds_to_end: 10 * 86_400,
             whale_activity: 1.0,
+            whale_net_flow: 0,
             news_relevance: 1.0,
             news_count: 3,
         }
@@ -207,6 +208,7 @@ mod tests {
             volatility_24h: 0.0,
             seconds_to_end: -5,
             whale_activity: 0.0,
+            whale_net_flow: 0,
             news_relevance: 0.0,
             news_count: 0,
         };

@@ -3,7 +3,7 @@
 //! A plugin crate is a `cdylib` that depends on this crate, implements the trait of its kind and
 //! calls that kind's export macro (which exports only that kind's WIT world):
 //!
-//! ```ignore
+//! ```
 //! use equilibrage_plugin_sdk::prelude::*;
 //!
 //! struct Mine;

@@ -11,6 +11,7 @@ pub mod bindings {
         path: "../../wit",
         runtime_path: "::equilibrage_plugin_sdk::__rt::wit_bindgen::rt",
         pub_export_macro: true,
+        additional_derives: [PartialEq],
         export_macro_name: "__export_liquidation_rules_world",
         default_bindings_module: "::equilibrage_plugin_sdk::liquidation_rules::bindings",
         with: {
@@ -70,6 +71,9 @@ impl<T: LiquidationRules> bindings::Guest for Glue<T> {
 #[macro_export]
 macro_rules! export_liquidation_rules {
     ($plugin:ty) => {
+        // Natively (unit tests) nothing is exported, but the plugin type is still used.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() -> $crate::PluginInfo = <$plugin as $crate::liquidation_rules::LiquidationRules>::info;
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             type EquilibrageGlue = $crate::liquidation_rules::Glue<$plugin>;

@@ -11,6 +11,7 @@ pub mod bindings {
         path: "../../wit",
         runtime_path: "::equilibrage_plugin_sdk::__rt::wit_bindgen::rt",
         pub_export_macro: true,
+        additional_derives: [PartialEq],
         export_macro_name: "__export_news_aggregator_world",
         default_bindings_module: "::equilibrage_plugin_sdk::news_aggregator::bindings",
         with: {
@@ -63,6 +64,9 @@ impl<T: NewsAggregator> bindings::Guest for Glue<T> {
 #[macro_export]
 macro_rules! export_news_aggregator {
     ($plugin:ty) => {
+        // Natively (unit tests) nothing is exported, but the plugin type is still used.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() -> $crate::PluginInfo = <$plugin as $crate::news_aggregator::NewsAggregator>::info;
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             type EquilibrageGlue = $crate::news_aggregator::Glue<$plugin>;

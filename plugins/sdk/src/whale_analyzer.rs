@@ -11,6 +11,7 @@ pub mod bindings {
         path: "../../wit",
         runtime_path: "::equilibrage_plugin_sdk::__rt::wit_bindgen::rt",
         pub_export_macro: true,
+        additional_derives: [PartialEq],
         export_macro_name: "__export_whale_analyzer_world",
         default_bindings_module: "::equilibrage_plugin_sdk::whale_analyzer::bindings",
         with: {
@@ -56,6 +57,9 @@ impl<T: WhaleAnalyzer> bindings::Guest for Glue<T> {
 #[macro_export]
 macro_rules! export_whale_analyzer {
     ($plugin:ty) => {
+        // Natively (unit tests) nothing is exported, but the plugin type is still used.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() -> $crate::PluginInfo = <$plugin as $crate::whale_analyzer::WhaleAnalyzer>::info;
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             type EquilibrageGlue = $crate::whale_analyzer::Glue<$plugin>;

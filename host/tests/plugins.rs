@@ -1,0 +1,283 @@
+//! The plugin runtime with real components built by the artifacts crate: default plugins,
+//! misbehaving fixtures, validation, the sandbox, the compile cache and parameters.
+
+mod support;
+
+use equilibrage::plugins::{PluginError, PluginKind, abi};
+use equilibrage_plugin_artifacts as guests;
+use support::{market, runtime};
+
+#[test]
+fn default_plugins_load_and_answer_through_wasmtime() {
+    let (_dir, plugins) = runtime(&[]);
+    for kind in PluginKind::ALL {
+        assert!(plugins.active_info(kind).is_some(), "{kind} loaded");
+    }
+
+    let markets: Vec<_> = (0..100).map(market).collect();
+    let scored = plugins.score(0, &markets).unwrap();
+    assert_eq!(scored.plugin.name, "default-scorer");
+    assert_eq!(scored.rows.len(), 100);
+    assert!(scored.rows.iter().all(|r| (1.0..=10.0).contains(&r.score) && r.factors.len() == 7));
+    // The wasm answer equals the same logic compiled natively.
+    let defaults: Vec<f64> = scored.plugin.params.iter().map(|p| p.default).collect();
+    for (m, row) in markets.iter().zip(&scored.rows) {
+        let native = equilibrage_scorer::score_market(&defaults, &support::to_guest(m));
+        assert_eq!(native.score.to_bits(), row.score.to_bits());
+    }
+
+    let trade = |wallet, usd: i64| abi::Trade {
+        wallet,
+        market: 0,
+        outcome: abi::Outcome::Yes,
+        side: abi::TradeSide::Buy,
+        price: 500_000,
+        shares: usd * 2_000_000,
+        at: -1,
+    };
+    let input =
+        abi::AnalysisInput { wallet_count: 2, market_count: 1, trades: vec![trade(0, 30_000), trade(1, 10)] };
+    let analysis = plugins.analyze_whales(0, &input).unwrap();
+    assert_eq!(analysis.whales.len(), 1);
+    assert_eq!((analysis.whales[0].wallet, analysis.whales[0].volume), (0, 30_000_000_000));
+    assert_eq!(analysis.markets[0].net_yes_flow, 30_000_000_000);
+
+    let items = [abi::NewsItem {
+        title: "Fed cuts interest rates in December".into(),
+        summary: String::new(),
+        source: "wire".into(),
+        published: 0,
+    }];
+    let texts = [
+        abi::MarketText {
+            question: "Will the Fed cut interest rates in December?".into(),
+            category: "economy".into(),
+        },
+        abi::MarketText {
+            question: "Will it snow in Paris on Christmas?".into(),
+            category: "weather".into(),
+        },
+    ];
+    let found = plugins.match_news(0, &items, &texts).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].item, found[0].market), (0, 0));
+
+    let leg = |bid| abi::Leg {
+        shares: 10_000_000,
+        entry_price: 500_000,
+        best_bid: Some(bid),
+        best_ask: Some(bid + 10_000),
+    };
+    let positions = [
+        abi::PositionView { yes: leg(360_000), no: leg(620_000), opened_at: 0, liquidated: None },
+        abi::PositionView { yes: leg(700_000), no: leg(350_000), opened_at: 0, liquidated: None },
+    ];
+    let decided = plugins.evaluate_rules(0, &positions).unwrap();
+    assert_eq!(decided.plugin.name, "equilibrage");
+    assert_eq!(decided.decisions.len(), 1, "only the second position fell 30 %");
+    assert_eq!(decided.decisions[0].position, 1);
+    assert_eq!(decided.decisions[0].action, abi::Action::Liquidate(abi::Outcome::No));
+}
+
+#[test]
+fn the_template_scorer_loads_from_the_plugin_directory_and_takes_over() {
+    let (_dir, plugins) = runtime(&[("zz-mine.wasm", guests::TEMPLATE.bytes)]);
+    let scored = plugins.score(0, &[market(1)]).unwrap();
+    assert_eq!(scored.plugin.name, "template-plugin");
+    assert_eq!(scored.rows[0].factors.len(), 2);
+    let listed = plugins.list();
+    let default = listed.iter().find(|p| p.info.name == "default-scorer").unwrap();
+    assert!(!default.active, "the newer scorer is active, the default stays loaded");
+}
+
+#[test]
+fn a_busy_loop_is_stopped_at_its_deadline_and_the_host_keeps_serving() {
+    let (_dir, plugins) = runtime(&[("zz-busy.wasm", guests::BUSY_LOOP.bytes)]);
+    plugins.set_params(PluginKind::Scorer, "busy-loop", &[("spin".into(), 1.0)]).unwrap();
+    let started = std::time::Instant::now();
+    let err = plugins.score(0, &[market(1)]).unwrap_err();
+    assert!(matches!(err, PluginError::Timeout { limit_ms: 200, .. }), "{err}");
+    // Not a speed claim, just that the deadline (not the test harness) ended the call.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    plugins.set_params(PluginKind::Scorer, "busy-loop", &[("spin".into(), 0.0)]).unwrap();
+    assert_eq!(plugins.score(0, &[market(1)]).unwrap().rows.len(), 1, "a fresh instance serves");
+    let status = plugins.list().into_iter().find(|p| p.info.name == "busy-loop").unwrap();
+    assert_eq!((status.stats.calls, status.stats.faults), (2, 1));
+    assert!(status.last_error.unwrap().1.contains("deadline"));
+}
+
+#[test]
+fn a_memory_bomb_is_stopped_at_the_limit() {
+    let (_dir, plugins) = runtime(&[("zz-bomb.wasm", guests::MEMORY_BOMB.bytes)]);
+    plugins.set_params(PluginKind::Scorer, "memory-bomb", &[("bomb".into(), 1.0)]).unwrap();
+    let err = plugins.score(0, &[market(1)]).unwrap_err();
+    assert!(matches!(err, PluginError::MemoryLimit { limit_mib: 32, .. }), "{err}");
+    plugins.set_params(PluginKind::Scorer, "memory-bomb", &[("bomb".into(), 0.0)]).unwrap();
+    assert!(plugins.score(0, &[market(1)]).is_ok());
+}
+
+#[test]
+fn a_trap_is_contained() {
+    let (_dir, plugins) = runtime(&[("zz-trap.wasm", guests::TRAP.bytes)]);
+    plugins.set_params(PluginKind::Scorer, "trap", &[("panic".into(), 1.0)]).unwrap();
+    let err = plugins.score(0, &[market(1)]).unwrap_err();
+    assert!(matches!(err, PluginError::Trap { .. }), "{err}");
+    assert!(err.is_fault());
+    plugins.set_params(PluginKind::Scorer, "trap", &[("panic".into(), 0.0)]).unwrap();
+    assert!(plugins.score(0, &[market(1)]).is_ok());
+    // The other kinds never noticed.
+    assert!(plugins.evaluate_rules(0, &[]).is_ok());
+}
+
+#[test]
+fn invalid_scorer_outputs_are_rejected_as_faults() {
+    let (_dir, plugins) = runtime(&[("zz-bad.wasm", guests::BAD_OUTPUT.bytes)]);
+    let markets = [market(1), market(2)];
+    let mode = |m: f64| plugins.set_params(PluginKind::Scorer, "bad-output", &[("mode".into(), m)]).unwrap();
+    for (m, expect) in
+        [(1.0, "outside 1-10"), (2.0, "outside 1-10"), (3.0, "1 scores for 2"), (4.0, "0 factor values")]
+    {
+        mode(m);
+        match plugins.score(0, &markets) {
+            Err(PluginError::InvalidOutput { reason, .. }) => {
+                assert!(reason.contains(expect), "mode {m}: {reason}")
+            }
+            other => panic!("mode {m}: {other:?}"),
+        }
+    }
+    mode(5.0);
+    let err = plugins.score(0, &markets).unwrap_err();
+    assert!(matches!(&err, PluginError::Refused { message, .. } if message.contains("refusing")), "{err}");
+    assert!(!err.is_fault());
+    mode(6.0);
+    assert!(plugins.score(0, &markets).is_ok(), "a log flood is truncated, not fatal");
+    mode(0.0);
+    assert!(plugins.score(0, &markets).is_ok());
+    let status = plugins.list().into_iter().find(|p| p.info.name == "bad-output").unwrap();
+    assert_eq!((status.stats.faults, status.stats.errors), (4, 1));
+}
+
+#[test]
+fn invalid_decisions_are_rejected_and_a_trapping_rules_plugin_is_contained() {
+    let (_dir, plugins) = runtime(&[("zz-rules.wasm", guests::BAD_RULES.bytes)]);
+    let leg = |shares| abi::Leg { shares, entry_price: 500_000, best_bid: Some(400_000), best_ask: None };
+    let positions = [
+        abi::PositionView { yes: leg(0), no: leg(5), opened_at: 0, liquidated: Some(abi::Outcome::Yes) },
+        abi::PositionView { yes: leg(5), no: leg(5), opened_at: 0, liquidated: None },
+    ];
+    let mode = |m: f64| {
+        plugins.set_params(PluginKind::LiquidationRules, "bad-rules", &[("mode".into(), m)]).unwrap()
+    };
+    for (m, expect) in [(1.0, "position 2 of 2"), (2.0, "both sides"), (3.0, "two decisions")] {
+        mode(m);
+        match plugins.evaluate_rules(0, &positions) {
+            Err(PluginError::InvalidOutput { reason, .. }) => {
+                assert!(reason.contains(expect), "mode {m}: {reason}")
+            }
+            other => panic!("mode {m}: {other:?}"),
+        }
+    }
+    mode(4.0);
+    assert!(matches!(plugins.evaluate_rules(0, &positions), Err(PluginError::Trap { .. })));
+    mode(0.0);
+    assert!(plugins.evaluate_rules(0, &positions).unwrap().decisions.is_empty());
+}
+
+#[test]
+fn the_sandbox_has_no_environment_files_or_clock_and_fixed_randomness() {
+    let (_dir, plugins) = runtime(&[("zz-bad.wasm", guests::BAD_OUTPUT.bytes)]);
+    let probe = |m: f64| {
+        plugins.set_params(PluginKind::Scorer, "bad-output", &[("mode".into(), m)]).unwrap();
+        plugins.score(0, &[market(1)]).unwrap().rows[0].factors[0]
+    };
+    assert_eq!(probe(7.0), 0.0, "no env vars, no args, no readable directory, clock frozen at 0");
+    let first = probe(8.0);
+    assert_eq!(first.to_bits(), probe(8.0).to_bits(), "the same call gets the same random seed");
+}
+
+#[test]
+fn bad_files_are_rejected_with_a_reason_and_never_replace_a_working_plugin() {
+    let scorer = guests::SCORER.bytes;
+    let (dir, plugins) = runtime(&[
+        ("empty.wasm", b"".as_slice()),
+        ("garbage.wasm", b"definitely not wasm".as_slice()),
+        ("truncated.wasm", &scorer[..scorer.len() / 2]),
+        ("core.wasm", b"\0asm\x01\0\0\0".as_slice()),
+        ("old.wasm", guests::OLD_INTERFACE.bytes),
+    ]);
+    let files = plugins.files();
+    let reason = |name: &str| {
+        let f = files.iter().find(|f| f.file.ends_with(name)).unwrap();
+        f.result.clone().unwrap_err()
+    };
+    assert!(reason("empty.wasm").contains("not a WebAssembly component"));
+    assert!(reason("garbage.wasm").contains("not a WebAssembly component"));
+    assert!(reason("truncated.wasm").contains("not a valid component"));
+    assert!(reason("core.wasm").contains("core WebAssembly module"));
+    let old = reason("old.wasm");
+    assert!(old.contains("rebuild it against equilibrage-plugin-sdk") && old.contains("score"), "{old}");
+    assert_eq!(plugins.score(0, &[market(1)]).unwrap().plugin.name, "default-scorer");
+
+    // Overwriting the working file with garbage keeps the old version serving.
+    let path = dir.path().join("scorer.wasm");
+    std::fs::write(&path, &scorer[..100]).unwrap();
+    plugins.load_file(&path);
+    assert_eq!(plugins.score(0, &[market(1)]).unwrap().plugin.name, "default-scorer");
+    assert!(plugins.files().iter().any(|f| f.file == path && f.result.is_err()));
+}
+
+#[test]
+fn parameters_are_validated_applied_live_and_kept_across_reloads() {
+    let (dir, plugins) = runtime(&[]);
+    let before = plugins.score(0, &[market(3)]).unwrap().rows[0].score;
+    let set =
+        |name: &str, v: f64| plugins.set_params(PluginKind::Scorer, "default-scorer", &[(name.into(), v)]);
+    assert!(matches!(set("weight-liquidity", 1.5), Err(equilibrage::plugins::ParamError::OutOfRange { .. })));
+    assert!(matches!(set("nope", 0.5), Err(equilibrage::plugins::ParamError::UnknownParam { .. })));
+    assert!(plugins.set_params(PluginKind::Scorer, "ghost", &[]).is_err());
+    for w in [
+        "weight-liquidity",
+        "weight-spread",
+        "weight-balance",
+        "weight-volatility",
+        "weight-time",
+        "weight-whales",
+    ] {
+        set(w, 0.0).unwrap();
+    }
+    set("weight-news", 1.0).unwrap();
+    let after = plugins.score(0, &[market(3)]).unwrap().rows[0].score;
+    assert_ne!(before.to_bits(), after.to_bits(), "the next call used the new weights");
+
+    // Reloading the same plugin from another file keeps the operator's values.
+    let copy = dir.path().join("copy.wasm");
+    std::fs::copy(dir.path().join("scorer.wasm"), &copy).unwrap();
+    plugins.load_file(&copy);
+    let status = plugins.list().into_iter().find(|p| p.info.name == "default-scorer").unwrap();
+    assert_eq!(status.file, copy, "the newer file now provides the plugin");
+    assert_eq!(status.params[6], 1.0);
+    assert_eq!(status.params[0], 0.0);
+}
+
+#[test]
+fn the_compile_cache_serves_a_restart_and_survives_a_corrupt_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let plugin_dir = dir.path().join("plugins");
+    equilibrage::plugins::install_defaults(&plugin_dir).unwrap();
+    let start = || {
+        let mut options = equilibrage::plugins::PluginOptions::new(&plugin_dir, Some(cache.clone()));
+        options.limits = support::limits();
+        let p = equilibrage::plugins::Plugins::new(options).unwrap();
+        p.load_dir().unwrap();
+        p
+    };
+    drop(start());
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.iter().filter(|p| p.extension().is_some_and(|e| e == "cwasm")).count(), 4);
+    std::fs::write(&entries[0], b"corrupt").unwrap();
+    let again = start();
+    for kind in PluginKind::ALL {
+        assert!(again.active_info(kind).is_some(), "{kind} loaded again");
+    }
+}

@@ -1,0 +1,93 @@
+//! Shared helpers for the host's integration tests.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use equilibrage::plugins::{Limits, PluginOptions, Plugins, abi, install_defaults};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Small limits so misbehaving fixtures are stopped quickly.
+pub fn limits() -> Limits {
+    Limits {
+        call_timeout: Duration::from_millis(200),
+        memory_bytes: 32 << 20,
+        max_batch: 1_000,
+        max_instances: 32,
+    }
+}
+
+/// A compile cache shared by every test of this run: compiling is the slow part of a debug build.
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
+}
+
+/// A plugin directory with the default plugins plus `extra` files, loaded.
+pub fn runtime(extra: &[(&str, &[u8])]) -> (tempfile::TempDir, Plugins) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    install_defaults(dir.path()).expect("defaults");
+    for (name, bytes) in extra {
+        // Later files are newer, so they win their kind.
+        std::thread::sleep(Duration::from_millis(10));
+        std::fs::write(dir.path().join(name), bytes).expect("write plugin");
+    }
+    let mut options = PluginOptions::new(dir.path(), Some(cache_dir()));
+    options.limits = limits();
+    let plugins = Plugins::new(options).expect("runtime");
+    plugins.load_dir().expect("load");
+    (dir, plugins)
+}
+
+/// A plausible, varied candidate market.
+pub fn market(index: u32) -> abi::MarketFeatures {
+    let small = |n: u32| f32::from(u8::try_from(index % n).unwrap_or(0));
+    let i = i64::from(index);
+    let yes = 200_000 + (i * 37_000) % 600_000;
+    abi::MarketFeatures {
+        yes_bid: Some(yes - 10_000),
+        yes_ask: Some(yes + 10_000),
+        no_bid: Some(1_000_000 - yes - 10_000),
+        no_ask: Some(1_000_000 - yes + 10_000),
+        yes_depth: 1_000_000_000 + i * 10_000_000,
+        no_depth: 2_000_000_000,
+        liquidity: 5_000_000_000 + i * 1_000_000_000 % 90_000_000_000,
+        volume_24h: 1_000_000_000,
+        volatility_24h: 0.01 + small(10) / 200.0,
+        seconds_to_end: 86_400 * (1 + i % 90),
+        whale_activity: small(5) / 5.0,
+        whale_net_flow: 0,
+        news_relevance: small(3) / 3.0,
+        news_count: index % 3,
+    }
+}
+
+/// The same market in the guest SDK's types, for running plugin logic natively.
+pub fn to_guest(m: &abi::MarketFeatures) -> equilibrage_plugin_sdk::prelude::MarketFeatures {
+    equilibrage_plugin_sdk::prelude::MarketFeatures {
+        yes_bid: m.yes_bid,
+        yes_ask: m.yes_ask,
+        no_bid: m.no_bid,
+        no_ask: m.no_ask,
+        yes_depth: m.yes_depth,
+        no_depth: m.no_depth,
+        liquidity: m.liquidity,
+        volume_24h: m.volume_24h,
+        volatility_24h: m.volatility_24h,
+        seconds_to_end: m.seconds_to_end,
+        whale_activity: m.whale_activity,
+        whale_net_flow: m.whale_net_flow,
+        news_relevance: m.news_relevance,
+        news_count: m.news_count,
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    condition()
+}
