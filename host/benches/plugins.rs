@@ -1,1 +1,184 @@
-fn main() {}
+//! Plugin runtime benchmarks (results and commands in docs/benchmarks.md):
+//! batch scoring through wasm vs the same logic native, hot reload latency, warm cold start.
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use equilibrage::plugins::{PluginKind, PluginOptions, Plugins, abi, install_defaults, watch};
+use equilibrage_plugin_artifacts as guests;
+use equilibrage_plugin_sdk::prelude::{Scorer as _, Scores};
+use equilibrage_scorer::DefaultScorer;
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const MARKETS: u32 = 20_000;
+
+fn market(index: u32) -> abi::MarketFeatures {
+    let i = i64::from(index);
+    let yes = 200_000 + (i * 37_000) % 600_000;
+    let small = |n: u32| f32::from(u8::try_from(index % n).unwrap_or(0));
+    abi::MarketFeatures {
+        yes_bid: Some(yes - 10_000),
+        yes_ask: Some(yes + 10_000),
+        no_bid: Some(1_000_000 - yes - 10_000),
+        no_ask: Some(1_000_000 - yes + 10_000),
+        yes_depth: 1_000_000_000 + i * 10_000_000,
+        no_depth: 2_000_000_000,
+        liquidity: 5_000_000_000 + (i * 1_000_000_000) % 90_000_000_000,
+        volume_24h: 1_000_000_000,
+        volatility_24h: 0.01 + small(10) / 200.0,
+        seconds_to_end: 86_400 * (1 + i % 90),
+        whale_activity: small(5) / 5.0,
+        whale_net_flow: 0,
+        news_relevance: small(3) / 3.0,
+        news_count: index % 3,
+    }
+}
+
+fn guest_market(m: &abi::MarketFeatures) -> equilibrage_plugin_sdk::prelude::MarketFeatures {
+    equilibrage_plugin_sdk::prelude::MarketFeatures {
+        yes_bid: m.yes_bid,
+        yes_ask: m.yes_ask,
+        no_bid: m.no_bid,
+        no_ask: m.no_ask,
+        yes_depth: m.yes_depth,
+        no_depth: m.no_depth,
+        liquidity: m.liquidity,
+        volume_24h: m.volume_24h,
+        volatility_24h: m.volatility_24h,
+        seconds_to_end: m.seconds_to_end,
+        whale_activity: m.whale_activity,
+        whale_net_flow: m.whale_net_flow,
+        news_relevance: m.news_relevance,
+        news_count: m.news_count,
+    }
+}
+
+fn runtime(dir: &Path, cache: Option<&Path>) -> Plugins {
+    let plugins = Plugins::new(PluginOptions::new(dir, cache.map(Path::to_path_buf))).expect("runtime");
+    plugins.load_dir().expect("load");
+    plugins
+}
+
+fn scoring(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    install_defaults(dir.path()).unwrap();
+    let plugins = runtime(dir.path(), None);
+    let markets: Vec<_> = (0..MARKETS).map(market).collect();
+    let native_markets: Vec<_> = markets.iter().map(guest_market).collect();
+    let info = plugins.active_info(PluginKind::Scorer).unwrap();
+    let params = equilibrage_plugin_sdk::Params::new(
+        info.params.iter().map(|p| p.default).collect(),
+        &info
+            .params
+            .iter()
+            .map(|p| equilibrage_plugin_sdk::ParamSpec::new(&p.name, p.default, p.min, p.max, &p.help))
+            .collect::<Vec<_>>(),
+    );
+
+    let mut group = c.benchmark_group("score_20k_markets");
+    group.sample_size(50);
+    group.bench_function(BenchmarkId::new("wasm", "default-scorer"), |b| {
+        b.iter(|| black_box(plugins.score(0, black_box(&markets)).unwrap()));
+    });
+    group.bench_function(BenchmarkId::new("native", "default-scorer"), |b| {
+        // The same trait method the component exports, compiled for the host.
+        b.iter(|| {
+            let mut out = Scores::with_capacity(native_markets.len(), 7);
+            DefaultScorer::score_batch(&params, 0, black_box(&native_markets), &mut out).unwrap();
+            black_box(out)
+        });
+    });
+    group.finish();
+}
+
+/// The template component with a unique trailing custom section: same plugin, never-seen bytes.
+fn variant(n: u64) -> Vec<u8> {
+    let name = b"equilibrage-bench";
+    let payload = n.to_le_bytes();
+    let mut bytes = guests::TEMPLATE.bytes.to_vec();
+    bytes.push(0); // custom section id
+    let size = 1 + name.len() + payload.len();
+    bytes.push(u8::try_from(size).unwrap());
+    bytes.push(u8::try_from(name.len()).unwrap());
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
+/// Writes `bytes` over `path` (write beside, rename) and returns when a call answers from the
+/// new version.
+fn reload_latency(plugins: &Plugins, path: &Path, bytes: &[u8]) -> Duration {
+    let before = plugins.score(0, &[market(1)]).map(|s| s.generation).unwrap_or(0);
+    let give_up = Instant::now() + Duration::from_secs(30);
+    let tmp = path.with_extension("partial");
+    let start = Instant::now();
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+    loop {
+        if plugins.score(0, &[market(1)]).is_ok_and(|s| s.generation > before) {
+            return start.elapsed();
+        }
+        assert!(Instant::now() < give_up, "the new version never answered");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn hot_reload(c: &mut Criterion) {
+    let mut group = c.benchmark_group("hot_reload_write_to_answer");
+    group.sample_size(20).measurement_time(Duration::from_secs(10));
+
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    install_defaults(dir.path()).unwrap();
+    let plugins = runtime(dir.path(), Some(cache.path()));
+    let _hot = watch(&plugins).unwrap();
+    let path = dir.path().join("bench.wasm");
+    let mut n = 0;
+    group.bench_function("never_seen_plugin", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    n += 1;
+                    reload_latency(&plugins, &path, &variant(n))
+                })
+                .sum()
+        });
+    });
+    // Two variants already in the compile cache, alternating: every write is a change.
+    let warm = [variant(u64::MAX), variant(u64::MAX - 1)];
+    for v in &warm {
+        reload_latency(&plugins, &path, v);
+    }
+    let mut flip = 1; // warm[1] was written last
+    group.bench_function("warm_cache", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    flip ^= 1;
+                    reload_latency(&plugins, &path, &warm[flip])
+                })
+                .sum()
+        });
+    });
+    group.finish();
+}
+
+fn cold_start(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    install_defaults(dir.path()).unwrap();
+    drop(runtime(dir.path(), Some(cache.path()))); // fills the cache
+    let mut group = c.benchmark_group("cold_start");
+    group.sample_size(20);
+    group.bench_function("warm_cache_all_default_plugins_ready", |b| {
+        b.iter(|| {
+            let plugins = runtime(dir.path(), Some(cache.path()));
+            assert!(PluginKind::ALL.iter().all(|k| plugins.active_info(*k).is_some()));
+            black_box(plugins)
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, scoring, hot_reload, cold_start);
+criterion_main!(benches);

@@ -35,7 +35,7 @@ fn swaps_under_continuous_calls_fail_no_call_and_bad_files_never_replace_a_worki
                 let markets: Vec<_> = (0..50).map(market).collect();
                 while !stop.load(Ordering::Relaxed) {
                     match plugins.score(0, &markets) {
-                        Ok(s) if s.rows.len() == 50 => ok.fetch_add(1, Ordering::Relaxed),
+                        Ok(s) if s.scores.len() == 50 => ok.fetch_add(1, Ordering::Relaxed),
                         other => {
                             eprintln!("failed call: {other:?}");
                             failed.fetch_add(1, Ordering::Relaxed)

@@ -17,13 +17,14 @@ fn default_plugins_load_and_answer_through_wasmtime() {
     let markets: Vec<_> = (0..100).map(market).collect();
     let scored = plugins.score(0, &markets).unwrap();
     assert_eq!(scored.plugin.name, "default-scorer");
-    assert_eq!(scored.rows.len(), 100);
-    assert!(scored.rows.iter().all(|r| (1.0..=10.0).contains(&r.score) && r.factors.len() == 7));
+    assert_eq!((scored.scores.len(), scored.factors.len()), (100, 700));
+    assert!(scored.scores.iter().all(|s| (1.0..=10.0).contains(s)));
     // The wasm answer equals the same logic compiled natively.
     let defaults: Vec<f64> = scored.plugin.params.iter().map(|p| p.default).collect();
-    for (m, row) in markets.iter().zip(&scored.rows) {
+    for (i, m) in markets.iter().enumerate() {
         let native = equilibrage_scorer::score_market(&defaults, &support::to_guest(m));
-        assert_eq!(native.score.to_bits(), row.score.to_bits());
+        assert_eq!(native.score.to_bits(), scored.scores[i].to_bits());
+        assert_eq!(native.factors.as_slice(), scored.factors_of(i));
     }
 
     let trade = |wallet, usd: i64| abi::Trade {
@@ -84,7 +85,7 @@ fn the_template_scorer_loads_from_the_plugin_directory_and_takes_over() {
     let (_dir, plugins) = runtime(&[("zz-mine.wasm", guests::TEMPLATE.bytes)]);
     let scored = plugins.score(0, &[market(1)]).unwrap();
     assert_eq!(scored.plugin.name, "template-plugin");
-    assert_eq!(scored.rows[0].factors.len(), 2);
+    assert_eq!(scored.factors_of(0).len(), 2);
     let listed = plugins.list();
     let default = listed.iter().find(|p| p.info.name == "default-scorer").unwrap();
     assert!(!default.active, "the newer scorer is active, the default stays loaded");
@@ -100,7 +101,7 @@ fn a_busy_loop_is_stopped_at_its_deadline_and_the_host_keeps_serving() {
     // Not a speed claim, just that the deadline (not the test harness) ended the call.
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     plugins.set_params(PluginKind::Scorer, "busy-loop", &[("spin".into(), 0.0)]).unwrap();
-    assert_eq!(plugins.score(0, &[market(1)]).unwrap().rows.len(), 1, "a fresh instance serves");
+    assert_eq!(plugins.score(0, &[market(1)]).unwrap().scores.len(), 1, "a fresh instance serves");
     let status = plugins.list().into_iter().find(|p| p.info.name == "busy-loop").unwrap();
     assert_eq!((status.stats.calls, status.stats.faults), (2, 1));
     assert!(status.last_error.unwrap().1.contains("deadline"));
@@ -134,9 +135,12 @@ fn invalid_scorer_outputs_are_rejected_as_faults() {
     let (_dir, plugins) = runtime(&[("zz-bad.wasm", guests::BAD_OUTPUT.bytes)]);
     let markets = [market(1), market(2)];
     let mode = |m: f64| plugins.set_params(PluginKind::Scorer, "bad-output", &[("mode".into(), m)]).unwrap();
-    for (m, expect) in
-        [(1.0, "outside 1-10"), (2.0, "outside 1-10"), (3.0, "1 scores for 2"), (4.0, "0 factor values")]
-    {
+    for (m, expect) in [
+        (1.0, "outside 1-10"),
+        (2.0, "outside 1-10"),
+        (3.0, "1 scores for 2"),
+        (4.0, "1 factor values for 2 markets"),
+    ] {
         mode(m);
         match plugins.score(0, &markets) {
             Err(PluginError::InvalidOutput { reason, .. }) => {
@@ -188,7 +192,7 @@ fn the_sandbox_has_no_environment_files_or_clock_and_fixed_randomness() {
     let (_dir, plugins) = runtime(&[("zz-bad.wasm", guests::BAD_OUTPUT.bytes)]);
     let probe = |m: f64| {
         plugins.set_params(PluginKind::Scorer, "bad-output", &[("mode".into(), m)]).unwrap();
-        plugins.score(0, &[market(1)]).unwrap().rows[0].factors[0]
+        plugins.score(0, &[market(1)]).unwrap().factors[0]
     };
     assert_eq!(probe(7.0), 0.0, "no env vars, no args, no readable directory, clock frozen at 0");
     let first = probe(8.0);
@@ -229,7 +233,7 @@ fn bad_files_are_rejected_with_a_reason_and_never_replace_a_working_plugin() {
 #[test]
 fn parameters_are_validated_applied_live_and_kept_across_reloads() {
     let (dir, plugins) = runtime(&[]);
-    let before = plugins.score(0, &[market(3)]).unwrap().rows[0].score;
+    let before = plugins.score(0, &[market(3)]).unwrap().scores[0];
     let set =
         |name: &str, v: f64| plugins.set_params(PluginKind::Scorer, "default-scorer", &[(name.into(), v)]);
     assert!(matches!(set("weight-liquidity", 1.5), Err(equilibrage::plugins::ParamError::OutOfRange { .. })));
@@ -246,7 +250,7 @@ fn parameters_are_validated_applied_live_and_kept_across_reloads() {
         set(w, 0.0).unwrap();
     }
     set("weight-news", 1.0).unwrap();
-    let after = plugins.score(0, &[market(3)]).unwrap().rows[0].score;
+    let after = plugins.score(0, &[market(3)]).unwrap().scores[0];
     assert_ne!(before.to_bits(), after.to_bits(), "the next call used the new weights");
 
     // Reloading the same plugin from another file keeps the operator's values.

@@ -5,7 +5,7 @@ pub use super::bindings::liquidation_rules::equilibrage::plugin::rules::{
     Action, Decision, Leg, PositionView,
 };
 pub use super::bindings::news_aggregator::equilibrage::plugin::news::{MarketText, NewsItem, NewsMatch};
-pub use super::bindings::scorer::equilibrage::plugin::scoring::{MarketFeatures, MarketScore};
+pub use super::bindings::scorer::equilibrage::plugin::scoring::{MarketFeatures, Scores};
 pub use super::bindings::types::Outcome;
 pub use super::bindings::whale_analyzer::equilibrage::plugin::whales::{
     Analysis, AnalysisInput, MarketSignal, Trade, TradeSide, WalletProfile,

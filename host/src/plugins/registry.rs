@@ -130,13 +130,24 @@ impl std::fmt::Debug for Plugins {
     }
 }
 
-/// Scores of one batch, with the plugin that produced them.
+/// Scores of one batch, with the plugin that produced them; validated.
 #[derive(Debug, Clone)]
 pub struct Scored {
     pub plugin: Arc<PluginInfo>,
     pub generation: u64,
-    /// One row per input market, in input order; validated.
-    pub rows: Vec<abi::MarketScore>,
+    /// One score (1..=10) per input market, in input order.
+    pub scores: Vec<f32>,
+    /// Factor values, row-major, `plugin.factors.len()` per market.
+    pub factors: Vec<f32>,
+}
+
+impl Scored {
+    /// The factor values of market `i`, aligned with `plugin.factors`.
+    #[must_use]
+    pub fn factors_of(&self, i: usize) -> &[f32] {
+        let n = self.plugin.factors.len();
+        self.factors.get(i * n..(i + 1) * n).unwrap_or(&[])
+    }
 }
 
 /// Liquidation decisions with the plugin that made them.
@@ -527,8 +538,13 @@ impl Plugins {
     pub fn score(&self, now_ms: i64, markets: &[abi::MarketFeatures]) -> Result<Scored, PluginError> {
         let loaded = self.active(PluginKind::Scorer)?;
         let params = loaded.params.load_full();
-        let rows = self.score_with(&loaded, &params, now_ms, markets)?;
-        Ok(Scored { plugin: Arc::clone(&loaded.info), generation: loaded.generation, rows })
+        let out = self.score_with(&loaded, &params, now_ms, markets)?;
+        Ok(Scored {
+            plugin: Arc::clone(&loaded.info),
+            generation: loaded.generation,
+            scores: out.values,
+            factors: out.factors,
+        })
     }
 
     fn score_with(
@@ -537,10 +553,11 @@ impl Plugins {
         params: &[f64],
         now: i64,
         markets: &[abi::MarketFeatures],
-    ) -> Result<Vec<abi::MarketScore>, PluginError> {
-        let mut rows = Vec::with_capacity(markets.len());
+    ) -> Result<abi::Scores, PluginError> {
         let factors = loaded.info.factors.len();
-        for chunk in markets.chunks(self.inner.options.limits.max_batch.max(1)) {
+        let batch = self.inner.options.limits.max_batch.max(1);
+        let mut all: Option<abi::Scores> = None;
+        for chunk in markets.chunks(batch) {
             let out = self.call(
                 loaded,
                 |pre, store| match pre {
@@ -549,11 +566,17 @@ impl Plugins {
                     }
                     _ => unreachable!("a scorer slot holds a scorer"),
                 },
-                |rows| validate::scores(rows, chunk.len(), factors),
+                |out| validate::scores(out, chunk.len(), factors),
             )?;
-            rows.extend(out);
+            match &mut all {
+                None => all = Some(out),
+                Some(all) => {
+                    all.values.extend_from_slice(&out.values);
+                    all.factors.extend_from_slice(&out.factors);
+                }
+            }
         }
-        Ok(rows)
+        Ok(all.unwrap_or(abi::Scores { values: Vec::new(), factors: Vec::new() }))
     }
 
     /// Analyzes trades with the active whale analyzer.

@@ -3,7 +3,7 @@
 
 use super::bindings::liquidation_rules::equilibrage::plugin::rules::{Action, Decision, PositionView};
 use super::bindings::news_aggregator::equilibrage::plugin::news::NewsMatch;
-use super::bindings::scorer::equilibrage::plugin::scoring::MarketScore;
+use super::bindings::scorer::equilibrage::plugin::scoring::Scores;
 use super::bindings::types as wit;
 use super::bindings::whale_analyzer::equilibrage::plugin::whales::Analysis;
 use super::model::{FactorSpec, ParamError, ParamSpec, PluginInfo, PluginKind};
@@ -118,24 +118,22 @@ pub(crate) fn param_values(values: &[f64], specs: &[ParamSpec]) -> Result<(), Pa
     Ok(())
 }
 
-/// One score per market, each in 1..=10 with one finite value per declared factor.
-pub(crate) fn scores(rows: &[MarketScore], markets: usize, factors: usize) -> Result<(), String> {
-    if rows.len() != markets {
-        return Err(format!("{} scores for {markets} markets", rows.len()));
+/// One score per market in 1..=10, and one finite value per market and declared factor.
+pub(crate) fn scores(out: &Scores, markets: usize, factors: usize) -> Result<(), String> {
+    if out.values.len() != markets {
+        return Err(format!("{} scores for {markets} markets", out.values.len()));
     }
-    for (i, row) in rows.iter().enumerate() {
-        if !(1.0..=10.0).contains(&row.score) {
-            return Err(format!("market {i}: score {} is outside 1-10", row.score));
-        }
-        if row.factors.len() != factors {
-            return Err(format!(
-                "market {i}: {} factor values for {factors} declared factors",
-                row.factors.len()
-            ));
-        }
-        if let Some(bad) = row.factors.iter().find(|f| !f.is_finite()) {
-            return Err(format!("market {i}: factor value {bad} is not finite"));
-        }
+    if out.factors.len() != markets * factors {
+        return Err(format!(
+            "{} factor values for {markets} markets × {factors} declared factors",
+            out.factors.len()
+        ));
+    }
+    if let Some((i, bad)) = out.values.iter().enumerate().find(|(_, s)| !(1.0..=10.0).contains(*s)) {
+        return Err(format!("market {i}: score {bad} is outside 1-10"));
+    }
+    if let Some((i, bad)) = out.factors.iter().enumerate().find(|(_, f)| !f.is_finite()) {
+        return Err(format!("market {}: factor value {bad} is not finite", i / factors.max(1)));
     }
     Ok(())
 }
@@ -276,14 +274,18 @@ mod tests {
 
     #[test]
     fn scores_must_be_one_to_ten_finite_and_aligned() {
-        let row = |score: f32, factors: Vec<f32>| MarketScore { score, factors };
-        assert!(scores(&[row(1.0, vec![0.0]), row(10.0, vec![1.0])], 2, 1).is_ok());
-        assert!(scores(&[row(10.5, vec![0.0])], 1, 1).unwrap_err().contains("outside 1-10"));
-        assert!(scores(&[row(0.99, vec![0.0])], 1, 1).is_err());
-        assert!(scores(&[row(f32::NAN, vec![0.0])], 1, 1).is_err());
-        assert!(scores(&[row(5.0, vec![f32::INFINITY])], 1, 1).unwrap_err().contains("not finite"));
-        assert!(scores(&[row(5.0, vec![])], 1, 1).unwrap_err().contains("0 factor values"));
-        assert!(scores(&[row(5.0, vec![0.0])], 2, 1).unwrap_err().contains("1 scores for 2"));
+        let out = |values: Vec<f32>, factors: Vec<f32>| Scores { values, factors };
+        assert!(scores(&out(vec![1.0, 10.0], vec![0.0, 1.0]), 2, 1).is_ok());
+        assert!(scores(&out(vec![10.5], vec![0.0]), 1, 1).unwrap_err().contains("outside 1-10"));
+        assert!(scores(&out(vec![0.99], vec![0.0]), 1, 1).is_err());
+        assert!(scores(&out(vec![f32::NAN], vec![0.0]), 1, 1).is_err());
+        assert!(
+            scores(&out(vec![5.0, 5.0], vec![0.0, 0.0, f32::INFINITY, 0.0]), 2, 2)
+                .unwrap_err()
+                .contains("market 1: factor value inf")
+        );
+        assert!(scores(&out(vec![5.0], vec![]), 1, 1).unwrap_err().contains("0 factor values"));
+        assert!(scores(&out(vec![5.0], vec![0.0]), 2, 1).unwrap_err().contains("1 scores for 2"));
     }
 
     #[test]

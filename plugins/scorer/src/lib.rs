@@ -60,40 +60,96 @@ impl Scorer for DefaultScorer {
         )
     }
 
-    fn score(params: &Params, now_ms: i64, market: &MarketFeatures) -> MarketScore {
-        let _ = now_ms;
+    fn score(params: &Params, _now_ms: i64, market: &MarketFeatures) -> MarketScore {
         score_market(params.values(), market)
+    }
+
+    // The batch path prepares the parameters once and writes rows straight into the output.
+    fn score_batch(
+        params: &Params,
+        _now_ms: i64,
+        markets: &[MarketFeatures],
+        out: &mut Scores,
+    ) -> Result<(), String> {
+        let model = Model::new(params.values());
+        let mut factors = [0.0; 7];
+        for m in markets {
+            let score = model.score_into(m, &mut factors);
+            out.push(score, &factors);
+        }
+        Ok(())
     }
 }
 
 export_scorer!(DefaultScorer);
 
-/// Scores one market with parameter values in declaration order. Public so the host's benchmark
-/// can run the same logic natively.
+/// The scoring parameters, prepared once per batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    weights: [f64; 7],
+    total_weight: f64,
+    ln_liquidity_target: f64,
+    max_spread: f64,
+    volatility_target: f64,
+    ideal_days: f64,
+}
+
+impl Model {
+    /// From parameter values in declaration order.
+    #[must_use]
+    pub fn new(params: &[f64]) -> Self {
+        let p = |i: usize| params.get(i).copied().unwrap_or(0.0);
+        let weights: [f64; 7] = std::array::from_fn(|i| p(i).max(0.0));
+        let target = p(LIQUIDITY_TARGET);
+        Self {
+            weights,
+            total_weight: weights.iter().sum(),
+            ln_liquidity_target: if target > 0.0 { (1.0 + target).ln() } else { 0.0 },
+            max_spread: p(MAX_SPREAD),
+            volatility_target: p(VOLATILITY_TARGET),
+            ideal_days: p(IDEAL_DAYS),
+        }
+    }
+
+    /// Scores one market (1..=10) and writes its seven factor values.
+    pub fn score_into(&self, m: &MarketFeatures, factors: &mut [f32; 7]) -> f32 {
+        let values = [
+            self.liquidity(m),
+            spread(m, self.max_spread),
+            balance(m),
+            ratio(f64::from(m.volatility_24h), self.volatility_target),
+            time(m.seconds_to_end, self.ideal_days),
+            unit(f64::from(m.whale_activity)),
+            unit(f64::from(m.news_relevance)),
+        ];
+        let weighted: f64 = values.iter().zip(&self.weights).map(|(v, w)| v * w).sum();
+        let blend = if self.total_weight > 0.0 { weighted / self.total_weight } else { 0.0 };
+        for (out, v) in factors.iter_mut().zip(values) {
+            #[allow(clippy::cast_possible_truncation, reason = "factors are 0..1")]
+            let v = v as f32;
+            *out = v;
+        }
+        #[allow(clippy::cast_possible_truncation, reason = "scores are 1..10")]
+        let score = (1.0 + 9.0 * unit(blend)) as f32;
+        score
+    }
+
+    fn liquidity(&self, m: &MarketFeatures) -> f64 {
+        if self.ln_liquidity_target <= 0.0 {
+            return 0.0;
+        }
+        let scaled = |usd: f64| unit((1.0 + usd.max(0.0)).ln() / self.ln_liquidity_target);
+        let depth = micros(m.yes_depth.min(m.no_depth));
+        0.5 * scaled(micros(m.liquidity)) + 0.5 * scaled(depth * 10.0)
+    }
+}
+
+/// Scores one market with parameter values in declaration order.
 #[must_use]
 pub fn score_market(params: &[f64], m: &MarketFeatures) -> MarketScore {
-    let p = |i: usize| params.get(i).copied().unwrap_or(0.0);
-    let factors = [
-        liquidity(m, p(LIQUIDITY_TARGET)),
-        spread(m, p(MAX_SPREAD)),
-        balance(m),
-        ratio(f64::from(m.volatility_24h), p(VOLATILITY_TARGET)),
-        time(m.seconds_to_end, p(IDEAL_DAYS)),
-        unit(f64::from(m.whale_activity)),
-        unit(f64::from(m.news_relevance)),
-    ];
-    let (mut weighted, mut total) = (0.0, 0.0);
-    for (i, f) in factors.iter().enumerate() {
-        let w = p(i).max(0.0);
-        weighted += w * f;
-        total += w;
-    }
-    let blend = if total > 0.0 { weighted / total } else { 0.0 };
-    #[allow(clippy::cast_possible_truncation, reason = "scores and factors are 0..10 floats")]
-    MarketScore {
-        score: (1.0 + 9.0 * unit(blend)) as f32,
-        factors: factors.iter().map(|f| *f as f32).collect(),
-    }
+    let mut factors = [0.0; 7];
+    let score = Model::new(params).score_into(m, &mut factors);
+    MarketScore { score, factors: factors.to_vec() }
 }
 
 fn unit(x: f64) -> f64 {
@@ -110,15 +166,6 @@ fn mid(bid: Option<i64>, ask: Option<i64>) -> Option<f64> {
         (Some(x), None) | (None, Some(x)) => Some(micros(x)),
         (None, None) => None,
     }
-}
-
-fn liquidity(m: &MarketFeatures, target: f64) -> f64 {
-    if target <= 0.0 {
-        return 0.0;
-    }
-    let scaled = |usd: f64| unit((1.0 + usd.max(0.0)).ln() / (1.0 + target).ln());
-    let depth = micros(m.yes_depth.min(m.no_depth));
-    0.5 * scaled(micros(m.liquidity)) + 0.5 * scaled(depth * 10.0)
 }
 
 fn spread(m: &MarketFeatures, max_spread: f64) -> f64 {
@@ -241,6 +288,21 @@ mod tests {
         let s = score_market(&defaults(), &m);
         assert!((1.0..=10.0).contains(&s.score));
         assert!(s.factors.iter().all(|f| f.is_finite()));
+    }
+
+    #[test]
+    fn the_batch_path_gives_the_single_market_answers() {
+        let params = DefaultScorer::info().defaults();
+        let mut lopsided = market();
+        lopsided.yes_bid = Some(100_000);
+        let markets = [market(), lopsided];
+        let mut out = Scores::with_capacity(2, 7);
+        DefaultScorer::score_batch(&params, 0, &markets, &mut out).unwrap();
+        for (i, m) in markets.iter().enumerate() {
+            let one = score_market(params.values(), m);
+            assert_eq!(out.values[i].to_bits(), one.score.to_bits());
+            assert_eq!(&out.factors[i * 7..(i + 1) * 7], one.factors.as_slice());
+        }
     }
 
     #[test]

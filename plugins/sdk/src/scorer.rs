@@ -17,10 +17,33 @@ pub mod bindings {
     });
 }
 
-pub use bindings::equilibrage::plugin::scoring::{MarketFeatures, MarketScore};
+pub use bindings::equilibrage::plugin::scoring::{MarketFeatures, Scores};
+
+/// One market's score: `score` in 1.0..=10.0 and one value per declared factor, in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MarketScore {
+    /// 1.0 ..= 10.0.
+    pub score: f32,
+    /// One finite value per declared factor, conventionally 0..1.
+    pub factors: Vec<f32>,
+}
+
+impl Scores {
+    /// Room for `markets` rows of `factors` values each.
+    #[must_use]
+    pub fn with_capacity(markets: usize, factors: usize) -> Self {
+        Self { values: Vec::with_capacity(markets), factors: Vec::with_capacity(markets * factors) }
+    }
+
+    /// Appends one market's score and factor values.
+    pub fn push(&mut self, score: f32, factors: &[f32]) {
+        self.values.push(score);
+        self.factors.extend_from_slice(factors);
+    }
+}
 
 /// A scorer plugin. Implement [`Scorer::info`] and [`Scorer::score`]; override
-/// [`Scorer::score_batch`] only to share work across markets.
+/// [`Scorer::score_batch`] only to share work across markets or to skip the per-market `Vec`.
 pub trait Scorer {
     /// Name, version, parameters and the factor columns every score carries.
     fn info() -> PluginInfo;
@@ -28,7 +51,7 @@ pub trait Scorer {
     /// Scores one market: `score` in 1.0..=10.0 and one value per declared factor.
     fn score(params: &Params, now_ms: i64, market: &MarketFeatures) -> MarketScore;
 
-    /// Scores a batch, one result per market in input order.
+    /// Scores a batch into `out`, one row per market in input order.
     ///
     /// # Errors
     /// A message the host shows as this plugin's error; the scan is skipped.
@@ -36,8 +59,20 @@ pub trait Scorer {
         params: &Params,
         now_ms: i64,
         markets: &[MarketFeatures],
-    ) -> Result<Vec<MarketScore>, String> {
-        Ok(markets.iter().map(|m| Self::score(params, now_ms, m)).collect())
+        out: &mut Scores,
+    ) -> Result<(), String> {
+        let declared = glue::info(Self::info).factors.len();
+        for (i, m) in markets.iter().enumerate() {
+            let s = Self::score(params, now_ms, m);
+            if s.factors.len() != declared {
+                return Err(format!(
+                    "market {i}: {} factor values for {declared} declared factors",
+                    s.factors.len()
+                ));
+            }
+            out.push(s.score, &s.factors);
+        }
+        Ok(())
     }
 }
 
@@ -51,9 +86,22 @@ impl<T: Scorer> bindings::Guest for Glue<T> {
         glue::describe(glue::info(T::info), Kind::Scorer)
     }
 
-    fn score(params: Vec<f64>, now: i64, markets: Vec<MarketFeatures>) -> Result<Vec<MarketScore>, String> {
-        let params = glue::params(params, &glue::info(T::info).params)?;
-        T::score_batch(&params, now, &markets)
+    fn score(params: Vec<f64>, now: i64, markets: Vec<MarketFeatures>) -> Result<Scores, String> {
+        let info = glue::info(T::info);
+        let params = glue::params(params, &info.params)?;
+        let factors = info.factors.len();
+        let mut out = Scores::with_capacity(markets.len(), factors);
+        T::score_batch(&params, now, &markets, &mut out)?;
+        // An overridden `score_batch` may still have produced the wrong shape; say so plainly.
+        if out.values.len() != markets.len() || out.factors.len() != markets.len() * factors {
+            return Err(format!(
+                "{} scores and {} factor values for {} markets and {factors} declared factors",
+                out.values.len(),
+                out.factors.len(),
+                markets.len()
+            ));
+        }
+        Ok(out)
     }
 }
 
