@@ -63,8 +63,11 @@ fn scoring(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     install_defaults(dir.path()).unwrap();
     let plugins = runtime(dir.path(), None);
-    let markets: Vec<_> = (0..MARKETS).map(market).collect();
-    let native_markets: Vec<_> = markets.iter().map(guest_market).collect();
+    let rows: Vec<_> = (0..MARKETS).map(market).collect();
+    let markets = abi::MarketBatch::from_rows(&rows);
+    let native_markets = equilibrage_plugin_sdk::prelude::MarketBatch::from_rows(
+        &rows.iter().map(guest_market).collect::<Vec<_>>(),
+    );
     let info = plugins.active_info(PluginKind::Scorer).unwrap();
     let params = equilibrage_plugin_sdk::Params::new(
         info.params.iter().map(|p| p.default).collect(),
@@ -88,6 +91,13 @@ fn scoring(c: &mut Criterion) {
             black_box(out)
         });
     });
+    // The same batch through a scorer that computes nothing: what crossing the boundary costs.
+    let transfer_dir = tempfile::tempdir().unwrap();
+    std::fs::write(transfer_dir.path().join("transfer.wasm"), guests::BAD_OUTPUT.bytes).unwrap();
+    let transfer = runtime(transfer_dir.path(), None);
+    group.bench_function(BenchmarkId::new("wasm", "transfer-only"), |b| {
+        b.iter(|| black_box(transfer.score(0, black_box(&markets)).unwrap()));
+    });
     group.finish();
 }
 
@@ -108,14 +118,15 @@ fn variant(n: u64) -> Vec<u8> {
 /// Writes `bytes` over `path` (write beside, rename) and returns when a call answers from the
 /// new version.
 fn reload_latency(plugins: &Plugins, path: &Path, bytes: &[u8]) -> Duration {
-    let before = plugins.score(0, &[market(1)]).map(|s| s.generation).unwrap_or(0);
+    let before =
+        plugins.score(0, &abi::MarketBatch::from_rows(&[market(1)])).map(|s| s.generation).unwrap_or(0);
     let give_up = Instant::now() + Duration::from_secs(30);
     let tmp = path.with_extension("partial");
     let start = Instant::now();
     std::fs::write(&tmp, bytes).unwrap();
     std::fs::rename(&tmp, path).unwrap();
     loop {
-        if plugins.score(0, &[market(1)]).is_ok_and(|s| s.generation > before) {
+        if plugins.score(0, &abi::MarketBatch::from_rows(&[market(1)])).is_ok_and(|s| s.generation > before) {
             return start.elapsed();
         }
         assert!(Instant::now() < give_up, "the new version never answered");

@@ -32,7 +32,9 @@ fn swaps_under_continuous_calls_fail_no_call_and_bad_files_never_replace_a_worki
         .map(|_| {
             let (plugins, stop, ok, failed) = (plugins.clone(), stop.clone(), ok.clone(), failed.clone());
             std::thread::spawn(move || {
-                let markets: Vec<_> = (0..50).map(market).collect();
+                let markets = equilibrage::plugins::abi::MarketBatch::from_rows(
+                    &(0..50).map(market).collect::<Vec<_>>(),
+                );
                 while !stop.load(Ordering::Relaxed) {
                     match plugins.score(0, &markets) {
                         Ok(s) if s.scores.len() == 50 => ok.fetch_add(1, Ordering::Relaxed),

@@ -5,7 +5,7 @@ mod support;
 
 use equilibrage::plugins::{PluginError, PluginKind, abi};
 use equilibrage_plugin_artifacts as guests;
-use support::{market, runtime};
+use support::{market, one, runtime};
 
 #[test]
 fn default_plugins_load_and_answer_through_wasmtime() {
@@ -14,10 +14,11 @@ fn default_plugins_load_and_answer_through_wasmtime() {
         assert!(plugins.active_info(kind).is_some(), "{kind} loaded");
     }
 
-    let markets: Vec<_> = (0..100).map(market).collect();
-    let scored = plugins.score(0, &markets).unwrap();
+    // 2,500 markets: three calls at the tests' batch limit of 1,000, joined in order.
+    let markets: Vec<_> = (0..2_500).map(market).collect();
+    let scored = plugins.score(0, &abi::MarketBatch::from_rows(&markets)).unwrap();
     assert_eq!(scored.plugin.name, "default-scorer");
-    assert_eq!((scored.scores.len(), scored.factors.len()), (100, 700));
+    assert_eq!((scored.scores.len(), scored.factors.len()), (2_500, 17_500));
     assert!(scored.scores.iter().all(|s| (1.0..=10.0).contains(s)));
     // The wasm answer equals the same logic compiled natively.
     let defaults: Vec<f64> = scored.plugin.params.iter().map(|p| p.default).collect();
@@ -83,7 +84,7 @@ fn default_plugins_load_and_answer_through_wasmtime() {
 #[test]
 fn the_template_scorer_loads_from_the_plugin_directory_and_takes_over() {
     let (_dir, plugins) = runtime(&[("zz-mine.wasm", guests::TEMPLATE.bytes)]);
-    let scored = plugins.score(0, &[market(1)]).unwrap();
+    let scored = plugins.score(0, &one(1)).unwrap();
     assert_eq!(scored.plugin.name, "template-plugin");
     assert_eq!(scored.factors_of(0).len(), 2);
     let listed = plugins.list();
@@ -96,12 +97,12 @@ fn a_busy_loop_is_stopped_at_its_deadline_and_the_host_keeps_serving() {
     let (_dir, plugins) = runtime(&[("zz-busy.wasm", guests::BUSY_LOOP.bytes)]);
     plugins.set_params(PluginKind::Scorer, "busy-loop", &[("spin".into(), 1.0)]).unwrap();
     let started = std::time::Instant::now();
-    let err = plugins.score(0, &[market(1)]).unwrap_err();
+    let err = plugins.score(0, &one(1)).unwrap_err();
     assert!(matches!(err, PluginError::Timeout { limit_ms: 200, .. }), "{err}");
     // Not a speed claim, just that the deadline (not the test harness) ended the call.
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     plugins.set_params(PluginKind::Scorer, "busy-loop", &[("spin".into(), 0.0)]).unwrap();
-    assert_eq!(plugins.score(0, &[market(1)]).unwrap().scores.len(), 1, "a fresh instance serves");
+    assert_eq!(plugins.score(0, &one(1)).unwrap().scores.len(), 1, "a fresh instance serves");
     let status = plugins.list().into_iter().find(|p| p.info.name == "busy-loop").unwrap();
     assert_eq!((status.stats.calls, status.stats.faults), (2, 1));
     assert!(status.last_error.unwrap().1.contains("deadline"));
@@ -111,21 +112,21 @@ fn a_busy_loop_is_stopped_at_its_deadline_and_the_host_keeps_serving() {
 fn a_memory_bomb_is_stopped_at_the_limit() {
     let (_dir, plugins) = runtime(&[("zz-bomb.wasm", guests::MEMORY_BOMB.bytes)]);
     plugins.set_params(PluginKind::Scorer, "memory-bomb", &[("bomb".into(), 1.0)]).unwrap();
-    let err = plugins.score(0, &[market(1)]).unwrap_err();
+    let err = plugins.score(0, &one(1)).unwrap_err();
     assert!(matches!(err, PluginError::MemoryLimit { limit_mib: 32, .. }), "{err}");
     plugins.set_params(PluginKind::Scorer, "memory-bomb", &[("bomb".into(), 0.0)]).unwrap();
-    assert!(plugins.score(0, &[market(1)]).is_ok());
+    assert!(plugins.score(0, &one(1)).is_ok());
 }
 
 #[test]
 fn a_trap_is_contained() {
     let (_dir, plugins) = runtime(&[("zz-trap.wasm", guests::TRAP.bytes)]);
     plugins.set_params(PluginKind::Scorer, "trap", &[("panic".into(), 1.0)]).unwrap();
-    let err = plugins.score(0, &[market(1)]).unwrap_err();
+    let err = plugins.score(0, &one(1)).unwrap_err();
     assert!(matches!(err, PluginError::Trap { .. }), "{err}");
     assert!(err.is_fault());
     plugins.set_params(PluginKind::Scorer, "trap", &[("panic".into(), 0.0)]).unwrap();
-    assert!(plugins.score(0, &[market(1)]).is_ok());
+    assert!(plugins.score(0, &one(1)).is_ok());
     // The other kinds never noticed.
     assert!(plugins.evaluate_rules(0, &[]).is_ok());
 }
@@ -133,7 +134,7 @@ fn a_trap_is_contained() {
 #[test]
 fn invalid_scorer_outputs_are_rejected_as_faults() {
     let (_dir, plugins) = runtime(&[("zz-bad.wasm", guests::BAD_OUTPUT.bytes)]);
-    let markets = [market(1), market(2)];
+    let markets = abi::MarketBatch::from_rows(&[market(1), market(2)]);
     let mode = |m: f64| plugins.set_params(PluginKind::Scorer, "bad-output", &[("mode".into(), m)]).unwrap();
     for (m, expect) in [
         (1.0, "outside 1-10"),
@@ -192,7 +193,7 @@ fn the_sandbox_has_no_environment_files_or_clock_and_fixed_randomness() {
     let (_dir, plugins) = runtime(&[("zz-bad.wasm", guests::BAD_OUTPUT.bytes)]);
     let probe = |m: f64| {
         plugins.set_params(PluginKind::Scorer, "bad-output", &[("mode".into(), m)]).unwrap();
-        plugins.score(0, &[market(1)]).unwrap().factors[0]
+        plugins.score(0, &one(1)).unwrap().factors[0]
     };
     assert_eq!(probe(7.0), 0.0, "no env vars, no args, no readable directory, clock frozen at 0");
     let first = probe(8.0);
@@ -220,20 +221,20 @@ fn bad_files_are_rejected_with_a_reason_and_never_replace_a_working_plugin() {
     assert!(reason("core.wasm").contains("core WebAssembly module"));
     let old = reason("old.wasm");
     assert!(old.contains("rebuild it against equilibrage-plugin-sdk") && old.contains("score"), "{old}");
-    assert_eq!(plugins.score(0, &[market(1)]).unwrap().plugin.name, "default-scorer");
+    assert_eq!(plugins.score(0, &one(1)).unwrap().plugin.name, "default-scorer");
 
     // Overwriting the working file with garbage keeps the old version serving.
     let path = dir.path().join("scorer.wasm");
     std::fs::write(&path, &scorer[..100]).unwrap();
     plugins.load_file(&path);
-    assert_eq!(plugins.score(0, &[market(1)]).unwrap().plugin.name, "default-scorer");
+    assert_eq!(plugins.score(0, &one(1)).unwrap().plugin.name, "default-scorer");
     assert!(plugins.files().iter().any(|f| f.file == path && f.result.is_err()));
 }
 
 #[test]
 fn parameters_are_validated_applied_live_and_kept_across_reloads() {
     let (dir, plugins) = runtime(&[]);
-    let before = plugins.score(0, &[market(3)]).unwrap().scores[0];
+    let before = plugins.score(0, &one(3)).unwrap().scores[0];
     let set =
         |name: &str, v: f64| plugins.set_params(PluginKind::Scorer, "default-scorer", &[(name.into(), v)]);
     assert!(matches!(set("weight-liquidity", 1.5), Err(equilibrage::plugins::ParamError::OutOfRange { .. })));
@@ -250,7 +251,7 @@ fn parameters_are_validated_applied_live_and_kept_across_reloads() {
         set(w, 0.0).unwrap();
     }
     set("weight-news", 1.0).unwrap();
-    let after = plugins.score(0, &[market(3)]).unwrap().scores[0];
+    let after = plugins.score(0, &one(3)).unwrap().scores[0];
     assert_ne!(before.to_bits(), after.to_bits(), "the next call used the new weights");
 
     // Reloading the same plugin from another file keeps the operator's values.

@@ -41,7 +41,7 @@ fn scaffolded_plugins_of_every_kind_build_and_hot_load() {
             plugins.files()
         );
     }
-    let scored = plugins.score(0, &[support::market(1)]).unwrap();
+    let scored = plugins.score(0, &support::one(1)).unwrap();
     assert_eq!(scored.plugin.name, "my-scorer");
     assert_eq!(scored.plugin.factors.len(), 2);
 }

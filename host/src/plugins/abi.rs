@@ -5,14 +5,120 @@ pub use super::bindings::liquidation_rules::equilibrage::plugin::rules::{
     Action, Decision, Leg, PositionView,
 };
 pub use super::bindings::news_aggregator::equilibrage::plugin::news::{MarketText, NewsItem, NewsMatch};
-pub use super::bindings::scorer::equilibrage::plugin::scoring::{MarketFeatures, Scores};
+pub use super::bindings::scorer::equilibrage::plugin::scoring::{MarketBatch, Scores};
 pub use super::bindings::types::Outcome;
 pub use super::bindings::whale_analyzer::equilibrage::plugin::whales::{
     Analysis, AnalysisInput, MarketSignal, Trade, TradeSide, WalletProfile,
 };
 
-pub(crate) fn canary_market() -> MarketFeatures {
-    MarketFeatures {
+/// Everything the host knows about one candidate market, as the scorer sees it. Prices and money
+/// are micro-units (1 pUSD = 1,000,000); a missing quote is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MarketFeatures {
+    pub yes_bid: Option<i64>,
+    pub yes_ask: Option<i64>,
+    pub no_bid: Option<i64>,
+    pub no_ask: Option<i64>,
+    /// pUSD resting within the configured slippage of the best price, per side.
+    pub yes_depth: i64,
+    pub no_depth: i64,
+    pub liquidity: i64,
+    pub volume_24h: i64,
+    /// Standard deviation of the YES mid over 24 h, price units.
+    pub volatility_24h: f32,
+    /// Negative once past the end date.
+    pub seconds_to_end: i64,
+    pub whale_activity: f32,
+    pub whale_net_flow: i64,
+    pub news_relevance: f32,
+    pub news_count: u32,
+}
+
+/// Candidate markets as the scorer world takes them: one column per feature, so a batch crosses
+/// into the plugin as a few memory copies. Build one with [`MarketBatch::push`].
+impl MarketBatch {
+    /// An empty batch with room for `n` markets.
+    #[must_use]
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            yes_bid: Vec::with_capacity(n),
+            yes_ask: Vec::with_capacity(n),
+            no_bid: Vec::with_capacity(n),
+            no_ask: Vec::with_capacity(n),
+            yes_depth: Vec::with_capacity(n),
+            no_depth: Vec::with_capacity(n),
+            liquidity: Vec::with_capacity(n),
+            volume_24h: Vec::with_capacity(n),
+            volatility_24h: Vec::with_capacity(n),
+            seconds_to_end: Vec::with_capacity(n),
+            whale_activity: Vec::with_capacity(n),
+            whale_net_flow: Vec::with_capacity(n),
+            news_relevance: Vec::with_capacity(n),
+            news_count: Vec::with_capacity(n),
+        }
+    }
+
+    /// A batch of `rows`.
+    #[must_use]
+    pub fn from_rows(rows: &[MarketFeatures]) -> Self {
+        let mut batch = Self::with_capacity(rows.len());
+        rows.iter().for_each(|m| batch.push(m));
+        batch
+    }
+
+    /// Appends one market; a missing quote crosses as 0 (no real quote is 0).
+    pub fn push(&mut self, m: &MarketFeatures) {
+        self.yes_bid.push(m.yes_bid.unwrap_or(0));
+        self.yes_ask.push(m.yes_ask.unwrap_or(0));
+        self.no_bid.push(m.no_bid.unwrap_or(0));
+        self.no_ask.push(m.no_ask.unwrap_or(0));
+        self.yes_depth.push(m.yes_depth);
+        self.no_depth.push(m.no_depth);
+        self.liquidity.push(m.liquidity);
+        self.volume_24h.push(m.volume_24h);
+        self.volatility_24h.push(m.volatility_24h);
+        self.seconds_to_end.push(m.seconds_to_end);
+        self.whale_activity.push(m.whale_activity);
+        self.whale_net_flow.push(m.whale_net_flow);
+        self.news_relevance.push(m.news_relevance);
+        self.news_count.push(m.news_count);
+    }
+
+    /// Number of markets.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.yes_bid.len()
+    }
+
+    /// Whether the batch is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.yes_bid.is_empty()
+    }
+
+    /// Markets `range` as a batch of their own (for splitting at the batch limit).
+    pub(crate) fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        Self {
+            yes_bid: self.yes_bid[range.clone()].to_vec(),
+            yes_ask: self.yes_ask[range.clone()].to_vec(),
+            no_bid: self.no_bid[range.clone()].to_vec(),
+            no_ask: self.no_ask[range.clone()].to_vec(),
+            yes_depth: self.yes_depth[range.clone()].to_vec(),
+            no_depth: self.no_depth[range.clone()].to_vec(),
+            liquidity: self.liquidity[range.clone()].to_vec(),
+            volume_24h: self.volume_24h[range.clone()].to_vec(),
+            volatility_24h: self.volatility_24h[range.clone()].to_vec(),
+            seconds_to_end: self.seconds_to_end[range.clone()].to_vec(),
+            whale_activity: self.whale_activity[range.clone()].to_vec(),
+            whale_net_flow: self.whale_net_flow[range.clone()].to_vec(),
+            news_relevance: self.news_relevance[range.clone()].to_vec(),
+            news_count: self.news_count[range].to_vec(),
+        }
+    }
+}
+
+pub(crate) fn canary_market() -> MarketBatch {
+    MarketBatch::from_rows(&[MarketFeatures {
         yes_bid: Some(480_000),
         yes_ask: Some(500_000),
         no_bid: Some(500_000),
@@ -27,7 +133,7 @@ pub(crate) fn canary_market() -> MarketFeatures {
         whale_net_flow: 0,
         news_relevance: 0.1,
         news_count: 1,
-    }
+    }])
 }
 
 pub(crate) fn canary_trades(now: i64) -> AnalysisInput {

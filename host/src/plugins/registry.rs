@@ -513,7 +513,7 @@ impl Plugins {
         let params = loaded.params.load_full();
         let now = 1_767_225_600_000; // 2026-01-01, any fixed time will do
         match loaded.info.kind {
-            PluginKind::Scorer => self.score_with(loaded, &params, now, &[abi::canary_market()]).map(drop),
+            PluginKind::Scorer => self.score_with(loaded, &params, now, &abi::canary_market()).map(drop),
             PluginKind::WhaleAnalyzer => {
                 self.analyze_with(loaded, &params, now, &abi::canary_trades(now)).map(drop)
             }
@@ -535,7 +535,7 @@ impl Plugins {
     ///
     /// # Errors
     /// No scorer loaded, a fault (trap, timeout, memory, invalid output) or the plugin's own error.
-    pub fn score(&self, now_ms: i64, markets: &[abi::MarketFeatures]) -> Result<Scored, PluginError> {
+    pub fn score(&self, now_ms: i64, markets: &abi::MarketBatch) -> Result<Scored, PluginError> {
         let loaded = self.active(PluginKind::Scorer)?;
         let params = loaded.params.load_full();
         let out = self.score_with(&loaded, &params, now_ms, markets)?;
@@ -552,31 +552,40 @@ impl Plugins {
         loaded: &Loaded,
         params: &[f64],
         now: i64,
-        markets: &[abi::MarketFeatures],
+        markets: &abi::MarketBatch,
+    ) -> Result<abi::Scores, PluginError> {
+        let (n, batch) = (markets.len(), self.inner.options.limits.max_batch.max(1));
+        if n <= batch {
+            return self.score_chunk(loaded, params, now, markets);
+        }
+        let mut all = abi::Scores { values: Vec::with_capacity(n), factors: Vec::new() };
+        for start in (0..n).step_by(batch) {
+            let chunk = markets.slice(start..(start + batch).min(n));
+            let out = self.score_chunk(loaded, params, now, &chunk)?;
+            all.values.extend_from_slice(&out.values);
+            all.factors.extend_from_slice(&out.factors);
+        }
+        Ok(all)
+    }
+
+    fn score_chunk(
+        &self,
+        loaded: &Loaded,
+        params: &[f64],
+        now: i64,
+        markets: &abi::MarketBatch,
     ) -> Result<abi::Scores, PluginError> {
         let factors = loaded.info.factors.len();
-        let batch = self.inner.options.limits.max_batch.max(1);
-        let mut all: Option<abi::Scores> = None;
-        for chunk in markets.chunks(batch) {
-            let out = self.call(
-                loaded,
-                |pre, store| match pre {
-                    Pre::Scorer(p) => {
-                        Scorer::call_score(&p.instantiate(&mut *store)?, store, params, now, chunk)
-                    }
-                    _ => unreachable!("a scorer slot holds a scorer"),
-                },
-                |out| validate::scores(out, chunk.len(), factors),
-            )?;
-            match &mut all {
-                None => all = Some(out),
-                Some(all) => {
-                    all.values.extend_from_slice(&out.values);
-                    all.factors.extend_from_slice(&out.factors);
+        self.call(
+            loaded,
+            |pre, store| match pre {
+                Pre::Scorer(p) => {
+                    Scorer::call_score(&p.instantiate(&mut *store)?, store, params, now, markets)
                 }
-            }
-        }
-        Ok(all.unwrap_or(abi::Scores { values: Vec::new(), factors: Vec::new() }))
+                _ => unreachable!("a scorer slot holds a scorer"),
+            },
+            |out| validate::scores(out, markets.len(), factors),
+        )
     }
 
     /// Analyzes trades with the active whale analyzer.

@@ -60,6 +60,11 @@ pub fn market(index: u32) -> abi::MarketFeatures {
     }
 }
 
+/// Market `i` alone, as a batch.
+pub fn one(i: u32) -> abi::MarketBatch {
+    abi::MarketBatch::from_rows(&[market(i)])
+}
+
 /// The same market in the guest SDK's types, for running plugin logic natively.
 pub fn to_guest(m: &abi::MarketFeatures) -> equilibrage_plugin_sdk::prelude::MarketFeatures {
     equilibrage_plugin_sdk::prelude::MarketFeatures {

@@ -40,7 +40,7 @@ pub mod prelude {
     pub use crate::export_whale_analyzer;
     pub use crate::liquidation_rules::{Action, Decision, Leg, LiquidationRules, PositionView};
     pub use crate::news_aggregator::{MarketText, NewsAggregator, NewsItem, NewsMatch};
-    pub use crate::scorer::{MarketFeatures, MarketScore, Scorer, Scores};
+    pub use crate::scorer::{MarketBatch, MarketFeatures, MarketScore, Scorer, Scores};
     pub use crate::whale_analyzer::{
         Analysis, AnalysisInput, MarketSignal, Trade, TradeSide, WalletProfile, WhaleAnalyzer,
     };

@@ -17,7 +17,192 @@ pub mod bindings {
     });
 }
 
-pub use bindings::equilibrage::plugin::scoring::{MarketFeatures, Scores};
+pub use bindings::equilibrage::plugin::scoring::{MarketBatch, Scores};
+
+/// Everything the host knows about one candidate market. Prices and money are micro-units.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MarketFeatures {
+    /// Best YES bid; `None` when no one bids.
+    pub yes_bid: Option<i64>,
+    /// Best YES ask.
+    pub yes_ask: Option<i64>,
+    /// Best NO bid.
+    pub no_bid: Option<i64>,
+    /// Best NO ask.
+    pub no_ask: Option<i64>,
+    /// pUSD resting within the configured slippage of the best YES price.
+    pub yes_depth: i64,
+    /// The same for NO.
+    pub no_depth: i64,
+    /// The venue's liquidity figure, pUSD.
+    pub liquidity: i64,
+    /// pUSD traded in the last 24 h.
+    pub volume_24h: i64,
+    /// Standard deviation of the YES mid over 24 h, price units.
+    pub volatility_24h: f32,
+    /// Seconds until the end date; negative once past.
+    pub seconds_to_end: i64,
+    /// Whale activity strength, 0..1.
+    pub whale_activity: f32,
+    /// Net pUSD whales put into YES (negative: into NO).
+    pub whale_net_flow: i64,
+    /// News relevance, 0..1.
+    pub news_relevance: f32,
+    /// Matched news items.
+    pub news_count: u32,
+}
+
+impl MarketBatch {
+    /// Number of markets (the length of the first column; see [`MarketBatch::check`]).
+    #[must_use]
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.yes_bid.len()
+    }
+
+    /// Whether the batch holds no market.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.yes_bid.is_empty()
+    }
+
+    /// Checks that every column has one entry per market, and returns that number.
+    ///
+    /// # Errors
+    /// When the columns do not all have the same length.
+    pub fn check(&self) -> Result<usize, String> {
+        let n = self.len();
+        let lengths = [
+            self.yes_ask.len(),
+            self.no_bid.len(),
+            self.no_ask.len(),
+            self.yes_depth.len(),
+            self.no_depth.len(),
+            self.liquidity.len(),
+            self.volume_24h.len(),
+            self.volatility_24h.len(),
+            self.seconds_to_end.len(),
+            self.whale_activity.len(),
+            self.whale_net_flow.len(),
+            self.news_relevance.len(),
+            self.news_count.len(),
+        ];
+        if lengths.iter().any(|l| *l != n) {
+            return Err(format!("market batch columns differ in length: {n} and {lengths:?}"));
+        }
+        Ok(n)
+    }
+
+    /// Market `i` as a row.
+    ///
+    /// # Panics
+    /// When `i` is out of range or the batch failed [`MarketBatch::check`].
+    #[must_use]
+    pub fn get(&self, i: usize) -> MarketFeatures {
+        let quote = |q: i64| (q != 0).then_some(q);
+        MarketFeatures {
+            yes_bid: quote(self.yes_bid[i]),
+            yes_ask: quote(self.yes_ask[i]),
+            no_bid: quote(self.no_bid[i]),
+            no_ask: quote(self.no_ask[i]),
+            yes_depth: self.yes_depth[i],
+            no_depth: self.no_depth[i],
+            liquidity: self.liquidity[i],
+            volume_24h: self.volume_24h[i],
+            volatility_24h: self.volatility_24h[i],
+            seconds_to_end: self.seconds_to_end[i],
+            whale_activity: self.whale_activity[i],
+            whale_net_flow: self.whale_net_flow[i],
+            news_relevance: self.news_relevance[i],
+            news_count: self.news_count[i],
+        }
+    }
+
+    /// The markets as rows, built one at a time (nothing is allocated).
+    ///
+    /// # Panics
+    /// When the batch failed [`MarketBatch::check`] (the export glue checks every batch).
+    pub fn iter(&self) -> impl Iterator<Item = MarketFeatures> + '_ {
+        // Slicing every column to exactly `n` up front lets the compiler drop the per-field
+        // bounds checks in the loop.
+        let n = self.len();
+        let quote = |q: i64| (q != 0).then_some(q);
+        let (yes_bid, yes_ask, no_bid, no_ask) =
+            (&self.yes_bid[..n], &self.yes_ask[..n], &self.no_bid[..n], &self.no_ask[..n]);
+        let (yes_depth, no_depth, liquidity, volume) =
+            (&self.yes_depth[..n], &self.no_depth[..n], &self.liquidity[..n], &self.volume_24h[..n]);
+        let (volatility, seconds, whales, flow) = (
+            &self.volatility_24h[..n],
+            &self.seconds_to_end[..n],
+            &self.whale_activity[..n],
+            &self.whale_net_flow[..n],
+        );
+        let (news, news_count) = (&self.news_relevance[..n], &self.news_count[..n]);
+        (0..n).map(move |i| MarketFeatures {
+            yes_bid: quote(yes_bid[i]),
+            yes_ask: quote(yes_ask[i]),
+            no_bid: quote(no_bid[i]),
+            no_ask: quote(no_ask[i]),
+            yes_depth: yes_depth[i],
+            no_depth: no_depth[i],
+            liquidity: liquidity[i],
+            volume_24h: volume[i],
+            volatility_24h: volatility[i],
+            seconds_to_end: seconds[i],
+            whale_activity: whales[i],
+            whale_net_flow: flow[i],
+            news_relevance: news[i],
+            news_count: news_count[i],
+        })
+    }
+
+    /// An empty batch with room for `n` markets.
+    #[must_use]
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            yes_bid: Vec::with_capacity(n),
+            yes_ask: Vec::with_capacity(n),
+            no_bid: Vec::with_capacity(n),
+            no_ask: Vec::with_capacity(n),
+            yes_depth: Vec::with_capacity(n),
+            no_depth: Vec::with_capacity(n),
+            liquidity: Vec::with_capacity(n),
+            volume_24h: Vec::with_capacity(n),
+            volatility_24h: Vec::with_capacity(n),
+            seconds_to_end: Vec::with_capacity(n),
+            whale_activity: Vec::with_capacity(n),
+            whale_net_flow: Vec::with_capacity(n),
+            news_relevance: Vec::with_capacity(n),
+            news_count: Vec::with_capacity(n),
+        }
+    }
+
+    /// Appends one market (a missing quote becomes 0).
+    pub fn push(&mut self, m: &MarketFeatures) {
+        self.yes_bid.push(m.yes_bid.unwrap_or(0));
+        self.yes_ask.push(m.yes_ask.unwrap_or(0));
+        self.no_bid.push(m.no_bid.unwrap_or(0));
+        self.no_ask.push(m.no_ask.unwrap_or(0));
+        self.yes_depth.push(m.yes_depth);
+        self.no_depth.push(m.no_depth);
+        self.liquidity.push(m.liquidity);
+        self.volume_24h.push(m.volume_24h);
+        self.volatility_24h.push(m.volatility_24h);
+        self.seconds_to_end.push(m.seconds_to_end);
+        self.whale_activity.push(m.whale_activity);
+        self.whale_net_flow.push(m.whale_net_flow);
+        self.news_relevance.push(m.news_relevance);
+        self.news_count.push(m.news_count);
+    }
+
+    /// A batch of `rows` (how the host builds one; handy in tests).
+    #[must_use]
+    pub fn from_rows(rows: &[MarketFeatures]) -> Self {
+        let mut batch = Self::with_capacity(rows.len());
+        rows.iter().for_each(|m| batch.push(m));
+        batch
+    }
+}
 
 /// One market's score: `score` in 1.0..=10.0 and one value per declared factor, in order.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -36,6 +221,7 @@ impl Scores {
     }
 
     /// Appends one market's score and factor values.
+    #[inline]
     pub fn push(&mut self, score: f32, factors: &[f32]) {
         self.values.push(score);
         self.factors.extend_from_slice(factors);
@@ -44,6 +230,7 @@ impl Scores {
 
 /// A scorer plugin. Implement [`Scorer::info`] and [`Scorer::score`]; override
 /// [`Scorer::score_batch`] only to share work across markets or to skip the per-market `Vec`.
+/// The batch a plugin receives has been checked: every column has one entry per market.
 pub trait Scorer {
     /// Name, version, parameters and the factor columns every score carries.
     fn info() -> PluginInfo;
@@ -58,12 +245,12 @@ pub trait Scorer {
     fn score_batch(
         params: &Params,
         now_ms: i64,
-        markets: &[MarketFeatures],
+        markets: &MarketBatch,
         out: &mut Scores,
     ) -> Result<(), String> {
         let declared = glue::info(Self::info).factors.len();
         for (i, m) in markets.iter().enumerate() {
-            let s = Self::score(params, now_ms, m);
+            let s = Self::score(params, now_ms, &m);
             if s.factors.len() != declared {
                 return Err(format!(
                     "market {i}: {} factor values for {declared} declared factors",
@@ -86,7 +273,8 @@ impl<T: Scorer> bindings::Guest for Glue<T> {
         glue::describe(glue::info(T::info), Kind::Scorer)
     }
 
-    fn score(params: Vec<f64>, now: i64, markets: Vec<MarketFeatures>) -> Result<Scores, String> {
+    fn score(params: Vec<f64>, now: i64, markets: MarketBatch) -> Result<Scores, String> {
+        markets.check()?;
         let info = glue::info(T::info);
         let params = glue::params(params, &info.params)?;
         let factors = info.factors.len();
@@ -118,4 +306,23 @@ macro_rules! export_scorer {
             $crate::scorer::bindings::__export_scorer_world!(EquilibrageGlue with_types_in $crate::scorer::bindings);
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_round_trip_rows_with_missing_quotes_and_refuse_ragged_columns() {
+        let rows = [
+            MarketFeatures { yes_bid: Some(1), yes_ask: None, news_count: 3, ..MarketFeatures::default() },
+            MarketFeatures { no_ask: Some(990_000), volatility_24h: 0.5, ..MarketFeatures::default() },
+        ];
+        let batch = MarketBatch::from_rows(&rows);
+        assert_eq!(batch.check(), Ok(2));
+        assert_eq!(batch.iter().collect::<Vec<_>>(), rows);
+        let mut ragged = batch;
+        ragged.news_count.pop();
+        assert!(ragged.check().unwrap_err().contains("differ in length"));
+    }
 }
