@@ -64,7 +64,10 @@ pub fn new_plugin(parent: &Path, name: &str, kind: PluginKind) -> Result<PathBuf
             "[toolchain]\nchannel = \"1.95.0\"\ntargets = [\"wasm32-wasip2\"]\nprofile = \"minimal\"\n"
                 .into(),
         ),
-        (".cargo/config.toml".into(), "[build]\ntarget = \"wasm32-wasip2\"\n".into()),
+        (
+            ".cargo/config.toml".into(),
+            "[build]\ntarget = \"wasm32-wasip2\"\n\n[target.wasm32-wasip2]\nrustflags = [\"-C\", \"target-feature=+simd128\"]\n".into(),
+        ),
         (".gitignore".into(), "/target\n".into()),
         ("README.md".into(), readme(name, &crate_name, kind)),
         ("wit/plugin.wit".into(), WIT.into()),

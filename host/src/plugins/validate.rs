@@ -129,10 +129,15 @@ pub(crate) fn scores(out: &Scores, markets: usize, factors: usize) -> Result<(),
             out.factors.len()
         ));
     }
-    if let Some((i, bad)) = out.values.iter().enumerate().find(|(_, s)| !(1.0..=10.0).contains(*s)) {
+    // Branch-free passes first (they vectorize); find the culprit only when there is one.
+    let scores_ok = out.values.iter().fold(true, |ok, s| ok & (*s >= 1.0) & (*s <= 10.0));
+    if !scores_ok
+        && let Some((i, bad)) = out.values.iter().enumerate().find(|(_, s)| !(1.0..=10.0).contains(*s))
+    {
         return Err(format!("market {i}: score {bad} is outside 1-10"));
     }
-    if let Some((i, bad)) = out.factors.iter().enumerate().find(|(_, f)| !f.is_finite()) {
+    let factors_ok = out.factors.iter().fold(true, |ok, f| ok & f.is_finite());
+    if !factors_ok && let Some((i, bad)) = out.factors.iter().enumerate().find(|(_, f)| !f.is_finite()) {
         return Err(format!("market {}: factor value {bad} is not finite", i / factors.max(1)));
     }
     Ok(())

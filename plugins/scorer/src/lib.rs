@@ -112,6 +112,8 @@ impl Model {
     }
 
     /// Scores one market (1..=10) and writes its seven factor values.
+    // Inlined into the batch loop so the row never has to be spilled to (wasm) memory.
+    #[inline(always)]
     pub fn score_into(&self, m: &MarketFeatures, factors: &mut [f32; 7]) -> f32 {
         let values = [
             self.liquidity(m),

@@ -1,0 +1,111 @@
+//! Batch scoring of 20,000 markets through the wasm scorer and the same scorer compiled natively,
+//! interleaved call by call so machine drift hits both alike; prints both medians and the ratio.
+//! `cargo bench -p equilibrage --bench scoring_ratio` (results in docs/benchmarks.md).
+
+use equilibrage::plugins::{PluginKind, PluginOptions, Plugins, abi, install_defaults};
+use equilibrage_plugin_sdk::prelude::{MarketBatch, MarketFeatures, Scorer as _, Scores};
+use equilibrage_scorer::DefaultScorer;
+use std::hint::black_box;
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+const MARKETS: u32 = 20_000;
+const ROUNDS: usize = 400;
+
+fn market(index: u32) -> MarketFeatures {
+    let i = i64::from(index);
+    let yes = 200_000 + (i * 37_000) % 600_000;
+    let small = |n: u32| f32::from(u8::try_from(index % n).unwrap_or(0));
+    MarketFeatures {
+        yes_bid: Some(yes - 10_000),
+        yes_ask: Some(yes + 10_000),
+        no_bid: Some(1_000_000 - yes - 10_000),
+        no_ask: Some(1_000_000 - yes + 10_000),
+        yes_depth: 1_000_000_000 + i * 10_000_000,
+        no_depth: 2_000_000_000,
+        liquidity: 5_000_000_000 + (i * 1_000_000_000) % 90_000_000_000,
+        volume_24h: 1_000_000_000,
+        volatility_24h: 0.01 + small(10) / 200.0,
+        seconds_to_end: 86_400 * (1 + i % 90),
+        whale_activity: small(5) / 5.0,
+        whale_net_flow: 0,
+        news_relevance: small(3) / 3.0,
+        news_count: index % 3,
+    }
+}
+
+fn host_row(m: &MarketFeatures) -> abi::MarketFeatures {
+    abi::MarketFeatures {
+        yes_bid: m.yes_bid,
+        yes_ask: m.yes_ask,
+        no_bid: m.no_bid,
+        no_ask: m.no_ask,
+        yes_depth: m.yes_depth,
+        no_depth: m.no_depth,
+        liquidity: m.liquidity,
+        volume_24h: m.volume_24h,
+        volatility_24h: m.volatility_24h,
+        seconds_to_end: m.seconds_to_end,
+        whale_activity: m.whale_activity,
+        whale_net_flow: m.whale_net_flow,
+        news_relevance: m.news_relevance,
+        news_count: m.news_count,
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes harness flags such as `--bench`; this binary takes none.
+    let dir = tempfile::tempdir().expect("temp dir");
+    install_defaults(dir.path()).expect("defaults");
+    let plugins = Plugins::new(PluginOptions::new(dir.path(), None)).expect("runtime");
+    plugins.load_dir().expect("load");
+
+    let rows: Vec<MarketFeatures> = (0..MARKETS).map(market).collect();
+    let native_batch = MarketBatch::from_rows(&rows);
+    let wasm_batch = abi::MarketBatch::from_rows(&rows.iter().map(host_row).collect::<Vec<_>>());
+    let info = plugins.active_info(PluginKind::Scorer).expect("a scorer");
+    let specs: Vec<_> = info
+        .params
+        .iter()
+        .map(|p| equilibrage_plugin_sdk::ParamSpec::new(&p.name, p.default, p.min, p.max, &p.help))
+        .collect();
+    let params = equilibrage_plugin_sdk::Params::new(specs.iter().map(|p| p.default).collect(), &specs);
+
+    let wasm = || black_box(plugins.score(0, black_box(&wasm_batch)).expect("wasm scores"));
+    let native = || {
+        let mut out = Scores::with_capacity(rows.len(), 7);
+        DefaultScorer::score_batch(&params, 0, black_box(&native_batch), &mut out).expect("native scores");
+        black_box(out)
+    };
+    // Same answers, bit for bit.
+    let (w, n) = (wasm(), native());
+    assert!(w.scores.iter().zip(&n.values).all(|(a, b)| a.to_bits() == b.to_bits()));
+
+    for _ in 0..20 {
+        wasm();
+        native();
+    }
+    let (mut wasm_times, mut native_times) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        wasm();
+        wasm_times.push(t.elapsed());
+        let t = Instant::now();
+        native();
+        native_times.push(t.elapsed());
+    }
+    let (w, n) = (median(wasm_times), median(native_times));
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "score 20k markets, median of {ROUNDS} interleaved rounds: wasm {:.3} ms, native {:.3} ms, ratio {:.2}",
+        w.as_secs_f64() * 1e3,
+        n.as_secs_f64() * 1e3,
+        w.as_secs_f64() / n.as_secs_f64()
+    );
+}
