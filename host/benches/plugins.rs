@@ -10,48 +10,12 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+// The integration tests' market generator, so tests and benchmarks score the same markets.
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{market, to_guest};
+
 const MARKETS: u32 = 20_000;
-
-fn market(index: u32) -> abi::MarketFeatures {
-    let i = i64::from(index);
-    let yes = 200_000 + (i * 37_000) % 600_000;
-    let small = |n: u32| f32::from(u8::try_from(index % n).unwrap_or(0));
-    abi::MarketFeatures {
-        yes_bid: Some(yes - 10_000),
-        yes_ask: Some(yes + 10_000),
-        no_bid: Some(1_000_000 - yes - 10_000),
-        no_ask: Some(1_000_000 - yes + 10_000),
-        yes_depth: 1_000_000_000 + i * 10_000_000,
-        no_depth: 2_000_000_000,
-        liquidity: 5_000_000_000 + (i * 1_000_000_000) % 90_000_000_000,
-        volume_24h: 1_000_000_000,
-        volatility_24h: 0.01 + small(10) / 200.0,
-        seconds_to_end: 86_400 * (1 + i % 90),
-        whale_activity: small(5) / 5.0,
-        whale_net_flow: 0,
-        news_relevance: small(3) / 3.0,
-        news_count: index % 3,
-    }
-}
-
-fn guest_market(m: &abi::MarketFeatures) -> equilibrage_plugin_sdk::prelude::MarketFeatures {
-    equilibrage_plugin_sdk::prelude::MarketFeatures {
-        yes_bid: m.yes_bid,
-        yes_ask: m.yes_ask,
-        no_bid: m.no_bid,
-        no_ask: m.no_ask,
-        yes_depth: m.yes_depth,
-        no_depth: m.no_depth,
-        liquidity: m.liquidity,
-        volume_24h: m.volume_24h,
-        volatility_24h: m.volatility_24h,
-        seconds_to_end: m.seconds_to_end,
-        whale_activity: m.whale_activity,
-        whale_net_flow: m.whale_net_flow,
-        news_relevance: m.news_relevance,
-        news_count: m.news_count,
-    }
-}
 
 fn runtime(dir: &Path, cache: Option<&Path>) -> Plugins {
     let plugins = Plugins::new(PluginOptions::new(dir, cache.map(Path::to_path_buf))).expect("runtime");
@@ -66,7 +30,7 @@ fn scoring(c: &mut Criterion) {
     let rows: Vec<_> = (0..MARKETS).map(market).collect();
     let markets = abi::MarketBatch::from_rows(&rows);
     let native_markets = equilibrage_plugin_sdk::prelude::MarketBatch::from_rows(
-        &rows.iter().map(guest_market).collect::<Vec<_>>(),
+        &rows.iter().map(to_guest).collect::<Vec<_>>(),
     );
     let info = plugins.active_info(PluginKind::Scorer).unwrap();
     let params = equilibrage_plugin_sdk::Params::new(
