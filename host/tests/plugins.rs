@@ -265,6 +265,28 @@ fn parameters_are_validated_applied_live_and_kept_across_reloads() {
 }
 
 #[test]
+fn a_replacement_of_a_default_takes_over_and_removing_it_brings_the_default_back() {
+    let (dir, plugins) = runtime(&[("zz-other.wasm", guests::TEMPLATE.bytes)]);
+    assert_eq!(plugins.active_info(PluginKind::Scorer).unwrap().name, "template-plugin");
+    // A file holding a plugin of the same kind and name replaces the loaded one.
+    let copy = dir.path().join("zz-copy.wasm");
+    std::fs::copy(dir.path().join("zz-other.wasm"), &copy).unwrap();
+    plugins.load_file(&copy);
+    let providers: Vec<_> = plugins.list().into_iter().filter(|p| p.info.name == "template-plugin").collect();
+    assert_eq!(providers.len(), 1);
+    assert_eq!(providers[0].file, copy);
+    // Removing the replacement brings back the plugin it shadowed, from its own file.
+    std::fs::remove_file(&copy).unwrap();
+    plugins.unload_file(&copy);
+    let back = plugins.list().into_iter().find(|p| p.info.name == "template-plugin").unwrap();
+    assert_eq!(back.file, dir.path().join("zz-other.wasm"));
+    assert!(back.active);
+    // And removing that one falls back to the default scorer.
+    plugins.unload_file(&dir.path().join("zz-other.wasm"));
+    assert_eq!(plugins.active_info(PluginKind::Scorer).unwrap().name, "default-scorer");
+}
+
+#[test]
 fn the_compile_cache_serves_a_restart_and_survives_a_corrupt_entry() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");

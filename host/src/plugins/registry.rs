@@ -101,6 +101,9 @@ struct Loaded {
 struct State {
     loaded: BTreeMap<(PluginKind, String), Arc<Loaded>>,
     files: BTreeMap<PathBuf, FileStatus>,
+    /// The plugin each successfully loaded file provides (or provided, before a newer file with
+    /// the same kind and name shadowed it).
+    provides: BTreeMap<PathBuf, (PluginKind, String)>,
     stats: HashMap<(PluginKind, String), Arc<Stats>>,
     /// Operator-set parameter values by plugin and parameter name; they survive reloads.
     overrides: HashMap<(PluginKind, String), BTreeMap<String, f64>>,
@@ -277,6 +280,7 @@ impl Plugins {
         let removed: Vec<Arc<Loaded>> = {
             let mut state = self.state();
             state.files.remove(path);
+            state.provides.remove(path);
             let keys: Vec<_> =
                 state.loaded.iter().filter(|(_, l)| l.file == path).map(|(k, _)| k.clone()).collect();
             keys.iter().filter_map(|k| state.loaded.remove(k)).collect()
@@ -290,12 +294,35 @@ impl Plugins {
                 file: path.to_path_buf(),
             });
         }
+        self.revive_shadowed();
+    }
+
+    /// Reloads files whose plugin was shadowed by a file that has since gone or changed, so that
+    /// removing a replacement brings back what it replaced.
+    fn revive_shadowed(&self) {
+        let orphans: Vec<PathBuf> = {
+            let mut state = self.state();
+            let orphans: Vec<PathBuf> = state
+                .provides
+                .iter()
+                .filter(|(_, key)| !state.loaded.contains_key(*key))
+                .map(|(path, _)| path.clone())
+                .collect();
+            for path in &orphans {
+                state.files.remove(path);
+                state.provides.remove(path);
+            }
+            orphans
+        };
+        for path in orphans {
+            self.load_file(&path);
+        }
     }
 
     fn install(&self, loaded: Loaded) {
         let kind = loaded.info.kind;
         let key = (kind, loaded.info.name.clone());
-        let mut replaced_elsewhere = Vec::new();
+        let mut no_longer_provided = Vec::new();
         {
             let mut state = self.state();
             let stats = Arc::clone(state.stats.entry(key.clone()).or_default());
@@ -322,7 +349,7 @@ impl Plugins {
                 .collect();
             for k in stale {
                 if let Some(old) = state.loaded.remove(&k) {
-                    replaced_elsewhere.push(old);
+                    no_longer_provided.push(old);
                 }
             }
             state.files.insert(
@@ -334,6 +361,7 @@ impl Plugins {
                     result: Ok(loaded.label.to_string()),
                 },
             );
+            state.provides.insert(loaded.file.clone(), key.clone());
             state.loaded.insert(key, Arc::clone(&loaded));
             tracing::info!(plugin = %loaded.label, file = %loaded.file.display(), generation = loaded.generation, "plugin loaded");
             self.emit(PluginEvent::Loaded {
@@ -344,7 +372,8 @@ impl Plugins {
                 generation: loaded.generation,
             });
         }
-        for old in replaced_elsewhere {
+        let revive = !no_longer_provided.is_empty();
+        for old in no_longer_provided {
             self.refresh_active(old.info.kind);
             self.emit(PluginEvent::Unloaded {
                 kind: old.info.kind,
@@ -353,6 +382,9 @@ impl Plugins {
             });
         }
         self.refresh_active(kind);
+        if revive {
+            self.revive_shadowed();
+        }
     }
 
     /// Points the kind's active slot at the preferred plugin, else the most recently loaded one.
