@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod exchange;
 pub mod plugins;
 pub mod scaffold;
 pub mod web_backend;

@@ -1,0 +1,398 @@
+//! One token's order book in exact decimals, and market orders filled by walking it — the
+//! arithmetic the simulator, paper trading and the pre-trade liquidity check share.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::collections::BTreeMap;
+
+/// Buying or selling the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+/// Bids or asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BookSide {
+    Bids,
+    Asks,
+}
+
+/// A price level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Level {
+    pub price: Decimal,
+    pub size: Decimal,
+}
+
+/// How much a market order is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amount {
+    /// pUSD to spend (buys only).
+    Usd(Decimal),
+    /// Shares to buy or sell.
+    Shares(Decimal),
+}
+
+/// Fill-or-kill fills completely or not at all; fill-and-kill fills what the book holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillPolicy {
+    FillOrKill,
+    FillAndKill,
+}
+
+/// A market's taker fee: `shares × rate × (p·(1−p))^exponent` per level, rounded to 5 decimals.
+/// Makers pay nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TakerFee {
+    pub rate: Decimal,
+    pub exponent: u32,
+}
+
+impl TakerFee {
+    /// No fee.
+    pub const ZERO: Self = Self { rate: Decimal::ZERO, exponent: 1 };
+
+    /// The fee for taking `shares` at `price`, in pUSD.
+    #[must_use]
+    pub fn on(&self, shares: Decimal, price: Decimal) -> Decimal {
+        if self.rate.is_zero() {
+            return Decimal::ZERO;
+        }
+        let base = price * (Decimal::ONE - price);
+        let factor = (0..self.exponent).fold(Decimal::ONE, |acc, _| acc * base);
+        (shares * self.rate * factor).round_dp_with_strategy(5, RoundingStrategy::MidpointAwayFromZero)
+    }
+}
+
+/// The result of walking the book: what was taken, level by level, and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fill {
+    /// Shares bought or sold.
+    pub shares: Decimal,
+    /// pUSD paid (buy) or received (sell), before fees.
+    pub notional: Decimal,
+    /// Taker fee in pUSD.
+    pub fee: Decimal,
+    /// The worst price reached.
+    pub worst_price: Decimal,
+    /// The levels taken, best first, with the size taken at each.
+    pub levels: Vec<Level>,
+}
+
+impl Fill {
+    /// Average price per share, before fees; zero for an empty fill.
+    #[must_use]
+    pub fn average_price(&self) -> Decimal {
+        if self.shares.is_zero() { Decimal::ZERO } else { self.notional / self.shares }
+    }
+}
+
+/// Why a market order could not be filled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FillError {
+    #[error(
+        "order couldn't be fully filled: the book holds {available} of the {wanted} asked for (fill-or-kill)"
+    )]
+    Killed { wanted: Decimal, available: Decimal },
+    #[error("no liquidity on the {0:?} side to match")]
+    NoLiquidity(BookSide),
+    #[error("amount must be positive, got {0}")]
+    NotPositive(Decimal),
+    #[error("size {size} is below the market's minimum of {min} shares")]
+    BelowMinimum { size: Decimal, min: Decimal },
+    #[error("a sell is for a number of shares, not a pUSD amount")]
+    SellByUsd,
+}
+
+/// Shares trade in hundredths.
+const SHARE_DP: u32 = 2;
+
+/// One token's book: price → resting size, exact.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OrderBook {
+    bids: BTreeMap<Decimal, Decimal>,
+    asks: BTreeMap<Decimal, Decimal>,
+    /// Smallest order size in shares.
+    pub min_size: Decimal,
+}
+
+impl OrderBook {
+    /// An empty book.
+    #[must_use]
+    pub fn new(min_size: Decimal) -> Self {
+        Self { bids: BTreeMap::new(), asks: BTreeMap::new(), min_size }
+    }
+
+    /// Replaces the whole book (a snapshot). Levels of size 0 are dropped.
+    pub fn replace(&mut self, bids: &[Level], asks: &[Level]) {
+        let keep = |levels: &[Level]| {
+            levels.iter().filter(|l| l.size > Decimal::ZERO).map(|l| (l.price, l.size)).collect()
+        };
+        self.bids = keep(bids);
+        self.asks = keep(asks);
+    }
+
+    /// Sets one level's size; a size of 0 removes the level (a `price_change` event).
+    pub fn set(&mut self, side: BookSide, price: Decimal, size: Decimal) {
+        let levels = match side {
+            BookSide::Bids => &mut self.bids,
+            BookSide::Asks => &mut self.asks,
+        };
+        if size > Decimal::ZERO {
+            levels.insert(price, size);
+        } else {
+            levels.remove(&price);
+        }
+    }
+
+    /// The highest bid: the price the token can be sold at now.
+    #[must_use]
+    pub fn best_bid(&self) -> Option<Level> {
+        self.bids.iter().next_back().map(|(p, s)| Level { price: *p, size: *s })
+    }
+
+    /// The lowest ask: the price the token can be bought at now.
+    #[must_use]
+    pub fn best_ask(&self) -> Option<Level> {
+        self.asks.iter().next().map(|(p, s)| Level { price: *p, size: *s })
+    }
+
+    /// Levels of one side, best first.
+    pub fn levels(&self, side: BookSide) -> Box<dyn Iterator<Item = Level> + '_> {
+        let level = |(p, s): (&Decimal, &Decimal)| Level { price: *p, size: *s };
+        match side {
+            BookSide::Bids => Box::new(self.bids.iter().rev().map(level)),
+            BookSide::Asks => Box::new(self.asks.iter().map(level)),
+        }
+    }
+
+    /// pUSD resting within `slippage` (a fraction) of the best price of `side`: what a market
+    /// order could take without moving the price more than that.
+    #[must_use]
+    pub fn depth_within(&self, side: BookSide, slippage: Decimal) -> Decimal {
+        match side {
+            BookSide::Asks => {
+                let Some(best) = self.best_ask() else { return Decimal::ZERO };
+                let limit = best.price * (Decimal::ONE + slippage);
+                self.asks.range(..=limit).map(|(p, s)| p * s).sum()
+            }
+            BookSide::Bids => {
+                let Some(best) = self.best_bid() else { return Decimal::ZERO };
+                let limit = best.price * (Decimal::ONE - slippage);
+                self.bids.range(limit..).map(|(p, s)| p * s).sum()
+            }
+        }
+    }
+
+    /// Walks the book for a market order without changing it.
+    ///
+    /// A buy takes asks best first, a sell takes bids best first; shares are taken in hundredths
+    /// (a pUSD amount that does not buy a whole hundredth at the next level stops the walk).
+    ///
+    /// # Errors
+    /// A non-positive amount, a sell by pUSD, a size below the minimum, an empty side, or, for
+    /// fill-or-kill, a book too thin to fill it all.
+    pub fn walk(
+        &self,
+        side: Side,
+        amount: Amount,
+        policy: FillPolicy,
+        fee: TakerFee,
+    ) -> Result<Fill, FillError> {
+        let (value, by_usd) = match amount {
+            Amount::Usd(v) => (v, true),
+            Amount::Shares(v) => (v, false),
+        };
+        if value <= Decimal::ZERO {
+            return Err(FillError::NotPositive(value));
+        }
+        if by_usd && side == Side::Sell {
+            return Err(FillError::SellByUsd);
+        }
+        if !by_usd && value < self.min_size {
+            return Err(FillError::BelowMinimum { size: value, min: self.min_size });
+        }
+        let book_side = match side {
+            Side::Buy => BookSide::Asks,
+            Side::Sell => BookSide::Bids,
+        };
+        let mut fill = Fill::default();
+        let mut remaining = value;
+        for level in self.levels(book_side) {
+            let shares = if by_usd {
+                (remaining / level.price).trunc_with_scale(SHARE_DP).min(level.size)
+            } else {
+                remaining.min(level.size)
+            };
+            if shares.is_zero() {
+                break;
+            }
+            let cost = shares * level.price;
+            fill.shares += shares;
+            fill.notional += cost;
+            fill.fee += fee.on(shares, level.price);
+            fill.worst_price = level.price;
+            fill.levels.push(Level { price: level.price, size: shares });
+            remaining -= if by_usd { cost } else { shares };
+            if remaining.is_zero() {
+                break;
+            }
+        }
+        if fill.shares.is_zero() {
+            return Err(FillError::NoLiquidity(book_side));
+        }
+        // A pUSD remainder too small for a hundredth of a share at the last price counts as filled.
+        let dust = by_usd && remaining < fill.worst_price * Decimal::new(1, SHARE_DP);
+        if policy == FillPolicy::FillOrKill && !remaining.is_zero() && !dust {
+            let available = if by_usd { fill.notional } else { fill.shares };
+            return Err(FillError::Killed { wanted: value, available });
+        }
+        Ok(fill)
+    }
+
+    /// Takes a fill out of the book (what a matching engine does after [`OrderBook::walk`]).
+    pub fn consume(&mut self, side: Side, fill: &Fill) {
+        let levels = match side {
+            Side::Buy => &mut self.asks,
+            Side::Sell => &mut self.bids,
+        };
+        for taken in &fill.levels {
+            if let Some(size) = levels.get_mut(&taken.price) {
+                *size -= taken.size;
+                if *size <= Decimal::ZERO {
+                    levels.remove(&taken.price);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    /// The book from the API notes' `GET /book` example: bids 0.49×20, 0.48×30; asks 0.52×25, 0.53×60.
+    fn book() -> OrderBook {
+        let mut b = OrderBook::new(dec!(5));
+        b.replace(
+            &[Level { price: dec!(0.48), size: dec!(30) }, Level { price: dec!(0.49), size: dec!(20) }],
+            &[Level { price: dec!(0.53), size: dec!(60) }, Level { price: dec!(0.52), size: dec!(25) }],
+        );
+        b
+    }
+
+    #[test]
+    fn best_prices_and_depth_within_slippage() {
+        let b = book();
+        assert_eq!(b.best_bid(), Some(Level { price: dec!(0.49), size: dec!(20) }));
+        assert_eq!(b.best_ask(), Some(Level { price: dec!(0.52), size: dec!(25) }));
+        // Asks within 1 % of 0.52 (≤ 0.5252): only 0.52 × 25 = 13.
+        assert_eq!(b.depth_within(BookSide::Asks, dec!(0.01)), dec!(13.00));
+        // Within 2 % (≤ 0.5304): 13 + 0.53 × 60 = 44.8.
+        assert_eq!(b.depth_within(BookSide::Asks, dec!(0.02)), dec!(44.80));
+        // Bids within 2.1 % of 0.49 (≥ 0.47971): 9.8 + 14.4.
+        assert_eq!(b.depth_within(BookSide::Bids, dec!(0.021)), dec!(24.20));
+        assert_eq!(OrderBook::new(dec!(5)).depth_within(BookSide::Bids, dec!(0.5)), Decimal::ZERO);
+    }
+
+    #[test]
+    fn price_changes_set_and_remove_levels() {
+        let mut b = book();
+        b.set(BookSide::Bids, dec!(0.50), dec!(10));
+        assert_eq!(b.best_bid().unwrap().price, dec!(0.50));
+        b.set(BookSide::Bids, dec!(0.50), Decimal::ZERO);
+        assert_eq!(b.best_bid().unwrap().price, dec!(0.49));
+        b.set(BookSide::Asks, dec!(0.52), Decimal::ZERO);
+        assert_eq!(b.best_ask().unwrap(), Level { price: dec!(0.53), size: dec!(60) });
+    }
+
+    #[test]
+    fn a_buy_for_ten_dollars_takes_the_best_ask_only() {
+        let fill =
+            book().walk(Side::Buy, Amount::Usd(dec!(10)), FillPolicy::FillOrKill, TakerFee::ZERO).unwrap();
+        // 10 / 0.52 = 19.2307… → 19.23 shares costing 9.9996; the 0.0004 left buys no hundredth.
+        assert_eq!(fill.shares, dec!(19.23));
+        assert_eq!(fill.notional, dec!(9.9996));
+        assert_eq!(fill.worst_price, dec!(0.52));
+    }
+
+    #[test]
+    fn a_buy_walks_into_the_second_level_and_pays_the_fee_per_level() {
+        let fee = TakerFee { rate: dec!(0.02), exponent: 1 };
+        let fill = book().walk(Side::Buy, Amount::Usd(dec!(30)), FillPolicy::FillOrKill, fee).unwrap();
+        // Level 1: 25 × 0.52 = 13. Left 17 → 17 / 0.53 = 32.0754… → 32.07 shares = 16.9971.
+        assert_eq!(
+            fill.levels,
+            vec![Level { price: dec!(0.52), size: dec!(25) }, Level { price: dec!(0.53), size: dec!(32.07) },]
+        );
+        assert_eq!(fill.shares, dec!(57.07));
+        assert_eq!(fill.notional, dec!(29.9971));
+        // Fees: 25 × 0.02 × 0.52 × 0.48 = 0.1248; 32.07 × 0.02 × 0.53 × 0.47 = 0.15977 (5 dp).
+        assert_eq!(fill.fee, dec!(0.1248) + dec!(0.15977));
+        assert_eq!(fill.worst_price, dec!(0.53));
+    }
+
+    #[test]
+    fn exhausting_the_book_kills_a_fok_and_partially_fills_a_fak() {
+        let b = book();
+        // All asks: 13 + 31.8 = 44.8 pUSD.
+        let err =
+            b.walk(Side::Buy, Amount::Usd(dec!(50)), FillPolicy::FillOrKill, TakerFee::ZERO).unwrap_err();
+        assert_eq!(err, FillError::Killed { wanted: dec!(50), available: dec!(44.80) });
+        let fill = b.walk(Side::Buy, Amount::Usd(dec!(50)), FillPolicy::FillAndKill, TakerFee::ZERO).unwrap();
+        assert_eq!((fill.shares, fill.notional), (dec!(85), dec!(44.80)));
+        // Selling 60 shares into 50 of bids.
+        let err =
+            b.walk(Side::Sell, Amount::Shares(dec!(60)), FillPolicy::FillOrKill, TakerFee::ZERO).unwrap_err();
+        assert_eq!(err, FillError::Killed { wanted: dec!(60), available: dec!(50) });
+        let fill =
+            b.walk(Side::Sell, Amount::Shares(dec!(60)), FillPolicy::FillAndKill, TakerFee::ZERO).unwrap();
+        assert_eq!((fill.shares, fill.notional), (dec!(50), dec!(24.20)));
+        assert_eq!(fill.average_price(), dec!(0.484));
+    }
+
+    #[test]
+    fn a_sell_takes_bids_best_first_and_consuming_updates_the_book() {
+        let mut b = book();
+        let fill =
+            b.walk(Side::Sell, Amount::Shares(dec!(25)), FillPolicy::FillOrKill, TakerFee::ZERO).unwrap();
+        assert_eq!(
+            fill.levels,
+            vec![Level { price: dec!(0.49), size: dec!(20) }, Level { price: dec!(0.48), size: dec!(5) },]
+        );
+        assert_eq!(fill.notional, dec!(12.20));
+        b.consume(Side::Sell, &fill);
+        assert_eq!(b.best_bid(), Some(Level { price: dec!(0.48), size: dec!(25) }));
+    }
+
+    #[test]
+    fn bad_orders_are_refused_with_a_reason() {
+        let b = book();
+        let walk = |side, amount| b.walk(side, amount, FillPolicy::FillAndKill, TakerFee::ZERO);
+        assert_eq!(walk(Side::Buy, Amount::Usd(dec!(0))), Err(FillError::NotPositive(dec!(0))));
+        assert_eq!(walk(Side::Sell, Amount::Usd(dec!(5))), Err(FillError::SellByUsd));
+        assert_eq!(
+            walk(Side::Sell, Amount::Shares(dec!(4.99))),
+            Err(FillError::BelowMinimum { size: dec!(4.99), min: dec!(5) })
+        );
+        assert_eq!(
+            OrderBook::new(dec!(5)).walk(
+                Side::Buy,
+                Amount::Usd(dec!(5)),
+                FillPolicy::FillAndKill,
+                TakerFee::ZERO
+            ),
+            Err(FillError::NoLiquidity(BookSide::Asks))
+        );
+    }
+
+    #[test]
+    fn the_fee_formula_rounds_to_five_decimals_and_is_zero_without_a_rate() {
+        let fee = TakerFee { rate: dec!(0.0625), exponent: 2 };
+        // 100 × 0.0625 × (0.5 × 0.5)² = 0.390625 → 0.39063 (5 dp, half away from zero).
+        assert_eq!(fee.on(dec!(100), dec!(0.5)), dec!(0.39063));
+        assert_eq!(TakerFee::ZERO.on(dec!(100), dec!(0.5)), Decimal::ZERO);
+    }
+}
