@@ -1,7 +1,9 @@
-//! Order book: apply one price change, then recompute best bid/ask and depth within slippage
-//! (target ≤ 1 µs). `cargo bench -p equilibrage --bench book`; results in docs/benchmarks.md.
+//! Exchange layer: a book update with best bid/ask and depth (target ≤ 1 µs), and 24 simulated
+//! hours of 300 markets (target ≤ 10 s). `cargo bench -p equilibrage --bench exchange`; results
+//! in docs/benchmarks.md.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use equilibrage::exchange::sim::{SimConfig, Simulator};
 use equilibrage::exchange::{BookSide, Level, OrderBook};
 use rust_decimal::Decimal;
 use std::hint::black_box;
@@ -31,5 +33,22 @@ fn update(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, update);
+/// A simulated day, one-minute steps, 300 markets: what accelerated mode must keep up with.
+fn simulated_day(c: &mut Criterion) {
+    let mut group = c.benchmark_group("simulator");
+    group.sample_size(10);
+    group.bench_function("24h_300_markets_1min_steps", |b| {
+        b.iter(|| {
+            let mut sim = Simulator::new(SimConfig::default());
+            let mut events = 0;
+            for _ in 0..24 * 60 {
+                events += sim.step(60_000).events.len();
+            }
+            black_box(events)
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, update, simulated_day);
 criterion_main!(benches);

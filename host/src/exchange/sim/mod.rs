@@ -1,0 +1,347 @@
+//! The embedded market simulator: deterministic from a seed, a few hundred binary markets whose
+//! fair value follows a random walk with news-driven jumps and drifts to 0 or 1 as resolution
+//! nears; books around it; whale trades from a wallet population; resolutions; and market orders
+//! filled by walking the book with ticks, minimum sizes and taker fees.
+//!
+//! Time only moves through [`Simulator::step`], so a test or a replay controls it fully; the
+//! real-time and accelerated drivers call `step` on a clock.
+
+mod catalog;
+mod rng;
+
+use super::book::{Amount, BookSide, Fill, FillError, FillPolicy, Level, OrderBook, Side, TakerFee};
+use super::types::{Market, MarketEvent, Outcome};
+use catalog::Question;
+use rng::Rng;
+use rust_decimal::Decimal;
+
+/// An hour in milliseconds, for the model's floating-point time.
+const HOUR_MS_F: f64 = 3_600_000.0;
+/// Book depth per side.
+const LEVELS: i64 = 8;
+
+/// How the simulator is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub markets: usize,
+    /// Simulated start time, Unix milliseconds.
+    pub start_ms: i64,
+    /// Whale wallets in the population.
+    pub wallets: usize,
+    /// Markets end between 2 hours and this many days after the start.
+    pub horizon_days: u32,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self { seed: 42, markets: 300, start_ms: 1_767_225_600_000, wallets: 60, horizon_days: 60 }
+    }
+}
+
+/// A large trade by a wallet, as the Data API would report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhaleTrade {
+    pub wallet: String,
+    pub market: String,
+    /// 0 = the market's first outcome ("YES"), 1 = the second.
+    pub outcome: usize,
+    pub side: Side,
+    pub price: Decimal,
+    pub shares: Decimal,
+    pub at_ms: i64,
+}
+
+/// A headline about a market's subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewsItem {
+    pub title: String,
+    pub source: String,
+    pub market: String,
+    pub published_ms: i64,
+}
+
+/// What one step produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepOutput {
+    pub events: Vec<MarketEvent>,
+    pub whale_trades: Vec<WhaleTrade>,
+    pub news: Vec<NewsItem>,
+}
+
+#[derive(Debug, Clone)]
+struct SimMarket {
+    market: Market,
+    question: Question,
+    /// Fair probability of the first outcome, as log-odds: a model quantity, not money.
+    logit: f64,
+    /// Volatility of the log-odds per square-root hour.
+    vol: f64,
+    /// Size of a book level, in shares.
+    depth: i64,
+    books: [OrderBook; 2],
+    resolved: Option<usize>,
+}
+
+/// The simulator's whole state.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    rng: Rng,
+    now_ms: i64,
+    markets: Vec<SimMarket>,
+    wallets: Vec<String>,
+}
+
+fn prob(logit: f64) -> f64 {
+    1.0 / (1.0 + (-logit).exp())
+}
+
+/// `p` (0..1) as a price on the tick grid, kept within [tick, 1 − tick].
+fn to_tick(p: f64, tick: Decimal) -> Decimal {
+    let ticks_per_unit = Decimal::ONE / tick;
+    let ticks = Decimal::from_f64_retain(p).unwrap_or(Decimal::ZERO) * ticks_per_unit;
+    let max = ticks_per_unit - Decimal::ONE;
+    ticks.floor().clamp(Decimal::ONE, max) * tick
+}
+
+impl Simulator {
+    /// A fresh world from `config`.
+    #[must_use]
+    pub fn new(config: SimConfig) -> Self {
+        let mut rng = Rng::new(config.seed);
+        let questions = catalog::questions(config.markets, &mut rng);
+        let wallets = catalog::wallets(config.wallets.max(1), &mut rng);
+        let markets = questions
+            .into_iter()
+            .enumerate()
+            .map(|(i, question)| {
+                let id = format!("0x{:064x}", rng.next_u64() ^ (i as u64));
+                let token = |n: u64| token_id(n, i).to_string();
+                #[allow(clippy::cast_possible_truncation, reason = "hours, bounded")]
+                let end_ms = config.start_ms
+                    + (rng.range(2.0, 24.0 * f64::from(config.horizon_days.max(1))) * HOUR_MS_F) as i64;
+                let tick = if rng.chance(0.2) { Decimal::new(1, 3) } else { Decimal::new(1, 2) };
+                #[allow(clippy::cast_possible_truncation, reason = "a small share count")]
+                let depth = rng.range(50.0, 2_000.0) as i64;
+                let fee_rate = if rng.chance(0.5) { Decimal::ZERO } else { Decimal::new(2, 2) };
+                let market = Market {
+                    id,
+                    slug: catalog::slug(&question.text),
+                    question: question.text.clone(),
+                    category: question.category.to_string(),
+                    end_ms: Some(end_ms),
+                    outcomes: [
+                        Outcome { name: "Yes".into(), token_id: token(0) },
+                        Outcome { name: "No".into(), token_id: token(1) },
+                    ],
+                    tick_size: tick,
+                    min_size: Decimal::from(5),
+                    neg_risk: false,
+                    liquidity: Decimal::from(depth * LEVELS),
+                    volume_24h: Decimal::ZERO,
+                    accepting_orders: true,
+                    fee: TakerFee { rate: fee_rate, exponent: 1 },
+                };
+                let mut m = SimMarket {
+                    market,
+                    question,
+                    logit: rng.range(-2.0, 2.0),
+                    vol: rng.range(0.05, 0.4),
+                    depth,
+                    books: [OrderBook::new(Decimal::from(5)), OrderBook::new(Decimal::from(5))],
+                    resolved: None,
+                };
+                rebuild_books(&mut m);
+                m
+            })
+            .collect();
+        Self { rng, now_ms: config.start_ms, markets, wallets }
+    }
+
+    /// Simulated time, Unix milliseconds.
+    #[must_use]
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    /// Markets still open.
+    #[must_use]
+    pub fn markets(&self) -> Vec<Market> {
+        self.markets.iter().filter(|m| m.resolved.is_none()).map(|m| m.market.clone()).collect()
+    }
+
+    /// The current book of a token.
+    #[must_use]
+    pub fn book(&self, token: &str) -> Option<&OrderBook> {
+        self.markets
+            .iter()
+            .find_map(|m| m.market.outcomes.iter().position(|o| o.token_id == token).map(|i| &m.books[i]))
+    }
+
+    /// The winning outcome of a resolved market.
+    #[must_use]
+    pub fn resolution(&self, market: &str) -> Option<usize> {
+        self.markets.iter().find(|m| m.market.id == market).and_then(|m| m.resolved)
+    }
+
+    /// Advances time by `dt_ms` and returns what happened, in a deterministic order.
+    pub fn step(&mut self, dt_ms: i64) -> StepOutput {
+        self.now_ms += dt_ms.max(0);
+        #[allow(clippy::cast_precision_loss, reason = "a time step in hours")]
+        let dt_h = dt_ms.max(0) as f64 / HOUR_MS_F;
+        let now = self.now_ms;
+        let mut out = StepOutput::default();
+        for m in &mut self.markets {
+            if m.resolved.is_some() {
+                continue;
+            }
+            let end = m.market.end_ms.unwrap_or(i64::MAX);
+            if now >= end {
+                let winner = usize::from(!self.rng.chance(prob(m.logit)));
+                m.resolved = Some(winner);
+                out.events.push(MarketEvent::Resolved { market: m.market.id.clone(), winner, at_ms: now });
+                continue;
+            }
+            let before = (m.books[0].best_bid(), m.books[0].best_ask());
+            // Diffusion, then a pull toward the nearer certainty that grows as the end nears.
+            #[allow(clippy::cast_precision_loss, reason = "hours to the end")]
+            let hours_left = ((end - now) as f64 / HOUR_MS_F).max(0.05);
+            m.logit += m.vol * dt_h.sqrt() * self.rng.normal();
+            m.logit += m.logit.signum() * 0.5 * dt_h / hours_left;
+            // News shocks: about one a day per market.
+            if self.rng.chance(dt_h / 24.0) {
+                let jump = self.rng.normal() * 1.2;
+                m.logit += jump;
+                out.news.push(NewsItem {
+                    title: m.question.headline(&mut self.rng),
+                    source: "sim-wire".into(),
+                    market: m.market.id.clone(),
+                    published_ms: now,
+                });
+            }
+            m.logit = m.logit.clamp(-6.0, 6.0);
+            rebuild_books(m);
+            if (m.books[0].best_bid(), m.books[0].best_ask()) != before {
+                for (i, outcome) in m.market.outcomes.iter().enumerate() {
+                    let book = &m.books[i];
+                    out.events.push(MarketEvent::Book {
+                        token: outcome.token_id.clone(),
+                        bids: book.levels(BookSide::Bids).collect(),
+                        asks: book.levels(BookSide::Asks).collect(),
+                        at_ms: now,
+                    });
+                }
+            }
+            // Whales: a few large trades a day per market, leaning with the recent move.
+            if self.rng.chance(dt_h / 8.0) {
+                let wallet = self.rng.pick(&self.wallets).clone();
+                let outcome = usize::from(self.rng.chance(1.0 - prob(m.logit)));
+                let side = if self.rng.chance(0.8) { Side::Buy } else { Side::Sell };
+                let usd = Decimal::from(self.rng.below(45_000) + 5_000);
+                let book = &m.books[outcome];
+                let price = match side {
+                    Side::Buy => book.best_ask(),
+                    Side::Sell => book.best_bid(),
+                };
+                if let Some(level) = price {
+                    let shares = (usd / level.price).round_dp(2);
+                    m.market.volume_24h += usd;
+                    out.events.push(MarketEvent::Trade {
+                        token: m.market.outcomes[outcome].token_id.clone(),
+                        side,
+                        price: level.price,
+                        size: shares,
+                        at_ms: now,
+                    });
+                    out.whale_trades.push(WhaleTrade {
+                        wallet,
+                        market: m.market.id.clone(),
+                        outcome,
+                        side,
+                        price: level.price,
+                        shares,
+                        at_ms: now,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Executes a market order against a token's book: walks it with the market's tick, minimum
+    /// and fee, removes what was taken, and reports the fill.
+    ///
+    /// # Errors
+    /// An unknown or resolved token, or whatever [`OrderBook::walk`] refuses.
+    pub fn execute(
+        &mut self,
+        token: &str,
+        side: Side,
+        amount: Amount,
+        policy: FillPolicy,
+    ) -> Result<Fill, SimError> {
+        let m = self
+            .markets
+            .iter_mut()
+            .find(|m| m.market.outcomes.iter().any(|o| o.token_id == token))
+            .ok_or_else(|| SimError::UnknownToken(token.to_string()))?;
+        if m.resolved.is_some() {
+            return Err(SimError::Resolved(m.market.id.clone()));
+        }
+        let i = usize::from(m.market.outcomes[1].token_id == token);
+        let fill = m.books[i].walk(side, amount, policy, m.market.fee)?;
+        m.books[i].consume(side, &fill);
+        m.market.volume_24h += fill.notional;
+        Ok(fill)
+    }
+}
+
+/// Why the simulator refused an order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    #[error("no simulated market has token {0}")]
+    UnknownToken(String),
+    #[error("market {0} has resolved")]
+    Resolved(String),
+    #[error(transparent)]
+    Fill(#[from] FillError),
+}
+
+/// A token id that looks like Polymarket's (a large decimal), unique per market and outcome.
+fn token_id(outcome: u64, market: usize) -> u128 {
+    let mut r = Rng::new(((market as u64) << 1) | outcome);
+    (u128::from(r.next_u64()) << 64) | u128::from(r.next_u64())
+}
+
+/// Quotes both books around the fair value: the YES book directly, the NO book as its mirror
+/// (a NO bid at 1 − p is a YES ask at p), deeper levels a tick apart and larger.
+fn rebuild_books(m: &mut SimMarket) {
+    let tick = m.market.tick_size;
+    let p = prob(m.logit);
+    let half_spread = 0.01_f64.max(0.02 * p * (1.0 - p));
+    let one = Decimal::ONE;
+    // Both sides always quoted, at least a tick apart, inside [tick, 1 − tick].
+    let best_ask = (to_tick(p + half_spread, tick) + tick).min(one - tick);
+    let best_bid = to_tick(p - half_spread, tick).min(best_ask - tick);
+    let mut bids = Vec::new();
+    let mut asks = Vec::new();
+    for k in 0..LEVELS {
+        let size = Decimal::from(m.depth * (k + 1));
+        let bid = best_bid - tick * Decimal::from(k);
+        let ask = best_ask + tick * Decimal::from(k);
+        if bid >= tick {
+            bids.push(Level { price: bid, size });
+        }
+        if ask <= one - tick {
+            asks.push(Level { price: ask, size });
+        }
+    }
+    let mirror = |levels: &[Level]| -> Vec<Level> {
+        levels.iter().map(|l| Level { price: one - l.price, size: l.size }).collect()
+    };
+    m.books[0].replace(&bids, &asks);
+    m.books[1].replace(&mirror(&asks), &mirror(&bids));
+}
+
+#[cfg(test)]
+mod tests;

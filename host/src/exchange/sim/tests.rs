@@ -1,0 +1,103 @@
+use super::*;
+use rust_decimal_macros::dec;
+
+fn small(seed: u64) -> Simulator {
+    Simulator::new(SimConfig { seed, markets: 40, ..SimConfig::default() })
+}
+
+fn run(sim: &mut Simulator, steps: usize, dt_ms: i64) -> Vec<StepOutput> {
+    (0..steps).map(|_| sim.step(dt_ms)).collect()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_world_and_history() {
+    let (mut a, mut b, mut c) = (small(7), small(7), small(8));
+    assert_eq!(a.markets(), b.markets());
+    assert_ne!(a.markets(), c.markets());
+    let (ha, hb, hc) = (run(&mut a, 200, 60_000), run(&mut b, 200, 60_000), run(&mut c, 200, 60_000));
+    assert_eq!(ha, hb);
+    assert_ne!(ha, hc);
+    assert!(ha.iter().any(|o| !o.events.is_empty()), "prices moved");
+}
+
+#[test]
+fn markets_are_plausible_distinct_binary_markets() {
+    let sim = Simulator::new(SimConfig::default());
+    let markets = sim.markets();
+    assert_eq!(markets.len(), 300);
+    let questions: std::collections::BTreeSet<_> = markets.iter().map(|m| m.question.as_str()).collect();
+    assert_eq!(questions.len(), 300, "questions are distinct");
+    let categories: std::collections::BTreeSet<_> = markets.iter().map(|m| m.category.as_str()).collect();
+    assert!(categories.len() >= 5);
+    for m in &markets {
+        assert!(m.question.ends_with('?') && !m.slug.is_empty());
+        assert_ne!(m.outcomes[0].token_id, m.outcomes[1].token_id);
+        assert!(m.outcomes[0].token_id.chars().all(|c| c.is_ascii_digit()));
+        assert!(m.end_ms.unwrap() > sim.now_ms());
+    }
+}
+
+#[test]
+fn books_are_on_the_tick_grid_uncrossed_and_the_no_book_mirrors_the_yes_book() {
+    let mut sim = small(3);
+    run(&mut sim, 100, 5 * 60_000);
+    for m in sim.markets() {
+        let tick = m.tick_size;
+        let yes = sim.book(&m.outcomes[0].token_id).unwrap();
+        let no = sim.book(&m.outcomes[1].token_id).unwrap();
+        let (bid, ask) = (yes.best_bid().unwrap().price, yes.best_ask().unwrap().price);
+        assert!(bid < ask && bid >= tick && ask <= Decimal::ONE - tick, "{bid} {ask}");
+        assert!((bid / tick).fract().is_zero() && (ask / tick).fract().is_zero());
+        assert_eq!(no.best_bid().unwrap().price, Decimal::ONE - ask);
+        assert_eq!(no.best_ask().unwrap().price, Decimal::ONE - bid);
+    }
+}
+
+#[test]
+fn a_simulated_day_brings_whale_trades_news_and_resolutions() {
+    let mut sim =
+        Simulator::new(SimConfig { seed: 11, markets: 60, horizon_days: 2, ..SimConfig::default() });
+    let day = run(&mut sim, 24 * 12, 5 * 60_000);
+    let whales: usize = day.iter().map(|o| o.whale_trades.len()).sum();
+    let news: usize = day.iter().map(|o| o.news.len()).sum();
+    let resolved: Vec<_> = day
+        .iter()
+        .flat_map(|o| &o.events)
+        .filter_map(|e| match e {
+            MarketEvent::Resolved { market, winner, .. } => Some((market.clone(), *winner)),
+            _ => None,
+        })
+        .collect();
+    // About three whale trades and one news item per market per day.
+    assert!(whales > 60, "{whales} whale trades");
+    assert!(news > 20, "{news} news items");
+    assert!(!resolved.is_empty(), "markets ending within the day resolved");
+    for (market, winner) in &resolved {
+        assert_eq!(sim.resolution(market), Some(*winner));
+        assert!(sim.markets().iter().all(|m| &m.id != market), "resolved markets leave the list");
+    }
+    let w = &day.iter().flat_map(|o| &o.whale_trades).next().unwrap();
+    assert!(w.shares * w.price >= dec!(4_900), "whale-sized: {}", w.shares * w.price);
+}
+
+#[test]
+fn market_orders_walk_the_simulated_book_and_take_liquidity() {
+    let mut sim = small(5);
+    let m = sim.markets()[0].clone();
+    let token = m.outcomes[0].token_id.clone();
+    let before = sim.book(&token).unwrap().clone();
+    let best = before.best_ask().unwrap();
+    let expected = before.walk(Side::Buy, Amount::Usd(dec!(25)), FillPolicy::FillOrKill, m.fee).unwrap();
+    let fill = sim.execute(&token, Side::Buy, Amount::Usd(dec!(25)), FillPolicy::FillOrKill).unwrap();
+    assert_eq!(fill, expected);
+    let after = sim.book(&token).unwrap();
+    assert_eq!(after.best_ask().unwrap().size, best.size - fill.shares);
+    assert_eq!(
+        sim.execute("nope", Side::Buy, Amount::Usd(dec!(5)), FillPolicy::FillOrKill),
+        Err(SimError::UnknownToken("nope".into()))
+    );
+    assert!(matches!(
+        sim.execute(&token, Side::Sell, Amount::Shares(dec!(1)), FillPolicy::FillOrKill),
+        Err(SimError::Fill(FillError::BelowMinimum { .. }))
+    ));
+}

@@ -1,0 +1,166 @@
+//! What every venue speaks: markets, book events, orders, trades and balances, in exact decimals.
+
+use super::book::{Amount, BookSide, FillPolicy, Level, Side, TakerFee};
+use rust_decimal::Decimal;
+
+/// A CLOB token id (a decimal U256 on Polymarket), kept as the venue writes it.
+pub type TokenId = String;
+
+/// One side of a binary market: its display name ("Yes", "Up", a team…) and token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub name: String,
+    pub token_id: TokenId,
+}
+
+/// An active binary market. Outcome 0 is the "YES" side of the strategy, outcome 1 the "NO".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Market {
+    /// The venue's condition id.
+    pub id: String,
+    pub question: String,
+    pub slug: String,
+    pub category: String,
+    /// Unix milliseconds of the end date, when known.
+    pub end_ms: Option<i64>,
+    pub outcomes: [Outcome; 2],
+    pub tick_size: Decimal,
+    /// Smallest order, in shares.
+    pub min_size: Decimal,
+    pub neg_risk: bool,
+    /// The venue's liquidity figure and 24 h volume, pUSD.
+    pub liquidity: Decimal,
+    pub volume_24h: Decimal,
+    pub accepting_orders: bool,
+    pub fee: TakerFee,
+}
+
+/// A change to a market, from the venue's feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarketEvent {
+    /// The whole book of a token; replaces what was known.
+    Book {
+        token: TokenId,
+        bids: Vec<Level>,
+        asks: Vec<Level>,
+        at_ms: i64,
+    },
+    /// One level changed; size 0 removes it.
+    PriceChange {
+        token: TokenId,
+        side: BookSide,
+        price: Decimal,
+        size: Decimal,
+        at_ms: i64,
+    },
+    /// A trade printed.
+    Trade {
+        token: TokenId,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        at_ms: i64,
+    },
+    TickSize {
+        token: TokenId,
+        tick_size: Decimal,
+        at_ms: i64,
+    },
+    /// The market resolved: `winner` is the index of the outcome that pays 1.
+    Resolved {
+        market: String,
+        winner: usize,
+        at_ms: i64,
+    },
+}
+
+/// What to trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderKind {
+    /// Takes liquidity now: fill-or-kill or fill-and-kill, by pUSD (buys) or shares.
+    Market { amount: Amount, policy: FillPolicy },
+    /// Rests on the book until filled or cancelled (GTC).
+    Limit { price: Decimal, shares: Decimal, post_only: bool },
+}
+
+/// An order the bot wants placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRequest {
+    /// The bot's own id for the order, journalled before sending so a crash can be reconciled.
+    pub client_id: String,
+    pub token: TokenId,
+    pub side: Side,
+    pub kind: OrderKind,
+}
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    /// Resting on the book.
+    Live,
+    /// Filled, entirely or (fill-and-kill) partly.
+    Matched,
+    /// Accepted, matching delayed by the venue.
+    Delayed,
+    /// Nothing matched and nothing rests.
+    Unmatched,
+    Cancelled,
+}
+
+/// The venue's answer to a placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderAck {
+    pub order_id: String,
+    pub status: OrderStatus,
+    /// Shares filled now, what they cost (or brought) before fees, and the fee.
+    pub filled_shares: Decimal,
+    pub notional: Decimal,
+    pub fee: Decimal,
+    pub trade_ids: Vec<String>,
+}
+
+/// Settlement of a trade. A matched trade can still fail; only `Confirmed` is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TradeStatus {
+    Matched,
+    Mined,
+    Confirmed,
+    Retrying,
+    Failed,
+}
+
+/// One of the bot's trades, as the venue reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeReport {
+    pub trade_id: String,
+    pub order_id: String,
+    pub token: TokenId,
+    pub side: Side,
+    pub price: Decimal,
+    pub shares: Decimal,
+    pub fee: Decimal,
+    pub status: TradeStatus,
+    /// On-chain settlement transaction, once there is one.
+    pub tx_hash: Option<String>,
+    pub at_ms: i64,
+}
+
+/// An order still resting on the book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOrder {
+    pub order_id: String,
+    pub token: TokenId,
+    pub side: Side,
+    pub price: Decimal,
+    pub original_shares: Decimal,
+    pub matched_shares: Decimal,
+}
+
+/// Collateral available to trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Balance {
+    /// pUSD held.
+    pub collateral: Decimal,
+    /// pUSD the exchange may spend; `None` where the venue has no such notion (simulator).
+    pub allowance: Option<Decimal>,
+}
