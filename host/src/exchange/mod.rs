@@ -1,11 +1,12 @@
-//! The venue seam: exact order books and fills that walk them, the types every venue speaks,
-//! errors classified by what to do next, and (in progress) the `Exchange` trait with its
-//! simulator, paper and Polymarket implementations.
+//! The venue seam: the `Exchange` trait, exact order books and fills that walk them, the types
+//! every venue speaks, errors classified by what to do next, and the venues (the simulator now;
+//! paper and Polymarket V2 to come).
 
 mod book;
 mod error;
 pub mod sim;
 mod types;
+mod venue;
 
 pub use book::{Amount, BookSide, Fill, FillError, FillPolicy, Level, OrderBook, Side, TakerFee};
 pub use error::{ExchangeError, Result};
@@ -13,3 +14,4 @@ pub use types::{
     Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus, Outcome,
     TokenId, TradeReport, TradeStatus,
 };
+pub use venue::{BoxFuture, Exchange};

@@ -7,7 +7,10 @@
 //! real-time and accelerated drivers call `step` on a clock.
 
 mod catalog;
+mod exchange;
 mod rng;
+
+pub use exchange::SimExchange;
 
 use super::book::{Amount, BookSide, Fill, FillError, FillPolicy, Level, OrderBook, Side, TakerFee};
 use super::types::{Market, MarketEvent, Outcome};

@@ -1,0 +1,44 @@
+//! The `Exchange` trait: the seam between the strategy and a venue (simulator, paper, live).
+
+use super::book::OrderBook;
+use super::error::Result;
+use super::types::{Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderRequest, TradeReport};
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::broadcast;
+
+/// A boxed future, so the trait can be used as `dyn Exchange`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A trading venue. Every method is cancel-safe to time out; a placement that times out after
+/// sending is [`ExchangeError::OutcomeUnknown`](super::ExchangeError::OutcomeUnknown).
+pub trait Exchange: Send + Sync {
+    /// `sim`, `paper` or `live`.
+    fn name(&self) -> &'static str;
+
+    /// Active binary markets.
+    fn markets(&self) -> BoxFuture<'_, Result<Vec<Market>>>;
+
+    /// A token's current book.
+    fn book<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<OrderBook>>;
+
+    /// Book changes, trades and resolutions. A receiver that falls behind gets `Lagged` and must
+    /// take fresh snapshots with [`Exchange::book`].
+    fn events(&self) -> broadcast::Receiver<MarketEvent>;
+
+    /// Places an order. Placing the same `client_id` again returns the first answer and never
+    /// trades twice.
+    fn place(&self, order: OrderRequest) -> BoxFuture<'_, Result<OrderAck>>;
+
+    /// Cancels a resting order.
+    fn cancel<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Orders still resting.
+    fn open_orders(&self) -> BoxFuture<'_, Result<Vec<OpenOrder>>>;
+
+    /// The bot's trades since `since_ms`, with their settlement status.
+    fn trades(&self, since_ms: i64) -> BoxFuture<'_, Result<Vec<TradeReport>>>;
+
+    /// Collateral.
+    fn balance(&self) -> BoxFuture<'_, Result<Balance>>;
+}
