@@ -28,7 +28,37 @@ pub enum ConfigError {
 pub struct Config {
     pub data: DataConfig,
     pub plugins: PluginsConfig,
+    pub exchange: ExchangeConfig,
     pub web: WebConfig,
+}
+
+/// `[exchange]`: the venue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    pub mode: ExchangeMode,
+    pub sim: SimSettings,
+}
+
+/// Where the bot trades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExchangeMode {
+    Sim,
+    Paper,
+    Live,
+}
+
+/// `[exchange.sim]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimSettings {
+    pub seed: u64,
+    pub markets: usize,
+    pub speed: f64,
+    /// Exact: a decimal string.
+    pub starting_cash: rust_decimal::Decimal,
+    pub horizon_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +134,28 @@ impl Config {
                 format!("must be at most 10000, got {}", p.quiet_period_ms),
             );
         }
+        let sim = &self.exchange.sim;
+        if !(1..=5_000).contains(&sim.markets) {
+            return bad("exchange.sim.markets", format!("must be 1-5000, got {}", sim.markets));
+        }
+        if !(sim.speed.is_finite() && sim.speed > 0.0 && sim.speed <= 100_000.0) {
+            return bad(
+                "exchange.sim.speed",
+                format!("must be above 0 and at most 100000, got {}", sim.speed),
+            );
+        }
+        if sim.starting_cash <= rust_decimal::Decimal::ZERO {
+            return bad("exchange.sim.starting_cash", format!("must be positive, got {}", sim.starting_cash));
+        }
+        if !(1..=3_650).contains(&sim.horizon_days) {
+            return bad("exchange.sim.horizon_days", format!("must be 1-3650, got {}", sim.horizon_days));
+        }
+        if self.exchange.mode != ExchangeMode::Sim {
+            return bad(
+                "exchange.mode",
+                "paper and live trading are not available in this build yet; use \"sim\"".into(),
+            );
+        }
         for kind in p.active.keys() {
             if let Err(e) = kind.parse::<PluginKind>() {
                 return bad("plugins.active", e);
@@ -171,6 +223,8 @@ mod tests {
         let d = Config::load(None).unwrap();
         assert_eq!(d.plugins.call_timeout_ms, 250);
         assert_eq!(d.plugin_dir(), PathBuf::from("data/plugins"));
+        assert_eq!(d.exchange.mode, ExchangeMode::Sim);
+        assert_eq!(d.exchange.sim.starting_cash, rust_decimal::Decimal::from(10_000));
         let c = load_text("[plugins]\ncall_timeout_ms = 500\n[plugins.active]\nscorer = \"mine\"\n").unwrap();
         assert_eq!(c.plugins.call_timeout_ms, 500);
         assert_eq!(c.plugins.memory_limit_mib, 64);
@@ -187,6 +241,14 @@ mod tests {
         assert!(e.contains("unknown plugin kind"), "{e}");
         let e = load_text("[web]\nlisten = \"nope\"\n").unwrap_err().to_string();
         assert!(e.contains("listen") || e.contains("socket"), "{e}");
+        let e = load_text("[exchange]\nmode = \"live\"\n").unwrap_err().to_string();
+        assert!(e.contains("exchange.mode"), "{e}");
+        let e = load_text("[exchange]\nmode = \"moon\"\n").unwrap_err().to_string();
+        assert!(e.contains("moon") || e.contains("variant"), "{e}");
+        let e = load_text("[exchange.sim]\nstarting_cash = \"-5\"\n").unwrap_err().to_string();
+        assert!(e.contains("exchange.sim.starting_cash"), "{e}");
+        let e = load_text("[exchange.sim]\nspeed = 0.0\n").unwrap_err().to_string();
+        assert!(e.contains("exchange.sim.speed"), "{e}");
         let e = load_text("[plugins\n").unwrap_err().to_string();
         assert!(e.contains("c.toml"), "{e}");
     }

@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use equilibrage::config::Config;
+use equilibrage::exchange::sim::{SimConfig, SimExchange};
 use equilibrage::plugins::{self, PluginKind, PluginOptions, Plugins};
 use equilibrage::{scaffold, web_backend};
 use std::io::Write as _;
@@ -133,13 +134,27 @@ fn run(common: &Common) -> anyhow::Result<()> {
     }
     let _hot_reload = plugins::watch(&runtime)?;
 
+    let sim = &config.exchange.sim;
+    let venue = SimExchange::new(
+        SimConfig {
+            seed: sim.seed,
+            markets: sim.markets,
+            horizon_days: sim.horizon_days,
+            start_ms: unix_now_ms(),
+            ..SimConfig::default()
+        },
+        sim.starting_cash,
+    );
+    tracing::info!(markets = sim.markets, seed = sim.seed, speed = sim.speed, "market simulator ready");
+
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.web.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.web.listen))?;
         tracing::info!("dashboard: http://{}", listener.local_addr()?);
-        let app = equilibrage_web::router(web_backend::HostBackend::new(runtime));
+        let _driver = venue.spawn_driver(config.exchange.sim.speed, std::time::Duration::from_secs(1));
+        let app = equilibrage_web::router(web_backend::HostBackend::new(runtime, venue));
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -148,6 +163,13 @@ fn run(common: &Common) -> anyhow::Result<()> {
             .await?;
         anyhow::Ok(())
     })
+}
+
+/// Now, Unix milliseconds: where the simulated clock starts.
+fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn list(common: &Common) -> anyhow::Result<()> {

@@ -1,22 +1,29 @@
 //! The host's implementation of the web layer's `Backend`.
 
+use crate::exchange::sim::SimExchange;
 use crate::plugins::Plugins;
-use equilibrage_web::{Backend, ParamView, PluginView, RejectedFile};
+use equilibrage_web::{Backend, ParamView, PluginView, RejectedFile, VenueView};
 
 /// Serves the dashboard from the running bot.
 #[derive(Debug, Clone)]
 pub struct HostBackend {
     plugins: Plugins,
+    venue: SimExchange,
 }
 
 impl HostBackend {
     #[must_use]
-    pub fn new(plugins: Plugins) -> Self {
-        Self { plugins }
+    pub fn new(plugins: Plugins, venue: SimExchange) -> Self {
+        Self { plugins, venue }
     }
 }
 
 impl Backend for HostBackend {
+    fn venue(&self) -> VenueView {
+        let (open_markets, cash) = self.venue.summary();
+        VenueView { mode: "sim".into(), open_markets, now_ms: self.venue.now_ms(), cash: cash.to_string() }
+    }
+
     fn plugins(&self) -> Vec<PluginView> {
         self.plugins
             .list()

@@ -18,7 +18,7 @@ fn http_get(addr: &str, path: &str) -> String {
 }
 
 #[test]
-fn run_installs_the_default_plugins_and_serves_the_dashboard() {
+fn run_installs_the_default_plugins_starts_the_simulator_and_serves_the_dashboard() {
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
         .args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -47,6 +47,7 @@ fn run_installs_the_default_plugins_and_serves_the_dashboard() {
     child.wait().unwrap();
 
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(plugins.contains("\"mode\":\"sim\"") && plugins.contains("\"open_markets\":300"), "{plugins}");
     for name in ["default-scorer", "default-whales", "default-news", "\"equilibrage\""] {
         assert!(plugins.contains(name), "{name} in {plugins}");
     }

@@ -47,8 +47,22 @@ pub struct RejectedFile {
     pub error: String,
 }
 
+/// The venue the bot trades on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VenueView {
+    /// `sim`, `paper` or `live`.
+    pub mode: String,
+    pub open_markets: usize,
+    /// The venue's clock (simulated time for the simulator), Unix milliseconds.
+    pub now_ms: i64,
+    /// pUSD available, as an exact decimal string.
+    pub cash: String,
+}
+
 /// What the web layer needs from the running bot.
 pub trait Backend: Send + Sync + 'static {
+    /// The venue.
+    fn venue(&self) -> VenueView;
     /// Loaded plugins.
     fn plugins(&self) -> Vec<PluginView>;
     /// Plugin files that were rejected, with why.
@@ -67,17 +81,23 @@ pub fn router<B: Backend>(backend: B) -> Router {
 
 #[derive(Serialize)]
 struct PluginsBody {
+    venue: VenueView,
     plugins: Vec<PluginView>,
     rejected: Vec<RejectedFile>,
 }
 
 async fn api_plugins<B: Backend>(State(backend): State<Arc<B>>) -> impl IntoResponse {
-    Json(PluginsBody { plugins: backend.plugins(), rejected: backend.rejected_files() })
+    Json(PluginsBody {
+        venue: backend.venue(),
+        plugins: backend.plugins(),
+        rejected: backend.rejected_files(),
+    })
 }
 
 async fn plugins_page<B: Backend>(State(backend): State<Arc<B>>) -> Markup {
     let plugins = backend.plugins();
     let rejected = backend.rejected_files();
+    let venue = backend.venue();
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -89,6 +109,10 @@ async fn plugins_page<B: Backend>(State(backend): State<Arc<B>>) -> Markup {
             }
             body {
                 h1 { "equilibrage" }
+                p {
+                    "Venue: " strong { (venue.mode) } " · open markets: " (venue.open_markets)
+                    " · cash: " (venue.cash) " pUSD · venue time (Unix ms): " (venue.now_ms)
+                }
                 h2 { "Plugins" }
                 table {
                     thead { tr { th { "kind" } th { "name" } th { "version" } th { "active" } th { "calls" } th { "faults" } th { "mean µs" } th { "last error" } } }
@@ -129,6 +153,10 @@ mod tests {
     struct Fake;
 
     impl Backend for Fake {
+        fn venue(&self) -> VenueView {
+            VenueView { mode: "sim".into(), open_markets: 300, now_ms: 0, cash: "10000".into() }
+        }
+
         fn plugins(&self) -> Vec<PluginView> {
             vec![PluginView {
                 kind: "scorer".into(),
@@ -174,6 +202,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["plugins"][0]["calls"], 3);
         assert_eq!(v["rejected"][0]["file"], "bad.wasm");
+        assert_eq!(v["venue"]["open_markets"], 300);
         let (status, body) = get("/healthz").await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"status":"ok"}"#));
     }

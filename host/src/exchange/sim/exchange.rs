@@ -78,6 +78,13 @@ impl SimExchange {
         self.news.subscribe()
     }
 
+    /// Markets still open and the pUSD held, for the dashboard.
+    #[must_use]
+    pub fn summary(&self) -> (usize, Decimal) {
+        let state = self.state();
+        (state.sim.markets.iter().filter(|m| m.resolved.is_none()).count(), state.cash)
+    }
+
     /// Shares held of a token.
     #[must_use]
     pub fn position(&self, token: &str) -> Decimal {
@@ -107,6 +114,24 @@ impl SimExchange {
             let _ = self.news.send(n.clone());
         }
         out
+    }
+
+    /// Runs the world on a tokio task: every `tick` of real time it advances `tick × speed`
+    /// (speed 1 is real time; 60 makes a simulated hour pass in a minute). Stops when the
+    /// returned handle is aborted or dropped with the runtime.
+    #[must_use]
+    pub fn spawn_driver(&self, speed: f64, tick: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let exchange = self.clone();
+        #[allow(clippy::cast_possible_truncation, reason = "a bounded, validated speed times a tick")]
+        let step_ms = (tick.as_secs_f64() * 1_000.0 * speed.max(0.0)).round() as i64;
+        tokio::spawn(async move {
+            let mut clock = tokio::time::interval(tick);
+            clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                clock.tick().await;
+                exchange.advance(step_ms);
+            }
+        })
     }
 
     fn place_now(&self, order: &OrderRequest) -> Result<OrderAck> {
@@ -311,6 +336,17 @@ mod tests {
         assert!(matches!(ex.place(sell).await, Err(ExchangeError::Rejected { .. })));
         assert_eq!(ex.balance().await.unwrap().collateral, dec!(1000));
         assert!(ex.trades(0).await.unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_driver_advances_simulated_time_at_its_speed() {
+        let ex = exchange();
+        let start = ex.now_ms();
+        let driver = ex.spawn_driver(60.0, std::time::Duration::from_secs(1));
+        tokio::time::sleep(std::time::Duration::from_millis(10_500)).await;
+        driver.abort();
+        // Ticks at 0 s, 1 s … 10 s of (paused, auto-advanced) real time: 11 minutes simulated.
+        assert_eq!(ex.now_ms() - start, 11 * 60_000);
     }
 
     #[tokio::test]
