@@ -4,6 +4,7 @@
 
 mod book;
 mod error;
+pub mod polymarket;
 pub mod sim;
 mod types;
 mod venue;
