@@ -66,10 +66,10 @@ pub enum MarketEvent {
         tick_size: Decimal,
         at_ms: i64,
     },
-    /// The market resolved: `winner` is the index of the outcome that pays 1.
+    /// The market resolved: `winning_token` pays 1 pUSD a share, the other 0.
     Resolved {
         market: String,
-        winner: usize,
+        winning_token: TokenId,
         at_ms: i64,
     },
 }

@@ -97,8 +97,8 @@ impl SimExchange {
             let mut state = self.state();
             let out = state.sim.step(dt_ms);
             for event in &out.events {
-                if let MarketEvent::Resolved { market, winner, .. } = event {
-                    settle(&mut state, market, *winner);
+                if let MarketEvent::Resolved { winning_token, .. } = event {
+                    settle(&mut state, winning_token);
                 }
             }
             out
@@ -223,12 +223,16 @@ fn rejected(e: FillError) -> ExchangeError {
 }
 
 /// Pays 1 pUSD per winning share and clears the market's positions.
-fn settle(state: &mut State, market: &str, winner: usize) {
-    let Some(m) = state.sim.markets.iter().find(|m| m.market.id == market) else { return };
+fn settle(state: &mut State, winning_token: &str) {
+    let Some(m) =
+        state.sim.markets.iter().find(|m| m.market.outcomes.iter().any(|o| o.token_id == winning_token))
+    else {
+        return;
+    };
     let tokens: Vec<String> = m.market.outcomes.iter().map(|o| o.token_id.clone()).collect();
-    for (i, token) in tokens.iter().enumerate() {
+    for token in &tokens {
         if let Some(shares) = state.positions.remove(token)
-            && i == winner
+            && token == winning_token
         {
             state.cash += shares;
         }
@@ -362,8 +366,9 @@ mod tests {
         let mut winners = Decimal::ZERO;
         for _ in 0..(26 * 12) {
             for e in ex.advance(5 * 60_000).events {
-                if let MarketEvent::Resolved { market, winner: 0, .. } = e {
-                    let i = markets.iter().position(|m| m.id == market).unwrap();
+                if let MarketEvent::Resolved { winning_token, .. } = e
+                    && let Some(i) = markets.iter().position(|m| m.outcomes[0].token_id == winning_token)
+                {
                     winners += held[i];
                 }
             }

@@ -202,7 +202,11 @@ impl Simulator {
             if now >= end {
                 let winner = usize::from(!self.rng.chance(prob(m.logit)));
                 m.resolved = Some(winner);
-                out.events.push(MarketEvent::Resolved { market: m.market.id.clone(), winner, at_ms: now });
+                out.events.push(MarketEvent::Resolved {
+                    market: m.market.id.clone(),
+                    winning_token: m.market.outcomes[winner].token_id.clone(),
+                    at_ms: now,
+                });
                 continue;
             }
             let before = (m.books[0].best_bid(), m.books[0].best_ask());

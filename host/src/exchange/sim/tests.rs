@@ -64,7 +64,11 @@ fn a_simulated_day_brings_whale_trades_news_and_resolutions() {
         .iter()
         .flat_map(|o| &o.events)
         .filter_map(|e| match e {
-            MarketEvent::Resolved { market, winner, .. } => Some((market.clone(), *winner)),
+            MarketEvent::Resolved { market, winning_token, .. } => {
+                let m = sim.markets.iter().find(|m| &m.market.id == market).unwrap();
+                let winner = m.market.outcomes.iter().position(|o| &o.token_id == winning_token).unwrap();
+                Some((market.clone(), winner))
+            }
             _ => None,
         })
         .collect();
