@@ -1,8 +1,10 @@
 //! Polymarket: parsing of its public JSON (Gamma markets, CLOB books and market-channel
-//! messages); the CLOB V2 client through the official SDK comes next.
+//! messages) and L2 request signing; the CLOB V2 client through the official SDK comes next.
 
+mod auth;
 mod clob;
 mod gamma;
 
+pub use auth::{AuthError, l2_signature};
 pub use clob::{ClobError, parse_book, parse_market_message};
 pub use gamma::{GammaError, parse_market, parse_markets};
