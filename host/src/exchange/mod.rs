@@ -3,6 +3,7 @@
 //! paper and Polymarket V2 to come).
 
 mod book;
+mod books;
 mod error;
 pub mod polymarket;
 pub mod sim;
@@ -10,6 +11,7 @@ mod types;
 mod venue;
 
 pub use book::{Amount, BookSide, Fill, FillError, FillPolicy, Level, OrderBook, Side, TakerFee};
+pub use books::{Applied, BookSet};
 pub use error::{ExchangeError, Result};
 pub use types::{
     Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus, Outcome,

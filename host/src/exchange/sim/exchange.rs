@@ -3,7 +3,7 @@
 //! winning shares paid out at 1 when a market resolves.
 
 use super::{NewsItem, SimConfig, SimError, Simulator, StepOutput, WhaleTrade};
-use crate::exchange::book::{FillError, OrderBook, Side};
+use crate::exchange::book::{BookSide, FillError, OrderBook, Side};
 use crate::exchange::error::{ExchangeError, Result};
 use crate::exchange::types::{
     Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus, TradeReport,
@@ -206,6 +206,13 @@ impl SimExchange {
         };
         state.trades.push(trade);
         state.placed.insert(order.client_id.clone(), ack.clone());
+        // The fill took liquidity: publish the book it left, so subscribers' books stay exact.
+        let book = state.sim.book(&order.token).map(|b| MarketEvent::Book {
+            token: order.token.clone(),
+            bids: b.levels(BookSide::Bids).collect(),
+            asks: b.levels(BookSide::Asks).collect(),
+            at_ms: now,
+        });
         drop(state);
         let _ = self.events.send(MarketEvent::Trade {
             token: order.token.clone(),
@@ -214,6 +221,9 @@ impl SimExchange {
             size: fill.shares,
             at_ms: now,
         });
+        if let Some(book) = book {
+            let _ = self.events.send(book);
+        }
         Ok(ack)
     }
 }
@@ -307,6 +317,7 @@ mod tests {
     #[tokio::test]
     async fn a_buy_moves_cash_into_shares_exactly_and_a_retry_does_not_trade_twice() {
         let ex = exchange();
+        let mut events = ex.events();
         let market = ex.markets().await.unwrap().remove(0);
         let token = market.outcomes[0].token_id.clone();
         let ack = ex.place(buy("c-1", &token, dec!(50))).await.unwrap();
@@ -314,6 +325,12 @@ mod tests {
         let cash = ex.balance().await.unwrap().collateral;
         assert_eq!(cash, dec!(1000) - ack.notional - ack.fee);
         assert_eq!(ex.position(&token), ack.filled_shares);
+        // Subscribers see the book the fill left behind.
+        let mut books = crate::exchange::BookSet::new(dec!(5));
+        while let Ok(e) = events.try_recv() {
+            books.apply(&e);
+        }
+        assert_eq!(books.get(&token), Some(&ex.book(&token).await.unwrap()));
         let again = ex.place(buy("c-1", &token, dec!(50))).await.unwrap();
         assert_eq!(again, ack);
         assert_eq!(ex.balance().await.unwrap().collateral, cash, "no second trade");
