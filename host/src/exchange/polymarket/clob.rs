@@ -186,12 +186,8 @@ pub fn parse_market_message(text: &str) -> Result<Vec<MarketEvent>, ClobError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::polymarket::fixture;
     use rust_decimal_macros::dec;
-
-    fn fixture(name: &str) -> String {
-        let path = format!("{}/../testkit/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
 
     #[test]
     fn a_rest_book_parses_best_level_last_into_exact_levels() {

@@ -180,12 +180,8 @@ fn json_list(text: Option<&str>) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::polymarket::fixture;
     use rust_decimal_macros::dec;
-
-    fn fixture(name: &str) -> String {
-        let path = format!("{}/../testkit/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
 
     #[test]
     fn a_real_gamma_market_parses_with_its_json_encoded_fields() {
