@@ -45,3 +45,23 @@ fn scaffolded_plugins_of_every_kind_build_and_hot_load() {
     assert_eq!(scored.plugin.name, "my-scorer");
     assert_eq!(scored.plugin.factors.len(), 2);
 }
+
+#[test]
+fn the_readme_scorer_builds_as_written() {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("```rust\n").expect("a rust block in the README") + "```rust\n".len();
+    let code = &readme[start..start + readme[start..].find("```").expect("closed block")];
+    assert!(code.contains("export_scorer!"), "the block is the scorer example");
+    let work = tempfile::tempdir().unwrap();
+    let root = new_plugin(work.path(), "readme-scorer", PluginKind::Scorer).unwrap();
+    std::fs::write(root.join("src/lib.rs"), code).unwrap();
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--offline"])
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", equilibrage_plugin_artifacts::GUEST_TARGET_DIR)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the README example compiles");
+}
