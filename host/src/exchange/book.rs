@@ -103,6 +103,8 @@ pub enum FillError {
     BelowMinimum { size: Decimal, min: Decimal },
     #[error("a sell is for a number of shares, not a pUSD amount")]
     SellByUsd,
+    #[error("limit price {0} must be strictly between 0 and 1")]
+    BadPrice(Decimal),
 }
 
 /// Shares trade in hundredths.
@@ -251,6 +253,49 @@ impl OrderBook {
         Ok(fill)
     }
 
+    /// Matches a limit order for `shares` at `limit`: takes the opposite side's levels at or
+    /// better than the limit, best first, up to `shares`. Returns what matched (possibly nothing)
+    /// and the shares left to rest on the book.
+    ///
+    /// # Errors
+    /// A non-positive size, a size below the minimum, or a limit outside (0, 1).
+    pub fn match_limit(
+        &self,
+        side: Side,
+        shares: Decimal,
+        limit: Decimal,
+        fee: TakerFee,
+    ) -> Result<(Fill, Decimal), FillError> {
+        if shares <= Decimal::ZERO {
+            return Err(FillError::NotPositive(shares));
+        }
+        if shares < self.min_size {
+            return Err(FillError::BelowMinimum { size: shares, min: self.min_size });
+        }
+        if limit <= Decimal::ZERO || limit >= Decimal::ONE {
+            return Err(FillError::BadPrice(limit));
+        }
+        let (book_side, acceptable): (BookSide, fn(Decimal, Decimal) -> bool) = match side {
+            Side::Buy => (BookSide::Asks, |price, limit| price <= limit),
+            Side::Sell => (BookSide::Bids, |price, limit| price >= limit),
+        };
+        let mut fill = Fill::default();
+        let mut remaining = shares;
+        for level in self.levels(book_side).take_while(|l| acceptable(l.price, limit)) {
+            let take = remaining.min(level.size);
+            fill.shares += take;
+            fill.notional += take * level.price;
+            fill.fee += fee.on(take, level.price);
+            fill.worst_price = level.price;
+            fill.levels.push(Level { price: level.price, size: take });
+            remaining -= take;
+            if remaining.is_zero() {
+                break;
+            }
+        }
+        Ok((fill, remaining))
+    }
+
     /// Takes a fill out of the book (what a matching engine does after [`OrderBook::walk`]).
     pub fn consume(&mut self, side: Side, fill: &Fill) {
         let levels = match side {
@@ -385,6 +430,31 @@ mod tests {
                 TakerFee::ZERO
             ),
             Err(FillError::NoLiquidity(BookSide::Asks))
+        );
+    }
+
+    #[test]
+    fn a_limit_order_takes_only_levels_within_its_price_and_rests_the_rest() {
+        let b = book();
+        // Buy 40 at 0.52: the 25 at 0.52 match, 15 rest.
+        let (fill, rest) = b.match_limit(Side::Buy, dec!(40), dec!(0.52), TakerFee::ZERO).unwrap();
+        assert_eq!((fill.shares, fill.notional, rest), (dec!(25), dec!(13.00), dec!(15)));
+        // Buy 40 at 0.53: 25 at 0.52 and 15 at 0.53, nothing rests.
+        let (fill, rest) = b.match_limit(Side::Buy, dec!(40), dec!(0.53), TakerFee::ZERO).unwrap();
+        assert_eq!((fill.shares, fill.notional, rest), (dec!(40), dec!(20.95), Decimal::ZERO));
+        // Sell 10 at 0.50: no bid is that high; everything rests.
+        let (fill, rest) = b.match_limit(Side::Sell, dec!(10), dec!(0.50), TakerFee::ZERO).unwrap();
+        assert_eq!((fill.shares, rest), (Decimal::ZERO, dec!(10)));
+        // Sell 30 at 0.48: 20 at 0.49 then 10 at 0.48.
+        let (fill, rest) = b.match_limit(Side::Sell, dec!(30), dec!(0.48), TakerFee::ZERO).unwrap();
+        assert_eq!((fill.notional, rest), (dec!(14.60), Decimal::ZERO));
+        assert!(matches!(
+            b.match_limit(Side::Buy, dec!(1), dec!(0.5), TakerFee::ZERO),
+            Err(FillError::BelowMinimum { .. })
+        ));
+        assert_eq!(
+            b.match_limit(Side::Buy, dec!(10), dec!(1), TakerFee::ZERO),
+            Err(FillError::BadPrice(dec!(1)))
         );
     }
 

@@ -26,8 +26,9 @@ pub trait Exchange: Send + Sync {
     /// take fresh snapshots with [`Exchange::book`].
     fn events(&self) -> broadcast::Receiver<MarketEvent>;
 
-    /// Places an order. Placing the same `client_id` again returns the first answer and never
-    /// trades twice.
+    /// Places an order. A venue that recognises a repeated `client_id` returns the first answer
+    /// instead of trading twice (the simulator does); where a venue cannot, the engine's journal
+    /// and reconciliation keep a repeat from happening.
     fn place(&self, order: OrderRequest) -> BoxFuture<'_, Result<OrderAck>>;
 
     /// Cancels a resting order.
