@@ -287,6 +287,25 @@ fn a_replacement_of_a_default_takes_over_and_removing_it_brings_the_default_back
 }
 
 #[test]
+fn a_configured_plugin_stays_active_when_a_newer_one_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    equilibrage::plugins::install_defaults(dir.path()).unwrap();
+    let mut options = equilibrage::plugins::PluginOptions::new(dir.path(), Some(support::cache_dir()));
+    options.limits = support::limits();
+    options.prefer.insert(PluginKind::Scorer, "default-scorer".into());
+    let plugins = equilibrage::plugins::Plugins::new(options).unwrap();
+    plugins.load_dir().unwrap();
+    let mine = dir.path().join("zz-mine.wasm");
+    std::fs::write(&mine, guests::TEMPLATE.bytes).unwrap();
+    plugins.load_file(&mine);
+    assert!(
+        plugins.list().iter().any(|p| p.info.name == "template-plugin" && !p.active),
+        "loaded, not active"
+    );
+    assert_eq!(plugins.score(0, &one(1)).unwrap().plugin.name, "default-scorer");
+}
+
+#[test]
 fn the_compile_cache_serves_a_restart_and_survives_a_corrupt_entry() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
