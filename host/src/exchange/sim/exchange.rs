@@ -1,9 +1,10 @@
 //! The simulator behind the `Exchange` trait: a cash balance and positions, market orders filled
-//! against the simulated books, idempotent by client order id, trades confirmed at once, and
-//! winning shares paid out at 1 when a market resolves.
+//! against the simulated books, limit (GTC) orders that match what they cross and rest the rest,
+//! idempotent by client order id, trades confirmed at once, and winning shares paid out at 1 when
+//! a market resolves.
 
-use super::{NewsItem, SimConfig, SimError, Simulator, StepOutput, WhaleTrade};
-use crate::exchange::book::{BookSide, FillError, OrderBook, Side};
+use super::{NewsItem, SimConfig, Simulator, StepOutput, WhaleTrade};
+use crate::exchange::book::{BookSide, Fill, FillError, OrderBook, Side};
 use crate::exchange::error::{ExchangeError, Result};
 use crate::exchange::types::{
     Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus, TradeReport,
@@ -24,7 +25,10 @@ struct State {
     trades: Vec<TradeReport>,
     /// Answers by client order id, so a retried placement never trades twice.
     placed: BTreeMap<String, OrderAck>,
+    /// Limit orders resting, by order id.
+    open: BTreeMap<String, Resting>,
     next_id: u64,
+    next_trade: u64,
 }
 
 /// The simulated venue. Cheap to clone; clones share the world.
@@ -46,7 +50,9 @@ impl SimExchange {
             positions: BTreeMap::new(),
             trades: Vec::new(),
             placed: BTreeMap::new(),
+            open: BTreeMap::new(),
             next_id: 0,
+            next_trade: 0,
         };
         Self {
             state: Arc::new(Mutex::new(state)),
@@ -101,6 +107,7 @@ impl SimExchange {
                     settle(&mut state, winning_token);
                 }
             }
+            match_resting(&mut state);
             out
         };
         // Nobody listening is fine: the simulator runs whether or not the bot watches.
@@ -139,92 +146,228 @@ impl SimExchange {
         if let Some(ack) = state.placed.get(&order.client_id) {
             return Ok(ack.clone());
         }
-        let OrderKind::Market { amount, policy } = order.kind else {
-            return Err(ExchangeError::Rejected {
-                reason: "the simulator takes market orders (FOK/FAK) only".into(),
-            });
+        let not_found = || ExchangeError::NotFound(format!("token {}", order.token));
+        let market = state.sim.market_of(&order.token).cloned().ok_or_else(not_found)?;
+        let book = state.sim.book(&order.token).cloned().ok_or_else(not_found)?;
+        // What takes liquidity now, and (limit orders) what rests at which price.
+        let (fill, rest, limit) = match order.kind {
+            OrderKind::Market { amount, policy } => (
+                book.walk(order.side, amount, policy, market.fee).map_err(rejected)?,
+                Decimal::ZERO,
+                Decimal::ZERO,
+            ),
+            OrderKind::Limit { price, shares, post_only } => {
+                check_limit(&market, price, shares)?;
+                let crosses = match order.side {
+                    Side::Buy => book.best_ask().is_some_and(|a| price >= a.price),
+                    Side::Sell => book.best_bid().is_some_and(|b| price <= b.price),
+                };
+                if post_only && crosses {
+                    return Err(ExchangeError::Rejected {
+                        reason: "invalid post-only order: order crosses book".into(),
+                    });
+                }
+                let (fill, rest) =
+                    book.match_limit(order.side, shares, price, market.fee).map_err(rejected)?;
+                (fill, rest, price)
+            }
         };
-        // Check funds against a dry run, then execute the same walk.
-        let book = state
-            .sim
-            .book(&order.token)
-            .ok_or_else(|| ExchangeError::NotFound(format!("token {}", order.token)))?;
-        let fee = state
-            .sim
-            .markets()
-            .into_iter()
-            .find(|m| m.outcomes.iter().any(|o| o.token_id == order.token))
-            .map(|m| m.fee)
-            .unwrap_or_default();
-        let dry = book.walk(order.side, amount, policy, fee).map_err(rejected)?;
-        match order.side {
-            Side::Buy if dry.notional + dry.fee > state.cash => {
-                return Err(ExchangeError::Rejected { reason: "not enough balance / allowance".into() });
-            }
-            Side::Sell if dry.shares > state.positions.get(&order.token).copied().unwrap_or_default() => {
-                return Err(ExchangeError::Rejected { reason: "not enough balance / allowance".into() });
-            }
-            _ => {}
-        }
-        let fill = state.sim.execute(&order.token, order.side, amount, policy).map_err(|e| match e {
-            SimError::Fill(f) => rejected(f),
-            other => ExchangeError::Rejected { reason: other.to_string() },
-        })?;
-        let held = state.positions.entry(order.token.clone()).or_default();
-        match order.side {
-            Side::Buy => {
-                *held += fill.shares;
-                state.cash -= fill.notional + fill.fee;
-            }
-            Side::Sell => {
-                *held -= fill.shares;
-                state.cash += fill.notional - fill.fee;
-            }
+        let held = state.positions.get(&order.token).copied().unwrap_or_default();
+        let short = match order.side {
+            Side::Buy => fill.notional + fill.fee + rest * limit > state.cash,
+            Side::Sell => fill.shares + rest > held,
+        };
+        if short {
+            return Err(ExchangeError::Rejected { reason: "not enough balance / allowance".into() });
         }
         state.next_id += 1;
         let id = state.next_id;
         let now = state.sim.now_ms();
-        let trade = TradeReport {
-            trade_id: format!("sim-trade-{id}"),
-            order_id: format!("sim-order-{id}"),
-            token: order.token.clone(),
-            side: order.side,
-            price: fill.average_price(),
-            shares: fill.shares,
-            fee: fill.fee,
-            status: TradeStatus::Confirmed,
-            tx_hash: Some(format!("0x{id:064x}")),
-            at_ms: now,
-        };
+        let order_id = format!("sim-order-{id}");
+        let mut trade_ids = Vec::new();
+        if !fill.shares.is_zero() {
+            state.sim.take(&order.token, order.side, &fill);
+            let trade = record_fill(&mut state, &order_id, &order.token, order.side, &fill, now);
+            trade_ids.push(trade);
+        }
+        if !rest.is_zero() {
+            // Lock what the resting order may spend (pUSD) or sell (shares) until it fills or is
+            // cancelled.
+            match order.side {
+                Side::Buy => state.cash -= rest * limit,
+                Side::Sell => *state.positions.entry(order.token.clone()).or_default() -= rest,
+            }
+            let resting = Resting {
+                token: order.token.clone(),
+                side: order.side,
+                price: limit,
+                original: fill.shares + rest,
+                remaining: rest,
+            };
+            state.open.insert(order_id.clone(), resting);
+        }
         let ack = OrderAck {
-            order_id: trade.order_id.clone(),
-            status: OrderStatus::Matched,
+            order_id,
+            status: if rest.is_zero() { OrderStatus::Matched } else { OrderStatus::Live },
             filled_shares: fill.shares,
             notional: fill.notional,
             fee: fill.fee,
-            trade_ids: vec![trade.trade_id.clone()],
+            trade_ids,
         };
-        state.trades.push(trade);
         state.placed.insert(order.client_id.clone(), ack.clone());
-        // The fill took liquidity: publish the book it left, so subscribers' books stay exact.
-        let book = state.sim.book(&order.token).map(|b| MarketEvent::Book {
-            token: order.token.clone(),
-            bids: b.levels(BookSide::Bids).collect(),
-            asks: b.levels(BookSide::Asks).collect(),
-            at_ms: now,
+        // A fill took liquidity: publish the book it left, so subscribers' books stay exact.
+        let book = (!fill.shares.is_zero()).then(|| state.sim.book(&order.token)).flatten().map(|b| {
+            MarketEvent::Book {
+                token: order.token.clone(),
+                bids: b.levels(BookSide::Bids).collect(),
+                asks: b.levels(BookSide::Asks).collect(),
+                at_ms: now,
+            }
         });
         drop(state);
-        let _ = self.events.send(MarketEvent::Trade {
-            token: order.token.clone(),
-            side: order.side,
-            price: fill.worst_price,
-            size: fill.shares,
-            at_ms: now,
-        });
         if let Some(book) = book {
+            let _ = self.events.send(MarketEvent::Trade {
+                token: order.token.clone(),
+                side: order.side,
+                price: fill.worst_price,
+                size: fill.shares,
+                at_ms: now,
+            });
             let _ = self.events.send(book);
         }
         Ok(ack)
+    }
+
+    fn cancel_now(&self, order_id: &str) -> Result<()> {
+        let mut state = self.state();
+        let resting = state
+            .open
+            .remove(order_id)
+            .ok_or_else(|| ExchangeError::NotFound(format!("open order {order_id}")))?;
+        release(&mut state, &resting);
+        Ok(())
+    }
+}
+
+/// A limit order resting on the simulated book; what it may spend or sell is locked.
+#[derive(Debug, Clone)]
+struct Resting {
+    token: String,
+    side: Side,
+    price: Decimal,
+    original: Decimal,
+    remaining: Decimal,
+}
+
+/// Gives back what a resting order had locked.
+fn release(state: &mut State, resting: &Resting) {
+    match resting.side {
+        Side::Buy => state.cash += resting.remaining * resting.price,
+        Side::Sell => *state.positions.entry(resting.token.clone()).or_default() += resting.remaining,
+    }
+}
+
+/// Prices on the market's tick grid inside (0, 1), sizes in hundredths and at least the minimum.
+fn check_limit(market: &Market, price: Decimal, shares: Decimal) -> Result<()> {
+    let tick = market.tick_size;
+    if price < tick || price > Decimal::ONE - tick || !(price / tick).fract().is_zero() {
+        return Err(ExchangeError::Rejected {
+            reason: format!("order is invalid. Price ({price}) breaks minimum tick size rule: {tick}"),
+        });
+    }
+    if shares < market.min_size || shares.round_dp(2) != shares {
+        return Err(ExchangeError::Rejected {
+            reason: format!("order is invalid. Size ({shares}) lower than the minimum: {}", market.min_size),
+        });
+    }
+    Ok(())
+}
+
+/// Books a fill as a confirmed trade and moves cash and shares; returns the trade id.
+fn record_fill(state: &mut State, order_id: &str, token: &str, side: Side, fill: &Fill, now: i64) -> String {
+    let held = state.positions.entry(token.to_string()).or_default();
+    match side {
+        Side::Buy => {
+            *held += fill.shares;
+            state.cash -= fill.notional + fill.fee;
+        }
+        Side::Sell => {
+            *held -= fill.shares;
+            state.cash += fill.notional - fill.fee;
+        }
+    }
+    state.next_trade += 1;
+    let trade_id = format!("sim-trade-{}", state.next_trade);
+    state.trades.push(TradeReport {
+        trade_id: trade_id.clone(),
+        order_id: order_id.to_string(),
+        token: token.to_string(),
+        side,
+        price: fill.average_price(),
+        shares: fill.shares,
+        fee: fill.fee,
+        status: TradeStatus::Confirmed,
+        tx_hash: Some(format!("0x{:064x}", state.next_trade)),
+        at_ms: now,
+    });
+    trade_id
+}
+
+/// Fills resting orders the market has moved through, at their own (maker) price, fee-free.
+fn match_resting(state: &mut State) {
+    let now = state.sim.now_ms();
+    let ids: Vec<String> = state.open.keys().cloned().collect();
+    for id in ids {
+        let Some(resting) = state.open.get(&id).cloned() else { continue };
+        let Some(book) = state.sim.book(&resting.token) else { continue };
+        let (opposite, crossed): (BookSide, fn(Decimal, Decimal) -> bool) = match resting.side {
+            Side::Buy => (BookSide::Asks, |level, limit| level <= limit),
+            Side::Sell => (BookSide::Bids, |level, limit| level >= limit),
+        };
+        let available: Decimal =
+            book.levels(opposite).take_while(|l| crossed(l.price, resting.price)).map(|l| l.size).sum();
+        let take = available.min(resting.remaining);
+        if take.is_zero() {
+            continue;
+        }
+        // Take the crossed liquidity level by level from the simulated book.
+        let mut left = take;
+        let mut levels = Vec::new();
+        for l in book.levels(opposite).take_while(|l| crossed(l.price, resting.price)) {
+            let size = left.min(l.size);
+            levels.push(crate::exchange::book::Level { price: l.price, size });
+            left -= size;
+            if left.is_zero() {
+                break;
+            }
+        }
+        let taken = Fill { shares: take, levels, ..Fill::default() };
+        state.sim.take(&resting.token, resting.side, &taken);
+        // The locked pUSD (buy) or shares (sell) pay for it at the order's own price.
+        match resting.side {
+            Side::Buy => *state.positions.entry(resting.token.clone()).or_default() += take,
+            Side::Sell => state.cash += take * resting.price,
+        }
+        state.next_trade += 1;
+        let n = state.next_trade;
+        state.trades.push(TradeReport {
+            trade_id: format!("sim-trade-{n}"),
+            order_id: id.clone(),
+            token: resting.token.clone(),
+            side: resting.side,
+            price: resting.price,
+            shares: take,
+            fee: Decimal::ZERO,
+            status: TradeStatus::Confirmed,
+            tx_hash: Some(format!("0x{n:064x}")),
+            at_ms: now,
+        });
+        if let Some(r) = state.open.get_mut(&id) {
+            r.remaining -= take;
+            if r.remaining.is_zero() {
+                state.open.remove(&id);
+            }
+        }
     }
 }
 
@@ -240,6 +383,14 @@ fn settle(state: &mut State, winning_token: &str) {
         return;
     };
     let tokens: Vec<String> = m.market.outcomes.iter().map(|o| o.token_id.clone()).collect();
+    // Orders resting on a resolved market are cancelled first, their locks released.
+    let stale: Vec<String> =
+        state.open.iter().filter(|(_, r)| tokens.contains(&r.token)).map(|(id, _)| id.clone()).collect();
+    for id in stale {
+        if let Some(r) = state.open.remove(&id) {
+            release(state, &r);
+        }
+    }
     for token in &tokens {
         if let Some(shares) = state.positions.remove(token)
             && token == winning_token
@@ -273,12 +424,24 @@ impl Exchange for SimExchange {
     }
 
     fn cancel<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, Result<()>> {
-        // Market orders never rest, so there is never anything to cancel.
-        Box::pin(async move { Err(ExchangeError::NotFound(format!("open order {order_id}"))) })
+        Box::pin(async move { self.cancel_now(order_id) })
     }
 
     fn open_orders(&self) -> BoxFuture<'_, Result<Vec<OpenOrder>>> {
-        Box::pin(async { Ok(Vec::new()) })
+        let open = self
+            .state()
+            .open
+            .iter()
+            .map(|(id, r)| OpenOrder {
+                order_id: id.clone(),
+                token: r.token.clone(),
+                side: r.side,
+                price: r.price,
+                original_shares: r.original,
+                matched_shares: r.original - r.remaining,
+            })
+            .collect();
+        Box::pin(async move { Ok(open) })
     }
 
     fn trades(&self, since_ms: i64) -> BoxFuture<'_, Result<Vec<TradeReport>>> {
@@ -357,6 +520,98 @@ mod tests {
         assert!(matches!(ex.place(sell).await, Err(ExchangeError::Rejected { .. })));
         assert_eq!(ex.balance().await.unwrap().collateral, dec!(1000));
         assert!(ex.trades(0).await.unwrap().is_empty());
+    }
+
+    fn limit(
+        client_id: &str,
+        token: &str,
+        side: Side,
+        price: Decimal,
+        shares: Decimal,
+        post_only: bool,
+    ) -> OrderRequest {
+        OrderRequest {
+            client_id: client_id.into(),
+            token: token.into(),
+            side,
+            kind: OrderKind::Limit { price, shares, post_only },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_resting_limit_buy_locks_its_cash_and_cancelling_gives_it_back_exactly() {
+        let ex = exchange();
+        let m = ex.markets().await.unwrap().remove(0);
+        let token = m.outcomes[0].token_id.clone();
+        let book = ex.book(&token).await.unwrap();
+        let below = book.best_bid().unwrap().price - m.tick_size;
+        let ack = ex.place(limit("l-1", &token, Side::Buy, below, dec!(20), true)).await.unwrap();
+        assert_eq!((ack.status, ack.filled_shares), (OrderStatus::Live, Decimal::ZERO));
+        assert_eq!(ex.balance().await.unwrap().collateral, dec!(1000) - below * dec!(20));
+        let open = ex.open_orders().await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(
+            (open[0].price, open[0].original_shares, open[0].matched_shares),
+            (below, dec!(20), Decimal::ZERO)
+        );
+        ex.cancel(&ack.order_id).await.unwrap();
+        assert_eq!(ex.balance().await.unwrap().collateral, dec!(1000));
+        assert!(ex.open_orders().await.unwrap().is_empty());
+        assert!(matches!(ex.cancel(&ack.order_id).await, Err(ExchangeError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn crossing_limits_take_what_they_cross_post_only_refuses_and_bad_prices_are_named() {
+        let ex = exchange();
+        let m = ex.markets().await.unwrap().remove(0);
+        let token = m.outcomes[0].token_id.clone();
+        let ask = ex.book(&token).await.unwrap().best_ask().unwrap();
+        let err = ex.place(limit("p", &token, Side::Buy, ask.price, dec!(10), true)).await.unwrap_err();
+        assert!(err.to_string().contains("crosses book"), "{err}");
+        // More than the best level holds, priced at it: that level fills, the rest rests.
+        let shares = ask.size + dec!(10);
+        let ack = ex.place(limit("x", &token, Side::Buy, ask.price, shares, false)).await.unwrap();
+        assert_eq!((ack.status, ack.filled_shares), (OrderStatus::Live, ask.size));
+        assert_eq!(ex.position(&token), ask.size);
+        let cash = ex.balance().await.unwrap().collateral;
+        assert_eq!(cash, dec!(1000) - ack.notional - ack.fee - dec!(10) * ask.price);
+        let off_grid = m.tick_size / dec!(2) + dec!(0.5);
+        let err = ex.place(limit("g", &token, Side::Buy, off_grid, dec!(10), false)).await.unwrap_err();
+        assert!(err.to_string().contains("minimum tick size"), "{err}");
+        let err = ex.place(limit("s", &token, Side::Buy, dec!(0.3), dec!(1), false)).await.unwrap_err();
+        assert!(err.to_string().contains("lower than the minimum"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_resting_order_fills_at_its_price_when_the_market_moves_through_it() {
+        let ex = exchange();
+        let markets = ex.markets().await.unwrap();
+        // A bid just under the market in every market; over a simulated day prices wander through some.
+        let mut placed = Vec::new();
+        for (i, m) in markets.iter().enumerate() {
+            let token = m.outcomes[0].token_id.clone();
+            let bid = ex.book(&token).await.unwrap().best_bid().unwrap().price;
+            let ack =
+                ex.place(limit(&format!("r-{i}"), &token, Side::Buy, bid, dec!(5), false)).await.unwrap();
+            placed.push((token, bid, ack.order_id));
+        }
+        for _ in 0..12 {
+            ex.advance(5 * 60_000);
+        }
+        let trades = ex.trades(0).await.unwrap();
+        assert!(!trades.is_empty(), "some resting bids were reached");
+        for t in &trades {
+            let (token, bid, _) = placed.iter().find(|(_, _, id)| *id == t.order_id).unwrap();
+            assert_eq!(
+                (&t.token, t.price, t.fee),
+                (token, *bid, Decimal::ZERO),
+                "maker fills at its own price, no fee"
+            );
+            assert_eq!(ex.position(token), t.shares);
+        }
+        // Cash: everything locked or spent at the bid prices, nothing else.
+        let locked: Decimal = placed.iter().map(|(_, bid, _)| *bid * dec!(5)).sum();
+        assert_eq!(ex.balance().await.unwrap().collateral, dec!(1000) - locked);
     }
 
     #[tokio::test(start_paused = true)]

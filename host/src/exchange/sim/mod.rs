@@ -181,6 +181,22 @@ impl Simulator {
             .find_map(|m| m.market.outcomes.iter().position(|o| o.token_id == token).map(|i| &m.books[i]))
     }
 
+    /// The market a token belongs to (open or resolved).
+    #[must_use]
+    pub fn market_of(&self, token: &str) -> Option<&Market> {
+        self.markets.iter().map(|m| &m.market).find(|m| m.outcomes.iter().any(|o| o.token_id == token))
+    }
+
+    /// Removes a fill computed elsewhere (e.g. a limit order's match) from a token's book.
+    pub(crate) fn take(&mut self, token: &str, side: Side, fill: &Fill) {
+        for m in &mut self.markets {
+            if let Some(i) = m.market.outcomes.iter().position(|o| o.token_id == token) {
+                m.books[i].consume(side, fill);
+                m.market.volume_24h += fill.notional;
+            }
+        }
+    }
+
     /// The winning outcome of a resolved market.
     #[must_use]
     pub fn resolution(&self, market: &str) -> Option<usize> {
@@ -209,7 +225,8 @@ impl Simulator {
                 });
                 continue;
             }
-            let before = (m.books[0].best_bid(), m.books[0].best_ask());
+            // Compared whole, not just the top: a fill may have thinned a level since the last step.
+            let before = m.books.clone();
             // Diffusion, then a pull toward the nearer certainty that grows as the end nears.
             #[allow(clippy::cast_precision_loss, reason = "hours to the end")]
             let hours_left = ((end - now) as f64 / HOUR_MS_F).max(0.05);
@@ -228,7 +245,7 @@ impl Simulator {
             }
             m.logit = m.logit.clamp(-6.0, 6.0);
             rebuild_books(m);
-            if (m.books[0].best_bid(), m.books[0].best_ask()) != before {
+            if m.books != before {
                 for (i, outcome) in m.market.outcomes.iter().enumerate() {
                     let book = &m.books[i];
                     out.events.push(MarketEvent::Book {
