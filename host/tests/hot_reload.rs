@@ -83,7 +83,7 @@ fn swaps_under_continuous_calls_fail_no_call_and_bad_files_never_replace_a_worki
         let mut f = std::fs::File::create(&mine).unwrap();
         f.write_all(&bytes[..bytes.len() / 2]).unwrap();
         f.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(150));
+        assert!(wait_until(within, || rejected(&plugins)), "the half-written file is rejected");
         assert_eq!(active_scorer(&plugins), "template-plugin", "a half-written file never serves");
         f.write_all(&bytes[bytes.len() / 2..]).unwrap();
     }

@@ -96,11 +96,9 @@ fn the_template_scorer_loads_from_the_plugin_directory_and_takes_over() {
 fn a_busy_loop_is_stopped_at_its_deadline_and_the_host_keeps_serving() {
     let (_dir, plugins) = runtime(&[("zz-busy.wasm", guests::BUSY_LOOP.bytes)]);
     plugins.set_params(PluginKind::Scorer, "busy-loop", &[("spin".into(), 1.0)]).unwrap();
-    let started = std::time::Instant::now();
+    // The Timeout variant is only produced by the epoch deadline interrupting the call.
     let err = plugins.score(0, &one(1)).unwrap_err();
     assert!(matches!(err, PluginError::Timeout { limit_ms: 200, .. }), "{err}");
-    // Not a speed claim, just that the deadline (not the test harness) ended the call.
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
     plugins.set_params(PluginKind::Scorer, "busy-loop", &[("spin".into(), 0.0)]).unwrap();
     assert_eq!(plugins.score(0, &one(1)).unwrap().scores.len(), 1, "a fresh instance serves");
     let status = plugins.list().into_iter().find(|p| p.info.name == "busy-loop").unwrap();
