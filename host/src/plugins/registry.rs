@@ -838,7 +838,7 @@ impl Plugins {
 }
 
 fn is_plugin_file(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "wasm") && path.is_file()
+    is_plugin_path(path) && path.is_file()
 }
 
 pub(crate) fn is_plugin_path(path: &Path) -> bool {

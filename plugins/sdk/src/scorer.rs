@@ -93,31 +93,6 @@ impl MarketBatch {
         Ok(n)
     }
 
-    /// Market `i` as a row.
-    ///
-    /// # Panics
-    /// When `i` is out of range or the batch failed [`MarketBatch::check`].
-    #[must_use]
-    pub fn get(&self, i: usize) -> MarketFeatures {
-        let quote = |q: i64| (q != 0).then_some(q);
-        MarketFeatures {
-            yes_bid: quote(self.yes_bid[i]),
-            yes_ask: quote(self.yes_ask[i]),
-            no_bid: quote(self.no_bid[i]),
-            no_ask: quote(self.no_ask[i]),
-            yes_depth: self.yes_depth[i],
-            no_depth: self.no_depth[i],
-            liquidity: self.liquidity[i],
-            volume_24h: self.volume_24h[i],
-            volatility_24h: self.volatility_24h[i],
-            seconds_to_end: self.seconds_to_end[i],
-            whale_activity: self.whale_activity[i],
-            whale_net_flow: self.whale_net_flow[i],
-            news_relevance: self.news_relevance[i],
-            news_count: self.news_count[i],
-        }
-    }
-
     /// The markets as rows, built one at a time (nothing is allocated).
     ///
     /// # Panics
