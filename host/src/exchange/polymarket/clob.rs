@@ -54,6 +54,15 @@ struct RawBook {
     asks: Vec<RawLevel>,
     timestamp: Option<String>,
     min_order_size: Option<String>,
+    tick_size: Option<String>,
+    neg_risk: Option<bool>,
+}
+
+/// What a `GET /book` says about its token beyond the levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookMeta {
+    pub tick_size: Option<Decimal>,
+    pub neg_risk: Option<bool>,
 }
 
 /// A `GET /book` response: the token, its book and the venue's timestamp.
@@ -61,11 +70,23 @@ struct RawBook {
 /// # Errors
 /// Malformed JSON, or a price or size that is not a decimal in range.
 pub fn parse_book(json: &str) -> Result<(TokenId, OrderBook, i64), ClobError> {
+    parse_book_meta(json).map(|(token, book, at, _)| (token, book, at))
+}
+
+/// [`parse_book`], plus the token's tick size and neg-risk flag when the response gives them.
+///
+/// # Errors
+/// As [`parse_book`].
+pub fn parse_book_meta(json: &str) -> Result<(TokenId, OrderBook, i64, BookMeta), ClobError> {
     let raw: RawBook = serde_json::from_str(json).map_err(|e| ClobError::Json(e.to_string()))?;
     let min = raw.min_order_size.as_deref().map(|m| decimal("min_order_size", m)).transpose()?;
     let mut book = OrderBook::new(min.unwrap_or(Decimal::from(5)));
     book.replace(&levels(&raw.bids)?, &levels(&raw.asks)?);
-    Ok((raw.asset_id, book, millis(raw.timestamp.as_deref())?))
+    let meta = BookMeta {
+        tick_size: raw.tick_size.as_deref().map(|t| decimal("tick_size", t)).transpose()?,
+        neg_risk: raw.neg_risk,
+    };
+    Ok((raw.asset_id, book, millis(raw.timestamp.as_deref())?, meta))
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,6 +95,25 @@ struct RawChange {
     price: String,
     size: String,
     side: String,
+    best_bid: Option<String>,
+    best_ask: Option<String>,
+}
+
+/// The top of a token's book as a `price_change` says it is after the change; a book that
+/// disagrees after applying the change has missed a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopOfBook {
+    pub token: TokenId,
+    /// `None` when the side is empty (or the venue sent no figure).
+    pub best_bid: Option<Decimal>,
+    pub best_ask: Option<Decimal>,
+}
+
+/// A `best_bid`/`best_ask` figure: "0" (bids) and "1" (asks) mean an empty side.
+fn top(text: Option<&str>) -> Result<Option<Decimal>, ClobError> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else { return Ok(None) };
+    let d = decimal("best price", text)?;
+    Ok((d > Decimal::ZERO && d < Decimal::ONE).then_some(d))
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +164,15 @@ fn side(text: &str) -> Result<Side, ClobError> {
 /// # Errors
 /// Malformed JSON or values, or a message missing a field its type needs.
 pub fn parse_market_message(text: &str) -> Result<Vec<MarketEvent>, ClobError> {
+    parse_market_frame(text).map(|(events, _)| events)
+}
+
+/// [`parse_market_message`], plus the top of book each `price_change` reports (for gap checks).
+///
+/// # Errors
+/// As [`parse_market_message`].
+pub fn parse_market_frame(text: &str) -> Result<(Vec<MarketEvent>, Vec<TopOfBook>), ClobError> {
+    let mut tops = Vec::new();
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ClobError::Json(e.to_string()))?;
     let items = match value {
         serde_json::Value::Array(items) => items,
@@ -147,6 +196,13 @@ pub fn parse_market_message(text: &str) -> Result<Vec<MarketEvent>, ClobError> {
             }),
             Some("price_change") => {
                 for c in m.price_changes.as_deref().unwrap_or_default() {
+                    if c.best_bid.is_some() || c.best_ask.is_some() {
+                        tops.push(TopOfBook {
+                            token: c.asset_id.clone(),
+                            best_bid: top(c.best_bid.as_deref())?,
+                            best_ask: top(c.best_ask.as_deref())?,
+                        });
+                    }
                     let side = match side(&c.side)? {
                         Side::Buy => BookSide::Bids,
                         Side::Sell => BookSide::Asks,
@@ -180,7 +236,7 @@ pub fn parse_market_message(text: &str) -> Result<Vec<MarketEvent>, ClobError> {
             _ => {}
         }
     }
-    Ok(events)
+    Ok((events, tops))
 }
 
 #[cfg(test)]
@@ -196,6 +252,23 @@ mod tests {
         assert_eq!(book.best_bid(), Some(Level { price: dec!(0.50), size: dec!(150) }));
         assert_eq!(book.best_ask(), Some(Level { price: dec!(0.51), size: dec!(120) }));
         assert_eq!(book.levels(BookSide::Bids).count(), 3);
+        let (_, _, _, meta) = parse_book_meta(&fixture("clob_book_response.json")).unwrap();
+        assert_eq!(meta, BookMeta { tick_size: None, neg_risk: None });
+        let notes = r#"{"market":"0x1","asset_id":"7","timestamp":"1757908892351","bids":[],"asks":[],
+            "min_order_size":"5","neg_risk":true,"tick_size":"0.001"}"#;
+        let (_, _, _, meta) = parse_book_meta(notes).unwrap();
+        assert_eq!(meta, BookMeta { tick_size: Some(dec!(0.001)), neg_risk: Some(true) });
+    }
+
+    #[test]
+    fn price_changes_report_the_top_of_book_they_leave() {
+        let (_, tops) = parse_market_frame(&fixture("ws_market_price_change_msg.json")).unwrap();
+        assert_eq!(tops.len(), 1);
+        assert_eq!((tops[0].best_bid, tops[0].best_ask), (Some(dec!(0.51)), Some(dec!(0.52))));
+        let empty = r#"{"event_type":"price_change","market":"0x","price_changes":[{"asset_id":"1",
+            "price":"0.5","size":"0","side":"BUY","best_bid":"0","best_ask":"1"}]}"#;
+        let (_, tops) = parse_market_frame(empty).unwrap();
+        assert_eq!((tops[0].best_bid, tops[0].best_ask), (None, None));
     }
 
     #[test]

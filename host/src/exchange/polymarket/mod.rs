@@ -1,13 +1,32 @@
-//! Polymarket: parsing of its public JSON (Gamma markets, CLOB books and market-channel
-//! messages) and L2 request signing; the CLOB V2 client through the official SDK comes next.
+//! Polymarket: its public JSON (Gamma markets, CLOB books, market-channel messages, trading
+//! responses), HTTP with rate limits and retries, the market websocket, orders built and signed
+//! through the official SDK, and the venue that puts them together.
 
 mod auth;
 mod clob;
+mod feed;
 mod gamma;
+mod http;
+mod live;
+mod signer;
+mod trading;
 
 pub use auth::{AuthError, l2_signature};
-pub use clob::{ClobError, parse_book, parse_market_message};
+pub use clob::{
+    BookMeta, ClobError, TopOfBook, parse_book, parse_book_meta, parse_market_frame, parse_market_message,
+};
+pub use feed::FeedTimings;
 pub use gamma::{GammaError, parse_market, parse_markets};
+pub use http::{RateLimiter, RateLimits, RetryPolicy};
+pub use live::{Health, LiveExchange, PolymarketConfig};
+pub use signer::{OrderSigner, SignerConfig, WalletType};
+
+/// Now, Unix milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// A captured Polymarket payload from `testkit/fixtures`.
 #[cfg(test)]

@@ -1,0 +1,270 @@
+//! The market websocket channel: subscribes to the tokens the bot looks at, keeps their books
+//! exact, pings, reconnects with backoff, and takes fresh snapshots after a drop, a stale link or a
+//! gap (a `price_change` whose reported top of book disagrees with ours). Duplicated frames are
+//! dropped.
+
+use super::clob::{TopOfBook, parse_market_frame};
+use crate::exchange::book::{BookSide, OrderBook};
+use crate::exchange::books::{Applied, BookSet};
+use crate::exchange::error::Result;
+use crate::exchange::types::{MarketEvent, TokenId};
+use crate::exchange::venue::BoxFuture;
+use futures_util::{SinkExt as _, StreamExt as _};
+use rust_decimal::Decimal;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Fetches a token's book over REST (for snapshots after gaps).
+pub trait Snapshots: Send + Sync + 'static {
+    fn snapshot(&self, token: TokenId) -> BoxFuture<'_, Result<OrderBook>>;
+}
+
+/// Timings of the link.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedTimings {
+    /// How often the client sends `PING`.
+    pub ping_every: Duration,
+    /// Silence (no frame, no `PONG`) after which the link is considered dead.
+    pub stale_after: Duration,
+    /// Reconnection backoff: doubles from `min_backoff` up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for FeedTimings {
+    fn default() -> Self {
+        Self {
+            ping_every: Duration::from_secs(5),
+            stale_after: Duration::from_secs(15),
+            min_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the feed has been through, for the dashboard and tests.
+#[derive(Debug, Default)]
+pub struct FeedStats {
+    pub connected: AtomicBool,
+    pub connects: AtomicU64,
+    pub frames: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub gaps: AtomicU64,
+    pub snapshots: AtomicU64,
+    pub bad_frames: AtomicU64,
+}
+
+/// The running feed: add tokens with [`MarketFeed::watch`]; dropped with its owner.
+#[derive(Debug)]
+pub struct MarketFeed {
+    interest: Arc<Mutex<BTreeSet<TokenId>>>,
+    add: mpsc::UnboundedSender<Vec<TokenId>>,
+    stats: Arc<FeedStats>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MarketFeed {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MarketFeed {
+    /// Starts the feed on `ws_url` (the root; `/ws/market` is appended), publishing to `events`.
+    #[must_use]
+    pub fn spawn(
+        ws_url: &str,
+        timings: FeedTimings,
+        events: broadcast::Sender<MarketEvent>,
+        snapshots: Arc<dyn Snapshots>,
+    ) -> Self {
+        let interest = Arc::new(Mutex::new(BTreeSet::new()));
+        let stats = Arc::new(FeedStats::default());
+        let (add, added) = mpsc::unbounded_channel();
+        let link = Link {
+            url: format!("{}/ws/market", ws_url.trim_end_matches('/')),
+            timings,
+            events,
+            snapshots,
+            interest: interest.clone(),
+            stats: stats.clone(),
+            books: BookSet::new(Decimal::ZERO),
+        };
+        let task = tokio::spawn(link.run(added));
+        Self { interest, add, stats, task }
+    }
+
+    /// Subscribes to more tokens (those already watched are ignored).
+    pub fn watch(&self, tokens: impl IntoIterator<Item = TokenId>) {
+        let fresh: Vec<TokenId> = {
+            let mut interest = self.interest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            tokens.into_iter().filter(|t| interest.insert(t.clone())).collect()
+        };
+        if !fresh.is_empty() {
+            let _ = self.add.send(fresh);
+        }
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> &FeedStats {
+        &self.stats
+    }
+}
+
+struct Link {
+    url: String,
+    timings: FeedTimings,
+    events: broadcast::Sender<MarketEvent>,
+    snapshots: Arc<dyn Snapshots>,
+    interest: Arc<Mutex<BTreeSet<TokenId>>>,
+    stats: Arc<FeedStats>,
+    books: BookSet,
+}
+
+fn subscribe(tokens: &[TokenId], first: bool) -> Message {
+    let body = if first {
+        serde_json::json!({"type": "market", "assets_ids": tokens, "initial_dump": true})
+    } else {
+        serde_json::json!({"operation": "subscribe", "assets_ids": tokens, "initial_dump": true})
+    };
+    Message::text(body.to_string())
+}
+
+impl Link {
+    fn watched(&self) -> Vec<TokenId> {
+        self.interest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect()
+    }
+
+    async fn run(mut self, mut added: mpsc::UnboundedReceiver<Vec<TokenId>>) {
+        let mut backoff = self.timings.min_backoff;
+        loop {
+            // Nothing to watch yet: wait for the first tokens rather than hold an idle socket.
+            if self.watched().is_empty() && added.recv().await.is_none() {
+                return;
+            }
+            match self.session(&mut added).await {
+                Ok(()) => backoff = self.timings.min_backoff,
+                Err(why) => tracing::warn!(url = %self.url, %why, "market feed disconnected"),
+            }
+            self.stats.connected.store(false, Ordering::Relaxed);
+            if added.is_closed() {
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.timings.max_backoff);
+        }
+    }
+
+    /// One connection, until it drops or goes quiet.
+    async fn session(&mut self, added: &mut mpsc::UnboundedReceiver<Vec<TokenId>>) -> Result<(), String> {
+        let (mut socket, _) = tokio::time::timeout(
+            self.timings.stale_after,
+            tokio_tungstenite::connect_async(self.url.as_str()),
+        )
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+        // Drain what arrived while disconnected: the initial dump covers all of it.
+        while added.try_recv().is_ok() {}
+        let tokens = self.watched();
+        // Books from before the drop may have missed changes: forget them, the initial dump
+        // (or a REST snapshot) replaces them.
+        self.books.clear();
+        socket.send(subscribe(&tokens, true)).await.map_err(|e| e.to_string())?;
+        self.stats.connected.store(true, Ordering::Relaxed);
+        self.stats.connects.fetch_add(1, Ordering::Relaxed);
+        let mut ping = tokio::time::interval(self.timings.ping_every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heard = tokio::time::Instant::now();
+        let mut last_frame = String::new();
+        loop {
+            tokio::select! {
+                frame = socket.next() => {
+                    heard = tokio::time::Instant::now();
+                    match frame {
+                        None => return Err("closed by the server".into()),
+                        Some(Err(e)) => return Err(e.to_string()),
+                        Some(Ok(Message::Text(text))) => {
+                            let text = text.as_str();
+                            if text == "PONG" || text.is_empty() {
+                                continue;
+                            }
+                            if text == last_frame {
+                                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
+                            text.clone_into(&mut last_frame);
+                            self.frame(text).await;
+                        }
+                        Some(Ok(Message::Close(_))) => return Err("closed by the server".into()),
+                        Some(Ok(_)) => {}
+                    }
+                }
+                fresh = added.recv() => {
+                    let Some(fresh) = fresh else { return Ok(()) };
+                    socket.send(subscribe(&fresh, false)).await.map_err(|e| e.to_string())?;
+                }
+                _ = ping.tick() => {
+                    if heard.elapsed() > self.timings.stale_after {
+                        return Err("no frame or PONG for too long".into());
+                    }
+                    socket.send(Message::text("PING")).await.map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    }
+
+    async fn frame(&mut self, text: &str) {
+        self.stats.frames.fetch_add(1, Ordering::Relaxed);
+        let (events, tops) = match parse_market_frame(text) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.stats.bad_frames.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "market feed: frame ignored");
+                return;
+            }
+        };
+        let mut stale = BTreeSet::new();
+        for event in events {
+            if let Applied::NeedsSnapshot(token) = self.books.apply(&event) {
+                stale.insert(token);
+                continue;
+            }
+            let _ = self.events.send(event);
+        }
+        for TopOfBook { token, best_bid, best_ask } in tops {
+            let Some(book) = self.books.get(&token) else { continue };
+            let ours = (book.best_bid().map(|l| l.price), book.best_ask().map(|l| l.price));
+            if ours != (best_bid, best_ask) {
+                tracing::debug!(%token, ?ours, theirs = ?(best_bid, best_ask), "market feed: gap");
+                self.stats.gaps.fetch_add(1, Ordering::Relaxed);
+                stale.insert(token);
+            }
+        }
+        for token in stale {
+            self.resnapshot(token).await;
+        }
+    }
+
+    async fn resnapshot(&mut self, token: TokenId) {
+        match self.snapshots.snapshot(token.clone()).await {
+            Ok(book) => {
+                self.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                let event = MarketEvent::Book {
+                    token: token.clone(),
+                    bids: book.levels(BookSide::Bids).collect(),
+                    asks: book.levels(BookSide::Asks).collect(),
+                    at_ms: super::now_ms(),
+                };
+                self.books.apply(&event);
+                let _ = self.events.send(event);
+            }
+            Err(e) => tracing::warn!(%token, error = %e, "market feed: snapshot failed"),
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! HTTP to Polymarket: a timeout on every call, client-side rate limits per endpoint class,
+//! retries with exponential backoff and jitter on 429/425/5xx, L2-signed trading calls, and
+//! failures classified by what the caller must do (retry, give up, or reconcile).
+
+use super::auth::l2_signature;
+use crate::exchange::error::{ExchangeError, Result};
+use polymarket_client_sdk_v2::auth::{ExposeSecret as _, SecretString};
+use reqwest::{Method, StatusCode};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The endpoint classes Polymarket limits separately (per 10 s window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Gamma `GET /markets`.
+    GammaMarkets,
+    /// CLOB `GET /book` and the other single-token reads.
+    Book,
+    /// CLOB calls with no tighter limit of their own (open orders, trades, balance, heartbeats).
+    ClobGeneral,
+    /// `POST /order`.
+    PostOrder,
+    /// `DELETE /order` and friends.
+    Cancel,
+}
+
+/// Requests allowed per window, per [`Route`]. Defaults are Polymarket's documented limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    pub window: Duration,
+    pub gamma_markets: u32,
+    pub book: u32,
+    pub clob_general: u32,
+    pub post_order: u32,
+    pub cancel: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(10),
+            gamma_markets: 300,
+            book: 1_500,
+            clob_general: 9_000,
+            post_order: 3_500,
+            cancel: 3_000,
+        }
+    }
+}
+
+/// How failed calls are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// First backoff; each retry doubles it, up to `max_backoff`, and sleeps a random 50–100 % of it.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Budget of one attempt, connect to last byte.
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            base_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A sliding-window limiter: at most `max` acquisitions in any `window`. Waiters sleep until the
+/// oldest acquisition leaves the window, so a burst never exceeds the limit.
+#[derive(Debug)]
+pub struct RateLimiter {
+    max: usize,
+    window: Duration,
+    sent: Mutex<VecDeque<Instant>>,
+}
+
+impl RateLimiter {
+    #[must_use]
+    pub fn new(max: u32, window: Duration) -> Self {
+        let max = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
+        Self { max, window, sent: Mutex::new(VecDeque::with_capacity(max.min(4_096))) }
+    }
+
+    /// Waits for a free slot and takes it.
+    pub async fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut sent = self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let now = Instant::now();
+                while sent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                    sent.pop_front();
+                }
+                if sent.len() < self.max {
+                    sent.push_back(now);
+                    return;
+                }
+                sent.front().map_or(Duration::ZERO, |t| self.window.saturating_sub(now.duration_since(*t)))
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Whether a call changes state at the exchange. A write that may have reached the exchange is
+/// never retried blindly: its failure is [`ExchangeError::OutcomeUnknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Read,
+    /// Cancels: repeating one is harmless, so they retry like reads.
+    Cancel,
+    /// Order placement.
+    Place,
+}
+
+/// L2 credentials: the API key, its secret and passphrase, and the address they belong to.
+#[derive(Clone)]
+pub struct L2Credentials {
+    pub address: String,
+    pub api_key: String,
+    pub secret: SecretString,
+    pub passphrase: SecretString,
+}
+
+impl std::fmt::Debug for L2Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("L2Credentials")
+            .field("address", &self.address)
+            .field("api_key", &self.api_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request: where, what, and how it may be retried.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub method: Method,
+    pub base: &'a str,
+    /// Path with its leading `/`; the query goes in `query` (it is not signed).
+    pub path: &'a str,
+    pub query: &'a [(&'a str, String)],
+    pub body: Option<String>,
+    pub route: Route,
+    pub call: Call,
+}
+
+impl<'a> Request<'a> {
+    /// A public `GET`.
+    #[must_use]
+    pub fn get(base: &'a str, path: &'a str, query: &'a [(&'a str, String)], route: Route) -> Self {
+        Self { method: Method::GET, base, path, query, body: None, route, call: Call::Read }
+    }
+}
+
+/// The HTTP side of a Polymarket venue.
+#[derive(Debug)]
+pub struct Http {
+    client: reqwest::Client,
+    retry: RetryPolicy,
+    limiters: [RateLimiter; 5],
+    jitter: AtomicU64,
+}
+
+impl Http {
+    /// # Errors
+    /// When the TLS stack cannot start.
+    pub fn new(limits: &RateLimits, retry: RetryPolicy) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(retry.timeout)
+            .connect_timeout(retry.timeout)
+            .user_agent(concat!("equilibrage/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ExchangeError::Retryable {
+                reason: format!("http client: {e}"),
+                retry_after: None,
+            })?;
+        let l = |n| RateLimiter::new(n, limits.window);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9E37_79B9_7F4A_7C15, |d| u64::from(d.subsec_nanos()) | 1);
+        Ok(Self {
+            client,
+            retry,
+            limiters: [
+                l(limits.gamma_markets),
+                l(limits.book),
+                l(limits.clob_general),
+                l(limits.post_order),
+                l(limits.cancel),
+            ],
+            jitter: AtomicU64::new(seed),
+        })
+    }
+
+    fn limiter(&self, route: Route) -> &RateLimiter {
+        &self.limiters[route as usize]
+    }
+
+    /// Sends `request` (signed with `auth` when given), retrying what may be retried; returns the
+    /// body of a 2xx answer.
+    ///
+    /// # Errors
+    /// Classified per [`ExchangeError`]: a 4xx is `Rejected` (404 `NotFound`), 429/425 and 5xx
+    /// on reads are `Retryable` once the retries are spent, and a placement that may have
+    /// reached the exchange (timeout, 5xx, dropped connection) is `OutcomeUnknown`.
+    pub async fn send(&self, request: &Request<'_>, auth: Option<&L2Credentials>) -> Result<String> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.limiter(request.route).acquire().await;
+            let error = match self.once(request, auth).await {
+                Ok(body) => return Ok(body),
+                Err(e) => e,
+            };
+            let ExchangeError::Retryable { retry_after, .. } = &error else { return Err(error) };
+            if attempt >= self.retry.attempts {
+                return Err(error);
+            }
+            let backoff = retry_after.unwrap_or_else(|| self.backoff(attempt));
+            tracing::debug!(path = request.path, attempt, ?backoff, %error, "retrying");
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// Equal jitter: uniformly between half and all of `min(max, base × 2^(attempt-1))`, so many
+    /// clients throttled together do not come back together.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .retry
+            .base_backoff
+            .saturating_mul(1_u32 << attempt.saturating_sub(1).min(16))
+            .min(self.retry.max_backoff);
+        // xorshift64*: jitter only, not secrets.
+        let mut x = self.jitter.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.jitter.store(x, Ordering::Relaxed);
+        let unit = x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11;
+        #[allow(clippy::cast_precision_loss, reason = "a 53-bit fraction for a sleep length")]
+        let fraction = unit as f64 / (1_u64 << 53) as f64;
+        ceiling.mul_f64(0.5 + fraction / 2.0)
+    }
+
+    async fn once(&self, request: &Request<'_>, auth: Option<&L2Credentials>) -> Result<String> {
+        let url = format!("{}{}", request.base.trim_end_matches('/'), request.path);
+        let mut builder = self.client.request(request.method.clone(), &url);
+        if !request.query.is_empty() {
+            builder = builder.query(request.query);
+        }
+        let body = request.body.clone().unwrap_or_default();
+        if let Some(creds) = auth {
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                .to_string();
+            let signature = l2_signature(
+                creds.secret.expose_secret(),
+                &timestamp,
+                request.method.as_str(),
+                request.path,
+                &body,
+            )
+            .map_err(|e| ExchangeError::Rejected { reason: e.to_string() })?;
+            builder = builder
+                .header("POLY_ADDRESS", &creds.address)
+                .header("POLY_API_KEY", &creds.api_key)
+                .header("POLY_PASSPHRASE", creds.passphrase.expose_secret())
+                .header("POLY_SIGNATURE", signature)
+                .header("POLY_TIMESTAMP", timestamp);
+        }
+        if request.body.is_some() {
+            builder = builder.header("Content-Type", "application/json").body(body);
+        }
+        let sent = tokio::time::timeout(self.retry.timeout, async {
+            let response = builder.send().await?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let text = response.text().await?;
+            Ok::<_, reqwest::Error>((status, retry_after, text))
+        })
+        .await;
+        let what = format!("{} {}", request.method, request.path);
+        match sent {
+            Err(_) => Err(transport_failure(request.call, &what, "timed out", false)),
+            Ok(Err(e)) => Err(transport_failure(request.call, &what, &e.to_string(), e.is_connect())),
+            Ok(Ok((status, _, text))) if status.is_success() => Ok(text),
+            Ok(Ok((status, retry_after, text))) => {
+                Err(classify(request.call, &what, status, retry_after, &text))
+            }
+        }
+    }
+}
+
+/// A call that got no answer. Nothing was sent when the connection never opened; otherwise a
+/// placement's fate is unknown.
+fn transport_failure(call: Call, what: &str, why: &str, never_sent: bool) -> ExchangeError {
+    if call == Call::Place && !never_sent {
+        ExchangeError::OutcomeUnknown { reason: format!("{what}: {why}") }
+    } else {
+        ExchangeError::Retryable { reason: format!("{what}: {why}"), retry_after: None }
+    }
+}
+
+/// The `{"error": "..."}` message of an error body, or the body itself.
+#[must_use]
+pub fn error_message(body: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        error: Option<String>,
+        #[serde(rename = "errorMsg")]
+        error_msg: Option<String>,
+    }
+    serde_json::from_str::<Body>(body)
+        .ok()
+        .and_then(|b| b.error.or(b.error_msg))
+        .unwrap_or_else(|| body.chars().take(200).collect())
+}
+
+/// What an HTTP error status means for the caller.
+fn classify(
+    call: Call,
+    what: &str,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &str,
+) -> ExchangeError {
+    let message = error_message(body);
+    let reason = format!("{what}: {status}: {message}");
+    match status.as_u16() {
+        // Throttled or the matching engine restarting: nothing was done.
+        429 | 425 => ExchangeError::Retryable { reason, retry_after },
+        // Trading disabled / cancel-only: the exchange refused before doing anything.
+        503 if message.contains("disabled") || message.contains("cancel-only") => {
+            ExchangeError::Retryable { reason, retry_after }
+        }
+        500..=599 if call == Call::Place => ExchangeError::OutcomeUnknown { reason },
+        500..=599 => ExchangeError::Retryable { reason, retry_after },
+        404 => ExchangeError::NotFound(reason),
+        401 | 403 => ExchangeError::Rejected {
+            reason: format!("{reason} (check the API credentials and the wallet address)"),
+        },
+        _ if message.contains("deposit wallet") => ExchangeError::Rejected {
+            reason: format!(
+                "{reason} (this account must trade through its deposit wallet: set \
+                 exchange.polymarket.signature_type = \"deposit\" and funder = the deposit wallet)"
+            ),
+        },
+        _ => ExchangeError::Rejected { reason },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_limiter_never_lets_more_than_max_through_in_any_window() {
+        let limiter = RateLimiter::new(3, Duration::from_secs(10));
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..7 {
+            limiter.acquire().await;
+            times.push(start.elapsed());
+        }
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times.iter().filter(|u| **u >= *t && **u < *t + Duration::from_secs(10)).count();
+            assert!(in_window <= 3, "acquisition {i} at {t:?}: {in_window} in its window ({times:?})");
+        }
+        assert_eq!(times[3], Duration::from_secs(10));
+        assert_eq!(times[6], Duration::from_secs(20));
+    }
+
+    #[test]
+    fn statuses_are_classified_by_what_to_do() {
+        let c = |call, code, body: &str| {
+            classify(call, "POST /order", StatusCode::from_u16(code).unwrap(), None, body)
+        };
+        assert!(c(Call::Read, 429, r#"{"error":"Too Many Requests"}"#).is_retryable());
+        assert!(c(Call::Place, 425, "").is_retryable());
+        assert!(c(Call::Read, 502, "").is_retryable());
+        assert!(c(Call::Place, 500, r#"{"error":"Internal server error"}"#).needs_reconciliation());
+        assert!(c(Call::Place, 503, r#"{"error":"Trading is currently disabled"}"#).is_retryable());
+        let e = c(Call::Place, 400, r#"{"error":"not enough balance / allowance"}"#);
+        assert!(matches!(&e, ExchangeError::Rejected { reason } if reason.contains("not enough balance")));
+        let e = c(
+            Call::Place,
+            400,
+            r#"{"error":"maker address not allowed, please use the deposit wallet flow"}"#,
+        );
+        assert!(matches!(&e, ExchangeError::Rejected { reason } if reason.contains("signature_type")));
+        assert!(matches!(c(Call::Read, 404, "{}"), ExchangeError::NotFound(_)));
+        assert!(transport_failure(Call::Place, "x", "timed out", false).needs_reconciliation());
+        assert!(transport_failure(Call::Place, "x", "refused", true).is_retryable());
+        assert!(transport_failure(Call::Read, "x", "timed out", false).is_retryable());
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_stays_under_the_cap() {
+        let http = Http::new(&RateLimits::default(), RetryPolicy::default()).unwrap();
+        for attempt in 1..10 {
+            let b = http.backoff(attempt);
+            let ceiling = (Duration::from_millis(250) * (1 << (attempt - 1))).min(Duration::from_secs(5));
+            assert!(b >= ceiling / 2 && b <= ceiling, "attempt {attempt}: {b:?} vs {ceiling:?}");
+        }
+    }
+}

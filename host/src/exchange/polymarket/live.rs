@@ -1,0 +1,511 @@
+//! Polymarket CLOB V2 behind the `Exchange` trait: Gamma listing with paging, REST books, the
+//! market websocket, and (with keys) SDK-signed orders posted with our own L2-signed requests,
+//! cancels, open orders, trades to settlement, balance and heartbeats. Without keys it is the
+//! read-only data source of paper trading.
+
+use super::clob::parse_book_meta;
+use super::feed::{FeedStats, FeedTimings, MarketFeed, Snapshots};
+use super::gamma::parse_markets;
+use super::http::{Call, Http, L2Credentials, RateLimits, Request, RetryPolicy, Route};
+use super::signer::{OrderSigner, SignerConfig, WalletType};
+use super::trading::{Me, parse_balance, parse_cancel, parse_open_orders, parse_posted, parse_trades};
+use crate::exchange::book::{OrderBook, Side};
+use crate::exchange::error::{ExchangeError, Result};
+use crate::exchange::types::{
+    Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus, TokenId,
+    TradeReport, TradeStatus,
+};
+use crate::exchange::venue::{BoxFuture, Exchange};
+use reqwest::Method;
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Where Polymarket is and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct PolymarketConfig {
+    pub clob_url: String,
+    pub gamma_url: String,
+    pub ws_url: String,
+    pub chain_id: u64,
+    pub wallet: WalletType,
+    pub funder: Option<String>,
+    pub limits: RateLimits,
+    pub retry: RetryPolicy,
+    pub feed: FeedTimings,
+    /// Heartbeat period; zero turns heartbeats off. Without them the exchange cancels resting
+    /// orders after about ten seconds.
+    pub heartbeat: Duration,
+    /// Most markets one listing returns (pages of `page_size`).
+    pub max_markets: usize,
+    pub page_size: usize,
+    /// Most tokens the market feed subscribes to from listings (books asked for are always added).
+    pub watch_limit: usize,
+}
+
+impl PolymarketConfig {
+    /// Polymarket's production hosts and documented limits.
+    #[must_use]
+    pub fn production() -> Self {
+        Self {
+            clob_url: "https://clob.polymarket.com".into(),
+            gamma_url: "https://gamma-api.polymarket.com".into(),
+            ws_url: "wss://ws-subscriptions-clob.polymarket.com".into(),
+            chain_id: 137,
+            wallet: WalletType::Eoa,
+            funder: None,
+            limits: RateLimits::default(),
+            retry: RetryPolicy::default(),
+            feed: FeedTimings::default(),
+            heartbeat: Duration::from_secs(5),
+            max_markets: 5_000,
+            page_size: 500,
+            watch_limit: 1_000,
+        }
+    }
+
+    /// Every host at one root (the mock server in tests).
+    #[must_use]
+    pub fn at(http_root: &str, ws_root: &str) -> Self {
+        Self {
+            clob_url: http_root.into(),
+            gamma_url: http_root.into(),
+            ws_url: ws_root.into(),
+            ..Self::production()
+        }
+    }
+}
+
+/// How the live link is doing, for the dashboard and alerts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    pub heartbeats_ok: u64,
+    /// Failures since the last success; the exchange cancels resting orders when heartbeats stop.
+    pub heartbeat_failures: u32,
+    pub last_error: Option<String>,
+    pub feed_connected: bool,
+    pub feed_connects: u64,
+    pub feed_gaps: u64,
+    pub feed_snapshots: u64,
+    pub feed_duplicates: u64,
+}
+
+/// The public REST side, shared with the market feed for snapshots.
+#[derive(Debug)]
+struct Rest {
+    http: Http,
+    clob: String,
+    /// Tick size and neg-risk by token, from listings and books.
+    meta: Mutex<HashMap<TokenId, (Decimal, bool)>>,
+}
+
+impl Rest {
+    async fn book(&self, token: &str) -> Result<OrderBook> {
+        let query = [("token_id", token.to_owned())];
+        let body = self.http.send(&Request::get(&self.clob, "/book", &query, Route::Book), None).await?;
+        let (_, book, _, meta) =
+            parse_book_meta(&body).map_err(|e| ExchangeError::Malformed { reason: e.to_string() })?;
+        if let Some(tick) = meta.tick_size {
+            let mut known = self.meta.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let neg_risk = meta.neg_risk.or_else(|| known.get(token).map(|m| m.1)).unwrap_or(false);
+            known.insert(token.to_owned(), (tick, neg_risk));
+        }
+        Ok(book)
+    }
+}
+
+impl Snapshots for Rest {
+    fn snapshot(&self, token: TokenId) -> BoxFuture<'_, Result<OrderBook>> {
+        Box::pin(async move { self.book(&token).await })
+    }
+}
+
+/// The trading side: present when the bot has keys.
+#[derive(Debug)]
+struct Trading {
+    signer: OrderSigner,
+    signature_type: u8,
+}
+
+struct Shared {
+    config: PolymarketConfig,
+    rest: Arc<Rest>,
+    events: broadcast::Sender<MarketEvent>,
+    feed: MarketFeed,
+    trading: Option<Trading>,
+    markets: Mutex<HashMap<TokenId, Market>>,
+    placed: Mutex<HashMap<String, OrderAck>>,
+    health: Mutex<Health>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// Polymarket as a venue. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LiveExchange {
+    shared: Arc<Shared>,
+    heartbeat: Option<Arc<AbortOnDrop>>,
+}
+
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl LiveExchange {
+    /// Public data only (paper trading's source): listings, books and the market feed.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot start.
+    pub fn public(config: PolymarketConfig) -> Result<Self> {
+        Self::build(config, None)
+    }
+
+    /// Signs in with the key (creating or deriving API credentials unless configured) and
+    /// starts heartbeats.
+    ///
+    /// # Errors
+    /// A bad key, funder or wallet setting, or credentials the exchange refuses.
+    pub async fn connect(config: PolymarketConfig, signer: SignerConfig) -> Result<Self> {
+        let wallet = signer.wallet;
+        let signer = OrderSigner::connect(signer).await?;
+        let trading = Trading { signer, signature_type: wallet as u8 };
+        let mut exchange = Self::build(config, Some(trading))?;
+        if !exchange.shared.config.heartbeat.is_zero() {
+            let shared = exchange.shared.clone();
+            exchange.heartbeat = Some(Arc::new(AbortOnDrop(tokio::spawn(heartbeats(shared)))));
+        }
+        Ok(exchange)
+    }
+
+    fn build(config: PolymarketConfig, trading: Option<Trading>) -> Result<Self> {
+        let rest = Arc::new(Rest {
+            http: Http::new(&config.limits, config.retry)?,
+            clob: config.clob_url.clone(),
+            meta: Mutex::new(HashMap::new()),
+        });
+        let events = broadcast::channel(16_384).0;
+        let feed = MarketFeed::spawn(&config.ws_url, config.feed, events.clone(), rest.clone());
+        let shared = Shared {
+            config,
+            rest,
+            events,
+            feed,
+            trading,
+            markets: Mutex::new(HashMap::new()),
+            placed: Mutex::new(HashMap::new()),
+            health: Mutex::new(Health::default()),
+        };
+        Ok(Self { shared: Arc::new(shared), heartbeat: None })
+    }
+
+    /// How the link is doing.
+    #[must_use]
+    pub fn health(&self) -> Health {
+        let mut health = lock(&self.shared.health).clone();
+        let stats: &FeedStats = self.shared.feed.stats();
+        health.feed_connected = stats.connected.load(Ordering::Relaxed);
+        health.feed_connects = stats.connects.load(Ordering::Relaxed);
+        health.feed_gaps = stats.gaps.load(Ordering::Relaxed);
+        health.feed_snapshots = stats.snapshots.load(Ordering::Relaxed);
+        health.feed_duplicates = stats.duplicates.load(Ordering::Relaxed);
+        health
+    }
+
+    fn trading(&self) -> Result<&Trading> {
+        self.shared.trading.as_ref().ok_or_else(|| ExchangeError::Rejected {
+            reason: "no trading keys: this Polymarket connection is read-only".into(),
+        })
+    }
+
+    fn creds(&self) -> Result<&L2Credentials> {
+        Ok(self.trading()?.signer.credentials())
+    }
+
+    async fn signed(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<String>,
+        route: Route,
+        call: Call,
+    ) -> Result<String> {
+        let creds = self.creds()?;
+        let request = Request { method, base: &self.shared.config.clob_url, path, query, body, route, call };
+        self.shared.rest.http.send(&request, Some(creds)).await
+    }
+
+    async fn list(&self) -> Result<Vec<Market>> {
+        let config = &self.shared.config;
+        let mut markets = Vec::new();
+        let mut skipped = 0_usize;
+        let mut offset = 0;
+        while markets.len() < config.max_markets {
+            let query = [
+                ("active", "true".to_owned()),
+                ("closed", "false".to_owned()),
+                ("limit", config.page_size.to_string()),
+                ("offset", offset.to_string()),
+            ];
+            let request = Request::get(&config.gamma_url, "/markets", &query, Route::GammaMarkets);
+            let body = self.shared.rest.http.send(&request, None).await?;
+            let (page, rejected) =
+                parse_markets(&body).map_err(|e| ExchangeError::Malformed { reason: e.to_string() })?;
+            let n = page.len() + rejected.len();
+            skipped += rejected.len();
+            markets.extend(page.into_iter().filter(|m| m.accepting_orders));
+            if n < config.page_size {
+                break;
+            }
+            offset += n;
+        }
+        markets.truncate(config.max_markets);
+        if skipped > 0 {
+            tracing::debug!(skipped, "gamma: markets that are not binary, open and tradeable were left out");
+        }
+        {
+            let mut known = lock(&self.shared.markets);
+            let mut meta = lock(&self.shared.rest.meta);
+            for m in &markets {
+                for o in &m.outcomes {
+                    known.insert(o.token_id.clone(), m.clone());
+                    meta.insert(o.token_id.clone(), (m.tick_size, m.neg_risk));
+                }
+            }
+        }
+        let watch: Vec<TokenId> = markets
+            .iter()
+            .flat_map(|m| m.outcomes.iter().map(|o| o.token_id.clone()))
+            .take(config.watch_limit)
+            .collect();
+        self.shared.feed.watch(watch);
+        Ok(markets)
+    }
+
+    async fn place_now(&self, order: OrderRequest) -> Result<OrderAck> {
+        if let Some(ack) = lock(&self.shared.placed).get(&order.client_id) {
+            return Ok(ack.clone());
+        }
+        let trading = self.trading()?;
+        // Fresh book first: it also gives the tick size and neg-risk flag when the token was
+        // never listed.
+        let book = self.shared.rest.book(&order.token).await?;
+        let (tick, neg_risk) = lock(&self.shared.rest.meta)
+            .get(&order.token)
+            .copied()
+            .ok_or_else(|| ExchangeError::NotFound(format!("token {} (no tick size known)", order.token)))?;
+        let fee = lock(&self.shared.markets).get(&order.token).map(|m| m.fee).unwrap_or_default();
+        trading.signer.note_token(&order.token, tick, neg_risk)?;
+        let (body, expected_fee) = match order.kind {
+            OrderKind::Market { amount, policy } => {
+                // Our own walk decides the limit price (and refuses a FOK the book cannot fill)
+                // before anything is signed.
+                let fill = book
+                    .walk(order.side, amount, policy, fee)
+                    .map_err(|e| ExchangeError::Rejected { reason: e.to_string() })?;
+                let body =
+                    trading.signer.market(&order.token, order.side, amount, policy, fill.worst_price).await?;
+                (body, Some(fill.fee))
+            }
+            OrderKind::Limit { price, shares, post_only } => {
+                (trading.signer.limit(&order.token, order.side, price, shares, post_only).await?, None)
+            }
+        };
+        let answer =
+            self.signed(Method::POST, "/order", &[], Some(body), Route::PostOrder, Call::Place).await?;
+        let posted = parse_posted(&answer)?;
+        // A buy gives pUSD and takes shares; a sell the other way round.
+        let (filled_shares, notional) = match order.side {
+            Side::Buy => (posted.taking, posted.making),
+            Side::Sell => (posted.making, posted.taking),
+        };
+        let fee = match expected_fee {
+            _ if filled_shares.is_zero() => Decimal::ZERO,
+            // A market order: the fee our walk computed level by level.
+            Some(fee) => fee,
+            None => fee_at_average(fee, filled_shares, notional),
+        };
+        let ack = OrderAck {
+            order_id: posted.order_id,
+            status: posted.status,
+            filled_shares,
+            notional,
+            fee,
+            trade_ids: posted.trade_ids,
+        };
+        if ack.status != OrderStatus::Delayed {
+            lock(&self.shared.placed).insert(order.client_id, ack.clone());
+        }
+        Ok(ack)
+    }
+
+    async fn open_orders_now(&self) -> Result<Vec<OpenOrder>> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let query: Vec<(&str, String)> = cursor.iter().map(|c| ("next_cursor", c.clone())).collect();
+            let body = self
+                .signed(Method::GET, "/data/orders", &query, None, Route::ClobGeneral, Call::Read)
+                .await?;
+            let (page, next) = parse_open_orders(&body)?;
+            all.extend(page);
+            match next {
+                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    async fn trades_now(&self, since_ms: i64) -> Result<Vec<TradeReport>> {
+        let creds = self.creds()?;
+        let me = Me { api_key: &creds.api_key, address: &creds.address };
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("after", (since_ms / 1_000).to_string())];
+            if let Some(c) = &cursor {
+                query.push(("next_cursor", c.clone()));
+            }
+            let body = self
+                .signed(Method::GET, "/data/trades", &query, None, Route::ClobGeneral, Call::Read)
+                .await?;
+            let (page, next) = parse_trades(&body, me)?;
+            all.extend(page.into_iter().filter(|t| t.at_ms >= since_ms));
+            match next {
+                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                _ => break,
+            }
+        }
+        // Takers pay the market's fee; makers nothing.
+        let markets = lock(&self.shared.markets);
+        for t in &mut all {
+            let taker = !t.order_id.is_empty() && t.status != TradeStatus::Failed;
+            if let (true, Some(m)) = (taker, markets.get(&t.token)) {
+                t.fee = m.fee.on(t.shares, t.price);
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// The fee of `shares` bought or sold for `notional` at the market's schedule, priced at the
+/// average.
+fn fee_at_average(fee: crate::exchange::book::TakerFee, shares: Decimal, notional: Decimal) -> Decimal {
+    if shares.is_zero() { Decimal::ZERO } else { fee.on(shares, notional / shares) }
+}
+
+/// Posts heartbeats; failures are counted, logged as errors and shown in [`Health`].
+async fn heartbeats(shared: Arc<Shared>) {
+    let Some(trading) = &shared.trading else { return };
+    let mut tick = tokio::time::interval(shared.config.heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut id: Option<String> = None;
+    loop {
+        tick.tick().await;
+        let body = serde_json::json!({ "heartbeat_id": id }).to_string();
+        let request = Request {
+            method: Method::POST,
+            base: &shared.config.clob_url,
+            path: "/v1/heartbeats",
+            query: &[],
+            body: Some(body),
+            route: Route::ClobGeneral,
+            call: Call::Read,
+        };
+        let result =
+            shared.rest.http.send(&request, Some(trading.signer.credentials())).await.and_then(|answer| {
+                #[derive(serde::Deserialize)]
+                struct Beat {
+                    heartbeat_id: Option<String>,
+                }
+                serde_json::from_str::<Beat>(&answer)
+                    .map(|b| b.heartbeat_id)
+                    .map_err(|e| ExchangeError::Malformed { reason: format!("heartbeat: {e}") })
+            });
+        let mut health = lock(&shared.health);
+        match result {
+            Ok(next) => {
+                id = next;
+                health.heartbeats_ok += 1;
+                health.heartbeat_failures = 0;
+            }
+            Err(e) => {
+                health.heartbeat_failures += 1;
+                health.last_error = Some(format!("heartbeat: {e}"));
+                tracing::error!(failures = health.heartbeat_failures, error = %e,
+                    "heartbeat failed: the exchange cancels resting orders when heartbeats stop");
+            }
+        }
+    }
+}
+
+impl Exchange for LiveExchange {
+    fn name(&self) -> &'static str {
+        if self.shared.trading.is_some() { "live" } else { "polymarket-data" }
+    }
+
+    fn markets(&self) -> BoxFuture<'_, Result<Vec<Market>>> {
+        Box::pin(self.list())
+    }
+
+    fn book<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<OrderBook>> {
+        Box::pin(async move {
+            let book = self.shared.rest.book(token).await?;
+            self.shared.feed.watch([token.to_owned()]);
+            Ok(book)
+        })
+    }
+
+    fn events(&self) -> broadcast::Receiver<MarketEvent> {
+        self.shared.events.subscribe()
+    }
+
+    fn place(&self, order: OrderRequest) -> BoxFuture<'_, Result<OrderAck>> {
+        Box::pin(self.place_now(order))
+    }
+
+    fn cancel<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let body = serde_json::json!({ "orderID": order_id }).to_string();
+            let answer =
+                self.signed(Method::DELETE, "/order", &[], Some(body), Route::Cancel, Call::Cancel).await?;
+            parse_cancel(&answer, order_id)
+        })
+    }
+
+    fn open_orders(&self) -> BoxFuture<'_, Result<Vec<OpenOrder>>> {
+        Box::pin(self.open_orders_now())
+    }
+
+    fn trades(&self, since_ms: i64) -> BoxFuture<'_, Result<Vec<TradeReport>>> {
+        Box::pin(self.trades_now(since_ms))
+    }
+
+    fn balance(&self) -> BoxFuture<'_, Result<Balance>> {
+        Box::pin(async move {
+            let signature_type = self.trading()?.signature_type;
+            let query =
+                [("asset_type", "COLLATERAL".to_owned()), ("signature_type", signature_type.to_string())];
+            let body = self
+                .signed(Method::GET, "/balance-allowance", &query, None, Route::ClobGeneral, Call::Read)
+                .await?;
+            parse_balance(&body)
+        })
+    }
+}

@@ -1,0 +1,254 @@
+//! Orders and credentials through the official SDK: L1 API-key creation or derivation, and V2
+//! orders built and EIP-712-signed by `polymarket_client_sdk_v2`, serialized for our own
+//! L2-signed `POST /order` (the SDK's own post may poll for up to 30 s after a match).
+
+use super::http::L2Credentials;
+use crate::exchange::book::{Amount, FillPolicy, Side};
+use crate::exchange::error::{ExchangeError, Result};
+use polymarket_client_sdk_v2::auth::ExposeSecret as _;
+use polymarket_client_sdk_v2::auth::state::Authenticated;
+use polymarket_client_sdk_v2::auth::{Credentials, Normal, SecretString, Signer as _};
+use polymarket_client_sdk_v2::clob::types::{self as sdk, SignableOrder, SignatureType, TickSize};
+use polymarket_client_sdk_v2::clob::{Client, Config};
+use polymarket_client_sdk_v2::types::{Address, U256};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+/// The wallet behind the orders. Polymarket refuses an order whose type does not match the account
+/// (new accounts are pushed to the deposit wallet); the operator chooses, the bot never guesses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WalletType {
+    /// The key's own address holds the funds (signature type 0).
+    Eoa = 0,
+    /// A Polymarket proxy wallet (1); the funder defaults to the key's derived proxy.
+    Proxy = 1,
+    /// A Gnosis Safe (2); the funder defaults to the key's derived Safe.
+    Safe = 2,
+    /// A deposit wallet, EIP-1271 (3); the funder (the deposit wallet) is required.
+    Deposit = 3,
+}
+
+impl WalletType {
+    fn sdk(self) -> SignatureType {
+        match self {
+            Self::Eoa => SignatureType::Eoa,
+            Self::Proxy => SignatureType::Proxy,
+            Self::Safe => SignatureType::GnosisSafe,
+            Self::Deposit => SignatureType::Poly1271,
+        }
+    }
+}
+
+/// How to sign in.
+#[derive(Clone)]
+pub struct SignerConfig {
+    pub clob_url: String,
+    /// 137 (Polygon) or 80002 (Amoy).
+    pub chain_id: u64,
+    pub private_key: SecretString,
+    pub wallet: WalletType,
+    /// The address holding the funds, when it is not the key's own (or derived) one.
+    pub funder: Option<String>,
+    /// Configured API credentials; without them they are created or derived with the key (L1).
+    pub credentials: Option<(String, SecretString, SecretString)>,
+    /// Fixed salts, for known-answer tests only.
+    pub fixed_salt: Option<fn() -> u64>,
+}
+
+impl std::fmt::Debug for SignerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignerConfig")
+            .field("clob_url", &self.clob_url)
+            .field("chain_id", &self.chain_id)
+            .field("wallet", &self.wallet)
+            .field("funder", &self.funder)
+            .finish_non_exhaustive()
+    }
+}
+
+type Key = alloy_signer_local::PrivateKeySigner;
+
+/// Builds and signs V2 orders for one account.
+pub struct OrderSigner {
+    client: Client<Authenticated<Normal>>,
+    key: Key,
+    credentials: L2Credentials,
+}
+
+impl std::fmt::Debug for OrderSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderSigner").field("address", &self.credentials.address).finish_non_exhaustive()
+    }
+}
+
+fn sdk_error(what: &str, e: impl std::fmt::Display) -> ExchangeError {
+    ExchangeError::Rejected { reason: format!("{what}: {e}") }
+}
+
+fn token(id: &str) -> Result<U256> {
+    U256::from_str(id).map_err(|e| sdk_error(&format!("token id {id:?}"), e))
+}
+
+impl OrderSigner {
+    /// Signs in: checks the key and the wallet settings, and creates or derives API credentials
+    /// unless they are configured.
+    ///
+    /// # Errors
+    /// A bad key, funder or chain, a wallet type the SDK refuses, or credentials that cannot be
+    /// obtained — each with a message saying which.
+    pub async fn connect(config: SignerConfig) -> Result<Self> {
+        let key = Key::from_str(config.private_key.expose_secret().trim())
+            .map_err(|_| ExchangeError::Rejected {
+                reason: "the private key is not a valid secp256k1 key".into(),
+            })?
+            .with_chain_id(Some(config.chain_id));
+        let client = Client::new(&config.clob_url, Config::builder().use_server_time(true).build())
+            .map_err(|e| sdk_error("CLOB host", e))?;
+        let mut auth = client.authentication_builder(&key).signature_type(config.wallet.sdk());
+        if let Some(funder) = &config.funder {
+            let funder = Address::from_str(funder.trim())
+                .map_err(|e| sdk_error(&format!("funder address {funder:?}"), e))?;
+            auth = auth.funder(funder);
+        }
+        if let Some((api_key, secret, passphrase)) = &config.credentials {
+            let api_key = polymarket_client_sdk_v2::auth::Uuid::from_str(api_key.trim())
+                .map_err(|e| sdk_error("API key (a UUID)", e))?;
+            let creds = Credentials::new(
+                api_key,
+                secret.expose_secret().to_owned(),
+                passphrase.expose_secret().to_owned(),
+            );
+            auth = auth.credentials(creds);
+        }
+        if let Some(salt) = config.fixed_salt {
+            auth = auth.salt_generator(salt);
+        }
+        let client = auth.authenticate().await.map_err(|e| classify_sdk("sign-in", &e))?;
+        let creds = client.credentials();
+        let credentials = L2Credentials {
+            address: key.address().to_checksum(None),
+            api_key: creds.key().to_string(),
+            secret: creds.secret().clone(),
+            passphrase: creds.passphrase().clone(),
+        };
+        Ok(Self { client, key, credentials })
+    }
+
+    /// The L2 credentials for our own signed requests.
+    #[must_use]
+    pub fn credentials(&self) -> &L2Credentials {
+        &self.credentials
+    }
+
+    /// Tells the SDK a token's tick size and neg-risk flag, so building and signing its orders
+    /// makes no network call.
+    ///
+    /// # Errors
+    /// A token id that is not a U256, or a tick size the SDK does not know.
+    pub fn note_token(&self, token_id: &str, tick_size: Decimal, neg_risk: bool) -> Result<()> {
+        let id = token(token_id)?;
+        let tick = TickSize::try_from(tick_size.normalize()).map_err(|e| sdk_error("tick size", e))?;
+        self.client.set_tick_size(id, tick);
+        self.client.set_neg_risk(id, neg_risk);
+        Ok(())
+    }
+
+    /// A limit (GTC) order, signed, as the JSON body of `POST /order`.
+    ///
+    /// # Errors
+    /// The SDK's validation (price off tick or out of range, size) as `Rejected`.
+    pub async fn limit(
+        &self,
+        token_id: &str,
+        side: Side,
+        price: Decimal,
+        shares: Decimal,
+        post_only: bool,
+    ) -> Result<String> {
+        let order = self
+            .client
+            .limit_order()
+            .token_id(token(token_id)?)
+            .side(sdk_side(side))
+            .price(price)
+            .size(shares)
+            .order_type(sdk::OrderType::GTC)
+            .post_only(post_only)
+            .build()
+            .await
+            .map_err(|e| classify_sdk("limit order", &e))?;
+        self.sign(order).await
+    }
+
+    /// A market order (FOK or FAK) limited at `worst_price`, the last level the caller's walk of
+    /// the book reached, signed, as the JSON body of `POST /order`.
+    ///
+    /// # Errors
+    /// The SDK's validation as `Rejected`.
+    pub async fn market(
+        &self,
+        token_id: &str,
+        side: Side,
+        amount: Amount,
+        policy: FillPolicy,
+        worst_price: Decimal,
+    ) -> Result<String> {
+        let amount = match amount {
+            Amount::Usd(usd) => sdk::Amount::usdc(usd),
+            Amount::Shares(shares) => sdk::Amount::shares(shares),
+        }
+        .map_err(|e| sdk_error("order amount", e))?;
+        let order_type = match policy {
+            FillPolicy::FillOrKill => sdk::OrderType::FOK,
+            FillPolicy::FillAndKill => sdk::OrderType::FAK,
+        };
+        let order = self
+            .client
+            .market_order()
+            .token_id(token(token_id)?)
+            .side(sdk_side(side))
+            .amount(amount)
+            .price(worst_price)
+            .order_type(order_type)
+            .build()
+            .await
+            .map_err(|e| classify_sdk("market order", &e))?;
+        self.sign(order).await
+    }
+
+    /// Signs an order the SDK built and serializes it exactly as it will be sent.
+    ///
+    /// # Errors
+    /// The SDK refusing to sign (no contract for the chain) as `Rejected`.
+    pub async fn sign(&self, order: SignableOrder) -> Result<String> {
+        let signed = self.client.sign(&self.key, order).await.map_err(|e| classify_sdk("signing", &e))?;
+        serde_json::to_string(&signed).map_err(|e| sdk_error("serializing the order", e))
+    }
+
+    /// The SDK client, for the calls it does well (server time, API keys).
+    #[must_use]
+    pub fn client(&self) -> &Client<Authenticated<Normal>> {
+        &self.client
+    }
+}
+
+fn sdk_side(side: Side) -> sdk::Side {
+    match side {
+        Side::Buy => sdk::Side::Buy,
+        Side::Sell => sdk::Side::Sell,
+    }
+}
+
+/// An SDK failure: HTTP statuses keep their meaning (429/5xx retryable), the rest is a refusal.
+fn classify_sdk(what: &str, e: &polymarket_client_sdk_v2::error::Error) -> ExchangeError {
+    if let Some(status) = e.downcast_ref::<polymarket_client_sdk_v2::error::Status>() {
+        let code = status.status_code.as_u16();
+        let reason = format!("{what}: {} {}", code, status.message);
+        return match code {
+            429 | 425 | 500..=599 => ExchangeError::Retryable { reason, retry_after: None },
+            _ => ExchangeError::Rejected { reason },
+        };
+    }
+    sdk_error(what, e)
+}

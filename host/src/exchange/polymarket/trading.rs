@@ -1,0 +1,405 @@
+//! CLOB trading responses into the venue types: order placement answers, cancels, open orders and
+//! trade pages, balances. Lenient where Polymarket varies (numbers as strings or numbers, empty
+//! strings for zero, dates as RFC 3339 or Unix seconds), strict where money is concerned.
+
+use crate::exchange::book::Side;
+use crate::exchange::error::{ExchangeError, Result};
+use crate::exchange::types::{Balance, OpenOrder, OrderStatus, TradeReport, TradeStatus};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+/// The cursor Polymarket gives on the last page.
+pub const LAST_CURSOR: &str = "LTE=";
+
+fn malformed(what: &str, e: impl std::fmt::Display) -> ExchangeError {
+    ExchangeError::Malformed { reason: format!("{what}: {e}") }
+}
+
+/// A decimal written as a JSON string or number; empty or null is zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Dec(Decimal);
+
+impl<'de> Deserialize<'de> for Dec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let value = Option::<serde_json::Value>::deserialize(d)?;
+        let text = match &value {
+            None | Some(serde_json::Value::Null) => return Ok(Self(Decimal::ZERO)),
+            Some(serde_json::Value::String(s)) if s.trim().is_empty() => return Ok(Self(Decimal::ZERO)),
+            Some(serde_json::Value::String(s)) => s.trim().to_owned(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(other) => return Err(serde::de::Error::custom(format!("{other} is not a decimal"))),
+        };
+        Decimal::from_str(&text)
+            .or_else(|_| Decimal::from_scientific(&text))
+            .map(Self)
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a decimal")))
+    }
+}
+
+fn side(text: &str) -> Result<Side> {
+    match text.to_ascii_uppercase().as_str() {
+        "BUY" => Ok(Side::Buy),
+        "SELL" => Ok(Side::Sell),
+        other => Err(malformed("side", format!("{other:?}"))),
+    }
+}
+
+/// Unix milliseconds from RFC 3339, Unix seconds or Unix milliseconds.
+fn millis(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(n) = text.parse::<i64>() {
+        return Some(if n > 100_000_000_000 { n } else { n * 1_000 });
+    }
+    chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
+}
+
+/// The answer to `POST /order`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub order_id: String,
+    pub status: OrderStatus,
+    /// What the order gave and got so far, in pUSD or shares by side.
+    pub making: Decimal,
+    pub taking: Decimal,
+    pub trade_ids: Vec<String>,
+    pub tx_hashes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPosted {
+    success: Option<bool>,
+    error_msg: Option<String>,
+    #[serde(rename = "orderID")]
+    order_id: Option<String>,
+    status: Option<String>,
+    #[serde(default)]
+    making_amount: Dec,
+    #[serde(default)]
+    taking_amount: Dec,
+    #[serde(rename = "transactionsHashes", default)]
+    tx_hashes: Option<Vec<String>>,
+    #[serde(rename = "tradeIDs", default)]
+    trade_ids: Option<Vec<String>>,
+}
+
+/// Parses a `POST /order` answer. `success: false` is the exchange refusing the order.
+///
+/// # Errors
+/// `Rejected` with the exchange's message, or `Malformed`.
+pub fn parse_posted(json: &str) -> Result<Posted> {
+    let raw: RawPosted = serde_json::from_str(json).map_err(|e| malformed("order response", e))?;
+    let error = raw.error_msg.filter(|m| !m.trim().is_empty());
+    if raw.success == Some(false) || (raw.order_id.is_none() && error.is_some()) {
+        return Err(ExchangeError::Rejected { reason: error.unwrap_or_else(|| "order refused".into()) });
+    }
+    let order_id =
+        raw.order_id.filter(|id| !id.is_empty()).ok_or_else(|| malformed("order response", "no orderID"))?;
+    let status = match raw.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("live") => OrderStatus::Live,
+        Some("matched") => OrderStatus::Matched,
+        Some("delayed") => OrderStatus::Delayed,
+        Some("unmatched") => OrderStatus::Unmatched,
+        // Older answers carry no status: matched amounts say what happened.
+        None | Some("") if !raw.making_amount.0.is_zero() => OrderStatus::Matched,
+        None | Some("") => OrderStatus::Live,
+        Some(other) => return Err(malformed("order status", format!("{other:?}"))),
+    };
+    Ok(Posted {
+        order_id,
+        status,
+        making: raw.making_amount.0,
+        taking: raw.taking_amount.0,
+        trade_ids: raw.trade_ids.unwrap_or_default(),
+        tx_hashes: raw.tx_hashes.unwrap_or_default(),
+    })
+}
+
+/// Parses a cancel answer; an order the exchange did not cancel is an error with its reason.
+///
+/// # Errors
+/// `NotFound` when the order is gone (matched or cancelled already), `Malformed` otherwise.
+pub fn parse_cancel(json: &str, order_id: &str) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Raw {
+        #[serde(default)]
+        canceled: Vec<String>,
+        #[serde(default)]
+        not_canceled: BTreeMap<String, String>,
+    }
+    let raw: Raw = serde_json::from_str(json).map_err(|e| malformed("cancel response", e))?;
+    if raw.canceled.iter().any(|id| id == order_id) {
+        return Ok(());
+    }
+    match raw.not_canceled.get(order_id) {
+        Some(reason) => Err(ExchangeError::NotFound(format!("order {order_id}: {reason}"))),
+        None => Err(malformed("cancel response", format!("order {order_id} in neither list"))),
+    }
+}
+
+/// A page of a cursor-paged CLOB listing.
+#[derive(Debug, Deserialize)]
+struct Page<T> {
+    data: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+/// The cursor of the next page, or `None` on the last.
+fn next(cursor: Option<String>) -> Option<String> {
+    cursor.filter(|c| !c.is_empty() && c != LAST_CURSOR)
+}
+
+#[derive(Debug, Deserialize)]
+struct RawOpenOrder {
+    id: String,
+    asset_id: String,
+    side: String,
+    price: Dec,
+    original_size: Dec,
+    #[serde(default)]
+    size_matched: Dec,
+}
+
+/// Parses a `GET /data/orders` page: the orders and the next cursor.
+///
+/// # Errors
+/// `Malformed`, naming what was wrong.
+pub fn parse_open_orders(json: &str) -> Result<(Vec<OpenOrder>, Option<String>)> {
+    let page: Page<RawOpenOrder> = serde_json::from_str(json).map_err(|e| malformed("open orders", e))?;
+    let orders = page
+        .data
+        .into_iter()
+        .map(|o| {
+            Ok(OpenOrder {
+                side: side(&o.side)?,
+                order_id: o.id,
+                token: o.asset_id,
+                price: o.price.0,
+                original_shares: o.original_size.0,
+                matched_shares: o.size_matched.0,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok((orders, next(page.next_cursor)))
+}
+
+#[derive(Debug, Deserialize)]
+struct RawMakerOrder {
+    order_id: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    maker_address: String,
+    matched_amount: Dec,
+    price: Dec,
+    side: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawTrade {
+    id: String,
+    taker_order_id: String,
+    asset_id: String,
+    side: String,
+    size: Dec,
+    price: Dec,
+    status: String,
+    match_time: Option<String>,
+    transaction_hash: Option<String>,
+    trader_side: Option<String>,
+    #[serde(default)]
+    maker_orders: Vec<RawMakerOrder>,
+}
+
+/// Who "we" are in a trade: the API key's owner id and the trading address.
+#[derive(Debug, Clone, Copy)]
+pub struct Me<'a> {
+    pub api_key: &'a str,
+    pub address: &'a str,
+}
+
+fn status(text: &str) -> Result<TradeStatus> {
+    Ok(match text.to_ascii_uppercase().as_str() {
+        "MATCHED" => TradeStatus::Matched,
+        "MINED" => TradeStatus::Mined,
+        "CONFIRMED" => TradeStatus::Confirmed,
+        "RETRYING" => TradeStatus::Retrying,
+        "FAILED" => TradeStatus::Failed,
+        other => return Err(malformed("trade status", format!("{other:?}"))),
+    })
+}
+
+/// Parses a `GET /data/trades` page into the bot's side of each trade (the taker order, or the
+/// bot's maker order in it). Fees are filled in by the caller, who knows the market's schedule.
+///
+/// # Errors
+/// `Malformed`, naming what was wrong.
+pub fn parse_trades(json: &str, me: Me<'_>) -> Result<(Vec<TradeReport>, Option<String>)> {
+    let page: Page<RawTrade> = serde_json::from_str(json).map_err(|e| malformed("trades", e))?;
+    let mut out = Vec::with_capacity(page.data.len());
+    for t in page.data {
+        let at_ms = t.match_time.as_deref().and_then(millis).unwrap_or(0);
+        let tx_hash = t.transaction_hash.filter(|h| !h.is_empty());
+        let status = status(&t.status)?;
+        if t.trader_side.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("MAKER")) {
+            let mine = |m: &&RawMakerOrder| {
+                m.owner == me.api_key || m.maker_address.eq_ignore_ascii_case(me.address)
+            };
+            for m in t.maker_orders.iter().filter(mine) {
+                let maker_side = match &m.side {
+                    Some(s) => side(s)?,
+                    None => match side(&t.side)? {
+                        Side::Buy => Side::Sell,
+                        Side::Sell => Side::Buy,
+                    },
+                };
+                out.push(TradeReport {
+                    trade_id: t.id.clone(),
+                    order_id: m.order_id.clone(),
+                    token: t.asset_id.clone(),
+                    side: maker_side,
+                    price: m.price.0,
+                    shares: m.matched_amount.0,
+                    fee: Decimal::ZERO,
+                    status,
+                    tx_hash: tx_hash.clone(),
+                    at_ms,
+                });
+            }
+        } else {
+            out.push(TradeReport {
+                trade_id: t.id,
+                order_id: t.taker_order_id,
+                token: t.asset_id,
+                side: side(&t.side)?,
+                price: t.price.0,
+                shares: t.size.0,
+                fee: Decimal::ZERO,
+                status,
+                tx_hash,
+                at_ms,
+            });
+        }
+    }
+    Ok((out, next(page.next_cursor)))
+}
+
+/// Parses `GET /balance-allowance` (amounts in 10⁻⁶ pUSD). With several spenders the allowance
+/// is the smallest: an order needs every exchange contract approved.
+///
+/// # Errors
+/// `Malformed`.
+pub fn parse_balance(json: &str) -> Result<Balance> {
+    #[derive(Deserialize)]
+    struct Raw {
+        balance: Dec,
+        allowance: Option<Dec>,
+        allowances: Option<BTreeMap<String, Dec>>,
+    }
+    let raw: Raw = serde_json::from_str(json).map_err(|e| malformed("balance", e))?;
+    let micros = |d: Decimal| d / Decimal::from(1_000_000);
+    let allowance =
+        raw.allowances.and_then(|a| a.values().map(|d| d.0).min()).or(raw.allowance.map(|d| d.0)).map(micros);
+    Ok(Balance { collateral: micros(raw.balance.0), allowance })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::polymarket::fixture;
+    use rust_decimal_macros::dec;
+
+    const ME: Me<'static> = Me {
+        api_key: "00000000-0000-0000-0000-000000000001",
+        address: "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+    };
+
+    #[test]
+    fn order_answers_accepted_refused_and_malformed() {
+        let ok = parse_posted(&fixture("http_order_response_ok.json")).unwrap();
+        assert!(ok.order_id.starts_with("0x1234"));
+        assert_eq!(ok.status, OrderStatus::Live);
+        let matched = parse_posted(
+            r#"{"success":true,"errorMsg":"","orderID":"0xab","status":"matched","makingAmount":"11.78",
+               "takingAmount":"21.04","transactionsHashes":["0xt"],"tradeIDs":["t1"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (matched.status, matched.making, matched.taking),
+            (OrderStatus::Matched, dec!(11.78), dec!(21.04))
+        );
+        assert_eq!(matched.trade_ids, ["t1"]);
+        let empty = parse_posted(
+            r#"{"success":true,"orderID":"0xab","status":"live","makingAmount":"","takingAmount":""}"#,
+        )
+        .unwrap();
+        assert_eq!(empty.making, Decimal::ZERO);
+        let refused = parse_posted(&fixture("http_order_response_failed.json")).unwrap_err();
+        assert_eq!(refused, ExchangeError::Rejected { reason: "Insufficient balance".into() });
+        assert!(matches!(parse_posted("{"), Err(ExchangeError::Malformed { .. })));
+        assert!(matches!(
+            parse_posted(r#"{"success":true,"orderID":"0xab","status":"exploded"}"#),
+            Err(ExchangeError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn cancels_say_which_orders_went() {
+        let id = "0xb816482a1234567890abcdef1234567890abcdef1234567890abcdef12345678";
+        parse_cancel(&fixture("http_cancel_response_ok.json"), id).unwrap();
+        let e = parse_cancel(&fixture("http_cancel_response_failed.json"), id).unwrap_err();
+        assert!(matches!(e, ExchangeError::NotFound(r) if r.contains("already canceled")));
+    }
+
+    #[test]
+    fn open_orders_and_trades_pages() {
+        let (orders, cursor) = parse_open_orders(&fixture("http_open_orders_page.json")).unwrap();
+        assert_eq!(cursor, None);
+        assert_eq!(orders.len(), 2);
+        assert_eq!(
+            (orders[1].side, orders[1].price, orders[1].matched_shares),
+            (Side::Sell, dec!(0.4), dec!(50))
+        );
+        let (trades, _) = parse_trades(&fixture("http_trades_page.json"), ME).unwrap();
+        assert!(!trades.is_empty());
+        assert_eq!(trades[0].status, TradeStatus::Mined);
+        assert_eq!(trades[0].at_ms, 1_704_067_200_000);
+        let one = format!(r#"{{"data":[{}],"next_cursor":"MTA="}}"#, fixture("http_trade_report.json"));
+        let (trades, cursor) = parse_trades(&one, ME).unwrap();
+        assert_eq!(cursor.as_deref(), Some("MTA="));
+        assert_eq!(
+            (trades[0].side, trades[0].shares, trades[0].status),
+            (Side::Buy, dec!(25), TradeStatus::Confirmed)
+        );
+        assert!(trades[0].order_id.starts_with("0x1234"));
+    }
+
+    #[test]
+    fn a_maker_fill_is_reported_from_the_makers_side() {
+        let json = r#"{"data":[{"id":"t9","taker_order_id":"0xtaker","asset_id":"7","side":"BUY","size":"30",
+            "price":"0.5","status":"MATCHED","match_time":"1703875200","trader_side":"MAKER",
+            "maker_orders":[{"order_id":"0xmine","owner":"00000000-0000-0000-0000-000000000001",
+            "matched_amount":"12.5","price":"0.49","side":"SELL"},
+            {"order_id":"0xother","owner":"x","matched_amount":"17.5","price":"0.5","side":"SELL"}]}],
+            "next_cursor":"LTE="}"#;
+        let (trades, _) = parse_trades(json, ME).unwrap();
+        assert_eq!(trades.len(), 1);
+        assert_eq!(
+            (trades[0].order_id.as_str(), trades[0].side, trades[0].shares, trades[0].price),
+            ("0xmine", Side::Sell, dec!(12.5), dec!(0.49))
+        );
+        assert_eq!(trades[0].at_ms, 1_703_875_200_000);
+    }
+
+    #[test]
+    fn balances_are_in_micro_units_and_the_smallest_allowance_counts() {
+        let b = parse_balance(&fixture("http_balance_allowance_collateral.json")).unwrap();
+        assert_eq!(b.collateral, dec!(1000));
+        assert_eq!(b.allowance, Some(dec!(999999999)));
+        let b = parse_balance(r#"{"balance":"5000000","allowances":{"0xa":"100","0xb":"0"}}"#).unwrap();
+        assert_eq!((b.collateral, b.allowance), (dec!(5), Some(Decimal::ZERO)));
+        assert!(matches!(parse_balance(r#"{"balance":"lots"}"#), Err(ExchangeError::Malformed { .. })));
+    }
+}
