@@ -52,6 +52,9 @@ pub struct SignerConfig {
     pub funder: Option<String>,
     /// Configured API credentials; without them they are created or derived with the key (L1).
     pub credentials: Option<(String, SecretString, SecretString)>,
+    /// The API-key nonce (L1): another nonce gives another key. `None` is 0, as Polymarket's
+    /// own apps use.
+    pub nonce: Option<u32>,
     /// Fixed salts, for known-answer tests only.
     pub fixed_salt: Option<fn() -> u64>,
 }
@@ -120,6 +123,9 @@ impl OrderSigner {
                 passphrase.expose_secret().to_owned(),
             );
             auth = auth.credentials(creds);
+        }
+        if let (Some(nonce), None) = (config.nonce, &config.credentials) {
+            auth = auth.nonce(nonce);
         }
         if let Some(salt) = config.fixed_salt {
             auth = auth.salt_generator(salt);
@@ -251,4 +257,119 @@ fn classify_sdk(what: &str, e: &polymarket_client_sdk_v2::error::Error) -> Excha
         };
     }
     sdk_error(what, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polymarket_client_sdk_v2::clob::types::{OrderPayload, OrderV2};
+
+    const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    const TOKEN: &str = "71321045679252212594626385532706912750332728571942532289631379312455583992563";
+
+    /// Signs in with configured credentials: no network call is made.
+    async fn signer() -> OrderSigner {
+        OrderSigner::connect(SignerConfig {
+            clob_url: "http://127.0.0.1:9".into(),
+            chain_id: 137,
+            private_key: KEY.into(),
+            wallet: WalletType::Eoa,
+            funder: None,
+            credentials: Some((
+                "00000000-0000-0000-0000-000000000001".into(),
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+                "pass".into(),
+            )),
+            nonce: None,
+            fixed_salt: None,
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The signature in a serialized `POST /order` body.
+    fn signature(body: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v["order"]["signature"].as_str().unwrap().to_owned()
+    }
+
+    fn order(o: OrderV2) -> SignableOrder {
+        let mut signable = SignableOrder::default();
+        signable.payload = OrderPayload::new(o, U256::ZERO);
+        signable.order_type = sdk::OrderType::GTC;
+        signable
+    }
+
+    fn vector_order(signer: &OrderSigner) -> OrderV2 {
+        let me = signer.key.address();
+        let mut o = OrderV2::default();
+        o.salt = U256::from(479_249_096_354_u64);
+        o.maker = me;
+        o.signer = me;
+        o.tokenId = U256::from_str(TOKEN).unwrap();
+        o.makerAmount = U256::from(11_782_400_u64);
+        o.takerAmount = U256::from(21_040_000_u64);
+        o.timestamp = U256::from(1_710_000_000_000_u64);
+        // side 0 (BUY), signature type 0 (EOA), zero metadata and builder: the defaults.
+        o
+    }
+
+    #[tokio::test]
+    async fn v2_order_vectors_from_the_api_notes_sign_through_the_bots_signer() {
+        let s = signer().await;
+        assert_eq!(s.credentials().address, "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+        s.note_token(TOKEN, Decimal::new(1, 2), false).unwrap();
+        let body = s.sign(order(vector_order(&s))).await.unwrap();
+        assert_eq!(
+            signature(&body),
+            "0xbe22dcae8bdbbedc588720605918c2bc6c556e19ff9c4089c706982b9202e0fe776c191f60767acd28e6420bce71edec0397c0b356458113130a37c5a0dd03501c"
+        );
+        // The body is what the exchange expects: amounts as strings, the side by name.
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["order"]["makerAmount"], "11782400");
+        assert_eq!(v["order"]["side"], "BUY");
+        assert_eq!(v["order"]["salt"], 479_249_096_354_u64);
+        assert_eq!(v["owner"], "00000000-0000-0000-0000-000000000001");
+
+        // The same order on a neg-risk market signs against the neg-risk exchange.
+        s.note_token(TOKEN, Decimal::new(1, 2), true).unwrap();
+        let body = s.sign(order(vector_order(&s))).await.unwrap();
+        assert_eq!(
+            signature(&body),
+            "0xf6b4e114305e8736a9d75380c09c61369cb1020e45faf2fe88c40a6718dfe058651ed0e7679a82f78ca88b91e967d930dee4df7a306252ac76f9ba37f9766eed1c"
+        );
+
+        // All fields zero on the V2 exchange.
+        s.note_token("0", Decimal::new(1, 2), false).unwrap();
+        assert_eq!(
+            signature(&s.sign(order(OrderV2::default())).await.unwrap()),
+            "0x8a6edfe94a2169c3d05673521b53b7aee2205288f1363f1c9e24716317eebe6a17ca4bc397b85a5f39be21f32d0d8b38e0fd6de6af091dc0f4ba1f667d1883981c"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_keys_funders_and_wallet_settings_are_refused_with_a_reason() {
+        let base = SignerConfig {
+            clob_url: "http://127.0.0.1:9".into(),
+            chain_id: 137,
+            private_key: "0x1234".into(),
+            wallet: WalletType::Eoa,
+            funder: None,
+            credentials: Some(("00000000-0000-0000-0000-000000000001".into(), "AAAA".into(), "p".into())),
+            nonce: None,
+            fixed_salt: None,
+        };
+        let e = OrderSigner::connect(base.clone()).await.unwrap_err();
+        assert!(e.to_string().contains("private key"), "{e}");
+        let with_key = SignerConfig { private_key: KEY.into(), ..base };
+        let e = OrderSigner::connect(SignerConfig { funder: Some("0xnope".into()), ..with_key.clone() })
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("funder"), "{e}");
+        let deposit_without_funder = SignerConfig { wallet: WalletType::Deposit, ..with_key.clone() };
+        let e = OrderSigner::connect(deposit_without_funder).await.unwrap_err();
+        assert!(e.to_string().contains("deposit wallet funder"), "{e}");
+        let e = OrderSigner::connect(SignerConfig { chain_id: 1, ..with_key }).await.unwrap_err();
+        assert!(e.to_string().contains("Polygon"), "{e}");
+    }
 }
