@@ -2,6 +2,7 @@
 //! every venue speaks, errors classified by what to do next, and the venues (the simulator now;
 //! paper and Polymarket V2 to come).
 
+mod account;
 mod book;
 mod books;
 mod error;
