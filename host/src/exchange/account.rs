@@ -9,7 +9,7 @@ use super::types::{
     TradeStatus,
 };
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The books resting orders are matched against, and what to do with the liquidity they take.
 pub(crate) trait Liquidity {
@@ -73,6 +73,12 @@ impl Account {
         }
     }
 
+    /// Trades without a transaction hash (nothing settles on chain).
+    pub(crate) fn without_tx_hashes(mut self) -> Self {
+        self.tx_hashes = false;
+        self
+    }
+
     /// pUSD held, not counting what resting buys have locked.
     pub(crate) fn cash(&self) -> Decimal {
         self.cash
@@ -91,6 +97,17 @@ impl Account {
     /// The first answer to a client order id, if it was placed.
     pub(crate) fn answer(&self, client_id: &str) -> Option<OrderAck> {
         self.placed.get(client_id).cloned()
+    }
+
+    /// Whether an order rests on `token`.
+    pub(crate) fn has_open(&self, token: &str) -> bool {
+        self.open.values().any(|r| r.token == token)
+    }
+
+    /// Tokens the account holds or has orders resting on.
+    pub(crate) fn tokens(&self) -> BTreeSet<TokenId> {
+        let held = self.positions.iter().filter(|(_, shares)| !shares.is_zero()).map(|(token, _)| token);
+        held.chain(self.open.values().map(|r| &r.token)).cloned().collect()
     }
 
     /// Places an order against `book`, a book of one of `market`'s tokens: a market order walks

@@ -6,6 +6,7 @@ mod account;
 mod book;
 mod books;
 mod error;
+pub mod paper;
 pub mod polymarket;
 pub mod sim;
 mod types;
