@@ -2,9 +2,11 @@
 //! every venue speaks, errors classified by what to do next, and the venues (the simulator now;
 //! paper and Polymarket V2 to come).
 
+mod account;
 mod book;
 mod books;
 mod error;
+pub mod paper;
 pub mod polymarket;
 pub mod sim;
 mod types;

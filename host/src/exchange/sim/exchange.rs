@@ -4,31 +4,30 @@
 //! a market resolves.
 
 use super::{NewsItem, SimConfig, Simulator, StepOutput, WhaleTrade};
-use crate::exchange::book::{BookSide, Fill, FillError, OrderBook, Side};
+use crate::exchange::account::{Account, Liquidity, Placed};
+use crate::exchange::book::{BookSide, Fill, OrderBook, Side};
 use crate::exchange::error::{ExchangeError, Result};
-use crate::exchange::types::{
-    Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus, TradeReport,
-    TradeStatus,
-};
+use crate::exchange::types::{Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderRequest, TradeReport};
 use crate::exchange::venue::{BoxFuture, Exchange};
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
 #[derive(Debug)]
 struct State {
     sim: Simulator,
-    cash: Decimal,
-    /// Shares held per token.
-    positions: BTreeMap<String, Decimal>,
-    trades: Vec<TradeReport>,
-    /// Answers by client order id, so a retried placement never trades twice.
-    placed: BTreeMap<String, OrderAck>,
-    /// Limit orders resting, by order id.
-    open: BTreeMap<String, Resting>,
-    next_id: u64,
-    next_trade: u64,
+    account: Account,
+}
+
+/// The bot's fills take liquidity out of the simulated books.
+impl Liquidity for Simulator {
+    fn book(&self, token: &str) -> Option<&OrderBook> {
+        Simulator::book(self, token)
+    }
+
+    fn take(&mut self, token: &str, side: Side, fill: &Fill) {
+        Simulator::take(self, token, side, fill);
+    }
 }
 
 /// The simulated venue. Cheap to clone; clones share the world.
@@ -44,16 +43,7 @@ impl SimExchange {
     /// A simulated world with `cash` pUSD to trade.
     #[must_use]
     pub fn new(config: SimConfig, cash: Decimal) -> Self {
-        let state = State {
-            sim: Simulator::new(config),
-            cash,
-            positions: BTreeMap::new(),
-            trades: Vec::new(),
-            placed: BTreeMap::new(),
-            open: BTreeMap::new(),
-            next_id: 0,
-            next_trade: 0,
-        };
+        let state = State { sim: Simulator::new(config), account: Account::new("sim", cash) };
         Self {
             state: Arc::new(Mutex::new(state)),
             events: broadcast::channel(4_096).0,
@@ -88,26 +78,30 @@ impl SimExchange {
     #[must_use]
     pub fn summary(&self) -> (usize, Decimal) {
         let state = self.state();
-        (state.sim.markets.iter().filter(|m| m.resolved.is_none()).count(), state.cash)
+        (state.sim.markets.iter().filter(|m| m.resolved.is_none()).count(), state.account.cash())
     }
 
     /// Shares held of a token.
     #[must_use]
     pub fn position(&self, token: &str) -> Decimal {
-        self.state().positions.get(token).copied().unwrap_or_default()
+        self.state().account.position(token)
     }
 
     /// Advances the world by `dt_ms`, pays out resolved markets and publishes what happened.
     pub fn advance(&self, dt_ms: i64) -> StepOutput {
         let out = {
             let mut state = self.state();
-            let out = state.sim.step(dt_ms);
+            let State { sim, account } = &mut *state;
+            let out = sim.step(dt_ms);
             for event in &out.events {
-                if let MarketEvent::Resolved { winning_token, .. } = event {
-                    settle(&mut state, winning_token);
+                if let MarketEvent::Resolved { winning_token, .. } = event
+                    && let Some(market) = sim.market_of(winning_token)
+                {
+                    account.settle(market, winning_token);
                 }
             }
-            match_resting(&mut state);
+            let now = sim.now_ms();
+            account.match_resting(sim, now);
             out
         };
         // Nobody listening is fine: the simulator runs whether or not the bot watches.
@@ -143,86 +137,25 @@ impl SimExchange {
 
     fn place_now(&self, order: &OrderRequest) -> Result<OrderAck> {
         let mut state = self.state();
-        if let Some(ack) = state.placed.get(&order.client_id) {
-            return Ok(ack.clone());
+        let State { sim, account } = &mut *state;
+        if let Some(ack) = account.answer(&order.client_id) {
+            return Ok(ack);
         }
         let not_found = || ExchangeError::NotFound(format!("token {}", order.token));
-        let market = state.sim.market_of(&order.token).cloned().ok_or_else(not_found)?;
-        let book = state.sim.book(&order.token).cloned().ok_or_else(not_found)?;
-        // What takes liquidity now, and (limit orders) what rests at which price.
-        let (fill, rest, limit) = match order.kind {
-            OrderKind::Market { amount, policy } => (
-                book.walk(order.side, amount, policy, market.fee).map_err(rejected)?,
-                Decimal::ZERO,
-                Decimal::ZERO,
-            ),
-            OrderKind::Limit { price, shares, post_only } => {
-                check_limit(&market, price, shares)?;
-                let crosses = match order.side {
-                    Side::Buy => book.best_ask().is_some_and(|a| price >= a.price),
-                    Side::Sell => book.best_bid().is_some_and(|b| price <= b.price),
-                };
-                if post_only && crosses {
-                    return Err(ExchangeError::Rejected {
-                        reason: "invalid post-only order: order crosses book".into(),
-                    });
-                }
-                let (fill, rest) =
-                    book.match_limit(order.side, shares, price, market.fee).map_err(rejected)?;
-                (fill, rest, price)
-            }
-        };
-        let held = state.positions.get(&order.token).copied().unwrap_or_default();
-        let short = match order.side {
-            Side::Buy => fill.notional + fill.fee + rest * limit > state.cash,
-            Side::Sell => fill.shares + rest > held,
-        };
-        if short {
-            return Err(ExchangeError::Rejected { reason: "not enough balance / allowance".into() });
+        let market = sim.market_of(&order.token).ok_or_else(not_found)?;
+        let book = sim.book(&order.token).ok_or_else(not_found)?;
+        let now = sim.now_ms();
+        let Placed { ack, fill } = account.place(order, market, book, now)?;
+        if fill.shares.is_zero() {
+            return Ok(ack);
         }
-        state.next_id += 1;
-        let id = state.next_id;
-        let now = state.sim.now_ms();
-        let order_id = format!("sim-order-{id}");
-        let mut trade_ids = Vec::new();
-        if !fill.shares.is_zero() {
-            state.sim.take(&order.token, order.side, &fill);
-            let trade = record_fill(&mut state, &order_id, &order.token, order.side, &fill, now);
-            trade_ids.push(trade);
-        }
-        if !rest.is_zero() {
-            // Lock what the resting order may spend (pUSD) or sell (shares) until it fills or is
-            // cancelled.
-            match order.side {
-                Side::Buy => state.cash -= rest * limit,
-                Side::Sell => *state.positions.entry(order.token.clone()).or_default() -= rest,
-            }
-            let resting = Resting {
-                token: order.token.clone(),
-                side: order.side,
-                price: limit,
-                original: fill.shares + rest,
-                remaining: rest,
-            };
-            state.open.insert(order_id.clone(), resting);
-        }
-        let ack = OrderAck {
-            order_id,
-            status: if rest.is_zero() { OrderStatus::Matched } else { OrderStatus::Live },
-            filled_shares: fill.shares,
-            notional: fill.notional,
-            fee: fill.fee,
-            trade_ids,
-        };
-        state.placed.insert(order.client_id.clone(), ack.clone());
+        sim.take(&order.token, order.side, &fill);
         // A fill took liquidity: publish the book it left, so subscribers' books stay exact.
-        let book = (!fill.shares.is_zero()).then(|| state.sim.book(&order.token)).flatten().map(|b| {
-            MarketEvent::Book {
-                token: order.token.clone(),
-                bids: b.levels(BookSide::Bids).collect(),
-                asks: b.levels(BookSide::Asks).collect(),
-                at_ms: now,
-            }
+        let book = sim.book(&order.token).map(|b| MarketEvent::Book {
+            token: order.token.clone(),
+            bids: b.levels(BookSide::Bids).collect(),
+            asks: b.levels(BookSide::Asks).collect(),
+            at_ms: now,
         });
         drop(state);
         if let Some(book) = book {
@@ -239,164 +172,7 @@ impl SimExchange {
     }
 
     fn cancel_now(&self, order_id: &str) -> Result<()> {
-        let mut state = self.state();
-        let resting = state
-            .open
-            .remove(order_id)
-            .ok_or_else(|| ExchangeError::NotFound(format!("open order {order_id}")))?;
-        release(&mut state, &resting);
-        Ok(())
-    }
-}
-
-/// A limit order resting on the simulated book; what it may spend or sell is locked.
-#[derive(Debug, Clone)]
-struct Resting {
-    token: String,
-    side: Side,
-    price: Decimal,
-    original: Decimal,
-    remaining: Decimal,
-}
-
-/// Gives back what a resting order had locked.
-fn release(state: &mut State, resting: &Resting) {
-    match resting.side {
-        Side::Buy => state.cash += resting.remaining * resting.price,
-        Side::Sell => *state.positions.entry(resting.token.clone()).or_default() += resting.remaining,
-    }
-}
-
-/// Prices on the market's tick grid inside (0, 1), sizes in hundredths and at least the minimum.
-fn check_limit(market: &Market, price: Decimal, shares: Decimal) -> Result<()> {
-    let tick = market.tick_size;
-    if price < tick || price > Decimal::ONE - tick || !(price / tick).fract().is_zero() {
-        return Err(ExchangeError::Rejected {
-            reason: format!("order is invalid. Price ({price}) breaks minimum tick size rule: {tick}"),
-        });
-    }
-    if shares < market.min_size || shares.round_dp(2) != shares {
-        return Err(ExchangeError::Rejected {
-            reason: format!("order is invalid. Size ({shares}) lower than the minimum: {}", market.min_size),
-        });
-    }
-    Ok(())
-}
-
-/// Books a fill as a confirmed trade and moves cash and shares; returns the trade id.
-fn record_fill(state: &mut State, order_id: &str, token: &str, side: Side, fill: &Fill, now: i64) -> String {
-    let held = state.positions.entry(token.to_string()).or_default();
-    match side {
-        Side::Buy => {
-            *held += fill.shares;
-            state.cash -= fill.notional + fill.fee;
-        }
-        Side::Sell => {
-            *held -= fill.shares;
-            state.cash += fill.notional - fill.fee;
-        }
-    }
-    state.next_trade += 1;
-    let trade_id = format!("sim-trade-{}", state.next_trade);
-    state.trades.push(TradeReport {
-        trade_id: trade_id.clone(),
-        order_id: order_id.to_string(),
-        token: token.to_string(),
-        side,
-        price: fill.average_price(),
-        shares: fill.shares,
-        fee: fill.fee,
-        status: TradeStatus::Confirmed,
-        tx_hash: Some(format!("0x{:064x}", state.next_trade)),
-        at_ms: now,
-    });
-    trade_id
-}
-
-/// Fills resting orders the market has moved through, at their own (maker) price, fee-free.
-fn match_resting(state: &mut State) {
-    let now = state.sim.now_ms();
-    let ids: Vec<String> = state.open.keys().cloned().collect();
-    for id in ids {
-        let Some(resting) = state.open.get(&id).cloned() else { continue };
-        let Some(book) = state.sim.book(&resting.token) else { continue };
-        let (opposite, crossed): (BookSide, fn(Decimal, Decimal) -> bool) = match resting.side {
-            Side::Buy => (BookSide::Asks, |level, limit| level <= limit),
-            Side::Sell => (BookSide::Bids, |level, limit| level >= limit),
-        };
-        let available: Decimal =
-            book.levels(opposite).take_while(|l| crossed(l.price, resting.price)).map(|l| l.size).sum();
-        let take = available.min(resting.remaining);
-        if take.is_zero() {
-            continue;
-        }
-        // Take the crossed liquidity level by level from the simulated book.
-        let mut left = take;
-        let mut levels = Vec::new();
-        for l in book.levels(opposite).take_while(|l| crossed(l.price, resting.price)) {
-            let size = left.min(l.size);
-            levels.push(crate::exchange::book::Level { price: l.price, size });
-            left -= size;
-            if left.is_zero() {
-                break;
-            }
-        }
-        let taken = Fill { shares: take, levels, ..Fill::default() };
-        state.sim.take(&resting.token, resting.side, &taken);
-        // The locked pUSD (buy) or shares (sell) pay for it at the order's own price.
-        match resting.side {
-            Side::Buy => *state.positions.entry(resting.token.clone()).or_default() += take,
-            Side::Sell => state.cash += take * resting.price,
-        }
-        state.next_trade += 1;
-        let n = state.next_trade;
-        state.trades.push(TradeReport {
-            trade_id: format!("sim-trade-{n}"),
-            order_id: id.clone(),
-            token: resting.token.clone(),
-            side: resting.side,
-            price: resting.price,
-            shares: take,
-            fee: Decimal::ZERO,
-            status: TradeStatus::Confirmed,
-            tx_hash: Some(format!("0x{n:064x}")),
-            at_ms: now,
-        });
-        if let Some(r) = state.open.get_mut(&id) {
-            r.remaining -= take;
-            if r.remaining.is_zero() {
-                state.open.remove(&id);
-            }
-        }
-    }
-}
-
-fn rejected(e: FillError) -> ExchangeError {
-    ExchangeError::Rejected { reason: e.to_string() }
-}
-
-/// Pays 1 pUSD per winning share and clears the market's positions.
-fn settle(state: &mut State, winning_token: &str) {
-    let Some(m) =
-        state.sim.markets.iter().find(|m| m.market.outcomes.iter().any(|o| o.token_id == winning_token))
-    else {
-        return;
-    };
-    let tokens: Vec<String> = m.market.outcomes.iter().map(|o| o.token_id.clone()).collect();
-    // Orders resting on a resolved market are cancelled first, their locks released.
-    let stale: Vec<String> =
-        state.open.iter().filter(|(_, r)| tokens.contains(&r.token)).map(|(id, _)| id.clone()).collect();
-    for id in stale {
-        if let Some(r) = state.open.remove(&id) {
-            release(state, &r);
-        }
-    }
-    for token in &tokens {
-        if let Some(shares) = state.positions.remove(token)
-            && token == winning_token
-        {
-            state.cash += shares;
-        }
+        self.state().account.cancel(order_id)
     }
 }
 
@@ -428,30 +204,18 @@ impl Exchange for SimExchange {
     }
 
     fn open_orders(&self) -> BoxFuture<'_, Result<Vec<OpenOrder>>> {
-        let open = self
-            .state()
-            .open
-            .iter()
-            .map(|(id, r)| OpenOrder {
-                order_id: id.clone(),
-                token: r.token.clone(),
-                side: r.side,
-                price: r.price,
-                original_shares: r.original,
-                matched_shares: r.original - r.remaining,
-            })
-            .collect();
+        let open = self.state().account.open_orders();
         Box::pin(async move { Ok(open) })
     }
 
     fn trades(&self, since_ms: i64) -> BoxFuture<'_, Result<Vec<TradeReport>>> {
-        let trades = self.state().trades.iter().filter(|t| t.at_ms >= since_ms).cloned().collect();
+        let trades = self.state().account.trades_since(since_ms);
         Box::pin(async move { Ok(trades) })
     }
 
     fn balance(&self) -> BoxFuture<'_, Result<Balance>> {
-        let cash = self.state().cash;
-        Box::pin(async move { Ok(Balance { collateral: cash, allowance: None }) })
+        let balance = self.state().account.balance();
+        Box::pin(async move { Ok(balance) })
     }
 }
 
@@ -459,6 +223,7 @@ impl Exchange for SimExchange {
 mod tests {
     use super::*;
     use crate::exchange::book::{Amount, FillPolicy};
+    use crate::exchange::types::{OrderKind, OrderStatus, TradeStatus};
     use rust_decimal_macros::dec;
 
     fn exchange() -> SimExchange {
