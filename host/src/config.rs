@@ -1,6 +1,7 @@
 //! Configuration: `config/default.toml` embedded as the base, the operator's file merged over it,
 //! then validated with an error that names the key.
 
+use crate::exchange::polymarket::{PolymarketConfig, RateLimits, RetryPolicy, WalletType};
 use crate::plugins::{Limits, PluginKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -38,6 +39,81 @@ pub struct Config {
 pub struct ExchangeConfig {
     pub mode: ExchangeMode,
     pub sim: SimSettings,
+    pub paper: PaperSettings,
+    pub polymarket: PolymarketSettings,
+}
+
+/// `[exchange.paper]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaperSettings {
+    pub starting_cash: rust_decimal::Decimal,
+}
+
+/// `[exchange.polymarket]`: hosts, wallet, timeouts and limits for paper and live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolymarketSettings {
+    pub clob_url: String,
+    pub gamma_url: String,
+    pub ws_url: String,
+    pub chain_id: u64,
+    pub signature_type: WalletType,
+    pub funder: String,
+    pub request_timeout_ms: u64,
+    pub attempts: u32,
+    pub backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    pub heartbeat_secs: u64,
+    pub max_markets: usize,
+    pub watch_limit: usize,
+    pub rate_limits: RateLimitSettings,
+}
+
+/// `[exchange.polymarket.rate_limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub window_secs: u64,
+    pub gamma_markets: u32,
+    pub book: u32,
+    pub clob_general: u32,
+    pub post_order: u32,
+    pub cancel: u32,
+}
+
+impl PolymarketSettings {
+    /// The venue configuration these settings describe.
+    #[must_use]
+    pub fn venue(&self) -> PolymarketConfig {
+        let r = &self.rate_limits;
+        PolymarketConfig {
+            clob_url: self.clob_url.trim_end_matches('/').to_owned(),
+            gamma_url: self.gamma_url.trim_end_matches('/').to_owned(),
+            ws_url: self.ws_url.trim_end_matches('/').to_owned(),
+            chain_id: self.chain_id,
+            wallet: self.signature_type,
+            funder: Some(self.funder.trim().to_owned()).filter(|f| !f.is_empty()),
+            limits: RateLimits {
+                window: Duration::from_secs(r.window_secs),
+                gamma_markets: r.gamma_markets,
+                book: r.book,
+                clob_general: r.clob_general,
+                post_order: r.post_order,
+                cancel: r.cancel,
+            },
+            retry: RetryPolicy {
+                attempts: self.attempts,
+                base_backoff: Duration::from_millis(self.backoff_ms),
+                max_backoff: Duration::from_millis(self.max_backoff_ms),
+                timeout: Duration::from_millis(self.request_timeout_ms),
+            },
+            heartbeat: Duration::from_secs(self.heartbeat_secs),
+            max_markets: self.max_markets,
+            watch_limit: self.watch_limit,
+            ..PolymarketConfig::production()
+        }
+    }
 }
 
 /// Where the bot trades.
@@ -150,15 +226,91 @@ impl Config {
         if !(1..=3_650).contains(&sim.horizon_days) {
             return bad("exchange.sim.horizon_days", format!("must be 1-3650, got {}", sim.horizon_days));
         }
-        if self.exchange.mode != ExchangeMode::Sim {
+        if self.exchange.paper.starting_cash <= rust_decimal::Decimal::ZERO {
             return bad(
-                "exchange.mode",
-                "paper and live trading are not available in this build yet; use \"sim\"".into(),
+                "exchange.paper.starting_cash",
+                format!("must be positive, got {}", self.exchange.paper.starting_cash),
             );
         }
+        self.validate_polymarket()?;
         for kind in p.active.keys() {
             if let Err(e) = kind.parse::<PluginKind>() {
                 return bad("plugins.active", e);
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_polymarket(&self) -> Result<(), ConfigError> {
+        let pm = &self.exchange.polymarket;
+        let bad = |key, message: String| Err(ConfigError::Invalid { key, message });
+        for (key, url, schemes) in [
+            ("exchange.polymarket.clob_url", &pm.clob_url, ["http://", "https://"]),
+            ("exchange.polymarket.gamma_url", &pm.gamma_url, ["http://", "https://"]),
+            ("exchange.polymarket.ws_url", &pm.ws_url, ["ws://", "wss://"]),
+        ] {
+            if !schemes.iter().any(|s| url.starts_with(s)) {
+                return bad(key, format!("must start with {} or {}, got {url:?}", schemes[0], schemes[1]));
+            }
+        }
+        if ![137, 80002].contains(&pm.chain_id) {
+            return bad("exchange.polymarket.chain_id", format!("must be 137 or 80002, got {}", pm.chain_id));
+        }
+        if pm.signature_type == WalletType::Deposit && pm.funder.trim().is_empty() {
+            return bad(
+                "exchange.polymarket.funder",
+                "the deposit wallet's address is required with signature_type = \"deposit\"".into(),
+            );
+        }
+        if pm.signature_type == WalletType::Eoa && !pm.funder.trim().is_empty() {
+            return bad(
+                "exchange.polymarket.funder",
+                "must be empty with signature_type = \"eoa\" (the key's own address holds the funds)".into(),
+            );
+        }
+        if !(100..=120_000).contains(&pm.request_timeout_ms) {
+            return bad(
+                "exchange.polymarket.request_timeout_ms",
+                format!("must be 100-120000, got {}", pm.request_timeout_ms),
+            );
+        }
+        if !(1..=10).contains(&pm.attempts) {
+            return bad("exchange.polymarket.attempts", format!("must be 1-10, got {}", pm.attempts));
+        }
+        if pm.backoff_ms == 0 || pm.backoff_ms > pm.max_backoff_ms {
+            return bad(
+                "exchange.polymarket.backoff_ms",
+                format!("must be at least 1 and at most max_backoff_ms, got {}", pm.backoff_ms),
+            );
+        }
+        if pm.heartbeat_secs > 9 {
+            return bad(
+                "exchange.polymarket.heartbeat_secs",
+                format!(
+                    "must be 0 (off) to 9: the exchange cancels orders after ~10 s; got {}",
+                    pm.heartbeat_secs
+                ),
+            );
+        }
+        if !(1..=100_000).contains(&pm.max_markets) {
+            return bad(
+                "exchange.polymarket.max_markets",
+                format!("must be 1-100000, got {}", pm.max_markets),
+            );
+        }
+        let r = &pm.rate_limits;
+        if r.window_secs == 0 {
+            return bad("exchange.polymarket.rate_limits.window_secs", "must be at least 1".into());
+        }
+        for (key, n) in [
+            ("exchange.polymarket.rate_limits.gamma_markets", r.gamma_markets),
+            ("exchange.polymarket.rate_limits.book", r.book),
+            ("exchange.polymarket.rate_limits.clob_general", r.clob_general),
+            ("exchange.polymarket.rate_limits.post_order", r.post_order),
+            ("exchange.polymarket.rate_limits.cancel", r.cancel),
+        ] {
+            if n == 0 {
+                return bad(key, "must be at least 1".into());
             }
         }
         Ok(())
@@ -241,8 +393,17 @@ mod tests {
         assert!(e.contains("unknown plugin kind"), "{e}");
         let e = load_text("[web]\nlisten = \"nope\"\n").unwrap_err().to_string();
         assert!(e.contains("listen") || e.contains("socket"), "{e}");
-        let e = load_text("[exchange]\nmode = \"live\"\n").unwrap_err().to_string();
-        assert!(e.contains("exchange.mode"), "{e}");
+        assert_eq!(load_text("[exchange]\nmode = \"live\"\n").unwrap().exchange.mode, ExchangeMode::Live);
+        let e = load_text("[exchange.polymarket]\nsignature_type = \"deposit\"\n").unwrap_err().to_string();
+        assert!(e.contains("exchange.polymarket.funder"), "{e}");
+        let e = load_text("[exchange.polymarket]\nsignature_type = \"ledger\"\n").unwrap_err().to_string();
+        assert!(e.contains("signature_type") || e.contains("ledger"), "{e}");
+        let e = load_text("[exchange.polymarket]\nws_url = \"https://x\"\n").unwrap_err().to_string();
+        assert!(e.contains("exchange.polymarket.ws_url"), "{e}");
+        let e = load_text("[exchange.polymarket.rate_limits]\npost_order = 0\n").unwrap_err().to_string();
+        assert!(e.contains("post_order"), "{e}");
+        let e = load_text("[exchange.polymarket]\nheartbeat_secs = 30\n").unwrap_err().to_string();
+        assert!(e.contains("heartbeat_secs"), "{e}");
         let e = load_text("[exchange]\nmode = \"moon\"\n").unwrap_err().to_string();
         assert!(e.contains("moon") || e.contains("variant"), "{e}");
         let e = load_text("[exchange.sim]\nstarting_cash = \"-5\"\n").unwrap_err().to_string();

@@ -7,6 +7,7 @@ pub mod config;
 pub mod exchange;
 pub mod plugins;
 pub mod scaffold;
+pub mod secrets;
 pub mod web_backend;
 
 pub use plugins::{PluginKind, Plugins};

@@ -2,13 +2,18 @@
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use equilibrage::config::Config;
+use equilibrage::config::{Config, ExchangeMode};
+use equilibrage::exchange::Exchange as _;
+use equilibrage::exchange::paper::PaperExchange;
+use equilibrage::exchange::polymarket::LiveExchange;
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
 use equilibrage::plugins::{self, PluginKind, PluginOptions, Plugins};
-use equilibrage::{scaffold, web_backend};
+use equilibrage::web_backend::Venue;
+use equilibrage::{scaffold, secrets, web_backend};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -134,26 +139,13 @@ fn run(common: &Common) -> anyhow::Result<()> {
     }
     let _hot_reload = plugins::watch(&runtime)?;
 
-    let sim = &config.exchange.sim;
-    let venue = SimExchange::new(
-        SimConfig {
-            seed: sim.seed,
-            markets: sim.markets,
-            horizon_days: sim.horizon_days,
-            start_ms: unix_now_ms(),
-            ..SimConfig::default()
-        },
-        sim.starting_cash,
-    );
-    tracing::info!(markets = sim.markets, seed = sim.seed, speed = sim.speed, "market simulator ready");
-
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {
+        let (venue, _driver) = start_venue(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.web.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.web.listen))?;
         tracing::info!("dashboard: http://{}", listener.local_addr()?);
-        let _driver = venue.spawn_driver(config.exchange.sim.speed, std::time::Duration::from_secs(1));
         let app = equilibrage_web::router(web_backend::HostBackend::new(runtime, venue));
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -163,6 +155,54 @@ fn run(common: &Common) -> anyhow::Result<()> {
             .await?;
         anyhow::Ok(())
     })
+}
+
+/// The venue `exchange.mode` names, and the simulator's clock task when it is the simulator.
+async fn start_venue(config: &Config) -> anyhow::Result<(Venue, Option<tokio::task::JoinHandle<()>>)> {
+    let poll = std::time::Duration::from_secs(15);
+    match config.exchange.mode {
+        ExchangeMode::Sim => {
+            let sim = &config.exchange.sim;
+            let venue = SimExchange::new(
+                SimConfig {
+                    seed: sim.seed,
+                    markets: sim.markets,
+                    horizon_days: sim.horizon_days,
+                    start_ms: unix_now_ms(),
+                    ..SimConfig::default()
+                },
+                sim.starting_cash,
+            );
+            tracing::info!(
+                markets = sim.markets,
+                seed = sim.seed,
+                speed = sim.speed,
+                "market simulator ready"
+            );
+            let driver = venue.spawn_driver(sim.speed, std::time::Duration::from_secs(1));
+            Ok((Venue::Sim(venue), Some(driver)))
+        }
+        ExchangeMode::Paper => {
+            let data = LiveExchange::public(config.exchange.polymarket.venue())?;
+            let paper = PaperExchange::new(Arc::new(data), config.exchange.paper.starting_cash);
+            tracing::info!(gamma = %config.exchange.polymarket.gamma_url, "paper trading on live Polymarket data");
+            Ok((Venue::polled(Arc::new(paper), poll), None))
+        }
+        ExchangeMode::Live => {
+            let signer = secrets::signer_config(&config.exchange.polymarket)?;
+            let live = LiveExchange::connect(config.exchange.polymarket.venue(), signer)
+                .await
+                .context("signing in to Polymarket")?;
+            let balance = live.balance().await.context("reading the pUSD balance")?;
+            tracing::info!(
+                collateral = %balance.collateral,
+                allowance = ?balance.allowance,
+                wallet = ?config.exchange.polymarket.signature_type,
+                "LIVE trading on Polymarket"
+            );
+            Ok((Venue::polled(Arc::new(live), poll), None))
+        }
+    }
 }
 
 /// Now, Unix milliseconds: where the simulated clock starts.

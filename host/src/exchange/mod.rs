@@ -1,6 +1,6 @@
 //! The venue seam: the `Exchange` trait, exact order books and fills that walk them, the types
-//! every venue speaks, errors classified by what to do next, and the venues (the simulator now;
-//! paper and Polymarket V2 to come).
+//! every venue speaks, errors classified by what to do next, and the venues: the simulator,
+//! paper (live data, simulated fills) and Polymarket CLOB V2.
 
 mod account;
 mod book;
