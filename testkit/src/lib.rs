@@ -279,6 +279,26 @@ impl MockPolymarket {
         lock(&self.shared).settle_trades();
     }
 
+    /// Open market-channel sockets subscribed to `token` (to wait for a subscription).
+    #[must_use]
+    pub fn market_subscribers(&self, token: &str) -> usize {
+        let st = lock(&self.shared);
+        st.subscribers
+            .iter()
+            .filter(|s| matches!(&s.channel, state::Channel::Market(assets) if assets.contains(token)))
+            .count()
+    }
+
+    /// Open user-channel sockets that authenticated (to wait for a subscription).
+    #[must_use]
+    pub fn user_subscribers(&self) -> usize {
+        let st = lock(&self.shared);
+        st.subscribers
+            .iter()
+            .filter(|s| matches!(s.channel, state::Channel::User { authed: true, .. }))
+            .count()
+    }
+
     /// Fault injection.
     #[must_use]
     pub fn faults(&self) -> Faults {
