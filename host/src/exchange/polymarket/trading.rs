@@ -286,8 +286,30 @@ pub fn parse_trades(json: &str, me: Me<'_>) -> Result<(Vec<TradeReport>, Option<
     Ok((out, next(page.next_cursor)))
 }
 
+/// An allowance: a decimal, or an integer too large for one (an unlimited approval is 2²⁵⁶−1),
+/// which reads as `Decimal::MAX`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Allowance(Decimal);
+
+impl<'de> Deserialize<'de> for Allowance {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let text = match &value {
+            serde_json::Value::String(s) => s.trim().to_owned(),
+            serde_json::Value::Number(n) => n.to_string(),
+            other => return Err(serde::de::Error::custom(format!("allowance {other} is not a number"))),
+        };
+        match Decimal::from_str(&text) {
+            Ok(d) => Ok(Self(d)),
+            Err(_) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => Ok(Self(Decimal::MAX)),
+            Err(_) => Err(serde::de::Error::custom(format!("allowance {text:?} is not a number"))),
+        }
+    }
+}
+
 /// Parses `GET /balance-allowance` (amounts in 10⁻⁶ pUSD). With several spenders the allowance
-/// is the smallest: an order needs every exchange contract approved.
+/// is the smallest: an order needs every exchange contract approved. An unlimited approval reads
+/// as `Decimal::MAX`.
 ///
 /// # Errors
 /// `Malformed`.
@@ -295,11 +317,11 @@ pub fn parse_balance(json: &str) -> Result<Balance> {
     #[derive(Deserialize)]
     struct Raw {
         balance: Dec,
-        allowance: Option<Dec>,
-        allowances: Option<BTreeMap<String, Dec>>,
+        allowance: Option<Allowance>,
+        allowances: Option<BTreeMap<String, Allowance>>,
     }
     let raw: Raw = serde_json::from_str(json).map_err(|e| malformed("balance", e))?;
-    let micros = |d: Decimal| d / Decimal::from(1_000_000);
+    let micros = |d: Decimal| if d == Decimal::MAX { d } else { d / Decimal::from(1_000_000) };
     let allowance =
         raw.allowances.and_then(|a| a.values().map(|d| d.0).min()).or(raw.allowance.map(|d| d.0)).map(micros);
     Ok(Balance { collateral: micros(raw.balance.0), allowance })
@@ -401,5 +423,7 @@ mod tests {
         let b = parse_balance(r#"{"balance":"5000000","allowances":{"0xa":"100","0xb":"0"}}"#).unwrap();
         assert_eq!((b.collateral, b.allowance), (dec!(5), Some(Decimal::ZERO)));
         assert!(matches!(parse_balance(r#"{"balance":"lots"}"#), Err(ExchangeError::Malformed { .. })));
+        let unlimited = format!(r#"{{"balance":"1","allowances":{{"0xa":"{}"}}}}"#, "9".repeat(78));
+        assert_eq!(parse_balance(&unlimited).unwrap().allowance, Some(Decimal::MAX));
     }
 }

@@ -1,0 +1,425 @@
+//! The live Polymarket venue (and paper over its public data) against the mock Polymarket server:
+//! known-answer vectors on the bot's own sign-in and order paths, listing, books, the websocket
+//! with drops, gaps and duplicates, FOK/FAK/GTC fills, cancels, reconciliation after a restart,
+//! backoff on 429 within the configured rate, settlement failures and malformed answers.
+
+use equilibrage::exchange::paper::PaperExchange;
+use equilibrage::exchange::polymarket::{
+    LiveExchange, PolymarketConfig, RateLimits, SignerConfig, WalletType,
+};
+use equilibrage::exchange::{
+    Amount, BookSide, Exchange, ExchangeError, FillPolicy, MarketEvent, OrderKind, OrderRequest, OrderStatus,
+    Side, TradeStatus,
+};
+use equilibrage_testkit::{MockMarket, MockPolymarket, Side as MockSide};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use std::sync::Arc;
+use std::time::Duration;
+
+const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+const CONDITION: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
+const YES: &str = "71321045679252212594626385532706912750332728571942532289631379312455583992563";
+const NO: &str = "52114319501245915516055106046884209969926127482827954674443846427813813222426";
+
+/// A mock with one binary market, a book on its YES token and 1000 pUSD.
+async fn mock() -> MockPolymarket {
+    let mock = MockPolymarket::start().await;
+    let mut market = MockMarket::binary("501", CONDITION, YES, NO);
+    market.question = "Will the mock fill?".into();
+    mock.add_market(market);
+    mock.set_book(
+        YES,
+        &[(dec!(0.48), dec!(100)), (dec!(0.49), dec!(20))],
+        &[(dec!(0.52), dec!(25)), (dec!(0.53), dec!(60))],
+    );
+    mock.set_book(NO, &[(dec!(0.47), dec!(50))], &[(dec!(0.51), dec!(50))]);
+    mock.set_balance(dec!(1000));
+    mock
+}
+
+fn config(mock: &MockPolymarket) -> PolymarketConfig {
+    let mut config = PolymarketConfig::at(&mock.http_url(), &mock.ws_url());
+    config.retry.base_backoff = Duration::from_millis(10);
+    config.retry.max_backoff = Duration::from_millis(50);
+    config.retry.timeout = Duration::from_secs(5);
+    config.feed.min_backoff = Duration::from_millis(20);
+    config.feed.max_backoff = Duration::from_millis(100);
+    config.heartbeat = Duration::ZERO;
+    config
+}
+
+fn signer(mock: &MockPolymarket, configured_credentials: bool) -> SignerConfig {
+    let c = mock.credentials();
+    SignerConfig {
+        clob_url: mock.http_url(),
+        chain_id: 137,
+        private_key: KEY.into(),
+        wallet: WalletType::Eoa,
+        funder: None,
+        credentials: configured_credentials.then(|| (c.api_key, c.secret.into(), c.passphrase.into())),
+        nonce: None,
+        fixed_salt: None,
+    }
+}
+
+async fn live(mock: &MockPolymarket) -> LiveExchange {
+    LiveExchange::connect(config(mock), signer(mock, true)).await.unwrap()
+}
+
+fn market(client_id: &str, token: &str, side: Side, amount: Amount, policy: FillPolicy) -> OrderRequest {
+    OrderRequest {
+        client_id: client_id.into(),
+        token: token.into(),
+        side,
+        kind: OrderKind::Market { amount, policy },
+    }
+}
+
+fn limit(client_id: &str, side: Side, price: Decimal, shares: Decimal) -> OrderRequest {
+    OrderRequest {
+        client_id: client_id.into(),
+        token: YES.into(),
+        side,
+        kind: OrderKind::Limit { price, shares, post_only: false },
+    }
+}
+
+/// Waits for an event matching `want`.
+async fn event(
+    rx: &mut tokio::sync::broadcast::Receiver<MarketEvent>,
+    want: impl Fn(&MarketEvent) -> bool,
+) -> MarketEvent {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if want(&e) => return e,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("feed closed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("event within 10 s")
+}
+
+async fn until(what: &str, check: impl Fn() -> bool) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+#[tokio::test]
+async fn clob_auth_vectors_pass_through_the_bots_sign_in() {
+    let mock = mock().await;
+    // Chain 80002, timestamp 10000000, nonce 23.
+    mock.set_server_time(Some(10_000_000));
+    let amoy = SignerConfig { chain_id: 80002, nonce: Some(23), ..signer(&mock, false) };
+    let signed_in = equilibrage::exchange::polymarket::OrderSigner::connect(amoy).await.unwrap();
+    // Without configured credentials, sign-in obtains the mock's through L1.
+    assert_eq!(signed_in.credentials().api_key, mock.credentials().api_key);
+    let l1 = mock.l1_headers();
+    assert_eq!(l1[0].timestamp, "10000000");
+    assert_eq!(l1[0].nonce, "23");
+    assert_eq!(
+        l1[0].signature,
+        "0xf62319a987514da40e57e2f4d7529f7bac38f0355bd88bb5adbb3768d80de6c1682518e0af677d5260366425f4361e7b70c25ae232aff0ab2331e2b164a1aedc1b"
+    );
+    // Chain 137, timestamp 100000, nonce 0 (the default).
+    mock.set_server_time(Some(100_000));
+    let polygon = signer(&mock, false);
+    equilibrage::exchange::polymarket::OrderSigner::connect(polygon).await.unwrap();
+    let l1 = mock.l1_headers();
+    let last = l1.last().unwrap();
+    assert_eq!((last.timestamp.as_str(), last.nonce.as_str()), ("100000", "0"));
+    assert_eq!(
+        last.signature,
+        "0xfdfb5abf512e439ea61c8595c18e527e718bf16010acf57cef51d09e15893098275d3c6f73038f36ec0cd0ce55436fca14dc64b11611f4dce896e354207508cc1b"
+    );
+    assert!(l1.iter().all(|h| h.address.eq_ignore_ascii_case("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266")));
+}
+
+#[tokio::test]
+async fn the_amount_vector_goes_out_in_the_bots_order_body() {
+    let mock = mock().await;
+    let venue = live(&mock).await;
+    // BUY 21.04 @ 0.56, tick 0.01, below the asks so it rests: the body is what we look at.
+    mock.set_book(YES, &[(dec!(0.48), dec!(100))], &[(dec!(0.60), dec!(100))]);
+    let ack = venue.place(limit("amount-vector", Side::Buy, dec!(0.56), dec!(21.04))).await.unwrap();
+    assert_eq!(ack.status, OrderStatus::Live);
+    let post = mock.requests().into_iter().find(|r| r.method == "POST" && r.path == "/order").unwrap();
+    let body: serde_json::Value = serde_json::from_str(&post.body).unwrap();
+    assert_eq!(body["order"]["makerAmount"], "11782400");
+    assert_eq!(body["order"]["takerAmount"], "21040000");
+    assert_eq!(body["order"]["side"], "BUY");
+    assert_eq!(body["orderType"], "GTC");
+    assert!(post.headers.contains_key("POLY_SIGNATURE"), "L2-signed: {:?}", post.headers.keys());
+}
+
+#[tokio::test]
+async fn markets_are_listed_across_pages_with_their_json_string_fields() {
+    let mock = mock().await;
+    for i in 0..4 {
+        let cid = format!("0x{:064x}", i + 2);
+        mock.add_market(MockMarket::binary(
+            &format!("60{i}"),
+            &cid,
+            &format!("{}", 1000 + i),
+            &format!("{}", 2000 + i),
+        ));
+    }
+    let mut cfg = config(&mock);
+    cfg.page_size = 2;
+    let venue = LiveExchange::public(cfg).unwrap();
+    let markets = venue.markets().await.unwrap();
+    assert_eq!(markets.len(), 5);
+    let ours = markets.iter().find(|m| m.id == CONDITION).unwrap();
+    assert_eq!(ours.question, "Will the mock fill?");
+    assert_eq!((ours.outcomes[0].token_id.as_str(), ours.outcomes[1].token_id.as_str()), (YES, NO));
+    assert_eq!(ours.tick_size, dec!(0.01));
+    let pages = mock.requests().iter().filter(|r| r.path == "/markets").count();
+    assert_eq!(pages, 3, "5 markets in pages of 2");
+    // Without keys, trading is refused with a reason.
+    let e = venue.balance().await.unwrap_err();
+    assert!(e.to_string().contains("read-only"), "{e}");
+}
+
+#[tokio::test]
+async fn books_stream_and_a_dropped_websocket_comes_back_with_fresh_snapshots() {
+    let mock = mock().await;
+    let venue = LiveExchange::public(config(&mock)).unwrap();
+    let mut rx = venue.events();
+    let book = venue.book(YES).await.unwrap();
+    assert_eq!(book.best_ask().unwrap().price, dec!(0.52));
+    // The feed subscribes and gets the snapshot.
+    event(&mut rx, |e| matches!(e, MarketEvent::Book { token, .. } if token == YES)).await;
+    until("subscription", || mock.market_subscribers(YES) == 1).await;
+    mock.set_level(YES, MockSide::Sell, dec!(0.515), dec!(10));
+    let change = event(&mut rx, |e| matches!(e, MarketEvent::PriceChange { .. })).await;
+    assert!(
+        matches!(change, MarketEvent::PriceChange { side: BookSide::Asks, price, .. } if price == dec!(0.515))
+    );
+
+    mock.faults().drop_ws_connections();
+    until("reconnection", || venue.health().feed_connects >= 2 && mock.market_subscribers(YES) == 1).await;
+    // A change made while the link was down arrives as part of a fresh snapshot.
+    let snapshot = event(&mut rx, |e| matches!(e, MarketEvent::Book { token, .. } if token == YES)).await;
+    let MarketEvent::Book { asks, .. } = snapshot else { unreachable!() };
+    assert_eq!(asks.iter().map(|l| l.price).min(), Some(dec!(0.515)));
+}
+
+#[tokio::test]
+async fn a_lost_message_is_noticed_and_the_book_resnapshotted_and_duplicates_are_dropped() {
+    let mock = mock().await;
+    let venue = LiveExchange::public(config(&mock)).unwrap();
+    let mut rx = venue.events();
+    venue.book(YES).await.unwrap();
+    event(&mut rx, |e| matches!(e, MarketEvent::Book { .. })).await;
+    until("subscription", || mock.market_subscribers(YES) == 1).await;
+    // Lost: the best bid moves to 0.50. Then a change whose reported top (0.50) disagrees with ours.
+    mock.faults().skip_ws_messages(1);
+    mock.set_level(YES, MockSide::Buy, dec!(0.50), dec!(10));
+    mock.set_level(YES, MockSide::Buy, dec!(0.47), dec!(5));
+    let fixed = event(
+        &mut rx,
+        |e| matches!(e, MarketEvent::Book { bids, .. } if bids.iter().any(|l| l.price == dec!(0.50))),
+    )
+    .await;
+    assert!(matches!(fixed, MarketEvent::Book { .. }));
+    assert!(venue.health().feed_gaps >= 1 && venue.health().feed_snapshots >= 1, "{:?}", venue.health());
+
+    mock.faults().duplicate_ws_messages(true);
+    mock.set_level(YES, MockSide::Sell, dec!(0.54), dec!(7));
+    event(&mut rx, |e| matches!(e, MarketEvent::PriceChange { price, .. } if *price == dec!(0.54))).await;
+    until("a duplicate dropped", || venue.health().feed_duplicates >= 1).await;
+}
+
+#[tokio::test]
+async fn fok_fak_and_gtc_orders_fill_against_the_book_and_cancel() {
+    let mock = mock().await;
+    let venue = live(&mock).await;
+    venue.markets().await.unwrap();
+
+    // FOK $10 at 0.52: about 19.23 shares, all at the best ask, never more than $10.
+    let fok = venue
+        .place(market("fok", YES, Side::Buy, Amount::Usd(dec!(10)), FillPolicy::FillOrKill))
+        .await
+        .unwrap();
+    assert_eq!(fok.status, OrderStatus::Matched);
+    assert_eq!(fok.notional, fok.filled_shares * dec!(0.52), "{fok:?}");
+    assert!(fok.notional <= dec!(10) && fok.notional > dec!(9.99), "{fok:?}");
+    // The same client id answers the same, without a second order.
+    assert_eq!(
+        venue
+            .place(market("fok", YES, Side::Buy, Amount::Usd(dec!(10)), FillPolicy::FillOrKill))
+            .await
+            .unwrap(),
+        fok
+    );
+    assert_eq!(mock.orders().len(), 1);
+
+    // FOK beyond the book: refused before anything is sent.
+    let e = venue
+        .place(market("fok-big", YES, Side::Buy, Amount::Usd(dec!(500)), FillPolicy::FillOrKill))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ExchangeError::Rejected { .. }), "{e}");
+    assert_eq!(mock.orders().len(), 1);
+
+    // Sell 19 of the shares bought, FAK: the best bid (0.49 × 20) takes them all.
+    let fak = venue
+        .place(market("fak", YES, Side::Sell, Amount::Shares(dec!(19)), FillPolicy::FillAndKill))
+        .await
+        .unwrap();
+    assert_eq!(fak.filled_shares, dec!(19));
+    assert_eq!(fak.notional, dec!(19) * dec!(0.49));
+
+    // GTC below the ask rests; a counterparty takes part of it; cancel takes it off.
+    let gtc = venue.place(limit("gtc", Side::Buy, dec!(0.45), dec!(40))).await.unwrap();
+    assert_eq!(gtc.status, OrderStatus::Live);
+    mock.faults().take_resting(&gtc.order_id, dec!(15)).unwrap();
+    let open = venue.open_orders().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!((open[0].order_id.as_str(), open[0].matched_shares), (gtc.order_id.as_str(), dec!(15)));
+    venue.cancel(&gtc.order_id).await.unwrap();
+    assert!(venue.open_orders().await.unwrap().is_empty());
+    let again = venue.cancel(&gtc.order_id).await.unwrap_err();
+    assert!(matches!(again, ExchangeError::NotFound(_)), "{again}");
+
+    let balance = venue.balance().await.unwrap();
+    assert!(balance.collateral < dec!(1000) && balance.collateral > dec!(980), "{balance:?}");
+}
+
+#[tokio::test]
+async fn after_a_crash_a_new_process_reconciles_open_orders_and_trades() {
+    let mock = mock().await;
+    mock.set_page_limit(1);
+    {
+        let venue = live(&mock).await;
+        venue.place(market("a", YES, Side::Buy, Amount::Usd(dec!(5)), FillPolicy::FillOrKill)).await.unwrap();
+        venue.place(limit("b", Side::Buy, dec!(0.40), dec!(10))).await.unwrap();
+        venue.place(limit("c", Side::Buy, dec!(0.41), dec!(10))).await.unwrap();
+        // The process dies here: nothing in memory survives.
+    }
+    let venue = live(&mock).await;
+    let open = venue.open_orders().await.unwrap();
+    assert_eq!(open.len(), 2, "paged one by one: {open:?}");
+    let trades = venue.trades(0).await.unwrap();
+    assert_eq!(trades.len(), 1);
+    assert_eq!(
+        (trades[0].side, trades[0].price, trades[0].status),
+        (Side::Buy, dec!(0.52), TradeStatus::Matched)
+    );
+    mock.settle_trades();
+    assert_eq!(venue.trades(0).await.unwrap()[0].status, TradeStatus::Confirmed);
+}
+
+#[tokio::test]
+async fn a_trade_that_fails_at_settlement_is_reported_failed() {
+    let mock = mock().await;
+    let venue = live(&mock).await;
+    mock.faults().fail_next_trade();
+    venue
+        .place(market("doomed", YES, Side::Buy, Amount::Usd(dec!(5)), FillPolicy::FillOrKill))
+        .await
+        .unwrap();
+    assert_eq!(venue.trades(0).await.unwrap()[0].status, TradeStatus::Matched);
+    mock.settle_trades();
+    let trades = venue.trades(0).await.unwrap();
+    assert_eq!(trades[0].status, TradeStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_429_storm_is_backed_off_without_exceeding_the_configured_rate() {
+    let mock = mock().await;
+    let mut cfg = config(&mock);
+    cfg.limits = RateLimits { window: Duration::from_millis(500), book: 3, ..RateLimits::default() };
+    cfg.retry.attempts = 6;
+    let venue = LiveExchange::public(cfg).unwrap();
+    mock.faults().fail_next("/book", 429, "Too Many Requests", 4);
+    let book = venue.book(YES).await.unwrap();
+    assert_eq!(book.best_bid().unwrap().price, dec!(0.49));
+    for _ in 0..4 {
+        venue.book(NO).await.unwrap();
+    }
+    let books: Vec<_> = mock.requests().into_iter().filter(|r| r.path == "/book").collect();
+    assert_eq!(books.iter().filter(|r| r.status == 429).count(), 4);
+    assert_eq!(books.len(), 9);
+    // Arrival times carry some network jitter next to the client's send times: allow 50 ms of it.
+    for r in &books {
+        let window = Duration::from_millis(450);
+        let in_window = books.iter().filter(|s| s.at >= r.at && s.at < r.at + window).count();
+        assert!(in_window <= 3, "{in_window} requests within 450 ms");
+    }
+    let spread = books.last().unwrap().at - books[0].at;
+    assert!(
+        spread >= Duration::from_millis(1_000),
+        "9 requests at 3 per 500 ms take at least 1 s: {spread:?}"
+    );
+    // Retries run out: the caller is told to come back later.
+    mock.faults().fail_next("/book", 503, "upstream", 10);
+    let e = venue.book(YES).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+}
+
+#[tokio::test]
+async fn an_order_answer_lost_to_a_server_error_is_outcome_unknown_and_not_resent() {
+    let mock = mock().await;
+    let venue = live(&mock).await;
+    mock.faults().fail_next("/order", 500, "Internal server error", 1);
+    let e = venue.place(limit("unsure", Side::Buy, dec!(0.40), dec!(10))).await.unwrap_err();
+    assert!(e.needs_reconciliation(), "{e}");
+    let posts = mock.requests().iter().filter(|r| r.method == "POST" && r.path == "/order").count();
+    assert_eq!(posts, 1, "never resent blindly");
+    // A refusal is a refusal, with the exchange's words.
+    let e = venue.place(limit("tiny", Side::Buy, dec!(0.40), dec!(1))).await.unwrap_err();
+    assert!(
+        matches!(&e, ExchangeError::Rejected { reason } if reason.contains("lower than the minimum")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_answers_are_clear_errors_and_change_nothing() {
+    let mock = mock().await;
+    let venue = live(&mock).await;
+    // A 200 whose body is not a book.
+    mock.faults().fail_next("/book", 200, "surprise", 1);
+    let e = venue.book(YES).await.unwrap_err();
+    assert!(matches!(e, ExchangeError::Malformed { .. }), "{e}");
+    // The same on the way to an order: nothing is signed or sent.
+    mock.faults().fail_next("/book", 200, "surprise", 1);
+    let e = venue
+        .place(market("m", YES, Side::Buy, Amount::Usd(dec!(5)), FillPolicy::FillOrKill))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ExchangeError::Malformed { .. }), "{e}");
+    assert!(mock.orders().is_empty());
+    assert_eq!(mock.balance(), dec!(1000));
+    // And the client id is free for a real attempt.
+    let ack =
+        venue.place(market("m", YES, Side::Buy, Amount::Usd(dec!(5)), FillPolicy::FillOrKill)).await.unwrap();
+    assert_eq!(ack.status, OrderStatus::Matched);
+}
+
+#[tokio::test]
+async fn paper_fills_walk_the_live_book_without_keys() {
+    let mock = mock().await;
+    let data = LiveExchange::public(config(&mock)).unwrap();
+    let paper = PaperExchange::new(Arc::new(data), dec!(100));
+    paper.markets().await.unwrap();
+    // $20 takes the 25 shares at 0.52 ($13), then the $7 left buy 13.20 shares at 0.53 (lots of
+    // 0.01 share): $6.996.
+    let ack = paper
+        .place(market("p", YES, Side::Buy, Amount::Usd(dec!(20)), FillPolicy::FillOrKill))
+        .await
+        .unwrap();
+    assert_eq!((ack.filled_shares, ack.notional), (dec!(38.20), dec!(19.996)));
+    assert_eq!(paper.balance().await.unwrap().collateral, dec!(80.004));
+    assert!(mock.orders().is_empty(), "paper never sends an order");
+    assert_eq!(paper.name(), "paper");
+}
