@@ -1,6 +1,6 @@
-//! Exchange layer: a book update with best bid/ask and depth (target ≤ 1 µs), and 24 simulated
-//! hours of 300 markets (target ≤ 10 s). `cargo bench -p equilibrage --bench exchange`; results
-//! in docs/benchmarks.md.
+//! Exchange layer: a book update with best bid/ask and depth (target ≤ 1 µs), 24 simulated hours
+//! of 300 markets (target ≤ 10 s), and signing plus serializing one V2 order (target ≤ 100 µs).
+//! `cargo bench -p equilibrage --bench exchange`; results in docs/benchmarks.md.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use equilibrage::exchange::sim::{SimConfig, Simulator};
@@ -50,5 +50,46 @@ fn simulated_day(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, update, simulated_day);
+/// One V2 order through the bot's signer: EIP-712 hash, secp256k1 signature, JSON body.
+fn sign_order(c: &mut Criterion) {
+    use equilibrage::exchange::polymarket::{OrderSigner, SignerConfig, WalletType};
+    use polymarket_client_sdk_v2::clob::types::{OrderPayload, OrderType, OrderV2, SignableOrder};
+    use polymarket_client_sdk_v2::types::U256;
+    use std::str::FromStr as _;
+
+    const TOKEN: &str = "71321045679252212594626385532706912750332728571942532289631379312455583992563";
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // Configured credentials: signing in makes no network call.
+    let signer = rt
+        .block_on(OrderSigner::connect(SignerConfig {
+            clob_url: "http://127.0.0.1:9".into(),
+            chain_id: 137,
+            private_key: "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80".into(),
+            wallet: WalletType::Eoa,
+            funder: None,
+            credentials: Some((
+                "00000000-0000-0000-0000-000000000001".into(),
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+                "pass".into(),
+            )),
+            nonce: None,
+            fixed_salt: None,
+        }))
+        .unwrap();
+    signer.note_token(TOKEN, Decimal::new(1, 2), false).unwrap();
+    let mut order = OrderV2::default();
+    order.salt = U256::from(479_249_096_354_u64);
+    order.tokenId = U256::from_str(TOKEN).unwrap();
+    order.makerAmount = U256::from(11_782_400_u64);
+    order.takerAmount = U256::from(21_040_000_u64);
+    order.timestamp = U256::from(1_710_000_000_000_u64);
+    let mut signable = SignableOrder::default();
+    signable.payload = OrderPayload::new(order, U256::ZERO);
+    signable.order_type = OrderType::GTC;
+    c.bench_function("sign_and_serialize_one_v2_order", |b| {
+        b.iter(|| black_box(rt.block_on(signer.sign(black_box(signable.clone()))).unwrap()));
+    });
+}
+
+criterion_group!(benches, update, simulated_day, sign_order);
 criterion_main!(benches);
