@@ -384,6 +384,15 @@ mod tests {
     }
 
     #[test]
+    fn the_live_example_is_a_valid_live_configuration() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/live.example.toml");
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.exchange.mode, ExchangeMode::Live);
+        assert_eq!(config.exchange.polymarket.signature_type, WalletType::Proxy);
+        assert_eq!(config.exchange.polymarket.venue().limits.post_order, 500);
+    }
+
+    #[test]
     fn unknown_keys_bad_values_and_bad_kinds_are_named() {
         let e = load_text("[plugins]\ncall_timout_ms = 5\n").unwrap_err().to_string();
         assert!(e.contains("call_timout_ms"), "{e}");
