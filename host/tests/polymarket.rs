@@ -5,7 +5,7 @@
 
 use equilibrage::exchange::paper::PaperExchange;
 use equilibrage::exchange::polymarket::{
-    LiveExchange, PolymarketConfig, RateLimits, SignerConfig, WalletType,
+    LiveExchange, PolymarketConfig, RateLimits, SignerConfig, UserEvent, WalletType,
 };
 use equilibrage::exchange::{
     Amount, BookSide, Exchange, ExchangeError, FillPolicy, MarketEvent, OrderKind, OrderRequest, OrderStatus,
@@ -86,16 +86,13 @@ fn limit(client_id: &str, side: Side, price: Decimal, shares: Decimal) -> OrderR
 }
 
 /// Waits for an event matching `want`.
-async fn event(
-    rx: &mut tokio::sync::broadcast::Receiver<MarketEvent>,
-    want: impl Fn(&MarketEvent) -> bool,
-) -> MarketEvent {
+async fn event<T: Clone>(rx: &mut tokio::sync::broadcast::Receiver<T>, want: impl Fn(&T) -> bool) -> T {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match rx.recv().await {
                 Ok(e) if want(&e) => return e,
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("feed closed: {e}"),
+                Err(e) => panic!("channel closed: {e}"),
             }
         }
     })
@@ -422,4 +419,24 @@ async fn paper_fills_walk_the_live_book_without_keys() {
     assert_eq!(paper.balance().await.unwrap().collateral, dec!(80.004));
     assert!(mock.orders().is_empty(), "paper never sends an order");
     assert_eq!(paper.name(), "paper");
+}
+
+#[tokio::test]
+async fn the_user_channel_follows_trades_to_settlement_and_says_when_it_reconnected() {
+    let mock = mock().await;
+    let venue = live(&mock).await;
+    let mut rx = venue.user_events();
+    until("user channel", || mock.user_subscribers() == 1).await;
+    let ack =
+        venue.place(market("u", YES, Side::Buy, Amount::Usd(dec!(5)), FillPolicy::FillOrKill)).await.unwrap();
+    let matched =
+        event(&mut rx, |e| matches!(e, UserEvent::Trade(t) if t.status == TradeStatus::Matched)).await;
+    let UserEvent::Trade(trade) = matched else { unreachable!() };
+    assert_eq!((trade.order_id.as_str(), trade.side), (ack.order_id.as_str(), Side::Buy));
+    mock.settle_trades();
+    event(&mut rx, |e| matches!(e, UserEvent::Trade(t) if t.status == TradeStatus::Confirmed)).await;
+
+    mock.faults().drop_ws_connections();
+    event(&mut rx, |e| matches!(e, UserEvent::Reconnected)).await;
+    assert!(venue.health().user_connects >= 2);
 }

@@ -126,11 +126,14 @@ struct Link {
     books: BookSet,
 }
 
+/// A subscription; `custom_feature_enabled` asks for `market_resolved` events.
 fn subscribe(tokens: &[TokenId], first: bool) -> Message {
     let body = if first {
-        serde_json::json!({"type": "market", "assets_ids": tokens, "initial_dump": true})
+        serde_json::json!({"type": "market", "assets_ids": tokens, "initial_dump": true,
+            "custom_feature_enabled": true})
     } else {
-        serde_json::json!({"operation": "subscribe", "assets_ids": tokens, "initial_dump": true})
+        serde_json::json!({"operation": "subscribe", "assets_ids": tokens, "initial_dump": true,
+            "custom_feature_enabled": true})
     };
     Message::text(body.to_string())
 }

@@ -8,7 +8,10 @@ use super::feed::{FeedStats, FeedTimings, MarketFeed, Snapshots};
 use super::gamma::parse_markets;
 use super::http::{Call, Http, L2Credentials, RateLimits, Request, RetryPolicy, Route};
 use super::signer::{OrderSigner, SignerConfig, WalletType};
-use super::trading::{Me, parse_balance, parse_cancel, parse_open_orders, parse_posted, parse_trades};
+use super::trading::{
+    Me, UserEvent, parse_balance, parse_cancel, parse_open_orders, parse_posted, parse_trades,
+};
+use super::user::UserFeed;
 use crate::exchange::book::{OrderBook, Side};
 use crate::exchange::error::{ExchangeError, Result};
 use crate::exchange::types::{
@@ -91,6 +94,8 @@ pub struct Health {
     pub feed_gaps: u64,
     pub feed_snapshots: u64,
     pub feed_duplicates: u64,
+    /// Connections of the user channel (more than one: it dropped and came back).
+    pub user_connects: u64,
 }
 
 /// The public REST side, shared with the market feed for snapshots.
@@ -128,6 +133,8 @@ impl Snapshots for Rest {
 struct Trading {
     signer: OrderSigner,
     signature_type: u8,
+    user_events: broadcast::Sender<UserEvent>,
+    user_feed: UserFeed,
 }
 
 struct Shared {
@@ -184,7 +191,10 @@ impl LiveExchange {
     pub async fn connect(config: PolymarketConfig, signer: SignerConfig) -> Result<Self> {
         let wallet = signer.wallet;
         let signer = OrderSigner::connect(signer).await?;
-        let trading = Trading { signer, signature_type: wallet as u8 };
+        let user_events = broadcast::channel(4_096).0;
+        let user_feed =
+            UserFeed::spawn(&config.ws_url, config.feed, signer.credentials().clone(), user_events.clone());
+        let trading = Trading { signer, signature_type: wallet as u8, user_events, user_feed };
         let mut exchange = Self::build(config, Some(trading))?;
         if !exchange.shared.config.heartbeat.is_zero() {
             let shared = exchange.shared.clone();
@@ -224,7 +234,18 @@ impl LiveExchange {
         health.feed_gaps = stats.gaps.load(Ordering::Relaxed);
         health.feed_snapshots = stats.snapshots.load(Ordering::Relaxed);
         health.feed_duplicates = stats.duplicates.load(Ordering::Relaxed);
+        health.user_connects = self.shared.trading.as_ref().map_or(0, |t| t.user_feed.connects());
         health
+    }
+
+    /// The bot's order changes and trades as the user channel reports them (live with keys only;
+    /// a read-only venue's receiver is closed). After `UserEvent::Reconnected`, reconcile.
+    #[must_use]
+    pub fn user_events(&self) -> broadcast::Receiver<UserEvent> {
+        match &self.shared.trading {
+            Some(t) => t.user_events.subscribe(),
+            None => broadcast::channel(1).1,
+        }
     }
 
     fn trading(&self) -> Result<&Trading> {

@@ -10,6 +10,7 @@ mod http;
 mod live;
 mod signer;
 mod trading;
+mod user;
 
 pub use auth::{AuthError, l2_signature};
 pub use clob::{
@@ -20,6 +21,7 @@ pub use gamma::{GammaError, parse_market, parse_markets};
 pub use http::{RateLimiter, RateLimits, RetryPolicy};
 pub use live::{Health, LiveExchange, PolymarketConfig};
 pub use signer::{OrderSigner, SignerConfig, WalletType};
+pub use trading::{OrderChange, UserEvent};
 
 /// Now, Unix milliseconds.
 fn now_ms() -> i64 {

@@ -240,50 +240,128 @@ pub fn parse_trades(json: &str, me: Me<'_>) -> Result<(Vec<TradeReport>, Option<
     let page: Page<RawTrade> = serde_json::from_str(json).map_err(|e| malformed("trades", e))?;
     let mut out = Vec::with_capacity(page.data.len());
     for t in page.data {
-        let at_ms = t.match_time.as_deref().and_then(millis).unwrap_or(0);
-        let tx_hash = t.transaction_hash.filter(|h| !h.is_empty());
-        let status = status(&t.status)?;
-        if t.trader_side.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("MAKER")) {
-            let mine = |m: &&RawMakerOrder| {
-                m.owner == me.api_key || m.maker_address.eq_ignore_ascii_case(me.address)
+        my_side(t, me, &mut out)?;
+    }
+    Ok((out, next(page.next_cursor)))
+}
+
+/// The bot's part of one trade: the taker order, or the bot's maker orders in it.
+fn my_side(t: RawTrade, me: Me<'_>, out: &mut Vec<TradeReport>) -> Result<()> {
+    let at_ms = t.match_time.as_deref().and_then(millis).unwrap_or(0);
+    let tx_hash = t.transaction_hash.filter(|h| !h.is_empty());
+    let status = status(&t.status)?;
+    if t.trader_side.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("MAKER")) {
+        let mine =
+            |m: &&RawMakerOrder| m.owner == me.api_key || m.maker_address.eq_ignore_ascii_case(me.address);
+        for m in t.maker_orders.iter().filter(mine) {
+            let maker_side = match &m.side {
+                Some(s) => side(s)?,
+                None => match side(&t.side)? {
+                    Side::Buy => Side::Sell,
+                    Side::Sell => Side::Buy,
+                },
             };
-            for m in t.maker_orders.iter().filter(mine) {
-                let maker_side = match &m.side {
-                    Some(s) => side(s)?,
-                    None => match side(&t.side)? {
-                        Side::Buy => Side::Sell,
-                        Side::Sell => Side::Buy,
-                    },
-                };
-                out.push(TradeReport {
-                    trade_id: t.id.clone(),
-                    order_id: m.order_id.clone(),
-                    token: t.asset_id.clone(),
-                    side: maker_side,
-                    price: m.price.0,
-                    shares: m.matched_amount.0,
-                    fee: Decimal::ZERO,
-                    status,
-                    tx_hash: tx_hash.clone(),
-                    at_ms,
-                });
-            }
-        } else {
             out.push(TradeReport {
-                trade_id: t.id,
-                order_id: t.taker_order_id,
-                token: t.asset_id,
-                side: side(&t.side)?,
-                price: t.price.0,
-                shares: t.size.0,
+                trade_id: t.id.clone(),
+                order_id: m.order_id.clone(),
+                token: t.asset_id.clone(),
+                side: maker_side,
+                price: m.price.0,
+                shares: m.matched_amount.0,
                 fee: Decimal::ZERO,
                 status,
-                tx_hash,
+                tx_hash: tx_hash.clone(),
                 at_ms,
             });
         }
+    } else {
+        out.push(TradeReport {
+            trade_id: t.id,
+            order_id: t.taker_order_id,
+            token: t.asset_id,
+            side: side(&t.side)?,
+            price: t.price.0,
+            shares: t.size.0,
+            fee: Decimal::ZERO,
+            status,
+            tx_hash,
+            at_ms,
+        });
     }
-    Ok((out, next(page.next_cursor)))
+    Ok(())
+}
+
+/// What the user channel says about the bot's orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderChange {
+    Placed,
+    /// Part (or all) of it matched.
+    Updated,
+    Cancelled,
+}
+
+/// One message of the authenticated user websocket channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserEvent {
+    /// A trade of the bot's, at a new settlement status.
+    Trade(TradeReport),
+    /// A change to one of the bot's orders.
+    Order { order_id: String, token: String, change: OrderChange, matched_shares: Decimal },
+    /// The channel was down and is back: events may have been missed, reconcile with
+    /// `open_orders` and `trades`.
+    Reconnected,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawOrderEvent {
+    id: String,
+    asset_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    size_matched: Dec,
+}
+
+/// One user-channel frame (an object or an array of them); message types the bot does not use
+/// give nothing. All or nothing, like the market channel.
+///
+/// # Errors
+/// `Malformed`, naming what was wrong.
+pub fn parse_user_message(text: &str, me: Me<'_>) -> Result<Vec<UserEvent>> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| malformed("user message", e))?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        other => vec![other],
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item.get("event_type").and_then(serde_json::Value::as_str) {
+            Some("trade") => {
+                let t: RawTrade = serde_json::from_value(item).map_err(|e| malformed("trade event", e))?;
+                let mut trades = Vec::new();
+                my_side(t, me, &mut trades)?;
+                out.extend(trades.into_iter().map(UserEvent::Trade));
+            }
+            Some("order") => {
+                let o: RawOrderEvent =
+                    serde_json::from_value(item).map_err(|e| malformed("order event", e))?;
+                let change = match o.kind.to_ascii_uppercase().as_str() {
+                    "PLACEMENT" => OrderChange::Placed,
+                    "UPDATE" => OrderChange::Updated,
+                    "CANCELLATION" => OrderChange::Cancelled,
+                    other => return Err(malformed("order event type", format!("{other:?}"))),
+                };
+                out.push(UserEvent::Order {
+                    order_id: o.id,
+                    token: o.asset_id,
+                    change,
+                    matched_shares: o.size_matched.0,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// An allowance: a decimal, or an integer too large for one (an unlimited approval is 2²⁵⁶−1),
@@ -413,6 +491,28 @@ mod tests {
             ("0xmine", Side::Sell, dec!(12.5), dec!(0.49))
         );
         assert_eq!(trades[0].at_ms, 1_703_875_200_000);
+    }
+
+    #[test]
+    fn user_channel_trades_and_order_changes() {
+        let trade = fixture("ws_user_trade.json");
+        let mut with_type: serde_json::Value = serde_json::from_str(&trade).unwrap();
+        with_type["event_type"] = "trade".into();
+        let events = parse_user_message(&with_type.to_string(), ME).unwrap();
+        assert!(
+            matches!(&events[..], [UserEvent::Trade(t)] if t.status == TradeStatus::Confirmed && t.shares == dec!(25)),
+            "{events:?}"
+        );
+        let mut order: serde_json::Value =
+            serde_json::from_str(&fixture("ws_user_order_update.json")).unwrap();
+        order["event_type"] = "order".into();
+        let events = parse_user_message(&format!("[{order}]"), ME).unwrap();
+        assert!(
+            matches!(&events[..], [UserEvent::Order { change: OrderChange::Updated, matched_shares, .. }] if *matched_shares == dec!(25)),
+            "{events:?}"
+        );
+        assert!(parse_user_message(r#"{"event_type":"something_new"}"#, ME).unwrap().is_empty());
+        assert!(matches!(parse_user_message("[{", ME), Err(ExchangeError::Malformed { .. })));
     }
 
     #[test]
