@@ -16,7 +16,7 @@ use crate::exchange::book::{OrderBook, Side};
 use crate::exchange::error::{ExchangeError, Result};
 use crate::exchange::types::{
     Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus, TokenId,
-    TradeReport, TradeStatus,
+    TradeReport,
 };
 use crate::exchange::venue::{BoxFuture, Exchange};
 use reqwest::Method;
@@ -395,11 +395,13 @@ impl LiveExchange {
 
     async fn trades_now(&self, since_ms: i64) -> Result<Vec<TradeReport>> {
         let creds = self.creds()?;
-        let me = Me { api_key: &creds.api_key, address: &creds.address };
+        let fee_of = |token: &str| lock(&self.shared.markets).get(token).map(|m| m.fee).unwrap_or_default();
+        let me = Me { api_key: &creds.api_key, address: &creds.address, fee_of: &fee_of };
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut query = vec![("after", (since_ms / 1_000).to_string())];
+            // A second early: whether `after` is strict is not documented; the filter below is exact.
+            let mut query = vec![("after", (since_ms / 1_000 - 1).max(0).to_string())];
             if let Some(c) = &cursor {
                 query.push(("next_cursor", c.clone()));
             }
@@ -410,18 +412,9 @@ impl LiveExchange {
             all.extend(page.into_iter().filter(|t| t.at_ms >= since_ms));
             match next {
                 Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
-                _ => break,
+                _ => return Ok(all),
             }
         }
-        // Takers pay the market's fee; makers nothing.
-        let markets = lock(&self.shared.markets);
-        for t in &mut all {
-            let taker = !t.order_id.is_empty() && t.status != TradeStatus::Failed;
-            if let (true, Some(m)) = (taker, markets.get(&t.token)) {
-                t.fee = m.fee.on(t.shares, t.price);
-            }
-        }
-        Ok(all)
     }
 }
 

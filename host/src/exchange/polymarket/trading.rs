@@ -2,7 +2,7 @@
 //! trade pages, balances. Lenient where Polymarket varies (numbers as strings or numbers, empty
 //! strings for zero, dates as RFC 3339 or Unix seconds), strict where money is concerned.
 
-use crate::exchange::book::Side;
+use crate::exchange::book::{Side, TakerFee};
 use crate::exchange::error::{ExchangeError, Result};
 use crate::exchange::types::{Balance, OpenOrder, OrderStatus, TradeReport, TradeStatus};
 use rust_decimal::Decimal;
@@ -213,11 +213,22 @@ struct RawTrade {
     maker_orders: Vec<RawMakerOrder>,
 }
 
-/// Who "we" are in a trade: the API key's owner id and the trading address.
-#[derive(Debug, Clone, Copy)]
+/// Who "we" are in a trade: the API key's owner id and the trading address, and the taker fee
+/// schedule of a token (makers pay nothing).
+#[derive(Clone, Copy)]
 pub struct Me<'a> {
     pub api_key: &'a str,
     pub address: &'a str,
+    pub fee_of: &'a (dyn Fn(&str) -> TakerFee + Sync),
+}
+
+impl std::fmt::Debug for Me<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Me")
+            .field("api_key", &self.api_key)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
 }
 
 fn status(text: &str) -> Result<TradeStatus> {
@@ -232,7 +243,7 @@ fn status(text: &str) -> Result<TradeStatus> {
 }
 
 /// Parses a `GET /data/trades` page into the bot's side of each trade (the taker order, or the
-/// bot's maker order in it). Fees are filled in by the caller, who knows the market's schedule.
+/// bot's maker order in it), with the taker fee from the market's schedule.
 ///
 /// # Errors
 /// `Malformed`, naming what was wrong.
@@ -276,13 +287,13 @@ fn my_side(t: RawTrade, me: Me<'_>, out: &mut Vec<TradeReport>) -> Result<()> {
         }
     } else {
         out.push(TradeReport {
+            fee: (me.fee_of)(&t.asset_id).on(t.size.0, t.price.0),
             trade_id: t.id,
             order_id: t.taker_order_id,
             token: t.asset_id,
             side: side(&t.side)?,
             price: t.price.0,
             shares: t.size.0,
-            fee: Decimal::ZERO,
             status,
             tx_hash,
             at_ms,
@@ -303,7 +314,8 @@ pub enum OrderChange {
 /// One message of the authenticated user websocket channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserEvent {
-    /// A trade of the bot's, at a new settlement status.
+    /// A trade of the bot's, at a new settlement status (its fee is left at zero: `trades()`
+    /// reports fees).
     Trade(TradeReport),
     /// A change to one of the bot's orders.
     Order { order_id: String, token: String, change: OrderChange, matched_shares: Decimal },
@@ -414,6 +426,7 @@ mod tests {
     const ME: Me<'static> = Me {
         api_key: "00000000-0000-0000-0000-000000000001",
         address: "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+        fee_of: &|_| TakerFee { rate: Decimal::ZERO, exponent: 1 },
     };
 
     #[test]
@@ -474,6 +487,10 @@ mod tests {
             (Side::Buy, dec!(25), TradeStatus::Confirmed)
         );
         assert!(trades[0].order_id.starts_with("0x1234"));
+        // The taker pays the market's fee: 25 × 0.02 × (0.5 × 0.5) = 0.125.
+        let fee = |_: &str| TakerFee { rate: dec!(0.02), exponent: 1 };
+        let (trades, _) = parse_trades(&one, Me { fee_of: &fee, ..ME }).unwrap();
+        assert_eq!(trades[0].fee, dec!(0.125));
     }
 
     #[test]
@@ -484,8 +501,10 @@ mod tests {
             "matched_amount":"12.5","price":"0.49","side":"SELL"},
             {"order_id":"0xother","owner":"x","matched_amount":"17.5","price":"0.5","side":"SELL"}]}],
             "next_cursor":"LTE="}"#;
-        let (trades, _) = parse_trades(json, ME).unwrap();
+        let fee = |_: &str| TakerFee { rate: dec!(0.02), exponent: 1 };
+        let (trades, _) = parse_trades(json, Me { fee_of: &fee, ..ME }).unwrap();
         assert_eq!(trades.len(), 1);
+        assert_eq!(trades[0].fee, Decimal::ZERO, "makers pay nothing");
         assert_eq!(
             (trades[0].order_id.as_str(), trades[0].side, trades[0].shares, trades[0].price),
             ("0xmine", Side::Sell, dec!(12.5), dec!(0.49))

@@ -5,6 +5,7 @@
 use super::feed::FeedTimings;
 use super::http::L2Credentials;
 use super::trading::{Me, UserEvent, parse_user_message};
+use crate::exchange::book::TakerFee;
 use futures_util::{SinkExt as _, StreamExt as _};
 use polymarket_client_sdk_v2::auth::ExposeSecret as _;
 use std::sync::Arc;
@@ -89,7 +90,8 @@ async fn session(
     if connects.fetch_add(1, Ordering::Relaxed) > 0 {
         let _ = events.send(UserEvent::Reconnected);
     }
-    let me = Me { api_key: &creds.api_key, address: &creds.address };
+    // Fees are the venue's to compute (`trades`): the channel reports status changes.
+    let me = Me { api_key: &creds.api_key, address: &creds.address, fee_of: &|_| TakerFee::default() };
     let mut ping = tokio::time::interval(timings.ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut heard = tokio::time::Instant::now();
