@@ -334,7 +334,7 @@ async fn a_trade_that_fails_at_settlement_is_reported_failed() {
 async fn a_429_storm_is_backed_off_without_exceeding_the_configured_rate() {
     let mock = mock().await;
     let mut cfg = config(&mock);
-    cfg.limits = RateLimits { window: Duration::from_millis(500), book: 3, ..RateLimits::default() };
+    cfg.limits = RateLimits { window: Duration::from_secs(1), book: 3, ..RateLimits::default() };
     cfg.retry.attempts = 6;
     let venue = LiveExchange::public(cfg).unwrap();
     mock.faults().fail_next("/book", 429, "Too Many Requests", 4);
