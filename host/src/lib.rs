@@ -3,6 +3,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod clock;
 pub mod config;
 pub mod exchange;
 pub mod plugins;

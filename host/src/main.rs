@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use equilibrage::clock::unix_now_ms;
 use equilibrage::config::{Config, ExchangeMode};
 use equilibrage::exchange::Exchange as _;
 use equilibrage::exchange::paper::PaperExchange;
@@ -203,13 +204,6 @@ async fn start_venue(config: &Config) -> anyhow::Result<(Venue, Option<tokio::ta
             Ok((Venue::polled(Arc::new(live), poll), None))
         }
     }
-}
-
-/// Now, Unix milliseconds: where the simulated clock starts.
-fn unix_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn list(common: &Common) -> anyhow::Result<()> {

@@ -45,9 +45,7 @@ impl Venue {
                 let cash = exchange.balance().await;
                 let Some(status) = shared.upgrade() else { return };
                 let mut view = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                view.now_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                view.now_ms = crate::clock::unix_now_ms();
                 if let Some(n) = markets {
                     view.open_markets = n;
                 }

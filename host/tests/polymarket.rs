@@ -276,8 +276,11 @@ async fn fok_fak_and_gtc_orders_fill_against_the_book_and_cancel() {
     assert_eq!(fak.notional, dec!(19) * dec!(0.49));
 
     // GTC below the ask rests; a counterparty takes part of it; cancel takes it off.
+    let books = || mock.requests().iter().filter(|r| r.path == "/book").count();
+    let books_before = books();
     let gtc = venue.place(limit("gtc", Side::Buy, dec!(0.45), dec!(40))).await.unwrap();
     assert_eq!(gtc.status, OrderStatus::Live);
+    assert_eq!(books(), books_before, "a limit order on a listed market needs no book");
     mock.faults().take_resting(&gtc.order_id, dec!(15)).unwrap();
     let open = venue.open_orders().await.unwrap();
     assert_eq!(open.len(), 1);

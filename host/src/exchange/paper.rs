@@ -240,11 +240,8 @@ async fn follow(inner: Weak<Inner>, mut events: broadcast::Receiver<MarketEvent>
     }
 }
 
-/// Wall-clock Unix milliseconds: paper trades happen now, whatever the feed's clock says.
-fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-}
+/// Wall-clock time: paper trades happen now, whatever the feed's clock says.
+use crate::clock::unix_now_ms as now_ms;
 
 impl Exchange for PaperExchange {
     fn name(&self) -> &'static str {

@@ -262,7 +262,7 @@ impl Link {
                     token: token.clone(),
                     bids: book.levels(BookSide::Bids).collect(),
                     asks: book.levels(BookSide::Asks).collect(),
-                    at_ms: super::now_ms(),
+                    at_ms: crate::clock::unix_now_ms(),
                 };
                 self.books.apply(&event);
                 let _ = self.events.send(event);

@@ -258,10 +258,7 @@ impl Http {
         }
         let body = request.body.clone().unwrap_or_default();
         if let Some(creds) = auth {
-            let timestamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs())
-                .to_string();
+            let timestamp = (crate::clock::unix_now_ms() / 1_000).to_string();
             let signature = l2_signature(
                 creds.secret.expose_secret(),
                 &timestamp,

@@ -324,19 +324,13 @@ impl LiveExchange {
             return Ok(ack.clone());
         }
         let trading = self.trading()?;
-        // Fresh book first: it also gives the tick size and neg-risk flag when the token was
-        // never listed.
-        let book = self.shared.rest.book(&order.token).await?;
-        let (tick, neg_risk) = lock(&self.shared.rest.meta)
-            .get(&order.token)
-            .copied()
-            .ok_or_else(|| ExchangeError::NotFound(format!("token {} (no tick size known)", order.token)))?;
         let fee = lock(&self.shared.markets).get(&order.token).map(|m| m.fee).unwrap_or_default();
-        trading.signer.note_token(&order.token, tick, neg_risk)?;
         let (body, expected_fee) = match order.kind {
             OrderKind::Market { amount, policy } => {
-                // Our own walk decides the limit price (and refuses a FOK the book cannot fill)
-                // before anything is signed.
+                // Priced from a fresh book by our own walk, which also refuses a FOK the book
+                // cannot fill before anything is signed.
+                let book = self.shared.rest.book(&order.token).await?;
+                self.note_token(trading, &order.token)?;
                 let fill = book
                     .walk(order.side, amount, policy, fee)
                     .map_err(|e| ExchangeError::Rejected { reason: e.to_string() })?;
@@ -345,6 +339,11 @@ impl LiveExchange {
                 (body, Some(fill.fee))
             }
             OrderKind::Limit { price, shares, post_only } => {
+                // A book only when the token's tick size is not known yet (its response has it).
+                if self.note_token(trading, &order.token).is_err() {
+                    self.shared.rest.book(&order.token).await?;
+                    self.note_token(trading, &order.token)?;
+                }
                 (trading.signer.limit(&order.token, order.side, price, shares, post_only).await?, None)
             }
         };
@@ -374,6 +373,15 @@ impl LiveExchange {
             lock(&self.shared.placed).insert(order.client_id, ack.clone());
         }
         Ok(ack)
+    }
+
+    /// Tells the signer a token's tick size and neg-risk flag, from listings and books seen.
+    fn note_token(&self, trading: &Trading, token: &str) -> Result<()> {
+        let (tick, neg_risk) = lock(&self.shared.rest.meta)
+            .get(token)
+            .copied()
+            .ok_or_else(|| ExchangeError::NotFound(format!("token {token} (no tick size known)")))?;
+        trading.signer.note_token(token, tick, neg_risk)
     }
 
     async fn open_orders_now(&self) -> Result<Vec<OpenOrder>> {

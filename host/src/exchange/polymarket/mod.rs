@@ -23,13 +23,6 @@ pub use live::{Health, LiveExchange, PolymarketConfig};
 pub use signer::{OrderSigner, SignerConfig, WalletType};
 pub use trading::{OrderChange, UserEvent};
 
-/// Now, Unix milliseconds.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// A captured Polymarket payload from `testkit/fixtures`.
 #[cfg(test)]
 pub(crate) fn fixture(name: &str) -> String {
