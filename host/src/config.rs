@@ -30,6 +30,8 @@ pub struct Config {
     pub data: DataConfig,
     pub plugins: PluginsConfig,
     pub exchange: ExchangeConfig,
+    /// `[engine]`: the trading settings the bot starts with (stored changes win after that).
+    pub engine: crate::engine::Settings,
     pub web: WebConfig,
 }
 
@@ -233,6 +235,9 @@ impl Config {
             );
         }
         self.validate_polymarket()?;
+        if let Err(e) = self.engine.validate() {
+            return bad("engine", e.to_string());
+        }
         for kind in p.active.keys() {
             if let Err(e) = kind.parse::<PluginKind>() {
                 return bad("plugins.active", e);

@@ -5,10 +5,12 @@
 
 pub mod clock;
 pub mod config;
+pub mod engine;
 pub mod exchange;
 pub mod plugins;
 pub mod scaffold;
 pub mod secrets;
+pub mod store;
 pub mod web_backend;
 
 pub use plugins::{PluginKind, Plugins};

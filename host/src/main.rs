@@ -4,11 +4,13 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use equilibrage::clock::unix_now_ms;
 use equilibrage::config::{Config, ExchangeMode};
-use equilibrage::exchange::Exchange as _;
+use equilibrage::engine::{Account, Clock, Engine, EngineOptions};
+use equilibrage::exchange::Exchange;
 use equilibrage::exchange::paper::PaperExchange;
 use equilibrage::exchange::polymarket::LiveExchange;
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
 use equilibrage::plugins::{self, PluginKind, PluginOptions, Plugins};
+use equilibrage::store::Store;
 use equilibrage::web_backend::Venue;
 use equilibrage::{scaffold, secrets, web_backend};
 use std::io::Write as _;
@@ -139,15 +141,31 @@ fn run(common: &Common) -> anyhow::Result<()> {
         }
     }
     let _hot_reload = plugins::watch(&runtime)?;
+    let db = config.data.dir.join("equilibrage.redb");
+    let store = Store::open(&db).with_context(|| format!("opening the database {}", db.display()))?;
+    let prior = Prior::read(&store)?;
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {
-        let (venue, _driver) = start_venue(&config).await?;
+        let (venue, exchange, clock, _driver) = start_venue(&config, &prior).await?;
+        let options = EngineOptions { settings: config.engine.clone(), clock };
+        let engine = Engine::open(exchange, runtime.clone(), store, options)
+            .await
+            .context("starting the trading engine")?;
+        let settings = engine.settings();
+        tracing::info!(
+            auto_trading = settings.auto_trading,
+            threshold = settings.opportunity_threshold,
+            max_positions = settings.max_positions,
+            open = engine.positions().len(),
+            "engine ready"
+        );
+        let _tasks = engine.spawn();
         let listener = tokio::net::TcpListener::bind(config.web.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.web.listen))?;
         tracing::info!("dashboard: http://{}", listener.local_addr()?);
-        let app = equilibrage_web::router(web_backend::HostBackend::new(runtime, venue));
+        let app = equilibrage_web::router(web_backend::HostBackend::new(runtime, venue, engine));
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -158,8 +176,35 @@ fn run(common: &Common) -> anyhow::Result<()> {
     })
 }
 
-/// The venue `exchange.mode` names, and the simulator's clock task when it is the simulator.
-async fn start_venue(config: &Config) -> anyhow::Result<(Venue, Option<tokio::task::JoinHandle<()>>)> {
+/// What an earlier run left that simulated venues (which keep nothing) must take over: the
+/// ledger's cash, the shares open positions hold, and the latest time the bot recorded.
+struct Prior {
+    cash: Option<rust_decimal::Decimal>,
+    holdings: Vec<(String, rust_decimal::Decimal)>,
+    last_ms: i64,
+}
+
+impl Prior {
+    fn read(store: &Store) -> anyhow::Result<Self> {
+        let read = store.read()?;
+        let account: Option<Account> = read.config(Account::KEY)?;
+        let positions = read.positions()?;
+        let holdings = positions
+            .iter()
+            .filter(|p| p.status.is_open())
+            .flat_map(|p| p.legs.iter().map(|l| (l.token.clone(), l.held())))
+            .filter(|(_, held)| *held > rust_decimal::Decimal::ZERO)
+            .collect();
+        let last_ms = positions.iter().map(|p| p.updated_at_ms).max().unwrap_or(0);
+        Ok(Self { cash: account.map(|a| a.cash), holdings, last_ms })
+    }
+}
+
+type Started = (Venue, Arc<dyn Exchange>, Clock, Option<tokio::task::JoinHandle<()>>);
+
+/// The venue `exchange.mode` names, the engine's clock for it, and the simulator's clock task
+/// when it is the simulator.
+async fn start_venue(config: &Config, prior: &Prior) -> anyhow::Result<Started> {
     let poll = std::time::Duration::from_secs(15);
     match config.exchange.mode {
         ExchangeMode::Sim => {
@@ -169,11 +214,13 @@ async fn start_venue(config: &Config) -> anyhow::Result<(Venue, Option<tokio::ta
                     seed: sim.seed,
                     markets: sim.markets,
                     horizon_days: sim.horizon_days,
-                    start_ms: unix_now_ms(),
+                    // Simulated time never runs backwards across restarts.
+                    start_ms: unix_now_ms().max(prior.last_ms),
                     ..SimConfig::default()
                 },
-                sim.starting_cash,
+                prior.cash.unwrap_or(sim.starting_cash),
             );
+            venue.restore_holdings(&prior.holdings);
             tracing::info!(
                 markets = sim.markets,
                 seed = sim.seed,
@@ -181,13 +228,20 @@ async fn start_venue(config: &Config) -> anyhow::Result<(Venue, Option<tokio::ta
                 "market simulator ready"
             );
             let driver = venue.spawn_driver(sim.speed, std::time::Duration::from_secs(1));
-            Ok((Venue::Sim(venue), Some(driver)))
+            let clock = {
+                let sim = venue.clone();
+                Clock::from_fn(move || sim.now_ms())
+            };
+            let exchange: Arc<dyn Exchange> = Arc::new(venue.clone());
+            Ok((Venue::Sim(venue), exchange, clock, Some(driver)))
         }
         ExchangeMode::Paper => {
             let data = LiveExchange::public(config.exchange.polymarket.venue())?;
-            let paper = PaperExchange::new(Arc::new(data), config.exchange.paper.starting_cash);
+            let cash = prior.cash.unwrap_or(config.exchange.paper.starting_cash);
+            let paper: Arc<dyn Exchange> =
+                Arc::new(PaperExchange::restored(Arc::new(data), cash, &prior.holdings));
             tracing::info!(gamma = %config.exchange.polymarket.gamma_url, "paper trading on live Polymarket data");
-            Ok((Venue::polled(Arc::new(paper), poll), None))
+            Ok((Venue::polled(Arc::clone(&paper), poll), paper, Clock::system(), None))
         }
         ExchangeMode::Live => {
             let signer = secrets::signer_config(&config.exchange.polymarket)?;
@@ -201,7 +255,8 @@ async fn start_venue(config: &Config) -> anyhow::Result<(Venue, Option<tokio::ta
                 wallet = ?config.exchange.polymarket.signature_type,
                 "LIVE trading on Polymarket"
             );
-            Ok((Venue::polled(Arc::new(live), poll), None))
+            let live: Arc<dyn Exchange> = Arc::new(live);
+            Ok((Venue::polled(Arc::clone(&live), poll), live, Clock::system(), None))
         }
     }
 }

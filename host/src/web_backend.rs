@@ -1,9 +1,12 @@
 //! The host's implementation of the web layer's `Backend`.
 
+use crate::engine::{Engine, RulesSource};
 use crate::exchange::Exchange;
 use crate::exchange::sim::SimExchange;
 use crate::plugins::Plugins;
-use equilibrage_web::{Backend, ParamView, PluginView, RejectedFile, VenueView};
+use equilibrage_web::{
+    Backend, OpportunityRow, ParamView, PluginView, PositionRow, RejectedFile, TradingView, VenueView,
+};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +15,7 @@ use std::time::Duration;
 pub struct HostBackend {
     plugins: Plugins,
     venue: Venue,
+    engine: Engine,
 }
 
 /// The venue as the dashboard sees it: the simulator answers at once; paper and live venues are
@@ -61,12 +65,77 @@ impl Venue {
 
 impl HostBackend {
     #[must_use]
-    pub fn new(plugins: Plugins, venue: Venue) -> Self {
-        Self { plugins, venue }
+    pub fn new(plugins: Plugins, venue: Venue, engine: Engine) -> Self {
+        Self { plugins, venue, engine }
     }
 }
 
+fn text(v: Option<rust_decimal::Decimal>) -> String {
+    v.map(|d| d.normalize().to_string()).unwrap_or_default()
+}
+
 impl Backend for HostBackend {
+    fn trading(&self) -> TradingView {
+        let mut view = TradingView::default();
+        let cents = |d: rust_decimal::Decimal| d.round_dp(2).to_string();
+        match self.engine.overview() {
+            Ok(o) => {
+                view.figures = vec![
+                    ("total".into(), cents(o.total)),
+                    ("available".into(), cents(o.available)),
+                    ("allocated".into(), cents(o.allocated)),
+                    ("realised P&L".into(), cents(o.realised_pnl)),
+                    ("unrealised P&L".into(), cents(o.unrealised_pnl)),
+                    ("fees".into(), cents(o.fees)),
+                    ("open positions".into(), o.open_positions.to_string()),
+                ];
+            }
+            Err(e) => view.last_error = Some(e.to_string()),
+        }
+        if let Ok(h) = self.engine.health() {
+            view.rules = match h.rules {
+                RulesSource::Plugin { name } => format!("plugin {name}"),
+                RulesSource::BuiltIn { reason } => format!("built-in rule ({reason})"),
+            };
+            view.last_error = view.last_error.or(h.last_error.map(|(_, e)| e));
+        }
+        view.positions = self
+            .engine
+            .positions()
+            .into_iter()
+            .map(|v| {
+                let p = &v.position;
+                PositionRow {
+                    id: p.id,
+                    question: p.question.clone(),
+                    status: p.status.as_str().into(),
+                    entry: [
+                        text(Some(p.legs[0].entry_price().round_dp(4))),
+                        text(Some(p.legs[1].entry_price().round_dp(4))),
+                    ],
+                    held: [text(Some(p.legs[0].held())), text(Some(p.legs[1].held()))],
+                    bid: [text(v.bids[0]), text(v.bids[1])],
+                    unrealised: cents(v.pnl.unrealised),
+                    realised: cents(v.pnl.realised),
+                }
+            })
+            .collect();
+        view.opportunities = self
+            .engine
+            .opportunities(0.0)
+            .unwrap_or_default()
+            .into_iter()
+            .take(20)
+            .map(|o| OpportunityRow {
+                market_id: o.market_id,
+                question: o.question,
+                score: o.score,
+                factors: o.factors.into_iter().map(|f| (f.name, f.value, f.weight.map(|(_, w)| w))).collect(),
+            })
+            .collect();
+        view
+    }
+
     fn venue(&self) -> VenueView {
         match &self.venue {
             Venue::Sim(sim) => {

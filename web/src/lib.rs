@@ -59,8 +59,46 @@ pub struct VenueView {
     pub cash: String,
 }
 
+/// An open position on the dashboard; money and prices as exact decimal strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PositionRow {
+    pub id: u64,
+    pub question: String,
+    pub status: String,
+    /// Entry price, shares held and best bid, YES then NO ("" where there is none).
+    pub entry: [String; 2],
+    pub held: [String; 2],
+    pub bid: [String; 2],
+    pub unrealised: String,
+    pub realised: String,
+}
+
+/// An opportunity of the last scan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpportunityRow {
+    pub market_id: String,
+    pub question: String,
+    pub score: f32,
+    /// (factor, value, weight) — why it scored what it did.
+    pub factors: Vec<(String, f32, Option<f64>)>,
+}
+
+/// The trading engine as the dashboard shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TradingView {
+    /// (label, value) pairs: total, available, allocated, P&L, fees…
+    pub figures: Vec<(String, String)>,
+    /// Who decides exits: the liquidation-rules plugin or the built-in rule, and why.
+    pub rules: String,
+    pub last_error: Option<String>,
+    pub positions: Vec<PositionRow>,
+    pub opportunities: Vec<OpportunityRow>,
+}
+
 /// What the web layer needs from the running bot.
 pub trait Backend: Send + Sync + 'static {
+    /// Capital, P&L, open positions and the best opportunities.
+    fn trading(&self) -> TradingView;
     /// The venue.
     fn venue(&self) -> VenueView;
     /// Loaded plugins.
@@ -73,6 +111,7 @@ pub trait Backend: Send + Sync + 'static {
 pub fn router<B: Backend>(backend: B) -> Router {
     Router::new()
         .route("/", get(plugins_page::<B>))
+        .route("/api/dashboard/overview", get(api_overview::<B>))
         .route("/plugins", get(plugins_page::<B>))
         .route("/api/plugins", get(api_plugins::<B>))
         .route("/healthz", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
@@ -94,7 +133,54 @@ async fn api_plugins<B: Backend>(State(backend): State<Arc<B>>) -> impl IntoResp
     })
 }
 
+async fn api_overview<B: Backend>(State(backend): State<Arc<B>>) -> impl IntoResponse {
+    Json(backend.trading())
+}
+
+fn trading_section(t: &TradingView) -> Markup {
+    html! {
+        h2 { "Trading" }
+        p {
+            @for (label, value) in &t.figures { (label) ": " strong { (value) } " · " }
+        }
+        p { "Exits decided by: " (t.rules) }
+        @if let Some(e) = &t.last_error { p class="error" { (e) } }
+        h3 { "Open positions" }
+        table {
+            thead { tr { th { "#" } th { "market" } th { "status" } th { "entry Y/N" } th { "held Y/N" } th { "bid Y/N" } th { "unrealised" } th { "realised" } } }
+            tbody {
+                @for p in &t.positions {
+                    tr {
+                        td { (p.id) } td { (p.question) } td { (p.status) }
+                        td { (p.entry[0]) " / " (p.entry[1]) } td { (p.held[0]) " / " (p.held[1]) }
+                        td { (p.bid[0]) " / " (p.bid[1]) } td { (p.unrealised) } td { (p.realised) }
+                    }
+                }
+            }
+        }
+        h3 { "Best opportunities" }
+        table {
+            thead { tr { th { "score" } th { "market" } th { "factors (value × weight)" } } }
+            tbody {
+                @for o in &t.opportunities {
+                    tr {
+                        td { (format!("{:.1}", o.score)) } td { (o.question) }
+                        td {
+                            @for (name, value, weight) in &o.factors {
+                                (name) " " (format!("{value:.2}"))
+                                @if let Some(w) = weight { " × " (format!("{w:.2}")) }
+                                " · "
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 async fn plugins_page<B: Backend>(State(backend): State<Arc<B>>) -> Markup {
+    let trading = backend.trading();
     let plugins = backend.plugins();
     let rejected = backend.rejected_files();
     let venue = backend.venue();
@@ -113,6 +199,7 @@ async fn plugins_page<B: Backend>(State(backend): State<Arc<B>>) -> Markup {
                     "Venue: " strong { (venue.mode) } " · open markets: " (venue.open_markets)
                     " · cash: " (venue.cash) " pUSD · venue time (Unix ms): " (venue.now_ms)
                 }
+                (trading_section(&trading))
                 h2 { "Plugins" }
                 table {
                     thead { tr { th { "kind" } th { "name" } th { "version" } th { "active" } th { "calls" } th { "faults" } th { "mean µs" } th { "last error" } } }
@@ -153,6 +240,25 @@ mod tests {
     struct Fake;
 
     impl Backend for Fake {
+        fn trading(&self) -> TradingView {
+            TradingView {
+                figures: vec![("available".into(), "9000.00".into())],
+                rules: "plugin equilibrage".into(),
+                last_error: None,
+                positions: vec![PositionRow {
+                    id: 1,
+                    question: "<script>alert(1)</script>".into(),
+                    status: "active".into(),
+                    entry: ["0.40".into(), "0.62".into()],
+                    held: ["1250".into(), "806.45".into()],
+                    bid: ["0.39".into(), "0.60".into()],
+                    unrealised: "-28.12".into(),
+                    realised: "0".into(),
+                }],
+                opportunities: vec![],
+            }
+        }
+
         fn venue(&self) -> VenueView {
             VenueView { mode: "sim".into(), open_markets: 300, now_ms: 0, cash: "10000".into() }
         }
@@ -193,6 +299,8 @@ mod tests {
         assert!(body.contains("&lt;b&gt;x&lt;/b&gt;"), "names are escaped");
         assert!(!body.contains("<b>x</b>"));
         assert!(body.contains("bad.wasm") && body.contains("not a WebAssembly component"));
+        assert!(body.contains("9000.00") && body.contains("806.45"));
+        assert!(!body.contains("<script>alert(1)</script>"), "market text is escaped");
     }
 
     #[tokio::test]

@@ -79,6 +79,16 @@ impl Account {
         self
     }
 
+    /// Takes over shares held from an earlier run of the bot (simulated venues keep no state of
+    /// their own), and numbers orders and trades from `id_base` so ids never repeat across runs.
+    pub(crate) fn restore(&mut self, holdings: &[(TokenId, Decimal)], id_base: u64) {
+        for (token, shares) in holdings {
+            *self.positions.entry(token.clone()).or_default() += *shares;
+        }
+        self.next_id = self.next_id.max(id_base);
+        self.next_trade = self.next_trade.max(id_base);
+    }
+
     /// pUSD held, not counting what resting buys have locked.
     pub(crate) fn cash(&self) -> Decimal {
         self.cash

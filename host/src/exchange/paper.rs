@@ -48,12 +48,21 @@ impl PaperExchange {
     /// Outside a tokio runtime.
     #[must_use]
     pub fn new(data: Arc<dyn Exchange>, cash: Decimal) -> Self {
+        Self::restored(data, cash, &[])
+    }
+
+    /// A paper account that takes over the shares the bot held in an earlier run (paper
+    /// accounts live in memory); ids continue from the wall clock so they never repeat.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    #[must_use]
+    pub fn restored(data: Arc<dyn Exchange>, cash: Decimal, holdings: &[(String, Decimal)]) -> Self {
         let events = data.events();
-        let state = State {
-            account: Account::new("paper", cash).without_tx_hashes(),
-            books: BookSet::new(Decimal::ZERO),
-            markets: HashMap::new(),
-        };
+        let mut account = Account::new("paper", cash).without_tx_hashes();
+        let base = u64::try_from(crate::clock::unix_now_ms()).unwrap_or_default().saturating_mul(1_000);
+        account.restore(holdings, base);
+        let state = State { account, books: BookSet::new(Decimal::ZERO), markets: HashMap::new() };
         let inner = Arc::new(Inner { data, state: Mutex::new(state) });
         let follower = tokio::spawn(follow(Arc::downgrade(&inner), events));
         Self { inner, follower }

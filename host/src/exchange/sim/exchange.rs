@@ -56,6 +56,15 @@ impl SimExchange {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Takes over the shares the bot held in an earlier run: the simulated world restarts with
+    /// every run, the bot's holdings carry over. Order and trade ids continue from the world's
+    /// start time so they never repeat across runs.
+    pub fn restore_holdings(&self, holdings: &[(String, Decimal)]) {
+        let mut state = self.state();
+        let base = u64::try_from(state.sim.now_ms()).unwrap_or_default().saturating_mul(1_000);
+        state.account.restore(holdings, base);
+    }
+
     /// Simulated time, Unix milliseconds.
     #[must_use]
     pub fn now_ms(&self) -> i64 {

@@ -1,0 +1,599 @@
+//! The trading engine: scans markets with the scorer plugin, enters 50/50 YES/NO positions,
+//! watches them with the liquidation-rules plugin (or the built-in rule), keeps the ledger, and
+//! journals every order so a crash loses and duplicates nothing.
+
+mod ledger;
+mod monitor;
+mod recovery;
+mod rules;
+mod scanner;
+mod settings;
+mod trader;
+
+pub use ledger::{Account, Overview, PositionPnl, mark, overview};
+pub use rules::{Exit, RulesSource, builtin};
+pub use settings::{FieldError, Settings, SettingsError, SettingsPatch};
+
+use crate::exchange::{BookSet, Exchange, ExchangeError, Market, OrderBook, TokenId};
+use crate::plugins::{PluginError, PluginEvent, PluginKind, Plugins};
+use crate::store::{Opportunity, Position, ScanRecord, Store, StoreError, TradeRecord};
+use arc_swap::ArcSwap;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{Notify, broadcast};
+
+/// The engine's clock: wall time for real venues, the simulator's clock for the simulator.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// Wall-clock Unix milliseconds.
+    #[must_use]
+    pub fn system() -> Self {
+        Self(Arc::new(crate::clock::unix_now_ms))
+    }
+
+    /// Any source of Unix milliseconds.
+    pub fn from_fn(f: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// Now, Unix milliseconds.
+    #[must_use]
+    pub fn now_ms(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// Something the dashboard and API should hear about. Sent on a broadcast channel: a subscriber
+/// that falls behind misses events (and is told so), it never slows the engine.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineEvent {
+    /// A position changed (entry, fill, liquidation, close) or its marks moved.
+    PositionUpdate {
+        position: Box<Position>,
+        pnl: PositionPnl,
+    },
+    /// A scan found an opportunity at or above the threshold that the previous scan did not.
+    NewOpportunity {
+        opportunity: Box<Opportunity>,
+    },
+    /// A scan finished (or failed: see its `error`).
+    ScanCompleted {
+        scan: ScanRecord,
+    },
+    TradeExecuted {
+        trade: Box<TradeRecord>,
+    },
+    /// Who decides exits changed: the plugin, or the built-in rule and why.
+    RulesSource {
+        source: RulesSource,
+    },
+    /// Something went wrong that the operator should see.
+    Error {
+        source: &'static str,
+        message: String,
+        at_ms: i64,
+    },
+}
+
+/// Why the engine refused or failed an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("exchange: {0}")]
+    Exchange(#[from] ExchangeError),
+    #[error("plugin: {0}")]
+    Plugin(#[from] PluginError),
+    #[error("unknown market {0:?} (not in the venue's active binary markets)")]
+    UnknownMarket(String),
+    #[error("market {0:?} is not accepting orders")]
+    MarketClosed(String),
+    #[error("a position on market {0:?} is already open")]
+    AlreadyHeld(String),
+    #[error("no such position: {0}")]
+    UnknownPosition(u64),
+    #[error("position {0} is not open")]
+    NotOpen(u64),
+    #[error("position {0} has an order in flight; try again in a moment")]
+    Busy(u64),
+    #[error("all {max} position slots are taken")]
+    NoSlot { max: u32 },
+    #[error("capital must be positive, got {0}")]
+    BadAmount(Decimal),
+    #[error("{wanted} pUSD asked for, {available} available")]
+    InsufficientCapital { wanted: Decimal, available: Decimal },
+    #[error(
+        "this data directory holds a {stored} account and the bot runs on {current}: use a separate \
+         --data-dir for each venue"
+    )]
+    VenueMismatch { stored: String, current: String },
+    #[error("not enough liquidity on the {leg} side: {reason}")]
+    Liquidity { leg: &'static str, reason: String },
+}
+
+/// Result of an engine operation.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// An open position as the dashboard shows it: the record, its marks and its P&L.
+#[derive(Debug, Clone, Serialize)]
+pub struct PositionView {
+    pub position: Position,
+    /// Best bid and ask per side, YES then NO.
+    pub bids: [Option<Decimal>; 2],
+    pub asks: [Option<Decimal>; 2],
+    pub pnl: PositionPnl,
+}
+
+/// The engine's state of health.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub rules: RulesSource,
+    pub last_scan: Option<ScanRecord>,
+    /// Orders journalled and not yet resolved (normally zero between trades).
+    pub pending_intents: usize,
+    pub last_error: Option<(i64, String)>,
+}
+
+/// What the engine is given at start.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Used when the store holds no settings yet (first start); after that the stored ones win.
+    pub settings: Settings,
+    pub clock: Clock,
+}
+
+/// Cached state; the store is the truth, this is what it said last (never held across an await).
+#[derive(Debug, Default)]
+struct State {
+    /// Open positions by id.
+    positions: BTreeMap<u64, Position>,
+    /// Held token → position.
+    by_token: HashMap<TokenId, u64>,
+    /// Positions with an order or decision in flight.
+    busy: HashSet<u64>,
+    books: BookSet,
+    /// The last listing, by condition id.
+    markets: HashMap<String, Market>,
+    account: Option<Account>,
+    rules: Option<RulesSource>,
+    last_error: Option<(i64, String)>,
+    /// Volatility estimate per market id (see `scanner`).
+    vol: HashMap<String, scanner::Volatility>,
+    /// The last price point recorded per market, for throttling.
+    last_point: HashMap<String, i64>,
+}
+
+struct Inner {
+    exchange: Arc<dyn Exchange>,
+    plugins: Plugins,
+    store: Store,
+    clock: Clock,
+    settings: ArcSwap<Settings>,
+    state: Mutex<State>,
+    events: broadcast::Sender<EngineEvent>,
+    /// Entries one at a time: slots and capital are checked and taken together.
+    entry: tokio::sync::Mutex<()>,
+    /// Scans one at a time.
+    scanning: tokio::sync::Mutex<()>,
+    scan_requested: Notify,
+    settings_changed: Notify,
+    client_seq: std::sync::atomic::AtomicU64,
+    /// The engine itself, for the tasks it spawns (set once at open).
+    this: std::sync::OnceLock<std::sync::Weak<Inner>>,
+}
+
+/// The running engine. Cheap to clone; every clone is the same engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("venue", &self.inner.exchange.name()).finish_non_exhaustive()
+    }
+}
+
+/// The engine's background tasks; dropping this stops them.
+#[derive(Debug)]
+pub struct EngineTasks {
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl EngineTasks {
+    /// Stops every task now.
+    pub fn abort(&mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+impl Engine {
+    /// Opens the engine on a venue: loads settings and the account (the venue's balance on the
+    /// very first start), and reconciles journalled orders and open positions with the venue.
+    /// Background tasks start with [`Engine::spawn`].
+    ///
+    /// # Errors
+    /// Storage errors, or a venue that cannot be reached for reconciliation.
+    pub async fn open(
+        exchange: Arc<dyn Exchange>,
+        plugins: Plugins,
+        store: Store,
+        options: EngineOptions,
+    ) -> Result<Self> {
+        let stored: Option<Settings> = store.read()?.config(SETTINGS_KEY)?;
+        let settings = match stored {
+            Some(s) if s.validate().is_ok() => s,
+            Some(s) => {
+                tracing::warn!(error = %s.validate().err().map(|e| e.to_string()).unwrap_or_default(), "stored settings are invalid; using the configured ones");
+                options.settings
+            }
+            None => options.settings,
+        };
+        settings.validate()?;
+        let inner = Inner {
+            exchange,
+            plugins,
+            store,
+            clock: options.clock,
+            settings: ArcSwap::from_pointee(settings),
+            state: Mutex::new(State { books: BookSet::new(Decimal::from(5)), ..State::default() }),
+            events: broadcast::channel(1_024).0,
+            entry: tokio::sync::Mutex::new(()),
+            scanning: tokio::sync::Mutex::new(()),
+            scan_requested: Notify::new(),
+            settings_changed: Notify::new(),
+            client_seq: std::sync::atomic::AtomicU64::new(0),
+            this: std::sync::OnceLock::new(),
+        };
+        let engine = Self { inner: Arc::new(inner) };
+        let _ = engine.inner.this.set(Arc::downgrade(&engine.inner));
+        engine.inner.load().await?;
+        engine.inner.push_rule_params();
+        engine.inner.recover().await?;
+        Ok(engine)
+    }
+
+    /// Starts the background tasks: the market feed (event-driven monitoring), the safety sweep,
+    /// the scheduled scanner (and auto-trading), and the plugin watcher.
+    #[must_use]
+    pub fn spawn(&self) -> EngineTasks {
+        let mut tasks = tokio::task::JoinSet::new();
+        let inner = Arc::clone(&self.inner);
+        tasks.spawn(async move { inner.feed_loop().await });
+        let inner = Arc::clone(&self.inner);
+        tasks.spawn(async move { inner.sweep_loop().await });
+        let inner = Arc::clone(&self.inner);
+        tasks.spawn(async move { inner.scan_loop().await });
+        let inner = Arc::clone(&self.inner);
+        tasks.spawn(async move { inner.plugin_loop().await });
+        EngineTasks { tasks }
+    }
+
+    /// The venue's name.
+    #[must_use]
+    pub fn venue(&self) -> &'static str {
+        self.inner.exchange.name()
+    }
+
+    /// Now, on the engine's clock.
+    #[must_use]
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Events for the dashboard and API.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The settings in force.
+    #[must_use]
+    pub fn settings(&self) -> Settings {
+        (**self.inner.settings.load()).clone()
+    }
+
+    /// Changes settings, all or nothing: validated, persisted, then applied (the liquidation
+    /// parameters also go to the active liquidation-rules plugin).
+    ///
+    /// # Errors
+    /// Every invalid field, by name; or the store failing (nothing changes then either).
+    pub async fn update_settings(&self, patch: &SettingsPatch) -> Result<Settings> {
+        let next = self.settings().patched(patch)?;
+        let stored = next.clone();
+        self.inner.store.write(move |w| w.put_config(SETTINGS_KEY, &stored)).await?;
+        self.inner.settings.store(Arc::new(next.clone()));
+        self.inner.push_rule_params();
+        self.inner.settings_changed.notify_waiters();
+        Ok(next)
+    }
+
+    /// Scans now and returns the scan's record (its `error` says why when it failed).
+    ///
+    /// # Errors
+    /// Only storage errors; venue and plugin failures are recorded in the scan.
+    pub async fn scan(&self) -> Result<ScanRecord> {
+        self.inner.scan().await
+    }
+
+    /// Asks the scheduled scanner to scan as soon as it can.
+    pub fn request_scan(&self) {
+        self.inner.scan_requested.notify_one();
+    }
+
+    /// Opportunities of the last scan at or above `min_score`, best first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn opportunities(&self, min_score: f32) -> Result<Vec<Opportunity>> {
+        let mut all = self.inner.store.read()?.opportunities()?;
+        all.retain(|o| o.score >= min_score);
+        Ok(all)
+    }
+
+    /// Enters a position on a market: `capital` pUSD (default: the allocation percentage of
+    /// available capital), half on YES and half on NO, after the pre-trade liquidity check.
+    ///
+    /// # Errors
+    /// No free slot, an unknown or closed market, a market already held, a bad amount, thin
+    /// books, or the venue failing (recorded on the position).
+    pub async fn enter(&self, market_id: &str, capital: Option<Decimal>) -> Result<Position> {
+        self.inner.enter(market_id, capital, None).await
+    }
+
+    /// Closes a position: sells every side still held.
+    ///
+    /// # Errors
+    /// Unknown or already closed position, an order in flight, or the venue failing (the close
+    /// is retried by the safety sweep).
+    pub async fn close(&self, position_id: u64) -> Result<Position> {
+        self.inner.close(position_id, "manual close".into()).await
+    }
+
+    /// Evaluates every open position now, as the safety sweep does.
+    pub async fn sweep(&self) {
+        self.inner.sweep().await;
+    }
+
+    /// Open positions with their marks and P&L.
+    #[must_use]
+    pub fn positions(&self) -> Vec<PositionView> {
+        let state = self.inner.state();
+        state.positions.values().map(|p| view_of(&state, p)).collect()
+    }
+
+    /// One position (open or not).
+    ///
+    /// # Errors
+    /// Unknown id, storage errors.
+    pub fn position(&self, id: u64) -> Result<PositionView> {
+        {
+            let state = self.inner.state();
+            if let Some(p) = state.positions.get(&id) {
+                return Ok(view_of(&state, p));
+            }
+        }
+        let p = self.inner.store.read()?.position(id)?.ok_or(EngineError::UnknownPosition(id))?;
+        let pnl = mark(&p, [None, None]);
+        Ok(PositionView { position: p, bids: [None, None], asks: [None, None], pnl })
+    }
+
+    /// Positions no longer open, newest first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn history(&self) -> Result<Vec<Position>> {
+        let mut all = self.inner.store.read()?.positions()?;
+        all.retain(|p| !p.status.is_open());
+        all.reverse();
+        Ok(all)
+    }
+
+    /// Every trade, oldest first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn trades(&self) -> Result<Vec<TradeRecord>> {
+        Ok(self.inner.store.read()?.trades()?)
+    }
+
+    /// Capital and P&L now.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn overview(&self) -> Result<Overview> {
+        let closed = self.history()?;
+        let state = self.inner.state();
+        let account = state.account.clone().unwrap_or_else(|| Account::new(Decimal::ZERO, "", 0));
+        let open = state.positions.values().map(|p| (p, bids_of(&state, p)));
+        let closed = closed.iter().map(|p| (p, [None, None]));
+        Ok(overview(&account, open.chain(closed)))
+    }
+
+    /// Who decides exits, the last scan, pending orders, the last error.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn health(&self) -> Result<Health> {
+        let read = self.inner.store.read()?;
+        let last_scan = read.scans(1)?.into_iter().next();
+        let pending_intents = read.intents()?.len();
+        let state = self.inner.state();
+        Ok(Health {
+            rules: state.rules.clone().unwrap_or_else(|| self.inner.rules_source_now()),
+            last_scan,
+            pending_intents,
+            last_error: state.last_error.clone(),
+        })
+    }
+
+    /// Feeds one market event through the monitor, as the feed task does (for tests and
+    /// benchmarks that drive the engine by hand).
+    pub async fn on_market_event(&self, event: crate::exchange::MarketEvent) {
+        self.inner.on_event(event).await;
+    }
+
+    /// Waits until no position has an order in flight (tests).
+    pub async fn settle(&self) {
+        loop {
+            if self.inner.state().busy.is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+}
+
+const SETTINGS_KEY: &str = "settings";
+
+fn bids_of(state: &State, p: &Position) -> [Option<Decimal>; 2] {
+    let bid = |i: usize| state.books.get(&p.legs[i].token).and_then(OrderBook::best_bid).map(|l| l.price);
+    [bid(0), bid(1)]
+}
+
+fn asks_of(state: &State, p: &Position) -> [Option<Decimal>; 2] {
+    let ask = |i: usize| state.books.get(&p.legs[i].token).and_then(OrderBook::best_ask).map(|l| l.price);
+    [ask(0), ask(1)]
+}
+
+fn view_of(state: &State, p: &Position) -> PositionView {
+    let bids = bids_of(state, p);
+    PositionView { position: p.clone(), bids, asks: asks_of(state, p), pnl: mark(p, bids) }
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn settings(&self) -> Arc<Settings> {
+        self.settings.load_full()
+    }
+
+    fn emit(&self, event: EngineEvent) {
+        // Nobody listening is fine.
+        let _ = self.events.send(event);
+    }
+
+    fn error(&self, source: &'static str, message: String) {
+        let at_ms = self.clock.now_ms();
+        tracing::error!(source, %message);
+        self.state().last_error = Some((at_ms, format!("{source}: {message}")));
+        self.emit(EngineEvent::Error { source, message, at_ms });
+    }
+
+    /// Loads the account (or opens one with the venue's balance) and the open positions.
+    async fn load(&self) -> Result<()> {
+        let read = self.store.read()?;
+        let account = match read.config::<Account>(Account::KEY)? {
+            Some(a) if a.venue != self.exchange.name() => {
+                return Err(EngineError::VenueMismatch {
+                    stored: a.venue,
+                    current: self.exchange.name().into(),
+                });
+            }
+            Some(a) => a,
+            None => {
+                let balance = self.exchange.balance().await?;
+                let account = Account::new(balance.collateral, self.exchange.name(), self.clock.now_ms());
+                let stored = account.clone();
+                self.store.write(move |w| w.put_config(Account::KEY, &stored)).await?;
+                tracing::info!(capital = %account.initial_capital, venue = %account.venue, "opened the account");
+                account
+            }
+        };
+        let open = read.open_positions()?;
+        let mut state = self.state();
+        state.account = Some(account);
+        for p in open {
+            cache_position(&mut state, p);
+        }
+        Ok(())
+    }
+
+    /// A fresh client order id, unique across restarts (position ids are never reused).
+    fn client_id(&self, position: u64, leg: crate::store::Leg, purpose: crate::store::Purpose) -> String {
+        let n = self.client_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("p{position}-{}-{}-{}-{n}", leg.as_str(), purpose.as_str(), self.clock.now_ms())
+    }
+
+    /// Gives the liquidation parameters to the active rules plugin, for those it declares.
+    fn push_rule_params(&self) {
+        let Some(info) = self.plugins.active_info(PluginKind::LiquidationRules) else { return };
+        let s = self.settings();
+        let frac = |d: Decimal| {
+            use rust_decimal::prelude::ToPrimitive as _;
+            d.to_f64().unwrap_or_default()
+        };
+        let wanted = [
+            ("liquidation-drop", frac(s.liquidation_drop())),
+            ("stop-loss", frac(s.stop_loss())),
+            ("take-profit", frac(s.take_profit())),
+        ];
+        let values: Vec<(String, f64)> = wanted
+            .iter()
+            .filter(|(name, _)| info.params.iter().any(|p| p.name == *name))
+            .map(|(n, v)| ((*n).to_owned(), *v))
+            .collect();
+        if values.is_empty() {
+            return;
+        }
+        if let Err(e) = self.plugins.set_params(PluginKind::LiquidationRules, &info.name, &values) {
+            self.error(
+                "settings",
+                format!("liquidation rules plugin {} refused the parameters: {e}", info.name),
+            );
+        }
+    }
+
+    fn rules_source_now(&self) -> RulesSource {
+        match self.plugins.active_info(PluginKind::LiquidationRules) {
+            Some(info) => RulesSource::Plugin { name: info.name.clone() },
+            None => RulesSource::BuiltIn { reason: "no liquidation-rules plugin is loaded".into() },
+        }
+    }
+
+    /// Reacts to plugin loads: a new rules plugin gets the liquidation parameters.
+    async fn plugin_loop(self: Arc<Self>) {
+        let mut events = self.plugins.subscribe();
+        loop {
+            match events.recv().await {
+                Ok(PluginEvent::Loaded { kind: PluginKind::LiquidationRules, .. }) => self.push_rule_params(),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+/// Puts a position in the cache (or takes it out once closed), unless the cache has a newer copy.
+fn cache_position(state: &mut State, p: Position) {
+    if state.positions.get(&p.id).is_some_and(|c| c.version > p.version) {
+        return;
+    }
+    for leg in &p.legs {
+        if p.status.is_open() {
+            state.by_token.insert(leg.token.clone(), p.id);
+        } else if state.by_token.get(&leg.token) == Some(&p.id) {
+            state.by_token.remove(&leg.token);
+        }
+    }
+    if p.status.is_open() {
+        state.positions.insert(p.id, p);
+    } else {
+        state.positions.remove(&p.id);
+    }
+}

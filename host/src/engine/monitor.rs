@@ -1,0 +1,272 @@
+//! The position monitor: every book change of a held token is evaluated at once by the
+//! liquidation-rules plugin (or the built-in rule when it is missing or faulting), with a
+//! periodic safety sweep that also finishes interrupted entries and closes.
+
+use super::rules::{self, Exit, RulesSource};
+use super::{EngineEvent, Inner, State};
+use crate::exchange::{Applied, MarketEvent, OrderBook};
+use crate::store::{Position, PositionStatus};
+use rust_decimal::Decimal;
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Best bids and best asks of a position's two sides.
+type Marks = ([Option<Decimal>; 2], [Option<Decimal>; 2]);
+
+impl Inner {
+    /// Follows the venue's market events for as long as the engine runs.
+    pub(super) async fn feed_loop(self: Arc<Self>) {
+        let mut events = self.exchange.events();
+        loop {
+            match events.recv().await {
+                Ok(event) => self.on_event(event).await,
+                Err(RecvError::Lagged(n)) => {
+                    // Books may be stale: fresh snapshots of held tokens, then a full evaluation.
+                    tracing::warn!(missed = n, "market feed lagged; taking fresh books");
+                    self.refresh_held_books().await;
+                    self.evaluate_all().await;
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// One market event: books, resolutions, and an evaluation of the position holding the token.
+    pub(super) async fn on_event(&self, event: MarketEvent) {
+        if let MarketEvent::Resolved { market, winning_token, .. } = &event {
+            self.settle_market(market, winning_token).await;
+            return;
+        }
+        let applied = self.state().books.apply(&event);
+        let token = match applied {
+            Applied::Book { token, top_changed: true } => token,
+            Applied::NeedsSnapshot(token) => {
+                if !self.state().by_token.contains_key(&token) {
+                    return;
+                }
+                match self.exchange.book(&token).await {
+                    Ok(book) => self.state().books.insert(token.clone(), book),
+                    Err(e) => {
+                        tracing::warn!(%token, error = %e, "book snapshot");
+                        return;
+                    }
+                }
+                token
+            }
+            _ => return,
+        };
+        let id = self.state().by_token.get(&token).copied();
+        if let Some(id) = id {
+            self.evaluate(&[id]).await;
+        }
+    }
+
+    /// Snapshots of every held token's book.
+    async fn refresh_held_books(&self) {
+        let tokens: Vec<String> = self.state().by_token.keys().cloned().collect();
+        for token in tokens {
+            match self.exchange.book(&token).await {
+                Ok(book) => self.state().books.insert(token, book),
+                Err(e) => tracing::warn!(%token, error = %e, "book snapshot"),
+            }
+        }
+    }
+
+    async fn evaluate_all(&self) {
+        let ids: Vec<u64> = self.state().positions.keys().copied().collect();
+        self.evaluate(&ids).await;
+    }
+
+    /// Asks the rules about these positions (those without an order in flight) and starts what
+    /// they decide. Decisions run on their own tasks, so the feed never waits on an order.
+    pub(super) async fn evaluate(&self, ids: &[u64]) {
+        let (positions, marks): (Vec<Position>, Vec<Marks>) = {
+            let state = self.state();
+            ids.iter()
+                .filter_map(|id| state.positions.get(id))
+                .filter(|p| matches!(p.status, PositionStatus::Active | PositionStatus::Liquidated))
+                .filter(|p| p.closing.is_none() && !state.busy.contains(&p.id))
+                .map(|p| (p.clone(), (super::bids_of(&state, p), super::asks_of(&state, p))))
+                .unzip()
+        };
+        if positions.is_empty() {
+            return;
+        }
+        let decisions = self.decide(&positions, &marks);
+        let Some(me) = self.me() else { return };
+        for (i, exit, reason) in decisions {
+            let Some(p) = positions.get(i) else { continue };
+            if !exit.applies_to(p) || !self.state().busy.insert(p.id) {
+                continue;
+            }
+            tracing::info!(position = p.id, ?exit, %reason, "exit decided");
+            let (engine, id) = (Arc::clone(&me), p.id);
+            tokio::spawn(async move { engine.act(id, exit, reason).await });
+        }
+    }
+
+    /// Decisions by the plugin, or by the built-in rule when the plugin cannot answer.
+    fn decide(&self, positions: &[Position], marks: &[Marks]) -> Vec<(usize, Exit, String)> {
+        let views: Vec<_> = positions.iter().zip(marks).map(|(p, (b, a))| rules::view(p, *b, *a)).collect();
+        let now = self.clock.now_ms();
+        let (source, decisions) = match self.plugins.evaluate_rules(now, &views) {
+            Ok(decided) => (
+                RulesSource::Plugin { name: decided.plugin.name.clone() },
+                decided
+                    .decisions
+                    .iter()
+                    .filter_map(|d| {
+                        let i = usize::try_from(d.position).ok()?;
+                        Some((i, rules::from_plugin(&d.action), d.reason.clone()))
+                    })
+                    .collect(),
+            ),
+            Err(e) => {
+                let settings = self.settings();
+                let decisions = positions
+                    .iter()
+                    .zip(marks)
+                    .enumerate()
+                    .filter_map(|(i, (p, (bids, _)))| {
+                        rules::builtin(&settings, p, *bids)
+                            .map(|(exit, why)| (i, exit, format!("{why} (built-in rule)")))
+                    })
+                    .collect();
+                (RulesSource::BuiltIn { reason: e.to_string() }, decisions)
+            }
+        };
+        self.note_rules(source);
+        decisions
+    }
+
+    /// Remembers who decided; a change is an event (and an error when the plugin failed).
+    fn note_rules(&self, source: RulesSource) {
+        let changed = {
+            let mut state = self.state();
+            let changed = state.rules.as_ref() != Some(&source);
+            if changed {
+                state.rules = Some(source.clone());
+            }
+            changed
+        };
+        if changed {
+            if let RulesSource::BuiltIn { reason } = &source {
+                self.error("rules", format!("the built-in rule protects open positions: {reason}"));
+            }
+            self.emit(EngineEvent::RulesSource { source });
+        }
+    }
+
+    /// The periodic safety net: finishes what a failure left half done, refreshes books and
+    /// evaluates every open position.
+    pub(super) async fn sweep(&self) {
+        self.reconcile_pending().await;
+        let (opening, closing): (Vec<u64>, Vec<(u64, String)>) = {
+            let state = self.state();
+            let free = |p: &&Position| !state.busy.contains(&p.id);
+            (
+                state
+                    .positions
+                    .values()
+                    .filter(free)
+                    .filter(|p| p.status == PositionStatus::Opening)
+                    .map(|p| p.id)
+                    .collect(),
+                state
+                    .positions
+                    .values()
+                    .filter(free)
+                    .filter_map(|p| p.closing.clone().map(|r| (p.id, r)))
+                    .collect(),
+            )
+        };
+        for id in opening {
+            if self.state().busy.insert(id) {
+                if let Err(e) = self.finish_opening(id, "entry interrupted").await {
+                    self.error("trader", format!("position {id}: finishing the entry failed: {e}"));
+                }
+                self.release(id);
+            }
+        }
+        for (id, reason) in closing {
+            if self.state().busy.insert(id) {
+                self.act(id, Exit::CloseAll, reason).await;
+            }
+        }
+        let missing: Vec<String> = {
+            let state = self.state();
+            state.by_token.keys().filter(|t| state.books.get(t).is_none()).cloned().collect()
+        };
+        for token in missing {
+            if let Ok(book) = self.exchange.book(&token).await {
+                self.state().books.insert(token, book);
+            }
+        }
+        self.record_prices();
+        self.evaluate_all().await;
+    }
+
+    pub(super) async fn sweep_loop(self: Arc<Self>) {
+        loop {
+            let every = self.settings().sweep_interval();
+            tokio::select! {
+                () = tokio::time::sleep(every) => self.sweep().await,
+                () = self.settings_changed.notified() => {}
+            }
+        }
+    }
+
+    /// A price point per held market, at most one a minute, for charts.
+    fn record_prices(&self) {
+        let now = self.clock.now_ms();
+        let points: Vec<(String, crate::store::PricePoint)> = {
+            let mut state = self.state();
+            let due: Vec<Position> = state
+                .positions
+                .values()
+                .filter(|p| state.last_point.get(&p.market_id).is_none_or(|t| now - t >= 60_000))
+                .cloned()
+                .collect();
+            due.into_iter()
+                .map(|p| {
+                    state.last_point.insert(p.market_id.clone(), now);
+                    (p.market_id.clone(), point(&state, &p, now))
+                })
+                .collect()
+        };
+        if points.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let written = store
+                .write(move |w| {
+                    for (market, p) in &points {
+                        w.put_price(market, p)?;
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "price history");
+            }
+        });
+    }
+
+    /// This engine as an owned handle, for tasks it spawns.
+    fn me(&self) -> Option<Arc<Self>> {
+        self.this.get().and_then(std::sync::Weak::upgrade)
+    }
+}
+
+fn point(state: &State, p: &Position, at_ms: i64) -> crate::store::PricePoint {
+    let top = |i: usize| {
+        let book = state.books.get(&p.legs[i].token);
+        (
+            book.and_then(OrderBook::best_bid).map(|l| l.price),
+            book.and_then(OrderBook::best_ask).map(|l| l.price),
+        )
+    };
+    let ((yes_bid, yes_ask), (no_bid, no_ask)) = (top(0), top(1));
+    crate::store::PricePoint { at_ms, yes_bid, yes_ask, no_bid, no_ask }
+}

@@ -1,0 +1,167 @@
+//! Crash recovery: journalled orders whose answer was never recorded are matched against the
+//! venue's own trades (recorded once, or resolved as unfilled), interrupted entries are finished
+//! and the ledger is checked against the venue's balance.
+
+use super::trader::{FillReport, Placed};
+use super::{Inner, Result};
+use crate::exchange::{Side, TradeReport, TradeStatus};
+use crate::store::{Action, Intent, PositionStatus, Settlement};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashSet};
+
+/// An intent the venue shows no trace of is taken as never filled once it is this old (the
+/// venue answers a placement in well under a second).
+const GRACE_MS: i64 = 10_000;
+
+fn settlement(s: TradeStatus) -> Settlement {
+    match s {
+        TradeStatus::Matched => Settlement::Matched,
+        TradeStatus::Mined => Settlement::Mined,
+        TradeStatus::Confirmed => Settlement::Confirmed,
+        TradeStatus::Retrying => Settlement::Retrying,
+        TradeStatus::Failed => Settlement::Failed,
+    }
+}
+
+/// The venue's trades of one order not recorded yet, as one fill: the earliest such order on
+/// the intent's token and side placed after the intent was written.
+fn find_fill(
+    intent: &Intent,
+    trades: &[TradeReport],
+    known: &HashSet<String>,
+    claimed: &HashSet<String>,
+) -> Option<FillReport> {
+    let side = if intent.action == Action::Buy { Side::Buy } else { Side::Sell };
+    let mut orders: BTreeMap<&str, Vec<&TradeReport>> = BTreeMap::new();
+    for t in trades.iter().filter(|t| {
+        t.token == intent.token
+            && t.side == side
+            && t.status != TradeStatus::Failed
+            && t.at_ms >= intent.created_at_ms - 5_000
+            && !known.contains(&t.trade_id)
+            && !claimed.contains(&t.order_id)
+    }) {
+        orders.entry(t.order_id.as_str()).or_default().push(t);
+    }
+    let (order_id, fills) = orders
+        .into_iter()
+        .min_by_key(|(_, fills)| fills.iter().map(|t| t.at_ms).min().unwrap_or(i64::MAX))?;
+    let order_id = order_id.to_owned();
+    let status =
+        fills.iter().map(|t| settlement(t.status)).min_by_key(|s| *s as u8).unwrap_or(Settlement::Matched);
+    Some(FillReport {
+        order_id,
+        trade_ids: fills.iter().map(|t| t.trade_id.clone()).collect(),
+        shares: fills.iter().map(|t| t.shares).sum(),
+        notional: fills.iter().map(|t| t.shares * t.price).sum(),
+        fee: fills.iter().map(|t| t.fee).sum(),
+        status,
+        tx_hash: fills.iter().find_map(|t| t.tx_hash.clone()),
+    })
+}
+
+impl Inner {
+    /// At start: pending orders, then interrupted entries, then the balance check.
+    pub(super) async fn recover(&self) -> Result<()> {
+        let pending = self.store.read()?.intents()?.len();
+        if pending > 0 {
+            tracing::warn!(pending, "orders journalled but not recorded: reconciling with the venue");
+        }
+        self.reconcile(true).await;
+        let opening: Vec<u64> = self
+            .state()
+            .positions
+            .values()
+            .filter(|p| p.status == PositionStatus::Opening)
+            .map(|p| p.id)
+            .collect();
+        let still_pending: HashSet<u64> =
+            self.store.read()?.intents()?.iter().map(|i| i.position_id).collect();
+        for id in opening.into_iter().filter(|id| !still_pending.contains(id)) {
+            self.state().busy.insert(id);
+            let finished = self.finish_opening(id, "entry interrupted by a restart").await;
+            self.release(id);
+            if let Err(e) = finished {
+                self.error("recovery", format!("position {id}: {e}"));
+            }
+        }
+        match self.exchange.balance().await {
+            Ok(balance) => {
+                let cash = self.state().account.as_ref().map_or(Decimal::ZERO, |a| a.cash);
+                if balance.collateral != cash {
+                    self.error(
+                        "recovery",
+                        format!(
+                            "the venue holds {} pUSD, the ledger expects {cash}: deposits, withdrawals or \
+                             trades made outside the bot",
+                            balance.collateral
+                        ),
+                    );
+                }
+            }
+            Err(e) => self.error("recovery", format!("balance check: {e}")),
+        }
+        Ok(())
+    }
+
+    /// The sweep's part: pending orders of positions with nothing in flight.
+    pub(super) async fn reconcile_pending(&self) {
+        self.reconcile(false).await;
+    }
+
+    /// Matches pending intents with the venue's trades. At start every intent is settled (its
+    /// sender is gone); later only those past the grace period and not in flight.
+    async fn reconcile(&self, at_start: bool) {
+        let intents = match self.store.read().and_then(|r| r.intents()) {
+            Ok(i) => i,
+            Err(e) => return self.error("recovery", format!("reading the journal: {e}")),
+        };
+        let now = self.clock.now_ms();
+        let intents: Vec<Intent> = {
+            let state = self.state();
+            intents
+                .into_iter()
+                .filter(|i| {
+                    at_start || (!state.busy.contains(&i.position_id) && now - i.created_at_ms >= GRACE_MS)
+                })
+                .collect()
+        };
+        let Some(since) = intents.iter().map(|i| i.created_at_ms).min() else { return };
+        let trades = match self.exchange.trades(since - 60_000).await {
+            Ok(t) => t,
+            Err(e) => return self.error("recovery", format!("the venue's trades: {e}; will retry")),
+        };
+        let known = match self.known_trade_ids() {
+            Ok(k) => k,
+            Err(e) => return self.error("recovery", e.to_string()),
+        };
+        let mut claimed = HashSet::new();
+        for intent in intents {
+            let placed = match find_fill(&intent, &trades, &known, &claimed) {
+                Some(fill) => {
+                    claimed.insert(fill.order_id.clone());
+                    self.record(&intent, fill).await
+                }
+                None => match self.resolve_unfilled(&intent).await {
+                    Ok(()) => Placed::Nothing("no trade at the venue".into()),
+                    Err(e) => Placed::Unknown(e.to_string()),
+                },
+            };
+            tracing::info!(client_id = %intent.client_id, position = intent.position_id, outcome = ?placed, "reconciled");
+        }
+    }
+
+    /// One intent whose placement had no clear answer, right after it was sent.
+    pub(super) async fn reconcile_intent(&self, intent: &Intent) -> Result<Option<Placed>> {
+        let trades = self.exchange.trades(intent.created_at_ms - 60_000).await?;
+        let known = self.known_trade_ids()?;
+        match find_fill(intent, &trades, &known, &HashSet::new()) {
+            Some(fill) => Ok(Some(self.record(intent, fill).await)),
+            None => Ok(None),
+        }
+    }
+
+    fn known_trade_ids(&self) -> Result<HashSet<String>> {
+        Ok(self.store.read()?.trades()?.into_iter().flat_map(|t| t.exchange_trade_ids).collect())
+    }
+}

@@ -1,0 +1,220 @@
+//! Exit decisions: the liquidation-rules plugin's view of a position, its decisions in host
+//! terms, and the built-in rule (same defaults) that protects positions when the plugin is
+//! missing or faulting.
+
+use super::settings::Settings;
+use crate::plugins::abi;
+use crate::store::{Leg, Position, Purpose};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// What to do with a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", content = "leg", rename_all = "snake_case")]
+pub enum Exit {
+    /// Sell one side (the equilibrage rule), keep the other.
+    Liquidate(Leg),
+    StopLoss(Leg),
+    TakeProfit(Leg),
+    /// Sell everything still held.
+    CloseAll,
+}
+
+impl Exit {
+    /// The purpose recorded with the orders.
+    #[must_use]
+    pub fn purpose(self) -> Purpose {
+        match self {
+            Self::Liquidate(_) => Purpose::Liquidation,
+            Self::StopLoss(_) => Purpose::StopLoss,
+            Self::TakeProfit(_) => Purpose::TakeProfit,
+            Self::CloseAll => Purpose::Close,
+        }
+    }
+
+    /// Whether it sells a side that is held (a decision about a side already gone is invalid).
+    #[must_use]
+    pub fn applies_to(self, p: &Position) -> bool {
+        match self {
+            Self::Liquidate(l) | Self::StopLoss(l) | Self::TakeProfit(l) => p.leg(l).held() > Decimal::ZERO,
+            Self::CloseAll => Leg::BOTH.iter().any(|l| p.leg(*l).held() > Decimal::ZERO),
+        }
+    }
+}
+
+/// Who made the last decisions: the plugin, or the built-in rule and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum RulesSource {
+    Plugin { name: String },
+    BuiltIn { reason: String },
+}
+
+const MICROS: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
+
+/// A decimal as micro-units, toward zero; saturating (no real price or share count comes near).
+pub(crate) fn micros(v: Decimal) -> i64 {
+    use rust_decimal::prelude::ToPrimitive as _;
+    (v * MICROS).trunc().to_i64().unwrap_or(if v.is_sign_negative() { i64::MIN } else { i64::MAX })
+}
+
+/// The plugin's view of a position, at the best bids and asks given (YES, NO).
+#[must_use]
+pub fn view(p: &Position, bids: [Option<Decimal>; 2], asks: [Option<Decimal>; 2]) -> abi::PositionView {
+    let leg = |l: Leg| {
+        let s = p.leg(l);
+        abi::Leg {
+            shares: micros(s.held().max(Decimal::ZERO)),
+            entry_price: micros(s.entry_price()),
+            best_bid: bids[l.index()].map(micros),
+            best_ask: asks[l.index()].map(micros),
+        }
+    };
+    abi::PositionView {
+        yes: leg(Leg::Yes),
+        no: leg(Leg::No),
+        opened_at: p.opened_at_ms,
+        liquidated: p.liquidated.map(|l| match l {
+            Leg::Yes => abi::Outcome::Yes,
+            Leg::No => abi::Outcome::No,
+        }),
+    }
+}
+
+/// A plugin decision in host terms.
+#[must_use]
+pub fn from_plugin(action: &abi::Action) -> Exit {
+    let leg = |o: &abi::Outcome| match o {
+        abi::Outcome::Yes => Leg::Yes,
+        abi::Outcome::No => Leg::No,
+    };
+    match action {
+        abi::Action::Liquidate(o) => Exit::Liquidate(leg(o)),
+        abi::Action::StopLoss(o) => Exit::StopLoss(leg(o)),
+        abi::Action::TakeProfit(o) => Exit::TakeProfit(leg(o)),
+        abi::Action::CloseAll => Exit::CloseAll,
+    }
+}
+
+/// How far `bid` sits below the entry when at least `drop` (a fraction) below it.
+fn fallen(p: &Position, leg: Leg, bid: Option<Decimal>, drop: Decimal) -> Option<Decimal> {
+    let s = p.leg(leg);
+    let (bid, entry) = (bid?, s.entry_price());
+    (s.held() > Decimal::ZERO && entry > Decimal::ZERO && bid <= entry * (Decimal::ONE - drop))
+        .then_some(entry - bid)
+}
+
+fn risen(p: &Position, leg: Leg, bid: Option<Decimal>, rise: Decimal) -> bool {
+    let s = p.leg(leg);
+    let entry = s.entry_price();
+    bid.is_some_and(|bid| {
+        s.held() > Decimal::ZERO && entry > Decimal::ZERO && bid >= entry * (Decimal::ONE + rise)
+    })
+}
+
+/// The built-in rule, identical in behaviour to the default `equilibrage` plugin: while both
+/// sides are held, sell the side whose best bid fell the liquidation drop below its entry (the
+/// deeper fall if both did); once one side is gone, stop loss and take profit (0 = off) on the
+/// other.
+#[must_use]
+pub fn builtin(settings: &Settings, p: &Position, bids: [Option<Decimal>; 2]) -> Option<(Exit, String)> {
+    let pct = |f: Decimal| format!("{} %", (f * Decimal::ONE_HUNDRED).normalize());
+    let held = |l: Leg| p.leg(l).held() > Decimal::ZERO;
+    let bid = |l: Leg| bids[l.index()];
+    if held(Leg::Yes) && held(Leg::No) {
+        let drop = settings.liquidation_drop();
+        let side = match (fallen(p, Leg::Yes, bid(Leg::Yes), drop), fallen(p, Leg::No, bid(Leg::No), drop)) {
+            (Some(y), Some(n)) => {
+                if y >= n {
+                    Leg::Yes
+                } else {
+                    Leg::No
+                }
+            }
+            (Some(_), None) => Leg::Yes,
+            (None, Some(_)) => Leg::No,
+            (None, None) => return None,
+        };
+        let reason = format!("{} best bid is at least {} below its entry price", side.as_str(), pct(drop));
+        return Some((Exit::Liquidate(side), reason));
+    }
+    let remaining = Leg::BOTH.into_iter().find(|l| held(*l))?;
+    let (sl, tp) = (settings.stop_loss(), settings.take_profit());
+    if sl > Decimal::ZERO && fallen(p, remaining, bid(remaining), sl).is_some() {
+        let why = format!("stop loss: {} is {} or more below entry", remaining.as_str(), pct(sl));
+        return Some((Exit::StopLoss(remaining), why));
+    }
+    if tp > Decimal::ZERO && risen(p, remaining, bid(remaining), tp) {
+        let why = format!("take profit: {} is {} or more above entry", remaining.as_str(), pct(tp));
+        return Some((Exit::TakeProfit(remaining), why));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{LegState, PositionStatus};
+    use rust_decimal_macros::dec;
+
+    fn position(yes: (Decimal, Decimal), no: (Decimal, Decimal)) -> Position {
+        let leg = |(shares, price): (Decimal, Decimal)| LegState {
+            bought: shares,
+            cost: shares * price,
+            ..LegState::default()
+        };
+        Position {
+            id: 1,
+            market_id: "m".into(),
+            question: String::new(),
+            opened_at_ms: 0,
+            capital: dec!(100),
+            legs: [leg(yes), leg(no)],
+            status: PositionStatus::Active,
+            liquidated: None,
+            liquidated_at_ms: None,
+            closed_at_ms: None,
+            close_reason: None,
+            closing: None,
+            score: None,
+            fee_rate: Decimal::ZERO,
+            fee_exponent: 1,
+            updated_at_ms: 0,
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn a_thirty_percent_fall_liquidates_that_side_only() {
+        let s = Settings::default();
+        let p = position((dec!(100), dec!(0.50)), (dec!(100), dec!(0.50)));
+        assert_eq!(builtin(&s, &p, [Some(dec!(0.36)), Some(dec!(0.60))]), None, "28 % is not enough");
+        let (exit, why) = builtin(&s, &p, [Some(dec!(0.35)), Some(dec!(0.64))]).unwrap();
+        assert_eq!(exit, Exit::Liquidate(Leg::Yes));
+        assert!(why.contains("30 %"), "{why}");
+        // Both fell: the deeper fall goes.
+        let (exit, _) = builtin(&s, &p, [Some(dec!(0.34)), Some(dec!(0.20))]).unwrap();
+        assert_eq!(exit, Exit::Liquidate(Leg::No));
+    }
+
+    #[test]
+    fn stop_loss_and_take_profit_apply_to_the_remaining_side_when_on() {
+        let mut p = position((dec!(100), dec!(0.50)), (dec!(100), dec!(0.50)));
+        p.legs[0].sold = dec!(100);
+        let off = Settings::default();
+        assert_eq!(builtin(&off, &p, [None, Some(dec!(0.10))]), None, "off by default");
+        let on =
+            Settings { stop_loss_percent: dec!(20), take_profit_percent: dec!(50), ..Settings::default() };
+        assert_eq!(builtin(&on, &p, [None, Some(dec!(0.40))]).unwrap().0, Exit::StopLoss(Leg::No));
+        assert_eq!(builtin(&on, &p, [None, Some(dec!(0.75))]).unwrap().0, Exit::TakeProfit(Leg::No));
+        assert_eq!(builtin(&on, &p, [None, Some(dec!(0.60))]), None);
+    }
+
+    #[test]
+    fn the_plugin_view_is_in_micro_units() {
+        let p = position((dec!(12.5), dec!(0.53)), (dec!(10), dec!(0.48)));
+        let v = view(&p, [Some(dec!(0.52)), None], [Some(dec!(0.54)), Some(dec!(0.49))]);
+        assert_eq!((v.yes.shares, v.yes.entry_price, v.yes.best_bid), (12_500_000, 530_000, Some(520_000)));
+        assert_eq!((v.no.best_bid, v.no.best_ask), (None, Some(490_000)));
+    }
+}

@@ -1,0 +1,319 @@
+//! The scanner: lists the venue's markets, keeps those worth a look (active, accepting orders,
+//! liquid, ending in the configured window), gathers their features, has the scorer plugin
+//! score them in batches, stores the opportunities and, with auto-trading on, enters the best.
+
+use super::{EngineEvent, Inner, Result};
+use crate::exchange::{BookSide, Market, OrderBook};
+use crate::plugins::{PluginKind, abi};
+use crate::store::{Factor, Opportunity, ScanRecord};
+use futures_util::StreamExt as _;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive as _;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Running estimate of a market's 24 h volatility: an exponentially weighted variance of the YES
+/// mid's moves per unit of time (one day's half-life), a model quantity in floats.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Volatility {
+    last_mid: f64,
+    last_at_ms: i64,
+    var_per_ms: f64,
+    seen: bool,
+}
+
+const DAY_MS: f64 = 86_400_000.0;
+
+impl Volatility {
+    /// Takes a new observation of the mid and returns the 24 h standard deviation estimate.
+    #[expect(clippy::cast_precision_loss, reason = "a time difference in ms, far below 2^52")]
+    pub(super) fn observe(&mut self, mid: f64, at_ms: i64) -> f32 {
+        if self.seen && at_ms > self.last_at_ms {
+            let dt = (at_ms - self.last_at_ms) as f64;
+            let rate = (mid - self.last_mid).powi(2) / dt;
+            let alpha = 1.0 - (-dt / DAY_MS).exp();
+            self.var_per_ms += alpha * (rate - self.var_per_ms);
+        }
+        self.seen = true;
+        self.last_mid = mid;
+        self.last_at_ms = at_ms;
+        #[expect(clippy::cast_possible_truncation, reason = "a volatility in price units, 0..1")]
+        let vol = (self.var_per_ms * DAY_MS).sqrt() as f32;
+        vol
+    }
+}
+
+/// A candidate market, its quotes (YES bid, YES ask, NO bid, NO ask) and depths (YES, NO).
+type Candidate<'a> = (&'a Market, [Option<Decimal>; 4], [Decimal; 2]);
+
+fn micros(d: Decimal) -> i64 {
+    super::rules::micros(d)
+}
+
+/// Whether a market passes the scanner's filters at `now_ms`.
+fn wanted(m: &Market, s: &super::Settings, now_ms: i64) -> bool {
+    let Some(end) = m.end_ms else { return false };
+    let left = end - now_ms;
+    m.accepting_orders
+        && left >= i64::from(s.min_hours_to_end) * 3_600_000
+        && left <= i64::from(s.max_days_to_end) * 86_400_000
+        && m.liquidity >= s.min_liquidity
+        && m.volume_24h >= s.min_volume_24h
+}
+
+impl Inner {
+    /// Lists the venue's markets into the cache.
+    pub(super) async fn refresh_markets(&self) -> Result<Vec<Market>> {
+        let markets = self.exchange.markets().await?;
+        let mut state = self.state();
+        state.markets = markets.iter().map(|m| (m.id.clone(), m.clone())).collect();
+        Ok(markets)
+    }
+
+    /// One scan (see the module doc). Venue and plugin failures end the scan with its `error`
+    /// set and an error event; they never stop the engine.
+    pub(super) async fn scan(&self) -> Result<ScanRecord> {
+        let _one_at_a_time = self.scanning.lock().await;
+        let started = std::time::Instant::now();
+        let now = self.clock.now_ms();
+        let id = self.store.write(|w| w.next_id(crate::store::Sequence::Scan)).await?;
+        let mut scan = ScanRecord {
+            id,
+            started_at_ms: now,
+            duration_us: 0,
+            listed: 0,
+            candidates: 0,
+            scored: 0,
+            scorer: None,
+            error: None,
+        };
+        let outcome = self.scan_into(&mut scan, now).await;
+        scan.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let opportunities = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                scan.error = Some(e.clone());
+                let record = scan.clone();
+                self.store.write(move |w| w.put_scan(&record)).await?;
+                self.error("scanner", format!("scan {id} skipped: {e}"));
+                self.emit(EngineEvent::ScanCompleted { scan: scan.clone() });
+                return Ok(scan);
+            }
+        };
+        let threshold = f32::from(self.settings().opportunity_threshold);
+        let before: HashSet<String> = self
+            .store
+            .read()?
+            .opportunities()?
+            .into_iter()
+            .filter(|o| o.score >= threshold)
+            .map(|o| o.market_id)
+            .collect();
+        let (record, stored) = (scan.clone(), opportunities.clone());
+        self.store.write(move |w| w.replace_opportunities(&record, &stored)).await?;
+        for o in opportunities.iter().filter(|o| o.score >= threshold && !before.contains(&o.market_id)) {
+            self.emit(EngineEvent::NewOpportunity { opportunity: Box::new(o.clone()) });
+        }
+        tracing::info!(
+            scan = id,
+            listed = scan.listed,
+            candidates = scan.candidates,
+            above_threshold = opportunities.iter().filter(|o| o.score >= threshold).count(),
+            ms = scan.duration_us / 1_000,
+            "scan"
+        );
+        self.emit(EngineEvent::ScanCompleted { scan: scan.clone() });
+        if self.settings().auto_trading {
+            self.auto_trade(&opportunities).await;
+        }
+        Ok(scan)
+    }
+
+    async fn scan_into(&self, scan: &mut ScanRecord, now: i64) -> Result<Vec<Opportunity>, String> {
+        let markets = self.refresh_markets().await.map_err(|e| format!("listing markets: {e}"))?;
+        scan.listed = markets.len() as u64;
+        let settings = self.settings();
+        let candidates: Vec<&Market> = markets.iter().filter(|m| wanted(m, &settings, now)).collect();
+        self.fetch_missing_books(&candidates).await;
+        let slippage = settings.max_slippage();
+        // Features, from the books as they are now; markets with a side that cannot be bought
+        // are not candidates.
+        let mut batch = abi::MarketBatch::with_capacity(candidates.len());
+        let mut scored: Vec<Candidate<'_>> = Vec::with_capacity(candidates.len());
+        {
+            let mut state = self.state();
+            let state = &mut *state;
+            for m in candidates {
+                let (Some(yes), Some(no)) =
+                    (state.books.get(&m.outcomes[0].token_id), state.books.get(&m.outcomes[1].token_id))
+                else {
+                    continue;
+                };
+                let top = |b: &OrderBook| (b.best_bid().map(|l| l.price), b.best_ask().map(|l| l.price));
+                let ((yes_bid, yes_ask), (no_bid, no_ask)) = (top(yes), top(no));
+                if yes_ask.is_none() || no_ask.is_none() {
+                    continue;
+                }
+                let depth =
+                    [yes.depth_within(BookSide::Asks, slippage), no.depth_within(BookSide::Asks, slippage)];
+                let mid = match (yes_bid, yes_ask) {
+                    (Some(b), Some(a)) => (b + a) / Decimal::TWO,
+                    (_, Some(a)) => a,
+                    _ => Decimal::ZERO,
+                };
+                let vol =
+                    state.vol.entry(m.id.clone()).or_default().observe(mid.to_f64().unwrap_or_default(), now);
+                batch.push(&abi::MarketFeatures {
+                    yes_bid: yes_bid.map(micros),
+                    yes_ask: yes_ask.map(micros),
+                    no_bid: no_bid.map(micros),
+                    no_ask: no_ask.map(micros),
+                    yes_depth: micros(depth[0]),
+                    no_depth: micros(depth[1]),
+                    liquidity: micros(m.liquidity),
+                    volume_24h: micros(m.volume_24h),
+                    volatility_24h: vol,
+                    seconds_to_end: m.end_ms.map_or(i64::MAX, |e| (e - now) / 1_000),
+                    // Whale and news signals join with the signal pipelines; neutral until then.
+                    whale_activity: 0.0,
+                    whale_net_flow: 0,
+                    news_relevance: 0.0,
+                    news_count: 0,
+                });
+                scored.push((m, [yes_bid, yes_ask, no_bid, no_ask], depth));
+            }
+        }
+        scan.candidates = scored.len() as u64;
+        if scored.is_empty() {
+            return Ok(Vec::new());
+        }
+        let result = self.plugins.score(now, &batch).map_err(|e| format!("scorer: {e}"))?;
+        let label = format!("{}@{}", result.plugin.name, result.plugin.version);
+        scan.scorer = Some(label.clone());
+        scan.scored = result.scores.len() as u64;
+        // The weights in force, to show next to each factor.
+        let params = self
+            .plugins
+            .list()
+            .into_iter()
+            .find(|p| p.active && p.info.kind == PluginKind::Scorer)
+            .map(|p| p.info.params.iter().map(|s| s.name.clone()).zip(p.params).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let weight = |name: &Option<String>| {
+            let name = name.as_ref()?;
+            params.iter().find(|(n, _)| n == name).map(|(n, v)| (n.clone(), *v))
+        };
+        let mut opportunities: Vec<Opportunity> = scored
+            .iter()
+            .enumerate()
+            .map(|(i, (m, [yes_bid, yes_ask, no_bid, no_ask], depth))| Opportunity {
+                market_id: m.id.clone(),
+                question: m.question.clone(),
+                category: m.category.clone(),
+                score: result.scores[i],
+                factors: result
+                    .plugin
+                    .factors
+                    .iter()
+                    .zip(result.factors_of(i))
+                    .map(|(f, v)| Factor { name: f.name.clone(), value: *v, weight: weight(&f.weight_param) })
+                    .collect(),
+                yes_bid: *yes_bid,
+                yes_ask: *yes_ask,
+                no_bid: *no_bid,
+                no_ask: *no_ask,
+                yes_depth: depth[0],
+                no_depth: depth[1],
+                liquidity: m.liquidity,
+                volume_24h: m.volume_24h,
+                end_ms: m.end_ms,
+                scan_id: scan.id,
+                detected_at_ms: now,
+                scorer: label.clone(),
+            })
+            .collect();
+        opportunities.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.market_id.cmp(&b.market_id)));
+        Ok(opportunities)
+    }
+
+    /// Books of candidates the feed has not delivered yet, fetched a few at a time.
+    async fn fetch_missing_books(&self, candidates: &[&Market]) {
+        let missing: Vec<String> = {
+            let state = self.state();
+            candidates
+                .iter()
+                .flat_map(|m| m.outcomes.iter().map(|o| o.token_id.clone()))
+                .filter(|t| state.books.get(t).is_none())
+                .collect()
+        };
+        let fetched: Vec<_> = futures_util::stream::iter(missing)
+            .map(|token| async move {
+                let book = self.exchange.book(&token).await;
+                (token, book)
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        let mut state = self.state();
+        for (token, book) in fetched {
+            match book {
+                Ok(book) => state.books.insert(token, book),
+                Err(e) => tracing::debug!(%token, error = %e, "candidate book"),
+            }
+        }
+    }
+
+    /// Enters the best opportunities at or above the threshold while slots are free.
+    async fn auto_trade(&self, opportunities: &[Opportunity]) {
+        let settings = self.settings();
+        let threshold = f32::from(settings.opportunity_threshold);
+        for o in opportunities.iter().filter(|o| o.score >= threshold) {
+            let (open, held) = {
+                let state = self.state();
+                (state.positions.len(), state.positions.values().any(|p| p.market_id == o.market_id))
+            };
+            if open >= usize::try_from(settings.max_positions).unwrap_or(usize::MAX) {
+                return;
+            }
+            if held {
+                continue;
+            }
+            match self.enter(&o.market_id, None, Some(o.score)).await {
+                Ok(p) => {
+                    tracing::info!(position = p.id, score = o.score, market = %o.question, status = p.status.as_str(), "auto-trade")
+                }
+                Err(e) => tracing::warn!(market = %o.question, error = %e, "auto-trade skipped"),
+            }
+        }
+    }
+
+    /// Scans at the configured interval, on request, and once at start.
+    pub(super) async fn scan_loop(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.scan().await {
+                self.error("scanner", e.to_string());
+            }
+            let every = self.settings().scan_interval();
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = self.scan_requested.notified() => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volatility_is_zero_without_moves_and_grows_with_them() {
+        let mut v = Volatility::default();
+        assert!(v.observe(0.5, 0).abs() < f32::EPSILON);
+        assert!(v.observe(0.5, 3_600_000).abs() < f32::EPSILON);
+        let moved = v.observe(0.6, 7_200_000);
+        assert!(moved > 0.05, "{moved}");
+        let calmer = v.observe(0.6, 14_400_000);
+        assert!(calmer < moved);
+    }
+}

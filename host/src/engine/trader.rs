@@ -1,0 +1,625 @@
+//! Orders with a journal: every order is written down before it is sent and resolved in the
+//! same transaction that records its fill; entries split 50/50 with leg-risk handling, exits,
+//! closes and settlement at resolution.
+
+use super::ledger::{Account, apply_fill};
+use super::rules::Exit;
+use super::{EngineError, EngineEvent, Inner, Result, cache_position, mark};
+use crate::exchange::{
+    Amount, BookSide, ExchangeError, FillPolicy, Market, OrderAck, OrderKind, OrderRequest, OrderStatus, Side,
+};
+use crate::store::{
+    Action, Intent, IntentAmount, Leg, LegState, Position, PositionStatus, Purpose, Settlement, TradeRecord,
+};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// What became of one order.
+#[derive(Debug)]
+pub(super) enum Placed {
+    /// It filled (possibly partly); the fill is recorded.
+    Filled(Box<TradeRecord>),
+    /// Nothing traded, for this reason; the intent is resolved.
+    Nothing(String),
+    /// The venue's answer is not known; the intent stays journalled for reconciliation.
+    Unknown(String),
+}
+
+/// A fill to record for an intent.
+#[derive(Debug, Clone)]
+pub(super) struct FillReport {
+    pub order_id: String,
+    pub trade_ids: Vec<String>,
+    pub shares: Decimal,
+    pub notional: Decimal,
+    pub fee: Decimal,
+    pub status: Settlement,
+    pub tx_hash: Option<String>,
+}
+
+impl FillReport {
+    fn from_ack(ack: &OrderAck) -> Self {
+        Self {
+            order_id: ack.order_id.clone(),
+            trade_ids: ack.trade_ids.clone(),
+            shares: ack.filled_shares,
+            notional: ack.notional,
+            fee: ack.fee,
+            status: Settlement::Matched,
+            tx_hash: None,
+        }
+    }
+}
+
+fn cents(v: Decimal) -> Decimal {
+    v.round_dp_with_strategy(2, RoundingStrategy::ToZero)
+}
+
+impl Inner {
+    /// Writes an intent to the journal.
+    async fn journal(&self, intent: &Intent) -> Result<()> {
+        let i = intent.clone();
+        self.store.write(move |w| w.put_intent(&i)).await?;
+        Ok(())
+    }
+
+    /// Sends a journalled intent and records what came of it.
+    pub(super) async fn send(&self, intent: &Intent) -> Placed {
+        let (side, amount) = match (intent.action, intent.amount) {
+            (Action::Buy, IntentAmount::Usd(v)) => (Side::Buy, Amount::Usd(v)),
+            (Action::Buy, IntentAmount::Shares(v)) => (Side::Buy, Amount::Shares(v)),
+            (_, IntentAmount::Shares(v) | IntentAmount::Usd(v)) => (Side::Sell, Amount::Shares(v)),
+        };
+        let policy = if intent.fill_and_kill { FillPolicy::FillAndKill } else { FillPolicy::FillOrKill };
+        let order = OrderRequest {
+            client_id: intent.client_id.clone(),
+            token: intent.token.clone(),
+            side,
+            kind: OrderKind::Market { amount, policy },
+        };
+        match self.exchange.place(order).await {
+            Ok(ack) if matches!(ack.status, OrderStatus::Delayed | OrderStatus::Live) => Placed::Unknown(
+                format!("order {} is {:?}; its fills will be reconciled", ack.order_id, ack.status),
+            ),
+            Ok(ack) => self.record(intent, FillReport::from_ack(&ack)).await,
+            Err(e @ (ExchangeError::Rejected { .. } | ExchangeError::Retryable { .. })) => {
+                // Nothing reached the book: the intent is resolved with nothing traded.
+                let reason = e.to_string();
+                match self.resolve_unfilled(intent).await {
+                    Ok(()) => Placed::Nothing(reason),
+                    Err(e) => Placed::Unknown(format!("{reason}; and the journal could not be updated: {e}")),
+                }
+            }
+            Err(e) => {
+                // Sent, fate unknown: find out from the venue's trades before doing anything else.
+                match self.reconcile_intent(intent).await {
+                    Ok(Some(placed)) => placed,
+                    Ok(None) => Placed::Unknown(e.to_string()),
+                    Err(r) => Placed::Unknown(format!("{e}; reconciliation failed: {r}")),
+                }
+            }
+        }
+    }
+
+    /// Journals then sends.
+    pub(super) async fn execute(&self, intent: &Intent) -> Placed {
+        if let Err(e) = self.journal(intent).await {
+            return Placed::Nothing(format!("not sent: the journal could not be written: {e}"));
+        }
+        self.send(intent).await
+    }
+
+    /// Resolves an intent that traded nothing.
+    pub(super) async fn resolve_unfilled(&self, intent: &Intent) -> Result<()> {
+        let id = intent.client_id.clone();
+        self.store.write(move |w| w.remove_intent(&id).map(|_| ())).await?;
+        Ok(())
+    }
+
+    /// Records a fill and resolves its intent, in one transaction; updates the cache and tells
+    /// subscribers. A fill of nothing just resolves the intent.
+    pub(super) async fn record(&self, intent: &Intent, fill: FillReport) -> Placed {
+        if fill.shares.is_zero() {
+            return match self.resolve_unfilled(intent).await {
+                Ok(()) => Placed::Nothing("nothing matched".into()),
+                Err(e) => Placed::Unknown(format!("the journal could not be updated: {e}")),
+            };
+        }
+        let at_ms = self.clock.now_ms();
+        let intent = intent.clone();
+        let written = self
+            .store
+            .write(move |w| {
+                if !w.remove_intent(&intent.client_id)? {
+                    // Already recorded (a reconciliation got there first).
+                    return Ok(None);
+                }
+                let Some(mut position) = w.position(intent.position_id)? else {
+                    return Ok(None);
+                };
+                let id = w.next_id(crate::store::Sequence::Trade)?;
+                let trade = TradeRecord {
+                    id,
+                    position_id: intent.position_id,
+                    leg: intent.leg,
+                    action: intent.action,
+                    purpose: intent.purpose,
+                    client_id: intent.client_id.clone(),
+                    order_id: fill.order_id,
+                    exchange_trade_ids: fill.trade_ids,
+                    price: if fill.shares.is_zero() { Decimal::ZERO } else { fill.notional / fill.shares },
+                    shares: fill.shares,
+                    notional: fill.notional,
+                    fee: fill.fee,
+                    status: fill.status,
+                    tx_hash: fill.tx_hash,
+                    at_ms,
+                    reason: intent.reason.clone(),
+                };
+                apply_fill(&mut position, &trade);
+                restatus(&mut position, &trade);
+                position.version += 1;
+                let mut account: Account =
+                    w.config(Account::KEY)?.unwrap_or_else(|| Account::new(Decimal::ZERO, "", at_ms));
+                account.apply(&trade);
+                w.put_trade(&trade)?;
+                w.put_position(&position)?;
+                w.put_config(Account::KEY, &account)?;
+                Ok(Some((trade, position, account)))
+            })
+            .await;
+        match written {
+            Ok(Some((trade, position, account))) => {
+                self.publish(position, Some(account));
+                self.emit(EngineEvent::TradeExecuted { trade: Box::new(trade.clone()) });
+                Placed::Filled(Box::new(trade))
+            }
+            Ok(None) => Placed::Nothing("already recorded".into()),
+            Err(e) => Placed::Unknown(format!("filled, but the fill could not be recorded: {e}")),
+        }
+    }
+
+    /// Caches a written position (and account) and tells subscribers.
+    pub(super) fn publish(&self, position: Position, account: Option<Account>) {
+        let pnl = {
+            let mut state = self.state();
+            if let Some(a) = account {
+                state.account = Some(a);
+            }
+            let bids = super::bids_of(&state, &position);
+            cache_position(&mut state, position.clone());
+            mark(&position, bids)
+        };
+        self.emit(EngineEvent::PositionUpdate { position: Box::new(position), pnl });
+    }
+
+    /// Writes a position changed outside a fill (status, closing flag).
+    pub(super) async fn save(&self, mut position: Position) -> Result<Position> {
+        let at = self.clock.now_ms();
+        let written = self
+            .store
+            .write(move |w| {
+                let stored = w.position(position.id)?.map_or(0, |p| p.version);
+                position.version = stored + 1;
+                position.updated_at_ms = at;
+                w.put_position(&position)?;
+                Ok(position)
+            })
+            .await?;
+        self.publish(written.clone(), None);
+        Ok(written)
+    }
+
+    fn market(&self, id: &str) -> Option<Market> {
+        self.state().markets.get(id).cloned()
+    }
+
+    /// Claims a position for one operation at a time.
+    fn claim(&self, id: u64) -> Result<Position> {
+        let mut state = self.state();
+        let p = state.positions.get(&id).cloned().ok_or(EngineError::NotOpen(id))?;
+        if !state.busy.insert(id) {
+            return Err(EngineError::Busy(id));
+        }
+        Ok(p)
+    }
+
+    pub(super) fn release(&self, id: u64) {
+        self.state().busy.remove(&id);
+    }
+
+    fn cached(&self, id: u64) -> Option<Position> {
+        self.state().positions.get(&id).cloned()
+    }
+
+    /// Enters a position (see [`super::Engine::enter`]).
+    pub(super) async fn enter(
+        &self,
+        market_id: &str,
+        capital: Option<Decimal>,
+        score: Option<f32>,
+    ) -> Result<Position> {
+        let _one_at_a_time = self.entry.lock().await;
+        let settings = self.settings();
+        let (open, held, available) = {
+            let state = self.state();
+            let held = state.positions.values().any(|p| p.market_id == market_id);
+            let cash = state.account.as_ref().map_or(Decimal::ZERO, |a| a.cash);
+            (state.positions.len(), held, cash)
+        };
+        if open >= usize::try_from(settings.max_positions).unwrap_or(usize::MAX) {
+            return Err(EngineError::NoSlot { max: settings.max_positions });
+        }
+        if held {
+            return Err(EngineError::AlreadyHeld(market_id.into()));
+        }
+        let market = match self.market(market_id) {
+            Some(m) => m,
+            None => {
+                self.refresh_markets().await?;
+                self.market(market_id).ok_or_else(|| EngineError::UnknownMarket(market_id.into()))?
+            }
+        };
+        if !market.accepting_orders {
+            return Err(EngineError::MarketClosed(market_id.into()));
+        }
+        let capital = match capital {
+            Some(c) if c <= Decimal::ZERO => return Err(EngineError::BadAmount(c)),
+            Some(c) => cents(c),
+            None => cents(available * settings.capital_allocation()),
+        };
+        if capital > available {
+            return Err(EngineError::InsufficientCapital { wanted: capital, available });
+        }
+        let half = cents(capital / Decimal::TWO);
+        if half <= Decimal::ZERO {
+            return Err(EngineError::BadAmount(capital));
+        }
+        // Pre-trade check: each side's half rests within the slippage of its best ask, and a
+        // fill-or-kill buy of it walks the book as it is now.
+        for leg in Leg::BOTH {
+            let token = &market.outcomes[leg.index()].token_id;
+            let book = self.exchange.book(token).await?;
+            let depth = book.depth_within(BookSide::Asks, settings.max_slippage());
+            if depth < half {
+                return Err(EngineError::Liquidity {
+                    leg: leg.as_str(),
+                    reason: format!(
+                        "{depth} pUSD rests within {} % of the best ask; {half} needed",
+                        settings.max_slippage_percent
+                    ),
+                });
+            }
+            book.walk(Side::Buy, Amount::Usd(half), FillPolicy::FillOrKill, market.fee)
+                .map_err(|e| EngineError::Liquidity { leg: leg.as_str(), reason: e.to_string() })?;
+            self.state().books.insert(token.clone(), book);
+        }
+
+        // The position and both orders are journalled together, before anything is sent.
+        let now = self.clock.now_ms();
+        let m = market.clone();
+        let id_seq = self.client_seq.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+        let (position, intents) = self
+            .store
+            .write(move |w| {
+                let id = w.next_id(crate::store::Sequence::Position)?;
+                let leg_state = |l: Leg| LegState {
+                    token: m.outcomes[l.index()].token_id.clone(),
+                    outcome: m.outcomes[l.index()].name.clone(),
+                    ..LegState::default()
+                };
+                let position = Position {
+                    id,
+                    market_id: m.id.clone(),
+                    question: m.question.clone(),
+                    opened_at_ms: now,
+                    capital: half * Decimal::TWO,
+                    legs: [leg_state(Leg::Yes), leg_state(Leg::No)],
+                    status: PositionStatus::Opening,
+                    liquidated: None,
+                    liquidated_at_ms: None,
+                    closed_at_ms: None,
+                    close_reason: None,
+                    closing: None,
+                    score,
+                    fee_rate: m.fee.rate,
+                    fee_exponent: m.fee.exponent,
+                    updated_at_ms: now,
+                    version: 1,
+                };
+                let intents = Leg::BOTH.map(|l| Intent {
+                    client_id: format!("p{id}-{}-entry-{now}-{}", l.as_str(), id_seq + l.index() as u64),
+                    position_id: id,
+                    leg: l,
+                    action: Action::Buy,
+                    purpose: Purpose::Entry,
+                    token: m.outcomes[l.index()].token_id.clone(),
+                    amount: IntentAmount::Usd(half),
+                    fill_and_kill: false,
+                    created_at_ms: now,
+                    reason: "entry".into(),
+                });
+                w.put_position(&position)?;
+                for i in &intents {
+                    w.put_intent(i)?;
+                }
+                Ok((position, intents))
+            })
+            .await?;
+        let id = position.id;
+        self.state().busy.insert(id);
+        self.publish(position, None);
+        tracing::info!(position = id, market = %market.question, capital = %(half * Decimal::TWO), "entering");
+
+        let (yes, no) = tokio::join!(self.send(&intents[0]), self.send(&intents[1]));
+        let mut outcomes = [yes, no];
+        for leg in Leg::BOTH {
+            let mut attempts = 0;
+            while matches!(outcomes[leg.index()], Placed::Nothing(_))
+                && matches!(outcomes[leg.other().index()], Placed::Filled(_))
+                && attempts < settings.leg_retries
+            {
+                attempts += 1;
+                let retry = Intent {
+                    client_id: self.client_id(id, leg, Purpose::Entry),
+                    created_at_ms: self.clock.now_ms(),
+                    reason: format!("entry, retry {attempts}"),
+                    ..intents[leg.index()].clone()
+                };
+                tracing::warn!(position = id, leg = leg.as_str(), attempts, "entry side failed; retrying");
+                outcomes[leg.index()] = self.execute(&retry).await;
+            }
+        }
+        let reasons: Vec<String> = Leg::BOTH
+            .iter()
+            .filter_map(|l| match &outcomes[l.index()] {
+                Placed::Nothing(r) | Placed::Unknown(r) => Some(format!("{}: {r}", l.as_str())),
+                Placed::Filled(_) => None,
+            })
+            .collect();
+        if outcomes.iter().any(|o| matches!(o, Placed::Unknown(_))) {
+            // The sweep reconciles and finishes the entry once the venue's answer is known.
+            self.release(id);
+            self.error("trader", format!("position {id}: entry outcome unknown ({})", reasons.join("; ")));
+            return self.cached(id).ok_or(EngineError::UnknownPosition(id));
+        }
+        let finished = self.finish_opening(id, &reasons.join("; ")).await;
+        self.release(id);
+        finished
+    }
+
+    /// Ends an entry from what its sides hold: both → active; one → sold back (unwound); none →
+    /// failed. Used after an entry and, after a crash, by recovery.
+    pub(super) async fn finish_opening(&self, id: u64, why: &str) -> Result<Position> {
+        let p = self.cached(id).ok_or(EngineError::UnknownPosition(id))?;
+        if p.status != PositionStatus::Opening {
+            return Ok(p);
+        }
+        let held = Leg::BOTH.map(|l| p.leg(l).held() > Decimal::ZERO);
+        match held {
+            [true, true] => {
+                let mut p = p;
+                p.status = PositionStatus::Active;
+                self.save(p).await
+            }
+            [false, false] => {
+                let mut p = p;
+                p.status = PositionStatus::Failed;
+                p.closed_at_ms = Some(self.clock.now_ms());
+                p.close_reason = Some(format!("entry failed, nothing bought ({why})"));
+                let saved = self.save(p).await?;
+                self.error("trader", format!("position {id}: entry failed ({why})"));
+                Ok(saved)
+            }
+            _ => {
+                let filled = if held[0] { Leg::Yes } else { Leg::No };
+                let failed = filled.other();
+                let shares = p.leg(filled).held();
+                let unwind = Intent {
+                    client_id: self.client_id(id, filled, Purpose::Unwind),
+                    position_id: id,
+                    leg: filled,
+                    action: Action::Sell,
+                    purpose: Purpose::Unwind,
+                    token: p.leg(filled).token.clone(),
+                    amount: IntentAmount::Shares(shares),
+                    fill_and_kill: true,
+                    created_at_ms: self.clock.now_ms(),
+                    reason: format!("unwind: the {} side could not be bought ({why})", failed.as_str()),
+                };
+                let outcome = self.execute(&unwind).await;
+                let mut p = self.cached(id).ok_or(EngineError::UnknownPosition(id))?;
+                if p.leg(filled).held() > Decimal::ZERO {
+                    // Could not sell it all back: keep managing what is left as a one-sided position.
+                    p.status = PositionStatus::Liquidated;
+                    p.liquidated = Some(failed);
+                    p.liquidated_at_ms = Some(self.clock.now_ms());
+                    let saved = self.save(p).await?;
+                    self.error(
+                        "trader",
+                        format!(
+                            "position {id}: {} side failed and the unwind left shares ({outcome:?})",
+                            failed.as_str()
+                        ),
+                    );
+                    return Ok(saved);
+                }
+                p.status = PositionStatus::Unwound;
+                p.closed_at_ms = Some(self.clock.now_ms());
+                p.close_reason = Some(unwind.reason.clone());
+                let saved = self.save(p).await?;
+                self.error("trader", format!("position {id}: {}", unwind.reason));
+                Ok(saved)
+            }
+        }
+    }
+
+    /// Sells what a side holds, fill-and-kill.
+    async fn sell(&self, p: &Position, leg: Leg, purpose: Purpose, reason: &str) -> Placed {
+        let shares = p.leg(leg).held();
+        if shares <= Decimal::ZERO {
+            return Placed::Nothing("nothing held".into());
+        }
+        let intent = Intent {
+            client_id: self.client_id(p.id, leg, purpose),
+            position_id: p.id,
+            leg,
+            action: Action::Sell,
+            purpose,
+            token: p.leg(leg).token.clone(),
+            amount: IntentAmount::Shares(shares),
+            fill_and_kill: true,
+            created_at_ms: self.clock.now_ms(),
+            reason: reason.to_owned(),
+        };
+        self.execute(&intent).await
+    }
+
+    /// Carries out an exit decision on a claimed position, then releases it.
+    pub(super) async fn act(&self, id: u64, exit: Exit, reason: String) {
+        let result = self.act_claimed(id, exit, &reason).await;
+        self.release(id);
+        if let Err(e) = result {
+            self.error("trader", format!("position {id}: {exit:?} failed: {e}"));
+        }
+    }
+
+    async fn act_claimed(&self, id: u64, exit: Exit, reason: &str) -> Result<()> {
+        let Some(p) = self.cached(id) else { return Ok(()) };
+        let legs: Vec<Leg> = match exit {
+            Exit::Liquidate(l) | Exit::StopLoss(l) | Exit::TakeProfit(l) => vec![l],
+            Exit::CloseAll => {
+                if p.closing.is_none() {
+                    let mut p = p;
+                    p.closing = Some(reason.to_owned());
+                    self.save(p).await?;
+                }
+                Leg::BOTH.to_vec()
+            }
+        };
+        for leg in legs {
+            let Some(current) = self.cached(id) else { return Ok(()) };
+            match self.sell(&current, leg, exit.purpose(), reason).await {
+                Placed::Filled(t) => {
+                    tracing::info!(position = id, leg = leg.as_str(), shares = %t.shares, price = %t.price, reason, "sold");
+                }
+                Placed::Nothing(why) | Placed::Unknown(why) => {
+                    self.error("trader", format!("position {id}: selling {} failed: {why}", leg.as_str()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes a position: both remaining sides (see [`super::Engine::close`]).
+    pub(super) async fn close(&self, id: u64, reason: String) -> Result<Position> {
+        if !self.state().positions.contains_key(&id) {
+            let known = self.store.read()?.position(id)?.is_some();
+            return Err(if known { EngineError::NotOpen(id) } else { EngineError::UnknownPosition(id) });
+        }
+        let p = self.claim(id)?;
+        if p.status == PositionStatus::Opening {
+            self.release(id);
+            return Err(EngineError::Busy(id));
+        }
+        self.act(id, Exit::CloseAll, reason).await;
+        match self.cached(id) {
+            Some(p) => Ok(p),
+            None => self.store.read()?.position(id)?.ok_or(EngineError::UnknownPosition(id)),
+        }
+    }
+
+    /// A market resolved: every side held pays 1 (winner) or 0; the positions close.
+    pub(super) async fn settle_market(&self, market_id: &str, winning_token: &str) {
+        let ids: Vec<u64> =
+            self.state().positions.values().filter(|p| p.market_id == market_id).map(|p| p.id).collect();
+        for id in ids {
+            let at = self.clock.now_ms();
+            let winner = winning_token.to_owned();
+            let written = self
+                .store
+                .write(move |w| {
+                    let Some(mut p) = w.position(id)? else { return Ok(None) };
+                    if !p.status.is_open() {
+                        return Ok(None);
+                    }
+                    let mut account: Account =
+                        w.config(Account::KEY)?.unwrap_or_else(|| Account::new(Decimal::ZERO, "", at));
+                    let mut trades = Vec::new();
+                    for leg in Leg::BOTH {
+                        let held = p.leg(leg).held();
+                        if held <= Decimal::ZERO {
+                            continue;
+                        }
+                        let price = if p.leg(leg).token == winner { Decimal::ONE } else { Decimal::ZERO };
+                        let trade = TradeRecord {
+                            id: w.next_id(crate::store::Sequence::Trade)?,
+                            position_id: id,
+                            leg,
+                            action: Action::Settle,
+                            purpose: Purpose::Settlement,
+                            client_id: String::new(),
+                            order_id: String::new(),
+                            exchange_trade_ids: vec![],
+                            price,
+                            shares: held,
+                            notional: held * price,
+                            fee: Decimal::ZERO,
+                            status: Settlement::Confirmed,
+                            tx_hash: None,
+                            at_ms: at,
+                            reason: "market resolved".into(),
+                        };
+                        apply_fill(&mut p, &trade);
+                        account.apply(&trade);
+                        w.put_trade(&trade)?;
+                        trades.push(trade);
+                    }
+                    let won = p.legs.iter().find(|l| l.token == winner).map_or("?", |l| l.outcome.as_str());
+                    p.status = PositionStatus::Closed;
+                    p.closed_at_ms = Some(at);
+                    p.close_reason = Some(format!("market resolved: {won} won"));
+                    p.version += 1;
+                    w.put_position(&p)?;
+                    w.put_config(Account::KEY, &account)?;
+                    Ok(Some((p, account, trades)))
+                })
+                .await;
+            match written {
+                Ok(Some((p, account, trades))) => {
+                    self.publish(p, Some(account));
+                    for t in trades {
+                        self.emit(EngineEvent::TradeExecuted { trade: Box::new(t) });
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.error("trader", format!("position {id}: settlement could not be recorded: {e}"))
+                }
+            }
+        }
+    }
+}
+
+/// Status after a fill outside an entry: a side sold by the liquidation rule marks the position
+/// liquidated; nothing left closes it.
+fn restatus(p: &mut Position, trade: &TradeRecord) {
+    if p.status == PositionStatus::Opening || trade.action == Action::Buy {
+        return;
+    }
+    let gone = p.leg(trade.leg).held() <= Decimal::ZERO;
+    if trade.purpose == Purpose::Liquidation && gone && p.liquidated.is_none() {
+        p.liquidated = Some(trade.leg);
+        p.liquidated_at_ms = Some(trade.at_ms);
+    }
+    let held = Leg::BOTH.map(|l| p.leg(l).held() > Decimal::ZERO);
+    match held {
+        [false, false] => {
+            p.status = PositionStatus::Closed;
+            p.closed_at_ms = Some(trade.at_ms);
+            p.close_reason = Some(p.closing.take().unwrap_or_else(|| trade.reason.clone()));
+        }
+        [true, true] => p.status = PositionStatus::Active,
+        _ if p.liquidated.is_some() => p.status = PositionStatus::Liquidated,
+        _ => {}
+    }
+}

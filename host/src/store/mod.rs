@@ -1,0 +1,199 @@
+//! Durable storage on redb: typed tables of JSON records, snapshot reads from any thread, and
+//! every write serialized through one writer thread, one transaction per closure.
+
+mod codec;
+mod error;
+mod migrate;
+mod query;
+mod reader;
+mod records;
+mod tables;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
+use std::thread::{self, JoinHandle, ThreadId};
+
+use redb::{Database, ReadableDatabase};
+
+pub use error::{Result, StoreError};
+pub use reader::{Reader, StoredPluginParams};
+pub use records::*;
+pub use writer::{Sequence, Writer};
+
+/// The current schema version: what [`Reader::schema_version`] reports once the store is open.
+pub const SCHEMA_VERSION: u32 = migrate::CURRENT;
+
+/// A unit of work for the writer thread.
+type Job = Box<dyn FnOnce(&Database) + Send>;
+
+/// The bot's database. Cheap to clone; the database closes and the writer thread ends when the
+/// last clone is dropped.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    path: PathBuf,
+    /// `None` only while dropping.
+    jobs: Option<mpsc::Sender<Job>>,
+    writer: Option<JoinHandle<()>>,
+    writer_id: ThreadId,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens or creates the database file (creating parent dirs), checks the schema version and
+    /// runs migrations, and starts the single writer thread.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] if the directory or file cannot be created or opened (another process
+    /// holding it, say); [`StoreError::TooNew`] for a file from a newer version, left untouched;
+    /// [`StoreError::Corrupt`] or [`StoreError::Database`] if a migration fails, nothing changed.
+    pub fn open(path: &Path) -> Result<Self> {
+        let open_error = |reason: String| StoreError::Open { path: path.to_owned(), reason };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| open_error(e.to_string()))?;
+        }
+        migrate::refuse_too_new(path)?;
+        let db = Arc::new(Database::create(path).map_err(|e| open_error(redb::Error::from(e).to_string()))?);
+        if let Some(found) = migrate::run(&db)?.filter(|v| *v != migrate::CURRENT) {
+            tracing::info!(path = %path.display(), from = found, to = migrate::CURRENT, "database migrated");
+        }
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let writer_db = Arc::clone(&db);
+        let writer = thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || {
+                for job in queue {
+                    job(&writer_db);
+                }
+            })
+            .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
+        let writer_id = writer.thread().id();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                path: path.to_owned(),
+                jobs: Some(jobs),
+                writer: Some(writer),
+                writer_id,
+            }),
+        })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// A consistent snapshot; never blocks and is never blocked by the writer (redb MVCC).
+    ///
+    /// # Errors
+    /// redb failures starting a read transaction.
+    pub fn read(&self) -> Result<Reader> {
+        Ok(Reader::new(self.inner.db.begin_read()?))
+    }
+
+    /// Runs `f` on the writer thread inside ONE write transaction and commits it durably before
+    /// returning; if `f` returns Err the transaction is aborted and nothing is written.
+    ///
+    /// Dropping the future does not cancel the write: once submitted, it runs and commits.
+    ///
+    /// # Errors
+    /// Whatever `f` returned; redb failures committing; [`StoreError::WritePanicked`] if `f`
+    /// panicked; [`StoreError::NestedWrite`] if called from inside a write closure;
+    /// [`StoreError::WriterStopped`] if the writer thread is gone.
+    pub async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        F: for<'a> FnOnce(&mut Writer<'a>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.submit(f, move |result| {
+            // The caller may have stopped waiting; the write stands regardless.
+            let _ = reply.send(result);
+        })?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// The same for synchronous callers (must not be called from inside a tokio runtime worker).
+    ///
+    /// # Errors
+    /// As [`Store::write`].
+    pub fn write_blocking<R, F>(&self, f: F) -> Result<R>
+    where
+        F: for<'a> FnOnce(&mut Writer<'a>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.submit(f, move |result| {
+            let _ = reply.send(result);
+        })?;
+        answer.recv().map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Queues `f` for the writer thread; `reply` receives its outcome.
+    fn submit<R, F>(&self, f: F, reply: impl FnOnce(Result<R>) + Send + 'static) -> Result<()>
+    where
+        F: for<'a> FnOnce(&mut Writer<'a>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        if thread::current().id() == self.inner.writer_id {
+            return Err(StoreError::NestedWrite);
+        }
+        let job: Job = Box::new(move |db| {
+            // A panicking closure must not take the writer thread, and every later write, with it.
+            let result = panic::catch_unwind(AssertUnwindSafe(|| transact(db, f)))
+                .unwrap_or(Err(StoreError::WritePanicked));
+            reply(result);
+        });
+        let jobs = self.inner.jobs.as_ref().ok_or(StoreError::WriterStopped)?;
+        jobs.send(job).map_err(|_| StoreError::WriterStopped)
+    }
+}
+
+/// Runs `f` in a new write transaction: commits (durably: redb's default `Immediate`) on `Ok`,
+/// aborts on `Err`.
+fn transact<R>(db: &Database, f: impl for<'a> FnOnce(&mut Writer<'a>) -> Result<R>) -> Result<R> {
+    let txn = db.begin_write()?;
+    match f(&mut Writer::new(&txn)) {
+        Ok(value) => {
+            txn.commit()?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(abort) = txn.abort() {
+                tracing::warn!(%abort, "aborting a failed write");
+            }
+            Err(error)
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer loop once the queued jobs are done; waiting for it
+        // releases the file, so the store can be reopened at once. The last clone may be dropped
+        // by a job on the writer thread itself, which must not wait for itself.
+        self.jobs = None;
+        if let Some(writer) = self.writer.take()
+            && writer.thread().id() != thread::current().id()
+            && writer.join().is_err()
+        {
+            tracing::error!("the store's writer thread panicked");
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Read access: a consistent snapshot of the whole store, taken without waiting for the writer.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition, TableHandle};
+use serde::de::DeserializeOwned;
+
+use super::codec::{corrupt, decode};
+use super::migrate::read_version;
+use super::query;
+use super::tables::{
+    CONFIG, INTENTS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, POSITIONS, PRICES, SCANS, TRADES,
+    TRADES_BY_POSITION, WHALES,
+};
+use super::{
+    Intent, NewsRecord, Opportunity, Position, PricePoint, Result, ScanRecord, TradeRecord, WhaleRecord,
+};
+
+/// One plugin's stored parameters: (kind, name, parameter name → value).
+pub type StoredPluginParams = (String, String, BTreeMap<String, f64>);
+
+/// A snapshot of the store as of the last commit before [`Store::read`](super::Store::read):
+/// later writes are invisible to it, and holding it never delays them. Drop it when done, since
+/// redb cannot reuse the pages a snapshot still sees.
+pub struct Reader {
+    txn: ReadTransaction,
+}
+
+impl fmt::Debug for Reader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reader").finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    pub(crate) fn new(txn: ReadTransaction) -> Self {
+        Self { txn }
+    }
+
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> Result<ReadOnlyTable<K, V>> {
+        Ok(self.txn.open_table(definition)?)
+    }
+
+    /// The layout version of the file (always the current one once [`Store::open`](super::Store::open)
+    /// has returned).
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if the version is missing.
+    pub fn schema_version(&self) -> Result<u32> {
+        let meta = self.table(super::tables::META)?;
+        read_version(&meta)?.ok_or_else(|| corrupt(meta.name(), &super::migrate::VERSION_KEY, "missing"))
+    }
+
+    /// The position with this id.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it does not decode.
+    pub fn position(&self, id: u64) -> Result<Option<Position>> {
+        query::get(&self.table(POSITIONS)?, &id)
+    }
+
+    /// Every position, ascending id.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) for a record that does
+    /// not decode.
+    pub fn positions(&self) -> Result<Vec<Position>> {
+        query::all(&self.table(POSITIONS)?)
+    }
+
+    /// The positions that may still hold shares ([`PositionStatus::is_open`](super::PositionStatus::is_open)),
+    /// ascending id.
+    ///
+    /// # Errors
+    /// As [`Reader::positions`].
+    pub fn open_positions(&self) -> Result<Vec<Position>> {
+        let mut positions = self.positions()?;
+        positions.retain(|p| p.status.is_open());
+        Ok(positions)
+    }
+
+    /// The trade with this id.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it does not decode.
+    pub fn trade(&self, id: u64) -> Result<Option<TradeRecord>> {
+        query::get(&self.table(TRADES)?, &id)
+    }
+
+    /// Every trade, ascending id.
+    ///
+    /// # Errors
+    /// As [`Reader::positions`].
+    pub fn trades(&self) -> Result<Vec<TradeRecord>> {
+        query::all(&self.table(TRADES)?)
+    }
+
+    /// A page of trades: at most `limit` with ids above `after_id` (from the first without),
+    /// ascending id. Pass the last id of a page to get the next.
+    ///
+    /// # Errors
+    /// As [`Reader::positions`].
+    pub fn trades_after(&self, after_id: Option<u64>, limit: usize) -> Result<Vec<TradeRecord>> {
+        let table = self.table(TRADES)?;
+        let start = after_id.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let range = table.range::<u64>((start, std::ops::Bound::Unbounded))?;
+        query::collect(table.name(), range, limit)
+    }
+
+    /// The trades of one position, ascending id, found through the by-position index.
+    ///
+    /// # Errors
+    /// As [`Reader::positions`]; [`StoreError::Corrupt`](super::StoreError::Corrupt) if the index
+    /// names a missing trade.
+    pub fn trades_of(&self, position_id: u64) -> Result<Vec<TradeRecord>> {
+        query::trades_of(&self.table(TRADES_BY_POSITION)?, &self.table(TRADES)?, position_id)
+    }
+
+    /// Orders journalled and not yet settled, oldest first (ties by client id).
+    ///
+    /// # Errors
+    /// As [`Reader::positions`].
+    pub fn intents(&self) -> Result<Vec<Intent>> {
+        query::intents(&self.table(INTENTS)?)
+    }
+
+    /// The opportunities of the last scan, best score first, then by market id.
+    ///
+    /// # Errors
+    /// As [`Reader::positions`].
+    pub fn opportunities(&self) -> Result<Vec<Opportunity>> {
+        let mut opportunities: Vec<Opportunity> = query::all(&self.table(OPPORTUNITIES)?)?;
+        opportunities.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.market_id.cmp(&b.market_id)));
+        Ok(opportunities)
+    }
+
+    /// The opportunity of one market, if the last scan found it.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it does not decode.
+    pub fn opportunity(&self, market_id: &str) -> Result<Option<Opportunity>> {
+        query::get(&self.table(OPPORTUNITIES)?, &market_id)
+    }
+
+    /// The newest `limit` scans, newest first.
+    ///
+    /// # Errors
+    /// As [`Reader::positions`].
+    pub fn scans(&self, limit: usize) -> Result<Vec<ScanRecord>> {
+        let table = self.table(SCANS)?;
+        let range = table.iter()?.rev();
+        query::collect(table.name(), range, limit)
+    }
+
+    /// A setting stored with [`Writer::put_config`](super::Writer::put_config).
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it is not a `T`.
+    pub fn config<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        query::get(&self.table(CONFIG)?, &key)
+    }
+
+    /// Every plugin's stored parameters as (kind, name, values), ordered by kind then name.
+    ///
+    /// # Errors
+    /// As [`Reader::positions`].
+    pub fn plugin_params(&self) -> Result<Vec<StoredPluginParams>> {
+        let table = self.table(PLUGIN_PARAMS)?;
+        table
+            .iter()?
+            .map(|entry| {
+                let (key, value) = entry?;
+                let (kind, name) = key.value();
+                let values = decode(table.name(), &(kind, name), value.value())?;
+                Ok((kind.to_owned(), name.to_owned(), values))
+            })
+            .collect()
+    }
+
+    /// Every whale, by address.
+    ///
+    /// # Errors
+    /// As [`Reader::positions`].
+    pub fn whales(&self) -> Result<Vec<WhaleRecord>> {
+        query::all(&self.table(WHALES)?)
+    }
+
+    /// One whale.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it does not decode.
+    pub fn whale(&self, address: &str) -> Result<Option<WhaleRecord>> {
+        query::get(&self.table(WHALES)?, &address)
+    }
+
+    /// The `limit` most recently published news items, newest first (ties by id).
+    ///
+    /// # Errors
+    /// As [`Reader::positions`].
+    pub fn news(&self, limit: usize) -> Result<Vec<NewsRecord>> {
+        // Items are keyed by id for deduplication, so this sorts them all; the table holds what the
+        // feeds returned over the bot's life, thousands rather than millions.
+        let mut news: Vec<NewsRecord> = query::all(&self.table(NEWS)?)?;
+        news.sort_by(|a, b| b.published_ms.cmp(&a.published_ms).then_with(|| a.id.cmp(&b.id)));
+        news.truncate(limit);
+        Ok(news)
+    }
+
+    /// A market's price points from `from_ms` to `to_ms`, both included, oldest first.
+    ///
+    /// # Errors
+    /// As [`Reader::positions`].
+    pub fn prices(&self, market_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<PricePoint>> {
+        if from_ms > to_ms {
+            return Ok(Vec::new());
+        }
+        let table = self.table(PRICES)?;
+        let range = table.range((market_id, from_ms)..=(market_id, to_ms))?;
+        query::collect(table.name(), range, usize::MAX)
+    }
+}

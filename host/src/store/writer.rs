@@ -1,0 +1,287 @@
+//! Write access: the operations available inside one write transaction, on the writer thread.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableHandle, WriteTransaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::codec::{check_finite, corrupt, encode};
+use super::query::{self, TradeOwner};
+use super::tables::{
+    CONFIG, INTENTS, MAX_SCANS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, POSITIONS, PRICES, SCANS, SEQUENCES,
+    TRADES, TRADES_BY_POSITION, WHALES,
+};
+use super::{
+    Intent, NewsRecord, Opportunity, Position, PricePoint, Result, ScanRecord, TradeRecord, WhaleRecord,
+};
+
+/// A counter of ids, one per kind of record the bot numbers itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sequence {
+    /// [`Position::id`].
+    Position,
+    /// [`TradeRecord::id`].
+    Trade,
+    /// [`ScanRecord::id`].
+    Scan,
+}
+
+impl Sequence {
+    /// The counter's key in the sequences table; never change it.
+    fn key(self) -> &'static str {
+        match self {
+            Self::Position => "position",
+            Self::Trade => "trade",
+            Self::Scan => "scan",
+        }
+    }
+}
+
+/// The open write transaction, as a write closure sees it. Everything done through it commits
+/// together when the closure returns `Ok`, or not at all.
+pub struct Writer<'a> {
+    txn: &'a WriteTransaction,
+}
+
+impl fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+impl<'a> Writer<'a> {
+    pub(crate) fn new(txn: &'a WriteTransaction) -> Self {
+        Self { txn }
+    }
+
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> Result<Table<'a, K, V>> {
+        Ok(self.txn.open_table(definition)?)
+    }
+
+    /// The next id of `seq`: 1, 2, 3… Ids are never handed out twice once the transaction that
+    /// took them commits; an aborted transaction gives its ids back.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if the counter is exhausted.
+    pub fn next_id(&mut self, seq: Sequence) -> Result<u64> {
+        let mut table = self.table(SEQUENCES)?;
+        let last = table.get(seq.key())?.map_or(0, |v| v.value());
+        let next = last.checked_add(1).ok_or_else(|| corrupt(table.name(), &seq.key(), "exhausted"))?;
+        table.insert(seq.key(), next)?;
+        Ok(next)
+    }
+
+    /// Stores a position under its id, replacing any previous version.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Invalid`](super::StoreError::Invalid) for a score that is not finite.
+    pub fn put_position(&mut self, p: &Position) -> Result<()> {
+        let mut table = self.table(POSITIONS)?;
+        if let Some(score) = p.score {
+            check_finite(table.name(), &p.id, "score", f64::from(score))?;
+        }
+        let bytes = encode(table.name(), &p.id, p)?;
+        table.insert(p.id, bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Stores a trade under its id, replacing any previous version, and keeps the by-position
+    /// index in step: a trade stored again under another position moves its index entry.
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn put_trade(&mut self, t: &TradeRecord) -> Result<()> {
+        let mut trades = self.table(TRADES)?;
+        let bytes = encode(trades.name(), &t.id, t)?;
+        // `None` inside: a previous version that does not decode, whose index entry is unknown.
+        let previous: Option<Option<u64>> = trades
+            .insert(t.id, bytes.as_slice())?
+            .map(|old| serde_json::from_slice::<TradeOwner>(old.value()).ok().map(|owner| owner.position_id));
+        drop(trades);
+        let mut index = self.table(TRADES_BY_POSITION)?;
+        match previous {
+            Some(Some(old)) if old != t.position_id => {
+                index.remove((old, t.id))?;
+            }
+            Some(None) => index.retain(|(_, trade), ()| trade != t.id)?,
+            _ => {}
+        }
+        index.insert((t.position_id, t.id), ())?;
+        Ok(())
+    }
+
+    /// Journals an order intent under its client id.
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn put_intent(&mut self, i: &Intent) -> Result<()> {
+        let mut table = self.table(INTENTS)?;
+        let bytes = encode(table.name(), &i.client_id, i)?;
+        table.insert(i.client_id.as_str(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Removes an intent once its outcome is recorded; whether it was there.
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn remove_intent(&mut self, client_id: &str) -> Result<bool> {
+        Ok(self.table(INTENTS)?.remove(client_id)?.is_some())
+    }
+
+    /// Stores a scan and makes `opportunities` the whole opportunities table: markets the scan did
+    /// not return are gone. Two with the same market id: the later wins.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Invalid`](super::StoreError::Invalid) for a score, factor value
+    /// or weight that is not finite.
+    pub fn replace_opportunities(&mut self, scan: &ScanRecord, opportunities: &[Opportunity]) -> Result<()> {
+        self.put_scan(scan)?;
+        let mut table = self.table(OPPORTUNITIES)?;
+        table.retain(|_, _| false)?;
+        for o in opportunities {
+            let key = o.market_id.as_str();
+            check_finite(table.name(), &key, "score", f64::from(o.score))?;
+            for factor in &o.factors {
+                check_finite(table.name(), &key, &factor.name, f64::from(factor.value))?;
+                if let Some((name, weight)) = &factor.weight {
+                    check_finite(table.name(), &key, name, *weight)?;
+                }
+            }
+            let bytes = encode(table.name(), &key, o)?;
+            table.insert(key, bytes.as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Stores a scan, then drops the oldest beyond the newest 1,000.
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn put_scan(&mut self, scan: &ScanRecord) -> Result<()> {
+        let mut table = self.table(SCANS)?;
+        let bytes = encode(table.name(), &scan.id, scan)?;
+        table.insert(scan.id, bytes.as_slice())?;
+        let excess = table.len()?.saturating_sub(MAX_SCANS);
+        for _ in 0..excess {
+            table.pop_first()?;
+        }
+        Ok(())
+    }
+
+    /// Stores a setting as JSON under `key`.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Invalid`](super::StoreError::Invalid) if it does not serialize.
+    pub fn put_config<T: Serialize>(&mut self, key: &str, value: &T) -> Result<()> {
+        let mut table = self.table(CONFIG)?;
+        let bytes = encode(table.name(), &key, value)?;
+        table.insert(key, bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Stores a plugin's parameter values, replacing what was stored for it.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Invalid`](super::StoreError::Invalid) for a value that is not finite.
+    pub fn put_plugin_params(
+        &mut self,
+        kind: &str,
+        name: &str,
+        values: &BTreeMap<String, f64>,
+    ) -> Result<()> {
+        let mut table = self.table(PLUGIN_PARAMS)?;
+        for (param, value) in values {
+            check_finite(table.name(), &(kind, name), param, *value)?;
+        }
+        let bytes = encode(table.name(), &(kind, name), values)?;
+        table.insert((kind, name), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Stores a whale under its address.
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn put_whale(&mut self, w: &WhaleRecord) -> Result<()> {
+        let mut table = self.table(WHALES)?;
+        let bytes = encode(table.name(), &w.address, w)?;
+        table.insert(w.address.as_str(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Stores a news item under its id; the same id again overwrites it.
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn put_news(&mut self, n: &NewsRecord) -> Result<()> {
+        let mut table = self.table(NEWS)?;
+        let bytes = encode(table.name(), &n.id, n)?;
+        table.insert(n.id.as_str(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Stores a market's price point under its time; a point at the same millisecond overwrites.
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn put_price(&mut self, market_id: &str, p: &PricePoint) -> Result<()> {
+        let mut table = self.table(PRICES)?;
+        let bytes = encode(table.name(), &(market_id, p.at_ms), p)?;
+        table.insert((market_id, p.at_ms), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Removes every market's price points older than `before_ms`; how many went.
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn prune_prices(&mut self, before_ms: i64) -> Result<u64> {
+        let mut removed = 0_u64;
+        self.table(PRICES)?.retain(|(_, at_ms), _| {
+            let keep = at_ms >= before_ms;
+            if !keep {
+                removed += 1;
+            }
+            keep
+        })?;
+        Ok(removed)
+    }
+
+    /// The position with this id as this transaction sees it (its own writes included).
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it does not decode.
+    pub fn position(&self, id: u64) -> Result<Option<Position>> {
+        query::get(&self.table(POSITIONS)?, &id)
+    }
+
+    /// Pending intents as this transaction sees them, oldest first (ties by client id).
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) for one that does not decode.
+    pub fn intents(&self) -> Result<Vec<Intent>> {
+        query::intents(&self.table(INTENTS)?)
+    }
+
+    /// A position's trades as this transaction sees them, ascending id.
+    ///
+    /// # Errors
+    /// As [`Writer::intents`], and if the index names a missing trade.
+    pub fn trades_of(&self, position_id: u64) -> Result<Vec<TradeRecord>> {
+        query::trades_of(&self.table(TRADES_BY_POSITION)?, &self.table(TRADES)?, position_id)
+    }
+
+    /// A setting as this transaction sees it.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it is not a `T`.
+    pub fn config<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        query::get(&self.table(CONFIG)?, &key)
+    }
+}
