@@ -62,7 +62,7 @@ pub fn apply_fill(position: &mut Position, trade: &TradeRecord) {
         }
     }
     leg.fees += trade.fee;
-    if !leg.bought.is_zero() && leg.held().is_zero() && trade.action != Action::Buy {
+    if !leg.bought.is_zero() && !leg.is_held() && trade.action != Action::Buy {
         leg.exited_at_ms = Some(trade.at_ms);
         leg.exit = Some(trade.purpose);
     }

@@ -92,7 +92,7 @@ impl Inner {
         if positions.is_empty() {
             return;
         }
-        let decisions = self.decide(&positions, &marks);
+        let decisions = self.decide(&positions, &marks).await;
         let Some(me) = self.me() else { return };
         for (i, exit, reason) in decisions {
             let Some(p) = positions.get(i) else { continue };
@@ -106,10 +106,16 @@ impl Inner {
     }
 
     /// Decisions by the plugin, or by the built-in rule when the plugin cannot answer.
-    fn decide(&self, positions: &[Position], marks: &[Marks]) -> Vec<(usize, Exit, String)> {
+    async fn decide(&self, positions: &[Position], marks: &[Marks]) -> Vec<(usize, Exit, String)> {
         let views: Vec<_> = positions.iter().zip(marks).map(|(p, (b, a))| rules::view(p, *b, *a)).collect();
         let now = self.clock.now_ms();
-        let (source, decisions) = match self.plugins.evaluate_rules(now, &views) {
+        let plugins = self.plugins.clone();
+        // Plugin calls block (WASI streams block on the runtime): off the async workers.
+        let answer =
+            tokio::task::spawn_blocking(move || plugins.evaluate_rules(now, &views)).await.unwrap_or_else(
+                |e| Err(crate::plugins::PluginError::InvalidInput(format!("plugin call aborted: {e}"))),
+            );
+        let (source, decisions) = match answer {
             Ok(decided) => (
                 RulesSource::Plugin { name: decided.plugin.name.clone() },
                 decided

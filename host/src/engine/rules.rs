@@ -36,8 +36,8 @@ impl Exit {
     #[must_use]
     pub fn applies_to(self, p: &Position) -> bool {
         match self {
-            Self::Liquidate(l) | Self::StopLoss(l) | Self::TakeProfit(l) => p.leg(l).held() > Decimal::ZERO,
-            Self::CloseAll => Leg::BOTH.iter().any(|l| p.leg(*l).held() > Decimal::ZERO),
+            Self::Liquidate(l) | Self::StopLoss(l) | Self::TakeProfit(l) => p.leg(l).is_held(),
+            Self::CloseAll => Leg::BOTH.iter().any(|l| p.leg(*l).is_held()),
         }
     }
 }
@@ -64,7 +64,7 @@ pub fn view(p: &Position, bids: [Option<Decimal>; 2], asks: [Option<Decimal>; 2]
     let leg = |l: Leg| {
         let s = p.leg(l);
         abi::Leg {
-            shares: micros(s.held().max(Decimal::ZERO)),
+            shares: micros(s.sellable()),
             entry_price: micros(s.entry_price()),
             best_bid: bids[l.index()].map(micros),
             best_ask: asks[l.index()].map(micros),
@@ -100,16 +100,13 @@ pub fn from_plugin(action: &abi::Action) -> Exit {
 fn fallen(p: &Position, leg: Leg, bid: Option<Decimal>, drop: Decimal) -> Option<Decimal> {
     let s = p.leg(leg);
     let (bid, entry) = (bid?, s.entry_price());
-    (s.held() > Decimal::ZERO && entry > Decimal::ZERO && bid <= entry * (Decimal::ONE - drop))
-        .then_some(entry - bid)
+    (s.is_held() && entry > Decimal::ZERO && bid <= entry * (Decimal::ONE - drop)).then_some(entry - bid)
 }
 
 fn risen(p: &Position, leg: Leg, bid: Option<Decimal>, rise: Decimal) -> bool {
     let s = p.leg(leg);
     let entry = s.entry_price();
-    bid.is_some_and(|bid| {
-        s.held() > Decimal::ZERO && entry > Decimal::ZERO && bid >= entry * (Decimal::ONE + rise)
-    })
+    bid.is_some_and(|bid| s.is_held() && entry > Decimal::ZERO && bid >= entry * (Decimal::ONE + rise))
 }
 
 /// The built-in rule, identical in behaviour to the default `equilibrage` plugin: while both
@@ -119,7 +116,7 @@ fn risen(p: &Position, leg: Leg, bid: Option<Decimal>, rise: Decimal) -> bool {
 #[must_use]
 pub fn builtin(settings: &Settings, p: &Position, bids: [Option<Decimal>; 2]) -> Option<(Exit, String)> {
     let pct = |f: Decimal| format!("{} %", (f * Decimal::ONE_HUNDRED).normalize());
-    let held = |l: Leg| p.leg(l).held() > Decimal::ZERO;
+    let held = |l: Leg| p.leg(l).is_held();
     let bid = |l: Leg| bids[l.index()];
     if held(Leg::Yes) && held(Leg::No) {
         let drop = settings.liquidation_drop();

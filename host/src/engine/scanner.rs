@@ -187,7 +187,12 @@ impl Inner {
         if scored.is_empty() {
             return Ok(Vec::new());
         }
-        let result = self.plugins.score(now, &batch).map_err(|e| format!("scorer: {e}"))?;
+        let plugins = self.plugins.clone();
+        // Plugin calls block (and a big batch takes milliseconds): off the async workers.
+        let result = tokio::task::spawn_blocking(move || plugins.score(now, &batch))
+            .await
+            .map_err(|e| format!("scorer call aborted: {e}"))?
+            .map_err(|e| format!("scorer: {e}"))?;
         let label = format!("{}@{}", result.plugin.name, result.plugin.version);
         scan.scorer = Some(label.clone());
         scan.scored = result.scores.len() as u64;

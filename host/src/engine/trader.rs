@@ -394,7 +394,7 @@ impl Inner {
         if p.status != PositionStatus::Opening {
             return Ok(p);
         }
-        let held = Leg::BOTH.map(|l| p.leg(l).held() > Decimal::ZERO);
+        let held = Leg::BOTH.map(|l| p.leg(l).is_held());
         match held {
             [true, true] => {
                 let mut p = p;
@@ -413,7 +413,7 @@ impl Inner {
             _ => {
                 let filled = if held[0] { Leg::Yes } else { Leg::No };
                 let failed = filled.other();
-                let shares = p.leg(filled).held();
+                let shares = p.leg(filled).sellable();
                 let unwind = Intent {
                     client_id: self.client_id(id, filled, Purpose::Unwind),
                     position_id: id,
@@ -428,7 +428,7 @@ impl Inner {
                 };
                 let outcome = self.execute(&unwind).await;
                 let mut p = self.cached(id).ok_or(EngineError::UnknownPosition(id))?;
-                if p.leg(filled).held() > Decimal::ZERO {
+                if p.leg(filled).is_held() {
                     // Could not sell it all back: keep managing what is left as a one-sided position.
                     p.status = PositionStatus::Liquidated;
                     p.liquidated = Some(failed);
@@ -455,7 +455,7 @@ impl Inner {
 
     /// Sells what a side holds, fill-and-kill.
     async fn sell(&self, p: &Position, leg: Leg, purpose: Purpose, reason: &str) -> Placed {
-        let shares = p.leg(leg).held();
+        let shares = p.leg(leg).sellable();
         if shares <= Decimal::ZERO {
             return Placed::Nothing("nothing held".into());
         }
@@ -606,12 +606,12 @@ fn restatus(p: &mut Position, trade: &TradeRecord) {
     if p.status == PositionStatus::Opening || trade.action == Action::Buy {
         return;
     }
-    let gone = p.leg(trade.leg).held() <= Decimal::ZERO;
+    let gone = !p.leg(trade.leg).is_held();
     if trade.purpose == Purpose::Liquidation && gone && p.liquidated.is_none() {
         p.liquidated = Some(trade.leg);
         p.liquidated_at_ms = Some(trade.at_ms);
     }
-    let held = Leg::BOTH.map(|l| p.leg(l).held() > Decimal::ZERO);
+    let held = Leg::BOTH.map(|l| p.leg(l).is_held());
     match held {
         [false, false] => {
             p.status = PositionStatus::Closed;

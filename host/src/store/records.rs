@@ -154,6 +154,19 @@ impl LegState {
         self.bought - self.sold
     }
 
+    /// Shares that can still be sold: venues trade shares in hundredths, so a remainder below a
+    /// hundredth (a buy by pUSD can leave one) is dust that counts as gone.
+    #[must_use]
+    pub fn sellable(&self) -> Decimal {
+        self.held().max(Decimal::ZERO).trunc_with_scale(2)
+    }
+
+    /// Whether anything sellable is held.
+    #[must_use]
+    pub fn is_held(&self) -> bool {
+        self.sellable() > Decimal::ZERO
+    }
+
     /// Average price paid per share, before fees; zero before any buy.
     #[must_use]
     pub fn entry_price(&self) -> Decimal {
