@@ -131,6 +131,15 @@ fn run(common: &Common) -> anyhow::Result<()> {
         tracing::info!(file = %written.display(), "installed default plugin");
     }
     let runtime = Plugins::new(plugin_options(&config))?;
+    let db = config.data.dir.join("equilibrage.redb");
+    let store = Store::open(&db).with_context(|| format!("opening the database {}", db.display()))?;
+    // Parameters set from the dashboard or API in earlier runs apply from the first call.
+    for (kind, name, values) in store.read()?.plugin_params()? {
+        match kind.parse::<PluginKind>() {
+            Ok(kind) => runtime.preset_params(kind, &name, values),
+            Err(e) => tracing::warn!(%kind, %name, error = %e, "stored plugin parameters ignored"),
+        }
+    }
     let started = std::time::Instant::now();
     runtime.load_dir()?;
     tracing::info!(elapsed_ms = started.elapsed().as_millis(), dir = %plugin_dir.display(), "plugins loaded");
@@ -141,8 +150,6 @@ fn run(common: &Common) -> anyhow::Result<()> {
         }
     }
     let _hot_reload = plugins::watch(&runtime)?;
-    let db = config.data.dir.join("equilibrage.redb");
-    let store = Store::open(&db).with_context(|| format!("opening the database {}", db.display()))?;
     let prior = Prior::read(&store)?;
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

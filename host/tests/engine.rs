@@ -545,3 +545,37 @@ async fn a_thirty_percent_drop_on_the_live_feed_liquidates_that_side_automatical
     engine.settle().await;
     assert_eq!(engine.position(p.id).unwrap().position.status, PositionStatus::Liquidated);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_parameters_are_checked_applied_live_and_kept_for_the_next_start() {
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let venue = sim();
+    let engine = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    let weight = |p: &Plugins| {
+        let s = p.list().into_iter().find(|p| p.info.name == "default-scorer").unwrap();
+        let i = s.info.params.iter().position(|p| p.name == "weight-news").unwrap();
+        s.params[i]
+    };
+    let refused =
+        engine.set_plugin_params(PluginKind::Scorer, "default-scorer", &[("weight-news".into(), 7.0)]).await;
+    assert!(matches!(refused, Err(EngineError::Params(_))), "{refused:?}");
+    assert!((weight(&plugins) - 0.05).abs() < 1e-12, "unchanged");
+    engine
+        .set_plugin_params(PluginKind::Scorer, "default-scorer", &[("weight-news".into(), 0.5)])
+        .await
+        .unwrap();
+    assert!((weight(&plugins) - 0.5).abs() < 1e-12, "applied live");
+    // The next start presets what was stored before loading the plugins.
+    let again_dir = tempfile::tempdir().unwrap();
+    equilibrage::plugins::install_defaults(again_dir.path()).unwrap();
+    let mut options = equilibrage::plugins::PluginOptions::new(again_dir.path(), Some(support::cache_dir()));
+    options.limits = support::limits();
+    let again = Plugins::new(options).unwrap();
+    for (kind, name, values) in store.read().unwrap().plugin_params().unwrap() {
+        again.preset_params(kind.parse().unwrap(), &name, values);
+    }
+    again.load_dir().unwrap();
+    assert!((weight(&again) - 0.5).abs() < 1e-12, "kept across the restart");
+}

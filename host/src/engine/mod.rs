@@ -97,6 +97,8 @@ pub enum EngineError {
     Exchange(#[from] ExchangeError),
     #[error("plugin: {0}")]
     Plugin(#[from] PluginError),
+    #[error("plugin parameters: {0}")]
+    Params(#[from] crate::plugins::ParamError),
     #[error("unknown market {0:?} (not in the venue's active binary markets)")]
     UnknownMarket(String),
     #[error("market {0:?} is not accepting orders")]
@@ -319,6 +321,28 @@ impl Engine {
         self.inner.push_rule_params();
         self.inner.settings_changed.notify_waiters();
         Ok(next)
+    }
+
+    /// Changes parameters of a loaded plugin, live (its next call uses them), and keeps them for
+    /// the next start. All values are checked before any is applied.
+    ///
+    /// # Errors
+    /// Unknown plugin or parameter, a value out of its declared range (nothing changes), or the
+    /// store failing (the values then apply until the next start only, and the error says so).
+    pub async fn set_plugin_params(
+        &self,
+        kind: PluginKind,
+        name: &str,
+        values: &[(String, f64)],
+    ) -> Result<Vec<f64>> {
+        let applied = self.inner.plugins.set_params(kind, name, values)?;
+        let info = self.inner.plugins.list().into_iter().find(|p| p.info.kind == kind && p.info.name == name);
+        let stored: BTreeMap<String, f64> = info
+            .map(|p| p.info.params.iter().map(|s| s.name.clone()).zip(applied.iter().copied()).collect())
+            .unwrap_or_default();
+        let (kind_name, plugin) = (kind.as_str().to_owned(), name.to_owned());
+        self.inner.store.write(move |w| w.put_plugin_params(&kind_name, &plugin, &stored)).await?;
+        Ok(applied)
     }
 
     /// Scans now and returns the scan's record (its `error` says why when it failed).
