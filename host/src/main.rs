@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use equilibrage::clock::unix_now_ms;
 use equilibrage::config::{Config, ExchangeMode};
-use equilibrage::engine::{Account, Clock, Engine, EngineOptions};
+use equilibrage::engine::{Account, Clock, Engine, EngineOptions, SignalFeeds};
 use equilibrage::exchange::Exchange;
 use equilibrage::exchange::paper::PaperExchange;
 use equilibrage::exchange::polymarket::LiveExchange;
@@ -167,7 +167,11 @@ fn run(common: &Common) -> anyhow::Result<()> {
             open = engine.positions().len(),
             "engine ready"
         );
-        let _tasks = engine.spawn();
+        let mut tasks = engine.spawn();
+        if let Venue::Sim(sim) = &venue {
+            let feeds = SignalFeeds { whales: sim.whale_trades(), news: sim.news() };
+            engine.follow_signals(feeds, &mut tasks);
+        }
         let listener = tokio::net::TcpListener::bind(config.web.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.web.listen))?;

@@ -579,3 +579,49 @@ async fn plugin_parameters_are_checked_applied_live_and_kept_for_the_next_start(
     again.load_dir().unwrap();
     assert!((weight(&again) - 0.5).abs() < 1e-12, "kept across the restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whale_trades_and_news_reach_the_scorer_through_their_plugins_and_are_stored() {
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let venue = sim();
+    let engine = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    let mut tasks = engine.spawn();
+    engine.follow_signals(
+        equilibrage::engine::SignalFeeds { whales: venue.whale_trades(), news: venue.news() },
+        &mut tasks,
+    );
+    // Six simulated hours, a minute at a time.
+    let mut produced = (0, 0);
+    for _ in 0..360 {
+        let out = venue.advance(60_000);
+        produced.0 += out.whale_trades.len();
+        produced.1 += out.news.len();
+        tokio::task::yield_now().await;
+    }
+    assert!(produced.0 > 0 && produced.1 > 0, "the simulator produced {produced:?}");
+    let factor = |o: &equilibrage::store::Opportunity, name: &str| {
+        o.factors.iter().find(|f| f.name == name).map_or(0.0, |f| f.value)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let scan = engine.scan().await.unwrap();
+        assert_eq!(scan.error, None);
+        let all = engine.opportunities(0.0).unwrap();
+        let whales = all.iter().filter(|o| factor(o, "whales") > 0.0).count();
+        let news = all.iter().filter(|o| factor(o, "news") > 0.0).count();
+        let read = store.read().unwrap();
+        if whales > 0 && news > 0 && !read.whales().unwrap().is_empty() && !read.news(10).unwrap().is_empty()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "signals never reached the scores ({whales} whale, {news} news)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let whale = &store.read().unwrap().whales().unwrap()[0];
+    assert!(whale.total_volume > Decimal::ZERO && whale.trade_count > 0 && !whale.markets.is_empty());
+}

@@ -8,11 +8,13 @@ mod recovery;
 mod rules;
 mod scanner;
 mod settings;
+mod signals;
 mod trader;
 
 pub use ledger::{Account, Overview, PositionPnl, mark, overview};
 pub use rules::{Exit, RulesSource, builtin};
 pub use settings::{FieldError, Settings, SettingsError, SettingsPatch};
+pub use signals::SignalFeeds;
 
 use crate::exchange::{BookSet, Exchange, ExchangeError, Market, OrderBook, TokenId};
 use crate::plugins::{PluginError, PluginEvent, PluginKind, Plugins};
@@ -193,6 +195,8 @@ struct Inner {
     scan_requested: Notify,
     settings_changed: Notify,
     client_seq: std::sync::atomic::AtomicU64,
+    /// Whale trades and news of the last day.
+    recent: Mutex<signals::Recent>,
     /// The engine itself, for the tasks it spawns (set once at open).
     this: std::sync::OnceLock<std::sync::Weak<Inner>>,
 }
@@ -258,6 +262,7 @@ impl Engine {
             scan_requested: Notify::new(),
             settings_changed: Notify::new(),
             client_seq: std::sync::atomic::AtomicU64::new(0),
+            recent: Mutex::new(signals::Recent::default()),
             this: std::sync::OnceLock::new(),
         };
         let engine = Self { inner: Arc::new(inner) };
@@ -282,6 +287,12 @@ impl Engine {
         let inner = Arc::clone(&self.inner);
         tasks.spawn(async move { inner.plugin_loop().await });
         EngineTasks { tasks }
+    }
+
+    /// Follows whale trades and news for the scanner's signals, on `tasks`.
+    pub fn follow_signals(&self, feeds: SignalFeeds, tasks: &mut EngineTasks) {
+        let inner = Arc::clone(&self.inner);
+        tasks.tasks.spawn(async move { inner.signal_loop(feeds).await });
     }
 
     /// The venue's name.

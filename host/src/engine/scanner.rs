@@ -135,6 +135,9 @@ impl Inner {
         let settings = self.settings();
         let candidates: Vec<&Market> = markets.iter().filter(|m| wanted(m, &settings, now)).collect();
         self.fetch_missing_books(&candidates).await;
+        let texts: Vec<(String, String, String)> =
+            candidates.iter().map(|m| (m.id.clone(), m.question.clone(), m.category.clone())).collect();
+        let signals = self.signals(&texts, now).await;
         let slippage = settings.max_slippage();
         // Features, from the books as they are now; markets with a side that cannot be bought
         // are not candidates.
@@ -163,6 +166,7 @@ impl Inner {
                 };
                 let vol =
                     state.vol.entry(m.id.clone()).or_default().observe(mid.to_f64().unwrap_or_default(), now);
+                let signal = signals.get(&m.id).copied().unwrap_or_default();
                 batch.push(&abi::MarketFeatures {
                     yes_bid: yes_bid.map(micros),
                     yes_ask: yes_ask.map(micros),
@@ -174,11 +178,10 @@ impl Inner {
                     volume_24h: micros(m.volume_24h),
                     volatility_24h: vol,
                     seconds_to_end: m.end_ms.map_or(i64::MAX, |e| (e - now) / 1_000),
-                    // Whale and news signals join with the signal pipelines; neutral until then.
-                    whale_activity: 0.0,
-                    whale_net_flow: 0,
-                    news_relevance: 0.0,
-                    news_count: 0,
+                    whale_activity: signal.whale_activity,
+                    whale_net_flow: signal.whale_net_flow,
+                    news_relevance: signal.news_relevance,
+                    news_count: signal.news_count,
                 });
                 scored.push((m, [yes_bid, yes_ask, no_bid, no_ask], depth));
             }
