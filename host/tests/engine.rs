@@ -216,6 +216,13 @@ async fn entering_splits_capital_50_50_and_a_manual_close_moves_it_to_history_wi
     assert_eq!(o.realised_pnl, pnl);
     assert_eq!(o.available, dec!(10000) + pnl);
     assert_eq!(venue.summary().1, o.available);
+    // The sweep follows trades to settlement: the simulator confirms at once, with a tx hash.
+    assert!(trades.iter().all(|t| t.status == equilibrage::store::Settlement::Matched));
+    engine.sweep().await;
+    for t in trades_of(&engine, p.id) {
+        assert_eq!(t.status, equilibrage::store::Settlement::Confirmed, "{t:?}");
+        assert!(t.tx_hash.as_deref().is_some_and(|h| h.starts_with("0x")), "{t:?}");
+    }
     assert!(matches!(engine.close(p.id).await, Err(EngineError::NotOpen(_))));
     assert!(matches!(engine.close(999).await, Err(EngineError::UnknownPosition(999))));
 }
@@ -539,6 +546,14 @@ async fn a_thirty_percent_drop_on_the_live_feed_liquidates_that_side_automatical
     );
     // The ledger and the exchange agree to the last micro-pUSD.
     assert_eq!(engine.overview().unwrap().available, mock.balance());
+    // Settlement: MATCHED until the chain confirms, then CONFIRMED.
+    mock.settle_trades();
+    engine.sweep().await;
+    assert!(
+        trades_of(&engine, p.id).iter().all(|t| t.status == equilibrage::store::Settlement::Confirmed),
+        "{:?}",
+        trades_of(&engine, p.id)
+    );
     // Nothing else moved: a NO rise does not trigger anything with stop loss and take profit off.
     mock.set_book(NO, &[(dec!(0.70), dec!(500))], &[(dec!(0.72), dec!(500))]);
     engine.sweep().await;

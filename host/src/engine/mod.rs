@@ -178,6 +178,8 @@ struct State {
     vol: HashMap<String, scanner::Volatility>,
     /// The last price point recorded per market, for throttling.
     last_point: HashMap<String, i64>,
+    /// Trades up to this id are settled (final); the sweep follows the rest.
+    unsettled_from: Option<u64>,
 }
 
 struct Inner {

@@ -167,6 +167,7 @@ impl Inner {
     /// evaluates every open position.
     pub(super) async fn sweep(&self) {
         self.reconcile_pending().await;
+        self.refresh_settlements().await;
         let (opening, closing): (Vec<u64>, Vec<(u64, String)>) = {
             let state = self.state();
             let free = |p: &&Position| !state.busy.contains(&p.id);

@@ -5,13 +5,24 @@
 use super::trader::{FillReport, Placed};
 use super::{Inner, Result};
 use crate::exchange::{Side, TradeReport, TradeStatus};
-use crate::store::{Action, Intent, PositionStatus, Settlement};
+use crate::store::{Action, Intent, PositionStatus, Settlement, TradeRecord};
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// An intent the venue shows no trace of is taken as never filled once it is this old (the
 /// venue answers a placement in well under a second).
 const GRACE_MS: i64 = 10_000;
+
+/// How far along settlement is, for taking the least advanced of several trades.
+fn progress(s: Settlement) -> u8 {
+    match s {
+        Settlement::Failed => 0,
+        Settlement::Matched => 1,
+        Settlement::Retrying => 2,
+        Settlement::Mined => 3,
+        Settlement::Confirmed => 4,
+    }
+}
 
 fn settlement(s: TradeStatus) -> Settlement {
     match s {
@@ -47,8 +58,11 @@ fn find_fill(
         .into_iter()
         .min_by_key(|(_, fills)| fills.iter().map(|t| t.at_ms).min().unwrap_or(i64::MAX))?;
     let order_id = order_id.to_owned();
-    let status =
-        fills.iter().map(|t| settlement(t.status)).min_by_key(|s| *s as u8).unwrap_or(Settlement::Matched);
+    let status = fills
+        .iter()
+        .map(|t| settlement(t.status))
+        .min_by_key(|s| progress(*s))
+        .unwrap_or(Settlement::Matched);
     Some(FillReport {
         order_id,
         trade_ids: fills.iter().map(|t| t.trade_id.clone()).collect(),
@@ -88,7 +102,9 @@ impl Inner {
         match self.exchange.balance().await {
             Ok(balance) => {
                 let cash = self.state().account.as_ref().map_or(Decimal::ZERO, |a| a.cash);
-                if balance.collateral != cash {
+                // The venue reports whole micro-units of pUSD; the ledger keeps fills exactly
+                // (shares × price can have more places), so less than a micro-unit is no difference.
+                if (balance.collateral - cash).abs() >= Decimal::new(1, 6) {
                     self.error(
                         "recovery",
                         format!(
@@ -159,6 +175,82 @@ impl Inner {
             Some(fill) => Ok(Some(self.record(intent, fill).await)),
             None => Ok(None),
         }
+    }
+
+    /// Follows recorded trades to settlement: status and transaction hash from the venue's
+    /// record. A trade the venue reports failed is an error for the operator: the venue undid it.
+    pub(super) async fn refresh_settlements(&self) {
+        let from = self.state().unsettled_from;
+        let page = match self.store.read().and_then(|r| r.trades_after(from, 10_000)) {
+            Ok(t) => t,
+            Err(e) => return self.error("recovery", format!("reading trades: {e}")),
+        };
+        let unsettled = |t: &TradeRecord| {
+            !t.exchange_trade_ids.is_empty()
+                && matches!(t.status, Settlement::Matched | Settlement::Mined | Settlement::Retrying)
+        };
+        let pending: Vec<TradeRecord> = page.iter().filter(|t| unsettled(t)).cloned().collect();
+        let mut still_open: Vec<u64> = Vec::new();
+        if let Some(since) = pending.iter().map(|t| t.at_ms).min() {
+            let venue = match self.exchange.trades(since - 60_000).await {
+                Ok(t) => t,
+                Err(e) => return tracing::warn!(error = %e, "settlement status"),
+            };
+            let by_id: HashMap<&str, &TradeReport> = venue.iter().map(|t| (t.trade_id.as_str(), t)).collect();
+            let mut changed = Vec::new();
+            for mut t in pending {
+                let reports: Vec<&TradeReport> =
+                    t.exchange_trade_ids.iter().filter_map(|id| by_id.get(id.as_str()).copied()).collect();
+                let status = if reports.len() < t.exchange_trade_ids.len() {
+                    t.status
+                } else if reports.iter().any(|r| r.status == TradeStatus::Failed) {
+                    Settlement::Failed
+                } else {
+                    reports
+                        .iter()
+                        .map(|r| settlement(r.status))
+                        .min_by_key(|s| progress(*s))
+                        .unwrap_or(t.status)
+                };
+                let tx = reports.iter().find_map(|r| r.tx_hash.clone());
+                if status != t.status || (tx.is_some() && tx != t.tx_hash) {
+                    t.status = status;
+                    t.tx_hash = tx.or(t.tx_hash);
+                    changed.push(t.clone());
+                }
+                if unsettled(&t) {
+                    still_open.push(t.id);
+                }
+            }
+            if !changed.is_empty() {
+                let writes = changed.clone();
+                let written = self.store.write(move |w| writes.iter().try_for_each(|t| w.put_trade(t))).await;
+                if let Err(e) = written {
+                    return self.error("recovery", format!("recording settlement: {e}"));
+                }
+                for t in changed {
+                    if t.status == Settlement::Failed {
+                        self.error(
+                            "settlement",
+                            format!(
+                                "trade {} ({:?} {} of position {}) failed at settlement: the venue undid it",
+                                t.id,
+                                t.action,
+                                t.leg.as_str(),
+                                t.position_id
+                            ),
+                        );
+                    }
+                    self.emit(super::EngineEvent::TradeExecuted { trade: Box::new(t) });
+                }
+            }
+        }
+        // Next time, start just before the oldest trade still settling (or after this page).
+        let next = match still_open.iter().min() {
+            Some(id) => Some(id - 1).filter(|i| *i > 0),
+            None => page.last().map(|t| t.id).or(from),
+        };
+        self.state().unsettled_from = next;
     }
 
     fn known_trade_ids(&self) -> Result<HashSet<String>> {
