@@ -180,6 +180,8 @@ struct State {
     last_point: HashMap<String, i64>,
     /// Trades up to this id are settled (final); the sweep follows the rest.
     unsettled_from: Option<u64>,
+    /// When price history was last pruned.
+    pruned_at_ms: i64,
 }
 
 struct Inner {
@@ -553,6 +555,8 @@ impl Inner {
             }
         };
         let open = read.open_positions()?;
+        let held: Vec<TokenId> = open.iter().flat_map(|p| p.legs.iter().map(|l| l.token.clone())).collect();
+        self.exchange.watch(&held);
         let mut state = self.state();
         state.account = Some(account);
         for p in open {

@@ -10,6 +10,10 @@ use rust_decimal::Decimal;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 
+const DAY_MS: i64 = 86_400_000;
+/// How long price history is kept.
+const KEEP_PRICES_MS: i64 = 30 * DAY_MS;
+
 /// Best bids and best asks of a position's two sides.
 type Marks = ([Option<Decimal>; 2], [Option<Decimal>; 2]);
 
@@ -241,7 +245,16 @@ impl Inner {
                 })
                 .collect()
         };
-        if points.is_empty() {
+        // Charts look back a month; older points go once a day.
+        let prune = {
+            let mut state = self.state();
+            let due = now - state.pruned_at_ms >= DAY_MS;
+            if due {
+                state.pruned_at_ms = now;
+            }
+            due
+        };
+        if points.is_empty() && !prune {
             return;
         }
         let store = self.store.clone();
@@ -250,6 +263,9 @@ impl Inner {
                 .write(move |w| {
                     for (market, p) in &points {
                         w.put_price(market, p)?;
+                    }
+                    if prune {
+                        w.prune_prices(now - KEEP_PRICES_MS)?;
                     }
                     Ok(())
                 })

@@ -346,6 +346,7 @@ impl Inner {
             })
             .await?;
         let id = position.id;
+        self.exchange.watch(&[position.legs[0].token.clone(), position.legs[1].token.clone()]);
         self.state().busy.insert(id);
         self.publish(position, None);
         tracing::info!(position = id, market = %market.question, capital = %(half * Decimal::TWO), "entering");

@@ -295,6 +295,10 @@ impl Exchange for PaperExchange {
         let balance = self.inner.state().account.balance();
         Box::pin(async move { Ok(balance) })
     }
+
+    fn watch(&self, tokens: &[crate::exchange::TokenId]) {
+        self.inner.data.watch(tokens);
+    }
 }
 
 #[cfg(test)]

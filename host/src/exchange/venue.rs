@@ -2,7 +2,7 @@
 
 use super::book::OrderBook;
 use super::error::Result;
-use super::types::{Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderRequest, TradeReport};
+use super::types::{Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderRequest, TokenId, TradeReport};
 use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::broadcast;
@@ -42,4 +42,10 @@ pub trait Exchange: Send + Sync {
 
     /// Collateral.
     fn balance(&self) -> BoxFuture<'_, Result<Balance>>;
+
+    /// Makes sure the feed follows these tokens (the bot's holdings), whatever the listing
+    /// said. Venues whose feed covers every market need do nothing.
+    fn watch(&self, tokens: &[TokenId]) {
+        let _ = tokens;
+    }
 }

@@ -530,4 +530,8 @@ impl Exchange for LiveExchange {
             parse_balance(&body)
         })
     }
+
+    fn watch(&self, tokens: &[TokenId]) {
+        self.shared.feed.watch(tokens.iter().cloned());
+    }
 }
