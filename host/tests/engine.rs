@@ -640,3 +640,49 @@ async fn whale_trades_and_news_reach_the_scorer_through_their_plugins_and_are_st
     let whale = &store.read().unwrap().whales().unwrap()[0];
     assert!(whale.total_volume > Decimal::ZERO && whale.trade_count > 0 && !whale.markets.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolved_market_settles_at_one_and_zero_and_closes_the_position() {
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let venue = sim();
+    let engine = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    engine.scan().await.unwrap();
+    // The candidate that ends first.
+    let soonest = engine.opportunities(0.0).unwrap().into_iter().min_by_key(|o| o.end_ms.unwrap()).unwrap();
+    // The liquidation rule stays out of the way: only the resolution should act.
+    engine
+        .update_settings(&SettingsPatch {
+            liquidation_drop_percent: Some(dec!(99)),
+            ..SettingsPatch::default()
+        })
+        .await
+        .unwrap();
+    let p = engine.enter(&soonest.market_id, Some(dec!(20))).await.unwrap();
+    let _tasks = engine.spawn();
+    let end = soonest.end_ms.unwrap();
+    while venue.now_ms() <= end + 3_600_000 {
+        venue.advance(600_000);
+        tokio::task::yield_now().await;
+    }
+    wait_until(10, "the settlement", || engine.position(p.id).is_ok_and(|v| !v.position.status.is_open()))
+        .await;
+    let done = engine.position(p.id).unwrap().position;
+    assert_eq!(done.status, PositionStatus::Closed);
+    assert!(done.close_reason.as_deref().unwrap().starts_with("market resolved"), "{done:?}");
+    let payouts: Vec<TradeRecord> =
+        trades_of(&engine, p.id).into_iter().filter(|t| t.purpose == Purpose::Settlement).collect();
+    assert_eq!(payouts.len(), 2);
+    let mut prices: Vec<Decimal> = payouts.iter().map(|t| t.price).collect();
+    prices.sort();
+    assert_eq!(prices, vec![Decimal::ZERO, Decimal::ONE]);
+    for t in &payouts {
+        assert_eq!(t.notional, t.shares * t.price);
+    }
+    assert_eq!(
+        engine.overview().unwrap().available,
+        venue.summary().1,
+        "the payout reached the ledger and the venue alike"
+    );
+}
