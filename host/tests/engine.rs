@@ -437,7 +437,12 @@ async fn journalled_orders_are_recovered_once_after_a_crash() {
         reason: "yes best bid fell".into(),
     };
     let sent = intent("crash-sent", Leg::Yes, &yes.token, yes.held());
-    let lost = intent("crash-lost", Leg::No, &no.token, no.held());
+    // The venue gets a grace period to show a trade for an order the dead process sent; this one
+    // was journalled longer ago than that.
+    let lost = Intent {
+        created_at_ms: venue.now_ms() - 11_000,
+        ..intent("crash-lost", Leg::No, &no.token, no.held())
+    };
     let (s, l) = (sent.clone(), lost.clone());
     store
         .write(move |w| {

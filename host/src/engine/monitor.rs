@@ -7,6 +7,7 @@ use super::{EngineEvent, Inner, State};
 use crate::exchange::{Applied, MarketEvent, OrderBook};
 use crate::store::{Position, PositionStatus};
 use rust_decimal::Decimal;
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -81,15 +82,30 @@ impl Inner {
         self.evaluate(&ids).await;
     }
 
-    /// Asks the rules about these positions (those without an order in flight) and starts what
-    /// they decide. Decisions run on their own tasks, so the feed never waits on an order.
+    /// Positions with an order journalled and not resolved. Nothing is decided about them until
+    /// reconciliation knows what became of it: after a restart or an unknown answer the venue may
+    /// still be filling it.
+    fn journalled(&self) -> HashSet<u64> {
+        match self.store.read().and_then(|r| r.intents()) {
+            Ok(intents) => intents.iter().map(|i| i.position_id).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the journal");
+                HashSet::new()
+            }
+        }
+    }
+
+    /// Asks the rules about these positions (those without an order in flight or journalled)
+    /// and starts what they decide. Decisions run on their own tasks, so the feed never waits on
+    /// an order.
     pub(super) async fn evaluate(&self, ids: &[u64]) {
+        let journalled = self.journalled();
         let (positions, marks): (Vec<Position>, Vec<Marks>) = {
             let state = self.state();
             ids.iter()
                 .filter_map(|id| state.positions.get(id))
                 .filter(|p| matches!(p.status, PositionStatus::Active | PositionStatus::Liquidated))
-                .filter(|p| p.closing.is_none() && !state.busy.contains(&p.id))
+                .filter(|p| p.closing.is_none() && !state.busy.contains(&p.id) && !journalled.contains(&p.id))
                 .map(|p| (p.clone(), (super::bids_of(&state, p), super::asks_of(&state, p))))
                 .unzip()
         };
@@ -172,9 +188,11 @@ impl Inner {
     pub(super) async fn sweep(&self) {
         self.reconcile_pending().await;
         self.refresh_settlements().await;
+        // An entry or close with an order still journalled waits for its reconciliation.
+        let journalled = self.journalled();
         let (opening, closing): (Vec<u64>, Vec<(u64, String)>) = {
             let state = self.state();
-            let free = |p: &&Position| !state.busy.contains(&p.id);
+            let free = |p: &&Position| !state.busy.contains(&p.id) && !journalled.contains(&p.id);
             (
                 state
                     .positions

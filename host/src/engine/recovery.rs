@@ -75,7 +75,8 @@ fn find_fill(
 }
 
 impl Inner {
-    /// At start: pending orders, then interrupted entries, then the balance check.
+    /// At start: pending orders, then interrupted entries, then the balance check (when no order
+    /// is left journalled).
     pub(super) async fn recover(&self) -> Result<()> {
         let pending = self.store.read()?.intents()?.len();
         if pending > 0 {
@@ -98,6 +99,12 @@ impl Inner {
             if let Err(e) = finished {
                 self.error("recovery", format!("position {id}: {e}"));
             }
+        }
+        let journalled = self.store.read()?.intents()?.len();
+        if journalled > 0 {
+            // Orders the venue may still be filling move its balance: no comparison until then.
+            tracing::info!(journalled, "orders still journalled: balance check skipped");
+            return Ok(());
         }
         match self.exchange.balance().await {
             Ok(balance) => {
@@ -125,8 +132,10 @@ impl Inner {
         self.reconcile(false).await;
     }
 
-    /// Matches pending intents with the venue's trades. At start every intent is settled (its
-    /// sender is gone); later only those past the grace period and not in flight.
+    /// Matches pending intents with the venue's trades. At start every intent is looked at (its
+    /// sender is gone), later only those past the grace period and not in flight; either way one
+    /// the venue shows no trade for is resolved as unfilled only once past the grace period: the
+    /// venue may still fill an order a killed process sent a moment ago.
     async fn reconcile(&self, at_start: bool) {
         let intents = match self.store.read().and_then(|r| r.intents()) {
             Ok(i) => i,
@@ -158,6 +167,9 @@ impl Inner {
                     claimed.insert(fill.order_id.clone());
                     self.record(&intent, fill).await
                 }
+                None if now - intent.created_at_ms < GRACE_MS => Placed::Unknown(
+                    "no trade at the venue yet; the sweep asks again after the grace period".into(),
+                ),
                 None => match self.resolve_unfilled(&intent).await {
                     Ok(()) => Placed::Nothing("no trade at the venue".into()),
                     Err(e) => Placed::Unknown(e.to_string()),
