@@ -704,9 +704,8 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
             MockMarket::binary(&format!("{}", 900 + i), &m.condition, &m.tokens[0], &m.tokens[1]);
         market.question = format!("Crash market {i}?");
         market.end_date.clone_from(&end);
-        // Zero fees: the mock's Gamma listing sets `feesEnabled` but not the `feeSchedule` the bot
-        // takes fees from, so the bot would record no fee where the mock charges one.
-        market.fee_rate = Decimal::ZERO;
+        // Half the markets charge the taker fee (2 %, exponent 1): fees must agree to the digit.
+        market.fee_rate = if i % 2 == 0 { dec!(0.02) } else { Decimal::ZERO };
         mock.add_market(market);
         set_phase(&mock, m, Phase::Calm);
     }

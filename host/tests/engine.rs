@@ -691,3 +691,42 @@ async fn a_resolved_market_settles_at_one_and_zero_and_closes_the_position() {
         "the payout reached the ledger and the venue alike"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taker_fees_on_the_live_venue_are_recorded_as_the_exchange_charges_them() {
+    let mock = MockPolymarket::start().await;
+    let mut market = MockMarket::binary("602", CONDITION, YES, NO);
+    market.fee_rate = dec!(0.02);
+    mock.add_market(market);
+    // Two levels a side, so the entry walks into the second with the fee priced per level.
+    mock.set_book(YES, &[(dec!(0.44), dec!(500))], &[(dec!(0.45), dec!(40)), (dec!(0.46), dec!(500))]);
+    mock.set_book(NO, &[(dec!(0.53), dec!(500))], &[(dec!(0.55), dec!(30)), (dec!(0.56), dec!(500))]);
+    mock.set_balance(dec!(1000));
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let engine = open(Arc::new(live(&mock).await), &plugins, &store, Clock::system()).await;
+    engine
+        .update_settings(&SettingsPatch { max_slippage_percent: Some(dec!(5)), ..SettingsPatch::default() })
+        .await
+        .unwrap();
+    let p = engine.enter(CONDITION, Some(dec!(60))).await.unwrap();
+    assert_eq!(p.status, PositionStatus::Active);
+    let closed = engine.close(p.id).await.unwrap();
+    assert_eq!(closed.status, PositionStatus::Closed);
+
+    let ours = trades_of(&engine, p.id);
+    let theirs = mock.trades();
+    assert_eq!(ours.len(), 4);
+    for t in &ours {
+        let fills: Vec<_> = theirs.iter().filter(|m| t.exchange_trade_ids.contains(&m.id)).collect();
+        assert!(!fills.is_empty(), "{t:?}");
+        let fee: Decimal = fills.iter().map(|m| m.fee).sum();
+        let shares: Decimal = fills.iter().map(|m| m.size).sum();
+        assert!(fee > Decimal::ZERO, "a 2 % market charges a fee");
+        assert_eq!((t.fee, t.shares), (fee, shares), "recorded as charged: {t:?}");
+    }
+    let o = engine.overview().unwrap();
+    assert_eq!(o.fees, ours.iter().map(|t| t.fee).sum::<Decimal>());
+    assert_eq!(o.available, mock.balance(), "cash after fees agrees with the exchange");
+}

@@ -71,7 +71,8 @@ fn taker_fee(shares: Decimal, price: Decimal, rate: Decimal, exponent: u32) -> D
     for _ in 0..exponent {
         factor *= base;
     }
-    (shares * rate * factor).round_dp(5)
+    // Half a unit of the fifth decimal rounds away from zero, as the bot rounds.
+    (shares * rate * factor).round_dp_with_strategy(5, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
 impl State {

@@ -56,6 +56,15 @@ impl State {
             "orderMinSize": dec_num(m.min_size),
             "feesEnabled": m.fee_rate > Decimal::ZERO,
         });
+        if m.fee_rate > Decimal::ZERO {
+            // As the captured sports markets carry it (fixtures/gamma_market_sports_*.json).
+            v["feeSchedule"] = json!({
+                "exponent": m.fee_exponent,
+                "rate": dec_num(m.fee_rate),
+                "rebateRate": 0.25,
+                "takerOnly": true,
+            });
+        }
         if let (Some(b), Some(a)) = (best_bid, best_ask) {
             v["bestBid"] = dec_num(b);
             v["bestAsk"] = dec_num(a);

@@ -111,7 +111,7 @@ impl MockMarket {
             liquidity: Decimal::from(10_000),
             volume_24h: Decimal::from(5_000),
             fee_rate: Decimal::ZERO,
-            fee_exponent: 0,
+            fee_exponent: 1,
             accepting_orders: true,
             active: true,
             closed: false,

@@ -82,6 +82,12 @@ impl Inner {
         if pending > 0 {
             tracing::warn!(pending, "orders journalled but not recorded: reconciling with the venue");
         }
+        // The listing first: venues price the fees of reported trades from market schedules.
+        if pending > 0
+            && let Err(e) = self.refresh_markets().await
+        {
+            tracing::warn!(error = %e, "listing markets before reconciling");
+        }
         self.reconcile(true).await;
         let opening: Vec<u64> = self
             .state()

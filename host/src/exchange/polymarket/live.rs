@@ -12,7 +12,7 @@ use super::trading::{
     Me, UserEvent, parse_balance, parse_cancel, parse_open_orders, parse_posted, parse_trades,
 };
 use super::user::UserFeed;
-use crate::exchange::book::{OrderBook, Side};
+use crate::exchange::book::{Amount, FillPolicy, OrderBook, Side};
 use crate::exchange::error::{ExchangeError, Result};
 use crate::exchange::types::{
     Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus, TokenId,
@@ -325,7 +325,7 @@ impl LiveExchange {
         }
         let trading = self.trading()?;
         let fee = lock(&self.shared.markets).get(&order.token).map(|m| m.fee).unwrap_or_default();
-        let (body, expected_fee) = match order.kind {
+        let (body, priced_from) = match order.kind {
             OrderKind::Market { amount, policy } => {
                 // Priced from a fresh book by our own walk, which also refuses a FOK the book
                 // cannot fill before anything is signed.
@@ -336,7 +336,7 @@ impl LiveExchange {
                     .map_err(|e| ExchangeError::Rejected { reason: e.to_string() })?;
                 let body =
                     trading.signer.market(&order.token, order.side, amount, policy, fill.worst_price).await?;
-                (body, Some(fill.fee))
+                (body, Some(book))
             }
             OrderKind::Limit { price, shares, post_only } => {
                 // A book only when the token's tick size is not known yet (its response has it).
@@ -347,6 +347,7 @@ impl LiveExchange {
                 (trading.signer.limit(&order.token, order.side, price, shares, post_only).await?, None)
             }
         };
+        let sent_ms = crate::clock::unix_now_ms();
         let answer =
             self.signed(Method::POST, "/order", &[], Some(body), Route::PostOrder, Call::Place).await?;
         let posted = parse_posted(&answer)?;
@@ -355,10 +356,17 @@ impl LiveExchange {
             Side::Buy => (posted.taking, posted.making),
             Side::Sell => (posted.making, posted.taking),
         };
-        let fee = match expected_fee {
+        let fee = match priced_from {
             _ if filled_shares.is_zero() => Decimal::ZERO,
-            // A market order: the fee our walk computed level by level.
-            Some(fee) => fee,
+            // A market order took liquidity: its fee is the sum over the trades it made, each at
+            // its own price, as the exchange charges it. Should the trade list not answer, the
+            // fee of the filled shares on the book the order was priced from stands in.
+            Some(book) => match self.fee_of_order(&posted.order_id, sent_ms, filled_shares).await {
+                Some(charged) => charged,
+                None => book
+                    .walk(order.side, Amount::Shares(filled_shares), FillPolicy::FillAndKill, fee)
+                    .map_or_else(|_| fee_at_average(fee, filled_shares, notional), |f| f.fee),
+            },
             None => fee_at_average(fee, filled_shares, notional),
         };
         let ack = OrderAck {
@@ -423,6 +431,16 @@ impl LiveExchange {
                 _ => return Ok(all),
             }
         }
+    }
+}
+
+impl LiveExchange {
+    /// The fee of an order's trades, once they add up to what the order filled.
+    async fn fee_of_order(&self, order_id: &str, sent_ms: i64, filled: Decimal) -> Option<Decimal> {
+        let trades = self.trades_now(sent_ms - 1_000).await.ok()?;
+        let mine: Vec<&TradeReport> = trades.iter().filter(|t| t.order_id == order_id).collect();
+        let shares: Decimal = mine.iter().map(|t| t.shares).sum();
+        (shares == filled).then(|| mine.iter().map(|t| t.fee).sum())
     }
 }
 
