@@ -498,6 +498,18 @@ impl Engine {
 
 const SETTINGS_KEY: &str = "settings";
 
+/// Runs a plugin call from async code. Plugin calls block (a guest writing to its WASI stderr
+/// enters the runtime), so they must not run as plain async code: on a multi-threaded runtime the
+/// worker turns into a blocking thread for the call, with no hand-off to another thread on the hot
+/// path; elsewhere the call goes to the blocking pool.
+async fn plugin_call<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, String> {
+    if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        Ok(tokio::task::block_in_place(f))
+    } else {
+        tokio::task::spawn_blocking(f).await.map_err(|e| format!("plugin call aborted: {e}"))
+    }
+}
+
 fn bids_of(state: &State, p: &Position) -> [Option<Decimal>; 2] {
     let bid = |i: usize| state.books.get(&p.legs[i].token).and_then(OrderBook::best_bid).map(|l| l.price);
     [bid(0), bid(1)]

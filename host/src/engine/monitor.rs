@@ -130,11 +130,9 @@ impl Inner {
         let views: Vec<_> = positions.iter().zip(marks).map(|(p, (b, a))| rules::view(p, *b, *a)).collect();
         let now = self.clock.now_ms();
         let plugins = self.plugins.clone();
-        // Plugin calls block (WASI streams block on the runtime): off the async workers.
-        let answer =
-            tokio::task::spawn_blocking(move || plugins.evaluate_rules(now, &views)).await.unwrap_or_else(
-                |e| Err(crate::plugins::PluginError::InvalidInput(format!("plugin call aborted: {e}"))),
-            );
+        let answer = super::plugin_call(move || plugins.evaluate_rules(now, &views))
+            .await
+            .unwrap_or_else(|e| Err(crate::plugins::PluginError::InvalidInput(e)));
         let (source, decisions) = match answer {
             Ok(decided) => (
                 RulesSource::Plugin { name: decided.plugin.name.clone() },

@@ -24,6 +24,9 @@ pub(super) struct Volatility {
 
 const DAY_MS: f64 = 86_400_000.0;
 
+/// Opportunities stored per scan, best first.
+pub(super) const KEEP_OPPORTUNITIES: usize = 2_000;
+
 impl Volatility {
     /// Takes a new observation of the mid and returns the 24 h standard deviation estimate.
     #[expect(clippy::cast_precision_loss, reason = "a time difference in ms, far below 2^52")]
@@ -191,10 +194,9 @@ impl Inner {
             return Ok(Vec::new());
         }
         let plugins = self.plugins.clone();
-        // Plugin calls block (and a big batch takes milliseconds): off the async workers.
-        let result = tokio::task::spawn_blocking(move || plugins.score(now, &batch))
+        let result = super::plugin_call(move || plugins.score(now, &batch))
             .await
-            .map_err(|e| format!("scorer call aborted: {e}"))?
+            .map_err(|e| format!("scorer: {e}"))?
             .map_err(|e| format!("scorer: {e}"))?;
         let label = format!("{}@{}", result.plugin.name, result.plugin.version);
         scan.scorer = Some(label.clone());
@@ -241,6 +243,8 @@ impl Inner {
             })
             .collect();
         opportunities.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.market_id.cmp(&b.market_id)));
+        // The best are kept; a 20,000-market listing would otherwise rewrite megabytes a scan.
+        opportunities.truncate(KEEP_OPPORTUNITIES);
         Ok(opportunities)
     }
 

@@ -133,7 +133,7 @@ impl Inner {
         input.wallet_count = u32::try_from(wallets.len()).unwrap_or(u32::MAX);
         input.market_count = u32::try_from(markets.len()).unwrap_or(u32::MAX);
         let plugins = self.plugins.clone();
-        let answer = tokio::task::spawn_blocking(move || plugins.analyze_whales(now, &input)).await;
+        let answer = super::plugin_call(move || plugins.analyze_whales(now, &input)).await;
         let analysis = match answer {
             Ok(Ok(a)) => a,
             Ok(Err(e)) => return self.error("signals", format!("whale analysis skipped: {e}")),
@@ -204,7 +204,7 @@ impl Inner {
             })
             .collect();
         let plugins = self.plugins.clone();
-        let answer = tokio::task::spawn_blocking(move || plugins.match_news(now, &items, &texts)).await;
+        let answer = super::plugin_call(move || plugins.match_news(now, &items, &texts)).await;
         let found = match answer {
             Ok(Ok(m)) => m,
             Ok(Err(e)) => return self.error("signals", format!("news matching skipped: {e}")),

@@ -53,6 +53,9 @@ impl fmt::Debug for Store {
     }
 }
 
+/// The database's page cache.
+const CACHE_BYTES: usize = 16 << 20;
+
 impl Store {
     /// Opens or creates the database file (creating parent dirs), checks the schema version and
     /// runs migrations, and starts the single writer thread.
@@ -67,7 +70,14 @@ impl Store {
             std::fs::create_dir_all(parent).map_err(|e| open_error(e.to_string()))?;
         }
         migrate::refuse_too_new(path)?;
-        let db = Arc::new(Database::create(path).map_err(|e| open_error(redb::Error::from(e).to_string()))?);
+        // redb caches up to 1 GiB by default; the bot's working set is positions, the journal and
+        // the last scan, and the memory budget is the whole process's (docs/benchmarks.md).
+        let db = Arc::new(
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create(path)
+                .map_err(|e| open_error(redb::Error::from(e).to_string()))?,
+        );
         if let Some(found) = migrate::run(&db)?.filter(|v| *v != migrate::CURRENT) {
             tracing::info!(path = %path.display(), from = found, to = migrate::CURRENT, "database migrated");
         }

@@ -13,10 +13,11 @@ mod rng;
 pub use exchange::SimExchange;
 
 use super::book::{Amount, BookSide, Fill, FillError, FillPolicy, Level, OrderBook, Side, TakerFee};
-use super::types::{Market, MarketEvent, Outcome};
+use super::types::{Market, MarketEvent, Outcome, TokenId};
 use catalog::Question;
 use rng::Rng;
 use rust_decimal::Decimal;
+use std::collections::HashMap;
 
 /// An hour in milliseconds, for the model's floating-point time.
 const HOUR_MS_F: f64 = 3_600_000.0;
@@ -93,6 +94,8 @@ pub struct Simulator {
     now_ms: i64,
     markets: Vec<SimMarket>,
     wallets: Vec<String>,
+    /// Token → (market index, outcome index): a lookup per order and per book request.
+    tokens: HashMap<TokenId, (usize, usize)>,
 }
 
 fn prob(logit: f64) -> f64 {
@@ -114,7 +117,7 @@ impl Simulator {
         let mut rng = Rng::new(config.seed);
         let questions = catalog::questions(config.markets, &mut rng);
         let wallets = catalog::wallets(config.wallets.max(1), &mut rng);
-        let markets = questions
+        let markets: Vec<SimMarket> = questions
             .into_iter()
             .enumerate()
             .map(|(i, question)| {
@@ -158,7 +161,14 @@ impl Simulator {
                 m
             })
             .collect();
-        Self { rng, now_ms: config.start_ms, markets, wallets }
+        let tokens = markets
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m): (usize, &SimMarket)| {
+                m.market.outcomes.iter().enumerate().map(move |(o, out)| (out.token_id.clone(), (i, o)))
+            })
+            .collect();
+        Self { rng, now_ms: config.start_ms, markets, wallets, tokens }
     }
 
     /// Simulated time, Unix milliseconds.
@@ -176,24 +186,23 @@ impl Simulator {
     /// The current book of a token.
     #[must_use]
     pub fn book(&self, token: &str) -> Option<&OrderBook> {
-        self.markets
-            .iter()
-            .find_map(|m| m.market.outcomes.iter().position(|o| o.token_id == token).map(|i| &m.books[i]))
+        let (m, o) = self.tokens.get(token)?;
+        self.markets.get(*m).map(|m| &m.books[*o])
     }
 
     /// The market a token belongs to (open or resolved).
     #[must_use]
     pub fn market_of(&self, token: &str) -> Option<&Market> {
-        self.markets.iter().map(|m| &m.market).find(|m| m.outcomes.iter().any(|o| o.token_id == token))
+        let (m, _) = self.tokens.get(token)?;
+        self.markets.get(*m).map(|m| &m.market)
     }
 
     /// Removes a fill computed elsewhere (e.g. a limit order's match) from a token's book.
     pub(crate) fn take(&mut self, token: &str, side: Side, fill: &Fill) {
-        for m in &mut self.markets {
-            if let Some(i) = m.market.outcomes.iter().position(|o| o.token_id == token) {
-                m.books[i].consume(side, fill);
-                m.market.volume_24h += fill.notional;
-            }
+        let Some(&(m, o)) = self.tokens.get(token) else { return };
+        if let Some(m) = self.markets.get_mut(m) {
+            m.books[o].consume(side, fill);
+            m.market.volume_24h += fill.notional;
         }
     }
 
@@ -304,10 +313,9 @@ impl Simulator {
         amount: Amount,
         policy: FillPolicy,
     ) -> Result<Fill, SimError> {
-        let m = self
-            .markets
-            .iter_mut()
-            .find(|m| m.market.outcomes.iter().any(|o| o.token_id == token))
+        let index = self.tokens.get(token).map(|(m, _)| *m);
+        let m = index
+            .and_then(|i| self.markets.get_mut(i))
             .ok_or_else(|| SimError::UnknownToken(token.to_string()))?;
         if m.resolved.is_some() {
             return Err(SimError::Resolved(m.market.id.clone()));
