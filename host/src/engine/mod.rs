@@ -170,7 +170,7 @@ struct State {
     busy: HashSet<u64>,
     books: BookSet,
     /// The last listing, by condition id.
-    markets: HashMap<String, Market>,
+    markets: HashMap<String, Arc<Market>>,
     account: Option<Account>,
     rules: Option<RulesSource>,
     last_error: Option<(i64, String)>,

@@ -24,7 +24,8 @@ pub(super) struct Volatility {
 
 const DAY_MS: f64 = 86_400_000.0;
 
-/// Opportunities stored per scan, best first.
+/// Opportunities stored per scan, best first: a 20,000-market listing would otherwise rewrite
+/// megabytes every scan for rows nobody reads.
 pub(super) const KEEP_OPPORTUNITIES: usize = 2_000;
 
 impl Volatility {
@@ -66,10 +67,14 @@ fn wanted(m: &Market, s: &super::Settings, now_ms: i64) -> bool {
 
 impl Inner {
     /// Lists the venue's markets into the cache.
-    pub(super) async fn refresh_markets(&self) -> Result<Vec<Market>> {
-        let markets = self.exchange.markets().await?;
+    pub(super) async fn refresh_markets(&self) -> Result<Vec<Arc<Market>>> {
+        // The last listing goes before the next arrives (20,000 markets are 20 MiB); an entry in
+        // between lists the markets itself.
+        drop(std::mem::take(&mut self.state().markets));
+        // One copy of each market, shared by the cache and the scan.
+        let markets: Vec<Arc<Market>> = self.exchange.markets().await?.into_iter().map(Arc::new).collect();
         let mut state = self.state();
-        state.markets = markets.iter().map(|m| (m.id.clone(), m.clone())).collect();
+        state.markets = markets.iter().map(|m| (m.id.clone(), Arc::clone(m))).collect();
         Ok(markets)
     }
 
@@ -136,11 +141,10 @@ impl Inner {
         let markets = self.refresh_markets().await.map_err(|e| format!("listing markets: {e}"))?;
         scan.listed = markets.len() as u64;
         let settings = self.settings();
-        let candidates: Vec<&Market> = markets.iter().filter(|m| wanted(m, &settings, now)).collect();
+        let candidates: Vec<&Market> =
+            markets.iter().map(|m| &**m).filter(|m| wanted(m, &settings, now)).collect();
         self.fetch_missing_books(&candidates).await;
-        let texts: Vec<(String, String, String)> =
-            candidates.iter().map(|m| (m.id.clone(), m.question.clone(), m.category.clone())).collect();
-        let signals = self.signals(&texts, now).await;
+        let signals = self.signals(&candidates, now).await;
         let slippage = settings.max_slippage();
         // Features, from the books as they are now; markets with a side that cannot be bought
         // are not candidates.
@@ -213,9 +217,17 @@ impl Inner {
             let name = name.as_ref()?;
             params.iter().find(|(n, _)| n == name).map(|(n, v)| (n.clone(), *v))
         };
-        let mut opportunities: Vec<Opportunity> = scored
-            .iter()
-            .enumerate()
+        // The best first (ties by market id), and only those kept are built.
+        let mut order: Vec<usize> = (0..scored.len()).collect();
+        order.sort_by(|a, b| {
+            result.scores[*b]
+                .total_cmp(&result.scores[*a])
+                .then_with(|| scored[*a].0.id.cmp(&scored[*b].0.id))
+        });
+        order.truncate(KEEP_OPPORTUNITIES);
+        let opportunities: Vec<Opportunity> = order
+            .into_iter()
+            .map(|i| (i, &scored[i]))
             .map(|(i, (m, [yes_bid, yes_ask, no_bid, no_ask], depth))| Opportunity {
                 market_id: m.id.clone(),
                 question: m.question.clone(),
@@ -242,9 +254,6 @@ impl Inner {
                 scorer: label.clone(),
             })
             .collect();
-        opportunities.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.market_id.cmp(&b.market_id)));
-        // The best are kept; a 20,000-market listing would otherwise rewrite megabytes a scan.
-        opportunities.truncate(KEEP_OPPORTUNITIES);
         Ok(opportunities)
     }
 

@@ -3,8 +3,8 @@
 //! dashboard. A failing signal plugin leaves its signals neutral; the scan goes on.
 
 use super::Inner;
-use crate::exchange::Side;
 use crate::exchange::sim::{NewsItem, WhaleTrade};
+use crate::exchange::{Market, Side};
 use crate::plugins::abi;
 use crate::store::{NewsRecord, WhaleRecord};
 use rust_decimal::Decimal;
@@ -81,11 +81,7 @@ impl Inner {
 
     /// Signals for `markets` (condition id, question, category) from the last day's whale
     /// trades and news, through the plugins; whales and news are stored on the way.
-    pub(super) async fn signals(
-        &self,
-        markets: &[(String, String, String)],
-        now: i64,
-    ) -> HashMap<String, MarketSignals> {
+    pub(super) async fn signals(&self, markets: &[&Market], now: i64) -> HashMap<String, MarketSignals> {
         let (trades, news) = {
             let mut recent = self.recent();
             recent.forget_before(now - DAY_MS);
@@ -183,7 +179,7 @@ impl Inner {
     async fn news_signals(
         &self,
         news: &[NewsItem],
-        markets: &[(String, String, String)],
+        markets: &[&Market],
         now: i64,
         out: &mut HashMap<String, MarketSignals>,
     ) {
@@ -198,10 +194,7 @@ impl Inner {
             .collect();
         let texts: Vec<abi::MarketText> = markets
             .iter()
-            .map(|(_, question, category)| abi::MarketText {
-                question: question.clone(),
-                category: category.clone(),
-            })
+            .map(|m| abi::MarketText { question: m.question.clone(), category: m.category.clone() })
             .collect();
         let plugins = self.plugins.clone();
         let answer = super::plugin_call(move || plugins.match_news(now, &items, &texts)).await;
@@ -215,7 +208,7 @@ impl Inner {
             let (Ok(item), Ok(market)) = (usize::try_from(m.item), usize::try_from(m.market)) else {
                 continue;
             };
-            let Some((id, _, _)) = markets.get(market) else { continue };
+            let Some(id) = markets.get(market).map(|m| &m.id) else { continue };
             let entry = out.entry(id.clone()).or_default();
             entry.news_relevance = entry.news_relevance.max(m.relevance);
             entry.news_count += 1;

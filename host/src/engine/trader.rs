@@ -209,7 +209,7 @@ impl Inner {
         Ok(written)
     }
 
-    fn market(&self, id: &str) -> Option<Market> {
+    fn market(&self, id: &str) -> Option<std::sync::Arc<Market>> {
         self.state().markets.get(id).cloned()
     }
 
