@@ -70,6 +70,14 @@ fn risen(leg: &Leg, rise: f64) -> bool {
     entry > 0 && i128::from(bid) * 1_000_000 >= entry * (1_000_000 + ppm(rise))
 }
 
+/// A side as the reasons name it.
+fn name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Yes => "yes",
+        Outcome::No => "no",
+    }
+}
+
 /// The rule itself, on parameter values; `None` holds the position.
 #[must_use]
 pub fn decide(drop: f64, stop_loss: f64, take_profit: f64, p: &PositionView) -> Option<(Action, String)> {
@@ -88,7 +96,7 @@ pub fn decide(drop: f64, stop_loss: f64, take_profit: f64, p: &PositionView) -> 
             (None, Some(_)) => Outcome::No,
             (None, None) => return None,
         };
-        let reason = format!("{side:?} best bid is at least {} below its entry price", pct(drop));
+        let reason = format!("{} best bid is at least {} below its entry price", name(side), pct(drop));
         return Some((Action::Liquidate(side), reason));
     }
     let remaining = match (yes_held, no_held) {
@@ -100,13 +108,13 @@ pub fn decide(drop: f64, stop_loss: f64, take_profit: f64, p: &PositionView) -> 
     if stop_loss > 0.0 && fallen(leg, stop_loss).is_some() {
         return Some((
             Action::StopLoss(remaining),
-            format!("stop loss: {remaining:?} is {} or more below entry", pct(stop_loss)),
+            format!("stop loss: {} is {} or more below entry", name(remaining), pct(stop_loss)),
         ));
     }
     if take_profit > 0.0 && risen(leg, take_profit) {
         return Some((
             Action::TakeProfit(remaining),
-            format!("take profit: {remaining:?} is {} or more above entry", pct(take_profit)),
+            format!("take profit: {} is {} or more above entry", name(remaining), pct(take_profit)),
         ));
     }
     None
