@@ -41,6 +41,15 @@ async fn open(exchange: Arc<dyn Exchange>, plugins: &Plugins, store: &Store, clo
     Engine::open(exchange, plugins.clone(), store.clone(), options).await.expect("engine opens")
 }
 
+/// An engine on a fresh simulator and a fresh database (kept while the directory lives).
+async fn on_sim(plugins: &Plugins) -> (tempfile::TempDir, Store, SimExchange, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let venue = sim();
+    let engine = open(Arc::new(venue.clone()), plugins, &store, sim_clock(&venue)).await;
+    (dir, store, venue, engine)
+}
+
 /// Polls `check` until it holds, or fails after `secs`.
 async fn wait_until(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
@@ -125,10 +134,7 @@ async fn settings_persist_across_restart_and_invalid_values_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scan_yields_opportunities_scored_1_to_10_best_first_with_their_factors() {
     let (_plugins_dir, plugins) = runtime(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
-    let venue = sim();
-    let engine = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    let (_dir, _store, _venue, engine) = on_sim(&plugins).await;
     let mut events = engine.subscribe();
     let scan = engine.scan().await.unwrap();
     assert_eq!(scan.error, None);
@@ -166,10 +172,7 @@ async fn a_scan_yields_opportunities_scored_1_to_10_best_first_with_their_factor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entering_splits_capital_50_50_and_a_manual_close_moves_it_to_history_with_exact_pnl() {
     let (_plugins_dir, plugins) = runtime(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
-    let venue = sim();
-    let engine = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    let (_dir, _store, venue, engine) = on_sim(&plugins).await;
     let market = best(&engine).await;
     let before = engine.overview().unwrap();
     assert_eq!(before.available, dec!(10000));
@@ -230,10 +233,7 @@ async fn entering_splits_capital_50_50_and_a_manual_close_moves_it_to_history_wi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_refuse_bad_amounts_full_slots_and_unknown_markets_without_trading() {
     let (_plugins_dir, plugins) = runtime(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
-    let venue = sim();
-    let engine = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    let (_dir, _store, _venue, engine) = on_sim(&plugins).await;
     engine.scan().await.unwrap();
     let markets: Vec<String> = engine.opportunities(0.0).unwrap().into_iter().map(|o| o.market_id).collect();
     assert!(matches!(engine.enter(&markets[0], Some(dec!(-5))).await, Err(EngineError::BadAmount(_))));
@@ -355,10 +355,7 @@ async fn a_faulting_rules_plugin_leaves_the_built_in_rule_protecting_positions()
     let (_plugins_dir, plugins) = runtime(&[("zz-rules.wasm", guests::BAD_RULES.bytes)]);
     // The fixture traps on every call in mode 4.
     plugins.set_params(PluginKind::LiquidationRules, "bad-rules", &[("mode".into(), 4.0)]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
-    let venue = sim();
-    let engine = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    let (_dir, _store, venue, engine) = on_sim(&plugins).await;
     let mut events = engine.subscribe();
     let market = best(&engine).await;
     let p = engine.enter(&market, None).await.unwrap();
@@ -396,10 +393,7 @@ async fn a_faulting_rules_plugin_leaves_the_built_in_rule_protecting_positions()
 async fn a_faulting_scorer_skips_the_scan_with_a_visible_error_and_the_engine_goes_on() {
     let (_plugins_dir, plugins) = runtime(&[("zz-bad.wasm", guests::BAD_OUTPUT.bytes)]);
     plugins.set_params(PluginKind::Scorer, "bad-output", &[("mode".into(), 1.0)]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
-    let venue = sim();
-    let engine = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    let (_dir, _store, _venue, engine) = on_sim(&plugins).await;
     let scan = engine.scan().await.unwrap();
     let error = scan.error.unwrap();
     assert!(error.contains("outside 1-10"), "{error}");
@@ -414,10 +408,7 @@ async fn a_faulting_scorer_skips_the_scan_with_a_visible_error_and_the_engine_go
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journalled_orders_are_recovered_once_after_a_crash() {
     let (_plugins_dir, plugins) = runtime(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
-    let venue = sim();
-    let engine = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    let (_dir, store, venue, engine) = on_sim(&plugins).await;
     let market = best(&engine).await;
     let p = engine.enter(&market, None).await.unwrap();
     let (yes, no) = (p.leg(Leg::Yes).clone(), p.leg(Leg::No).clone());
@@ -569,10 +560,7 @@ async fn a_thirty_percent_drop_on_the_live_feed_liquidates_that_side_automatical
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_parameters_are_checked_applied_live_and_kept_for_the_next_start() {
     let (_plugins_dir, plugins) = runtime(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
-    let venue = sim();
-    let engine = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    let (_dir, store, _venue, engine) = on_sim(&plugins).await;
     let weight = |p: &Plugins| {
         let s = p.list().into_iter().find(|p| p.info.name == "default-scorer").unwrap();
         let i = s.info.params.iter().position(|p| p.name == "weight-news").unwrap();
@@ -603,10 +591,7 @@ async fn plugin_parameters_are_checked_applied_live_and_kept_for_the_next_start(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whale_trades_and_news_reach_the_scorer_through_their_plugins_and_are_stored() {
     let (_plugins_dir, plugins) = runtime(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
-    let venue = sim();
-    let engine = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    let (_dir, store, venue, engine) = on_sim(&plugins).await;
     let mut tasks = engine.spawn();
     engine.follow_signals(
         equilibrage::engine::SignalFeeds { whales: venue.whale_trades(), news: venue.news() },
@@ -649,10 +634,7 @@ async fn whale_trades_and_news_reach_the_scorer_through_their_plugins_and_are_st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resolved_market_settles_at_one_and_zero_and_closes_the_position() {
     let (_plugins_dir, plugins) = runtime(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
-    let venue = sim();
-    let engine = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    let (_dir, _store, venue, engine) = on_sim(&plugins).await;
     engine.scan().await.unwrap();
     // The candidate that ends first.
     let soonest = engine.opportunities(0.0).unwrap().into_iter().min_by_key(|o| o.end_ms.unwrap()).unwrap();
