@@ -515,6 +515,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_restored_account_holds_what_the_last_run_held_and_numbers_ids_afresh() {
+        let feed = Feed::new(64);
+        let paper = PaperExchange::restored(feed.clone(), dec!(500), &[("yes".into(), dec!(25))]);
+        assert_eq!((cash(&paper).await, paper.position("yes")), (dec!(500), dec!(25)));
+        let sell = market_order("s", "yes", Side::Sell, Amount::Shares(dec!(25)), FillPolicy::FillOrKill);
+        let ack = paper.place(sell).await.unwrap();
+        assert_eq!(ack.notional, dec!(12.20));
+        assert_eq!(paper.position("yes"), Decimal::ZERO);
+        // Ids continue from the wall clock, so they never repeat a previous run's.
+        let n: u64 = ack.order_id.rsplit('-').next().unwrap().parse().unwrap();
+        assert!(n > 1_000_000_000_000_000, "{}", ack.order_id);
+    }
+
+    #[tokio::test]
     async fn a_sell_by_shares_takes_the_bids_best_first() {
         let (_feed, paper) = setup();
         paper.place(buy("b", "yes", dec!(30), FillPolicy::FillOrKill)).await.unwrap();
