@@ -105,3 +105,24 @@ fn market_orders_walk_the_simulated_book_and_take_liquidity() {
         Err(SimError::Fill(FillError::BelowMinimum { .. }))
     ));
 }
+
+#[tokio::test]
+async fn a_restarted_world_takes_over_the_bot_s_holdings_with_fresh_ids() {
+    use crate::exchange::{Exchange as _, FillPolicy, OrderKind, OrderRequest};
+    let venue = super::SimExchange::new(SimConfig { seed: 3, markets: 5, ..SimConfig::default() }, dec!(100));
+    let token = venue.markets().await.unwrap()[0].outcomes[0].token_id.clone();
+    venue.restore_holdings(&[(token.clone(), dec!(40))]);
+    assert_eq!(venue.position(&token), dec!(40));
+    let sell = OrderRequest {
+        client_id: "after-restart".into(),
+        token: token.clone(),
+        side: Side::Sell,
+        kind: OrderKind::Market { amount: Amount::Shares(dec!(40)), policy: FillPolicy::FillAndKill },
+    };
+    let ack = venue.place(sell).await.unwrap();
+    assert!(ack.filled_shares > Decimal::ZERO);
+    assert_eq!(venue.position(&token), dec!(40) - ack.filled_shares);
+    assert_eq!(venue.summary().1, dec!(100) + ack.notional - ack.fee);
+    let n: u64 = ack.order_id.rsplit('-').next().unwrap().parse().unwrap();
+    assert!(n > 1_000_000_000_000_000, "ids continue from the world's clock: {}", ack.order_id);
+}
