@@ -394,9 +394,24 @@ async fn a_faulting_scorer_skips_the_scan_with_a_visible_error_and_the_engine_go
     let (_plugins_dir, plugins) = runtime(&[("zz-bad.wasm", guests::BAD_OUTPUT.bytes)]);
     plugins.set_params(PluginKind::Scorer, "bad-output", &[("mode".into(), 1.0)]).unwrap();
     let (_dir, _store, _venue, engine) = on_sim(&plugins).await;
+    let mut events = engine.subscribe();
+    let _tasks = engine.spawn();
     let scan = engine.scan().await.unwrap();
     let error = scan.error.unwrap();
     assert!(error.contains("outside 1-10"), "{error}");
+    // The fault reaches the engine's event stream, from the scanner and from the plugin runtime.
+    let mut sources = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sources.len() < 2 {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Ok(EngineEvent::Error { source, message, .. })) if message.contains("outside 1-10") => {
+                sources.insert(source);
+            }
+            Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => {}
+            other => panic!("the fault was not told to subscribers ({sources:?}): {other:?}"),
+        }
+    }
     assert!(engine.opportunities(0.0).unwrap().is_empty());
     assert!(engine.health().unwrap().last_error.unwrap().1.contains("skipped"));
     // Fixed plugin, next scan works.

@@ -619,12 +619,27 @@ impl Inner {
         }
     }
 
-    /// Reacts to plugin loads: a new rules plugin gets the liquidation parameters.
+    /// Reacts to plugin events: a new rules plugin gets the liquidation parameters; faults and
+    /// rejected files join the engine's errors, so one stream tells the dashboard everything.
     async fn plugin_loop(self: Arc<Self>) {
         let mut events = self.plugins.subscribe();
         loop {
             match events.recv().await {
                 Ok(PluginEvent::Loaded { kind: PluginKind::LiquidationRules, .. }) => self.push_rule_params(),
+                Ok(PluginEvent::Fault { kind, name, error }) => {
+                    self.emit(EngineEvent::Error {
+                        source: "plugin",
+                        message: format!("{kind} plugin {name}: {error}"),
+                        at_ms: self.clock.now_ms(),
+                    });
+                }
+                Ok(PluginEvent::Rejected { file, error }) => {
+                    self.emit(EngineEvent::Error {
+                        source: "plugin",
+                        message: format!("{} was not loaded: {error}", file.display()),
+                        at_ms: self.clock.now_ms(),
+                    });
+                }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return,
             }
