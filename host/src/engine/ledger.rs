@@ -161,11 +161,15 @@ pub struct Overview {
     pub open_positions: usize,
 }
 
-/// Adds up the account and every position (closed ones count for realised P&L only).
+/// Adds up the account and the open positions, marked at the given best bids.
+///
+/// Closed positions need not be read: every trade moves the account's cash, so everything
+/// realised so far, on open and closed positions alike, is the cash plus the cost of the shares
+/// still held, less the initial capital.
 #[must_use]
 pub fn overview<'a>(
     account: &Account,
-    positions: impl IntoIterator<Item = (&'a Position, [Option<Decimal>; 2])>,
+    open: impl IntoIterator<Item = (&'a Position, [Option<Decimal>; 2])>,
 ) -> Overview {
     let mut o = Overview {
         initial_capital: account.initial_capital,
@@ -174,16 +178,14 @@ pub fn overview<'a>(
         ..Overview::default()
     };
     let mut value = Decimal::ZERO;
-    for (p, bids) in positions {
+    for (p, bids) in open {
         let pnl = mark(p, bids);
         o.allocated += pnl.allocated;
         value += pnl.value;
-        o.realised_pnl += pnl.realised;
         o.unrealised_pnl += pnl.unrealised;
-        if p.status.is_open() {
-            o.open_positions += 1;
-        }
+        o.open_positions += usize::from(p.status.is_open());
     }
+    o.realised_pnl = o.available + o.allocated - o.initial_capital;
     o.total = o.available + value;
     o.total_pnl = o.realised_pnl + o.unrealised_pnl;
     o
@@ -274,6 +276,10 @@ mod tests {
         assert_eq!(pnl.realised, dec!(-162.50));
         assert_eq!(pnl.unrealised, dec!(64.516));
         assert_eq!(pnl.allocated, dec!(499.999));
+        // The overview, from the account and the open position alone, tells the same.
+        let o = overview(&account, [(&p, [None, Some(dec!(0.70))])]);
+        assert_eq!((o.realised_pnl, o.unrealised_pnl), (pnl.realised, pnl.unrealised));
+        assert_eq!(o.total, o.initial_capital + o.total_pnl);
 
         let close = trade(Leg::No, Action::Sell, dec!(806.45), dec!(645.16), Decimal::ZERO);
         apply_fill(&mut p, &close);
@@ -283,8 +289,10 @@ mod tests {
         assert_eq!((pnl.unrealised, pnl.allocated), (Decimal::ZERO, Decimal::ZERO));
         // Cash tells the same story: 10,000 − 17.339.
         assert_eq!(account.cash, dec!(10000) + pnl.realised);
-        let o = overview(&account, [(&p, [None, None])]);
+        // Closed, it no longer needs to be read: the account carries what it realised.
+        let o = overview(&account, []);
         assert_eq!(o.total, account.cash);
+        assert_eq!(o.realised_pnl, pnl.realised);
         assert_eq!(o.total_pnl, o.total - o.initial_capital);
     }
 

@@ -454,12 +454,9 @@ impl Engine {
     /// # Errors
     /// Storage errors.
     pub fn overview(&self) -> Result<Overview> {
-        let closed = self.history()?;
         let state = self.inner.state();
         let account = state.account.clone().unwrap_or_else(|| Account::new(Decimal::ZERO, "", 0));
-        let open = state.positions.values().map(|p| (p, bids_of(&state, p)));
-        let closed = closed.iter().map(|p| (p, [None, None]));
-        Ok(overview(&account, open.chain(closed)))
+        Ok(overview(&account, state.positions.values().map(|p| (p, bids_of(&state, p)))))
     }
 
     /// Who decides exits, the last scan, pending orders, the last error.

@@ -146,7 +146,7 @@ impl Inner {
                     client_id: intent.client_id.clone(),
                     order_id: fill.order_id,
                     exchange_trade_ids: fill.trade_ids,
-                    price: if fill.shares.is_zero() { Decimal::ZERO } else { fill.notional / fill.shares },
+                    price: fill.notional / fill.shares,
                     shares: fill.shares,
                     notional: fill.notional,
                     fee: fill.fee,
