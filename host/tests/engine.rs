@@ -727,3 +727,47 @@ async fn taker_fees_on_the_live_venue_are_recorded_as_the_exchange_charges_them(
     assert_eq!(o.fees, ours.iter().map(|t| t.fee).sum::<Decimal>());
     assert_eq!(o.available, mock.balance(), "cash after fees agrees with the exchange");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trade_that_fails_at_settlement_is_undone_in_the_position_and_the_ledger() {
+    let mock = MockPolymarket::start().await;
+    mock.add_market(MockMarket::binary("603", CONDITION, YES, NO));
+    mock.set_book(YES, &[(dec!(0.49), dec!(500))], &[(dec!(0.50), dec!(500))]);
+    mock.set_book(NO, &[(dec!(0.49), dec!(500))], &[(dec!(0.50), dec!(500))]);
+    mock.set_balance(dec!(1000));
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let engine = open(Arc::new(live(&mock).await), &plugins, &store, Clock::system()).await;
+    let mut events = engine.subscribe();
+    // The first trade of the entry will fail on chain.
+    mock.faults().fail_next_trade();
+    let p = engine.enter(CONDITION, Some(dec!(100))).await.unwrap();
+    assert_eq!(p.status, PositionStatus::Active, "both sides matched");
+    mock.settle_trades();
+    engine.sweep().await;
+    let failed: Vec<TradeRecord> = trades_of(&engine, p.id)
+        .into_iter()
+        .filter(|t| t.status == equilibrage::store::Settlement::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{:?}", trades_of(&engine, p.id));
+    let undone = failed[0].leg;
+    let after = engine.position(p.id).unwrap().position;
+    // The side whose buy failed was never held: the position is one-sided, and watched as such.
+    assert_eq!(after.leg(undone).held(), Decimal::ZERO);
+    assert_eq!(after.status, PositionStatus::Liquidated);
+    assert_eq!(after.liquidated, Some(undone));
+    assert_eq!(after.leg(undone.other()).held(), mock.position(&after.leg(undone.other()).token));
+    assert_eq!(mock.position(&after.leg(undone).token), Decimal::ZERO);
+    assert_eq!(engine.overview().unwrap().available, mock.balance(), "the ledger undid it as the venue did");
+    let mut told = false;
+    while let Ok(e) = events.try_recv() {
+        if let EngineEvent::Error { message, .. } = e {
+            told |= message.contains("failed at settlement");
+        }
+    }
+    assert!(told, "the operator hears of it");
+    // Once only: another sweep changes nothing.
+    engine.sweep().await;
+    assert_eq!(engine.overview().unwrap().available, mock.balance());
+}

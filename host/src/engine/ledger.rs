@@ -37,6 +37,16 @@ impl Account {
         }
     }
 
+    /// Undoes [`Account::apply`] for a trade the venue reports failed at settlement.
+    pub fn reverse(&mut self, trade: &TradeRecord) {
+        match trade.action {
+            Action::Buy => self.cash += trade.notional,
+            Action::Sell | Action::Settle => self.cash -= trade.notional,
+        }
+        self.cash += trade.fee;
+        self.fees -= trade.fee;
+    }
+
     /// Moves cash for a trade: a buy pays its notional, a sale or payout brings it; fees are paid.
     pub fn apply(&mut self, trade: &TradeRecord) {
         match trade.action {
@@ -67,6 +77,27 @@ pub fn apply_fill(position: &mut Position, trade: &TradeRecord) {
         leg.exit = Some(trade.purpose);
     }
     position.updated_at_ms = position.updated_at_ms.max(trade.at_ms);
+}
+
+/// Undoes [`apply_fill`] for a trade the venue reports failed at settlement: the shares and the
+/// money never moved.
+pub fn reverse_fill(position: &mut Position, trade: &TradeRecord) {
+    let leg = position.leg_mut(trade.leg);
+    match trade.action {
+        Action::Buy => {
+            leg.bought -= trade.shares;
+            leg.cost -= trade.notional;
+        }
+        Action::Sell | Action::Settle => {
+            leg.sold -= trade.shares;
+            leg.proceeds -= trade.notional;
+        }
+    }
+    leg.fees -= trade.fee;
+    if leg.is_held() {
+        leg.exited_at_ms = None;
+        leg.exit = None;
+    }
 }
 
 /// Micro-units are the finest grain money is reported in.
@@ -327,6 +358,24 @@ mod tests {
         assert_eq!((leg.held(), cost_held(leg)), (dec!(200), dec!(60)));
         assert_eq!(realised(leg), dec!(10));
         assert_eq!(leg.exit, None, "still held");
+    }
+
+    /// A fill the venue undoes at settlement leaves position and account as they were.
+    #[test]
+    fn a_failed_trade_is_undone_exactly() {
+        let mut p = position(dec!(0.02));
+        let mut account = Account::new(dec!(100), "live", 0);
+        let buy = trade(Leg::Yes, Action::Buy, dec!(100), dec!(50), dec!(0.5));
+        apply_fill(&mut p, &buy);
+        account.apply(&buy);
+        let (p0, a0) = (p.clone(), account.clone());
+        let sell = trade(Leg::Yes, Action::Sell, dec!(100), dec!(60), dec!(0.48));
+        apply_fill(&mut p, &sell);
+        account.apply(&sell);
+        assert_eq!(p.leg(Leg::Yes).exit, Some(Purpose::Liquidation));
+        reverse_fill(&mut p, &sell);
+        account.reverse(&sell);
+        assert_eq!((p, account), (p0, a0));
     }
 
     /// Resolution: the winning side pays 1 a share, the other 0.

@@ -2,6 +2,7 @@
 //! venue's own trades (recorded once, or resolved as unfilled), interrupted entries are finished
 //! and the ledger is checked against the venue's balance.
 
+use super::ledger::{Account, reverse_fill};
 use super::trader::{FillReport, Placed};
 use super::{Inner, Result};
 use crate::exchange::{Side, TradeReport, TradeStatus};
@@ -72,6 +73,78 @@ fn find_fill(
         status,
         tx_hash: fills.iter().find_map(|t| t.tx_hash.clone()),
     })
+}
+
+/// Writes settlement changes; a trade that failed is undone in its position and the account, in
+/// the same transaction. Returns the positions and the account it changed.
+fn record_settlements(
+    w: &mut crate::store::Writer<'_>,
+    trades: &[TradeRecord],
+) -> crate::store::Result<(Vec<crate::store::Position>, Option<Account>)> {
+    let mut positions: BTreeMap<u64, crate::store::Position> = BTreeMap::new();
+    let mut account: Option<Account> = None;
+    for t in trades {
+        let failed_now = t.status == Settlement::Failed
+            && w.trade(t.id)?.is_some_and(|old| old.status != Settlement::Failed);
+        w.put_trade(t)?;
+        if !failed_now {
+            continue;
+        }
+        let mut p = match positions.remove(&t.position_id) {
+            Some(p) => p,
+            None => match w.position(t.position_id)? {
+                Some(p) => p,
+                None => continue,
+            },
+        };
+        reverse_fill(&mut p, t);
+        restatus_after_failure(&mut p, t.at_ms);
+        p.version += 1;
+        let mut a = match account.take() {
+            Some(a) => a,
+            None => w.config(Account::KEY)?.unwrap_or_else(|| Account::new(Decimal::ZERO, "", t.at_ms)),
+        };
+        a.reverse(t);
+        account = Some(a);
+        positions.insert(p.id, p);
+    }
+    for p in positions.values() {
+        w.put_position(p)?;
+    }
+    if let Some(a) = &account {
+        w.put_config(Account::KEY, a)?;
+    }
+    Ok((positions.into_values().collect(), account))
+}
+
+/// A position's status once a failed trade is undone: what it holds decides.
+fn restatus_after_failure(p: &mut crate::store::Position, at_ms: i64) {
+    use crate::store::Leg;
+    if p.status == PositionStatus::Opening {
+        return;
+    }
+    match Leg::BOTH.map(|l| p.leg(l).is_held()) {
+        [true, true] => {
+            p.status = PositionStatus::Active;
+            p.liquidated = None;
+            p.liquidated_at_ms = None;
+            p.closed_at_ms = None;
+            p.close_reason = None;
+        }
+        [false, false] => {
+            p.status = PositionStatus::Closed;
+            p.closed_at_ms.get_or_insert(at_ms);
+            p.close_reason.get_or_insert_with(|| "a trade failed at settlement; nothing is held".into());
+        }
+        [yes, _] => {
+            let gone = if yes { Leg::No } else { Leg::Yes };
+            p.status = PositionStatus::Liquidated;
+            p.liquidated = Some(gone);
+            p.liquidated_at_ms.get_or_insert(at_ms);
+            p.closed_at_ms = None;
+            p.close_reason = None;
+        }
+    }
 }
 
 impl Inner {
@@ -242,16 +315,21 @@ impl Inner {
             }
             if !changed.is_empty() {
                 let writes = changed.clone();
-                let written = self.store.write(move |w| writes.iter().try_for_each(|t| w.put_trade(t))).await;
-                if let Err(e) = written {
-                    return self.error("recovery", format!("recording settlement: {e}"));
+                let written = self.store.write(move |w| record_settlements(w, &writes)).await;
+                let (positions, account) = match written {
+                    Ok(w) => w,
+                    Err(e) => return self.error("recovery", format!("recording settlement: {e}")),
+                };
+                for p in positions {
+                    self.publish(p, account.clone());
                 }
                 for t in changed {
                     if t.status == Settlement::Failed {
                         self.error(
                             "settlement",
                             format!(
-                                "trade {} ({:?} {} of position {}) failed at settlement: the venue undid it",
+                                "trade {} ({:?} {} of position {}) failed at settlement: the venue undid it, \
+                                 and so did the ledger",
                                 t.id,
                                 t.action,
                                 t.leg.as_str(),

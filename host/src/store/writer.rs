@@ -277,6 +277,14 @@ impl<'a> Writer<'a> {
         query::trades_of(&self.table(TRADES_BY_POSITION)?, &self.table(TRADES)?, position_id)
     }
 
+    /// A trade as this transaction sees it.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it does not decode.
+    pub fn trade(&self, id: u64) -> Result<Option<TradeRecord>> {
+        query::get(&self.table(TRADES)?, &id)
+    }
+
     /// A whale as this transaction sees it.
     ///
     /// # Errors
