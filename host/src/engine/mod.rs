@@ -456,7 +456,7 @@ impl Engine {
     pub fn overview(&self) -> Result<Overview> {
         let state = self.inner.state();
         let account = state.account.clone().unwrap_or_else(|| Account::new(Decimal::ZERO, "", 0));
-        Ok(overview(&account, state.positions.values().map(|p| (p, bids_of(&state, p)))))
+        Ok(overview(&account, state.positions.values().map(|p| (p, tops(&state, p).0))))
     }
 
     /// Who decides exits, the last scan, pending orders, the last error.
@@ -507,19 +507,33 @@ async fn plugin_call<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) 
     }
 }
 
-fn bids_of(state: &State, p: &Position) -> [Option<Decimal>; 2] {
-    let bid = |i: usize| state.books.get(&p.legs[i].token).and_then(OrderBook::best_bid).map(|l| l.price);
-    [bid(0), bid(1)]
-}
-
-fn asks_of(state: &State, p: &Position) -> [Option<Decimal>; 2] {
-    let ask = |i: usize| state.books.get(&p.legs[i].token).and_then(OrderBook::best_ask).map(|l| l.price);
-    [ask(0), ask(1)]
+/// Best bids and best asks of a position's two sides (YES, NO), from the books the engine holds.
+fn tops(state: &State, p: &Position) -> ([Option<Decimal>; 2], [Option<Decimal>; 2]) {
+    let top = |i: usize| {
+        let book = state.books.get(&p.legs[i].token);
+        (
+            book.and_then(OrderBook::best_bid).map(|l| l.price),
+            book.and_then(OrderBook::best_ask).map(|l| l.price),
+        )
+    };
+    let ((yes_bid, yes_ask), (no_bid, no_ask)) = (top(0), top(1));
+    ([yes_bid, no_bid], [yes_ask, no_ask])
 }
 
 fn view_of(state: &State, p: &Position) -> PositionView {
-    let bids = bids_of(state, p);
-    PositionView { position: p.clone(), bids, asks: asks_of(state, p), pnl: mark(p, bids) }
+    let (bids, asks) = tops(state, p);
+    PositionView { position: p.clone(), bids, asks, pnl: mark(p, bids) }
+}
+
+/// An order's client id: unique across restarts (position ids are never reused) and readable.
+fn client_id(
+    position: u64,
+    leg: crate::store::Leg,
+    purpose: crate::store::Purpose,
+    now_ms: i64,
+    n: u64,
+) -> String {
+    format!("p{position}-{}-{}-{now_ms}-{n}", leg.as_str(), purpose.as_str())
 }
 
 impl Inner {
@@ -577,7 +591,7 @@ impl Inner {
     /// A fresh client order id, unique across restarts (position ids are never reused).
     fn client_id(&self, position: u64, leg: crate::store::Leg, purpose: crate::store::Purpose) -> String {
         let n = self.client_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        format!("p{position}-{}-{}-{}-{n}", leg.as_str(), purpose.as_str(), self.clock.now_ms())
+        client_id(position, leg, purpose, self.clock.now_ms(), n)
     }
 
     /// Gives the liquidation parameters to the active rules plugin, for those it declares.

@@ -4,7 +4,7 @@
 
 use super::rules::{self, Exit, RulesSource};
 use super::{EngineEvent, Inner, State};
-use crate::exchange::{Applied, MarketEvent, OrderBook};
+use crate::exchange::{Applied, MarketEvent};
 use crate::store::{Position, PositionStatus};
 use rust_decimal::Decimal;
 use std::collections::HashSet;
@@ -106,7 +106,7 @@ impl Inner {
                 .filter_map(|id| state.positions.get(id))
                 .filter(|p| matches!(p.status, PositionStatus::Active | PositionStatus::Liquidated))
                 .filter(|p| p.closing.is_none() && !state.busy.contains(&p.id) && !journalled.contains(&p.id))
-                .map(|p| (p.clone(), (super::bids_of(&state, p), super::asks_of(&state, p))))
+                .map(|p| (p.clone(), super::tops(&state, p)))
                 .unzip()
         };
         if positions.is_empty() {
@@ -186,35 +186,18 @@ impl Inner {
     pub(super) async fn sweep(&self) {
         self.reconcile_pending().await;
         self.refresh_settlements().await;
-        // An entry or close with an order still journalled waits for its reconciliation.
+        self.finish_interrupted_entries("entry interrupted").await;
+        // A close with an order still journalled waits for its reconciliation.
         let journalled = self.journalled();
-        let (opening, closing): (Vec<u64>, Vec<(u64, String)>) = {
+        let closing: Vec<(u64, String)> = {
             let state = self.state();
-            let free = |p: &&Position| !state.busy.contains(&p.id) && !journalled.contains(&p.id);
-            (
-                state
-                    .positions
-                    .values()
-                    .filter(free)
-                    .filter(|p| p.status == PositionStatus::Opening)
-                    .map(|p| p.id)
-                    .collect(),
-                state
-                    .positions
-                    .values()
-                    .filter(free)
-                    .filter_map(|p| p.closing.clone().map(|r| (p.id, r)))
-                    .collect(),
-            )
+            state
+                .positions
+                .values()
+                .filter(|p| !state.busy.contains(&p.id) && !journalled.contains(&p.id))
+                .filter_map(|p| p.closing.clone().map(|r| (p.id, r)))
+                .collect()
         };
-        for id in opening {
-            if self.state().busy.insert(id) {
-                if let Err(e) = self.finish_opening(id, "entry interrupted").await {
-                    self.error("trader", format!("position {id}: finishing the entry failed: {e}"));
-                }
-                self.release(id);
-            }
-        }
         for (id, reason) in closing {
             if self.state().busy.insert(id) {
                 self.act(id, Exit::CloseAll, reason).await;
@@ -231,6 +214,29 @@ impl Inner {
         }
         self.record_prices();
         self.evaluate_all().await;
+    }
+
+    /// Finishes entries a failure or restart left half done, once nothing of theirs is in flight
+    /// or journalled (see `finish_opening`).
+    pub(super) async fn finish_interrupted_entries(&self, why: &str) {
+        let journalled = self.journalled();
+        let opening: Vec<u64> = {
+            let state = self.state();
+            state
+                .positions
+                .values()
+                .filter(|p| p.status == PositionStatus::Opening && !journalled.contains(&p.id))
+                .map(|p| p.id)
+                .collect()
+        };
+        for id in opening {
+            if self.state().busy.insert(id) {
+                if let Err(e) = self.finish_opening(id, why).await {
+                    self.error("trader", format!("position {id}: finishing the entry failed: {e}"));
+                }
+                self.release(id);
+            }
+        }
     }
 
     pub(super) async fn sweep_loop(self: Arc<Self>) {
@@ -299,13 +305,6 @@ impl Inner {
 }
 
 fn point(state: &State, p: &Position, at_ms: i64) -> crate::store::PricePoint {
-    let top = |i: usize| {
-        let book = state.books.get(&p.legs[i].token);
-        (
-            book.and_then(OrderBook::best_bid).map(|l| l.price),
-            book.and_then(OrderBook::best_ask).map(|l| l.price),
-        )
-    };
-    let ((yes_bid, yes_ask), (no_bid, no_ask)) = (top(0), top(1));
+    let ([yes_bid, no_bid], [yes_ask, no_ask]) = super::tops(state, p);
     crate::store::PricePoint { at_ms, yes_bid, yes_ask, no_bid, no_ask }
 }

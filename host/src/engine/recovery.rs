@@ -162,23 +162,7 @@ impl Inner {
             tracing::warn!(error = %e, "listing markets before reconciling");
         }
         self.reconcile(true).await;
-        let opening: Vec<u64> = self
-            .state()
-            .positions
-            .values()
-            .filter(|p| p.status == PositionStatus::Opening)
-            .map(|p| p.id)
-            .collect();
-        let still_pending: HashSet<u64> =
-            self.store.read()?.intents()?.iter().map(|i| i.position_id).collect();
-        for id in opening.into_iter().filter(|id| !still_pending.contains(id)) {
-            self.state().busy.insert(id);
-            let finished = self.finish_opening(id, "entry interrupted by a restart").await;
-            self.release(id);
-            if let Err(e) = finished {
-                self.error("recovery", format!("position {id}: {e}"));
-            }
-        }
+        self.finish_interrupted_entries("entry interrupted by a restart").await;
         let journalled = self.store.read()?.intents()?.len();
         if journalled > 0 {
             // Orders the venue may still be filling move its balance: no comparison until then.

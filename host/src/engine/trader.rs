@@ -185,7 +185,7 @@ impl Inner {
             if let Some(a) = account {
                 state.account = Some(a);
             }
-            let bids = super::bids_of(&state, &position);
+            let bids = super::tops(&state, &position).0;
             cache_position(&mut state, position.clone());
             mark(&position, bids)
         };
@@ -327,7 +327,7 @@ impl Inner {
                     version: 1,
                 };
                 let intents = Leg::BOTH.map(|l| Intent {
-                    client_id: format!("p{id}-{}-entry-{now}-{}", l.as_str(), id_seq + l.index() as u64),
+                    client_id: super::client_id(id, l, Purpose::Entry, now, id_seq + l.index() as u64),
                     position_id: id,
                     leg: l,
                     action: Action::Buy,
