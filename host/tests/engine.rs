@@ -9,7 +9,6 @@ mod support;
 use equilibrage::engine::{
     Account, Clock, Engine, EngineError, EngineEvent, EngineOptions, RulesSource, Settings, SettingsPatch,
 };
-use equilibrage::exchange::polymarket::{LiveExchange, PolymarketConfig, SignerConfig, WalletType};
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
 use equilibrage::exchange::{
     Amount, Balance, BoxFuture, Exchange, ExchangeError, FillPolicy, Level, Market, MarketEvent, OpenOrder,
@@ -24,7 +23,7 @@ use rust_decimal_macros::dec;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use support::runtime;
+use support::{live, runtime};
 use tokio::sync::broadcast;
 
 fn sim() -> SimExchange {
@@ -488,31 +487,9 @@ async fn journalled_orders_are_recovered_once_after_a_crash() {
 
 // --- the live venue, against the mock Polymarket ---
 
-const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const CONDITION: &str = "0x2222222222222222222222222222222222222222222222222222222222222222";
 const YES: &str = "71321045679252212594626385532706912750332728571942532289631379312455583992563";
 const NO: &str = "52114319501245915516055106046884209969926127482827954674443846427813813222426";
-
-async fn live(mock: &MockPolymarket) -> LiveExchange {
-    let mut config = PolymarketConfig::at(&mock.http_url(), &mock.ws_url());
-    config.retry.base_backoff = Duration::from_millis(10);
-    config.retry.max_backoff = Duration::from_millis(50);
-    config.feed.min_backoff = Duration::from_millis(20);
-    config.feed.max_backoff = Duration::from_millis(100);
-    config.heartbeat = Duration::ZERO;
-    let c = mock.credentials();
-    let signer = SignerConfig {
-        clob_url: mock.http_url(),
-        chain_id: 137,
-        private_key: KEY.into(),
-        wallet: WalletType::Eoa,
-        funder: None,
-        credentials: Some((c.api_key, c.secret.into(), c.passphrase.into())),
-        nonce: None,
-        fixed_salt: None,
-    };
-    LiveExchange::connect(config, signer).await.unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thirty_percent_drop_on_the_live_feed_liquidates_that_side_automatically() {

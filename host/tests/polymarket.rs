@@ -4,9 +4,7 @@
 //! backoff on 429 within the configured rate, settlement failures and malformed answers.
 
 use equilibrage::exchange::paper::PaperExchange;
-use equilibrage::exchange::polymarket::{
-    LiveExchange, PolymarketConfig, RateLimits, SignerConfig, UserEvent, WalletType,
-};
+use equilibrage::exchange::polymarket::{LiveExchange, RateLimits, SignerConfig, UserEvent};
 use equilibrage::exchange::{
     Amount, BookSide, Exchange, ExchangeError, FillPolicy, MarketEvent, OrderKind, OrderRequest, OrderStatus,
     Side, TradeStatus,
@@ -16,8 +14,10 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::sync::Arc;
 use std::time::Duration;
+use support::{live, live_config, signer};
 
-const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+mod support;
+
 const CONDITION: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
 const YES: &str = "71321045679252212594626385532706912750332728571942532289631379312455583992563";
 const NO: &str = "52114319501245915516055106046884209969926127482827954674443846427813813222426";
@@ -36,35 +36,6 @@ async fn mock() -> MockPolymarket {
     mock.set_book(NO, &[(dec!(0.47), dec!(50))], &[(dec!(0.51), dec!(50))]);
     mock.set_balance(dec!(1000));
     mock
-}
-
-fn config(mock: &MockPolymarket) -> PolymarketConfig {
-    let mut config = PolymarketConfig::at(&mock.http_url(), &mock.ws_url());
-    config.retry.base_backoff = Duration::from_millis(10);
-    config.retry.max_backoff = Duration::from_millis(50);
-    config.retry.timeout = Duration::from_secs(5);
-    config.feed.min_backoff = Duration::from_millis(20);
-    config.feed.max_backoff = Duration::from_millis(100);
-    config.heartbeat = Duration::ZERO;
-    config
-}
-
-fn signer(mock: &MockPolymarket, configured_credentials: bool) -> SignerConfig {
-    let c = mock.credentials();
-    SignerConfig {
-        clob_url: mock.http_url(),
-        chain_id: 137,
-        private_key: KEY.into(),
-        wallet: WalletType::Eoa,
-        funder: None,
-        credentials: configured_credentials.then(|| (c.api_key, c.secret.into(), c.passphrase.into())),
-        nonce: None,
-        fixed_salt: None,
-    }
-}
-
-async fn live(mock: &MockPolymarket) -> LiveExchange {
-    LiveExchange::connect(config(mock), signer(mock, true)).await.unwrap()
 }
 
 fn market(client_id: &str, token: &str, side: Side, amount: Amount, policy: FillPolicy) -> OrderRequest {
@@ -169,7 +140,7 @@ async fn markets_are_listed_across_pages_with_their_json_string_fields() {
             &format!("{}", 2000 + i),
         ));
     }
-    let mut cfg = config(&mock);
+    let mut cfg = live_config(&mock);
     cfg.page_size = 2;
     let venue = LiveExchange::public(cfg).unwrap();
     let markets = venue.markets().await.unwrap();
@@ -188,7 +159,7 @@ async fn markets_are_listed_across_pages_with_their_json_string_fields() {
 #[tokio::test]
 async fn books_stream_and_a_dropped_websocket_comes_back_with_fresh_snapshots() {
     let mock = mock().await;
-    let venue = LiveExchange::public(config(&mock)).unwrap();
+    let venue = LiveExchange::public(live_config(&mock)).unwrap();
     let mut rx = venue.events();
     let book = venue.book(YES).await.unwrap();
     assert_eq!(book.best_ask().unwrap().price, dec!(0.52));
@@ -212,7 +183,7 @@ async fn books_stream_and_a_dropped_websocket_comes_back_with_fresh_snapshots() 
 #[tokio::test]
 async fn a_lost_message_is_noticed_and_the_book_resnapshotted_and_duplicates_are_dropped() {
     let mock = mock().await;
-    let venue = LiveExchange::public(config(&mock)).unwrap();
+    let venue = LiveExchange::public(live_config(&mock)).unwrap();
     let mut rx = venue.events();
     venue.book(YES).await.unwrap();
     event(&mut rx, |e| matches!(e, MarketEvent::Book { .. })).await;
@@ -336,7 +307,7 @@ async fn a_trade_that_fails_at_settlement_is_reported_failed() {
 #[tokio::test]
 async fn a_429_storm_is_backed_off_without_exceeding_the_configured_rate() {
     let mock = mock().await;
-    let mut cfg = config(&mock);
+    let mut cfg = live_config(&mock);
     cfg.limits = RateLimits { window: Duration::from_secs(1), book: 3, ..RateLimits::default() };
     cfg.retry.attempts = 6;
     let venue = LiveExchange::public(cfg).unwrap();
@@ -409,7 +380,7 @@ async fn malformed_answers_are_clear_errors_and_change_nothing() {
 #[tokio::test]
 async fn paper_fills_walk_the_live_book_without_keys() {
     let mock = mock().await;
-    let data = LiveExchange::public(config(&mock)).unwrap();
+    let data = LiveExchange::public(live_config(&mock)).unwrap();
     let paper = PaperExchange::new(Arc::new(data), dec!(100));
     paper.markets().await.unwrap();
     // $20 takes the 25 shares at 0.52 ($13), then the $7 left buy 13.20 shares at 0.53 (lots of

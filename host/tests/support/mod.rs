@@ -2,7 +2,9 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+use equilibrage::exchange::polymarket::{LiveExchange, PolymarketConfig, SignerConfig, WalletType};
 use equilibrage::plugins::{Limits, PluginOptions, Plugins, abi, install_defaults};
+use equilibrage_testkit::MockPolymarket;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -95,4 +97,39 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
         std::thread::sleep(Duration::from_millis(5));
     }
     condition()
+}
+
+/// The test wallet's key (a well-known development key; nothing real behind it).
+pub const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// The live venue's configuration pointed at the mock, with short backoffs and no heartbeats.
+pub fn live_config(mock: &MockPolymarket) -> PolymarketConfig {
+    let mut config = PolymarketConfig::at(&mock.http_url(), &mock.ws_url());
+    config.retry.base_backoff = Duration::from_millis(10);
+    config.retry.max_backoff = Duration::from_millis(50);
+    config.retry.timeout = Duration::from_secs(5);
+    config.feed.min_backoff = Duration::from_millis(20);
+    config.feed.max_backoff = Duration::from_millis(100);
+    config.heartbeat = Duration::ZERO;
+    config
+}
+
+/// Sign-in for the test wallet at the mock; with the mock's API credentials, or deriving them.
+pub fn signer(mock: &MockPolymarket, configured_credentials: bool) -> SignerConfig {
+    let c = mock.credentials();
+    SignerConfig {
+        clob_url: mock.http_url(),
+        chain_id: 137,
+        private_key: KEY.into(),
+        wallet: WalletType::Eoa,
+        funder: None,
+        credentials: configured_credentials.then(|| (c.api_key, c.secret.into(), c.passphrase.into())),
+        nonce: None,
+        fixed_salt: None,
+    }
+}
+
+/// The live venue, signed in at the mock.
+pub async fn live(mock: &MockPolymarket) -> LiveExchange {
+    LiveExchange::connect(live_config(mock), signer(mock, true)).await.expect("sign-in at the mock")
 }
