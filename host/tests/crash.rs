@@ -32,9 +32,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::KEY;
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_equilibrage");
-const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 /// Kills (and restarts) at least this many times.
 const KILLS: usize = 110;
 const MARKETS: usize = 6;
