@@ -137,6 +137,9 @@ pub struct SimSettings {
     /// Exact: a decimal string.
     pub starting_cash: rust_decimal::Decimal,
     pub horizon_days: u32,
+    /// Questions of your own for the first simulated markets, e.g. for demos and tests.
+    #[serde(default)]
+    pub questions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +165,18 @@ pub struct PluginsConfig {
 #[serde(deny_unknown_fields)]
 pub struct WebConfig {
     pub listen: SocketAddr,
+    /// Session cookies carry `Secure` (browsers accept it on http://127.0.0.1 and localhost).
+    pub secure_cookies: bool,
+    /// How long a browser stays logged in, hours (1..=8760).
+    pub session_ttl_hours: u64,
+}
+
+impl WebConfig {
+    /// How long a browser stays logged in.
+    #[must_use]
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl_hours * 3_600)
+    }
 }
 
 impl Config {
@@ -228,10 +243,29 @@ impl Config {
         if !(1..=3_650).contains(&sim.horizon_days) {
             return bad("exchange.sim.horizon_days", format!("must be 1-3650, got {}", sim.horizon_days));
         }
+        if sim.questions.len() > sim.markets {
+            return bad(
+                "exchange.sim.questions",
+                format!(
+                    "{} questions for {} markets: at most one per market",
+                    sim.questions.len(),
+                    sim.markets
+                ),
+            );
+        }
+        if let Some(q) = sim.questions.iter().find(|q| q.trim().is_empty() || q.chars().count() > 500) {
+            return bad("exchange.sim.questions", format!("each must be 1-500 characters, got {q:?}"));
+        }
         if self.exchange.paper.starting_cash <= rust_decimal::Decimal::ZERO {
             return bad(
                 "exchange.paper.starting_cash",
                 format!("must be positive, got {}", self.exchange.paper.starting_cash),
+            );
+        }
+        if !(1..=8_760).contains(&self.web.session_ttl_hours) {
+            return bad(
+                "web.session_ttl_hours",
+                format!("must be 1-8760 (a year), got {}", self.web.session_ttl_hours),
             );
         }
         self.validate_polymarket()?;
@@ -395,6 +429,7 @@ mod tests {
         assert_eq!(config.exchange.mode, ExchangeMode::Live);
         assert_eq!(config.exchange.polymarket.signature_type, WalletType::Proxy);
         assert_eq!(config.exchange.polymarket.venue().limits.post_order, 500);
+        assert_eq!(config.web.session_ttl_hours, 24);
     }
 
     #[test]
@@ -424,6 +459,18 @@ mod tests {
         assert!(e.contains("exchange.sim.starting_cash"), "{e}");
         let e = load_text("[exchange.sim]\nspeed = 0.0\n").unwrap_err().to_string();
         assert!(e.contains("exchange.sim.speed"), "{e}");
+        let c = load_text("[exchange.sim]\nquestions = [\"Will it rain?\"]\n").unwrap();
+        assert_eq!(c.exchange.sim.questions, ["Will it rain?"]);
+        let e = load_text("[exchange.sim]\nquestions = [\" \"]\n").unwrap_err().to_string();
+        assert!(e.contains("exchange.sim.questions"), "{e}");
+        let e =
+            load_text("[exchange.sim]\nmarkets = 1\nquestions = [\"a?\", \"b?\"]\n").unwrap_err().to_string();
+        assert!(e.contains("exchange.sim.questions") && e.contains("at most one per market"), "{e}");
+        let d = Config::load(None).unwrap();
+        assert!(d.web.secure_cookies);
+        assert_eq!(d.web.session_ttl(), Duration::from_secs(7 * 24 * 3_600));
+        let e = load_text("[web]\nsession_ttl_hours = 0\n").unwrap_err().to_string();
+        assert!(e.contains("web.session_ttl_hours"), "{e}");
         let e = load_text("[plugins\n").unwrap_err().to_string();
         assert!(e.contains("c.toml"), "{e}");
     }

@@ -3,6 +3,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod access;
 pub mod clock;
 pub mod config;
 pub mod engine;

@@ -1,7 +1,9 @@
-//! The `equilibrage` command: run the bot, scaffold and list plugins.
+//! The `equilibrage` command: run the bot, scaffold and list plugins, reset the dashboard's
+//! access token.
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use equilibrage::access::{self, Keys};
 use equilibrage::clock::unix_now_ms;
 use equilibrage::config::{Config, ExchangeMode};
 use equilibrage::engine::{Account, Clock, Engine, EngineOptions, SignalFeeds};
@@ -10,8 +12,8 @@ use equilibrage::exchange::paper::PaperExchange;
 use equilibrage::exchange::polymarket::LiveExchange;
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
 use equilibrage::plugins::{self, PluginKind, PluginOptions, Plugins};
-use equilibrage::store::Store;
-use equilibrage::web_backend::Venue;
+use equilibrage::store::{Store, StoreError};
+use equilibrage::web_backend::{Venue, WalletInfo};
 use equilibrage::{scaffold, secrets, web_backend};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -54,6 +56,16 @@ enum Command {
     /// Write and inspect plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// The dashboard's access token.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Make a new access token, print it once, and log every browser out (the bot must be
+    /// stopped: it holds the database).
+    Reset,
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,7 +108,44 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Plugin(PluginCommand::List)) => list(&cli.common),
+        Some(Command::Token(TokenCommand::Reset)) => token_reset(&cli.common),
     }
+}
+
+/// `EQUILIBRAGE_TOKEN`, when set.
+fn env_token() -> Option<String> {
+    std::env::var(access::TOKEN_VAR).ok().filter(|t| !t.trim().is_empty())
+}
+
+/// Opens the database, saying so plainly when a running bot holds it.
+fn open_store(db: &std::path::Path) -> anyhow::Result<Store> {
+    match Store::open(db) {
+        Ok(store) => Ok(store),
+        Err(StoreError::Open { reason, .. }) if reason.contains("already open") => anyhow::bail!(
+            "the database {} is in use: another equilibrage is running on this data directory; stop it first",
+            db.display()
+        ),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("opening the database {}", db.display()))),
+    }
+}
+
+fn token_reset(common: &Common) -> anyhow::Result<()> {
+    let config = load_config(common)?;
+    let db = config.data.dir.join("equilibrage.redb");
+    let store = open_store(&db)?;
+    let token = Keys::reset(&store).context("resetting the access token")?;
+    drop(store);
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", access::announcement(&token, &format!("http://{}/login", config.web.listen)))?;
+    writeln!(out, "Every browser session has ended: log in again with the new token.")?;
+    if env_token().is_some() {
+        writeln!(
+            out,
+            "Note: {} is set; while it is, the bot takes that token instead of this one.",
+            access::TOKEN_VAR
+        )?;
+    }
+    Ok(())
 }
 
 fn load_config(common: &Common) -> anyhow::Result<Config> {
@@ -132,7 +181,8 @@ fn run(common: &Common) -> anyhow::Result<()> {
     }
     let runtime = Plugins::new(plugin_options(&config))?;
     let db = config.data.dir.join("equilibrage.redb");
-    let store = Store::open(&db).with_context(|| format!("opening the database {}", db.display()))?;
+    let store = open_store(&db)?;
+    let mut keys = Keys::load(&store, env_token().as_deref()).context("the dashboard's access keys")?;
     // Parameters set from the dashboard or API in earlier runs apply from the first call.
     for (kind, name, values) in store.read()?.plugin_params()? {
         match kind.parse::<PluginKind>() {
@@ -151,6 +201,13 @@ fn run(common: &Common) -> anyhow::Result<()> {
     }
     let _hot_reload = plugins::watch(&runtime)?;
     let prior = Prior::read(&store)?;
+    let store_for_keys = store.clone();
+    // The address orders are signed with, for the dashboard (live mode signs in with this key).
+    let address = (config.exchange.mode == ExchangeMode::Live)
+        .then(|| secrets::signer_config(&config.exchange.polymarket).ok())
+        .flatten()
+        .and_then(|signer| secrets::address(&signer));
+    let wallet = WalletInfo::from_config(&config, address);
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {
@@ -175,8 +232,18 @@ fn run(common: &Common) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.web.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.web.listen))?;
-        tracing::info!("dashboard: http://{}", listener.local_addr()?);
-        let app = equilibrage_web::router(web_backend::HostBackend::new(runtime, venue, engine));
+        let addr = listener.local_addr()?;
+        tracing::info!("dashboard: http://{addr}");
+        // Shown once, on stdout only (never through the log), and stored as its hash only after.
+        if let Some(token) = keys.new_token() {
+            let mut out = std::io::stdout().lock();
+            write!(out, "{}", access::announcement(token, &format!("http://{addr}/login")))?;
+            out.flush()?;
+        }
+        keys.persist(&store_for_keys).await.context("storing the dashboard's access keys")?;
+        let access = keys.access(config.web.secure_cookies, config.web.session_ttl());
+        let backend = web_backend::HostBackend::new(runtime, venue, engine, wallet);
+        let app = equilibrage_web::router(backend, access);
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -225,6 +292,7 @@ async fn start_venue(config: &Config, prior: &Prior) -> anyhow::Result<Started> 
                     seed: sim.seed,
                     markets: sim.markets,
                     horizon_days: sim.horizon_days,
+                    questions: sim.questions.clone(),
                     // Simulated time never runs backwards across restarts.
                     start_ms: unix_now_ms().max(prior.last_ms),
                     ..SimConfig::default()

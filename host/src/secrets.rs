@@ -30,6 +30,15 @@ pub fn signer_config(settings: &PolymarketSettings) -> Result<SignerConfig, Secr
     signer_config_from(settings, |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
 }
 
+/// The address a signer configuration signs with (checksummed), or `None` for a key that does
+/// not parse (signing in says why). Shown on the dashboard; the key itself never is.
+#[must_use]
+pub fn address(config: &SignerConfig) -> Option<String> {
+    use polymarket_client_sdk_v2::auth::ExposeSecret as _;
+    let key: alloy_signer_local::PrivateKeySigner = config.private_key.expose_secret().trim().parse().ok()?;
+    Some(key.address().to_checksum(None))
+}
+
 fn signer_config_from(
     settings: &PolymarketSettings,
     var: impl Fn(&str) -> Option<String>,
@@ -77,6 +86,13 @@ mod tests {
         assert!(matches!(signer_config_from(&settings, env(&[])), Err(SecretsError::NoKey)));
         let only_key = signer_config_from(&settings, env(&[(PRIVATE_KEY_VAR, "0xabc")])).unwrap();
         assert!(only_key.credentials.is_none());
+        assert_eq!(address(&only_key), None, "not a key");
+        // Anvil's first well-known test key.
+        let known = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+        let signer =
+            signer_config_from(&settings, move |n: &str| (n == PRIVATE_KEY_VAR).then(|| known.to_owned()))
+                .unwrap();
+        assert_eq!(address(&signer).as_deref(), Some("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"));
         assert_eq!(only_key.chain_id, 137);
         let partial =
             signer_config_from(&settings, env(&[(PRIVATE_KEY_VAR, "0xabc"), ("POLYMARKET_API_KEY", "k")]));

@@ -1,20 +1,76 @@
 //! The `equilibrage` binary as an operator uses it: `run` with flags, `plugin list` with the
-//! environment.
+//! environment, the dashboard's access token (shown once, from the environment, reset).
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_equilibrage");
+const TOKEN_VAR: &str = "EQUILIBRAGE_TOKEN";
+const TOKEN: &str = "cli-test-token-6a1f0c9e2b7d4e8f";
 
-fn http_get(addr: &str, path: &str) -> String {
+/// A GET with the access token as a bearer token (none: anonymous); the raw response.
+fn http_get_as(addr: &str, path: &str, token: Option<&str>) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    http_get_as(addr, path, Some(TOKEN))
+}
+
+/// A bot on the simulator in `data`, stdout captured; `token` goes to `EQUILIBRAGE_TOKEN` (none:
+/// the variable is removed).
+fn start(data: &Path, token: Option<&str>) -> (Child, String) {
+    let mut command = Command::new(BIN);
+    command
+        .args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped());
+    match token {
+        Some(t) => command.env(TOKEN_VAR, t),
+        None => command.env_remove(TOKEN_VAR),
+    };
+    let mut child = command.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.split("dashboard: http://").nth(1).map(|a| a.trim().to_owned()))
+        .expect("the bot announced its dashboard");
+    // Keep reading the log, or the bot blocks on a full pipe.
+    std::thread::spawn(move || stderr.for_each(drop));
+    (child, addr)
+}
+
+/// Stops a bot and returns everything it printed on stdout.
+fn stop(mut child: Child) -> String {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The token in a "shown once" block.
+fn shown_token(stdout: &str) -> Option<String> {
+    let mut lines = stdout.lines().skip_while(|l| !l.contains("Dashboard access token (shown once)"));
+    lines.next()?;
+    lines.map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
+}
+
+fn status(response: &str) -> &str {
+    response.split_whitespace().nth(1).unwrap_or("")
 }
 
 #[test]
@@ -25,6 +81,7 @@ fn run_installs_the_default_plugins_starts_the_simulator_and_serves_the_dashboar
         .arg(data.path())
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        .env(TOKEN_VAR, TOKEN)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -49,7 +106,7 @@ fn run_installs_the_default_plugins_starts_the_simulator_and_serves_the_dashboar
     let deadline = Instant::now() + Duration::from_secs(30);
     let overview = loop {
         let overview = http_get(&addr, "/api/dashboard/overview");
-        if overview.contains(r#"["open positions","3"]"#) {
+        if overview.contains(r#""active_positions":3"#) {
             break overview;
         }
         assert!(Instant::now() < deadline, "no positions opened: {overview}");
@@ -58,6 +115,7 @@ fn run_installs_the_default_plugins_starts_the_simulator_and_serves_the_dashboar
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(overview.contains(r#""rules":"plugin equilibrage""#), "{overview}");
+    assert!(overview.contains(r#""plugins_loaded":4"#), "{overview}");
 
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(plugins.contains("\"mode\":\"sim\"") && plugins.contains("\"open_markets\":300"), "{plugins}");
@@ -130,4 +188,79 @@ fn a_data_directory_that_traded_on_one_venue_is_refused_for_another() {
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("holds a sim account") && err.contains("separate --data-dir"), "{err}");
+}
+
+#[test]
+fn the_first_start_shows_a_token_once_and_token_reset_makes_a_new_one() {
+    let data = tempfile::tempdir().unwrap();
+    let (bot, addr) = start(data.path(), None);
+    let overview = "/api/dashboard/overview";
+    assert_eq!(status(&http_get_as(&addr, overview, None)), "401", "the API wants the token");
+    let first_out = stop_after(bot, |stdout_token| {
+        assert_eq!(status(&http_get_as(&addr, overview, Some(stdout_token))), "200");
+        assert_eq!(status(&http_get_as(&addr, overview, Some("not-the-token"))), "401");
+    });
+    let token = shown_token(&first_out).unwrap_or_else(|| panic!("no token shown: {first_out}"));
+    assert!(first_out.contains(&format!("http://{addr}/login")), "{first_out}");
+    assert_eq!(first_out.matches(&token).count(), 1, "shown once: {first_out}");
+
+    // The second start takes the stored token and shows none; `token reset` is refused meanwhile.
+    let (bot, addr) = start(data.path(), None);
+    assert_eq!(status(&http_get_as(&addr, overview, Some(&token))), "200");
+    let busy = Command::new(BIN).args(["token", "reset", "--data-dir"]).arg(data.path()).output().unwrap();
+    assert!(!busy.status.success());
+    let err = String::from_utf8_lossy(&busy.stderr);
+    assert!(err.contains("in use") && err.contains("stop it first"), "{err}");
+    let second_out = stop(bot);
+    assert!(!second_out.contains("access token"), "no token the second time: {second_out}");
+
+    // Reset with the bot stopped: a new token, shown once; the old one no longer works.
+    let reset = Command::new(BIN)
+        .args(["token", "reset", "--data-dir"])
+        .arg(data.path())
+        .env_remove(TOKEN_VAR)
+        .output()
+        .unwrap();
+    assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
+    let reset_out = String::from_utf8(reset.stdout).unwrap();
+    let new_token = shown_token(&reset_out).unwrap_or_else(|| panic!("no token shown: {reset_out}"));
+    assert_ne!(new_token, token);
+    assert!(reset_out.contains("log in again"), "{reset_out}");
+    let (bot, addr) = start(data.path(), None);
+    assert_eq!(status(&http_get_as(&addr, overview, Some(&new_token))), "200");
+    assert_eq!(status(&http_get_as(&addr, overview, Some(&token))), "401");
+    assert!(!stop(bot).contains("access token"));
+}
+
+/// Stops a bot once `check` has run with the token it showed (read from its stdout as it comes),
+/// and returns its whole stdout.
+fn stop_after(mut bot: Child, check: impl FnOnce(&str)) -> String {
+    let mut stdout = BufReader::new(bot.stdout.take().unwrap());
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let token = loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "stdout ended: {seen}");
+        seen.push_str(&line);
+        if let Some(token) = shown_token(&seen) {
+            break token;
+        }
+        assert!(Instant::now() < deadline, "no token: {seen}");
+    };
+    check(&token);
+    bot.kill().unwrap();
+    bot.wait().unwrap();
+    stdout.read_to_string(&mut seen).unwrap();
+    seen
+}
+
+#[test]
+fn the_token_from_the_environment_works_and_none_is_shown() {
+    let data = tempfile::tempdir().unwrap();
+    let (bot, addr) = start(data.path(), Some(TOKEN));
+    let overview = http_get(&addr, "/api/dashboard/overview");
+    assert_eq!(status(&overview), "200", "{overview}");
+    assert_eq!(status(&http_get_as(&addr, "/api/dashboard/overview", Some("other"))), "401");
+    let out = stop(bot);
+    assert!(!out.contains("access token") && !out.contains(TOKEN), "nothing shown: {out}");
 }

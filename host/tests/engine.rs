@@ -171,7 +171,7 @@ async fn a_scan_yields_opportunities_scored_1_to_10_best_first_with_their_factor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entering_splits_capital_50_50_and_a_manual_close_moves_it_to_history_with_exact_pnl() {
     let (_plugins_dir, plugins) = runtime(&[]);
-    let (_dir, _store, venue, engine) = on_sim(&plugins).await;
+    let (_dir, store, venue, engine) = on_sim(&plugins).await;
     let market = best(&engine).await;
     let before = engine.overview().unwrap();
     assert_eq!(before.available, dec!(10000));
@@ -217,6 +217,10 @@ async fn entering_splits_capital_50_50_and_a_manual_close_moves_it_to_history_wi
     let o = engine.overview().unwrap();
     assert_eq!(o.realised_pnl, pnl);
     assert_eq!(o.available, dec!(10000) + pnl);
+    // The dashboard's in-memory history has it at once, with the same P&L.
+    let closed_history = engine.closed_history();
+    assert_eq!(closed_history.get(p.id).map(|c| c.pnl), Some(pnl));
+    assert_eq!((closed_history.len(), closed_history.stats().closed), (1, 1));
     assert_eq!(venue.summary().1, o.available);
     // The sweep follows trades to settlement: the simulator confirms at once, with a tx hash.
     assert!(trades.iter().all(|t| t.status == equilibrage::store::Settlement::Matched));
@@ -227,6 +231,10 @@ async fn entering_splits_capital_50_50_and_a_manual_close_moves_it_to_history_wi
     }
     assert!(matches!(engine.close(p.id).await, Err(EngineError::NotOpen(_))));
     assert!(matches!(engine.close(999).await, Err(EngineError::UnknownPosition(999))));
+    // A fresh start rebuilds the same history from the store.
+    drop(engine);
+    let reopened = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    assert_eq!(reopened.closed_history().get(p.id).map(|c| c.pnl), Some(pnl));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -146,6 +146,13 @@ pub fn fee_of(position: &Position) -> TakerFee {
     TakerFee { rate: position.fee_rate, exponent: position.fee_exponent }
 }
 
+/// One side's realised and unrealised P&L, marked at `bid` with the fee of selling there.
+#[must_use]
+pub fn mark_leg(position: &Position, leg: Leg, bid: Option<Decimal>) -> (Decimal, Decimal) {
+    let state = position.leg(leg);
+    (realised(state), unrealised(state, bid, fee_of(position)))
+}
+
 /// A position's figures at the given best bids (YES, NO).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct PositionPnl {

@@ -2,6 +2,7 @@
 //! watches them with the liquidation-rules plugin (or the built-in rule), keeps the ledger, and
 //! journals every order so a crash loses and duplicates nothing.
 
+mod history;
 mod ledger;
 mod monitor;
 mod recovery;
@@ -11,7 +12,8 @@ mod settings;
 mod signals;
 mod trader;
 
-pub use ledger::{Account, Overview, PositionPnl, mark, overview};
+pub use history::{ClosedHistory, ClosedSummary, HistoryStats};
+pub use ledger::{Account, Overview, PositionPnl, mark, mark_leg, overview};
 pub use rules::{Exit, RulesSource, builtin};
 pub use settings::{FieldError, Settings, SettingsError, SettingsPatch};
 pub use signals::SignalFeeds;
@@ -60,10 +62,13 @@ impl std::fmt::Debug for Clock {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EngineEvent {
-    /// A position changed (entry, fill, liquidation, close) or its marks moved.
+    /// A position changed (entry, fill, liquidation, close).
     PositionUpdate {
         position: Box<Position>,
         pnl: PositionPnl,
+        /// Best bid and ask per side, YES then NO, that `pnl` was marked at.
+        bids: [Option<Decimal>; 2],
+        asks: [Option<Decimal>; 2],
     },
     /// A scan found an opportunity at or above the threshold that the previous scan did not.
     NewOpportunity {
@@ -192,6 +197,13 @@ struct Inner {
     settings: ArcSwap<Settings>,
     state: Mutex<State>,
     events: broadcast::Sender<EngineEvent>,
+    /// Closed positions in memory (see `history`): the dashboard's statistics and pages.
+    history: history::History,
+    /// The last scan's opportunities, best first, as stored: the dashboard reads them on every
+    /// page, and decoding the stored records each time would cost milliseconds.
+    opportunities: ArcSwap<Vec<Opportunity>>,
+    /// The last scan, as stored.
+    last_scan: ArcSwap<Option<ScanRecord>>,
     /// Entries one at a time: slots and capital are checked and taken together.
     entry: tokio::sync::Mutex<()>,
     /// Scans one at a time.
@@ -261,6 +273,9 @@ impl Engine {
             settings: ArcSwap::from_pointee(settings),
             state: Mutex::new(State { books: BookSet::new(Decimal::from(5)), ..State::default() }),
             events: broadcast::channel(1_024).0,
+            history: history::History::default(),
+            opportunities: ArcSwap::from_pointee(Vec::new()),
+            last_scan: ArcSwap::from_pointee(None),
             entry: tokio::sync::Mutex::new(()),
             scanning: tokio::sync::Mutex::new(()),
             scan_requested: Notify::new(),
@@ -376,11 +391,46 @@ impl Engine {
     /// Opportunities of the last scan at or above `min_score`, best first.
     ///
     /// # Errors
-    /// Storage errors.
+    /// Never: they are held in memory since the scan stored them (the `Result` stays for callers
+    /// written when this read the store).
     pub fn opportunities(&self, min_score: f32) -> Result<Vec<Opportunity>> {
-        let mut all = self.inner.store.read()?.opportunities()?;
-        all.retain(|o| o.score >= min_score);
-        Ok(all)
+        Ok(self.inner.opportunities.load().iter().filter(|o| o.score >= min_score).cloned().collect())
+    }
+
+    /// Every opportunity of the last scan, best first (ties by market id), shared: no copy.
+    #[must_use]
+    pub fn last_opportunities(&self) -> Arc<Vec<Opportunity>> {
+        self.inner.opportunities.load_full()
+    }
+
+    /// Closed positions as of now: statistics, charts and History pages without a store scan.
+    #[must_use]
+    pub fn closed_history(&self) -> Arc<ClosedHistory> {
+        self.inner.history.snapshot()
+    }
+
+    /// A snapshot of the store the engine writes, for reads the engine does not cache.
+    ///
+    /// # Errors
+    /// redb failures starting a read transaction.
+    pub fn store_read(&self) -> std::result::Result<crate::store::Reader, StoreError> {
+        self.inner.store.read()
+    }
+
+    /// The account: initial capital, cash, fees, since when.
+    #[must_use]
+    pub fn account(&self) -> Option<Account> {
+        self.inner.state().account.clone()
+    }
+
+    /// A market's question, where the engine knows it: the last listing or an open position.
+    #[must_use]
+    pub fn question(&self, market_id: &str) -> Option<String> {
+        let state = self.inner.state();
+        if let Some(m) = state.markets.get(market_id) {
+            return Some(m.question.clone());
+        }
+        state.positions.values().find(|p| p.market_id == market_id).map(|p| p.question.clone())
     }
 
     /// Enters a position on a market: `capital` pUSD (default: the allocation percentage of
@@ -464,9 +514,10 @@ impl Engine {
     /// # Errors
     /// Storage errors.
     pub fn health(&self) -> Result<Health> {
-        let read = self.inner.store.read()?;
-        let last_scan = read.scans(1)?.into_iter().next();
-        let pending_intents = read.intents()?.len();
+        // Served with every dashboard page: the last scan comes from memory, the journal's size
+        // from the table's length, nothing is decoded.
+        let last_scan = (**self.inner.last_scan.load()).clone();
+        let pending_intents = usize::try_from(self.inner.store.read()?.intent_count()?).unwrap_or(usize::MAX);
         let state = self.inner.state();
         Ok(Health {
             rules: state.rules.clone().unwrap_or_else(|| self.inner.rules_source_now()),
@@ -557,7 +608,16 @@ impl Inner {
         self.emit(EngineEvent::Error { source, message, at_ms });
     }
 
-    /// Loads the account (or opens one with the venue's balance) and the open positions.
+    /// Remembers a scan just stored, and its opportunities when it stored them (best first).
+    fn note_scan(&self, scan: &ScanRecord, opportunities: Option<Vec<Opportunity>>) {
+        self.last_scan.store(Arc::new(Some(scan.clone())));
+        if let Some(o) = opportunities {
+            self.opportunities.store(Arc::new(o));
+        }
+    }
+
+    /// Loads the account (or opens one with the venue's balance), the open positions, the closed
+    /// ones' summaries, and the last scan with its opportunities.
     async fn load(&self) -> Result<()> {
         let read = self.store.read()?;
         let account = match read.config::<Account>(Account::KEY)? {
@@ -577,7 +637,12 @@ impl Inner {
                 account
             }
         };
-        let open = read.open_positions()?;
+        // One pass over every position: the open ones for the cache, the rest for the history.
+        let mut open = read.positions()?;
+        self.history.replace(history::ClosedHistory::new(&open));
+        open.retain(|p| p.status.is_open());
+        self.last_scan.store(Arc::new(read.scans(1)?.into_iter().next()));
+        self.opportunities.store(Arc::new(read.opportunities()?));
         let held: Vec<TokenId> = open.iter().flat_map(|p| p.legs.iter().map(|l| l.token.clone())).collect();
         self.exchange.watch(&held);
         let mut state = self.state();

@@ -103,6 +103,7 @@ impl Inner {
                 scan.error = Some(e.clone());
                 let record = scan.clone();
                 self.store.write(move |w| w.put_scan(&record)).await?;
+                self.note_scan(&scan, None);
                 self.error("scanner", format!("scan {id} skipped: {e}"));
                 self.emit(EngineEvent::ScanCompleted { scan: scan.clone() });
                 return Ok(scan);
@@ -110,15 +111,26 @@ impl Inner {
         };
         let threshold = f32::from(self.settings().opportunity_threshold);
         let before: HashSet<String> = self
-            .store
-            .read()?
-            .opportunities()?
-            .into_iter()
+            .opportunities
+            .load()
+            .iter()
             .filter(|o| o.score >= threshold)
-            .map(|o| o.market_id)
+            .map(|o| o.market_id.clone())
             .collect();
         let (record, stored) = (scan.clone(), opportunities.clone());
         self.store.write(move |w| w.replace_opportunities(&record, &stored)).await?;
+        // As the store orders them: best first, then by market id (one market listed twice
+        // would be stored once, the later copy winning).
+        let mut kept: Vec<Opportunity> = {
+            let mut by_market: std::collections::HashMap<&str, &Opportunity> =
+                std::collections::HashMap::with_capacity(opportunities.len());
+            for o in &opportunities {
+                by_market.insert(o.market_id.as_str(), o);
+            }
+            by_market.into_values().cloned().collect()
+        };
+        kept.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.market_id.cmp(&b.market_id)));
+        self.note_scan(&scan, Some(kept));
         for o in opportunities.iter().filter(|o| o.score >= threshold && !before.contains(&o.market_id)) {
             self.emit(EngineEvent::NewOpportunity { opportunity: Box::new(o.clone()) });
         }

@@ -180,16 +180,18 @@ impl Inner {
 
     /// Caches a written position (and account) and tells subscribers.
     pub(super) fn publish(&self, position: Position, account: Option<Account>) {
-        let pnl = {
+        let (pnl, bids, asks) = {
             let mut state = self.state();
             if let Some(a) = account {
                 state.account = Some(a);
             }
-            let bids = super::tops(&state, &position).0;
+            let (bids, asks) = super::tops(&state, &position);
             cache_position(&mut state, position.clone());
-            mark(&position, bids)
+            (mark(&position, bids), bids, asks)
         };
-        self.emit(EngineEvent::PositionUpdate { position: Box::new(position), pnl });
+        // Every position write passes here, so the closed positions' summaries stay in step.
+        self.history.note(&position);
+        self.emit(EngineEvent::PositionUpdate { position: Box::new(position), pnl, bids, asks });
     }
 
     /// Writes a position changed outside a fill (status, closing flag).

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition, TableHandle};
+use redb::{
+    ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 use serde::de::DeserializeOwned;
 
 use super::codec::{corrupt, decode};
@@ -111,6 +113,18 @@ impl Reader {
         query::collect(table.name(), range, limit)
     }
 
+    /// A page of trades, newest first: at most `limit` with ids below `before_id` (from the newest
+    /// without). Pass the last id of a page to get the next.
+    ///
+    /// # Errors
+    /// As [`Reader::positions`].
+    pub fn trades_before(&self, before_id: Option<u64>, limit: usize) -> Result<Vec<TradeRecord>> {
+        let table = self.table(TRADES)?;
+        let end = before_id.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let range = table.range::<u64>((std::ops::Bound::Unbounded, end))?.rev();
+        query::collect(table.name(), range, limit)
+    }
+
     /// The trades of one position, ascending id, found through the by-position index.
     ///
     /// # Errors
@@ -126,6 +140,14 @@ impl Reader {
     /// As [`Reader::positions`].
     pub fn intents(&self) -> Result<Vec<Intent>> {
         query::intents(&self.table(INTENTS)?)
+    }
+
+    /// How many orders are journalled and not yet settled, without decoding them.
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn intent_count(&self) -> Result<u64> {
+        Ok(self.table(INTENTS)?.len()?)
     }
 
     /// The opportunities of the last scan, best score first, then by market id.

@@ -199,6 +199,7 @@ async fn every_record_kind_round_trips() {
     assert_eq!(r.trades().expect("trades"), vec![t.clone()]);
     assert_eq!(r.trades_of(1).expect("trades_of"), vec![t]);
     assert_eq!(r.intents().expect("intents"), vec![i]);
+    assert_eq!(r.intent_count().expect("count"), 1);
     assert_eq!(r.opportunity("0xm").expect("opportunity"), Some(o.clone()));
     assert_eq!(r.opportunities().expect("opportunities"), vec![o]);
     assert_eq!(r.scans(10).expect("scans"), vec![s]);
@@ -333,6 +334,10 @@ fn positions_and_trades_queries() {
     assert_eq!(ids(r.trades_after(Some(2), 2).expect("page")), [3, 4]);
     assert_eq!(ids(r.trades_after(Some(4), 2).expect("page")), [5]);
     assert_eq!(ids(r.trades_after(Some(u64::MAX), 2).expect("page")), Vec::<u64>::new());
+    assert_eq!(ids(r.trades_before(None, 2).expect("page")), [5, 4]);
+    assert_eq!(ids(r.trades_before(Some(4), 2).expect("page")), [3, 2]);
+    assert_eq!(ids(r.trades_before(Some(2), 2).expect("page")), [1]);
+    assert_eq!(ids(r.trades_before(Some(1), 2).expect("page")), Vec::<u64>::new());
 }
 
 #[test]

@@ -133,3 +133,4 @@ pub fn signer(mock: &MockPolymarket, configured_credentials: bool) -> SignerConf
 pub async fn live(mock: &MockPolymarket) -> LiveExchange {
     LiveExchange::connect(live_config(mock), signer(mock, true)).await.expect("sign-in at the mock")
 }
+pub mod browser;

@@ -45,7 +45,19 @@ pub(crate) struct Question {
     headlines: &'static [&'static str],
 }
 
+/// Headlines about a question of the operator's own (its subject is unknown).
+const OWN_HEADLINES: &[&str] =
+    &["New reports bear on {}", "Traders react to news about {}", "Analysts revisit {}"];
+
 impl Question {
+    /// Makes this the operator's own question `text`: category `custom`, generic headlines.
+    pub(crate) fn replace_with_own(&mut self, text: &str) {
+        text.clone_into(&mut self.text);
+        self.category = "custom";
+        self.subject = "this question";
+        self.headlines = OWN_HEADLINES;
+    }
+
     /// A headline about this question's subject.
     pub(crate) fn headline(&self, rng: &mut Rng) -> String {
         rng.pick(self.headlines).replace("{}", self.subject)

@@ -25,7 +25,7 @@ const HOUR_MS_F: f64 = 3_600_000.0;
 const LEVELS: i64 = 8;
 
 /// How the simulator is set up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimConfig {
     pub seed: u64,
     pub markets: usize,
@@ -35,13 +35,31 @@ pub struct SimConfig {
     pub wallets: usize,
     /// Markets end between 2 hours and this many days after the start.
     pub horizon_days: u32,
+    /// Questions of your own for the first simulated markets (demos, tests); the rest come from
+    /// the catalogue. Those markets (category `custom`) are made easy to find: liquid, open for
+    /// at least a week (or the whole horizon when shorter) and priced near 50/50, so the scanner
+    /// keeps and ranks them.
+    pub questions: Vec<String>,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        Self { seed: 42, markets: 300, start_ms: 1_767_225_600_000, wallets: 60, horizon_days: 60 }
+        Self {
+            seed: 42,
+            markets: 300,
+            start_ms: 1_767_225_600_000,
+            wallets: 60,
+            horizon_days: 60,
+            questions: Vec::new(),
+        }
     }
 }
+
+/// Least book depth per level (shares) of a market with an operator's question: 8 levels of it
+/// are well above the scanner's default liquidity floor.
+const CUSTOM_MIN_DEPTH: i64 = 1_000;
+/// Least life of a market with an operator's question, hours.
+const CUSTOM_MIN_HOURS: f64 = 7.0 * 24.0;
 
 /// A large trade by a wallet, as the Data API would report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +133,11 @@ impl Simulator {
     #[must_use]
     pub fn new(config: SimConfig) -> Self {
         let mut rng = Rng::new(config.seed);
-        let questions = catalog::questions(config.markets, &mut rng);
+        let mut questions = catalog::questions(config.markets, &mut rng);
+        for (question, own) in questions.iter_mut().zip(&config.questions) {
+            question.replace_with_own(own);
+        }
+        let custom = config.questions.len();
         let wallets = catalog::wallets(config.wallets.max(1), &mut rng);
         let markets: Vec<SimMarket> = questions
             .into_iter()
@@ -123,16 +145,28 @@ impl Simulator {
             .map(|(i, question)| {
                 let id = format!("0x{:064x}", rng.next_u64() ^ (i as u64));
                 let token = |n: u64| token_id(n, i).to_string();
+                // An operator's question changes what is drawn, never how much: the other
+                // markets stay those of the seed.
+                let own = i < custom;
+                let horizon_h = 24.0 * f64::from(config.horizon_days.max(1));
+                let mut hours = rng.range(2.0, horizon_h);
+                if own {
+                    hours = hours.max(CUSTOM_MIN_HOURS.min(horizon_h));
+                }
                 #[allow(clippy::cast_possible_truncation, reason = "hours, bounded")]
-                let end_ms = config.start_ms
-                    + (rng.range(2.0, 24.0 * f64::from(config.horizon_days.max(1))) * HOUR_MS_F) as i64;
+                let end_ms = config.start_ms + (hours * HOUR_MS_F) as i64;
                 let tick = if rng.chance(0.2) { Decimal::new(1, 3) } else { Decimal::new(1, 2) };
                 #[allow(clippy::cast_possible_truncation, reason = "a small share count")]
-                let depth = rng.range(50.0, 2_000.0) as i64;
+                let mut depth = rng.range(50.0, 2_000.0) as i64;
+                if own {
+                    depth = depth.max(CUSTOM_MIN_DEPTH);
+                }
                 let fee_rate = if rng.chance(0.5) { Decimal::ZERO } else { Decimal::new(2, 2) };
                 let market = Market {
                     id,
-                    slug: catalog::slug(&question.text),
+                    slug: Some(catalog::slug(&question.text))
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| format!("market-{i}")),
                     question: question.text.clone(),
                     category: question.category.to_string(),
                     end_ms: Some(end_ms),
@@ -148,10 +182,11 @@ impl Simulator {
                     accepting_orders: true,
                     fee: TakerFee { rate: fee_rate, exponent: 1 },
                 };
+                let logit = rng.range(-2.0, 2.0);
                 let mut m = SimMarket {
                     market,
                     question,
-                    logit: rng.range(-2.0, 2.0),
+                    logit: if own { logit / 8.0 } else { logit },
                     vol: rng.range(0.05, 0.4),
                     depth,
                     books: [OrderBook::new(Decimal::from(5)), OrderBook::new(Decimal::from(5))],

@@ -38,6 +38,27 @@ fn markets_are_plausible_distinct_binary_markets() {
 }
 
 #[test]
+fn questions_of_your_own_go_to_the_first_markets_which_the_scanner_keeps() {
+    let own = vec!["<script>window.__xss=1</script> Will it rain?".to_string(), "Will it snow?".to_string()];
+    let config = SimConfig { seed: 5, markets: 50, horizon_days: 30, ..SimConfig::default() };
+    let plain = Simulator::new(config.clone()).markets();
+    let sim = Simulator::new(SimConfig { questions: own.clone(), ..config });
+    let markets = sim.markets();
+    assert_eq!(markets.len(), 50);
+    for (m, q) in markets.iter().zip(&own) {
+        assert_eq!(&m.question, q);
+        assert_eq!(m.category, "custom");
+        assert!(!m.slug.is_empty() && m.slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        assert!(m.liquidity >= Decimal::from(8_000), "liquid: {}", m.liquidity);
+        assert!(m.end_ms.unwrap() - sim.now_ms() >= 7 * 86_400_000, "open for a week");
+        let yes = sim.book(&m.outcomes[0].token_id).unwrap().best_bid().unwrap().price;
+        assert!(yes > Decimal::new(3, 1) && yes < Decimal::new(7, 1), "near 50/50: {yes}");
+    }
+    // The other markets are the seed's, unchanged.
+    assert_eq!(markets[2..], plain[2..]);
+}
+
+#[test]
 fn books_are_on_the_tick_grid_uncrossed_and_the_no_book_mirrors_the_yes_book() {
     let mut sim = small(3);
     run(&mut sim, 100, 5 * 60_000);

@@ -1,0 +1,377 @@
+//! Store and engine records as the dashboard shows them: the one place they are converted.
+
+use crate::engine::{HistoryStats, RulesSource, mark, mark_leg};
+use crate::plugins::PluginStatus;
+use crate::store::{
+    Action, Leg, NewsRecord, Opportunity, Position, PositionStatus, PricePoint, Purpose, ScanRecord,
+    Settlement, TradeRecord, WhaleRecord,
+};
+use equilibrage_web::{
+    FactorView, LegView, NewsView, OpportunityView, ParamView, PluginView, PositionView, QuickStats,
+    ScanView, Side, TradeView, TrendView, WhaleView,
+};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive as _;
+
+/// YES or NO.
+#[must_use]
+pub(crate) fn side(leg: Leg) -> Side {
+    match leg {
+        Leg::Yes => Side::Yes,
+        Leg::No => Side::No,
+    }
+}
+
+/// The status a person reads: the stored one, except a close under way (`closing`) and a close
+/// by the market's resolution (`resolved`).
+fn status(p: &Position) -> &'static str {
+    if p.status.is_open() && p.closing.is_some() {
+        "closing"
+    } else if p.status == PositionStatus::Closed && p.legs.iter().any(|l| l.exit == Some(Purpose::Settlement))
+    {
+        "resolved"
+    } else {
+        p.status.as_str()
+    }
+}
+
+/// A position marked at the given best bids and asks (YES, NO). A position no longer open has
+/// nothing left to mark: its P&L is what it realised.
+#[must_use]
+pub(crate) fn position(p: &Position, bids: [Option<Decimal>; 2], asks: [Option<Decimal>; 2]) -> PositionView {
+    let open = p.status.is_open();
+    let bids = if open { bids } else { [None, None] };
+    let pnl = mark(p, bids);
+    let unrealised = if open { pnl.unrealised } else { Decimal::ZERO };
+    let legs = Leg::BOTH.map(|l| {
+        let state = p.leg(l);
+        let (realised, leg_unrealised) = mark_leg(p, l, bids[l.index()]);
+        LegView {
+            side: side(l),
+            outcome: state.outcome.clone(),
+            token: state.token.clone(),
+            entry_price: (!state.bought.is_zero()).then(|| state.entry_price()),
+            cost: state.cost,
+            bought: state.bought,
+            held: state.held(),
+            best_bid: bids[l.index()],
+            best_ask: if open { asks[l.index()] } else { None },
+            realised_pnl: realised,
+            unrealised_pnl: if open { leg_unrealised } else { Decimal::ZERO },
+            fees: state.fees,
+            exit: state.exit.map(|e| e.as_str().to_owned()),
+        }
+    });
+    PositionView {
+        id: p.id,
+        market_id: p.market_id.clone(),
+        question: p.question.clone(),
+        status: status(p).to_owned(),
+        open,
+        opened_at_ms: p.opened_at_ms,
+        closed_at_ms: if open { None } else { Some(p.closed_at_ms.unwrap_or(p.updated_at_ms)) },
+        capital: p.capital,
+        legs,
+        liquidated: p.liquidated.map(side),
+        close_reason: p.close_reason.clone(),
+        score: p.score,
+        realised_pnl: pnl.realised,
+        unrealised_pnl: unrealised,
+        pnl: pnl.realised + unrealised,
+        fees: p.legs.iter().map(|l| l.fees).sum(),
+    }
+}
+
+fn action(a: Action) -> &'static str {
+    match a {
+        Action::Buy => "buy",
+        Action::Sell => "sell",
+        Action::Settle => "settle",
+    }
+}
+
+fn settlement(s: Settlement) -> &'static str {
+    match s {
+        Settlement::Matched => "matched",
+        Settlement::Mined => "mined",
+        Settlement::Confirmed => "confirmed",
+        Settlement::Retrying => "retrying",
+        Settlement::Failed => "failed",
+    }
+}
+
+/// A fill, with its position's market and question.
+#[must_use]
+pub(crate) fn trade(t: &TradeRecord, market_id: &str, question: &str) -> TradeView {
+    TradeView {
+        id: t.id,
+        position_id: t.position_id,
+        market_id: market_id.to_owned(),
+        question: question.to_owned(),
+        at_ms: t.at_ms,
+        side: side(t.leg),
+        action: action(t.action).to_owned(),
+        purpose: t.purpose.as_str().to_owned(),
+        price: t.price,
+        shares: t.shares,
+        notional: t.notional,
+        fee: t.fee,
+        status: settlement(t.status).to_owned(),
+        tx_hash: t.tx_hash.clone(),
+        reason: t.reason.clone(),
+    }
+}
+
+/// An opportunity of the last scan; `held` when a position on its market is open.
+#[must_use]
+pub(crate) fn opportunity(o: &Opportunity, held: bool) -> OpportunityView {
+    OpportunityView {
+        market_id: o.market_id.clone(),
+        question: o.question.clone(),
+        category: o.category.clone(),
+        score: o.score,
+        factors: o
+            .factors
+            .iter()
+            .map(|f| FactorView {
+                name: f.name.clone(),
+                value: f.value,
+                weight: f.weight.as_ref().map(|(_, w)| *w),
+            })
+            .collect(),
+        yes_ask: o.yes_ask,
+        no_ask: o.no_ask,
+        liquidity: o.liquidity,
+        volume_24h: o.volume_24h,
+        end_ms: o.end_ms,
+        detected_at_ms: o.detected_at_ms,
+        scorer: o.scorer.clone(),
+        held,
+    }
+}
+
+/// One scan.
+#[must_use]
+pub(crate) fn scan(s: &ScanRecord) -> ScanView {
+    ScanView {
+        id: s.id,
+        started_at_ms: s.started_at_ms,
+        duration_ms: s.duration_us / 1_000,
+        listed: s.listed,
+        candidates: s.candidates,
+        scored: s.scored,
+        error: s.error.clone(),
+    }
+}
+
+/// Who decides exits, in words, and whether it is the built-in rule.
+#[must_use]
+pub(crate) fn rules(source: &RulesSource) -> (String, bool) {
+    match source {
+        RulesSource::Plugin { name } => (format!("plugin {name}"), false),
+        RulesSource::BuiltIn { reason } => (format!("built-in rule ({reason})"), true),
+    }
+}
+
+/// Statistics over closed positions.
+#[must_use]
+pub(crate) fn stats(s: &HistoryStats) -> QuickStats {
+    QuickStats {
+        closed_positions: s.closed,
+        wins: s.wins,
+        losses: s.losses,
+        win_rate_percent: s.win_rate_percent(),
+        liquidations: s.liquidations,
+        avg_hold_secs: s.avg_hold_ms.and_then(|ms| u64::try_from(ms / 1_000).ok()),
+        best_pnl: s.best,
+        worst_pnl: s.worst,
+    }
+}
+
+/// A loaded plugin.
+#[must_use]
+pub(crate) fn plugin(p: &PluginStatus) -> PluginView {
+    PluginView {
+        kind: p.info.kind.to_string(),
+        name: p.info.name.clone(),
+        version: p.info.version.clone(),
+        active: p.active,
+        file: p.file.display().to_string(),
+        sha256: p.sha256.clone(),
+        loaded_at_ms: p.loaded_at_ms,
+        calls: p.stats.calls,
+        faults: p.stats.faults,
+        errors: p.stats.errors,
+        mean_us: p.stats.mean_us,
+        last_error: p.last_error.as_ref().map(|(_, e)| e.clone()),
+        params: p
+            .info
+            .params
+            .iter()
+            .zip(&p.params)
+            .map(|(s, v)| ParamView {
+                name: s.name.clone(),
+                value: *v,
+                default: s.default,
+                min: s.min,
+                max: s.max,
+                help: s.help.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A whale as stored. The whale pipeline does not compute a win rate or tell market makers
+/// apart yet, so `win_rate_percent` is `None` and `market_maker` false until it does.
+#[must_use]
+pub(crate) fn whale(w: &WhaleRecord) -> WhaleView {
+    WhaleView {
+        address: w.address.clone(),
+        total_volume: w.total_volume,
+        trade_count: w.trade_count,
+        markets: w.markets.len(),
+        first_seen_ms: w.first_seen_ms,
+        last_trade_ms: w.last_trade_ms,
+        win_rate_percent: None,
+        market_maker: false,
+    }
+}
+
+/// A news item and the markets it was matched to.
+#[must_use]
+pub(crate) fn news(n: &NewsRecord) -> NewsView {
+    NewsView {
+        id: n.id.clone(),
+        title: n.title.clone(),
+        summary: n.summary.clone(),
+        source: n.source.clone(),
+        url: n.url.clone(),
+        published_ms: n.published_ms,
+        markets: n.markets.clone(),
+    }
+}
+
+/// A market's movement from its price points over a window (oldest first): the YES mid now (the
+/// middle of its best bid and ask, where the point has both), its change over the window, and
+/// the standard deviation of its moves from point to point (a model quantity, in floats). Each
+/// is `None` where the points do not allow it.
+#[must_use]
+pub(crate) fn trend(market_id: &str, question: &str, points: &[PricePoint], window_secs: u64) -> TrendView {
+    let mids: Vec<Decimal> =
+        points.iter().filter_map(|p| Some((p.yes_bid? + p.yes_ask?) / Decimal::TWO)).collect();
+    let change = match (mids.first(), mids.last()) {
+        (Some(first), Some(last)) if mids.len() >= 2 => Some(last - first),
+        _ => None,
+    };
+    let moves: Vec<f64> = mids.windows(2).filter_map(|w| (w[1] - w[0]).to_f64()).collect();
+    let volatility = (moves.len() >= 2).then(|| {
+        let n = f64::from(u32::try_from(moves.len()).unwrap_or(u32::MAX));
+        let mean = moves.iter().sum::<f64>() / n;
+        (moves.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / n).sqrt()
+    });
+    TrendView {
+        market_id: market_id.to_owned(),
+        question: question.to_owned(),
+        yes_mid: mids.last().copied(),
+        change,
+        volatility,
+        points: points.len(),
+        window_secs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LegState;
+    use rust_decimal_macros::dec;
+
+    fn active() -> Position {
+        Position {
+            id: 4,
+            market_id: "0xm".into(),
+            question: "Will it?".into(),
+            opened_at_ms: 1_000,
+            capital: dec!(100),
+            legs: [
+                LegState {
+                    token: "y".into(),
+                    outcome: "Yes".into(),
+                    bought: dec!(100),
+                    cost: dec!(40),
+                    ..LegState::default()
+                },
+                LegState {
+                    token: "n".into(),
+                    outcome: "No".into(),
+                    bought: dec!(100),
+                    cost: dec!(60),
+                    ..LegState::default()
+                },
+            ],
+            status: PositionStatus::Active,
+            liquidated: None,
+            liquidated_at_ms: None,
+            closed_at_ms: None,
+            close_reason: None,
+            closing: None,
+            score: Some(8.0),
+            fee_rate: Decimal::ZERO,
+            fee_exponent: 1,
+            updated_at_ms: 1_000,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn an_open_position_is_marked_per_side_and_a_resolved_one_shows_what_it_realised() {
+        let p = active();
+        let v = position(&p, [Some(dec!(0.45)), Some(dec!(0.50))], [Some(dec!(0.46)), None]);
+        assert_eq!((v.status.as_str(), v.open), ("active", true));
+        assert_eq!(v.legs[0].entry_price, Some(dec!(0.4)));
+        assert_eq!((v.legs[0].unrealised_pnl, v.legs[1].unrealised_pnl), (dec!(5), dec!(-10)));
+        assert_eq!((v.unrealised_pnl, v.pnl), (dec!(-5), dec!(-5)));
+        assert_eq!(v.legs[0].best_ask, Some(dec!(0.46)));
+
+        let mut r = p;
+        for (leg, price) in [(0, dec!(1)), (1, dec!(0))] {
+            r.legs[leg].sold = dec!(100);
+            r.legs[leg].proceeds = dec!(100) * price;
+            r.legs[leg].exit = Some(Purpose::Settlement);
+        }
+        r.status = PositionStatus::Closed;
+        r.closed_at_ms = Some(9_000);
+        let v = position(&r, [Some(dec!(0.9)), None], [None, None]);
+        assert_eq!((v.status.as_str(), v.open, v.closed_at_ms), ("resolved", false, Some(9_000)));
+        assert_eq!((v.realised_pnl, v.unrealised_pnl, v.pnl), (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO));
+        assert_eq!((v.legs[0].realised_pnl, v.legs[1].realised_pnl), (dec!(60), dec!(-60)));
+        assert_eq!(v.legs[0].best_bid, None, "a closed position is not marked");
+        assert_eq!(v.legs[1].exit.as_deref(), Some("settlement"));
+    }
+
+    #[test]
+    fn a_trend_is_the_mid_its_change_and_the_spread_of_its_moves() {
+        let point = |at_ms, bid: Option<Decimal>, ask: Option<Decimal>| PricePoint {
+            at_ms,
+            yes_bid: bid,
+            yes_ask: ask,
+            no_bid: None,
+            no_ask: None,
+        };
+        // Mids 0.40, 0.45, (no ask: skipped), 0.43, 0.50: moves +0.05, −0.02, +0.07.
+        let points = [
+            point(0, Some(dec!(0.39)), Some(dec!(0.41))),
+            point(1, Some(dec!(0.44)), Some(dec!(0.46))),
+            point(2, Some(dec!(0.10)), None),
+            point(3, Some(dec!(0.42)), Some(dec!(0.44))),
+            point(4, Some(dec!(0.49)), Some(dec!(0.51))),
+        ];
+        let t = trend("0xm", "Q", &points, 3_600);
+        assert_eq!((t.yes_mid, t.change, t.points), (Some(dec!(0.50)), Some(dec!(0.10)), 5));
+        // Mean move 0.0333…; deviations 0.0167, −0.0533, 0.0367: variance 0.001489, sd ≈ 0.0386.
+        let sd = t.volatility.unwrap();
+        assert!((sd - 0.038_59).abs() < 1e-4, "{sd}");
+        let one = trend("0xm", "Q", &points[..1], 60);
+        assert_eq!((one.yes_mid, one.change, one.volatility), (Some(dec!(0.40)), None, None));
+    }
+}

@@ -1,0 +1,444 @@
+//! The JSON API end to end through the router (access control, body limit and security headers
+//! included), over the fake backend.
+
+use crate::fake::http::{TOKEN, authed, browser, send};
+use crate::fake::{Call, Fake, dec};
+use axum::body::Body;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use axum::http::request::Builder;
+use axum::http::{HeaderMap, Request, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn fake() -> Arc<Fake> {
+    Arc::new(Fake::default())
+}
+
+fn empty(builder: Builder) -> Request<Body> {
+    builder.body(Body::empty()).unwrap()
+}
+
+fn with_json(builder: Builder, body: &str) -> Request<Body> {
+    builder.header(CONTENT_TYPE, "application/json").body(Body::from(body.to_owned())).unwrap()
+}
+
+/// Sends a request; answers the status, headers and body as JSON (a non-JSON body fails).
+async fn call(fake: &Arc<Fake>, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+    let (status, headers, body) = send(Arc::clone(fake), request).await;
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {body:?}"));
+    (status, headers, json)
+}
+
+async fn get(uri: &str) -> (StatusCode, Value) {
+    let (status, _, json) = call(&fake(), empty(authed("GET", uri))).await;
+    (status, json)
+}
+
+/// The error answer's shape: a message, and the named fields when given.
+fn assert_error(json: &Value, fields: &[&str]) {
+    assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()), "{json}");
+    let named: Vec<&str> = json["fields"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|f| f["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(named, fields, "{json}");
+}
+
+/// A check of an answer's JSON.
+type Check = fn(&Value);
+
+/// Every GET endpoint: its shape with the token, and 401 without or with a wrong one.
+#[tokio::test]
+async fn reads_answer_their_shapes() {
+    let cases: [(&str, Check); 14] = [
+        ("/api/positions", |j| assert_eq!(j["positions"][0]["id"], 1)),
+        ("/api/positions/2", |j| assert_eq!(j["position"]["status"], "closed")),
+        ("/api/positions/history?market=closed&outcome=win&limit=9999&offset=0", |j| {
+            assert_eq!(j["total"], 1);
+            assert_eq!(j["positions"][0]["id"], 2);
+            assert_eq!(j["limit"], 500, "capped");
+            assert_eq!(j["total_pnl"], "12.34");
+        }),
+        ("/api/positions/history?limit=&offset=", |j| assert_eq!(j["limit"], 50, "default")),
+        ("/api/trades?from=2023-11-14&to=1800000000000&limit=2", |j| {
+            assert_eq!(j["trades"].as_array().unwrap().len(), 2);
+            assert_eq!(j["trades"][0]["id"], 3, "newest first");
+            assert_eq!(j["trades"][0]["price"], "0.4", "decimals as strings");
+        }),
+        ("/api/opportunities?min_score=6", |j| {
+            let scores: Vec<f64> =
+                j["opportunities"].as_array().unwrap().iter().map(|o| o["score"].as_f64().unwrap()).collect();
+            assert_eq!(scores, [8.5, 6.0]);
+        }),
+        ("/api/config", |j| {
+            assert_eq!(
+                j["config"],
+                json!({"auto_trading": false, "stop_loss_percent": "0", "scan_interval_secs": 300})
+            );
+            assert_eq!(
+                j["fields"][1]["input"],
+                json!({"input": "range", "min": 0.0, "max": 99.0, "step": 1.0})
+            );
+            assert_eq!(j["wallet"]["signature_type"], "eoa");
+        }),
+        ("/api/dashboard/overview", |j| {
+            assert_eq!(j["total_capital"], "9997.00");
+            assert_eq!(j["stats"]["win_rate_percent"], "100");
+            assert_eq!(j["health"]["plugins_loaded"], 4);
+        }),
+        ("/api/dashboard/performance", |j| {
+            assert_eq!(j["equity"][1], json!([1_700_000_360_000_i64, "10012.34"]));
+        }),
+        ("/api/whales?limit=5", |j| assert_eq!(j["whales"][0]["address"], "0xwhale")),
+        ("/api/whales/0xwhale", |j| {
+            assert_eq!(j["whale"]["total_volume"], "250000");
+            assert_eq!(j["markets"][0][1], crate::fake::HOSTILE, "JSON carries text as is");
+        }),
+        ("/api/info/news", |j| assert_eq!(j["news"][0]["id"], "n1")),
+        ("/api/info/trends?window=600&limit=1", |j| assert_eq!(j["trends"][0]["window_secs"], 600)),
+        ("/api/plugins", |j| {
+            assert_eq!(j["venue"]["mode"], "sim");
+            assert_eq!(j["plugins"][0]["params"][0]["name"], "w_spread");
+            assert_eq!(j["rejected"][0]["file"], "bad.wasm");
+        }),
+    ];
+    for (uri, check) in cases {
+        let (status, json) = get(uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {json}");
+        check(&json);
+
+        let (status, _, json) = call(&fake(), empty(Request::builder().uri(uri))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} without a token");
+        assert_error(&json, &[]);
+        let wrong = Request::builder().uri(uri).header("authorization", format!("Bearer {TOKEN}x"));
+        let (status, _, json) = call(&fake(), empty(wrong)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} with a wrong token");
+        assert_eq!(json["error"], "invalid access token");
+    }
+}
+
+#[tokio::test]
+async fn healthz_is_public_and_headers_are_set() {
+    let (status, headers, json) = call(&fake(), empty(Request::builder().uri("/healthz"))).await;
+    assert_eq!((status, json), (StatusCode::OK, json!({"status": "ok"})));
+    assert_eq!(headers[CONTENT_TYPE], "application/json");
+    for uri in ["/api/positions", "/api/positions/99", "/api/nope"] {
+        let (_, headers, _) = call(&fake(), empty(authed("GET", uri))).await;
+        assert_eq!(headers[CONTENT_SECURITY_POLICY], crate::CSP, "{uri}");
+        assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(headers[X_FRAME_OPTIONS], "DENY");
+        assert_eq!(headers[REFERRER_POLICY], "same-origin");
+        assert_eq!(headers[CACHE_CONTROL], "no-store");
+    }
+}
+
+#[tokio::test]
+async fn a_browser_session_reads_without_csrf() {
+    let (status, _, json) = call(&fake(), empty(browser("GET", "/api/positions", false))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["positions"][0]["id"], 1);
+}
+
+#[tokio::test]
+async fn missing_things_are_404_as_json() {
+    for uri in ["/api/positions/99", "/api/whales/0xnobody", "/api/nope", "/api/positions/1/extra"] {
+        let (status, json) = get(uri).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+        assert_error(&json, &[]);
+    }
+}
+
+#[tokio::test]
+async fn malformed_queries_are_400() {
+    for uri in [
+        "/api/positions/history?from=yesterday",
+        "/api/positions/history?outcome=maybe",
+        "/api/positions/history?limit=ten",
+        "/api/positions/history?from=2024-03-02&to=2024-03-01",
+        "/api/trades?offset=-1",
+        "/api/opportunities?min_score=high",
+        "/api/opportunities?limit=1.5",
+        "/api/whales?limit=x",
+        "/api/info/news?limit=-3",
+        "/api/info/trends?window=an-hour",
+        "/api/positions/abc",
+        "/api/positions/-1",
+    ] {
+        let (status, json) = get(uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {json}");
+        assert_error(&json, &[]);
+    }
+    let (_, json) = get("/api/positions/history?limit=ten").await;
+    assert!(json["error"].as_str().unwrap().contains("limit"), "names the parameter: {json}");
+}
+
+#[tokio::test]
+async fn out_of_range_queries_are_422() {
+    for (uri, field) in [
+        ("/api/opportunities?min_score=11", "min_score"),
+        ("/api/opportunities?min_score=-0.5", "min_score"),
+        ("/api/opportunities?min_score=NaN", "min_score"),
+        ("/api/info/trends?window=0", "window"),
+        ("/api/info/trends?window=99999999", "window"),
+    ] {
+        let (status, json) = get(uri).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{uri}: {json}");
+        assert_error(&json, &[field]);
+    }
+    let (status, json) = get("/api/opportunities?min_score=10&limit=99999").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["opportunities"], json!([]));
+}
+
+#[tokio::test]
+async fn entering_a_position() {
+    let fake = fake();
+    for (body, capital) in [
+        (r#"{"market_id":"0xa","capital_amount":"250.5"}"#, Some(dec("250.5"))),
+        (r#"{"market_id":" 0xa ","capital_amount":100.1}"#, Some(dec("100.1"))),
+        (r#"{"market_id":"0xa","capital_amount":0.000001}"#, Some(dec("0.000001"))),
+        (r#"{"market_id":"0xa","capital_amount":null}"#, None),
+        (r#"{"market_id":"0xa"}"#, None),
+    ] {
+        let (status, _, json) = call(&fake, with_json(authed("POST", "/api/positions"), body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}: {json}");
+        assert_eq!(json["position"]["id"], 3);
+        assert_eq!(fake.calls().pop(), Some(Call::Enter("0xa".into(), capital)), "{body}");
+    }
+    let (status, _, json) =
+        call(&fake, with_json(authed("POST", "/api/positions"), r#"{"market_id":"0xfull"}"#)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&json, &[]);
+    let (status, _, _) =
+        call(&fake, with_json(authed("POST", "/api/positions"), r#"{"market_id":"0xzz"}"#)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn entering_refuses_bad_bodies_without_calling_the_bot() {
+    let fake = fake();
+    for (body, field) in [
+        (r#"{"market_id":"0xa","capital_amount":0}"#, "capital_amount"),
+        (r#"{"market_id":"0xa","capital_amount":-10}"#, "capital_amount"),
+        (r#"{"market_id":"0xa","capital_amount":"NaN"}"#, "capital_amount"),
+        (r#"{"market_id":"0xa","capital_amount":"ten"}"#, "capital_amount"),
+        (r#"{"market_id":"0xa","capital_amount":1.1234567}"#, "capital_amount"),
+        (r#"{"market_id":"0xa","capital_amount":true}"#, "capital_amount"),
+        (r#"{"market_id":"  "}"#, "market_id"),
+    ] {
+        let (status, _, json) = call(&fake, with_json(authed("POST", "/api/positions"), body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {json}");
+        assert_error(&json, &[field]);
+    }
+    for body in
+        ["{", "", "[]", r#"{"capital_amount":5}"#, r#"{"market_id":5}"#, r#"{"market_id":"0xa","capital":5}"#]
+    {
+        let (status, _, json) = call(&fake, with_json(authed("POST", "/api/positions"), body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {json}");
+        assert_error(&json, &[]);
+    }
+    let no_type = authed("POST", "/api/positions").body(Body::from(r#"{"market_id":"0xa"}"#)).unwrap();
+    let (status, _, json) = call(&fake, no_type).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(json["error"].as_str().unwrap().contains("application/json"), "{json}");
+    assert_eq!(fake.calls(), []);
+}
+
+#[tokio::test]
+async fn closing_a_position() {
+    let fake = fake();
+    let (status, _, json) = call(&fake, empty(authed("DELETE", "/api/positions/1"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["success"], true);
+    assert_eq!(json["position"]["open"], false);
+    assert_eq!(fake.calls(), [Call::Close(1)]);
+    for (uri, expected) in [
+        ("/api/positions/2", StatusCode::CONFLICT),
+        ("/api/positions/99", StatusCode::NOT_FOUND),
+        ("/api/positions/one", StatusCode::BAD_REQUEST),
+        ("/api/positions/1.5", StatusCode::BAD_REQUEST),
+        ("/api/positions/99999999999999999999", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, _, json) = call(&fake, empty(authed("DELETE", uri))).await;
+        assert_eq!(status, expected, "{uri}");
+        assert_error(&json, &[]);
+    }
+    assert_eq!(fake.calls(), [Call::Close(1), Call::Close(2), Call::Close(99)]);
+}
+
+#[tokio::test]
+async fn scanning_now() {
+    let fake = fake();
+    let (status, _, json) = call(&fake, empty(authed("POST", "/api/opportunities/scan"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["scan"]["listed"], 300);
+    assert_eq!(fake.calls(), [Call::Scan]);
+}
+
+#[tokio::test]
+async fn changing_settings() {
+    let fake = fake();
+    let (status, _, json) = call(
+        &fake,
+        with_json(authed("PUT", "/api/config"), r#"{"stop_loss_percent": 20, "auto_trading": true}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["config"]["stop_loss_percent"], "20");
+    assert_eq!(json["fields"].as_array().unwrap().len(), 3);
+    let Some(Call::Settings(patch)) = fake.calls().pop() else { panic!("no call") };
+    assert_eq!(Value::Object(patch), json!({"stop_loss_percent": 20, "auto_trading": true}));
+
+    let (status, _, json) =
+        call(&fake, with_json(authed("PUT", "/api/config"), r#"{"stop_loss_percent": 150, "colour": 1}"#))
+            .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&json, &["colour", "stop_loss_percent"]);
+    let calls = fake.calls().len();
+    for body in ["[1, 2]", "\"x\"", "7", "{", "null"] {
+        let (status, _, json) = call(&fake, with_json(authed("PUT", "/api/config"), body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_error(&json, &[]);
+    }
+    assert_eq!(fake.calls().len(), calls, "malformed bodies never reach the bot");
+}
+
+#[tokio::test]
+async fn storing_a_wallet_key() {
+    let fake = fake();
+    let key = "ab".repeat(32);
+    let body = json!({"private_key": key, "signature_type": "eoa"}).to_string();
+    let (status, _, text) =
+        send(Arc::clone(&fake), with_json(authed("POST", "/api/config/wallet"), &body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!text.contains(&key), "the key is never echoed");
+    let json: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["wallet"]["address"], "0x00000000000000000000000000000000000000aa");
+
+    let (status, _, json) =
+        call(&fake, with_json(authed("POST", "/api/config/wallet"), r#"{"private_key":"short"}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&json, &["private_key"]);
+    let (status, _, _) =
+        call(&fake, with_json(authed("POST", "/api/config/wallet"), r#"{"funder":"0x1"}"#)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(fake.calls(), [Call::Wallet, Call::Wallet]);
+}
+
+const PARAMS: &str = "/api/plugins/scorer/%3Cb%3Ex%3C%2Fb%3E/params";
+
+#[tokio::test]
+async fn setting_plugin_parameters() {
+    let fake = fake();
+    let (status, _, json) = call(&fake, with_json(authed("PUT", PARAMS), r#"{"w_spread": 2.5}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json, json!({"values": {"w_spread": 2.5}}));
+    assert_eq!(
+        fake.calls(),
+        [Call::Params("scorer".into(), "<b>x</b>".into(), vec![("w_spread".into(), 2.5)])]
+    );
+
+    let (status, _, json) = call(&fake, with_json(authed("PUT", PARAMS), r#"{"w_spread": 9}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the bot's own range check");
+    assert_error(&json, &["w_spread"]);
+    let called = fake.calls().len();
+
+    for (body, fields) in [
+        (r#"{"w_spread": "high"}"#, &["w_spread"][..]),
+        (r#"{"w_spread": null}"#, &["w_spread"]),
+        (r#"{"w_spread": "NaN"}"#, &["w_spread"]),
+        (r#"{"w_spread": 1, "w_depth": 1}"#, &["w_depth"]),
+        ("{}", &[]),
+    ] {
+        let (status, _, json) = call(&fake, with_json(authed("PUT", PARAMS), body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {json}");
+        assert_error(&json, fields);
+    }
+    for body in ["[2.5]", "{\"w_spread\": NaN}", "2"] {
+        let (status, _, _) = call(&fake, with_json(authed("PUT", PARAMS), body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    let (status, _, json) =
+        call(&fake, with_json(authed("PUT", "/api/plugins/scorer/other/params"), r#"{"w_spread": 1}"#)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&json, &[]);
+    assert_eq!(fake.calls().len(), called, "refused before reaching the bot");
+}
+
+/// Every state-changing endpoint, as (method, path, JSON body, the call it makes).
+fn actions() -> Vec<(&'static str, &'static str, String, Call)> {
+    vec![
+        ("POST", "/api/positions", r#"{"market_id":"0xa"}"#.into(), Call::Enter("0xa".into(), None)),
+        ("DELETE", "/api/positions/1", String::new(), Call::Close(1)),
+        ("POST", "/api/opportunities/scan", String::new(), Call::Scan),
+        (
+            "PUT",
+            "/api/config",
+            r#"{"auto_trading":true}"#.into(),
+            Call::Settings(json!({"auto_trading": true}).as_object().unwrap().clone()),
+        ),
+        ("POST", "/api/config/wallet", json!({"private_key": "cd".repeat(32)}).to_string(), Call::Wallet),
+        (
+            "PUT",
+            PARAMS,
+            r#"{"w_spread":1}"#.into(),
+            Call::Params("scorer".into(), "<b>x</b>".into(), vec![("w_spread".into(), 1.0)]),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn browser_sessions_need_the_csrf_token_and_our_origin() {
+    for (method, uri, body, expected) in actions() {
+        let fake = fake();
+        let (status, _, json) = call(&fake, with_json(browser(method, uri, false), &body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri} without CSRF");
+        assert_error(&json, &[]);
+        assert_eq!(fake.calls(), [], "{method} {uri}: the bot is not called");
+
+        let cross = browser(method, uri, true).header("origin", "http://evil.example");
+        let (status, _, _) = call(&fake, with_json(cross, &body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri} from another origin");
+        assert_eq!(fake.calls(), [], "{method} {uri}: the bot is not called");
+
+        let ours = browser(method, uri, true).header("origin", "http://127.0.0.1:8080");
+        let (status, _, json) = call(&fake, with_json(ours, &body)).await;
+        assert!(status.is_success(), "{method} {uri} with CSRF: {status} {json}");
+        assert_eq!(fake.calls(), [expected], "{method} {uri}");
+
+        let anonymous = Request::builder().method(method).uri(uri);
+        let (status, _, _) = call(&fake, with_json(anonymous, &body)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri} without credentials");
+        assert_eq!(fake.calls().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn bearer_tokens_need_no_csrf() {
+    for (method, uri, body, expected) in actions() {
+        let fake = fake();
+        let (status, _, json) = call(&fake, with_json(authed(method, uri), &body)).await;
+        assert!(status.is_success(), "{method} {uri}: {status} {json}");
+        assert_eq!(fake.calls(), [expected]);
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413() {
+    let big = json!({"market_id": "0xa", "pad": "x".repeat(crate::MAX_BODY)}).to_string();
+    for request in [
+        with_json(authed("POST", "/api/positions"), &big),
+        with_json(browser("POST", "/api/positions", true), &big),
+        with_json(authed("PUT", "/api/config"), &big),
+        with_json(authed("PUT", PARAMS), &big),
+    ] {
+        let fake = fake();
+        let (status, _, json) = call(&fake, request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_error(&json, &[]);
+        assert_eq!(fake.calls(), []);
+    }
+}

@@ -1,0 +1,215 @@
+//! The running bot as the web layer needs it: a trait the host implements (so this crate never
+//! depends on the host) and the one error type its answers carry.
+
+use crate::model::{
+    HistoryFilter, HistoryPage, LiveEvent, NewsView, OpportunityView, Overview, Performance, PluginView,
+    PositionView, RejectedFile, ScanView, SettingsView, TradeView, TrendView, VenueView, WalletForm,
+    WalletView, WhaleDetail, WhaleView,
+};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::future::Future;
+use tokio::sync::broadcast;
+
+/// A field that does not hold an acceptable value, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Why the bot refused or could not answer; each maps to one HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// 404: no such position, market, plugin or whale.
+    #[error("{0}")]
+    NotFound(String),
+    /// 422: the request is well formed but its values are not acceptable; `fields` names each.
+    #[error("{message}")]
+    Invalid { message: String, fields: Vec<FieldError> },
+    /// 409: the state does not allow it now (no free slot, an order in flight, already closed).
+    #[error("{0}")]
+    Conflict(String),
+    /// 503: the venue or a plugin is not answering; trying later may work.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: storage failed or something else that is the bot's fault.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl BackendError {
+    /// An invalid request with one message and no field named.
+    #[must_use]
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid { message: message.into(), fields: Vec::new() }
+    }
+}
+
+/// Result of a backend call.
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// What the web layer needs from the running bot. Reads are synchronous and cheap (they must
+/// serve a dashboard at 1,000 requests/s); actions are asynchronous.
+pub trait Backend: Send + Sync + 'static {
+    /// The venue.
+    fn venue(&self) -> VenueView;
+    /// Capital, P&L, quick statistics and health.
+    fn overview(&self) -> BackendResult<Overview>;
+    /// Open positions with their live marks, oldest first.
+    fn positions(&self) -> Vec<PositionView>;
+    /// One position, open or closed.
+    fn position(&self, id: u64) -> BackendResult<PositionView>;
+    /// Closed positions matching `filter`, newest first, `limit` of them from `offset`.
+    fn history(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<HistoryPage>;
+    /// Trades of positions matching `filter` (the position's market and outcome, the trade's own
+    /// time), newest first, `limit` of them from `offset`.
+    fn trades(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<Vec<TradeView>>;
+    /// Every trade matching `filter`, oldest first, handed to `each` one at a time without
+    /// collecting them (an export of 100,000 trades keeps memory flat); stops early when `each`
+    /// returns false. Blocking: the web layer calls it off the async workers.
+    fn for_each_trade(
+        &self,
+        filter: &HistoryFilter,
+        each: &mut dyn FnMut(&TradeView) -> bool,
+    ) -> BackendResult<()>;
+    /// Equity curve, P&L per closed position and statistics.
+    fn performance(&self) -> BackendResult<Performance>;
+    /// Opportunities of the last scan at or above `min_score`, best first, at most `limit`.
+    fn opportunities(&self, min_score: f32, limit: usize) -> BackendResult<Vec<OpportunityView>>;
+    /// The most recent scans, newest first.
+    fn scans(&self, limit: usize) -> BackendResult<Vec<ScanView>>;
+    /// The settings form and the wallet.
+    fn settings(&self) -> SettingsView;
+    /// Loaded plugins.
+    fn plugins(&self) -> Vec<PluginView>;
+    /// Plugin files that were rejected, with why.
+    fn rejected_files(&self) -> Vec<RejectedFile>;
+    /// Tracked whales, largest volume first, at most `limit`.
+    fn whales(&self, limit: usize) -> BackendResult<Vec<WhaleView>>;
+    /// One whale.
+    fn whale(&self, address: &str) -> BackendResult<WhaleDetail>;
+    /// Recent news, newest first, at most `limit`.
+    fn news(&self, limit: usize) -> BackendResult<Vec<NewsView>>;
+    /// Market trends over the last `window_secs`, largest moves first, at most `limit`.
+    fn trends(&self, window_secs: u64, limit: usize) -> BackendResult<Vec<TrendView>>;
+    /// Live events; a subscriber that falls behind misses events and is told so by `Lagged`.
+    fn subscribe(&self) -> broadcast::Receiver<LiveEvent>;
+
+    /// Changes settings, all or nothing: `patch` is a JSON object of setting name → value.
+    fn update_settings(
+        &self,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> impl Future<Output = BackendResult<SettingsView>> + Send;
+    /// Stores a wallet key (encrypted); afterwards only the address is shown.
+    fn set_wallet(&self, form: WalletForm) -> impl Future<Output = BackendResult<WalletView>> + Send;
+    /// Scans now.
+    fn scan(&self) -> impl Future<Output = BackendResult<ScanView>> + Send;
+    /// Enters a position: `capital` pUSD, or the allocation percentage when `None`, split 50/50.
+    fn enter(
+        &self,
+        market_id: String,
+        capital: Option<Decimal>,
+    ) -> impl Future<Output = BackendResult<PositionView>> + Send;
+    /// Closes a position (sells every side still held).
+    fn close(&self, id: u64) -> impl Future<Output = BackendResult<PositionView>> + Send;
+    /// Sets parameters of a plugin, live and persisted; returns every parameter's value after.
+    fn set_plugin_params(
+        &self,
+        kind: String,
+        name: String,
+        values: Vec<(String, f64)>,
+    ) -> impl Future<Output = BackendResult<Vec<f64>>> + Send;
+}
+
+/// A shared backend is a backend (tests keep a handle on theirs; the host may share one).
+impl<B: Backend> Backend for std::sync::Arc<B> {
+    fn venue(&self) -> VenueView {
+        (**self).venue()
+    }
+    fn overview(&self) -> BackendResult<Overview> {
+        (**self).overview()
+    }
+    fn positions(&self) -> Vec<PositionView> {
+        (**self).positions()
+    }
+    fn position(&self, id: u64) -> BackendResult<PositionView> {
+        (**self).position(id)
+    }
+    fn history(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<HistoryPage> {
+        (**self).history(filter, offset, limit)
+    }
+    fn trades(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<Vec<TradeView>> {
+        (**self).trades(filter, offset, limit)
+    }
+    fn for_each_trade(
+        &self,
+        filter: &HistoryFilter,
+        each: &mut dyn FnMut(&TradeView) -> bool,
+    ) -> BackendResult<()> {
+        (**self).for_each_trade(filter, each)
+    }
+    fn performance(&self) -> BackendResult<Performance> {
+        (**self).performance()
+    }
+    fn opportunities(&self, min_score: f32, limit: usize) -> BackendResult<Vec<OpportunityView>> {
+        (**self).opportunities(min_score, limit)
+    }
+    fn scans(&self, limit: usize) -> BackendResult<Vec<ScanView>> {
+        (**self).scans(limit)
+    }
+    fn settings(&self) -> SettingsView {
+        (**self).settings()
+    }
+    fn plugins(&self) -> Vec<PluginView> {
+        (**self).plugins()
+    }
+    fn rejected_files(&self) -> Vec<RejectedFile> {
+        (**self).rejected_files()
+    }
+    fn whales(&self, limit: usize) -> BackendResult<Vec<WhaleView>> {
+        (**self).whales(limit)
+    }
+    fn whale(&self, address: &str) -> BackendResult<WhaleDetail> {
+        (**self).whale(address)
+    }
+    fn news(&self, limit: usize) -> BackendResult<Vec<NewsView>> {
+        (**self).news(limit)
+    }
+    fn trends(&self, window_secs: u64, limit: usize) -> BackendResult<Vec<TrendView>> {
+        (**self).trends(window_secs, limit)
+    }
+    fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        (**self).subscribe()
+    }
+    fn update_settings(
+        &self,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> impl Future<Output = BackendResult<SettingsView>> + Send {
+        (**self).update_settings(patch)
+    }
+    fn set_wallet(&self, form: WalletForm) -> impl Future<Output = BackendResult<WalletView>> + Send {
+        (**self).set_wallet(form)
+    }
+    fn scan(&self) -> impl Future<Output = BackendResult<ScanView>> + Send {
+        (**self).scan()
+    }
+    fn enter(
+        &self,
+        market_id: String,
+        capital: Option<Decimal>,
+    ) -> impl Future<Output = BackendResult<PositionView>> + Send {
+        (**self).enter(market_id, capital)
+    }
+    fn close(&self, id: u64) -> impl Future<Output = BackendResult<PositionView>> + Send {
+        (**self).close(id)
+    }
+    fn set_plugin_params(
+        &self,
+        kind: String,
+        name: String,
+        values: Vec<(String, f64)>,
+    ) -> impl Future<Output = BackendResult<Vec<f64>>> + Send {
+        (**self).set_plugin_params(kind, name, values)
+    }
+}

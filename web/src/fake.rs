@@ -1,0 +1,515 @@
+//! A backend for the web layer's own tests: in-memory state, hostile text in every string a
+//! market, news source or plugin controls, and a record of the actions it was asked for.
+
+use crate::backend::{Backend, BackendError, BackendResult, FieldError};
+use crate::model::*;
+use rust_decimal::Decimal;
+use std::str::FromStr as _;
+use std::sync::Mutex;
+use tokio::sync::broadcast;
+
+/// Text that must render inert.
+pub(crate) const HOSTILE: &str = "<script>alert(1)</script>";
+
+pub(crate) fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn leg(side: Side, entry: &str, held: &str, bid: &str) -> LegView {
+    LegView {
+        side,
+        outcome: side.label().to_owned(),
+        token: format!("tok-{}", side.label()),
+        entry_price: Some(dec(entry)),
+        cost: dec("500"),
+        bought: dec(held),
+        held: dec(held),
+        best_bid: Some(dec(bid)),
+        best_ask: Some(dec(bid) + dec("0.01")),
+        realised_pnl: Decimal::ZERO,
+        unrealised_pnl: dec("-1.5"),
+        fees: Decimal::ZERO,
+        exit: None,
+    }
+}
+
+pub(crate) fn position(id: u64, question: &str, open: bool) -> PositionView {
+    PositionView {
+        id,
+        market_id: format!("0xmarket{id}"),
+        question: question.to_owned(),
+        status: if open { "active" } else { "closed" }.to_owned(),
+        open,
+        opened_at_ms: 1_700_000_000_000,
+        closed_at_ms: (!open).then_some(1_700_000_360_000),
+        capital: dec("1000"),
+        legs: [leg(Side::Yes, "0.40", "1250", "0.39"), leg(Side::No, "0.62", "806.45", "0.60")],
+        liquidated: None,
+        close_reason: (!open).then(|| "manual close".to_owned()),
+        score: Some(7.5),
+        realised_pnl: if open { Decimal::ZERO } else { dec("12.34") },
+        unrealised_pnl: if open { dec("-3") } else { Decimal::ZERO },
+        pnl: if open { dec("-3") } else { dec("12.34") },
+        fees: Decimal::ZERO,
+    }
+}
+
+pub(crate) fn trade(id: u64, position_id: u64) -> TradeView {
+    TradeView {
+        id,
+        position_id,
+        market_id: format!("0xmarket{position_id}"),
+        question: HOSTILE.to_owned(),
+        at_ms: 1_700_000_000_000 + i64::try_from(id).unwrap() * 1000,
+        side: Side::Yes,
+        action: "buy".into(),
+        purpose: "entry".into(),
+        price: dec("0.4"),
+        shares: dec("1250"),
+        notional: dec("500"),
+        fee: dec("0.1"),
+        status: "confirmed".into(),
+        tx_hash: None,
+        reason: "a \"quoted\", reason".into(),
+    }
+}
+
+fn opportunity(market: &str, score: f32) -> OpportunityView {
+    OpportunityView {
+        market_id: market.to_owned(),
+        question: format!("{HOSTILE} {market}"),
+        category: "politics".into(),
+        score,
+        factors: vec![
+            FactorView { name: "spread".into(), value: 0.8, weight: Some(2.0) },
+            FactorView { name: "depth".into(), value: 0.5, weight: None },
+        ],
+        yes_ask: Some(dec("0.41")),
+        no_ask: Some(dec("0.60")),
+        liquidity: dec("5000"),
+        volume_24h: dec("1200"),
+        end_ms: Some(1_800_000_000_000),
+        detected_at_ms: 1_700_000_000_000,
+        scorer: "scorer@0.1.0".into(),
+        held: false,
+    }
+}
+
+/// What the fake was asked to do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Call {
+    Settings(serde_json::Map<String, serde_json::Value>),
+    Wallet,
+    Scan,
+    Enter(String, Option<Decimal>),
+    Close(u64),
+    Params(String, String, Vec<(String, f64)>),
+}
+
+pub(crate) struct Fake {
+    pub calls: Mutex<Vec<Call>>,
+    pub events: broadcast::Sender<LiveEvent>,
+    pub stop_loss: Mutex<f64>,
+    /// Trades `for_each_trade` hands out.
+    pub trade_count: u64,
+}
+
+impl Default for Fake {
+    fn default() -> Self {
+        Self {
+            calls: Mutex::default(),
+            events: broadcast::channel(64).0,
+            stop_loss: Mutex::new(0.0),
+            trade_count: 3,
+        }
+    }
+}
+
+impl Fake {
+    pub(crate) fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn record(&self, call: Call) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+impl Backend for Fake {
+    fn venue(&self) -> VenueView {
+        VenueView { mode: "sim".into(), open_markets: 300, now_ms: 1_700_000_000_000, cash: "9000".into() }
+    }
+
+    fn overview(&self) -> BackendResult<Overview> {
+        Ok(Overview {
+            total_capital: dec("9997.00"),
+            available_capital: dec("9000.00"),
+            allocated_capital: dec("1000.00"),
+            initial_capital: dec("10000"),
+            realised_pnl: dec("12.34"),
+            unrealised_pnl: dec("-3"),
+            total_pnl: dec("9.34"),
+            today_pnl: dec("-3"),
+            fees: dec("0.2"),
+            active_positions: 1,
+            stats: QuickStats {
+                closed_positions: 1,
+                wins: 1,
+                losses: 0,
+                win_rate_percent: Some(dec("100")),
+                liquidations: 0,
+                avg_hold_secs: Some(360),
+                best_pnl: Some(dec("12.34")),
+                worst_pnl: Some(dec("12.34")),
+            },
+            health: Health {
+                rules: "plugin equilibrage".into(),
+                plugins_loaded: 4,
+                venue: "sim".into(),
+                ..Health::default()
+            },
+        })
+    }
+
+    fn positions(&self) -> Vec<PositionView> {
+        vec![position(1, HOSTILE, true)]
+    }
+
+    fn position(&self, id: u64) -> BackendResult<PositionView> {
+        match id {
+            1 => Ok(position(1, HOSTILE, true)),
+            2 => Ok(position(2, "Closed market?", false)),
+            _ => Err(BackendError::NotFound(format!("no position {id}"))),
+        }
+    }
+
+    fn history(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<HistoryPage> {
+        let all = vec![position(2, "Closed market?", false)];
+        let positions: Vec<_> = all
+            .into_iter()
+            .filter(|p| {
+                filter.market.as_deref().is_none_or(|m| p.question.to_lowercase().contains(&m.to_lowercase()))
+            })
+            .collect();
+        let total = positions.len();
+        let total_pnl = positions.iter().map(|p| p.pnl).sum();
+        Ok(HistoryPage {
+            positions: positions.into_iter().skip(offset).take(limit).collect(),
+            total,
+            total_pnl,
+            offset,
+            limit,
+        })
+    }
+
+    fn trades(&self, _filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<Vec<TradeView>> {
+        Ok((1..=self.trade_count).rev().map(|id| trade(id, 2)).skip(offset).take(limit).collect())
+    }
+
+    fn for_each_trade(
+        &self,
+        _filter: &HistoryFilter,
+        each: &mut dyn FnMut(&TradeView) -> bool,
+    ) -> BackendResult<()> {
+        for id in 1..=self.trade_count {
+            if !each(&trade(id, 2)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn performance(&self) -> BackendResult<Performance> {
+        Ok(Performance {
+            initial_capital: dec("10000"),
+            equity: vec![(1_700_000_000_000, dec("10000")), (1_700_000_360_000, dec("10012.34"))],
+            per_position: vec![(2, 1_700_000_360_000, dec("12.34"))],
+            stats: self.overview()?.stats,
+            realised_pnl: dec("12.34"),
+            fees: dec("0.2"),
+        })
+    }
+
+    fn opportunities(&self, min_score: f32, limit: usize) -> BackendResult<Vec<OpportunityView>> {
+        Ok([opportunity("0xa", 8.5), opportunity("0xb", 6.0), opportunity("0xc", 2.0)]
+            .into_iter()
+            .filter(|o| o.score >= min_score)
+            .take(limit)
+            .collect())
+    }
+
+    fn scans(&self, limit: usize) -> BackendResult<Vec<ScanView>> {
+        Ok(vec![ScanView {
+            id: 1,
+            started_at_ms: 1_700_000_000_000,
+            duration_ms: 12,
+            listed: 300,
+            candidates: 120,
+            scored: 120,
+            error: None,
+        }]
+        .into_iter()
+        .take(limit)
+        .collect())
+    }
+
+    fn settings(&self) -> SettingsView {
+        SettingsView {
+            fields: vec![
+                SettingField {
+                    name: "auto_trading".into(),
+                    label: "Auto-trading".into(),
+                    help: "Enter positions by itself.".into(),
+                    input: FieldInput::Toggle,
+                    value: serde_json::Value::Bool(false),
+                    unit: String::new(),
+                },
+                SettingField {
+                    name: "stop_loss_percent".into(),
+                    label: "Stop loss".into(),
+                    help: "0 = off".into(),
+                    input: FieldInput::Range { min: 0.0, max: 99.0, step: 1.0 },
+                    value: serde_json::json!(self.stop_loss.lock().unwrap().to_string()),
+                    unit: "%".into(),
+                },
+                SettingField {
+                    name: "scan_interval_secs".into(),
+                    label: "Scan interval".into(),
+                    help: "Seconds between scans.".into(),
+                    input: FieldInput::Number { min: 10.0, max: Some(86_400.0), step: 1.0 },
+                    value: serde_json::json!(300),
+                    unit: "s".into(),
+                },
+            ],
+            wallet: WalletView {
+                address: Some("0x00000000000000000000000000000000000000aa".into()),
+                signature_type: "eoa".into(),
+                funder: None,
+                key_present: false,
+                note: "simulator: no key needed".into(),
+            },
+        }
+    }
+
+    fn plugins(&self) -> Vec<PluginView> {
+        vec![PluginView {
+            kind: "scorer".into(),
+            name: "<b>x</b>".into(),
+            version: "1.0.0".into(),
+            active: true,
+            file: "scorer.wasm".into(),
+            sha256: "00".into(),
+            loaded_at_ms: 0,
+            calls: 3,
+            faults: 1,
+            errors: 0,
+            mean_us: 12,
+            last_error: Some(HOSTILE.into()),
+            params: vec![ParamView {
+                name: "w_spread".into(),
+                value: 1.0,
+                default: 1.0,
+                min: 0.0,
+                max: 5.0,
+                help: "weight of the spread".into(),
+            }],
+        }]
+    }
+
+    fn rejected_files(&self) -> Vec<RejectedFile> {
+        vec![RejectedFile { file: "bad.wasm".into(), at_ms: 0, error: "not a WebAssembly component".into() }]
+    }
+
+    fn whales(&self, limit: usize) -> BackendResult<Vec<WhaleView>> {
+        Ok(vec![WhaleView {
+            address: "0xwhale".into(),
+            total_volume: dec("250000"),
+            trade_count: 12,
+            markets: 2,
+            first_seen_ms: 1_700_000_000_000,
+            last_trade_ms: 1_700_000_100_000,
+            win_rate_percent: None,
+            market_maker: false,
+        }]
+        .into_iter()
+        .take(limit)
+        .collect())
+    }
+
+    fn whale(&self, address: &str) -> BackendResult<WhaleDetail> {
+        if address != "0xwhale" {
+            return Err(BackendError::NotFound(format!("no whale {address}")));
+        }
+        Ok(WhaleDetail { whale: self.whales(1)?.remove(0), markets: vec![("0xa".into(), HOSTILE.into())] })
+    }
+
+    fn news(&self, limit: usize) -> BackendResult<Vec<NewsView>> {
+        Ok(vec![NewsView {
+            id: "n1".into(),
+            title: HOSTILE.into(),
+            summary: "summary".into(),
+            source: "wire".into(),
+            url: "javascript:alert(1)".into(),
+            published_ms: 1_700_000_000_000,
+            markets: vec!["0xa".into()],
+        }]
+        .into_iter()
+        .take(limit)
+        .collect())
+    }
+
+    fn trends(&self, window_secs: u64, limit: usize) -> BackendResult<Vec<TrendView>> {
+        Ok(vec![TrendView {
+            market_id: "0xa".into(),
+            question: HOSTILE.into(),
+            yes_mid: Some(dec("0.45")),
+            change: Some(dec("0.05")),
+            volatility: Some(0.01),
+            points: 10,
+            window_secs,
+        }]
+        .into_iter()
+        .take(limit)
+        .collect())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.events.subscribe()
+    }
+
+    async fn update_settings(
+        &self,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> BackendResult<SettingsView> {
+        self.record(Call::Settings(patch.clone()));
+        let mut fields = Vec::new();
+        let mut stop_loss = None;
+        for (name, value) in &patch {
+            match name.as_str() {
+                "stop_loss_percent" => {
+                    match value.as_f64().or_else(|| value.as_str().and_then(|s| s.parse().ok())) {
+                        Some(v) if (0.0..100.0).contains(&v) => stop_loss = Some(v),
+                        _ => fields.push(FieldError {
+                            field: name.clone(),
+                            message: format!("must be from 0 to 99, got {value}"),
+                        }),
+                    }
+                }
+                "auto_trading" | "scan_interval_secs" => {}
+                _ => fields.push(FieldError { field: name.clone(), message: "unknown setting".into() }),
+            }
+        }
+        if !fields.is_empty() {
+            return Err(BackendError::Invalid { message: "invalid settings".into(), fields });
+        }
+        if let Some(v) = stop_loss {
+            *self.stop_loss.lock().unwrap() = v;
+        }
+        Ok(self.settings())
+    }
+
+    async fn set_wallet(&self, form: WalletForm) -> BackendResult<WalletView> {
+        self.record(Call::Wallet);
+        if form.private_key.len() != 64 {
+            return Err(BackendError::Invalid {
+                message: "invalid key".into(),
+                fields: vec![FieldError { field: "private_key".into(), message: "64 hex digits".into() }],
+            });
+        }
+        Ok(self.settings().wallet)
+    }
+
+    async fn scan(&self) -> BackendResult<ScanView> {
+        self.record(Call::Scan);
+        Ok(self.scans(1)?.remove(0))
+    }
+
+    async fn enter(&self, market_id: String, capital: Option<Decimal>) -> BackendResult<PositionView> {
+        self.record(Call::Enter(market_id.clone(), capital));
+        if market_id == "0xfull" {
+            return Err(BackendError::Conflict("no free slot: 3 positions are open".into()));
+        }
+        if market_id != "0xa" {
+            return Err(BackendError::NotFound(format!("no market {market_id}")));
+        }
+        Ok(position(3, "entered", true))
+    }
+
+    async fn close(&self, id: u64) -> BackendResult<PositionView> {
+        self.record(Call::Close(id));
+        match id {
+            1 => Ok(position(1, HOSTILE, false)),
+            2 => Err(BackendError::Conflict("position 2 is already closed".into())),
+            _ => Err(BackendError::NotFound(format!("no position {id}"))),
+        }
+    }
+
+    async fn set_plugin_params(
+        &self,
+        kind: String,
+        name: String,
+        values: Vec<(String, f64)>,
+    ) -> BackendResult<Vec<f64>> {
+        self.record(Call::Params(kind.clone(), name.clone(), values.clone()));
+        if values.iter().any(|(_, v)| !(0.0..=5.0).contains(v)) {
+            return Err(BackendError::Invalid {
+                message: "out of range".into(),
+                fields: vec![FieldError { field: values[0].0.clone(), message: "from 0 to 5".into() }],
+            });
+        }
+        Ok(values.iter().map(|(_, v)| *v).collect())
+    }
+}
+
+/// Test helpers: a router over a fake, and requests with and without credentials.
+pub(crate) mod http {
+    use super::Fake;
+    use crate::{Access, router};
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use http_body_util::BodyExt as _;
+    use std::sync::Arc;
+    use tower::ServiceExt as _;
+
+    pub(crate) const TOKEN: &str = "test-access-token";
+
+    pub(crate) fn access() -> Access {
+        Access::new(Access::hash_token(TOKEN), [9; 32])
+    }
+
+    /// A logged-in browser session: (cookie header value, CSRF token).
+    pub(crate) fn session() -> (String, String) {
+        let a = access();
+        let s = a.new_session();
+        (format!("{}={s}", crate::SESSION_COOKIE), a.csrf_for(&s))
+    }
+
+    /// Sends `request` through a fresh router over `fake`; answers status, headers and body.
+    pub(crate) async fn send(
+        fake: Arc<Fake>,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let response = router(fake, access()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// A request builder with the bearer token set.
+    pub(crate) fn authed(method: &str, uri: &str) -> axum::http::request::Builder {
+        Request::builder().method(method).uri(uri).header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+    }
+
+    /// A request builder from a logged-in browser: session cookie, and the CSRF header when
+    /// `csrf` is true.
+    pub(crate) fn browser(method: &str, uri: &str, csrf: bool) -> axum::http::request::Builder {
+        let (cookie, token) = session();
+        let b = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::COOKIE, cookie)
+            .header(header::HOST, "127.0.0.1:8080");
+        if csrf { b.header(crate::CSRF_HEADER, token) } else { b }
+    }
+}

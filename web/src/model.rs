@@ -1,0 +1,430 @@
+//! What the dashboard and the JSON API show and accept: plain data the host fills in, money and
+//! prices as exact decimals (serialised as strings, never as floats).
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The venue the bot trades on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VenueView {
+    /// `sim`, `paper` or `live`.
+    pub mode: String,
+    pub open_markets: usize,
+    /// The venue's clock (simulated time for the simulator), Unix milliseconds.
+    pub now_ms: i64,
+    /// pUSD available at the venue, as an exact decimal string ("…" until known).
+    pub cash: String,
+}
+
+/// Capital, P&L, quick statistics and health: the top of the dashboard and
+/// `GET /api/dashboard/overview`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Overview {
+    /// Cash plus open positions marked at their best bids, net of exit fees.
+    pub total_capital: Decimal,
+    /// Cash not in any position.
+    pub available_capital: Decimal,
+    /// Cost of the shares open positions still hold.
+    pub allocated_capital: Decimal,
+    pub initial_capital: Decimal,
+    pub realised_pnl: Decimal,
+    pub unrealised_pnl: Decimal,
+    /// Realised plus unrealised.
+    pub total_pnl: Decimal,
+    /// P&L of the positions closed today (UTC day, on the venue's clock) plus the P&L of the
+    /// positions still open.
+    pub today_pnl: Decimal,
+    pub fees: Decimal,
+    pub active_positions: usize,
+    pub stats: QuickStats,
+    pub health: Health,
+}
+
+/// Statistics over closed positions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QuickStats {
+    pub closed_positions: u64,
+    pub wins: u64,
+    pub losses: u64,
+    /// Wins over closed positions, percent; `None` before the first close.
+    pub win_rate_percent: Option<Decimal>,
+    /// Sides sold by the liquidation rule.
+    pub liquidations: u64,
+    /// Mean time from entry to close, seconds; `None` before the first close.
+    pub avg_hold_secs: Option<u64>,
+    /// Best and worst P&L of a closed position.
+    pub best_pnl: Option<Decimal>,
+    pub worst_pnl: Option<Decimal>,
+}
+
+/// The engine and plugins in a few words.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Health {
+    /// Who decides exits: "plugin equilibrage" or "built-in rule (why)".
+    pub rules: String,
+    /// True when the built-in rule stands in for a missing or faulting liquidation plugin.
+    pub rules_builtin: bool,
+    pub last_scan_ms: Option<i64>,
+    pub last_scan_error: Option<String>,
+    /// Orders journalled and not yet reconciled.
+    pub pending_orders: usize,
+    pub last_error: Option<String>,
+    /// Loaded plugins, of which faulting (a fault in their last calls).
+    pub plugins_loaded: usize,
+    pub plugins_faulting: usize,
+    pub venue: String,
+    pub venue_time_ms: i64,
+}
+
+/// YES or NO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Yes,
+    No,
+}
+
+impl Side {
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Yes => "YES",
+            Self::No => "NO",
+        }
+    }
+}
+
+/// One side of a position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LegView {
+    pub side: Side,
+    /// The venue's name for the outcome ("Yes", "Up", a team…).
+    pub outcome: String,
+    pub token: String,
+    /// Mean price paid per share; `None` before the first fill.
+    pub entry_price: Option<Decimal>,
+    /// pUSD paid for the shares bought, before fees.
+    pub cost: Decimal,
+    pub bought: Decimal,
+    pub held: Decimal,
+    pub best_bid: Option<Decimal>,
+    pub best_ask: Option<Decimal>,
+    pub realised_pnl: Decimal,
+    pub unrealised_pnl: Decimal,
+    pub fees: Decimal,
+    /// Why the side was left ("liquidation", "stop_loss", …), once nothing of it is held.
+    pub exit: Option<String>,
+}
+
+/// A position, open or closed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PositionView {
+    pub id: u64,
+    pub market_id: String,
+    pub question: String,
+    /// `opening`, `active`, `liquidated`, `closing`, `closed`, `resolved`, `unwound`, `failed`…
+    pub status: String,
+    pub open: bool,
+    pub opened_at_ms: i64,
+    pub closed_at_ms: Option<i64>,
+    /// pUSD allocated at entry, both sides together.
+    pub capital: Decimal,
+    /// YES then NO.
+    pub legs: [LegView; 2],
+    /// The side the liquidation rule sold.
+    pub liquidated: Option<Side>,
+    pub close_reason: Option<String>,
+    pub score: Option<f32>,
+    pub realised_pnl: Decimal,
+    pub unrealised_pnl: Decimal,
+    pub pnl: Decimal,
+    pub fees: Decimal,
+}
+
+/// One fill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TradeView {
+    pub id: u64,
+    pub position_id: u64,
+    pub market_id: String,
+    pub question: String,
+    pub at_ms: i64,
+    pub side: Side,
+    /// `buy` or `sell`.
+    pub action: String,
+    /// `entry`, `liquidation`, `stop_loss`, `take_profit`, `close`, `unwind`, `settlement`…
+    pub purpose: String,
+    pub price: Decimal,
+    pub shares: Decimal,
+    pub notional: Decimal,
+    pub fee: Decimal,
+    /// The venue's settlement status (`matched`, `confirmed`, `failed`…).
+    pub status: String,
+    pub tx_hash: Option<String>,
+    pub reason: String,
+}
+
+/// How a closed position ended, for the History filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// P&L above zero.
+    Win,
+    /// P&L below zero.
+    Loss,
+    /// Exactly zero.
+    Even,
+}
+
+/// The History page's and the CSV export's filter. Every field is optional; dates are inclusive
+/// Unix milliseconds on the venue's clock.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryFilter {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// Matches the market id exactly or any part of the question, ignoring case.
+    pub market: Option<String>,
+    pub outcome: Option<Outcome>,
+}
+
+/// A page of closed positions, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HistoryPage {
+    pub positions: Vec<PositionView>,
+    /// Positions matching the filter, all pages together, and their P&L.
+    pub total: usize,
+    pub total_pnl: Decimal,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// `GET /api/dashboard/performance` and the History charts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Performance {
+    pub initial_capital: Decimal,
+    /// Realised equity after each close, oldest first: (Unix ms, pUSD). Starts at the initial
+    /// capital.
+    pub equity: Vec<(i64, Decimal)>,
+    /// P&L of each closed position, in the order they closed: (position id, close time, P&L).
+    pub per_position: Vec<(u64, i64, Decimal)>,
+    pub stats: QuickStats,
+    pub realised_pnl: Decimal,
+    pub fees: Decimal,
+}
+
+/// One factor of a score, shown so a person sees why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FactorView {
+    pub name: String,
+    pub value: f32,
+    /// The scorer parameter weighing this factor, when it declares one.
+    pub weight: Option<f64>,
+}
+
+/// An opportunity of the last scan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpportunityView {
+    pub market_id: String,
+    pub question: String,
+    pub category: String,
+    /// 1..=10.
+    pub score: f32,
+    pub factors: Vec<FactorView>,
+    pub yes_ask: Option<Decimal>,
+    pub no_ask: Option<Decimal>,
+    pub liquidity: Decimal,
+    pub volume_24h: Decimal,
+    pub end_ms: Option<i64>,
+    pub detected_at_ms: i64,
+    /// `name@version` of the scorer.
+    pub scorer: String,
+    /// A position on this market is open.
+    pub held: bool,
+}
+
+/// One run of the scanner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanView {
+    pub id: u64,
+    pub started_at_ms: i64,
+    pub duration_ms: u64,
+    pub listed: u64,
+    pub candidates: u64,
+    pub scored: u64,
+    pub error: Option<String>,
+}
+
+/// How a setting is edited.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "input", rename_all = "lowercase")]
+pub enum FieldInput {
+    /// On or off.
+    Toggle,
+    /// A slider with its number beside it.
+    Range { min: f64, max: f64, step: f64 },
+    /// A number box; `max` when bounded.
+    Number { min: f64, max: Option<f64>, step: f64 },
+}
+
+/// One setting as the Settings form shows it; generated by the host, which owns validation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SettingField {
+    /// The key in `GET/PUT /api/config` and the form field's name.
+    pub name: String,
+    pub label: String,
+    pub help: String,
+    pub input: FieldInput,
+    /// The value in force (a JSON bool, number or decimal string).
+    pub value: serde_json::Value,
+    /// Shown after the value ("%", "s", "pUSD").
+    pub unit: String,
+}
+
+/// The wallet as the dashboard may show it: never the key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WalletView {
+    pub address: Option<String>,
+    /// `eoa`, `proxy`, `gnosis-safe` or `deposit`.
+    pub signature_type: String,
+    pub funder: Option<String>,
+    /// A key is stored (encrypted) or given to the process.
+    pub key_present: bool,
+    /// What the operator should know: where the key comes from, what is missing.
+    pub note: String,
+}
+
+/// A key for the wallet, as posted once from the Settings page or `POST /api/config/wallet`.
+/// The key is never echoed, logged or shown.
+#[derive(Clone, Deserialize)]
+pub struct WalletForm {
+    pub private_key: String,
+    pub signature_type: Option<String>,
+    pub funder: Option<String>,
+}
+
+impl std::fmt::Debug for WalletForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalletForm")
+            .field("private_key", &"<redacted>")
+            .field("signature_type", &self.signature_type)
+            .field("funder", &self.funder)
+            .finish()
+    }
+}
+
+/// The settings page and `GET /api/config`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SettingsView {
+    pub fields: Vec<SettingField>,
+    pub wallet: WalletView,
+}
+
+/// A loaded plugin as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginView {
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    /// Serves calls of its kind (several of one kind may be loaded; one is active).
+    pub active: bool,
+    pub file: String,
+    pub sha256: String,
+    pub loaded_at_ms: i64,
+    pub calls: u64,
+    pub faults: u64,
+    pub errors: u64,
+    pub mean_us: u64,
+    pub last_error: Option<String>,
+    pub params: Vec<ParamView>,
+}
+
+/// One parameter of a plugin, from its `describe()`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParamView {
+    pub name: String,
+    pub value: f64,
+    pub default: f64,
+    pub min: f64,
+    pub max: f64,
+    pub help: String,
+}
+
+/// A file of the plugin directory that failed to load, and why (the old version, if any, keeps
+/// serving).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedFile {
+    pub file: String,
+    pub at_ms: i64,
+    pub error: String,
+}
+
+/// A wallet trading large.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WhaleView {
+    pub address: String,
+    pub total_volume: Decimal,
+    pub trade_count: u64,
+    pub markets: usize,
+    pub first_seen_ms: i64,
+    pub last_trade_ms: i64,
+    /// Realised win rate, percent, where the history allows.
+    pub win_rate_percent: Option<f64>,
+    /// Active in very many markets on both sides: not counted as conviction.
+    pub market_maker: bool,
+}
+
+/// `GET /api/whales/{address}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WhaleDetail {
+    pub whale: WhaleView,
+    /// The markets it traded: (market id, question where known).
+    pub markets: Vec<(String, String)>,
+}
+
+/// A news item and the markets it was matched to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewsView {
+    pub id: String,
+    pub title: String,
+    pub summary: String,
+    pub source: String,
+    pub url: String,
+    pub published_ms: i64,
+    pub markets: Vec<String>,
+}
+
+/// A market's recent movement, from stored price history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendView {
+    pub market_id: String,
+    pub question: String,
+    /// YES mid now, and its change over the window, in price points.
+    pub yes_mid: Option<Decimal>,
+    pub change: Option<Decimal>,
+    /// Standard deviation of YES mid changes over the window (plugins and trends may use floats).
+    pub volatility: Option<f64>,
+    pub points: usize,
+    pub window_secs: u64,
+}
+
+/// What a live event is about; WebSocket clients subscribe by topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Topic {
+    /// `position_update`, `trade_executed`.
+    Positions,
+    /// `new_opportunity`, `scan_completed`.
+    Opportunities,
+    /// Plugin loads, rejections, faults, who decides exits.
+    Plugins,
+    /// Errors and everything else.
+    System,
+}
+
+/// One live event: its topic and its JSON text (an object with a `type` field such as
+/// `position_update`), serialised once by the host and sent as is to every subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveEvent {
+    pub topic: Topic,
+    pub json: std::sync::Arc<str>,
+}

@@ -1,0 +1,302 @@
+//! History (`/history`): closed positions and their trades under a filter, fifty a page, the
+//! equity and P&L charts, and the link to export the same filter as CSV.
+
+use super::layout::{self, Nav, alert, last, money, pnl_class, price, query_pairs, status_of};
+use crate::auth::Identity;
+use crate::backend::BackendResult;
+use crate::charts::{equity_chart, pnl_chart};
+use crate::model::{HistoryPage, Performance, TradeView};
+use crate::query::{HistoryQuery, utc_time};
+use crate::{AppState, Backend};
+use axum::Router;
+use axum::extract::{Extension, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use maud::{Markup, html};
+
+/// Closed positions per page.
+const PAGE: usize = 50;
+/// Trades shown: the newest of the filtered set (the CSV export has them all).
+const TRADES: usize = 200;
+
+pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
+    Router::new().route("/history", get(history::<B>))
+}
+
+/// The filter and page number of the query string; a bad page number is a message.
+fn parse(raw: Option<&str>) -> (HistoryQuery, Result<usize, String>) {
+    let pairs = query_pairs(raw);
+    let text = |name| last(&pairs, name).unwrap_or_default().to_owned();
+    let query =
+        HistoryQuery { from: text("from"), to: text("to"), market: text("market"), outcome: text("outcome") };
+    let page = match text("page").trim() {
+        "" => Ok(1),
+        p => p
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| format!("`page` must be a whole number from 1, got {p:?}")),
+    };
+    (query, page)
+}
+
+async fn history<B: Backend>(
+    State(state): State<AppState<B>>,
+    Extension(identity): Extension<Identity>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let backend = &*state.backend;
+    let (query, page) = parse(raw.as_deref());
+    let parsed = page.and_then(|page| query.filter().map(|f| (f, page)).map_err(|e| e.message));
+    let perf = backend.performance();
+    let mut status = perf.as_ref().err().map_or(StatusCode::OK, status_of);
+    let results = match &parsed {
+        Ok((filter, page)) => {
+            let offset = (page - 1).saturating_mul(PAGE);
+            let found = backend.history(filter, offset, PAGE);
+            let trades = backend.trades(filter, 0, TRADES);
+            if let Some(e) = found.as_ref().err().or(trades.as_ref().err()) {
+                status = status_of(e);
+            }
+            Some((found, trades, *page))
+        }
+        Err(_) => {
+            status = StatusCode::BAD_REQUEST;
+            None
+        }
+    };
+    let main = html! {
+        h1 { "History" }
+        (filter_form(&query))
+        @if let Err(message) = &parsed { (alert(message)) }
+        @if let Some((found, trades, page)) = &results {
+            section class="positions" aria-labelledby="closed-title" {
+                h2 id="closed-title" { "Closed positions" }
+                (positions(found, &query, *page))
+            }
+            section class="trades" aria-labelledby="trades-title" {
+                h2 id="trades-title" { "Trades" }
+                p {
+                    "The newest " (TRADES) " trades of these positions. "
+                    a id="export-csv" href={ "/history/export.csv?" (query.to_query()) } { "Export all as CSV" }
+                }
+                (trades_table(trades))
+            }
+        }
+        (charts(&perf))
+    };
+    (status, layout::page("History", Nav::History, &identity, &backend.venue(), &main)).into_response()
+}
+
+fn filter_form(query: &HistoryQuery) -> Markup {
+    html! {
+        form id="history-filter" class="filters" method="get" action="/history" {
+            div class="field" {
+                label for="from" { "From" }
+                input type="date" id="from" name="from" value=(query.from);
+            }
+            div class="field" {
+                label for="to" { "To" }
+                input type="date" id="to" name="to" value=(query.to);
+            }
+            div class="field" {
+                label for="market" { "Market" }
+                input type="text" id="market" name="market" value=(query.market)
+                    placeholder="id or words of the question";
+            }
+            div class="field" {
+                label for="outcome" { "Outcome" }
+                select id="outcome" name="outcome" {
+                    @for (value, label) in [("", "All"), ("win", "Wins"), ("loss", "Losses"), ("even", "Even")] {
+                        option value=(value) selected[query.outcome.trim() == value] { (label) }
+                    }
+                }
+            }
+            div class="field actions" {
+                button type="submit" { "Filter" }
+                a href="/history" { "Clear" }
+            }
+        }
+    }
+}
+
+fn positions(found: &BackendResult<HistoryPage>, query: &HistoryQuery, page: usize) -> Markup {
+    let found = match found {
+        Ok(found) => found,
+        Err(e) => return alert(&format!("History is not available: {e}")),
+    };
+    let link = |page: usize| format!("/history?{}&page={page}", query.to_query());
+    let shown_to = found.offset + found.positions.len();
+    html! {
+        p id="history-summary" {
+            (found.total) " closed position(s), P&L "
+            span class=[pnl_class(found.total_pnl)] { (money(found.total_pnl)) } " pUSD"
+            @if found.total > 0 { " — showing " (found.offset + 1) "–" (shown_to) }
+        }
+        div class="table-wrap" {
+            table id="history" {
+                thead { tr {
+                    th scope="col" { "Market" } th scope="col" { "Status" } th scope="col" { "Opened" }
+                    th scope="col" { "Closed" } th scope="col" class="num" { "Capital" }
+                    th scope="col" class="num" { "P&L" } th scope="col" { "Why it closed" }
+                } }
+                tbody {
+                    @for p in &found.positions {
+                        tr data-position-id=(p.id) {
+                            td class="question" { (p.question) }
+                            td class="status" { (p.status) }
+                            td class="opened" { (utc_time(p.opened_at_ms)) }
+                            td class="closed" {
+                                @match p.closed_at_ms { Some(ms) => { (utc_time(ms)) } None => { "—" } }
+                            }
+                            td class="capital num" { (money(p.capital)) }
+                            td class={ "pnl num " (pnl_class(p.pnl).unwrap_or("")) } { (money(p.pnl)) }
+                            td class="reason" { (p.close_reason.as_deref().unwrap_or("—")) }
+                        }
+                    }
+                    @if found.positions.is_empty() {
+                        tr class="empty" { td colspan="7" { "No closed position matches." } }
+                    }
+                }
+            }
+        }
+        nav class="pager" aria-label="Pages" {
+            @if page > 1 { a class="page-prev" href=(link(page - 1)) rel="prev" { "← Newer" } }
+            span { "Page " (page) }
+            @if shown_to < found.total { a class="page-next" href=(link(page + 1)) rel="next" { "Older →" } }
+        }
+    }
+}
+
+fn trades_table(trades: &BackendResult<Vec<TradeView>>) -> Markup {
+    let trades = match trades {
+        Ok(trades) => trades,
+        Err(e) => return alert(&format!("Trades are not available: {e}")),
+    };
+    html! {
+        div class="table-wrap" {
+            table id="trades" {
+                thead { tr {
+                    th scope="col" { "Time (UTC)" } th scope="col" class="num" { "Position" }
+                    th scope="col" { "Market" }
+                    th scope="col" { "Side" } th scope="col" { "Action" } th scope="col" { "Purpose" }
+                    th scope="col" class="num" { "Price" } th scope="col" class="num" { "Shares" }
+                    th scope="col" class="num" { "Notional" } th scope="col" class="num" { "Fee" }
+                    th scope="col" { "Status" } th scope="col" { "Reason" }
+                } }
+                tbody {
+                    @for t in trades {
+                        tr data-trade-id=(t.id) {
+                            td class="time" { (utc_time(t.at_ms)) }
+                            td class="num" { (t.position_id) }
+                            td class="question" { (t.question) }
+                            td { (t.side.label()) }
+                            td { (t.action) }
+                            td { (t.purpose) }
+                            td class="num" { (price(Some(t.price))) }
+                            td class="num" { (t.shares.normalize()) }
+                            td class="num" { (money(t.notional)) }
+                            td class="num" { (t.fee.normalize()) }
+                            td {
+                                (t.status)
+                                @if let Some(tx) = &t.tx_hash {
+                                    br;
+                                    small class="mono" title=(tx) { (tx.chars().take(12).collect::<String>()) "…" }
+                                }
+                            }
+                            td class="reason" { (t.reason) }
+                        }
+                    }
+                    @if trades.is_empty() {
+                        tr class="empty" { td colspan="12" { "No trades." } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn charts(perf: &BackendResult<Performance>) -> Markup {
+    html! {
+        section class="charts" aria-labelledby="charts-title" {
+            h2 id="charts-title" { "Performance (all positions)" }
+            @match perf {
+                Ok(perf) => {
+                    p {
+                        "Realised P&L " span class=[pnl_class(perf.realised_pnl)] { (money(perf.realised_pnl)) }
+                        " pUSD, fees " (money(perf.fees)) " pUSD, from " (money(perf.initial_capital)) " pUSD."
+                    }
+                    div class="chart-grid" {
+                        figure { (equity_chart(perf)) figcaption { "Equity after each close" } }
+                        figure { (pnl_chart(perf)) figcaption { "P&L per closed position" } }
+                    }
+                }
+                Err(e) => { (alert(&format!("Performance is not available: {e}"))) }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fake::Fake;
+    use crate::pages::test_util::{assert_escaped, assert_safe, get};
+    use axum::http::StatusCode;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn history_lists_positions_trades_and_charts() {
+        let (status, _, body) = get(Arc::new(Fake::default()), "/history?market=closed&outcome=win").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_escaped(&body);
+        for needle in [
+            "<form id=\"history-filter\" class=\"filters\" method=\"get\" action=\"/history\"",
+            "type=\"date\" id=\"from\" name=\"from\"",
+            "type=\"date\" id=\"to\" name=\"to\"",
+            "name=\"market\" value=\"closed\"",
+            "<option value=\"win\" selected>",
+            "id=\"history-summary\"",
+            "<table id=\"history\"",
+            "<tr data-position-id=\"2\"",
+            "<td class=\"pnl num pos\">12.34</td>",
+            "class=\"opened\"",
+            "class=\"closed\"",
+            "<table id=\"trades\"",
+            "<tr data-trade-id=\"3\"",
+            "<a id=\"export-csv\" href=\"/history/export.csv?from=&amp;to=&amp;market=closed&amp;outcome=win\"",
+            "<svg id=\"equity-chart\"",
+            "<svg id=\"pnl-chart\"",
+            "<path class=\"line\"",
+        ] {
+            assert!(body.contains(needle), "missing {needle}");
+        }
+        assert!(!body.contains("page-prev") && !body.contains("page-next"), "one page only");
+        assert!(body.find("data-trade-id=\"3\"") < body.find("data-trade-id=\"1\""), "newest first");
+    }
+
+    #[tokio::test]
+    async fn paging_links_keep_the_filter() {
+        let (status, _, body) = get(Arc::new(Fake::default()), "/history?page=2&market=closed").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(
+            "<a class=\"page-prev\" href=\"/history?from=&amp;to=&amp;market=closed&amp;outcome=&amp;page=1\""
+        ));
+        assert!(!body.contains("page-next"));
+        assert!(body.contains("No closed position matches."), "page 2 of one position is empty");
+    }
+
+    #[tokio::test]
+    async fn a_bad_filter_is_explained() {
+        let fake = Arc::new(Fake::default());
+        for query in ["from=yesterday", "outcome=maybe", "from=2024-03-02&to=2024-03-01", "page=0"] {
+            let (status, _, body) = get(Arc::clone(&fake), &format!("/history?{query}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+            assert!(body.contains("<p class=\"error\" role=\"alert\">"), "{query}");
+            assert!(body.contains("id=\"history-filter\""), "the form stays to fix it: {query}");
+            assert_safe(&body);
+        }
+        let (_, _, body) = get(fake, "/history?from=%3Cscript%3Ealert(1)%3C/script%3E").await;
+        assert_escaped(&body);
+    }
+}

@@ -1,0 +1,210 @@
+//! The frame every page shares (head, nav, live status, logout) and the small formatting and
+//! form helpers the pages use, so money, statuses and errors look and behave the same everywhere.
+
+use crate::auth::{CSRF_FIELD, Identity};
+use crate::backend::{BackendError, FieldError};
+use crate::model::VenueView;
+use axum::http::StatusCode;
+use maud::{DOCTYPE, Markup, html};
+use rust_decimal::Decimal;
+
+/// The page a nav link points to; the current one is marked for the reader and the eye.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nav {
+    Dashboard,
+    Scanner,
+    History,
+    Settings,
+    Plugins,
+}
+
+const LINKS: [(Nav, &str, &str); 5] = [
+    (Nav::Dashboard, "/", "Dashboard"),
+    (Nav::Scanner, "/scanner", "Scanner"),
+    (Nav::History, "/history", "History"),
+    (Nav::Settings, "/settings", "Settings"),
+    (Nav::Plugins, "/plugins", "Plugins"),
+];
+
+/// A whole page: `main` inside the common head, header and nav.
+pub(crate) fn page(
+    title: &str,
+    current: Nav,
+    identity: &Identity,
+    venue: &VenueView,
+    main: &Markup,
+) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="csrf-token" content=(identity.csrf());
+                // No favicon request (it would need a login).
+                link rel="icon" href="data:,";
+                title { (title) " · equilibrage" }
+                link rel="stylesheet" href="/assets/style.css";
+                script src="/assets/app.js" defer {}
+            }
+            body {
+                header class="top" {
+                    a class="brand" href="/" { "equilibrage" }
+                    span class="venue" title="Venue mode" { (venue.mode) }
+                    nav aria-label="Main" {
+                        ul {
+                            @for (nav, href, label) in LINKS {
+                                li {
+                                    @if nav == current {
+                                        a href=(href) aria-current="page" { (label) }
+                                    } @else {
+                                        a href=(href) { (label) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    span id="live-status" data-state="offline" role="status" { "offline" }
+                    form class="logout" method="post" action="/logout" {
+                        (csrf_field(identity))
+                        button type="submit" { "Log out" }
+                    }
+                }
+                main { (main) }
+            }
+        }
+    }
+}
+
+/// The hidden CSRF field every form carries.
+pub(crate) fn csrf_field(identity: &Identity) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(identity.csrf()); }
+}
+
+/// An error for the reader, announced by screen readers.
+pub(crate) fn alert(message: &str) -> Markup {
+    html! { p class="error" role="alert" { (message) } }
+}
+
+/// Each field error naming `field`, placed right after that field.
+pub(crate) fn field_errors(errors: &[FieldError], field: &str) -> Markup {
+    html! {
+        @for e in errors.iter().filter(|e| e.field == field) {
+            p class="field-error" data-field=(field) { (e.message) }
+        }
+    }
+}
+
+/// The HTTP status a backend error is answered with.
+pub(crate) const fn status_of(error: &BackendError) -> StatusCode {
+    match error {
+        BackendError::NotFound(_) => StatusCode::NOT_FOUND,
+        BackendError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        BackendError::Conflict(_) => StatusCode::CONFLICT,
+        BackendError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        BackendError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The field errors a backend error carries (none unless it is `Invalid`).
+pub(crate) fn fields_of(error: &BackendError) -> Vec<FieldError> {
+    match error {
+        BackendError::Invalid { fields, .. } => fields.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// The last value of `name` in a posted form: a checkbox posts after its hidden `false`, so the
+/// last one is what the person chose.
+pub(crate) fn last<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Money for display: rounded to cents (the exact value stays in the API).
+pub(crate) fn money(value: Decimal) -> String {
+    value.round_dp(2).to_string()
+}
+
+/// A price as exact as the venue gave it, without trailing zeros.
+pub(crate) fn price(value: Option<Decimal>) -> String {
+    value.map_or_else(|| "—".to_owned(), |p| p.normalize().to_string())
+}
+
+/// `pos`, `neg` or nothing: how a P&L is coloured.
+pub(crate) fn pnl_class(value: Decimal) -> Option<&'static str> {
+    if value.is_zero() {
+        None
+    } else if value.is_sign_negative() {
+        Some("neg")
+    } else {
+        Some("pos")
+    }
+}
+
+/// A P&L value, coloured by its sign.
+pub(crate) fn pnl_span(value: Decimal) -> Markup {
+    html! { span class=[pnl_class(value)] { (money(value)) } }
+}
+
+/// A duration in the two largest units that matter ("2d 3h", "5m 12s").
+pub(crate) fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m {s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// A path segment with everything but unreserved characters percent-encoded, so a plugin named
+/// `a/b?c` still lands on its own route.
+pub(crate) fn path_segment(text: &str) -> String {
+    use std::fmt::Write as _;
+    text.bytes().fold(String::with_capacity(text.len()), |mut out, b| {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+        out
+    })
+}
+
+/// The pairs of a query string, in order (a malformed one yields what it can, never an error).
+pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+/// One query-string value, encoded.
+pub(crate) fn query_value(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr as _;
+
+    #[test]
+    fn helpers_format_and_pick() {
+        let d = |s| Decimal::from_str(s).unwrap();
+        assert_eq!(money(d("9997.004")), "9997.00");
+        assert_eq!(money(d("-3")), "-3");
+        assert_eq!(price(Some(d("0.400"))), "0.4");
+        assert_eq!(price(None), "—");
+        assert_eq!(pnl_class(d("-0.01")), Some("neg"));
+        assert_eq!(pnl_class(d("0.00")), None);
+        assert_eq!(pnl_class(d("1")), Some("pos"));
+        assert_eq!(duration(360), "6m 0s");
+        assert_eq!(duration(90_000), "1d 1h");
+        assert_eq!(path_segment("<b>x</b>/y"), "%3Cb%3Ex%3C%2Fb%3E%2Fy");
+        let form = vec![("t".to_owned(), "false".to_owned()), ("t".to_owned(), "true".to_owned())];
+        assert_eq!(last(&form, "t"), Some("true"));
+        assert_eq!(last(&form, "u"), None);
+        assert_eq!(status_of(&BackendError::Conflict(String::new())), StatusCode::CONFLICT);
+    }
+}

@@ -1,0 +1,489 @@
+//! The Scanner (`/scanner`): scan now, the last scan, the scored opportunities with their factors
+//! and an enter form each, and the signals behind them (news, whales, trends).
+
+use super::layout::{
+    self, Nav, alert, csrf_field, field_errors, fields_of, last, money, pnl_class, price, query_pairs,
+    status_of,
+};
+use crate::auth::Identity;
+use crate::backend::{BackendResult, FieldError};
+use crate::model::{NewsView, OpportunityView, ScanView, TrendView, WhaleView};
+use crate::query::utc_time;
+use crate::{AppState, Backend};
+use axum::Router;
+use axum::extract::{Extension, Form, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use rust_decimal::Decimal;
+use std::str::FromStr as _;
+
+/// Most opportunities listed.
+const LIMIT: usize = 100;
+/// How many news items, whales and trends are shown.
+const SIGNALS: usize = 10;
+/// The window trends are measured over, seconds.
+const TREND_WINDOW_SECS: u64 = 3600;
+
+pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
+    Router::new()
+        .route("/scanner", get(scanner::<B>))
+        .route("/partials/opportunities", get(opportunities_partial::<B>))
+        .route("/scan", post(scan::<B>))
+        .route("/positions", post(enter::<B>))
+}
+
+/// A refused action: why, with which status, and for an entry the row and what was typed.
+struct Failure {
+    status: StatusCode,
+    message: String,
+    entering: Option<Entering>,
+}
+
+/// The entry that failed, so its row shows the typed capital and the field's error.
+struct Entering {
+    market_id: String,
+    capital: String,
+    errors: Vec<FieldError>,
+}
+
+/// The `min_score` of the query: empty means every opportunity.
+fn min_score(raw: Option<&str>) -> Result<Option<f32>, String> {
+    let pairs = query_pairs(raw);
+    let Some(text) = last(&pairs, "min_score").map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    match text.parse::<f32>() {
+        Ok(v) if (0.0..=10.0).contains(&v) => Ok(Some(v)),
+        _ => Err(format!("`min_score` must be a number from 0 to 10, got {text:?}")),
+    }
+}
+
+async fn scanner<B: Backend>(
+    State(state): State<AppState<B>>,
+    Extension(identity): Extension<Identity>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    match min_score(raw.as_deref()) {
+        Ok(min) => render(&*state.backend, &identity, min, None),
+        Err(message) => render(
+            &*state.backend,
+            &identity,
+            None,
+            Some(Failure { status: StatusCode::BAD_REQUEST, message, entering: None }),
+        ),
+    }
+}
+
+async fn opportunities_partial<B: Backend>(
+    State(state): State<AppState<B>>,
+    Extension(identity): Extension<Identity>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    match min_score(raw.as_deref()) {
+        Ok(min) => {
+            let list = state.backend.opportunities(min.unwrap_or(0.0), LIMIT);
+            let status = list.as_ref().err().map_or(StatusCode::OK, status_of);
+            (status, opportunities_region(&list, &identity, None)).into_response()
+        }
+        Err(message) => (StatusCode::BAD_REQUEST, alert(&message)).into_response(),
+    }
+}
+
+async fn scan<B: Backend>(
+    State(state): State<AppState<B>>,
+    Extension(identity): Extension<Identity>,
+) -> Response {
+    match state.backend.scan().await {
+        Ok(_) => Redirect::to("/scanner").into_response(),
+        Err(e) => {
+            let failure = Failure { status: status_of(&e), message: e.to_string(), entering: None };
+            render(&*state.backend, &identity, None, Some(failure))
+        }
+    }
+}
+
+async fn enter<B: Backend>(
+    State(state): State<AppState<B>>,
+    Extension(identity): Extension<Identity>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let market_id = last(&form, "market_id").unwrap_or_default().trim().to_owned();
+    let typed = last(&form, "capital").unwrap_or_default().trim().to_owned();
+    let refuse = |status, message: String, errors| {
+        let entering = Entering { market_id: market_id.clone(), capital: typed.clone(), errors };
+        render(&*state.backend, &identity, None, Some(Failure { status, message, entering: Some(entering) }))
+    };
+    if market_id.is_empty() {
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "Choose a market to enter.".into(), Vec::new());
+    }
+    let capital = if typed.is_empty() {
+        None
+    } else {
+        // Parsed as a decimal, never through a float: "0.1" pUSD is exactly 0.1.
+        match Decimal::from_str(&typed) {
+            Ok(c) if c > Decimal::ZERO => Some(c),
+            parsed => {
+                let message = if parsed.is_ok() {
+                    "Capital must be more than 0 pUSD."
+                } else {
+                    "Capital must be a number of pUSD, like 250 or 99.50."
+                };
+                let error = FieldError { field: "capital".into(), message: message.into() };
+                return refuse(StatusCode::UNPROCESSABLE_ENTITY, message.into(), vec![error]);
+            }
+        }
+    };
+    match state.backend.enter(market_id.clone(), capital).await {
+        Ok(_) => Redirect::to("/").into_response(),
+        Err(e) => {
+            // The API names the field `capital_amount`; the form names it `capital`.
+            let errors = fields_of(&e)
+                .into_iter()
+                .map(|f| FieldError {
+                    field: if f.field == "capital_amount" { "capital".into() } else { f.field },
+                    ..f
+                })
+                .collect();
+            refuse(status_of(&e), e.to_string(), errors)
+        }
+    }
+}
+
+fn render<B: Backend>(
+    backend: &B,
+    identity: &Identity,
+    min: Option<f32>,
+    failed: Option<Failure>,
+) -> Response {
+    let list = backend.opportunities(min.unwrap_or(0.0), LIMIT);
+    let status = failed
+        .as_ref()
+        .map(|f| f.status)
+        .or_else(|| list.as_ref().err().map(status_of))
+        .unwrap_or(StatusCode::OK);
+    let src = min.map_or_else(
+        || "/partials/opportunities".to_owned(),
+        |m| format!("/partials/opportunities?min_score={m}"),
+    );
+    let entering = failed.as_ref().and_then(|f| f.entering.as_ref());
+    let main = html! {
+        h1 { "Scanner" }
+        @if let Some(f) = &failed { (alert(&f.message)) }
+        div class="toolbar" {
+            form id="scan-now" method="post" action="/scan" {
+                (csrf_field(identity))
+                button type="submit" { "Scan now" }
+            }
+            form id="min-score" method="get" action="/scanner" {
+                label for="min_score" { "Minimum score" }
+                input type="number" id="min_score" name="min_score" min="0" max="10" step="0.5"
+                    value=[min.map(|m| m.to_string())];
+                button type="submit" { "Filter" }
+            }
+        }
+        section id="last-scan" class="panel" aria-label="Last scan" { (last_scan(&backend.scans(1))) }
+        section class="opportunities" aria-labelledby="opportunities-title" {
+            h2 id="opportunities-title" { "Opportunities" }
+            div class="live" data-live-src=(src) { (opportunities_region(&list, identity, entering)) }
+        }
+        div class="columns" {
+            section id="news" class="panel" { h2 { "News" } (news(&backend.news(SIGNALS))) }
+            section id="whales" class="panel" { h2 { "Whales" } (whales(&backend.whales(SIGNALS))) }
+            section id="trends" class="panel" {
+                h2 { "Trends (last hour)" } (trends(&backend.trends(TREND_WINDOW_SECS, SIGNALS)))
+            }
+        }
+    };
+    (status, layout::page("Scanner", Nav::Scanner, identity, &backend.venue(), &main)).into_response()
+}
+
+fn last_scan(scans: &BackendResult<Vec<ScanView>>) -> Markup {
+    html! {
+        @match scans.as_ref().map(|s| s.first()) {
+            Ok(Some(s)) => {
+                p {
+                    "Scan " (s.id) " at " (utc_time(s.started_at_ms)) " UTC took " (s.duration_ms) " ms: "
+                    (s.listed) " markets listed, " (s.candidates) " candidates, " (s.scored) " scored."
+                }
+                @if let Some(e) = &s.error { p class="warn" { "It failed: " (e) } }
+            }
+            Ok(None) => { p { "No scan yet." } }
+            Err(e) => { (alert(&format!("Scans are not available: {e}"))) }
+        }
+    }
+}
+
+/// The opportunities table (the live fragment); `entering` is an entry that was refused.
+fn opportunities_region(
+    list: &BackendResult<Vec<OpportunityView>>,
+    identity: &Identity,
+    entering: Option<&Entering>,
+) -> Markup {
+    let list = match list {
+        Ok(list) => list,
+        Err(e) => return alert(&format!("Opportunities are not available: {e}")),
+    };
+    html! {
+        div class="table-wrap" {
+            table id="opportunities" {
+                thead { tr {
+                    th scope="col" class="num" { "Score" } th scope="col" { "Market" } th scope="col" { "Why" }
+                    th scope="col" class="num" { "YES ask" } th scope="col" class="num" { "NO ask" }
+                    th scope="col" class="num" { "Liquidity" } th scope="col" class="num" { "24h volume" }
+                    th scope="col" { "Ends" } th scope="col" { "Enter" }
+                } }
+                tbody {
+                    @for o in list {
+                        @let this = entering.filter(|e| e.market_id == o.market_id);
+                        tr class="opportunity" data-market-id=(o.market_id) {
+                            td class="score num" { (format!("{:.1}", o.score)) }
+                            td class="question" {
+                                (o.question)
+                                @if o.held { " " span class="tag" { "held" } }
+                                br;
+                                small class="muted" { (o.category) " · " (o.market_id) " · " (o.scorer) }
+                            }
+                            td class="factors" {
+                                @for f in &o.factors {
+                                    span class="factor" data-name=(f.name) {
+                                        (f.name) " " (format!("{:.2}", f.value))
+                                        @if let Some(w) = f.weight { " × " (w) }
+                                    }
+                                    " "
+                                }
+                            }
+                            td class="num" { (price(o.yes_ask)) }
+                            td class="num" { (price(o.no_ask)) }
+                            td class="num" { (money(o.liquidity)) }
+                            td class="num" { (money(o.volume_24h)) }
+                            td { @match o.end_ms { Some(ms) => (utc_time(ms)), None => "—" } }
+                            td {
+                                form class="enter-position" method="post" action="/positions" {
+                                    (csrf_field(identity))
+                                    input type="hidden" name="market_id" value=(o.market_id);
+                                    label class="sr-only" for={ "capital-" (o.market_id) } { "Capital (pUSD)" }
+                                    input type="number" id={ "capital-" (o.market_id) } name="capital" min="0"
+                                        step="0.01" placeholder="auto" inputmode="decimal"
+                                        value=[this.map(|e| e.capital.as_str())];
+                                    @if let Some(e) = this { (field_errors(&e.errors, "capital")) }
+                                    button type="submit" { "Enter position" }
+                                }
+                            }
+                        }
+                    }
+                    @if list.is_empty() {
+                        tr class="empty" { td colspan="9" { "No opportunities at this score." } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a link may point there: only web pages, never `javascript:` or `data:`.
+fn is_web_url(url: &str) -> bool {
+    let lower = url.trim_start().to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
+}
+
+fn news(items: &BackendResult<Vec<NewsView>>) -> Markup {
+    html! {
+        @match items {
+            Ok(items) if items.is_empty() => { p { "No news yet." } }
+            Ok(items) => {
+                ul class="items" {
+                    @for n in items {
+                        li data-news-id=(n.id) {
+                            @if is_web_url(&n.url) {
+                                a href=(n.url.trim_start()) rel="noopener noreferrer" target="_blank" { (n.title) }
+                            } @else {
+                                strong { (n.title) }
+                            }
+                            br;
+                            small class="muted" {
+                                (n.source) " · " (utc_time(n.published_ms))
+                                @if !n.markets.is_empty() { " · markets: " (n.markets.join(", ")) }
+                            }
+                            @if !n.summary.is_empty() { p { (n.summary) } }
+                        }
+                    }
+                }
+            }
+            Err(e) => { (alert(&format!("News is not available: {e}"))) }
+        }
+    }
+}
+
+fn whales(items: &BackendResult<Vec<WhaleView>>) -> Markup {
+    html! {
+        @match items {
+            Ok(items) if items.is_empty() => { p { "No whales tracked yet." } }
+            Ok(items) => {
+                div class="table-wrap" {
+                    table class="whales" {
+                        thead { tr {
+                            th scope="col" { "Address" } th scope="col" class="num" { "Volume" }
+                            th scope="col" class="num" { "Trades" } th scope="col" class="num" { "Markets" }
+                            th scope="col" class="num" { "Win rate" } th scope="col" { "Last trade" }
+                        } }
+                        tbody {
+                            @for w in items {
+                                tr data-address=(w.address) {
+                                    td class="mono" {
+                                        (w.address)
+                                        @if w.market_maker { " " span class="tag" { "market maker" } }
+                                    }
+                                    td class="num" { (money(w.total_volume)) }
+                                    td class="num" { (w.trade_count) }
+                                    td class="num" { (w.markets) }
+                                    td class="num" {
+                                        @match w.win_rate_percent {
+                                            Some(r) => { (format!("{r:.1}")) "%" }
+                                            None => "—"
+                                        }
+                                    }
+                                    td { (utc_time(w.last_trade_ms)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => { (alert(&format!("Whales are not available: {e}"))) }
+        }
+    }
+}
+
+fn trends(items: &BackendResult<Vec<TrendView>>) -> Markup {
+    html! {
+        @match items {
+            Ok(items) if items.is_empty() => { p { "No price history yet." } }
+            Ok(items) => {
+                div class="table-wrap" {
+                    table class="trends" {
+                        thead { tr {
+                            th scope="col" { "Market" } th scope="col" class="num" { "YES mid" }
+                            th scope="col" class="num" { "Change" } th scope="col" class="num" { "Volatility" }
+                            th scope="col" class="num" { "Points" }
+                        } }
+                        tbody {
+                            @for t in items {
+                                tr data-market-id=(t.market_id) {
+                                    td class="question" { (t.question) }
+                                    td class="num" { (price(t.yes_mid)) }
+                                    td class={ "num " (t.change.and_then(pnl_class).unwrap_or("")) } {
+                                        (price(t.change))
+                                    }
+                                    td class="num" {
+                                        @match t.volatility { Some(v) => (format!("{v:.4}")), None => "—" }
+                                    }
+                                    td class="num" { (t.points) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => { (alert(&format!("Trends are not available: {e}"))) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fake::{Call, Fake, dec};
+    use crate::pages::test_util::{assert_escaped, assert_safe, get, post_form};
+    use axum::http::StatusCode;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn scanner_lists_opportunities_with_factors_and_signals() {
+        let (status, _, body) = get(Arc::new(Fake::default()), "/scanner").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_escaped(&body);
+        for needle in [
+            "<form id=\"scan-now\" method=\"post\" action=\"/scan\"",
+            "Scan now",
+            "id=\"last-scan\"",
+            "<table id=\"opportunities\"",
+            "<tr class=\"opportunity\" data-market-id=\"0xa\"",
+            "<td class=\"score num\">8.5</td>",
+            "<span class=\"factor\" data-name=\"spread\">spread 0.80 × 2</span>",
+            "<span class=\"factor\" data-name=\"depth\">depth 0.50</span>",
+            "class=\"enter-position\" method=\"post\" action=\"/positions\"",
+            "<input type=\"hidden\" name=\"market_id\" value=\"0xa\">",
+            "name=\"capital\"",
+            "Enter position",
+            "id=\"news\"",
+            "id=\"whales\"",
+            "id=\"trends\"",
+            "data-live-src=\"/partials/opportunities\"",
+        ] {
+            assert!(body.contains(needle), "missing {needle}");
+        }
+        assert!(!body.contains("href=\"javascript:"), "a javascript: news url is not a link");
+        assert!(body.contains("<strong>&lt;script&gt;"), "its title is shown as text");
+    }
+
+    #[tokio::test]
+    async fn min_score_filters_and_is_checked() {
+        let fake = Arc::new(Fake::default());
+        let (status, _, body) = get(Arc::clone(&fake), "/scanner?min_score=5").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("data-market-id=\"0xb\"") && !body.contains("data-market-id=\"0xc\""));
+        assert!(body.contains("data-live-src=\"/partials/opportunities?min_score=5\""));
+        let (_, _, part) = get(Arc::clone(&fake), "/partials/opportunities?min_score=7").await;
+        assert!(part.contains("data-market-id=\"0xa\"") && !part.contains("data-market-id=\"0xb\""));
+        assert!(!part.contains("<html"));
+        assert_safe(&part);
+        let (status, _, body) = get(fake, "/scanner?min_score=11").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("<p class=\"error\" role=\"alert\">`min_score` must be"));
+    }
+
+    #[tokio::test]
+    async fn scan_and_enter_call_the_bot_and_redirect() {
+        let fake = Arc::new(Fake::default());
+        let (status, headers, _) = post_form(Arc::clone(&fake), "/scan", &[]).await;
+        assert_eq!((status, &headers["location"]), (StatusCode::SEE_OTHER, &"/scanner".parse().unwrap()));
+        let (status, headers, _) =
+            post_form(Arc::clone(&fake), "/positions", &[("market_id", "0xa"), ("capital", "")]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers["location"], "/");
+        let (status, _, _) =
+            post_form(Arc::clone(&fake), "/positions", &[("market_id", "0xa"), ("capital", "250.10")]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            fake.calls(),
+            vec![Call::Scan, Call::Enter("0xa".into(), None), Call::Enter("0xa".into(), Some(dec("250.10")))]
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_entries_explain_why() {
+        let fake = Arc::new(Fake::default());
+        for (capital, message) in
+            [("abc", "must be a number"), ("-5", "more than 0"), ("NaN", "must be a number")]
+        {
+            let (status, _, body) =
+                post_form(Arc::clone(&fake), "/positions", &[("market_id", "0xa"), ("capital", capital)])
+                    .await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{capital}");
+            assert!(body.contains("<p class=\"error\" role=\"alert\">"), "{capital}");
+            let field = format!("value=\"{capital}\"><p class=\"field-error\" data-field=\"capital\">");
+            assert!(body.contains(&field), "the error sits next to the typed value: {capital}");
+            assert!(body.contains(message), "{capital}");
+            assert_safe(&body);
+        }
+        assert!(fake.calls().is_empty(), "nothing invalid reaches the bot");
+        let (status, _, body) = post_form(Arc::clone(&fake), "/positions", &[("market_id", "0xfull")]).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(body.contains("no free slot"));
+        let (status, _, _) = post_form(Arc::clone(&fake), "/positions", &[("market_id", "0xnone")]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, _) = post_form(fake, "/positions", &[]).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
