@@ -43,7 +43,12 @@ fn main() {
     println!("bot pid {} at http://{}", bot.child.id(), bot.addr);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build().expect("client");
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(CONNECTIONS)
+            // The login answers 303 with the cookie; following it would drop that answer.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
         let cookie = login(&client, &bot.addr).await;
         // The engine scans and, auto-trading, enters its positions; let it settle first.
         wait_for_positions(&client, &bot.addr, &cookie).await;
