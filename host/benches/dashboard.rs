@@ -187,8 +187,14 @@ struct Bot {
 
 impl Bot {
     fn start(data: &std::path::Path) -> Self {
+        // The seeded account holds about a million pUSD: entries of 0.1 % of it (about 1,000, as
+        // on the default 10,000) pass the simulator's depth check.
+        let config = data.join("bench.toml");
+        std::fs::write(&config, "[engine]\ncapital_allocation_percent = \"0.1\"\n").expect("config");
         let mut child = Command::new(BIN)
-            .args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["run", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
             .arg(data)
             .env("EQUILIBRAGE_TOKEN", TOKEN)
             .env("RUST_LOG", "warn,equilibrage=info")
