@@ -8,10 +8,11 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod exchange;
+pub mod logging;
 pub mod plugins;
 pub mod scaffold;
-pub mod secrets;
 pub mod store;
+pub mod wallet;
 pub mod web_backend;
 
 pub use plugins::{PluginKind, Plugins};

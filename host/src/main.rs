@@ -1,5 +1,5 @@
-//! The `equilibrage` command: run the bot, scaffold and list plugins, reset the dashboard's
-//! access token.
+//! The `equilibrage` command: run the bot, manage the wallet, scaffold and list plugins, reset
+//! the dashboard's access token.
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -13,8 +13,10 @@ use equilibrage::exchange::polymarket::LiveExchange;
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
 use equilibrage::plugins::{self, PluginKind, PluginOptions, Plugins};
 use equilibrage::store::{Store, StoreError};
+use equilibrage::wallet::signer::{self, LiveSigner};
+use equilibrage::wallet::{self, WalletDir, input};
 use equilibrage::web_backend::{Venue, WalletInfo};
-use equilibrage::{scaffold, secrets, web_backend};
+use equilibrage::{scaffold, web_backend};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,6 +61,45 @@ enum Command {
     /// The dashboard's access token.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The trading wallet: an encrypted keystore in the data directory. Passwords come from a
+    /// hidden prompt or EQUILIBRAGE_WALLET_PASSWORD, never from the command line.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WalletCommand {
+    /// Make a new random key and store it encrypted.
+    New,
+    /// Store an existing key: typed at a hidden prompt (or piped on standard input), or from a
+    /// Web3 keystore file written by another tool (it keeps that file's password).
+    Import {
+        /// A keystore file (geth, Foundry, MetaMask export…) instead of a raw key.
+        #[arg(long, value_name = "FILE")]
+        keystore: Option<PathBuf>,
+        /// Replace the stored wallet. Without it an existing wallet is never overwritten.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Print the stored wallet's address (no password needed).
+    Address,
+    /// Write the encrypted keystore for other tools (to standard output, or --out).
+    ExportKeystore {
+        /// Write here (owner-only) instead of standard output; an existing file is refused.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Store CLOB API credentials (key, secret, passphrase) encrypted with the wallet's
+    /// password. Without them, live mode derives credentials from the key on each start.
+    ApiKey,
+    /// Check live trading's wallet at the exchange: signature type against funder, API key, pUSD
+    /// balance and allowances, each with a fix. Exits non-zero when a check fails.
+    Doctor {
+        /// Also post a tiny post-only BUY far below the market and cancel it at once, to learn
+        /// whether the exchange accepts orders from this wallet type.
+        #[arg(long)]
+        test_order: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,12 +128,7 @@ enum PluginCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    equilibrage::logging::init();
     match cli.command {
         None | Some(Command::Run) => run(&cli.common),
         Some(Command::Plugin(PluginCommand::New { name, kind, dir })) => {
@@ -109,7 +145,104 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Plugin(PluginCommand::List)) => list(&cli.common),
         Some(Command::Token(TokenCommand::Reset)) => token_reset(&cli.common),
+        Some(Command::Wallet(command)) => wallet_command(&cli.common, command),
     }
+}
+
+fn wallet_command(common: &Common, command: WalletCommand) -> anyhow::Result<()> {
+    let config = load_config(common)?;
+    let wallet = WalletDir::in_data_dir(&config.data.dir);
+    let mut out = std::io::stdout().lock();
+    match command {
+        WalletCommand::New => {
+            refuse_existing(&wallet, false)?;
+            let password = input::password("New keystore password", true)?;
+            let address = wallet.create(&password)?;
+            writeln!(out, "created wallet {address}")?;
+            writeln!(out, "keystore: {} (encrypted; keep the password safe)", wallet.key_path().display())?;
+        }
+        WalletCommand::Import { keystore, replace } => {
+            refuse_existing(&wallet, replace)?;
+            let address = match keystore {
+                Some(file) => {
+                    let password = input::password("The keystore's password", false)?;
+                    wallet.import_keystore(&file, &password, replace)?
+                }
+                None => {
+                    let key = input::secret_line("Private key (hidden)")?;
+                    let address = wallet::address_of(&key)?;
+                    let password = input::password("New keystore password", true)?;
+                    wallet.import_key(&key, &password, replace)?;
+                    address
+                }
+            };
+            writeln!(out, "imported wallet {address}")?;
+            writeln!(out, "keystore: {}", wallet.key_path().display())?;
+        }
+        WalletCommand::Address => writeln!(out, "{}", wallet.address()?)?,
+        WalletCommand::ExportKeystore { out: file } => {
+            let text = wallet.export()?;
+            match file {
+                Some(file) => {
+                    wallet::files::write_secret(&file, &text, false)?;
+                    writeln!(out, "wrote {}", file.display())?;
+                }
+                None => writeln!(out, "{text}")?,
+            }
+        }
+        WalletCommand::ApiKey => {
+            let key = input::secret_line("CLOB API key")?;
+            let secret = input::secret_line("CLOB API secret (hidden)")?;
+            let passphrase = input::secret_line("CLOB API passphrase (hidden)")?;
+            let password = input::password("Keystore password", false)?;
+            // The password must open the wallet: both files then unlock together.
+            let unlocked = wallet.unlock(&password)?;
+            let credentials = wallet::ApiCredentials {
+                key: secrecy::ExposeSecret::expose_secret(&key).to_owned(),
+                secret,
+                passphrase,
+            };
+            wallet.store_credentials(&credentials, &password)?;
+            writeln!(out, "stored CLOB credentials for {}", unlocked.address)?;
+        }
+        WalletCommand::Doctor { test_order } => {
+            anyhow::ensure!(
+                config.exchange.mode == ExchangeMode::Live,
+                "the wallet doctor checks live trading: give it the live configuration (exchange.mode = \"live\")"
+            );
+            let live = signer::live_signer(&config.exchange.polymarket, &wallet, || {
+                let password = input::password("Keystore password", false)?;
+                equilibrage::logging::register_secret(secrecy::ExposeSecret::expose_secret(&password));
+                Ok(password)
+            })
+            .context("the wallet doctor cannot sign in")?;
+            let venue = config.exchange.polymarket.venue();
+            let report = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(wallet::doctor::run_live(venue, live.config, test_order));
+            write!(out, "{report}")?;
+            anyhow::ensure!(
+                report.passed(),
+                "the wallet doctor found {} failing check(s)",
+                report.failures()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Says plainly that a wallet exists before asking for anything.
+fn refuse_existing(wallet: &WalletDir, replace: bool) -> anyhow::Result<()> {
+    if wallet.has_key() && !replace {
+        let address = wallet.address().unwrap_or_else(|_| "unreadable".into());
+        anyhow::bail!(
+            "a wallet ({address}) is already stored in {}; nothing was changed (use `wallet import --replace` to \
+             replace it, after `wallet export-keystore` if you still need it)",
+            wallet.key_path().display()
+        );
+    }
+    Ok(())
 }
 
 /// `EQUILIBRAGE_TOKEN`, when set.
@@ -173,8 +306,7 @@ fn plugin_options(config: &Config) -> PluginOptions {
 
 fn run(common: &Common) -> anyhow::Result<()> {
     let config = load_config(common)?;
-    std::fs::create_dir_all(&config.data.dir)
-        .with_context(|| format!("creating data directory {}", config.data.dir.display()))?;
+    wallet::files::private_dir(&config.data.dir).context("the data directory")?;
     let plugin_dir = config.plugin_dir();
     for written in plugins::install_defaults(&plugin_dir)? {
         tracing::info!(file = %written.display(), "installed default plugin");
@@ -202,16 +334,34 @@ fn run(common: &Common) -> anyhow::Result<()> {
     let _hot_reload = plugins::watch(&runtime)?;
     let prior = Prior::read(&store)?;
     let store_for_keys = store.clone();
-    // The address orders are signed with, for the dashboard (live mode signs in with this key).
-    let address = (config.exchange.mode == ExchangeMode::Live)
-        .then(|| secrets::signer_config(&config.exchange.polymarket).ok())
-        .flatten()
-        .and_then(|signer| secrets::address(&signer));
+    let wallet_dir = WalletDir::in_data_dir(&config.data.dir);
+    // Live mode unlocks the keystore before anything starts: a wrong password stops here.
+    let live = if config.exchange.mode == ExchangeMode::Live {
+        let live = signer::live_signer(&config.exchange.polymarket, &wallet_dir, || {
+            let password = input::password("Keystore password", false)?;
+            equilibrage::logging::register_secret(secrecy::ExposeSecret::expose_secret(&password));
+            Ok(password)
+        })
+        .context("live mode cannot sign in")?;
+        if live.source == signer::KeySource::Environment {
+            tracing::warn!(
+                var = signer::PRIVATE_KEY_VAR,
+                "the signing key comes from the environment; `equilibrage wallet import` keeps it encrypted instead"
+            );
+        }
+        Some(live)
+    } else {
+        None
+    };
+    let address = match &live {
+        Some(live) => Some(live.address.clone()),
+        None => wallet_dir.address().ok(),
+    };
     let wallet = WalletInfo::from_config(&config, address);
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {
-        let (venue, exchange, clock, _driver) = start_venue(&config, &prior).await?;
+        let (venue, exchange, clock, _driver) = start_venue(&config, &prior, live).await?;
         let options = EngineOptions { settings: config.engine.clone(), clock };
         let engine = Engine::open(exchange, runtime.clone(), store, options)
             .await
@@ -282,7 +432,7 @@ type Started = (Venue, Arc<dyn Exchange>, Clock, Option<tokio::task::JoinHandle<
 
 /// The venue `exchange.mode` names, the engine's clock for it, and the simulator's clock task
 /// when it is the simulator.
-async fn start_venue(config: &Config, prior: &Prior) -> anyhow::Result<Started> {
+async fn start_venue(config: &Config, prior: &Prior, live: Option<LiveSigner>) -> anyhow::Result<Started> {
     let poll = std::time::Duration::from_secs(15);
     match config.exchange.mode {
         ExchangeMode::Sim => {
@@ -323,8 +473,8 @@ async fn start_venue(config: &Config, prior: &Prior) -> anyhow::Result<Started> 
             Ok((Venue::polled(Arc::clone(&paper), poll), paper, Clock::system(), None))
         }
         ExchangeMode::Live => {
-            let signer = secrets::signer_config(&config.exchange.polymarket)?;
-            let live = LiveExchange::connect(config.exchange.polymarket.venue(), signer)
+            let signer = live.context("live mode has no signer")?;
+            let live = LiveExchange::connect(config.exchange.polymarket.venue(), signer.config)
                 .await
                 .context("signing in to Polymarket")?;
             let balance = live.balance().await.context("reading the pUSD balance")?;

@@ -189,8 +189,12 @@ async fn entering_splits_capital_50_50_and_a_manual_close_moves_it_to_history_wi
         assert_eq!(venue.position(&p.leg(t.leg).token), t.shares, "the venue holds what was recorded");
     }
     let spent: Decimal = buys.iter().map(|t| t.notional + t.fee).sum();
+    // Once `enter` returns, memory and store both hold every fill it recorded: its two sides are
+    // recorded concurrently and may be published in the other order than they were committed.
     let after = engine.overview().unwrap();
     assert_eq!(after.available, dec!(10000) - spent);
+    let stored: Account = store.read().unwrap().config(Account::KEY).unwrap().unwrap();
+    assert_eq!(stored.cash, after.available, "the store's cash is the engine's");
     assert_eq!(after.open_positions, 1);
     assert_eq!(venue.summary().1, after.available, "the ledger's cash is the venue's");
     // A second entry on the same market is refused.

@@ -198,6 +198,90 @@ fn the_sandbox_has_no_environment_files_or_clock_and_fixed_randomness() {
     assert_eq!(first.to_bits(), probe(8.0).to_bits(), "the same call gets the same random seed");
 }
 
+/// Set in the child process `a_snooping_plugin_finds_no_secrets_files_network_clock_or_entropy`
+/// re-runs itself in.
+const SNOOP_CHILD: &str = "EQUILIBRAGE_TEST_SNOOP_CHILD";
+
+#[test]
+fn a_snooping_plugin_finds_no_secrets_files_network_clock_or_entropy() {
+    // The host's secrets must really be in the process's environment. Setting them here would be
+    // `set_var`, unsound while other tests run on other threads; so this test runs again in a
+    // child process started with them, as the bot is.
+    if std::env::var_os(SNOOP_CHILD).is_none() {
+        let unique = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        );
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["a_snooping_plugin_finds_no_secrets_files_network_clock_or_entropy", "--exact"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(SNOOP_CHILD, "1")
+            .env("EQUILIBRAGE_WALLET_PASSWORD", format!("snoop-test-password-{unique}"))
+            .env("POLYMARKET_PRIVATE_KEY", format!("0xsnoop-test-key-{unique}"))
+            .output()
+            .unwrap();
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&child.stdout), String::from_utf8_lossy(&child.stderr));
+        assert!(child.status.success() && stdout.contains(" 1 passed"), "the child run:\n{stdout}\n{stderr}");
+        return;
+    }
+
+    // What the plugin could steal is there for the host.
+    let password = std::env::var("EQUILIBRAGE_WALLET_PASSWORD").unwrap();
+    let key = std::env::var("POLYMARKET_PRIVATE_KEY").unwrap();
+    assert!(password.starts_with("snoop-test-password-") && key.starts_with("0xsnoop-test-key-"));
+    assert!(std::fs::read_dir("/").is_ok(), "the host can list /");
+    // A port something listens on, for the plugin to try to reach.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+
+    let snoop = |plugins: &equilibrage::plugins::Plugins| {
+        let params = [("report".to_owned(), 1.0), ("port".to_owned(), f64::from(port))];
+        plugins.set_params(PluginKind::Scorer, "snoop", &params).unwrap();
+        match plugins.score(0, &one(1)) {
+            Err(PluginError::Refused { message, .. }) => message,
+            other => panic!("the snoop's report: {other:?}"),
+        }
+    };
+    let (_dir, plugins) = runtime(&[("zz-snoop.wasm", guests::SNOOP.bytes)]);
+    let report = snoop(&plugins);
+    // Each call is a fresh instance; another runtime loads the component on its own.
+    let (_other_dir, other) = runtime(&[("zz-snoop.wasm", guests::SNOOP.bytes)]);
+    assert_eq!(snoop(&plugins), report, "a second call replays the first exactly");
+    assert_eq!(snoop(&other), report, "so does a call to a separately loaded copy");
+
+    let seen: std::collections::BTreeMap<&str, &str> =
+        report.lines().filter_map(|line| line.split_once('=')).collect();
+    let get = |k: &str| *seen.get(k).unwrap_or_else(|| panic!("no {k} in the report:\n{report}"));
+    assert_eq!((get("env.count"), get("env.vars"), get("env.secret_like")), ("0", "", "0"), "{report}");
+    for name in ["HOME", "PATH", "EQUILIBRAGE_WALLET_PASSWORD", "POLYMARKET_PRIVATE_KEY"] {
+        assert_eq!(get(&format!("env.var.{name}")), "absent", "{report}");
+    }
+    assert_eq!(get("env.args"), "0 []");
+    assert!(!report.contains(&password) && !report.contains(&key), "{report}");
+    let denied: Vec<_> = seen.iter().filter(|(k, _)| k.starts_with("fs.") || k.starts_with("net.")).collect();
+    assert_eq!(denied.len(), 9, "{report}");
+    for (probe, result) in denied {
+        assert!(result.starts_with("err("), "{probe} should fail: {result}");
+    }
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "no connection reached the listener"
+    );
+    assert_eq!((get("clock.wall_ns"), get("clock.elapsed_ns")), ("0", "0"), "clocks frozen at the epoch");
+    assert_eq!(get("random.hash").len(), 16, "{report}");
+
+    // The host kept running: the same plugin answers a normal call, the other kinds too.
+    plugins.set_params(PluginKind::Scorer, "snoop", &[("report".into(), 0.0)]).unwrap();
+    let scored = plugins.score(0, &one(1)).unwrap();
+    assert_eq!((scored.plugin.name.as_str(), scored.scores.as_slice()), ("snoop", [5.0].as_slice()));
+    assert!(plugins.evaluate_rules(0, &[]).is_ok());
+    let status = plugins.list().into_iter().find(|p| p.info.name == "snoop").unwrap();
+    assert_eq!((status.stats.calls, status.stats.errors, status.stats.faults), (3, 2, 0));
+}
+
 #[test]
 fn bad_files_are_rejected_with_a_reason_and_never_replace_a_working_plugin() {
     let scorer = guests::SCORER.bytes;

@@ -22,6 +22,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("BAD_OUTPUT", "fixture-bad-output", "fixture_bad_output"),
     ("BAD_RULES", "fixture-bad-rules", "fixture_bad_rules"),
     ("OLD_INTERFACE", "fixture-old-interface", "fixture_old_interface"),
+    ("SNOOP", "fixture-snoop", "fixture_snoop"),
 ];
 
 fn main() {

@@ -47,6 +47,7 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/api/opportunities/scan", post(scan::<B>))
         .route("/api/config", get(config::<B>).put(update_config::<B>))
         .route("/api/config/wallet", post(set_wallet::<B>))
+        .route("/api/wallet/doctor", post(wallet_doctor::<B>))
         .route("/api/dashboard/overview", get(overview::<B>))
         .route("/api/dashboard/performance", get(performance::<B>))
         .route("/api/whales", get(whales::<B>))
@@ -406,6 +407,28 @@ async fn set_wallet<B: Backend>(
 ) -> AppResult<Response> {
     let wallet = state.backend.set_wallet(form).await?;
     Ok(axum::Json(json!({ "wallet": wallet })).into_response())
+}
+
+/// `POST /api/wallet/doctor`: `{"test_order": bool}` (absent is false); unknown fields are
+/// refused so a typo cannot silently skip (or post) the test order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DoctorBody {
+    #[serde(default)]
+    test_order: bool,
+}
+
+async fn wallet_doctor<B: Backend>(
+    State(state): State<AppState<B>>,
+    ApiJson(body): ApiJson<Value>,
+) -> AppResult<Response> {
+    // An object only: serde would also take `[true]` for the struct.
+    if !body.is_object() {
+        return Err(AppError::bad_request("the body must be a JSON object, e.g. {\"test_order\": false}"));
+    }
+    let body: DoctorBody = serde_json::from_value(body).map_err(|e| AppError::bad_request(e.to_string()))?;
+    let doctor = state.backend.wallet_doctor(body.test_order).await?;
+    Ok(axum::Json(json!({ "doctor": doctor })).into_response())
 }
 
 async fn overview<B: Backend>(State(state): State<AppState<B>>) -> AppResult<axum::Json<Overview>> {

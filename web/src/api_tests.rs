@@ -1,12 +1,13 @@
 //! The JSON API end to end through the router (access control, body limit and security headers
 //! included), over the fake backend.
 
-use crate::fake::http::{TOKEN, authed, browser, send};
+use crate::fake::http::{TOKEN, authed, browser, router_on, send, send_to};
 use crate::fake::{Call, Fake, dec};
+use crate::limit::{FAILURE_BURST, FAILURE_REFILL, ManualClock};
 use axum::body::Body;
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, RETRY_AFTER,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::request::Builder;
 use axum::http::{HeaderMap, Request, StatusCode};
@@ -310,22 +311,69 @@ async fn changing_settings() {
 async fn storing_a_wallet_key() {
     let fake = fake();
     let key = "ab".repeat(32);
-    let body = json!({"private_key": key, "signature_type": "eoa"}).to_string();
+    let body = json!({"private_key": key, "password": "a long password"}).to_string();
     let (status, _, text) =
         send(Arc::clone(&fake), with_json(authed("POST", "/api/config/wallet"), &body)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(!text.contains(&key), "the key is never echoed");
+    assert!(!text.contains(&key) && !text.contains("a long password"), "neither is ever echoed");
     let json: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["wallet"]["address"], "0x00000000000000000000000000000000000000aa");
 
-    let (status, _, json) =
-        call(&fake, with_json(authed("POST", "/api/config/wallet"), r#"{"private_key":"short"}"#)).await;
+    let (status, _, json) = call(
+        &fake,
+        with_json(authed("POST", "/api/config/wallet"), r#"{"private_key":"short","password":"x"}"#),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_error(&json, &["private_key"]);
-    let (status, _, _) =
-        call(&fake, with_json(authed("POST", "/api/config/wallet"), r#"{"funder":"0x1"}"#)).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&json, &["private_key", "password"]);
+    for body in [r#"{"funder":"0x1"}"#, r#"{"private_key":"ab","password":"long enough","funder":"0x1"}"#] {
+        let (status, _, _) = call(&fake, with_json(authed("POST", "/api/config/wallet"), body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: missing and unknown fields are refused");
+    }
     assert_eq!(fake.calls(), [Call::Wallet, Call::Wallet]);
+}
+
+#[tokio::test]
+async fn running_the_wallet_doctor() {
+    let fake = fake();
+    let (status, _, json) =
+        call(&fake, with_json(authed("POST", "/api/wallet/doctor"), r#"{"test_order": true}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let doctor = &json["doctor"];
+    assert_eq!(doctor["ok"], false);
+    assert_eq!(doctor["signature_type"], "eoa");
+    assert_eq!(
+        doctor["checks"][2],
+        json!({"id": "balance", "name": "balance", "status": "fail",
+        "detail": "0 pUSD", "fix": "Deposit pUSD"})
+    );
+    assert_eq!(doctor["checks"][4]["status"], "pass");
+    for body in [r#"{"test_order": false}"#, "{}"] {
+        let (status, _, json) = call(&fake, with_json(authed("POST", "/api/wallet/doctor"), body)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(json["doctor"]["checks"][4]["status"], "skipped", "{body}: no test order");
+    }
+    assert_eq!(fake.calls(), [Call::Doctor(true), Call::Doctor(false), Call::Doctor(false)]);
+
+    for body in [r#"{"test_order": "yes"}"#, r#"{"test_order": 1}"#, r#"{"test-order": true}"#, "[true]", "{"]
+    {
+        let (status, _, json) = call(&fake, with_json(authed("POST", "/api/wallet/doctor"), body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {json}");
+        assert_error(&json, &[]);
+    }
+    let (status, _, json) = call(&fake, empty(authed("POST", "/api/wallet/doctor"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no JSON body: {json}");
+    assert_eq!(fake.calls().len(), 3, "refused before reaching the bot");
+
+    let anonymous = Request::builder().method("POST").uri("/api/wallet/doctor");
+    let (status, _, json) = call(&fake, with_json(anonymous, r#"{"test_order": true}"#)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&json, &[]);
+    let (status, _, json) =
+        call(&fake, with_json(browser("POST", "/api/wallet/doctor", false), r#"{"test_order": true}"#)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a browser session needs the CSRF token");
+    assert_error(&json, &[]);
+    assert_eq!(fake.calls().len(), 3, "neither reaches the bot");
 }
 
 const PARAMS: &str = "/api/plugins/scorer/%3Cb%3Ex%3C%2Fb%3E/params";
@@ -380,7 +428,13 @@ fn actions() -> Vec<(&'static str, &'static str, String, Call)> {
             r#"{"auto_trading":true}"#.into(),
             Call::Settings(json!({"auto_trading": true}).as_object().unwrap().clone()),
         ),
-        ("POST", "/api/config/wallet", json!({"private_key": "cd".repeat(32)}).to_string(), Call::Wallet),
+        (
+            "POST",
+            "/api/config/wallet",
+            json!({"private_key": "cd".repeat(32), "password": "a long password"}).to_string(),
+            Call::Wallet,
+        ),
+        ("POST", "/api/wallet/doctor", r#"{"test_order":false}"#.into(), Call::Doctor(false)),
         (
             "PUT",
             PARAMS,
@@ -441,4 +495,75 @@ async fn oversized_bodies_are_413() {
         assert_error(&json, &[]);
         assert_eq!(fake.calls(), []);
     }
+}
+
+/// A request with the bearer token `token`.
+fn bearer(uri: &str, token: &str) -> Request<Body> {
+    empty(Request::builder().uri(uri).header("authorization", format!("Bearer {token}")))
+}
+
+/// Sends through `app`, whose state (the budget of wrong tokens) the requests share.
+async fn call_to(app: &axum::Router, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+    let (status, headers, body) = send_to(app, request).await;
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {body:?}"));
+    (status, headers, json)
+}
+
+#[tokio::test]
+async fn wrong_bearer_tokens_are_rate_limited() {
+    let clock = ManualClock::new();
+    let fake = fake();
+    let app = router_on(Arc::clone(&fake), &clock);
+    let wrong = format!("{TOKEN}x");
+    for _ in 0..FAILURE_BURST {
+        let (status, _, json) = call_to(&app, bearer("/api/positions", &wrong)).await;
+        assert_eq!((status, &json["error"]), (StatusCode::UNAUTHORIZED, &json!("invalid access token")));
+    }
+    for uri in ["/api/positions", "/api/config", "/api/ws"] {
+        let (status, headers, json) = call_to(&app, bearer(uri, TOKEN)).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{uri}: the right token is not even checked");
+        assert_eq!(headers[RETRY_AFTER], "6", "{uri}");
+        assert_eq!(json, json!({"error": "too many failed attempts; try again in 6 seconds"}));
+        assert_eq!(headers[CONTENT_TYPE], "application/json");
+        assert_eq!(headers[CONTENT_SECURITY_POLICY], crate::CSP);
+        assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(headers[X_FRAME_OPTIONS], "DENY");
+        assert_eq!(headers[REFERRER_POLICY], "same-origin");
+        assert_eq!(headers[CACHE_CONTROL], "no-store");
+    }
+    let (status, _, _) = call_to(&app, empty(authed("POST", "/api/opportunities/scan"))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(fake.calls(), [], "the bot is not called");
+
+    let (status, _, json) = call_to(&app, empty(browser("GET", "/api/positions", false))).await;
+    assert_eq!(status, StatusCode::OK, "a logged-in browser is not limited: {json}");
+    let login = Request::post("/login")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={TOKEN}")))
+        .unwrap();
+    let (status, headers, _) = send_to(&app, login).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the login page shares the budget");
+    assert_eq!(headers[RETRY_AFTER], "6");
+
+    clock.advance(FAILURE_REFILL);
+    let (status, _, json) = call_to(&app, bearer("/api/positions", TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let (status, _, _) = call_to(&app, bearer("/api/positions", &wrong)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "one failure was regained");
+    let (status, _, _) = call_to(&app, bearer("/api/positions", TOKEN)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "and spent");
+}
+
+#[tokio::test]
+async fn right_bearer_tokens_cost_nothing() {
+    let app = router_on(fake(), &ManualClock::new());
+    for _ in 0..3 * FAILURE_BURST {
+        assert_eq!(call_to(&app, bearer("/api/positions", TOKEN)).await.0, StatusCode::OK);
+    }
+    for _ in 1..FAILURE_BURST {
+        assert_eq!(call_to(&app, bearer("/api/positions", "guess")).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(call_to(&app, bearer("/api/positions", TOKEN)).await.0, StatusCode::OK);
+    }
+    assert_eq!(call_to(&app, bearer("/api/positions", "guess")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call_to(&app, bearer("/api/positions", TOKEN)).await.0, StatusCode::TOO_MANY_REQUESTS);
 }

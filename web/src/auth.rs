@@ -1,13 +1,14 @@
-//! Access control: the access token (kept only as its SHA-256), signed session cookies for the
-//! browser, CSRF tokens for everything that changes state, and the security headers every
-//! response carries.
+//! Access control: the access token (kept only as its SHA-256) and the limit on wrong guesses of
+//! it, signed session cookies for the browser, CSRF tokens for everything that changes state, and
+//! the security headers every response carries.
 
 use crate::error::AppError;
+use crate::limit::{FailureLimiter, Limited};
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{
     AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN, REFERRER_POLICY,
-    SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -34,12 +35,14 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Who may use the dashboard and API: the holder of the access token, and browsers it logged in.
+/// Clones share one budget of wrong tokens (see [`Access::check_token`]).
 #[derive(Clone)]
 pub struct Access {
     token_sha256: [u8; 32],
     session_key: [u8; 32],
     session_ttl: Duration,
     secure_cookies: bool,
+    failures: Arc<FailureLimiter>,
 }
 
 impl std::fmt::Debug for Access {
@@ -61,6 +64,7 @@ impl Access {
             session_key,
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             secure_cookies: true,
+            failures: Arc::default(),
         }
     }
 
@@ -91,6 +95,21 @@ impl Access {
     pub fn token_matches(&self, token: &str) -> bool {
         let digest = Self::hash_token(token);
         digest.iter().zip(&self.token_sha256).fold(0_u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
+    /// Whether `token` is the access token, as a guess the login page or the API gets: a wrong
+    /// one spends the global budget of failures, and once that is spent no token is checked
+    /// (not even the right one) until it refills. The right token costs nothing.
+    pub(crate) fn check_token(&self, token: &str) -> Result<bool, Limited> {
+        self.failures.attempt(|| self.token_matches(token))
+    }
+
+    /// The same access with its budget of failures on a test's clock.
+    #[cfg(test)]
+    #[must_use]
+    pub(crate) fn with_clock(mut self, clock: crate::limit::Clock) -> Self {
+        self.failures = Arc::new(FailureLimiter::with_clock(clock));
+        self
     }
 
     fn mac(&self, parts: &[&[u8]]) -> HmacSha256 {
@@ -211,14 +230,37 @@ fn bearer_of(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// Why a request's bearer token was refused.
+pub(crate) enum Refused {
+    /// Not the access token: 401.
+    WrongToken,
+    /// Too many wrong tokens lately; this one was not checked: 429 with `Retry-After`.
+    Limited(Limited),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Self::WrongToken => {
+                AppError::new(StatusCode::UNAUTHORIZED, "invalid access token").into_response()
+            }
+            Self::Limited(limited) => (
+                [(RETRY_AFTER, limited.secs().to_string())],
+                AppError::new(StatusCode::TOO_MANY_REQUESTS, limited.message()),
+            )
+                .into_response(),
+        }
+    }
+}
+
 /// Who the request is from, if anyone we know. A wrong bearer token is not retried as a
 /// session: it is refused.
-pub(crate) fn identify(access: &Access, headers: &HeaderMap) -> Result<Option<Identity>, &'static str> {
+pub(crate) fn identify(access: &Access, headers: &HeaderMap) -> Result<Option<Identity>, Refused> {
     if let Some(token) = bearer_of(headers) {
-        return if access.token_matches(token) {
-            Ok(Some(Identity::Token))
-        } else {
-            Err("invalid access token")
+        return match access.check_token(token) {
+            Ok(true) => Ok(Some(Identity::Token)),
+            Ok(false) => Err(Refused::WrongToken),
+            Err(limited) => Err(Refused::Limited(limited)),
         };
     }
     Ok(session_of(headers)
@@ -263,7 +305,7 @@ pub(crate) async fn require_access(
     }
     let identity = match identify(&access, request.headers()) {
         Ok(identity) => identity,
-        Err(why) => return AppError::new(StatusCode::UNAUTHORIZED, why).into_response(),
+        Err(refused) => return refused.into_response(),
     };
     let Some(identity) = identity else {
         if is_api(&path) || !is_safe(request.method()) {

@@ -2,9 +2,9 @@
 //! depends on the host) and the one error type its answers carry.
 
 use crate::model::{
-    HistoryFilter, HistoryPage, LiveEvent, NewsView, OpportunityView, Overview, Performance, PluginView,
-    PositionView, RejectedFile, ScanView, SettingsView, TradeView, TrendView, VenueView, WalletForm,
-    WalletView, WhaleDetail, WhaleView,
+    DoctorView, HistoryFilter, HistoryPage, LiveEvent, NewsView, OpportunityView, Overview, Performance,
+    PluginView, PositionView, RejectedFile, ScanView, SettingsView, TradeView, TrendView, VenueView,
+    WalletForm, WalletView, WhaleDetail, WhaleView,
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -103,6 +103,9 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<SettingsView>> + Send;
     /// Stores a wallet key (encrypted); afterwards only the address is shown.
     fn set_wallet(&self, form: WalletForm) -> impl Future<Output = BackendResult<WalletView>> + Send;
+    /// Runs the wallet doctor: live trading's wallet checked at the exchange (every check skipped
+    /// outside live mode); with `test_order`, a tiny post-only order is posted and cancelled at once.
+    fn wallet_doctor(&self, test_order: bool) -> impl Future<Output = BackendResult<DoctorView>> + Send;
     /// Scans now.
     fn scan(&self) -> impl Future<Output = BackendResult<ScanView>> + Send;
     /// Enters a position: `capital` pUSD, or the allocation percentage when `None`, split 50/50.
@@ -190,6 +193,9 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
     }
     fn set_wallet(&self, form: WalletForm) -> impl Future<Output = BackendResult<WalletView>> + Send {
         (**self).set_wallet(form)
+    }
+    fn wallet_doctor(&self, test_order: bool) -> impl Future<Output = BackendResult<DoctorView>> + Send {
+        (**self).wallet_doctor(test_order)
     }
     fn scan(&self) -> impl Future<Output = BackendResult<ScanView>> + Send {
         (**self).scan()

@@ -100,6 +100,7 @@ fn opportunity(market: &str, score: f32) -> OpportunityView {
 pub(crate) enum Call {
     Settings(serde_json::Map<String, serde_json::Value>),
     Wallet,
+    Doctor(bool),
     Scan,
     Enter(String, Option<Decimal>),
     Close(u64),
@@ -410,13 +411,46 @@ impl Backend for Fake {
 
     async fn set_wallet(&self, form: WalletForm) -> BackendResult<WalletView> {
         self.record(Call::Wallet);
+        let mut fields = Vec::new();
         if form.private_key.len() != 64 {
-            return Err(BackendError::Invalid {
-                message: "invalid key".into(),
-                fields: vec![FieldError { field: "private_key".into(), message: "64 hex digits".into() }],
-            });
+            fields.push(FieldError { field: "private_key".into(), message: "64 hex digits".into() });
+        }
+        if form.password.len() < 8 {
+            fields.push(FieldError { field: "password".into(), message: "at least 8 characters".into() });
+        }
+        if !fields.is_empty() {
+            return Err(BackendError::Invalid { message: "invalid key".into(), fields });
         }
         Ok(self.settings().wallet)
+    }
+
+    async fn wallet_doctor(&self, test_order: bool) -> BackendResult<DoctorView> {
+        self.record(Call::Doctor(test_order));
+        let check = |id: &str, status, detail: &str, fix: Option<&str>| DoctorCheck {
+            id: id.into(),
+            name: id.replace('_', " "),
+            status,
+            detail: detail.into(),
+            fix: fix.map(str::to_owned),
+        };
+        let order = if test_order {
+            check("test_order", DoctorStatus::Pass, "accepted and cancelled", None)
+        } else {
+            check("test_order", DoctorStatus::Skipped, "no order was posted", None)
+        };
+        Ok(DoctorView {
+            address: Some("0x00000000000000000000000000000000000000aa".into()),
+            signature_type: "eoa".into(),
+            funder: None,
+            ok: false,
+            checks: vec![
+                check("wallet", DoctorStatus::Pass, "the key's own address holds the funds", None),
+                check("api_key", DoctorStatus::Warn, HOSTILE, Some("store the right credentials")),
+                check("balance", DoctorStatus::Fail, "0 pUSD", Some("Deposit pUSD")),
+                check("allowance", DoctorStatus::Skipped, "needs the balance", None),
+                order,
+            ],
+        })
     }
 
     async fn scan(&self) -> BackendResult<ScanView> {
@@ -464,7 +498,9 @@ impl Backend for Fake {
 /// Test helpers: a router over a fake, and requests with and without credentials.
 pub(crate) mod http {
     use super::Fake;
+    use crate::limit::ManualClock;
     use crate::{Access, router};
+    use axum::Router;
     use axum::body::Body;
     use axum::http::{Request, StatusCode, header};
     use http_body_util::BodyExt as _;
@@ -489,7 +525,22 @@ pub(crate) mod http {
         fake: Arc<Fake>,
         request: Request<Body>,
     ) -> (StatusCode, axum::http::HeaderMap, String) {
-        let response = router(fake, access()).oneshot(request).await.unwrap();
+        send_to(&router(fake, access()), request).await
+    }
+
+    /// A router over `fake` whose budget of wrong tokens runs on `clock`: send several requests
+    /// through it with [`send_to`] and they share the budget.
+    pub(crate) fn router_on(fake: Arc<Fake>, clock: &ManualClock) -> Router {
+        router(fake, access().with_clock(clock.clock()))
+    }
+
+    /// Sends `request` through (a clone of) `app`, so its state stays shared; answers status,
+    /// headers and body.
+    pub(crate) async fn send_to(
+        app: &Router,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let response = app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.into_body().collect().await.unwrap().to_bytes();

@@ -14,6 +14,7 @@ mod csv;
 mod error;
 #[cfg(test)]
 mod fake;
+mod limit;
 mod live;
 mod model;
 mod pages;

@@ -293,23 +293,60 @@ pub struct WalletView {
     pub note: String,
 }
 
-/// A key for the wallet, as posted once from the Settings page or `POST /api/config/wallet`.
-/// The key is never echoed, logged or shown.
+/// A key for the wallet, as posted once from the Settings page or `POST /api/config/wallet`,
+/// with the password that encrypts it. Neither is ever echoed, logged or shown.
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WalletForm {
     pub private_key: String,
-    pub signature_type: Option<String>,
-    pub funder: Option<String>,
+    pub password: String,
 }
 
 impl std::fmt::Debug for WalletForm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WalletForm")
             .field("private_key", &"<redacted>")
-            .field("signature_type", &self.signature_type)
-            .field("funder", &self.funder)
+            .field("password", &"<redacted>")
             .finish()
     }
+}
+
+/// How one wallet-doctor check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DoctorStatus {
+    Pass,
+    /// Works, with something to know.
+    Warn,
+    /// Live trading will not work until the fix is applied.
+    Fail,
+    /// Not run: not asked for, not live mode, or an earlier check failed.
+    Skipped,
+}
+
+/// One check of the wallet doctor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DoctorCheck {
+    /// `wallet`, `api_key`, `balance`, `allowance` or `test_order`.
+    pub id: String,
+    pub name: String,
+    pub status: DoctorStatus,
+    pub detail: String,
+    /// What to do about it, in plain words.
+    pub fix: Option<String>,
+}
+
+/// The wallet doctor's answer (`POST /api/wallet/doctor`, the Settings page's wallet check):
+/// live trading's wallet setup checked at the exchange. Never carries a key or secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DoctorView {
+    /// The signing key's address.
+    pub address: Option<String>,
+    pub signature_type: String,
+    pub funder: Option<String>,
+    /// No check failed.
+    pub ok: bool,
+    pub checks: Vec<DoctorCheck>,
 }
 
 /// The settings page and `GET /api/config`.

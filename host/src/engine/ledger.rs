@@ -2,7 +2,7 @@
 //! bid with the fee of selling there, and the capital overview (total, available, allocated).
 
 use crate::exchange::TakerFee;
-use crate::store::{Action, Leg, LegState, Position, TradeRecord};
+use crate::store::{Action, Leg, LegState, Position, TradeRecord, Writer};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,11 @@ pub struct Account {
     /// Which venue this account is on (`sim`, `paper`, `live`).
     pub venue: String,
     pub started_at_ms: i64,
+    /// One more at every write (see [`Account::put`]), so that of two copies the engine holds
+    /// the newer: fills recorded concurrently (an entry's two sides) are committed in one order
+    /// and may be published in the other. Accounts stored before it was kept read as 0.
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl Account {
@@ -34,7 +39,18 @@ impl Account {
             fees: Decimal::ZERO,
             venue: venue.into(),
             started_at_ms: now_ms,
+            version: 0,
         }
+    }
+
+    /// Stores the account in `w`'s transaction, one version on from the copy that transaction
+    /// read (every write of the account goes through here).
+    ///
+    /// # Errors
+    /// As [`Writer::put_config`].
+    pub(super) fn put(&mut self, w: &mut Writer<'_>) -> crate::store::Result<()> {
+        self.version += 1;
+        w.put_config(Self::KEY, self)
     }
 
     /// Undoes [`Account::apply`] for a trade the venue reports failed at settlement.

@@ -171,6 +171,9 @@ struct State {
     positions: BTreeMap<u64, Position>,
     /// Held token → position.
     by_token: HashMap<TokenId, u64>,
+    /// Positions that left the cache, by id: the version that closed them, so that a copy
+    /// published late from before (see `cache_position`) does not bring one back.
+    retired: HashMap<u64, u64>,
     /// Positions with an order or decision in flight.
     busy: HashSet<u64>,
     books: BookSet,
@@ -630,9 +633,14 @@ impl Inner {
             Some(a) => a,
             None => {
                 let balance = self.exchange.balance().await?;
-                let account = Account::new(balance.collateral, self.exchange.name(), self.clock.now_ms());
-                let stored = account.clone();
-                self.store.write(move |w| w.put_config(Account::KEY, &stored)).await?;
+                let mut account = Account::new(balance.collateral, self.exchange.name(), self.clock.now_ms());
+                let account = self
+                    .store
+                    .write(move |w| {
+                        account.put(w)?;
+                        Ok(account)
+                    })
+                    .await?;
                 tracing::info!(capital = %account.initial_capital, venue = %account.venue, "opened the account");
                 account
             }
@@ -648,7 +656,7 @@ impl Inner {
         let mut state = self.state();
         state.account = Some(account);
         for p in open {
-            cache_position(&mut state, p);
+            let _ = cache_position(&mut state, p);
         }
         Ok(())
     }
@@ -723,10 +731,21 @@ impl Inner {
     }
 }
 
-/// Puts a position in the cache (or takes it out once closed), unless the cache has a newer copy.
-fn cache_position(state: &mut State, p: Position) {
-    if state.positions.get(&p.id).is_some_and(|c| c.version > p.version) {
-        return;
+/// Puts a position in the cache (or takes it out once closed), unless the cache has seen a newer
+/// copy; says whether it did.
+///
+/// Writes are committed one at a time but published after their `await`, so two writes in flight
+/// together (an entry's two sides, a settlement beside a sale) can be published in the other
+/// order: the version, one more at every write, tells which copy is the newer.
+fn cache_position(state: &mut State, p: Position) -> bool {
+    let seen = state.positions.get(&p.id).map(|c| c.version).or_else(|| state.retired.get(&p.id).copied());
+    if seen.is_some_and(|v| v > p.version) {
+        return false;
+    }
+    if p.status.is_open() {
+        state.retired.remove(&p.id);
+    } else {
+        state.retired.insert(p.id, p.version);
     }
     for leg in &p.legs {
         if p.status.is_open() {
@@ -739,5 +758,81 @@ fn cache_position(state: &mut State, p: Position) {
         state.positions.insert(p.id, p);
     } else {
         state.positions.remove(&p.id);
+    }
+    true
+}
+
+/// Keeps the account unless the cache holds a newer copy (see `cache_position`): cash must never
+/// go back to what it was before a fill already published.
+fn cache_account(state: &mut State, a: Account) {
+    if state.account.as_ref().is_none_or(|c| c.version <= a.version) {
+        state.account = Some(a);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{LegState, PositionStatus};
+    use rust_decimal_macros::dec;
+
+    fn position(version: u64, status: PositionStatus) -> Position {
+        let leg = |t: &str| LegState { token: t.into(), outcome: t.into(), ..LegState::default() };
+        Position {
+            id: 1,
+            market_id: "m".into(),
+            question: "Will it?".into(),
+            opened_at_ms: 0,
+            capital: dec!(1000),
+            legs: [leg("y"), leg("n")],
+            status,
+            liquidated: None,
+            liquidated_at_ms: None,
+            closed_at_ms: None,
+            close_reason: None,
+            closing: None,
+            score: None,
+            fee_rate: Decimal::ZERO,
+            fee_exponent: 1,
+            updated_at_ms: 0,
+            version,
+        }
+    }
+
+    /// An entry's two sides are committed YES then NO, and published NO then YES: the cash stays
+    /// the one after both.
+    #[test]
+    fn an_account_published_late_does_not_undo_a_newer_one() {
+        let mut state = State::default();
+        let mut a = Account::new(dec!(10000), "sim", 0);
+        a.version = 1;
+        cache_account(&mut state, a.clone());
+        let (mut yes, mut both) = (a.clone(), a);
+        yes.cash = dec!(9495.02301);
+        yes.version = 2;
+        both.cash = dec!(8990.21361);
+        both.version = 3;
+        cache_account(&mut state, both.clone());
+        cache_account(&mut state, yes);
+        assert_eq!(state.account.as_ref(), Some(&both));
+    }
+
+    /// A copy older than the one cached changes nothing, even once the newer one closed the
+    /// position and took it out of the cache; a newer one (a trade undone reopens it) comes back.
+    #[test]
+    fn a_position_published_late_is_refused() {
+        let mut state = State::default();
+        assert!(cache_position(&mut state, position(2, PositionStatus::Opening)));
+        assert!(cache_position(&mut state, position(3, PositionStatus::Opening)));
+        assert!(!cache_position(&mut state, position(2, PositionStatus::Opening)));
+        assert_eq!(state.positions[&1].version, 3);
+
+        assert!(cache_position(&mut state, position(5, PositionStatus::Closed)));
+        assert!(!cache_position(&mut state, position(4, PositionStatus::Active)), "no ghost");
+        assert!(state.positions.is_empty() && state.by_token.is_empty());
+
+        assert!(cache_position(&mut state, position(6, PositionStatus::Liquidated)));
+        assert_eq!(state.positions[&1].version, 6);
+        assert_eq!(state.by_token.get("y"), Some(&1));
     }
 }

@@ -111,8 +111,8 @@ fn record_settlements(
     for p in positions.values() {
         w.put_position(p)?;
     }
-    if let Some(a) = &account {
-        w.put_config(Account::KEY, a)?;
+    if let Some(a) = &mut account {
+        a.put(w)?;
     }
     Ok((positions.into_values().collect(), account))
 }

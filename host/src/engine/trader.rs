@@ -4,7 +4,7 @@
 
 use super::ledger::{Account, apply_fill};
 use super::rules::Exit;
-use super::{EngineError, EngineEvent, Inner, Result, cache_position, mark};
+use super::{EngineError, EngineEvent, Inner, Result, cache_account, cache_position, mark};
 use crate::exchange::{
     Amount, BookSide, ExchangeError, FillPolicy, Market, OrderAck, OrderKind, OrderRequest, OrderStatus, Side,
 };
@@ -163,7 +163,7 @@ impl Inner {
                 account.apply(&trade);
                 w.put_trade(&trade)?;
                 w.put_position(&position)?;
-                w.put_config(Account::KEY, &account)?;
+                account.put(w)?;
                 Ok(Some((trade, position, account)))
             })
             .await;
@@ -178,20 +178,26 @@ impl Inner {
         }
     }
 
-    /// Caches a written position (and account) and tells subscribers.
+    /// Caches a written position (and account) and tells subscribers. Writes in flight together
+    /// may get here in another order than they were committed: a copy older than the one cached
+    /// changes nothing and is not announced (the newer one was).
     pub(super) fn publish(&self, position: Position, account: Option<Account>) {
-        let (pnl, bids, asks) = {
+        {
             let mut state = self.state();
             if let Some(a) = account {
-                state.account = Some(a);
+                cache_account(&mut state, a);
             }
             let (bids, asks) = super::tops(&state, &position);
-            cache_position(&mut state, position.clone());
-            (mark(&position, bids), bids, asks)
-        };
+            if !cache_position(&mut state, position.clone()) {
+                return;
+            }
+            let pnl = mark(&position, bids);
+            // Sent under the lock, so subscribers hear of a position's copies in version order
+            // (sending never waits).
+            self.emit(EngineEvent::PositionUpdate { position: Box::new(position.clone()), pnl, bids, asks });
+        }
         // Every position write passes here, so the closed positions' summaries stay in step.
         self.history.note(&position);
-        self.emit(EngineEvent::PositionUpdate { position: Box::new(position), pnl, bids, asks });
     }
 
     /// Writes a position changed outside a fill (status, closing flag).
@@ -583,7 +589,7 @@ impl Inner {
                     p.close_reason = Some(format!("market resolved: {won} won"));
                     p.version += 1;
                     w.put_position(&p)?;
-                    w.put_config(Account::KEY, &account)?;
+                    account.put(w)?;
                     Ok(Some((p, account, trades)))
                 })
                 .await;

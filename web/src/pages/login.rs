@@ -1,9 +1,11 @@
-//! The login page: the access token once, then a session cookie; and logging out.
+//! The login page: the access token once (wrong ones are rate-limited), then a session cookie;
+//! and logging out.
 
 use crate::auth::{logged_in, logged_out, same_origin};
 use crate::{AppState, Backend};
 use axum::Router;
 use axum::extract::{Form, Query, State};
+use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -68,12 +70,134 @@ async fn login<B: Backend>(
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, page(next, Some("Cross-origin login refused."))).into_response();
     }
-    if !state.access.token_matches(&form.token) {
-        return (StatusCode::UNAUTHORIZED, page(next, Some("That is not the access token."))).into_response();
+    match state.access.check_token(&form.token) {
+        Ok(true) => logged_in(&state.access, next),
+        Ok(false) => {
+            (StatusCode::UNAUTHORIZED, page(next, Some("That is not the access token."))).into_response()
+        }
+        Err(limited) => {
+            let mut message = limited.message() + ".";
+            message[..1].make_ascii_uppercase();
+            let retry_after = [(RETRY_AFTER, limited.secs().to_string())];
+            (StatusCode::TOO_MANY_REQUESTS, retry_after, page(next, Some(&message))).into_response()
+        }
     }
-    logged_in(&state.access, next)
 }
 
 async fn logout<B: Backend>(State(state): State<AppState<B>>) -> Response {
     logged_out(&state.access)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fake::Fake;
+    use crate::fake::http::{TOKEN, router_on, send_to};
+    use crate::limit::{FAILURE_BURST, FAILURE_REFILL, ManualClock};
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::header::{
+        CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LOCATION, ORIGIN, RETRY_AFTER, SET_COOKIE,
+        X_FRAME_OPTIONS,
+    };
+    use axum::http::{HeaderMap, Request, StatusCode};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn app() -> (ManualClock, Router) {
+        let clock = ManualClock::new();
+        let app = router_on(Arc::new(Fake::default()), &clock);
+        (clock, app)
+    }
+
+    /// POSTs the login form from our own origin, as the page does.
+    async fn log_in(app: &Router, token: &str) -> (StatusCode, HeaderMap, String) {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .append_pair("next", "/history")
+            .finish();
+        let request = Request::post("/login")
+            .header(HOST, "127.0.0.1:8080")
+            .header(ORIGIN, "http://127.0.0.1:8080")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap();
+        send_to(app, request).await
+    }
+
+    fn assert_logged_in((status, headers, _): &(StatusCode, HeaderMap, String)) {
+        assert_eq!(*status, StatusCode::SEE_OTHER);
+        assert_eq!(headers[LOCATION], "/history");
+        assert!(headers[SET_COOKIE].to_str().unwrap().starts_with("eq_session="));
+    }
+
+    async fn fail(app: &Router) {
+        let (status, headers, body) = log_in(app, "not-the-token").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(headers.get(SET_COOKIE).is_none());
+        assert!(body.contains("That is not the access token."), "{body}");
+    }
+
+    #[tokio::test]
+    async fn wrong_logins_are_limited_even_for_the_right_token() {
+        let (clock, app) = app();
+        for _ in 0..FAILURE_BURST {
+            fail(&app).await;
+        }
+        let (status, headers, body) = log_in(&app, TOKEN).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the right token is not even checked");
+        assert_eq!(headers[RETRY_AFTER], "6");
+        assert!(headers.get(SET_COOKIE).is_none());
+        assert!(body.contains("Too many failed attempts; try again in 6 seconds."), "{body}");
+        assert!(body.contains("id=\"login-form\"") && body.contains("value=\"/history\""), "the form again");
+        assert!(headers[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+        assert_eq!(headers[CONTENT_SECURITY_POLICY], crate::CSP);
+        assert_eq!(headers[X_FRAME_OPTIONS], "DENY");
+
+        clock.advance(Duration::from_millis(2500));
+        let (status, headers, body) = log_in(&app, TOKEN).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(headers[RETRY_AFTER], "4", "3.5 s left, rounded up");
+        assert!(body.contains("try again in 4 seconds."), "{body}");
+
+        clock.advance(FAILURE_REFILL - Duration::from_millis(2500));
+        assert_logged_in(&log_in(&app, TOKEN).await);
+        fail(&app).await;
+        let (status, _, _) = log_in(&app, TOKEN).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "one failure was regained, and spent");
+
+        clock.advance(FAILURE_REFILL * FAILURE_BURST);
+        for _ in 0..FAILURE_BURST {
+            fail(&app).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn right_logins_cost_nothing() {
+        let (_, app) = app();
+        for _ in 0..3 * FAILURE_BURST {
+            assert_logged_in(&log_in(&app, TOKEN).await);
+        }
+        for _ in 1..FAILURE_BURST {
+            fail(&app).await;
+            assert_logged_in(&log_in(&app, TOKEN).await);
+        }
+        fail(&app).await;
+        let (status, _, _) = log_in(&app, TOKEN).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    #[tokio::test]
+    async fn cross_origin_logins_spend_no_budget() {
+        let (_, app) = app();
+        for _ in 0..2 * FAILURE_BURST {
+            let request = Request::post("/login")
+                .header(HOST, "127.0.0.1:8080")
+                .header(ORIGIN, "http://evil.example")
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("token=guess"))
+                .unwrap();
+            assert_eq!(send_to(&app, request).await.0, StatusCode::FORBIDDEN);
+        }
+        assert_logged_in(&log_in(&app, TOKEN).await);
+    }
 }

@@ -1,11 +1,11 @@
 //! Settings (`/settings`): the form the host describes field by field (sliders, number boxes,
-//! toggles), posted as a JSON patch the host validates; and the wallet key, posted once and never
-//! shown back.
+//! toggles), posted as a JSON patch the host validates; the wallet key, posted once and never
+//! shown back; and the wallet check (the wallet doctor), run on demand.
 
 use super::layout::{self, Nav, alert, csrf_field, field_errors, fields_of, last, status_of};
 use crate::auth::Identity;
 use crate::backend::{BackendError, FieldError};
-use crate::model::{FieldInput, SettingField, SettingsView, WalletForm};
+use crate::model::{DoctorStatus, DoctorView, FieldInput, SettingField, SettingsView, WalletForm};
 use crate::{AppState, Backend};
 use axum::Router;
 use axum::extract::{Extension, Form, RawQuery, State};
@@ -15,18 +15,11 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde_json::Value;
 
-/// The signature types the venue knows, as the host names them.
-const SIGNATURE_TYPES: [(&str, &str); 4] = [
-    ("eoa", "EOA (the key's own address)"),
-    ("proxy", "Polymarket proxy (email / magic login)"),
-    ("gnosis-safe", "Gnosis Safe (browser wallet login)"),
-    ("deposit", "Deposit wallet"),
-];
-
 pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
     Router::new()
         .route("/settings", get(settings_page::<B>).post(save::<B>))
         .route("/settings/wallet", post(save_wallet::<B>))
+        .route("/settings/doctor", post(run_doctor::<B>))
 }
 
 /// What the page shows besides the settings in force: a refusal and what was typed.
@@ -37,9 +30,10 @@ struct Shown {
     /// Errors of the settings form, and the values typed into it.
     errors: Vec<FieldError>,
     typed: Vec<(String, String)>,
-    /// Errors of the wallet form, and its typed signature type and funder (never the key).
+    /// Errors of the wallet form (the key and password are never shown again).
     wallet_errors: Vec<FieldError>,
-    wallet_typed: Option<(String, String)>,
+    /// The wallet check just run.
+    doctor: Option<DoctorView>,
 }
 
 impl Shown {
@@ -93,35 +87,55 @@ async fn save_wallet<B: Backend>(
     Extension(identity): Extension<Identity>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let text = |name| last(&form, name).unwrap_or_default().trim().to_owned();
-    let (key, signature_type, funder) = (text("private_key"), text("signature_type"), text("funder"));
-    let typed = Some((signature_type.clone(), funder.clone()));
-    if key.is_empty() {
-        let message = "Paste the wallet's private key.";
+    let text = |name| last(&form, name).unwrap_or_default().to_owned();
+    let (key, password, again) = (text("private_key"), text("password"), text("password_confirm"));
+    let mut errors = Vec::new();
+    if key.trim().is_empty() {
+        errors.push(("private_key", "Paste the wallet's private key."));
+    }
+    if password.is_empty() {
+        errors.push(("password", "Choose a password: it encrypts the key."));
+    } else if password != again {
+        errors.push(("password_confirm", "The two passwords differ."));
+    }
+    if !errors.is_empty() {
         let shown = Shown {
-            failure: Some((StatusCode::UNPROCESSABLE_ENTITY, message.to_owned())),
-            wallet_errors: vec![FieldError { field: "private_key".into(), message: message.into() }],
-            wallet_typed: typed,
+            failure: Some((StatusCode::UNPROCESSABLE_ENTITY, errors[0].1.to_owned())),
+            wallet_errors: errors
+                .iter()
+                .map(|(field, message)| FieldError { field: (*field).into(), message: (*message).into() })
+                .collect(),
             ..Shown::default()
         };
         return render(&*state.backend, &identity, shown);
     }
-    let wallet = WalletForm {
-        private_key: key,
-        signature_type: (!signature_type.is_empty()).then_some(signature_type),
-        funder: (!funder.is_empty()).then_some(funder),
-    };
+    let wallet = WalletForm { private_key: key.trim().to_owned(), password };
     match state.backend.set_wallet(wallet).await {
         Ok(_) => Redirect::to("/settings").into_response(),
         Err(e) => {
-            let shown = Shown { wallet_errors: fields_of(&e), wallet_typed: typed, ..Shown::refused(&e) };
+            let shown = Shown { wallet_errors: fields_of(&e), ..Shown::refused(&e) };
             render(&*state.backend, &identity, shown)
         }
     }
 }
 
+/// Runs the wallet doctor and shows its result in the page (it is not kept: a reload forgets it).
+async fn run_doctor<B: Backend>(
+    State(state): State<AppState<B>>,
+    Extension(identity): Extension<Identity>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let test_order = matches!(last(&form, "test_order"), Some("true" | "on"));
+    let shown = match state.backend.wallet_doctor(test_order).await {
+        Ok(report) => Shown { doctor: Some(report), ..Shown::default() },
+        Err(e) => Shown::refused(&e),
+    };
+    render(&*state.backend, &identity, shown)
+}
+
 fn render<B: Backend>(backend: &B, identity: &Identity, shown: Shown) -> Response {
     let view = backend.settings();
+    let venue = backend.venue();
     let status = shown.failure.as_ref().map_or(StatusCode::OK, |f| f.0);
     let unplaced: Vec<&FieldError> =
         shown.errors.iter().filter(|e| !view.fields.iter().any(|f| f.name == e.field)).collect();
@@ -141,8 +155,9 @@ fn render<B: Backend>(backend: &B, identity: &Identity, shown: Shown) -> Respons
             }
         }
         (wallet(&view, identity, &shown))
+        (doctor(identity, &venue.mode, shown.doctor.as_ref()))
     };
-    (status, layout::page("Settings", Nav::Settings, identity, &backend.venue(), &main)).into_response()
+    (status, layout::page("Settings", Nav::Settings, identity, &venue, &main)).into_response()
 }
 
 /// A value in force as the text an input shows.
@@ -197,10 +212,6 @@ fn field(f: &SettingField, typed: Option<&str>, errors: &[FieldError]) -> Markup
 
 fn wallet(view: &SettingsView, identity: &Identity, shown: &Shown) -> Markup {
     let w = &view.wallet;
-    let (signature_type, funder) = shown
-        .wallet_typed
-        .clone()
-        .unwrap_or_else(|| (w.signature_type.clone(), w.funder.clone().unwrap_or_default()));
     let errors = &shown.wallet_errors;
     html! {
         section id="wallet" class="panel" aria-labelledby="wallet-title" {
@@ -212,33 +223,90 @@ fn wallet(view: &SettingsView, identity: &Identity, shown: &Shown) -> Markup {
                 div { dt { "Key" } dd { @if w.key_present { "stored" } @else { "none" } } }
             }
             @if !w.note.is_empty() { p class="note" { (w.note) } }
-            form id="wallet-form" method="post" action="/settings/wallet" {
+            @if !w.key_present {
+                form id="wallet-form" method="post" action="/settings/wallet" autocomplete="off" {
+                    (csrf_field(identity))
+                    div class="field" {
+                        label for="private_key" { "Private key" }
+                        input type="password" id="private_key" name="private_key" autocomplete="off" spellcheck="false";
+                        (field_errors(errors, "private_key"))
+                        p class="help" { "Stored encrypted in the data directory; it is never shown again. Only the address is." }
+                    }
+                    div class="field" {
+                        label for="password" { "Keystore password" }
+                        input type="password" id="password" name="password" autocomplete="new-password";
+                        (field_errors(errors, "password"))
+                        p class="help" { "At least 8 characters. Live mode asks for it at start (or reads EQUILIBRAGE_WALLET_PASSWORD)." }
+                    }
+                    div class="field" {
+                        label for="password_confirm" { "Repeat the password" }
+                        input type="password" id="password_confirm" name="password_confirm" autocomplete="new-password";
+                        (field_errors(errors, "password_confirm"))
+                    }
+                    div class="actions" { button type="submit" { "Store key" } }
+                }
+            } @else {
+                p class="help" {
+                    "The signature type and funder come from the configuration file ([exchange.polymarket]). "
+                    "To replace the key, stop the bot and run "
+                    code { "equilibrage wallet import --replace" } "."
+                }
+            }
+        }
+    }
+}
+
+/// The wallet check: a form that runs the wallet doctor, and its result, one line per check with
+/// its fix.
+fn doctor(identity: &Identity, mode: &str, report: Option<&DoctorView>) -> Markup {
+    html! {
+        section id="doctor" class="panel" aria-labelledby="doctor-title" {
+            h2 id="doctor-title" { "Wallet check" }
+            p class="help" {
+                "Checks at the exchange what live trading needs: the signature type against the funder, the "
+                "API key, the pUSD balance and the allowances; each problem comes with its fix. The same as "
+                code { "equilibrage wallet doctor" } "."
+            }
+            @if mode != "live" {
+                p class="note" { "Live mode only: in " (mode) " mode every check is skipped." }
+            }
+            form id="doctor-form" method="post" action="/settings/doctor" {
                 (csrf_field(identity))
                 div class="field" {
-                    label for="private_key" { "Private key" }
-                    input type="password" id="private_key" name="private_key" autocomplete="off" spellcheck="false";
-                    (field_errors(errors, "private_key"))
-                    p class="help" { "Stored encrypted; it is never shown again. Only the address is." }
+                    div class="toggle" {
+                        input type="checkbox" name="test_order" id="test_order" value="true"
+                            aria-describedby="test_order-help";
+                        label for="test_order" { "Post a test order" }
+                    }
+                    p class="help" id="test_order-help" {
+                        "A post-only BUY of the minimum size at the lowest price of a liquid market (a few cents "
+                        "at most), cancelled at once: the only way to learn whether the exchange accepts orders "
+                        "from this wallet type."
+                    }
                 }
-                div class="field" {
-                    label for="signature_type" { "Signature type" }
-                    select id="signature_type" name="signature_type" {
-                        @for (value, label) in SIGNATURE_TYPES {
-                            option value=(value) selected[signature_type == value] { (label) }
-                        }
-                        @if !SIGNATURE_TYPES.iter().any(|(v, _)| *v == signature_type) && !signature_type.is_empty() {
-                            option value=(signature_type) selected { (signature_type) }
+                div class="actions" { button type="submit" { "Run the checks" } }
+            }
+            @if let Some(report) = report {
+                @let failed = report.checks.iter().filter(|c| c.status == DoctorStatus::Fail).count();
+                p id="doctor-summary" role="status" {
+                    @if report.ok { "No check failed." } @else { (failed) " check(s) failed." }
+                }
+                ul id="doctor-results" class="items" {
+                    @for c in &report.checks {
+                        @let (mark, word, class) = match c.status {
+                            DoctorStatus::Pass => ("✓", "pass", "pos"),
+                            DoctorStatus::Warn => ("!", "warning", "warn"),
+                            DoctorStatus::Fail => ("✗", "fail", "neg"),
+                            DoctorStatus::Skipped => ("–", "skipped", "muted"),
+                        };
+                        li data-check=(c.id) data-status=(word) {
+                            span class=(class) aria-hidden="true" { (mark) } " "
+                            strong { (c.name) } " "
+                            span class=(class) { "(" (word) ")" } ": " (c.detail)
+                            @if let Some(fix) = &c.fix { p class="help" { strong { "Fix: " } (fix) } }
                         }
                     }
-                    (field_errors(errors, "signature_type"))
                 }
-                div class="field" {
-                    label for="funder" { "Funder address" }
-                    input type="text" id="funder" name="funder" value=(funder) spellcheck="false"
-                        placeholder="0x… (proxy and Safe wallets)";
-                    (field_errors(errors, "funder"))
-                }
-                div class="actions" { button type="submit" { "Save key" } }
             }
         }
     }
@@ -269,9 +337,8 @@ mod tests {
             "id=\"wallet\"",
             "<form id=\"wallet-form\" method=\"post\" action=\"/settings/wallet\"",
             "<input type=\"password\" id=\"private_key\" name=\"private_key\" autocomplete=\"off\"",
-            "<select id=\"signature_type\" name=\"signature_type\">",
-            "<option value=\"eoa\" selected>",
-            "name=\"funder\"",
+            "<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"new-password\"",
+            "name=\"password_confirm\"",
             "0x00000000000000000000000000000000000000aa",
         ] {
             assert!(body.contains(needle), "missing {needle}");
@@ -333,13 +400,64 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_wallet_check_runs_on_demand_and_shows_each_check_with_its_fix() {
+        let fake = Arc::new(Fake::default());
+        let (_, _, body) = get(Arc::clone(&fake), "/settings").await;
+        for needle in [
+            "<section id=\"doctor\" class=\"panel\" aria-labelledby=\"doctor-title\">",
+            "<form id=\"doctor-form\" method=\"post\" action=\"/settings/doctor\"><input type=\"hidden\" \
+             name=\"_csrf\"",
+            "<input type=\"checkbox\" name=\"test_order\" id=\"test_order\" value=\"true\"",
+            "Live mode only: in sim mode every check is skipped.",
+        ] {
+            assert!(body.contains(needle), "missing {needle}");
+        }
+        assert!(!body.contains("id=\"doctor-results\""), "no result before a run");
+        assert!(fake.calls().is_empty(), "showing the page runs nothing");
+
+        let (status, _, body) =
+            post_form(Arc::clone(&fake), "/settings/doctor", &[("test_order", "true")]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_safe(&body);
+        for needle in [
+            "<p id=\"doctor-summary\" role=\"status\">1 check(s) failed.</p>",
+            "<li data-check=\"wallet\" data-status=\"pass\"><span class=\"pos\" aria-hidden=\"true\">✓</span>",
+            "<li data-check=\"balance\" data-status=\"fail\">",
+            "<span class=\"neg\">(fail)</span>: 0 pUSD<p class=\"help\"><strong>Fix: </strong>Deposit pUSD</p>",
+            "<li data-check=\"api_key\" data-status=\"warning\">",
+            "&lt;script&gt;alert(1)&lt;/script&gt;",
+            "<li data-check=\"test_order\" data-status=\"pass\">",
+        ] {
+            assert!(body.contains(needle), "missing {needle}");
+        }
+        let (status, _, body) = post_form(Arc::clone(&fake), "/settings/doctor", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("<li data-check=\"test_order\" data-status=\"skipped\">"));
+        assert_eq!(fake.calls(), vec![Call::Doctor(true), Call::Doctor(false)]);
+
+        // A form without the CSRF token is refused before the bot is asked.
+        let request = crate::fake::http::browser("POST", "/settings/doctor", false)
+            .header("origin", "http://127.0.0.1:8080")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from("test_order=true"))
+            .unwrap();
+        let (status, _, _) = crate::fake::http::send(Arc::clone(&fake), request).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(fake.calls().len(), 2);
+    }
+
+    #[tokio::test]
     async fn the_wallet_key_is_sent_once_and_never_shown() {
         let fake = Arc::new(Fake::default());
         let key = "ab".repeat(32);
         let (status, headers, _) = post_form(
             Arc::clone(&fake),
             "/settings/wallet",
-            &[("private_key", &key), ("signature_type", "proxy"), ("funder", "")],
+            &[
+                ("private_key", &key),
+                ("password", "a long password"),
+                ("password_confirm", "a long password"),
+            ],
         )
         .await;
         assert_eq!(status, StatusCode::SEE_OTHER);
@@ -347,18 +465,31 @@ mod tests {
         let (status, _, body) = post_form(
             Arc::clone(&fake),
             "/settings/wallet",
-            &[("private_key", "deadbeef"), ("signature_type", "proxy"), ("funder", "0xfund")],
+            &[("private_key", "deadbeef"), ("password", "pw-short"), ("password_confirm", "pw-short")],
         )
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(!body.contains("deadbeef"), "the key is never echoed");
+        assert!(!body.contains("deadbeef") && !body.contains("pw-short"), "nothing typed is echoed");
         assert!(body.contains("<p class=\"field-error\" data-field=\"private_key\">64 hex digits</p>"));
-        assert!(body.contains("<option value=\"proxy\" selected>") && body.contains("value=\"0xfund\""));
         assert_eq!(fake.calls(), vec![Call::Wallet, Call::Wallet]);
-        let (status, _, body) =
-            post_form(Arc::clone(&fake), "/settings/wallet", &[("private_key", " ")]).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(body.contains("data-field=\"private_key\""));
-        assert_eq!(fake.calls().len(), 2, "an empty key does not reach the bot");
+        for form in [
+            vec![
+                ("private_key", " "),
+                ("password", "a long password"),
+                ("password_confirm", "a long password"),
+            ],
+            vec![
+                ("private_key", key.as_str()),
+                ("password", "a long password"),
+                ("password_confirm", "typo"),
+            ],
+            vec![("private_key", key.as_str()), ("password", ""), ("password_confirm", "")],
+        ] {
+            let (status, _, body) = post_form(Arc::clone(&fake), "/settings/wallet", &form).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{form:?}");
+            assert!(body.contains("class=\"field-error\""), "{form:?}");
+            assert!(!body.contains("a long password"));
+        }
+        assert_eq!(fake.calls().len(), 2, "an empty key or mismatched passwords do not reach the bot");
     }
 }

@@ -132,6 +132,14 @@ impl OrderSigner {
         }
         let client = auth.authenticate().await.map_err(|e| classify_sdk("sign-in", &e))?;
         let creds = client.credentials();
+        // From here on no log line or panic message can carry these (configured or derived).
+        for secret in [
+            config.private_key.expose_secret(),
+            creds.secret().expose_secret(),
+            creds.passphrase().expose_secret(),
+        ] {
+            crate::logging::register_secret(secret);
+        }
         let credentials = L2Credentials {
             address: key.address().to_checksum(None),
             api_key: creds.key().to_string(),

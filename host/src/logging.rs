@@ -1,0 +1,133 @@
+//! The bot's log and panic output: level filters that keep wire-level crates from dumping
+//! frames, and a last line of defence that blanks every registered secret before a byte is written.
+
+use std::io::Write;
+use std::sync::RwLock;
+use tracing_subscriber::EnvFilter;
+use zeroize::Zeroizing;
+
+/// What a secret is replaced with.
+pub const REDACTED: &str = "[redacted]";
+
+/// Secrets shorter than this are not registered: blanking them would mangle ordinary text.
+const MIN_SECRET_CHARS: usize = 8;
+
+/// Crates that log whole frames, bodies or headers at trace level: capped at debug whatever
+/// `RUST_LOG` asks, because a websocket frame or a request carries credentials.
+const WIRE_CRATES: [&str; 8] =
+    ["tungstenite", "tokio_tungstenite", "hyper", "hyper_util", "h2", "reqwest", "rustls", "tower_http"];
+
+static SECRETS: RwLock<Vec<Zeroizing<String>>> = RwLock::new(Vec::new());
+
+/// Registers a secret (a key, an API secret, a passphrase, a password): from now on it is blanked
+/// from every log line and panic message, in its given form and in lower and upper case.
+pub fn register_secret(secret: &str) {
+    let secret = secret.trim();
+    let secret = secret.strip_prefix("0x").unwrap_or(secret);
+    if secret.chars().count() < MIN_SECRET_CHARS {
+        return;
+    }
+    let mut secrets = SECRETS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for form in [secret.to_owned(), secret.to_lowercase(), secret.to_uppercase()] {
+        if !secrets.iter().any(|s| **s == form) {
+            secrets.push(Zeroizing::new(form));
+        }
+    }
+    // Longest first, so a secret containing another is blanked whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// `text` with every registered secret blanked.
+#[must_use]
+pub fn scrub(text: &str) -> std::borrow::Cow<'_, str> {
+    let secrets = SECRETS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !secrets.iter().any(|s| text.contains(s.as_str())) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = text.to_owned();
+    for s in secrets.iter() {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), REDACTED);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A writer that blanks registered secrets from each write (the log formats an event into one
+/// buffer and writes it at once) before passing it to standard error.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ScrubbingStderr;
+
+impl Write for ScrubbingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().lock().write_all(scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// The log filter: `RUST_LOG` (default `info`), with [`WIRE_CRATES`] capped at debug.
+#[must_use]
+pub fn filter(spec: Option<&str>) -> EnvFilter {
+    let mut filter = spec.and_then(|s| EnvFilter::try_new(s).ok()).unwrap_or_else(|| EnvFilter::new("info"));
+    for krate in WIRE_CRATES {
+        if let Ok(directive) = format!("{krate}=debug").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
+/// Installs the log (to standard error, scrubbed) and a panic hook that scrubs panic messages.
+pub fn init() {
+    tracing_subscriber::fmt()
+        .with_env_filter(filter(std::env::var("RUST_LOG").ok().as_deref()))
+        .with_writer(|| ScrubbingStderr)
+        .init();
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("<unnamed>");
+        let message = scrub(&info.to_string()).into_owned();
+        let backtrace = std::backtrace::Backtrace::capture();
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "thread '{name}' {message}");
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            let _ = writeln!(err, "stack backtrace:\n{}", scrub(&backtrace.to_string()));
+        }
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_secrets_are_blanked_in_any_case_and_short_ones_are_ignored() {
+        let key = "0xAbCdEf0123456789aBcDeF0123456789abcdef0123456789abcdef01234567";
+        register_secret(key);
+        register_secret("short");
+        let line = format!(
+            "signing with {key} / {} / {} and a short word",
+            key.to_lowercase(),
+            key.trim_start_matches("0x").to_uppercase()
+        );
+        let clean = scrub(&line);
+        assert!(!clean.to_lowercase().contains(&key[2..].to_lowercase()), "{clean}");
+        assert_eq!(clean.matches(REDACTED).count(), 3, "{clean}");
+        assert!(clean.contains("a short word"));
+        assert!(matches!(scrub("nothing secret here"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn wire_crates_stay_at_debug_even_when_everything_traces() {
+        let shown = filter(Some("trace")).to_string();
+        for krate in WIRE_CRATES {
+            assert!(shown.contains(&format!("{krate}=debug")), "{shown}");
+        }
+        assert!(filter(Some("not a [valid filter")).to_string().contains("info"));
+    }
+}
