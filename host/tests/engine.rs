@@ -527,6 +527,25 @@ async fn a_thirty_percent_drop_on_the_live_feed_liquidates_that_side_automatical
 
     // The YES bid falls to 0.35, more than 30 % under 0.51: the feed delivers it, the monitor sells.
     wait_until(10, "the market subscription", || mock.market_subscribers(YES) > 0).await;
+    // A price move that decides nothing is still announced, with the new bid (the dashboard's
+    // live prices), and nothing is written for it.
+    let mut events = engine.subscribe();
+    let version = engine.position(p.id).unwrap().position.version;
+    mock.set_book(NO, &[(dec!(0.47), dec!(500))], &[(dec!(0.50), dec!(500))]);
+    let announced = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(EngineEvent::PositionUpdate { position, bids, pnl, .. }) = events.recv().await
+                && position.id == p.id
+                && bids[1] == Some(dec!(0.47))
+            {
+                return (position.version, pnl);
+            }
+        }
+    })
+    .await
+    .expect("a position update for the price move");
+    assert_eq!(announced.0, version, "announced, not written");
+    assert_eq!(announced.1.unrealised, engine.position(p.id).unwrap().pnl.unrealised);
     mock.set_book(YES, &[(dec!(0.35), dec!(500))], &[(dec!(0.37), dec!(500))]);
     wait_until(10, "the liquidation", || {
         engine.position(p.id).is_ok_and(|v| v.position.status == PositionStatus::Liquidated)

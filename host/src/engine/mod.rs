@@ -186,6 +186,10 @@ struct State {
     vol: HashMap<String, scanner::Volatility>,
     /// The last price point recorded per market, for throttling.
     last_point: HashMap<String, i64>,
+    /// When each open position's marks were last announced (price moves), for throttling, and
+    /// the positions with an announcement scheduled for the end of their quiet period.
+    last_marked: HashMap<u64, i64>,
+    marks_due: HashSet<u64>,
     /// Trades up to this id are settled (final); the sweep follows the rest.
     unsettled_from: Option<u64>,
     /// When price history was last pruned.
@@ -746,6 +750,8 @@ fn cache_position(state: &mut State, p: Position) -> bool {
         state.retired.remove(&p.id);
     } else {
         state.retired.insert(p.id, p.version);
+        state.last_marked.remove(&p.id);
+        state.marks_due.remove(&p.id);
     }
     for leg in &p.legs {
         if p.status.is_open() {

@@ -62,8 +62,60 @@ impl Inner {
         };
         let id = self.state().by_token.get(&token).copied();
         if let Some(id) = id {
+            self.announce_marks(id);
             self.evaluate(&[id]).await;
         }
+    }
+
+    /// Tells subscribers (the dashboard) a held position's new bids and unrealised P&L after its
+    /// top of book moved: at once after a quiet spell, otherwise once at the end of the
+    /// [`MARKS_EVERY_MS`] period with the prices as they are then, so a busy book cannot flood
+    /// subscribers and the last move is always shown.
+    fn announce_marks(&self, id: u64) {
+        let now = crate::clock::unix_now_ms();
+        let wait = {
+            let mut state = self.state();
+            if !state.positions.contains_key(&id) {
+                return;
+            }
+            let last = state.last_marked.get(&id).copied().unwrap_or(i64::MIN);
+            let wait = MARKS_EVERY_MS.saturating_sub(now.saturating_sub(last));
+            if wait <= 0 {
+                state.last_marked.insert(id, now);
+                None
+            } else if state.marks_due.insert(id) {
+                Some(wait)
+            } else {
+                return;
+            }
+        };
+        match wait {
+            None => self.emit_marks(id),
+            Some(ms) => {
+                let Some(me) = self.me() else { return };
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+                        .await;
+                    {
+                        let mut state = me.state();
+                        state.marks_due.remove(&id);
+                        state.last_marked.insert(id, crate::clock::unix_now_ms());
+                    }
+                    me.emit_marks(id);
+                });
+            }
+        }
+    }
+
+    fn emit_marks(&self, id: u64) {
+        let update = {
+            let state = self.state();
+            let Some(position) = state.positions.get(&id) else { return };
+            let (bids, asks) = super::tops(&state, position);
+            let pnl = super::mark(position, bids);
+            EngineEvent::PositionUpdate { position: Box::new(position.clone()), pnl, bids, asks }
+        };
+        self.emit(update);
     }
 
     /// Snapshots of every held token's book.
@@ -303,6 +355,9 @@ impl Inner {
         self.this.get().and_then(std::sync::Weak::upgrade)
     }
 }
+
+/// Shortest gap between two price-move announcements of one position.
+const MARKS_EVERY_MS: i64 = 250;
 
 fn point(state: &State, p: &Position, at_ms: i64) -> crate::store::PricePoint {
     let ([yes_bid, no_bid], [yes_ask, no_ask]) = super::tops(state, p);
