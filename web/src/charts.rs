@@ -105,9 +105,7 @@ pub(crate) fn equity_chart(perf: &Performance) -> Markup {
     };
     let y = |v: Decimal| scale(f(v), vlo, vhi, HEIGHT - BOTTOM, TOP);
     let mut d = format!("M{:.1} {:.1}", if points.len() < 2 { LEFT } else { x(first.0) }, y(first.1));
-    for &(ms, value) in points.iter().skip(1) {
-        d.push_str(&format!(" H{:.1} V{:.1}", x(ms), y(value)));
-    }
+    step_path(&mut d, points.iter().skip(1).map(|&(ms, value)| (x(ms), y(value))));
     if points.len() < 2 {
         d.push_str(&format!(" H{:.1}", WIDTH - RIGHT));
     }
@@ -122,6 +120,36 @@ pub(crate) fn equity_chart(perf: &Performance) -> Markup {
         (x_label(WIDTH - RIGHT, "end", &utc_day(last.0)))
     };
     frame("equity-chart", title, &body)
+}
+
+/// Appends the steps to `points` (x, y in pixels, x ascending) to a path, one whole pixel column
+/// at a time: the closes that land in one column become its lowest and highest value and where
+/// it ended, so 10,000 closes draw the same picture as a few hundred segments.
+fn step_path(d: &mut String, points: impl Iterator<Item = (f64, f64)>) {
+    use std::fmt::Write as _;
+    // (column, lowest y, highest y, last y)
+    let mut column: Option<(f64, f64, f64, f64)> = None;
+    let flush = |d: &mut String, (x, lo, hi, last): (f64, f64, f64, f64)| {
+        let _ = write!(d, " H{x:.1}");
+        if lo < last || hi > last {
+            let _ = write!(d, " V{lo:.1} V{hi:.1}");
+        }
+        let _ = write!(d, " V{last:.1}");
+    };
+    for (x, y) in points {
+        let px = x.round();
+        column = Some(match column {
+            Some((c, lo, hi, _)) if c == px => (c, lo.min(y), hi.max(y), y),
+            Some(done) => {
+                flush(d, done);
+                (px, y, y, y)
+            }
+            None => (px, y, y, y),
+        });
+    }
+    if let Some(done) = column {
+        flush(d, done);
+    }
 }
 
 /// One bar per closed position, in the order they closed: green above zero, red below.
@@ -181,6 +209,14 @@ mod tests {
         assert!(svg.starts_with("<svg id=\"equity-chart\""));
         assert!(svg.contains("<path class=\"line\" d=\"M72.0 "), "{svg}");
         assert!(svg.contains(" H628.0 V"), "the last close is at the right edge: {svg}");
+        // Ten thousand closes fold into at most one column per pixel, keeping the extremes.
+        let many: Vec<(i64, String)> =
+            (0..10_000).map(|i| (i64::from(i), format!("{}", 1000 + (i % 7) * 10 - 30))).collect();
+        let many: Vec<(i64, &str)> = many.iter().map(|(t, v)| (*t, v.as_str())).collect();
+        let big = equity_chart(&perf(&many, &[])).into_string();
+        assert!(big.len() < 40_000, "{} bytes", big.len());
+        assert!(big.matches(" H").count() <= 557, "one step per pixel column");
+        assert!(big.contains(">1030<") && big.contains(">970<"), "the extremes are still labelled");
         assert!(svg.contains(">1100<") && svg.contains(">900<"), "highest and lowest are labelled");
         assert!(!svg.contains("style="));
         let one = equity_chart(&perf(&[(5, "1000")], &[])).into_string();
