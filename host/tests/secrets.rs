@@ -235,3 +235,25 @@ async fn no_secret_reaches_logs_stdout_the_database_or_api_answers() {
         secrets.len()
     );
 }
+
+/// The panic hook blanks registered secrets: a child run of this test panics with the password
+/// in its message, and its standard error shows the message without it.
+#[test]
+fn a_panic_message_carrying_a_secret_is_blanked() {
+    const CHILD: &str = "EQUILIBRAGE_TEST_PANIC_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        equilibrage::logging::init();
+        equilibrage::logging::register_secret(PASSWORD);
+        panic!("could not unlock the keystore with {PASSWORD}");
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["a_panic_message_carrying_a_secret_is_blanked", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the child panicked");
+    assert!(stderr.contains("could not unlock the keystore with [redacted]"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+}
