@@ -33,6 +33,20 @@ pub struct Config {
     /// `[engine]`: the trading settings the bot starts with (stored changes win after that).
     pub engine: crate::engine::Settings,
     pub web: WebConfig,
+    /// `[signals]`: where whale, news and trend signals come from.
+    pub signals: SignalsConfig,
+}
+
+/// `[signals]`: one table per signal source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalsConfig {
+    /// `[signals.news]`: RSS/Atom feeds and a JSON news API (see `feeds::news`).
+    pub news: crate::feeds::news::NewsFeedsConfig,
+    /// `[signals.trends]`: trend windows and the scanner's price recording (see `engine::trends`).
+    pub trends: crate::engine::TrendsConfig,
+    /// `[signals.whales]`: the Data API whale tracker (see `feeds::whales`).
+    pub whales: crate::feeds::whales::WhalesConfig,
 }
 
 /// `[exchange]`: the venue.
@@ -269,6 +283,15 @@ impl Config {
             );
         }
         self.validate_polymarket()?;
+        if let Err((key, message)) = self.signals.news.validate() {
+            return bad(key, message);
+        }
+        if let Err((key, message)) = self.signals.trends.validate() {
+            return bad(key, message);
+        }
+        if let Err((key, message)) = self.signals.whales.validate() {
+            return bad(key, message);
+        }
         if let Err(e) = self.engine.validate() {
             return bad("engine", e.to_string());
         }

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod exchange;
+pub mod feeds;
 pub mod logging;
 pub mod plugins;
 pub mod scaffold;

@@ -307,6 +307,28 @@ fn plugin_options(config: &Config) -> PluginOptions {
 fn run(common: &Common) -> anyhow::Result<()> {
     let config = load_config(common)?;
     wallet::files::private_dir(&config.data.dir).context("the data directory")?;
+    let wallet_dir = WalletDir::in_data_dir(&config.data.dir);
+    // Live mode unlocks the keystore before anything else starts: a wrong password stops here.
+    let live = if config.exchange.mode == ExchangeMode::Live {
+        let live = signer::live_signer(&config.exchange.polymarket, &wallet_dir, || {
+            let password = input::password("Keystore password", false)?;
+            equilibrage::logging::register_secret(secrecy::ExposeSecret::expose_secret(&password));
+            Ok(password)
+        })
+        .context("live mode cannot sign in")?;
+        if live.source == signer::KeySource::Environment {
+            tracing::warn!(
+                var = signer::PRIVATE_KEY_VAR,
+                "the signing key comes from the environment; `equilibrage wallet import` keeps it encrypted instead"
+            );
+        }
+        Some(live)
+    } else {
+        None
+    };
+    if let Some(token) = env_token() {
+        equilibrage::logging::register_secret(&token);
+    }
     let plugin_dir = config.plugin_dir();
     for written in plugins::install_defaults(&plugin_dir)? {
         tracing::info!(file = %written.display(), "installed default plugin");
@@ -334,25 +356,6 @@ fn run(common: &Common) -> anyhow::Result<()> {
     let _hot_reload = plugins::watch(&runtime)?;
     let prior = Prior::read(&store)?;
     let store_for_keys = store.clone();
-    let wallet_dir = WalletDir::in_data_dir(&config.data.dir);
-    // Live mode unlocks the keystore before anything starts: a wrong password stops here.
-    let live = if config.exchange.mode == ExchangeMode::Live {
-        let live = signer::live_signer(&config.exchange.polymarket, &wallet_dir, || {
-            let password = input::password("Keystore password", false)?;
-            equilibrage::logging::register_secret(secrecy::ExposeSecret::expose_secret(&password));
-            Ok(password)
-        })
-        .context("live mode cannot sign in")?;
-        if live.source == signer::KeySource::Environment {
-            tracing::warn!(
-                var = signer::PRIVATE_KEY_VAR,
-                "the signing key comes from the environment; `equilibrage wallet import` keeps it encrypted instead"
-            );
-        }
-        Some(live)
-    } else {
-        None
-    };
     let address = match &live {
         Some(live) => Some(live.address.clone()),
         None => wallet_dir.address().ok(),
@@ -366,6 +369,7 @@ fn run(common: &Common) -> anyhow::Result<()> {
         let engine = Engine::open(exchange, runtime.clone(), store, options)
             .await
             .context("starting the trading engine")?;
+        engine.set_trends_config(config.signals.trends.clone());
         let settings = engine.settings();
         tracing::info!(
             auto_trading = settings.auto_trading,
@@ -378,6 +382,43 @@ fn run(common: &Common) -> anyhow::Result<()> {
         if let Venue::Sim(sim) = &venue {
             let feeds = SignalFeeds { whales: sim.whale_trades(), news: sim.news() };
             engine.follow_signals(feeds, &mut tasks);
+        }
+        // Whales (`[signals.whales]`): the simulator brings its own trades; paper and live poll
+        // the Data API and hand new trades to the engine.
+        engine.set_market_maker_rule(config.signals.whales.market_maker_rule());
+        if !matches!(venue, Venue::Sim(_)) {
+            let (trades, mut whale_rx) = tokio::sync::broadcast::channel(4_096);
+            let tracker = equilibrage::feeds::whales::WhaleTracker::new(
+                config.signals.whales.clone(),
+                store_for_keys.clone(),
+                trades,
+            )
+            .context("starting the whale tracker")?;
+            let sink = engine.clone();
+            tokio::spawn(async move {
+                loop {
+                    match whale_rx.recv().await {
+                        Ok(t) => sink.push_whale_trades([t]),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "whale trades lagged");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            });
+            let (list, clock, limit) = (engine.clone(), engine.clone(), config.signals.whales.markets);
+            tokio::spawn(tracker.run(
+                move || equilibrage::feeds::whales::markets_to_poll(&list, limit),
+                move || clock.now_ms(),
+            ));
+        }
+        // News feeds (`[signals.news]`), in every mode, when any are configured.
+        let news_config = config.signals.news.clone().with_env_key();
+        if news_config.enabled() {
+            let aggregator =
+                equilibrage::feeds::news::NewsAggregator::new(news_config, store_for_keys.clone())
+                    .context("starting the news feeds")?;
+            tokio::spawn(aggregator.run(engine.news_sink()));
         }
         let listener = tokio::net::TcpListener::bind(config.web.listen)
             .await

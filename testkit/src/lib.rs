@@ -15,6 +15,7 @@
 //! ```
 
 mod auth;
+mod data_api;
 mod engine;
 mod gamma;
 mod model;
@@ -201,9 +202,22 @@ impl MockPolymarket {
         lock(&self.shared).server_time = secs;
     }
 
-    /// Page size of `/data/orders` and `/data/trades` (default 100).
+    /// Page size of `/data/orders`, `/data/trades` and the Data API's public `/trades`
+    /// (default 100).
     pub fn set_page_limit(&self, limit: usize) {
         lock(&self.shared).page_limit = limit.max(1);
+    }
+
+    /// Adds other wallets' trades to the Data API's `/trades` (served newest first, after the
+    /// account's own). Raw JSON, so a test can serve a malformed record as written.
+    pub fn add_public_trades(&self, trades: impl IntoIterator<Item = serde_json::Value>) {
+        lock(&self.shared).data_api.trades.extend(trades);
+    }
+
+    /// Sets the Data API's `/holders` answer for a market: one `{"token", "holders": [...]}`
+    /// entry per token, as raw JSON.
+    pub fn set_holders(&self, condition_id: &str, entries: Vec<serde_json::Value>) {
+        lock(&self.shared).data_api.holders.insert(condition_id.to_ascii_lowercase(), entries);
     }
 
     /// Every HTTP request so far (websocket upgrades included), in arrival order.

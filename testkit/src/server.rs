@@ -59,6 +59,7 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/v1/heartbeats", post(heartbeat))
         .route("/trades", get(data_trades))
         .route("/positions", get(data_positions))
+        .route("/holders", get(data_holders))
         .route("/ws/market", get(ws::market))
         .route("/ws/user", get(ws::user))
         .fallback(|| async { error(&ApiError::new(404, "not found")) })
@@ -647,6 +648,11 @@ async fn data_trades(AxumState(shared): AxumState<Shared>, RawQuery(raw): RawQue
         let markets = q.all("market");
         let user = q.get("user");
         let side = q.get("side");
+        if !st.data_api.trades.is_empty() {
+            // Public trades too: the whale tracker's view (see `data_api`).
+            let own: Vec<Value> = st.trades.iter().rev().filter_map(|t| st.data_trade_json(t)).collect();
+            return crate::data_api::trades(&st, own, &q.0).map_err(ApiError::bad);
+        }
         if user.is_some_and(|u| !u.eq_ignore_ascii_case(&st.address)) {
             return Ok(json!([]));
         }
@@ -662,6 +668,12 @@ async fn data_trades(AxumState(shared): AxumState<Shared>, RawQuery(raw): RawQue
             .collect();
         Ok(Value::Array(items))
     })())
+}
+
+async fn data_holders(AxumState(shared): AxumState<Shared>, RawQuery(raw): RawQuery) -> Response {
+    let q = Query::parse(raw.as_deref());
+    let st = lock(&shared);
+    respond(crate::data_api::holders(&st, &q.0).map_err(ApiError::bad))
 }
 
 async fn data_positions(AxumState(shared): AxumState<Shared>, RawQuery(raw): RawQuery) -> Response {

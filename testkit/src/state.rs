@@ -171,6 +171,8 @@ pub(crate) struct State {
     pub(crate) subscribers: Vec<Subscriber>,
     pub(crate) next_id: u64,
     pub(crate) heartbeat_id: Option<String>,
+    /// Other wallets' trades and top holders (Data API).
+    pub(crate) data_api: crate::data_api::DataApi,
 }
 
 impl State {
@@ -196,6 +198,7 @@ impl State {
             subscribers: Vec::new(),
             next_id: 1,
             heartbeat_id: None,
+            data_api: crate::data_api::DataApi::default(),
         }
     }
 

@@ -462,10 +462,29 @@ async fn whale<B: Backend>(
 
 async fn news<B: Backend>(
     State(state): State<AppState<B>>,
-    ApiQuery(q): ApiQuery<LimitQuery>,
+    ApiQuery(q): ApiQuery<NewsQuery>,
 ) -> AppResult<Response> {
-    let news = state.backend.news(capped(q.limit, 50, MAX_SIGNALS))?;
+    let limit = capped(q.limit, 50, MAX_SIGNALS);
+    let news = match q.market.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        None => state.backend.news(limit)?,
+        // The items matched to one market (why its news signal is what it is), among the latest.
+        Some(market) => {
+            let mut all = state.backend.news(MAX_SIGNALS)?;
+            all.retain(|n| n.markets.iter().any(|m| m == market));
+            all.truncate(limit);
+            all
+        }
+    };
     Ok(axum::Json(json!({ "news": news })).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NewsQuery {
+    #[serde(default, deserialize_with = "empty_as_none")]
+    limit: Option<usize>,
+    /// Only the items matched to this market (condition id).
+    #[serde(default)]
+    market: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -480,7 +499,8 @@ async fn trends<B: Backend>(
     State(state): State<AppState<B>>,
     ApiQuery(q): ApiQuery<TrendQuery>,
 ) -> AppResult<Response> {
-    let window = q.window.unwrap_or(3600);
+    // The first configured window is the default.
+    let window = q.window.unwrap_or_else(|| state.backend.trend_windows().first().copied().unwrap_or(3600));
     if !(1..=MAX_TREND_WINDOW).contains(&window) {
         return Err(invalid(
             "window",

@@ -54,7 +54,7 @@ type Check = fn(&Value);
 /// Every GET endpoint: its shape with the token, and 401 without or with a wrong one.
 #[tokio::test]
 async fn reads_answer_their_shapes() {
-    let cases: [(&str, Check); 14] = [
+    let cases: [(&str, Check); 17] = [
         ("/api/positions", |j| assert_eq!(j["positions"][0]["id"], 1)),
         ("/api/positions/2", |j| assert_eq!(j["position"]["status"], "closed")),
         ("/api/positions/history?market=closed&outcome=win&limit=9999&offset=0", |j| {
@@ -99,7 +99,21 @@ async fn reads_answer_their_shapes() {
             assert_eq!(j["markets"][0][1], crate::fake::HOSTILE, "JSON carries text as is");
         }),
         ("/api/info/news", |j| assert_eq!(j["news"][0]["id"], "n1")),
+        ("/api/info/news?market=0xa", |j| {
+            assert_eq!(j["news"][0]["matches"][0]["market"], "0xa", "why it matched: {j}");
+            assert_eq!(j["news"][0]["matches"][0]["relevance"], 0.75);
+            assert_eq!(j["news"][0]["title"], crate::fake::HOSTILE, "JSON carries text as is");
+        }),
+        ("/api/info/news?market=0xnone", |j| assert_eq!(j["news"].as_array().map(Vec::len), Some(0))),
         ("/api/info/trends?window=600&limit=1", |j| assert_eq!(j["trends"][0]["window_secs"], 600)),
+        ("/api/info/trends", |j| {
+            // The first configured window is the default; volume figures are exact decimals.
+            assert_eq!(j["trends"][0]["window_secs"], 3600);
+            assert_eq!(j["trends"][0]["change"], "0.05");
+            assert_eq!(j["trends"][0]["volatility_24h"], 0.04);
+            assert_eq!(j["trends"][0]["volume_24h"], "12500.5");
+            assert_eq!(j["trends"][0]["volume_change"], "-250");
+        }),
         ("/api/plugins", |j| {
             assert_eq!(j["venue"]["mode"], "sim");
             assert_eq!(j["plugins"][0]["params"][0]["name"], "w_spread");

@@ -93,6 +93,10 @@ pub trait Backend: Send + Sync + 'static {
     fn news(&self, limit: usize) -> BackendResult<Vec<NewsView>>;
     /// Market trends over the last `window_secs`, largest moves first, at most `limit`.
     fn trends(&self, window_secs: u64, limit: usize) -> BackendResult<Vec<TrendView>>;
+    /// The trend windows the operator configured, seconds; the first is the default.
+    fn trend_windows(&self) -> Vec<u64> {
+        vec![3_600, 86_400]
+    }
     /// Live events; a subscriber that falls behind misses events and is told so by `Lagged`.
     fn subscribe(&self) -> broadcast::Receiver<LiveEvent>;
 
@@ -181,6 +185,9 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
     }
     fn trends(&self, window_secs: u64, limit: usize) -> BackendResult<Vec<TrendView>> {
         (**self).trends(window_secs, limit)
+    }
+    fn trend_windows(&self) -> Vec<u64> {
+        (**self).trend_windows()
     }
     fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         (**self).subscribe()

@@ -331,6 +331,10 @@ impl Backend for Fake {
             last_trade_ms: 1_700_000_100_000,
             win_rate_percent: None,
             market_maker: false,
+            wins: 0,
+            losses: 0,
+            two_sided_markets: 0,
+            top_holding: Decimal::ZERO,
         }]
         .into_iter()
         .take(limit)
@@ -341,7 +345,11 @@ impl Backend for Fake {
         if address != "0xwhale" {
             return Err(BackendError::NotFound(format!("no whale {address}")));
         }
-        Ok(WhaleDetail { whale: self.whales(1)?.remove(0), markets: vec![("0xa".into(), HOSTILE.into())] })
+        Ok(WhaleDetail {
+            whale: self.whales(1)?.remove(0),
+            markets: vec![("0xa".into(), HOSTILE.into())],
+            activity: Vec::new(),
+        })
     }
 
     fn news(&self, limit: usize) -> BackendResult<Vec<NewsView>> {
@@ -353,6 +361,7 @@ impl Backend for Fake {
             url: "javascript:alert(1)".into(),
             published_ms: 1_700_000_000_000,
             markets: vec!["0xa".into()],
+            matches: vec![NewsMatchView { market: "0xa".into(), relevance: 0.75, sentiment: -0.5 }],
         }]
         .into_iter()
         .take(limit)
@@ -368,6 +377,9 @@ impl Backend for Fake {
             volatility: Some(0.01),
             points: 10,
             window_secs,
+            volatility_24h: Some(0.04),
+            volume_24h: Some(dec("12500.5")),
+            volume_change: Some(dec("-250")),
         }]
         .into_iter()
         .take(limit)

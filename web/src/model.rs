@@ -408,6 +408,24 @@ pub struct WhaleView {
     pub win_rate_percent: Option<f64>,
     /// Active in very many markets on both sides: not counted as conviction.
     pub market_maker: bool,
+    /// Resolved markets it bought into: won, lost (the win rate's basis).
+    pub wins: u32,
+    pub losses: u32,
+    /// Markets where it traded both sides (YES and NO, or bought and sold one outcome).
+    pub two_sided_markets: usize,
+    /// Its largest position among a market's top holders, shares (0: never seen there).
+    pub top_holding: Decimal,
+}
+
+/// One market of a whale's activity (`GET /api/whales/{address}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WhaleMarketView {
+    pub market: String,
+    /// Shares bought and sold, YES then NO.
+    pub bought: [Decimal; 2],
+    pub sold: [Decimal; 2],
+    /// The winning outcome (0 YES, 1 NO) once resolved and counted.
+    pub settled: Option<u8>,
 }
 
 /// `GET /api/whales/{address}`.
@@ -416,10 +434,12 @@ pub struct WhaleDetail {
     pub whale: WhaleView,
     /// The markets it traded: (market id, question where known).
     pub markets: Vec<(String, String)>,
+    /// What it did per market (bounded; see the whale tracker in docs/operations.md).
+    pub activity: Vec<WhaleMarketView>,
 }
 
 /// A news item and the markets it was matched to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewsView {
     pub id: String,
     pub title: String,
@@ -428,6 +448,17 @@ pub struct NewsView {
     pub url: String,
     pub published_ms: i64,
     pub markets: Vec<String>,
+    /// Why: per matched market, the news-aggregator plugin's relevance (0..1) and sentiment
+    /// (-1..1, bad to good news for "YES"); most relevant first.
+    pub matches: Vec<NewsMatchView>,
+}
+
+/// One market a news item was matched to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewsMatchView {
+    pub market: String,
+    pub relevance: f32,
+    pub sentiment: f32,
 }
 
 /// A market's recent movement, from stored price history.
@@ -442,6 +473,11 @@ pub struct TrendView {
     pub volatility: Option<f64>,
     pub points: usize,
     pub window_secs: u64,
+    /// The same moves scaled to a day (what the scorer's `volatility_24h` gets), price units.
+    pub volatility_24h: Option<f64>,
+    /// The venue's 24 h volume at the window's last point, and its change over the window, pUSD.
+    pub volume_24h: Option<Decimal>,
+    pub volume_change: Option<Decimal>,
 }
 
 /// What a live event is about; WebSocket clients subscribe by topic.

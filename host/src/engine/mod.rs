@@ -11,12 +11,15 @@ mod scanner;
 mod settings;
 mod signals;
 mod trader;
+mod trends;
+mod whales;
 
 pub use history::{ClosedHistory, ClosedSummary, HistoryStats};
 pub use ledger::{Account, Overview, PositionPnl, mark, mark_leg, overview};
 pub use rules::{Exit, RulesSource, builtin};
 pub use settings::{FieldError, Settings, SettingsError, SettingsPatch};
 pub use signals::SignalFeeds;
+pub use trends::{Trend, TrendsConfig};
 
 use crate::exchange::{BookSet, Exchange, ExchangeError, Market, OrderBook, TokenId};
 use crate::plugins::{PluginError, PluginEvent, PluginKind, Plugins};
@@ -194,6 +197,10 @@ struct State {
     unsettled_from: Option<u64>,
     /// When price history was last pruned.
     pruned_at_ms: i64,
+    /// Trend windows and candidate recording (see `trends`), and the last point the scanner
+    /// recorded per candidate market.
+    trends: TrendsConfig,
+    last_candidate_point: HashMap<String, i64>,
 }
 
 struct Inner {
@@ -220,6 +227,8 @@ struct Inner {
     client_seq: std::sync::atomic::AtomicU64,
     /// Whale trades and news of the last day.
     recent: Mutex<signals::Recent>,
+    /// Whale trades and resolutions waiting for the whale table (see `whales`).
+    whale_inbox: Mutex<whales::WhaleInbox>,
     /// The engine itself, for the tasks it spawns (set once at open).
     this: std::sync::OnceLock<std::sync::Weak<Inner>>,
 }
@@ -289,6 +298,7 @@ impl Engine {
             settings_changed: Notify::new(),
             client_seq: std::sync::atomic::AtomicU64::new(0),
             recent: Mutex::new(signals::Recent::default()),
+            whale_inbox: Mutex::new(whales::WhaleInbox::default()),
             this: std::sync::OnceLock::new(),
         };
         let engine = Self { inner: Arc::new(inner) };
@@ -321,6 +331,13 @@ impl Engine {
         tasks.tasks.spawn(async move { inner.signal_loop(feeds).await });
     }
 
+    /// Where the news aggregator (`feeds::news`) hands its new items: they join the scanner's
+    /// signals like the venue's own news.
+    pub fn news_sink(&self) -> impl Fn(Vec<crate::exchange::sim::NewsItem>) + Send + Sync + 'static {
+        let inner = Arc::clone(&self.inner);
+        move |items| inner.push_news(items)
+    }
+
     /// The venue's name.
     #[must_use]
     pub fn venue(&self) -> &'static str {
@@ -331,6 +348,17 @@ impl Engine {
     #[must_use]
     pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
+    }
+
+    /// Sets the trend windows and how the scanner records candidates' prices (`[signals.trends]`).
+    pub fn set_trends_config(&self, config: TrendsConfig) {
+        self.inner.state().trends = config;
+    }
+
+    /// The trend windows offered, seconds; the first is the default.
+    #[must_use]
+    pub fn trend_windows(&self) -> Vec<u64> {
+        self.inner.state().trends.windows_secs.clone()
     }
 
     /// Events for the dashboard and API.

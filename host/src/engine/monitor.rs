@@ -39,6 +39,7 @@ impl Inner {
     /// One market event: books, resolutions, and an evaluation of the position holding the token.
     pub(super) async fn on_event(&self, event: MarketEvent) {
         if let MarketEvent::Resolved { market, winning_token, .. } = &event {
+            self.note_resolution(market, winning_token);
             self.settle_market(market, winning_token).await;
             return;
         }
@@ -361,5 +362,7 @@ const MARKS_EVERY_MS: i64 = 250;
 
 fn point(state: &State, p: &Position, at_ms: i64) -> crate::store::PricePoint {
     let ([yes_bid, no_bid], [yes_ask, no_ask]) = super::tops(state, p);
-    crate::store::PricePoint { at_ms, yes_bid, yes_ask, no_bid, no_ask }
+    // The listing's 24 h volume, for trends, where the last listing has the market.
+    let volume_24h = state.markets.get(&p.market_id).map(|m| m.volume_24h);
+    crate::store::PricePoint { at_ms, yes_bid, yes_ask, no_bid, no_ask, volume_24h }
 }

@@ -157,6 +157,8 @@ impl Inner {
             markets.iter().map(|m| &**m).filter(|m| wanted(m, &settings, now)).collect();
         self.fetch_missing_books(&candidates).await;
         let signals = self.signals(&candidates, now).await;
+        // The day's trend from stored history, where the market has some (see `trends`).
+        let trends = self.scorer_trends(candidates.iter().map(|m| m.id.as_str()), now);
         let slippage = settings.max_slippage();
         // Features, from the books as they are now; markets with a side that cannot be bought
         // are not candidates.
@@ -185,6 +187,10 @@ impl Inner {
                 };
                 let vol =
                     state.vol.entry(m.id.clone()).or_default().observe(mid.to_f64().unwrap_or_default(), now);
+                // Realised volatility of the recorded history wins over the running estimate,
+                // which sees one point per scan.
+                #[expect(clippy::cast_possible_truncation, reason = "a volatility in price units, 0..1")]
+                let vol = trends.get(&m.id).and_then(|t| t.volatility_24h).map_or(vol, |v| v as f32);
                 let signal = signals.get(&m.id).copied().unwrap_or_default();
                 batch.push(&abi::MarketFeatures {
                     yes_bid: yes_bid.map(micros),
@@ -237,6 +243,13 @@ impl Inner {
                 .then_with(|| scored[*a].0.id.cmp(&scored[*b].0.id))
         });
         order.truncate(KEEP_OPPORTUNITIES);
+        self.record_candidates(
+            order.iter().map(|i| {
+                let (m, quotes, _) = &scored[*i];
+                (m.id.clone(), super::trends::candidate_point(now, *quotes, m.volume_24h))
+            }),
+            now,
+        );
         let opportunities: Vec<Opportunity> = order
             .into_iter()
             .map(|i| (i, &scored[i]))

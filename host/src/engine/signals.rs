@@ -3,13 +3,11 @@
 //! dashboard. A failing signal plugin leaves its signals neutral; the scan goes on.
 
 use super::Inner;
+use crate::exchange::Market;
 use crate::exchange::sim::{NewsItem, WhaleTrade};
-use crate::exchange::{Market, Side};
 use crate::plugins::abi;
-use crate::store::{NewsRecord, WhaleRecord};
-use rust_decimal::Decimal;
-use sha2::{Digest as _, Sha256};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use crate::store::{NewsMarketMatch, NewsRecord};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -53,7 +51,7 @@ impl Recent {
 }
 
 fn news_id(n: &NewsItem) -> String {
-    hex::encode(&Sha256::digest(format!("{}\n{}", n.source, n.title).as_bytes())[..12])
+    crate::feeds::news::news_id(&n.source, &n.url, &n.title)
 }
 
 impl Inner {
@@ -62,7 +60,7 @@ impl Inner {
         loop {
             tokio::select! {
                 trade = feeds.whales.recv() => match trade {
-                    Ok(t) => self.recent().whales.push_back(t),
+                    Ok(t) => self.take_whale_trade(t),
                     Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "whale trades lagged"),
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
@@ -73,6 +71,28 @@ impl Inner {
                 },
             }
         }
+    }
+
+    /// News items from the feeds (`feeds::news`), for the next scans' signals.
+    pub(super) fn push_news(&self, mut items: Vec<NewsItem>) {
+        // Feeds bring older items too: only the last day's count, kept in publication order so
+        // the oldest are forgotten first.
+        let cutoff = self.clock.now_ms() - DAY_MS;
+        items.retain(|n| n.published_ms >= cutoff);
+        if items.is_empty() {
+            return;
+        }
+        let mut recent = self.recent();
+        recent.news.extend(items);
+        recent.news.make_contiguous().sort_by_key(|n| n.published_ms);
+        while recent.news.len() > MAX_NEWS {
+            recent.news.pop_front();
+        }
+    }
+
+    /// A whale trade for the next scans' signals (see `whales` for the whale table).
+    pub(super) fn push_recent_whale(&self, t: WhaleTrade) {
+        self.recent().whales.push_back(t);
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
@@ -100,82 +120,6 @@ impl Inner {
         out
     }
 
-    async fn whale_signals(&self, trades: &[WhaleTrade], now: i64, out: &mut HashMap<String, MarketSignals>) {
-        let mut wallets: Vec<&str> = Vec::new();
-        let mut markets: Vec<&str> = Vec::new();
-        let mut wallet_ix: HashMap<&str, u32> = HashMap::new();
-        let mut market_ix: HashMap<&str, u32> = HashMap::new();
-        let mut input =
-            abi::AnalysisInput { wallet_count: 0, market_count: 0, trades: Vec::with_capacity(trades.len()) };
-        for t in trades {
-            let w = *wallet_ix.entry(&t.wallet).or_insert_with(|| {
-                wallets.push(&t.wallet);
-                u32::try_from(wallets.len() - 1).unwrap_or(u32::MAX)
-            });
-            let m = *market_ix.entry(&t.market).or_insert_with(|| {
-                markets.push(&t.market);
-                u32::try_from(markets.len() - 1).unwrap_or(u32::MAX)
-            });
-            input.trades.push(abi::Trade {
-                wallet: w,
-                market: m,
-                outcome: if t.outcome == 0 { abi::Outcome::Yes } else { abi::Outcome::No },
-                side: if t.side == Side::Buy { abi::TradeSide::Buy } else { abi::TradeSide::Sell },
-                price: super::rules::micros(t.price),
-                shares: super::rules::micros(t.shares),
-                at: t.at_ms,
-            });
-        }
-        input.wallet_count = u32::try_from(wallets.len()).unwrap_or(u32::MAX);
-        input.market_count = u32::try_from(markets.len()).unwrap_or(u32::MAX);
-        let plugins = self.plugins.clone();
-        let answer = super::plugin_call(move || plugins.analyze_whales(now, &input)).await;
-        let analysis = match answer {
-            Ok(Ok(a)) => a,
-            Ok(Err(e)) => return self.error("signals", format!("whale analysis skipped: {e}")),
-            Err(e) => return self.error("signals", format!("whale analysis aborted: {e}")),
-        };
-        for s in &analysis.markets {
-            if let Some(id) = usize::try_from(s.market).ok().and_then(|i| markets.get(i)) {
-                let entry = out.entry((*id).to_owned()).or_default();
-                entry.whale_activity = s.activity;
-                entry.whale_net_flow = s.net_yes_flow;
-            }
-        }
-        // The whale table: every profiled wallet, with what the day's trades say about it.
-        let mut records = Vec::new();
-        for w in &analysis.whales {
-            let Some(address) = usize::try_from(w.wallet).ok().and_then(|i| wallets.get(i)) else { continue };
-            let theirs: Vec<&WhaleTrade> = trades.iter().filter(|t| t.wallet == *address).collect();
-            let volume: Decimal = theirs.iter().map(|t| t.price * t.shares).sum();
-            let traded: BTreeSet<String> = theirs.iter().map(|t| t.market.clone()).collect();
-            records.push(WhaleRecord {
-                address: (*address).to_owned(),
-                total_volume: volume,
-                trade_count: theirs.len() as u64,
-                markets: traded.into_iter().collect(),
-                first_seen_ms: theirs.iter().map(|t| t.at_ms).min().unwrap_or(now),
-                last_trade_ms: theirs.iter().map(|t| t.at_ms).max().unwrap_or(now),
-            });
-        }
-        let written = self
-            .store
-            .write(move |w| {
-                for mut r in records {
-                    // Keep when the wallet was first seen across days.
-                    if let Some(old) = w.whale(&r.address)? {
-                        r.first_seen_ms = r.first_seen_ms.min(old.first_seen_ms);
-                    }
-                    w.put_whale(&r)?;
-                }
-                Ok(())
-            })
-            .await;
-        if let Err(e) = written {
-            self.error("signals", format!("storing whales: {e}"));
-        }
-    }
-
     async fn news_signals(
         &self,
         news: &[NewsItem],
@@ -187,7 +131,7 @@ impl Inner {
             .iter()
             .map(|n| abi::NewsItem {
                 title: n.title.clone(),
-                summary: String::new(),
+                summary: n.summary.clone(),
                 source: n.source.clone(),
                 published: n.published_ms,
             })
@@ -203,7 +147,7 @@ impl Inner {
             Ok(Err(e)) => return self.error("signals", format!("news matching skipped: {e}")),
             Err(e) => return self.error("signals", format!("news matching aborted: {e}")),
         };
-        let mut matched: HashMap<usize, BTreeSet<String>> = HashMap::new();
+        let mut matched: HashMap<usize, Vec<NewsMarketMatch>> = HashMap::new();
         for m in &found {
             let (Ok(item), Ok(market)) = (usize::try_from(m.item), usize::try_from(m.market)) else {
                 continue;
@@ -212,7 +156,16 @@ impl Inner {
             let entry = out.entry(id.clone()).or_default();
             entry.news_relevance = entry.news_relevance.max(m.relevance);
             entry.news_count += 1;
-            matched.entry(item).or_default().insert(id.clone());
+            let why = matched.entry(item).or_default();
+            match why.iter_mut().find(|w| w.market == *id) {
+                Some(w) if w.relevance >= m.relevance => {}
+                Some(w) => (w.relevance, w.sentiment) = (m.relevance, m.sentiment),
+                None => why.push(NewsMarketMatch {
+                    market: id.clone(),
+                    relevance: m.relevance,
+                    sentiment: m.sentiment,
+                }),
+            }
         }
         let records: Vec<NewsRecord> = news
             .iter()
@@ -220,19 +173,40 @@ impl Inner {
             .map(|(i, n)| NewsRecord {
                 id: news_id(n),
                 title: n.title.clone(),
-                summary: String::new(),
+                summary: n.summary.clone(),
                 source: n.source.clone(),
-                url: String::new(),
+                url: n.url.clone(),
                 published_ms: n.published_ms,
                 fetched_ms: now,
-                markets: matched.remove(&i).map(|s| s.into_iter().collect()).unwrap_or_default(),
+                markets: Vec::new(),
+                matches: matched.remove(&i).unwrap_or_default(),
             })
             .collect();
         let written = self
             .store
             .write(move |w| {
-                for r in &records {
-                    w.put_news(r)?;
+                for mut r in records {
+                    // Matches from earlier scans (other candidate markets) are kept; this scan's
+                    // answer wins for its markets. The first fetch time is kept too.
+                    if let Some(old) = w.news_item(&r.id)? {
+                        r.fetched_ms = r.fetched_ms.min(old.fetched_ms);
+                        for m in old.matches {
+                            if !r.matches.iter().any(|n| n.market == m.market) {
+                                r.matches.push(m);
+                            }
+                        }
+                        for id in old.markets {
+                            if !r.matches.iter().any(|n| n.market == id) && !r.markets.contains(&id) {
+                                r.markets.push(id);
+                            }
+                        }
+                    }
+                    r.matches
+                        .sort_by(|a, b| b.relevance.total_cmp(&a.relevance).then(a.market.cmp(&b.market)));
+                    let mut markets: Vec<String> = r.matches.iter().map(|m| m.market.clone()).collect();
+                    markets.append(&mut r.markets);
+                    r.markets = markets;
+                    w.put_news(&r)?;
                 }
                 Ok(())
             })

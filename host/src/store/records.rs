@@ -344,7 +344,7 @@ pub struct ScanRecord {
 }
 
 /// A wallet trading large.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhaleRecord {
     pub address: String,
     pub total_volume: Decimal,
@@ -353,10 +353,35 @@ pub struct WhaleRecord {
     pub markets: Vec<String>,
     pub first_seen_ms: i64,
     pub last_trade_ms: i64,
+    /// What it did per market (see `feeds::whales`); records stored before this decode without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub activity: Vec<WhaleMarket>,
+    /// Resolved markets it bought into whose winner it had bought, and those it had not.
+    #[serde(default)]
+    pub wins: u32,
+    #[serde(default)]
+    pub losses: u32,
+    /// Active in very many markets, trading both sides: not counted as conviction.
+    #[serde(default)]
+    pub market_maker: bool,
+    /// The largest top-holder position seen (`/holders`), shares.
+    #[serde(default)]
+    pub top_holding: Decimal,
+}
+
+/// One wallet's trading in one market: shares bought and sold per outcome (0 = YES, 1 = NO).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhaleMarket {
+    pub market: String,
+    pub bought: [Decimal; 2],
+    pub sold: [Decimal; 2],
+    /// The winning outcome once the market resolved and the wallet's result was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<u8>,
 }
 
 /// A news item, with the markets it was matched to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewsRecord {
     /// Stable id (a hash of source and link or title), for deduplication.
     pub id: String,
@@ -367,6 +392,21 @@ pub struct NewsRecord {
     pub published_ms: i64,
     pub fetched_ms: i64,
     pub markets: Vec<String>,
+    /// Why it was matched: per market, the news-aggregator plugin's relevance and sentiment
+    /// (records stored before matches were kept decode without them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<NewsMarketMatch>,
+}
+
+/// One market a news item was matched to, as the news-aggregator plugin scored it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewsMarketMatch {
+    /// The market's condition id.
+    pub market: String,
+    /// 0..1: how much the item bears on the market.
+    pub relevance: f32,
+    /// -1..1: bad to good news for the market's first outcome ("YES").
+    pub sentiment: f32,
 }
 
 /// A market's quotes at one moment, for charts and trends.
@@ -377,4 +417,8 @@ pub struct PricePoint {
     pub yes_ask: Option<Decimal>,
     pub no_bid: Option<Decimal>,
     pub no_ask: Option<Decimal>,
+    /// The venue's 24 h volume then, pUSD, where the recorder knew it (trends' volume change).
+    /// Points stored before it existed decode without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_24h: Option<Decimal>,
 }

@@ -132,6 +132,7 @@ fn news(id: &str, published_ms: i64) -> NewsRecord {
         published_ms,
         fetched_ms: published_ms + 10,
         markets: vec!["0xmarket1".into()],
+        matches: Vec::new(),
     }
 }
 
@@ -142,6 +143,7 @@ fn price(at_ms: i64) -> PricePoint {
         yes_ask: Some(dec!(0.42)),
         no_bid: None,
         no_ask: Some(dec!(0.6)),
+        volume_24h: None,
     }
 }
 
@@ -164,6 +166,7 @@ async fn every_record_kind_round_trips() {
         markets: vec!["0xmarket1".into()],
         first_seen_ms: 1,
         last_trade_ms: 2,
+        ..WhaleRecord::default()
     };
     let (p, t, i, o, s, n, pp) = (
         position(1, PositionStatus::Active),

@@ -293,6 +293,14 @@ impl<'a> Writer<'a> {
         query::get(&self.table(WHALES)?, &address)
     }
 
+    /// A stored news item as this transaction sees it.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it does not decode.
+    pub fn news_item(&self, id: &str) -> Result<Option<NewsRecord>> {
+        query::get(&self.table(NEWS)?, &id)
+    }
+
     /// A setting as this transaction sees it.
     ///
     /// # Errors

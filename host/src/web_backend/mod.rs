@@ -541,7 +541,7 @@ impl Backend for HostBackend {
             .map_err(|e| store_error(&e))?
             .ok_or_else(|| BackendError::NotFound(format!("no whale {address:?} is tracked")))?;
         let markets = w.markets.iter().map(|m| (m.clone(), self.shared.question_of(m))).collect();
-        Ok(WhaleDetail { whale: views::whale(&w), markets })
+        Ok(WhaleDetail { whale: views::whale(&w), markets, activity: views::whale_activity(&w) })
     }
 
     fn news(&self, limit: usize) -> BackendResult<Vec<NewsView>> {
@@ -552,9 +552,10 @@ impl Backend for HostBackend {
 
     fn trends(&self, window_secs: u64, limit: usize) -> BackendResult<Vec<TrendView>> {
         let s = &self.shared;
-        // Price history is kept for a month, and recorded for held markets only: the markets held
-        // now or during the window, and the best of the last scan, are the ones that can have
-        // points; the prices table is never scanned whole.
+        // Price history is kept for a month, recorded for held markets and the scanner's best
+        // candidates (see `engine::trends`): the markets held now or during the window, and the
+        // best of the last scan, are the ones shown; one range read each, the prices table is
+        // never scanned whole.
         let window_secs = window_secs.clamp(60, 30 * 86_400);
         let now = s.engine.now_ms();
         let from = now - i64::try_from(window_secs).unwrap_or(i64::MAX / 1_000) * 1_000;
@@ -589,6 +590,10 @@ impl Backend for HostBackend {
         });
         trends.truncate(limit);
         Ok(trends)
+    }
+
+    fn trend_windows(&self) -> Vec<u64> {
+        self.shared.engine.trend_windows()
     }
 
     fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {

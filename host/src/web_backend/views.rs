@@ -11,7 +11,6 @@ use equilibrage_web::{
     ScanView, Side, TradeView, TrendView, WhaleView,
 };
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive as _;
 
 /// YES or NO.
 #[must_use]
@@ -221,8 +220,8 @@ pub(crate) fn plugin(p: &PluginStatus) -> PluginView {
     }
 }
 
-/// A whale as stored. The whale pipeline does not compute a win rate or tell market makers
-/// apart yet, so `win_rate_percent` is `None` and `market_maker` false until it does.
+/// A whale as stored, with its realised win rate (`None` until a market it bought into
+/// resolved) and the market-maker flag (see `feeds::whales::table`).
 #[must_use]
 pub(crate) fn whale(w: &WhaleRecord) -> WhaleView {
     WhaleView {
@@ -232,9 +231,27 @@ pub(crate) fn whale(w: &WhaleRecord) -> WhaleView {
         markets: w.markets.len(),
         first_seen_ms: w.first_seen_ms,
         last_trade_ms: w.last_trade_ms,
-        win_rate_percent: None,
-        market_maker: false,
+        win_rate_percent: crate::feeds::whales::table::win_rate_percent(w),
+        market_maker: w.market_maker,
+        wins: w.wins,
+        losses: w.losses,
+        two_sided_markets: w.activity.iter().filter(|m| crate::feeds::whales::table::two_sided(m)).count(),
+        top_holding: w.top_holding,
     }
+}
+
+/// A whale's per-market activity.
+#[must_use]
+pub(crate) fn whale_activity(w: &WhaleRecord) -> Vec<equilibrage_web::WhaleMarketView> {
+    w.activity
+        .iter()
+        .map(|m| equilibrage_web::WhaleMarketView {
+            market: m.market.clone(),
+            bought: m.bought,
+            sold: m.sold,
+            settled: m.settled,
+        })
+        .collect()
 }
 
 /// A news item and the markets it was matched to.
@@ -248,35 +265,36 @@ pub(crate) fn news(n: &NewsRecord) -> NewsView {
         url: n.url.clone(),
         published_ms: n.published_ms,
         markets: n.markets.clone(),
+        matches: n
+            .matches
+            .iter()
+            .map(|m| equilibrage_web::NewsMatchView {
+                market: m.market.clone(),
+                relevance: m.relevance,
+                sentiment: m.sentiment,
+            })
+            .collect(),
     }
 }
 
-/// A market's movement from its price points over a window (oldest first): the YES mid now (the
-/// middle of its best bid and ask, where the point has both), its change over the window, and
-/// the standard deviation of its moves from point to point (a model quantity, in floats). Each
-/// is `None` where the points do not allow it.
+/// A market's movement from its price points over a window (oldest first), as the engine's
+/// trends module measures it (see [`crate::engine::Trend`]): the YES mid now, its change
+/// (momentum), the spread of its moves, and the change of the 24 h volume. Each is `None` where
+/// the points do not allow it.
 #[must_use]
 pub(crate) fn trend(market_id: &str, question: &str, points: &[PricePoint], window_secs: u64) -> TrendView {
-    let mids: Vec<Decimal> =
-        points.iter().filter_map(|p| Some((p.yes_bid? + p.yes_ask?) / Decimal::TWO)).collect();
-    let change = match (mids.first(), mids.last()) {
-        (Some(first), Some(last)) if mids.len() >= 2 => Some(last - first),
-        _ => None,
-    };
-    let moves: Vec<f64> = mids.windows(2).filter_map(|w| (w[1] - w[0]).to_f64()).collect();
-    let volatility = (moves.len() >= 2).then(|| {
-        let n = f64::from(u32::try_from(moves.len()).unwrap_or(u32::MAX));
-        let mean = moves.iter().sum::<f64>() / n;
-        (moves.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / n).sqrt()
-    });
+    let t = crate::engine::Trend::from_points(points, window_secs);
     TrendView {
         market_id: market_id.to_owned(),
         question: question.to_owned(),
-        yes_mid: mids.last().copied(),
-        change,
-        volatility,
-        points: points.len(),
+        yes_mid: t.yes_mid,
+        change: t.momentum,
+        volatility: t.volatility,
+        points: t.points,
         window_secs,
+        volatility_24h: t.volatility_24h,
+        volume_24h: t.volume_24h,
+        volume_change: t.volume_change,
     }
 }
 
@@ -357,6 +375,7 @@ mod tests {
             yes_ask: ask,
             no_bid: None,
             no_ask: None,
+            volume_24h: None,
         };
         // Mids 0.40, 0.45, (no ask: skipped), 0.43, 0.50: moves +0.05, −0.02, +0.07.
         let points = [

@@ -1,8 +1,38 @@
 //! The default news aggregator: keyword overlap between news and market questions, decayed by
 //! age, with a small sentiment lexicon.
+//!
+//! Fast enough for 1,000 items against 20,000 markets in one call (docs/benchmarks.md): an
+//! inverted index from keyword to markets, hits counted in a flat array (no hashing per hit),
+//! and a cheap non-cryptographic hash for the index (its keys come from the host, not an
+//! adversary that could pick collisions to slow it down much).
 
 use equilibrage_plugin_sdk::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: a few instructions per byte for short keys, where SipHash costs far more.
+#[derive(Debug, Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+type FastSet<K> = HashSet<K, BuildHasherDefault<Fnv>>;
 
 /// The default news aggregator.
 #[derive(Debug)]
@@ -70,6 +100,12 @@ const POSITIVE: &[&str] = &[
     "passed",
     "surge",
     "surges",
+    "rally",
+    "rallies",
+    "raise",
+    "raises",
+    "extends",
+    "support",
     "lead",
     "leads",
     "leading",
@@ -116,16 +152,26 @@ const NEGATIVE: &[&str] = &[
     "cancelled",
     "block",
     "blocks",
+    "injury",
+    "outage",
+    "fault",
+    "shutdown",
+    "doubts",
+    "setback",
 ];
 
 /// Lowercase alphanumeric words of three or more characters that are not stopwords, deduplicated.
 fn keywords(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() >= 3)
-        .map(str::to_lowercase)
-        .filter(|w| !STOPWORDS.contains(&w.as_str()))
-        .collect();
+    thread_local! {
+        static STOP: FastSet<&'static str> = STOPWORDS.iter().copied().collect();
+    }
+    let mut out: Vec<String> = STOP.with(|stop| {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 3)
+            .map(str::to_lowercase)
+            .filter(|w| !stop.contains(w.as_str()))
+            .collect()
+    });
     out.sort_unstable();
     out.dedup();
     out
@@ -153,7 +199,7 @@ pub fn match_news(params: &[f64], now_ms: i64, items: &[NewsItem], markets: &[Ma
     let max_matches = p(MAX_MATCHES).max(1.0) as usize;
 
     // Inverted index: keyword -> markets whose question contains it.
-    let mut index: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut index: FastMap<String, Vec<u32>> = FastMap::default();
     let mut sizes = Vec::with_capacity(markets.len());
     for (i, m) in markets.iter().enumerate() {
         let words = keywords(&m.question);
@@ -165,23 +211,33 @@ pub fn match_news(params: &[f64], now_ms: i64, items: &[NewsItem], markets: &[Ma
     }
 
     let mut out = Vec::new();
-    let mut hits: HashMap<u32, usize> = HashMap::new();
+    // Keywords shared with each market, and the markets touched, reset after each item.
+    let mut counts: Vec<u32> = vec![0; markets.len()];
+    let mut touched: Vec<u32> = Vec::new();
     for (item_index, item) in items.iter().enumerate() {
         let Ok(item_index) = u32::try_from(item_index) else { break };
         let words = keywords(&format!("{} {}", item.title, item.summary));
-        hits.clear();
+        for &m in &touched {
+            counts[m as usize] = 0;
+        }
+        touched.clear();
         for w in &words {
             for &m in index.get(w).map_or(&[][..], Vec::as_slice) {
-                *hits.entry(m).or_default() += 1;
+                let n = &mut counts[m as usize];
+                if *n == 0 {
+                    touched.push(m);
+                }
+                *n += 1;
             }
         }
         let age = (now_ms - item.published).max(0) as f64;
         let decay = 0.5f64.powf(age / half_life_ms);
         let mood = sentiment(&words);
-        let mut matched: Vec<NewsMatch> = hits
+        let mut matched: Vec<NewsMatch> = touched
             .iter()
-            .filter(|&(_, &n)| n >= min_overlap)
-            .filter_map(|(&market, &n)| {
+            .map(|&m| (m, counts[m as usize] as usize))
+            .filter(|&(_, n)| n >= min_overlap)
+            .filter_map(|(market, n)| {
                 let relevance = n as f64 / sizes[market as usize].max(1) as f64 * decay;
                 (relevance >= min_relevance).then_some(NewsMatch {
                     item: item_index,

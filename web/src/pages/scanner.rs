@@ -23,8 +23,8 @@ use std::str::FromStr as _;
 const LIMIT: usize = 100;
 /// How many news items, whales and trends are shown.
 const SIGNALS: usize = 10;
-/// The window trends are measured over, seconds.
-const TREND_WINDOW_SECS: u64 = 3600;
+/// Longest trend window, seconds (30 days): price history is not kept longer.
+const MAX_TREND_WINDOW_SECS: u64 = 30 * 86_400;
 
 pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
     Router::new()
@@ -65,14 +65,43 @@ async fn scanner<B: Backend>(
     Extension(identity): Extension<Identity>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    match min_score(raw.as_deref()) {
-        Ok(min) => render(&*state.backend, &identity, min, None),
+    let checked = min_score(raw.as_deref()).and_then(|min| Ok((min, trend_window(raw.as_deref())?)));
+    match checked {
+        Ok((min, window)) => render_with(&*state.backend, &identity, min, window, None),
         Err(message) => render(
             &*state.backend,
             &identity,
             None,
             Some(Failure { status: StatusCode::BAD_REQUEST, message, entering: None }),
         ),
+    }
+}
+
+/// The `window` of the query (seconds trends are measured over): empty means the first
+/// configured window.
+fn trend_window(raw: Option<&str>) -> Result<Option<u64>, String> {
+    let pairs = query_pairs(raw);
+    let Some(text) = last(&pairs, "window").map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    match text.parse::<u64>() {
+        Ok(w) if (60..=MAX_TREND_WINDOW_SECS).contains(&w) => Ok(Some(w)),
+        _ => Err(format!(
+            "`window` must be a number of seconds from 60 to {MAX_TREND_WINDOW_SECS}, got {text:?}"
+        )),
+    }
+}
+
+/// A window in words: `45 min`, `1 h`, `24 h`, `7 d`.
+fn window_label(secs: u64) -> String {
+    if secs.is_multiple_of(86_400) && secs > 86_400 {
+        format!("{} d", secs / 86_400)
+    } else if secs.is_multiple_of(3_600) {
+        format!("{} h", secs / 3_600)
+    } else if secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
     }
 }
 
@@ -157,6 +186,19 @@ fn render<B: Backend>(
     min: Option<f32>,
     failed: Option<Failure>,
 ) -> Response {
+    render_with(backend, identity, min, None, failed)
+}
+
+/// The page, with trends over `window` seconds (default: the first configured window).
+fn render_with<B: Backend>(
+    backend: &B,
+    identity: &Identity,
+    min: Option<f32>,
+    window: Option<u64>,
+    failed: Option<Failure>,
+) -> Response {
+    let windows = backend.trend_windows();
+    let window = window.or_else(|| windows.first().copied()).unwrap_or(3_600);
     let list = backend.opportunities(min.unwrap_or(0.0), LIMIT);
     let status = failed
         .as_ref()
@@ -192,7 +234,9 @@ fn render<B: Backend>(
             section id="news" class="panel" { h2 { "News" } (news(&backend.news(SIGNALS))) }
             section id="whales" class="panel" { h2 { "Whales" } (whales(&backend.whales(SIGNALS))) }
             section id="trends" class="panel" {
-                h2 { "Trends (last hour)" } (trends(&backend.trends(TREND_WINDOW_SECS, SIGNALS)))
+                h2 { "Trends (last " (window_label(window)) ")" }
+                (trend_windows(&windows, window, min))
+                (trends(&backend.trends(window, SIGNALS)))
             }
         }
     };
@@ -304,7 +348,17 @@ fn news(items: &BackendResult<Vec<NewsView>>) -> Markup {
                             br;
                             small class="muted" {
                                 (n.source) " · " (utc_time(n.published_ms))
-                                @if !n.markets.is_empty() { " · markets: " (n.markets.join(", ")) }
+                                @if !n.matches.is_empty() {
+                                    " · markets: "
+                                    @for (i, m) in n.matches.iter().enumerate() {
+                                        @if i > 0 { ", " }
+                                        span class="news-match" data-market-id=(m.market)
+                                            title="relevance 0..1, sentiment -1..1 (bad to good news for YES)" {
+                                            (m.market) " (relevance " (format!("{:.2}", m.relevance))
+                                            ", sentiment " (format!("{:+.2}", m.sentiment)) ")"
+                                        }
+                                    }
+                                } @else if !n.markets.is_empty() { " · markets: " (n.markets.join(", ")) }
                             }
                             @if !n.summary.is_empty() { p { (n.summary) } }
                         }
@@ -356,6 +410,27 @@ fn whales(items: &BackendResult<Vec<WhaleView>>) -> Markup {
     }
 }
 
+/// The window chooser: a link per configured window (and the one shown, if another).
+fn trend_windows(windows: &[u64], shown: u64, min: Option<f32>) -> Markup {
+    let mut all = windows.to_vec();
+    if !all.contains(&shown) {
+        all.push(shown);
+    }
+    let min = min.map(|m| format!("min_score={m}&")).unwrap_or_default();
+    html! {
+        nav class="trend-windows" aria-label="Trend window" {
+            @for w in all {
+                @if w == shown {
+                    strong aria-current="true" { (window_label(w)) }
+                } @else {
+                    a href={ "/scanner?" (min) "window=" (w) "#trends" } { (window_label(w)) }
+                }
+                " "
+            }
+        }
+    }
+}
+
 fn trends(items: &BackendResult<Vec<TrendView>>) -> Markup {
     html! {
         @match items {
@@ -365,7 +440,8 @@ fn trends(items: &BackendResult<Vec<TrendView>>) -> Markup {
                     table class="trends" {
                         thead { tr {
                             th scope="col" { "Market" } th scope="col" class="num" { "YES mid" }
-                            th scope="col" class="num" { "Change" } th scope="col" class="num" { "Volatility" }
+                            th scope="col" class="num" { "Momentum" } th scope="col" class="num" { "Volatility" }
+                            th scope="col" class="num" { "Volume 24 h" } th scope="col" class="num" { "Volume change" }
                             th scope="col" class="num" { "Points" }
                         } }
                         tbody {
@@ -378,6 +454,10 @@ fn trends(items: &BackendResult<Vec<TrendView>>) -> Markup {
                                     }
                                     td class="num" {
                                         @match t.volatility { Some(v) => (format!("{v:.4}")), None => "—" }
+                                    }
+                                    td class="num" { (t.volume_24h.map_or_else(|| "—".to_owned(), money)) }
+                                    td class={ "num " (t.volume_change.and_then(pnl_class).unwrap_or("")) } {
+                                        (t.volume_change.map_or_else(|| "—".to_owned(), money))
                                     }
                                     td class="num" { (t.points) }
                                 }
@@ -425,6 +505,43 @@ mod tests {
         }
         assert!(!body.contains("href=\"javascript:"), "a javascript: news url is not a link");
         assert!(body.contains("<strong>&lt;script&gt;"), "its title is shown as text");
+        assert!(
+            body.contains("data-market-id=\"0xa\"") && body.contains("(relevance 0.75, sentiment -0.50)"),
+            "why a news item matched a market is shown"
+        );
+    }
+
+    #[tokio::test]
+    async fn trends_show_momentum_volatility_and_volume_over_a_chosen_window() {
+        let fake = Arc::new(Fake::default());
+        let (status, _, body) = get(Arc::clone(&fake), "/scanner").await;
+        assert_eq!(status, StatusCode::OK);
+        for needle in [
+            "Trends (last 1 h)",
+            "<strong aria-current=\"true\">1 h</strong>",
+            "<a href=\"/scanner?window=86400#trends\">24 h</a>",
+            "<th scope=\"col\" class=\"num\">Momentum</th>",
+            "<th scope=\"col\" class=\"num\">Volume change</th>",
+            "<td class=\"num pos\">0.05</td>",
+            "<td class=\"num\">0.0100</td>",
+            "<td class=\"num\">12500.5</td>",
+            "<td class=\"num neg\">-250</td>",
+        ] {
+            assert!(body.contains(needle), "missing {needle}");
+        }
+        let (status, _, body) = get(Arc::clone(&fake), "/scanner?min_score=5&window=86400").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("Trends (last 24 h)"));
+        assert!(body.contains("<a href=\"/scanner?min_score=5&amp;window=3600#trends\">1 h</a>"));
+        let (_, _, body) = get(Arc::clone(&fake), "/scanner?window=604800").await;
+        assert!(
+            body.contains("Trends (last 7 d)") && body.contains("<strong aria-current=\"true\">7 d</strong>")
+        );
+        for bad in ["/scanner?window=59", "/scanner?window=an-hour", "/scanner?window=2592001"] {
+            let (status, _, body) = get(Arc::clone(&fake), bad).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+            assert!(body.contains("`window` must be a number of seconds"), "{bad}");
+        }
     }
 
     #[tokio::test]

@@ -2,37 +2,42 @@
 
 use super::rng::Rng;
 
-/// (category, question template, subjects, headline templates). `{}` is the subject.
+/// (category, question template, subjects, headline templates). `{}` is the subject; a headline
+/// starts with `+` when it is good news for the first outcome ("YES"), `-` when it is bad news.
 const CATALOG: &[(&str, &str, &[&str], &[&str])] = &[
     (
         "politics",
         "Will {} win the election?",
         &["Alvarez", "Brennan", "Chowdhury", "Dubois", "Eriksen", "Fujita", "Garcia", "Haddad"],
-        &["{} surges in latest polls", "{} trails after debate", "Court rejects appeal by {}"],
+        &["+{} surges in latest polls", "-{} trails after debate", "-Court rejects appeal by {}"],
     ),
     (
         "crypto",
         "Will {} close the month higher than it opened?",
         &["Bitcoin", "Ether", "Solana", "Dogecoin", "Cardano", "Polkadot", "Avalanche", "Chainlink"],
-        &["{} rallies as funds pour in", "{} falls after exchange outage", "Regulator approves {} product"],
+        &[
+            "+{} rallies as funds pour in",
+            "-{} falls after exchange outage",
+            "+Regulator approves {} product",
+        ],
     ),
     (
         "sports",
         "Will {} win the championship final?",
         &["the Falcons", "the Comets", "the Harbor Kings", "the Red Wolves", "United", "the Mariners"],
-        &["{} star ruled out with injury", "{} win streak extends to nine", "{} coach confirms lineup"],
+        &["-{} star ruled out with injury", "+{} win streak extends to nine", "+{} coach confirms lineup"],
     ),
     (
         "economy",
         "Will {} be above expectations in the next report?",
         &["US inflation", "euro-area growth", "US payrolls", "UK retail sales", "China exports"],
-        &["Analysts raise forecasts for {}", "{} data delayed by shutdown", "Surprise drop in {}"],
+        &["+Analysts raise forecasts for {}", "-{} data delayed by shutdown", "-Surprise drop in {}"],
     ),
     (
         "science",
         "Will {} happen before the end of the year?",
         &["a crewed lunar flyby", "a fusion net-gain repeat", "the new telescope's first light"],
-        &["Agency confirms schedule for {}", "Technical fault delays {}", "Funding approved for {}"],
+        &["+Agency confirms schedule for {}", "-Technical fault delays {}", "+Funding approved for {}"],
     ),
 ];
 
@@ -46,8 +51,12 @@ pub(crate) struct Question {
 }
 
 /// Headlines about a question of the operator's own (its subject is unknown).
-const OWN_HEADLINES: &[&str] =
-    &["New reports bear on {}", "Traders react to news about {}", "Analysts revisit {}"];
+const OWN_HEADLINES: &[&str] = &[
+    "+Support grows for {}",
+    "+Analysts confirm gains for {}",
+    "-Doubts grow over {}",
+    "-Setback delays {}",
+];
 
 impl Question {
     /// Makes this the operator's own question `text`: category `custom`, generic headlines.
@@ -58,9 +67,12 @@ impl Question {
         self.headlines = OWN_HEADLINES;
     }
 
-    /// A headline about this question's subject.
-    pub(crate) fn headline(&self, rng: &mut Rng) -> String {
-        rng.pick(self.headlines).replace("{}", self.subject)
+    /// A headline about this question's subject: good news for the first outcome when `up`
+    /// (the price jumps with it), bad news otherwise.
+    pub(crate) fn headline(&self, rng: &mut Rng, up: bool) -> String {
+        let sign = if up { '+' } else { '-' };
+        let fitting: Vec<&str> = self.headlines.iter().filter_map(|h| h.strip_prefix(sign)).collect();
+        rng.pick(&fitting).replace("{}", self.subject)
     }
 }
 

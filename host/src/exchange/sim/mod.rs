@@ -60,6 +60,8 @@ impl Default for SimConfig {
 const CUSTOM_MIN_DEPTH: i64 = 1_000;
 /// Least life of a market with an operator's question, hours.
 const CUSTOM_MIN_HOURS: f64 = 7.0 * 24.0;
+/// Log-odds a 50 000 pUSD whale trade moves its market (see `step`).
+const WHALE_IMPACT: f64 = 0.15;
 
 /// A large trade by a wallet, as the Data API would report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +81,12 @@ pub struct WhaleTrade {
 pub struct NewsItem {
     pub title: String,
     pub source: String,
+    /// The market it is about, where the source knows it (the simulator); empty from feeds.
     pub market: String,
     pub published_ms: i64,
+    /// From news feeds (`feeds::news`): the item's summary and link; empty when unknown.
+    pub summary: String,
+    pub url: String,
 }
 
 /// What one step produced.
@@ -280,11 +286,14 @@ impl Simulator {
             if self.rng.chance(dt_h / 24.0) {
                 let jump = self.rng.normal() * 1.2;
                 m.logit += jump;
+                // The headline agrees with the move it comes with.
                 out.news.push(NewsItem {
-                    title: m.question.headline(&mut self.rng),
+                    title: m.question.headline(&mut self.rng, jump >= 0.0),
                     source: "sim-wire".into(),
                     market: m.market.id.clone(),
                     published_ms: now,
+                    summary: String::new(),
+                    url: String::new(),
                 });
             }
             m.logit = m.logit.clamp(-6.0, 6.0);
@@ -330,6 +339,14 @@ impl Simulator {
                         shares,
                         at_ms: now,
                     });
+                    // The whale's flow moves the fair value its way (buying YES or selling NO
+                    // pushes YES up), shown by the next step's books: whale buys come before
+                    // up-moves, as on the real venue. No random draw, so other markets are
+                    // unchanged. A 50 000 pUSD trade moves the log-odds by 0.15.
+                    let toward_yes = (outcome == 0) == (side == Side::Buy);
+                    let impact = rust_decimal::prelude::ToPrimitive::to_f64(&usd).unwrap_or(0.0) / 50_000.0
+                        * WHALE_IMPACT;
+                    m.logit = (m.logit + if toward_yes { impact } else { -impact }).clamp(-6.0, 6.0);
                 }
             }
         }

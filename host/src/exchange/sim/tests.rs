@@ -147,3 +147,37 @@ async fn a_restarted_world_takes_over_the_bot_s_holdings_with_fresh_ids() {
     let n: u64 = ack.order_id.rsplit('-').next().unwrap().parse().unwrap();
     assert!(n > 1_000_000_000_000_000, "ids continue from the world's clock: {}", ack.order_id);
 }
+
+#[test]
+fn news_headlines_agree_with_the_moves_they_come_with() {
+    // Words of the catalogue's good-for-YES and bad-for-YES headlines.
+    const GOOD: &[&str] =
+        &["surges", "rallies", "approves", "streak", "confirms", "raise", "approved", "grows for", "gains"];
+    const BAD: &[&str] =
+        &["trails", "rejects", "falls", "injury", "delayed", "drop", "delays", "doubts", "setback"];
+    let mut sim = Simulator::new(SimConfig {
+        seed: 3,
+        markets: 200,
+        questions: vec!["Will it rain in Paris tomorrow?".into()],
+        ..SimConfig::default()
+    });
+    let (mut agree, mut disagree) = (0, 0);
+    for _ in 0..24 * 60 {
+        let before: HashMap<String, f64> =
+            sim.markets.iter().map(|m| (m.market.id.clone(), m.logit)).collect();
+        let out = sim.step(60_000);
+        for n in &out.news {
+            let m = sim.markets.iter().find(|m| m.market.id == n.market).unwrap();
+            let moved = m.logit - before[&n.market];
+            let lower = n.title.to_lowercase();
+            let good = GOOD.iter().any(|w| lower.contains(w));
+            let bad = BAD.iter().any(|w| lower.contains(w));
+            assert!(good != bad, "every headline has a tone: {}", n.title);
+            if moved.abs() > 1e-9 {
+                if (moved > 0.0) == good { agree += 1 } else { disagree += 1 }
+            }
+        }
+    }
+    // A minute's diffusion can outweigh a tiny jump now and then; the news jump dominates.
+    assert!(agree > 100 && disagree * 20 < agree, "{agree} agree, {disagree} disagree");
+}

@@ -1,0 +1,336 @@
+//! Market trends from stored price history: per market and window, the YES mid's momentum (its
+//! change over the window), its volatility (the spread of its moves from point to point, and the
+//! same moves scaled to a day for the scorer) and the change of the venue's 24 h volume.
+//!
+//! The history is the store's `PRICES` table: the monitor records held markets (once a minute)
+//! and the scanner records its best candidates (every `record_every_secs`, with the listing's
+//! 24 h volume), so every number here is one range read of one market's points. Momentum and
+//! volume are exact decimals; volatility is a model quantity, in floats. Too few points give
+//! `None`, never an error: a market the bot has not watched yet is neutral.
+
+use super::Inner;
+use crate::store::PricePoint;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive as _;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+const DAY_MS: f64 = 86_400_000.0;
+/// The window the scorer's `volatility-24h` feature is measured over.
+pub(super) const SCORER_WINDOW_SECS: u64 = 86_400;
+/// Longest window: price history is kept for 30 days.
+pub const MAX_WINDOW_SECS: u64 = 30 * 86_400;
+
+/// `[signals.trends]`: the windows trends are shown over and how the scanner records history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrendsConfig {
+    /// Windows the dashboard offers, seconds (60..=2,592,000); the first is the default.
+    pub windows_secs: Vec<u64>,
+    /// Seconds between two points the scanner records for one candidate market (60..=86,400).
+    pub record_every_secs: u64,
+    /// Best-scored candidates of a scan whose prices the scanner records (0 = none, at most
+    /// 100,000): bounds the history a 20,000-market listing would otherwise write every scan.
+    pub record_markets: usize,
+}
+
+impl Default for TrendsConfig {
+    fn default() -> Self {
+        Self { windows_secs: vec![3_600, 86_400], record_every_secs: 300, record_markets: 500 }
+    }
+}
+
+impl TrendsConfig {
+    /// Checks every value.
+    ///
+    /// # Errors
+    /// The first bad key, and why.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.windows_secs.is_empty() || self.windows_secs.len() > 10 {
+            return Err((
+                "signals.trends.windows_secs",
+                format!("needs 1-10 windows, got {}", self.windows_secs.len()),
+            ));
+        }
+        if let Some(w) = self.windows_secs.iter().find(|w| !(60..=MAX_WINDOW_SECS).contains(*w)) {
+            return Err((
+                "signals.trends.windows_secs",
+                format!("each must be 60-{MAX_WINDOW_SECS} seconds, got {w}"),
+            ));
+        }
+        if !(60..=86_400).contains(&self.record_every_secs) {
+            return Err((
+                "signals.trends.record_every_secs",
+                format!("must be 60-86400, got {}", self.record_every_secs),
+            ));
+        }
+        if self.record_markets > 100_000 {
+            return Err((
+                "signals.trends.record_markets",
+                format!("must be at most 100000, got {}", self.record_markets),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A market's movement over one window, from its price points.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trend {
+    pub window_secs: u64,
+    /// Price points in the window.
+    pub points: usize,
+    /// The YES mid at the last point that has both a bid and an ask.
+    pub yes_mid: Option<Decimal>,
+    /// Momentum: the YES mid's change from the first to the last such point (two at least).
+    pub momentum: Option<Decimal>,
+    /// Population standard deviation of the YES mid's moves between consecutive points (two
+    /// moves at least), in price units.
+    pub volatility: Option<f64>,
+    /// The same moves as a day's standard deviation: `sqrt(Σ move² / elapsed × 24 h)` (two moves
+    /// at least), the scale of the scorer's `volatility-24h`.
+    pub volatility_24h: Option<f64>,
+    /// The venue's 24 h volume at the last point that carries it, pUSD.
+    pub volume_24h: Option<Decimal>,
+    /// Its change from the first such point to the last (two at least), pUSD.
+    pub volume_change: Option<Decimal>,
+}
+
+impl Trend {
+    /// The trend of `points` (one market's, oldest first, all inside the window).
+    #[must_use]
+    pub fn from_points(points: &[PricePoint], window_secs: u64) -> Self {
+        let mids: Vec<(i64, Decimal)> =
+            points.iter().filter_map(|p| Some((p.at_ms, (p.yes_bid? + p.yes_ask?) / Decimal::TWO))).collect();
+        let momentum = match (mids.first(), mids.last()) {
+            (Some(first), Some(last)) if mids.len() >= 2 => Some(last.1 - first.1),
+            _ => None,
+        };
+        let moves: Vec<f64> = mids.windows(2).filter_map(|w| (w[1].1 - w[0].1).to_f64()).collect();
+        let (volatility, volatility_24h) = if moves.len() >= 2 {
+            let n = f64::from(u32::try_from(moves.len()).unwrap_or(u32::MAX));
+            let mean = moves.iter().sum::<f64>() / n;
+            let sd = (moves.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / n).sqrt();
+            let elapsed = mids.last().map_or(0, |l| l.0) - mids.first().map_or(0, |f| f.0);
+            #[expect(clippy::cast_precision_loss, reason = "a time difference in ms, far below 2^52")]
+            let per_day = (elapsed > 0)
+                .then(|| (moves.iter().map(|m| m * m).sum::<f64>() / elapsed as f64 * DAY_MS).sqrt());
+            (Some(sd), per_day)
+        } else {
+            (None, None)
+        };
+        let volumes: Vec<Decimal> = points.iter().filter_map(|p| p.volume_24h).collect();
+        let volume_change = match (volumes.first(), volumes.last()) {
+            (Some(first), Some(last)) if volumes.len() >= 2 => Some(last - first),
+            _ => None,
+        };
+        Self {
+            window_secs,
+            points: points.len(),
+            yes_mid: mids.last().map(|m| m.1),
+            momentum,
+            volatility,
+            volatility_24h,
+            volume_24h: volumes.last().copied(),
+            volume_change,
+        }
+    }
+}
+
+/// The window's first millisecond, for a window ending at `now_ms`.
+#[must_use]
+pub fn window_start(now_ms: i64, window_secs: u64) -> i64 {
+    now_ms.saturating_sub(i64::try_from(window_secs.min(MAX_WINDOW_SECS)).unwrap_or(0) * 1_000)
+}
+
+/// The scanner's price point for a candidate: its quotes and the listing's 24 h volume.
+#[must_use]
+pub(super) fn candidate_point(at_ms: i64, quotes: [Option<Decimal>; 4], volume_24h: Decimal) -> PricePoint {
+    let [yes_bid, yes_ask, no_bid, no_ask] = quotes;
+    PricePoint { at_ms, yes_bid, yes_ask, no_bid, no_ask, volume_24h: Some(volume_24h) }
+}
+
+impl Inner {
+    /// The scorer's 24 h trend of each market that has history (one range read each, in one
+    /// read transaction); markets without enough points are missing, and score as before.
+    pub(super) fn scorer_trends<'a>(
+        &self,
+        markets: impl Iterator<Item = &'a str>,
+        now_ms: i64,
+    ) -> HashMap<String, Trend> {
+        let read = match self.store.read() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading price history for trends");
+                return HashMap::new();
+            }
+        };
+        // Points before now only: the scanner records this scan's point after scoring.
+        let (from, to) = (window_start(now_ms, SCORER_WINDOW_SECS), now_ms - 1);
+        let mut out = HashMap::new();
+        for id in markets {
+            match read.prices(id, from, to) {
+                Ok(points) if points.len() >= 3 => {
+                    out.insert(id.to_owned(), Trend::from_points(&points, SCORER_WINDOW_SECS));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(market = %id, error = %e, "price history"),
+            }
+        }
+        out
+    }
+
+    /// Records a point for each candidate (best first, at most `record_markets`) not recorded in
+    /// the last `record_every_secs`. The write goes to a task of its own, off the scan's path, as
+    /// the monitor's points do: a lost point only thins the history.
+    pub(super) fn record_candidates(&self, best: impl Iterator<Item = (String, PricePoint)>, now_ms: i64) {
+        let due: Vec<(String, PricePoint)> = {
+            let mut state = self.state();
+            let (every_secs, most) = (state.trends.record_every_secs, state.trends.record_markets);
+            let every = i64::try_from(every_secs).unwrap_or(i64::MAX / 1_000) * 1_000;
+            // Markets no longer recorded are forgotten once their throttle has passed.
+            if state.last_candidate_point.len() > most.saturating_mul(4).max(1_024) {
+                state.last_candidate_point.retain(|_, t| now_ms - *t < every);
+            }
+            let mut due = Vec::new();
+            for (id, p) in best.take(most) {
+                if state.last_candidate_point.get(&id).is_none_or(|t| now_ms - t >= every) {
+                    state.last_candidate_point.insert(id.clone(), now_ms);
+                    due.push((id, p));
+                }
+            }
+            due
+        };
+        if due.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let written = store
+                .write(move |w| {
+                    for (market, p) in &due {
+                        w.put_price(market, p)?;
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "recording candidate prices");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    const HOUR: i64 = 3_600_000;
+
+    fn point(at_ms: i64, bid: Option<Decimal>, ask: Option<Decimal>, volume: Option<Decimal>) -> PricePoint {
+        PricePoint { at_ms, yes_bid: bid, yes_ask: ask, no_bid: None, no_ask: None, volume_24h: volume }
+    }
+
+    /// Mids 0.40, 0.45, (no ask: skipped), 0.43, 0.50 an hour apart: moves +0.05, −0.02, +0.07.
+    fn history() -> Vec<PricePoint> {
+        vec![
+            point(0, Some(dec!(0.39)), Some(dec!(0.41)), Some(dec!(1000))),
+            point(HOUR, Some(dec!(0.44)), Some(dec!(0.46)), None),
+            point(2 * HOUR, Some(dec!(0.10)), None, Some(dec!(1500))),
+            point(3 * HOUR, Some(dec!(0.42)), Some(dec!(0.44)), Some(dec!(1250.5))),
+            point(4 * HOUR, Some(dec!(0.49)), Some(dec!(0.51)), None),
+        ]
+    }
+
+    #[test]
+    fn momentum_volatility_and_volume_change_of_a_known_history() {
+        let t = Trend::from_points(&history(), 86_400);
+        assert_eq!((t.window_secs, t.points), (86_400, 5));
+        assert_eq!((t.yes_mid, t.momentum), (Some(dec!(0.50)), Some(dec!(0.10))));
+        // Mean move 0.0333…; deviations 0.0167, −0.0533, 0.0367: variance 0.0014889, sd 0.038586.
+        let sd = t.volatility.expect("volatility");
+        assert!((sd - 0.001_488_9_f64.sqrt()).abs() < 1e-6, "{sd}");
+        // Σ move² = 0.0025 + 0.0004 + 0.0049 = 0.0078 over 4 h: × 6 for a day, sqrt(0.0468).
+        let day = t.volatility_24h.expect("24 h volatility");
+        assert!((day - 0.0468_f64.sqrt()).abs() < 1e-9, "{day}");
+        // Volumes 1000, 1500, 1250.5: the last, and its change from the first, exactly.
+        assert_eq!((t.volume_24h, t.volume_change), (Some(dec!(1250.5)), Some(dec!(250.5))));
+    }
+
+    #[test]
+    fn a_falling_market_has_negative_momentum() {
+        let points: Vec<PricePoint> = history()
+            .into_iter()
+            .map(|p| {
+                point(p.at_ms, p.yes_ask.map(|a| Decimal::ONE - a), p.yes_bid.map(|b| Decimal::ONE - b), None)
+            })
+            .collect();
+        let t = Trend::from_points(&points, 3_600);
+        assert_eq!(t.momentum, Some(dec!(-0.10)));
+        assert_eq!((t.volume_24h, t.volume_change), (None, None));
+    }
+
+    #[test]
+    fn no_or_one_point_is_neutral() {
+        let empty = Trend::from_points(&[], 3_600);
+        assert_eq!(empty.points, 0);
+        assert_eq!(
+            (empty.yes_mid, empty.momentum, empty.volume_24h, empty.volume_change),
+            (None, None, None, None)
+        );
+        assert_eq!((empty.volatility, empty.volatility_24h), (None, None));
+        let one = Trend::from_points(&history()[..1], 3_600);
+        assert_eq!((one.points, one.yes_mid, one.momentum), (1, Some(dec!(0.40)), None));
+        assert_eq!((one.volatility, one.volume_24h, one.volume_change), (None, Some(dec!(1000)), None));
+        // Two points: a momentum, but one move is no spread.
+        let two = Trend::from_points(&history()[..2], 3_600);
+        assert_eq!((two.momentum, two.volatility), (Some(dec!(0.05)), None));
+    }
+
+    #[test]
+    fn a_flat_history_has_zero_volatility() {
+        let points: Vec<PricePoint> =
+            (0..5).map(|i| point(i * HOUR, Some(dec!(0.5)), Some(dec!(0.52)), Some(dec!(10)))).collect();
+        let t = Trend::from_points(&points, 86_400);
+        assert_eq!((t.momentum, t.volume_change), (Some(Decimal::ZERO), Some(Decimal::ZERO)));
+        assert_eq!((t.volatility, t.volatility_24h), (Some(0.0), Some(0.0)));
+    }
+
+    #[test]
+    fn points_stored_before_volumes_decode_without_one() {
+        let old = point(5, Some(dec!(0.4)), Some(dec!(0.42)), None);
+        let json = serde_json::to_string(&old).expect("encode");
+        assert!(!json.contains("volume_24h"), "{json}");
+        assert_eq!(serde_json::from_str::<PricePoint>(&json).expect("decode"), old);
+        let new = point(5, None, None, Some(dec!(12.5)));
+        assert_eq!(serde_json::from_str::<PricePoint>(&serde_json::to_string(&new).unwrap()).unwrap(), new);
+    }
+
+    #[test]
+    fn config_is_validated() {
+        assert_eq!(TrendsConfig::default().validate(), Ok(()));
+        let bad = |c: TrendsConfig| c.validate().expect_err("invalid").0;
+        assert_eq!(
+            bad(TrendsConfig { windows_secs: vec![], ..TrendsConfig::default() }),
+            "signals.trends.windows_secs"
+        );
+        assert_eq!(
+            bad(TrendsConfig { windows_secs: vec![3_600, 59], ..TrendsConfig::default() }),
+            "signals.trends.windows_secs"
+        );
+        assert_eq!(
+            bad(TrendsConfig { windows_secs: vec![MAX_WINDOW_SECS + 1], ..TrendsConfig::default() }),
+            "signals.trends.windows_secs"
+        );
+        assert_eq!(
+            bad(TrendsConfig { record_every_secs: 10, ..TrendsConfig::default() }),
+            "signals.trends.record_every_secs"
+        );
+        assert_eq!(
+            bad(TrendsConfig { record_markets: 100_001, ..TrendsConfig::default() }),
+            "signals.trends.record_markets"
+        );
+        assert_eq!(window_start(10_000_000, 3_600), 10_000_000 - 3_600_000);
+    }
+}

@@ -1,0 +1,183 @@
+//! The engine's whale path: trades (from the simulator or the Data API tracker) and market
+//! resolutions go into the whale table as they are consumed by a scan; the day's trades, less
+//! those of market-maker-like wallets, go to the whale-analyzer plugin, whose per-market
+//! signals feed the scorer.
+
+use super::Inner;
+use super::signals::MarketSignals;
+use crate::exchange::Side;
+use crate::exchange::sim::WhaleTrade;
+use crate::feeds::whales::{MarketMakerRule, table};
+use crate::plugins::abi;
+use std::collections::{HashMap, HashSet};
+
+/// Whale bookkeeping between scans.
+#[derive(Debug, Default)]
+pub(super) struct WhaleInbox {
+    /// Trades not yet in the whale table (each trade is added once).
+    unrecorded: Vec<WhaleTrade>,
+    /// Resolved markets (condition id, winning outcome) not yet counted in win rates.
+    resolved: Vec<(String, usize)>,
+    rule: MarketMakerRule,
+}
+
+/// Most trades waiting for the table (a scan drains them; this bounds a stalled engine).
+const MAX_UNRECORDED: usize = 200_000;
+
+impl super::Engine {
+    /// Sets the market-maker rule of the whale table (`[signals.whales]`).
+    pub fn set_market_maker_rule(&self, rule: MarketMakerRule) {
+        self.inner.whales().rule = rule;
+    }
+
+    /// Holders and trades of the whale tracker reach the engine through [`super::SignalFeeds`];
+    /// this is for a tracker that is polled by hand (tests): the trades as if they came from it.
+    pub fn push_whale_trades(&self, trades: impl IntoIterator<Item = WhaleTrade>) {
+        for t in trades {
+            self.inner.take_whale_trade(t);
+        }
+    }
+}
+
+impl Inner {
+    fn whales(&self) -> std::sync::MutexGuard<'_, WhaleInbox> {
+        self.whale_inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A trade as it comes: kept for the day's signals, and queued for the whale table.
+    pub(super) fn take_whale_trade(&self, t: WhaleTrade) {
+        {
+            let mut inbox = self.whales();
+            if inbox.unrecorded.len() < MAX_UNRECORDED {
+                inbox.unrecorded.push(t.clone());
+            }
+        }
+        self.push_recent_whale(t);
+    }
+
+    /// A market resolved: the winners and losers among the wallets that bought into it are
+    /// counted at the next scan.
+    pub(super) fn note_resolution(&self, market: &str, winning_token: &str) {
+        let outcome = self
+            .state()
+            .markets
+            .get(market)
+            .and_then(|m| m.outcomes.iter().position(|o| o.token_id == winning_token));
+        if let Some(winner) = outcome {
+            self.whales().resolved.push((market.to_owned(), winner));
+        }
+    }
+
+    /// Updates the whale table with what came since the last scan and returns the wallets among
+    /// `trades` flagged as market makers.
+    async fn record_whales(&self, trades: &[WhaleTrade]) -> HashSet<String> {
+        let (pending, resolved, rule) = {
+            let mut inbox = self.whales();
+            (std::mem::take(&mut inbox.unrecorded), std::mem::take(&mut inbox.resolved), inbox.rule)
+        };
+        // Who bought into the resolved markets (read before the write: the table is small).
+        let mut holders: Vec<(String, usize, Vec<String>)> = Vec::new();
+        if !resolved.is_empty() {
+            let all = self.store.read().and_then(|r| r.whales()).unwrap_or_default();
+            for (market, winner) in resolved {
+                let addresses =
+                    all.iter().filter(|w| w.markets.contains(&market)).map(|w| w.address.clone()).collect();
+                holders.push((market, winner, addresses));
+            }
+        }
+        let wallets: Vec<String> =
+            trades.iter().map(|t| t.wallet.clone()).collect::<HashSet<_>>().into_iter().collect();
+        if pending.is_empty() && holders.is_empty() {
+            // Nothing to write: the flags as stored.
+            let Ok(read) = self.store.read() else { return HashSet::new() };
+            return wallets
+                .into_iter()
+                .filter(|a| read.whale(a).ok().flatten().is_some_and(|r| r.market_maker))
+                .collect();
+        }
+        let written = self
+            .store
+            .write(move |w| {
+                let new = table::record_trades(w, &pending, rule)?;
+                for (market, winner, addresses) in &holders {
+                    table::record_resolution(w, market, *winner, addresses)?;
+                }
+                let mut makers = HashSet::new();
+                for a in wallets {
+                    if w.whale(&a)?.is_some_and(|r| r.market_maker) {
+                        makers.insert(a);
+                    }
+                }
+                Ok((new, makers))
+            })
+            .await;
+        match written {
+            Ok((new, makers)) => {
+                for wallet in new {
+                    tracing::info!(%wallet, source = "trades", "new whale");
+                }
+                makers
+            }
+            Err(e) => {
+                self.error("signals", format!("storing whales: {e}"));
+                HashSet::new()
+            }
+        }
+    }
+
+    /// The whale table updated, then the day's trades of wallets that are not market makers
+    /// through the whale-analyzer plugin into per-market signals.
+    pub(super) async fn whale_signals(
+        &self,
+        trades: &[WhaleTrade],
+        now: i64,
+        out: &mut HashMap<String, MarketSignals>,
+    ) {
+        let makers = self.record_whales(trades).await;
+        let mut wallets: Vec<&str> = Vec::new();
+        let mut markets: Vec<&str> = Vec::new();
+        let mut wallet_ix: HashMap<&str, u32> = HashMap::new();
+        let mut market_ix: HashMap<&str, u32> = HashMap::new();
+        let mut input =
+            abi::AnalysisInput { wallet_count: 0, market_count: 0, trades: Vec::with_capacity(trades.len()) };
+        // Market makers quote both sides: their flow is no conviction, so it is left out.
+        for t in trades.iter().filter(|t| !makers.contains(&t.wallet)) {
+            let w = *wallet_ix.entry(&t.wallet).or_insert_with(|| {
+                wallets.push(&t.wallet);
+                u32::try_from(wallets.len() - 1).unwrap_or(u32::MAX)
+            });
+            let m = *market_ix.entry(&t.market).or_insert_with(|| {
+                markets.push(&t.market);
+                u32::try_from(markets.len() - 1).unwrap_or(u32::MAX)
+            });
+            input.trades.push(abi::Trade {
+                wallet: w,
+                market: m,
+                outcome: if t.outcome == 0 { abi::Outcome::Yes } else { abi::Outcome::No },
+                side: if t.side == Side::Buy { abi::TradeSide::Buy } else { abi::TradeSide::Sell },
+                price: super::rules::micros(t.price),
+                shares: super::rules::micros(t.shares),
+                at: t.at_ms,
+            });
+        }
+        if input.trades.is_empty() {
+            return;
+        }
+        input.wallet_count = u32::try_from(wallets.len()).unwrap_or(u32::MAX);
+        input.market_count = u32::try_from(markets.len()).unwrap_or(u32::MAX);
+        let plugins = self.plugins.clone();
+        let answer = super::plugin_call(move || plugins.analyze_whales(now, &input)).await;
+        let analysis = match answer {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => return self.error("signals", format!("whale analysis skipped: {e}")),
+            Err(e) => return self.error("signals", format!("whale analysis aborted: {e}")),
+        };
+        for s in &analysis.markets {
+            if let Some(id) = usize::try_from(s.market).ok().and_then(|i| markets.get(i)) {
+                let entry = out.entry((*id).to_owned()).or_default();
+                entry.whale_activity = s.activity;
+                entry.whale_net_flow = s.net_yes_flow;
+            }
+        }
+    }
+}

@@ -1,0 +1,669 @@
+//! The news aggregator: RSS / Atom feeds (parsed by `feed-rs`) and an optional JSON news API,
+//! fetched every `[signals.news] interval_secs`. Requests are conditional (ETag and
+//! Last-Modified are remembered per source; a 304 changes nothing), bounded (a timeout and a body
+//! cap per request) and independent: a failing source backs off exponentially on its own while
+//! the others keep being fetched. Items are deduplicated by a stable id (a hash of the link, or
+//! of source and title without one), stored in the NEWS table and handed to the engine, whose
+//! news-aggregator plugin matches them to markets.
+//!
+//! The JSON API answers NewsAPI's shape (the de-facto standard of news APIs):
+//! `{"articles": [{"title", "description", "url", "publishedAt" (RFC 3339), "source": {"name"}}]}`;
+//! its key travels in a header (`json_api_key_header`), never in the URL, and is never logged.
+
+use crate::exchange::sim::NewsItem;
+use crate::store::{NewsRecord, Store};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+/// Overrides `json_api_key`, so the key need not sit in a file.
+pub const API_KEY_VAR: &str = "EQUILIBRAGE_NEWS_API_KEY";
+
+/// Ids remembered for deduplication (older ones are forgotten first).
+const MAX_SEEN: usize = 100_000;
+/// Longest summary kept, characters.
+const MAX_SUMMARY_CHARS: usize = 1_000;
+
+/// `[signals.news]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewsFeedsConfig {
+    /// Seconds between polls (10-86400).
+    pub interval_secs: u64,
+    /// RSS / Atom feed URLs.
+    pub feeds: Vec<String>,
+    /// A JSON news API (NewsAPI's shape); empty when not used.
+    pub json_api_url: String,
+    /// The API's key: a secret (redacted in `Debug`, registered with the log scrubber).
+    pub json_api_key: String,
+    /// The header the key is sent in.
+    pub json_api_key_header: String,
+    /// Budget of one request, milliseconds.
+    pub timeout_ms: u64,
+    /// Largest response body read, bytes.
+    pub max_body_bytes: usize,
+    /// Longest wait between attempts at a failing source, seconds.
+    pub max_backoff_secs: u64,
+}
+
+impl fmt::Debug for NewsFeedsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewsFeedsConfig")
+            .field("interval_secs", &self.interval_secs)
+            .field("feeds", &self.feeds)
+            .field("json_api_url", &self.json_api_url)
+            .field("json_api_key", &if self.json_api_key.is_empty() { "" } else { "<redacted>" })
+            .field("json_api_key_header", &self.json_api_key_header)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_backoff_secs", &self.max_backoff_secs)
+            .finish()
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://")) && reqwest::Url::parse(url).is_ok()
+}
+
+impl NewsFeedsConfig {
+    /// Whether there is anything to fetch.
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        !self.feeds.is_empty() || !self.json_api_url.trim().is_empty()
+    }
+
+    /// The key from [`API_KEY_VAR`] when set, else the configured one.
+    #[must_use]
+    pub fn with_env_key(mut self) -> Self {
+        if let Ok(key) = std::env::var(API_KEY_VAR)
+            && !key.trim().is_empty()
+        {
+            key.trim().clone_into(&mut self.json_api_key);
+        }
+        self
+    }
+
+    /// Checks every key.
+    ///
+    /// # Errors
+    /// The offending key (`signals.news.…`) and why.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(10..=86_400).contains(&self.interval_secs) {
+            return Err((
+                "signals.news.interval_secs",
+                format!("must be 10-86400, got {}", self.interval_secs),
+            ));
+        }
+        if let Some(bad) = self.feeds.iter().find(|u| !is_http_url(u.trim())) {
+            return Err((
+                "signals.news.feeds",
+                format!("each must be an http:// or https:// URL, got {bad:?}"),
+            ));
+        }
+        let api = self.json_api_url.trim();
+        if !api.is_empty() && !is_http_url(api) {
+            return Err(("signals.news.json_api_url", "must be empty or an http:// or https:// URL".into()));
+        }
+        if !self.json_api_key.is_empty()
+            && HeaderName::from_bytes(self.json_api_key_header.as_bytes()).is_err()
+        {
+            return Err((
+                "signals.news.json_api_key_header",
+                format!("must be an HTTP header name, got {:?}", self.json_api_key_header),
+            ));
+        }
+        if HeaderValue::from_str(self.json_api_key.trim()).is_err() {
+            // The key itself is never echoed.
+            return Err(("signals.news.json_api_key", "must be printable ASCII".into()));
+        }
+        if !(100..=120_000).contains(&self.timeout_ms) {
+            return Err(("signals.news.timeout_ms", format!("must be 100-120000, got {}", self.timeout_ms)));
+        }
+        if !(1_024..=64 << 20).contains(&self.max_body_bytes) {
+            return Err((
+                "signals.news.max_body_bytes",
+                format!("must be 1024-67108864, got {}", self.max_body_bytes),
+            ));
+        }
+        if self.max_backoff_secs < self.interval_secs {
+            return Err((
+                "signals.news.max_backoff_secs",
+                format!(
+                    "must be at least interval_secs ({}), got {}",
+                    self.interval_secs, self.max_backoff_secs
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why one fetch of one source failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NewsError {
+    #[error("request failed: {0}")]
+    Http(String),
+    #[error("HTTP status {0}")]
+    Status(u16),
+    #[error("response larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("malformed {kind}: {reason}")]
+    Malformed { kind: &'static str, reason: String },
+    #[error("http client: {0}")]
+    Client(String),
+}
+
+/// The stable id of a news item: a hash of its link when it has one (so the same article from
+/// two feeds is one item), else of its source and title.
+#[must_use]
+pub fn news_id(source: &str, url: &str, title: &str) -> String {
+    let url = url.trim();
+    let key = if url.is_empty() { format!("{source}\n{title}") } else { format!("link\n{url}") };
+    hex::encode(&Sha256::digest(key.as_bytes())[..12])
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Feed,
+    JsonApi,
+}
+
+/// One source's state, as [`NewsAggregator::sources`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceStatus {
+    pub url: String,
+    /// Validators from the last good answer, sent back as If-None-Match / If-Modified-Since.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Failures in a row, and when the source is next tried (Unix ms).
+    pub failures: u32,
+    pub next_attempt_ms: i64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug)]
+struct Source {
+    kind: Kind,
+    status: SourceStatus,
+}
+
+/// What one poll did.
+#[derive(Debug, Default, Clone)]
+pub struct Poll {
+    /// Items not seen before, stored and to be handed on.
+    pub fresh: Vec<NewsItem>,
+    /// Sources that answered with content, with 304, failed, and were not due (backing off).
+    pub fetched: usize,
+    pub not_modified: usize,
+    pub failed: usize,
+    pub waiting: usize,
+    /// Items seen before, and entries skipped as unusable (no title).
+    pub duplicates: usize,
+    pub skipped: usize,
+}
+
+enum Fetched {
+    NotModified,
+    Body { body: Vec<u8>, etag: Option<String>, last_modified: Option<String> },
+}
+
+/// Fetches the configured sources; see the module documentation.
+pub struct NewsAggregator {
+    config: NewsFeedsConfig,
+    client: reqwest::Client,
+    sources: Vec<Source>,
+    seen: HashSet<String>,
+    seen_order: VecDeque<String>,
+    store: Store,
+}
+
+impl fmt::Debug for NewsAggregator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewsAggregator")
+            .field("config", &self.config)
+            .field("sources", &self.sources)
+            .field("seen", &self.seen.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NewsAggregator {
+    /// An aggregator over `config`'s sources (validated by the caller), storing into `store`;
+    /// items already stored count as seen. The API key is registered with the log scrubber.
+    ///
+    /// # Errors
+    /// [`NewsError::Client`] when the HTTP client cannot start or the store cannot be read.
+    pub fn new(config: NewsFeedsConfig, store: Store) -> Result<Self, NewsError> {
+        if !config.json_api_key.trim().is_empty() {
+            crate::logging::register_secret(config.json_api_key.trim());
+        }
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("equilibrage/", env!("CARGO_PKG_VERSION"), " (news)"))
+            .build()
+            .map_err(|e| NewsError::Client(e.to_string()))?;
+        let status = |url: &str| SourceStatus {
+            url: url.trim().to_owned(),
+            etag: None,
+            last_modified: None,
+            failures: 0,
+            next_attempt_ms: i64::MIN,
+            last_error: None,
+        };
+        let mut sources: Vec<Source> =
+            config.feeds.iter().map(|u| Source { kind: Kind::Feed, status: status(u) }).collect();
+        if !config.json_api_url.trim().is_empty() {
+            sources.push(Source { kind: Kind::JsonApi, status: status(&config.json_api_url) });
+        }
+        let stored = store
+            .read()
+            .and_then(|r| r.news(MAX_SEEN))
+            .map_err(|e| NewsError::Client(format!("reading stored news: {e}")))?;
+        let mut aggregator =
+            Self { config, client, sources, seen: HashSet::new(), seen_order: VecDeque::new(), store };
+        // Oldest first, so the newest are the last forgotten.
+        for r in stored.into_iter().rev() {
+            aggregator.remember(r.id);
+        }
+        Ok(aggregator)
+    }
+
+    /// Each source's state.
+    #[must_use]
+    pub fn sources(&self) -> Vec<SourceStatus> {
+        self.sources.iter().map(|s| s.status.clone()).collect()
+    }
+
+    fn remember(&mut self, id: String) -> bool {
+        if !self.seen.insert(id.clone()) {
+            return false;
+        }
+        self.seen_order.push_back(id);
+        while self.seen_order.len() > MAX_SEEN {
+            if let Some(old) = self.seen_order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// Polls every source due at `now_ms` (all at once), stores the new items and returns them.
+    /// A failing source is logged and backs off; it never stops the others.
+    pub async fn poll_at(&mut self, now_ms: i64) -> Poll {
+        let mut poll = Poll::default();
+        let due: Vec<usize> =
+            (0..self.sources.len()).filter(|&i| self.sources[i].status.next_attempt_ms <= now_ms).collect();
+        poll.waiting = self.sources.len() - due.len();
+        let key = (!self.config.json_api_key.trim().is_empty())
+            .then(|| (self.config.json_api_key_header.as_str(), self.config.json_api_key.trim()));
+        let cap = self.config.max_body_bytes;
+        let fetches = due.iter().map(|&i| {
+            let s = &self.sources[i];
+            let key = if s.kind == Kind::JsonApi { key } else { None };
+            fetch(&self.client, &s.status, key, cap)
+        });
+        let answers = futures_util::future::join_all(fetches).await;
+        let interval_ms = i64::try_from(self.config.interval_secs.saturating_mul(1_000)).unwrap_or(i64::MAX);
+        let max_ms = i64::try_from(self.config.max_backoff_secs.saturating_mul(1_000)).unwrap_or(i64::MAX);
+        let mut items = Vec::new();
+        for (i, answer) in due.into_iter().zip(answers) {
+            let source = &mut self.sources[i];
+            let parsed = answer.and_then(|fetched| match fetched {
+                Fetched::NotModified => Ok(None),
+                Fetched::Body { body, etag, last_modified } => {
+                    let parsed = match source.kind {
+                        Kind::Feed => parse_feed(&body, &source.status.url, now_ms),
+                        Kind::JsonApi => parse_api(&body, &source.status.url, now_ms),
+                    };
+                    parsed.map(|p| Some((p, etag, last_modified)))
+                }
+            });
+            let s = &mut source.status;
+            match parsed {
+                Ok(None) => {
+                    poll.not_modified += 1;
+                    s.failures = 0;
+                    s.last_error = None;
+                }
+                Ok(Some(((found, skipped), etag, last_modified))) => {
+                    poll.fetched += 1;
+                    poll.skipped += skipped;
+                    // Validators only from an answer that parsed: a broken body is fetched again.
+                    s.etag = etag;
+                    s.last_modified = last_modified;
+                    s.failures = 0;
+                    s.last_error = None;
+                    if skipped > 0 {
+                        tracing::info!(source = %s.url, skipped, "news entries without a title skipped");
+                    }
+                    items.extend(found);
+                }
+                Err(e) => {
+                    poll.failed += 1;
+                    s.failures = s.failures.saturating_add(1);
+                    let delay = backoff_ms(interval_ms, max_ms, s.failures);
+                    s.next_attempt_ms = now_ms.saturating_add(delay);
+                    tracing::warn!(
+                        source = %s.url,
+                        error = %e,
+                        failures = s.failures,
+                        retry_in_secs = delay / 1_000,
+                        "news source failed; it backs off, the others go on"
+                    );
+                    s.last_error = Some(e.to_string());
+                }
+            }
+        }
+        for item in items {
+            if self.remember(news_id(&item.source, &item.url, &item.title)) {
+                poll.fresh.push(item);
+            } else {
+                poll.duplicates += 1;
+            }
+        }
+        if !poll.fresh.is_empty() {
+            self.store_fresh(&poll.fresh, now_ms).await;
+        }
+        tracing::debug!(
+            fresh = poll.fresh.len(),
+            fetched = poll.fetched,
+            not_modified = poll.not_modified,
+            failed = poll.failed,
+            waiting = poll.waiting,
+            duplicates = poll.duplicates,
+            "news polled"
+        );
+        poll
+    }
+
+    async fn store_fresh(&mut self, fresh: &[NewsItem], now_ms: i64) {
+        let records: Vec<NewsRecord> = fresh
+            .iter()
+            .map(|n| NewsRecord {
+                id: news_id(&n.source, &n.url, &n.title),
+                title: n.title.clone(),
+                summary: n.summary.clone(),
+                source: n.source.clone(),
+                url: n.url.clone(),
+                published_ms: n.published_ms,
+                fetched_ms: now_ms,
+                markets: Vec::new(),
+                matches: Vec::new(),
+            })
+            .collect();
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let written = self
+            .store
+            .write(move |w| {
+                for r in &records {
+                    // An id already stored keeps its record (and the markets matched to it).
+                    if w.news_item(&r.id)?.is_none() {
+                        w.put_news(r)?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::error!(error = %e, items = ids.len(), "storing news failed; the items are fetched again");
+            // Forget them and the validators, so the next poll brings them back.
+            for id in &ids {
+                self.seen.remove(id);
+            }
+            for s in &mut self.sources {
+                s.status.etag = None;
+                s.status.last_modified = None;
+            }
+        }
+    }
+
+    /// Polls every `interval_secs` for as long as the task runs, handing new items to `sink`.
+    pub async fn run(mut self, sink: impl Fn(Vec<NewsItem>) + Send + 'static) {
+        let mut tick = tokio::time::interval(Duration::from_secs(self.config.interval_secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let poll = self.poll_at(crate::clock::unix_now_ms()).await;
+            if !poll.fresh.is_empty() {
+                tracing::info!(items = poll.fresh.len(), "news fetched");
+                sink(poll.fresh);
+            }
+        }
+    }
+}
+
+/// The wait after the `failures`-th failure in a row: twice the interval, doubling, capped.
+fn backoff_ms(interval_ms: i64, max_ms: i64, failures: u32) -> i64 {
+    let factor = 1i64 << failures.clamp(1, 30);
+    interval_ms.saturating_mul(factor).min(max_ms.max(interval_ms))
+}
+
+fn header_text(headers: &HeaderMap, name: HeaderName) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+async fn fetch(
+    client: &reqwest::Client,
+    source: &SourceStatus,
+    key: Option<(&str, &str)>,
+    cap: usize,
+) -> Result<Fetched, NewsError> {
+    let mut request = client.get(&source.url).header(
+        header::ACCEPT,
+        "application/rss+xml, application/atom+xml, application/xml, application/json;q=0.9, */*;q=0.5",
+    );
+    if let Some(etag) = &source.etag {
+        request = request.header(header::IF_NONE_MATCH, etag);
+    }
+    if let Some(since) = &source.last_modified {
+        request = request.header(header::IF_MODIFIED_SINCE, since);
+    }
+    if let Some((name, value)) = key {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| NewsError::Client(e.to_string()))?;
+        let mut value = HeaderValue::from_str(value).map_err(|_| NewsError::Client("bad API key".into()))?;
+        value.set_sensitive(true);
+        request = request.header(name, value);
+    }
+    // Errors name the URL, never headers: the key cannot leak through them.
+    let mut response = request.send().await.map_err(|e| NewsError::Http(e.to_string()))?;
+    let status = response.status();
+    if status == reqwest::StatusCode::NOT_MODIFIED {
+        return Ok(Fetched::NotModified);
+    }
+    if !status.is_success() {
+        return Err(NewsError::Status(status.as_u16()));
+    }
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(NewsError::TooLarge(cap));
+    }
+    let etag = header_text(response.headers(), header::ETAG);
+    let last_modified = header_text(response.headers(), header::LAST_MODIFIED);
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| NewsError::Http(e.to_string()))? {
+        if body.len() + chunk.len() > cap {
+            return Err(NewsError::TooLarge(cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched::Body { body, etag, last_modified })
+}
+
+/// Text with tags dropped and whitespace collapsed (summaries often carry HTML), capped.
+fn plain_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    collapse(&decode_entities(&out)).chars().take(MAX_SUMMARY_CHARS).collect()
+}
+
+/// HTML character references in text that was HTML (the XML layer decoded one level already).
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let decoded = rest.find(';').filter(|&end| end <= 10).and_then(|end| {
+            let name = &rest[1..end];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some(' '),
+                _ => name
+                    .strip_prefix("#x")
+                    .or_else(|| name.strip_prefix("#X"))
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
+                    .and_then(char::from_u32),
+            };
+            c.map(|c| (c, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| url.to_owned())
+}
+
+/// Items of an RSS / Atom feed, and how many entries were skipped (no title). An entry with a
+/// missing or unreadable date is dated `now_ms`; a date in the future is clamped to `now_ms`.
+fn parse_feed(body: &[u8], url: &str, now_ms: i64) -> Result<(Vec<NewsItem>, usize), NewsError> {
+    let feed = feed_rs::parser::parse(body)
+        .map_err(|e| NewsError::Malformed { kind: "feed", reason: e.to_string() })?;
+    let source =
+        feed.title.map(|t| collapse(&t.content)).filter(|t| !t.is_empty()).unwrap_or_else(|| host_of(url));
+    let mut items = Vec::with_capacity(feed.entries.len());
+    let mut skipped = 0;
+    for entry in feed.entries {
+        // The title is kept as written (markup included): the dashboard shows it as text.
+        let Some(title) = entry.title.map(|t| collapse(&t.content)).filter(|t| !t.is_empty()) else {
+            skipped += 1;
+            continue;
+        };
+        let link = entry.links.first().map(|l| l.href.trim().to_owned()).unwrap_or_default();
+        let summary = entry
+            .summary
+            .map(|t| plain_text(&t.content))
+            .filter(|s| !s.is_empty())
+            .or_else(|| entry.content.and_then(|c| c.body).map(|b| plain_text(&b)))
+            .unwrap_or_default();
+        let published_ms =
+            entry.published.or(entry.updated).map_or(now_ms, |d| d.timestamp_millis().min(now_ms));
+        items.push(NewsItem {
+            title,
+            source: source.clone(),
+            market: String::new(),
+            published_ms,
+            summary,
+            url: link,
+        });
+    }
+    Ok((items, skipped))
+}
+
+#[derive(Deserialize)]
+struct ApiPage {
+    articles: Vec<serde_json::Value>,
+}
+
+/// Items of a JSON API page; an article without a title is skipped, the rest kept.
+fn parse_api(body: &[u8], url: &str, now_ms: i64) -> Result<(Vec<NewsItem>, usize), NewsError> {
+    let page: ApiPage = serde_json::from_slice(body)
+        .map_err(|e| NewsError::Malformed { kind: "news API answer", reason: e.to_string() })?;
+    let fallback = host_of(url);
+    let mut items = Vec::with_capacity(page.articles.len());
+    let mut skipped = 0;
+    for a in page.articles {
+        let text = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_str).map(collapse);
+        let Some(title) = text(a.get("title")).filter(|t| !t.is_empty()) else {
+            skipped += 1;
+            continue;
+        };
+        let published_ms = a
+            .get("publishedAt")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|d| chrono::DateTime::parse_from_rfc3339(d.trim()).ok())
+            .map_or(now_ms, |d| d.timestamp_millis().min(now_ms));
+        items.push(NewsItem {
+            title,
+            source: text(a.get("source").and_then(|s| s.get("name")))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| fallback.clone()),
+            market: String::new(),
+            published_ms,
+            summary: a
+                .get("description")
+                .and_then(serde_json::Value::as_str)
+                .map(plain_text)
+                .unwrap_or_default(),
+            url: text(a.get("url")).unwrap_or_default(),
+        });
+    }
+    Ok((items, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_the_link_else_source_and_title() {
+        assert_eq!(news_id("a", "https://x/1", "t"), news_id("b", " https://x/1 ", "other"));
+        assert_ne!(news_id("a", "", "t"), news_id("b", "", "t"));
+        // Without a link: the engine's historical id (source, newline, title).
+        assert_eq!(news_id("s", "", "t"), hex::encode(&Sha256::digest(b"s\nt")[..12]));
+    }
+
+    #[test]
+    fn backoff_doubles_from_twice_the_interval_up_to_the_cap() {
+        let waits: Vec<i64> = (1..=6).map(|n| backoff_ms(60_000, 600_000, n)).collect();
+        assert_eq!(waits, [120_000, 240_000, 480_000, 600_000, 600_000, 600_000]);
+    }
+
+    #[test]
+    fn summaries_lose_their_tags() {
+        assert_eq!(plain_text("<p>Senate <b>passes</b>\n bill</p>"), "Senate passes bill");
+        assert_eq!(
+            plain_text("Funds &amp;amp; more &#8211; &#x41;&nbsp;&bogus; & so"),
+            "Funds &amp; more \u{2013} A &bogus; & so"
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! Market trends end to end, on the simulator with the default plugins: price history recorded
+//! by the scanner, a volatile history raising a market's score through the default scorer, and
+//! `/api/info/trends`'s view of it (momentum, volatility, volume change; neutral with one point).
+
+mod support;
+
+use equilibrage::engine::{Clock, Engine, EngineOptions, Settings, Trend, TrendsConfig};
+use equilibrage::exchange::sim::{SimConfig, SimExchange};
+use equilibrage::store::{Opportunity, PricePoint, Store};
+use equilibrage::web_backend::{HostBackend, Venue, WalletInfo};
+use equilibrage_web::Backend as _;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use std::sync::Arc;
+use support::runtime;
+
+const HOUR: i64 = 3_600_000;
+
+fn factor(o: &Opportunity, name: &str) -> f32 {
+    o.factors.iter().find(|f| f.name == name).map(|f| f.value).expect("factor")
+}
+
+fn of<'a>(list: &'a [Opportunity], market: &str) -> &'a Opportunity {
+    list.iter().find(|o| o.market_id == market).expect("still a candidate")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volatile_history_raises_the_score_and_the_api_shows_the_trend() {
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    // The simulator's clock stands still unless driven: both scans see the same books.
+    let sim = SimExchange::new(SimConfig { seed: 7, markets: 40, ..SimConfig::default() }, dec!(10000));
+    let clock = {
+        let sim = sim.clone();
+        Clock::from_fn(move || sim.now_ms())
+    };
+    let options = EngineOptions { settings: Settings::default(), clock };
+    let engine = Engine::open(Arc::new(sim.clone()), plugins.clone(), store.clone(), options).await.unwrap();
+    engine.set_trends_config(TrendsConfig { windows_secs: vec![86_400, 3_600], ..TrendsConfig::default() });
+    let now = engine.now_ms();
+
+    assert_eq!(engine.scan().await.unwrap().error, None);
+    let before = engine.opportunities(0.0).unwrap();
+    assert!(before.len() >= 2, "{before:?}");
+    // No history yet: the running estimate has seen one point, so no market has volatility.
+    let (target, other) = (before[before.len() - 1].clone(), before[0].clone());
+    assert!(factor(&target, "volatility").abs() < f32::EPSILON);
+    // The scan recorded a point per candidate, with the listing's 24 h volume (written off the
+    // scan's path: waited for).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let recorded = loop {
+        let points = store.read().unwrap().prices(&target.market_id, now, now).unwrap();
+        if !points.is_empty() {
+            break points;
+        }
+        assert!(std::time::Instant::now() < deadline, "the scan's price point was not recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].volume_24h, Some(target.volume_24h));
+    assert_eq!((recorded[0].yes_bid, recorded[0].yes_ask), (target.yes_bid, target.yes_ask));
+
+    // A day of history for one market: its YES mid swings 0.40 ↔ 0.42 every two hours, and its
+    // volume grows from 1,000.
+    let history: Vec<PricePoint> = (0..12_i64)
+        .map(|i| {
+            let mid = if i % 2 == 0 { dec!(0.40) } else { dec!(0.42) };
+            PricePoint {
+                at_ms: now - 24 * HOUR + i * 2 * HOUR,
+                yes_bid: Some(mid - dec!(0.01)),
+                yes_ask: Some(mid + dec!(0.01)),
+                no_bid: None,
+                no_ask: None,
+                volume_24h: Some(dec!(1000) + Decimal::from(i) * dec!(50)),
+            }
+        })
+        .collect();
+    let seeded = history.clone();
+    let market = target.market_id.clone();
+    store
+        .write(move |w| {
+            for p in &seeded {
+                w.put_price(&market, p)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // Σ move² = 11 × 0.02² over 22 h: a day's volatility of sqrt(0.0048) ≈ 0.069, above the
+    // default scorer's 0.05 target.
+    let day = Trend::from_points(&history, 86_400);
+    assert!((day.volatility_24h.unwrap() - 0.0048_f64.sqrt()).abs() < 1e-9);
+
+    assert_eq!(engine.scan().await.unwrap().error, None);
+    let after = engine.opportunities(0.0).unwrap();
+    let (was, now_is) = (&target, of(&after, &target.market_id));
+    assert!((factor(now_is, "volatility") - 1.0).abs() < 1e-6, "{:?}", now_is.factors);
+    assert!(now_is.score > was.score, "a volatile market scores higher: {} → {}", was.score, now_is.score);
+    // A market without history scores as before.
+    assert!((of(&after, &other.market_id).score - other.score).abs() < 1e-6);
+
+    // The API's view: the seeded day plus the scan's own point at `now`.
+    let backend = HostBackend::new(plugins, Venue::Sim(sim), engine.clone(), WalletInfo::for_mode("sim"));
+    assert_eq!(backend.trend_windows(), vec![86_400, 3_600]);
+    let trends = backend.trends(86_400, 50).unwrap();
+    let t = trends.iter().find(|t| t.market_id == target.market_id).expect("the seeded market is shown");
+    let expected = Trend::from_points(
+        &store.read().unwrap().prices(&target.market_id, now - 24 * HOUR, now).unwrap(),
+        86_400,
+    );
+    assert_eq!(t.points, 13);
+    assert_eq!(
+        (t.change, t.volatility, t.volatility_24h),
+        (expected.momentum, expected.volatility, expected.volatility_24h)
+    );
+    let mid_now = (target.yes_bid.unwrap() + target.yes_ask.unwrap()) / Decimal::TWO;
+    assert_eq!(t.yes_mid, Some(mid_now));
+    assert_eq!(t.change, Some(mid_now - dec!(0.40)), "momentum: the mid now less the first mid");
+    assert_eq!(t.volume_24h, Some(target.volume_24h));
+    assert_eq!(t.volume_change, Some(target.volume_24h - dec!(1000)));
+    // A market with only the scan's point: its mid, and neutral momentum and volatility.
+    let one = trends.iter().find(|t| t.market_id == other.market_id).expect("the other market is shown");
+    assert_eq!((one.points, one.change, one.volatility, one.volume_change), (1, None, None, None));
+    assert!(one.yes_mid.is_some());
+    // The JSON the API serves.
+    let json = serde_json::to_value(t).unwrap();
+    for field in [
+        "market_id",
+        "question",
+        "yes_mid",
+        "change",
+        "volatility",
+        "volatility_24h",
+        "volume_24h",
+        "volume_change",
+        "points",
+        "window_secs",
+    ] {
+        assert!(json.get(field).is_some(), "{field} in {json}");
+    }
+    // The last hour holds only the scan's point.
+    let hour = backend.trends(3_600, 50).unwrap();
+    let t = hour.iter().find(|t| t.market_id == target.market_id).unwrap();
+    assert_eq!((t.points, t.change, t.window_secs), (1, None, 3_600));
+}
+
+#[test]
+fn the_trends_config_is_read_and_checked() {
+    let defaults = equilibrage::config::Config::load(None).unwrap();
+    assert_eq!(defaults.signals.trends, TrendsConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bot.toml");
+    std::fs::write(&path, "[signals.trends]\nwindows_secs = [900]\nrecord_markets = 50\n").unwrap();
+    let mine = equilibrage::config::Config::load(Some(&path)).unwrap();
+    assert_eq!((mine.signals.trends.windows_secs, mine.signals.trends.record_markets), (vec![900], 50));
+    std::fs::write(&path, "[signals.trends]\nwindows_secs = [30]\n").unwrap();
+    let bad = equilibrage::config::Config::load(Some(&path)).unwrap_err().to_string();
+    assert!(bad.contains("signals.trends.windows_secs"), "{bad}");
+}
