@@ -440,12 +440,25 @@ async fn prices_update_live(s: &Session<'_>, id: u64) {
         "const r = document.querySelector('table#positions tr[data-position-id=\"{id}\"]'); \
          if (!r) return null; \
          const t = c => (r.querySelector('td.' + c) || {{}}).textContent; \
+         const button = r.querySelector('form.close-position button'); \
          return {{ cells: [t('bid-yes'), t('bid-no'), t('unrealised')], \
                    refreshes: document.body.dataset.liveRefreshes || null, \
-                   marker: window.__e2e_no_reload || null }};"
+                   marker: window.__e2e_no_reload || null, \
+                   button_kept: !!(button && button.__e2e_kept) }};"
     );
-    // A page that reloads loses this marker: the change must come in place.
-    js(b, "window.__e2e_no_reload = 'still here'; return null;", vec![]).await;
+    // A page that reloads loses this marker: the change must come in place. The row's Close
+    // button is marked too: a refresh updates the row in place, so a click on it is never lost
+    // to a refresh landing between press and release.
+    js(
+        b,
+        &format!(
+            "window.__e2e_no_reload = 'still here'; \
+             document.querySelector('table#positions tr[data-position-id=\"{id}\"] form.close-position button').__e2e_kept = true; \
+             return null;"
+        ),
+        vec![],
+    )
+    .await;
     let before = js(b, &read, vec![]).await;
     assert!(before.is_object(), "the position's row is on the Dashboard");
     let after = eventually("the position's prices to change in place", || async {
@@ -456,6 +469,7 @@ async fn prices_update_live(s: &Session<'_>, id: u64) {
     })
     .await;
     assert_eq!(after["marker"], json!("still here"), "updated without a reload");
+    assert_eq!(after["button_kept"], json!(true), "the Close button is the same element after refreshes");
     assert!(before["refreshes"].is_string(), "document.body.dataset.liveRefreshes counts live refreshes");
     eprintln!("live update: {} → {}", before, after);
     screenshot(b, "dashboard").await;

@@ -79,6 +79,51 @@
     }
   }
 
+  // Makes `to`'s attributes `from`'s, changing only those that differ.
+  function syncAttributes(from, to) {
+    var i;
+    for (i = from.attributes.length - 1; i >= 0; i--) {
+      var name = from.attributes[i].name;
+      if (!to.hasAttribute(name)) from.removeAttribute(name);
+    }
+    for (i = 0; i < to.attributes.length; i++) {
+      var a = to.attributes[i];
+      if (from.getAttribute(a.name) !== a.value) from.setAttribute(a.name, a.value);
+    }
+  }
+
+  // Brings `from`'s children to `to`'s in place: a node of the same kind and tag is kept and
+  // updated, only what differs is touched. A refresh several times a second (live prices) then
+  // leaves the button under the pointer, the focus and any half-typed value where they are; a
+  // wholesale innerHTML swap would lose a click made while it happened.
+  function morph(from, to) {
+    var a = from.firstChild;
+    var b = to.firstChild;
+    while (b) {
+      var nextB = b.nextSibling;
+      if (!a) {
+        from.appendChild(b);
+      } else {
+        var nextA = a.nextSibling;
+        if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName) {
+          from.replaceChild(b, a);
+        } else if (a.nodeType === 1) {
+          syncAttributes(a, b);
+          morph(a, b);
+        } else if (a.nodeValue !== b.nodeValue) {
+          a.nodeValue = b.nodeValue;
+        }
+        a = nextA;
+      }
+      b = nextB;
+    }
+    while (a) {
+      var next = a.nextSibling;
+      from.removeChild(a);
+      a = next;
+    }
+  }
+
   function bump() {
     body.dataset.liveRefreshes = String((parseInt(body.dataset.liveRefreshes, 10) || 0) + 1);
   }
@@ -108,7 +153,9 @@
       .then(function (html) {
         if (html === null || html === undefined) return;
         var typed = saveTyping(el);
-        el.innerHTML = html;
+        var fresh = document.createElement('template');
+        fresh.innerHTML = html;
+        morph(el, fresh.content);
         restoreTyping(el, typed);
         bump();
       })
