@@ -412,12 +412,15 @@ fn run(common: &Common) -> anyhow::Result<()> {
                 move || clock.now_ms(),
             ));
         }
-        // News feeds (`[signals.news]`), in every mode, when any are configured.
+        // News feeds (`[signals.news]`), in every mode, when any are configured; the dashboard
+        // reads their status through a handle the aggregator's task publishes to.
         let news_config = config.signals.news.clone().with_env_key();
+        let mut news_status = None;
         if news_config.enabled() {
             let aggregator =
                 equilibrage::feeds::news::NewsAggregator::new(news_config, store_for_keys.clone())
                     .context("starting the news feeds")?;
+            news_status = Some(aggregator.status());
             tokio::spawn(aggregator.run(engine.news_sink()));
         }
         let listener = tokio::net::TcpListener::bind(config.web.listen)
@@ -433,7 +436,10 @@ fn run(common: &Common) -> anyhow::Result<()> {
         }
         keys.persist(&store_for_keys).await.context("storing the dashboard's access keys")?;
         let access = keys.access(config.web.secure_cookies, config.web.session_ttl());
-        let backend = web_backend::HostBackend::new(runtime, venue, engine, wallet);
+        let mut backend = web_backend::HostBackend::new(runtime, venue, engine, wallet);
+        if let Some(status) = news_status {
+            backend = backend.with_news_status(status);
+        }
         let app = equilibrage_web::router(backend, access);
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

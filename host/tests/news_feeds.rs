@@ -10,7 +10,7 @@ use equilibrage::config::Config;
 use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
 use equilibrage::exchange::Exchange as _;
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
-use equilibrage::feeds::news::{NewsAggregator, NewsFeedsConfig, Poll};
+use equilibrage::feeds::news::{API_KEY_VAR, NewsAggregator, NewsFeedsConfig, Poll, SourceKind};
 use equilibrage::store::{NewsRecord, Store};
 use feed_server::{Answer, FeedServer};
 use rust_decimal_macros::dec;
@@ -371,6 +371,224 @@ async fn config_names_a_bad_news_key() {
     assert_eq!(c.validate().unwrap_err().0, "signals.news.max_backoff_secs");
     let defaults = Config::load(None).unwrap().signals.news;
     assert!(defaults.validate().is_ok() && !defaults.enabled(), "off by default: {defaults:?}");
+}
+
+/// Waits (polling, generously bounded) until `done` holds.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// `run` itself: it polls on its interval, cycle after cycle, and an item that appears between
+/// two cycles reaches the sink once, however often the feed serves it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_loop_polls_every_interval_and_hands_each_new_item_on_once() {
+    let server = FeedServer::start().await;
+    server.set("/rss.xml", Answer::ok(RSS, rss_with(&[("First story", "https://news.test/1")])));
+    let mut c = config(&[server.url("/rss.xml")]);
+    c.interval_secs = 1; // below the configurable minimum: only a test wants cycles this fast
+    let (_dir, store) = store();
+    let news = NewsAggregator::new(c, store.clone()).unwrap();
+    let status = news.status();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<String>>();
+    let task = tokio::spawn(news.run(move |items| {
+        let _ = tx.send(items.into_iter().map(|n| n.title).collect());
+    }));
+    let wait = std::time::Duration::from_secs(60);
+    // One request per cycle; a cycle's items are handed on before the next cycle starts, so
+    // once request n+1 is counted, cycle n is complete.
+    let cycles = || server.requests("/rss.xml").len();
+
+    let first = tokio::time::timeout(wait, rx.recv()).await.expect("the first cycle in time").unwrap();
+    assert_eq!(first, ["First story"]);
+    wait_until("a second cycle to complete", || cycles() >= 3).await;
+    assert!(rx.try_recv().is_err(), "served again, handed on once");
+
+    server.set(
+        "/rss.xml",
+        Answer::ok(
+            RSS,
+            rss_with(&[("Second story", "https://news.test/2"), ("First story", "https://news.test/1")]),
+        ),
+    );
+    let second = tokio::time::timeout(wait, rx.recv()).await.expect("the new item in time").unwrap();
+    assert_eq!(second, ["Second story"], "only the new item");
+    let seen = cycles();
+    wait_until("two more cycles to complete", || cycles() >= seen + 2).await;
+    let again = rx.try_recv();
+    assert!(again.is_err(), "each item once, whatever the cycles: {again:?}");
+    assert_eq!(stored(&store).len(), 2);
+    let shown = status.sources();
+    assert_eq!((shown[0].failures, shown[0].last_items, shown[0].last_new), (0, 2, 0), "{shown:?}");
+    assert!(shown[0].last_success_ms.is_some());
+    assert!(!task.is_finished(), "it runs until stopped");
+    task.abort();
+}
+
+/// `with_env_key` reads `EQUILIBRAGE_NEWS_API_KEY` from the environment: checked in child
+/// processes of this test binary, where the variable is set for the child alone (setting it here
+/// would race the other tests). The rules themselves are `with_key_override`'s unit test.
+#[test]
+fn the_news_api_key_is_taken_from_the_environment() {
+    const EXPECT: &str = "EQUILIBRAGE_TEST_EXPECT_NEWS_KEY";
+    let mut c = config(&[]);
+    c.json_api_key = "from-file".into();
+    if let Ok(expected) = std::env::var(EXPECT) {
+        // The child: the variable is what the parent set, or absent.
+        assert_eq!(c.with_env_key().json_api_key, expected);
+        return;
+    }
+    assert_eq!(c.clone().with_key_override(Some(" from-env ")).json_api_key, "from-env");
+    assert_eq!(c.clone().with_key_override(Some(" ")).json_api_key, "from-file");
+    let name = "the_news_api_key_is_taken_from_the_environment";
+    for (value, expected) in
+        [(Some(" nk-from-env-1234 "), "nk-from-env-1234"), (Some("  "), "from-file"), (None, "from-file")]
+    {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args(["--exact", name, "--test-threads=1"]).env(EXPECT, expected).env_remove(API_KEY_VAR);
+        if let Some(value) = value {
+            child.env(API_KEY_VAR, value);
+        }
+        let out = child.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{value:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("1 passed"), "the child ran the check: {stdout}");
+    }
+}
+
+/// What the operator sees of each feed: a good one's last success and items, a failing one's
+/// failures, error and next attempt, credentials in URLs and errors redacted, in the status
+/// handle, the JSON API and the Scanner page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_feeds_status_shows_success_or_failure_and_backoff_without_credentials() {
+    const KEY: &str = "nk-status-9d1e3b7c55aa";
+    const URL_KEY: &str = "url-key-5f0c8e21d9";
+    let server = FeedServer::start().await;
+    server.set(
+        "/good.xml",
+        Answer::ok(
+            RSS,
+            rss_with(&[("Good story", "https://news.test/g1"), ("Another", "https://news.test/g2")]),
+        ),
+    );
+    server.set("/fail.xml", Answer::status(500));
+    server.set("/v2/top", Answer::status(401));
+    // Nothing listens there: the error names the URL, credential and all.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let unreachable = format!("http://{closed}/feed.xml?apiKey={URL_KEY}&q=election");
+    let mut c = config(&[server.url("/good.xml"), server.url("/fail.xml"), unreachable]);
+    c.json_api_url = server.url("/v2/top");
+    c.json_api_key = KEY.into();
+    c.json_api_key_header = "X-Api-Key".into();
+    let (dir, store) = store();
+    let mut news = NewsAggregator::new(c, store.clone()).unwrap();
+    let status = news.status();
+    let before = status.sources();
+    assert_eq!(before.len(), 4, "every configured source is listed from the start");
+    assert!(before.iter().all(|s| s.last_attempt_ms.is_none() && s.failures == 0), "{before:?}");
+
+    news.poll_at(NOW).await;
+    let shown = status.sources();
+    let (good, failing, unreachable, api) = (&shown[0], &shown[1], &shown[2], &shown[3]);
+    assert_eq!(
+        (good.kind, good.last_success_ms, good.last_items, good.last_new),
+        (SourceKind::Feed, Some(NOW), 2, 2)
+    );
+    assert_eq!((good.failures, good.last_error.as_deref(), good.retry_at_ms()), (0, None, None));
+    assert_eq!((failing.failures, failing.last_error.as_deref()), (1, Some("HTTP status 500")));
+    assert_eq!((failing.last_attempt_ms, failing.last_success_ms), (Some(NOW), None));
+    assert_eq!(failing.retry_at_ms(), Some(NOW + 2 * MINUTE), "backing off two intervals");
+    assert_eq!(unreachable.url, format!("http://{closed}/feed.xml?apiKey=[redacted]&q=election"));
+    assert_eq!(unreachable.failures, 1);
+    let error = unreachable.last_error.as_deref().unwrap();
+    assert!(error.starts_with("request failed"), "{error}");
+    assert!(
+        error.contains(&format!("{closed}/feed.xml?apiKey=[redacted]&q=election")),
+        "the URL, redacted: {error}"
+    );
+    assert_eq!((api.kind, api.last_error.as_deref()), (SourceKind::JsonApi, Some("HTTP status 401")));
+    for s in &shown {
+        let text = format!("{s:?}");
+        assert!(!text.contains(KEY) && !text.contains(URL_KEY), "no credential shown: {text}");
+    }
+    assert!(news.sources()[2].url.contains(URL_KEY), "the aggregator itself keeps the URL it fetches");
+
+    // An interval on: the good feed answers again (nothing new), the failing one waits.
+    news.poll_at(NOW + MINUTE).await;
+    let shown = status.sources();
+    assert_eq!(
+        (shown[0].last_success_ms, shown[0].last_items, shown[0].last_new),
+        (Some(NOW + MINUTE), 2, 0)
+    );
+    assert_eq!((shown[1].last_attempt_ms, shown[1].retry_at_ms()), (Some(NOW), Some(NOW + 2 * MINUTE)));
+
+    // The dashboard, over the real backend.
+    let sim = SimExchange::new(SimConfig { seed: 3, markets: 10, ..SimConfig::default() }, dec!(10000));
+    let (_plugin_dir, plugins) = support::runtime(&[]);
+    let clock = {
+        let sim = sim.clone();
+        Clock::from_fn(move || sim.now_ms())
+    };
+    let options = EngineOptions { settings: Settings::default(), clock };
+    let engine = Engine::open(Arc::new(sim.clone()), plugins.clone(), store.clone(), options).await.unwrap();
+    let wallet = equilibrage::web_backend::WalletInfo::for_mode("sim");
+    let venue = equilibrage::web_backend::Venue::Sim(sim.clone());
+    let without = equilibrage::web_backend::HostBackend::new(
+        plugins.clone(),
+        venue.clone(),
+        engine.clone(),
+        wallet.clone(),
+    );
+    assert!(equilibrage_web::Backend::news_sources(&without).is_empty(), "no handle: none configured");
+    let backend = equilibrage::web_backend::HostBackend::new(plugins, venue, engine, wallet)
+        .with_news_status(status.clone());
+    let views = equilibrage_web::Backend::news_sources(&backend);
+    assert_eq!(views.len(), 4);
+    assert_eq!((views[1].failures, views[1].retry_at_ms), (1, Some(NOW + 2 * MINUTE)));
+    assert_eq!((views[3].kind.as_str(), views[0].kind.as_str()), ("json-api", "feed"));
+
+    let page_of = |backend| async move {
+        let access =
+            equilibrage_web::Access::new(equilibrage_web::Access::hash_token("news-test-token"), [3; 32]);
+        let app = equilibrage_web::router(backend, access);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+        let mut answers = Vec::new();
+        for path in ["/api/info/news/sources", "/scanner"] {
+            let response =
+                client.get(format!("{base}{path}")).bearer_auth("news-test-token").send().await.unwrap();
+            assert!(response.status().is_success(), "{path}: {}", response.status());
+            answers.push(response.text().await.unwrap());
+        }
+        answers
+    };
+    let answers = page_of(backend).await;
+    let json: serde_json::Value = serde_json::from_str(&answers[0]).unwrap();
+    assert_eq!(json["sources"].as_array().map(Vec::len), Some(4), "{json}");
+    assert_eq!(json["sources"][0]["last_items"], 2);
+    assert_eq!(json["sources"][1]["last_error"], "HTTP status 500");
+    assert_eq!(json["sources"][1]["retry_at_ms"], NOW + 2 * MINUTE);
+    assert_eq!(json["sources"][2]["url"], format!("http://{closed}/feed.xml?apiKey=[redacted]&q=election"));
+    let page = &answers[1];
+    assert!(page.contains("1 failure in a row; next attempt 2026-11-24 12:02:00 UTC"), "{page}");
+    assert!(page.contains("Last error: HTTP status 500"));
+    assert!(page.contains("2 items, 0 new"));
+    for text in &answers {
+        assert!(!text.contains(KEY) && !text.contains(URL_KEY), "no credential on the dashboard");
+    }
+    let empty = page_of(without).await;
+    assert_eq!(empty[0], r#"{"sources":[]}"#);
+    assert!(
+        empty[1].contains("No news feeds configured; the simulator's headlines are used."),
+        "{}",
+        empty[1]
+    );
+    drop(dir);
 }
 
 /// Feed items reach the engine's news path: the news-aggregator plugin matches them to the

@@ -148,6 +148,58 @@ async fn large_trades_and_top_holders_are_detected_and_recorded() {
     assert!(drain(&mut rx).is_empty());
 }
 
+/// The next trade on the channel, waiting (generously bounded) for it.
+async fn next(rx: &mut broadcast::Receiver<WhaleTrade>) -> WhaleTrade {
+    tokio::time::timeout(Duration::from_secs(60), rx.recv()).await.expect("a trade in time").expect("open")
+}
+
+/// Waits (polling, generously bounded) until `done` holds.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `run` itself: it polls on its interval, cycle after cycle, and a trade that appears between
+/// two cycles reaches the engine's channel once, however often it is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_loop_polls_every_interval_and_hands_each_new_trade_on_once() {
+    let mock = MockPolymarket::start().await;
+    let a = cid(1);
+    mock.add_public_trades([trade(&wallet(1), &a, 0, "BUY", 20_000, "0.5", NOW_S - 60)]);
+    let mut c = config(&mock);
+    c.interval_secs = 1; // below the configurable minimum: only a test wants cycles this fast
+    let (_dir, store) = temp_store();
+    let (t, mut rx) = tracker(c, &store);
+    let markets = vec![a.clone()];
+    let task = tokio::spawn(t.run(move || markets.clone(), || NOW_S * 1_000));
+    // One `/holders` request per cycle (one market), made after the cycle's trades were handed on:
+    // once it is counted, that cycle's trades are in the channel.
+    let cycles = || mock.requests().iter().filter(|r| r.path == "/holders").count();
+
+    assert_eq!(next(&mut rx).await.wallet, wallet(1), "the first cycle hands the trade on");
+    wait_until("a second cycle", || cycles() >= 2).await;
+    assert!(drain(&mut rx).is_empty(), "served again, handed on once");
+
+    mock.add_public_trades([trade(&wallet(2), &a, 1, "BUY", 9_000, "0.4", NOW_S - 30)]);
+    let fresh = next(&mut rx).await;
+    assert_eq!(
+        (fresh.wallet.as_str(), fresh.outcome),
+        (wallet(2).as_str(), 1),
+        "a later cycle brings the new one"
+    );
+    let seen = cycles();
+    wait_until("two more cycles", || cycles() >= seen + 2).await;
+    let again = drain(&mut rx);
+    assert!(again.is_empty(), "each trade once, whatever the cycles: {again:?}");
+    let trade_requests = mock.requests().iter().filter(|r| r.path == "/trades").count();
+    assert!(trade_requests >= cycles(), "every cycle read /trades: {trade_requests}");
+    assert!(!task.is_finished(), "it runs until stopped");
+    task.abort();
+}
+
 #[tokio::test]
 async fn a_malformed_record_is_skipped_and_loses_neither_its_page_nor_stored_data() {
     let mock = MockPolymarket::start().await;
@@ -231,17 +283,25 @@ async fn trades_are_paged_up_to_the_page_cap_and_retried_after_429() {
     assert_eq!(drain(&mut rx).len(), 4);
 }
 
-#[tokio::test]
-async fn requests_respect_the_rate_limit() {
+/// On tokio's paused clock, so the bucket's timing is exact whatever the machine's load.
+#[tokio::test(start_paused = true)]
+async fn the_token_bucket_allows_a_tenth_of_the_window_at_once_then_its_rate() {
     let bucket = TokenBucket::new(50, Duration::from_secs(10));
-    let start = Instant::now();
-    for _ in 0..15 {
+    let start = tokio::time::Instant::now();
+    for _ in 0..5 {
         bucket.acquire().await;
     }
-    // 5 at once, then 5 a second.
+    assert_eq!(start.elapsed(), Duration::ZERO, "a burst of 5 at once");
+    for _ in 0..10 {
+        bucket.acquire().await;
+    }
+    // Then 5 a second: ten more take two seconds (to the rounding of the sleeps).
     let took = start.elapsed();
-    assert!(took >= Duration::from_millis(1_900) && took < Duration::from_secs(4), "{took:?}");
+    assert!(took >= Duration::from_millis(1_990) && took <= Duration::from_millis(2_010), "{took:?}");
+}
 
+#[tokio::test]
+async fn requests_respect_the_rate_limit() {
     let mock = MockPolymarket::start().await;
     let markets: Vec<String> = (1..=6).map(cid).collect();
     let mut c = config(&mock);

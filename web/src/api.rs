@@ -53,6 +53,7 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/api/whales", get(whales::<B>))
         .route("/api/whales/{address}", get(whale::<B>))
         .route("/api/info/news", get(news::<B>))
+        .route("/api/info/news/sources", get(news_sources::<B>))
         .route("/api/info/trends", get(trends::<B>))
         .route("/api/plugins", get(plugins::<B>))
         .route("/api/plugins/{kind}/{name}/params", put(set_plugin_params::<B>))
@@ -476,6 +477,11 @@ async fn news<B: Backend>(
         }
     };
     Ok(axum::Json(json!({ "news": news })).into_response())
+}
+
+/// Every configured news source and how its fetches go (empty: none configured).
+async fn news_sources<B: Backend>(State(state): State<AppState<B>>) -> Response {
+    axum::Json(json!({ "sources": state.backend.news_sources() })).into_response()
 }
 
 #[derive(Debug, Default, Deserialize)]

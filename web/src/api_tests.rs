@@ -54,7 +54,7 @@ type Check = fn(&Value);
 /// Every GET endpoint: its shape with the token, and 401 without or with a wrong one.
 #[tokio::test]
 async fn reads_answer_their_shapes() {
-    let cases: [(&str, Check); 17] = [
+    let cases: [(&str, Check); 18] = [
         ("/api/positions", |j| assert_eq!(j["positions"][0]["id"], 1)),
         ("/api/positions/2", |j| assert_eq!(j["position"]["status"], "closed")),
         ("/api/positions/history?market=closed&outcome=win&limit=9999&offset=0", |j| {
@@ -105,6 +105,21 @@ async fn reads_answer_their_shapes() {
             assert_eq!(j["news"][0]["title"], crate::fake::HOSTILE, "JSON carries text as is");
         }),
         ("/api/info/news?market=0xnone", |j| assert_eq!(j["news"].as_array().map(Vec::len), Some(0))),
+        ("/api/info/news/sources", |j| {
+            assert_eq!(j["sources"].as_array().map(Vec::len), Some(2), "{j}");
+            let (good, failing) = (&j["sources"][0], &j["sources"][1]);
+            assert_eq!((&good["kind"], &good["failures"]), (&json!("feed"), &json!(0)));
+            assert_eq!(
+                (&good["last_success_ms"], &good["last_items"]),
+                (&json!(1_700_000_000_000_i64), &json!(12))
+            );
+            assert_eq!((&good["last_error"], &good["retry_at_ms"]), (&Value::Null, &Value::Null));
+            assert_eq!(failing["url"], "https://api.test/v2/top?apiKey=[redacted]");
+            assert_eq!((&failing["failures"], &failing["last_success_ms"]), (&json!(3), &Value::Null));
+            assert_eq!(failing["retry_at_ms"], 1_700_000_480_000_i64);
+            let error = format!("malformed news API answer: {}", crate::fake::HOSTILE);
+            assert_eq!(failing["last_error"], error.as_str(), "JSON carries text as is");
+        }),
         ("/api/info/trends?window=600&limit=1", |j| assert_eq!(j["trends"][0]["window_secs"], 600)),
         ("/api/info/trends", |j| {
             // The first configured window is the default; volume figures are exact decimals.

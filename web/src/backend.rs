@@ -2,9 +2,9 @@
 //! depends on the host) and the one error type its answers carry.
 
 use crate::model::{
-    DoctorView, HistoryFilter, HistoryPage, LiveEvent, NewsView, OpportunityView, Overview, Performance,
-    PluginView, PositionView, RejectedFile, ScanView, SettingsView, TradeView, TrendView, VenueView,
-    WalletForm, WalletView, WhaleDetail, WhaleView,
+    DoctorView, HistoryFilter, HistoryPage, LiveEvent, NewsSourceView, NewsView, OpportunityView, Overview,
+    Performance, PluginView, PositionView, RejectedFile, ScanView, SettingsView, TradeView, TrendView,
+    VenueView, WalletForm, WalletView, WhaleDetail, WhaleView,
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -91,6 +91,9 @@ pub trait Backend: Send + Sync + 'static {
     fn whale(&self, address: &str) -> BackendResult<WhaleDetail>;
     /// Recent news, newest first, at most `limit`.
     fn news(&self, limit: usize) -> BackendResult<Vec<NewsView>>;
+    /// Every configured news source and its fetch status, in configuration order; empty when
+    /// none is configured.
+    fn news_sources(&self) -> Vec<NewsSourceView>;
     /// Market trends over the last `window_secs`, largest moves first, at most `limit`.
     fn trends(&self, window_secs: u64, limit: usize) -> BackendResult<Vec<TrendView>>;
     /// The trend windows the operator configured, seconds; the first is the default.
@@ -182,6 +185,9 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
     }
     fn news(&self, limit: usize) -> BackendResult<Vec<NewsView>> {
         (**self).news(limit)
+    }
+    fn news_sources(&self) -> Vec<NewsSourceView> {
+        (**self).news_sources()
     }
     fn trends(&self, window_secs: u64, limit: usize) -> BackendResult<Vec<TrendView>> {
         (**self).trends(window_secs, limit)

@@ -113,6 +113,38 @@ pub(crate) struct Fake {
     pub stop_loss: Mutex<f64>,
     /// Trades `for_each_trade` hands out.
     pub trade_count: u64,
+    /// What `news_sources` answers: by default a healthy feed and a failing JSON API.
+    pub news_sources: Vec<NewsSourceView>,
+}
+
+/// A healthy feed, and a JSON API backing off after failures whose error carries hostile text.
+pub(crate) fn news_sources() -> Vec<NewsSourceView> {
+    vec![
+        NewsSourceView {
+            kind: "feed".into(),
+            url: "https://news.test/rss.xml".into(),
+            last_attempt_ms: Some(1_700_000_000_000),
+            last_success_ms: Some(1_700_000_000_000),
+            last_items: 12,
+            last_new: 3,
+            not_modified: false,
+            failures: 0,
+            last_error: None,
+            retry_at_ms: None,
+        },
+        NewsSourceView {
+            kind: "json-api".into(),
+            url: "https://api.test/v2/top?apiKey=[redacted]".into(),
+            last_attempt_ms: Some(1_700_000_000_000),
+            last_success_ms: None,
+            last_items: 0,
+            last_new: 0,
+            not_modified: false,
+            failures: 3,
+            last_error: Some(format!("malformed news API answer: {HOSTILE}")),
+            retry_at_ms: Some(1_700_000_480_000),
+        },
+    ]
 }
 
 impl Default for Fake {
@@ -122,6 +154,7 @@ impl Default for Fake {
             events: broadcast::channel(64).0,
             stop_loss: Mutex::new(0.0),
             trade_count: 3,
+            news_sources: news_sources(),
         }
     }
 }
@@ -366,6 +399,10 @@ impl Backend for Fake {
         .into_iter()
         .take(limit)
         .collect())
+    }
+
+    fn news_sources(&self) -> Vec<NewsSourceView> {
+        self.news_sources.clone()
     }
 
     fn trends(&self, window_secs: u64, limit: usize) -> BackendResult<Vec<TrendView>> {

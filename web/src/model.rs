@@ -461,6 +461,30 @@ pub struct NewsMatchView {
     pub sentiment: f32,
 }
 
+/// One configured news source and how its fetches go (`GET /api/info/news/sources`). Times are
+/// the bot's wall clock (Unix ms), also in the simulator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewsSourceView {
+    /// `feed` (RSS / Atom) or `json-api`.
+    pub kind: String,
+    /// Its URL, any credential in it (`?apiKey=…`, `user:password@`) redacted.
+    pub url: String,
+    /// When it was last asked, and last answered usefully (content that parsed, or a 304).
+    pub last_attempt_ms: Option<i64>,
+    pub last_success_ms: Option<i64>,
+    /// Items in its last answer with content, and how many of them were new.
+    pub last_items: usize,
+    pub last_new: usize,
+    /// Its last useful answer was `304 Not Modified`: nothing changed.
+    pub not_modified: bool,
+    /// Failures in a row (0 when its last attempt succeeded).
+    pub failures: u32,
+    /// Why its last attempt failed (outside text: escape it), credentials redacted.
+    pub last_error: Option<String>,
+    /// While it backs off after failures: when it is tried again.
+    pub retry_at_ms: Option<i64>,
+}
+
 /// A market's recent movement, from stored price history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrendView {

@@ -19,8 +19,9 @@ use serde_json::Value;
 use std::collections::{HashSet, VecDeque};
 use std::str::FromStr as _;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 pub use table::{Holder, MarketMakerRule};
 

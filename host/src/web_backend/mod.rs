@@ -13,15 +13,16 @@ use crate::engine::{Engine, EngineError};
 use crate::exchange::Exchange;
 use crate::exchange::polymarket::WalletType;
 use crate::exchange::sim::SimExchange;
+use crate::feeds::news::NewsStatus;
 use crate::plugins::{ParamError, PluginKind, Plugins};
 use crate::store::StoreError;
 use crate::wallet::signer::PRIVATE_KEY_VAR;
 use crate::wallet::{CustodyError, WalletDir, doctor};
 use equilibrage_web::{
     Backend, BackendError, BackendResult, DoctorCheck, DoctorStatus, DoctorView, FieldError, Health,
-    HistoryFilter, HistoryPage, LiveEvent, NewsView, OpportunityView, Overview, Performance, PluginView,
-    PositionView, RejectedFile, ScanView, SettingsView, TradeView, TrendView, VenueView, WalletForm,
-    WalletView, WhaleDetail, WhaleView,
+    HistoryFilter, HistoryPage, LiveEvent, NewsSourceView, NewsView, OpportunityView, Overview, Performance,
+    PluginView, PositionView, RejectedFile, ScanView, SettingsView, TradeView, TrendView, VenueView,
+    WalletForm, WalletView, WhaleDetail, WhaleView,
 };
 use rust_decimal::Decimal;
 use std::collections::HashSet;
@@ -53,6 +54,8 @@ struct Shared {
     events: broadcast::Sender<LiveEvent>,
     /// Held while the wallet doctor runs: one at a time, so two test orders never overlap.
     doctor: Arc<tokio::sync::Mutex<()>>,
+    /// The news aggregator's published status, when feeds are configured (set once).
+    news: std::sync::OnceLock<NewsStatus>,
 }
 
 /// The venue as the dashboard sees it: the simulator answers at once; paper and live venues are
@@ -225,7 +228,9 @@ impl HostBackend {
         let (engine_events, plugin_events) = (engine.subscribe(), plugins.subscribe());
         let wallet = std::sync::RwLock::new(wallet);
         let doctor = Arc::default();
-        let shared = Arc::new(Shared { plugins, venue, engine, wallet, events: events.clone(), doctor });
+        let news = std::sync::OnceLock::new();
+        let shared =
+            Arc::new(Shared { plugins, venue, engine, wallet, events: events.clone(), doctor, news });
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(events::bridge(Arc::downgrade(&shared), engine_events, plugin_events, events));
@@ -233,6 +238,17 @@ impl HostBackend {
             Err(_) => tracing::warn!("no tokio runtime: the dashboard receives no live events"),
         }
         Self { shared }
+    }
+
+    /// Shows the news feeds' status (from [`crate::feeds::news::NewsAggregator::status`]) on the
+    /// Scanner page and `/api/info/news/sources`; without it, no feed is configured. The first
+    /// handle given is kept.
+    #[must_use]
+    pub fn with_news_status(self, status: NewsStatus) -> Self {
+        if self.shared.news.set(status).is_err() {
+            tracing::warn!("a second news status handle was ignored");
+        }
+        self
     }
 }
 
@@ -548,6 +564,14 @@ impl Backend for HostBackend {
         let read = self.shared.engine_store_read()?;
         let news = read.news(limit).map_err(|e| store_error(&e))?;
         Ok(news.iter().map(views::news).collect())
+    }
+
+    fn news_sources(&self) -> Vec<NewsSourceView> {
+        self.shared
+            .news
+            .get()
+            .map(|status| status.sources().iter().map(views::news_source).collect())
+            .unwrap_or_default()
     }
 
     fn trends(&self, window_secs: u64, limit: usize) -> BackendResult<Vec<TrendView>> {

@@ -7,8 +7,8 @@ use crate::store::{
     Settlement, TradeRecord, WhaleRecord,
 };
 use equilibrage_web::{
-    FactorView, LegView, NewsView, OpportunityView, ParamView, PluginView, PositionView, QuickStats,
-    ScanView, Side, TradeView, TrendView, WhaleView,
+    FactorView, LegView, NewsSourceView, NewsView, OpportunityView, ParamView, PluginView, PositionView,
+    QuickStats, ScanView, Side, TradeView, TrendView, WhaleView,
 };
 use rust_decimal::Decimal;
 
@@ -274,6 +274,24 @@ pub(crate) fn news(n: &NewsRecord) -> NewsView {
                 sentiment: m.sentiment,
             })
             .collect(),
+    }
+}
+
+/// A news source's status as the dashboard shows it; `s` is already redacted (it comes from
+/// [`crate::feeds::news::NewsStatus`]).
+#[must_use]
+pub(crate) fn news_source(s: &crate::feeds::news::SourceStatus) -> NewsSourceView {
+    NewsSourceView {
+        kind: s.kind.label().to_owned(),
+        url: s.url.clone(),
+        last_attempt_ms: s.last_attempt_ms,
+        last_success_ms: s.last_success_ms,
+        last_items: s.last_items,
+        last_new: s.last_new,
+        not_modified: s.not_modified,
+        failures: s.failures,
+        last_error: s.last_error.clone(),
+        retry_at_ms: s.retry_at_ms(),
     }
 }
 

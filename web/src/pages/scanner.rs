@@ -7,7 +7,7 @@ use super::layout::{
 };
 use crate::auth::Identity;
 use crate::backend::{BackendResult, FieldError};
-use crate::model::{NewsView, OpportunityView, ScanView, TrendView, WhaleView};
+use crate::model::{NewsSourceView, NewsView, OpportunityView, ScanView, TrendView, WhaleView};
 use crate::query::utc_time;
 use crate::{AppState, Backend};
 use axum::Router;
@@ -210,6 +210,7 @@ fn render_with<B: Backend>(
         |m| format!("/partials/opportunities?min_score={m}"),
     );
     let entering = failed.as_ref().and_then(|f| f.entering.as_ref());
+    let venue = backend.venue();
     let main = html! {
         h1 { "Scanner" }
         @if let Some(f) = &failed { (alert(&f.message)) }
@@ -231,7 +232,11 @@ fn render_with<B: Backend>(
             div class="live" data-live-src=(src) { (opportunities_region(&list, identity, entering)) }
         }
         div class="columns" {
-            section id="news" class="panel" { h2 { "News" } (news(&backend.news(SIGNALS))) }
+            section id="news" class="panel" {
+                h2 { "News" }
+                (news(&backend.news(SIGNALS)))
+                (news_sources(&backend.news_sources(), venue.mode == "sim"))
+            }
             section id="whales" class="panel" { h2 { "Whales" } (whales(&backend.whales(SIGNALS))) }
             section id="trends" class="panel" {
                 h2 { "Trends (last " (window_label(window)) ")" }
@@ -240,7 +245,7 @@ fn render_with<B: Backend>(
             }
         }
     };
-    (status, layout::page("Scanner", Nav::Scanner, identity, &backend.venue(), &main)).into_response()
+    (status, layout::page("Scanner", Nav::Scanner, identity, &venue, &main)).into_response()
 }
 
 fn last_scan(scans: &BackendResult<Vec<ScanView>>) -> Markup {
@@ -366,6 +371,60 @@ fn news(items: &BackendResult<Vec<NewsView>>) -> Markup {
                 }
             }
             Err(e) => { (alert(&format!("News is not available: {e}"))) }
+        }
+    }
+}
+
+/// The configured news sources and how their fetches go: when each last succeeded with how many
+/// items, and for a failing one its failures, error and next attempt (times are wall-clock UTC).
+fn news_sources(sources: &[NewsSourceView], simulator: bool) -> Markup {
+    html! {
+        @if sources.is_empty() {
+            p id="news-sources" class="muted" {
+                @if simulator {
+                    "No news feeds configured; the simulator's headlines are used."
+                } @else {
+                    "No news feeds configured, so no news is fetched: list feeds under [signals.news] \
+                     (docs/operations.md)."
+                }
+            }
+        } @else {
+            h3 class="sub" { "Sources" }
+            ul id="news-sources" class="items" {
+                @for s in sources {
+                    li class="news-source" data-kind=(s.kind) data-failures=(s.failures) {
+                        span class="mono" { (s.url) }
+                        " " span class="tag" { (s.kind) }
+                        @if s.failures > 0 {
+                            " " span class="tag warn" { "failing" }
+                        } @else if s.last_success_ms.is_some() {
+                            " " span class="tag ok" { "ok" }
+                        }
+                        br;
+                        small class="muted" {
+                            @match (s.last_success_ms, s.last_attempt_ms) {
+                                (Some(ms), _) => {
+                                    "Last success " (utc_time(ms)) " UTC: "
+                                    @if s.not_modified {
+                                        "not modified"
+                                    } @else {
+                                        (s.last_items) " items, " (s.last_new) " new"
+                                    }
+                                }
+                                (None, Some(_)) => "No success yet",
+                                (None, None) => "Not fetched yet",
+                            }
+                        }
+                        @if s.failures > 0 {
+                            p class="warn" {
+                                (s.failures) @if s.failures == 1 { " failure" } @else { " failures" } " in a row"
+                                @if let Some(at) = s.retry_at_ms { "; next attempt " (utc_time(at)) " UTC" }
+                                @if let Some(e) = &s.last_error { br; "Last error: " (e) }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -509,6 +568,52 @@ mod tests {
             body.contains("data-market-id=\"0xa\"") && body.contains("(relevance 0.75, sentiment -0.50)"),
             "why a news item matched a market is shown"
         );
+    }
+
+    #[tokio::test]
+    async fn news_sources_show_success_and_failure_with_the_error_escaped() {
+        let (status, _, body) = get(Arc::new(Fake::default()), "/scanner").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_escaped(&body);
+        let news = &body[body.find("<section id=\"news\"").unwrap()..];
+        let news = &news[..news.find("</section>").unwrap()];
+        for needle in [
+            "<ul id=\"news-sources\" class=\"items\">",
+            "<li class=\"news-source\" data-kind=\"feed\" data-failures=\"0\">",
+            "<span class=\"mono\">https://news.test/rss.xml</span>",
+            "<span class=\"tag ok\">ok</span>",
+            "Last success 2023-11-14 22:13:20 UTC: 12 items, 3 new",
+            "<li class=\"news-source\" data-kind=\"json-api\" data-failures=\"3\">",
+            "<span class=\"mono\">https://api.test/v2/top?apiKey=[redacted]</span>",
+            "<span class=\"tag warn\">failing</span>",
+            "No success yet",
+            "3 failures in a row; next attempt 2023-11-14 22:21:20 UTC",
+            "Last error: malformed news API answer: &lt;script&gt;alert(1)&lt;/script&gt;",
+        ] {
+            assert!(news.contains(needle), "missing {needle}: {news}");
+        }
+        assert!(!news.contains("No news feeds configured"));
+
+        // None configured: the simulator's headlines are what there is; elsewhere, nothing.
+        let none = Arc::new(Fake { news_sources: Vec::new(), ..Fake::default() });
+        let (status, _, body) = get(none, "/scanner").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            body.contains(
+                "<p id=\"news-sources\" class=\"muted\">No news feeds configured; the simulator's headlines are used.</p>"
+            ),
+            "{body}"
+        );
+        assert!(!body.contains("class=\"news-source\""));
+        let remote = super::news_sources(&[], false).into_string();
+        assert!(remote.contains("no news is fetched") && !remote.contains("simulator"), "{remote}");
+        let never = crate::model::NewsSourceView {
+            last_attempt_ms: None,
+            last_success_ms: None,
+            ..crate::fake::news_sources().remove(0)
+        };
+        let markup = super::news_sources(&[never], true).into_string();
+        assert!(markup.contains("Not fetched yet") && !markup.contains("tag ok"), "{markup}");
     }
 
     #[tokio::test]
