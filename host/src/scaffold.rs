@@ -1,7 +1,7 @@
 //! `equilibrage plugin new`: scaffolds a self-contained plugin crate (the SDK and WIT vendored
 //! in), buildable anywhere with one cargo command.
 
-use crate::plugins::PluginKind;
+use crate::plugins::{PluginKind, WIT_PACKAGE};
 use std::path::{Path, PathBuf};
 
 /// Why a plugin crate could not be scaffolded.
@@ -119,7 +119,7 @@ fn sdk_manifest() -> String {
 name = "equilibrage-plugin-sdk"
 version = "{SDK_VERSION}"
 edition = "2024"
-description = "Vendored by `equilibrage plugin new`: the SDK for equilibrage:plugin@0.1.0."
+description = "Vendored by `equilibrage plugin new`: the SDK for {WIT_PACKAGE}."
 
 [dependencies]
 wit-bindgen = {{ version = "0.61", default-features = false, features = ["macros", "realloc"] }}
@@ -132,7 +132,7 @@ fn readme(name: &str, crate_name: &str, kind: PluginKind) -> String {
         "# {name}\n\nAn equilibrage `{kind}` plugin.\n\n```sh\ncargo build --release\ncp target/wasm32-wasip2/release/{crate_name}.wasm <plugin dir>/\n```\n\n\
          The bot loads it within a moment, without a restart; the Plugins page shows it, its \
          parameters and any error. `vendor/` holds the SDK and `wit/` the interface this plugin \
-         is built against (equilibrage:plugin@0.1.0).\n"
+         is built against ({WIT_PACKAGE}).\n"
     )
 }
 
@@ -155,5 +155,19 @@ mod tests {
         assert!(root.join("vendor/equilibrage-plugin-sdk/src/glue.rs").is_file());
         assert!(root.join("wit/plugin.wit").is_file());
         assert!(matches!(new_plugin(dir.path(), "mine", PluginKind::Scorer), Err(ScaffoldError::Exists(_))));
+    }
+
+    #[test]
+    fn the_host_names_the_interface_version_of_wit_plugin_wit() {
+        let package = WIT.lines().find_map(|l| l.trim().strip_prefix("package ")).expect("a package line");
+        assert_eq!(package.trim_end_matches(';'), WIT_PACKAGE);
+        // The SDK's binding remaps name the same version.
+        let version = WIT_PACKAGE.rsplit('@').next().unwrap();
+        for (path, text) in SDK_FILES {
+            for (i, _) in text.match_indices("\"equilibrage:plugin/") {
+                let name = text[i + 1..].split('"').next().unwrap();
+                assert!(name.ends_with(&format!("@{version}")), "{path} names {name}");
+            }
+        }
     }
 }

@@ -144,7 +144,7 @@ async fn a_scan_yields_opportunities_scored_1_to_10_best_first_with_their_factor
     assert!(all.iter().all(|o| (1.0..=10.0).contains(&o.score)));
     assert!(all.windows(2).all(|w| w[0].score >= w[1].score), "sorted best first");
     let first = &all[0];
-    assert_eq!(first.factors.len(), 7);
+    assert_eq!(first.factors.len(), 8);
     assert!(first.factors.iter().any(|f| f.name == "liquidity"
         && f.weight.as_ref().is_some_and(|(n, w)| n == "weight-liquidity" && *w > 0.0)));
     assert!(first.yes_ask.is_some() && first.no_ask.is_some());

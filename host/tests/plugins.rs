@@ -18,7 +18,7 @@ fn default_plugins_load_and_answer_through_wasmtime() {
     let markets: Vec<_> = (0..2_500).map(market).collect();
     let scored = plugins.score(0, &abi::MarketBatch::from_rows(&markets)).unwrap();
     assert_eq!(scored.plugin.name, "default-scorer");
-    assert_eq!((scored.scores.len(), scored.factors.len()), (2_500, 17_500));
+    assert_eq!((scored.scores.len(), scored.factors.len()), (2_500, 20_000), "8 factors each");
     assert!(scored.scores.iter().all(|s| (1.0..=10.0).contains(s)));
     // The wasm answer equals the same logic compiled natively.
     let defaults: Vec<f64> = scored.plugin.params.iter().map(|p| p.default).collect();

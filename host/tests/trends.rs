@@ -1,5 +1,6 @@
 //! Market trends end to end, on the simulator with the default plugins: price history recorded
-//! by the scanner, a volatile history raising a market's score through the default scorer, and
+//! by the scanner, a volatile, moving history raising a market's score through the default
+//! scorer (its volatility and trend factors), and
 //! `/api/info/trends`'s view of it (momentum, volatility, volume change; neutral with one point).
 
 mod support;
@@ -97,6 +98,11 @@ async fn a_volatile_history_raises_the_score_and_the_api_shows_the_trend() {
     let (was, now_is) = (&target, of(&after, &target.market_id));
     assert!((factor(now_is, "volatility") - 1.0).abs() < 1e-6, "{:?}", now_is.factors);
     assert!(now_is.score > was.score, "a volatile market scores higher: {} → {}", was.score, now_is.score);
+    // Momentum and volume change reach the scorer too: the mid went 0.40 → 0.42 (0.2 of the
+    // default 0.10 target, weighted 70 %) and the volume 1,000 → 1,550 (+55 %, weighted 30 %).
+    assert!(factor(was, "trend").abs() < f32::EPSILON, "no history, no trend: {:?}", was.factors);
+    let trend = factor(now_is, "trend");
+    assert!((trend - (0.7 * 0.2 + 0.3 * 0.55)).abs() < 1e-5, "trend factor {trend}");
     // A market without history scores as before.
     assert!((of(&after, &other.market_id).score - other.score).abs() < 1e-6);
 

@@ -23,6 +23,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("BAD_RULES", "fixture-bad-rules", "fixture_bad_rules"),
     ("OLD_INTERFACE", "fixture-old-interface", "fixture_old_interface"),
     ("SNOOP", "fixture-snoop", "fixture_snoop"),
+    ("ECHO_FEATURES", "fixture-echo-features", "fixture_echo_features"),
 ];
 
 fn main() {

@@ -192,6 +192,10 @@ impl Inner {
                 #[expect(clippy::cast_possible_truncation, reason = "a volatility in price units, 0..1")]
                 let vol = trends.get(&m.id).and_then(|t| t.volatility_24h).map_or(vol, |v| v as f32);
                 let signal = signals.get(&m.id).copied().unwrap_or_default();
+                let trend = trends.get(&m.id);
+                let (momentum_24h, volume_change_24h) =
+                    trend.map_or((0.0, 0.0), super::trends::Trend::scorer_changes);
+                let history_points = trend.map_or(0, |t| u32::try_from(t.points).unwrap_or(u32::MAX));
                 batch.push(&abi::MarketFeatures {
                     yes_bid: yes_bid.map(micros),
                     yes_ask: yes_ask.map(micros),
@@ -203,10 +207,16 @@ impl Inner {
                     volume_24h: micros(m.volume_24h),
                     volatility_24h: vol,
                     seconds_to_end: m.end_ms.map_or(i64::MAX, |e| (e - now) / 1_000),
+                    history_points,
+                    momentum_24h,
+                    volume_change_24h,
                     whale_activity: signal.whale_activity,
                     whale_net_flow: signal.whale_net_flow,
+                    whale_count: signal.whale_count,
+                    whale_concentration: signal.whale_concentration,
                     news_relevance: signal.news_relevance,
                     news_count: signal.news_count,
+                    news_sentiment: signal.news_sentiment,
                 });
                 scored.push((m, [yes_bid, yes_ask, no_bid, no_ask], depth));
             }

@@ -35,8 +35,14 @@ const MAX_NEWS: usize = 1_000;
 pub(super) struct MarketSignals {
     pub whale_activity: f32,
     pub whale_net_flow: i64,
+    pub whale_count: u32,
+    pub whale_concentration: f32,
     pub news_relevance: f32,
     pub news_count: u32,
+    /// Relevance-weighted mean sentiment of the matched items (-1..1); 0 when none.
+    pub news_sentiment: f32,
+    /// Σ relevance of the matched items, the weight behind `news_sentiment`.
+    news_weight: f32,
 }
 
 impl Recent {
@@ -156,6 +162,12 @@ impl Inner {
             let entry = out.entry(id.clone()).or_default();
             entry.news_relevance = entry.news_relevance.max(m.relevance);
             entry.news_count += 1;
+            // A running relevance-weighted mean: items that matter more lean the sentiment more.
+            entry.news_weight += m.relevance;
+            if entry.news_weight > 0.0 {
+                entry.news_sentiment +=
+                    (m.sentiment - entry.news_sentiment) * m.relevance / entry.news_weight;
+            }
             let why = matched.entry(item).or_default();
             match why.iter_mut().find(|w| w.market == *id) {
                 Some(w) if w.relevance >= m.relevance => {}

@@ -137,6 +137,21 @@ impl Trend {
     }
 }
 
+impl Trend {
+    /// The scorer's `momentum-24h` and `volume-change-24h`: the momentum in price units and the
+    /// volume's change relative to its first reading (0 for each where unknown).
+    #[must_use]
+    pub fn scorer_changes(&self) -> (f32, f32) {
+        let momentum = self.momentum.and_then(|m| m.to_f32()).unwrap_or(0.0);
+        let first = self.volume_24h.zip(self.volume_change).map(|(last, change)| last - change);
+        let relative = match (first, self.volume_change) {
+            (Some(first), Some(change)) if first > Decimal::ZERO => (change / first).to_f32().unwrap_or(0.0),
+            _ => 0.0,
+        };
+        (momentum, relative)
+    }
+}
+
 /// The window's first millisecond, for a window ending at `now_ms`.
 #[must_use]
 pub fn window_start(now_ms: i64, window_secs: u64) -> i64 {
@@ -256,6 +271,16 @@ mod tests {
         assert!((day - 0.0468_f64.sqrt()).abs() < 1e-9, "{day}");
         // Volumes 1000, 1500, 1250.5: the last, and its change from the first, exactly.
         assert_eq!((t.volume_24h, t.volume_change), (Some(dec!(1250.5)), Some(dec!(250.5))));
+    }
+
+    #[test]
+    fn the_scorer_sees_momentum_in_price_units_and_volume_change_relative_to_its_start() {
+        let (momentum, volume) = Trend::from_points(&history(), 86_400).scorer_changes();
+        assert!((momentum - 0.10).abs() < 1e-7, "{momentum}");
+        assert!((volume - 0.2505).abs() < 1e-7, "250.5 on 1000: {volume}");
+        assert_eq!(Trend::from_points(&history()[..1], 86_400).scorer_changes(), (0.0, 0.0));
+        let from_zero = [point(0, None, None, Some(Decimal::ZERO)), point(HOUR, None, None, Some(dec!(5)))];
+        assert_eq!(Trend::from_points(&from_zero, 86_400).scorer_changes(), (0.0, 0.0), "no base: unknown");
     }
 
     #[test]

@@ -177,6 +177,8 @@ impl Inner {
                 let entry = out.entry((*id).to_owned()).or_default();
                 entry.whale_activity = s.activity;
                 entry.whale_net_flow = s.net_yes_flow;
+                entry.whale_count = s.whale_count;
+                entry.whale_concentration = s.concentration;
             }
         }
     }

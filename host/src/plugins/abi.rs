@@ -28,10 +28,20 @@ pub struct MarketFeatures {
     pub volatility_24h: f32,
     /// Negative once past the end date.
     pub seconds_to_end: i64,
+    /// Price points behind the two trends (0: no usable history, the trends mean unknown), the
+    /// YES mid's 24 h change (price units) and the 24 h volume's relative change.
+    pub history_points: u32,
+    pub momentum_24h: f32,
+    pub volume_change_24h: f32,
     pub whale_activity: f32,
     pub whale_net_flow: i64,
+    pub whale_count: u32,
+    /// 0..1, 1: one whale.
+    pub whale_concentration: f32,
     pub news_relevance: f32,
     pub news_count: u32,
+    /// -1..1, relevance-weighted.
+    pub news_sentiment: f32,
 }
 
 /// Candidate markets as the scorer world takes them: one column per feature, so a batch crosses
@@ -51,10 +61,16 @@ impl MarketBatch {
             volume_24h: Vec::with_capacity(n),
             volatility_24h: Vec::with_capacity(n),
             seconds_to_end: Vec::with_capacity(n),
+            history_points: Vec::with_capacity(n),
+            momentum_24h: Vec::with_capacity(n),
+            volume_change_24h: Vec::with_capacity(n),
             whale_activity: Vec::with_capacity(n),
             whale_net_flow: Vec::with_capacity(n),
+            whale_count: Vec::with_capacity(n),
+            whale_concentration: Vec::with_capacity(n),
             news_relevance: Vec::with_capacity(n),
             news_count: Vec::with_capacity(n),
+            news_sentiment: Vec::with_capacity(n),
         }
     }
 
@@ -78,10 +94,16 @@ impl MarketBatch {
         self.volume_24h.push(m.volume_24h);
         self.volatility_24h.push(m.volatility_24h);
         self.seconds_to_end.push(m.seconds_to_end);
+        self.history_points.push(m.history_points);
+        self.momentum_24h.push(m.momentum_24h);
+        self.volume_change_24h.push(m.volume_change_24h);
         self.whale_activity.push(m.whale_activity);
         self.whale_net_flow.push(m.whale_net_flow);
+        self.whale_count.push(m.whale_count);
+        self.whale_concentration.push(m.whale_concentration);
         self.news_relevance.push(m.news_relevance);
         self.news_count.push(m.news_count);
+        self.news_sentiment.push(m.news_sentiment);
     }
 
     /// Number of markets.
@@ -109,10 +131,16 @@ impl MarketBatch {
             volume_24h: self.volume_24h[range.clone()].to_vec(),
             volatility_24h: self.volatility_24h[range.clone()].to_vec(),
             seconds_to_end: self.seconds_to_end[range.clone()].to_vec(),
+            history_points: self.history_points[range.clone()].to_vec(),
+            momentum_24h: self.momentum_24h[range.clone()].to_vec(),
+            volume_change_24h: self.volume_change_24h[range.clone()].to_vec(),
             whale_activity: self.whale_activity[range.clone()].to_vec(),
             whale_net_flow: self.whale_net_flow[range.clone()].to_vec(),
+            whale_count: self.whale_count[range.clone()].to_vec(),
+            whale_concentration: self.whale_concentration[range.clone()].to_vec(),
             news_relevance: self.news_relevance[range.clone()].to_vec(),
-            news_count: self.news_count[range].to_vec(),
+            news_count: self.news_count[range.clone()].to_vec(),
+            news_sentiment: self.news_sentiment[range].to_vec(),
         }
     }
 }
@@ -129,10 +157,16 @@ pub(crate) fn canary_market() -> MarketBatch {
         volume_24h: 10_000_000_000,
         volatility_24h: 0.03,
         seconds_to_end: 14 * 86_400,
+        history_points: 12,
+        momentum_24h: 0.02,
+        volume_change_24h: 0.1,
         whale_activity: 0.2,
         whale_net_flow: 0,
+        whale_count: 1,
+        whale_concentration: 1.0,
         news_relevance: 0.1,
         news_count: 1,
+        news_sentiment: 0.0,
     }])
 }
 

@@ -11,6 +11,10 @@ mod validate;
 mod watch;
 
 pub use defaults::{DEFAULT_PLUGINS, install_defaults};
+
+/// The WIT package plugins are built against (`wit/plugin.wit`); a plugin built against any
+/// other version is refused.
+pub const WIT_PACKAGE: &str = "equilibrage:plugin@0.2.0";
 pub use model::{
     CallStats, FactorSpec, FileStatus, ParamError, ParamSpec, PluginError, PluginEvent, PluginInfo,
     PluginKind, PluginStatus, RuntimeError,

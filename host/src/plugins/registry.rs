@@ -443,7 +443,10 @@ impl Plugins {
 
     fn check_world(&self, component: &Component) -> Result<Pre, String> {
         let pre = self.inner.linker.instantiate_pre(component).map_err(|e| {
-            format!("imports something the host does not provide ({e:#}); plugins may import only equilibrage:plugin/host@0.1.0 and WASI")
+            format!(
+                "imports something the host does not provide ({e:#}); plugins may import only {} and WASI",
+                super::WIT_PACKAGE.replacen('@', "/host@", 1)
+            )
         })?;
         if let Ok(p) = ScorerPre::new(pre.clone()) {
             return Ok(Pre::Scorer(p));
@@ -463,7 +466,8 @@ impl Plugins {
             .map(|(name, _)| name.to_string())
             .collect();
         Err(format!(
-            "does not implement any equilibrage:plugin@0.1.0 world (it exports: {}); it was built against another interface version: rebuild it against equilibrage-plugin-sdk {}",
+            "does not implement any {} world (it exports: {}); it was built against another interface version: rebuild it against equilibrage-plugin-sdk {}",
+            super::WIT_PACKAGE,
             if exports.is_empty() { "nothing".into() } else { exports.join(", ") },
             env!("CARGO_PKG_VERSION"),
         ))

@@ -143,7 +143,8 @@ pub(crate) fn scores(out: &Scores, markets: usize, factors: usize) -> Result<(),
     Ok(())
 }
 
-/// Indices in range, each wallet and market at most once, weights and activity in 0..=1.
+/// Indices in range, each wallet and market at most once, weights, activity and concentration
+/// in 0..=1.
 pub(crate) fn analysis(a: &Analysis, wallets: u32, markets: u32) -> Result<(), String> {
     let mut seen = HashSet::new();
     for w in &a.whales {
@@ -170,6 +171,9 @@ pub(crate) fn analysis(a: &Analysis, wallets: u32, markets: u32) -> Result<(), S
         }
         if !(0.0..=1.0).contains(&m.activity) {
             return Err(format!("market {}: activity {} is outside 0-1", m.market, m.activity));
+        }
+        if !(0.0..=1.0).contains(&m.concentration) {
+            return Err(format!("market {}: concentration {} is outside 0-1", m.market, m.concentration));
         }
     }
     Ok(())

@@ -55,10 +55,16 @@ pub fn market(index: u32) -> abi::MarketFeatures {
         volume_24h: 1_000_000_000,
         volatility_24h: 0.01 + small(10) / 200.0,
         seconds_to_end: 86_400 * (1 + i % 90),
+        history_points: index % 5 * 6,
+        momentum_24h: (small(7) - 3.0) / 50.0,
+        volume_change_24h: small(4) / 4.0 - 0.25,
         whale_activity: small(5) / 5.0,
         whale_net_flow: 0,
+        whale_count: index % 4,
+        whale_concentration: if index.is_multiple_of(4) { 0.0 } else { 1.0 / small(4) },
         news_relevance: small(3) / 3.0,
         news_count: index % 3,
+        news_sentiment: small(3) / 3.0 - 0.5,
     }
 }
 
@@ -80,10 +86,16 @@ pub fn to_guest(m: &abi::MarketFeatures) -> equilibrage_plugin_sdk::prelude::Mar
         volume_24h: m.volume_24h,
         volatility_24h: m.volatility_24h,
         seconds_to_end: m.seconds_to_end,
+        history_points: m.history_points,
+        momentum_24h: m.momentum_24h,
+        volume_change_24h: m.volume_change_24h,
         whale_activity: m.whale_activity,
         whale_net_flow: m.whale_net_flow,
+        whale_count: m.whale_count,
+        whale_concentration: m.whale_concentration,
         news_relevance: m.news_relevance,
         news_count: m.news_count,
+        news_sentiment: m.news_sentiment,
     }
 }
 

@@ -1,4 +1,4 @@
-//! The default scorer: a weighted sum of seven transparent factors, mapped onto 1–10.
+//! The default scorer: a weighted sum of eight transparent factors, mapped onto 1–10.
 
 use equilibrage_plugin_sdk::prelude::*;
 
@@ -7,7 +7,7 @@ use equilibrage_plugin_sdk::prelude::*;
 pub struct DefaultScorer;
 
 /// Factor columns, in output order. Each is 0..1, higher is better for equilibrage.
-const FACTORS: [(&str, &str, &str); 7] = [
+const FACTORS: [(&str, &str, &str); N] = [
     (
         "liquidity",
         "weight-liquidity",
@@ -19,15 +19,27 @@ const FACTORS: [(&str, &str, &str); 7] = [
     ("time", "weight-time", "Time to resolution: long enough to move, not so long capital idles."),
     ("whales", "weight-whales", "Whale activity in the market."),
     ("news", "weight-news", "Relevance of recent news."),
+    (
+        "trend",
+        "weight-trend",
+        "24 h momentum either way against its target (70 %) and rising 24 h volume (30 %): a market \
+         already moving. Not counted while the bot has no price history of the market.",
+    ),
 ];
 
-const DEFAULT_WEIGHTS: [f64; 7] = [0.25, 0.15, 0.20, 0.15, 0.10, 0.10, 0.05];
+/// Number of factors.
+const N: usize = 8;
+/// The trend factor's position.
+const TREND: usize = 7;
 
-// Positions of the non-weight parameters, after the seven weights.
-const LIQUIDITY_TARGET: usize = 7;
-const MAX_SPREAD: usize = 8;
-const VOLATILITY_TARGET: usize = 9;
-const IDEAL_DAYS: usize = 10;
+const DEFAULT_WEIGHTS: [f64; N] = [0.25, 0.15, 0.20, 0.15, 0.10, 0.10, 0.05, 0.10];
+
+// Positions of the non-weight parameters, after the weights.
+const LIQUIDITY_TARGET: usize = N;
+const MAX_SPREAD: usize = N + 1;
+const VOLATILITY_TARGET: usize = N + 2;
+const IDEAL_DAYS: usize = N + 3;
+const MOMENTUM_TARGET: usize = N + 4;
 
 impl Scorer for DefaultScorer {
     fn info() -> PluginInfo {
@@ -35,7 +47,7 @@ impl Scorer for DefaultScorer {
             "default-scorer",
             env!("CARGO_PKG_VERSION"),
             "Weighted sum of liquidity, spread, balance, volatility, time to resolution, whale \
-             activity and news relevance, mapped onto 1-10.",
+             activity, news relevance and trend, mapped onto 1-10.",
         );
         for ((name, weight, help), default) in FACTORS.iter().zip(DEFAULT_WEIGHTS) {
             info = info
@@ -51,12 +63,13 @@ impl Scorer for DefaultScorer {
         )
         .param("max-spread", 0.10, 0.001, 1.0, "Combined YES+NO spread (price units) that scores zero.")
         .param("volatility-target", 0.05, 0.001, 1.0, "24 h volatility (price units) that scores full marks.")
+        .param("ideal-days", 30.0, 1.0, 3650.0, "Days to resolution beyond which the time factor decays.")
         .param(
-            "ideal-days",
-            30.0,
+            "momentum-target",
+            0.10,
+            0.001,
             1.0,
-            3650.0,
-            "Days to resolution beyond which the time factor decays.",
+            "24 h change of the YES price (either way, price units) that scores full trend marks.",
         )
     }
 
@@ -72,7 +85,7 @@ impl Scorer for DefaultScorer {
         out: &mut Scores,
     ) -> Result<(), String> {
         let model = Model::new(params.values());
-        let mut factors = [0.0; 7];
+        let mut factors = [0.0; N];
         for m in markets.iter() {
             let score = model.score_into(&m, &mut factors);
             out.push(score, &factors);
@@ -86,12 +99,13 @@ export_scorer!(DefaultScorer);
 /// The scoring parameters, prepared once per batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
-    weights: [f64; 7],
+    weights: [f64; N],
     total_weight: f64,
     ln_liquidity_target: f64,
     max_spread: f64,
     volatility_target: f64,
     ideal_days: f64,
+    momentum_target: f64,
 }
 
 impl Model {
@@ -99,7 +113,7 @@ impl Model {
     #[must_use]
     pub fn new(params: &[f64]) -> Self {
         let p = |i: usize| params.get(i).copied().unwrap_or(0.0);
-        let weights: [f64; 7] = std::array::from_fn(|i| nonneg(p(i)));
+        let weights: [f64; N] = std::array::from_fn(|i| nonneg(p(i)));
         let target = p(LIQUIDITY_TARGET);
         Self {
             weights,
@@ -108,13 +122,14 @@ impl Model {
             max_spread: p(MAX_SPREAD),
             volatility_target: p(VOLATILITY_TARGET),
             ideal_days: p(IDEAL_DAYS),
+            momentum_target: p(MOMENTUM_TARGET),
         }
     }
 
-    /// Scores one market (1..=10) and writes its seven factor values.
+    /// Scores one market (1..=10) and writes its factor values.
     // Inlined into the batch loop so the row never has to be spilled to (wasm) memory.
     #[inline(always)]
-    pub fn score_into(&self, m: &MarketFeatures, factors: &mut [f32; 7]) -> f32 {
+    pub fn score_into(&self, m: &MarketFeatures, factors: &mut [f32; N]) -> f32 {
         let values = [
             self.liquidity(m),
             spread(m, self.max_spread),
@@ -123,9 +138,14 @@ impl Model {
             time(m.seconds_to_end, self.ideal_days),
             unit(f64::from(m.whale_activity)),
             unit(f64::from(m.news_relevance)),
+            self.trend(m),
         ];
         let weighted: f64 = values.iter().zip(&self.weights).map(|(v, w)| v * w).sum();
-        let blend = if self.total_weight > 0.0 { weighted / self.total_weight } else { 0.0 };
+        // Without history the trend is unknown, not still: its weight leaves the blend (its
+        // value, 0, adds nothing) rather than pulling every new market down.
+        let total =
+            if m.history_points > 0 { self.total_weight } else { self.total_weight - self.weights[TREND] };
+        let blend = if total > 0.0 { weighted / total } else { 0.0 };
         for (out, v) in factors.iter_mut().zip(values) {
             #[allow(clippy::cast_possible_truncation, reason = "factors are 0..1")]
             let v = v as f32;
@@ -134,6 +154,14 @@ impl Model {
         #[allow(clippy::cast_possible_truncation, reason = "scores are 1..10")]
         let score = (1.0 + 9.0 * unit(blend)) as f32;
         score
+    }
+
+    /// Movement already under way: the 24 h momentum's size (a fall moves a side as much as a
+    /// rise) and, less, a rise in volume (doubling scores full marks).
+    fn trend(&self, m: &MarketFeatures) -> f64 {
+        let momentum = f64::from(m.momentum_24h);
+        let size = if momentum < 0.0 { -momentum } else { momentum };
+        0.7 * ratio(size, self.momentum_target) + 0.3 * unit(f64::from(m.volume_change_24h))
     }
 
     fn liquidity(&self, m: &MarketFeatures) -> f64 {
@@ -149,7 +177,7 @@ impl Model {
 /// Scores one market with parameter values in declaration order.
 #[must_use]
 pub fn score_market(params: &[f64], m: &MarketFeatures) -> MarketScore {
-    let mut factors = [0.0; 7];
+    let mut factors = [0.0; N];
     let score = Model::new(params).score_into(m, &mut factors);
     MarketScore { score, factors: factors.to_vec() }
 }
@@ -249,10 +277,16 @@ mod tests {
             volume_24h: 50_000_000_000,
             volatility_24h: 0.05,
             seconds_to_end: 10 * 86_400,
+            history_points: 20,
+            momentum_24h: -0.12,
+            volume_change_24h: 1.5,
             whale_activity: 1.0,
             whale_net_flow: 0,
+            whale_count: 2,
+            whale_concentration: 0.5,
             news_relevance: 1.0,
             news_count: 3,
+            news_sentiment: 0.4,
         }
     }
 
@@ -263,13 +297,13 @@ mod tests {
     #[test]
     fn declares_one_weight_per_factor_and_scores_carry_every_factor() {
         let info = DefaultScorer::info();
-        assert_eq!(info.factors.len(), 7);
-        assert_eq!(info.params.len(), 11);
+        assert_eq!(info.factors.len(), N);
+        assert_eq!(info.params.len(), N + 5);
         for f in &info.factors {
             let w = f.weight_param.as_deref().unwrap();
             assert!(info.params.iter().any(|p| p.name == w), "{w} is declared");
         }
-        assert_eq!(score_market(&defaults(), &market()).factors.len(), 7);
+        assert_eq!(score_market(&defaults(), &market()).factors.len(), N);
     }
 
     #[test]
@@ -287,10 +321,16 @@ mod tests {
             volume_24h: 0,
             volatility_24h: 0.0,
             seconds_to_end: -5,
+            history_points: 0,
+            momentum_24h: 0.0,
+            volume_change_24h: 0.0,
             whale_activity: 0.0,
             whale_net_flow: 0,
+            whale_count: 0,
+            whale_concentration: 0.0,
             news_relevance: 0.0,
             news_count: 0,
+            news_sentiment: 0.0,
         };
         let worst = score_market(&defaults(), &empty);
         assert!((worst.score - 1.0).abs() < 1e-6, "{}", worst.score);
@@ -313,11 +353,13 @@ mod tests {
     #[test]
     fn zero_weights_score_one_and_nan_inputs_stay_in_range() {
         let mut params = defaults();
-        params[..7].fill(0.0);
+        params[..N].fill(0.0);
         assert!((score_market(&params, &market()).score - 1.0).abs() < 1e-6);
         let mut m = market();
         m.volatility_24h = f32::NAN;
         m.whale_activity = f32::INFINITY;
+        m.momentum_24h = f32::NAN;
+        m.volume_change_24h = f32::NEG_INFINITY;
         let s = score_market(&defaults(), &m);
         assert!((1.0..=10.0).contains(&s.score));
         assert!(s.factors.iter().all(|f| f.is_finite()));
@@ -329,13 +371,49 @@ mod tests {
         let mut lopsided = market();
         lopsided.yes_bid = Some(100_000);
         let markets = [market(), lopsided];
-        let mut out = Scores::with_capacity(2, 7);
+        let mut out = Scores::with_capacity(2, N);
         DefaultScorer::score_batch(&params, 0, &MarketBatch::from_rows(&markets), &mut out).unwrap();
         for (i, m) in markets.iter().enumerate() {
             let one = score_market(params.values(), m);
             assert_eq!(out.values[i].to_bits(), one.score.to_bits());
-            assert_eq!(&out.factors[i * 7..(i + 1) * 7], one.factors.as_slice());
+            assert_eq!(&out.factors[i * N..(i + 1) * N], one.factors.as_slice());
         }
+    }
+
+    #[test]
+    fn momentum_either_way_and_rising_volume_raise_the_trend_factor_and_the_score() {
+        let still = MarketFeatures { momentum_24h: 0.0, volume_change_24h: 0.0, ..market() };
+        let base = score_market(&defaults(), &still);
+        assert_eq!(base.factors[7], 0.0);
+        for momentum in [0.05, -0.05] {
+            let moving = score_market(&defaults(), &MarketFeatures { momentum_24h: momentum, ..still });
+            assert!((moving.factors[7] - 0.35).abs() < 1e-6, "{momentum}: {}", moving.factors[7]);
+            assert!(moving.score > base.score);
+        }
+        let busier = score_market(&defaults(), &MarketFeatures { volume_change_24h: 0.5, ..still });
+        assert!((busier.factors[7] - 0.15).abs() < 1e-6);
+        let quieter = score_market(&defaults(), &MarketFeatures { volume_change_24h: -0.5, ..still });
+        assert_eq!(quieter.factors[7], 0.0, "falling volume is no trend, and no penalty");
+        let full =
+            score_market(&defaults(), &MarketFeatures { momentum_24h: 0.3, volume_change_24h: 3.0, ..still });
+        assert!((full.factors[7] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn without_history_the_trend_is_left_out_rather_than_counted_as_still() {
+        let unknown =
+            MarketFeatures { history_points: 0, momentum_24h: 0.0, volume_change_24h: 0.0, ..market() };
+        let still = MarketFeatures { history_points: 12, ..unknown };
+        let mut no_trend_weight = defaults();
+        no_trend_weight[TREND] = 0.0;
+        let (a, b, c) = (
+            score_market(&defaults(), &unknown),
+            score_market(&defaults(), &still),
+            score_market(&no_trend_weight, &still),
+        );
+        assert_eq!(a.score.to_bits(), c.score.to_bits(), "unknown scores as if the trend had no weight");
+        assert!(b.score < a.score, "a market known to be still scores below an unknown one");
+        assert_eq!((a.factors[TREND], b.factors[TREND]), (0.0, 0.0));
     }
 
     #[test]

@@ -15,8 +15,8 @@ pub mod bindings {
         export_macro_name: "__export_liquidation_rules_world",
         default_bindings_module: "::equilibrage_plugin_sdk::liquidation_rules::bindings",
         with: {
-            "equilibrage:plugin/types@0.1.0": ::equilibrage_plugin_sdk::glue::wit_types,
-            "equilibrage:plugin/host@0.1.0": ::equilibrage_plugin_sdk::glue::wit_host,
+            "equilibrage:plugin/types@0.2.0": ::equilibrage_plugin_sdk::glue::wit_types,
+            "equilibrage:plugin/host@0.2.0": ::equilibrage_plugin_sdk::glue::wit_host,
         },
     });
 }

@@ -42,14 +42,27 @@ pub struct MarketFeatures {
     pub volatility_24h: f32,
     /// Seconds until the end date; negative once past.
     pub seconds_to_end: i64,
+    /// Price points of the last 24 h behind the two trends below; 0 when the host has no usable
+    /// history, and the trends (0 then) mean "unknown", not "still".
+    pub history_points: u32,
+    /// The YES mid's change over the last 24 h, price units (-1..1); 0 without history.
+    pub momentum_24h: f32,
+    /// Relative change of the 24 h volume over the last 24 h (0.5: up 50 %); 0 without history.
+    pub volume_change_24h: f32,
     /// Whale activity strength, 0..1.
     pub whale_activity: f32,
     /// Net pUSD whales put into YES (negative: into NO).
     pub whale_net_flow: i64,
+    /// Whales active in the market.
+    pub whale_count: u32,
+    /// How concentrated the whales' volume is, 0..1 (1: a single whale).
+    pub whale_concentration: f32,
     /// News relevance, 0..1.
     pub news_relevance: f32,
     /// Matched news items.
     pub news_count: u32,
+    /// Relevance-weighted news sentiment, -1 (bad for YES) ..= 1 (good for YES); 0 when unknown.
+    pub news_sentiment: f32,
 }
 
 impl MarketBatch {
@@ -82,10 +95,16 @@ impl MarketBatch {
             self.volume_24h.len(),
             self.volatility_24h.len(),
             self.seconds_to_end.len(),
+            self.history_points.len(),
+            self.momentum_24h.len(),
+            self.volume_change_24h.len(),
             self.whale_activity.len(),
             self.whale_net_flow.len(),
+            self.whale_count.len(),
+            self.whale_concentration.len(),
             self.news_relevance.len(),
             self.news_count.len(),
+            self.news_sentiment.len(),
         ];
         if lengths.iter().any(|l| *l != n) {
             return Err(format!("market batch columns differ in length: {n} and {lengths:?}"));
@@ -112,7 +131,15 @@ impl MarketBatch {
             &self.whale_activity[..n],
             &self.whale_net_flow[..n],
         );
-        let (news, news_count) = (&self.news_relevance[..n], &self.news_count[..n]);
+        let history = &self.history_points[..n];
+        let (momentum, volume_change, whale_count, concentration) = (
+            &self.momentum_24h[..n],
+            &self.volume_change_24h[..n],
+            &self.whale_count[..n],
+            &self.whale_concentration[..n],
+        );
+        let (news, news_count, sentiment) =
+            (&self.news_relevance[..n], &self.news_count[..n], &self.news_sentiment[..n]);
         (0..n).map(move |i| MarketFeatures {
             yes_bid: quote(yes_bid[i]),
             yes_ask: quote(yes_ask[i]),
@@ -124,10 +151,16 @@ impl MarketBatch {
             volume_24h: volume[i],
             volatility_24h: volatility[i],
             seconds_to_end: seconds[i],
+            history_points: history[i],
+            momentum_24h: momentum[i],
+            volume_change_24h: volume_change[i],
             whale_activity: whales[i],
             whale_net_flow: flow[i],
+            whale_count: whale_count[i],
+            whale_concentration: concentration[i],
             news_relevance: news[i],
             news_count: news_count[i],
+            news_sentiment: sentiment[i],
         })
     }
 
@@ -145,10 +178,16 @@ impl MarketBatch {
             volume_24h: Vec::with_capacity(n),
             volatility_24h: Vec::with_capacity(n),
             seconds_to_end: Vec::with_capacity(n),
+            history_points: Vec::with_capacity(n),
+            momentum_24h: Vec::with_capacity(n),
+            volume_change_24h: Vec::with_capacity(n),
             whale_activity: Vec::with_capacity(n),
             whale_net_flow: Vec::with_capacity(n),
+            whale_count: Vec::with_capacity(n),
+            whale_concentration: Vec::with_capacity(n),
             news_relevance: Vec::with_capacity(n),
             news_count: Vec::with_capacity(n),
+            news_sentiment: Vec::with_capacity(n),
         }
     }
 
@@ -164,10 +203,16 @@ impl MarketBatch {
         self.volume_24h.push(m.volume_24h);
         self.volatility_24h.push(m.volatility_24h);
         self.seconds_to_end.push(m.seconds_to_end);
+        self.history_points.push(m.history_points);
+        self.momentum_24h.push(m.momentum_24h);
+        self.volume_change_24h.push(m.volume_change_24h);
         self.whale_activity.push(m.whale_activity);
         self.whale_net_flow.push(m.whale_net_flow);
+        self.whale_count.push(m.whale_count);
+        self.whale_concentration.push(m.whale_concentration);
         self.news_relevance.push(m.news_relevance);
         self.news_count.push(m.news_count);
+        self.news_sentiment.push(m.news_sentiment);
     }
 
     /// A batch of `rows` (how the host builds one; handy in tests).

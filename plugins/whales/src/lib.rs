@@ -80,11 +80,24 @@ struct Market {
     volume: i64,
     flow: i64,
     whales: u32,
+    /// Σ of each whale's volume squared, in pUSD² (for the Herfindahl index).
+    squares: f64,
 }
 
 #[allow(clippy::cast_possible_truncation, reason = "parameters are bounded pUSD amounts and hours")]
 fn to_micros(usd: f64) -> i64 {
     (usd * 1_000_000.0).round() as i64
+}
+
+/// The Herfindahl index of the whales' volume in a market: Σ share², 1 for a single whale, 1/n
+/// for n equal ones; 0 when no volume was traded.
+#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, reason = "a 0..1 index")]
+fn concentration(m: &Market) -> f32 {
+    let total = m.volume as f64 / 1_000_000.0;
+    if total <= 0.0 {
+        return 0.0;
+    }
+    (m.squares / (total * total)).clamp(0.0, 1.0) as f32
 }
 
 /// The analysis on parameter values in declaration order.
@@ -109,16 +122,25 @@ pub fn analyze(params: &[f64], now_ms: i64, input: &AnalysisInput) -> Analysis {
     let is_whale = |w: &Wallet| w.volume >= min_volume || w.largest >= min_trade;
 
     let mut markets: HashMap<u32, Market> = HashMap::new();
-    let mut seen: HashMap<(u32, u32), ()> = HashMap::new();
+    // Each whale's volume per market, for the count and the concentration.
+    let mut shares: HashMap<(u32, u32), i64> = HashMap::new();
     for t in input.trades.iter().filter(recent).filter(in_range) {
         if !wallets.get(&t.wallet).is_some_and(is_whale) {
             continue;
         }
         let m = markets.entry(t.market).or_default();
-        m.volume = m.volume.saturating_add(notional(t));
+        let v = notional(t);
+        m.volume = m.volume.saturating_add(v);
         m.flow = m.flow.saturating_add(yes_flow(t));
-        if seen.insert((t.market, t.wallet), ()).is_none() {
+        let share = shares.entry((t.market, t.wallet)).or_default();
+        *share = share.saturating_add(v);
+    }
+    #[allow(clippy::cast_precision_loss, reason = "pUSD amounts, for a 0..1 index")]
+    for ((market, _), v) in shares {
+        if let Some(m) = markets.get_mut(&market) {
             m.whales += 1;
+            let usd = v as f64 / 1_000_000.0;
+            m.squares += usd * usd;
         }
     }
 
@@ -144,6 +166,7 @@ pub fn analyze(params: &[f64], now_ms: i64, input: &AnalysisInput) -> Analysis {
             activity: frac(m.volume, scale),
             net_yes_flow: m.flow,
             whale_count: m.whales,
+            concentration: concentration(&m),
         })
         .collect();
     markets.sort_by_key(|m| m.market);
@@ -199,6 +222,18 @@ mod tests {
         assert_eq!((m.market, m.whale_count), (4, 2));
         assert_eq!(m.net_yes_flow, 50_000_000_000);
         assert!((m.activity - 1.0).abs() < 1e-6);
+        // Whale 1 traded 20,000 and whale 2 30,000 of 50,000: 0.4² + 0.6².
+        assert!((m.concentration - 0.52).abs() < 1e-6, "{}", m.concentration);
+    }
+
+    #[test]
+    fn concentration_is_one_for_a_lone_whale_and_falls_as_volume_spreads() {
+        let now = 100 * HOUR;
+        let lone = run(vec![trade(1, 0, Outcome::Yes, TradeSide::Buy, 30_000, now - 1)]);
+        assert!((lone.markets[0].concentration - 1.0).abs() < 1e-6);
+        let four = run((1..=4).map(|w| trade(w, 0, Outcome::No, TradeSide::Buy, 25_000, now - 1)).collect());
+        assert_eq!(four.markets[0].whale_count, 4);
+        assert!((four.markets[0].concentration - 0.25).abs() < 1e-6);
     }
 
     #[test]
