@@ -42,6 +42,7 @@ fn scoring(c: &mut Criterion) {
             .collect::<Vec<_>>(),
     );
 
+    let factors = DefaultScorer::info().factors.len();
     let mut group = c.benchmark_group("score_20k_markets");
     group.sample_size(50);
     group.bench_function(BenchmarkId::new("wasm", "default-scorer"), |b| {
@@ -50,7 +51,7 @@ fn scoring(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("native", "default-scorer"), |b| {
         // The same trait method the component exports, compiled for the host.
         b.iter(|| {
-            let mut out = Scores::with_capacity(native_markets.len(), 7);
+            let mut out = Scores::with_capacity(native_markets.len(), factors);
             DefaultScorer::score_batch(&params, 0, black_box(&native_markets), &mut out).unwrap();
             black_box(out)
         });

@@ -41,7 +41,7 @@ fn main() {
 
     let wasm = || black_box(plugins.score(0, black_box(&wasm_batch)).expect("wasm scores"));
     let native = || {
-        let mut out = Scores::with_capacity(rows.len(), 7);
+        let mut out = Scores::with_capacity(rows.len(), info.factors.len());
         DefaultScorer::score_batch(&params, 0, black_box(&native_batch), &mut out).expect("native scores");
         black_box(out)
     };
