@@ -348,19 +348,29 @@ async fn scan_and_check_the_opportunities(s: &Session<'_>) -> Opportunity {
 /// Scanner shows those characters as text, and no script of theirs ran.
 async fn a_question_with_markup_is_shown_as_text(s: &Session<'_>) {
     let b = s.browser;
-    let listed = s.api("/api/opportunities?min_score=0&limit=500").await;
-    let all = listed["opportunities"].as_array().cloned().unwrap_or_default();
-    let found = all.iter().find(|o| o["question"] == XSS).unwrap_or_else(|| {
-        panic!("the market with markup in its question among {} opportunities of the API", all.len())
-    });
-    let id = found["market_id"].as_str().expect("market id").to_owned();
-    let score = found["score"].as_f64().expect("score");
     // The Scanner lists at most 100 rows: from just below this market's score up, it is among
-    // them.
-    open(b, s.bot, &format!("/scanner?min_score={:.4}", (score - 0.0001).max(0.0)), "table#opportunities")
+    // them, unless a scan re-scored it in between (the engine keeps scanning): then again.
+    let row = |id: &str| format!("table#opportunities tr.opportunity[data-market-id=\"{id}\"] td.question");
+    let id = eventually("the market with markup in its question on the Scanner", || async {
+        let listed = s.api("/api/opportunities?min_score=0&limit=500").await;
+        let all = listed["opportunities"].as_array().cloned().unwrap_or_default();
+        let Some(found) = all.iter().find(|o| o["question"] == XSS) else {
+            return Err(format!("not among the {} opportunities of the API", all.len()));
+        };
+        let id = found["market_id"].as_str().expect("market id").to_owned();
+        let score = found["score"].as_f64().expect("score");
+        open(
+            b,
+            s.bot,
+            &format!("/scanner?min_score={:.4}", (score - 0.0001).max(0.0)),
+            "table#opportunities",
+        )
         .await;
-    let cell =
-        element(b, &format!("table#opportunities tr.opportunity[data-market-id=\"{id}\"] td.question")).await;
+        let shown = js(b, &format!("return !!document.querySelector('{}');", row(&id)), vec![]).await;
+        if shown == json!(true) { Ok(id) } else { Err(format!("{id} at {score} not shown (re-scored)")) }
+    })
+    .await;
+    let cell = element(b, &row(&id)).await;
     assert!(cell.text().await.expect("text").trim().starts_with(XSS), "the question as visible text");
     let first = js(b, "return arguments[0].firstChild.textContent;", vec![json!(cell)]).await;
     assert_eq!(first.as_str().map(str::trim), Some(XSS), "one text node, not markup");
