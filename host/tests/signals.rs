@@ -2,7 +2,8 @@
 //! scorer that echoes its inputs as factors, a market's stored price history (momentum, volume
 //! change), its whale trades through the default whale analyzer (activity, net flow, count,
 //! concentration) and its news through the default news aggregator (relevance, count,
-//! relevance-weighted sentiment) are read back from the opportunity's factor breakdown.
+//! relevance-weighted sentiment) are read back from the opportunity's factor breakdown; the
+//! analyzer's whale profiles are kept with the whale records.
 
 mod support;
 
@@ -18,6 +19,8 @@ use std::sync::Arc;
 use support::runtime;
 
 const HOUR: i64 = 3_600_000;
+const WHALE_A: &str = "0x00000000000000000000000000000000000000a1";
+const WHALE_B: &str = "0x00000000000000000000000000000000000000b2";
 
 fn echoed(o: &Opportunity) -> HashMap<&str, f32> {
     o.factors.iter().map(|f| (f.name.as_str(), f.value)).collect()
@@ -83,10 +86,7 @@ async fn trends_whales_and_news_reach_the_scorer_as_computed() {
         shares: usd * Decimal::TWO,
         at_ms: now - 60_000,
     };
-    engine.push_whale_trades([
-        trade("0x00000000000000000000000000000000000000a1", 0, dec!(30000)),
-        trade("0x00000000000000000000000000000000000000b2", 1, dec!(10000)),
-    ]);
+    engine.push_whale_trades([trade(WHALE_A, 0, dec!(30000)), trade(WHALE_B, 1, dec!(10000))]);
 
     // News: two items naming the whole question, one good for YES ("surges"), one mixed
     // ("rally confirmed despite setback").
@@ -137,6 +137,15 @@ async fn trends_whales_and_news_reach_the_scorer_as_computed() {
         let got = f[name];
         assert!(close(got, want), "{name}: got {got}, want {want} ({:?})", o.factors);
     }
+    // The analyzer's profile of each whale is kept with its record: weight (volume against four
+    // times the default 20,000 pUSD whale volume) and signed flow.
+    let read = store.read().unwrap();
+    let profile = |who: &str| read.whale(who).unwrap().expect("recorded").profile.expect("profiled");
+    let (a, b) = (profile(WHALE_A), profile(WHALE_B));
+    assert_eq!((a.volume, a.net_yes_flow, a.trades, a.at_ms), (dec!(30000), dec!(30000), 1, now));
+    assert_eq!((b.volume, b.net_yes_flow, b.trades), (dec!(10000), dec!(-10000), 1));
+    assert!(close(a.weight, 0.375) && close(b.weight, 0.125), "{a:?} {b:?}");
+    drop(read);
     // A market with none of these keeps neutral signals.
     let other = after.iter().find(|o| o.market_id != target.market_id).expect("another candidate");
     assert!(echoed(other).iter().all(|(n, v)| *v == 0.0 || n.starts_with("news")), "{:?}", other.factors);

@@ -9,6 +9,8 @@ use crate::exchange::Side;
 use crate::exchange::sim::WhaleTrade;
 use crate::feeds::whales::{MarketMakerRule, table};
 use crate::plugins::abi;
+use crate::store::WhaleProfile;
+use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 
 /// Whale bookkeeping between scans.
@@ -172,6 +174,28 @@ impl Inner {
             Ok(Err(e)) => return self.error("signals", format!("whale analysis skipped: {e}")),
             Err(e) => return self.error("signals", format!("whale analysis aborted: {e}")),
         };
+        // The plugin's view of each whale goes with its record, for the dashboard.
+        let profiles: Vec<(String, WhaleProfile)> = analysis
+            .whales
+            .iter()
+            .filter_map(|p| {
+                let address = usize::try_from(p.wallet).ok().and_then(|i| wallets.get(i))?;
+                let profile = WhaleProfile {
+                    weight: p.weight,
+                    volume: Decimal::new(p.volume, 6),
+                    net_yes_flow: Decimal::new(p.net_yes_flow, 6),
+                    trades: p.trades,
+                    at_ms: now,
+                };
+                Some(((*address).to_owned(), profile))
+            })
+            .collect();
+        if !profiles.is_empty() {
+            let written = self.store.write(move |w| table::record_profiles(w, &profiles)).await;
+            if let Err(e) = written {
+                self.error("signals", format!("storing whale profiles: {e}"));
+            }
+        }
         for s in &analysis.markets {
             if let Some(id) = usize::try_from(s.market).ok().and_then(|i| markets.get(i)) {
                 let entry = out.entry((*id).to_owned()).or_default();

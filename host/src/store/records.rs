@@ -344,7 +344,7 @@ pub struct ScanRecord {
 }
 
 /// A wallet trading large.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WhaleRecord {
     pub address: String,
     pub total_volume: Decimal,
@@ -367,6 +367,23 @@ pub struct WhaleRecord {
     /// The largest top-holder position seen (`/holders`), shares.
     #[serde(default)]
     pub top_holding: Decimal,
+    /// The whale-analyzer plugin's last profile of it (`None` until a scan's analysis named it
+    /// a whale; market makers are never analysed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<WhaleProfile>,
+}
+
+/// What the whale-analyzer plugin made of a wallet from the day's trades, at one scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhaleProfile {
+    /// 0..1: how much weight the plugin gives this wallet's moves.
+    pub weight: f32,
+    /// pUSD it traded in the analysed trades, and net pUSD it put into YES (negative: into NO).
+    pub volume: Decimal,
+    pub net_yes_flow: Decimal,
+    pub trades: u32,
+    /// When the analysis ran (engine clock).
+    pub at_ms: i64,
 }
 
 /// One wallet's trading in one market: shares bought and sold per outcome (0 = YES, 1 = NO).

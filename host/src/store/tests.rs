@@ -166,6 +166,13 @@ async fn every_record_kind_round_trips() {
         markets: vec!["0xmarket1".into()],
         first_seen_ms: 1,
         last_trade_ms: 2,
+        profile: Some(WhaleProfile {
+            weight: 0.375,
+            volume: dec!(30000.5),
+            net_yes_flow: dec!(-12.25),
+            trades: 3,
+            at_ms: 4,
+        }),
         ..WhaleRecord::default()
     };
     let (p, t, i, o, s, n, pp) = (

@@ -5,7 +5,7 @@
 
 use crate::exchange::Side;
 use crate::exchange::sim::WhaleTrade;
-use crate::store::{Result, WhaleMarket, WhaleRecord, Writer};
+use crate::store::{Result, WhaleMarket, WhaleProfile, WhaleRecord, Writer};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
@@ -163,6 +163,20 @@ pub fn record_holders(
         w.put_whale(&r)?;
     }
     Ok(new)
+}
+
+/// The whale-analyzer's profiles of the scan: each wallet's record (it exists: its trades were
+/// recorded first) takes its latest profile; unknown addresses are skipped.
+///
+/// # Errors
+/// Storage errors.
+pub fn record_profiles(w: &mut Writer<'_>, profiles: &[(String, WhaleProfile)]) -> Result<()> {
+    for (address, profile) in profiles {
+        let Some(mut r) = w.whale(address)? else { continue };
+        r.profile = Some(profile.clone());
+        w.put_whale(&r)?;
+    }
+    Ok(())
 }
 
 /// Counts a resolved market for the wallets in `addresses` that bought into it: a win when the
