@@ -386,6 +386,7 @@ fn run(common: &Common) -> anyhow::Result<()> {
         // Whales (`[signals.whales]`): the simulator brings its own trades; paper and live poll
         // the Data API and hand new trades to the engine.
         engine.set_market_maker_rule(config.signals.whales.market_maker_rule());
+        let mut whale_status = None;
         if !matches!(venue, Venue::Sim(_)) {
             let (trades, mut whale_rx) = tokio::sync::broadcast::channel(4_096);
             let tracker = equilibrage::feeds::whales::WhaleTracker::new(
@@ -394,6 +395,8 @@ fn run(common: &Common) -> anyhow::Result<()> {
                 trades,
             )
             .context("starting the whale tracker")?;
+            // The dashboard reads how its polls go through this handle.
+            whale_status = Some(tracker.status());
             let sink = engine.clone();
             tokio::spawn(async move {
                 loop {
@@ -439,6 +442,9 @@ fn run(common: &Common) -> anyhow::Result<()> {
         let mut backend = web_backend::HostBackend::new(runtime, venue, engine, wallet);
         if let Some(status) = news_status {
             backend = backend.with_news_status(status);
+        }
+        if let Some(status) = whale_status {
+            backend = backend.with_whale_status(status);
         }
         let app = equilibrage_web::router(backend, access);
         axum::serve(listener, app)

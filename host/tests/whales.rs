@@ -1,7 +1,8 @@
 //! The whale tracker (issue 7) against the mock Polymarket's Data API on 127.0.0.1: large
 //! trades and top holders detected and recorded, market makers flagged and left out of the
 //! signals, signals reaching the scorer, malformed records skipped without losing data, paging,
-//! rate limiting; and the simulator's whale trades moving prices their way.
+//! rate limiting, the status the dashboard shows; and the simulator's whale trades moving prices
+//! their way.
 
 mod support;
 
@@ -173,6 +174,7 @@ async fn the_run_loop_polls_every_interval_and_hands_each_new_trade_on_once() {
     c.interval_secs = 1; // below the configurable minimum: only a test wants cycles this fast
     let (_dir, store) = temp_store();
     let (t, mut rx) = tracker(c, &store);
+    let status = t.status();
     let markets = vec![a.clone()];
     let task = tokio::spawn(t.run(move || markets.clone(), || NOW_S * 1_000));
     // One `/holders` request per cycle (one market), made after the cycle's trades were handed on:
@@ -198,6 +200,101 @@ async fn the_run_loop_polls_every_interval_and_hands_each_new_trade_on_once() {
     assert!(trade_requests >= cycles(), "every cycle read /trades: {trade_requests}");
     assert!(!task.is_finished(), "it runs until stopped");
     task.abort();
+    // Each cycle publishes its outcome and, on the clock it is given, when the next one is.
+    let s = status.current();
+    assert_eq!((s.last_success_ms, s.failures, s.markets), (Some(NOW_S * 1_000), 0, 1));
+    assert_eq!(s.next_poll_ms, Some(NOW_S * 1_000 + 1_000), "one interval after the clock's now");
+}
+
+/// With no market to poll (no scan yet, nothing held), the run loop asks nothing and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nothing_to_poll_the_status_says_the_tracker_is_idle() {
+    let mock = MockPolymarket::start().await;
+    let mut c = config(&mock);
+    c.interval_secs = 1;
+    let (_dir, store) = temp_store();
+    let (t, _rx) = tracker(c, &store);
+    let status = t.status();
+    let task = tokio::spawn(t.run(Vec::new, || NOW_S * 1_000));
+    wait_until("the idle state published", || status.current().idle).await;
+    task.abort();
+    let s = status.current();
+    assert_eq!((s.last_poll_ms, s.last_success_ms, s.failures), (None, None, 0), "never polled");
+    assert_eq!(s.next_poll_ms, Some(NOW_S * 1_000 + 1_000), "it looks again after the wait");
+    assert!(mock.requests().is_empty(), "nothing asked");
+}
+
+/// What the dashboard shows (`WhaleTracker::status`, served by the host backend): a good poll's
+/// counts, then a Data API refusing every request: the error and the failed polls in a row,
+/// the earlier success kept. Times are the clock the polls are given, so nothing here depends on
+/// the machine's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_shows_a_polls_counts_then_a_failing_data_api_with_the_last_success_kept() {
+    let mock = MockPolymarket::start().await;
+    let (a, b) = (cid(1), cid(2));
+    let mut malformed = trade(&wallet(3), &b, 0, "BUY", 9_000, "0.5", NOW_S - 20);
+    malformed["side"] = json!("HOLD");
+    mock.add_public_trades([
+        trade(&wallet(1), &a, 0, "BUY", 20_000, "0.5", NOW_S - 60),
+        trade(&wallet(2), &b, 1, "SELL", 8_000, "0.4", NOW_S - 50),
+        malformed,
+    ]);
+    mock.set_holders(
+        &a,
+        vec![json!({"token": "a-yes", "holders": [
+            {"proxyWallet": wallet(5), "asset": "a-yes", "amount": 250_000.0, "outcomeIndex": 0}]})],
+    );
+    let (_dir, store) = temp_store();
+    let (mut t, _rx) = tracker(config(&mock), &store);
+    let status = t.status();
+    let fresh = status.current();
+    assert_eq!((fresh.data_url.as_str(), fresh.interval_secs), (mock.http_url().as_str(), 600));
+    assert_eq!(
+        (fresh.last_poll_ms, fresh.last_success_ms, fresh.failures),
+        (None, None, 0),
+        "not polled yet"
+    );
+
+    let first = NOW_S * 1_000;
+    let markets = [a.clone(), b.clone()];
+    t.poll(&markets, first).await.unwrap();
+    let s = status.current();
+    assert_eq!((s.last_poll_ms, s.last_success_ms), (Some(first), Some(first)));
+    assert!(s.last_poll_duration_ms.is_some());
+    assert_eq!(
+        (s.markets, s.trades_received, s.trades_new, s.skipped, s.holders),
+        (2, 3, 2, 1, 1),
+        "three records, two new trades, one malformed, one holder: {s:?}"
+    );
+    assert_eq!((s.pages, s.capped), (2, 0), "a page of trades, then an empty one");
+    assert_eq!((s.failed_requests, s.failures, s.last_error.as_deref()), (0, 0, None));
+    assert!(!s.idle);
+
+    // From now on the Data API refuses everything (403 is not retried): one /trades request and
+    // a /holders request per market fail; nothing is answered, so the poll failed.
+    mock.faults().fail_next("/", 403, "blocked", 1_000);
+    t.poll(&markets, first + 600_000).await.unwrap();
+    let s = status.current();
+    assert_eq!((s.last_poll_ms, s.last_success_ms), (Some(first + 600_000), Some(first)), "success kept");
+    assert_eq!((s.failures, s.failed_requests), (1, 3), "{s:?}");
+    assert_eq!(s.last_error.as_deref(), Some(r#"Data API /holders: HTTP 403: {"error":"blocked"}"#));
+    assert_eq!((s.trades_received, s.trades_new, s.holders, s.pages), (0, 0, 0, 0), "this poll's counts");
+    t.poll(&markets, first + 1_200_000).await.unwrap();
+    let s = status.current();
+    assert_eq!((s.failures, s.last_success_ms), (2, Some(first)), "failed polls in a row");
+
+    // The dashboard's view of it, through the host backend the binary hands the handle to.
+    use equilibrage::web_backend::{HostBackend, Venue, WalletInfo};
+    use equilibrage_web::Backend as _;
+    let (venue, engine, _pd, plugins) = sim_engine(&store).await;
+    let bare = HostBackend::new(plugins, Venue::Sim(venue), engine, WalletInfo::for_mode("paper"));
+    assert_eq!(bare.whale_tracker(), None, "no tracker, no status");
+    let backend = bare.with_whale_status(status.clone());
+    let shown = backend.whale_tracker().expect("the tracker's status");
+    assert_eq!((shown.failures, shown.failed_requests), (2, 3));
+    assert_eq!((shown.last_success_ms, shown.last_poll_ms), (Some(first), Some(first + 1_200_000)));
+    assert_eq!(shown.last_error.as_deref(), Some(r#"Data API /holders: HTTP 403: {"error":"blocked"}"#));
+    assert_eq!(shown.data_url, mock.http_url());
 }
 
 #[tokio::test]

@@ -54,6 +54,8 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/api/whales/{address}", get(whale::<B>))
         .route("/api/info/news", get(news::<B>))
         .route("/api/info/news/sources", get(news_sources::<B>))
+        // Under /api/info, like the news sources: /api/whales/{address} takes any segment.
+        .route("/api/info/whales/tracker", get(whale_tracker::<B>))
         .route("/api/info/trends", get(trends::<B>))
         .route("/api/plugins", get(plugins::<B>))
         .route("/api/plugins/{kind}/{name}/params", put(set_plugin_params::<B>))
@@ -482,6 +484,11 @@ async fn news<B: Backend>(
 /// Every configured news source and how its fetches go (empty: none configured).
 async fn news_sources<B: Backend>(State(state): State<AppState<B>>) -> Response {
     axum::Json(json!({ "sources": state.backend.news_sources() })).into_response()
+}
+
+/// The whale tracker's status (`null`: it does not run, as in the simulator).
+async fn whale_tracker<B: Backend>(State(state): State<AppState<B>>) -> Response {
+    axum::Json(json!({ "tracker": state.backend.whale_tracker() })).into_response()
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -54,7 +54,7 @@ type Check = fn(&Value);
 /// Every GET endpoint: its shape with the token, and 401 without or with a wrong one.
 #[tokio::test]
 async fn reads_answer_their_shapes() {
-    let cases: [(&str, Check); 18] = [
+    let cases: [(&str, Check); 19] = [
         ("/api/positions", |j| assert_eq!(j["positions"][0]["id"], 1)),
         ("/api/positions/2", |j| assert_eq!(j["position"]["status"], "closed")),
         ("/api/positions/history?market=closed&outcome=win&limit=9999&offset=0", |j| {
@@ -120,6 +120,18 @@ async fn reads_answer_their_shapes() {
             let error = format!("malformed news API answer: {}", crate::fake::HOSTILE);
             assert_eq!(failing["last_error"], error.as_str(), "JSON carries text as is");
         }),
+        ("/api/info/whales/tracker", |j| {
+            let t = &j["tracker"];
+            assert_eq!((&t["data_url"], &t["interval_secs"]), (&json!("https://data-api.test"), &json!(600)));
+            assert_eq!((&t["failures"], &t["failed_requests"]), (&json!(2), &json!(4)));
+            assert_eq!(
+                (&t["last_poll_ms"], &t["last_success_ms"]),
+                (&json!(1_700_001_200_000_i64), &json!(1_700_000_000_000_i64))
+            );
+            assert_eq!(t["next_poll_ms"], 1_700_001_800_000_i64);
+            let error = format!("Data API /holders: HTTP 403: {}", crate::fake::HOSTILE);
+            assert_eq!(t["last_error"], error.as_str(), "JSON carries text as is");
+        }),
         ("/api/info/trends?window=600&limit=1", |j| assert_eq!(j["trends"][0]["window_secs"], 600)),
         ("/api/info/trends", |j| {
             // The first configured window is the default; volume figures are exact decimals.
@@ -148,6 +160,33 @@ async fn reads_answer_their_shapes() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} with a wrong token");
         assert_eq!(json["error"], "invalid access token");
     }
+}
+
+/// Every field of the tracker's status, as docs/api.md lists them; `null` without a tracker, and
+/// the path is not taken for a whale's address.
+#[tokio::test]
+async fn whale_tracker_status_has_its_documented_fields_and_is_null_without_a_tracker() {
+    let healthy = Arc::new(Fake { whale_tracker: Some(crate::fake::healthy_tracker()), ..Fake::default() });
+    let (status, _, json) = call(&healthy, empty(authed("GET", "/api/info/whales/tracker"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        json,
+        json!({"tracker": {
+            "data_url": "https://data-api.test", "interval_secs": 600,
+            "last_poll_ms": 1_700_000_000_000_i64, "last_poll_duration_ms": 2_500,
+            "last_success_ms": 1_700_000_000_000_i64, "idle": false, "markets": 52,
+            "trades_received": 140, "trades_new": 37, "skipped": 1, "holders": 18, "pages": 12,
+            "capped": 1, "failed_requests": 0, "failures": 0, "last_error": null,
+            "next_poll_ms": 1_700_000_600_000_i64
+        }})
+    );
+    let sim = Arc::new(Fake { whale_tracker: None, ..Fake::default() });
+    let (status, _, json) = call(&sim, empty(authed("GET", "/api/info/whales/tracker"))).await;
+    assert_eq!((status, json), (StatusCode::OK, json!({"tracker": null})));
+    // `/api/whales/tracker` stays a whale's address (none by that name here).
+    let (status, _, json) = call(&sim, empty(authed("GET", "/api/whales/tracker"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&json, &[]);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use crate::model::{
     DoctorView, HistoryFilter, HistoryPage, LiveEvent, NewsSourceView, NewsView, OpportunityView, Overview,
     Performance, PluginView, PositionView, RejectedFile, ScanView, SettingsView, TradeView, TrendView,
-    VenueView, WalletForm, WalletView, WhaleDetail, WhaleView,
+    VenueView, WalletForm, WalletView, WhaleDetail, WhaleTrackerView, WhaleView,
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -89,6 +89,9 @@ pub trait Backend: Send + Sync + 'static {
     fn whales(&self, limit: usize) -> BackendResult<Vec<WhaleView>>;
     /// One whale.
     fn whale(&self, address: &str) -> BackendResult<WhaleDetail>;
+    /// The Data API whale tracker's status; `None` when it does not run (the simulator brings
+    /// its own whale trades).
+    fn whale_tracker(&self) -> Option<WhaleTrackerView>;
     /// Recent news, newest first, at most `limit`.
     fn news(&self, limit: usize) -> BackendResult<Vec<NewsView>>;
     /// Every configured news source and its fetch status, in configuration order; empty when
@@ -182,6 +185,9 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
     }
     fn whale(&self, address: &str) -> BackendResult<WhaleDetail> {
         (**self).whale(address)
+    }
+    fn whale_tracker(&self) -> Option<WhaleTrackerView> {
+        (**self).whale_tracker()
     }
     fn news(&self, limit: usize) -> BackendResult<Vec<NewsView>> {
         (**self).news(limit)

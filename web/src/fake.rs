@@ -1,5 +1,6 @@
 //! A backend for the web layer's own tests: in-memory state, hostile text in every string a
-//! market, news source or plugin controls, and a record of the actions it was asked for.
+//! market, news source, whale tracker or plugin controls, and a record of the actions it was
+//! asked for.
 
 use crate::backend::{Backend, BackendError, BackendResult, FieldError};
 use crate::model::*;
@@ -115,6 +116,50 @@ pub(crate) struct Fake {
     pub trade_count: u64,
     /// What `news_sources` answers: by default a healthy feed and a failing JSON API.
     pub news_sources: Vec<NewsSourceView>,
+    /// What `whale_tracker` answers: by default a tracker failing since its last success.
+    pub whale_tracker: Option<WhaleTrackerView>,
+}
+
+/// A tracker whose last poll went well, paging capped in one request group.
+pub(crate) fn healthy_tracker() -> WhaleTrackerView {
+    WhaleTrackerView {
+        data_url: "https://data-api.test".into(),
+        interval_secs: 600,
+        last_poll_ms: Some(1_700_000_000_000),
+        last_poll_duration_ms: Some(2_500),
+        last_success_ms: Some(1_700_000_000_000),
+        idle: false,
+        markets: 52,
+        trades_received: 140,
+        trades_new: 37,
+        skipped: 1,
+        holders: 18,
+        pages: 12,
+        capped: 1,
+        failed_requests: 0,
+        failures: 0,
+        last_error: None,
+        next_poll_ms: Some(1_700_000_600_000),
+    }
+}
+
+/// The tracker failing twice in a row since that success, its error carrying hostile text.
+pub(crate) fn failing_tracker() -> WhaleTrackerView {
+    WhaleTrackerView {
+        last_poll_ms: Some(1_700_001_200_000),
+        last_poll_duration_ms: Some(310),
+        trades_received: 0,
+        trades_new: 0,
+        skipped: 0,
+        holders: 0,
+        pages: 0,
+        capped: 0,
+        failed_requests: 4,
+        failures: 2,
+        last_error: Some(format!("Data API /holders: HTTP 403: {HOSTILE}")),
+        next_poll_ms: Some(1_700_001_800_000),
+        ..healthy_tracker()
+    }
 }
 
 /// A healthy feed, and a JSON API backing off after failures whose error carries hostile text.
@@ -155,6 +200,7 @@ impl Default for Fake {
             stop_loss: Mutex::new(0.0),
             trade_count: 3,
             news_sources: news_sources(),
+            whale_tracker: Some(failing_tracker()),
         }
     }
 }
@@ -383,6 +429,10 @@ impl Backend for Fake {
             markets: vec![("0xa".into(), HOSTILE.into())],
             activity: Vec::new(),
         })
+    }
+
+    fn whale_tracker(&self) -> Option<WhaleTrackerView> {
+        self.whale_tracker.clone()
     }
 
     fn news(&self, limit: usize) -> BackendResult<Vec<NewsView>> {

@@ -485,6 +485,43 @@ pub struct NewsSourceView {
     pub retry_at_ms: Option<i64>,
 }
 
+/// The whale tracker's status (`GET /api/info/whales/tracker`): the Data API it reads, how its
+/// last poll went and when it polls next. Times are the bot's clock (Unix ms; the wall clock in
+/// paper and live mode, the only modes it runs in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WhaleTrackerView {
+    /// The Data API root as configured.
+    pub data_url: String,
+    /// Seconds between polls.
+    pub interval_secs: u64,
+    /// When the last poll started, and how long it took (milliseconds).
+    pub last_poll_ms: Option<i64>,
+    pub last_poll_duration_ms: Option<u64>,
+    /// When the last successful poll started (one with at least one request answered).
+    pub last_success_ms: Option<i64>,
+    /// The last look found no market to poll (no scan yet and nothing held).
+    pub idle: bool,
+    /// The last poll: markets asked about, `/trades` records received and new trades handed to
+    /// the engine, malformed records skipped, holder entries recorded.
+    pub markets: usize,
+    pub trades_received: usize,
+    pub trades_new: usize,
+    pub skipped: usize,
+    pub holders: usize,
+    /// `/trades` pages read, and request groups (20 markets) whose paging stopped at the page
+    /// cap (`max_pages`) with trades left unread.
+    pub pages: usize,
+    pub capped: usize,
+    /// Requests of the last poll that failed after their retries.
+    pub failed_requests: usize,
+    /// Failed polls in a row (0 after a successful one).
+    pub failures: u32,
+    /// The last poll's last error (outside text: escape it); `null` when nothing of it failed.
+    pub last_error: Option<String>,
+    /// When it polls next.
+    pub next_poll_ms: Option<i64>,
+}
+
 /// A market's recent movement, from stored price history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrendView {

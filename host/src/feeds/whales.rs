@@ -6,7 +6,9 @@
 //! The Data API is read politely and leniently: a token bucket keeps requests under the
 //! documented limits (429/5xx are retried after a backoff, `Retry-After` honoured), paging stops
 //! at a page cap, and one malformed record is logged with its reason and skipped, never losing
-//! the rest of its page. The table rules (market makers, win rate) are in [`table`].
+//! the rest of its page. The table rules (market makers, win rate) are in [`table`]. How the
+//! polls go (counts, failures, the last error, the next poll) is published after every poll
+//! through [`WhaleStatus`], for the dashboard.
 
 pub mod table;
 
@@ -18,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{HashSet, VecDeque};
 use std::str::FromStr as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -164,6 +166,8 @@ pub enum TrackerError {
 pub struct PollReport {
     /// New trades handed to the engine.
     pub trades: usize,
+    /// `/trades` records received (new, repeats, filtered out and malformed alike).
+    pub received: usize,
     /// Malformed records skipped (each logged with its reason).
     pub skipped: usize,
     /// `/trades` pages read, and request groups that stopped at the page cap.
@@ -173,8 +177,83 @@ pub struct PollReport {
     pub holders: usize,
     /// Wallets seen for the first time (from holders; trades are counted by the engine).
     pub new_whales: Vec<String>,
-    /// Requests that failed after their retries (logged; the others went on).
+    /// Requests that failed after their retries (logged; the others went on), requests answered
+    /// with something usable, and the last failure's text.
     pub failures: usize,
+    pub answered: usize,
+    pub last_error: Option<String>,
+}
+
+impl PollReport {
+    fn failed(&mut self, error: &TrackerError) {
+        self.failures += 1;
+        self.last_error = Some(error.to_string());
+    }
+}
+
+/// The tracker as the operator sees it ([`WhaleStatus`]): what it polls, how its last poll went,
+/// and when the next one is. Times are the clock the tracker is given (the engine's: the wall
+/// clock in paper and live mode), Unix ms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackerStatus {
+    /// The Data API root as configured (through the log scrubber).
+    pub data_url: String,
+    pub interval_secs: u64,
+    /// When the last poll started, and how long it took.
+    pub last_poll_ms: Option<i64>,
+    pub last_poll_duration_ms: Option<u64>,
+    /// When the last successful poll started. A poll fails when none of its requests was
+    /// answered, or when storing what it found failed; one with some answers succeeds (its
+    /// failed requests are counted in `failed_requests`).
+    pub last_success_ms: Option<i64>,
+    /// The last look found no market to poll (no scan yet and nothing held): nothing was asked.
+    pub idle: bool,
+    /// The last poll: markets asked about, `/trades` records received and the new trades handed
+    /// to the engine, malformed records skipped, holder entries recorded, `/trades` pages read and
+    /// request groups whose paging stopped at `max_pages`, requests failed after their retries.
+    pub markets: usize,
+    pub trades_received: usize,
+    pub trades_new: usize,
+    pub skipped: usize,
+    pub holders: usize,
+    pub pages: usize,
+    pub capped: usize,
+    pub failed_requests: usize,
+    /// Failed polls in a row (0 after a successful one).
+    pub failures: u32,
+    /// The last poll's last error (a [`TrackerError`]), scrubbed; `None` when nothing of it failed.
+    pub last_error: Option<String>,
+    /// When the run loop polls next.
+    pub next_poll_ms: Option<i64>,
+}
+
+impl TrackerStatus {
+    /// This state as it may leave the tracker: the URL and the error through the log scrubber.
+    fn scrubbed(&self) -> Self {
+        let scrub = |text: &str| crate::logging::scrub(text).into_owned();
+        Self {
+            data_url: scrub(&self.data_url),
+            last_error: self.last_error.as_deref().map(scrub),
+            ..self.clone()
+        }
+    }
+}
+
+/// The tracker's state, published by its task after every poll and read by the dashboard. Cheap
+/// to clone; a read never waits for a poll.
+#[derive(Debug, Clone, Default)]
+pub struct WhaleStatus(Arc<RwLock<TrackerStatus>>);
+
+impl WhaleStatus {
+    /// The state as last published.
+    #[must_use]
+    pub fn current(&self) -> TrackerStatus {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn publish(&self, status: TrackerStatus) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = status;
+    }
 }
 
 /// Condition ids per `/trades` request (they travel comma-separated in the URL).
@@ -290,6 +369,9 @@ pub struct WhaleTracker {
     seen_order: VecDeque<String>,
     /// Trades older than this are not looked for (the previous poll's start, less an overlap).
     since_ms: Option<i64>,
+    /// How the polls go, unscrubbed, and the handle it is published through.
+    state: TrackerStatus,
+    status: WhaleStatus,
 }
 
 impl WhaleTracker {
@@ -308,7 +390,12 @@ impl WhaleTracker {
             .build()
             .map_err(|e| TrackerError::Http { path: String::new(), reason: e.to_string() })?;
         let bucket = TokenBucket::new(config.requests_per_10s, Duration::from_secs(10));
-        Ok(Self {
+        let state = TrackerStatus {
+            data_url: config.data_url.trim().to_owned(),
+            interval_secs: config.interval_secs,
+            ..TrackerStatus::default()
+        };
+        let tracker = Self {
             config,
             client,
             bucket,
@@ -317,7 +404,55 @@ impl WhaleTracker {
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             since_ms: None,
-        })
+            state,
+            status: WhaleStatus::default(),
+        };
+        tracker.publish();
+        Ok(tracker)
+    }
+
+    /// A handle on the tracker's state for display, updated after every poll (also while
+    /// [`run`](Self::run) owns the tracker).
+    #[must_use]
+    pub fn status(&self) -> WhaleStatus {
+        self.status.clone()
+    }
+
+    /// Scrubbed at each publication, so a secret registered after the start is blanked too.
+    fn publish(&self) {
+        self.status.publish(self.state.scrubbed());
+    }
+
+    /// Records how a poll of `markets` markets that started at `started_ms` went, and publishes it.
+    fn record(
+        &mut self,
+        markets: usize,
+        started_ms: i64,
+        took: Duration,
+        report: &PollReport,
+        error: Option<&TrackerError>,
+    ) {
+        let s = &mut self.state;
+        s.idle = false;
+        s.last_poll_ms = Some(started_ms);
+        s.last_poll_duration_ms = Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+        s.markets = markets;
+        s.trades_received = report.received;
+        s.trades_new = report.trades;
+        s.skipped = report.skipped;
+        s.holders = report.holders;
+        s.pages = report.pages;
+        s.capped = report.capped;
+        s.failed_requests = report.failures;
+        let failed = error.is_some() || (report.failures > 0 && report.answered == 0);
+        if failed {
+            s.failures = s.failures.saturating_add(1);
+        } else {
+            s.failures = 0;
+            s.last_success_ms = Some(started_ms);
+        }
+        s.last_error = error.map(ToString::to_string).or_else(|| report.last_error.clone());
+        self.publish();
     }
 
     async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<String, TrackerError> {
@@ -376,16 +511,29 @@ impl WhaleTracker {
         true
     }
 
-    /// One poll of `markets` (condition ids): new large trades go to the engine, top holders
-    /// to the whale table.
+    /// One poll of `markets` (condition ids) at `now_ms`: new large trades go to the engine, top
+    /// holders to the whale table. How it went is published through [`status`](Self::status),
+    /// failed or not.
     ///
     /// # Errors
     /// Only storage errors: a failed request is logged and counted, and the others go on.
     pub async fn poll(&mut self, markets: &[String], now_ms: i64) -> Result<PollReport, TrackerError> {
+        let started = Instant::now();
         let mut report = PollReport::default();
+        let result = self.poll_into(markets, now_ms, &mut report).await;
+        self.record(markets.len(), now_ms, started.elapsed(), &report, result.as_ref().err());
+        result.map(|()| report)
+    }
+
+    async fn poll_into(
+        &mut self,
+        markets: &[String],
+        now_ms: i64,
+        report: &mut PollReport,
+    ) -> Result<(), TrackerError> {
         let since = self.since_ms.unwrap_or(now_ms - LOOKBACK_MS);
         for group in markets.chunks(MARKETS_PER_REQUEST) {
-            self.poll_trades(group, since, &mut report).await;
+            self.poll_trades(group, since, report).await;
         }
         self.since_ms = Some(now_ms - OVERLAP_MS);
         let mut holders = Vec::new();
@@ -399,12 +547,13 @@ impl WhaleTracker {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "whale tracker: holders skipped");
-                    report.failures += 1;
+                    report.failed(&e);
                     continue;
                 }
             };
             match parse_holders(&body, market) {
                 Ok((found, bad)) => {
+                    report.answered += 1;
                     for reason in bad {
                         tracing::error!(%market, %reason, "whale tracker: malformed /holders record skipped");
                         report.skipped += 1;
@@ -413,7 +562,7 @@ impl WhaleTracker {
                 }
                 Err(reason) => {
                     tracing::error!(%market, %reason, "whale tracker: malformed /holders answer");
-                    report.failures += 1;
+                    report.failed(&TrackerError::Shape { path: "/holders".into(), reason });
                 }
             }
         }
@@ -426,7 +575,7 @@ impl WhaleTracker {
             }
             report.new_whales = new;
         }
-        Ok(report)
+        Ok(())
     }
 
     async fn poll_trades(&mut self, group: &[String], since_ms: i64, report: &mut PollReport) {
@@ -456,11 +605,13 @@ impl WhaleTracker {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(error = %e, offset, "whale tracker: trades page skipped");
-                    report.failures += 1;
+                    report.failed(&e);
                     return;
                 }
             };
             report.pages += 1;
+            report.answered += 1;
+            report.received += records.len();
             if records.is_empty() {
                 return;
             }
@@ -496,6 +647,7 @@ impl WhaleTracker {
 
     /// Polls every interval for as long as the task lives; `markets` names the markets to poll
     /// (candidates and held), `now_ms` is the engine's clock. Nothing to poll: it waits a minute.
+    /// The next poll's time is published with each poll's outcome.
     pub async fn run(
         mut self,
         markets: impl Fn() -> Vec<String> + Send + 'static,
@@ -503,22 +655,27 @@ impl WhaleTracker {
     ) {
         loop {
             let list = markets();
-            if list.is_empty() {
-                tokio::time::sleep(Duration::from_secs(60).min(self.config.interval())).await;
-                continue;
-            }
-            match self.poll(&list, now_ms()).await {
-                Ok(r) => tracing::info!(
-                    markets = list.len(),
-                    trades = r.trades,
-                    holders = r.holders,
-                    skipped = r.skipped,
-                    failures = r.failures,
-                    "whale tracker polled"
-                ),
-                Err(e) => tracing::error!(error = %e, "whale tracker"),
-            }
-            tokio::time::sleep(self.config.interval()).await;
+            let wait = if list.is_empty() {
+                self.state.idle = true;
+                Duration::from_secs(60).min(self.config.interval())
+            } else {
+                match self.poll(&list, now_ms()).await {
+                    Ok(r) => tracing::info!(
+                        markets = list.len(),
+                        trades = r.trades,
+                        holders = r.holders,
+                        skipped = r.skipped,
+                        failures = r.failures,
+                        "whale tracker polled"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "whale tracker"),
+                }
+                self.config.interval()
+            };
+            let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+            self.state.next_poll_ms = Some(now_ms().saturating_add(wait_ms));
+            self.publish();
+            tokio::time::sleep(wait).await;
         }
     }
 }
@@ -542,4 +699,68 @@ pub fn markets_to_poll(engine: &crate::engine::Engine, limit: usize) -> Vec<Stri
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shown state goes through the log scrubber when it is published, so a secret
+    /// registered after the tracker started is blanked too; the tracker keeps the raw text.
+    #[tokio::test]
+    async fn the_published_status_is_scrubbed_and_counts_failed_polls() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+        let mut config = crate::config::Config::load(None).unwrap();
+        config.signals.whales.data_url = "https://data.test/whale-unit-Secret-7f3a/".into();
+        let (tx, _rx) = broadcast::channel(4);
+        let mut tracker = WhaleTracker::new(config.signals.whales, store, tx).unwrap();
+        let status = tracker.status();
+        let shown = status.current();
+        assert_eq!(shown.data_url, "https://data.test/whale-unit-Secret-7f3a/");
+        assert_eq!((shown.interval_secs, shown.last_poll_ms, shown.next_poll_ms), (600, None, None));
+
+        crate::logging::register_secret("whale-unit-Secret-7f3a");
+        let error = TrackerError::Http {
+            path: "/trades".into(),
+            reason: "error sending request for url (https://data.test/whale-unit-Secret-7f3a/trades)".into(),
+        };
+        let failed = PollReport { failures: 2, last_error: Some(error.to_string()), ..PollReport::default() };
+        tracker.record(3, 1_000, Duration::from_millis(40), &failed, None);
+        let shown = status.current();
+        assert_eq!(shown.data_url, "https://data.test/[redacted]/");
+        assert_eq!(
+            shown.last_error.as_deref(),
+            Some("Data API /trades: error sending request for url (https://data.test/[redacted]/trades)")
+        );
+        assert_eq!((shown.failures, shown.failed_requests, shown.last_success_ms), (1, 2, None));
+        assert_eq!(
+            (shown.last_poll_ms, shown.last_poll_duration_ms, shown.markets),
+            (Some(1_000), Some(40), 3)
+        );
+        assert!(tracker.state.last_error.as_deref().is_some_and(|e| e.contains("whale-unit-Secret-7f3a")));
+
+        // Some answers: a success, its failed request still counted and shown.
+        let partial = PollReport { answered: 1, ..failed.clone() };
+        tracker.record(3, 2_000, Duration::ZERO, &partial, None);
+        let shown = status.current();
+        assert_eq!((shown.failures, shown.failed_requests, shown.last_success_ms), (0, 2, Some(2_000)));
+        assert!(shown.last_error.is_some());
+        // Storing failed: a failure whatever was answered.
+        let store_error = TrackerError::Store(crate::store::StoreError::Database("disk full".into()));
+        tracker.record(
+            3,
+            3_000,
+            Duration::ZERO,
+            &PollReport { answered: 4, ..PollReport::default() },
+            Some(&store_error),
+        );
+        let shown = status.current();
+        assert_eq!((shown.failures, shown.last_success_ms), (1, Some(2_000)));
+        assert_eq!(shown.last_error.as_deref(), Some("storing whales: database error: disk full"));
+        // A clean poll clears the error.
+        tracker.record(3, 4_000, Duration::ZERO, &PollReport { answered: 4, ..PollReport::default() }, None);
+        let shown = status.current();
+        assert_eq!((shown.failures, shown.last_success_ms, shown.last_error), (0, Some(4_000), None));
+    }
 }

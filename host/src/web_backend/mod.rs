@@ -14,6 +14,7 @@ use crate::exchange::Exchange;
 use crate::exchange::polymarket::WalletType;
 use crate::exchange::sim::SimExchange;
 use crate::feeds::news::NewsStatus;
+use crate::feeds::whales::WhaleStatus;
 use crate::plugins::{ParamError, PluginKind, Plugins};
 use crate::store::StoreError;
 use crate::wallet::signer::PRIVATE_KEY_VAR;
@@ -22,7 +23,7 @@ use equilibrage_web::{
     Backend, BackendError, BackendResult, DoctorCheck, DoctorStatus, DoctorView, FieldError, Health,
     HistoryFilter, HistoryPage, LiveEvent, NewsSourceView, NewsView, OpportunityView, Overview, Performance,
     PluginView, PositionView, RejectedFile, ScanView, SettingsView, TradeView, TrendView, VenueView,
-    WalletForm, WalletView, WhaleDetail, WhaleView,
+    WalletForm, WalletView, WhaleDetail, WhaleTrackerView, WhaleView,
 };
 use rust_decimal::Decimal;
 use std::collections::HashSet;
@@ -56,6 +57,8 @@ struct Shared {
     doctor: Arc<tokio::sync::Mutex<()>>,
     /// The news aggregator's published status, when feeds are configured (set once).
     news: std::sync::OnceLock<NewsStatus>,
+    /// The whale tracker's published status, in paper and live mode (set once).
+    whales: std::sync::OnceLock<WhaleStatus>,
 }
 
 /// The venue as the dashboard sees it: the simulator answers at once; paper and live venues are
@@ -228,9 +231,9 @@ impl HostBackend {
         let (engine_events, plugin_events) = (engine.subscribe(), plugins.subscribe());
         let wallet = std::sync::RwLock::new(wallet);
         let doctor = Arc::default();
-        let news = std::sync::OnceLock::new();
+        let (news, whales) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
         let shared =
-            Arc::new(Shared { plugins, venue, engine, wallet, events: events.clone(), doctor, news });
+            Arc::new(Shared { plugins, venue, engine, wallet, events: events.clone(), doctor, news, whales });
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(events::bridge(Arc::downgrade(&shared), engine_events, plugin_events, events));
@@ -247,6 +250,17 @@ impl HostBackend {
     pub fn with_news_status(self, status: NewsStatus) -> Self {
         if self.shared.news.set(status).is_err() {
             tracing::warn!("a second news status handle was ignored");
+        }
+        self
+    }
+
+    /// Shows the whale tracker's status (from [`crate::feeds::whales::WhaleTracker::status`]) on
+    /// the Scanner page and `/api/info/whales/tracker`; without it, the tracker does not run (the
+    /// simulator brings its own whale trades). The first handle given is kept.
+    #[must_use]
+    pub fn with_whale_status(self, status: WhaleStatus) -> Self {
+        if self.shared.whales.set(status).is_err() {
+            tracing::warn!("a second whale tracker status handle was ignored");
         }
         self
     }
@@ -558,6 +572,10 @@ impl Backend for HostBackend {
             .ok_or_else(|| BackendError::NotFound(format!("no whale {address:?} is tracked")))?;
         let markets = w.markets.iter().map(|m| (m.clone(), self.shared.question_of(m))).collect();
         Ok(WhaleDetail { whale: views::whale(&w), markets, activity: views::whale_activity(&w) })
+    }
+
+    fn whale_tracker(&self) -> Option<WhaleTrackerView> {
+        self.shared.whales.get().map(|status| views::whale_tracker(&status.current()))
     }
 
     fn news(&self, limit: usize) -> BackendResult<Vec<NewsView>> {

@@ -8,7 +8,7 @@ use crate::store::{
 };
 use equilibrage_web::{
     FactorView, LegView, NewsSourceView, NewsView, OpportunityView, ParamView, PluginView, PositionView,
-    QuickStats, ScanView, Side, TradeView, TrendView, WhaleView,
+    QuickStats, ScanView, Side, TradeView, TrendView, WhaleTrackerView, WhaleView,
 };
 use rust_decimal::Decimal;
 
@@ -292,6 +292,31 @@ pub(crate) fn news_source(s: &crate::feeds::news::SourceStatus) -> NewsSourceVie
         failures: s.failures,
         last_error: s.last_error.clone(),
         retry_at_ms: s.retry_at_ms(),
+    }
+}
+
+/// The whale tracker's status as the dashboard shows it; `s` is already scrubbed (it comes
+/// from [`crate::feeds::whales::WhaleStatus`]).
+#[must_use]
+pub(crate) fn whale_tracker(s: &crate::feeds::whales::TrackerStatus) -> WhaleTrackerView {
+    WhaleTrackerView {
+        data_url: s.data_url.clone(),
+        interval_secs: s.interval_secs,
+        last_poll_ms: s.last_poll_ms,
+        last_poll_duration_ms: s.last_poll_duration_ms,
+        last_success_ms: s.last_success_ms,
+        idle: s.idle,
+        markets: s.markets,
+        trades_received: s.trades_received,
+        trades_new: s.trades_new,
+        skipped: s.skipped,
+        holders: s.holders,
+        pages: s.pages,
+        capped: s.capped,
+        failed_requests: s.failed_requests,
+        failures: s.failures,
+        last_error: s.last_error.clone(),
+        next_poll_ms: s.next_poll_ms,
     }
 }
 

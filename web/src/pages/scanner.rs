@@ -7,7 +7,9 @@ use super::layout::{
 };
 use crate::auth::Identity;
 use crate::backend::{BackendResult, FieldError};
-use crate::model::{NewsSourceView, NewsView, OpportunityView, ScanView, TrendView, WhaleView};
+use crate::model::{
+    NewsSourceView, NewsView, OpportunityView, ScanView, TrendView, WhaleTrackerView, WhaleView,
+};
 use crate::query::utc_time;
 use crate::{AppState, Backend};
 use axum::Router;
@@ -18,6 +20,7 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use rust_decimal::Decimal;
 use std::str::FromStr as _;
+use std::time::Duration;
 
 /// Most opportunities listed.
 const LIMIT: usize = 100;
@@ -237,7 +240,11 @@ fn render_with<B: Backend>(
                 (news(&backend.news(SIGNALS)))
                 (news_sources(&backend.news_sources(), venue.mode == "sim"))
             }
-            section id="whales" class="panel" { h2 { "Whales" } (whales(&backend.whales(SIGNALS))) }
+            section id="whales" class="panel" {
+                h2 { "Whales" }
+                (whales(&backend.whales(SIGNALS)))
+                (whale_tracker(backend.whale_tracker().as_ref()))
+            }
             section id="trends" class="panel" {
                 h2 { "Trends (last " (window_label(window)) ")" }
                 (trend_windows(&windows, window, min))
@@ -469,6 +476,81 @@ fn whales(items: &BackendResult<Vec<WhaleView>>) -> Markup {
     }
 }
 
+/// `n` and the word for that many.
+fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A duration in milliseconds, as read: `310 ms`, `2.5 s`.
+fn took(ms: u64) -> String {
+    if ms < 1_000 { format!("{ms} ms") } else { format!("{:.1} s", Duration::from_millis(ms).as_secs_f64()) }
+}
+
+/// The Data API whale tracker: what it reads, how its last poll went (counts, paging), when it
+/// last succeeded and polls next, and for a failing one its failed polls in a row and last
+/// error (times are UTC). `None`: it does not run, the simulator bringing its own trades.
+fn whale_tracker(tracker: Option<&WhaleTrackerView>) -> Markup {
+    let Some(t) = tracker else {
+        return html! {
+            p id="whale-tracker" class="muted" {
+                "The simulator brings its own whale trades; the Data API tracker runs in paper and live mode."
+            }
+        };
+    };
+    let as_usize = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    html! {
+        h3 class="sub" { "Tracker" }
+        div id="whale-tracker" data-failures=(t.failures) {
+            p {
+                span class="mono" { (t.data_url) }
+                @if t.failures > 0 {
+                    " " span class="tag warn" { "failing" }
+                } @else if t.failed_requests > 0 {
+                    " " span class="tag warn" { "partial" }
+                } @else if t.last_success_ms.is_some() {
+                    " " span class="tag ok" { "ok" }
+                }
+                br;
+                small class="muted" {
+                    @if let Some(ms) = t.last_poll_ms {
+                        "Last poll " (utc_time(ms)) " UTC"
+                        @if let Some(d) = t.last_poll_duration_ms { " (" (took(d)) ")" }
+                        ": " (count(as_usize(t.markets), "market", "markets")) ", "
+                        (count(as_usize(t.trades_received), "trade", "trades")) " received, "
+                        (t.trades_new) " new, " (count(as_usize(t.holders), "holder", "holders")) ", "
+                        (count(as_usize(t.pages), "page", "pages"))
+                        @if t.capped > 0 { " (paging capped)" }
+                        @if t.skipped > 0 { ", " (t.skipped) " malformed skipped" }
+                        "."
+                    } @else {
+                        "Not polled yet."
+                    }
+                    @if t.idle { " No market to poll now (no scan yet, nothing held)." }
+                    br;
+                    @match t.last_success_ms {
+                        Some(ms) => { "Last success " (utc_time(ms)) " UTC" }
+                        None => { "No success yet" }
+                    }
+                    "; polls every " (window_label(t.interval_secs))
+                    @if let Some(ms) = t.next_poll_ms { ", next " (utc_time(ms)) " UTC" }
+                    "."
+                }
+            }
+            @if t.failures > 0 || t.failed_requests > 0 {
+                p class="warn" {
+                    @if t.failures > 0 { (count(t.failures, "failed poll", "failed polls")) " in a row" }
+                    @if t.failures > 0 && t.failed_requests > 0 { "; " }
+                    @if t.failed_requests > 0 {
+                        (count(as_usize(t.failed_requests), "request", "requests")) " failed in the last poll"
+                    }
+                    @if let Some(e) = &t.last_error { br; "Last error: " (e) }
+                }
+            }
+        }
+    }
+}
+
 /// The window chooser: a link per configured window (and the one shown, if another).
 fn trend_windows(windows: &[u64], shown: u64, min: Option<f32>) -> Markup {
     let mut all = windows.to_vec();
@@ -614,6 +696,93 @@ mod tests {
         };
         let markup = super::news_sources(&[never], true).into_string();
         assert!(markup.contains("Not fetched yet") && !markup.contains("tag ok"), "{markup}");
+    }
+
+    /// The Whales section of a Scanner page.
+    fn whales_section(body: &str) -> &str {
+        let whales = &body[body.find("<section id=\"whales\"").unwrap()..];
+        &whales[..whales.find("</section>").unwrap()]
+    }
+
+    #[tokio::test]
+    async fn the_whale_tracker_shows_its_last_poll_and_a_failure_escaped() {
+        let (status, _, body) = get(Arc::new(Fake::default()), "/scanner").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_escaped(&body);
+        let whales = whales_section(&body);
+        for needle in [
+            "<h3 class=\"sub\">Tracker</h3>",
+            "<div id=\"whale-tracker\" data-failures=\"2\">",
+            "<span class=\"mono\">https://data-api.test</span>",
+            "<span class=\"tag warn\">failing</span>",
+            "Last poll 2023-11-14 22:33:20 UTC (310 ms): 52 markets, 0 trades received, 0 new, 0 holders, 0 pages.",
+            "Last success 2023-11-14 22:13:20 UTC; polls every 10 min, next 2023-11-14 22:43:20 UTC.",
+            "<p class=\"warn\">2 failed polls in a row; 4 requests failed in the last poll",
+            "Last error: Data API /holders: HTTP 403: &lt;script&gt;alert(1)&lt;/script&gt;",
+        ] {
+            assert!(whales.contains(needle), "missing {needle}: {whales}");
+        }
+        assert!(!whales.contains("tag ok") && !whales.contains("simulator"), "{whales}");
+
+        // Healthy: its counts, paging capped, no warning.
+        let healthy =
+            Arc::new(Fake { whale_tracker: Some(crate::fake::healthy_tracker()), ..Fake::default() });
+        let (_, _, body) = get(healthy, "/scanner").await;
+        let whales = whales_section(&body);
+        for needle in [
+            "<div id=\"whale-tracker\" data-failures=\"0\">",
+            "<span class=\"tag ok\">ok</span>",
+            "Last poll 2023-11-14 22:13:20 UTC (2.5 s): 52 markets, 140 trades received, 37 new, 18 holders, \
+             12 pages (paging capped), 1 malformed skipped.",
+            "Last success 2023-11-14 22:13:20 UTC; polls every 10 min, next 2023-11-14 22:23:20 UTC.",
+        ] {
+            assert!(whales.contains(needle), "missing {needle}: {whales}");
+        }
+        assert!(!whales.contains("tag warn") && !whales.contains("class=\"warn\""), "{whales}");
+
+        // Some requests failed, the poll still got answers: tagged, not failing.
+        let partial = crate::model::WhaleTrackerView {
+            failed_requests: 1,
+            last_error: Some("Data API /holders: HTTP 500: boom".into()),
+            ..crate::fake::healthy_tracker()
+        };
+        let markup = super::whale_tracker(Some(&partial)).into_string();
+        assert!(markup.contains("<span class=\"tag warn\">partial</span>"), "{markup}");
+        assert!(
+            markup.contains(
+                "<p class=\"warn\">1 request failed in the last poll<br>Last error: Data API /holders"
+            ),
+            "{markup}"
+        );
+        // Not polled yet, nothing to poll.
+        let waiting = crate::model::WhaleTrackerView {
+            last_poll_ms: None,
+            last_poll_duration_ms: None,
+            last_success_ms: None,
+            idle: true,
+            ..crate::fake::healthy_tracker()
+        };
+        let markup = super::whale_tracker(Some(&waiting)).into_string();
+        assert!(
+            markup.contains(
+                "Not polled yet. No market to poll now (no scan yet, nothing held).<br>No success yet;"
+            ),
+            "{markup}"
+        );
+        assert!(!markup.contains("tag"), "{markup}");
+
+        // No tracker: the simulator's own trades.
+        let sim = Arc::new(Fake { whale_tracker: None, ..Fake::default() });
+        let (status, _, body) = get(sim, "/scanner").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            whales_section(&body).contains(
+                "<p id=\"whale-tracker\" class=\"muted\">The simulator brings its own whale trades; \
+                 the Data API tracker runs in paper and live mode.</p>"
+            ),
+            "{body}"
+        );
+        assert!(!body.contains("<h3 class=\"sub\">Tracker</h3>"));
     }
 
     #[tokio::test]
