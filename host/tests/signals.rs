@@ -11,7 +11,9 @@ use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
 use equilibrage::exchange::Side;
 use equilibrage::exchange::sim::{NewsItem, SimConfig, SimExchange, WhaleTrade};
 use equilibrage::store::{Opportunity, PricePoint, Store};
+use equilibrage::web_backend::{HostBackend, Venue, WalletInfo};
 use equilibrage_plugin_artifacts as guests;
+use equilibrage_web::Backend as _;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::collections::HashMap;
@@ -42,7 +44,7 @@ async fn trends_whales_and_news_reach_the_scorer_as_computed() {
         Clock::from_fn(move || sim.now_ms())
     };
     let options = EngineOptions { settings: Settings::default(), clock };
-    let engine = Engine::open(Arc::new(sim.clone()), plugins, store.clone(), options).await.unwrap();
+    let engine = Engine::open(Arc::new(sim.clone()), plugins.clone(), store.clone(), options).await.unwrap();
     let now = engine.now_ms();
 
     assert_eq!(engine.scan().await.unwrap().error, None);
@@ -146,6 +148,11 @@ async fn trends_whales_and_news_reach_the_scorer_as_computed() {
     assert_eq!((b.volume, b.net_yes_flow, b.trades), (dec!(10000), dec!(-10000), 1));
     assert!(close(a.weight, 0.375) && close(b.weight, 0.125), "{a:?} {b:?}");
     drop(read);
+    // And the API's view of it.
+    let backend = HostBackend::new(plugins, Venue::Sim(sim), engine.clone(), WalletInfo::for_mode("sim"));
+    let shown = backend.whale(WHALE_A).unwrap().whale;
+    assert_eq!(shown.net_yes_flow, Some(dec!(30000)));
+    assert!(shown.weight.is_some_and(|w| close(w, 0.375)), "{shown:?}");
     // A market with none of these keeps neutral signals.
     let other = after.iter().find(|o| o.market_id != target.market_id).expect("another candidate");
     assert!(echoed(other).iter().all(|(n, v)| *v == 0.0 || n.starts_with("news")), "{:?}", other.factors);

@@ -414,6 +414,8 @@ impl Backend for Fake {
             losses: 0,
             two_sided_markets: 0,
             top_holding: Decimal::ZERO,
+            weight: Some(0.6),
+            net_yes_flow: Some(dec("-42000.5")),
         }]
         .into_iter()
         .take(limit)

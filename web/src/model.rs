@@ -415,6 +415,11 @@ pub struct WhaleView {
     pub two_sided_markets: usize,
     /// Its largest position among a market's top holders, shares (0: never seen there).
     pub top_holding: Decimal,
+    /// The whale-analyzer plugin's last profile of it: the weight it gives this wallet's moves
+    /// (0..1) and the net pUSD it put into YES in the analysed day (negative: into NO); `None`
+    /// until a scan analysed it (market makers never are).
+    pub weight: Option<f32>,
+    pub net_yes_flow: Option<Decimal>,
 }
 
 /// One market of a whale's activity (`GET /api/whales/{address}`).

@@ -237,6 +237,8 @@ pub(crate) fn whale(w: &WhaleRecord) -> WhaleView {
         losses: w.losses,
         two_sided_markets: w.activity.iter().filter(|m| crate::feeds::whales::table::two_sided(m)).count(),
         top_holding: w.top_holding,
+        weight: w.profile.as_ref().map(|p| p.weight),
+        net_yes_flow: w.profile.as_ref().map(|p| p.net_yes_flow),
     }
 }
 

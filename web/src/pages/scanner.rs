@@ -446,7 +446,10 @@ fn whales(items: &BackendResult<Vec<WhaleView>>) -> Markup {
                         thead { tr {
                             th scope="col" { "Address" } th scope="col" class="num" { "Volume" }
                             th scope="col" class="num" { "Trades" } th scope="col" class="num" { "Markets" }
-                            th scope="col" class="num" { "Win rate" } th scope="col" { "Last trade" }
+                            th scope="col" class="num" { "Win rate" }
+                            th scope="col" class="num" title="The whale analyzer's weight of its moves, 0..1" { "Weight" }
+                            th scope="col" class="num" title="Net pUSD into YES in the analysed day (negative: into NO)" { "Net YES flow" }
+                            th scope="col" { "Last trade" }
                         } }
                         tbody {
                             @for w in items {
@@ -463,6 +466,12 @@ fn whales(items: &BackendResult<Vec<WhaleView>>) -> Markup {
                                             Some(r) => { (format!("{r:.1}")) "%" }
                                             None => "—"
                                         }
+                                    }
+                                    td class="num weight" {
+                                        @match w.weight { Some(x) => { (format!("{x:.2}")) } None => "—" }
+                                    }
+                                    td class="num flow" {
+                                        @match w.net_yes_flow { Some(f) => { (money(f)) } None => "—" }
                                     }
                                     td { (utc_time(w.last_trade_ms)) }
                                 }
@@ -650,6 +659,9 @@ mod tests {
             body.contains("data-market-id=\"0xa\"") && body.contains("(relevance 0.75, sentiment -0.50)"),
             "why a news item matched a market is shown"
         );
+        let whales = whales_section(&body);
+        assert!(whales.contains("<td class=\"num weight\">0.60</td>"), "the analyzer's weight: {whales}");
+        assert!(whales.contains("<td class=\"num flow\">-42000.5</td>"), "its net YES flow: {whales}");
     }
 
     #[tokio::test]
