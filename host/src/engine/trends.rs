@@ -135,9 +135,7 @@ impl Trend {
             volume_change,
         }
     }
-}
 
-impl Trend {
     /// The scorer's `momentum-24h` and `volume-change-24h`: the momentum in price units and the
     /// volume's change relative to its first reading (0 for each where unknown).
     #[must_use]
