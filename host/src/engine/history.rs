@@ -307,16 +307,12 @@ mod tests {
             capital: cost,
             legs: [yes, no],
             status: PositionStatus::Closed,
-            liquidated: None,
-            liquidated_at_ms: None,
             closed_at_ms: Some(closed_at),
             close_reason: Some("manual close".into()),
-            closing: None,
             score: Some(7.0),
-            fee_rate: Decimal::ZERO,
-            fee_exponent: 1,
             updated_at_ms: closed_at,
             version: 3,
+            ..Position::blank()
         }
     }
 

@@ -256,23 +256,15 @@ mod tests {
             id: 1,
             market_id: "m".into(),
             question: "Will it?".into(),
-            opened_at_ms: 0,
             capital: dec!(1000),
             legs: [
                 LegState { token: "y".into(), outcome: "Yes".into(), ..LegState::default() },
                 LegState { token: "n".into(), outcome: "No".into(), ..LegState::default() },
             ],
             status: crate::store::PositionStatus::Active,
-            liquidated: None,
-            liquidated_at_ms: None,
-            closed_at_ms: None,
-            close_reason: None,
-            closing: None,
             score: Some(7.0),
             fee_rate,
-            fee_exponent: 1,
-            updated_at_ms: 0,
-            version: 0,
+            ..Position::blank()
         }
     }
 

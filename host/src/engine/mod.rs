@@ -816,20 +816,11 @@ mod tests {
             id: 1,
             market_id: "m".into(),
             question: "Will it?".into(),
-            opened_at_ms: 0,
             capital: dec!(1000),
             legs: [leg("y"), leg("n")],
             status,
-            liquidated: None,
-            liquidated_at_ms: None,
-            closed_at_ms: None,
-            close_reason: None,
-            closing: None,
-            score: None,
-            fee_rate: Decimal::ZERO,
-            fee_exponent: 1,
-            updated_at_ms: 0,
             version,
+            ..Position::blank()
         }
     }
 

@@ -164,20 +164,10 @@ mod tests {
             id: 1,
             market_id: "m".into(),
             question: String::new(),
-            opened_at_ms: 0,
             capital: dec!(100),
             legs: [leg(yes), leg(no)],
             status: PositionStatus::Active,
-            liquidated: None,
-            liquidated_at_ms: None,
-            closed_at_ms: None,
-            close_reason: None,
-            closing: None,
-            score: None,
-            fee_rate: Decimal::ZERO,
-            fee_exponent: 1,
-            updated_at_ms: 0,
-            version: 0,
+            ..Position::blank()
         }
     }
 

@@ -208,6 +208,33 @@ pub struct Position {
     pub version: u64,
 }
 
+#[cfg(test)]
+impl Position {
+    /// A neutral position for tests (id 0, market `m`, active, empty legs, no fees, nothing
+    /// liquidated or closed): a test sets what it is about with `..Position::blank()`.
+    pub(crate) fn blank() -> Self {
+        Self {
+            id: 0,
+            market_id: "m".into(),
+            question: String::new(),
+            opened_at_ms: 0,
+            capital: Decimal::ZERO,
+            legs: [LegState::default(), LegState::default()],
+            status: PositionStatus::Active,
+            liquidated: None,
+            liquidated_at_ms: None,
+            closed_at_ms: None,
+            close_reason: None,
+            closing: None,
+            score: None,
+            fee_rate: Decimal::ZERO,
+            fee_exponent: 1,
+            updated_at_ms: 0,
+            version: 0,
+        }
+    }
+}
+
 impl Position {
     /// A side.
     #[must_use]

@@ -40,15 +40,12 @@ fn closed(id: u64, closed_at: i64, proceeds: Decimal) -> Position {
         legs: [yes, LegState { token: format!("seeded-n{id}"), outcome: "No".into(), ..LegState::default() }],
         status: PositionStatus::Closed,
         liquidated: id.is_multiple_of(5).then_some(Leg::No),
-        liquidated_at_ms: None,
         closed_at_ms: Some(closed_at),
         close_reason: Some("seeded".into()),
-        closing: None,
         score: Some(7.0),
-        fee_rate: Decimal::ZERO,
-        fee_exponent: 1,
         updated_at_ms: closed_at,
         version: 1,
+        ..Position::blank()
     }
 }
 

@@ -190,16 +190,9 @@ mod tests {
                 LegState { token: "n".into(), outcome: "No".into(), ..LegState::default() },
             ],
             status: PositionStatus::Opening,
-            liquidated: None,
-            liquidated_at_ms: None,
-            closed_at_ms: None,
-            close_reason: None,
-            closing: None,
-            score: None,
-            fee_rate: Decimal::ZERO,
-            fee_exponent: 1,
             updated_at_ms: 5,
             version: 1,
+            ..Position::blank()
         }
     }
 

@@ -233,16 +233,10 @@ mod tests {
             capital: cost,
             legs: [yes, LegState { token: format!("n{id}"), outcome: "No".into(), ..LegState::default() }],
             status: if closed_at.is_some() { PositionStatus::Closed } else { PositionStatus::Active },
-            liquidated: None,
-            liquidated_at_ms: None,
             closed_at_ms: closed_at,
-            close_reason: None,
-            closing: None,
-            score: None,
-            fee_rate: Decimal::ZERO,
-            fee_exponent: 1,
             updated_at_ms: closed_at.unwrap_or(0),
             version: 1,
+            ..Position::blank()
         }
     }
 

@@ -372,17 +372,10 @@ mod tests {
                     ..LegState::default()
                 },
             ],
-            status: PositionStatus::Active,
-            liquidated: None,
-            liquidated_at_ms: None,
-            closed_at_ms: None,
-            close_reason: None,
-            closing: None,
             score: Some(8.0),
-            fee_rate: Decimal::ZERO,
-            fee_exponent: 1,
             updated_at_ms: 1_000,
             version: 1,
+            ..Position::blank()
         }
     }
 
