@@ -7,7 +7,6 @@ mod feed_server;
 mod support;
 
 use equilibrage::config::Config;
-use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
 use equilibrage::exchange::Exchange as _;
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
 use equilibrage::feeds::news::{API_KEY_VAR, NewsAggregator, NewsFeedsConfig, Poll, SourceKind};
@@ -528,12 +527,7 @@ async fn each_feeds_status_shows_success_or_failure_and_backoff_without_credenti
     // The dashboard, over the real backend.
     let sim = SimExchange::new(SimConfig { seed: 3, markets: 10, ..SimConfig::default() }, dec!(10000));
     let (_plugin_dir, plugins) = support::runtime(&[]);
-    let clock = {
-        let sim = sim.clone();
-        Clock::from_fn(move || sim.now_ms())
-    };
-    let options = EngineOptions { settings: Settings::default(), clock };
-    let engine = Engine::open(Arc::new(sim.clone()), plugins.clone(), store.clone(), options).await.unwrap();
+    let engine = support::engine_on_sim(&sim, &plugins, &store).await;
     let wallet = equilibrage::web_backend::WalletInfo::for_mode("sim");
     let venue = equilibrage::web_backend::Venue::Sim(sim.clone());
     let without = equilibrage::web_backend::HostBackend::new(
@@ -617,12 +611,7 @@ async fn feed_items_are_matched_to_markets_and_shown_as_text() {
         dec!(10000),
     );
     let (_plugin_dir, plugins) = support::runtime(&[]);
-    let clock = {
-        let sim = sim.clone();
-        Clock::from_fn(move || sim.now_ms())
-    };
-    let options = EngineOptions { settings: Settings::default(), clock };
-    let engine = Engine::open(Arc::new(sim.clone()), plugins.clone(), store.clone(), options).await.unwrap();
+    let engine = support::engine_on_sim(&sim, &plugins, &store).await;
     let mut news = NewsAggregator::new(config(&[server.url("/rss.xml")]), store.clone()).unwrap();
     let poll = news.poll_at(sim.now_ms()).await;
     assert_eq!(poll.fresh.len(), 2);

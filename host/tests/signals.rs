@@ -7,7 +7,6 @@
 
 mod support;
 
-use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
 use equilibrage::exchange::Side;
 use equilibrage::exchange::sim::{NewsItem, SimConfig, SimExchange, WhaleTrade};
 use equilibrage::store::{Opportunity, PricePoint, Store};
@@ -17,7 +16,6 @@ use equilibrage_web::Backend as _;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::collections::HashMap;
-use std::sync::Arc;
 use support::runtime;
 
 const HOUR: i64 = 3_600_000;
@@ -39,12 +37,7 @@ async fn trends_whales_and_news_reach_the_scorer_as_computed() {
     let store = Store::open(&dir.path().join("bot.redb")).unwrap();
     // The simulator's clock stands still unless driven, and only the test brings signals.
     let sim = SimExchange::new(SimConfig { seed: 11, markets: 30, ..SimConfig::default() }, dec!(10000));
-    let clock = {
-        let sim = sim.clone();
-        Clock::from_fn(move || sim.now_ms())
-    };
-    let options = EngineOptions { settings: Settings::default(), clock };
-    let engine = Engine::open(Arc::new(sim.clone()), plugins.clone(), store.clone(), options).await.unwrap();
+    let engine = support::engine_on_sim(&sim, &plugins, &store).await;
     let now = engine.now_ms();
 
     assert_eq!(engine.scan().await.unwrap().error, None);

@@ -5,14 +5,13 @@
 
 mod support;
 
-use equilibrage::engine::{Clock, Engine, EngineOptions, Settings, Trend, TrendsConfig};
+use equilibrage::engine::{Trend, TrendsConfig};
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
 use equilibrage::store::{Opportunity, PricePoint, Store};
 use equilibrage::web_backend::{HostBackend, Venue, WalletInfo};
 use equilibrage_web::Backend as _;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-use std::sync::Arc;
 use support::runtime;
 
 const HOUR: i64 = 3_600_000;
@@ -32,12 +31,7 @@ async fn a_volatile_history_raises_the_score_and_the_api_shows_the_trend() {
     let store = Store::open(&dir.path().join("bot.redb")).unwrap();
     // The simulator's clock stands still unless driven: both scans see the same books.
     let sim = SimExchange::new(SimConfig { seed: 7, markets: 40, ..SimConfig::default() }, dec!(10000));
-    let clock = {
-        let sim = sim.clone();
-        Clock::from_fn(move || sim.now_ms())
-    };
-    let options = EngineOptions { settings: Settings::default(), clock };
-    let engine = Engine::open(Arc::new(sim.clone()), plugins.clone(), store.clone(), options).await.unwrap();
+    let engine = support::engine_on_sim(&sim, &plugins, &store).await;
     engine.set_trends_config(TrendsConfig { windows_secs: vec![86_400, 3_600], ..TrendsConfig::default() });
     let now = engine.now_ms();
 

@@ -7,7 +7,7 @@
 mod support;
 
 use equilibrage::config::Config;
-use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
+use equilibrage::engine::Engine;
 use equilibrage::exchange::Side;
 use equilibrage::exchange::sim::{SimConfig, SimExchange, Simulator, WhaleTrade};
 use equilibrage::feeds::whales::{MarketMakerRule, TokenBucket, WhaleTracker, WhalesConfig, table};
@@ -464,13 +464,7 @@ fn market_makers_and_win_rates_follow_the_documented_rules() {
 async fn sim_engine(store: &Store) -> (SimExchange, Engine, tempfile::TempDir, equilibrage::Plugins) {
     let (plugins_dir, plugins) = runtime(&[]);
     let venue = SimExchange::new(SimConfig { seed: 7, markets: 40, ..SimConfig::default() }, dec!(10000));
-    let clock = {
-        let v = venue.clone();
-        Clock::from_fn(move || v.now_ms())
-    };
-    let options = EngineOptions { settings: Settings::default(), clock };
-    let engine =
-        Engine::open(Arc::new(venue.clone()), plugins.clone(), store.clone(), options).await.unwrap();
+    let engine = support::engine_on_sim(&venue, &plugins, store).await;
     (venue, engine, plugins_dir, plugins)
 }
 

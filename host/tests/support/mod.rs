@@ -2,10 +2,14 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
 use equilibrage::exchange::polymarket::{LiveExchange, PolymarketConfig, SignerConfig, WalletType};
+use equilibrage::exchange::sim::SimExchange;
 use equilibrage::plugins::{Limits, PluginOptions, Plugins, abi, install_defaults};
+use equilibrage::store::Store;
 use equilibrage_testkit::MockPolymarket;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Small limits so misbehaving fixtures are stopped quickly.
@@ -97,6 +101,17 @@ pub fn to_guest(m: &abi::MarketFeatures) -> equilibrage_plugin_sdk::prelude::Mar
         news_count: m.news_count,
         news_sentiment: m.news_sentiment,
     }
+}
+
+/// An engine with default settings on `sim`, over `plugins` and `store`, on the simulator's own
+/// clock: it stands still unless the test drives it, so repeated scans see the same books.
+pub async fn engine_on_sim(sim: &SimExchange, plugins: &Plugins, store: &Store) -> Engine {
+    let clock = {
+        let sim = sim.clone();
+        Clock::from_fn(move || sim.now_ms())
+    };
+    let options = EngineOptions { settings: Settings::default(), clock };
+    Engine::open(Arc::new(sim.clone()), plugins.clone(), store.clone(), options).await.expect("engine opens")
 }
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
