@@ -13,7 +13,7 @@ use crate::store::PricePoint;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 const DAY_MS: f64 = 86_400_000.0;
 /// The window the scorer's `volatility-24h` feature is measured over.
@@ -164,33 +164,32 @@ pub(super) fn candidate_point(at_ms: i64, quotes: [Option<Decimal>; 4], volume_2
 }
 
 impl Inner {
-    /// The scorer's 24 h trend of each market that has history (one range read each, in one
-    /// read transaction); markets without enough points are missing, and score as before.
+    /// The scorer's 24 h trend of each market that has history (one read transaction, one seek
+    /// per market with stored history); markets without enough points are missing, and score as
+    /// before.
     pub(super) fn scorer_trends<'a>(
         &self,
         markets: impl Iterator<Item = &'a str>,
         now_ms: i64,
     ) -> HashMap<String, Trend> {
-        let read = match self.store.read() {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading price history for trends");
-                return HashMap::new();
-            }
-        };
+        let wanted: HashSet<&str> = markets.collect();
         // Points before now only: the scanner records this scan's point after scoring.
         let (from, to) = (window_start(now_ms, SCORER_WINDOW_SECS), now_ms - 1);
-        let mut out = HashMap::new();
-        for id in markets {
-            match read.prices(id, from, to) {
-                Ok(points) if points.len() >= 3 => {
-                    out.insert(id.to_owned(), Trend::from_points(&points, SCORER_WINDOW_SECS));
-                }
-                Ok(_) => {}
-                Err(e) => tracing::debug!(market = %id, error = %e, "price history"),
+        let histories = self.store.read().and_then(|r| r.price_histories(from, to, |m| wanted.contains(m)));
+        match histories {
+            Ok(histories) => histories
+                .into_iter()
+                .filter(|(_, points)| points.len() >= 3)
+                .map(|(id, points)| {
+                    let trend = Trend::from_points(&points, SCORER_WINDOW_SECS);
+                    (id, trend)
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading price history for trends");
+                HashMap::new()
             }
         }
-        out
     }
 
     /// Records a point for each candidate (best first, at most `record_markets`) not recorded in

@@ -428,6 +428,40 @@ fn prices_by_range_and_pruning() {
 }
 
 #[test]
+fn price_histories_visit_only_the_markets_with_history_that_are_wanted() {
+    let (_dir, store) = temp_store();
+    store
+        .write_blocking(|w| {
+            for (market, times) in
+                [("a", &[5, 10, 20][..]), ("b", &[1, 50]), ("c", &[10]), ("d", &[i64::MAX])]
+            {
+                for at in times {
+                    w.put_price(market, &price(*at))?;
+                }
+            }
+            Ok(())
+        })
+        .expect("write");
+    let r = store.read().expect("read");
+    let mut asked = Vec::new();
+    let found = r
+        .price_histories(5, 20, |m| {
+            asked.push(m.to_owned());
+            m != "c"
+        })
+        .expect("histories");
+    let times: Vec<(&str, Vec<i64>)> =
+        found.iter().map(|(m, p)| (m.as_str(), p.iter().map(|p| p.at_ms).collect())).collect();
+    // "b" has no point in the window, "c" is not wanted, "d" only a point past it.
+    assert_eq!(times, [("a", vec![5, 10, 20])]);
+    assert_eq!(asked, ["a", "b", "c", "d"], "each market with history once, in order");
+    assert!(r.price_histories(20, 5, |_| true).expect("empty window").is_empty());
+    drop(r);
+    let (_dir, empty) = temp_store();
+    assert!(empty.read().expect("read").price_histories(0, 10, |_| true).expect("no table rows").is_empty());
+}
+
+#[test]
 fn intents_are_ordered_by_time_then_client_id_and_removable() {
     let (_dir, store) = temp_store();
     store
