@@ -35,6 +35,16 @@ pub struct Config {
     pub web: WebConfig,
     /// `[signals]`: where whale, news and trend signals come from.
     pub signals: SignalsConfig,
+    /// `[lab]`: the strategy lab (recordings).
+    pub lab: LabConfig,
+}
+
+/// `[lab]`: the strategy lab.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabConfig {
+    /// `[lab.recording]`: what the recorder keeps (see `lab::recorder`).
+    pub recording: crate::lab::RecorderConfig,
 }
 
 /// `[signals]`: one table per signal source.
@@ -294,6 +304,9 @@ impl Config {
         }
         if let Err(e) = self.engine.validate() {
             return bad("engine", e.to_string());
+        }
+        if let Err(e) = self.lab.recording.validate() {
+            return bad("lab.recording", e);
         }
         for kind in p.active.keys() {
             if let Err(e) = kind.parse::<PluginKind>() {

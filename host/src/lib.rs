@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod exchange;
 pub mod feeds;
+pub mod lab;
 pub mod logging;
 pub mod plugins;
 pub mod scaffold;

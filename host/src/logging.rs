@@ -84,8 +84,15 @@ pub fn filter(spec: Option<&str>) -> EnvFilter {
 
 /// Installs the log (to standard error, scrubbed) and a panic hook that scrubs panic messages.
 pub fn init() {
+    init_with(None);
+}
+
+/// As [`init`], with `default` as the filter when `RUST_LOG` is not set (backtests log warnings
+/// only: a scan a millisecond is no news).
+pub fn init_with(default: Option<&str>) {
+    let env = std::env::var("RUST_LOG").ok();
     tracing_subscriber::fmt()
-        .with_env_filter(filter(std::env::var("RUST_LOG").ok().as_deref()))
+        .with_env_filter(filter(env.as_deref().or(default)))
         .with_writer(|| ScrubbingStderr)
         .init();
     std::panic::set_hook(Box::new(|info| {

@@ -1,6 +1,8 @@
 //! The `equilibrage` command: run the bot, manage the wallet, scaffold and list plugins, reset
 //! the dashboard's access token.
 
+mod lab_cli;
+
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use equilibrage::access::{self, Keys};
@@ -61,6 +63,14 @@ enum Command {
     /// The dashboard's access token.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Backtest plugins and settings on a recording or on the simulator (see docs/lab.md).
+    Backtest(Box<lab_cli::BacktestArgs>),
+    /// Record market data (simulator or paper) without trading, for backtests; Ctrl-C stops.
+    Record {
+        /// Stop after this many seconds.
+        #[arg(long = "for", value_name = "SECS")]
+        for_secs: Option<u64>,
+    },
     /// The trading wallet: an encrypted keystore in the data directory. Passwords come from a
     /// hidden prompt or EQUILIBRAGE_WALLET_PASSWORD, never from the command line.
     #[command(subcommand)]
@@ -128,7 +138,10 @@ enum PluginCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    equilibrage::logging::init();
+    match cli.command {
+        Some(Command::Backtest(_)) => equilibrage::logging::init_with(Some("warn")),
+        _ => equilibrage::logging::init(),
+    }
     match cli.command {
         None | Some(Command::Run) => run(&cli.common),
         Some(Command::Plugin(PluginCommand::New { name, kind, dir })) => {
@@ -146,6 +159,13 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Plugin(PluginCommand::List)) => list(&cli.common),
         Some(Command::Token(TokenCommand::Reset)) => token_reset(&cli.common),
         Some(Command::Wallet(command)) => wallet_command(&cli.common, command),
+        Some(Command::Backtest(args)) => {
+            let config = load_config(&cli.common)?;
+            // The data directory's plugins, as `run` would have them on a first start.
+            plugins::install_defaults(&config.plugin_dir())?;
+            lab_cli::backtest(&config, plugin_options(&config), &args)
+        }
+        Some(Command::Record { for_secs }) => record(&cli.common, for_secs),
     }
 }
 
@@ -378,6 +398,19 @@ fn run(common: &Common) -> anyhow::Result<()> {
             open = engine.positions().len(),
             "engine ready"
         );
+        // The lab's recorder (`[lab.recording]`): what the engine sees and decides, off its path.
+        let _recorder = if config.lab.recording.enabled {
+            let recorder = equilibrage::lab::Recorder::start(
+                &config.data.dir.join("recordings"),
+                engine.venue(),
+                &config.lab.recording,
+            )
+            .context("starting the recorder")?;
+            let _ = engine.set_observer(recorder.sink());
+            Some(recorder)
+        } else {
+            None
+        };
         let mut tasks = engine.spawn();
         if let Venue::Sim(sim) = &venue {
             let feeds = SignalFeeds { whales: sim.whale_trades(), news: sim.news() };
@@ -453,6 +486,58 @@ fn run(common: &Common) -> anyhow::Result<()> {
                 tracing::info!("shutting down");
             })
             .await?;
+        anyhow::Ok(())
+    })
+}
+
+/// `equilibrage record`: the venue's data through an engine that scans but never trades, into a
+/// recording; nothing is stored besides the recording.
+fn record(common: &Common, for_secs: Option<u64>) -> anyhow::Result<()> {
+    let config = load_config(common)?;
+    anyhow::ensure!(
+        config.exchange.mode != ExchangeMode::Live,
+        "`record` records without trading: use exchange.mode = \"paper\" (live data, no keys) or \"sim\""
+    );
+    let plugin_dir = config.plugin_dir();
+    plugins::install_defaults(&plugin_dir)?;
+    let runtime = Plugins::new(plugin_options(&config))?;
+    runtime.load_dir()?;
+    let store = Store::in_memory()?;
+    let prior = Prior { cash: None, holdings: Vec::new(), last_ms: 0 };
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    tokio.block_on(async move {
+        let (venue, exchange, clock, _driver) = start_venue(&config, &prior, None).await?;
+        let mut settings = config.engine.clone();
+        settings.auto_trading = false;
+        let engine = Engine::open(exchange, runtime, store, EngineOptions { settings, clock }).await?;
+        engine.set_trends_config(config.signals.trends.clone());
+        let recorder = equilibrage::lab::Recorder::start(
+            &config.data.dir.join("recordings"),
+            engine.venue(),
+            &config.lab.recording,
+        )?;
+        let _ = engine.set_observer(recorder.sink());
+        let mut tasks = engine.spawn();
+        if let Venue::Sim(sim) = &venue {
+            engine.follow_signals(SignalFeeds { whales: sim.whale_trades(), news: sim.news() }, &mut tasks);
+        }
+        tracing::info!(dir = %recorder.dir().display(), "recording without trading; Ctrl-C stops");
+        match for_secs {
+            Some(secs) => tokio::time::sleep(std::time::Duration::from_secs(secs)).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        tasks.abort();
+        drop(engine);
+        let dir = recorder.dir().to_owned();
+        let (records, bytes) = {
+            let s = recorder.stats();
+            (s.records.load(std::sync::atomic::Ordering::Relaxed), s.bytes.load(std::sync::atomic::Ordering::Relaxed))
+        };
+        recorder.close()?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "recorded {records} records ({bytes} bytes) in {}", dir.display())?;
         anyhow::Ok(())
     })
 }

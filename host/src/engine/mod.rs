@@ -5,6 +5,7 @@
 mod history;
 mod ledger;
 mod monitor;
+mod observer;
 mod recovery;
 mod rules;
 mod scanner;
@@ -16,6 +17,7 @@ mod whales;
 
 pub use history::{ClosedHistory, ClosedSummary, HistoryStats};
 pub use ledger::{Account, Overview, PositionPnl, mark, mark_leg, overview};
+pub use observer::{Decision, Observer, Scored, Seen};
 pub use rules::{Exit, RulesSource, builtin};
 pub use settings::{FieldError, Settings, SettingsError, SettingsPatch};
 pub use signals::SignalFeeds;
@@ -231,6 +233,10 @@ struct Inner {
     whale_inbox: Mutex<whales::WhaleInbox>,
     /// The engine itself, for the tasks it spawns (set once at open).
     this: std::sync::OnceLock<std::sync::Weak<Inner>>,
+    /// Who is told what the engine sees and decides (the lab's recorder), when anyone is.
+    observer: std::sync::OnceLock<Arc<dyn Observer>>,
+    /// Tasks the engine spawned (exits, price points, mark announcements) still running.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The running engine. Cheap to clone; every clone is the same engine.
@@ -300,6 +306,8 @@ impl Engine {
             recent: Mutex::new(signals::Recent::default()),
             whale_inbox: Mutex::new(whales::WhaleInbox::default()),
             this: std::sync::OnceLock::new(),
+            observer: std::sync::OnceLock::new(),
+            in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         };
         let engine = Self { inner: Arc::new(inner) };
         let _ = engine.inner.this.set(Arc::downgrade(&engine.inner));
@@ -323,6 +331,24 @@ impl Engine {
         let inner = Arc::clone(&self.inner);
         tasks.spawn(async move { inner.plugin_loop().await });
         EngineTasks { tasks }
+    }
+
+    /// Tells `observer` what the engine sees and decides from now on (see [`Observer`]). One
+    /// observer per engine: a second is refused and returned.
+    ///
+    /// # Errors
+    /// The observer given, when one is set already.
+    pub fn set_observer(&self, observer: Arc<dyn Observer>) -> std::result::Result<(), Arc<dyn Observer>> {
+        self.inner.observer.set(observer)
+    }
+
+    /// Waits until every task the engine spawned (exits, price points) has finished: a
+    /// driver that steps the engine by hand (a backtest) waits for this between steps, so each
+    /// step's consequences land before the next step, whatever the scheduler does.
+    pub async fn idle(&self) {
+        while self.inner.in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            tokio::task::yield_now().await;
+        }
     }
 
     /// Follows whale trades and news for the scanner's signals, on `tasks`.
@@ -631,6 +657,36 @@ impl Inner {
         self.settings.load_full()
     }
 
+    /// Whether anyone observes the engine (so observations worth building are built only then).
+    fn observed(&self) -> bool {
+        self.observer.get().is_some()
+    }
+
+    /// Tells the observer, if any.
+    fn saw(&self, what: Seen<'_>) {
+        if let Some(o) = self.observer.get() {
+            o.seen(self.clock.now_ms(), what);
+        }
+    }
+
+    /// A token's book from the venue (observed: a replay answers with the same book).
+    async fn venue_book(&self, token: &str) -> crate::exchange::Result<OrderBook> {
+        let book = self.exchange.book(token).await?;
+        self.saw(Seen::Book(token, &book));
+        Ok(book)
+    }
+
+    /// Spawns a task the engine waits for in [`Engine::idle`].
+    fn spawn_tracked(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let count = Arc::clone(&self.in_flight);
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        tokio::spawn(async move {
+            // Counted down even when the task panics or is dropped with the runtime.
+            let _done = InFlight(count);
+            task.await;
+        });
+    }
+
     fn emit(&self, event: EngineEvent) {
         // Nobody listening is fine.
         let _ = self.events.send(event);
@@ -760,6 +816,15 @@ impl Inner {
                 Err(broadcast::error::RecvError::Closed) => return,
             }
         }
+    }
+}
+
+/// Counts a tracked task down when it ends, however it ends.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

@@ -3,6 +3,7 @@
 //! periodic safety sweep that also finishes interrupted entries and closes.
 
 use super::rules::{self, Exit, RulesSource};
+use super::observer::{Decision, Seen};
 use super::{EngineEvent, Inner, State};
 use crate::exchange::{Applied, MarketEvent};
 use crate::store::{Position, PositionStatus};
@@ -38,6 +39,7 @@ impl Inner {
 
     /// One market event: books, resolutions, and an evaluation of the position holding the token.
     pub(super) async fn on_event(&self, event: MarketEvent) {
+        self.saw(Seen::Market(&event));
         if let MarketEvent::Resolved { market, winning_token, .. } = &event {
             self.note_resolution(market, winning_token);
             self.settle_market(market, winning_token).await;
@@ -50,7 +52,7 @@ impl Inner {
                 if !self.state().by_token.contains_key(&token) {
                     return;
                 }
-                match self.exchange.book(&token).await {
+                match self.venue_book(&token).await {
                     Ok(book) => self.state().books.insert(token.clone(), book),
                     Err(e) => {
                         tracing::warn!(%token, error = %e, "book snapshot");
@@ -73,6 +75,10 @@ impl Inner {
     /// [`MARKS_EVERY_MS`] period with the prices as they are then, so a busy book cannot flood
     /// subscribers and the last move is always shown.
     fn announce_marks(&self, id: u64) {
+        // Nobody listening (a backtest): nothing to announce, and no timer to leave running.
+        if self.events.receiver_count() == 0 {
+            return;
+        }
         let now = crate::clock::unix_now_ms();
         let wait = {
             let mut state = self.state();
@@ -94,7 +100,7 @@ impl Inner {
             None => self.emit_marks(id),
             Some(ms) => {
                 let Some(me) = self.me() else { return };
-                tokio::spawn(async move {
+                self.spawn_tracked(async move {
                     tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
                         .await;
                     {
@@ -123,7 +129,7 @@ impl Inner {
     async fn refresh_held_books(&self) {
         let tokens: Vec<String> = self.state().by_token.keys().cloned().collect();
         for token in tokens {
-            match self.exchange.book(&token).await {
+            match self.venue_book(&token).await {
                 Ok(book) => self.state().books.insert(token, book),
                 Err(e) => tracing::warn!(%token, error = %e, "book snapshot"),
             }
@@ -165,7 +171,7 @@ impl Inner {
         if positions.is_empty() {
             return;
         }
-        let decisions = self.decide(&positions, &marks).await;
+        let (decisions, by) = self.decide(&positions, &marks).await;
         let Some(me) = self.me() else { return };
         for (i, exit, reason) in decisions {
             let Some(p) = positions.get(i) else { continue };
@@ -173,13 +179,19 @@ impl Inner {
                 continue;
             }
             tracing::info!(position = p.id, ?exit, %reason, "exit decided");
+            self.saw(Seen::Decision(&Decision::Exit {
+                position: p.id,
+                action: format!("{exit:?}"),
+                reason: reason.clone(),
+                by: by.clone(),
+            }));
             let (engine, id) = (Arc::clone(&me), p.id);
-            tokio::spawn(async move { engine.act(id, exit, reason).await });
+            self.spawn_tracked(async move { engine.act(id, exit, reason).await });
         }
     }
 
     /// Decisions by the plugin, or by the built-in rule when the plugin cannot answer.
-    async fn decide(&self, positions: &[Position], marks: &[Marks]) -> Vec<(usize, Exit, String)> {
+    async fn decide(&self, positions: &[Position], marks: &[Marks]) -> (Vec<(usize, Exit, String)>, String) {
         let views: Vec<_> = positions.iter().zip(marks).map(|(p, (b, a))| rules::view(p, *b, *a)).collect();
         let now = self.clock.now_ms();
         let plugins = self.plugins.clone();
@@ -212,8 +224,12 @@ impl Inner {
                 (RulesSource::BuiltIn { reason: e.to_string() }, decisions)
             }
         };
+        let by = match &source {
+            RulesSource::Plugin { name } => name.clone(),
+            RulesSource::BuiltIn { .. } => "built-in".to_owned(),
+        };
         self.note_rules(source);
-        decisions
+        (decisions, by)
     }
 
     /// Remembers who decided; a change is an event (and an error when the plugin failed).
@@ -237,6 +253,12 @@ impl Inner {
     /// The periodic safety net: finishes what a failure left half done, refreshes books and
     /// evaluates every open position.
     pub(super) async fn sweep(&self) {
+        self.saw(Seen::Decision(&Decision::SweepStarted));
+        self.sweep_inner().await;
+        self.saw(Seen::Decision(&Decision::SweepEnded));
+    }
+
+    async fn sweep_inner(&self) {
         self.reconcile_pending().await;
         self.refresh_settlements().await;
         self.finish_interrupted_entries("entry interrupted").await;
@@ -261,7 +283,7 @@ impl Inner {
             state.by_token.keys().filter(|t| state.books.get(t).is_none()).cloned().collect()
         };
         for token in missing {
-            if let Ok(book) = self.exchange.book(&token).await {
+            if let Ok(book) = self.venue_book(&token).await {
                 self.state().books.insert(token, book);
             }
         }
@@ -333,7 +355,7 @@ impl Inner {
             return;
         }
         let store = self.store.clone();
-        tokio::spawn(async move {
+        self.spawn_tracked(async move {
             let written = store
                 .write(move |w| {
                     for (market, p) in &points {

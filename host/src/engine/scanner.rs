@@ -2,6 +2,7 @@
 //! liquid, ending in the configured window), gathers their features, has the scorer plugin
 //! score them in batches, stores the opportunities and, with auto-trading on, enters the best.
 
+use super::observer::{Decision, Scored, Seen};
 use super::{EngineEvent, Inner, Result};
 use crate::exchange::{BookSide, Market, OrderBook};
 use crate::plugins::{PluginKind, abi};
@@ -73,6 +74,7 @@ impl Inner {
         drop(std::mem::take(&mut self.state().markets));
         // One copy of each market, shared by the cache and the scan.
         let markets: Vec<Arc<Market>> = self.exchange.markets().await?.into_iter().map(Arc::new).collect();
+        self.saw(Seen::Listing(&markets));
         let mut state = self.state();
         state.markets = markets.iter().map(|m| (m.id.clone(), Arc::clone(m))).collect();
         Ok(markets)
@@ -85,6 +87,7 @@ impl Inner {
         let started = std::time::Instant::now();
         let now = self.clock.now_ms();
         let id = self.store.write(|w| w.next_id(crate::store::Sequence::Scan)).await?;
+        self.saw(Seen::Decision(&Decision::ScanStarted { scan_id: id }));
         let mut scan = ScanRecord {
             id,
             started_at_ms: now,
@@ -100,6 +103,13 @@ impl Inner {
         let opportunities = match outcome {
             Ok(o) => o,
             Err(e) => {
+                self.saw(Seen::Decision(&Decision::Scanned {
+                    scan_id: id,
+                    scorer: None,
+                    factors: Vec::new(),
+                    candidates: Vec::new(),
+                    error: Some(e.clone()),
+                }));
                 scan.error = Some(e.clone());
                 let record = scan.clone();
                 self.store.write(move |w| w.put_scan(&record)).await?;
@@ -109,6 +119,23 @@ impl Inner {
                 return Ok(scan);
             }
         };
+        if self.observed() {
+            let factors = opportunities.first().map(|o| o.factors.iter().map(|f| f.name.clone()).collect());
+            self.saw(Seen::Decision(&Decision::Scanned {
+                scan_id: id,
+                scorer: scan.scorer.clone(),
+                factors: factors.unwrap_or_default(),
+                candidates: opportunities
+                    .iter()
+                    .map(|o| Scored {
+                        market_id: o.market_id.clone(),
+                        score: o.score,
+                        factors: o.factors.iter().map(|f| f.value).collect(),
+                    })
+                    .collect(),
+                error: None,
+            }));
+        }
         let threshold = f32::from(self.settings().opportunity_threshold);
         let before: HashSet<String> = self
             .opportunities
@@ -304,7 +331,7 @@ impl Inner {
         };
         let fetched: Vec<_> = futures_util::stream::iter(missing)
             .map(|token| async move {
-                let book = self.exchange.book(&token).await;
+                let book = self.venue_book(&token).await;
                 (token, book)
             })
             .buffer_unordered(8)

@@ -71,7 +71,7 @@ impl Inner {
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 item = feeds.news.recv() => match item {
-                    Ok(n) => self.recent().news.push_back(n),
+                    Ok(n) => self.push_news(vec![n]),
                     Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "news lagged"),
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
@@ -87,6 +87,9 @@ impl Inner {
         items.retain(|n| n.published_ms >= cutoff);
         if items.is_empty() {
             return;
+        }
+        for n in &items {
+            self.saw(super::observer::Seen::News(n));
         }
         let mut recent = self.recent();
         recent.news.extend(items);

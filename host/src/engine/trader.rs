@@ -3,6 +3,7 @@
 //! closes and settlement at resolution.
 
 use super::ledger::{Account, apply_fill};
+use super::observer::{Decision, Seen};
 use super::rules::Exit;
 use super::{EngineError, EngineEvent, Inner, Result, cache_account, cache_position, mark};
 use crate::exchange::{
@@ -76,7 +77,35 @@ impl Inner {
             side,
             kind: OrderKind::Market { amount, policy },
         };
-        match self.exchange.place(order).await {
+        if self.observed() {
+            let (amount, by_usd) = match amount {
+                Amount::Usd(v) => (v, true),
+                Amount::Shares(v) => (v, false),
+            };
+            self.saw(Seen::Decision(&Decision::Order {
+                position: intent.position_id,
+                client_id: intent.client_id.clone(),
+                token: intent.token.clone(),
+                side: format!("{side:?}").to_lowercase(),
+                amount,
+                by_usd,
+            }));
+        }
+        let placed = self.exchange.place(order).await;
+        if self.observed() {
+            let (shares, notional, fee, outcome) = match &placed {
+                Ok(ack) => (ack.filled_shares, ack.notional, ack.fee, format!("{:?}", ack.status).to_lowercase()),
+                Err(e) => (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, e.to_string()),
+            };
+            self.saw(Seen::Decision(&Decision::Fill {
+                client_id: intent.client_id.clone(),
+                shares,
+                notional,
+                fee,
+                outcome,
+            }));
+        }
+        match placed {
             Ok(ack) if matches!(ack.status, OrderStatus::Delayed | OrderStatus::Live) => Placed::Unknown(
                 format!("order {} is {:?}; its fills will be reconciled", ack.order_id, ack.status),
             ),
@@ -286,7 +315,7 @@ impl Inner {
         // fill-or-kill buy of it walks the book as it is now.
         for leg in Leg::BOTH {
             let token = &market.outcomes[leg.index()].token_id;
-            let book = self.exchange.book(token).await?;
+            let book = self.venue_book(token).await?;
             let depth = book.depth_within(BookSide::Asks, settings.max_slippage());
             if depth < half {
                 return Err(EngineError::Liquidity {
@@ -354,6 +383,12 @@ impl Inner {
             })
             .await?;
         let id = position.id;
+        self.saw(Seen::Decision(&Decision::Entry {
+            position: id,
+            market_id: position.market_id.clone(),
+            capital: position.capital,
+            score,
+        }));
         self.exchange.watch(&[position.legs[0].token.clone(), position.legs[1].token.clone()]);
         self.state().busy.insert(id);
         self.publish(position, None);

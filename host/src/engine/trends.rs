@@ -217,7 +217,7 @@ impl Inner {
             return;
         }
         let store = self.store.clone();
-        tokio::spawn(async move {
+        self.spawn_tracked(async move {
             let written = store
                 .write(move |w| {
                     for (market, p) in &due {

@@ -48,6 +48,7 @@ impl Inner {
 
     /// A trade as it comes: kept for the day's signals, and queued for the whale table.
     pub(super) fn take_whale_trade(&self, t: WhaleTrade) {
+        self.saw(super::observer::Seen::Whale(&t));
         {
             let mut inbox = self.whales();
             if inbox.unrecorded.len() < MAX_UNRECORDED {

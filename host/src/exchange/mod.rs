@@ -2,7 +2,7 @@
 //! every venue speaks, errors classified by what to do next, and the venues: the simulator,
 //! paper (live data, simulated fills) and Polymarket CLOB V2.
 
-mod account;
+pub(crate) mod account;
 mod book;
 mod books;
 mod error;

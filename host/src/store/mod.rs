@@ -41,10 +41,17 @@ pub struct Store {
 struct Inner {
     db: Arc<Database>,
     path: PathBuf,
-    /// `None` only while dropping.
+    /// `None` only while dropping, and for a store that writes inline.
     jobs: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
-    writer_id: ThreadId,
+    writer_id: Option<ThreadId>,
+    /// In-memory stores (backtests) write on the caller's thread, one write at a time.
+    inline: Option<std::sync::Mutex<()>>,
+}
+
+thread_local! {
+    /// Set while an inline write runs on this thread: a write from inside it is nested.
+    static IN_INLINE_WRITE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl fmt::Debug for Store {
@@ -98,7 +105,34 @@ impl Store {
                 path: path.to_owned(),
                 jobs: Some(jobs),
                 writer: Some(writer),
-                writer_id,
+                writer_id: Some(writer_id),
+                inline: None,
+            }),
+        })
+    }
+
+    /// A store in memory that writes on the caller's thread: a backtest's, where nothing must
+    /// outlive the run, no write may wait on another thread (a replay must not depend on when
+    /// a thread wakes), and durability would only cost time.
+    ///
+    /// # Errors
+    /// redb failures creating the tables.
+    pub fn in_memory() -> Result<Self> {
+        let db = Arc::new(
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .map_err(|e| StoreError::Open { path: PathBuf::from(":memory:"), reason: redb::Error::from(e).to_string() })?,
+        );
+        migrate::run(&db)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                path: PathBuf::from(":memory:"),
+                jobs: None,
+                writer: None,
+                writer_id: None,
+                inline: Some(std::sync::Mutex::new(())),
             }),
         })
     }
@@ -131,6 +165,9 @@ impl Store {
         F: for<'a> FnOnce(&mut Writer<'a>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
+        if self.inner.inline.is_some() {
+            return self.write_inline(f);
+        }
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.submit(f, move |result| {
             // The caller may have stopped waiting; the write stands regardless.
@@ -148,11 +185,31 @@ impl Store {
         F: for<'a> FnOnce(&mut Writer<'a>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
+        if self.inner.inline.is_some() {
+            return self.write_inline(f);
+        }
         let (reply, answer) = mpsc::sync_channel(1);
         self.submit(f, move |result| {
             let _ = reply.send(result);
         })?;
         answer.recv().map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Runs `f` now, on this thread (in-memory stores).
+    fn write_inline<R, F>(&self, f: F) -> Result<R>
+    where
+        F: for<'a> FnOnce(&mut Writer<'a>) -> Result<R>,
+    {
+        if IN_INLINE_WRITE.with(std::cell::Cell::get) {
+            return Err(StoreError::NestedWrite);
+        }
+        let lock = self.inner.inline.as_ref().ok_or(StoreError::WriterStopped)?;
+        let _one_at_a_time = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        IN_INLINE_WRITE.with(|w| w.set(true));
+        let result = panic::catch_unwind(AssertUnwindSafe(|| transact(&self.inner.db, f)))
+            .unwrap_or(Err(StoreError::WritePanicked));
+        IN_INLINE_WRITE.with(|w| w.set(false));
+        result
     }
 
     /// Queues `f` for the writer thread; `reply` receives its outcome.
@@ -161,7 +218,7 @@ impl Store {
         F: for<'a> FnOnce(&mut Writer<'a>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        if thread::current().id() == self.inner.writer_id {
+        if Some(thread::current().id()) == self.inner.writer_id {
             return Err(StoreError::NestedWrite);
         }
         let job: Job = Box::new(move |db| {

@@ -1,0 +1,51 @@
+//! The strategy lab: recordings of what the engine sees and decides, a replay venue, and
+//! backtests that run the same engine on recorded (or simulated) time.
+
+mod backtest;
+mod codec;
+mod metrics;
+mod record;
+mod recorder;
+pub mod recording;
+mod replay;
+mod results;
+mod segment;
+
+pub use backtest::{Backtest, DataSource, Overrides, RunReport, Schedule, diff_runs};
+pub use metrics::Metrics;
+pub use record::{Record, Timed};
+pub use recorder::{RecordSink, Recorder, RecorderConfig, RecorderStats};
+pub use replay::ReplayVenue;
+pub use results::ResultsStore;
+pub use segment::{Ending, FORMAT_VERSION, SegmentHeader, read_header, read_segment};
+
+use std::path::PathBuf;
+
+/// Why a lab operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("{}: {reason}", path.display())]
+    Io { path: PathBuf, reason: String },
+    #[error("{} is not an equilibrage recording (no recording header)", path.display())]
+    NotARecording { path: PathBuf },
+    #[error(
+        "{} is recording format version {version}; this build reads version {supported} (a newer equilibrage wrote it)",
+        path.display()
+    )]
+    UnknownVersion { path: PathBuf, version: u16, supported: u16 },
+    #[error("{} is corrupt at byte offset {offset}: {reason}", path.display())]
+    Corrupt { path: PathBuf, offset: u64, reason: String },
+    #[error("{} is cut short at byte offset {offset}: {reason}", path.display())]
+    Truncated { path: PathBuf, offset: u64, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("engine: {0}")]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("storage: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("plugins: {0}")]
+    Plugin(#[from] crate::plugins::PluginError),
+}
+
+/// Result of a lab operation.
+pub type Result<T, E = LabError> = std::result::Result<T, E>;

@@ -1,0 +1,516 @@
+//! The records of a recording and their compact encoding: tokens interned per segment, books
+//! kept as deltas against the segment's own copy of every book, times as deltas.
+
+use super::codec::{Dec, DecResult, Enc};
+use crate::engine::Decision;
+use crate::exchange::sim::{NewsItem, WhaleTrade};
+use crate::exchange::{BookSide, Level, Market, MarketEvent, OrderBook, Outcome, Side, TakerFee, TokenId};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+
+/// One thing the engine saw or decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// A market event, as the engine took it.
+    Market(MarketEvent),
+    /// A book the venue answered (or, at a segment's start, the book as it stood).
+    Book { token: TokenId, book: OrderBook },
+    /// A market of the venue's listing, new or changed since the last listing.
+    Listed(Box<Market>),
+    /// A market that left the listing.
+    Delisted(String),
+    Whale(WhaleTrade),
+    News(NewsItem),
+    Decision(Box<Decision>),
+    /// The recorder fell behind and dropped this many records here (never silently).
+    Gap { dropped: u64 },
+}
+
+impl Record {
+    /// Whether this is a market event (what replay throughput counts).
+    #[must_use]
+    pub fn is_market(&self) -> bool {
+        matches!(self, Self::Market(_))
+    }
+}
+
+/// A record and when the engine saw it (its clock, Unix ms).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timed {
+    pub at_ms: i64,
+    pub record: Record,
+}
+
+mod tag {
+    pub(super) const TOKEN: u8 = 1;
+    pub(super) const BOOK_DELTA: u8 = 2;
+    pub(super) const BOOK: u8 = 3;
+    pub(super) const PRICE_CHANGE: u8 = 4;
+    pub(super) const TRADE: u8 = 5;
+    pub(super) const TICK_SIZE: u8 = 6;
+    pub(super) const RESOLVED: u8 = 7;
+    pub(super) const LISTED: u8 = 8;
+    pub(super) const DELISTED: u8 = 9;
+    pub(super) const WHALE: u8 = 10;
+    pub(super) const NEWS: u8 = 11;
+    pub(super) const DECISION: u8 = 12;
+    pub(super) const GAP: u8 = 13;
+}
+
+fn side_byte(s: BookSide) -> u8 {
+    match s {
+        BookSide::Bids => 0,
+        BookSide::Asks => 1,
+    }
+}
+
+fn trade_side_byte(s: Side) -> u8 {
+    match s {
+        Side::Buy => 0,
+        Side::Sell => 1,
+    }
+}
+
+/// What the encoder and decoder of one segment keep: interned tokens, and each token's book as
+/// the segment has told it so far.
+#[derive(Debug, Default)]
+struct SegmentState {
+    tokens: Vec<TokenId>,
+    books: Vec<OrderBook>,
+}
+
+/// Encodes records for one segment. What outlives segments (every book and the listing, so a
+/// new segment can start with the state of the world) lives in [`World`].
+#[derive(Debug, Default)]
+pub(crate) struct Encoder {
+    ids: HashMap<TokenId, u32>,
+    seg: SegmentState,
+    last_ms: i64,
+    started: bool,
+}
+
+/// Everything a segment needs to stand on its own: the last book of every token and the last
+/// listing, kept across segments by the recorder.
+#[derive(Debug, Default)]
+pub(crate) struct World {
+    pub(crate) books: HashMap<TokenId, OrderBook>,
+    pub(crate) listing: std::collections::BTreeMap<String, Market>,
+}
+
+impl World {
+    /// Takes in what a record says about the world.
+    pub(crate) fn note(&mut self, record: &Record) {
+        match record {
+            Record::Market(MarketEvent::Book { token, bids, asks, .. }) => {
+                let book = self.books.entry(token.clone()).or_insert_with(|| OrderBook::new(Decimal::ZERO));
+                book.replace(bids, asks);
+            }
+            Record::Market(MarketEvent::PriceChange { token, side, price, size, .. }) => {
+                if let Some(b) = self.books.get_mut(token) {
+                    b.set(*side, *price, *size);
+                }
+            }
+            Record::Book { token, book } => {
+                self.books.insert(token.clone(), book.clone());
+            }
+            Record::Listed(m) => {
+                self.listing.insert(m.id.clone(), (**m).clone());
+            }
+            Record::Delisted(id) => {
+                self.listing.remove(id);
+            }
+            _ => {}
+        }
+    }
+
+    /// The records a new segment starts with: every listed market, then every book.
+    pub(crate) fn opening(&self) -> Vec<Record> {
+        let mut out: Vec<Record> = self.listing.values().map(|m| Record::Listed(Box::new(m.clone()))).collect();
+        let mut tokens: Vec<&TokenId> = self.books.keys().collect();
+        tokens.sort();
+        out.extend(tokens.into_iter().map(|t| Record::Book { token: t.clone(), book: self.books[t].clone() }));
+        out
+    }
+}
+
+impl Encoder {
+    fn token(&mut self, e: &mut Enc, token: &str) -> u32 {
+        if let Some(i) = self.ids.get(token) {
+            return *i;
+        }
+        let i = u32::try_from(self.seg.tokens.len()).unwrap_or(u32::MAX);
+        e.u8(tag::TOKEN);
+        e.str(token);
+        self.ids.insert(token.to_owned(), i);
+        self.seg.tokens.push(token.to_owned());
+        self.seg.books.push(OrderBook::new(Decimal::ZERO));
+        i
+    }
+
+    fn head(&mut self, e: &mut Enc, tag: u8, at_ms: i64) {
+        e.u8(tag);
+        let prev = if self.started { self.last_ms } else { 0 };
+        e.zigzag(at_ms.wrapping_sub(prev));
+        self.last_ms = at_ms;
+        self.started = true;
+    }
+
+    /// Appends one record to `e`.
+    pub(crate) fn encode(&mut self, e: &mut Enc, t: &Timed) {
+        let at = t.at_ms;
+        match &t.record {
+            Record::Market(MarketEvent::Book { token, bids, asks, at_ms }) => {
+                let i = self.token(e, token);
+                let mut next = OrderBook::new(Decimal::ZERO);
+                next.replace(bids, asks);
+                let book = &mut self.seg.books[i as usize];
+                let changes = diff(book, &next);
+                next.min_size = book.min_size;
+                *book = next;
+                self.head(e, tag::BOOK_DELTA, at);
+                e.varint(u64::from(i));
+                e.zigzag(at_ms.wrapping_sub(at));
+                e.varint(changes.len() as u64);
+                for (side, l) in changes {
+                    e.u8(side_byte(side));
+                    e.decimal(l.price);
+                    e.decimal(l.size);
+                }
+            }
+            Record::Market(MarketEvent::PriceChange { token, side, price, size, at_ms }) => {
+                let i = self.token(e, token);
+                self.seg.books[i as usize].set(*side, *price, *size);
+                self.head(e, tag::PRICE_CHANGE, at);
+                e.varint(u64::from(i));
+                e.zigzag(at_ms.wrapping_sub(at));
+                e.u8(side_byte(*side));
+                e.decimal(*price);
+                e.decimal(*size);
+            }
+            Record::Market(MarketEvent::Trade { token, side, price, size, at_ms }) => {
+                let i = self.token(e, token);
+                self.head(e, tag::TRADE, at);
+                e.varint(u64::from(i));
+                e.zigzag(at_ms.wrapping_sub(at));
+                e.u8(trade_side_byte(*side));
+                e.decimal(*price);
+                e.decimal(*size);
+            }
+            Record::Market(MarketEvent::TickSize { token, tick_size, at_ms }) => {
+                let i = self.token(e, token);
+                self.head(e, tag::TICK_SIZE, at);
+                e.varint(u64::from(i));
+                e.zigzag(at_ms.wrapping_sub(at));
+                e.decimal(*tick_size);
+            }
+            Record::Market(MarketEvent::Resolved { market, winning_token, at_ms }) => {
+                let i = self.token(e, winning_token);
+                self.head(e, tag::RESOLVED, at);
+                e.str(market);
+                e.varint(u64::from(i));
+                e.zigzag(at_ms.wrapping_sub(at));
+            }
+            Record::Book { token, book } => {
+                let i = self.token(e, token);
+                self.seg.books[i as usize] = book.clone();
+                self.head(e, tag::BOOK, at);
+                e.varint(u64::from(i));
+                e.decimal(book.min_size);
+                for side in [BookSide::Bids, BookSide::Asks] {
+                    e.varint(book.levels(side).count() as u64);
+                    for l in book.levels(side) {
+                        e.decimal(l.price);
+                        e.decimal(l.size);
+                    }
+                }
+            }
+            Record::Listed(m) => {
+                let tokens = [self.token(e, &m.outcomes[0].token_id), self.token(e, &m.outcomes[1].token_id)];
+                self.head(e, tag::LISTED, at);
+                encode_market(e, m, tokens);
+            }
+            Record::Delisted(id) => {
+                self.head(e, tag::DELISTED, at);
+                e.str(id);
+            }
+            Record::Whale(w) => {
+                self.head(e, tag::WHALE, at);
+                e.str(&w.wallet);
+                e.str(&w.market);
+                e.varint(w.outcome as u64);
+                e.u8(trade_side_byte(w.side));
+                e.decimal(w.price);
+                e.decimal(w.shares);
+                e.zigzag(w.at_ms.wrapping_sub(at));
+            }
+            Record::News(n) => {
+                self.head(e, tag::NEWS, at);
+                e.str(&n.title);
+                e.str(&n.source);
+                e.str(&n.market);
+                e.zigzag(n.published_ms.wrapping_sub(at));
+                e.str(&n.summary);
+                e.str(&n.url);
+            }
+            Record::Decision(d) => {
+                self.head(e, tag::DECISION, at);
+                // Decisions are few and for people and tools: JSON keeps them readable.
+                let json = serde_json::to_vec(d).unwrap_or_default();
+                e.bytes(&json);
+            }
+            Record::Gap { dropped } => {
+                self.head(e, tag::GAP, at);
+                e.varint(*dropped);
+            }
+        }
+    }
+}
+
+fn encode_market(e: &mut Enc, m: &Market, tokens: [u32; 2]) {
+    e.str(&m.id);
+    e.str(&m.question);
+    e.str(&m.slug);
+    e.str(&m.category);
+    match m.end_ms {
+        Some(end) => {
+            e.u8(1);
+            e.zigzag(end);
+        }
+        None => e.u8(0),
+    }
+    for (o, t) in m.outcomes.iter().zip(tokens) {
+        e.str(&o.name);
+        e.varint(u64::from(t));
+    }
+    e.decimal(m.tick_size);
+    e.decimal(m.min_size);
+    e.u8(u8::from(m.neg_risk) | (u8::from(m.accepting_orders) << 1));
+    e.decimal(m.liquidity);
+    e.decimal(m.volume_24h);
+    e.decimal(m.fee.rate);
+    e.varint(u64::from(m.fee.exponent));
+}
+
+/// The levels of `next` that differ from `book` (a removed level comes as size 0), bids then
+/// asks, best first.
+fn diff(book: &OrderBook, next: &OrderBook) -> Vec<(BookSide, Level)> {
+    let mut out = Vec::new();
+    for side in [BookSide::Bids, BookSide::Asks] {
+        let old: Vec<Level> = book.levels(side).collect();
+        let new: Vec<Level> = next.levels(side).collect();
+        for l in &new {
+            let same = old.iter().any(|o| o.price == l.price && o.size == l.size && o.size.scale() == l.size.scale());
+            if !same {
+                out.push((side, *l));
+            }
+        }
+        for o in &old {
+            if !new.iter().any(|l| l.price == o.price) {
+                out.push((side, Level { price: o.price, size: Decimal::ZERO }));
+            }
+        }
+    }
+    out
+}
+
+/// Decodes the records of one segment, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Decoder {
+    seg: SegmentState,
+    last_ms: i64,
+    started: bool,
+}
+
+impl Decoder {
+    fn token(&self, d: &mut Dec<'_>) -> DecResult<u32> {
+        let at = d.pos;
+        let i = d.varint()?;
+        match u32::try_from(i) {
+            Ok(i) if (i as usize) < self.seg.tokens.len() => Ok(i),
+            _ => Err(super::codec::DecodeError { at, what: format!("token #{i} was never defined") }),
+        }
+    }
+
+    fn time(&mut self, d: &mut Dec<'_>) -> DecResult<i64> {
+        let dt = d.zigzag()?;
+        let prev = if self.started { self.last_ms } else { 0 };
+        self.last_ms = prev.wrapping_add(dt);
+        self.started = true;
+        Ok(self.last_ms)
+    }
+
+    fn side(d: &mut Dec<'_>) -> DecResult<BookSide> {
+        match d.u8()? {
+            0 => Ok(BookSide::Bids),
+            1 => Ok(BookSide::Asks),
+            b => d.fail(format!("book side {b}")),
+        }
+    }
+
+    fn trade_side(d: &mut Dec<'_>) -> DecResult<Side> {
+        match d.u8()? {
+            0 => Ok(Side::Buy),
+            1 => Ok(Side::Sell),
+            b => d.fail(format!("trade side {b}")),
+        }
+    }
+
+    /// The next record, or `None` at the end of `d`.
+    pub(crate) fn next(&mut self, d: &mut Dec<'_>) -> DecResult<Option<Timed>> {
+        loop {
+            if d.is_empty() {
+                return Ok(None);
+            }
+            let tag_at = d.pos;
+            let t = d.u8()?;
+            if t == tag::TOKEN {
+                let token = d.string()?;
+                self.seg.tokens.push(token);
+                self.seg.books.push(OrderBook::new(Decimal::ZERO));
+                continue;
+            }
+            let at = self.time(d)?;
+            let record = match t {
+                tag::BOOK_DELTA => {
+                    let i = self.token(d)? as usize;
+                    let at_ms = at.wrapping_add(d.zigzag()?);
+                    let n = d.usize()?;
+                    let book = &mut self.seg.books[i];
+                    for _ in 0..n {
+                        let side = Self::side(d)?;
+                        let (price, size) = (d.decimal()?, d.decimal()?);
+                        book.set(side, price, size);
+                    }
+                    Record::Market(MarketEvent::Book {
+                        token: self.seg.tokens[i].clone(),
+                        bids: book.levels(BookSide::Bids).collect(),
+                        asks: book.levels(BookSide::Asks).collect(),
+                        at_ms,
+                    })
+                }
+                tag::PRICE_CHANGE => {
+                    let i = self.token(d)? as usize;
+                    let at_ms = at.wrapping_add(d.zigzag()?);
+                    let side = Self::side(d)?;
+                    let (price, size) = (d.decimal()?, d.decimal()?);
+                    self.seg.books[i].set(side, price, size);
+                    Record::Market(MarketEvent::PriceChange {
+                        token: self.seg.tokens[i].clone(),
+                        side,
+                        price,
+                        size,
+                        at_ms,
+                    })
+                }
+                tag::TRADE => {
+                    let i = self.token(d)? as usize;
+                    let at_ms = at.wrapping_add(d.zigzag()?);
+                    let side = Self::trade_side(d)?;
+                    let (price, size) = (d.decimal()?, d.decimal()?);
+                    Record::Market(MarketEvent::Trade { token: self.seg.tokens[i].clone(), side, price, size, at_ms })
+                }
+                tag::TICK_SIZE => {
+                    let i = self.token(d)? as usize;
+                    let at_ms = at.wrapping_add(d.zigzag()?);
+                    let tick_size = d.decimal()?;
+                    Record::Market(MarketEvent::TickSize { token: self.seg.tokens[i].clone(), tick_size, at_ms })
+                }
+                tag::RESOLVED => {
+                    let market = d.string()?;
+                    let i = self.token(d)? as usize;
+                    let at_ms = at.wrapping_add(d.zigzag()?);
+                    Record::Market(MarketEvent::Resolved {
+                        market,
+                        winning_token: self.seg.tokens[i].clone(),
+                        at_ms,
+                    })
+                }
+                tag::BOOK => {
+                    let i = self.token(d)? as usize;
+                    let mut book = OrderBook::new(d.decimal()?);
+                    let mut sides = [Vec::new(), Vec::new()];
+                    for levels in &mut sides {
+                        let n = d.usize()?;
+                        for _ in 0..n {
+                            levels.push(Level { price: d.decimal()?, size: d.decimal()? });
+                        }
+                    }
+                    book.replace(&sides[0], &sides[1]);
+                    self.seg.books[i] = book.clone();
+                    Record::Book { token: self.seg.tokens[i].clone(), book }
+                }
+                tag::LISTED => Record::Listed(Box::new(self.market(d)?)),
+                tag::DELISTED => Record::Delisted(d.string()?),
+                tag::WHALE => Record::Whale(WhaleTrade {
+                    wallet: d.string()?,
+                    market: d.string()?,
+                    outcome: d.usize()?,
+                    side: Self::trade_side(d)?,
+                    price: d.decimal()?,
+                    shares: d.decimal()?,
+                    at_ms: at.wrapping_add(d.zigzag()?),
+                }),
+                tag::NEWS => Record::News(NewsItem {
+                    title: d.string()?,
+                    source: d.string()?,
+                    market: d.string()?,
+                    published_ms: at.wrapping_add(d.zigzag()?),
+                    summary: d.string()?,
+                    url: d.string()?,
+                }),
+                tag::DECISION => {
+                    let at_json = d.pos;
+                    let json = d.bytes()?;
+                    let decision: Decision = serde_json::from_slice(json).map_err(|e| {
+                        super::codec::DecodeError { at: at_json, what: format!("decision: {e}") }
+                    })?;
+                    Record::Decision(Box::new(decision))
+                }
+                tag::GAP => Record::Gap { dropped: d.varint()? },
+                other => {
+                    return Err(super::codec::DecodeError { at: tag_at, what: format!("unknown record type {other}") });
+                }
+            };
+            return Ok(Some(Timed { at_ms: at, record }));
+        }
+    }
+
+    fn market(&self, d: &mut Dec<'_>) -> DecResult<Market> {
+        let id = d.string()?;
+        let question = d.string()?;
+        let slug = d.string()?;
+        let category = d.string()?;
+        let end_ms = match d.u8()? {
+            0 => None,
+            _ => Some(d.zigzag()?),
+        };
+        let mut outcome = || -> DecResult<Outcome> {
+            let name = d.string()?;
+            let i = self.token(d)? as usize;
+            Ok(Outcome { name, token_id: self.seg.tokens[i].clone() })
+        };
+        let outcomes = [outcome()?, outcome()?];
+        let tick_size = d.decimal()?;
+        let min_size = d.decimal()?;
+        let flags = d.u8()?;
+        let liquidity = d.decimal()?;
+        let volume_24h = d.decimal()?;
+        let rate = d.decimal()?;
+        let exponent = u32::try_from(d.varint()?).or_else(|_| d.fail("fee exponent out of range"))?;
+        Ok(Market {
+            id,
+            question,
+            slug,
+            category,
+            end_ms,
+            outcomes,
+            tick_size,
+            min_size,
+            neg_risk: flags & 1 != 0,
+            liquidity,
+            volume_24h,
+            accepting_orders: flags & 2 != 0,
+            fee: TakerFee { rate, exponent },
+        })
+    }
+}

@@ -1,0 +1,126 @@
+//! The results store: every backtest run with its figures, positions, trades and decisions, in
+//! `<data dir>/lab/results.redb`, so the dashboard and later tools can show them.
+
+use super::backtest::RunReport;
+use super::{LabError, Result};
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use std::path::Path;
+
+/// Run id → JSON [`RunReport`] without its positions, trades and decisions.
+const RUNS: TableDefinition<u64, &[u8]> = TableDefinition::new("runs");
+/// (run id, position id) → JSON position.
+const RUN_POSITIONS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("run_positions");
+/// (run id, trade id) → JSON trade.
+const RUN_TRADES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("run_trades");
+/// (run id, sequence) → JSON decision.
+const RUN_DECISIONS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("run_decisions");
+
+/// Backtest results on disk.
+#[derive(Debug)]
+pub struct ResultsStore {
+    db: Database,
+}
+
+fn db_error(path: &Path) -> impl Fn(redb::Error) -> LabError + '_ {
+    move |e| LabError::Io { path: path.to_owned(), reason: e.to_string() }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+impl ResultsStore {
+    /// Opens (or creates) the results store in a data directory.
+    ///
+    /// # Errors
+    /// The file cannot be created or opened.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        let path = data_dir.join("lab").join("results.redb");
+        let dir = path.parent().unwrap_or(data_dir);
+        std::fs::create_dir_all(dir).map_err(|e| LabError::Io { path: dir.to_owned(), reason: e.to_string() })?;
+        let db = Database::create(&path).map_err(|e| db_error(&path)(e.into()))?;
+        Ok(Self { db })
+    }
+
+    /// Stores a run and gives it its id.
+    ///
+    /// # Errors
+    /// redb failures; nothing is stored then.
+    pub fn put(&self, report: &mut RunReport) -> Result<u64> {
+        let p = Path::new("lab/results.redb");
+        let err = db_error(p);
+        let txn = self.db.begin_write().map_err(|e| err(e.into()))?;
+        let id = {
+            let mut runs = txn.open_table(RUNS).map_err(|e| err(e.into()))?;
+            let id = runs.last().map_err(|e| err(e.into()))?.map_or(1, |(k, _)| k.value() + 1);
+            report.id = Some(id);
+            let mut head = report.clone();
+            head.positions.clear();
+            head.trades.clear();
+            head.decisions.clear();
+            runs.insert(id, json(&head).as_slice()).map_err(|e| err(e.into()))?;
+            let mut positions = txn.open_table(RUN_POSITIONS).map_err(|e| err(e.into()))?;
+            for pos in &report.positions {
+                positions.insert((id, pos.id), json(pos).as_slice()).map_err(|e| err(e.into()))?;
+            }
+            let mut trades = txn.open_table(RUN_TRADES).map_err(|e| err(e.into()))?;
+            for t in &report.trades {
+                trades.insert((id, t.id), json(t).as_slice()).map_err(|e| err(e.into()))?;
+            }
+            let mut decisions = txn.open_table(RUN_DECISIONS).map_err(|e| err(e.into()))?;
+            for (i, d) in report.decisions.iter().enumerate() {
+                decisions.insert((id, i as u64), json(d).as_slice()).map_err(|e| err(e.into()))?;
+            }
+            id
+        };
+        txn.commit().map_err(|e| err(e.into()))?;
+        Ok(id)
+    }
+
+    /// A stored run, whole.
+    ///
+    /// # Errors
+    /// redb failures, or a record that does not decode.
+    pub fn get(&self, id: u64) -> Result<Option<RunReport>> {
+        let p = Path::new("lab/results.redb");
+        let err = db_error(p);
+        let txn = self.db.begin_read().map_err(|e| err(e.into()))?;
+        let Ok(runs) = txn.open_table(RUNS) else { return Ok(None) };
+        let Some(head) = runs.get(id).map_err(|e| err(e.into()))? else { return Ok(None) };
+        let bad = |what: &str, e: serde_json::Error| LabError::Invalid(format!("results store: run {id} {what}: {e}"));
+        let mut report: RunReport = serde_json::from_slice(head.value()).map_err(|e| bad("summary", e))?;
+        for row in txn.open_table(RUN_POSITIONS).map_err(|e| err(e.into()))?.range((id, 0)..=(id, u64::MAX)).map_err(|e| err(e.into()))? {
+            let (_, v) = row.map_err(|e| err(e.into()))?;
+            report.positions.push(serde_json::from_slice(v.value()).map_err(|e| bad("position", e))?);
+        }
+        for row in txn.open_table(RUN_TRADES).map_err(|e| err(e.into()))?.range((id, 0)..=(id, u64::MAX)).map_err(|e| err(e.into()))? {
+            let (_, v) = row.map_err(|e| err(e.into()))?;
+            report.trades.push(serde_json::from_slice(v.value()).map_err(|e| bad("trade", e))?);
+        }
+        for row in txn.open_table(RUN_DECISIONS).map_err(|e| err(e.into()))?.range((id, 0)..=(id, u64::MAX)).map_err(|e| err(e.into()))? {
+            let (_, v) = row.map_err(|e| err(e.into()))?;
+            report.decisions.push(serde_json::from_slice(v.value()).map_err(|e| bad("decision", e))?);
+        }
+        Ok(Some(report))
+    }
+
+    /// Every run's summary (no positions, trades or decisions), oldest first.
+    ///
+    /// # Errors
+    /// redb failures, or a record that does not decode.
+    pub fn list(&self) -> Result<Vec<RunReport>> {
+        let p = Path::new("lab/results.redb");
+        let err = db_error(p);
+        let txn = self.db.begin_read().map_err(|e| err(e.into()))?;
+        let Ok(runs) = txn.open_table(RUNS) else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for row in runs.iter().map_err(|e| err(e.into()))? {
+            let (k, v) = row.map_err(|e| err(e.into()))?;
+            out.push(
+                serde_json::from_slice(v.value())
+                    .map_err(|e| LabError::Invalid(format!("results store: run {}: {e}", k.value())))?,
+            );
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,291 @@
+//! The lab's commands: `equilibrage backtest` (one run, several seeds, or A against B with the
+//! per-decision diff) and `equilibrage record` (data only, no trading).
+
+use anyhow::Context as _;
+use clap::Args;
+use equilibrage::config::Config;
+use equilibrage::lab::{Backtest, DataSource, Overrides, ResultsStore, RunReport, Schedule, diff_runs};
+use equilibrage::plugins::PluginOptions;
+use rust_decimal::Decimal;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+/// `equilibrage backtest`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// A recording directory (or one segment) under <data dir>/recordings.
+    #[arg(long, value_name = "PATH", conflicts_with = "sim")]
+    recording: Option<PathBuf>,
+    /// The embedded simulator as the data source.
+    #[arg(long)]
+    sim: bool,
+    /// Simulator seeds; several give a distribution (repeat the flag or use commas).
+    #[arg(long, value_delimiter = ',', default_value = "42")]
+    seed: Vec<u64>,
+    /// Simulated days.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// Simulated markets.
+    #[arg(long, default_value_t = 300)]
+    markets: usize,
+    /// Plugin directory (default: the data directory's).
+    #[arg(long, value_name = "DIR")]
+    plugins: Option<PathBuf>,
+    /// A setting, e.g. engine.max_positions=5 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// A plugin parameter, e.g. default-scorer.weight-liquidity=0.4 (repeatable).
+    #[arg(long = "param", value_name = "PLUGIN.PARAM=VALUE")]
+    param: Vec<String>,
+    /// Start of the data used: RFC 3339 or Unix milliseconds.
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// End of the data used: RFC 3339 or Unix milliseconds.
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// The simulated wallet's pUSD.
+    #[arg(long, default_value = "10000")]
+    cash: Decimal,
+    /// When a replay scans and sweeps: where the recording did (as-recorded), or every
+    /// scan/sweep interval of recorded time (interval).
+    #[arg(long, default_value = "as-recorded", value_parser = parse_schedule)]
+    schedule: Schedule,
+    /// Compare with the plugins of this directory (B), on the same data.
+    #[arg(long, value_name = "DIR")]
+    vs: Option<PathBuf>,
+    /// B's plugin parameter (repeatable); B otherwise runs A's plugins and settings.
+    #[arg(long = "vs-param", value_name = "PLUGIN.PARAM=VALUE")]
+    vs_param: Vec<String>,
+    /// B's setting (repeatable).
+    #[arg(long = "vs-set", value_name = "KEY=VALUE")]
+    vs_set: Vec<String>,
+    /// Write the report(s) as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Do not keep the runs in <data dir>/lab/results.redb.
+    #[arg(long)]
+    no_store: bool,
+    /// A name for the run(s) in the results store.
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    match s {
+        "as-recorded" => Ok(Schedule::AsRecorded),
+        "interval" => Ok(Schedule::Interval),
+        _ => Err(format!("{s:?}: as-recorded or interval")),
+    }
+}
+
+fn parse_time(s: &str) -> anyhow::Result<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .with_context(|| format!("{s:?} is neither Unix milliseconds nor an RFC 3339 time"))?;
+    Ok(t.timestamp_millis())
+}
+
+/// Runs `equilibrage backtest`.
+pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.recording.is_some() || args.sim,
+        "choose the data: --recording PATH (a directory under {}) or --sim [--seed N] [--days D]",
+        config.data.dir.join("recordings").display()
+    );
+    let mut overrides = Overrides::default();
+    for s in &args.set {
+        overrides.set(s)?;
+    }
+    for p in &args.param {
+        overrides.param(p)?;
+    }
+    let mut plugins = options;
+    if let Some(dir) = &args.plugins {
+        plugins.dir.clone_from(dir);
+    }
+    let from_ms = args.from.as_deref().map(parse_time).transpose()?;
+    let to_ms = args.to.as_deref().map(parse_time).transpose()?;
+    let sources: Vec<DataSource> = match &args.recording {
+        Some(path) => vec![DataSource::Recording(path.clone())],
+        None => args
+            .seed
+            .iter()
+            .map(|seed| DataSource::Sim {
+                seed: *seed,
+                days: args.days,
+                markets: args.markets,
+                start_ms: equilibrage::exchange::sim::SimConfig::default().start_ms,
+            })
+            .collect(),
+    };
+    let base = |source: DataSource, plugins: PluginOptions, overrides: Overrides, label: String| Backtest {
+        source,
+        plugins,
+        settings: config.engine.clone(),
+        overrides,
+        trends: config.signals.trends.clone(),
+        from_ms,
+        to_ms,
+        cash: args.cash,
+        schedule: args.schedule,
+        label,
+    };
+    let b_side = (args.vs.is_some() || !args.vs_param.is_empty() || !args.vs_set.is_empty()).then(|| {
+        let mut o = overrides.clone();
+        for s in &args.vs_set {
+            o.set(s)?;
+        }
+        for p in &args.vs_param {
+            o.param(p)?;
+        }
+        let mut opts = plugins.clone();
+        if let Some(dir) = &args.vs {
+            opts.dir.clone_from(dir);
+        }
+        anyhow::Ok((opts, o))
+    });
+    let b_side = b_side.transpose()?;
+    let store = if args.no_store { None } else { Some(ResultsStore::open(&config.data.dir)?) };
+    let mut out = std::io::stdout().lock();
+    let mut all = Vec::new();
+    for source in sources {
+        writeln!(out, "backtest: {source}")?;
+        let mut a = run_one(&base(source.clone(), plugins.clone(), overrides.clone(), label(&args.label, "A")))?;
+        let b = match &b_side {
+            Some((opts, o)) => Some(run_one(&base(source, opts.clone(), o.clone(), label(&args.label, "B")))?),
+            None => None,
+        };
+        if let Some(store) = &store {
+            store.put(&mut a)?;
+        }
+        match b {
+            Some(mut b) => {
+                if let Some(store) = &store {
+                    store.put(&mut b)?;
+                }
+                write!(out, "{}", side_by_side(&a, &b))?;
+                write!(out, "{}", diff_table(&a, &b))?;
+                all.push(a);
+                all.push(b);
+            }
+            None => {
+                write!(out, "{}", summary(&a))?;
+                all.push(a);
+            }
+        }
+    }
+    if args.recording.is_none() && args.seed.len() > 1 && b_side.is_none() {
+        write!(out, "{}", distribution(&all))?;
+    }
+    if store.is_some() {
+        let ids: Vec<String> = all.iter().filter_map(|r| r.id).map(|i| i.to_string()).collect();
+        writeln!(out, "stored as run {} in {}", ids.join(", "), config.data.dir.join("lab/results.redb").display())?;
+    }
+    if let Some(path) = &args.json {
+        let json = if all.len() == 1 { serde_json::to_string_pretty(&all[0])? } else { serde_json::to_string_pretty(&all)? };
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        writeln!(out, "report written to {}", path.display())?;
+    }
+    Ok(())
+}
+
+fn label(given: &str, side: &str) -> String {
+    if given.is_empty() { side.to_owned() } else { format!("{given} {side}") }
+}
+
+/// One run, with a progress bar on stderr once it has taken more than a second.
+fn run_one(bt: &Backtest) -> anyhow::Result<RunReport> {
+    let bar = indicatif::ProgressBar::hidden();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {bar:40} {percent:>3}% {elapsed_precise} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let shown = std::sync::atomic::AtomicBool::new(false);
+    let progress = |done: u64, total: u64| {
+        if !shown.load(std::sync::atomic::Ordering::Relaxed) && started.elapsed().as_secs() >= 1 {
+            shown.store(true, std::sync::atomic::Ordering::Relaxed);
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        bar.set_length(total.max(1));
+        bar.set_position(done.min(total));
+    };
+    let report = bt.run(&progress).with_context(|| format!("backtest on {}", bt.source))?;
+    bar.finish_and_clear();
+    if let Some(torn) = &report.stats.torn {
+        tracing::warn!(%torn, "the recording stops short: replayed up to its last whole block");
+    }
+    Ok(report)
+}
+
+fn opt(v: Option<impl std::fmt::Display>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+fn rows(r: &RunReport) -> Vec<(&'static str, String)> {
+    let m = &r.metrics;
+    vec![
+        ("P&L (pUSD)", m.pnl.round_dp(2).to_string()),
+        ("return", format!("{} %", m.return_percent.round_dp(2))),
+        ("final equity", m.final_equity.round_dp(2).to_string()),
+        ("max drawdown", format!("{} ({} %)", m.max_drawdown.round_dp(2), m.max_drawdown_percent.round_dp(2))),
+        ("Sharpe (daily)", opt(m.sharpe.map(|s| format!("{s:.2}")))),
+        ("win rate", opt(m.win_rate_percent.map(|w| format!("{} %", w.round_dp(1))))),
+        ("positions", format!("{} ({} closed)", m.positions, m.closed)),
+        ("liquidations", m.liquidations.to_string()),
+        ("fees (pUSD)", m.fees.round_dp(2).to_string()),
+        ("exposure", format!("{} %", m.exposure_percent.round_dp(1))),
+        ("days", m.days.to_string()),
+        ("events / scans", format!("{} / {}", r.stats.market_events, r.stats.scans)),
+        ("wall time", format!("{:.2} s", r.stats.wall_ms as f64 / 1000.0)),
+    ]
+}
+
+fn summary(r: &RunReport) -> String {
+    let mut s = String::new();
+    for p in &r.plugins {
+        s.push_str(&format!("  plugin  {p}\n"));
+    }
+    for (k, v) in rows(r) {
+        s.push_str(&format!("  {k:<16}{v:>24}\n"));
+    }
+    s
+}
+
+fn side_by_side(a: &RunReport, b: &RunReport) -> String {
+    let mut s = format!("  {:<16}{:>24}{:>24}\n", "", "A", "B");
+    for ((k, va), (_, vb)) in rows(a).into_iter().zip(rows(b)) {
+        s.push_str(&format!("  {k:<16}{va:>24}{vb:>24}\n"));
+    }
+    s
+}
+
+fn diff_table(a: &RunReport, b: &RunReport) -> String {
+    let diff = diff_runs(a, b);
+    let mut s = format!("per-decision diff: {} market(s) where A and B differ\n", diff.len());
+    for row in diff.iter().take(20) {
+        let q: String = row.question.chars().take(60).collect();
+        s.push_str(&format!("  {q}\n    A: {}\n    B: {}\n    P&L A {} / B {} (A − B {})\n", row.a, row.b, row.pnl_a.round_dp(2), row.pnl_b.round_dp(2), row.pnl_diff.round_dp(2)));
+    }
+    if diff.len() > 20 {
+        s.push_str(&format!("  … {} more in the JSON report and the results store\n", diff.len() - 20));
+    }
+    s
+}
+
+fn distribution(all: &[RunReport]) -> String {
+    let mut returns: Vec<Decimal> = all.iter().map(|r| r.metrics.return_percent).collect();
+    returns.sort();
+    let n = Decimal::from(returns.len());
+    let mean = returns.iter().copied().sum::<Decimal>() / n;
+    format!(
+        "over {} seeds: return mean {} %, min {} %, median {} %, max {} %\n",
+        returns.len(),
+        mean.round_dp(2),
+        returns[0].round_dp(2),
+        returns[returns.len() / 2].round_dp(2),
+        returns[returns.len() - 1].round_dp(2)
+    )
+}
