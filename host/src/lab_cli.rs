@@ -152,9 +152,12 @@ pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) ->
     let mut all = Vec::new();
     for source in sources {
         writeln!(out, "backtest: {source}")?;
-        let mut a = run_one(&base(source.clone(), plugins.clone(), overrides.clone(), label(&args.label, "A")))?;
+        let mut a =
+            run_one(&base(source.clone(), plugins.clone(), overrides.clone(), label(&args.label, "A")))?;
         let b = match &b_side {
-            Some((opts, o)) => Some(run_one(&base(source, opts.clone(), o.clone(), label(&args.label, "B")))?),
+            Some((opts, o)) => {
+                Some(run_one(&base(source, opts.clone(), o.clone(), label(&args.label, "B")))?)
+            }
             None => None,
         };
         if let Some(store) = &store {
@@ -181,10 +184,19 @@ pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) ->
     }
     if store.is_some() {
         let ids: Vec<String> = all.iter().filter_map(|r| r.id).map(|i| i.to_string()).collect();
-        writeln!(out, "stored as run {} in {}", ids.join(", "), config.data.dir.join("lab/results.redb").display())?;
+        writeln!(
+            out,
+            "stored as run {} in {}",
+            ids.join(", "),
+            config.data.dir.join("lab/results.redb").display()
+        )?;
     }
     if let Some(path) = &args.json {
-        let json = if all.len() == 1 { serde_json::to_string_pretty(&all[0])? } else { serde_json::to_string_pretty(&all)? };
+        let json = if all.len() == 1 {
+            serde_json::to_string_pretty(&all[0])?
+        } else {
+            serde_json::to_string_pretty(&all)?
+        };
         std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
         writeln!(out, "report written to {}", path.display())?;
     }
@@ -199,8 +211,10 @@ fn label(given: &str, side: &str) -> String {
 fn run_one(bt: &Backtest) -> anyhow::Result<RunReport> {
     let bar = indicatif::ProgressBar::hidden();
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {bar:40} {percent:>3}% {elapsed_precise} eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bar:40} {percent:>3}% {elapsed_precise} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
     let shown = std::sync::atomic::AtomicBool::new(false);
@@ -230,7 +244,10 @@ fn rows(r: &RunReport) -> Vec<(&'static str, String)> {
         ("P&L (pUSD)", m.pnl.round_dp(2).to_string()),
         ("return", format!("{} %", m.return_percent.round_dp(2))),
         ("final equity", m.final_equity.round_dp(2).to_string()),
-        ("max drawdown", format!("{} ({} %)", m.max_drawdown.round_dp(2), m.max_drawdown_percent.round_dp(2))),
+        (
+            "max drawdown",
+            format!("{} ({} %)", m.max_drawdown.round_dp(2), m.max_drawdown_percent.round_dp(2)),
+        ),
         ("Sharpe (daily)", opt(m.sharpe.map(|s| format!("{s:.2}")))),
         ("win rate", opt(m.win_rate_percent.map(|w| format!("{} %", w.round_dp(1))))),
         ("positions", format!("{} ({} closed)", m.positions, m.closed)),
@@ -239,7 +256,7 @@ fn rows(r: &RunReport) -> Vec<(&'static str, String)> {
         ("exposure", format!("{} %", m.exposure_percent.round_dp(1))),
         ("days", m.days.to_string()),
         ("events / scans", format!("{} / {}", r.stats.market_events, r.stats.scans)),
-        ("wall time", format!("{:.2} s", r.stats.wall_ms as f64 / 1000.0)),
+        ("wall time", format!("{}.{:03} s", r.stats.wall_ms / 1000, r.stats.wall_ms % 1000)),
     ]
 }
 
@@ -267,7 +284,14 @@ fn diff_table(a: &RunReport, b: &RunReport) -> String {
     let mut s = format!("per-decision diff: {} market(s) where A and B differ\n", diff.len());
     for row in diff.iter().take(20) {
         let q: String = row.question.chars().take(60).collect();
-        s.push_str(&format!("  {q}\n    A: {}\n    B: {}\n    P&L A {} / B {} (A − B {})\n", row.a, row.b, row.pnl_a.round_dp(2), row.pnl_b.round_dp(2), row.pnl_diff.round_dp(2)));
+        s.push_str(&format!(
+            "  {q}\n    A: {}\n    B: {}\n    P&L A {} / B {} (A − B {})\n",
+            row.a,
+            row.b,
+            row.pnl_a.round_dp(2),
+            row.pnl_b.round_dp(2),
+            row.pnl_diff.round_dp(2)
+        ));
     }
     if diff.len() > 20 {
         s.push_str(&format!("  … {} more in the JSON report and the results store\n", diff.len() - 20));

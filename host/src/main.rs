@@ -533,7 +533,10 @@ fn record(common: &Common, for_secs: Option<u64>) -> anyhow::Result<()> {
         let dir = recorder.dir().to_owned();
         let (records, bytes) = {
             let s = recorder.stats();
-            (s.records.load(std::sync::atomic::Ordering::Relaxed), s.bytes.load(std::sync::atomic::Ordering::Relaxed))
+            (
+                s.records.load(std::sync::atomic::Ordering::Relaxed),
+                s.bytes.load(std::sync::atomic::Ordering::Relaxed),
+            )
         };
         recorder.close()?;
         let mut out = std::io::stdout().lock();

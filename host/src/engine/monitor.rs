@@ -2,8 +2,8 @@
 //! liquidation-rules plugin (or the built-in rule when it is missing or faulting), with a
 //! periodic safety sweep that also finishes interrupted entries and closes.
 
-use super::rules::{self, Exit, RulesSource};
 use super::observer::{Decision, Seen};
+use super::rules::{self, Exit, RulesSource};
 use super::{EngineEvent, Inner, State};
 use crate::exchange::{Applied, MarketEvent};
 use crate::store::{Position, PositionStatus};

@@ -44,7 +44,9 @@ pub struct Scored {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Decision {
     /// A scan starts (its listing and books follow, then [`Decision::Scanned`]).
-    ScanStarted { scan_id: u64 },
+    ScanStarted {
+        scan_id: u64,
+    },
     /// A scan's result: the scorer (`name@version`), its factor names, and every candidate
     /// kept, best first. `error` when the scan failed.
     Scanned {
@@ -58,12 +60,35 @@ pub enum Decision {
     SweepStarted,
     SweepEnded,
     /// A position was opened on a market (its orders follow).
-    Entry { position: u64, market_id: String, capital: Decimal, score: Option<f32> },
+    Entry {
+        position: u64,
+        market_id: String,
+        capital: Decimal,
+        score: Option<f32>,
+    },
     /// The rules decided an exit.
-    Exit { position: u64, action: String, reason: String, by: String },
+    Exit {
+        position: u64,
+        action: String,
+        reason: String,
+        by: String,
+    },
     /// An order sent, and what came of it.
-    Order { position: u64, client_id: String, token: String, side: String, amount: Decimal, by_usd: bool },
-    Fill { client_id: String, shares: Decimal, notional: Decimal, fee: Decimal, outcome: String },
+    Order {
+        position: u64,
+        client_id: String,
+        token: String,
+        side: String,
+        amount: Decimal,
+        by_usd: bool,
+    },
+    Fill {
+        client_id: String,
+        shares: Decimal,
+        notional: Decimal,
+        fee: Decimal,
+        outcome: String,
+    },
 }
 
 impl Decision {

@@ -94,7 +94,9 @@ impl Inner {
         let placed = self.exchange.place(order).await;
         if self.observed() {
             let (shares, notional, fee, outcome) = match &placed {
-                Ok(ack) => (ack.filled_shares, ack.notional, ack.fee, format!("{:?}", ack.status).to_lowercase()),
+                Ok(ack) => {
+                    (ack.filled_shares, ack.notional, ack.fee, format!("{:?}", ack.status).to_lowercase())
+                }
                 Err(e) => (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, e.to_string()),
             };
             self.saw(Seen::Decision(&Decision::Fill {

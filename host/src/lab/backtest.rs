@@ -7,7 +7,9 @@ use super::metrics::{self, Metrics, Sample};
 use super::record::{Record, Timed};
 use super::replay::ReplayVenue;
 use super::{LabError, Result, recording};
-use crate::engine::{Clock, Decision, Engine, EngineOptions, Observer, Seen, Settings, SettingsPatch, TrendsConfig};
+use crate::engine::{
+    Clock, Decision, Engine, EngineOptions, Observer, Seen, Settings, SettingsPatch, TrendsConfig,
+};
 use crate::exchange::sim::{SimConfig, SimExchange};
 use crate::exchange::{Exchange, MarketEvent};
 use crate::plugins::{PluginKind, PluginOptions, Plugins};
@@ -36,7 +38,9 @@ impl std::fmt::Display for DataSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Recording(p) => write!(f, "recording {}", p.display()),
-            Self::Sim { seed, days, markets, .. } => write!(f, "simulator seed {seed}, {days} days, {markets} markets"),
+            Self::Sim { seed, days, markets, .. } => {
+                write!(f, "simulator seed {seed}, {days} days, {markets} markets")
+            }
         }
     }
 }
@@ -68,9 +72,9 @@ impl Overrides {
     /// # Errors
     /// No `=`.
     pub fn set(&mut self, arg: &str) -> Result<()> {
-        let (k, v) = arg
-            .split_once('=')
-            .ok_or_else(|| LabError::Invalid(format!("--set {arg:?}: expected KEY=VALUE, e.g. engine.max_positions=5")))?;
+        let (k, v) = arg.split_once('=').ok_or_else(|| {
+            LabError::Invalid(format!("--set {arg:?}: expected KEY=VALUE, e.g. engine.max_positions=5"))
+        })?;
         let k = k.trim().strip_prefix("engine.").unwrap_or(k.trim());
         self.settings.push((k.to_owned(), v.trim().to_owned()));
         Ok(())
@@ -81,7 +85,11 @@ impl Overrides {
     /// # Errors
     /// Not of that shape, or a value that is not a finite number.
     pub fn param(&mut self, arg: &str) -> Result<()> {
-        let bad = || LabError::Invalid(format!("--param {arg:?}: expected PLUGIN.PARAM=NUMBER, e.g. default-scorer.weight-liquidity=0.4"));
+        let bad = || {
+            LabError::Invalid(format!(
+                "--param {arg:?}: expected PLUGIN.PARAM=NUMBER, e.g. default-scorer.weight-liquidity=0.4"
+            ))
+        };
         let (k, v) = arg.split_once('=').ok_or_else(bad)?;
         let (plugin, param) = k.trim().split_once('.').ok_or_else(bad)?;
         let value: f64 = v.trim().parse().map_err(|_| bad())?;
@@ -201,7 +209,10 @@ impl Observer for DecisionLog {
             if matches!(d, Decision::ScanStarted { .. } | Decision::SweepStarted | Decision::SweepEnded) {
                 return;
             }
-            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(TimedDecision { at_ms, decision: d.clone() });
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(TimedDecision { at_ms, decision: d.clone() });
         }
     }
 }
@@ -267,7 +278,7 @@ impl Driver {
         self.engine.idle().await;
         self.stats.sweeps += 1;
         let day = self.now.load(Ordering::Acquire).div_euclid(DAY_MS);
-        if self.last_day != Some(day) || self.samples.len() % 16 == 0 {
+        if self.last_day != Some(day) || self.samples.len().is_multiple_of(16) {
             self.sample();
         }
     }
@@ -279,12 +290,14 @@ impl Driver {
             let Some(t) = due else { return };
             self.now.fetch_max(t, Ordering::AcqRel);
             if self.next_scan == Some(t) {
-                self.next_scan = Some(t + i64::try_from(self.settings.scan_interval_secs).unwrap_or(3_600) * 1_000);
+                self.next_scan =
+                    Some(t + i64::try_from(self.settings.scan_interval_secs).unwrap_or(3_600) * 1_000);
                 if self.feeding(t) {
                     self.scan().await;
                 }
             } else {
-                self.next_sweep = Some(t + i64::try_from(self.settings.sweep_interval_secs).unwrap_or(30) * 1_000);
+                self.next_sweep =
+                    Some(t + i64::try_from(self.settings.sweep_interval_secs).unwrap_or(30) * 1_000);
                 if self.feeding(t) {
                     self.sweep().await;
                 }
@@ -334,8 +347,9 @@ impl Driver {
                 // The venue's answers during a scan or sweep are what it answered then: in place
                 // before the engine asks.
                 Record::Listed(_) | Record::Delisted(_) | Record::Book { .. } => apply(&t.record),
-                Record::Decision(d) if matches!((&**d, window), (Decision::Scanned { scan_id, .. }, Window::Scan(w)) if *scan_id == w)
-                    || matches!((&**d, window), (Decision::SweepEnded, Window::Sweep)) =>
+                Record::Decision(d)
+                    if matches!((&**d, window), (Decision::Scanned { scan_id, .. }, Window::Scan(w)) if *scan_id == w)
+                        || matches!((&**d, window), (Decision::SweepEnded, Window::Sweep)) =>
                 {
                     self.window = None;
                     // The scan (or sweep) runs when the recorded one started.
@@ -376,7 +390,9 @@ impl Driver {
                 (Decision::ScanStarted { scan_id }, Schedule::AsRecorded) => {
                     self.window = Some((Window::Scan(scan_id), t.at_ms));
                 }
-                (Decision::SweepStarted, Schedule::AsRecorded) => self.window = Some((Window::Sweep, t.at_ms)),
+                (Decision::SweepStarted, Schedule::AsRecorded) => {
+                    self.window = Some((Window::Sweep, t.at_ms))
+                }
                 _ => {}
             },
             Record::Gap { dropped } => self.stats.gaps += dropped,
@@ -394,7 +410,8 @@ impl Backtest {
     pub fn run(&self, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<RunReport> {
         let started = std::time::Instant::now();
         let settings = self.overrides.apply_settings(&self.settings)?;
-        let plugins = Plugins::new(self.plugins.clone()).map_err(|e| LabError::Invalid(format!("plugins: {e}")))?;
+        let plugins =
+            Plugins::new(self.plugins.clone()).map_err(|e| LabError::Invalid(format!("plugins: {e}")))?;
         let files = plugins.load_dir().map_err(|e| LabError::Invalid(format!("plugins: {e}")))?;
         for f in files.iter().filter(|f| f.result.is_err()) {
             if let Err(e) = &f.result {
@@ -402,12 +419,15 @@ impl Backtest {
             }
         }
         for (plugin, param, value) in &self.overrides.params {
-            let kind = plugins
-                .list()
-                .into_iter()
-                .find(|p| p.info.name == *plugin)
-                .map(|p| p.info.kind)
-                .ok_or_else(|| LabError::Invalid(format!("--param: no plugin named {plugin:?} in {}", self.plugins.dir.display())))?;
+            let kind =
+                plugins.list().into_iter().find(|p| p.info.name == *plugin).map(|p| p.info.kind).ok_or_else(
+                    || {
+                        LabError::Invalid(format!(
+                            "--param: no plugin named {plugin:?} in {}",
+                            self.plugins.dir.display()
+                        ))
+                    },
+                )?;
             plugins
                 .set_params(kind, plugin, &[(param.clone(), *value)])
                 .map_err(|e| LabError::Invalid(format!("--param {plugin}.{param}: {e}")))?;
@@ -439,27 +459,51 @@ impl Backtest {
                     self.cash,
                 );
                 now.store(*start_ms, Ordering::Release);
-                let clock = { let sim = sim.clone(); Clock::from_fn(move || sim.now_ms()) };
+                let clock = {
+                    let sim = sim.clone();
+                    Clock::from_fn(move || sim.now_ms())
+                };
                 let venue: Arc<dyn Exchange> = Arc::new(sim.clone());
-                let engine = rt.block_on(Engine::open(venue, plugins.clone(), store.clone(), EngineOptions { settings: settings.clone(), clock }))?;
+                let engine = rt.block_on(Engine::open(
+                    venue,
+                    plugins.clone(),
+                    store.clone(),
+                    EngineOptions { settings: settings.clone(), clock },
+                ))?;
                 let mut d = self.driver(engine, None, &now, &settings, &log);
                 rt.block_on(d.run_sim(&sim, self, progress));
                 d
             }
             DataSource::Recording(path) => {
-                let start = recording::headers(path)?.iter().filter_map(|(_, h)| h.span.map(|s| s.0)).min().unwrap_or(0);
+                let start = recording::headers(path)?
+                    .iter()
+                    .filter_map(|(_, h)| h.span.map(|s| s.0))
+                    .min()
+                    .unwrap_or(0);
                 now.store(start, Ordering::Release);
                 let venue = Arc::new(ReplayVenue::new(self.cash));
                 venue.set_now(start);
-                let clock = { let now = Arc::clone(&now); Clock::from_fn(move || now.load(Ordering::Acquire)) };
+                let clock = {
+                    let now = Arc::clone(&now);
+                    Clock::from_fn(move || now.load(Ordering::Acquire))
+                };
                 let exchange: Arc<dyn Exchange> = Arc::clone(&venue) as Arc<dyn Exchange>;
-                let engine = rt.block_on(Engine::open(exchange, plugins.clone(), store.clone(), EngineOptions { settings: settings.clone(), clock }))?;
+                let engine = rt.block_on(Engine::open(
+                    exchange,
+                    plugins.clone(),
+                    store.clone(),
+                    EngineOptions { settings: settings.clone(), clock },
+                ))?;
                 let mut d = self.driver(engine, Some(venue), &now, &settings, &log);
                 let has_scans = self.schedule == Schedule::AsRecorded;
                 if !has_scans {
                     d.schedule = Schedule::Interval;
                 }
-                let total: u64 = recording::segments(path)?.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+                let total: u64 = recording::segments(path)?
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum();
                 let mut batch = Vec::with_capacity(4_096);
                 let mut scanned_any = false;
                 let summary = recording::read(path, |t| {
@@ -473,9 +517,13 @@ impl Backtest {
                 })?;
                 rt.block_on(d.feed(batch.drain(..)));
                 if !scanned_any && d.schedule == Schedule::AsRecorded {
-                    tracing::warn!("the recording holds no scans; nothing was scanned (use the interval schedule)");
+                    tracing::warn!(
+                        "the recording holds no scans; nothing was scanned (use the interval schedule)"
+                    );
                 }
-                d.stats.torn = summary.torn.map(|(file, offset, reason)| format!("{} at byte {offset}: {reason}", file.display()));
+                d.stats.torn = summary
+                    .torn
+                    .map(|(file, offset, reason)| format!("{} at byte {offset}: {reason}", file.display()));
                 d
             }
         };
@@ -545,7 +593,8 @@ impl Driver {
         let end = start_ms + i64::from(days) * DAY_MS;
         let total = u64::try_from((end - start_ms) / SIM_STEP_MS).unwrap_or(0);
         self.next_scan = Some(start_ms);
-        self.next_sweep = Some(start_ms + i64::try_from(self.settings.sweep_interval_secs).unwrap_or(30) * 1_000);
+        self.next_sweep =
+            Some(start_ms + i64::try_from(self.settings.sweep_interval_secs).unwrap_or(30) * 1_000);
         self.sample();
         let mut step = 0_u64;
         loop {
@@ -569,7 +618,7 @@ impl Driver {
             }
             step += 1;
             self.stats.records = step;
-            if step % 256 == 0 {
+            if step.is_multiple_of(256) {
                 progress(step, total);
             }
         }
@@ -623,8 +672,15 @@ pub fn diff_runs(a: &RunReport, b: &RunReport) -> Vec<DiffRow> {
     let mut markets: Vec<&String> = ma.keys().chain(mb.keys()).collect();
     markets.sort();
     markets.dedup();
-    let realised = |ps: &[&Position]| ps.iter().map(|p| crate::engine::mark(p, [None, None]).realised).sum::<Decimal>();
-    let tell = |ps: &[&Position]| if ps.is_empty() { "-".to_owned() } else { ps.iter().map(|p| story(p)).collect::<Vec<_>>().join("; ") };
+    let realised =
+        |ps: &[&Position]| ps.iter().map(|p| crate::engine::mark(p, [None, None]).realised).sum::<Decimal>();
+    let tell = |ps: &[&Position]| {
+        if ps.is_empty() {
+            "-".to_owned()
+        } else {
+            ps.iter().map(|p| story(p)).collect::<Vec<_>>().join("; ")
+        }
+    };
     let mut rows: Vec<DiffRow> = markets
         .into_iter()
         .filter_map(|m| {

@@ -123,8 +123,7 @@ impl<'a> Dec<'a> {
             b.copy_from_slice(raw);
             return Ok(Decimal::deserialize(b));
         }
-        #[expect(clippy::cast_possible_truncation, reason = "five bits")]
-        let scale = (v & 31) as u32;
+        let scale = u32::try_from(v & 31).unwrap_or(31);
         if scale > 28 {
             return self.fail(format!("decimal scale {scale} above 28"));
         }
@@ -166,7 +165,8 @@ mod tests {
     #[test]
     fn values_round_trip_exactly_and_small_ones_stay_small() {
         let mut e = Enc::default();
-        let decimals = [dec!(0.50), dec!(0.5), dec!(-3.25), dec!(0), dec!(1234.56), Decimal::MAX, dec!(1e-28)];
+        let decimals =
+            [dec!(0.50), dec!(0.5), dec!(-3.25), dec!(0), dec!(1234.56), Decimal::MAX, dec!(1e-28)];
         for d in decimals {
             e.decimal(d);
         }
@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(d.varint().unwrap_err().at, 2);
         let mut d = Dec::new(&[5, b'a']);
         assert!(d.str().unwrap_err().what.contains("announced"));
-        let mut d = Dec::new(&[(1 << 5 | 30) as u8]);
+        let mut d = Dec::new(&[0b0011_1110]);
         assert!(d.decimal().unwrap_err().what.contains("scale"));
     }
 }

@@ -50,7 +50,12 @@ fn percent(part: Decimal, whole: Decimal) -> Decimal {
 
 /// Computes the figures. `samples` are in time order; the last is the end of the run.
 #[must_use]
-pub fn compute(initial: Decimal, samples: &[Sample], positions: &[Position], trades: &[TradeRecord]) -> Metrics {
+pub fn compute(
+    initial: Decimal,
+    samples: &[Sample],
+    positions: &[Position],
+    trades: &[TradeRecord],
+) -> Metrics {
     let final_equity = samples.last().map_or(initial, |s| s.equity);
     let pnl = final_equity - initial;
     let (mut peak, mut max_dd, mut max_dd_pct) = (initial, Decimal::ZERO, Decimal::ZERO);
@@ -64,8 +69,11 @@ pub fn compute(initial: Decimal, samples: &[Sample], positions: &[Position], tra
         }
         exposure += percent(s.allocated, s.equity.max(Decimal::ONE));
     }
-    let exposure_percent =
-        if samples.is_empty() { Decimal::ZERO } else { (exposure / Decimal::from(samples.len())).round_dp(4) };
+    let exposure_percent = if samples.is_empty() {
+        Decimal::ZERO
+    } else {
+        (exposure / Decimal::from(samples.len())).round_dp(4)
+    };
     // Equity at the end of each day of the run, and the daily returns between them.
     let mut daily: Vec<Decimal> = vec![initial];
     if let Some(first) = samples.first() {
@@ -89,8 +97,8 @@ pub fn compute(initial: Decimal, samples: &[Sample], positions: &[Position], tra
     let sharpe = sharpe(&returns);
     let closed: Vec<&Position> = positions.iter().filter(|p| !p.status.is_open()).collect();
     let wins = closed.iter().filter(|p| mark(p, [None, None]).realised > Decimal::ZERO).count();
-    let win_rate_percent = (!closed.is_empty())
-        .then(|| percent(Decimal::from(wins), Decimal::from(closed.len())));
+    let win_rate_percent =
+        (!closed.is_empty()).then(|| percent(Decimal::from(wins), Decimal::from(closed.len())));
     let span = samples.last().map_or(0, |l| l.at_ms - samples[0].at_ms);
     Metrics {
         initial_capital: initial,

@@ -14,7 +14,10 @@ pub enum Record {
     /// A market event, as the engine took it.
     Market(MarketEvent),
     /// A book the venue answered (or, at a segment's start, the book as it stood).
-    Book { token: TokenId, book: OrderBook },
+    Book {
+        token: TokenId,
+        book: OrderBook,
+    },
     /// A market of the venue's listing, new or changed since the last listing.
     Listed(Box<Market>),
     /// A market that left the listing.
@@ -23,7 +26,9 @@ pub enum Record {
     News(NewsItem),
     Decision(Box<Decision>),
     /// The recorder fell behind and dropped this many records here (never silently).
-    Gap { dropped: u64 },
+    Gap {
+        dropped: u64,
+    },
 }
 
 impl Record {
@@ -125,10 +130,13 @@ impl World {
 
     /// The records a new segment starts with: every listed market, then every book.
     pub(crate) fn opening(&self) -> Vec<Record> {
-        let mut out: Vec<Record> = self.listing.values().map(|m| Record::Listed(Box::new(m.clone()))).collect();
+        let mut out: Vec<Record> =
+            self.listing.values().map(|m| Record::Listed(Box::new(m.clone()))).collect();
         let mut tokens: Vec<&TokenId> = self.books.keys().collect();
         tokens.sort();
-        out.extend(tokens.into_iter().map(|t| Record::Book { token: t.clone(), book: self.books[t].clone() }));
+        out.extend(
+            tokens.into_iter().map(|t| Record::Book { token: t.clone(), book: self.books[t].clone() }),
+        );
         out
     }
 }
@@ -299,7 +307,9 @@ fn diff(book: &OrderBook, next: &OrderBook) -> Vec<(BookSide, Level)> {
         let old: Vec<Level> = book.levels(side).collect();
         let new: Vec<Level> = next.levels(side).collect();
         for l in &new {
-            let same = old.iter().any(|o| o.price == l.price && o.size == l.size && o.size.scale() == l.size.scale());
+            let same = old
+                .iter()
+                .any(|o| o.price == l.price && o.size == l.size && o.size.scale() == l.size.scale());
             if !same {
                 out.push((side, *l));
             }
@@ -407,13 +417,23 @@ impl Decoder {
                     let at_ms = at.wrapping_add(d.zigzag()?);
                     let side = Self::trade_side(d)?;
                     let (price, size) = (d.decimal()?, d.decimal()?);
-                    Record::Market(MarketEvent::Trade { token: self.seg.tokens[i].clone(), side, price, size, at_ms })
+                    Record::Market(MarketEvent::Trade {
+                        token: self.seg.tokens[i].clone(),
+                        side,
+                        price,
+                        size,
+                        at_ms,
+                    })
                 }
                 tag::TICK_SIZE => {
                     let i = self.token(d)? as usize;
                     let at_ms = at.wrapping_add(d.zigzag()?);
                     let tick_size = d.decimal()?;
-                    Record::Market(MarketEvent::TickSize { token: self.seg.tokens[i].clone(), tick_size, at_ms })
+                    Record::Market(MarketEvent::TickSize {
+                        token: self.seg.tokens[i].clone(),
+                        tick_size,
+                        at_ms,
+                    })
                 }
                 tag::RESOLVED => {
                     let market = d.string()?;
@@ -468,7 +488,10 @@ impl Decoder {
                 }
                 tag::GAP => Record::Gap { dropped: d.varint()? },
                 other => {
-                    return Err(super::codec::DecodeError { at: tag_at, what: format!("unknown record type {other}") });
+                    return Err(super::codec::DecodeError {
+                        at: tag_at,
+                        what: format!("unknown record type {other}"),
+                    });
                 }
             };
             return Ok(Some(Timed { at_ms: at, record }));

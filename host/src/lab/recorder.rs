@@ -58,7 +58,11 @@ impl RecorderConfig {
     }
 
     fn retention_bytes(&self) -> u64 {
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "validated, positive and bounded")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "validated, positive and bounded"
+        )]
         let bytes = (self.retention_gib * f64::from(1_u32 << 30)) as u64;
         bytes
     }
@@ -161,10 +165,10 @@ impl Recorder {
             number: 1,
             last_ms: 0,
         };
-        let thread = std::thread::Builder::new()
-            .name("recorder".into())
-            .spawn(move || job.run(&rx))
-            .map_err(|e| LabError::Io { path: dir.clone(), reason: format!("cannot start the recorder: {e}") })?;
+        let thread =
+            std::thread::Builder::new().name("recorder".into()).spawn(move || job.run(&rx)).map_err(|e| {
+                LabError::Io { path: dir.clone(), reason: format!("cannot start the recorder: {e}") }
+            })?;
         tracing::info!(dir = %dir.display(), "recording");
         Ok(Self { sink, thread: Some(thread), dir })
     }
@@ -296,7 +300,8 @@ impl Job {
                 self.push(Timed { at_ms, record: Record::Listed(Box::new((**m).clone())) })?;
             }
         }
-        let gone: Vec<String> = self.world.listing.keys().filter(|id| !seen.contains(id.as_str())).cloned().collect();
+        let gone: Vec<String> =
+            self.world.listing.keys().filter(|id| !seen.contains(id.as_str())).cloned().collect();
         for id in gone {
             self.push(Timed { at_ms, record: Record::Delisted(id) })?;
         }

@@ -108,7 +108,9 @@ impl ReplayVenue {
         let not_found = || ExchangeError::NotFound(format!("token {}", order.token));
         let market = s.known.get(&order.token).ok_or_else(not_found)?;
         if !market.accepting_orders || !s.listing.get(&market.id).is_some_and(|m| m.accepting_orders) {
-            return Err(ExchangeError::Rejected { reason: format!("market {} is not accepting orders", market.id) });
+            return Err(ExchangeError::Rejected {
+                reason: format!("market {} is not accepting orders", market.id),
+            });
         }
         let mut book = s.books.get(&order.token).cloned().ok_or_else(not_found)?;
         book.min_size = market.min_size;

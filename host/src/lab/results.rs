@@ -37,7 +37,8 @@ impl ResultsStore {
     pub fn open(data_dir: &Path) -> Result<Self> {
         let path = data_dir.join("lab").join("results.redb");
         let dir = path.parent().unwrap_or(data_dir);
-        std::fs::create_dir_all(dir).map_err(|e| LabError::Io { path: dir.to_owned(), reason: e.to_string() })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| LabError::Io { path: dir.to_owned(), reason: e.to_string() })?;
         let db = Database::create(&path).map_err(|e| db_error(&path)(e.into()))?;
         Ok(Self { db })
     }
@@ -87,17 +88,34 @@ impl ResultsStore {
         let txn = self.db.begin_read().map_err(|e| err(e.into()))?;
         let Ok(runs) = txn.open_table(RUNS) else { return Ok(None) };
         let Some(head) = runs.get(id).map_err(|e| err(e.into()))? else { return Ok(None) };
-        let bad = |what: &str, e: serde_json::Error| LabError::Invalid(format!("results store: run {id} {what}: {e}"));
+        let bad = |what: &str, e: serde_json::Error| {
+            LabError::Invalid(format!("results store: run {id} {what}: {e}"))
+        };
         let mut report: RunReport = serde_json::from_slice(head.value()).map_err(|e| bad("summary", e))?;
-        for row in txn.open_table(RUN_POSITIONS).map_err(|e| err(e.into()))?.range((id, 0)..=(id, u64::MAX)).map_err(|e| err(e.into()))? {
+        for row in txn
+            .open_table(RUN_POSITIONS)
+            .map_err(|e| err(e.into()))?
+            .range((id, 0)..=(id, u64::MAX))
+            .map_err(|e| err(e.into()))?
+        {
             let (_, v) = row.map_err(|e| err(e.into()))?;
             report.positions.push(serde_json::from_slice(v.value()).map_err(|e| bad("position", e))?);
         }
-        for row in txn.open_table(RUN_TRADES).map_err(|e| err(e.into()))?.range((id, 0)..=(id, u64::MAX)).map_err(|e| err(e.into()))? {
+        for row in txn
+            .open_table(RUN_TRADES)
+            .map_err(|e| err(e.into()))?
+            .range((id, 0)..=(id, u64::MAX))
+            .map_err(|e| err(e.into()))?
+        {
             let (_, v) = row.map_err(|e| err(e.into()))?;
             report.trades.push(serde_json::from_slice(v.value()).map_err(|e| bad("trade", e))?);
         }
-        for row in txn.open_table(RUN_DECISIONS).map_err(|e| err(e.into()))?.range((id, 0)..=(id, u64::MAX)).map_err(|e| err(e.into()))? {
+        for row in txn
+            .open_table(RUN_DECISIONS)
+            .map_err(|e| err(e.into()))?
+            .range((id, 0)..=(id, u64::MAX))
+            .map_err(|e| err(e.into()))?
+        {
             let (_, v) = row.map_err(|e| err(e.into()))?;
             report.decisions.push(serde_json::from_slice(v.value()).map_err(|e| bad("decision", e))?);
         }

@@ -140,7 +140,8 @@ impl SegmentWriter {
 /// The file cannot be read, is not a recording, or is of a format version this build does not
 /// read.
 pub fn read_header(path: &Path) -> Result<SegmentHeader> {
-    let mut f = File::open(path).map_err(|e| LabError::Io { path: path.to_owned(), reason: e.to_string() })?;
+    let mut f =
+        File::open(path).map_err(|e| LabError::Io { path: path.to_owned(), reason: e.to_string() })?;
     let mut header = [0_u8; HEADER_LEN];
     let n = std::io::Read::read(&mut f, &mut header)
         .map_err(|e| LabError::Io { path: path.to_owned(), reason: e.to_string() })?;
@@ -206,11 +207,16 @@ pub fn read_segment(
     path: &Path,
     mut each: impl FnMut(Timed) -> Result<()>,
 ) -> Result<(SegmentHeader, Ending)> {
-    let bytes = std::fs::read(path).map_err(|e| LabError::Io { path: path.to_owned(), reason: e.to_string() })?;
+    let bytes =
+        std::fs::read(path).map_err(|e| LabError::Io { path: path.to_owned(), reason: e.to_string() })?;
     let header = parse_header(path, &bytes)?;
     let mut decoder = Decoder::default();
     let mut at = HEADER_LEN;
-    let corrupt = |offset: usize, reason: String| LabError::Corrupt { path: path.to_owned(), offset: offset as u64, reason };
+    let corrupt = |offset: usize, reason: String| LabError::Corrupt {
+        path: path.to_owned(),
+        offset: offset as u64,
+        reason,
+    };
     let mut raw = Vec::new();
     while at < bytes.len() {
         let left = bytes.len() - at;
@@ -224,7 +230,10 @@ pub fn read_segment(
         }
         let (clen, rlen, count) = (le_u32(&h[4..]) as usize, le_u32(&h[8..]) as usize, le_u32(&h[12..]));
         if clen > MAX_BLOCK || rlen > MAX_BLOCK {
-            return Err(corrupt(at, format!("block of {clen} compressed / {rlen} raw bytes is beyond the limit")));
+            return Err(corrupt(
+                at,
+                format!("block of {clen} compressed / {rlen} raw bytes is beyond the limit"),
+            ));
         }
         let body = at + BLOCK_HEADER_LEN;
         if bytes.len() - body < clen {
@@ -237,7 +246,8 @@ pub fn read_segment(
         }
         raw.clear();
         raw.reserve(rlen);
-        zstd::stream::copy_decode(compressed, &mut raw).map_err(|e| corrupt(at, format!("decompressing: {e}")))?;
+        zstd::stream::copy_decode(compressed, &mut raw)
+            .map_err(|e| corrupt(at, format!("decompressing: {e}")))?;
         if raw.len() != rlen {
             return Err(corrupt(at, format!("{} bytes decompressed, {rlen} announced", raw.len())));
         }

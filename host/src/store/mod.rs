@@ -122,7 +122,10 @@ impl Store {
             Database::builder()
                 .set_cache_size(CACHE_BYTES)
                 .create_with_backend(redb::backends::InMemoryBackend::new())
-                .map_err(|e| StoreError::Open { path: PathBuf::from(":memory:"), reason: redb::Error::from(e).to_string() })?,
+                .map_err(|e| StoreError::Open {
+                    path: PathBuf::from(":memory:"),
+                    reason: redb::Error::from(e).to_string(),
+                })?,
         );
         migrate::run(&db)?;
         Ok(Self {

@@ -1,0 +1,241 @@
+//! The strategy lab end to end: the real binary records a simulator run; a backtest of that
+//! recording with the same plugins and settings trades the same way; two replays are
+//! bit-identical; a recorder killed mid-write leaves a recording that replays; bad recordings
+//! are refused with the file and the offset.
+
+use equilibrage::engine::Settings;
+use equilibrage::lab::{Backtest, DataSource, LabError, Overrides, RunReport, Schedule, recording};
+use equilibrage::plugins::PluginOptions;
+use equilibrage::store::Store;
+use rust_decimal::Decimal;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+mod support;
+
+const BIN: &str = env!("CARGO_BIN_EXE_equilibrage");
+
+/// A fast simulator that trades at once: an hour of simulated time per second, scans every 10 s,
+/// sweeps every second, blocks flushed every 50 ms.
+const CONFIG: &str = r#"
+[exchange.sim]
+seed = 7
+markets = 60
+speed = 3600.0
+horizon_days = 3
+[engine]
+auto_trading = true
+max_positions = 3
+scan_interval_secs = 10
+sweep_interval_secs = 1
+[lab.recording]
+flush_every_ms = 50
+"#;
+
+fn config_file(dir: &Path) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, CONFIG).unwrap();
+    path
+}
+
+/// Runs the bot for about `secs` seconds and stops it: gracefully (Ctrl-C) or with SIGKILL.
+fn run_bot(data: &Path, secs: u64, kill: bool) {
+    let mut child = Command::new(BIN)
+        .args(["run", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config_file(data))
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env("EQUILIBRAGE_TOKEN", "lab-test-token-0123456789abcdef")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    assert!(
+        stderr.by_ref().map_while(Result::ok).any(|l| l.contains("dashboard: http://")),
+        "the bot started"
+    );
+    std::thread::spawn(move || stderr.for_each(drop));
+    std::thread::sleep(Duration::from_secs(secs));
+    let pid = child.id().to_string();
+    let signal = if kill { "-KILL" } else { "-INT" };
+    assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    if !kill {
+        assert!(status.success(), "a clean stop: {status}");
+    }
+}
+
+fn the_recording(data: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(data.join("recordings")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(dirs.len(), 1, "one recording per run");
+    dirs.remove(0)
+}
+
+fn backtest(data: &Path, recording: &Path) -> Backtest {
+    let config = equilibrage::config::Config::load(Some(&data.join("config.toml"))).unwrap();
+    Backtest {
+        source: DataSource::Recording(recording.to_owned()),
+        plugins: PluginOptions::new(data.join("plugins"), Some(support::cache_dir())),
+        settings: config.engine.clone(),
+        overrides: Overrides::default(),
+        trends: config.signals.trends.clone(),
+        from_ms: None,
+        to_ms: None,
+        cash: Decimal::from(10_000),
+        schedule: Schedule::AsRecorded,
+        label: "test".into(),
+    }
+}
+
+/// A trade as both runs must agree on it.
+fn fingerprint(t: &equilibrage::store::TradeRecord) -> String {
+    format!(
+        "p{} {:?} {:?} {:?} {} x {} fee {}",
+        t.position_id, t.leg, t.action, t.purpose, t.price, t.shares, t.fee
+    )
+}
+
+#[test]
+fn a_recorded_simulator_run_replays_with_the_same_trades_and_twice_identically() {
+    let data = tempfile::tempdir().unwrap();
+    run_bot(data.path(), 8, false);
+    let rec = the_recording(data.path());
+    // What the bot did, from its own database.
+    let store = Store::open(&data.path().join("equilibrage.redb")).unwrap();
+    let live_positions = store.read().unwrap().positions().unwrap();
+    let live_trades = store.read().unwrap().trades().unwrap();
+    drop(store);
+    assert!(!live_positions.is_empty(), "the bot entered positions");
+
+    let bt = backtest(data.path(), &rec);
+    let replay = bt.run(&|_, _| {}).unwrap();
+    assert!(replay.stats.torn.is_none(), "a clean stop leaves whole segments");
+    let live_entries: Vec<(String, Option<f32>)> =
+        live_positions.iter().map(|p| (p.market_id.clone(), p.score)).collect();
+    let replay_entries: Vec<(String, Option<f32>)> =
+        replay.positions.iter().map(|p| (p.market_id.clone(), p.score)).collect();
+    assert_eq!(replay_entries, live_entries, "the same entries, with the same scores");
+    let live: Vec<String> = live_trades.iter().map(fingerprint).collect();
+    let replayed: Vec<String> = replay.trades.iter().map(fingerprint).collect();
+    assert_eq!(replayed, live, "the same fills at the same prices");
+    let liquidated =
+        |ps: &[equilibrage::store::Position]| ps.iter().map(|p| p.liquidated).collect::<Vec<_>>();
+    assert_eq!(liquidated(&replay.positions), liquidated(&live_positions));
+
+    let again: RunReport = bt.run(&|_, _| {}).unwrap();
+    assert_eq!(again.deterministic_json(), replay.deterministic_json(), "two replays are bit-identical");
+}
+
+#[test]
+fn a_recorder_killed_mid_write_leaves_a_recording_that_replays() {
+    let data = tempfile::tempdir().unwrap();
+    run_bot(data.path(), 4, true);
+    let rec = the_recording(data.path());
+    let mut records = 0_u64;
+    let summary = recording::read(&rec, |_| {
+        records += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert!(records > 100, "flushed blocks are readable: {records}");
+    assert_eq!(summary.venue, "sim");
+    let replay = backtest(data.path(), &rec).run(&|_, _| {}).unwrap();
+    assert!(replay.stats.market_events > 0);
+    assert!(replay.stats.scans > 0, "the recorded scans replay");
+}
+
+/// A small recording of the simulator, made in-process, for the damage tests.
+fn small_recording(root: &Path) -> PathBuf {
+    use equilibrage::engine::{Clock, Engine, EngineOptions};
+    use equilibrage::exchange::sim::{SimConfig, SimExchange};
+    let sim =
+        SimExchange::new(SimConfig { seed: 3, markets: 20, ..SimConfig::default() }, Decimal::from(1_000));
+    let (_plugins_dir, plugins) = support::runtime(&[]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let config = equilibrage::lab::RecorderConfig { flush_every_ms: 10, ..Default::default() };
+    let recorder = equilibrage::lab::Recorder::start(root, "sim", &config).unwrap();
+    let dir = recorder.dir().to_owned();
+    rt.block_on(async {
+        let clock = {
+            let sim = sim.clone();
+            Clock::from_fn(move || sim.now_ms())
+        };
+        let options = EngineOptions { settings: Settings::default(), clock };
+        let engine =
+            Engine::open(std::sync::Arc::new(sim.clone()), plugins, Store::in_memory().unwrap(), options)
+                .await
+                .unwrap();
+        let _ = engine.set_observer(recorder.sink());
+        engine.scan().await.unwrap();
+        for _ in 0..60 {
+            for e in sim.advance(60_000).events {
+                engine.on_market_event(e).await;
+            }
+            recorder.flush();
+        }
+    });
+    recorder.close().unwrap();
+    dir
+}
+
+#[test]
+fn damaged_recordings_are_refused_with_the_file_and_the_offset() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = small_recording(root.path());
+    let segment = recording::segments(&dir).unwrap().remove(0);
+    let bytes = std::fs::read(&segment).unwrap();
+    let count = |path: &Path| {
+        let mut n = 0;
+        recording::read(path, |_| {
+            n += 1;
+            Ok(())
+        })
+        .map(|s| (n, s))
+    };
+    let (whole, summary) = count(&segment).unwrap();
+    assert!(whole > 100 && summary.torn.is_none());
+
+    // A flipped byte inside a block: its checksum fails, at that block's offset.
+    let mut bad = bytes.clone();
+    let last = bad.len() - 3;
+    bad[last] ^= 0xff;
+    let broken = root.path().join("corrupt.eqr");
+    std::fs::write(&broken, &bad).unwrap();
+    let err = count(&broken).unwrap_err();
+    assert!(
+        matches!(&err, LabError::Corrupt { path, offset, .. } if path == &broken && *offset > 64),
+        "{err}"
+    );
+    assert!(err.to_string().contains("corrupt.eqr") && err.to_string().contains("byte offset"), "{err}");
+
+    // Cut short mid-block: the whole blocks before it are read, and where it stops is said.
+    let cut = root.path().join("cut.eqr");
+    std::fs::write(&cut, &bytes[..bytes.len() - 5]).unwrap();
+    let (n, summary) = count(&cut).unwrap();
+    let (file, offset, _) = summary.torn.expect("the cut is reported");
+    assert!(n > 0 && n < whole, "{n} of {whole}");
+    assert_eq!(file, cut);
+    assert!(offset > 64);
+
+    // A newer format version: refused, naming the version.
+    let mut newer = bytes.clone();
+    newer[8] = 99;
+    let future = root.path().join("future.eqr");
+    std::fs::write(&future, &newer).unwrap();
+    let err = count(&future).unwrap_err();
+    assert!(matches!(err, LabError::UnknownVersion { version: 99, .. }), "{err}");
+
+    // Not a recording at all.
+    let junk = root.path().join("junk.eqr");
+    std::fs::write(&junk, b"hello").unwrap();
+    assert!(matches!(count(&junk).unwrap_err(), LabError::NotARecording { .. }));
+
+    // The original is untouched by all this.
+    assert_eq!(count(&segment).unwrap().0, whole);
+}
