@@ -1,0 +1,174 @@
+//! Strategy lab benchmarks (issue 15), results in docs/benchmarks.md:
+//! - recording: bytes on disk per recorded event, for a day of the 300-market simulator recorded
+//!   through the engine (market events, listings, books, whales, news, decisions);
+//! - replay throughput: recorded market events through the engine per second, default plugins
+//!   loaded, one core (the backtest runs on a single-threaded runtime);
+//! - backtests of the simulator: `--days` simulated days of 300 markets (default 30).
+//!
+//! `cargo bench -p equilibrage --bench lab [-- record|replay|sim] [--days N]`
+
+#![expect(clippy::print_stdout, reason = "a harness-less benchmark reports on stdout")]
+#![expect(clippy::cast_precision_loss, reason = "rates and averages for display")]
+
+use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
+use equilibrage::exchange::sim::{SimConfig, SimExchange};
+use equilibrage::lab::{Backtest, DataSource, Overrides, Recorder, RecorderConfig, Schedule, recording};
+use equilibrage::plugins::{PluginOptions, Plugins, install_defaults};
+use equilibrage::store::Store;
+use rust_decimal::Decimal;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn plugin_options(dir: &Path) -> PluginOptions {
+    install_defaults(dir).expect("default plugins");
+    PluginOptions::new(dir, Some(dir.join("cache")))
+}
+
+/// Records `hours` of the 300-market simulator as the bot would see it, with auto-trading on,
+/// scanning every 5 simulated minutes and sweeping every 30 s; returns the recording and the
+/// number of market events in it.
+fn record(root: &Path, plugins: &Path, hours: i64) -> (std::path::PathBuf, u64) {
+    let sim = SimExchange::new(SimConfig::default(), Decimal::from(10_000));
+    let runtime = Plugins::new(plugin_options(plugins)).expect("plugins");
+    runtime.load_dir().expect("load");
+    let recorder = Recorder::start(root, "sim", &RecorderConfig::default()).expect("recorder");
+    let dir = recorder.dir().to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let mut events = 0_u64;
+    rt.block_on(async {
+        let clock = {
+            let sim = sim.clone();
+            Clock::from_fn(move || sim.now_ms())
+        };
+        let settings = Settings { auto_trading: true, ..Settings::default() };
+        let engine = Engine::open(
+            Arc::new(sim.clone()),
+            runtime,
+            Store::in_memory().expect("store"),
+            EngineOptions { settings, clock },
+        )
+        .await
+        .expect("engine");
+        let _ = engine.set_observer(recorder.sink());
+        for minute in 0..hours * 60 {
+            if minute % 5 == 0 {
+                engine.scan().await.expect("scan");
+            }
+            let out = sim.advance(60_000);
+            for e in out.events {
+                events += 1;
+                engine.on_market_event(e).await;
+            }
+            engine.push_whale_trades(out.whale_trades);
+            (engine.news_sink())(out.news);
+            engine.sweep().await;
+            engine.sweep().await;
+            engine.idle().await;
+            // Keep the queue from overflowing: the benchmark is about size, not the race.
+            if minute % 30 == 0 {
+                recorder.flush();
+            }
+        }
+    });
+    let stats = recorder.stats();
+    let dropped = stats.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    recorder.close().expect("close");
+    assert_eq!(dropped, 0, "nothing dropped");
+    (dir, events)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--bench")).collect();
+    let days: u32 = args
+        .iter()
+        .position(|a| a == "--days")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(30);
+    let want = |s: &str| {
+        !args.iter().any(|a| ["record", "replay", "sim"].contains(&a.as_str())) || args.iter().any(|a| a == s)
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let plugins = tmp.path().join("plugins");
+    let root = tmp.path().join("recordings");
+    let mut recorded = None;
+    if want("record") || want("replay") {
+        let started = Instant::now();
+        let (dir, events) = record(&root, &plugins, 24);
+        let bytes: u64 = recording::segments(&dir)
+            .expect("segments")
+            .iter()
+            .map(|p| std::fs::metadata(p).expect("size").len())
+            .sum();
+        let mut records = 0_u64;
+        recording::read(&dir, |_| {
+            records += 1;
+            Ok(())
+        })
+        .expect("read");
+        println!("record: 24 simulated hours of 300 markets in {:.1} s", started.elapsed().as_secs_f64());
+        println!(
+            "  {records} records ({events} market events), {bytes} bytes: {:.2} bytes per record, {:.2} per market event",
+            bytes as f64 / records as f64,
+            bytes as f64 / events as f64
+        );
+        recorded = Some(dir);
+    }
+    if want("replay")
+        && let Some(dir) = &recorded
+    {
+        for schedule in [Schedule::AsRecorded, Schedule::Interval] {
+            let bt = Backtest {
+                source: DataSource::Recording(dir.clone()),
+                plugins: plugin_options(&plugins),
+                settings: Settings { auto_trading: true, ..Settings::default() },
+                overrides: Overrides::default(),
+                trends: Default::default(),
+                from_ms: None,
+                to_ms: None,
+                cash: Decimal::from(10_000),
+                schedule,
+                label: "bench".into(),
+            };
+            let started = Instant::now();
+            let report = bt.run(&|_, _| {}).expect("replay");
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "replay ({schedule:?}): {} records, {} market events, {} scans, {} sweeps in {secs:.2} s: {:.0} market events/s, {:.0} records/s; {} positions",
+                report.stats.records,
+                report.stats.market_events,
+                report.stats.scans,
+                report.stats.sweeps,
+                report.stats.market_events as f64 / secs,
+                report.stats.records as f64 / secs,
+                report.positions.len()
+            );
+        }
+    }
+    if want("sim") {
+        let bt = Backtest {
+            source: DataSource::Sim { seed: 42, days, markets: 300, start_ms: SimConfig::default().start_ms },
+            plugins: plugin_options(&plugins),
+            settings: Settings { auto_trading: true, ..Settings::default() },
+            overrides: Overrides::default(),
+            trends: Default::default(),
+            from_ms: None,
+            to_ms: None,
+            cash: Decimal::from(10_000),
+            schedule: Schedule::Interval,
+            label: "bench".into(),
+        };
+        let started = Instant::now();
+        let report = bt.run(&|_, _| {}).expect("sim backtest");
+        println!(
+            "sim backtest: {days} days of 300 markets in {:.2} s ({} market events, {} scans, {} sweeps, {} positions, return {} %)",
+            started.elapsed().as_secs_f64(),
+            report.stats.market_events,
+            report.stats.scans,
+            report.stats.sweeps,
+            report.positions.len(),
+            report.metrics.return_percent.round_dp(2)
+        );
+    }
+}
