@@ -12,7 +12,7 @@
 
 use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
-use equilibrage::lab::{Backtest, DataSource, Overrides, Recorder, RecorderConfig, Schedule, recording};
+use equilibrage::lab::{Backtest, DataSource, Recorder, RecorderConfig, Schedule, recording};
 use equilibrage::plugins::{PluginOptions, Plugins, install_defaults};
 use equilibrage::store::Store;
 use rust_decimal::Decimal;
@@ -23,6 +23,12 @@ use std::time::Instant;
 fn plugin_options(dir: &Path) -> PluginOptions {
     install_defaults(dir).expect("default plugins");
     PluginOptions::new(dir, Some(dir.join("cache")))
+}
+
+/// A backtest with auto-trading on and the default plugins.
+fn trading(source: DataSource, plugins: &Path) -> Backtest {
+    let settings = Settings { auto_trading: true, ..Settings::default() };
+    Backtest { settings, ..Backtest::new(source, plugin_options(plugins)) }
 }
 
 /// Records `hours` of the 300-market simulator as the bot would see it, with auto-trading on,
@@ -119,18 +125,7 @@ fn main() {
         && let Some(dir) = &recorded
     {
         for schedule in [Schedule::AsRecorded, Schedule::Interval] {
-            let bt = Backtest {
-                source: DataSource::Recording(dir.clone()),
-                plugins: plugin_options(&plugins),
-                settings: Settings { auto_trading: true, ..Settings::default() },
-                overrides: Overrides::default(),
-                trends: Default::default(),
-                from_ms: None,
-                to_ms: None,
-                cash: Decimal::from(10_000),
-                schedule,
-                label: "bench".into(),
-            };
+            let bt = Backtest { schedule, ..trading(DataSource::Recording(dir.clone()), &plugins) };
             let started = Instant::now();
             let report = bt.run(&|_, _| {}).expect("replay");
             let secs = started.elapsed().as_secs_f64();
@@ -147,18 +142,9 @@ fn main() {
         }
     }
     if want("sim") {
-        let bt = Backtest {
-            source: DataSource::Sim { seed: 42, days, markets: 300, start_ms: SimConfig::default().start_ms },
-            plugins: plugin_options(&plugins),
-            settings: Settings { auto_trading: true, ..Settings::default() },
-            overrides: Overrides::default(),
-            trends: Default::default(),
-            from_ms: None,
-            to_ms: None,
-            cash: Decimal::from(10_000),
-            schedule: Schedule::Interval,
-            label: "bench".into(),
-        };
+        let source =
+            DataSource::Sim { seed: 42, days, markets: 300, start_ms: SimConfig::default().start_ms };
+        let bt = Backtest { schedule: Schedule::Interval, ..trading(source, &plugins) };
         let started = Instant::now();
         let report = bt.run(&|_, _| {}).expect("sim backtest");
         println!(

@@ -1,11 +1,18 @@
 //! The lab's commands: `equilibrage backtest` (one run, several seeds, or A against B with the
-//! per-decision diff) and `equilibrage record` (data only, no trading).
+//! per-decision diff) and `equilibrage record` (data only, no trading), and the recorder every
+//! run starts.
 
+use super::{Prior, plugin_options, start_venue};
 use anyhow::Context as _;
 use clap::Args;
-use equilibrage::config::Config;
-use equilibrage::lab::{Backtest, DataSource, Overrides, ResultsStore, RunReport, Schedule, diff_runs};
-use equilibrage::plugins::PluginOptions;
+use equilibrage::config::{Config, ExchangeMode};
+use equilibrage::engine::{Engine, EngineOptions, SignalFeeds};
+use equilibrage::lab::{
+    Backtest, DataSource, Overrides, Recorder, ResultsStore, RunReport, Schedule, diff_runs,
+};
+use equilibrage::plugins::{self, PluginOptions, Plugins};
+use equilibrage::store::Store;
+use equilibrage::web_backend::Venue;
 use rust_decimal::Decimal;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -87,6 +94,67 @@ fn parse_time(s: &str) -> anyhow::Result<i64> {
     Ok(t.timestamp_millis())
 }
 
+/// Starts the recorder (`[lab.recording]`) into `<data dir>/recordings` and makes it the
+/// engine's observer: what the engine sees and decides, off its path.
+pub fn start_recorder(config: &Config, engine: &Engine) -> anyhow::Result<Recorder> {
+    let root = config.data.dir.join("recordings");
+    let recorder =
+        Recorder::start(&root, engine.venue(), &config.lab.recording).context("starting the recorder")?;
+    if engine.set_observer(recorder.sink()).is_err() {
+        anyhow::bail!("the engine is observed already");
+    }
+    Ok(recorder)
+}
+
+/// `equilibrage record`: the venue's data through an engine that scans but never trades, into a
+/// recording; nothing is stored besides the recording.
+pub fn record(config: &Config, for_secs: Option<u64>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.exchange.mode != ExchangeMode::Live,
+        "`record` records without trading: use exchange.mode = \"paper\" (live data, no keys) or \"sim\""
+    );
+    let plugin_dir = config.plugin_dir();
+    plugins::install_defaults(&plugin_dir)?;
+    let runtime = Plugins::new(plugin_options(config))?;
+    runtime.load_dir()?;
+    let store = Store::in_memory()?;
+    let prior = Prior { cash: None, holdings: Vec::new(), last_ms: 0 };
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    tokio.block_on(async move {
+        let (venue, exchange, clock, _driver) = start_venue(config, &prior, None).await?;
+        let mut settings = config.engine.clone();
+        settings.auto_trading = false;
+        let engine = Engine::open(exchange, runtime, store, EngineOptions { settings, clock }).await?;
+        engine.set_trends_config(config.signals.trends.clone());
+        let recorder = start_recorder(config, &engine)?;
+        let mut tasks = engine.spawn();
+        if let Venue::Sim(sim) = &venue {
+            engine.follow_signals(SignalFeeds { whales: sim.whale_trades(), news: sim.news() }, &mut tasks);
+        }
+        tracing::info!(dir = %recorder.dir().display(), "recording without trading; Ctrl-C stops");
+        match for_secs {
+            Some(secs) => tokio::time::sleep(std::time::Duration::from_secs(secs)).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        tasks.abort();
+        drop(engine);
+        let dir = recorder.dir().to_owned();
+        let (records, bytes) = {
+            let s = recorder.stats();
+            (
+                s.records.load(std::sync::atomic::Ordering::Relaxed),
+                s.bytes.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        };
+        recorder.close()?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "recorded {records} records ({bytes} bytes) in {}", dir.display())?;
+        anyhow::Ok(())
+    })
+}
+
 /// Runs `equilibrage backtest`.
 pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -132,7 +200,8 @@ pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) ->
         schedule: args.schedule,
         label,
     };
-    let b_side = (args.vs.is_some() || !args.vs_param.is_empty() || !args.vs_set.is_empty()).then(|| {
+    // B: A's plugins, settings and parameters, with what `--vs…` changes.
+    let b_side = if args.vs.is_some() || !args.vs_param.is_empty() || !args.vs_set.is_empty() {
         let mut o = overrides.clone();
         for s in &args.vs_set {
             o.set(s)?;
@@ -144,9 +213,10 @@ pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) ->
         if let Some(dir) = &args.vs {
             opts.dir.clone_from(dir);
         }
-        anyhow::Ok((opts, o))
-    });
-    let b_side = b_side.transpose()?;
+        Some((opts, o))
+    } else {
+        None
+    };
     let store = if args.no_store { None } else { Some(ResultsStore::open(&config.data.dir)?) };
     let mut out = std::io::stdout().lock();
     let mut all = Vec::new();

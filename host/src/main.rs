@@ -165,7 +165,7 @@ fn main() -> anyhow::Result<()> {
             plugins::install_defaults(&config.plugin_dir())?;
             lab_cli::backtest(&config, plugin_options(&config), &args)
         }
-        Some(Command::Record { for_secs }) => record(&cli.common, for_secs),
+        Some(Command::Record { for_secs }) => lab_cli::record(&load_config(&cli.common)?, for_secs),
     }
 }
 
@@ -400,14 +400,7 @@ fn run(common: &Common) -> anyhow::Result<()> {
         );
         // The lab's recorder (`[lab.recording]`): what the engine sees and decides, off its path.
         let _recorder = if config.lab.recording.enabled {
-            let recorder = equilibrage::lab::Recorder::start(
-                &config.data.dir.join("recordings"),
-                engine.venue(),
-                &config.lab.recording,
-            )
-            .context("starting the recorder")?;
-            let _ = engine.set_observer(recorder.sink());
-            Some(recorder)
+            Some(lab_cli::start_recorder(&config, &engine)?)
         } else {
             None
         };
@@ -486,61 +479,6 @@ fn run(common: &Common) -> anyhow::Result<()> {
                 tracing::info!("shutting down");
             })
             .await?;
-        anyhow::Ok(())
-    })
-}
-
-/// `equilibrage record`: the venue's data through an engine that scans but never trades, into a
-/// recording; nothing is stored besides the recording.
-fn record(common: &Common, for_secs: Option<u64>) -> anyhow::Result<()> {
-    let config = load_config(common)?;
-    anyhow::ensure!(
-        config.exchange.mode != ExchangeMode::Live,
-        "`record` records without trading: use exchange.mode = \"paper\" (live data, no keys) or \"sim\""
-    );
-    let plugin_dir = config.plugin_dir();
-    plugins::install_defaults(&plugin_dir)?;
-    let runtime = Plugins::new(plugin_options(&config))?;
-    runtime.load_dir()?;
-    let store = Store::in_memory()?;
-    let prior = Prior { cash: None, holdings: Vec::new(), last_ms: 0 };
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    tokio.block_on(async move {
-        let (venue, exchange, clock, _driver) = start_venue(&config, &prior, None).await?;
-        let mut settings = config.engine.clone();
-        settings.auto_trading = false;
-        let engine = Engine::open(exchange, runtime, store, EngineOptions { settings, clock }).await?;
-        engine.set_trends_config(config.signals.trends.clone());
-        let recorder = equilibrage::lab::Recorder::start(
-            &config.data.dir.join("recordings"),
-            engine.venue(),
-            &config.lab.recording,
-        )?;
-        let _ = engine.set_observer(recorder.sink());
-        let mut tasks = engine.spawn();
-        if let Venue::Sim(sim) = &venue {
-            engine.follow_signals(SignalFeeds { whales: sim.whale_trades(), news: sim.news() }, &mut tasks);
-        }
-        tracing::info!(dir = %recorder.dir().display(), "recording without trading; Ctrl-C stops");
-        match for_secs {
-            Some(secs) => tokio::time::sleep(std::time::Duration::from_secs(secs)).await,
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-        tasks.abort();
-        drop(engine);
-        let dir = recorder.dir().to_owned();
-        let (records, bytes) = {
-            let s = recorder.stats();
-            (
-                s.records.load(std::sync::atomic::Ordering::Relaxed),
-                s.bytes.load(std::sync::atomic::Ordering::Relaxed),
-            )
-        };
-        recorder.close()?;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "recorded {records} records ({bytes} bytes) in {}", dir.display())?;
         anyhow::Ok(())
     })
 }

@@ -4,7 +4,7 @@
 //! are refused with the file and the offset.
 
 use equilibrage::engine::Settings;
-use equilibrage::lab::{Backtest, DataSource, LabError, Overrides, RunReport, Schedule, recording};
+use equilibrage::lab::{Backtest, DataSource, LabError, RunReport, recording};
 use equilibrage::plugins::PluginOptions;
 use equilibrage::store::Store;
 use rust_decimal::Decimal;
@@ -79,17 +79,11 @@ fn the_recording(data: &Path) -> PathBuf {
 
 fn backtest(data: &Path, recording: &Path) -> Backtest {
     let config = equilibrage::config::Config::load(Some(&data.join("config.toml"))).unwrap();
+    let plugins = PluginOptions::new(data.join("plugins"), Some(support::cache_dir()));
     Backtest {
-        source: DataSource::Recording(recording.to_owned()),
-        plugins: PluginOptions::new(data.join("plugins"), Some(support::cache_dir())),
         settings: config.engine.clone(),
-        overrides: Overrides::default(),
         trends: config.signals.trends.clone(),
-        from_ms: None,
-        to_ms: None,
-        cash: Decimal::from(10_000),
-        schedule: Schedule::AsRecorded,
-        label: "test".into(),
+        ..Backtest::new(DataSource::Recording(recording.to_owned()), plugins)
     }
 }
 

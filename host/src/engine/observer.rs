@@ -90,20 +90,3 @@ pub enum Decision {
         outcome: String,
     },
 }
-
-impl Decision {
-    /// A short name, for logs and the decision diff.
-    #[must_use]
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::ScanStarted { .. } => "scan_started",
-            Self::Scanned { .. } => "scanned",
-            Self::SweepStarted => "sweep_started",
-            Self::SweepEnded => "sweep_ended",
-            Self::Entry { .. } => "entry",
-            Self::Exit { .. } => "exit",
-            Self::Order { .. } => "order",
-            Self::Fill { .. } => "fill",
-        }
-    }
-}

@@ -45,6 +45,11 @@ impl BookSet {
         self.books.insert(token, book);
     }
 
+    /// Every book, by token, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&TokenId, &OrderBook)> {
+        self.books.iter()
+    }
+
     /// Forgets every book, e.g. after a feed gap: all need fresh snapshots.
     pub fn clear(&mut self) {
         self.books.clear();

@@ -4,12 +4,11 @@
 //! function of its data, plugins and settings alone.
 
 use super::metrics::{self, Metrics, Sample};
+use super::overrides::Overrides;
 use super::record::{Record, Timed};
 use super::replay::ReplayVenue;
 use super::{LabError, Result, recording};
-use crate::engine::{
-    Clock, Decision, Engine, EngineOptions, Observer, Seen, Settings, SettingsPatch, TrendsConfig,
-};
+use crate::engine::{Clock, Decision, Engine, EngineOptions, Observer, Seen, Settings, TrendsConfig};
 use crate::exchange::sim::{SimConfig, SimExchange};
 use crate::exchange::{Exchange, MarketEvent};
 use crate::plugins::{PluginKind, PluginOptions, Plugins};
@@ -24,6 +23,8 @@ use std::sync::{Arc, Mutex};
 const DAY_MS: i64 = 86_400_000;
 /// The simulator's step in a backtest: its clock in the bot moves a minute at a time too.
 const SIM_STEP_MS: i64 = 60_000;
+/// Account samples are at least this far apart in data time.
+const SAMPLE_EVERY_MS: i64 = 3_600_000;
 
 /// Where a backtest's market data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,78 +51,11 @@ impl std::fmt::Display for DataSource {
 #[serde(rename_all = "snake_case")]
 pub enum Schedule {
     /// Where the recorded engine scanned and swept (the same moments, the same books): what
-    /// parity with the recorded run needs. Recordings without scans fall back to `Interval`.
+    /// parity with the recorded run needs. A recording without scans replays none.
     #[default]
     AsRecorded,
     /// Every `scan_interval_secs` and `sweep_interval_secs` of recorded time.
     Interval,
-}
-
-/// Settings and plugin parameters a run changes from the base ones.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Overrides {
-    /// `engine.<field>` → value as written (`--set engine.max_positions=5`).
-    pub settings: Vec<(String, String)>,
-    /// (plugin name, parameter, value) (`--param default-scorer.weight-liquidity=0.4`).
-    pub params: Vec<(String, String, f64)>,
-}
-
-impl Overrides {
-    /// Parses `--set KEY=VALUE` (KEY `engine.<field>` or `<field>`).
-    ///
-    /// # Errors
-    /// No `=`.
-    pub fn set(&mut self, arg: &str) -> Result<()> {
-        let (k, v) = arg.split_once('=').ok_or_else(|| {
-            LabError::Invalid(format!("--set {arg:?}: expected KEY=VALUE, e.g. engine.max_positions=5"))
-        })?;
-        let k = k.trim().strip_prefix("engine.").unwrap_or(k.trim());
-        self.settings.push((k.to_owned(), v.trim().to_owned()));
-        Ok(())
-    }
-
-    /// Parses `--param PLUGIN.PARAM=VALUE`.
-    ///
-    /// # Errors
-    /// Not of that shape, or a value that is not a finite number.
-    pub fn param(&mut self, arg: &str) -> Result<()> {
-        let bad = || {
-            LabError::Invalid(format!(
-                "--param {arg:?}: expected PLUGIN.PARAM=NUMBER, e.g. default-scorer.weight-liquidity=0.4"
-            ))
-        };
-        let (k, v) = arg.split_once('=').ok_or_else(bad)?;
-        let (plugin, param) = k.trim().split_once('.').ok_or_else(bad)?;
-        let value: f64 = v.trim().parse().map_err(|_| bad())?;
-        if !value.is_finite() {
-            return Err(bad());
-        }
-        self.params.push((plugin.to_owned(), param.to_owned(), value));
-        Ok(())
-    }
-
-    /// `base` with the setting overrides, validated all at once.
-    ///
-    /// # Errors
-    /// An unknown field or a value out of range, named.
-    pub fn apply_settings(&self, base: &Settings) -> Result<Settings> {
-        if self.settings.is_empty() {
-            return Ok(base.clone());
-        }
-        let mut patch = serde_json::Map::new();
-        for (k, v) in &self.settings {
-            // Numbers and booleans as such; decimals are read from their text, exactly.
-            let value = match serde_json::from_str::<serde_json::Value>(v) {
-                Ok(serde_json::Value::Number(_)) if v.contains('.') => serde_json::Value::String(v.clone()),
-                Ok(j @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_))) => j,
-                _ => serde_json::Value::String(v.clone()),
-            };
-            patch.insert(k.clone(), value);
-        }
-        let patch: SettingsPatch = serde_json::from_value(serde_json::Value::Object(patch))
-            .map_err(|e| LabError::Invalid(format!("--set: {e}")))?;
-        base.patched(&patch).map_err(|e| LabError::Invalid(format!("--set: {e}")))
-    }
 }
 
 /// One backtest.
@@ -239,7 +173,6 @@ struct Driver {
     queue: VecDeque<Timed>,
     deferred: Vec<Timed>,
     samples: Vec<Sample>,
-    last_day: Option<i64>,
     stats: RunStats,
     done: bool,
 }
@@ -252,15 +185,31 @@ impl Driver {
         }
     }
 
+    /// What a record says about the venue (a replay's; the simulator keeps its own).
+    fn apply(&self, record: &Record) {
+        if let Some(v) = &self.venue {
+            v.apply(record);
+        }
+    }
+
     fn feeding(&self, at_ms: i64) -> bool {
         self.from_ms.is_none_or(|f| at_ms >= f)
     }
 
+    /// Samples the account now.
     fn sample(&mut self) {
         if let Ok(o) = self.engine.overview() {
             let at_ms = self.now.load(Ordering::Acquire);
             self.samples.push(Sample { at_ms, equity: o.total, allocated: o.allocated });
-            self.last_day = Some(at_ms.div_euclid(DAY_MS));
+        }
+    }
+
+    /// Samples the account after a scan or sweep, at most once per [`SAMPLE_EVERY_MS`] of data
+    /// time: enough for daily returns and a drawdown seen hour by hour, small enough to store.
+    fn sample_if_due(&mut self) {
+        let now = self.now.load(Ordering::Acquire);
+        if self.samples.last().is_none_or(|s| now - s.at_ms >= SAMPLE_EVERY_MS) {
+            self.sample();
         }
     }
 
@@ -270,17 +219,14 @@ impl Driver {
         }
         self.engine.idle().await;
         self.stats.scans += 1;
-        self.sample();
+        self.sample_if_due();
     }
 
     async fn sweep(&mut self) {
         self.engine.sweep().await;
         self.engine.idle().await;
         self.stats.sweeps += 1;
-        let day = self.now.load(Ordering::Acquire).div_euclid(DAY_MS);
-        if self.last_day != Some(day) || self.samples.len().is_multiple_of(16) {
-            self.sample();
-        }
+        self.sample_if_due();
     }
 
     /// Scans and sweeps due by `at_ms` on the interval schedule, each at its own time.
@@ -336,17 +282,11 @@ impl Driver {
             self.timers(t.at_ms).await;
         }
         self.set_now(t.at_ms);
-        let venue = self.venue.clone();
-        let apply = |r: &Record| {
-            if let Some(v) = &venue {
-                v.apply(r);
-            }
-        };
         if let Some((window, started)) = self.window {
             match &t.record {
                 // The venue's answers during a scan or sweep are what it answered then: in place
                 // before the engine asks.
-                Record::Listed(_) | Record::Delisted(_) | Record::Book { .. } => apply(&t.record),
+                Record::Listed(_) | Record::Delisted(_) | Record::Book { .. } => self.apply(&t.record),
                 Record::Decision(d)
                     if matches!((&**d, window), (Decision::Scanned { scan_id, .. }, Window::Scan(w)) if *scan_id == w)
                         || matches!((&**d, window), (Decision::SweepEnded, Window::Sweep)) =>
@@ -371,9 +311,11 @@ impl Driver {
             return;
         }
         match t.record {
-            Record::Listed(_) | Record::Delisted(_) | Record::Book { .. } => apply(&t.record),
+            Record::Listed(_) | Record::Delisted(_) | Record::Book { .. } => self.apply(&t.record),
             Record::Market(e) => {
-                apply(&Record::Market(e.clone()));
+                if let Some(v) = &self.venue {
+                    v.apply_event(&e);
+                }
                 self.market(e, t.at_ms).await;
             }
             Record::Whale(w) => {
@@ -401,6 +343,24 @@ impl Driver {
 }
 
 impl Backtest {
+    /// A backtest of `source` with the plugins of `plugins`, and defaults for the rest: default
+    /// settings, no overrides, default trend windows, 10,000 pUSD, the recorded schedule.
+    #[must_use]
+    pub fn new(source: DataSource, plugins: PluginOptions) -> Self {
+        Self {
+            source,
+            plugins,
+            settings: Settings::default(),
+            overrides: Overrides::default(),
+            trends: TrendsConfig::default(),
+            from_ms: None,
+            to_ms: None,
+            cash: Decimal::from(10_000),
+            schedule: Schedule::AsRecorded,
+            label: String::new(),
+        }
+    }
+
     /// Runs the backtest on a runtime of its own (one thread), reporting progress as
     /// (done, total) in the source's own units.
     ///
@@ -410,41 +370,7 @@ impl Backtest {
     pub fn run(&self, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<RunReport> {
         let started = std::time::Instant::now();
         let settings = self.overrides.apply_settings(&self.settings)?;
-        let plugins =
-            Plugins::new(self.plugins.clone()).map_err(|e| LabError::Invalid(format!("plugins: {e}")))?;
-        let files = plugins.load_dir().map_err(|e| LabError::Invalid(format!("plugins: {e}")))?;
-        for f in files.iter().filter(|f| f.result.is_err()) {
-            if let Err(e) = &f.result {
-                tracing::warn!(file = %f.file.display(), error = %e, "plugin not loaded for the backtest");
-            }
-        }
-        for (plugin, param, value) in &self.overrides.params {
-            let kind =
-                plugins.list().into_iter().find(|p| p.info.name == *plugin).map(|p| p.info.kind).ok_or_else(
-                    || {
-                        LabError::Invalid(format!(
-                            "--param: no plugin named {plugin:?} in {}",
-                            self.plugins.dir.display()
-                        ))
-                    },
-                )?;
-            plugins
-                .set_params(kind, plugin, &[(param.clone(), *value)])
-                .map_err(|e| LabError::Invalid(format!("--param {plugin}.{param}: {e}")))?;
-        }
-        let active: Vec<String> = PluginKind::ALL
-            .iter()
-            .filter_map(|k| {
-                plugins.list().into_iter().find(|p| p.active && p.info.kind == *k).map(|p| {
-                    format!(
-                        "{k} {}@{} ({})",
-                        p.info.name,
-                        p.info.version,
-                        p.file.file_name().unwrap_or_default().to_string_lossy()
-                    )
-                })
-            })
-            .collect();
+        let (plugins, active) = self.load_plugins()?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -475,11 +401,12 @@ impl Backtest {
                 d
             }
             DataSource::Recording(path) => {
-                let start = recording::headers(path)?
-                    .iter()
-                    .filter_map(|(_, h)| h.span.map(|s| s.0))
-                    .min()
-                    .unwrap_or(0);
+                // Progress is in data time, over the span the segments' headers give.
+                let spans: Vec<(i64, i64)> =
+                    recording::headers(path)?.iter().filter_map(|(_, h)| h.span).collect();
+                let start = spans.iter().map(|s| s.0).min().unwrap_or(0);
+                let end = spans.iter().map(|s| s.1).max().unwrap_or(start);
+                let total = u64::try_from(end - start).unwrap_or(0);
                 now.store(start, Ordering::Release);
                 let venue = Arc::new(ReplayVenue::new(self.cash));
                 venue.set_now(start);
@@ -495,30 +422,20 @@ impl Backtest {
                     EngineOptions { settings: settings.clone(), clock },
                 ))?;
                 let mut d = self.driver(engine, Some(venue), &now, &settings, &log);
-                let has_scans = self.schedule == Schedule::AsRecorded;
-                if !has_scans {
-                    d.schedule = Schedule::Interval;
-                }
-                let total: u64 = recording::segments(path)?
-                    .iter()
-                    .filter_map(|p| std::fs::metadata(p).ok())
-                    .map(|m| m.len())
-                    .sum();
                 let mut batch = Vec::with_capacity(4_096);
-                let mut scanned_any = false;
                 let summary = recording::read(path, |t| {
-                    scanned_any |= matches!(&t.record, Record::Decision(d) if matches!(**d, Decision::ScanStarted { .. }));
                     batch.push(t);
                     if batch.len() >= 4_096 {
                         rt.block_on(d.feed(batch.drain(..)));
-                        progress(d.stats.records, total);
+                        let done = d.now.load(Ordering::Acquire) - start;
+                        progress(u64::try_from(done).unwrap_or(0), total);
                     }
                     Ok(())
                 })?;
                 rt.block_on(d.feed(batch.drain(..)));
-                if !scanned_any && d.schedule == Schedule::AsRecorded {
+                if d.stats.scans == 0 && d.schedule == Schedule::AsRecorded {
                     tracing::warn!(
-                        "the recording holds no scans; nothing was scanned (use the interval schedule)"
+                        "no recorded scan was replayed; `--schedule interval` scans on recorded time"
                     );
                 }
                 d.stats.torn = summary
@@ -527,9 +444,10 @@ impl Backtest {
                 d
             }
         };
-        for t in std::mem::take(&mut driver.deferred) {
-            rt.block_on(driver.feed([t]));
-        }
+        // A recording that ends inside a scan or sweep: what came meanwhile still counts.
+        driver.window = None;
+        let rest = std::mem::take(&mut driver.deferred);
+        rt.block_on(driver.feed(rest));
         driver.sample();
         rt.block_on(driver.engine.idle());
         let read = store.read()?;
@@ -553,6 +471,40 @@ impl Backtest {
             decisions,
             stats,
         })
+    }
+
+    /// The plugin directory, loaded once (not watched), with the parameter overrides applied;
+    /// and the active plugins, `kind name@version (file)`.
+    fn load_plugins(&self) -> Result<(Plugins, Vec<String>)> {
+        let invalid = |e: crate::plugins::RuntimeError| LabError::Invalid(format!("plugins: {e}"));
+        let plugins = Plugins::new(self.plugins.clone()).map_err(invalid)?;
+        for f in plugins.load_dir().map_err(invalid)? {
+            if let Err(e) = &f.result {
+                tracing::warn!(file = %f.file.display(), error = %e, "plugin not loaded for the backtest");
+            }
+        }
+        let loaded = plugins.list();
+        for (plugin, param, value) in &self.overrides.params {
+            let kind =
+                loaded.iter().find(|p| p.info.name == *plugin).map(|p| p.info.kind).ok_or_else(|| {
+                    LabError::Invalid(format!(
+                        "--param: no plugin named {plugin:?} in {}",
+                        self.plugins.dir.display()
+                    ))
+                })?;
+            plugins
+                .set_params(kind, plugin, &[(param.clone(), *value)])
+                .map_err(|e| LabError::Invalid(format!("--param {plugin}.{param}: {e}")))?;
+        }
+        let active = PluginKind::ALL
+            .iter()
+            .filter_map(|k| loaded.iter().find(|p| p.active && p.info.kind == *k).map(|p| (k, p)))
+            .map(|(k, p)| {
+                let file = p.file.file_name().unwrap_or_default().to_string_lossy();
+                format!("{k} {}@{} ({file})", p.info.name, p.info.version)
+            })
+            .collect();
+        Ok((plugins, active))
     }
 
     fn driver(
@@ -579,7 +531,6 @@ impl Backtest {
             queue: VecDeque::new(),
             deferred: Vec::new(),
             samples: Vec::new(),
-            last_day: None,
             stats: RunStats::default(),
             done: false,
         }
@@ -623,87 +574,4 @@ impl Driver {
             }
         }
     }
-}
-
-/// A difference between two runs on one market.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DiffRow {
-    pub market_id: String,
-    pub question: String,
-    /// What each run did there (`-` for nothing).
-    pub a: String,
-    pub b: String,
-    /// Realised P&L of each run's positions on the market, and A − B.
-    pub pnl_a: Decimal,
-    pub pnl_b: Decimal,
-    pub pnl_diff: Decimal,
-    /// The positions behind it, per run.
-    pub positions_a: Vec<u64>,
-    pub positions_b: Vec<u64>,
-}
-
-fn story(p: &Position) -> String {
-    let mut s = format!("entered {}", p.opened_at_ms);
-    if let Some(leg) = p.liquidated {
-        s.push_str(&format!(", liquidated {} at {}", leg.as_str(), p.liquidated_at_ms.unwrap_or_default()));
-    }
-    if let Some(r) = &p.close_reason {
-        s.push_str(&format!(", closed ({r}) at {}", p.closed_at_ms.unwrap_or_default()));
-    } else if p.status.is_open() {
-        s.push_str(", still open");
-    }
-    s
-}
-
-/// The per-decision diff of two runs on the same data: markets one run entered and the other
-/// did not, and markets both entered where what happened next differs (liquidated side, exit,
-/// times), with the P&L consequence of each; the largest consequences first.
-#[must_use]
-pub fn diff_runs(a: &RunReport, b: &RunReport) -> Vec<DiffRow> {
-    use std::collections::BTreeMap;
-    fn by_market(r: &RunReport) -> BTreeMap<String, Vec<&Position>> {
-        let mut m: BTreeMap<String, Vec<&Position>> = BTreeMap::new();
-        for p in &r.positions {
-            m.entry(p.market_id.clone()).or_default().push(p);
-        }
-        m
-    }
-    let (ma, mb) = (by_market(a), by_market(b));
-    let mut markets: Vec<&String> = ma.keys().chain(mb.keys()).collect();
-    markets.sort();
-    markets.dedup();
-    let realised =
-        |ps: &[&Position]| ps.iter().map(|p| crate::engine::mark(p, [None, None]).realised).sum::<Decimal>();
-    let tell = |ps: &[&Position]| {
-        if ps.is_empty() {
-            "-".to_owned()
-        } else {
-            ps.iter().map(|p| story(p)).collect::<Vec<_>>().join("; ")
-        }
-    };
-    let mut rows: Vec<DiffRow> = markets
-        .into_iter()
-        .filter_map(|m| {
-            let pa = ma.get(m).map(Vec::as_slice).unwrap_or_default();
-            let pb = mb.get(m).map(Vec::as_slice).unwrap_or_default();
-            let (sa, sb) = (tell(pa), tell(pb));
-            if sa == sb {
-                return None;
-            }
-            let (ra, rb) = (realised(pa), realised(pb));
-            Some(DiffRow {
-                market_id: m.clone(),
-                question: pa.first().or(pb.first()).map(|p| p.question.clone()).unwrap_or_default(),
-                a: sa,
-                b: sb,
-                pnl_a: ra,
-                pnl_b: rb,
-                pnl_diff: ra - rb,
-                positions_a: pa.iter().map(|p| p.id).collect(),
-                positions_b: pb.iter().map(|p| p.id).collect(),
-            })
-        })
-        .collect();
-    rows.sort_by(|x, y| y.pnl_diff.abs().cmp(&x.pnl_diff.abs()).then_with(|| x.market_id.cmp(&y.market_id)));
-    rows
 }

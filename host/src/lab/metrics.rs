@@ -2,7 +2,7 @@
 //! liquidations, fees and exposure, from its equity samples, positions and trades. Money stays
 //! exact; only the Sharpe ratio (a statistic of returns) is a float.
 
-use crate::engine::mark;
+use crate::engine::ClosedHistory;
 use crate::store::{Position, TradeRecord};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
@@ -31,8 +31,8 @@ pub struct Metrics {
     /// or no variation.
     pub sharpe: Option<f64>,
     pub positions: usize,
-    pub closed: usize,
-    pub wins: usize,
+    pub closed: u64,
+    pub wins: u64,
     pub win_rate_percent: Option<Decimal>,
     /// Positions with a side liquidated.
     pub liquidations: usize,
@@ -95,10 +95,10 @@ pub fn compute(
         .filter_map(|w| ((w[1] - w[0]) / w[0]).to_f64())
         .collect();
     let sharpe = sharpe(&returns);
-    let closed: Vec<&Position> = positions.iter().filter(|p| !p.status.is_open()).collect();
-    let wins = closed.iter().filter(|p| mark(p, [None, None]).realised > Decimal::ZERO).count();
-    let win_rate_percent =
-        (!closed.is_empty()).then(|| percent(Decimal::from(wins), Decimal::from(closed.len())));
+    // Closed positions as the History page counts them (unwound entries that never traded
+    // are not wins or losses).
+    let history = ClosedHistory::new(positions);
+    let stats = history.stats();
     let span = samples.last().map_or(0, |l| l.at_ms - samples[0].at_ms);
     Metrics {
         initial_capital: initial,
@@ -109,9 +109,9 @@ pub fn compute(
         max_drawdown_percent: max_dd_pct,
         sharpe,
         positions: positions.len(),
-        closed: closed.len(),
-        wins,
-        win_rate_percent,
+        closed: stats.closed,
+        wins: stats.wins,
+        win_rate_percent: stats.win_rate_percent(),
         liquidations: positions.iter().filter(|p| p.liquidated.is_some()).count(),
         fees: trades.iter().map(|t| t.fee).sum(),
         exposure_percent,

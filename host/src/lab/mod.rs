@@ -3,7 +3,9 @@
 
 mod backtest;
 mod codec;
+mod diff;
 mod metrics;
+mod overrides;
 mod record;
 mod recorder;
 pub mod recording;
@@ -11,8 +13,10 @@ mod replay;
 mod results;
 mod segment;
 
-pub use backtest::{Backtest, DataSource, Overrides, RunReport, Schedule, diff_runs};
+pub use backtest::{Backtest, DataSource, RunReport, RunStats, Schedule, TimedDecision};
+pub use diff::{DiffRow, diff_runs};
 pub use metrics::Metrics;
+pub use overrides::Overrides;
 pub use record::{Record, Timed};
 pub use recorder::{RecordSink, Recorder, RecorderConfig, RecorderStats};
 pub use replay::ReplayVenue;

@@ -4,7 +4,9 @@
 use super::codec::{Dec, DecResult, Enc};
 use crate::engine::Decision;
 use crate::exchange::sim::{NewsItem, WhaleTrade};
-use crate::exchange::{BookSide, Level, Market, MarketEvent, OrderBook, Outcome, Side, TakerFee, TokenId};
+use crate::exchange::{
+    BookSet, BookSide, Level, Market, MarketEvent, OrderBook, Outcome, Side, TakerFee, TokenId,
+};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 
@@ -98,7 +100,7 @@ pub(crate) struct Encoder {
 /// listing, kept across segments by the recorder.
 #[derive(Debug, Default)]
 pub(crate) struct World {
-    pub(crate) books: HashMap<TokenId, OrderBook>,
+    pub(crate) books: BookSet,
     pub(crate) listing: std::collections::BTreeMap<String, Market>,
 }
 
@@ -106,14 +108,8 @@ impl World {
     /// Takes in what a record says about the world.
     pub(crate) fn note(&mut self, record: &Record) {
         match record {
-            Record::Market(MarketEvent::Book { token, bids, asks, .. }) => {
-                let book = self.books.entry(token.clone()).or_insert_with(|| OrderBook::new(Decimal::ZERO));
-                book.replace(bids, asks);
-            }
-            Record::Market(MarketEvent::PriceChange { token, side, price, size, .. }) => {
-                if let Some(b) = self.books.get_mut(token) {
-                    b.set(*side, *price, *size);
-                }
+            Record::Market(e) => {
+                self.books.apply(e);
             }
             Record::Book { token, book } => {
                 self.books.insert(token.clone(), book.clone());
@@ -132,11 +128,9 @@ impl World {
     pub(crate) fn opening(&self) -> Vec<Record> {
         let mut out: Vec<Record> =
             self.listing.values().map(|m| Record::Listed(Box::new(m.clone()))).collect();
-        let mut tokens: Vec<&TokenId> = self.books.keys().collect();
-        tokens.sort();
-        out.extend(
-            tokens.into_iter().map(|t| Record::Book { token: t.clone(), book: self.books[t].clone() }),
-        );
+        let mut books: Vec<(&TokenId, &OrderBook)> = self.books.iter().collect();
+        books.sort_by_key(|(t, _)| *t);
+        out.extend(books.into_iter().map(|(t, b)| Record::Book { token: t.clone(), book: b.clone() }));
         out
     }
 }
@@ -341,6 +335,12 @@ impl Decoder {
         }
     }
 
+    /// A market event's token and its own time, stored as a delta from the record's.
+    fn token_at(&self, d: &mut Dec<'_>, at: i64) -> DecResult<(usize, i64)> {
+        let i = self.token(d)? as usize;
+        Ok((i, at.wrapping_add(d.zigzag()?)))
+    }
+
     fn time(&mut self, d: &mut Dec<'_>) -> DecResult<i64> {
         let dt = d.zigzag()?;
         let prev = if self.started { self.last_ms } else { 0 };
@@ -382,8 +382,7 @@ impl Decoder {
             let at = self.time(d)?;
             let record = match t {
                 tag::BOOK_DELTA => {
-                    let i = self.token(d)? as usize;
-                    let at_ms = at.wrapping_add(d.zigzag()?);
+                    let (i, at_ms) = self.token_at(d, at)?;
                     let n = d.usize()?;
                     let book = &mut self.seg.books[i];
                     for _ in 0..n {
@@ -399,8 +398,7 @@ impl Decoder {
                     })
                 }
                 tag::PRICE_CHANGE => {
-                    let i = self.token(d)? as usize;
-                    let at_ms = at.wrapping_add(d.zigzag()?);
+                    let (i, at_ms) = self.token_at(d, at)?;
                     let side = Self::side(d)?;
                     let (price, size) = (d.decimal()?, d.decimal()?);
                     self.seg.books[i].set(side, price, size);
@@ -413,8 +411,7 @@ impl Decoder {
                     })
                 }
                 tag::TRADE => {
-                    let i = self.token(d)? as usize;
-                    let at_ms = at.wrapping_add(d.zigzag()?);
+                    let (i, at_ms) = self.token_at(d, at)?;
                     let side = Self::trade_side(d)?;
                     let (price, size) = (d.decimal()?, d.decimal()?);
                     Record::Market(MarketEvent::Trade {
@@ -426,8 +423,7 @@ impl Decoder {
                     })
                 }
                 tag::TICK_SIZE => {
-                    let i = self.token(d)? as usize;
-                    let at_ms = at.wrapping_add(d.zigzag()?);
+                    let (i, at_ms) = self.token_at(d, at)?;
                     let tick_size = d.decimal()?;
                     Record::Market(MarketEvent::TickSize {
                         token: self.seg.tokens[i].clone(),
@@ -437,8 +433,7 @@ impl Decoder {
                 }
                 tag::RESOLVED => {
                     let market = d.string()?;
-                    let i = self.token(d)? as usize;
-                    let at_ms = at.wrapping_add(d.zigzag()?);
+                    let (i, at_ms) = self.token_at(d, at)?;
                     Record::Market(MarketEvent::Resolved {
                         market,
                         winning_token: self.seg.tokens[i].clone(),

@@ -164,6 +164,7 @@ impl Recorder {
             stats,
             number: 1,
             last_ms: 0,
+            gapped: 0,
         };
         let thread =
             std::thread::Builder::new().name("recorder".into()).spawn(move || job.run(&rx)).map_err(|e| {
@@ -236,6 +237,8 @@ struct Job {
     stats: Arc<RecorderStats>,
     number: u32,
     last_ms: i64,
+    /// Dropped records already told by a gap record.
+    gapped: u64,
 }
 
 impl Job {
@@ -245,8 +248,8 @@ impl Job {
         loop {
             let wait = every.saturating_sub(flushed.elapsed());
             match rx.recv_timeout(wait) {
-                Ok(Msg::Record(t)) => self.push(t)?,
-                Ok(Msg::Listing(at, markets)) => self.listing(at, &markets)?,
+                Ok(Msg::Record(t)) => self.push(t),
+                Ok(Msg::Listing(at, markets)) => self.listing(at, &markets),
                 Ok(Msg::Flush(done)) => {
                     self.flush()?;
                     flushed = Instant::now();
@@ -269,11 +272,13 @@ impl Job {
         }
     }
 
+    /// Records what was dropped since the last gap record, once.
     fn gap(&mut self) {
-        let dropped = self.stats.dropped.swap(0, Ordering::Relaxed);
+        let total = self.stats.dropped.load(Ordering::Relaxed);
+        let dropped = total - self.gapped;
         if dropped > 0 {
             tracing::warn!(dropped, "the recorder fell behind; a gap is recorded");
-            self.stats.dropped.fetch_add(dropped, Ordering::Relaxed);
+            self.gapped = total;
             let t = Timed { at_ms: self.last_ms, record: Record::Gap { dropped } };
             if let Some(w) = self.writer.as_mut() {
                 w.push(&t);
@@ -281,31 +286,29 @@ impl Job {
         }
     }
 
-    fn push(&mut self, t: Timed) -> Result<()> {
+    fn push(&mut self, t: Timed) {
         self.world.note(&t.record);
         self.last_ms = t.at_ms;
         if let Some(w) = self.writer.as_mut() {
             w.push(&t);
         }
         self.stats.records.fetch_add(1, Ordering::Relaxed);
-        Ok(())
     }
 
     /// A listing: the markets new or changed since the last one, and those gone.
-    fn listing(&mut self, at_ms: i64, markets: &[Arc<Market>]) -> Result<()> {
+    fn listing(&mut self, at_ms: i64, markets: &[Arc<Market>]) {
         let mut seen = std::collections::HashSet::with_capacity(markets.len());
         for m in markets {
             seen.insert(m.id.as_str());
             if self.world.listing.get(&m.id) != Some(&**m) {
-                self.push(Timed { at_ms, record: Record::Listed(Box::new((**m).clone())) })?;
+                self.push(Timed { at_ms, record: Record::Listed(Box::new((**m).clone())) });
             }
         }
         let gone: Vec<String> =
             self.world.listing.keys().filter(|id| !seen.contains(id.as_str())).cloned().collect();
         for id in gone {
-            self.push(Timed { at_ms, record: Record::Delisted(id) })?;
+            self.push(Timed { at_ms, record: Record::Delisted(id) });
         }
-        Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {

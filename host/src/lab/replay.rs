@@ -63,11 +63,9 @@ impl ReplayVenue {
         s.now_ms = s.now_ms.max(at_ms);
     }
 
-    /// Takes in what a record says about the venue: listings, books, resolutions (which pay
-    /// out what the account holds). Resting orders the books moved through fill.
+    /// Takes in what a record says about the venue: listings and books.
     pub fn apply(&self, record: &Record) {
         let mut s = self.state();
-        let s = &mut *s;
         match record {
             Record::Listed(m) => {
                 for o in &m.outcomes {
@@ -79,23 +77,30 @@ impl ReplayVenue {
                 s.listing.remove(id);
             }
             Record::Book { token, book } => s.books.insert(token.clone(), book.clone()),
-            Record::Market(MarketEvent::Resolved { market, winning_token, .. }) => {
-                if let Some(m) = s.known.get(winning_token).cloned() {
-                    s.account.settle(&m, winning_token);
-                }
-                if let Some(m) = s.listing.get_mut(market) {
-                    m.accepting_orders = false;
-                }
-            }
             Record::Market(e) => {
-                if let Applied::Book { token, .. } = s.books.apply(e)
-                    && s.account.has_open(&token)
-                {
-                    let now = s.now_ms;
-                    s.account.match_resting(&mut ReplayBooks(&mut s.books), now);
-                }
+                drop(s);
+                self.apply_event(e);
             }
             _ => {}
+        }
+    }
+
+    /// Takes in a market event: books move (and resting orders they cross fill), resolutions
+    /// pay out what the account holds.
+    pub fn apply_event(&self, event: &MarketEvent) {
+        let mut s = self.state();
+        let s = &mut *s;
+        if let MarketEvent::Resolved { market, winning_token, .. } = event {
+            if let Some(m) = s.known.get(winning_token) {
+                s.account.settle(m, winning_token);
+            }
+            if let Some(m) = s.listing.get_mut(market) {
+                m.accepting_orders = false;
+            }
+        } else if let Applied::Book { token, .. } = s.books.apply(event)
+            && s.account.has_open(&token)
+        {
+            s.account.match_resting(&mut ReplayBooks(&mut s.books), s.now_ms);
         }
     }
 

@@ -4,7 +4,7 @@
 use super::backtest::RunReport;
 use super::{LabError, Result};
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Run id → JSON [`RunReport`] without its positions, trades and decisions.
 const RUNS: TableDefinition<u64, &[u8]> = TableDefinition::new("runs");
@@ -15,10 +15,32 @@ const RUN_TRADES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("run
 /// (run id, sequence) → JSON decision.
 const RUN_DECISIONS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("run_decisions");
 
+/// A run's rows of one table, decoded, in key order.
+fn rows_of<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    txn: &redb::ReadTransaction,
+    table: TableDefinition<(u64, u64), &[u8]>,
+    run: u64,
+) -> Result<Vec<T>> {
+    let err = db_error(path);
+    let table = txn.open_table(table).map_err(|e| err(e.into()))?;
+    let mut out = Vec::new();
+    for row in table.range((run, 0)..=(run, u64::MAX)).map_err(|e| err(e.into()))? {
+        let (k, v) = row.map_err(|e| err(e.into()))?;
+        let (run, n) = k.value();
+        out.push(
+            serde_json::from_slice(v.value())
+                .map_err(|e| LabError::Invalid(format!("results store: run {run} row {n}: {e}")))?,
+        );
+    }
+    Ok(out)
+}
+
 /// Backtest results on disk.
 #[derive(Debug)]
 pub struct ResultsStore {
     db: Database,
+    path: PathBuf,
 }
 
 fn db_error(path: &Path) -> impl Fn(redb::Error) -> LabError + '_ {
@@ -30,6 +52,12 @@ fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
 }
 
 impl ResultsStore {
+    /// The file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Opens (or creates) the results store in a data directory.
     ///
     /// # Errors
@@ -40,7 +68,7 @@ impl ResultsStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| LabError::Io { path: dir.to_owned(), reason: e.to_string() })?;
         let db = Database::create(&path).map_err(|e| db_error(&path)(e.into()))?;
-        Ok(Self { db })
+        Ok(Self { db, path })
     }
 
     /// Stores a run and gives it its id.
@@ -48,8 +76,7 @@ impl ResultsStore {
     /// # Errors
     /// redb failures; nothing is stored then.
     pub fn put(&self, report: &mut RunReport) -> Result<u64> {
-        let p = Path::new("lab/results.redb");
-        let err = db_error(p);
+        let err = db_error(&self.path);
         let txn = self.db.begin_write().map_err(|e| err(e.into()))?;
         let id = {
             let mut runs = txn.open_table(RUNS).map_err(|e| err(e.into()))?;
@@ -83,42 +110,15 @@ impl ResultsStore {
     /// # Errors
     /// redb failures, or a record that does not decode.
     pub fn get(&self, id: u64) -> Result<Option<RunReport>> {
-        let p = Path::new("lab/results.redb");
-        let err = db_error(p);
+        let err = db_error(&self.path);
         let txn = self.db.begin_read().map_err(|e| err(e.into()))?;
         let Ok(runs) = txn.open_table(RUNS) else { return Ok(None) };
         let Some(head) = runs.get(id).map_err(|e| err(e.into()))? else { return Ok(None) };
-        let bad = |what: &str, e: serde_json::Error| {
-            LabError::Invalid(format!("results store: run {id} {what}: {e}"))
-        };
-        let mut report: RunReport = serde_json::from_slice(head.value()).map_err(|e| bad("summary", e))?;
-        for row in txn
-            .open_table(RUN_POSITIONS)
-            .map_err(|e| err(e.into()))?
-            .range((id, 0)..=(id, u64::MAX))
-            .map_err(|e| err(e.into()))?
-        {
-            let (_, v) = row.map_err(|e| err(e.into()))?;
-            report.positions.push(serde_json::from_slice(v.value()).map_err(|e| bad("position", e))?);
-        }
-        for row in txn
-            .open_table(RUN_TRADES)
-            .map_err(|e| err(e.into()))?
-            .range((id, 0)..=(id, u64::MAX))
-            .map_err(|e| err(e.into()))?
-        {
-            let (_, v) = row.map_err(|e| err(e.into()))?;
-            report.trades.push(serde_json::from_slice(v.value()).map_err(|e| bad("trade", e))?);
-        }
-        for row in txn
-            .open_table(RUN_DECISIONS)
-            .map_err(|e| err(e.into()))?
-            .range((id, 0)..=(id, u64::MAX))
-            .map_err(|e| err(e.into()))?
-        {
-            let (_, v) = row.map_err(|e| err(e.into()))?;
-            report.decisions.push(serde_json::from_slice(v.value()).map_err(|e| bad("decision", e))?);
-        }
+        let mut report: RunReport = serde_json::from_slice(head.value())
+            .map_err(|e| LabError::Invalid(format!("results store: run {id}: {e}")))?;
+        report.positions = rows_of(&self.path, &txn, RUN_POSITIONS, id)?;
+        report.trades = rows_of(&self.path, &txn, RUN_TRADES, id)?;
+        report.decisions = rows_of(&self.path, &txn, RUN_DECISIONS, id)?;
         Ok(Some(report))
     }
 
@@ -127,8 +127,7 @@ impl ResultsStore {
     /// # Errors
     /// redb failures, or a record that does not decode.
     pub fn list(&self) -> Result<Vec<RunReport>> {
-        let p = Path::new("lab/results.redb");
-        let err = db_error(p);
+        let err = db_error(&self.path);
         let txn = self.db.begin_read().map_err(|e| err(e.into()))?;
         let Ok(runs) = txn.open_table(RUNS) else { return Ok(Vec::new()) };
         let mut out = Vec::new();

@@ -44,9 +44,9 @@ struct Inner {
     /// `None` only while dropping, and for a store that writes inline.
     jobs: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
+    /// The writer thread; `None` for an in-memory store, which writes on the caller's thread
+    /// (redb itself lets one write transaction run at a time).
     writer_id: Option<ThreadId>,
-    /// In-memory stores (backtests) write on the caller's thread, one write at a time.
-    inline: Option<std::sync::Mutex<()>>,
 }
 
 thread_local! {
@@ -106,7 +106,6 @@ impl Store {
                 jobs: Some(jobs),
                 writer: Some(writer),
                 writer_id: Some(writer_id),
-                inline: None,
             }),
         })
     }
@@ -135,7 +134,6 @@ impl Store {
                 jobs: None,
                 writer: None,
                 writer_id: None,
-                inline: Some(std::sync::Mutex::new(())),
             }),
         })
     }
@@ -168,7 +166,7 @@ impl Store {
         F: for<'a> FnOnce(&mut Writer<'a>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        if self.inner.inline.is_some() {
+        if self.inner.writer_id.is_none() {
             return self.write_inline(f);
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -188,7 +186,7 @@ impl Store {
         F: for<'a> FnOnce(&mut Writer<'a>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        if self.inner.inline.is_some() {
+        if self.inner.writer_id.is_none() {
             return self.write_inline(f);
         }
         let (reply, answer) = mpsc::sync_channel(1);
@@ -206,8 +204,6 @@ impl Store {
         if IN_INLINE_WRITE.with(std::cell::Cell::get) {
             return Err(StoreError::NestedWrite);
         }
-        let lock = self.inner.inline.as_ref().ok_or(StoreError::WriterStopped)?;
-        let _one_at_a_time = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         IN_INLINE_WRITE.with(|w| w.set(true));
         let result = panic::catch_unwind(AssertUnwindSafe(|| transact(&self.inner.db, f)))
             .unwrap_or(Err(StoreError::WritePanicked));

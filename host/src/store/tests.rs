@@ -600,3 +600,35 @@ fn handles_can_cross_threads_and_awaits() {
     send_sync::<Reader>();
     send_sync::<StoreError>();
 }
+
+/// The backtests' store: in memory, each write done on the caller's thread before `write`
+/// returns, rolled back on failure or panic, and a write from inside a write refused.
+#[test]
+fn an_in_memory_store_writes_inline_and_rolls_back_like_the_file_store() {
+    let store = Store::in_memory().expect("in memory");
+    let caller = std::thread::current().id();
+    store
+        .write_blocking(move |w| {
+            assert_eq!(std::thread::current().id(), caller, "on the caller's thread");
+            let id = w.next_id(Sequence::Position)?;
+            w.put_position(&position(id, PositionStatus::Opening))?;
+            Ok(id)
+        })
+        .expect("write");
+    assert_eq!(store.read().expect("read").positions().expect("positions").len(), 1);
+    let failed = store.write_blocking(|w| {
+        w.put_intent(&intent("c-1", 1))?;
+        Err::<(), _>(StoreError::Aborted("no".into()))
+    });
+    assert!(matches!(failed, Err(StoreError::Aborted(_))));
+    let panicked = store.write_blocking(|w| -> Result<()> {
+        w.put_intent(&intent("c-2", 2))?;
+        panic!("bug in a write closure");
+    });
+    assert!(matches!(panicked, Err(StoreError::WritePanicked)));
+    assert!(store.read().expect("read").intents().expect("intents").is_empty());
+    let inner = store.clone();
+    let nested = store.write_blocking(move |_| Ok(inner.write_blocking(|_| Ok(())))).expect("outer write");
+    assert!(matches!(nested, Err(StoreError::NestedWrite)));
+    assert_eq!(store.write_blocking(|w| w.next_id(Sequence::Position)).expect("write"), 2);
+}
