@@ -3,8 +3,9 @@
 //! bit-identical; a recorder killed mid-write leaves a recording that replays; bad recordings
 //! are refused with the file and the offset.
 
+use equilibrage::engine::Decision;
 use equilibrage::engine::Settings;
-use equilibrage::lab::{Backtest, DataSource, LabError, RunReport, recording};
+use equilibrage::lab::{Backtest, DataSource, LabError, Record, RunReport, recording};
 use equilibrage::plugins::PluginOptions;
 use equilibrage::store::Store;
 use rust_decimal::Decimal;
@@ -40,8 +41,42 @@ fn config_file(dir: &Path) -> PathBuf {
     path
 }
 
-/// Runs the bot for about `secs` seconds and stops it: gracefully (Ctrl-C) or with SIGKILL.
-fn run_bot(data: &Path, secs: u64, kill: bool) {
+/// What the bot's recording holds so far, as far as it is on disk.
+#[derive(Debug, Default)]
+struct Seen {
+    records: u64,
+    scans: u64,
+    fills: u64,
+    exits: u64,
+    market_events: u64,
+    /// Simulated time the recording spans, ms.
+    span_ms: i64,
+}
+
+fn seen_so_far(data: &Path) -> Seen {
+    let mut seen = Seen::default();
+    let Ok(mut dirs) = std::fs::read_dir(data.join("recordings")) else { return seen };
+    let Some(Ok(dir)) = dirs.next() else { return seen };
+    let mut first = None;
+    let _ = recording::read(&dir.path(), |t| {
+        seen.records += 1;
+        let start = *first.get_or_insert(t.at_ms);
+        seen.span_ms = t.at_ms - start;
+        match &t.record {
+            Record::Decision(d) if matches!(**d, Decision::Scanned { .. }) => seen.scans += 1,
+            Record::Decision(d) if matches!(**d, Decision::Fill { .. }) => seen.fills += 1,
+            Record::Decision(d) if matches!(**d, Decision::Exit { .. }) => seen.exits += 1,
+            Record::Market(_) => seen.market_events += 1,
+            _ => {}
+        }
+        Ok(())
+    });
+    seen
+}
+
+/// Runs the bot until its recording shows `enough`, then stops it: gracefully (Ctrl-C) or with
+/// SIGKILL.
+fn run_bot(data: &Path, enough: impl Fn(&Seen) -> bool, kill: bool) {
     let mut child = Command::new(BIN)
         .args(["run", "--listen", "127.0.0.1:0", "--config"])
         .arg(config_file(data))
@@ -60,7 +95,8 @@ fn run_bot(data: &Path, secs: u64, kill: bool) {
         "the bot started"
     );
     std::thread::spawn(move || stderr.for_each(drop));
-    std::thread::sleep(Duration::from_secs(secs));
+    let reached = support::wait_until(Duration::from_secs(90), || enough(&seen_so_far(data)));
+    assert!(reached, "the recording never showed enough: {:?}", seen_so_far(data));
     let pid = child.id().to_string();
     let signal = if kill { "-KILL" } else { "-INT" };
     assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
@@ -98,7 +134,8 @@ fn fingerprint(t: &equilibrage::store::TradeRecord) -> String {
 #[test]
 fn a_recorded_simulator_run_replays_with_the_same_trades_and_twice_identically() {
     let data = tempfile::tempdir().unwrap();
-    run_bot(data.path(), 8, false);
+    // Entries filled, the rules acted at least once, and six simulated hours in all.
+    run_bot(data.path(), |s| s.fills >= 2 && s.exits >= 1 && s.span_ms >= 6 * 3_600_000, false);
     let rec = the_recording(data.path());
     // What the bot did, from its own database.
     let store = Store::open(&data.path().join("equilibrage.redb")).unwrap();
@@ -120,6 +157,7 @@ fn a_recorded_simulator_run_replays_with_the_same_trades_and_twice_identically()
     assert_eq!(replayed, live, "the same fills at the same prices");
     let liquidated =
         |ps: &[equilibrage::store::Position]| ps.iter().map(|p| p.liquidated).collect::<Vec<_>>();
+    assert!(live_positions.iter().any(|p| p.liquidated.is_some()), "the rules' decisions are compared too");
     assert_eq!(liquidated(&replay.positions), liquidated(&live_positions));
 
     let again: RunReport = bt.run(&|_, _| {}).unwrap();
@@ -129,7 +167,7 @@ fn a_recorded_simulator_run_replays_with_the_same_trades_and_twice_identically()
 #[test]
 fn a_recorder_killed_mid_write_leaves_a_recording_that_replays() {
     let data = tempfile::tempdir().unwrap();
-    run_bot(data.path(), 4, true);
+    run_bot(data.path(), |s| s.market_events >= 100 && s.scans >= 1, true);
     let rec = the_recording(data.path());
     let mut records = 0_u64;
     let summary = recording::read(&rec, |_| {

@@ -262,7 +262,9 @@ impl Driver {
 
     /// Takes a batch of records, in order.
     async fn feed(&mut self, batch: impl IntoIterator<Item = Timed>) {
+        let before = self.queue.len();
         self.queue.extend(batch);
+        self.stats.records += (self.queue.len() - before) as u64;
         while let Some(t) = self.queue.pop_front() {
             if self.done {
                 self.queue.clear();
@@ -277,7 +279,6 @@ impl Driver {
             self.done = true;
             return;
         }
-        self.stats.records += 1;
         if self.schedule == Schedule::Interval {
             self.timers(t.at_ms).await;
         }
@@ -447,7 +448,8 @@ impl Backtest {
         // A recording that ends inside a scan or sweep: what came meanwhile still counts.
         driver.window = None;
         let rest = std::mem::take(&mut driver.deferred);
-        rt.block_on(driver.feed(rest));
+        driver.queue.extend(rest);
+        rt.block_on(driver.feed(std::iter::empty()));
         driver.sample();
         rt.block_on(driver.engine.idle());
         let read = store.read()?;

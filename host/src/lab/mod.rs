@@ -12,6 +12,8 @@ pub mod recording;
 mod replay;
 mod results;
 mod segment;
+#[cfg(test)]
+mod tests;
 
 pub use backtest::{Backtest, DataSource, RunReport, RunStats, Schedule, TimedDecision};
 pub use diff::{DiffRow, diff_runs};

@@ -347,3 +347,98 @@ impl Job {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::sim::{SimConfig, Simulator};
+
+    fn job(root: &Path) -> Job {
+        let dir = recording::new_dir(root, "sim", 0).unwrap();
+        let writer = SegmentWriter::create(&recording::segment_path(&dir, 1), "sim", 1, 0).unwrap();
+        Job {
+            root: root.to_owned(),
+            dir,
+            venue: "sim".into(),
+            config: RecorderConfig::default(),
+            writer: Some(writer),
+            world: World::default(),
+            stats: Arc::default(),
+            number: 1,
+            last_ms: 0,
+            gapped: 0,
+        }
+    }
+
+    fn records(path: &Path) -> Vec<Record> {
+        let mut out = Vec::new();
+        recording::read(path, |t| {
+            out.push(t.record);
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn each_drop_is_recorded_once_as_a_gap() {
+        let root = tempfile::tempdir().unwrap();
+        let mut job = job(root.path());
+        job.stats.dropped.store(5, Ordering::Relaxed);
+        job.flush().unwrap();
+        job.flush().unwrap();
+        job.stats.dropped.fetch_add(2, Ordering::Relaxed);
+        job.flush().unwrap();
+        job.writer.take().unwrap().finish().unwrap();
+        let gaps: Vec<u64> = records(&job.dir)
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Gap { dropped } => Some(dropped),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(gaps, [5, 2]);
+        assert_eq!(job.stats.dropped.load(Ordering::Relaxed), 7, "the counter keeps the total");
+    }
+
+    /// A new segment starts with the listing and every book as they stood, so it can be read,
+    /// and replayed, without the segments before it (which retention may have deleted).
+    #[test]
+    fn a_new_segment_opens_with_the_state_of_the_world() {
+        let root = tempfile::tempdir().unwrap();
+        let mut job = job(root.path());
+        let mut sim = Simulator::new(SimConfig { seed: 5, markets: 3, ..SimConfig::default() });
+        let markets: Vec<Arc<Market>> = sim.markets().into_iter().map(Arc::new).collect();
+        job.listing(sim.now_ms(), &markets);
+        // As a scan records them: the venue's books, then the feed's changes.
+        for o in markets.iter().flat_map(|m| m.outcomes.iter()) {
+            let book = sim.book(&o.token_id).unwrap().clone();
+            job.push(Timed { at_ms: sim.now_ms(), record: Record::Book { token: o.token_id.clone(), book } });
+        }
+        for _ in 0..5 {
+            for e in sim.step(60_000).events {
+                job.push(Timed { at_ms: sim.now_ms(), record: Record::Market(e) });
+            }
+        }
+        job.flush().unwrap();
+        job.roll().unwrap();
+        job.writer.take().unwrap().finish().unwrap();
+        let second = recording::segment_path(&job.dir, 2);
+        let opening = records(&second);
+        let listed = opening.iter().filter(|r| matches!(r, Record::Listed(_))).count();
+        assert_eq!(listed, 3);
+        for m in sim.markets() {
+            for o in &m.outcomes {
+                let book = opening.iter().find_map(|r| match r {
+                    Record::Book { token, book } if *token == o.token_id => Some(book),
+                    _ => None,
+                });
+                let want = sim.book(&o.token_id).unwrap();
+                let got = book.expect("every book is in the new segment");
+                for side in [crate::exchange::BookSide::Bids, crate::exchange::BookSide::Asks] {
+                    assert!(got.levels(side).eq(want.levels(side)), "{}", o.token_id);
+                }
+            }
+        }
+    }
+}

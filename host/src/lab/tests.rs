@@ -1,0 +1,186 @@
+//! The lab's parts on their own: the replay venue's fills, retention, the end of a recording
+//! inside a scan, and the decision diff.
+
+use super::record::{Record, Timed};
+use super::segment::SegmentWriter;
+use super::{Backtest, DataSource, ReplayVenue, recording};
+use crate::engine::Decision;
+use crate::exchange::sim::{SimConfig, Simulator};
+use crate::exchange::{
+    Amount, BookSide, Exchange as _, ExchangeError, FillPolicy, Market, MarketEvent, OrderKind, OrderRequest,
+    Side,
+};
+use crate::plugins::PluginOptions;
+use crate::store::{Leg, Position, PositionStatus};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use std::path::Path;
+
+fn world() -> (Simulator, Market) {
+    let sim = Simulator::new(SimConfig { seed: 11, markets: 4, ..SimConfig::default() });
+    let m = sim.markets().into_iter().find(|m| !m.fee.rate.is_zero()).expect("a market with fees");
+    (sim, m)
+}
+
+fn buy(client_id: &str, token: &str, usd: Decimal) -> OrderRequest {
+    OrderRequest {
+        client_id: client_id.into(),
+        token: token.into(),
+        side: Side::Buy,
+        kind: OrderKind::Market { amount: Amount::Usd(usd), policy: FillPolicy::FillOrKill },
+    }
+}
+
+#[tokio::test]
+async fn the_replay_venue_fills_on_the_recorded_book_with_fees_and_settles_resolutions() {
+    let (sim, m) = world();
+    let yes = &m.outcomes[0].token_id;
+    let venue = ReplayVenue::new(dec!(1000));
+    venue.apply(&Record::Listed(Box::new(m.clone())));
+    let book = sim.book(yes).unwrap().clone();
+    venue.apply(&Record::Book { token: yes.clone(), book: book.clone() });
+    let want = book.walk(Side::Buy, Amount::Usd(dec!(50)), FillPolicy::FillOrKill, m.fee).unwrap();
+    let ack = venue.place(buy("a", yes, dec!(50))).await.unwrap();
+    assert_eq!((ack.filled_shares, ack.notional, ack.fee), (want.shares, want.notional, want.fee));
+    assert!(!ack.fee.is_zero(), "the market's fee schedule applies");
+    // The recorded book is what the venue published: a replayed fill does not thin it.
+    let again = venue.place(buy("b", yes, dec!(50))).await.unwrap();
+    assert_eq!(again.notional, ack.notional);
+    assert_eq!(venue.place(buy("a", yes, dec!(50))).await.unwrap(), ack, "a repeated client id trades once");
+    let spent = ack.notional + ack.fee + again.notional + again.fee;
+    assert_eq!(venue.balance().await.unwrap().collateral, dec!(1000) - spent);
+
+    venue.apply_event(&MarketEvent::Resolved { market: m.id.clone(), winning_token: yes.clone(), at_ms: 1 });
+    let paid = ack.filled_shares + again.filled_shares;
+    assert_eq!(venue.balance().await.unwrap().collateral, dec!(1000) - spent + paid, "winners pay 1");
+    let refused = venue.place(buy("c", yes, dec!(10))).await.unwrap_err();
+    assert!(matches!(refused, ExchangeError::Rejected { .. }), "{refused}");
+    assert!(venue.markets().await.unwrap().iter().all(|l| l.id != m.id), "a resolved market is not listed");
+}
+
+#[test]
+fn retention_deletes_the_oldest_segments_first_and_never_the_active_one() {
+    let root = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (dir, n) in [("20260101T000000.000Z-sim", 3), ("20260102T000000.000Z-sim", 3)] {
+        std::fs::create_dir(root.path().join(dir)).unwrap();
+        for i in 1..=n {
+            let f = recording::segment_path(&root.path().join(dir), i);
+            std::fs::write(&f, vec![0_u8; 1_000]).unwrap();
+            files.push(f);
+        }
+    }
+    let now = crate::clock::unix_now_ms();
+    let active = files.last().unwrap().clone();
+    // Over the size: the three oldest go, and the first recording's directory with them.
+    super::recording::enforce_retention(root.path(), 30, 3_500, now, Some(&active)).unwrap();
+    let left: Vec<bool> = files.iter().map(|f| f.exists()).collect();
+    assert_eq!(left, [false, false, false, true, true, true]);
+    assert!(!root.path().join("20260101T000000.000Z-sim").exists());
+    // Too old: gone whatever the size, except the active segment.
+    for f in &files[3..] {
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 86_400);
+        std::fs::File::options().write(true).open(f).unwrap().set_modified(old).unwrap();
+    }
+    super::recording::enforce_retention(root.path(), 30, u64::MAX, now, Some(&active)).unwrap();
+    let left: Vec<bool> = files[3..].iter().map(|f| f.exists()).collect();
+    assert_eq!(left, [false, false, true]);
+}
+
+/// Writes `records` as one segment of a new recording under `root`.
+fn write_recording(root: &Path, records: &[Timed]) -> std::path::PathBuf {
+    let dir = recording::new_dir(root, "sim", 0).unwrap();
+    let mut w = SegmentWriter::create(&recording::segment_path(&dir, 1), "sim", 1, 0).unwrap();
+    for t in records {
+        w.push(t);
+    }
+    w.finish().unwrap();
+    dir
+}
+
+#[test]
+fn a_recording_that_ends_inside_a_scan_still_replays_what_came_meanwhile() {
+    let root = tempfile::tempdir().unwrap();
+    let (sim, m) = world();
+    let at = sim.now_ms();
+    let t = |record: Record| Timed { at_ms: at, record };
+    let yes = m.outcomes[0].token_id.clone();
+    let book = sim.book(&yes).unwrap().clone();
+    let moved = MarketEvent::Book {
+        token: yes.clone(),
+        bids: book.levels(BookSide::Bids).skip(1).collect(),
+        asks: book.levels(BookSide::Asks).collect(),
+        at_ms: at,
+    };
+    let dir = write_recording(
+        root.path(),
+        &[
+            t(Record::Listed(Box::new(m.clone()))),
+            t(Record::Book { token: yes, book }),
+            t(Record::Decision(Box::new(Decision::ScanStarted { scan_id: 1 }))),
+            t(Record::Market(moved)),
+        ],
+    );
+    let plugins = PluginOptions::new(root.path().join("no-plugins"), None);
+    std::fs::create_dir(&plugins.dir).unwrap();
+    let report = Backtest::new(DataSource::Recording(dir), plugins).run(&|_, _| {}).unwrap();
+    assert_eq!(report.stats.records, 4);
+    assert_eq!(report.stats.market_events, 1, "the event inside the unfinished scan reached the engine");
+}
+
+fn report(positions: Vec<Position>) -> super::RunReport {
+    super::RunReport {
+        id: None,
+        label: String::new(),
+        source: String::new(),
+        plugins: Vec::new(),
+        params: Vec::new(),
+        settings: crate::engine::Settings::default(),
+        metrics: super::metrics::compute(dec!(1000), &[], &positions, &[]),
+        equity: Vec::new(),
+        positions,
+        trades: Vec::new(),
+        decisions: Vec::new(),
+        stats: super::RunStats::default(),
+    }
+}
+
+fn closed(id: u64, market: &str, liquidated: Option<Leg>, proceeds: Decimal) -> Position {
+    let mut p = Position {
+        id,
+        market_id: market.into(),
+        question: format!("Question {market}?"),
+        status: PositionStatus::Closed,
+        liquidated,
+        close_reason: Some("resolved".into()),
+        closed_at_ms: Some(10),
+        ..Position::blank()
+    };
+    p.legs[0].bought = dec!(100);
+    p.legs[0].cost = dec!(50);
+    p.legs[0].sold = dec!(100);
+    p.legs[0].proceeds = proceeds;
+    p
+}
+
+#[test]
+fn the_diff_lists_exactly_the_markets_where_the_runs_differ_largest_consequence_first() {
+    let a = report(vec![
+        closed(1, "same", None, dec!(60)),
+        closed(2, "only-a", None, dec!(55)),
+        closed(3, "exit", Some(Leg::Yes), dec!(40)),
+    ]);
+    let b = report(vec![
+        closed(1, "same", None, dec!(60)),
+        closed(2, "exit", None, dec!(70)),
+        closed(3, "only-b", None, dec!(49)),
+    ]);
+    let diff = super::diff_runs(&a, &b);
+    let markets: Vec<&str> = diff.iter().map(|r| r.market_id.as_str()).collect();
+    assert_eq!(markets, ["exit", "only-a", "only-b"], "by |P&L A − B|: 30, 5, 1");
+    assert_eq!(diff[0].pnl_diff, dec!(-30));
+    assert!(diff[0].a.contains("liquidated yes") && !diff[0].b.contains("liquidated"));
+    assert_eq!((diff[1].b.as_str(), diff[1].pnl_diff), ("-", dec!(5)));
+    assert_eq!((diff[2].a.as_str(), diff[2].pnl_b, diff[2].pnl_diff), ("-", dec!(-1), dec!(1)));
+    assert!(super::diff_runs(&a, &a).is_empty(), "a run does not differ from itself");
+}
