@@ -4,8 +4,10 @@
 //! - a full scan of 20,000 markets (target ≤ 1 s), cold (books fetched from the venue) and steady;
 //! - host memory with 20,000 markets tracked and all plugins loaded (target ≤ 200 MB RSS).
 //!
+//! - the same latency with the lab's recorder off and on, alternately in one process (issue 15);
+//!
 //! `cargo bench -p equilibrage --bench engine [-- SECTION…]`, sections: latency-disk, latency-shm,
-//! commit-disk, commit-shm, scan, memory, memory-parts (a filter selects those containing it). Each
+//! latency-recording, commit-disk, commit-shm, scan, memory, memory-parts (a filter selects those containing it). Each
 //! section runs in a child process of its own, so one section's allocations and high-water mark
 //! never show up in another's figures; each ends with the CPU the rest of the machine used.
 
@@ -17,6 +19,7 @@ use equilibrage::exchange::{
     Balance, BoxFuture, Exchange, Level, Market, MarketEvent, OpenOrder, OrderAck, OrderBook, OrderRequest,
     Result as ExResult, Side, TokenId, TradeReport,
 };
+use equilibrage::lab::{Recorder, RecorderConfig};
 use equilibrage::plugins::{PluginKind, PluginOptions, Plugins, abi, install_defaults};
 use equilibrage::store::{Action, Intent, IntentAmount, Leg, PositionStatus, Purpose, Store};
 use rust_decimal::Decimal;
@@ -29,8 +32,16 @@ use tokio::sync::{broadcast, mpsc};
 
 /// The child process runs the section this names.
 const SECTION_ENV: &str = "EQUILIBRAGE_ENGINE_BENCH_SECTION";
-const SECTIONS: [&str; 7] =
-    ["latency-disk", "latency-shm", "commit-disk", "commit-shm", "scan", "memory", "memory-parts"];
+const SECTIONS: [&str; 8] = [
+    "latency-disk",
+    "latency-shm",
+    "latency-recording",
+    "commit-disk",
+    "commit-shm",
+    "scan",
+    "memory",
+    "memory-parts",
+];
 
 /// Liquidations measured per latency run.
 const LATENCY_SAMPLES: usize = 600;
@@ -62,11 +73,18 @@ fn main() {
 fn run_section(section: &str) {
     let load = Load::now();
     match section {
-        "latency-disk" => latency(&tempfile::tempdir().expect("temp dir")),
+        "latency-disk" => latency(&tempfile::tempdir().expect("temp dir"), false),
         "latency-shm" => match shm() {
-            Some(dir) => latency(&dir),
+            Some(dir) => latency(&dir, false),
             None => println!("latency-shm: no /dev/shm here, skipped"),
         },
+        // The lab's recorder off and on, alternately, in one process (issue 15).
+        "latency-recording" => {
+            for _ in 0..2 {
+                latency(&tempfile::tempdir().expect("temp dir"), false);
+                latency(&tempfile::tempdir().expect("temp dir"), true);
+            }
+        }
         "commit-disk" => commit(&tempfile::tempdir().expect("temp dir")),
         "commit-shm" => match shm() {
             Some(dir) => commit(&dir),
@@ -314,7 +332,7 @@ fn summary(mut samples: Vec<Duration>) -> String {
 /// entry; measured from just before `on_market_event` to the instant the venue's `place` is called
 /// with the sell. On the way: book update, the liquidation-rules plugin's decision, the decision's
 /// task, the journal's durable commit.
-fn latency(dir: &tempfile::TempDir) {
+fn latency(dir: &tempfile::TempDir, recording: bool) {
     let (_plugin_dir, plugins) = default_plugins();
     let venue = SimExchange::new(SimConfig { markets: 2_000, ..SimConfig::default() }, Decimal::from(10_000));
     let (probe, mut sells) = Probe::new(venue.clone());
@@ -322,8 +340,15 @@ fn latency(dir: &tempfile::TempDir) {
     let path = dir.path().to_path_buf();
     let rules = plugins.clone();
     // On a worker, as the feed task runs.
+    let recordings = path.join("recordings");
     let task = rt.spawn(async move {
         let engine = engine_on(&probe, &plugins, &path).await;
+        // The recorder, as `run` starts it, when asked: it sees every tick the engine takes.
+        let recorder = recording.then(|| {
+            let r = Recorder::start(&recordings, "sim", &RecorderConfig::default()).expect("recorder");
+            let _ = engine.set_observer(r.sink());
+            r
+        });
         let markets = probe.venue.markets().await.expect("markets");
         let ticks: HashMap<String, Decimal> = markets.iter().map(|m| (m.id.clone(), m.tick_size)).collect();
         let mut next = 0;
@@ -388,11 +413,21 @@ fn latency(dir: &tempfile::TempDir) {
             let ran = rx.await.expect("the task ran");
             spawned.push(ran.duration_since(start));
         }
-        (to_order, to_return, next, blocking, pooled, spawned)
+        let recorded = recorder.map(|r| {
+            let s = r.stats();
+            let figures = (s.records.load(Ordering::Relaxed), s.dropped.load(Ordering::Relaxed));
+            r.close().expect("close the recording");
+            figures
+        });
+        (to_order, to_return, next, blocking, pooled, spawned, recorded)
     });
-    let (to_order, to_return, markets_used, blocking, pooled, spawned) =
+    let (to_order, to_return, markets_used, blocking, pooled, spawned, recorded) =
         rt.block_on(task).expect("latency run");
-    println!("latency ({}), store on {}:", dir.path().display(), filesystem(dir.path()));
+    let recorder = match recorded {
+        Some((records, dropped)) => format!("recording on ({records} records, {dropped} dropped)"),
+        None => "recording off".to_owned(),
+    };
+    println!("latency ({}), store on {}, {recorder}:", dir.path().display(), filesystem(dir.path()));
     println!("  first sample {:.0} µs", us(to_order[0]));
     println!("  tick → sell handed to the venue: {}", summary(to_order));
     println!("  tick → on_market_event returned (decision made, task spawned): {}", summary(to_return));

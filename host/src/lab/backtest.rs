@@ -229,21 +229,32 @@ impl Driver {
         self.sample_if_due();
     }
 
+    fn scan_every_ms(&self) -> i64 {
+        i64::try_from(self.settings.scan_interval_secs).unwrap_or(i64::MAX / 1_000) * 1_000
+    }
+
+    fn sweep_every_ms(&self) -> i64 {
+        i64::try_from(self.settings.sweep_interval_secs).unwrap_or(i64::MAX / 1_000) * 1_000
+    }
+
     /// Scans and sweeps due by `at_ms` on the interval schedule, each at its own time.
     async fn timers(&mut self, at_ms: i64) {
+        // As the engine's own loops: a scan at the start, a sweep one interval later.
+        if self.next_scan.is_none() {
+            self.next_scan = Some(at_ms);
+            self.next_sweep = Some(at_ms + self.sweep_every_ms());
+        }
         loop {
             let due = [self.next_scan, self.next_sweep].into_iter().flatten().filter(|t| *t <= at_ms).min();
             let Some(t) = due else { return };
             self.now.fetch_max(t, Ordering::AcqRel);
             if self.next_scan == Some(t) {
-                self.next_scan =
-                    Some(t + i64::try_from(self.settings.scan_interval_secs).unwrap_or(3_600) * 1_000);
+                self.next_scan = Some(t + self.scan_every_ms());
                 if self.feeding(t) {
                     self.scan().await;
                 }
             } else {
-                self.next_sweep =
-                    Some(t + i64::try_from(self.settings.sweep_interval_secs).unwrap_or(30) * 1_000);
+                self.next_sweep = Some(t + self.sweep_every_ms());
                 if self.feeding(t) {
                     self.sweep().await;
                 }
@@ -545,9 +556,6 @@ impl Driver {
         let DataSource::Sim { days, start_ms, .. } = bt.source else { return };
         let end = start_ms + i64::from(days) * DAY_MS;
         let total = u64::try_from((end - start_ms) / SIM_STEP_MS).unwrap_or(0);
-        self.next_scan = Some(start_ms);
-        self.next_sweep =
-            Some(start_ms + i64::try_from(self.settings.sweep_interval_secs).unwrap_or(30) * 1_000);
         self.sample();
         let mut step = 0_u64;
         loop {

@@ -9,7 +9,7 @@ use crate::engine::{Observer, Seen};
 use crate::exchange::Market;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -138,6 +138,8 @@ pub struct Recorder {
 const QUEUE: usize = 1 << 16;
 /// A block is flushed once this much is waiting, whatever the time.
 const BLOCK_BYTES: usize = 256 << 10;
+/// How often the recorder takes what the engine queued.
+const DRAIN_EVERY: Duration = Duration::from_millis(20);
 
 impl Recorder {
     /// Starts recording into a new recording directory under `root` (`<data dir>/recordings`),
@@ -196,7 +198,14 @@ impl Recorder {
     pub fn flush(&self) {
         let (tx, rx) = mpsc::sync_channel(1);
         if self.sink.tx.send(Msg::Flush(tx)).is_ok() {
+            self.wake();
             let _ = rx.recv_timeout(Duration::from_secs(30));
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
         }
     }
 
@@ -214,6 +223,7 @@ impl Recorder {
         if self.sink.tx.send(Msg::Stop).is_err() {
             return Ok(());
         }
+        thread.thread().unpark();
         thread.join().unwrap_or_else(|_| Err(LabError::Invalid("the recorder thread panicked".into())))
     }
 }
@@ -246,26 +256,33 @@ impl Job {
         let every = Duration::from_millis(self.config.flush_every_ms);
         let mut flushed = Instant::now();
         loop {
-            let wait = every.saturating_sub(flushed.elapsed());
-            match rx.recv_timeout(wait) {
-                Ok(Msg::Record(t)) => self.push(t),
-                Ok(Msg::Listing(at, markets)) => self.listing(at, &markets),
-                Ok(Msg::Flush(done)) => {
+            // Woken by time, or by the owner (flush, stop), never by the engine: a send to a
+            // receiver that is not blocked costs the engine no wake-up on its path.
+            std::thread::park_timeout(DRAIN_EVERY.min(every));
+            loop {
+                match rx.try_recv() {
+                    Ok(Msg::Record(t)) => self.push(t),
+                    Ok(Msg::Listing(at, markets)) => self.listing(at, &markets),
+                    Ok(Msg::Flush(done)) => {
+                        self.flush()?;
+                        flushed = Instant::now();
+                        let _ = done.send(());
+                    }
+                    Ok(Msg::Stop) | Err(TryRecvError::Disconnected) => {
+                        self.flush()?;
+                        if let Some(w) = self.writer.take() {
+                            w.finish()?;
+                        }
+                        return Ok(());
+                    }
+                    Err(TryRecvError::Empty) => break,
+                }
+                if self.writer.as_ref().is_some_and(|w| w.pending() >= BLOCK_BYTES) {
                     self.flush()?;
                     flushed = Instant::now();
-                    let _ = done.send(());
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                    self.flush()?;
-                    if let Some(w) = self.writer.take() {
-                        w.finish()?;
-                    }
-                    return Ok(());
                 }
             }
-            let pending = self.writer.as_ref().map_or(0, SegmentWriter::pending);
-            if pending >= BLOCK_BYTES || (pending > 0 && flushed.elapsed() >= every) {
+            if self.writer.as_ref().is_some_and(|w| w.pending() > 0) && flushed.elapsed() >= every {
                 self.flush()?;
                 flushed = Instant::now();
             }

@@ -184,3 +184,31 @@ fn the_diff_lists_exactly_the_markets_where_the_runs_differ_largest_consequence_
     assert_eq!((diff[2].a.as_str(), diff[2].pnl_b, diff[2].pnl_diff), ("-", dec!(-1), dec!(1)));
     assert!(super::diff_runs(&a, &a).is_empty(), "a run does not differ from itself");
 }
+
+/// On the interval schedule a replay scans at its start and every `scan_interval_secs` of
+/// recorded time, and sweeps every `sweep_interval_secs` from one interval in, as the engine's
+/// own loops do; nothing recorded about scans is needed.
+#[test]
+fn the_interval_schedule_scans_and_sweeps_on_recorded_time() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut sim, m) = world();
+    let start = sim.now_ms();
+    let mut records = vec![Timed { at_ms: start, record: Record::Listed(Box::new(m.clone())) }];
+    // Twenty minutes of the simulator, a minute at a time.
+    for _ in 0..20 {
+        let out = sim.step(60_000);
+        let at = sim.now_ms();
+        records.extend(out.events.into_iter().map(|e| Timed { at_ms: at, record: Record::Market(e) }));
+        records.push(Timed { at_ms: at, record: Record::Gap { dropped: 0 } });
+    }
+    let dir = write_recording(root.path(), &records);
+    let plugins = PluginOptions::new(root.path().join("no-plugins"), None);
+    std::fs::create_dir(&plugins.dir).unwrap();
+    let bt = Backtest {
+        schedule: super::Schedule::Interval,
+        ..Backtest::new(DataSource::Recording(dir), plugins)
+    };
+    let report = bt.run(&|_, _| {}).unwrap();
+    // Scans at 0, 5, 10, 15 and 20 minutes (300 s); sweeps every 30 s from 30 s to 20 minutes.
+    assert_eq!((report.stats.scans, report.stats.sweeps), (5, 40));
+}
