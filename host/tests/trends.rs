@@ -158,3 +158,44 @@ fn the_trends_config_is_read_and_checked() {
     let bad = equilibrage::config::Config::load(Some(&path)).unwrap_err().to_string();
     assert!(bad.contains("signals.trends.windows_secs"), "{bad}");
 }
+
+/// The scorer's trends are kept between scans and only the new points are read: after a day of
+/// scans, an engine that reads every market's history whole (a fresh one on the same database)
+/// scores every candidate exactly as the one that kept it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trends_kept_between_scans_equal_a_whole_read_of_the_history() {
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let sim = SimExchange::new(SimConfig { seed: 3, markets: 40, ..SimConfig::default() }, dec!(10000));
+    let engine = support::engine_on_sim(&sim, &plugins, &store).await;
+    // A point per candidate every scan, scans every simulated 10 minutes for a day and a half:
+    // the oldest points leave the 24 h window on the way.
+    engine.set_trends_config(TrendsConfig { record_every_secs: 600, ..TrendsConfig::default() });
+    for _ in 0..216 {
+        assert_eq!(engine.scan().await.unwrap().error, None);
+        engine.idle().await;
+        for e in sim.advance(600_000).events {
+            engine.on_market_event(e).await;
+        }
+    }
+    let fresh = support::engine_on_sim(&sim, &plugins, &store).await;
+    let kept = engine.scan().await.unwrap();
+    let whole = fresh.scan().await.unwrap();
+    assert_eq!((kept.error, whole.error), (None, None));
+    let scores = |e: &equilibrage::engine::Engine| {
+        let mut s: Vec<(String, Vec<f32>)> = e
+            .opportunities(0.0)
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.market_id.clone(), o.factors.iter().map(|f| f.value).collect()))
+            .collect();
+        s.sort_by(|a, b| a.0.cmp(&b.0));
+        s
+    };
+    let (a, b) = (scores(&engine), scores(&fresh));
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    let trends = engine.opportunities(0.0).unwrap().iter().filter(|o| factor(o, "trend") != 0.0).count();
+    assert!(trends > 0, "the history moved the trend factor");
+}

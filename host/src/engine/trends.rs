@@ -4,7 +4,8 @@
 //!
 //! The history is the store's `PRICES` table: the monitor records held markets (once a minute)
 //! and the scanner records its best candidates (every `record_every_secs`, with the listing's
-//! 24 h volume), so every number here is one range read of one market's points. Momentum and
+//! 24 h volume), so every number here is one range read of one market's points (for the
+//! scorer, of the points new since the last scan). Momentum and
 //! volume are exact decimals; volatility is a model quantity, in floats. Too few points give
 //! `None`, never an error: a market the bot has not watched yet is neutral.
 
@@ -164,9 +165,14 @@ pub(super) fn candidate_point(at_ms: i64, quotes: [Option<Decimal>; 4], volume_2
 }
 
 impl Inner {
-    /// The scorer's 24 h trend of each market that has history (one read transaction, one seek
-    /// per market with stored history); markets without enough points are missing, and score as
-    /// before.
+    /// The scorer's 24 h trend of each market that has history; markets without enough
+    /// points are missing, and score as before.
+    ///
+    /// The window's points are kept between scans (`State::scorer_history`) and only what the
+    /// store gained since is read: one seek per market with stored history, and the new points
+    /// only, instead of decoding the whole day again every scan. History is appended at the
+    /// engine's clock, so nothing lands behind what was read; a market seen for the first time
+    /// (or again after leaving the candidates) is read whole.
     pub(super) fn scorer_trends<'a>(
         &self,
         markets: impl Iterator<Item = &'a str>,
@@ -175,21 +181,46 @@ impl Inner {
         let wanted: HashSet<&str> = markets.collect();
         // Points before now only: the scanner records this scan's point after scoring.
         let (from, to) = (window_start(now_ms, SCORER_WINDOW_SECS), now_ms - 1);
-        let histories = self.store.read().and_then(|r| r.price_histories(from, to, |m| wanted.contains(m)));
-        match histories {
-            Ok(histories) => histories
-                .into_iter()
-                .filter(|(_, points)| points.len() >= 3)
-                .map(|(id, points)| {
-                    let trend = Trend::from_points(&points, SCORER_WINDOW_SECS);
-                    (id, trend)
-                })
-                .collect(),
+        let read_from: HashMap<String, i64> = {
+            let state = self.state();
+            state
+                .scorer_history
+                .iter()
+                .filter_map(|(m, points)| Some((m.clone(), points.back()?.at_ms + 1)))
+                .collect()
+        };
+        let new = self.store.read().and_then(|r| {
+            r.price_histories(to, |m| {
+                wanted.contains(m).then(|| read_from.get(m).map_or(from, |t| (*t).max(from)))
+            })
+        });
+        let new = match new {
+            Ok(new) => new,
             Err(e) => {
                 tracing::warn!(error = %e, "reading price history for trends");
-                HashMap::new()
+                return HashMap::new();
             }
+        };
+        let mut state = self.state();
+        let history = &mut state.scorer_history;
+        // Only this scan's candidates are kept: the memory follows the candidates with history.
+        history.retain(|m, _| wanted.contains(m.as_str()));
+        for (market, points) in new {
+            history.entry(market).or_default().extend(points);
         }
+        history.retain(|_, points| {
+            while points.front().is_some_and(|p| p.at_ms < from) {
+                points.pop_front();
+            }
+            !points.is_empty()
+        });
+        history
+            .iter_mut()
+            .filter(|(_, points)| points.len() >= 3)
+            .map(|(id, points)| {
+                (id.clone(), Trend::from_points(points.make_contiguous(), SCORER_WINDOW_SECS))
+            })
+            .collect()
     }
 
     /// Records a point for each candidate (best first, at most `record_markets`) not recorded in

@@ -33,14 +33,6 @@ pub enum Record {
     },
 }
 
-impl Record {
-    /// Whether this is a market event (what replay throughput counts).
-    #[must_use]
-    pub fn is_market(&self) -> bool {
-        matches!(self, Self::Market(_))
-    }
-}
-
 /// A record and when the engine saw it (its clock, Unix ms).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timed {

@@ -245,18 +245,18 @@ impl Reader {
         query::collect(table.name(), range, usize::MAX)
     }
 
-    /// The price points from `from_ms` to `to_ms` (inclusive) of every market with stored
-    /// history that `wanted` keeps, in market order; markets without a point in the window are
-    /// left out. It seeks from one market's history to the next, so its cost follows the
-    /// markets that have history (a few hundred), not the number asked about (a scan's 20,000).
+    /// The price points up to `to_ms` (inclusive) of every market with stored history that
+    /// `from_of` asks about, each from the time `from_of` gives it (`None`: not wanted), in
+    /// market order; markets without a point in their window are left out. It seeks from one
+    /// market's history to the next, so its cost follows the markets that have history (a few
+    /// hundred), not the number asked about (a scan's 20,000).
     ///
     /// # Errors
     /// redb failures and undecodable points.
     pub fn price_histories(
         &self,
-        from_ms: i64,
         to_ms: i64,
-        mut wanted: impl FnMut(&str) -> bool,
+        mut from_of: impl FnMut(&str) -> Option<i64>,
     ) -> Result<Vec<(String, Vec<PricePoint>)>> {
         let table = self.table(PRICES)?;
         let mut out = Vec::new();
@@ -265,7 +265,7 @@ impl Reader {
             None => return Ok(out),
         };
         loop {
-            if wanted(&market) && from_ms <= to_ms {
+            if let Some(from_ms) = from_of(&market).filter(|from| *from <= to_ms) {
                 let range = table.range((market.as_str(), from_ms)..=(market.as_str(), to_ms))?;
                 let points: Vec<PricePoint> = query::collect(table.name(), range, usize::MAX)?;
                 if !points.is_empty() {

@@ -445,9 +445,9 @@ fn price_histories_visit_only_the_markets_with_history_that_are_wanted() {
     let r = store.read().expect("read");
     let mut asked = Vec::new();
     let found = r
-        .price_histories(5, 20, |m| {
+        .price_histories(20, |m| {
             asked.push(m.to_owned());
-            m != "c"
+            (m != "c").then_some(5)
         })
         .expect("histories");
     let times: Vec<(&str, Vec<i64>)> =
@@ -455,10 +455,13 @@ fn price_histories_visit_only_the_markets_with_history_that_are_wanted() {
     // "b" has no point in the window, "c" is not wanted, "d" only a point past it.
     assert_eq!(times, [("a", vec![5, 10, 20])]);
     assert_eq!(asked, ["a", "b", "c", "d"], "each market with history once, in order");
-    assert!(r.price_histories(20, 5, |_| true).expect("empty window").is_empty());
+    assert!(r.price_histories(5, |_| Some(20)).expect("empty window").is_empty());
+    // Each market from its own time: "a" from 10 on.
+    let from_10 = r.price_histories(20, |m| (m == "a").then_some(10)).expect("histories");
+    assert_eq!(from_10[0].1.iter().map(|p| p.at_ms).collect::<Vec<_>>(), [10, 20]);
     drop(r);
     let (_dir, empty) = temp_store();
-    assert!(empty.read().expect("read").price_histories(0, 10, |_| true).expect("no table rows").is_empty());
+    assert!(empty.read().expect("read").price_histories(10, |_| Some(0)).expect("no table rows").is_empty());
 }
 
 #[test]
