@@ -12,7 +12,7 @@
 
 use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
-use equilibrage::lab::{Backtest, DataSource, Recorder, RecorderConfig, Schedule, recording};
+use equilibrage::lab::{Backtest, DataSource, Overrides, Recorder, RecorderConfig, Schedule, recording};
 use equilibrage::plugins::{PluginOptions, Plugins, install_defaults};
 use equilibrage::store::Store;
 use rust_decimal::Decimal;
@@ -124,13 +124,30 @@ fn main() {
     if want("replay")
         && let Some(dir) = &recorded
     {
-        for schedule in [Schedule::AsRecorded, Schedule::Interval] {
-            let bt = Backtest { schedule, ..trading(DataSource::Recording(dir.clone()), &plugins) };
+        // As recorded; on recorded time; and the market events alone (one scan, no sweeps to
+        // speak of): what the engine's event path takes.
+        let events_only = Overrides {
+            settings: vec![
+                ("scan_interval_secs".into(), "86400".into()),
+                ("sweep_interval_secs".into(), "3600".into()),
+            ],
+            params: Vec::new(),
+        };
+        for (schedule, overrides) in [
+            (Schedule::AsRecorded, None),
+            (Schedule::Interval, None),
+            (Schedule::Interval, Some(events_only)),
+        ] {
+            let mut bt = Backtest { schedule, ..trading(DataSource::Recording(dir.clone()), &plugins) };
+            if let Some(o) = overrides {
+                bt.overrides = o;
+            }
             let started = Instant::now();
             let report = bt.run(&|_, _| {}).expect("replay");
             let secs = started.elapsed().as_secs_f64();
             println!(
-                "replay ({schedule:?}): {} records, {} market events, {} scans, {} sweeps in {secs:.2} s: {:.0} market events/s, {:.0} records/s; {} positions",
+                "replay ({schedule:?}, scans every {} s): {} records, {} market events, {} scans, {} sweeps in {secs:.2} s: {:.0} market events/s, {:.0} records/s; {} positions",
+                report.settings.scan_interval_secs,
                 report.stats.records,
                 report.stats.market_events,
                 report.stats.scans,

@@ -355,7 +355,7 @@ fn diff_table(a: &RunReport, b: &RunReport) -> String {
     for row in diff.iter().take(20) {
         let q: String = row.question.chars().take(60).collect();
         s.push_str(&format!(
-            "  {q}\n    A: {}\n    B: {}\n    P&L A {} / B {} (A − B {})\n",
+            "  {q}\n    A: {}\n    B: {}\n    realised P&L A {} / B {} (A − B {})\n",
             row.a,
             row.b,
             row.pnl_a.round_dp(2),

@@ -610,6 +610,24 @@ impl Engine {
 
 const SETTINGS_KEY: &str = "settings";
 
+/// A setting's value as a fraction.
+type SettingValue = fn(&Settings) -> Decimal;
+
+/// Parameters of the liquidation-rules plugin the engine sets from the operator's settings, so
+/// that the settings stay the one place to change them: (parameter, setting, value).
+const RULE_PARAMS: [(&str, &str, SettingValue); 3] = [
+    ("liquidation-drop", "liquidation_drop_percent", Settings::liquidation_drop),
+    ("stop-loss", "stop_loss_percent", Settings::stop_loss),
+    ("take-profit", "take_profit_percent", Settings::take_profit),
+];
+
+/// The setting that drives a liquidation-rules parameter, when the engine sets it (a value given
+/// to the parameter directly would be replaced by the setting's).
+#[must_use]
+pub fn setting_of_rule_param(param: &str) -> Option<&'static str> {
+    RULE_PARAMS.iter().find(|(name, ..)| *name == param).map(|(_, setting, _)| *setting)
+}
+
 /// Runs a plugin call from async code. Plugin calls block (a guest writing to its WASI stderr
 /// enters the runtime), so they must not run as plain async code: on a multi-threaded runtime the
 /// worker turns into a blocking thread for the call, with no hand-off to another thread on the hot
@@ -762,19 +780,13 @@ impl Inner {
     fn push_rule_params(&self) {
         let Some(info) = self.plugins.active_info(PluginKind::LiquidationRules) else { return };
         let s = self.settings();
-        let frac = |d: Decimal| {
-            use rust_decimal::prelude::ToPrimitive as _;
-            d.to_f64().unwrap_or_default()
-        };
-        let wanted = [
-            ("liquidation-drop", frac(s.liquidation_drop())),
-            ("stop-loss", frac(s.stop_loss())),
-            ("take-profit", frac(s.take_profit())),
-        ];
-        let values: Vec<(String, f64)> = wanted
+        let values: Vec<(String, f64)> = RULE_PARAMS
             .iter()
-            .filter(|(name, _)| info.params.iter().any(|p| p.name == *name))
-            .map(|(n, v)| ((*n).to_owned(), *v))
+            .filter(|(name, ..)| info.params.iter().any(|p| p.name == *name))
+            .map(|(name, _, value)| {
+                use rust_decimal::prelude::ToPrimitive as _;
+                ((*name).to_owned(), value(&s).to_f64().unwrap_or_default())
+            })
             .collect();
         if values.is_empty() {
             return;

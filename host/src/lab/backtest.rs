@@ -505,6 +505,14 @@ impl Backtest {
                         self.plugins.dir.display()
                     ))
                 })?;
+            // The engine sets these from the settings at start, over whatever was given here.
+            if kind == PluginKind::LiquidationRules
+                && let Some(setting) = crate::engine::setting_of_rule_param(param)
+            {
+                return Err(LabError::Invalid(format!(
+                    "--param {plugin}.{param}: the engine sets it from engine.{setting}; use --set engine.{setting}=PERCENT"
+                )));
+            }
             plugins
                 .set_params(kind, plugin, &[(param.clone(), *value)])
                 .map_err(|e| LabError::Invalid(format!("--param {plugin}.{param}: {e}")))?;

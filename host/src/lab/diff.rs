@@ -25,13 +25,20 @@ pub struct DiffRow {
     pub positions_b: Vec<u64>,
 }
 
+/// A time on the data's clock, as people read it (UTC, to the minute).
+fn when(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(|| "?".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+}
+
+/// What happened to a position, in one line.
 fn story(p: &Position) -> String {
-    let mut s = format!("entered {}", p.opened_at_ms);
+    let mut s = format!("entered {}", when(Some(p.opened_at_ms)));
     if let Some(leg) = p.liquidated {
-        s.push_str(&format!(", liquidated {} at {}", leg.as_str(), p.liquidated_at_ms.unwrap_or_default()));
+        s.push_str(&format!(", liquidated {} {}", leg.as_str(), when(p.liquidated_at_ms)));
     }
     if let Some(r) = &p.close_reason {
-        s.push_str(&format!(", closed ({r}) at {}", p.closed_at_ms.unwrap_or_default()));
+        s.push_str(&format!(", closed ({r}) {}", when(p.closed_at_ms)));
     } else if p.status.is_open() {
         s.push_str(", still open");
     }

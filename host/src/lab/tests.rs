@@ -152,6 +152,7 @@ fn closed(id: u64, market: &str, liquidated: Option<Leg>, proceeds: Decimal) -> 
         question: format!("Question {market}?"),
         status: PositionStatus::Closed,
         liquidated,
+        liquidated_at_ms: liquidated.map(|_| 5),
         close_reason: Some("resolved".into()),
         closed_at_ms: Some(10),
         ..Position::blank()
@@ -179,7 +180,11 @@ fn the_diff_lists_exactly_the_markets_where_the_runs_differ_largest_consequence_
     let markets: Vec<&str> = diff.iter().map(|r| r.market_id.as_str()).collect();
     assert_eq!(markets, ["exit", "only-a", "only-b"], "by |P&L A − B|: 30, 5, 1");
     assert_eq!(diff[0].pnl_diff, dec!(-30));
-    assert!(diff[0].a.contains("liquidated yes") && !diff[0].b.contains("liquidated"));
+    assert!(
+        diff[0].a.contains("liquidated yes 1970-01-01 00:00") && !diff[0].b.contains("liquidated"),
+        "{}",
+        diff[0].a
+    );
     assert_eq!((diff[1].b.as_str(), diff[1].pnl_diff), ("-", dec!(5)));
     assert_eq!((diff[2].a.as_str(), diff[2].pnl_b, diff[2].pnl_diff), ("-", dec!(-1), dec!(1)));
     assert!(super::diff_runs(&a, &a).is_empty(), "a run does not differ from itself");
@@ -211,4 +216,20 @@ fn the_interval_schedule_scans_and_sweeps_on_recorded_time() {
     let report = bt.run(&|_, _| {}).unwrap();
     // Scans at 0, 5, 10, 15 and 20 minutes (300 s); sweeps every 30 s from 30 s to 20 minutes.
     assert_eq!((report.stats.scans, report.stats.sweeps), (5, 40));
+}
+
+/// The engine sets the rules plugin's drop, stop loss and take profit from the settings at
+/// start: a `--param` for them would be silently replaced, so it is refused with the setting.
+#[test]
+fn a_rule_parameter_the_settings_drive_is_refused_with_the_setting_to_use() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("plugins");
+    crate::plugins::install_defaults(&dir).unwrap();
+    let mut bt = Backtest::new(
+        DataSource::Sim { seed: 1, days: 1, markets: 10, start_ms: SimConfig::default().start_ms },
+        PluginOptions::new(&dir, None),
+    );
+    bt.overrides.param("equilibrage.liquidation-drop=0.5").unwrap();
+    let err = bt.run(&|_, _| {}).unwrap_err().to_string();
+    assert!(err.contains("--set engine.liquidation_drop_percent"), "{err}");
 }
