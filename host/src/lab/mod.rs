@@ -4,6 +4,7 @@
 mod backtest;
 mod codec;
 mod diff;
+mod driver;
 mod metrics;
 mod overrides;
 mod record;

@@ -8,7 +8,7 @@
 
 mod catalog;
 mod exchange;
-mod rng;
+pub(crate) mod rng;
 
 pub use exchange::SimExchange;
 

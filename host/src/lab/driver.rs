@@ -1,0 +1,313 @@
+//! One backtest's stepping: hands the data to the engine a record (or a simulator minute) at a
+//! time, runs the recorded (or interval) scans and sweeps at their moments, and waits for what
+//! each step set off before the next.
+
+use super::backtest::{Backtest, DataSource, RunStats, Schedule, TimedDecision};
+use super::metrics::Sample;
+use super::record::{Record, Timed};
+use super::replay::ReplayVenue;
+use crate::engine::{Decision, Engine, Observer, Seen, Settings};
+use crate::exchange::MarketEvent;
+use crate::exchange::sim::SimExchange;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+const DAY_MS: i64 = 86_400_000;
+/// The simulator's step in a backtest: its clock in the bot moves a minute at a time too.
+const SIM_STEP_MS: i64 = 60_000;
+/// Account samples are at least this far apart in data time.
+const SAMPLE_EVERY_MS: i64 = 3_600_000;
+
+/// Keeps the engine's decisions for the report.
+#[derive(Debug, Default)]
+pub(super) struct DecisionLog(pub(super) Mutex<Vec<TimedDecision>>);
+
+impl Observer for DecisionLog {
+    fn seen(&self, at_ms: i64, what: Seen<'_>) {
+        if let Seen::Decision(d) = what {
+            // Scan start and sweep markers are for replays, not for reading.
+            if matches!(d, Decision::ScanStarted { .. } | Decision::SweepStarted | Decision::SweepEnded) {
+                return;
+            }
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(TimedDecision { at_ms, decision: d.clone() });
+        }
+    }
+}
+
+/// What a step of the run is waiting to finish before the next data is handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Window {
+    Scan(u64),
+    Sweep,
+}
+
+/// Drives one run.
+pub(super) struct Driver {
+    pub(super) engine: Engine,
+    pub(super) venue: Option<Arc<ReplayVenue>>,
+    pub(super) now: Arc<AtomicI64>,
+    pub(super) schedule: Schedule,
+    pub(super) settings: Settings,
+    pub(super) from_ms: Option<i64>,
+    pub(super) to_ms: Option<i64>,
+    pub(super) next_scan: Option<i64>,
+    pub(super) next_sweep: Option<i64>,
+    pub(super) window: Option<(Window, i64)>,
+    pub(super) queue: VecDeque<Timed>,
+    pub(super) deferred: Vec<Timed>,
+    pub(super) samples: Vec<Sample>,
+    pub(super) stats: RunStats,
+    pub(super) done: bool,
+}
+
+impl Driver {
+    /// A driver of `engine` for `bt`, observing its decisions into `log`.
+    pub(super) fn new(
+        bt: &Backtest,
+        engine: Engine,
+        venue: Option<Arc<ReplayVenue>>,
+        now: &Arc<AtomicI64>,
+        settings: &Settings,
+        log: &Arc<DecisionLog>,
+    ) -> Self {
+        engine.set_trends_config(bt.trends.clone());
+        let _ = engine.set_observer(Arc::clone(log) as Arc<dyn Observer>);
+        Self {
+            engine,
+            venue,
+            now: Arc::clone(now),
+            schedule: bt.schedule,
+            settings: settings.clone(),
+            from_ms: bt.from_ms,
+            to_ms: bt.to_ms,
+            next_scan: None,
+            next_sweep: None,
+            window: None,
+            queue: VecDeque::new(),
+            deferred: Vec::new(),
+            samples: Vec::new(),
+            stats: RunStats::default(),
+            done: false,
+        }
+    }
+
+    fn set_now(&self, at_ms: i64) {
+        self.now.fetch_max(at_ms, Ordering::AcqRel);
+        if let Some(v) = &self.venue {
+            v.set_now(at_ms);
+        }
+    }
+
+    /// What a record says about the venue (a replay's; the simulator keeps its own).
+    fn apply(&self, record: &Record) {
+        if let Some(v) = &self.venue {
+            v.apply(record);
+        }
+    }
+
+    fn feeding(&self, at_ms: i64) -> bool {
+        self.from_ms.is_none_or(|f| at_ms >= f)
+    }
+
+    /// Samples the account now.
+    pub(super) fn sample(&mut self) {
+        if let Ok(o) = self.engine.overview() {
+            let at_ms = self.now.load(Ordering::Acquire);
+            self.samples.push(Sample { at_ms, equity: o.total, allocated: o.allocated });
+        }
+    }
+
+    /// Samples the account after a scan or sweep, at most once per [`SAMPLE_EVERY_MS`] of data
+    /// time: enough for daily returns and a drawdown seen hour by hour, small enough to store.
+    fn sample_if_due(&mut self) {
+        let now = self.now.load(Ordering::Acquire);
+        if self.samples.last().is_none_or(|s| now - s.at_ms >= SAMPLE_EVERY_MS) {
+            self.sample();
+        }
+    }
+
+    async fn scan(&mut self) {
+        if let Err(e) = self.engine.scan().await {
+            tracing::warn!(error = %e, "backtest scan");
+        }
+        self.engine.idle().await;
+        self.stats.scans += 1;
+        self.sample_if_due();
+    }
+
+    async fn sweep(&mut self) {
+        self.engine.sweep().await;
+        self.engine.idle().await;
+        self.stats.sweeps += 1;
+        self.sample_if_due();
+    }
+
+    fn scan_every_ms(&self) -> i64 {
+        i64::try_from(self.settings.scan_interval_secs).unwrap_or(i64::MAX / 1_000) * 1_000
+    }
+
+    fn sweep_every_ms(&self) -> i64 {
+        i64::try_from(self.settings.sweep_interval_secs).unwrap_or(i64::MAX / 1_000) * 1_000
+    }
+
+    /// Scans and sweeps due by `at_ms` on the interval schedule, each at its own time.
+    async fn timers(&mut self, at_ms: i64) {
+        // As the engine's own loops: a scan at the start, a sweep one interval later.
+        if self.next_scan.is_none() {
+            self.next_scan = Some(at_ms);
+            self.next_sweep = Some(at_ms + self.sweep_every_ms());
+        }
+        loop {
+            let due = [self.next_scan, self.next_sweep].into_iter().flatten().filter(|t| *t <= at_ms).min();
+            let Some(t) = due else { return };
+            self.now.fetch_max(t, Ordering::AcqRel);
+            if self.next_scan == Some(t) {
+                self.next_scan = Some(t + self.scan_every_ms());
+                if self.feeding(t) {
+                    self.scan().await;
+                }
+            } else {
+                self.next_sweep = Some(t + self.sweep_every_ms());
+                if self.feeding(t) {
+                    self.sweep().await;
+                }
+            }
+        }
+    }
+
+    /// Hands over a market event and waits for what it set off.
+    async fn market(&mut self, e: MarketEvent, at_ms: i64) {
+        if self.feeding(at_ms) {
+            self.stats.market_events += 1;
+            self.engine.on_market_event(e).await;
+            self.engine.idle().await;
+        }
+    }
+
+    /// Takes a batch of records, in order.
+    pub(super) async fn feed(&mut self, batch: impl IntoIterator<Item = Timed>) {
+        let before = self.queue.len();
+        self.queue.extend(batch);
+        self.stats.records += (self.queue.len() - before) as u64;
+        while let Some(t) = self.queue.pop_front() {
+            if self.done {
+                self.queue.clear();
+                return;
+            }
+            self.step(t).await;
+        }
+    }
+
+    async fn step(&mut self, t: Timed) {
+        if self.to_ms.is_some_and(|to| t.at_ms > to) {
+            self.done = true;
+            return;
+        }
+        if self.schedule == Schedule::Interval {
+            self.timers(t.at_ms).await;
+        }
+        self.set_now(t.at_ms);
+        if let Some((window, started)) = self.window {
+            match &t.record {
+                // The venue's answers during a scan or sweep are what it answered then: in place
+                // before the engine asks.
+                Record::Listed(_) | Record::Delisted(_) | Record::Book { .. } => self.apply(&t.record),
+                Record::Decision(d)
+                    if matches!((&**d, window), (Decision::Scanned { scan_id, .. }, Window::Scan(w)) if *scan_id == w)
+                        || matches!((&**d, window), (Decision::SweepEnded, Window::Sweep)) =>
+                {
+                    self.window = None;
+                    // The scan (or sweep) runs when the recorded one started.
+                    self.now.store(started, Ordering::Release);
+                    if self.feeding(started) {
+                        match window {
+                            Window::Scan(_) => self.scan().await,
+                            Window::Sweep => self.sweep().await,
+                        }
+                    }
+                    self.now.fetch_max(t.at_ms, Ordering::AcqRel);
+                    // What came in meanwhile follows, in order, before anything newer.
+                    for d in std::mem::take(&mut self.deferred).into_iter().rev() {
+                        self.queue.push_front(d);
+                    }
+                }
+                _ => self.deferred.push(t),
+            }
+            return;
+        }
+        match t.record {
+            Record::Listed(_) | Record::Delisted(_) | Record::Book { .. } => self.apply(&t.record),
+            Record::Market(e) => {
+                if let Some(v) = &self.venue {
+                    v.apply_event(&e);
+                }
+                self.market(e, t.at_ms).await;
+            }
+            Record::Whale(w) => {
+                if self.feeding(t.at_ms) {
+                    self.engine.push_whale_trades([w]);
+                }
+            }
+            Record::News(n) => {
+                if self.feeding(t.at_ms) {
+                    (self.engine.news_sink())(vec![n]);
+                }
+            }
+            Record::Decision(d) => match (*d, self.schedule) {
+                (Decision::ScanStarted { scan_id }, Schedule::AsRecorded) => {
+                    self.window = Some((Window::Scan(scan_id), t.at_ms));
+                }
+                (Decision::SweepStarted, Schedule::AsRecorded) => {
+                    self.window = Some((Window::Sweep, t.at_ms))
+                }
+                _ => {}
+            },
+            Record::Gap { dropped } => self.stats.gaps += dropped,
+        }
+    }
+}
+
+impl Driver {
+    /// Steps the simulator a minute at a time, scanning and sweeping on its clock.
+    pub(super) async fn run_sim(
+        &mut self,
+        sim: &SimExchange,
+        bt: &Backtest,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) {
+        let DataSource::Sim { days, start_ms, .. } = bt.source else { return };
+        let end = start_ms + i64::from(days) * DAY_MS;
+        let total = u64::try_from((end - start_ms) / SIM_STEP_MS).unwrap_or(0);
+        self.sample();
+        let mut step = 0_u64;
+        loop {
+            let t = sim.now_ms();
+            self.now.store(t, Ordering::Release);
+            self.timers(t).await;
+            if self.to_ms.is_some_and(|to| t > to) || t >= end {
+                return;
+            }
+            let out = sim.advance(SIM_STEP_MS);
+            let at = sim.now_ms();
+            self.now.store(at, Ordering::Release);
+            for e in out.events {
+                self.market(e, at).await;
+            }
+            if self.feeding(at) {
+                self.engine.push_whale_trades(out.whale_trades);
+                if !out.news.is_empty() {
+                    (self.engine.news_sink())(out.news);
+                }
+            }
+            step += 1;
+            self.stats.records = step;
+            if step.is_multiple_of(256) {
+                progress(step, total);
+            }
+        }
+    }
+}
