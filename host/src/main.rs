@@ -65,6 +65,9 @@ enum Command {
     Token(TokenCommand),
     /// Backtest plugins and settings on a recording or on the simulator (see docs/lab.md).
     Backtest(Box<lab_cli::BacktestArgs>),
+    /// Sweep settings and plugin parameters over a grid or random draws, in parallel, chosen
+    /// on the first part of the data and reported on the held-out rest (see docs/lab.md).
+    Sweep(Box<lab_cli::SweepArgs>),
     /// Record market data (simulator or paper) without trading, for backtests; Ctrl-C stops.
     Record {
         /// Stop after this many seconds.
@@ -139,7 +142,11 @@ enum PluginCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Backtest(_)) => equilibrage::logging::init_with(Some("warn")),
+        // The engine's own warnings (an entry skipped for thin books, …) are the strategy at
+        // work in a backtest, not something to act on; RUST_LOG shows them.
+        Some(Command::Backtest(_) | Command::Sweep(_)) => {
+            equilibrage::logging::init_with(Some("warn,equilibrage::engine=error"));
+        }
         _ => equilibrage::logging::init(),
     }
     match cli.command {
@@ -164,6 +171,11 @@ fn main() -> anyhow::Result<()> {
             // The data directory's plugins, as `run` would have them on a first start.
             plugins::install_defaults(&config.plugin_dir())?;
             lab_cli::backtest(&config, plugin_options(&config), &args)
+        }
+        Some(Command::Sweep(args)) => {
+            let config = load_config(&cli.common)?;
+            plugins::install_defaults(&config.plugin_dir())?;
+            lab_cli::sweep(&config, plugin_options(&config), &args)
         }
         Some(Command::Record { for_secs }) => lab_cli::record(&load_config(&cli.common)?, for_secs),
     }

@@ -121,6 +121,14 @@ impl Driver {
         }
     }
 
+    /// The run's first sample, before its first scan or sweep: the account as the data starts
+    /// reaching the engine (at `from`, not at the start of the data).
+    fn sample_at_start(&mut self) {
+        if self.samples.is_empty() {
+            self.sample();
+        }
+    }
+
     /// Samples the account after a scan or sweep, at most once per [`SAMPLE_EVERY_MS`] of data
     /// time: enough for daily returns and a drawdown seen hour by hour, small enough to store.
     fn sample_if_due(&mut self) {
@@ -131,6 +139,7 @@ impl Driver {
     }
 
     async fn scan(&mut self) {
+        self.sample_at_start();
         if let Err(e) = self.engine.scan().await {
             tracing::warn!(error = %e, "backtest scan");
         }
@@ -140,6 +149,7 @@ impl Driver {
     }
 
     async fn sweep(&mut self) {
+        self.sample_at_start();
         self.engine.sweep().await;
         self.engine.idle().await;
         self.stats.sweeps += 1;
@@ -282,7 +292,6 @@ impl Driver {
         let DataSource::Sim { days, start_ms, .. } = bt.source else { return };
         let end = start_ms + i64::from(days) * DAY_MS;
         let total = u64::try_from((end - start_ms) / SIM_STEP_MS).unwrap_or(0);
-        self.sample();
         let mut step = 0_u64;
         loop {
             let t = sim.now_ms();

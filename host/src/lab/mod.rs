@@ -13,6 +13,7 @@ pub mod recording;
 mod replay;
 mod results;
 mod segment;
+mod sweep;
 #[cfg(test)]
 mod tests;
 
@@ -25,6 +26,7 @@ pub use recorder::{RecordSink, Recorder, RecorderConfig, RecorderStats};
 pub use replay::ReplayVenue;
 pub use results::ResultsStore;
 pub use segment::{Ending, FORMAT_VERSION, SegmentHeader, read_header, read_segment};
+pub use sweep::{Axis, Objective, Range, Space, Sweep, SweepOutcome, SweepReport, SweepRow};
 
 use std::path::PathBuf;
 

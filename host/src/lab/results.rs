@@ -1,13 +1,17 @@
-//! The results store: every backtest run with its figures, positions, trades and decisions, in
-//! `<data dir>/lab/results.redb`, so the dashboard and later tools can show them.
+//! The results store: every backtest run with its figures, positions, trades and decisions, and
+//! every sweep's table, in `<data dir>/lab/results.redb`, so the dashboard and later tools can
+//! show them.
 
 use super::backtest::RunReport;
+use super::sweep::{SweepOutcome, SweepReport};
 use super::{LabError, Result};
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use std::path::{Path, PathBuf};
 
 /// Run id → JSON [`RunReport`] without its positions, trades and decisions.
 const RUNS: TableDefinition<u64, &[u8]> = TableDefinition::new("runs");
+/// Sweep id → JSON [`SweepReport`] (its rows name their runs).
+const SWEEPS: TableDefinition<u64, &[u8]> = TableDefinition::new("sweeps");
 /// (run id, position id) → JSON position.
 const RUN_POSITIONS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("run_positions");
 /// (run id, trade id) → JSON trade.
@@ -78,30 +82,72 @@ impl ResultsStore {
     pub fn put(&self, report: &mut RunReport) -> Result<u64> {
         let err = db_error(&self.path);
         let txn = self.db.begin_write().map_err(|e| err(e.into()))?;
+        let id = self.insert_run(&txn, report)?;
+        txn.commit().map_err(|e| err(e.into()))?;
+        Ok(id)
+    }
+
+    /// Stores a sweep and all its runs in one transaction, giving each its id.
+    ///
+    /// # Errors
+    /// redb failures; nothing is stored then.
+    pub fn put_sweep(&self, outcome: &mut SweepOutcome) -> Result<u64> {
+        let err = db_error(&self.path);
+        let txn = self.db.begin_write().map_err(|e| err(e.into()))?;
+        for (row, (train, held)) in outcome.report.rows.iter_mut().zip(&mut outcome.runs) {
+            row.train_run = Some(self.insert_run(&txn, train)?);
+            if let Some(held) = held {
+                row.holdout_run = Some(self.insert_run(&txn, held)?);
+            }
+        }
         let id = {
-            let mut runs = txn.open_table(RUNS).map_err(|e| err(e.into()))?;
-            let id = runs.last().map_err(|e| err(e.into()))?.map_or(1, |(k, _)| k.value() + 1);
-            report.id = Some(id);
-            let mut head = report.clone();
-            head.positions.clear();
-            head.trades.clear();
-            head.decisions.clear();
-            runs.insert(id, json(&head).as_slice()).map_err(|e| err(e.into()))?;
-            let mut positions = txn.open_table(RUN_POSITIONS).map_err(|e| err(e.into()))?;
-            for pos in &report.positions {
-                positions.insert((id, pos.id), json(pos).as_slice()).map_err(|e| err(e.into()))?;
-            }
-            let mut trades = txn.open_table(RUN_TRADES).map_err(|e| err(e.into()))?;
-            for t in &report.trades {
-                trades.insert((id, t.id), json(t).as_slice()).map_err(|e| err(e.into()))?;
-            }
-            let mut decisions = txn.open_table(RUN_DECISIONS).map_err(|e| err(e.into()))?;
-            for (i, d) in report.decisions.iter().enumerate() {
-                decisions.insert((id, i as u64), json(d).as_slice()).map_err(|e| err(e.into()))?;
-            }
+            let mut sweeps = txn.open_table(SWEEPS).map_err(|e| err(e.into()))?;
+            let id = sweeps.last().map_err(|e| err(e.into()))?.map_or(1, |(k, _)| k.value() + 1);
+            outcome.report.id = Some(id);
+            sweeps.insert(id, json(&outcome.report).as_slice()).map_err(|e| err(e.into()))?;
             id
         };
         txn.commit().map_err(|e| err(e.into()))?;
+        Ok(id)
+    }
+
+    /// A stored sweep (its table; the runs are stored runs of their own).
+    ///
+    /// # Errors
+    /// redb failures, or a record that does not decode.
+    pub fn sweep(&self, id: u64) -> Result<Option<SweepReport>> {
+        let err = db_error(&self.path);
+        let txn = self.db.begin_read().map_err(|e| err(e.into()))?;
+        let Ok(sweeps) = txn.open_table(SWEEPS) else { return Ok(None) };
+        let Some(v) = sweeps.get(id).map_err(|e| err(e.into()))? else { return Ok(None) };
+        serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(|e| LabError::Invalid(format!("results store: sweep {id}: {e}")))
+    }
+
+    /// Writes a run's rows into an open transaction and gives it its id.
+    fn insert_run(&self, txn: &redb::WriteTransaction, report: &mut RunReport) -> Result<u64> {
+        let err = db_error(&self.path);
+        let mut runs = txn.open_table(RUNS).map_err(|e| err(e.into()))?;
+        let id = runs.last().map_err(|e| err(e.into()))?.map_or(1, |(k, _)| k.value() + 1);
+        report.id = Some(id);
+        let mut head = report.clone();
+        head.positions.clear();
+        head.trades.clear();
+        head.decisions.clear();
+        runs.insert(id, json(&head).as_slice()).map_err(|e| err(e.into()))?;
+        let mut positions = txn.open_table(RUN_POSITIONS).map_err(|e| err(e.into()))?;
+        for pos in &report.positions {
+            positions.insert((id, pos.id), json(pos).as_slice()).map_err(|e| err(e.into()))?;
+        }
+        let mut trades = txn.open_table(RUN_TRADES).map_err(|e| err(e.into()))?;
+        for t in &report.trades {
+            trades.insert((id, t.id), json(t).as_slice()).map_err(|e| err(e.into()))?;
+        }
+        let mut decisions = txn.open_table(RUN_DECISIONS).map_err(|e| err(e.into()))?;
+        for (i, d) in report.decisions.iter().enumerate() {
+            decisions.insert((id, i as u64), json(d).as_slice()).map_err(|e| err(e.into()))?;
+        }
         Ok(id)
     }
 

@@ -233,3 +233,80 @@ fn a_rule_parameter_the_settings_drive_is_refused_with_the_setting_to_use() {
     let err = bt.run(&|_, _| {}).unwrap_err().to_string();
     assert!(err.contains("--set engine.liquidation_drop_percent"), "{err}");
 }
+
+/// A sweep's variants are independent, deterministic runs: one thread or two give the same
+/// table and the same runs. The table is ranked on the training part; the held-out runs trade
+/// only after the split, the training runs only before it; the store keeps it all.
+#[test]
+fn a_sweep_gives_the_same_results_on_one_thread_and_on_two() {
+    use super::{Axis, Objective, ResultsStore, Space, Sweep};
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("plugins");
+    crate::plugins::install_defaults(&dir).unwrap();
+    let mut base = Backtest::new(
+        DataSource::Sim { seed: 3, days: 1, markets: 8, start_ms: SimConfig::default().start_ms },
+        PluginOptions::new(&dir, None),
+    );
+    // Twelve simulated hours.
+    base.to_ms = Some(SimConfig::default().start_ms + 12 * 3_600_000);
+    base.settings.auto_trading = true;
+    base.settings.opportunity_threshold = 1;
+    let sweep = |threads| Sweep {
+        base: base.clone(),
+        space: Space::Grid(vec![
+            Axis::parse("engine.max_positions=1,6").unwrap(),
+            Axis::parse("engine.capital_allocation_percent=5,20").unwrap(),
+        ]),
+        objective: Objective::Pnl,
+        holdout_percent: 25,
+        top: 2,
+        threads,
+        keep_decisions: false,
+    };
+    let one = sweep(1).run(&|_, _| {}).unwrap();
+    let mut two = sweep(2).run(&|_, _| {}).unwrap();
+    assert_eq!(one.report.deterministic_json(), two.report.deterministic_json());
+    let runs = |o: &super::SweepOutcome| -> Vec<String> {
+        o.runs
+            .iter()
+            .flat_map(|(t, h)| std::iter::once(t).chain(h))
+            .map(super::RunReport::deterministic_json)
+            .collect()
+    };
+    assert_eq!(runs(&one), runs(&two));
+
+    let r = &one.report;
+    assert_eq!(r.rows.len(), 4);
+    let scores: Vec<Decimal> = r.rows.iter().map(|row| row.train_score.unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
+    let distinct: std::collections::BTreeSet<String> =
+        r.rows.iter().map(|row| row.train.pnl.to_string()).collect();
+    assert!(distinct.len() > 1, "the variants trade differently: {distinct:?}");
+    assert_eq!(
+        r.rows.iter().map(|row| row.holdout.is_some()).collect::<Vec<_>>(),
+        [true, true, false, false]
+    );
+    let split = r.split_ms.unwrap();
+    assert_eq!(split, r.span.0 + (r.span.1 - r.span.0) * 3 / 4);
+    for (t, h) in &one.runs {
+        assert!(!t.positions.is_empty(), "{}: trades", t.label);
+        assert!(t.positions.iter().all(|p| p.opened_at_ms <= split), "training stops at the split");
+        assert!(t.decisions.is_empty(), "decisions are not kept unless asked");
+        if let Some(h) = h {
+            assert!(h.positions.iter().all(|p| p.opened_at_ms >= split), "held out starts at the split");
+        }
+    }
+
+    let store = ResultsStore::open(root.path()).unwrap();
+    let id = store.put_sweep(&mut two).unwrap();
+    let back = store.sweep(id).unwrap().unwrap();
+    assert_eq!(back, two.report);
+    let best = &back.rows[0];
+    let run = store.get(best.train_run.unwrap()).unwrap().unwrap();
+    assert_eq!(run.metrics, best.train);
+    assert_eq!(run.label, format!("variant {} train", best.variant));
+    assert_eq!(
+        store.get(best.holdout_run.unwrap()).unwrap().unwrap().metrics,
+        *best.holdout.as_ref().unwrap()
+    );
+}

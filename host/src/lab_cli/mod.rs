@@ -1,6 +1,10 @@
 //! The lab's commands: `equilibrage backtest` (one run, several seeds, or A against B with the
-//! per-decision diff) and `equilibrage record` (data only, no trading), and the recorder every
-//! run starts.
+//! per-decision diff), `equilibrage sweep`, `equilibrage record` (data only, no trading), and the
+//! recorder every run starts.
+
+mod sweep;
+
+pub use sweep::{SweepArgs, sweep};
 
 use super::{Prior, plugin_options, start_venue};
 use anyhow::Context as _;
@@ -17,9 +21,9 @@ use rust_decimal::Decimal;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-/// `equilibrage backtest`.
+/// The data, plugins and settings of a backtest or sweep.
 #[derive(Debug, Args)]
-pub struct BacktestArgs {
+pub struct DataArgs {
     /// A recording directory (or one segment) under <data dir>/recordings.
     #[arg(long, value_name = "PATH", conflicts_with = "sim")]
     recording: Option<PathBuf>,
@@ -57,6 +61,70 @@ pub struct BacktestArgs {
     /// scan/sweep interval of recorded time (interval).
     #[arg(long, default_value = "as-recorded", value_parser = parse_schedule)]
     schedule: Schedule,
+}
+
+impl DataArgs {
+    /// One backtest per data source (one per seed on the simulator), labelled `label`.
+    fn backtests(
+        &self,
+        config: &Config,
+        options: PluginOptions,
+        label: &str,
+    ) -> anyhow::Result<Vec<Backtest>> {
+        anyhow::ensure!(
+            self.recording.is_some() || self.sim,
+            "choose the data: --recording PATH (a directory under {}) or --sim [--seed N] [--days D]",
+            config.data.dir.join("recordings").display()
+        );
+        let mut overrides = Overrides::default();
+        for s in &self.set {
+            overrides.set(s)?;
+        }
+        for p in &self.param {
+            overrides.param(p)?;
+        }
+        let mut plugins = options;
+        if let Some(dir) = &self.plugins {
+            plugins.dir.clone_from(dir);
+        }
+        let from_ms = self.from.as_deref().map(parse_time).transpose()?;
+        let to_ms = self.to.as_deref().map(parse_time).transpose()?;
+        let sources: Vec<DataSource> = match &self.recording {
+            Some(path) => vec![DataSource::Recording(path.clone())],
+            None => self
+                .seed
+                .iter()
+                .map(|seed| DataSource::Sim {
+                    seed: *seed,
+                    days: self.days,
+                    markets: self.markets,
+                    start_ms: equilibrage::exchange::sim::SimConfig::default().start_ms,
+                })
+                .collect(),
+        };
+        Ok(sources
+            .into_iter()
+            .map(|source| Backtest {
+                source,
+                plugins: plugins.clone(),
+                settings: config.engine.clone(),
+                overrides: overrides.clone(),
+                trends: config.signals.trends.clone(),
+                from_ms,
+                to_ms,
+                cash: self.cash,
+                schedule: self.schedule,
+                label: label.to_owned(),
+            })
+            .collect())
+    }
+}
+
+/// `equilibrage backtest`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    #[command(flatten)]
+    data: DataArgs,
     /// Compare with the plugins of this directory (B), on the same data.
     #[arg(long, value_name = "DIR")]
     vs: Option<PathBuf>,
@@ -157,77 +225,33 @@ pub fn record(config: &Config, for_secs: Option<u64>) -> anyhow::Result<()> {
 
 /// Runs `equilibrage backtest`.
 pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.recording.is_some() || args.sim,
-        "choose the data: --recording PATH (a directory under {}) or --sim [--seed N] [--days D]",
-        config.data.dir.join("recordings").display()
-    );
-    let mut overrides = Overrides::default();
-    for s in &args.set {
-        overrides.set(s)?;
-    }
-    for p in &args.param {
-        overrides.param(p)?;
-    }
-    let mut plugins = options;
-    if let Some(dir) = &args.plugins {
-        plugins.dir.clone_from(dir);
-    }
-    let from_ms = args.from.as_deref().map(parse_time).transpose()?;
-    let to_ms = args.to.as_deref().map(parse_time).transpose()?;
-    let sources: Vec<DataSource> = match &args.recording {
-        Some(path) => vec![DataSource::Recording(path.clone())],
-        None => args
-            .seed
-            .iter()
-            .map(|seed| DataSource::Sim {
-                seed: *seed,
-                days: args.days,
-                markets: args.markets,
-                start_ms: equilibrage::exchange::sim::SimConfig::default().start_ms,
-            })
-            .collect(),
-    };
-    let base = |source: DataSource, plugins: PluginOptions, overrides: Overrides, label: String| Backtest {
-        source,
-        plugins,
-        settings: config.engine.clone(),
-        overrides,
-        trends: config.signals.trends.clone(),
-        from_ms,
-        to_ms,
-        cash: args.cash,
-        schedule: args.schedule,
-        label,
-    };
+    let runs = args.data.backtests(config, options, "")?;
     // B: A's plugins, settings and parameters, with what `--vs…` changes.
-    let b_side = if args.vs.is_some() || !args.vs_param.is_empty() || !args.vs_set.is_empty() {
-        let mut o = overrides.clone();
+    let b_side = args.vs.is_some() || !args.vs_param.is_empty() || !args.vs_set.is_empty();
+    let b_of = |a: &Backtest| -> anyhow::Result<Backtest> {
+        let mut b = a.clone();
         for s in &args.vs_set {
-            o.set(s)?;
+            b.overrides.set(s)?;
         }
         for p in &args.vs_param {
-            o.param(p)?;
+            b.overrides.param(p)?;
         }
-        let mut opts = plugins.clone();
         if let Some(dir) = &args.vs {
-            opts.dir.clone_from(dir);
+            b.plugins.dir.clone_from(dir);
         }
-        Some((opts, o))
-    } else {
-        None
+        b.label = label(&args.label, "B");
+        Ok(b)
     };
     let store = if args.no_store { None } else { Some(ResultsStore::open(&config.data.dir)?) };
     let mut out = std::io::stdout().lock();
     let mut all = Vec::new();
-    for source in sources {
-        writeln!(out, "backtest: {source}")?;
-        let mut a =
-            run_one(&base(source.clone(), plugins.clone(), overrides.clone(), label(&args.label, "A")))?;
-        let b = match &b_side {
-            Some((opts, o)) => {
-                Some(run_one(&base(source, opts.clone(), o.clone(), label(&args.label, "B")))?)
-            }
+    for mut a in runs {
+        writeln!(out, "backtest: {}", a.source)?;
+        a.label = label(&args.label, if b_side { "A" } else { "" });
+        let b = if b_side { Some(b_of(&a)?) } else { None };
+        let mut a = run_one(&a)?;
+        let b = match &b {
+            Some(b) => Some(run_one(b)?),
             None => None,
         };
         if let Some(store) = &store {
@@ -249,7 +273,7 @@ pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) ->
             }
         }
     }
-    if args.recording.is_none() && args.seed.len() > 1 && b_side.is_none() {
+    if all.len() > 1 && !b_side {
         write!(out, "{}", distribution(&all))?;
     }
     if store.is_some() {
@@ -274,30 +298,45 @@ pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) ->
 }
 
 fn label(given: &str, side: &str) -> String {
-    if given.is_empty() { side.to_owned() } else { format!("{given} {side}") }
+    format!("{given} {side}").trim().to_owned()
+}
+
+/// A progress bar on stderr that shows itself once the work has taken more than a second.
+struct LateBar {
+    bar: indicatif::ProgressBar,
+    started: std::time::Instant,
+    shown: std::sync::atomic::AtomicBool,
+}
+
+impl LateBar {
+    fn new(template: &str) -> Self {
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Self { bar, started: std::time::Instant::now(), shown: std::sync::atomic::AtomicBool::new(false) }
+    }
+
+    fn update(&self, done: u64, total: u64) {
+        if !self.shown.load(std::sync::atomic::Ordering::Relaxed) && self.started.elapsed().as_secs() >= 1 {
+            self.shown.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        self.bar.set_length(total.max(1));
+        self.bar.set_position(done.min(total));
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// One run, with a progress bar on stderr once it has taken more than a second.
 fn run_one(bt: &Backtest) -> anyhow::Result<RunReport> {
-    let bar = indicatif::ProgressBar::hidden();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {bar:40} {percent:>3}% {elapsed_precise} eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let started = std::time::Instant::now();
-    let shown = std::sync::atomic::AtomicBool::new(false);
-    let progress = |done: u64, total: u64| {
-        if !shown.load(std::sync::atomic::Ordering::Relaxed) && started.elapsed().as_secs() >= 1 {
-            shown.store(true, std::sync::atomic::Ordering::Relaxed);
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        }
-        bar.set_length(total.max(1));
-        bar.set_position(done.min(total));
-    };
-    let report = bt.run(&progress).with_context(|| format!("backtest on {}", bt.source))?;
-    bar.finish_and_clear();
+    let bar = LateBar::new("{spinner} {bar:40} {percent:>3}% {elapsed_precise} eta {eta}");
+    let report = bt.run(&|d, t| bar.update(d, t)).with_context(|| format!("backtest on {}", bt.source))?;
+    bar.finish();
     if let Some(torn) = &report.stats.torn {
         tracing::warn!(%torn, "the recording stops short: replayed up to its last whole block");
     }
