@@ -24,6 +24,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("OLD_INTERFACE", "fixture-old-interface", "fixture_old_interface"),
     ("SNOOP", "fixture-snoop", "fixture_snoop"),
     ("ECHO_FEATURES", "fixture-echo-features", "fixture_echo_features"),
+    ("VETO_SCORER", "fixture-veto-scorer", "fixture_veto_scorer"),
 ];
 
 fn main() {
