@@ -310,3 +310,56 @@ fn a_sweep_gives_the_same_results_on_one_thread_and_on_two() {
         *best.holdout.as_ref().unwrap()
     );
 }
+
+/// Two versions of a scorer that disagree on a known set of markets (the fixture scores 10, or
+/// 1 for markets ending within `veto-days`): the decision diff of their backtests lists exactly
+/// the markets of that set the first version traded, and nothing else.
+#[test]
+fn two_scorer_versions_differ_in_the_diff_on_exactly_the_markets_they_disagree_on() {
+    const DAY: f64 = 86_400_000.0;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("plugins");
+    std::fs::create_dir(&dir).unwrap();
+    let veto = &equilibrage_plugin_artifacts::VETO_SCORER;
+    std::fs::write(dir.join(veto.file), veto.bytes).unwrap();
+    let config = SimConfig { seed: 9, markets: 16, ..SimConfig::default() };
+    let start = config.start_ms;
+    // Version B vetoes the markets ending before the middle of the listing's end dates.
+    let listing = Simulator::new(config.clone()).markets();
+    #[allow(clippy::cast_precision_loss, reason = "test end dates")]
+    let mut days: Vec<f64> = listing.iter().map(|m| (m.end_ms.unwrap() - start) as f64 / DAY).collect();
+    days.sort_by(f64::total_cmp);
+    let cut = f64::midpoint(days[days.len() / 2 - 1], days[days.len() / 2]);
+    #[allow(clippy::cast_precision_loss, reason = "test end dates")]
+    let vetoed: std::collections::BTreeSet<&str> = listing
+        .iter()
+        .filter(|m| ((m.end_ms.unwrap() - start) as f64 / DAY) < cut)
+        .map(|m| m.id.as_str())
+        .collect();
+
+    let mut a = Backtest::new(
+        DataSource::Sim { seed: 9, days: 1, markets: 16, start_ms: start },
+        PluginOptions::new(&dir, None),
+    );
+    // One scan, room for every market, a small stake each.
+    a.to_ms = Some(start + 60_000);
+    a.settings.auto_trading = true;
+    a.settings.max_positions = 100;
+    a.settings.capital_allocation_percent = Decimal::ONE;
+    let mut b = a.clone();
+    b.overrides.param(&format!("veto-scorer.veto-days={cut}")).unwrap();
+    let (ra, rb) = (a.run(&|_, _| {}).unwrap(), b.run(&|_, _| {}).unwrap());
+
+    let entered = |r: &super::RunReport| -> std::collections::BTreeSet<String> {
+        r.positions.iter().map(|p| p.market_id.clone()).collect()
+    };
+    let (ea, eb) = (entered(&ra), entered(&rb));
+    let expected: Vec<&str> = ea.iter().map(String::as_str).filter(|m| vetoed.contains(m)).collect();
+    assert!(expected.len() >= 2 && ea.len() > expected.len(), "A traded vetoed and other markets: {ea:?}");
+    assert!(eb.iter().all(|m| !vetoed.contains(m.as_str())), "B trades no vetoed market");
+    let diff = super::diff_runs(&ra, &rb);
+    let mut listed: Vec<&str> = diff.iter().map(|r| r.market_id.as_str()).collect();
+    listed.sort_unstable();
+    assert_eq!(listed, expected, "the diff lists exactly the markets the versions disagree on");
+    assert!(diff.iter().all(|r| r.b == "-" && r.a.starts_with("entered")), "A entered them, B did not");
+}
