@@ -68,6 +68,8 @@ enum Command {
     /// Sweep settings and plugin parameters over a grid or random draws, in parallel, chosen
     /// on the first part of the data and reported on the held-out rest (see docs/lab.md).
     Sweep(Box<lab_cli::SweepArgs>),
+    /// Export a recording, a backtest run or a sweep as Parquet files (see docs/lab.md).
+    Export(lab_cli::ExportArgs),
     /// Record market data (simulator or paper) without trading, for backtests; Ctrl-C stops.
     Record {
         /// Stop after this many seconds.
@@ -177,6 +179,7 @@ fn main() -> anyhow::Result<()> {
             plugins::install_defaults(&config.plugin_dir())?;
             lab_cli::sweep(&config, plugin_options(&config), &args)
         }
+        Some(Command::Export(args)) => lab_cli::export(&load_config(&cli.common)?, &args),
         Some(Command::Record { for_secs }) => lab_cli::record(&load_config(&cli.common)?, for_secs),
     }
 }

@@ -5,6 +5,7 @@ mod backtest;
 mod codec;
 mod diff;
 mod driver;
+mod export;
 mod metrics;
 mod overrides;
 mod record;
@@ -19,6 +20,7 @@ mod tests;
 
 pub use backtest::{Backtest, DataSource, RunReport, RunStats, Schedule, TimedDecision};
 pub use diff::{DiffRow, diff_runs};
+pub use export::{Exported, export_recording, export_run, export_sweep};
 pub use metrics::Metrics;
 pub use overrides::Overrides;
 pub use record::{Record, Timed};

@@ -88,7 +88,7 @@ fn retention_deletes_the_oldest_segments_first_and_never_the_active_one() {
 }
 
 /// Writes `records` as one segment of a new recording under `root`.
-fn write_recording(root: &Path, records: &[Timed]) -> std::path::PathBuf {
+pub(super) fn write_recording(root: &Path, records: &[Timed]) -> std::path::PathBuf {
     let dir = recording::new_dir(root, "sim", 0).unwrap();
     let mut w = SegmentWriter::create(&recording::segment_path(&dir, 1), "sim", 1, 0).unwrap();
     for t in records {

@@ -1,9 +1,11 @@
 //! The lab's commands: `equilibrage backtest` (one run, several seeds, or A against B with the
-//! per-decision diff), `equilibrage sweep`, `equilibrage record` (data only, no trading), and the
-//! recorder every run starts.
+//! per-decision diff), `equilibrage sweep`, `equilibrage export` (Parquet), `equilibrage record`
+//! (data only, no trading), and the recorder every run starts.
 
+mod export;
 mod sweep;
 
+pub use export::{ExportArgs, export};
 pub use sweep::{SweepArgs, sweep};
 
 use super::{Prior, plugin_options, start_venue};
