@@ -73,8 +73,8 @@ fn a_recording_exports_every_record_with_exact_prices_and_utc_times() {
         at_ms: at + 6,
     };
     let resolved = MarketEvent::Resolved { market: m.id.clone(), winning_token: yes.clone(), at_ms: at + 9 };
-    for (i, e) in [change, trade, resolved].into_iter().enumerate() {
-        records.push(Timed { at_ms: at + 10 + i as i64, record: Record::Market(e) });
+    for (i, e) in (0_i64..).zip([change, trade, resolved]) {
+        records.push(Timed { at_ms: at + 10 + i, record: Record::Market(e) });
     }
     let stepped = sim.step(60_000).events;
     let stepped_rows: usize = stepped
