@@ -6,6 +6,7 @@ mod history;
 mod ledger;
 mod monitor;
 mod observer;
+mod plugin_io;
 mod recovery;
 mod rules;
 mod scanner;
@@ -13,161 +14,27 @@ mod settings;
 mod signals;
 mod trader;
 mod trends;
+mod types;
 mod whales;
 
 pub use history::{ClosedHistory, ClosedSummary, HistoryStats};
 pub use ledger::{Account, Overview, PositionPnl, mark, mark_leg, overview};
 pub use observer::{Decision, Observer, Scored, Seen};
+pub use plugin_io::setting_of_rule_param;
 pub use rules::{Exit, RulesSource, builtin};
 pub use settings::{FieldError, Settings, SettingsError, SettingsPatch};
 pub use signals::SignalFeeds;
 pub use trends::{Trend, TrendsConfig};
+pub use types::{Clock, EngineError, EngineEvent, EngineOptions, Health, PositionView, Result};
 
-use crate::exchange::{BookSet, Exchange, ExchangeError, Market, OrderBook, TokenId};
-use crate::plugins::{PluginError, PluginEvent, PluginKind, Plugins};
+use crate::exchange::{BookSet, Exchange, Market, OrderBook, TokenId};
+use crate::plugins::{PluginKind, Plugins};
 use crate::store::{Opportunity, Position, ScanRecord, Store, StoreError, TradeRecord};
 use arc_swap::ArcSwap;
 use rust_decimal::Decimal;
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, broadcast};
-
-/// The engine's clock: wall time for real venues, the simulator's clock for the simulator.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
-
-impl Clock {
-    /// Wall-clock Unix milliseconds.
-    #[must_use]
-    pub fn system() -> Self {
-        Self(Arc::new(crate::clock::unix_now_ms))
-    }
-
-    /// Any source of Unix milliseconds.
-    pub fn from_fn(f: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
-    }
-
-    /// Now, Unix milliseconds.
-    #[must_use]
-    pub fn now_ms(&self) -> i64 {
-        (self.0)()
-    }
-}
-
-impl std::fmt::Debug for Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Clock")
-    }
-}
-
-/// Something the dashboard and API should hear about. Sent on a broadcast channel: a subscriber
-/// that falls behind misses events (and is told so), it never slows the engine.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum EngineEvent {
-    /// A position changed (entry, fill, liquidation, close).
-    PositionUpdate {
-        position: Box<Position>,
-        pnl: PositionPnl,
-        /// Best bid and ask per side, YES then NO, that `pnl` was marked at.
-        bids: [Option<Decimal>; 2],
-        asks: [Option<Decimal>; 2],
-    },
-    /// A scan found an opportunity at or above the threshold that the previous scan did not.
-    NewOpportunity {
-        opportunity: Box<Opportunity>,
-    },
-    /// A scan finished (or failed: see its `error`).
-    ScanCompleted {
-        scan: ScanRecord,
-    },
-    TradeExecuted {
-        trade: Box<TradeRecord>,
-    },
-    /// Who decides exits changed: the plugin, or the built-in rule and why.
-    RulesSource {
-        source: RulesSource,
-    },
-    /// Something went wrong that the operator should see.
-    Error {
-        source: &'static str,
-        message: String,
-        at_ms: i64,
-    },
-}
-
-/// Why the engine refused or failed an operation.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error("storage: {0}")]
-    Store(#[from] StoreError),
-    #[error("exchange: {0}")]
-    Exchange(#[from] ExchangeError),
-    #[error("plugin: {0}")]
-    Plugin(#[from] PluginError),
-    #[error("plugin parameters: {0}")]
-    Params(#[from] crate::plugins::ParamError),
-    #[error("unknown market {0:?} (not in the venue's active binary markets)")]
-    UnknownMarket(String),
-    #[error("market {0:?} is not accepting orders")]
-    MarketClosed(String),
-    #[error("a position on market {0:?} is already open")]
-    AlreadyHeld(String),
-    #[error("no such position: {0}")]
-    UnknownPosition(u64),
-    #[error("position {0} is not open")]
-    NotOpen(u64),
-    #[error("position {0} has an order in flight; try again in a moment")]
-    Busy(u64),
-    #[error("all {max} position slots are taken")]
-    NoSlot { max: u32 },
-    #[error("capital must be positive, got {0}")]
-    BadAmount(Decimal),
-    #[error("{wanted} pUSD asked for, {available} available")]
-    InsufficientCapital { wanted: Decimal, available: Decimal },
-    #[error(
-        "this data directory holds a {stored} account and the bot runs on {current}: use a separate \
-         --data-dir for each venue"
-    )]
-    VenueMismatch { stored: String, current: String },
-    #[error("not enough liquidity on the {leg} side: {reason}")]
-    Liquidity { leg: &'static str, reason: String },
-}
-
-/// Result of an engine operation.
-pub type Result<T, E = EngineError> = std::result::Result<T, E>;
-
-/// An open position as the dashboard shows it: the record, its marks and its P&L.
-#[derive(Debug, Clone, Serialize)]
-pub struct PositionView {
-    pub position: Position,
-    /// Best bid and ask per side, YES then NO.
-    pub bids: [Option<Decimal>; 2],
-    pub asks: [Option<Decimal>; 2],
-    pub pnl: PositionPnl,
-}
-
-/// The engine's state of health.
-#[derive(Debug, Clone, Serialize)]
-pub struct Health {
-    pub rules: RulesSource,
-    pub last_scan: Option<ScanRecord>,
-    /// Orders journalled and not yet resolved (normally zero between trades).
-    pub pending_intents: usize,
-    pub last_error: Option<(i64, String)>,
-}
-
-/// What the engine is given at start.
-#[derive(Debug, Clone)]
-pub struct EngineOptions {
-    /// Used when the store holds no settings yet (first start); after that the stored ones win.
-    pub settings: Settings,
-    pub clock: Clock,
-}
 
 /// Cached state; the store is the truth, this is what it said last (never held across an await).
 #[derive(Debug, Default)]
@@ -610,36 +477,6 @@ impl Engine {
 
 const SETTINGS_KEY: &str = "settings";
 
-/// A setting's value as a fraction.
-type SettingValue = fn(&Settings) -> Decimal;
-
-/// Parameters of the liquidation-rules plugin the engine sets from the operator's settings, so
-/// that the settings stay the one place to change them: (parameter, setting, value).
-const RULE_PARAMS: [(&str, &str, SettingValue); 3] = [
-    ("liquidation-drop", "liquidation_drop_percent", Settings::liquidation_drop),
-    ("stop-loss", "stop_loss_percent", Settings::stop_loss),
-    ("take-profit", "take_profit_percent", Settings::take_profit),
-];
-
-/// The setting that drives a liquidation-rules parameter, when the engine sets it (a value given
-/// to the parameter directly would be replaced by the setting's).
-#[must_use]
-pub fn setting_of_rule_param(param: &str) -> Option<&'static str> {
-    RULE_PARAMS.iter().find(|(name, ..)| *name == param).map(|(_, setting, _)| *setting)
-}
-
-/// Runs a plugin call from async code. Plugin calls block (a guest writing to its WASI stderr
-/// enters the runtime), so they must not run as plain async code: on a multi-threaded runtime the
-/// worker turns into a blocking thread for the call, with no hand-off to another thread on the hot
-/// path; elsewhere the call goes to the blocking pool.
-async fn plugin_call<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, String> {
-    if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
-        Ok(tokio::task::block_in_place(f))
-    } else {
-        tokio::task::spawn_blocking(f).await.map_err(|e| format!("plugin call aborted: {e}"))
-    }
-}
-
 /// Best bids and best asks of a position's two sides (YES, NO), from the books the engine holds.
 fn tops(state: &State, p: &Position) -> ([Option<Decimal>; 2], [Option<Decimal>; 2]) {
     let top = |i: usize| {
@@ -774,63 +611,6 @@ impl Inner {
     fn client_id(&self, position: u64, leg: crate::store::Leg, purpose: crate::store::Purpose) -> String {
         let n = self.client_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         client_id(position, leg, purpose, self.clock.now_ms(), n)
-    }
-
-    /// Gives the liquidation parameters to the active rules plugin, for those it declares.
-    fn push_rule_params(&self) {
-        let Some(info) = self.plugins.active_info(PluginKind::LiquidationRules) else { return };
-        let s = self.settings();
-        let values: Vec<(String, f64)> = RULE_PARAMS
-            .iter()
-            .filter(|(name, ..)| info.params.iter().any(|p| p.name == *name))
-            .map(|(name, _, value)| {
-                use rust_decimal::prelude::ToPrimitive as _;
-                ((*name).to_owned(), value(&s).to_f64().unwrap_or_default())
-            })
-            .collect();
-        if values.is_empty() {
-            return;
-        }
-        if let Err(e) = self.plugins.set_params(PluginKind::LiquidationRules, &info.name, &values) {
-            self.error(
-                "settings",
-                format!("liquidation rules plugin {} refused the parameters: {e}", info.name),
-            );
-        }
-    }
-
-    fn rules_source_now(&self) -> RulesSource {
-        match self.plugins.active_info(PluginKind::LiquidationRules) {
-            Some(info) => RulesSource::Plugin { name: info.name.clone() },
-            None => RulesSource::BuiltIn { reason: "no liquidation-rules plugin is loaded".into() },
-        }
-    }
-
-    /// Reacts to plugin events: a new rules plugin gets the liquidation parameters; faults and
-    /// rejected files join the engine's errors, so one stream tells the dashboard everything.
-    async fn plugin_loop(self: Arc<Self>) {
-        let mut events = self.plugins.subscribe();
-        loop {
-            match events.recv().await {
-                Ok(PluginEvent::Loaded { kind: PluginKind::LiquidationRules, .. }) => self.push_rule_params(),
-                Ok(PluginEvent::Fault { kind, name, error }) => {
-                    self.emit(EngineEvent::Error {
-                        source: "plugin",
-                        message: format!("{kind} plugin {name}: {error}"),
-                        at_ms: self.clock.now_ms(),
-                    });
-                }
-                Ok(PluginEvent::Rejected { file, error }) => {
-                    self.emit(EngineEvent::Error {
-                        source: "plugin",
-                        message: format!("{} was not loaded: {error}", file.display()),
-                        at_ms: self.clock.now_ms(),
-                    });
-                }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
     }
 }
 

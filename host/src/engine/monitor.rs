@@ -195,7 +195,7 @@ impl Inner {
         let views: Vec<_> = positions.iter().zip(marks).map(|(p, (b, a))| rules::view(p, *b, *a)).collect();
         let now = self.clock.now_ms();
         let plugins = self.plugins.clone();
-        let answer = super::plugin_call(move || plugins.evaluate_rules(now, &views))
+        let answer = super::plugin_io::plugin_call(move || plugins.evaluate_rules(now, &views))
             .await
             .unwrap_or_else(|e| Err(crate::plugins::PluginError::InvalidInput(e)));
         let (source, decisions) = match answer {

@@ -253,7 +253,7 @@ impl Inner {
             return Ok(Vec::new());
         }
         let plugins = self.plugins.clone();
-        let result = super::plugin_call(move || plugins.score(now, &batch))
+        let result = super::plugin_io::plugin_call(move || plugins.score(now, &batch))
             .await
             .map_err(|e| format!("scorer: {e}"))?
             .map_err(|e| format!("scorer: {e}"))?;

@@ -150,7 +150,7 @@ impl Inner {
             .map(|m| abi::MarketText { question: m.question.clone(), category: m.category.clone() })
             .collect();
         let plugins = self.plugins.clone();
-        let answer = super::plugin_call(move || plugins.match_news(now, &items, &texts)).await;
+        let answer = super::plugin_io::plugin_call(move || plugins.match_news(now, &items, &texts)).await;
         let found = match answer {
             Ok(Ok(m)) => m,
             Ok(Err(e)) => return self.error("signals", format!("news matching skipped: {e}")),

@@ -169,7 +169,7 @@ impl Inner {
         input.wallet_count = u32::try_from(wallets.len()).unwrap_or(u32::MAX);
         input.market_count = u32::try_from(markets.len()).unwrap_or(u32::MAX);
         let plugins = self.plugins.clone();
-        let answer = super::plugin_call(move || plugins.analyze_whales(now, &input)).await;
+        let answer = super::plugin_io::plugin_call(move || plugins.analyze_whales(now, &input)).await;
         let analysis = match answer {
             Ok(Ok(a)) => a,
             Ok(Err(e)) => return self.error("signals", format!("whale analysis skipped: {e}")),

@@ -2,7 +2,6 @@
 //! arithmetic the simulator, paper trading and the pre-trade liquidity check share.
 
 use rust_decimal::{Decimal, RoundingStrategy};
-use std::collections::BTreeMap;
 
 /// Buying or selling the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,62 +110,113 @@ pub enum FillError {
 const SHARE_DP: u32 = 2;
 
 /// One token's book: price → resting size, exact.
+///
+/// Each side is a vector of levels, best first (bids highest first, asks lowest first), with
+/// unique prices and no empty level: a whole-book snapshot replaces it without allocating once
+/// it has grown, and the best price is the first element.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OrderBook {
-    bids: BTreeMap<Decimal, Decimal>,
-    asks: BTreeMap<Decimal, Decimal>,
+    bids: Vec<Level>,
+    asks: Vec<Level>,
     /// Smallest order size in shares.
     pub min_size: Decimal,
+}
+
+/// Whether `a` comes before `b` on `side` (better price first).
+fn better(side: BookSide, a: Decimal, b: Decimal) -> bool {
+    match side {
+        BookSide::Bids => a > b,
+        BookSide::Asks => a < b,
+    }
+}
+
+/// Fills `out` with `levels` best first: sizes of 0 dropped, and of a price given twice the
+/// last one kept (as a map built from them would).
+fn sorted_into(out: &mut Vec<Level>, levels: &[Level], side: BookSide) {
+    out.clear();
+    out.extend(levels.iter().copied().filter(|l| l.size > Decimal::ZERO));
+    // Feeds send a side in one order or the other: check before sorting.
+    if out.windows(2).all(|w| better(side, w[0].price, w[1].price)) {
+        return;
+    }
+    if out.windows(2).all(|w| better(side, w[1].price, w[0].price)) {
+        out.reverse();
+        return;
+    }
+    // Stable: of equal prices the one given last stays last, and wins below.
+    out.sort_by(|a, b| match side {
+        BookSide::Bids => b.price.cmp(&a.price),
+        BookSide::Asks => a.price.cmp(&b.price),
+    });
+    let mut kept = 0;
+    for i in 0..out.len() {
+        if kept > 0 && out[kept - 1].price == out[i].price {
+            out[kept - 1] = out[i];
+        } else {
+            out[kept] = out[i];
+            kept += 1;
+        }
+    }
+    out.truncate(kept);
 }
 
 impl OrderBook {
     /// An empty book.
     #[must_use]
     pub fn new(min_size: Decimal) -> Self {
-        Self { bids: BTreeMap::new(), asks: BTreeMap::new(), min_size }
+        Self { bids: Vec::new(), asks: Vec::new(), min_size }
+    }
+
+    fn side(&self, side: BookSide) -> &[Level] {
+        match side {
+            BookSide::Bids => &self.bids,
+            BookSide::Asks => &self.asks,
+        }
+    }
+
+    fn side_mut(&mut self, side: BookSide) -> &mut Vec<Level> {
+        match side {
+            BookSide::Bids => &mut self.bids,
+            BookSide::Asks => &mut self.asks,
+        }
     }
 
     /// Replaces the whole book (a snapshot). Levels of size 0 are dropped.
     pub fn replace(&mut self, bids: &[Level], asks: &[Level]) {
-        let keep = |levels: &[Level]| {
-            levels.iter().filter(|l| l.size > Decimal::ZERO).map(|l| (l.price, l.size)).collect()
-        };
-        self.bids = keep(bids);
-        self.asks = keep(asks);
+        sorted_into(&mut self.bids, bids, BookSide::Bids);
+        sorted_into(&mut self.asks, asks, BookSide::Asks);
     }
 
     /// Sets one level's size; a size of 0 removes the level (a `price_change` event).
     pub fn set(&mut self, side: BookSide, price: Decimal, size: Decimal) {
-        let levels = match side {
-            BookSide::Bids => &mut self.bids,
-            BookSide::Asks => &mut self.asks,
-        };
-        if size > Decimal::ZERO {
-            levels.insert(price, size);
-        } else {
-            levels.remove(&price);
+        let levels = self.side_mut(side);
+        let at = levels.partition_point(|l| better(side, l.price, price));
+        let exists = levels.get(at).is_some_and(|l| l.price == price);
+        match (size > Decimal::ZERO, exists) {
+            (true, true) => levels[at].size = size,
+            (true, false) => levels.insert(at, Level { price, size }),
+            (false, true) => {
+                levels.remove(at);
+            }
+            (false, false) => {}
         }
     }
 
     /// The highest bid: the price the token can be sold at now.
     #[must_use]
     pub fn best_bid(&self) -> Option<Level> {
-        self.bids.iter().next_back().map(|(p, s)| Level { price: *p, size: *s })
+        self.bids.first().copied()
     }
 
     /// The lowest ask: the price the token can be bought at now.
     #[must_use]
     pub fn best_ask(&self) -> Option<Level> {
-        self.asks.iter().next().map(|(p, s)| Level { price: *p, size: *s })
+        self.asks.first().copied()
     }
 
     /// Levels of one side, best first.
-    pub fn levels(&self, side: BookSide) -> Box<dyn Iterator<Item = Level> + '_> {
-        let level = |(p, s): (&Decimal, &Decimal)| Level { price: *p, size: *s };
-        match side {
-            BookSide::Bids => Box::new(self.bids.iter().rev().map(level)),
-            BookSide::Asks => Box::new(self.asks.iter().map(level)),
-        }
+    pub fn levels(&self, side: BookSide) -> std::iter::Copied<std::slice::Iter<'_, Level>> {
+        self.side(side).iter().copied()
     }
 
     /// pUSD resting within `slippage` (a fraction) of the best price of `side`: what a market
@@ -177,12 +227,12 @@ impl OrderBook {
             BookSide::Asks => {
                 let Some(best) = self.best_ask() else { return Decimal::ZERO };
                 let limit = best.price * (Decimal::ONE + slippage);
-                self.asks.range(..=limit).map(|(p, s)| p * s).sum()
+                self.asks.iter().take_while(|l| l.price <= limit).map(|l| l.price * l.size).sum()
             }
             BookSide::Bids => {
                 let Some(best) = self.best_bid() else { return Decimal::ZERO };
                 let limit = best.price * (Decimal::ONE - slippage);
-                self.bids.range(limit..).map(|(p, s)| p * s).sum()
+                self.bids.iter().take_while(|l| l.price >= limit).map(|l| l.price * l.size).sum()
             }
         }
     }
@@ -298,15 +348,17 @@ impl OrderBook {
 
     /// Takes a fill out of the book (what a matching engine does after [`OrderBook::walk`]).
     pub fn consume(&mut self, side: Side, fill: &Fill) {
-        let levels = match side {
-            Side::Buy => &mut self.asks,
-            Side::Sell => &mut self.bids,
+        let book_side = match side {
+            Side::Buy => BookSide::Asks,
+            Side::Sell => BookSide::Bids,
         };
+        let levels = self.side_mut(book_side);
         for taken in &fill.levels {
-            if let Some(size) = levels.get_mut(&taken.price) {
-                *size -= taken.size;
-                if *size <= Decimal::ZERO {
-                    levels.remove(&taken.price);
+            let at = levels.partition_point(|l| better(book_side, l.price, taken.price));
+            if let Some(level) = levels.get_mut(at).filter(|l| l.price == taken.price) {
+                level.size -= taken.size;
+                if level.size <= Decimal::ZERO {
+                    levels.remove(at);
                 }
             }
         }
@@ -326,6 +378,43 @@ mod tests {
             &[Level { price: dec!(0.53), size: dec!(60) }, Level { price: dec!(0.52), size: dec!(25) }],
         );
         b
+    }
+
+    fn prices(b: &OrderBook, side: BookSide) -> Vec<(Decimal, Decimal)> {
+        b.levels(side).map(|l| (l.price, l.size)).collect()
+    }
+
+    #[test]
+    fn snapshots_in_any_order_give_sides_best_first_without_empty_or_repeated_levels() {
+        let l = |price, size| Level { price, size };
+        let mut b = OrderBook::new(dec!(5));
+        // Unsorted, a level given twice (the last one counts) and an empty one.
+        b.replace(
+            &[l(dec!(0.47), dec!(5)), l(dec!(0.49), dec!(1)), l(dec!(0.48), dec!(0)), l(dec!(0.49), dec!(2))],
+            &[l(dec!(0.53), dec!(7)), l(dec!(0.52), dec!(3)), l(dec!(0.55), dec!(9))],
+        );
+        assert_eq!(prices(&b, BookSide::Bids), [(dec!(0.49), dec!(2)), (dec!(0.47), dec!(5))]);
+        assert_eq!(
+            prices(&b, BookSide::Asks),
+            [(dec!(0.52), dec!(3)), (dec!(0.53), dec!(7)), (dec!(0.55), dec!(9))]
+        );
+        // Changes keep the order: a new best, a level inside, a removal, a removal of nothing.
+        b.set(BookSide::Bids, dec!(0.50), dec!(4));
+        b.set(BookSide::Bids, dec!(0.48), dec!(6));
+        b.set(BookSide::Asks, dec!(0.53), dec!(0));
+        b.set(BookSide::Asks, dec!(0.54), dec!(0));
+        b.set(BookSide::Asks, dec!(0.520), dec!(8));
+        assert_eq!(
+            prices(&b, BookSide::Bids),
+            [(dec!(0.50), dec!(4)), (dec!(0.49), dec!(2)), (dec!(0.48), dec!(6)), (dec!(0.47), dec!(5))]
+        );
+        assert_eq!(prices(&b, BookSide::Asks), [(dec!(0.52), dec!(8)), (dec!(0.55), dec!(9))]);
+        let mut same = OrderBook::new(dec!(5));
+        same.replace(
+            &[l(dec!(0.47), dec!(5)), l(dec!(0.48), dec!(6)), l(dec!(0.49), dec!(2)), l(dec!(0.50), dec!(4))],
+            &[l(dec!(0.55), dec!(9)), l(dec!(0.52), dec!(8))],
+        );
+        assert_eq!(b, same, "a book is its levels, however it was built");
     }
 
     #[test]

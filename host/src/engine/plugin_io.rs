@@ -1,0 +1,99 @@
+//! How the engine calls its plugins (off the async path), and the
+//! liquidation parameters it sets on the rules plugin from the operator's settings.
+
+use super::{EngineEvent, Inner, RulesSource, Settings};
+use crate::plugins::{PluginEvent, PluginKind};
+use rust_decimal::Decimal;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// A setting's value as a fraction.
+type SettingValue = fn(&Settings) -> Decimal;
+
+/// Parameters of the liquidation-rules plugin the engine sets from the operator's settings, so
+/// that the settings stay the one place to change them: (parameter, setting, value).
+const RULE_PARAMS: [(&str, &str, SettingValue); 3] = [
+    ("liquidation-drop", "liquidation_drop_percent", Settings::liquidation_drop),
+    ("stop-loss", "stop_loss_percent", Settings::stop_loss),
+    ("take-profit", "take_profit_percent", Settings::take_profit),
+];
+
+/// The setting that drives a liquidation-rules parameter, when the engine sets it (a value given
+/// to the parameter directly would be replaced by the setting's).
+#[must_use]
+pub fn setting_of_rule_param(param: &str) -> Option<&'static str> {
+    RULE_PARAMS.iter().find(|(name, ..)| *name == param).map(|(_, setting, _)| *setting)
+}
+
+/// Runs a plugin call from async code. Plugin calls block (a guest writing to its WASI stderr
+/// enters the runtime), so they must not run as plain async code: on a multi-threaded runtime the
+/// worker turns into a blocking thread for the call, with no hand-off to another thread on the hot
+/// path; elsewhere the call goes to the blocking pool.
+pub(super) async fn plugin_call<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, String> {
+    if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        Ok(tokio::task::block_in_place(f))
+    } else {
+        tokio::task::spawn_blocking(f).await.map_err(|e| format!("plugin call aborted: {e}"))
+    }
+}
+
+impl Inner {
+    /// Gives the liquidation parameters to the active rules plugin, for those it declares.
+    pub(super) fn push_rule_params(&self) {
+        let Some(info) = self.plugins.active_info(PluginKind::LiquidationRules) else { return };
+        let s = self.settings();
+        let values: Vec<(String, f64)> = RULE_PARAMS
+            .iter()
+            .filter(|(name, ..)| info.params.iter().any(|p| p.name == *name))
+            .map(|(name, _, value)| {
+                use rust_decimal::prelude::ToPrimitive as _;
+                ((*name).to_owned(), value(&s).to_f64().unwrap_or_default())
+            })
+            .collect();
+        if values.is_empty() {
+            return;
+        }
+        if let Err(e) = self.plugins.set_params(PluginKind::LiquidationRules, &info.name, &values) {
+            self.error(
+                "settings",
+                format!("liquidation rules plugin {} refused the parameters: {e}", info.name),
+            );
+        }
+    }
+
+    pub(super) fn rules_source_now(&self) -> RulesSource {
+        match self.plugins.active_info(PluginKind::LiquidationRules) {
+            Some(info) => RulesSource::Plugin { name: info.name.clone() },
+            None => RulesSource::BuiltIn { reason: "no liquidation-rules plugin is loaded".into() },
+        }
+    }
+
+    /// Reacts to plugin events: a new rules plugin gets the liquidation parameters; faults and
+    /// rejected files join the engine's errors, so one stream tells the dashboard everything.
+    pub(super) async fn plugin_loop(self: Arc<Self>) {
+        let mut events = self.plugins.subscribe();
+        loop {
+            match events.recv().await {
+                Ok(PluginEvent::Loaded { kind: PluginKind::LiquidationRules, .. }) => self.push_rule_params(),
+                Ok(PluginEvent::Fault { kind, name, error }) => {
+                    self.emit(EngineEvent::Error {
+                        source: "plugin",
+                        message: format!("{kind} plugin {name}: {error}"),
+                        at_ms: self.clock.now_ms(),
+                    });
+                }
+                Ok(PluginEvent::Rejected { file, error }) => {
+                    self.emit(EngineEvent::Error {
+                        source: "plugin",
+                        message: format!("{} was not loaded: {error}", file.display()),
+                        at_ms: self.clock.now_ms(),
+                    });
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}
