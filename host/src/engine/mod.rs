@@ -72,7 +72,7 @@ struct State {
     last_candidate_point: HashMap<String, i64>,
     /// The scorer's 24 h window of price points per candidate market with history, as last
     /// read from the store (see `trends::scorer_trends`).
-    scorer_history: HashMap<String, std::collections::VecDeque<crate::store::PricePoint>>,
+    scorer_history: HashMap<String, trends::TrendWindow>,
 }
 
 struct Inner {

@@ -14,7 +14,7 @@ use crate::store::PricePoint;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 const DAY_MS: f64 = 86_400_000.0;
 /// The window the scorer's `volatility-24h` feature is measured over.
@@ -97,44 +97,120 @@ pub struct Trend {
     pub volume_change: Option<Decimal>,
 }
 
+/// A market's price points inside a sliding window, with the sums its trend needs kept as
+/// points arrive and leave: a trend then costs the same whatever the window holds. The sum of
+/// squared moves is an exact decimal, so a window built point by point and one slid along for a
+/// day give the same trend, bit for bit.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TrendWindow {
+    /// Times of the points held.
+    times: VecDeque<i64>,
+    /// (time, YES mid) of the points with both YES quotes.
+    mids: VecDeque<(i64, Decimal)>,
+    /// Σ (mid − previous mid)² over consecutive mids.
+    moves_sq: Decimal,
+    /// (time, 24 h volume) of the points that carry it.
+    volumes: VecDeque<(i64, Decimal)>,
+}
+
+impl TrendWindow {
+    /// Adds the newest point (points arrive in time order).
+    pub(super) fn push(&mut self, p: &PricePoint) {
+        self.times.push_back(p.at_ms);
+        if let (Some(bid), Some(ask)) = (p.yes_bid, p.yes_ask) {
+            let mid = (bid + ask) / Decimal::TWO;
+            if let Some((_, last)) = self.mids.back() {
+                let m = mid - last;
+                self.moves_sq += m * m;
+            }
+            self.mids.push_back((p.at_ms, mid));
+        }
+        if let Some(v) = p.volume_24h {
+            self.volumes.push_back((p.at_ms, v));
+        }
+    }
+
+    /// Drops the points before `from_ms`.
+    pub(super) fn evict_before(&mut self, from_ms: i64) {
+        while self.times.front().is_some_and(|t| *t < from_ms) {
+            self.times.pop_front();
+        }
+        while self.mids.front().is_some_and(|(t, _)| *t < from_ms) {
+            if let (Some((_, first)), Some((_, next))) = (self.mids.front(), self.mids.get(1)) {
+                let m = next - first;
+                self.moves_sq -= m * m;
+            }
+            self.mids.pop_front();
+        }
+        if self.mids.len() < 2 {
+            // No move left: exactly zero, whatever rounding the subtractions met.
+            self.moves_sq = Decimal::ZERO;
+        }
+        while self.volumes.front().is_some_and(|(t, _)| *t < from_ms) {
+            self.volumes.pop_front();
+        }
+    }
+
+    /// Points held.
+    pub(super) fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    /// The newest point's time.
+    pub(super) fn last_at(&self) -> Option<i64> {
+        self.times.back().copied()
+    }
+
+    /// The trend of the points held.
+    pub(super) fn trend(&self, window_secs: u64) -> Trend {
+        let (first, last) = (self.mids.front(), self.mids.back());
+        let moves = self.mids.len().saturating_sub(1);
+        let momentum = match (first, last) {
+            (Some(f), Some(l)) if moves >= 1 => Some(l.1 - f.1),
+            _ => None,
+        };
+        let (volatility, volatility_24h) = match (first, last) {
+            (Some(f), Some(l)) if moves >= 2 => {
+                let n = Decimal::from(moves);
+                // Σ moves telescopes to last − first.
+                let mean = (l.1 - f.1) / n;
+                let variance = (self.moves_sq / n - mean * mean).max(Decimal::ZERO);
+                let sd = variance.to_f64().map(f64::sqrt);
+                let elapsed = l.0 - f.0;
+                #[expect(clippy::cast_precision_loss, reason = "a time difference in ms, far below 2^52")]
+                let per_day = (elapsed > 0)
+                    .then(|| self.moves_sq.to_f64().map(|sq| (sq / elapsed as f64 * DAY_MS).sqrt()))
+                    .flatten();
+                (sd, per_day)
+            }
+            _ => (None, None),
+        };
+        let volume_change = match (self.volumes.front(), self.volumes.back()) {
+            (Some(f), Some(l)) if self.volumes.len() >= 2 => Some(l.1 - f.1),
+            _ => None,
+        };
+        Trend {
+            window_secs,
+            points: self.times.len(),
+            yes_mid: last.map(|m| m.1),
+            momentum,
+            volatility,
+            volatility_24h,
+            volume_24h: self.volumes.back().map(|v| v.1),
+            volume_change,
+        }
+    }
+}
+
 impl Trend {
     /// The trend of `points` (one market's, oldest first, all inside the window).
     #[must_use]
     pub fn from_points(points: &[PricePoint], window_secs: u64) -> Self {
-        let mids: Vec<(i64, Decimal)> =
-            points.iter().filter_map(|p| Some((p.at_ms, (p.yes_bid? + p.yes_ask?) / Decimal::TWO))).collect();
-        let momentum = match (mids.first(), mids.last()) {
-            (Some(first), Some(last)) if mids.len() >= 2 => Some(last.1 - first.1),
-            _ => None,
-        };
-        let moves: Vec<f64> = mids.windows(2).filter_map(|w| (w[1].1 - w[0].1).to_f64()).collect();
-        let (volatility, volatility_24h) = if moves.len() >= 2 {
-            let n = f64::from(u32::try_from(moves.len()).unwrap_or(u32::MAX));
-            let mean = moves.iter().sum::<f64>() / n;
-            let sd = (moves.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / n).sqrt();
-            let elapsed = mids.last().map_or(0, |l| l.0) - mids.first().map_or(0, |f| f.0);
-            #[expect(clippy::cast_precision_loss, reason = "a time difference in ms, far below 2^52")]
-            let per_day = (elapsed > 0)
-                .then(|| (moves.iter().map(|m| m * m).sum::<f64>() / elapsed as f64 * DAY_MS).sqrt());
-            (Some(sd), per_day)
-        } else {
-            (None, None)
-        };
-        let volumes: Vec<Decimal> = points.iter().filter_map(|p| p.volume_24h).collect();
-        let volume_change = match (volumes.first(), volumes.last()) {
-            (Some(first), Some(last)) if volumes.len() >= 2 => Some(last - first),
-            _ => None,
-        };
-        Self {
-            window_secs,
-            points: points.len(),
-            yes_mid: mids.last().map(|m| m.1),
-            momentum,
-            volatility,
-            volatility_24h,
-            volume_24h: volumes.last().copied(),
-            volume_change,
+        let mut w = TrendWindow::default();
+        for p in points {
+            w.push(p);
         }
+        w.trend(window_secs)
     }
 
     /// The scorer's `momentum-24h` and `volume-change-24h`: the momentum in price units and the
@@ -168,7 +244,8 @@ impl Inner {
     /// The scorer's 24 h trend of each market that has history; markets without enough
     /// points are missing, and score as before.
     ///
-    /// The window's points are kept between scans (`State::scorer_history`) and only what the
+    /// Each market's window is kept between scans (`State::scorer_history`, with the sums its
+    /// trend needs, so a trend costs the same however many points it holds) and only what the
     /// store gained since is read: one seek per market with stored history, and the new points
     /// only, instead of decoding the whole day again every scan. History is appended at the
     /// engine's clock, so nothing lands behind what was read; a market seen for the first time
@@ -186,7 +263,7 @@ impl Inner {
             state
                 .scorer_history
                 .iter()
-                .filter_map(|(m, points)| Some((m.clone(), points.back()?.at_ms + 1)))
+                .filter_map(|(m, window)| Some((m.clone(), window.last_at()? + 1)))
                 .collect()
         };
         let new = self.store.read().and_then(|r| {
@@ -206,20 +283,19 @@ impl Inner {
         // Only this scan's candidates are kept: the memory follows the candidates with history.
         history.retain(|m, _| wanted.contains(m.as_str()));
         for (market, points) in new {
-            history.entry(market).or_default().extend(points);
-        }
-        history.retain(|_, points| {
-            while points.front().is_some_and(|p| p.at_ms < from) {
-                points.pop_front();
+            let window = history.entry(market).or_default();
+            for p in &points {
+                window.push(p);
             }
-            !points.is_empty()
+        }
+        history.retain(|_, window| {
+            window.evict_before(from);
+            window.len() > 0
         });
         history
-            .iter_mut()
-            .filter(|(_, points)| points.len() >= 3)
-            .map(|(id, points)| {
-                (id.clone(), Trend::from_points(points.make_contiguous(), SCORER_WINDOW_SECS))
-            })
+            .iter()
+            .filter(|(_, window)| window.len() >= 3)
+            .map(|(id, window)| (id.clone(), window.trend(SCORER_WINDOW_SECS)))
             .collect()
     }
 
@@ -284,6 +360,29 @@ mod tests {
             point(3 * HOUR, Some(dec!(0.42)), Some(dec!(0.44)), Some(dec!(1250.5))),
             point(4 * HOUR, Some(dec!(0.49)), Some(dec!(0.51)), None),
         ]
+    }
+
+    /// A window slid along a long history (points arriving, old ones leaving) gives exactly
+    /// the trend of the points left, computed from scratch.
+    #[test]
+    fn a_sliding_window_equals_a_fresh_one_of_the_same_points() {
+        let mut all = Vec::new();
+        let mut mid = dec!(0.50);
+        for i in 0..500_i64 {
+            // A walk of uneven steps; every seventh point lacks an ask, every fifth a volume.
+            mid += Decimal::new((i * 37 % 11) - 5, 3);
+            let ask = (i % 7 != 0).then_some(mid + dec!(0.01));
+            let volume = (i % 5 != 0).then(|| Decimal::from(1_000 + i * 3));
+            all.push(point(i * 60_000, Some(mid - dec!(0.01)), ask, volume));
+        }
+        let mut w = TrendWindow::default();
+        for (i, p) in all.iter().enumerate() {
+            w.push(p);
+            let from = p.at_ms - 90 * 60_000;
+            w.evict_before(from);
+            let kept: Vec<PricePoint> = all[..=i].iter().filter(|q| q.at_ms >= from).cloned().collect();
+            assert_eq!(w.trend(5_400), Trend::from_points(&kept, 5_400), "after point {i}");
+        }
     }
 
     #[test]
