@@ -3,16 +3,21 @@
 //!   through the engine (market events, listings, books, whales, news, decisions);
 //! - replay throughput: recorded market events through the engine per second, default plugins
 //!   loaded, one core (the backtest runs on a single-threaded runtime);
-//! - backtests of the simulator: `--days` simulated days of 300 markets (default 30).
+//! - backtests of the simulator: `--days` simulated days of 300 markets (default 30);
+//! - sweeps: `--variants N` variants (default 100) over `--days` simulated days of 300 markets,
+//!   on one thread and on two, in the same run.
 //!
-//! `cargo bench -p equilibrage --bench lab [-- record|replay|sim] [--days N]`
+//! `cargo bench -p equilibrage --bench lab [-- record|replay|sim|sweep] [--days N] [--variants N]`
 
 #![expect(clippy::print_stdout, reason = "a harness-less benchmark reports on stdout")]
 #![expect(clippy::cast_precision_loss, reason = "rates and averages for display")]
 
 use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
-use equilibrage::lab::{Backtest, DataSource, Overrides, Recorder, RecorderConfig, Schedule, recording};
+use equilibrage::lab::{
+    Axis, Backtest, DataSource, Objective, Overrides, Recorder, RecorderConfig, Schedule, Space, Sweep,
+    recording,
+};
 use equilibrage::plugins::{PluginOptions, Plugins, install_defaults};
 use equilibrage::store::Store;
 use rust_decimal::Decimal;
@@ -92,9 +97,14 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|d| d.parse().ok())
         .unwrap_or(30);
-    let want = |s: &str| {
-        !args.iter().any(|a| ["record", "replay", "sim"].contains(&a.as_str())) || args.iter().any(|a| a == s)
-    };
+    let variants: usize = args
+        .iter()
+        .position(|a| a == "--variants")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(100);
+    let modes = ["record", "replay", "sim", "sweep"];
+    let want = |s: &str| !args.iter().any(|a| modes.contains(&a.as_str())) || args.iter().any(|a| a == s);
     let tmp = tempfile::tempdir().expect("temp dir");
     let plugins = tmp.path().join("plugins");
     let root = tmp.path().join("recordings");
@@ -172,6 +182,43 @@ fn main() {
             report.stats.sweeps,
             report.positions.len(),
             report.metrics.return_percent.round_dp(2)
+        );
+    }
+    if want("sweep") {
+        // A grid of `variants` values of the capital each entry uses (0.5 % steps from 1 %),
+        // nothing held out: every variant runs the whole span.
+        let source =
+            DataSource::Sim { seed: 42, days, markets: 300, start_ms: SimConfig::default().start_ms };
+        let values: Vec<String> =
+            (0_i64..).take(variants).map(|i| Decimal::new(10 + 5 * i, 1).to_string()).collect();
+        let mut results = Vec::new();
+        for threads in [1, 2] {
+            let sweep = Sweep {
+                base: Backtest { schedule: Schedule::Interval, ..trading(source.clone(), &plugins) },
+                space: Space::Grid(vec![Axis {
+                    key: "engine.capital_allocation_percent".into(),
+                    values: values.clone(),
+                }]),
+                objective: Objective::Pnl,
+                holdout_percent: 0,
+                top: 0,
+                threads,
+                keep_decisions: false,
+            };
+            let started = Instant::now();
+            let outcome = sweep.run(&|_, _| {}).expect("sweep");
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "sweep: {variants} variants over {days} days of 300 markets on {threads} thread(s) in {secs:.2} s ({:.2} s per variant-day); best P&L {}",
+                secs / (variants as f64 * f64::from(days)),
+                outcome.report.rows.first().map(|r| r.train.pnl.round_dp(2)).unwrap_or_default()
+            );
+            results.push((secs, outcome.report.deterministic_json()));
+        }
+        println!(
+            "  two threads: {:.2}x one thread's speed; same table on both: {}",
+            results[0].0 / results[1].0,
+            results[0].1 == results[1].1
         );
     }
 }
