@@ -40,7 +40,7 @@ pub enum LabError {
     #[error("{} is not an equilibrage recording (no recording header)", path.display())]
     NotARecording { path: PathBuf },
     #[error(
-        "{} is recording format version {version}; this build reads version {supported} (a newer equilibrage wrote it)",
+        "{} is recording format version {version}; this build reads versions 1 to {supported} (a newer equilibrage wrote it)",
         path.display()
     )]
     UnknownVersion { path: PathBuf, version: u16, supported: u16 },

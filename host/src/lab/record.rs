@@ -54,6 +54,8 @@ mod tag {
     pub(super) const NEWS: u8 = 11;
     pub(super) const DECISION: u8 = 12;
     pub(super) const GAP: u8 = 13;
+    /// A whole book as each side of the previous one moved by a price shift (format 2).
+    pub(super) const BOOK_SHIFT: u8 = 14;
 }
 
 fn side_byte(s: BookSide) -> u8 {
@@ -158,18 +160,32 @@ impl Encoder {
                 let mut next = OrderBook::new(Decimal::ZERO);
                 next.replace(bids, asks);
                 let book = &mut self.seg.books[i as usize];
+                // Two ways to say it, the shorter kept: the levels that changed (a feed's usual
+                // whole-book resend), or each side as the previous one moved (a book shifting
+                // with the price, levels and sizes kept).
+                let mut delta = Enc::default();
                 let changes = diff(book, &next);
+                delta.varint(changes.len() as u64);
+                for (side, l) in changes {
+                    delta.u8(side_byte(side));
+                    delta.decimal(l.price);
+                    delta.decimal(l.size);
+                }
+                let mut shifted = Enc::default();
+                for side in [BookSide::Bids, BookSide::Asks] {
+                    encode_shift(&mut shifted, book, &next, side);
+                }
                 next.min_size = book.min_size;
                 *book = next;
-                self.head(e, tag::BOOK_DELTA, at);
+                let (tag, body) = if shifted.buf.len() < delta.buf.len() {
+                    (tag::BOOK_SHIFT, shifted)
+                } else {
+                    (tag::BOOK_DELTA, delta)
+                };
+                self.head(e, tag, at);
                 e.varint(u64::from(i));
                 e.zigzag(at_ms.wrapping_sub(at));
-                e.varint(changes.len() as u64);
-                for (side, l) in changes {
-                    e.u8(side_byte(side));
-                    e.decimal(l.price);
-                    e.decimal(l.size);
-                }
+                e.buf.extend_from_slice(&body.buf);
             }
             Record::Market(MarketEvent::PriceChange { token, side, price, size, at_ms }) => {
                 let i = self.token(e, token);
@@ -285,6 +301,63 @@ fn encode_market(e: &mut Enc, m: &Market, tokens: [u32; 2]) {
     e.varint(u64::from(m.fee.exponent));
 }
 
+/// One side of `next` against the same side of `book`: its number of levels, the price shift
+/// of its best level, how many levels from the best are the old ones at the same rank moved by
+/// the shift with their sizes unchanged (same digits, same scale), then the other levels whole.
+fn encode_shift(e: &mut Enc, book: &OrderBook, next: &OrderBook, side: BookSide) {
+    let new: Vec<Level> = next.levels(side).collect();
+    let old: Vec<Level> = book.levels(side).collect();
+    e.varint(new.len() as u64);
+    let shift = match (new.first(), old.first()) {
+        (Some(n), Some(o)) => n.price - o.price,
+        _ => Decimal::ZERO,
+    };
+    e.decimal(shift);
+    let kept = new
+        .iter()
+        .zip(&old)
+        .take_while(|(n, o)| {
+            let moved = o.price + shift;
+            moved == n.price
+                && moved.scale() == n.price.scale()
+                && o.size == n.size
+                && o.size.scale() == n.size.scale()
+        })
+        .count();
+    e.varint(kept as u64);
+    for l in &new[kept..] {
+        e.decimal(l.price);
+        e.decimal(l.size);
+    }
+}
+
+/// One side as [`encode_shift`] wrote it, from the same side of `book`.
+fn decode_shift(d: &mut Dec<'_>, book: &OrderBook, side: BookSide) -> DecResult<Vec<Level>> {
+    let at = d.pos;
+    let n = d.usize()?;
+    let shift = d.decimal()?;
+    let kept = d.usize()?;
+    let old: Vec<Level> = book.levels(side).take(kept).collect();
+    if kept > n || old.len() < kept {
+        return Err(super::codec::DecodeError {
+            at,
+            what: format!("a book side keeps {kept} of {} earlier levels in {n}", old.len()),
+        });
+    }
+    let mut levels = Vec::with_capacity(n);
+    for o in old {
+        let price = o.price.checked_add(shift).ok_or_else(|| super::codec::DecodeError {
+            at,
+            what: format!("a book shift of {shift} overflows"),
+        })?;
+        levels.push(Level { price, size: o.size });
+    }
+    for _ in kept..n {
+        levels.push(Level { price: d.decimal()?, size: d.decimal()? });
+    }
+    Ok(levels)
+}
+
 /// The levels of `next` that differ from `book` (a removed level comes as size 0), bids then
 /// asks, best first.
 fn diff(book: &OrderBook, next: &OrderBook) -> Vec<(BookSide, Level)> {
@@ -382,6 +455,19 @@ impl Decoder {
                         let (price, size) = (d.decimal()?, d.decimal()?);
                         book.set(side, price, size);
                     }
+                    Record::Market(MarketEvent::Book {
+                        token: self.seg.tokens[i].clone(),
+                        bids: book.levels(BookSide::Bids).collect(),
+                        asks: book.levels(BookSide::Asks).collect(),
+                        at_ms,
+                    })
+                }
+                tag::BOOK_SHIFT => {
+                    let (i, at_ms) = self.token_at(d, at)?;
+                    let bids = decode_shift(d, &self.seg.books[i], BookSide::Bids)?;
+                    let asks = decode_shift(d, &self.seg.books[i], BookSide::Asks)?;
+                    let book = &mut self.seg.books[i];
+                    book.replace(&bids, &asks);
                     Record::Market(MarketEvent::Book {
                         token: self.seg.tokens[i].clone(),
                         bids: book.levels(BookSide::Bids).collect(),
