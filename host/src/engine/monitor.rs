@@ -49,10 +49,10 @@ impl Inner {
         let token = match applied {
             Applied::Book { token, top_changed: true } => token,
             Applied::NeedsSnapshot(token) => {
-                if !self.state().by_token.contains_key(&token) {
+                if !self.state().by_token.contains_key(token) {
                     return;
                 }
-                match self.venue_book(&token).await {
+                match self.venue_book(token).await {
                     Ok(book) => self.state().books.insert(token.clone(), book),
                     Err(e) => {
                         tracing::warn!(%token, error = %e, "book snapshot");
@@ -63,7 +63,7 @@ impl Inner {
             }
             _ => return,
         };
-        let id = self.state().by_token.get(&token).copied();
+        let id = self.state().by_token.get(token).copied();
         if let Some(id) = id {
             self.announce_marks(id);
             self.evaluate(&[id]).await;

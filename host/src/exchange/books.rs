@@ -8,14 +8,14 @@ use std::collections::HashMap;
 
 /// What applying one event changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
+pub enum Applied<'e> {
     /// A token's book changed; `top_changed` says whether its best bid or ask moved.
-    Book { token: TokenId, top_changed: bool },
+    Book { token: &'e TokenId, top_changed: bool },
     /// A price change for a token without a snapshot yet: take one (`Exchange::book`) before
     /// trusting this token's book.
-    NeedsSnapshot(TokenId),
+    NeedsSnapshot(&'e TokenId),
     /// A tick size changed.
-    TickSize { token: TokenId, tick_size: Decimal },
+    TickSize { token: &'e TokenId, tick_size: Decimal },
     /// A trade or resolution: nothing to apply to the books.
     Nothing,
 }
@@ -56,18 +56,22 @@ impl BookSet {
     }
 
     /// Applies one event.
-    pub fn apply(&mut self, event: &MarketEvent) -> Applied {
+    pub fn apply<'e>(&mut self, event: &'e MarketEvent) -> Applied<'e> {
         match event {
             MarketEvent::Book { token, bids, asks, .. } => {
-                let book = self.books.entry(token.clone()).or_insert_with(|| OrderBook::new(self.min_size));
+                // The token is copied only the first time it is seen.
+                if !self.books.contains_key(token) {
+                    self.books.insert(token.clone(), OrderBook::new(self.min_size));
+                }
+                let Some(book) = self.books.get_mut(token) else { return Applied::Nothing };
                 let before = (book.best_bid(), book.best_ask());
                 book.replace(bids, asks);
                 let top_changed = (book.best_bid(), book.best_ask()) != before;
-                Applied::Book { token: token.clone(), top_changed }
+                Applied::Book { token, top_changed }
             }
             MarketEvent::PriceChange { token, side, price, size, .. } => {
                 let Some(book) = self.books.get_mut(token) else {
-                    return Applied::NeedsSnapshot(token.clone());
+                    return Applied::NeedsSnapshot(token);
                 };
                 let before = match side {
                     BookSide::Bids => book.best_bid(),
@@ -78,10 +82,10 @@ impl BookSet {
                     BookSide::Bids => book.best_bid(),
                     BookSide::Asks => book.best_ask(),
                 };
-                Applied::Book { token: token.clone(), top_changed: before != after }
+                Applied::Book { token, top_changed: before != after }
             }
             MarketEvent::TickSize { token, tick_size, .. } => {
-                Applied::TickSize { token: token.clone(), tick_size: *tick_size }
+                Applied::TickSize { token, tick_size: *tick_size }
             }
             MarketEvent::Trade { .. } | MarketEvent::Resolved { .. } => Applied::Nothing,
         }
@@ -110,32 +114,33 @@ mod tests {
     #[test]
     fn changes_before_a_snapshot_ask_for_one_and_then_apply() {
         let mut set = BookSet::new(dec!(5));
+        let one: TokenId = "1".into();
         assert_eq!(
             set.apply(&change(BookSide::Bids, dec!(0.5), dec!(1))),
-            Applied::NeedsSnapshot("1".into())
+            Applied::NeedsSnapshot(&one)
         );
         assert!(set.get("1").is_none(), "nothing applied without a snapshot");
-        assert_eq!(set.apply(&snapshot()), Applied::Book { token: "1".into(), top_changed: true });
+        assert_eq!(set.apply(&snapshot()), Applied::Book { token: &one, top_changed: true });
         assert_eq!(
             set.apply(&change(BookSide::Bids, dec!(0.49), dec!(3))),
-            Applied::Book { token: "1".into(), top_changed: true }
+            Applied::Book { token: &one, top_changed: true }
         );
         assert_eq!(set.get("1").unwrap().best_bid().unwrap().price, dec!(0.49));
         // A deeper level changing leaves the top alone.
         assert_eq!(
             set.apply(&change(BookSide::Asks, dec!(0.60), dec!(3))),
-            Applied::Book { token: "1".into(), top_changed: false }
+            Applied::Book { token: &one, top_changed: false }
         );
         // Removing the best ask moves the top.
         assert_eq!(
             set.apply(&change(BookSide::Asks, dec!(0.52), Decimal::ZERO)),
-            Applied::Book { token: "1".into(), top_changed: true }
+            Applied::Book { token: &one, top_changed: true }
         );
         assert_eq!(set.get("1").unwrap().best_ask().unwrap().price, dec!(0.60));
         set.clear();
         assert_eq!(
             set.apply(&change(BookSide::Bids, dec!(0.5), dec!(1))),
-            Applied::NeedsSnapshot("1".into())
+            Applied::NeedsSnapshot(&one)
         );
     }
 

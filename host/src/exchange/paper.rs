@@ -150,10 +150,10 @@ impl Inner {
             applied
         };
         match applied {
-            Applied::NeedsSnapshot(token) => self.snapshot(&token).await,
+            Applied::NeedsSnapshot(token) => self.snapshot(token).await,
             Applied::TickSize { token, tick_size } => {
                 let mut state = self.state();
-                let Some(market) = state.markets.get(&token).cloned() else { return };
+                let Some(market) = state.markets.get(token).cloned() else { return };
                 let market = Market { tick_size, ..market };
                 state.remember(std::slice::from_ref(&market));
             }

@@ -98,7 +98,7 @@ impl ReplayVenue {
                 m.accepting_orders = false;
             }
         } else if let Applied::Book { token, .. } = s.books.apply(event)
-            && s.account.has_open(&token)
+            && s.account.has_open(token)
         {
             s.account.match_resting(&mut ReplayBooks(&mut s.books), s.now_ms);
         }

@@ -235,7 +235,7 @@ impl Link {
         let mut stale = BTreeSet::new();
         for event in events {
             if let Applied::NeedsSnapshot(token) = self.books.apply(&event) {
-                stale.insert(token);
+                stale.insert(token.clone());
                 continue;
             }
             let _ = self.events.send(event);
