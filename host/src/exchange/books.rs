@@ -115,10 +115,7 @@ mod tests {
     fn changes_before_a_snapshot_ask_for_one_and_then_apply() {
         let mut set = BookSet::new(dec!(5));
         let one: TokenId = "1".into();
-        assert_eq!(
-            set.apply(&change(BookSide::Bids, dec!(0.5), dec!(1))),
-            Applied::NeedsSnapshot(&one)
-        );
+        assert_eq!(set.apply(&change(BookSide::Bids, dec!(0.5), dec!(1))), Applied::NeedsSnapshot(&one));
         assert!(set.get("1").is_none(), "nothing applied without a snapshot");
         assert_eq!(set.apply(&snapshot()), Applied::Book { token: &one, top_changed: true });
         assert_eq!(
@@ -138,10 +135,7 @@ mod tests {
         );
         assert_eq!(set.get("1").unwrap().best_ask().unwrap().price, dec!(0.60));
         set.clear();
-        assert_eq!(
-            set.apply(&change(BookSide::Bids, dec!(0.5), dec!(1))),
-            Applied::NeedsSnapshot(&one)
-        );
+        assert_eq!(set.apply(&change(BookSide::Bids, dec!(0.5), dec!(1))), Applied::NeedsSnapshot(&one));
     }
 
     #[test]
