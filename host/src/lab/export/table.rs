@@ -74,7 +74,57 @@ enum Builder {
     Factors(Box<MapBuilder<StringBuilder, Float32Builder>>),
 }
 
+/// Why a cell was not taken.
+enum Refused {
+    TooLarge(Decimal),
+    WrongType,
+}
+
+/// Whether a column of `kind` takes `cell`.
+fn check(kind: Kind, cell: &V) -> std::result::Result<(), Refused> {
+    match (kind, cell) {
+        (_, V::Null)
+        | (Kind::Time, V::Time(_))
+        | (Kind::Text, V::Text(_))
+        | (Kind::Int, V::Int(_))
+        | (Kind::Float, V::Float(_))
+        | (Kind::Flag, V::Flag(_))
+        | (Kind::Factors, V::Factors(_)) => Ok(()),
+        (Kind::Money, V::Money(v)) => money(*v).map(|_| ()).ok_or(Refused::TooLarge(*v)),
+        _ => Err(Refused::WrongType),
+    }
+}
+
 impl Builder {
+    /// Appends a cell [`check`] accepted for this column.
+    fn append(&mut self, cell: V) {
+        match (self, cell) {
+            (Self::Time(b), V::Time(v)) => b.append_value(v),
+            (Self::Text(b), V::Text(v)) => b.append_value(v),
+            (Self::Money(b), V::Money(v)) => b.append_option(money(v)),
+            (Self::Int(b), V::Int(v)) => b.append_value(v),
+            (Self::Float(b), V::Float(v)) => b.append_value(v),
+            (Self::Flag(b), V::Flag(v)) => b.append_value(v),
+            (Self::Factors(b), V::Factors(v)) => {
+                for (k, x) in v {
+                    b.keys().append_value(k);
+                    b.values().append_value(x);
+                }
+                // Keys and values were appended in pairs just above: the map entry is whole.
+                let _ = b.append(true);
+            }
+            (Self::Factors(b), _) => {
+                let _ = b.append(false);
+            }
+            (Self::Time(b), _) => b.append_null(),
+            (Self::Text(b), _) => b.append_null(),
+            (Self::Money(b), _) => b.append_null(),
+            (Self::Int(b), _) => b.append_null(),
+            (Self::Float(b), _) => b.append_null(),
+            (Self::Flag(b), _) => b.append_null(),
+        }
+    }
+
     fn new(kind: Kind) -> Self {
         match kind {
             Kind::Time => Self::Time(TimestampMillisecondBuilder::new().with_timezone("UTC")),
@@ -190,76 +240,18 @@ impl Table {
                 self.builders.len()
             )));
         }
-        for (i, cell) in cells.into_iter().enumerate() {
-            let ok = match (&mut self.builders[i], cell) {
-                (Builder::Time(b), V::Time(v)) => {
-                    b.append_value(v);
-                    true
-                }
-                (Builder::Text(b), V::Text(v)) => {
-                    b.append_value(v);
-                    true
-                }
-                (Builder::Money(b), V::Money(v)) => match money(v) {
-                    Some(m) => {
-                        b.append_value(m);
-                        true
-                    }
-                    None => {
-                        let name = self.schema.field(i).name().clone();
-                        return Err(self.bad(format!("{v} is too large for column {name}")));
-                    }
-                },
-                (Builder::Int(b), V::Int(v)) => {
-                    b.append_value(v);
-                    true
-                }
-                (Builder::Float(b), V::Float(v)) => {
-                    b.append_value(v);
-                    true
-                }
-                (Builder::Flag(b), V::Flag(v)) => {
-                    b.append_value(v);
-                    true
-                }
-                (Builder::Factors(b), V::Factors(v)) => {
-                    for (k, x) in v {
-                        b.keys().append_value(k);
-                        b.values().append_value(x);
-                    }
-                    b.append(true).is_ok()
-                }
-                (Builder::Time(b), V::Null) => {
-                    b.append_null();
-                    true
-                }
-                (Builder::Text(b), V::Null) => {
-                    b.append_null();
-                    true
-                }
-                (Builder::Money(b), V::Null) => {
-                    b.append_null();
-                    true
-                }
-                (Builder::Int(b), V::Null) => {
-                    b.append_null();
-                    true
-                }
-                (Builder::Float(b), V::Null) => {
-                    b.append_null();
-                    true
-                }
-                (Builder::Flag(b), V::Null) => {
-                    b.append_null();
-                    true
-                }
-                (Builder::Factors(b), V::Null) => b.append(false).is_ok(),
-                _ => false,
-            };
-            if !ok {
+        // Every cell is checked before any is appended, so a refused row leaves no trace.
+        for (i, (cell, kind)) in cells.iter().zip(&self.kinds).enumerate() {
+            if let Err(why) = check(*kind, cell) {
                 let name = self.schema.field(i).name().clone();
-                return Err(self.bad(format!("column {name} is {:?}", self.kinds[i])));
+                return Err(self.bad(match why {
+                    Refused::TooLarge(v) => format!("{v} is too large for column {name}"),
+                    Refused::WrongType => format!("column {name} is {kind:?}"),
+                }));
             }
+        }
+        for (builder, cell) in self.builders.iter_mut().zip(cells) {
+            builder.append(cell);
         }
         self.pending += 1;
         self.rows += 1;
@@ -308,5 +300,20 @@ mod tests {
         assert_eq!(money(dec!(0.55)), Some(550_000_000_000));
         assert_eq!(money(dec!(-1.000000000000499)), Some(-1_000_000_000_000));
         assert_eq!(money(Decimal::MAX), None);
+    }
+
+    #[test]
+    fn a_bad_row_is_refused_with_the_column_and_the_file_is_still_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = Table::create(dir.path(), "t", &[("price", Kind::Money), ("n", Kind::Int)]).unwrap();
+        let err = |r: Result<()>| r.unwrap_err().to_string();
+        assert!(err(t.row(vec![V::Null])).contains("a row of 1 cells for 2 columns"));
+        assert!(err(t.row(vec![V::Int(1), V::Int(1)])).contains("column price is Money"));
+        assert!(err(t.row(vec![V::Money(Decimal::MAX), V::Int(1)])).contains("too large for column price"));
+        // Refused at its last cell: nothing of it is kept.
+        assert!(err(t.row(vec![V::Money(dec!(1)), V::text("x")])).contains("column n is Int"));
+        t.row(vec![V::Money(dec!(0.5)), V::Null]).unwrap();
+        let (path, rows) = t.close().unwrap();
+        assert_eq!((rows, path.file_name().unwrap().to_str().unwrap()), (1, "t.parquet"));
     }
 }
