@@ -163,21 +163,26 @@ impl Encoder {
                 // Two ways to say it, the shorter kept: the levels that changed (a feed's usual
                 // whole-book resend), or each side as the previous one moved (a book shifting
                 // with the price, levels and sizes kept).
-                let mut delta = Enc::default();
-                let changes = diff(book, &next);
-                delta.varint(changes.len() as u64);
-                for (side, l) in changes {
-                    delta.u8(side_byte(side));
-                    delta.decimal(l.price);
-                    delta.decimal(l.size);
-                }
                 let mut shifted = Enc::default();
-                for side in [BookSide::Bids, BookSide::Asks] {
-                    encode_shift(&mut shifted, book, &next, side);
+                let fits = [BookSide::Bids, BookSide::Asks]
+                    .map(|side| encode_shift(&mut shifted, book, &next, side));
+                // A side that moved whole costs the changes list at least two levels (the new
+                // best in, the old worst out): with every side moved or untouched, and one moved,
+                // the shift is the shorter without writing the other out.
+                let shift_wins = fits.contains(&Fit::Moved) && !fits.contains(&Fit::Partial);
+                let mut delta = Enc::default();
+                if !shift_wins {
+                    let changes = diff(book, &next);
+                    delta.varint(changes.len() as u64);
+                    for (side, l) in changes {
+                        delta.u8(side_byte(side));
+                        delta.decimal(l.price);
+                        delta.decimal(l.size);
+                    }
                 }
                 next.min_size = book.min_size;
                 *book = next;
-                let (tag, body) = if shifted.buf.len() < delta.buf.len() {
+                let (tag, body) = if shift_wins || shifted.buf.len() < delta.buf.len() {
                     (tag::BOOK_SHIFT, shifted)
                 } else {
                     (tag::BOOK_DELTA, delta)
@@ -304,7 +309,7 @@ fn encode_market(e: &mut Enc, m: &Market, tokens: [u32; 2]) {
 /// One side of `next` against the same side of `book`: its number of levels, the price shift
 /// of its best level, how many levels from the best are the old ones at the same rank moved by
 /// the shift with their sizes unchanged (same digits, same scale), then the other levels whole.
-fn encode_shift(e: &mut Enc, book: &OrderBook, next: &OrderBook, side: BookSide) {
+fn encode_shift(e: &mut Enc, book: &OrderBook, next: &OrderBook, side: BookSide) -> Fit {
     let new: Vec<Level> = next.levels(side).collect();
     let old: Vec<Level> = book.levels(side).collect();
     e.varint(new.len() as u64);
@@ -329,6 +334,22 @@ fn encode_shift(e: &mut Enc, book: &OrderBook, next: &OrderBook, side: BookSide)
         e.decimal(l.price);
         e.decimal(l.size);
     }
+    match (kept == new.len() && kept == old.len(), shift.is_zero()) {
+        (true, true) => Fit::Same,
+        (true, false) => Fit::Moved,
+        (false, _) => Fit::Partial,
+    }
+}
+
+/// How one side of a book compares with the side before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    /// The same levels.
+    Same,
+    /// The same levels and sizes, every price moved by one nonzero shift.
+    Moved,
+    /// Anything else.
+    Partial,
 }
 
 /// One side as [`encode_shift`] wrote it, from the same side of `book`.
