@@ -168,9 +168,15 @@ impl Recorder {
             last_ms: 0,
             gapped: 0,
         };
-        let thread =
-            std::thread::Builder::new().name("recorder".into()).spawn(move || job.run(&rx)).map_err(|e| {
-                LabError::Io { path: dir.clone(), reason: format!("cannot start the recorder: {e}") }
+        let thread = std::thread::Builder::new()
+            .name("recorder".into())
+            .spawn(move || {
+                yield_to_trading();
+                job.run(&rx)
+            })
+            .map_err(|e| LabError::Io {
+                path: dir.clone(),
+                reason: format!("cannot start the recorder: {e}"),
             })?;
         tracing::info!(dir = %dir.display(), "recording");
         Ok(Self { sink, thread: Some(thread), dir })
@@ -362,6 +368,22 @@ impl Job {
             now,
             Some(&active),
         )
+    }
+}
+
+/// Gives the calling thread (the recorder's) the lowest scheduling priority of a normal thread,
+/// so that on a busy machine it compresses and writes when the trading threads leave a core
+/// free, not in their way; a recorder that falls behind drops records and says so (gap records).
+fn yield_to_trading() {
+    #[cfg(target_os = "linux")]
+    {
+        #[allow(unsafe_code, reason = "setpriority(2) is a plain syscall on the calling thread")]
+        // SAFETY: no memory is passed; on Linux the nice value is per thread, and `who = 0` with
+        // PRIO_PROCESS names the calling thread.
+        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+        if done != 0 {
+            tracing::debug!("the recorder runs at normal priority (setpriority refused)");
+        }
     }
 }
 
