@@ -93,6 +93,19 @@ pub struct OrderRequest {
     pub kind: OrderKind,
 }
 
+#[cfg(test)]
+impl OrderRequest {
+    /// A fill-or-kill market buy of `usd` pUSD of `token` (tests).
+    pub(crate) fn buy_usd(client_id: &str, token: &str, usd: Decimal) -> Self {
+        Self {
+            client_id: client_id.into(),
+            token: token.into(),
+            side: Side::Buy,
+            kind: OrderKind::Market { amount: Amount::Usd(usd), policy: FillPolicy::FillOrKill },
+        }
+    }
+}
+
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {

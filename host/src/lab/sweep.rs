@@ -133,7 +133,7 @@ impl Range {
         let steps = ((self.hi - self.lo) / step).trunc();
         let steps = u64::try_from(steps).unwrap_or(u64::MAX - 1);
         let k = rng.next_u64() % (steps + 1);
-        (self.lo + Decimal::from(k) * step).normalize().max(self.lo)
+        (self.lo + Decimal::from(k) * step).normalize()
     }
 }
 

@@ -7,8 +7,7 @@ use super::{Backtest, DataSource, ReplayVenue, recording};
 use crate::engine::Decision;
 use crate::exchange::sim::{SimConfig, Simulator};
 use crate::exchange::{
-    Amount, BookSide, Exchange as _, ExchangeError, FillPolicy, Market, MarketEvent, OrderKind, OrderRequest,
-    Side,
+    Amount, BookSide, Exchange as _, ExchangeError, FillPolicy, Market, MarketEvent, OrderRequest, Side,
 };
 use crate::plugins::PluginOptions;
 use crate::store::{Leg, Position, PositionStatus};
@@ -22,15 +21,6 @@ fn world() -> (Simulator, Market) {
     (sim, m)
 }
 
-fn buy(client_id: &str, token: &str, usd: Decimal) -> OrderRequest {
-    OrderRequest {
-        client_id: client_id.into(),
-        token: token.into(),
-        side: Side::Buy,
-        kind: OrderKind::Market { amount: Amount::Usd(usd), policy: FillPolicy::FillOrKill },
-    }
-}
-
 #[tokio::test]
 async fn the_replay_venue_fills_on_the_recorded_book_with_fees_and_settles_resolutions() {
     let (sim, m) = world();
@@ -40,20 +30,24 @@ async fn the_replay_venue_fills_on_the_recorded_book_with_fees_and_settles_resol
     let book = sim.book(yes).unwrap().clone();
     venue.apply(&Record::Book { token: yes.clone(), book: book.clone() });
     let want = book.walk(Side::Buy, Amount::Usd(dec!(50)), FillPolicy::FillOrKill, m.fee).unwrap();
-    let ack = venue.place(buy("a", yes, dec!(50))).await.unwrap();
+    let ack = venue.place(OrderRequest::buy_usd("a", yes, dec!(50))).await.unwrap();
     assert_eq!((ack.filled_shares, ack.notional, ack.fee), (want.shares, want.notional, want.fee));
     assert!(!ack.fee.is_zero(), "the market's fee schedule applies");
     // The recorded book is what the venue published: a replayed fill does not thin it.
-    let again = venue.place(buy("b", yes, dec!(50))).await.unwrap();
+    let again = venue.place(OrderRequest::buy_usd("b", yes, dec!(50))).await.unwrap();
     assert_eq!(again.notional, ack.notional);
-    assert_eq!(venue.place(buy("a", yes, dec!(50))).await.unwrap(), ack, "a repeated client id trades once");
+    assert_eq!(
+        venue.place(OrderRequest::buy_usd("a", yes, dec!(50))).await.unwrap(),
+        ack,
+        "a repeated client id trades once"
+    );
     let spent = ack.notional + ack.fee + again.notional + again.fee;
     assert_eq!(venue.balance().await.unwrap().collateral, dec!(1000) - spent);
 
     venue.apply_event(&MarketEvent::Resolved { market: m.id.clone(), winning_token: yes.clone(), at_ms: 1 });
     let paid = ack.filled_shares + again.filled_shares;
     assert_eq!(venue.balance().await.unwrap().collateral, dec!(1000) - spent + paid, "winners pay 1");
-    let refused = venue.place(buy("c", yes, dec!(10))).await.unwrap_err();
+    let refused = venue.place(OrderRequest::buy_usd("c", yes, dec!(10))).await.unwrap_err();
     assert!(matches!(refused, ExchangeError::Rejected { .. }), "{refused}");
     assert!(venue.markets().await.unwrap().iter().all(|l| l.id != m.id), "a resolved market is not listed");
 }

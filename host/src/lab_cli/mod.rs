@@ -136,13 +136,20 @@ pub struct BacktestArgs {
     /// B's setting (repeatable).
     #[arg(long = "vs-set", value_name = "KEY=VALUE")]
     vs_set: Vec<String>,
-    /// Write the report(s) as JSON here.
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// Where a backtest's or a sweep's results go besides the terminal.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Write the report as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Do not keep the runs in <data dir>/lab/results.redb.
+    /// Do not keep the results in <data dir>/lab/results.redb.
     #[arg(long)]
     no_store: bool,
-    /// A name for the run(s) in the results store.
+    /// A name for the results in the results store.
     #[arg(long, default_value = "")]
     label: String,
 }
@@ -241,15 +248,15 @@ pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) ->
         if let Some(dir) = &args.vs {
             b.plugins.dir.clone_from(dir);
         }
-        b.label = label(&args.label, "B");
+        b.label = label(&args.output.label, "B");
         Ok(b)
     };
-    let store = if args.no_store { None } else { Some(ResultsStore::open(&config.data.dir)?) };
+    let store = if args.output.no_store { None } else { Some(ResultsStore::open(&config.data.dir)?) };
     let mut out = std::io::stdout().lock();
     let mut all = Vec::new();
     for mut a in runs {
         writeln!(out, "backtest: {}", a.source)?;
-        a.label = label(&args.label, if b_side { "A" } else { "" });
+        a.label = label(&args.output.label, if b_side { "A" } else { "" });
         let b = if b_side { Some(b_of(&a)?) } else { None };
         let mut a = run_one(&a)?;
         let b = match &b {
@@ -287,7 +294,7 @@ pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) ->
             config.data.dir.join("lab/results.redb").display()
         )?;
     }
-    if let Some(path) = &args.json {
+    if let Some(path) = &args.output.json {
         let json = if all.len() == 1 {
             serde_json::to_string_pretty(&all[0])?
         } else {

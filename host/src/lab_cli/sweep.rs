@@ -1,7 +1,7 @@
 //! `equilibrage sweep`: a grid or random draws over settings and plugin parameters, chosen on
 //! the training part of the data and reported on the held-out rest, as a table in the terminal.
 
-use super::{DataArgs, LateBar};
+use super::{DataArgs, LateBar, OutputArgs};
 use anyhow::Context as _;
 use clap::Args;
 use equilibrage::config::Config;
@@ -9,7 +9,6 @@ use equilibrage::lab::{Axis, Objective, Range, ResultsStore, Space, Sweep, Sweep
 use equilibrage::plugins::PluginOptions;
 use rust_decimal::Decimal;
 use std::io::Write as _;
-use std::path::PathBuf;
 
 /// `equilibrage sweep`.
 #[derive(Debug, Args)]
@@ -48,15 +47,8 @@ pub struct SweepArgs {
     /// Rows of the table to print (every variant is stored).
     #[arg(long, default_value_t = 20)]
     show: usize,
-    /// Write the sweep's table as JSON here.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Do not keep the sweep and its runs in <data dir>/lab/results.redb.
-    #[arg(long)]
-    no_store: bool,
-    /// A name for the sweep and its runs in the results store.
-    #[arg(long, default_value = "")]
-    label: String,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn parse_objective(s: &str) -> Result<Objective, String> {
@@ -65,7 +57,7 @@ fn parse_objective(s: &str) -> Result<Objective, String> {
 
 /// Runs `equilibrage sweep`.
 pub fn sweep(config: &Config, options: PluginOptions, args: &SweepArgs) -> anyhow::Result<()> {
-    let mut bases = args.data.backtests(config, options, &args.label)?;
+    let mut bases = args.data.backtests(config, options, &args.output.label)?;
     anyhow::ensure!(bases.len() == 1, "a sweep runs on one data source: give one --seed");
     let space = if args.random.is_empty() {
         Space::Grid(args.grid.iter().map(|g| Axis::parse(g)).collect::<Result<_, _>>()?)
@@ -94,7 +86,7 @@ pub fn sweep(config: &Config, options: PluginOptions, args: &SweepArgs) -> anyho
     let bar = LateBar::new("{spinner} {bar:40} {pos}/{len} runs {elapsed_precise} eta {eta}");
     let mut outcome = sweep.run(&|d, t| bar.update(d, t)).context("sweep")?;
     bar.finish();
-    if !args.no_store {
+    if !args.output.no_store {
         let store = ResultsStore::open(&config.data.dir)?;
         store.put_sweep(&mut outcome)?;
     }
@@ -106,7 +98,7 @@ pub fn sweep(config: &Config, options: PluginOptions, args: &SweepArgs) -> anyho
             config.data.dir.join("lab/results.redb").display()
         )?;
     }
-    if let Some(path) = &args.json {
+    if let Some(path) = &args.output.json {
         std::fs::write(path, serde_json::to_string_pretty(&outcome.report)?)
             .with_context(|| format!("writing {}", path.display()))?;
         writeln!(out, "sweep written to {}", path.display())?;

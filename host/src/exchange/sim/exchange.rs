@@ -242,22 +242,13 @@ mod tests {
         )
     }
 
-    fn buy(client_id: &str, token: &str, usd: Decimal) -> OrderRequest {
-        OrderRequest {
-            client_id: client_id.into(),
-            token: token.into(),
-            side: Side::Buy,
-            kind: OrderKind::Market { amount: Amount::Usd(usd), policy: FillPolicy::FillOrKill },
-        }
-    }
-
     #[tokio::test]
     async fn a_buy_moves_cash_into_shares_exactly_and_a_retry_does_not_trade_twice() {
         let ex = exchange();
         let mut events = ex.events();
         let market = ex.markets().await.unwrap().remove(0);
         let token = market.outcomes[0].token_id.clone();
-        let ack = ex.place(buy("c-1", &token, dec!(50))).await.unwrap();
+        let ack = ex.place(OrderRequest::buy_usd("c-1", &token, dec!(50))).await.unwrap();
         assert_eq!(ack.status, OrderStatus::Matched);
         let cash = ex.balance().await.unwrap().collateral;
         assert_eq!(cash, dec!(1000) - ack.notional - ack.fee);
@@ -268,7 +259,7 @@ mod tests {
             books.apply(&e);
         }
         assert_eq!(books.get(&token), Some(&ex.book(&token).await.unwrap()));
-        let again = ex.place(buy("c-1", &token, dec!(50))).await.unwrap();
+        let again = ex.place(OrderRequest::buy_usd("c-1", &token, dec!(50))).await.unwrap();
         assert_eq!(again, ack);
         assert_eq!(ex.balance().await.unwrap().collateral, cash, "no second trade");
         let trades = ex.trades(0).await.unwrap();
@@ -281,7 +272,7 @@ mod tests {
         let ex = exchange();
         let token = ex.markets().await.unwrap()[0].outcomes[1].token_id.clone();
         // Fill-and-kill: whatever the book holds (thousands of pUSD here) is beyond 1,000 of cash.
-        let mut big = buy("big", &token, dec!(5000));
+        let mut big = OrderRequest::buy_usd("big", &token, dec!(5000));
         big.kind = OrderKind::Market { amount: Amount::Usd(dec!(5000)), policy: FillPolicy::FillAndKill };
         let err = ex.place(big).await.unwrap_err();
         assert!(matches!(&err, ExchangeError::Rejected { reason } if reason.contains("balance")), "{err}");
@@ -405,7 +396,9 @@ mod tests {
         let mut events = ex.events();
         let markets = ex.markets().await.unwrap();
         for (i, m) in markets.iter().enumerate() {
-            ex.place(buy(&format!("yes-{i}"), &m.outcomes[0].token_id, dec!(10))).await.unwrap();
+            ex.place(OrderRequest::buy_usd(&format!("yes-{i}"), &m.outcomes[0].token_id, dec!(10)))
+                .await
+                .unwrap();
         }
         let spent = dec!(1000) - ex.balance().await.unwrap().collateral;
         let held: Vec<Decimal> = markets.iter().map(|m| ex.position(&m.outcomes[0].token_id)).collect();
