@@ -1,6 +1,6 @@
 //! The live Polymarket venue (and paper over its public data) against the mock Polymarket server:
 //! known-answer vectors on the bot's own sign-in and order paths, listing, books, the websocket
-//! with drops, gaps and duplicates, FOK/FAK/GTC fills, cancels, reconciliation after a restart,
+//! with drops, gaps and duplicates, FOK/FAK/GTC fills, market orders at every tick size, cancels, reconciliation after a restart,
 //! backoff on 429 within the configured rate, settlement failures and malformed answers.
 
 use equilibrage::exchange::paper::PaperExchange;
@@ -263,6 +263,67 @@ async fn fok_fak_and_gtc_orders_fill_against_the_book_and_cancel() {
 
     let balance = venue.balance().await.unwrap();
     assert!(balance.collateral < dec!(1000) && balance.collateral > dec!(980), "{balance:?}");
+}
+
+#[tokio::test]
+async fn market_orders_at_every_tick_size_go_out_at_the_exchanges_precision_and_fill() {
+    let mock = mock().await;
+    // One market per tick size, priced where Polymarket uses that tick, at prices that do not
+    // divide a dollar amount evenly.
+    let cases = [
+        (dec!(0.1), dec!(0.6), dec!(0.7)),
+        (dec!(0.01), dec!(0.47), dec!(0.53)),
+        (dec!(0.001), dec!(0.012), dec!(0.013)),
+        (dec!(0.0001), dec!(0.9869), dec!(0.9871)),
+    ];
+    let token = |i: usize| format!("{}", 9_001 + i);
+    for (i, (tick, bid, ask)) in cases.iter().enumerate() {
+        let condition = format!("0x{}", format!("{}", 60 + i).repeat(32));
+        let mut m = MockMarket::binary(&format!("6{i}"), &condition, &token(i), &format!("{}", 9_101 + i));
+        m.tick_size = *tick;
+        mock.add_market(m);
+        mock.set_book(&token(i), &[(*bid, dec!(5000))], &[(*ask, dec!(5000))]);
+    }
+    let venue = live(&mock).await;
+    venue.markets().await.unwrap();
+    for (i, (tick, _, _)) in cases.iter().enumerate() {
+        // Sub-cent dust in the amount: whole cents go out.
+        let usd = Amount::Usd(dec!(10.379));
+        let buy = venue
+            .place(market(&format!("buy-{i}"), &token(i), Side::Buy, usd, FillPolicy::FillOrKill))
+            .await
+            .unwrap_or_else(|e| panic!("buy at tick {tick}: {e}"));
+        assert_eq!(buy.status, OrderStatus::Matched, "tick {tick}");
+        assert!(buy.notional <= dec!(10.37) && buy.notional > dec!(10.36), "tick {tick}: {buy:?}");
+        let shares = Amount::Shares(buy.filled_shares);
+        let sell = venue
+            .place(market(&format!("sell-{i}"), &token(i), Side::Sell, shares, FillPolicy::FillAndKill))
+            .await
+            .unwrap_or_else(|e| panic!("sell at tick {tick}: {e}"));
+        assert_eq!(sell.status, OrderStatus::Matched, "tick {tick}");
+        assert_eq!(sell.filled_shares, buy.filled_shares.trunc_with_scale(2), "tick {tick}");
+    }
+    // Every order went out with at most 2 decimals on its maker side and 4 on its taker side.
+    let posts: Vec<_> =
+        mock.requests().into_iter().filter(|r| r.method == "POST" && r.path == "/order").collect();
+    assert_eq!(posts.len(), 8);
+    for post in posts {
+        let body: serde_json::Value = serde_json::from_str(&post.body).unwrap();
+        let micro = |key: &str| body["order"][key].as_str().unwrap().parse::<u128>().unwrap();
+        assert_eq!(micro("makerAmount") % 10_000, 0, "{}", post.body);
+        assert_eq!(micro("takerAmount") % 100, 0, "{}", post.body);
+    }
+}
+
+#[tokio::test]
+async fn a_market_buy_of_less_than_a_cent_is_refused_before_anything_is_signed() {
+    let mock = mock().await;
+    let venue = live(&mock).await;
+    venue.markets().await.unwrap();
+    let dust = market("dust", YES, Side::Buy, Amount::Usd(dec!(0.009)), FillPolicy::FillAndKill);
+    let e = venue.place(dust).await.unwrap_err();
+    assert!(matches!(e, ExchangeError::Rejected { .. }) && e.to_string().contains("less than a cent"), "{e}");
+    assert!(!mock.requests().iter().any(|r| r.path == "/order"));
 }
 
 #[tokio::test]

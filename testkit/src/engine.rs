@@ -32,6 +32,10 @@ const FOK_KILLED: &str = "order couldn't be fully filled. FOK orders are fully f
 const FAK_KILLED: &str = "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found.";
 const POST_ONLY_CROSSES: &str = "invalid post-only order: order crosses book";
 
+/// Decimals a market (FOK/FAK) order may carry on its maker and taker amounts.
+const MARKET_MAKER_DECIMALS: u32 = 2;
+const MARKET_TAKER_DECIMALS: u32 = 4;
+
 /// 10^6: on-chain amounts are in micro units.
 fn micro() -> Decimal {
     Decimal::from(1_000_000)
@@ -216,6 +220,17 @@ impl State {
         let taker_amount = amount(order, "takerAmount")?;
         if maker_amount <= Decimal::ZERO || taker_amount <= Decimal::ZERO {
             return Err(ApiError::bad("invalid order payload: amounts must be positive"));
+        }
+        // Whatever the tick, a market order's maker side carries at most 2 decimals and its
+        // taker side at most 4 (the official SDKs have been caught sending more).
+        if is_market
+            && (maker_amount.normalize().scale() > MARKET_MAKER_DECIMALS
+                || taker_amount.normalize().scale() > MARKET_TAKER_DECIMALS)
+        {
+            let side = if side == Side::Buy { "buy" } else { "sell" };
+            return Err(ApiError::bad(format!(
+                "invalid amounts, the market {side} orders maker amount supports a max accuracy of {MARKET_MAKER_DECIMALS} decimals, taker amount a max of {MARKET_TAKER_DECIMALS} decimals"
+            )));
         }
         let expiration = match order.get("expiration") {
             Some(Value::String(s)) => s.clone(),

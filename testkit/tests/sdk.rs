@@ -178,6 +178,40 @@ async fn fok_market_buy_fills_and_consumes_the_book() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_market_order_with_more_decimals_than_the_exchange_takes_is_refused() -> anyhow::Result<()> {
+    // The SDK sizes a market buy with the tick's decimals plus two: five on a 0.001 tick, where
+    // the exchange takes four. The mock refuses it as Polymarket does.
+    let mock = mock().await;
+    let mut cheap = MockMarket::binary("504", &format!("0x{}", "44".repeat(32)), "51", "52");
+    cheap.tick_size = dec!(0.001);
+    mock.add_market(cheap);
+    mock.set_book("51", &[(dec!(0.012), dec!(500))], &[(dec!(0.013), dec!(1000))]);
+    let client = clob(&mock).await;
+    let order = client
+        .market_order()
+        .token_id(u256("51"))
+        .side(SdkSide::Buy)
+        .amount(Amount::usdc(dec!(1))?)
+        .order_type(OrderType::FOK)
+        .build()
+        .await?;
+    // trunc(1 / 0.013, 5) = 76.92307 shares, in micro units.
+    assert_eq!(order.order().takerAmount, polymarket_client_sdk_v2::types::U256::from(76_923_070_u64));
+    let err = client.post_order(client.sign(&signer(), order).await?).await.expect_err("refused");
+    assert_eq!(
+        status_of(&err),
+        Some((
+            400,
+            r#"{"error":"invalid amounts, the market buy orders maker amount supports a max accuracy of 2 decimals, taker amount a max of 4 decimals"}"#
+                .to_owned()
+        ))
+    );
+    assert!(mock.trades().is_empty());
+    assert_eq!(mock.balance(), dec!(1000));
+    Ok(())
+}
+
+#[tokio::test]
 async fn fok_short_of_depth_is_killed_with_the_exchange_error() -> anyhow::Result<()> {
     let mock = mock().await;
     let client = clob(&mock).await;

@@ -209,7 +209,16 @@ impl OrderSigner {
         worst_price: Decimal,
     ) -> Result<String> {
         let amount = match amount {
-            Amount::Usd(usd) => sdk::Amount::usdc(usd),
+            // The pUSD side goes out as given: whole cents only (see `fence_market_amounts`).
+            Amount::Usd(usd) => {
+                let cents = usd.trunc_with_scale(MARKET_MAKER_DECIMALS);
+                if cents <= Decimal::ZERO {
+                    return Err(ExchangeError::Rejected {
+                        reason: format!("a market buy of {usd} pUSD is less than a cent"),
+                    });
+                }
+                sdk::Amount::usdc(cents)
+            }
             Amount::Shares(shares) => sdk::Amount::shares(shares),
         }
         .map_err(|e| sdk_error("order amount", e))?;
@@ -228,7 +237,7 @@ impl OrderSigner {
             .build()
             .await
             .map_err(|e| classify_sdk("market order", &e))?;
-        self.sign(order).await
+        self.sign(fence_market_amounts(order)?).await
     }
 
     /// Signs an order the SDK built and serializes it exactly as it will be sent.
@@ -245,6 +254,45 @@ impl OrderSigner {
     pub fn client(&self) -> &Client<Authenticated<Normal>> {
         &self.client
     }
+}
+
+/// Decimals the exchange accepts on a market order's maker amount (pUSD for a buy, shares for a
+/// sell) and on its taker amount, whatever the market's tick.
+const MARKET_MAKER_DECIMALS: u32 = 2;
+const MARKET_TAKER_DECIMALS: u32 = 4;
+
+/// Rounds a market order's amounts down to what the exchange accepts before it is signed.
+///
+/// The SDK (0.9.0) computes the taker side with the tick's decimals plus two: five on a 0.001
+/// tick, six on 0.0001, which the exchange refuses ("invalid amounts, the market buy orders
+/// maker amount supports a max accuracy of 2 decimals, taker amount a max of 4 decimals").
+/// Rounding the taker side down asks for a hair fewer shares (a buy) or less pUSD (a sell) for
+/// the same maker amount: the order stays inside the price the walk of the book chose.
+///
+/// # Errors
+/// An amount that rounds down to nothing, or an order of a protocol version the bot does not
+/// sign (V1).
+fn fence_market_amounts(mut order: SignableOrder) -> Result<SignableOrder> {
+    let o = match &mut order.payload {
+        sdk::OrderPayload::V2(p) | sdk::OrderPayload::V3(p) => &mut p.order,
+        _ => {
+            return Err(sdk_error(
+                "market order",
+                "the SDK built an order of an unsupported protocol version",
+            ));
+        }
+    };
+    // Amounts are in micro units (six decimals).
+    let unit = |decimals: u32| U256::from(10_u64.pow(6 - decimals));
+    let (maker_unit, taker_unit) = (unit(MARKET_MAKER_DECIMALS), unit(MARKET_TAKER_DECIMALS));
+    o.makerAmount -= o.makerAmount % maker_unit;
+    o.takerAmount -= o.takerAmount % taker_unit;
+    if o.makerAmount.is_zero() || o.takerAmount.is_zero() {
+        return Err(ExchangeError::Rejected {
+            reason: "the market order's amounts round down to nothing at the exchange's precision".into(),
+        });
+    }
+    Ok(order)
 }
 
 fn sdk_side(side: Side) -> sdk::Side {
