@@ -1,6 +1,6 @@
 //! The live Polymarket venue (and paper over its public data) against the mock Polymarket server:
 //! known-answer vectors on the bot's own sign-in and order paths, listing, books, the websocket
-//! with drops, gaps and duplicates, FOK/FAK/GTC fills, market orders at every tick size, cancels, reconciliation after a restart,
+//! with drops, gaps and duplicates, FOK/FAK/GTC fills, market orders at every tick size, heartbeats, cancels, reconciliation after a restart,
 //! backoff on 429 within the configured rate, settlement failures and malformed answers.
 
 use equilibrage::exchange::paper::PaperExchange;
@@ -324,6 +324,39 @@ async fn a_market_buy_of_less_than_a_cent_is_refused_before_anything_is_signed()
     let e = venue.place(dust).await.unwrap_err();
     assert!(matches!(e, ExchangeError::Rejected { .. }) && e.to_string().contains("less than a cent"), "{e}");
     assert!(!mock.requests().iter().any(|r| r.path == "/order"));
+}
+
+#[tokio::test]
+async fn a_stale_heartbeat_id_is_recovered_and_no_resting_order_is_cancelled() {
+    let mock = mock().await;
+    mock.set_heartbeat_window(Duration::from_secs(2));
+    let mut config = live_config(&mock);
+    config.heartbeat = Duration::from_millis(250);
+    let venue = LiveExchange::connect(config, signer(&mock, true)).await.unwrap();
+    venue.markets().await.unwrap();
+    let resting = venue.place(limit("resting", Side::Buy, dec!(0.45), dec!(10))).await.unwrap();
+    assert_eq!(resting.status, OrderStatus::Live);
+    until("heartbeats", || venue.health().heartbeats_ok >= 2).await;
+    // The exchange moves the chain on three times; each time the 400 names the id to use.
+    for n in 1..=3 {
+        mock.faults().expire_heartbeat_id();
+        until("a resync", || venue.health().heartbeat_resyncs >= n).await;
+    }
+    // Beats for longer than the exchange's window since the first stale id.
+    let ok = venue.health().heartbeats_ok;
+    until("beats past the window", || venue.health().heartbeats_ok >= ok + 10).await;
+    assert_eq!(mock.heartbeat_lapses(), 0);
+    assert_eq!(venue.health().heartbeat_failures, 0, "{:?}", venue.health());
+    let open = venue.open_orders().await.unwrap();
+    assert_eq!(open.iter().map(|o| o.order_id.as_str()).collect::<Vec<_>>(), [resting.order_id.as_str()]);
+    let refused = mock.requests().iter().filter(|r| r.path == "/v1/heartbeats" && r.status == 400).count();
+    assert_eq!(refused, 3);
+
+    // When heartbeats stop, the mock does what the exchange does: the resting order goes.
+    drop(venue);
+    until("the exchange's deadline", || mock.heartbeat_lapses() == 1).await;
+    let order = mock.orders().into_iter().find(|o| o.id == resting.order_id).unwrap();
+    assert_eq!(order.status, equilibrage_testkit::OrderStatus::Canceled);
 }
 
 #[tokio::test]

@@ -419,6 +419,20 @@ impl State {
         json!({"canceled": canceled, "not_canceled": not_canceled})
     }
 
+    /// Cancels every resting order of the account once heartbeats have stopped for longer than
+    /// the window, as the exchange does; the chain then starts again from `null`.
+    pub(crate) fn enforce_heartbeat(&mut self) {
+        let Some(last) = self.heartbeat.last else { return };
+        if last.elapsed() <= self.heartbeat.window {
+            return;
+        }
+        self.heartbeat.last = None;
+        self.heartbeat.id = None;
+        self.heartbeat.lapses += 1;
+        let live = self.live_ids(|_| true);
+        self.cancel(&live);
+    }
+
     /// Ids of the live orders matching a filter.
     pub(crate) fn live_ids(&self, filter: impl Fn(&Order) -> bool) -> Vec<String> {
         self.orders

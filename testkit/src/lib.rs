@@ -56,8 +56,21 @@ impl MockPolymarket {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         let app = server::router(shared.clone());
+        let watchdog = Arc::downgrade(&shared);
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            // The exchange's heartbeat deadline, checked a few times a second.
+            let heartbeats = async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(50));
+                loop {
+                    tick.tick().await;
+                    let Some(shared) = watchdog.upgrade() else { return };
+                    lock(&shared).enforce_heartbeat();
+                }
+            };
+            let serve = async move {
+                let _ = axum::serve(listener, app).await;
+            };
+            tokio::join!(serve, heartbeats);
         });
         Self { shared, addr, server }
     }
@@ -313,6 +326,18 @@ impl MockPolymarket {
             .count()
     }
 
+    /// How long the exchange waits for a heartbeat before it cancels every resting order of the
+    /// account (default 10 s). The deadline runs from the first accepted heartbeat.
+    pub fn set_heartbeat_window(&self, window: Duration) {
+        lock(&self.shared).heartbeat.window = window;
+    }
+
+    /// Times the account's resting orders were cancelled because heartbeats stopped.
+    #[must_use]
+    pub fn heartbeat_lapses(&self) -> u32 {
+        lock(&self.shared).heartbeat.lapses
+    }
+
     /// Fault injection.
     #[must_use]
     pub fn faults(&self) -> Faults {
@@ -362,6 +387,14 @@ impl Faults {
     /// [`MockPolymarket::settle_trades`].
     pub fn fail_next_trade(&self) {
         lock(&self.shared).faults.fail_trades += 1;
+    }
+
+    /// The exchange moves the heartbeat chain on without telling the client: the id the client
+    /// holds is stale, and its next heartbeat gets a 400 carrying the id to use.
+    pub fn expire_heartbeat_id(&self) {
+        let mut st = lock(&self.shared);
+        let id = st.uuid();
+        st.heartbeat.id = Some(id);
     }
 
     /// Closes every open websocket (market and user).

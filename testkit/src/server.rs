@@ -631,12 +631,37 @@ async fn heartbeat(
     body: Bytes,
 ) -> Response {
     let mut st = lock(&shared);
-    respond(l2(&mut st, &headers, &method, &uri, &body).and_then(|()| {
-        parse_body(&body)?;
+    let answer = l2(&mut st, &headers, &method, &uri, &body).and_then(|()| {
+        let v = parse_body(&body)?;
+        let sent = match v.get("heartbeat_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(ApiError::bad("invalid heartbeat_id")),
+        };
+        // A chain goes on with the id the last answer gave; `null` starts a new one. Any other
+        // id is stale: the answer is a 400 carrying the id to use, and it is not a heartbeat.
+        match (sent, &st.heartbeat.id) {
+            (Some(sent), Some(current)) if &sent != current => return Ok(Err(current.clone())),
+            (Some(_), None) => {
+                let id = st.uuid();
+                st.heartbeat.id = Some(id.clone());
+                return Ok(Err(id));
+            }
+            _ => {}
+        }
         let id = st.uuid();
-        st.heartbeat_id = Some(id.clone());
-        Ok(json!({"heartbeat_id": id, "error": null}))
-    }))
+        st.heartbeat.id = Some(id.clone());
+        st.heartbeat.last = Some(Instant::now());
+        Ok(Ok(json!({"heartbeat_id": id, "error": null})))
+    });
+    match answer {
+        Ok(Err(current)) => {
+            (StatusCode::BAD_REQUEST, Json(json!({"heartbeat_id": current, "error": "Invalid Heartbeat ID"})))
+                .into_response()
+        }
+        Ok(Ok(v)) => respond(Ok(v)),
+        Err(e) => respond(Err(e)),
+    }
 }
 
 async fn data_trades(AxumState(shared): AxumState<Shared>, RawQuery(raw): RawQuery) -> Response {

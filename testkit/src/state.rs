@@ -170,9 +170,26 @@ pub(crate) struct State {
     pub(crate) faults: FaultState,
     pub(crate) subscribers: Vec<Subscriber>,
     pub(crate) next_id: u64,
-    pub(crate) heartbeat_id: Option<String>,
+    pub(crate) heartbeat: Heartbeat,
     /// Other wallets' trades and top holders (Data API).
     pub(crate) data_api: crate::data_api::DataApi,
+}
+
+/// The account's heartbeat chain: the id the next heartbeat must carry, when the last one came,
+/// and how long the exchange waits before it cancels every resting order.
+#[derive(Debug)]
+pub(crate) struct Heartbeat {
+    pub(crate) id: Option<String>,
+    pub(crate) last: Option<std::time::Instant>,
+    pub(crate) window: std::time::Duration,
+    /// Times the account's resting orders were cancelled for want of a heartbeat.
+    pub(crate) lapses: u32,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self { id: None, last: None, window: std::time::Duration::from_secs(10), lapses: 0 }
+    }
 }
 
 impl State {
@@ -197,7 +214,7 @@ impl State {
             faults: FaultState::default(),
             subscribers: Vec::new(),
             next_id: 1,
-            heartbeat_id: None,
+            heartbeat: Heartbeat::default(),
             data_api: crate::data_api::DataApi::default(),
         }
     }

@@ -250,7 +250,35 @@ impl Http {
         ceiling.mul_f64(0.5 + fraction / 2.0)
     }
 
+    /// Sends `request` once (after the rate limiter) and returns the answer whatever its HTTP
+    /// status, for the calls whose error bodies carry data (a heartbeat's stale-id answer).
+    ///
+    /// # Errors
+    /// Only when no answer came (timeout, connection), classified as by [`Http::send`].
+    pub async fn answer(
+        &self,
+        request: &Request<'_>,
+        auth: Option<&L2Credentials>,
+    ) -> Result<(StatusCode, String)> {
+        self.limiter(request.route).acquire().await;
+        let (status, _, text) = self.exchange(request, auth).await?;
+        Ok((status, text))
+    }
+
     async fn once(&self, request: &Request<'_>, auth: Option<&L2Credentials>) -> Result<String> {
+        let what = format!("{} {}", request.method, request.path);
+        match self.exchange(request, auth).await? {
+            (status, _, text) if status.is_success() => Ok(text),
+            (status, retry_after, text) => Err(classify(request.call, &what, status, retry_after, &text)),
+        }
+    }
+
+    /// One request and its answer, of any status; an error only when no answer came.
+    async fn exchange(
+        &self,
+        request: &Request<'_>,
+        auth: Option<&L2Credentials>,
+    ) -> Result<(StatusCode, Option<Duration>, String)> {
         let url = format!("{}{}", request.base.trim_end_matches('/'), request.path);
         let mut builder = self.client.request(request.method.clone(), &url);
         if !request.query.is_empty() {
@@ -294,10 +322,7 @@ impl Http {
         match sent {
             Err(_) => Err(transport_failure(request.call, &what, "timed out", false)),
             Ok(Err(e)) => Err(transport_failure(request.call, &what, &e.to_string(), e.is_connect())),
-            Ok(Ok((status, _, text))) if status.is_success() => Ok(text),
-            Ok(Ok((status, retry_after, text))) => {
-                Err(classify(request.call, &what, status, retry_after, &text))
-            }
+            Ok(Ok(answer)) => Ok(answer),
         }
     }
 }
@@ -328,7 +353,7 @@ pub fn error_message(body: &str) -> String {
 }
 
 /// What an HTTP error status means for the caller.
-fn classify(
+pub(super) fn classify(
     call: Call,
     what: &str,
     status: StatusCode,

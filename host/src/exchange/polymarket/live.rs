@@ -88,6 +88,8 @@ pub struct Health {
     pub heartbeats_ok: u64,
     /// Failures since the last success; the exchange cancels resting orders when heartbeats stop.
     pub heartbeat_failures: u32,
+    /// Heartbeats that carried a stale id and were resent with the exchange's.
+    pub heartbeat_resyncs: u64,
     pub last_error: Option<String>,
     pub feed_connected: bool,
     pub feed_connects: u64,
@@ -450,48 +452,17 @@ fn fee_at_average(fee: crate::exchange::book::TakerFee, shares: Decimal, notiona
     if shares.is_zero() { Decimal::ZERO } else { fee.on(shares, notional / shares) }
 }
 
-/// Posts heartbeats; failures are counted, logged as errors and shown in [`Health`].
+/// Posts heartbeats at the configured interval for as long as the venue lives.
 async fn heartbeats(shared: Arc<Shared>) {
     let Some(trading) = &shared.trading else { return };
     let mut tick = tokio::time::interval(shared.config.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut id: Option<String> = None;
+    let mut chain = super::heartbeat::Chain::default();
     loop {
         tick.tick().await;
-        let body = serde_json::json!({ "heartbeat_id": id }).to_string();
-        let request = Request {
-            method: Method::POST,
-            base: &shared.config.clob_url,
-            path: "/v1/heartbeats",
-            query: &[],
-            body: Some(body),
-            route: Route::ClobGeneral,
-            call: Call::Read,
-        };
-        let result =
-            shared.rest.http.send(&request, Some(trading.signer.credentials())).await.and_then(|answer| {
-                #[derive(serde::Deserialize)]
-                struct Beat {
-                    heartbeat_id: Option<String>,
-                }
-                serde_json::from_str::<Beat>(&answer)
-                    .map(|b| b.heartbeat_id)
-                    .map_err(|e| ExchangeError::Malformed { reason: format!("heartbeat: {e}") })
-            });
-        let mut health = lock(&shared.health);
-        match result {
-            Ok(next) => {
-                id = next;
-                health.heartbeats_ok += 1;
-                health.heartbeat_failures = 0;
-            }
-            Err(e) => {
-                health.heartbeat_failures += 1;
-                health.last_error = Some(format!("heartbeat: {e}"));
-                tracing::error!(failures = health.heartbeat_failures, error = %e,
-                    "heartbeat failed: the exchange cancels resting orders when heartbeats stop");
-            }
-        }
+        chain
+            .beat(&shared.rest.http, &shared.config.clob_url, trading.signer.credentials(), &shared.health)
+            .await;
     }
 }
 

@@ -6,6 +6,7 @@ mod auth;
 mod clob;
 mod feed;
 mod gamma;
+mod heartbeat;
 mod http;
 mod live;
 mod signer;

@@ -1,0 +1,134 @@
+//! Heartbeats: without them the exchange cancels every resting order of the account. A stale id
+//! is resynchronised at once, and only heartbeats that really stop raise the alarm.
+
+use super::http::{Call, Http, L2Credentials, Request, Route, classify};
+use super::live::Health;
+use crate::exchange::error::ExchangeError;
+use reqwest::{Method, StatusCode};
+use std::sync::Mutex;
+
+/// Consecutive failed heartbeats from which the exchange's deadline (about 10 s, two beats at
+/// the default 5 s) is at risk, logged as errors; a single miss is a warning.
+const ALARM_AFTER: u32 = 2;
+
+/// What one heartbeat got.
+#[derive(Debug)]
+enum Beat {
+    /// Accepted; the next one carries this id.
+    Accepted(Option<String>),
+    /// Refused because the id sent is stale: the answer names the one to use.
+    Stale(String),
+    Failed(ExchangeError),
+}
+
+/// The account's heartbeat chain.
+#[derive(Debug, Default)]
+pub(super) struct Chain {
+    id: Option<String>,
+}
+
+impl Chain {
+    /// Sends one heartbeat, and at once a second with the exchange's id when the first carried a
+    /// stale one, so a resynchronisation costs no missed beat. Outcomes go to `health`.
+    pub(super) async fn beat(
+        &mut self,
+        http: &Http,
+        clob: &str,
+        creds: &L2Credentials,
+        health: &Mutex<Health>,
+    ) {
+        let mut outcome = send(http, clob, creds, self.id.as_deref()).await;
+        if let Beat::Stale(current) = outcome {
+            tracing::info!("heartbeat id was stale; continuing with the exchange's");
+            lock(health).heartbeat_resyncs += 1;
+            self.id = Some(current);
+            outcome = send(http, clob, creds, self.id.as_deref()).await;
+        }
+        let mut health = lock(health);
+        let error = match outcome {
+            Beat::Accepted(next) => {
+                self.id = next;
+                health.heartbeats_ok += 1;
+                health.heartbeat_failures = 0;
+                return;
+            }
+            Beat::Stale(current) => {
+                // Stale twice in a row: start over with the id given; this beat is lost.
+                self.id = Some(current);
+                "the exchange refused the heartbeat id it had just given".to_owned()
+            }
+            Beat::Failed(e) => e.to_string(),
+        };
+        health.heartbeat_failures += 1;
+        health.last_error = Some(format!("heartbeat: {error}"));
+        let failures = health.heartbeat_failures;
+        if failures >= ALARM_AFTER {
+            tracing::error!(failures, %error,
+                "heartbeats have stopped: the exchange cancels the account's resting orders");
+        } else {
+            tracing::warn!(failures, %error, "heartbeat failed; retrying at the next beat");
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn send(http: &Http, clob: &str, creds: &L2Credentials, id: Option<&str>) -> Beat {
+    let request = Request {
+        method: Method::POST,
+        base: clob,
+        path: "/v1/heartbeats",
+        query: &[],
+        body: Some(serde_json::json!({ "heartbeat_id": id }).to_string()),
+        route: Route::ClobGeneral,
+        call: Call::Read,
+    };
+    let (status, body) = match http.answer(&request, Some(creds)).await {
+        Ok(answer) => answer,
+        Err(e) => return Beat::Failed(e),
+    };
+    read(status, &body)
+}
+
+/// The meaning of a heartbeat answer.
+fn read(status: StatusCode, body: &str) -> Beat {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        heartbeat_id: Option<String>,
+    }
+    let id = serde_json::from_str::<Answer>(body).ok().and_then(|a| a.heartbeat_id);
+    match (status, id) {
+        (s, id) if s.is_success() => {
+            if serde_json::from_str::<Answer>(body).is_err() {
+                return Beat::Failed(ExchangeError::Malformed {
+                    reason: format!("heartbeat answer {body:?}"),
+                });
+            }
+            Beat::Accepted(id)
+        }
+        (StatusCode::BAD_REQUEST, Some(current)) => Beat::Stale(current),
+        (status, _) => Beat::Failed(classify(Call::Read, "POST /v1/heartbeats", status, None, body)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_as_the_exchange_means_them() {
+        let ok = read(StatusCode::OK, r#"{"heartbeat_id":"b","error":null}"#);
+        assert!(matches!(ok, Beat::Accepted(Some(ref id)) if id == "b"), "{ok:?}");
+        let stale = read(StatusCode::BAD_REQUEST, r#"{"heartbeat_id":"c","error":"Invalid Heartbeat ID"}"#);
+        assert!(matches!(stale, Beat::Stale(ref id) if id == "c"), "{stale:?}");
+        // A 400 without an id is a plain refusal; a 2xx that is not JSON is malformed.
+        let refused = read(StatusCode::BAD_REQUEST, r#"{"error":"invalid JSON body"}"#);
+        assert!(matches!(refused, Beat::Failed(ExchangeError::Rejected { .. })), "{refused:?}");
+        let throttled = read(StatusCode::TOO_MANY_REQUESTS, r#"{"error":"Too Many Requests"}"#);
+        assert!(matches!(throttled, Beat::Failed(ExchangeError::Retryable { .. })), "{throttled:?}");
+        let garbled = read(StatusCode::OK, "<html>");
+        assert!(matches!(garbled, Beat::Failed(ExchangeError::Malformed { .. })), "{garbled:?}");
+    }
+}
