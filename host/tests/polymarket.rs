@@ -1,6 +1,6 @@
 //! The live Polymarket venue (and paper over its public data) against the mock Polymarket server:
 //! known-answer vectors on the bot's own sign-in and order paths, listing, books, the websocket
-//! with drops, gaps and duplicates, FOK/FAK/GTC fills, market orders at every tick size, heartbeats, cancels, reconciliation after a restart,
+//! with drops, gaps and duplicates, FOK/FAK/GTC fills, market orders at every tick size, heartbeats, protocol version changes, cancels, reconciliation after a restart,
 //! backoff on 429 within the configured rate, settlement failures and malformed answers.
 
 use equilibrage::exchange::paper::PaperExchange;
@@ -357,6 +357,34 @@ async fn a_stale_heartbeat_id_is_recovered_and_no_resting_order_is_cancelled() {
     until("the exchange's deadline", || mock.heartbeat_lapses() == 1).await;
     let order = mock.orders().into_iter().find(|o| o.id == resting.order_id).unwrap();
     assert_eq!(order.status, equilibrage_testkit::OrderStatus::Canceled);
+}
+
+#[tokio::test]
+async fn after_an_order_version_mismatch_the_order_is_signed_for_the_new_version_and_sent_once_more() {
+    let mock = mock().await;
+    // Before the exchange's upgrade: the SDK reads version 1 and builds V1 orders.
+    mock.set_version(1);
+    let venue = live(&mock).await;
+    venue.markets().await.unwrap();
+    let before = venue.place(limit("v1", Side::Buy, dec!(0.45), dec!(10))).await.unwrap();
+    assert_eq!(before.status, OrderStatus::Live);
+    // The upgrade: a V1 order is refused as `order_version_mismatch`, and nothing is placed.
+    mock.set_version(2);
+    let after = venue.place(limit("v2", Side::Buy, dec!(0.44), dec!(10))).await.unwrap();
+    assert_eq!(after.status, OrderStatus::Live);
+    let posts: Vec<_> =
+        mock.requests().into_iter().filter(|r| r.method == "POST" && r.path == "/order").collect();
+    assert_eq!(posts.iter().map(|r| r.status).collect::<Vec<_>>(), [200, 400, 200]);
+    let body = |i: usize| serde_json::from_str::<serde_json::Value>(&posts[i].body).unwrap();
+    assert!(body(1)["order"].get("feeRateBps").is_some(), "built for V1: {}", posts[1].body);
+    assert!(body(2)["order"].get("timestamp").is_some(), "re-signed for V2: {}", posts[2].body);
+    assert_eq!(mock.orders().len(), 2, "one order each, none twice");
+    // A market order goes through too, at the exchange's precision.
+    let fok = venue
+        .place(market("fok", YES, Side::Buy, Amount::Usd(dec!(5)), FillPolicy::FillOrKill))
+        .await
+        .unwrap();
+    assert_eq!(fok.status, OrderStatus::Matched);
 }
 
 #[tokio::test]

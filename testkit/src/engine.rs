@@ -214,6 +214,13 @@ impl State {
         if !owner.eq_ignore_ascii_case(&self.creds.api_key) {
             return Err(ApiError::bad("the order owner has to be the owner of the API KEY"));
         }
+        // A V1 body carries `feeRateBps` and `nonce`; V2 carries `timestamp`, `metadata` and
+        // `builder` instead. Either way it must be the exchange's current version.
+        let body_version =
+            if order.get("feeRateBps").is_some() || order.get("nonce").is_some() { 1 } else { 2 };
+        if body_version != self.version {
+            return Err(ApiError::bad("order_version_mismatch"));
+        }
         let token = str_field(order, "tokenId")?.to_owned();
         let side = parse_side(order)?;
         let maker_amount = amount(order, "makerAmount")?;

@@ -332,6 +332,12 @@ impl MockPolymarket {
         lock(&self.shared).heartbeat.window = window;
     }
 
+    /// The order protocol version the exchange serves at `GET /version` and takes in order
+    /// bodies (default 2). An order built for another answers `400 order_version_mismatch`.
+    pub fn set_version(&self, version: u32) {
+        lock(&self.shared).version = version;
+    }
+
     /// Times the account's resting orders were cancelled because heartbeats stopped.
     #[must_use]
     pub fn heartbeat_lapses(&self) -> u32 {

@@ -32,7 +32,7 @@ pub(crate) fn router(shared: Shared) -> Router {
     Router::new()
         .route("/", get(|| async { Json("OK") }))
         .route("/time", get(time))
-        .route("/version", get(|| async { Json(json!({"version": 2})) }))
+        .route("/version", get(version))
         .route("/book", get(book))
         .route("/books", post(books))
         .route("/tick-size", get(tick_size))
@@ -621,6 +621,10 @@ async fn balance_allowance(
         let allowances: BTreeMap<&str, &str> = EXCHANGES.iter().map(|e| (*e, max)).collect();
         Ok(json!({"balance": dec_str(raw_units), "allowances": allowances}))
     }))
+}
+
+async fn version(AxumState(shared): AxumState<Shared>) -> Response {
+    Json(json!({"version": lock(&shared).version})).into_response()
 }
 
 async fn heartbeat(

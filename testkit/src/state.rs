@@ -171,6 +171,8 @@ pub(crate) struct State {
     pub(crate) subscribers: Vec<Subscriber>,
     pub(crate) next_id: u64,
     pub(crate) heartbeat: Heartbeat,
+    /// The exchange's order protocol version (`GET /version`): 1 takes V1 order bodies, 2 V2.
+    pub(crate) version: u32,
     /// Other wallets' trades and top holders (Data API).
     pub(crate) data_api: crate::data_api::DataApi,
 }
@@ -215,6 +217,7 @@ impl State {
             subscribers: Vec::new(),
             next_id: 1,
             heartbeat: Heartbeat::default(),
+            version: 2,
             data_api: crate::data_api::DataApi::default(),
         }
     }

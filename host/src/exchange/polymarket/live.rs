@@ -27,6 +27,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
+/// The exchange's answer to an order signed for another protocol version than its own.
+const VERSION_MISMATCH: &str = "order_version_mismatch";
+
 /// Where Polymarket is and how to talk to it.
 #[derive(Debug, Clone)]
 pub struct PolymarketConfig {
@@ -327,31 +330,21 @@ impl LiveExchange {
         }
         let trading = self.trading()?;
         let fee = lock(&self.shared.markets).get(&order.token).map(|m| m.fee).unwrap_or_default();
-        let (body, priced_from) = match order.kind {
-            OrderKind::Market { amount, policy } => {
-                // Priced from a fresh book by our own walk, which also refuses a FOK the book
-                // cannot fill before anything is signed.
-                let book = self.shared.rest.book(&order.token).await?;
-                self.note_token(trading, &order.token)?;
-                let fill = book
-                    .walk(order.side, amount, policy, fee)
-                    .map_err(|e| ExchangeError::Rejected { reason: e.to_string() })?;
-                let body =
-                    trading.signer.market(&order.token, order.side, amount, policy, fill.worst_price).await?;
-                (body, Some(book))
-            }
-            OrderKind::Limit { price, shares, post_only } => {
-                // A book only when the token's tick size is not known yet (its response has it).
-                if self.note_token(trading, &order.token).is_err() {
-                    self.shared.rest.book(&order.token).await?;
-                    self.note_token(trading, &order.token)?;
-                }
-                (trading.signer.limit(&order.token, order.side, price, shares, post_only).await?, None)
-            }
-        };
-        let sent_ms = crate::clock::unix_now_ms();
-        let answer =
-            self.signed(Method::POST, "/order", &[], Some(body), Route::PostOrder, Call::Place).await?;
+        let (mut body, mut priced_from) = self.order_body(trading, &order, fee).await?;
+        let mut sent_ms = crate::clock::unix_now_ms();
+        let mut answer = self.post_order(body).await;
+        if let Err(ExchangeError::Rejected { reason }) = &answer
+            && reason.contains(VERSION_MISMATCH)
+        {
+            // The exchange moved to another protocol version and placed nothing: read the
+            // version again, build and sign the order for it, and send it once more.
+            tracing::warn!(client_id = %order.client_id, "order_version_mismatch: re-signing the order for the exchange's version");
+            trading.signer.refresh_version().await?;
+            (body, priced_from) = self.order_body(trading, &order, fee).await?;
+            sent_ms = crate::clock::unix_now_ms();
+            answer = self.post_order(body).await;
+        }
+        let answer = answer?;
         let posted = parse_posted(&answer)?;
         // A buy gives pUSD and takes shares; a sell the other way round.
         let (filled_shares, notional) = match order.side {
@@ -383,6 +376,41 @@ impl LiveExchange {
             lock(&self.shared.placed).insert(order.client_id, ack.clone());
         }
         Ok(ack)
+    }
+
+    /// An order's signed `POST /order` body, and for a market order the book it was priced from.
+    async fn order_body(
+        &self,
+        trading: &Trading,
+        order: &OrderRequest,
+        fee: crate::exchange::book::TakerFee,
+    ) -> Result<(String, Option<OrderBook>)> {
+        Ok(match order.kind {
+            OrderKind::Market { amount, policy } => {
+                // Priced from a fresh book by our own walk, which also refuses a FOK the book
+                // cannot fill before anything is signed.
+                let book = self.shared.rest.book(&order.token).await?;
+                self.note_token(trading, &order.token)?;
+                let fill = book
+                    .walk(order.side, amount, policy, fee)
+                    .map_err(|e| ExchangeError::Rejected { reason: e.to_string() })?;
+                let body =
+                    trading.signer.market(&order.token, order.side, amount, policy, fill.worst_price).await?;
+                (body, Some(book))
+            }
+            OrderKind::Limit { price, shares, post_only } => {
+                // A book only when the token's tick size is not known yet (its response has it).
+                if self.note_token(trading, &order.token).is_err() {
+                    self.shared.rest.book(&order.token).await?;
+                    self.note_token(trading, &order.token)?;
+                }
+                (trading.signer.limit(&order.token, order.side, price, shares, post_only).await?, None)
+            }
+        })
+    }
+
+    async fn post_order(&self, body: String) -> Result<String> {
+        self.signed(Method::POST, "/order", &[], Some(body), Route::PostOrder, Call::Place).await
     }
 
     /// Tells the signer a token's tick size and neg-risk flag, from listings and books seen.

@@ -72,11 +72,26 @@ impl std::fmt::Debug for SignerConfig {
 
 type Key = alloy_signer_local::PrivateKeySigner;
 
+type Sdk = Client<Authenticated<Normal>>;
+
 /// Builds and signs V2 orders for one account.
 pub struct OrderSigner {
-    client: Client<Authenticated<Normal>>,
+    /// Replaced whole when the exchange's protocol version changes: the SDK caches the version
+    /// it first read and offers no public way to read it again.
+    client: std::sync::RwLock<Sdk>,
     key: Key,
     credentials: L2Credentials,
+    /// What signing in again needs.
+    sign_in: SignIn,
+}
+
+/// The settings a sign-in with known credentials repeats.
+#[derive(Clone)]
+struct SignIn {
+    clob_url: String,
+    wallet: WalletType,
+    funder: Option<Address>,
+    fixed_salt: Option<fn() -> u64>,
 }
 
 impl std::fmt::Debug for OrderSigner {
@@ -106,14 +121,20 @@ impl OrderSigner {
                 reason: "the private key is not a valid secp256k1 key".into(),
             })?
             .with_chain_id(Some(config.chain_id));
-        let client = Client::new(&config.clob_url, Config::builder().use_server_time(true).build())
-            .map_err(|e| sdk_error("CLOB host", e))?;
-        let mut auth = client.authentication_builder(&key).signature_type(config.wallet.sdk());
-        if let Some(funder) = &config.funder {
-            let funder = Address::from_str(funder.trim())
-                .map_err(|e| sdk_error(&format!("funder address {funder:?}"), e))?;
-            auth = auth.funder(funder);
-        }
+        let funder = match &config.funder {
+            Some(funder) => Some(
+                Address::from_str(funder.trim())
+                    .map_err(|e| sdk_error(&format!("funder address {funder:?}"), e))?,
+            ),
+            None => None,
+        };
+        let sign_in = SignIn {
+            clob_url: config.clob_url.clone(),
+            wallet: config.wallet,
+            funder,
+            fixed_salt: config.fixed_salt,
+        };
+        let mut auth = sign_in.builder(&key)?;
         if let Some((api_key, secret, passphrase)) = &config.credentials {
             let api_key = polymarket_client_sdk_v2::auth::Uuid::from_str(api_key.trim())
                 .map_err(|e| sdk_error("API key (a UUID)", e))?;
@@ -126,9 +147,6 @@ impl OrderSigner {
         }
         if let (Some(nonce), None) = (config.nonce, &config.credentials) {
             auth = auth.nonce(nonce);
-        }
-        if let Some(salt) = config.fixed_salt {
-            auth = auth.salt_generator(salt);
         }
         let client = auth.authenticate().await.map_err(|e| classify_sdk("sign-in", &e))?;
         let creds = client.credentials();
@@ -146,7 +164,27 @@ impl OrderSigner {
             secret: creds.secret().clone(),
             passphrase: creds.passphrase().clone(),
         };
-        Ok(Self { client, key, credentials })
+        Ok(Self { client: std::sync::RwLock::new(client), key, credentials, sign_in })
+    }
+
+    /// Signs in again with the same key and credentials (no L1 call), so the next order is built
+    /// for the exchange's protocol version as it is now. For after `order_version_mismatch`.
+    ///
+    /// # Errors
+    /// The sign-in failing, as in [`OrderSigner::connect`].
+    pub async fn refresh_version(&self) -> Result<()> {
+        let creds = self.client().credentials().clone();
+        let client = self
+            .sign_in
+            .builder(&self.key)?
+            .credentials(creds)
+            .authenticate()
+            .await
+            .map_err(|e| classify_sdk("sign-in", &e))?;
+        let version = client.version().await.map_err(|e| classify_sdk("the exchange's version", &e))?;
+        tracing::info!(version, "signing orders for the exchange's protocol version");
+        *self.client.write().unwrap_or_else(std::sync::PoisonError::into_inner) = client;
+        Ok(())
     }
 
     /// The L2 credentials for our own signed requests.
@@ -163,8 +201,9 @@ impl OrderSigner {
     pub fn note_token(&self, token_id: &str, tick_size: Decimal, neg_risk: bool) -> Result<()> {
         let id = token(token_id)?;
         let tick = TickSize::try_from(tick_size.normalize()).map_err(|e| sdk_error("tick size", e))?;
-        self.client.set_tick_size(id, tick);
-        self.client.set_neg_risk(id, neg_risk);
+        let client = self.client();
+        client.set_tick_size(id, tick);
+        client.set_neg_risk(id, neg_risk);
         Ok(())
     }
 
@@ -181,7 +220,7 @@ impl OrderSigner {
         post_only: bool,
     ) -> Result<String> {
         let order = self
-            .client
+            .client()
             .limit_order()
             .token_id(token(token_id)?)
             .side(sdk_side(side))
@@ -227,7 +266,7 @@ impl OrderSigner {
             FillPolicy::FillAndKill => sdk::OrderType::FAK,
         };
         let order = self
-            .client
+            .client()
             .market_order()
             .token_id(token(token_id)?)
             .side(sdk_side(side))
@@ -245,14 +284,14 @@ impl OrderSigner {
     /// # Errors
     /// The SDK refusing to sign (no contract for the chain) as `Rejected`.
     pub async fn sign(&self, order: SignableOrder) -> Result<String> {
-        let signed = self.client.sign(&self.key, order).await.map_err(|e| classify_sdk("signing", &e))?;
+        let signed = self.client().sign(&self.key, order).await.map_err(|e| classify_sdk("signing", &e))?;
         serde_json::to_string(&signed).map_err(|e| sdk_error("serializing the order", e))
     }
 
     /// The SDK client, for the calls it does well (server time, API keys).
     #[must_use]
-    pub fn client(&self) -> &Client<Authenticated<Normal>> {
-        &self.client
+    pub fn client(&self) -> Sdk {
+        self.client.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
 
@@ -270,29 +309,44 @@ const MARKET_TAKER_DECIMALS: u32 = 4;
 /// the same maker amount: the order stays inside the price the walk of the book chose.
 ///
 /// # Errors
-/// An amount that rounds down to nothing, or an order of a protocol version the bot does not
-/// sign (V1).
+/// An amount that rounds down to nothing, or an order of a protocol version the SDK did not know.
 fn fence_market_amounts(mut order: SignableOrder) -> Result<SignableOrder> {
-    let o = match &mut order.payload {
-        sdk::OrderPayload::V2(p) | sdk::OrderPayload::V3(p) => &mut p.order,
-        _ => {
-            return Err(sdk_error(
-                "market order",
-                "the SDK built an order of an unsupported protocol version",
-            ));
+    let (maker, taker) = match &mut order.payload {
+        sdk::OrderPayload::V2(p) | sdk::OrderPayload::V3(p) => {
+            (&mut p.order.makerAmount, &mut p.order.takerAmount)
         }
+        sdk::OrderPayload::V1(p) => (&mut p.order.makerAmount, &mut p.order.takerAmount),
+        _ => return Err(sdk_error("market order", "the SDK built an order of an unknown protocol version")),
     };
     // Amounts are in micro units (six decimals).
     let unit = |decimals: u32| U256::from(10_u64.pow(6 - decimals));
-    let (maker_unit, taker_unit) = (unit(MARKET_MAKER_DECIMALS), unit(MARKET_TAKER_DECIMALS));
-    o.makerAmount -= o.makerAmount % maker_unit;
-    o.takerAmount -= o.takerAmount % taker_unit;
-    if o.makerAmount.is_zero() || o.takerAmount.is_zero() {
+    *maker -= *maker % unit(MARKET_MAKER_DECIMALS);
+    *taker -= *taker % unit(MARKET_TAKER_DECIMALS);
+    if maker.is_zero() || taker.is_zero() {
         return Err(ExchangeError::Rejected {
             reason: "the market order's amounts round down to nothing at the exchange's precision".into(),
         });
     }
     Ok(order)
+}
+
+impl SignIn {
+    /// An authentication builder for the key with these settings; credentials are the caller's.
+    fn builder<'k>(
+        &self,
+        key: &'k Key,
+    ) -> Result<polymarket_client_sdk_v2::clob::client::AuthenticationBuilder<'k, Key, Normal>> {
+        let client = Client::new(&self.clob_url, Config::builder().use_server_time(true).build())
+            .map_err(|e| sdk_error("CLOB host", e))?;
+        let mut auth = client.authentication_builder(key).signature_type(self.wallet.sdk());
+        if let Some(funder) = self.funder {
+            auth = auth.funder(funder);
+        }
+        if let Some(salt) = self.fixed_salt {
+            auth = auth.salt_generator(salt);
+        }
+        Ok(auth)
+    }
 }
 
 fn sdk_side(side: Side) -> sdk::Side {

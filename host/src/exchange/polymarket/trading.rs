@@ -92,11 +92,12 @@ struct RawPosted {
 pub fn parse_posted(json: &str) -> Result<Posted> {
     let raw: RawPosted = serde_json::from_str(json).map_err(|e| malformed("order response", e))?;
     let error = raw.error_msg.filter(|m| !m.trim().is_empty());
-    if raw.success == Some(false) || (raw.order_id.is_none() && error.is_some()) {
+    let order_id = raw.order_id.filter(|id| !id.trim().is_empty());
+    // `success: true` with an empty `orderID` and an `errorMsg` is a refusal too.
+    if raw.success == Some(false) || (order_id.is_none() && error.is_some()) {
         return Err(ExchangeError::Rejected { reason: error.unwrap_or_else(|| "order refused".into()) });
     }
-    let order_id =
-        raw.order_id.filter(|id| !id.is_empty()).ok_or_else(|| malformed("order response", "no orderID"))?;
+    let order_id = order_id.ok_or_else(|| malformed("order response", "no orderID"))?;
     let status = match raw.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
         Some("live") => OrderStatus::Live,
         Some("matched") => OrderStatus::Matched,
@@ -451,6 +452,20 @@ mod tests {
         assert_eq!(empty.making, Decimal::ZERO);
         let refused = parse_posted(&fixture("http_order_response_failed.json")).unwrap_err();
         assert_eq!(refused, ExchangeError::Rejected { reason: "Insufficient balance".into() });
+        // A 200 saying success, with no order id and an error message, is a refusal with its reason.
+        let quiet_refusal = parse_posted(
+            r#"{"success":true,"errorMsg":"order couldn't be fully filled","orderID":"","status":"","makingAmount":"","takingAmount":""}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            quiet_refusal,
+            ExchangeError::Rejected { reason: "order couldn't be fully filled".into() }
+        );
+        // Without an id and without a reason, the answer makes no sense.
+        assert!(matches!(
+            parse_posted(r#"{"success":true,"errorMsg":"","orderID":""}"#),
+            Err(ExchangeError::Malformed { .. })
+        ));
         assert!(matches!(parse_posted("{"), Err(ExchangeError::Malformed { .. })));
         assert!(matches!(
             parse_posted(r#"{"success":true,"orderID":"0xab","status":"exploded"}"#),
