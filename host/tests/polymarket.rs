@@ -1,6 +1,6 @@
 //! The live Polymarket venue (and paper over its public data) against the mock Polymarket server:
 //! known-answer vectors on the bot's own sign-in and order paths, listing, books, the websocket
-//! with drops, gaps and duplicates, FOK/FAK/GTC fills, market orders at every tick size, heartbeats, protocol version changes, cancels, reconciliation after a restart,
+//! with drops, gaps and duplicates, FOK/FAK/GTC fills, market orders at every tick size, heartbeats, protocol version and tick size changes, cancels, reconciliation after a restart,
 //! backoff on 429 within the configured rate, settlement failures and malformed answers.
 
 use equilibrage::exchange::paper::PaperExchange;
@@ -385,6 +385,24 @@ async fn after_an_order_version_mismatch_the_order_is_signed_for_the_new_version
         .await
         .unwrap();
     assert_eq!(fok.status, OrderStatus::Matched);
+}
+
+#[tokio::test]
+async fn a_tick_size_change_reaches_the_order_signer() {
+    let mock = mock().await;
+    let venue = live(&mock).await;
+    let mut rx = venue.events();
+    venue.markets().await.unwrap();
+    until("subscription", || mock.market_subscribers(YES) == 1).await;
+    // Listed at 0.01: 0.455 is off the tick, refused before anything is sent.
+    let e = venue.place(limit("early", Side::Buy, dec!(0.455), dec!(10))).await.unwrap_err();
+    assert!(matches!(e, ExchangeError::Rejected { .. }), "{e}");
+    mock.set_tick_size(CONDITION, dec!(0.001));
+    event(&mut rx, |e| matches!(e, MarketEvent::TickSize { token, .. } if token == YES)).await;
+    let ack = venue.place(limit("fine", Side::Buy, dec!(0.455), dec!(10))).await.unwrap();
+    assert_eq!(ack.status, OrderStatus::Live);
+    let order = mock.orders().into_iter().find(|o| o.id == ack.order_id).unwrap();
+    assert_eq!(order.price, dec!(0.455));
 }
 
 #[tokio::test]

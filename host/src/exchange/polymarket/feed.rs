@@ -21,6 +21,8 @@ use tokio_tungstenite::tungstenite::Message;
 /// Fetches a token's book over REST (for snapshots after gaps).
 pub trait Snapshots: Send + Sync + 'static {
     fn snapshot(&self, token: TokenId) -> BoxFuture<'_, Result<OrderBook>>;
+    /// The exchange changed a token's tick size: orders for it must be built on the new one.
+    fn tick_size_changed(&self, token: &str, tick_size: Decimal);
 }
 
 /// Timings of the link.
@@ -234,6 +236,9 @@ impl Link {
         };
         let mut stale = BTreeSet::new();
         for event in events {
+            if let MarketEvent::TickSize { token, tick_size, .. } = &event {
+                self.snapshots.tick_size_changed(token, *tick_size);
+            }
             if let Applied::NeedsSnapshot(token) = self.books.apply(&event) {
                 stale.insert(token.clone());
                 continue;

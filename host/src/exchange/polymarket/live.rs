@@ -131,6 +131,12 @@ impl Snapshots for Rest {
     fn snapshot(&self, token: TokenId) -> BoxFuture<'_, Result<OrderBook>> {
         Box::pin(async move { self.book(&token).await })
     }
+
+    fn tick_size_changed(&self, token: &str, tick_size: Decimal) {
+        let mut known = self.meta.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let neg_risk = known.get(token).is_some_and(|m| m.1);
+        known.insert(token.to_owned(), (tick_size, neg_risk));
+    }
 }
 
 /// The trading side: present when the bot has keys.
