@@ -737,6 +737,40 @@ async fn taker_fees_on_the_live_venue_are_recorded_as_the_exchange_charges_them(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_of_all_the_cash_keeps_back_the_taker_fees_so_both_legs_fill() {
+    let mock = MockPolymarket::start().await;
+    let mut market = MockMarket::binary("603", CONDITION, YES, NO);
+    market.fee_rate = dec!(0.02);
+    mock.add_market(market);
+    mock.set_book(YES, &[(dec!(0.44), dec!(500))], &[(dec!(0.45), dec!(500))]);
+    mock.set_book(NO, &[(dec!(0.53), dec!(500))], &[(dec!(0.55), dec!(500))]);
+    mock.set_balance(dec!(100));
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let engine = open(Arc::new(live(&mock).await), &plugins, &store, Clock::system()).await;
+    let all_of_it = SettingsPatch {
+        capital_allocation_percent: Some(dec!(100)),
+        max_slippage_percent: Some(dec!(5)),
+        ..SettingsPatch::default()
+    };
+    engine.update_settings(&all_of_it).await.unwrap();
+    // All the cash as the operator's own amount leaves nothing for the fees: refused, unsent.
+    let e = engine.enter(CONDITION, Some(dec!(100))).await.unwrap_err();
+    assert!(matches!(e, EngineError::InsufficientCapital { .. }) && e.to_string().contains("fees"), "{e}");
+    assert!(mock.orders().is_empty());
+    // All the cash as the configured share: the legs shrink until they and their fees fit.
+    let p = engine.enter(CONDITION, None).await.unwrap();
+    assert_eq!(p.status, PositionStatus::Active, "{p:?}");
+    assert!(p.legs.iter().all(|l| l.bought > Decimal::ZERO), "both legs filled: {p:?}");
+    assert!(p.capital < dec!(100) && p.capital >= dec!(98.9), "{}", p.capital);
+    assert_eq!(mock.orders().len(), 2, "no retries, no unwinding");
+    let o = engine.overview().unwrap();
+    assert!(mock.balance() >= Decimal::ZERO);
+    assert_eq!(o.available, mock.balance(), "cash after fees agrees with the exchange");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trade_that_fails_at_settlement_is_undone_in_the_position_and_the_ledger() {
     let mock = MockPolymarket::start().await;
     mock.add_market(MockMarket::binary("603", CONDITION, YES, NO));

@@ -278,7 +278,11 @@ impl State {
             return Err(ApiError::bad("invalid post-only order: only GTC and GTD orders can be post-only"));
         }
         let enough = match side {
-            Side::Buy => self.available_cash() >= maker_amount,
+            // A buy's taker fee is paid in pUSD on top of its amount: the cash must cover both.
+            Side::Buy => {
+                self.available_cash()
+                    >= maker_amount + taker_fee(size, price, market.fee_rate, market.fee_exponent)
+            }
             Side::Sell => self.available_shares(&token) >= size,
         };
         if !enough {

@@ -301,6 +301,7 @@ impl Inner {
         if !market.accepting_orders {
             return Err(EngineError::MarketClosed(market_id.into()));
         }
+        let explicit = capital.is_some();
         let capital = match capital {
             Some(c) if c <= Decimal::ZERO => return Err(EngineError::BadAmount(c)),
             Some(c) => cents(c),
@@ -309,12 +310,13 @@ impl Inner {
         if capital > available {
             return Err(EngineError::InsufficientCapital { wanted: capital, available });
         }
-        let half = cents(capital / Decimal::TWO);
+        let mut half = cents(capital / Decimal::TWO);
         if half <= Decimal::ZERO {
             return Err(EngineError::BadAmount(capital));
         }
         // Pre-trade check: each side's half rests within the slippage of its best ask, and a
         // fill-or-kill buy of it walks the book as it is now.
+        let mut books = Vec::with_capacity(2);
         for leg in Leg::BOTH {
             let token = &market.outcomes[leg.index()].token_id;
             let book = self.venue_book(token).await?;
@@ -328,9 +330,41 @@ impl Inner {
                     ),
                 });
             }
-            book.walk(Side::Buy, Amount::Usd(half), FillPolicy::FillOrKill, market.fee)
-                .map_err(|e| EngineError::Liquidity { leg: leg.as_str(), reason: e.to_string() })?;
-            self.state().books.insert(token.clone(), book);
+            self.state().books.insert(token.clone(), book.clone());
+            books.push(book);
+        }
+        // A buy's taker fee is paid in pUSD on top of its amount: both legs and their fees must
+        // fit in the cash, or the second leg fails for want of its fee. An amount the operator
+        // chose is refused; the configured share of the cash shrinks to fit.
+        let reserve = |half: Decimal| -> Result<Decimal> {
+            let mut fees = Decimal::ZERO;
+            for (leg, book) in Leg::BOTH.iter().zip(&books) {
+                let fill = book
+                    .walk(Side::Buy, Amount::Usd(half), FillPolicy::FillOrKill, market.fee)
+                    .map_err(|e| EngineError::Liquidity { leg: leg.as_str(), reason: e.to_string() })?;
+                // The exchange may price the fee on every share at the order's worst price.
+                fees += fill.fee.max(market.fee.on(fill.shares, fill.worst_price));
+            }
+            Ok(fees)
+        };
+        let mut fees = reserve(half)?;
+        if half * Decimal::TWO + fees > available {
+            let wanted = half * Decimal::TWO + fees;
+            if explicit {
+                return Err(EngineError::InsufficientCapital { wanted, available });
+            }
+            // Fees shrink with the amount, so one step fits.
+            half = cents((available - fees) / Decimal::TWO);
+            if half <= Decimal::ZERO {
+                return Err(EngineError::InsufficientCapital { wanted, available });
+            }
+            fees = reserve(half)?;
+            if half * Decimal::TWO + fees > available {
+                return Err(EngineError::InsufficientCapital {
+                    wanted: half * Decimal::TWO + fees,
+                    available,
+                });
+            }
         }
 
         // The position and both orders are journalled together, before anything is sent.

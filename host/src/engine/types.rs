@@ -102,7 +102,7 @@ pub enum EngineError {
     NoSlot { max: u32 },
     #[error("capital must be positive, got {0}")]
     BadAmount(Decimal),
-    #[error("{wanted} pUSD asked for, {available} available")]
+    #[error("{wanted} pUSD needed (both sides and their taker fees), {available} available")]
     InsufficientCapital { wanted: Decimal, available: Decimal },
     #[error(
         "this data directory holds a {stored} account and the bot runs on {current}: use a separate \
