@@ -406,6 +406,23 @@ async fn a_tick_size_change_reaches_the_order_signer() {
 }
 
 #[tokio::test]
+async fn a_deposit_shows_in_the_next_balance_read() {
+    let mock = mock().await;
+    let venue = live(&mock).await;
+    assert_eq!(venue.balance().await.unwrap().collateral, dec!(1000));
+    // A deposit the exchange's cached read has not seen yet.
+    mock.set_balance(dec!(1250));
+    assert_eq!(venue.balance().await.unwrap().collateral, dec!(1250));
+    let reads: Vec<String> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/balance-allowance"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(reads, ["/balance-allowance/update", "/balance-allowance"].repeat(2));
+}
+
+#[tokio::test]
 async fn after_a_crash_a_new_process_reconciles_open_orders_and_trades() {
     let mock = mock().await;
     mock.set_page_limit(1);

@@ -186,7 +186,14 @@ impl MockPolymarket {
 
     /// Sets the account's pUSD balance.
     pub fn set_balance(&self, pusd: Decimal) {
-        lock(&self.shared).balance = pusd;
+        let mut st = lock(&self.shared);
+        // Once the balance has been read, a change from outside is a deposit (or withdrawal) the
+        // exchange's cached read does not show until `/balance-allowance/update`.
+        if st.balance_read {
+            let change = pusd - st.balance;
+            st.unseen_deposits += change;
+        }
+        st.balance = pusd;
     }
 
     /// The account's pUSD balance (including funds locked by resting buys).

@@ -608,8 +608,12 @@ async fn balance_allowance(
     let q = Query::parse(raw.as_deref());
     let mut st = lock(&shared);
     respond(l2(&mut st, &headers, &method, &uri, b"").and_then(|()| {
+        if uri.path().ends_with("/update") {
+            st.unseen_deposits = Decimal::ZERO;
+        }
+        st.balance_read = true;
         let units = match q.get("asset_type").unwrap_or("COLLATERAL").to_ascii_uppercase().as_str() {
-            "COLLATERAL" => st.balance,
+            "COLLATERAL" => st.balance - st.unseen_deposits,
             "CONDITIONAL" => {
                 let token = q.token()?;
                 st.positions.get(token).map_or(Decimal::ZERO, |p| p.size)

@@ -18,9 +18,13 @@ pub(crate) const COUNTERPARTY_ADDRESS: &str = "0x70997970c51812dc3a010c7d01b50e0
 pub(crate) const COUNTERPARTY_OWNER: &str = "00000000-0000-0000-0000-000000000002";
 /// The account address until a request names another one (`POLY_ADDRESS`).
 pub(crate) const DEFAULT_ADDRESS: &str = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
-/// CTF Exchange V2 and NegRisk CTF Exchange V2, the spenders listed in `allowances`.
-pub(crate) const EXCHANGES: [&str; 2] =
-    ["0xE111180000d2663C0091e4f400237545B87B996B", "0xe2222d279d744050d28e00520010520000310F59"];
+/// CTF Exchange V2, NegRisk CTF Exchange V2 and the NegRiskAdapter, the spenders listed in
+/// `allowances`.
+pub(crate) const EXCHANGES: [&str; 3] = [
+    "0xE111180000d2663C0091e4f400237545B87B996B",
+    "0xe2222d279d744050d28e00520010520000310F59",
+    "0xd91E80cF2E7be2e162c6513ceD06f1dD0dA35296",
+];
 
 /// `(price, size)` levels, best first.
 pub(crate) type Levels = Vec<(Decimal, Decimal)>;
@@ -163,6 +167,11 @@ pub(crate) struct State {
     pub(crate) orders: Vec<Order>,
     pub(crate) trades: Vec<Trade>,
     pub(crate) balance: Decimal,
+    /// Deposits made since the exchange last read the chain: `GET /balance-allowance` answers
+    /// from its cache without them until `/balance-allowance/update` is called.
+    pub(crate) unseen_deposits: Decimal,
+    /// Whether the balance has been read (before that, funding counts as seen).
+    pub(crate) balance_read: bool,
     pub(crate) positions: HashMap<String, Position>,
     pub(crate) server_time: Option<i64>,
     pub(crate) requests: Vec<Recorded>,
@@ -209,6 +218,8 @@ impl State {
             orders: Vec::new(),
             trades: Vec::new(),
             balance: Decimal::ZERO,
+            unseen_deposits: Decimal::ZERO,
+            balance_read: false,
             positions: HashMap::new(),
             server_time: None,
             requests: Vec::new(),

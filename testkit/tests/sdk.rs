@@ -9,6 +9,7 @@ use common::{ADDRESS, CONDITION, NO, YES, clob, mock, signer, status_of, u256};
 use equilibrage_testkit::{MockMarket, OrderStatus, Side, TradeStatus};
 use polymarket_client_sdk_v2::clob::types::request::{
     BalanceAllowanceRequest, CancelMarketOrderRequest, OrderBookSummaryRequest, OrdersRequest, TradesRequest,
+    UpdateBalanceAllowanceRequest,
 };
 use polymarket_client_sdk_v2::clob::types::{
     Amount, AssetType, OrderStatusType, OrderType, Side as SdkSide, TickSize, TradeStatusType, TraderSide,
@@ -477,7 +478,14 @@ async fn balance_heartbeats_and_collateral_shapes() -> anyhow::Result<()> {
     let client = clob(&mock).await;
     let collateral = client.balance_allowance(BalanceAllowanceRequest::default()).await?;
     assert_eq!(collateral.balance, dec!(12345678));
-    assert_eq!(collateral.allowances.len(), 2);
+    assert_eq!(collateral.allowances.len(), 3, "both exchanges and the NegRiskAdapter");
+    // A deposit is not in the exchange's cached read until it is told to read the chain again.
+    mock.set_balance(dec!(20.345678));
+    let cached = client.balance_allowance(BalanceAllowanceRequest::default()).await?;
+    assert_eq!(cached.balance, dec!(12345678));
+    client.update_balance_allowance(UpdateBalanceAllowanceRequest::default()).await?;
+    let fresh = client.balance_allowance(BalanceAllowanceRequest::default()).await?;
+    assert_eq!(fresh.balance, dec!(20345678));
     let shares = client
         .balance_allowance(
             BalanceAllowanceRequest::builder().asset_type(AssetType::Conditional).token_id(u256(NO)).build(),

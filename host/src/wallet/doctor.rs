@@ -387,10 +387,13 @@ async fn funds_checks(setup: &Setup, exchange: &dyn Exchange) -> [Check; 2] {
         check(BALANCE, Status::Pass, format!("{who} holds {cash} pUSD"), None)
     };
     let approve = match setup.wallet {
-        WalletType::Eoa => "Approve the exchange contracts to spend your pUSD: CTF Exchange V2 \
-                            0xE111180000d2663C0091e4f400237545B87B996B and NegRisk CTF Exchange V2 \
-                            0xe2222d279d744050d28e00520010520000310F59 (Polymarket's UI asks for this the first \
-                            time you trade; or send the approve transactions from your wallet)."
+        WalletType::Eoa => "Approve the exchange contracts to spend your pUSD (pUSD `approve`) and to move \
+                            your outcome tokens (Conditional Tokens 0x4D97DCd97eC945f40cF65F87097ACe5EA0476045 \
+                            `setApprovalForAll`, which selling needs), each for CTF Exchange V2 \
+                            0xE111180000d2663C0091e4f400237545B87B996B, NegRisk CTF Exchange V2 \
+                            0xe2222d279d744050d28e00520010520000310F59 and the NegRiskAdapter \
+                            0xd91E80cF2E7be2e162c6513ceD06f1dD0dA35296 (Polymarket's UI asks for these the first \
+                            time you trade; or send the six transactions from your wallet)."
             .to_owned(),
         _ => "Log in to Polymarket with this account and accept the prompt to enable trading (it approves the \
               exchange contracts for your wallet); then run the doctor again."

@@ -547,6 +547,17 @@ impl Exchange for LiveExchange {
             let signature_type = self.trading()?.signature_type;
             let query =
                 [("asset_type", "COLLATERAL".to_owned()), ("signature_type", signature_type.to_string())];
+            // The exchange answers balance reads from a cache: have it read the chain again
+            // first, or a deposit or an approval made since would not show.
+            self.signed(
+                Method::GET,
+                "/balance-allowance/update",
+                &query,
+                None,
+                Route::ClobGeneral,
+                Call::Read,
+            )
+            .await?;
             let body = self
                 .signed(Method::GET, "/balance-allowance", &query, None, Route::ClobGeneral, Call::Read)
                 .await?;
