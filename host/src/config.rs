@@ -93,6 +93,7 @@ pub struct PolymarketSettings {
     pub heartbeat_secs: u64,
     pub max_markets: usize,
     pub watch_limit: usize,
+    pub tokens_per_connection: usize,
     pub rate_limits: RateLimitSettings,
 }
 
@@ -137,6 +138,7 @@ impl PolymarketSettings {
             heartbeat: Duration::from_secs(self.heartbeat_secs),
             max_markets: self.max_markets,
             watch_limit: self.watch_limit,
+            tokens_per_connection: self.tokens_per_connection,
             ..PolymarketConfig::production()
         }
     }
@@ -367,6 +369,15 @@ impl Config {
                 ),
             );
         }
+        if !(1..=500).contains(&pm.tokens_per_connection) {
+            return bad(
+                "exchange.polymarket.tokens_per_connection",
+                format!(
+                    "must be 1-500: the exchange silently ignores tokens past about 500 on one connection; got {}",
+                    pm.tokens_per_connection
+                ),
+            );
+        }
         if !(1..=100_000).contains(&pm.max_markets) {
             return bad(
                 "exchange.polymarket.max_markets",
@@ -489,6 +500,8 @@ mod tests {
         assert!(e.contains("post_order"), "{e}");
         let e = load_text("[exchange.polymarket]\nheartbeat_secs = 30\n").unwrap_err().to_string();
         assert!(e.contains("heartbeat_secs"), "{e}");
+        let e = load_text("[exchange.polymarket]\ntokens_per_connection = 1000\n").unwrap_err().to_string();
+        assert!(e.contains("tokens_per_connection") && e.contains("500"), "{e}");
         let e = load_text("[exchange]\nmode = \"moon\"\n").unwrap_err().to_string();
         assert!(e.contains("moon") || e.contains("variant"), "{e}");
         let e = load_text("[exchange.sim]\nstarting_cash = \"-5\"\n").unwrap_err().to_string();

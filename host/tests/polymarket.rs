@@ -181,6 +181,42 @@ async fn books_stream_and_a_dropped_websocket_comes_back_with_fresh_snapshots() 
 }
 
 #[tokio::test]
+async fn a_thousand_watched_tokens_all_get_updates_across_connections() {
+    let mock = MockPolymarket::start().await;
+    let token = |i: usize| format!("{}", 100_000 + i);
+    for m in 0..500 {
+        let (yes, no) = (token(2 * m), token(2 * m + 1));
+        mock.add_market(MockMarket::binary(&format!("{m}"), &format!("0x{:064x}", m + 1), &yes, &no));
+        for t in [&yes, &no] {
+            mock.set_book(t, &[(dec!(0.48), dec!(100))], &[(dec!(0.52), dec!(100))]);
+        }
+    }
+    let venue = LiveExchange::public(live_config(&mock)).unwrap();
+    let mut rx = venue.events();
+    assert_eq!(venue.markets().await.unwrap().len(), 500);
+    // 200 tokens a connection by default: five of them, all up, every token subscribed once.
+    until("five connections", || venue.health().feed_links == 5 && venue.health().feed_connected).await;
+    until("every token subscribed", || (0..1_000).all(|i| mock.market_subscribers(&token(i)) == 1)).await;
+    for i in 0..1_000 {
+        mock.set_level(&token(i), MockSide::Sell, dec!(0.51), dec!(7));
+    }
+    let mut changed = std::collections::HashSet::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while changed.len() < 1_000 {
+            match rx.recv().await {
+                Ok(MarketEvent::PriceChange { token, price, .. }) if price == dec!(0.51) => {
+                    changed.insert(token);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {} of 1000 tokens got their update", changed.len()));
+}
+
+#[tokio::test]
 async fn a_lost_message_is_noticed_and_the_book_resnapshotted_and_duplicates_are_dropped() {
     let mock = mock().await;
     let venue = LiveExchange::public(live_config(&mock)).unwrap();

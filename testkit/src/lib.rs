@@ -345,6 +345,12 @@ impl MockPolymarket {
         lock(&self.shared).version = version;
     }
 
+    /// Tokens one market-channel connection carries (default 500, about what Polymarket
+    /// takes); tokens subscribed past it get no snapshot and no updates, and no error.
+    pub fn set_ws_token_cap(&self, cap: usize) {
+        lock(&self.shared).ws_token_cap = cap;
+    }
+
     /// Times the account's resting orders were cancelled because heartbeats stopped.
     #[must_use]
     pub fn heartbeat_lapses(&self) -> u32 {

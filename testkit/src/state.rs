@@ -180,6 +180,8 @@ pub(crate) struct State {
     pub(crate) subscribers: Vec<Subscriber>,
     pub(crate) next_id: u64,
     pub(crate) heartbeat: Heartbeat,
+    /// Tokens one market-channel connection carries; subscriptions past it are silently ignored.
+    pub(crate) ws_token_cap: usize,
     /// The exchange's order protocol version (`GET /version`): 1 takes V1 order bodies, 2 V2.
     pub(crate) version: u32,
     /// Other wallets' trades and top holders (Data API).
@@ -229,6 +231,7 @@ impl State {
             next_id: 1,
             heartbeat: Heartbeat::default(),
             version: 2,
+            ws_token_cap: 500,
             data_api: crate::data_api::DataApi::default(),
         }
     }

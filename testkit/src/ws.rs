@@ -44,6 +44,7 @@ fn handle_text(shared: &Shared, id: u64, text: &str) -> bool {
     let Some(idx) = st.subscribers.iter().position(|s| s.id == id) else {
         return false;
     };
+    let cap = st.ws_token_cap;
     if let Channel::Market(assets) = &mut st.subscribers[idx].channel {
         let ids = strings(&msg, "assets_ids");
         if unsubscribe {
@@ -52,7 +53,11 @@ fn handle_text(shared: &Shared, id: u64, text: &str) -> bool {
             }
             return true;
         }
-        assets.extend(ids.iter().cloned());
+        // One connection carries so many tokens; the exchange silently ignores the rest.
+        let ids: Vec<String> = ids
+            .into_iter()
+            .filter(|a| assets.contains(a) || (assets.len() < cap && assets.insert(a.clone())))
+            .collect();
         if msg.get("initial_dump").and_then(Value::as_bool) == Some(false) {
             return true;
         }

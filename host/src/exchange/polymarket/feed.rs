@@ -12,7 +12,7 @@ use crate::exchange::venue::BoxFuture;
 use futures_util::{SinkExt as _, StreamExt as _};
 use rust_decimal::Decimal;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
@@ -48,10 +48,12 @@ impl Default for FeedTimings {
     }
 }
 
-/// What the feed has been through, for the dashboard and tests.
+/// What the feed has been through, for the dashboard and tests (all connections together).
 #[derive(Debug, Default)]
 pub struct FeedStats {
-    pub connected: AtomicBool,
+    /// Connections started, and how many of them are connected now.
+    pub links: AtomicU64,
+    pub connected: AtomicU64,
     pub connects: AtomicU64,
     pub frames: AtomicU64,
     pub duplicates: AtomicU64,
@@ -61,53 +63,89 @@ pub struct FeedStats {
 }
 
 /// The running feed: add tokens with [`MarketFeed::watch`]; dropped with its owner.
-#[derive(Debug)]
+///
+/// Tokens are spread over several connections, at most `per_link` each: the exchange silently
+/// ignores tokens past about 500 on one connection.
 pub struct MarketFeed {
+    links: Mutex<Vec<LinkHandle>>,
+    per_link: usize,
+    start: Box<dyn Fn() -> Link + Send + Sync>,
+    stats: Arc<FeedStats>,
+}
+
+impl std::fmt::Debug for MarketFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MarketFeed").field("per_link", &self.per_link).finish_non_exhaustive()
+    }
+}
+
+/// One connection's tokens, its queue of additions and its task.
+struct LinkHandle {
     interest: Arc<Mutex<BTreeSet<TokenId>>>,
     add: mpsc::UnboundedSender<Vec<TokenId>>,
-    stats: Arc<FeedStats>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for MarketFeed {
+impl Drop for LinkHandle {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
 impl MarketFeed {
-    /// Starts the feed on `ws_url` (the root; `/ws/market` is appended), publishing to `events`.
+    /// Starts the feed on `ws_url` (the root; `/ws/market` is appended), publishing to `events`,
+    /// with at most `per_link` tokens a connection. Connections open as tokens are watched.
     #[must_use]
     pub fn spawn(
         ws_url: &str,
         timings: FeedTimings,
+        per_link: usize,
         events: broadcast::Sender<MarketEvent>,
         snapshots: Arc<dyn Snapshots>,
     ) -> Self {
-        let interest = Arc::new(Mutex::new(BTreeSet::new()));
         let stats = Arc::new(FeedStats::default());
-        let (add, added) = mpsc::unbounded_channel();
-        let link = Link {
-            url: format!("{}/ws/market", ws_url.trim_end_matches('/')),
+        let url = format!("{}/ws/market", ws_url.trim_end_matches('/'));
+        let shared_stats = stats.clone();
+        let start = Box::new(move || Link {
+            url: url.clone(),
             timings,
-            events,
-            snapshots,
-            interest: interest.clone(),
-            stats: stats.clone(),
+            events: events.clone(),
+            snapshots: snapshots.clone(),
+            interest: Arc::new(Mutex::new(BTreeSet::new())),
+            stats: shared_stats.clone(),
             books: BookSet::new(Decimal::ZERO),
-        };
-        let task = tokio::spawn(link.run(added));
-        Self { interest, add, stats, task }
+        });
+        Self { links: Mutex::new(Vec::new()), per_link: per_link.max(1), start, stats }
     }
 
-    /// Subscribes to more tokens (those already watched are ignored).
+    /// Subscribes to more tokens (those already watched are ignored), filling the last
+    /// connection up to its share before opening another.
     pub fn watch(&self, tokens: impl IntoIterator<Item = TokenId>) {
-        let fresh: Vec<TokenId> = {
-            let mut interest = self.interest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            tokens.into_iter().filter(|t| interest.insert(t.clone())).collect()
-        };
-        if !fresh.is_empty() {
-            let _ = self.add.send(fresh);
+        let mut links = self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut fresh: Vec<Vec<TokenId>> = vec![Vec::new(); links.len()];
+        for token in tokens {
+            let watched = links.iter().any(|l| lock(&l.interest).contains(&token))
+                || fresh.iter().any(|batch| batch.contains(&token));
+            if watched {
+                continue;
+            }
+            let room = links.last().is_some_and(|l| lock(&l.interest).len() < self.per_link);
+            if !room {
+                let link = (self.start)();
+                let interest = link.interest.clone();
+                let (add, added) = mpsc::unbounded_channel();
+                self.stats.links.fetch_add(1, Ordering::Relaxed);
+                links.push(LinkHandle { interest, add, task: tokio::spawn(link.run(added)) });
+                fresh.push(Vec::new());
+            }
+            let last = links.len() - 1;
+            lock(&links[last].interest).insert(token.clone());
+            fresh[last].push(token);
+        }
+        for (link, batch) in links.iter().zip(fresh) {
+            if !batch.is_empty() {
+                let _ = link.add.send(batch);
+            }
         }
     }
 
@@ -116,6 +154,10 @@ impl MarketFeed {
     pub fn stats(&self) -> &FeedStats {
         &self.stats
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 struct Link {
@@ -152,11 +194,14 @@ impl Link {
             if self.watched().is_empty() && added.recv().await.is_none() {
                 return;
             }
-            match self.session(&mut added).await {
+            let mut connected = false;
+            match self.session(&mut added, &mut connected).await {
                 Ok(()) => backoff = self.timings.min_backoff,
                 Err(why) => tracing::warn!(url = %self.url, %why, "market feed disconnected"),
             }
-            self.stats.connected.store(false, Ordering::Relaxed);
+            if connected {
+                self.stats.connected.fetch_sub(1, Ordering::Relaxed);
+            }
             if added.is_closed() {
                 return;
             }
@@ -166,7 +211,11 @@ impl Link {
     }
 
     /// One connection, until it drops or goes quiet.
-    async fn session(&mut self, added: &mut mpsc::UnboundedReceiver<Vec<TokenId>>) -> Result<(), String> {
+    async fn session(
+        &mut self,
+        added: &mut mpsc::UnboundedReceiver<Vec<TokenId>>,
+        connected: &mut bool,
+    ) -> Result<(), String> {
         let (mut socket, _) = tokio::time::timeout(
             self.timings.stale_after,
             tokio_tungstenite::connect_async(self.url.as_str()),
@@ -181,7 +230,8 @@ impl Link {
         // (or a REST snapshot) replaces them.
         self.books.clear();
         socket.send(subscribe(&tokens, true)).await.map_err(|e| e.to_string())?;
-        self.stats.connected.store(true, Ordering::Relaxed);
+        self.stats.connected.fetch_add(1, Ordering::Relaxed);
+        *connected = true;
         self.stats.connects.fetch_add(1, Ordering::Relaxed);
         let mut ping = tokio::time::interval(self.timings.ping_every);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

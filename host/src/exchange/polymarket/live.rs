@@ -50,6 +50,9 @@ pub struct PolymarketConfig {
     pub page_size: usize,
     /// Most tokens the market feed subscribes to from listings (books asked for are always added).
     pub watch_limit: usize,
+    /// Most tokens one market-feed connection carries; more open more connections (the
+    /// exchange silently ignores tokens past about 500 on one).
+    pub tokens_per_connection: usize,
 }
 
 impl PolymarketConfig {
@@ -70,6 +73,7 @@ impl PolymarketConfig {
             max_markets: 5_000,
             page_size: 500,
             watch_limit: 1_000,
+            tokens_per_connection: 200,
         }
     }
 
@@ -94,7 +98,10 @@ pub struct Health {
     /// Heartbeats that carried a stale id and were resent with the exchange's.
     pub heartbeat_resyncs: u64,
     pub last_error: Option<String>,
+    /// Every market-feed connection is up.
     pub feed_connected: bool,
+    /// Market-feed connections opened (tokens are spread over them).
+    pub feed_links: u64,
     pub feed_connects: u64,
     pub feed_gaps: u64,
     pub feed_snapshots: u64,
@@ -221,7 +228,13 @@ impl LiveExchange {
             meta: Mutex::new(HashMap::new()),
         });
         let events = broadcast::channel(16_384).0;
-        let feed = MarketFeed::spawn(&config.ws_url, config.feed, events.clone(), rest.clone());
+        let feed = MarketFeed::spawn(
+            &config.ws_url,
+            config.feed,
+            config.tokens_per_connection,
+            events.clone(),
+            rest.clone(),
+        );
         let shared = Shared {
             config,
             rest,
@@ -240,7 +253,9 @@ impl LiveExchange {
     pub fn health(&self) -> Health {
         let mut health = lock(&self.shared.health).clone();
         let stats: &FeedStats = self.shared.feed.stats();
-        health.feed_connected = stats.connected.load(Ordering::Relaxed);
+        let links = stats.links.load(Ordering::Relaxed);
+        health.feed_connected = links > 0 && stats.connected.load(Ordering::Relaxed) == links;
+        health.feed_links = links;
         health.feed_connects = stats.connects.load(Ordering::Relaxed);
         health.feed_gaps = stats.gaps.load(Ordering::Relaxed);
         health.feed_snapshots = stats.snapshots.load(Ordering::Relaxed);
