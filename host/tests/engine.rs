@@ -771,6 +771,27 @@ async fn an_entry_of_all_the_cash_keeps_back_the_taker_fees_so_both_legs_fill() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_scan_counts_the_protocol_v2_markets_it_leaves_out() {
+    let mock = MockPolymarket::start().await;
+    mock.add_market(MockMarket::binary("604", CONDITION, YES, NO));
+    let mut v2 = MockMarket::binary("605", &format!("0x{:064x}", 5), "77", "78");
+    v2.version = Some("v2".into());
+    mock.add_market(v2);
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let engine = open(Arc::new(live(&mock).await), &plugins, &store, Clock::system()).await;
+    let scan = engine.scan().await.unwrap();
+    assert_eq!((scan.listed, scan.protocol_v2, scan.failed_pages), (1, 1, 0), "{scan:?}");
+    assert!(
+        engine
+            .enter("0x0000000000000000000000000000000000000000000000000000000000000005", None)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trade_that_fails_at_settlement_is_undone_in_the_position_and_the_ledger() {
     let mock = MockPolymarket::start().await;
     mock.add_market(MockMarket::binary("603", CONDITION, YES, NO));

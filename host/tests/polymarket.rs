@@ -149,11 +149,61 @@ async fn markets_are_listed_across_pages_with_their_json_string_fields() {
     assert_eq!(ours.question, "Will the mock fill?");
     assert_eq!((ours.outcomes[0].token_id.as_str(), ours.outcomes[1].token_id.as_str()), (YES, NO));
     assert_eq!(ours.tick_size, dec!(0.01));
-    let pages = mock.requests().iter().filter(|r| r.path == "/markets").count();
-    assert_eq!(pages, 3, "5 markets in pages of 2");
+    // Keyset pages as documented, each after the cursor the last one gave; no offsets.
+    let pages: Vec<_> = mock.requests().into_iter().filter(|r| r.path.starts_with("/markets")).collect();
+    assert_eq!(pages.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["/markets/keyset"; 3]);
+    assert!(
+        !pages[0].query.contains("after_cursor") && pages[1].query.contains("after_cursor="),
+        "{pages:?}"
+    );
+    assert!(pages.iter().all(|r| !r.query.contains("offset")), "{pages:?}");
     // Without keys, trading is refused with a reason.
     let e = venue.balance().await.unwrap_err();
     assert!(e.to_string().contains("read-only"), "{e}");
+}
+
+#[tokio::test]
+async fn a_bad_page_costs_its_own_markets_and_offset_paging_stands_in_when_keyset_is_refused() {
+    // Seven markets in pages of two, one of them a Protocol-V2 market.
+    let mock = mock().await;
+    for i in 0..5 {
+        let cid = format!("0x{:064x}", i + 2);
+        mock.add_market(MockMarket::binary(
+            &format!("60{i}"),
+            &cid,
+            &format!("{}", 1000 + i),
+            &format!("{}", 2000 + i),
+        ));
+    }
+    let mut v2 = MockMarket::binary("699", &format!("0x{:064x}", 99), "3001", "3002");
+    v2.version = Some("v2".into());
+    mock.add_market(v2);
+    let mut cfg = live_config(&mock);
+    cfg.page_size = 2;
+    cfg.retry.attempts = 1;
+    let venue = LiveExchange::public(cfg).unwrap();
+    let ids =
+        |markets: &[equilibrage::exchange::Market]| markets.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+    let all = venue.markets().await.unwrap();
+    assert_eq!(all.len(), 6, "the Protocol-V2 market is left out: {:?}", ids(&all));
+    assert!(all.iter().all(|m| m.outcomes.iter().all(|o| o.token_id != "3001")));
+    assert_eq!(venue.health().listing_protocol_v2, 1);
+
+    // The third keyset page fails: the pages before it stand, and the failure is counted.
+    mock.faults().fail_path_after("/markets/keyset", 2, 500, "internal error", 1);
+    let cut = venue.markets().await.unwrap();
+    assert_eq!(ids(&cut), ids(&all)[..4]);
+    assert_eq!(venue.health().listing_bad_pages, 1);
+
+    // Keyset refused: offset pages stand in, and a failing one is skipped, not the end.
+    mock.faults().fail_next("/markets/keyset", 404, "not found", 1);
+    mock.faults().fail_path_after("/markets", 1, 500, "internal error", 1);
+    let fallback = venue.markets().await.unwrap();
+    let mut expected = ids(&all);
+    expected.drain(2..4);
+    assert_eq!(ids(&fallback), expected, "the second offset page's two markets are missing");
+    assert_eq!(venue.health().listing_bad_pages, 1);
+    assert!(mock.requests().iter().any(|r| r.path == "/markets" && r.query.contains("offset=4")));
 }
 
 #[tokio::test]

@@ -65,6 +65,11 @@ impl State {
                 "takerOnly": true,
             });
         }
+        if let Some(version) = &m.version {
+            // Protocol-V2 markets trade `positionIds` on ExchangeV3.
+            v["version"] = json!(version);
+            v["positionIds"] = json!(serde_json::to_string(&m.token_ids).unwrap_or_default());
+        }
         if let (Some(b), Some(a)) = (best_bid, best_ask) {
             v["bestBid"] = dec_num(b);
             v["bestAsk"] = dec_num(a);

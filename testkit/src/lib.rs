@@ -386,6 +386,21 @@ impl Faults {
     pub fn fail_next(&self, path_prefix: &str, status: u16, error: &str, count: usize) {
         lock(&self.shared).faults.fail.push(FailRule {
             prefix: path_prefix.to_owned(),
+            exact: false,
+            skip: 0,
+            status,
+            error: error.to_owned(),
+            remaining: count,
+        });
+    }
+
+    /// Requests to exactly `path` pass `skip` times, then the next `count` get `status` with
+    /// body `{"error": error}` (e.g. the third page of a listing fails).
+    pub fn fail_path_after(&self, path: &str, skip: usize, status: u16, error: &str, count: usize) {
+        lock(&self.shared).faults.fail.push(FailRule {
+            prefix: path.to_owned(),
+            exact: true,
+            skip,
             status,
             error: error.to_owned(),
             remaining: count,

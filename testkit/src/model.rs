@@ -88,6 +88,9 @@ pub struct MockMarket {
     pub active: bool,
     /// Gamma `closed` (set by [`crate::MockPolymarket::resolve`]).
     pub closed: bool,
+    /// Gamma `version`: `Some("v2")` marks a Protocol-V2 market (`positionIds`, ExchangeV3);
+    /// absent for today's markets.
+    pub version: Option<String>,
 }
 
 impl MockMarket {
@@ -115,6 +118,7 @@ impl MockMarket {
             accepting_orders: true,
             active: true,
             closed: false,
+            version: None,
         }
     }
 }

@@ -42,6 +42,7 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/midpoint", get(midpoint))
         .route("/spread", get(spread))
         .route("/markets", get(gamma_markets))
+        .route("/markets/keyset", get(gamma_markets_keyset))
         .route("/markets/{id}", get(market_by_id))
         .route("/clob-markets/{id}", get(clob_market_info))
         .route("/markets-by-token/{id}", get(market_by_token))
@@ -91,13 +92,11 @@ async fn record_and_fault(AxumState(shared): AxumState<Shared>, req: Request, ne
             status: 0,
         });
         let delay = st.faults.delay.iter().find(|(p, _)| path.starts_with(p.as_str())).map(|(_, d)| *d);
-        let fail =
-            st.faults.fail.iter_mut().find(|r| r.remaining > 0 && path.starts_with(r.prefix.as_str())).map(
-                |r| {
-                    r.remaining -= 1;
-                    ApiError::new(r.status, r.error.clone())
-                },
-            );
+        let fail = st
+            .faults
+            .fail
+            .iter_mut()
+            .find_map(|r| r.take(&path).then(|| ApiError::new(r.status, r.error.clone())));
         st.faults.fail.retain(|r| r.remaining > 0);
         (st.requests.len() - 1, delay, fail)
     };
@@ -299,39 +298,80 @@ async fn gamma_markets(AxumState(shared): AxumState<Shared>, RawQuery(raw): RawQ
     respond((|| {
         let limit = q.parse_as::<usize>("limit")?.unwrap_or(500).min(500);
         let offset = q.parse_as::<usize>("offset")?.unwrap_or(0);
-        let closed = parse_bool(&q, "closed")?;
-        let active = parse_bool(&q, "active")?;
-        let liquidity_min = q.parse_as::<Decimal>("liquidity_num_min")?;
-        let volume_min = q.parse_as::<Decimal>("volume_num_min")?;
-        let end_min = q.get("end_date_min");
-        let end_max = q.get("end_date_max");
-        let conditions = q.all("condition_ids");
-        let tokens = q.all("clob_token_ids");
-        let ids = q.all("id");
-        let slugs = q.all("slug");
-        let tag = q.get("tag_id");
-        let items: Vec<Value> = st
-            .markets
-            .iter()
-            .filter(|m| closed.is_none_or(|c| m.closed == c))
-            .filter(|m| active.is_none_or(|a| m.active == a))
-            .filter(|m| liquidity_min.is_none_or(|l| m.liquidity >= l))
-            .filter(|m| volume_min.is_none_or(|v| m.volume_24h >= v))
-            .filter(|m| end_min.is_none_or(|d| m.end_date.as_str() >= d))
-            .filter(|m| end_max.is_none_or(|d| m.end_date.as_str() <= d))
-            .filter(|m| {
-                conditions.is_empty() || conditions.iter().any(|c| c.eq_ignore_ascii_case(&m.condition_id))
-            })
-            .filter(|m| tokens.is_empty() || m.token_ids.iter().any(|t| tokens.contains(t)))
-            .filter(|m| ids.is_empty() || ids.contains(&m.id))
-            .filter(|m| slugs.is_empty() || slugs.contains(&m.slug))
-            .filter(|m| tag.is_none_or(|t| m.tag_id == t))
+        let items: Vec<Value> = gamma_filtered(&st, &q)?
+            .into_iter()
             .skip(offset)
             .take(limit)
             .map(|m| st.gamma_market_json(m))
             .collect();
         Ok(Value::Array(items))
     })())
+}
+
+/// Most markets a `/markets/keyset` page holds.
+const KEYSET_MAX: usize = 100;
+
+/// `GET /markets/keyset`: the same filters, paged by an opaque `after_cursor`; `offset` is
+/// refused, `next_cursor` is absent on the last page.
+async fn gamma_markets_keyset(AxumState(shared): AxumState<Shared>, RawQuery(raw): RawQuery) -> Response {
+    let q = Query::parse(raw.as_deref());
+    let st = lock(&shared);
+    respond((|| {
+        if q.get("offset").is_some() {
+            return Err(ApiError::bad("offset is not supported on keyset endpoints: use after_cursor"));
+        }
+        let limit = q.parse_as::<usize>("limit")?.unwrap_or(20);
+        if !(1..=KEYSET_MAX).contains(&limit) {
+            return Err(ApiError::bad(format!("limit must be 1-{KEYSET_MAX}")));
+        }
+        let start = match q.get("after_cursor") {
+            None => 0,
+            Some(c) => c
+                .strip_prefix("ks-")
+                .and_then(|n| usize::from_str_radix(n, 16).ok())
+                .ok_or_else(|| ApiError::bad("invalid after_cursor"))?,
+        };
+        let all = gamma_filtered(&st, &q)?;
+        let items: Vec<Value> = all.iter().skip(start).take(limit).map(|m| st.gamma_market_json(m)).collect();
+        let mut page = json!({ "markets": items });
+        if start + limit < all.len() {
+            page["next_cursor"] = json!(format!("ks-{:x}", start + limit));
+        }
+        Ok(page)
+    })())
+}
+
+/// The markets a Gamma listing query selects, in listing order.
+fn gamma_filtered<'s>(st: &'s State, q: &Query) -> Result<Vec<&'s crate::model::MockMarket>, ApiError> {
+    let closed = parse_bool(q, "closed")?;
+    let active = parse_bool(q, "active")?;
+    let liquidity_min = q.parse_as::<Decimal>("liquidity_num_min")?;
+    let volume_min = q.parse_as::<Decimal>("volume_num_min")?;
+    let end_min = q.get("end_date_min");
+    let end_max = q.get("end_date_max");
+    let conditions = q.all("condition_ids");
+    let tokens = q.all("clob_token_ids");
+    let ids = q.all("id");
+    let slugs = q.all("slug");
+    let tag = q.get("tag_id");
+    let items: Vec<&crate::model::MockMarket> = st
+        .markets
+        .iter()
+        .filter(|m| closed.is_none_or(|c| m.closed == c))
+        .filter(|m| active.is_none_or(|a| m.active == a))
+        .filter(|m| liquidity_min.is_none_or(|l| m.liquidity >= l))
+        .filter(|m| volume_min.is_none_or(|v| m.volume_24h >= v))
+        .filter(|m| end_min.is_none_or(|d| m.end_date.as_str() >= d))
+        .filter(|m| end_max.is_none_or(|d| m.end_date.as_str() <= d))
+        .filter(|m| {
+            conditions.is_empty() || conditions.iter().any(|c| c.eq_ignore_ascii_case(&m.condition_id))
+        })
+        .filter(|m| tokens.is_empty() || m.token_ids.iter().any(|t| tokens.contains(t)))
+        .filter(|m| ids.is_empty() || ids.contains(&m.id))
+        .filter(|m| slugs.is_empty() || slugs.contains(&m.slug))
+        .filter(|m| tag.is_none_or(|t| m.tag_id == t))
+        .collect();
+    Ok(items)
 }
 
 /// `GET /markets/{id}`: a CLOB market when `id` is a condition id (`0x…`), else a Gamma market.

@@ -142,9 +142,32 @@ pub(crate) struct Position {
 #[derive(Debug)]
 pub(crate) struct FailRule {
     pub(crate) prefix: String,
+    /// Only this exact path (not every path starting with `prefix`).
+    pub(crate) exact: bool,
+    /// Matching requests to let through before failing.
+    pub(crate) skip: usize,
     pub(crate) status: u16,
     pub(crate) error: String,
     pub(crate) remaining: usize,
+}
+
+impl FailRule {
+    fn matches(&self, path: &str) -> bool {
+        if self.exact { path == self.prefix } else { path.starts_with(self.prefix.as_str()) }
+    }
+
+    /// Whether this request fails under the rule (counting it).
+    pub(crate) fn take(&mut self, path: &str) -> bool {
+        if self.remaining == 0 || !self.matches(path) {
+            return false;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
+        }
+        self.remaining -= 1;
+        true
+    }
 }
 
 #[derive(Debug, Default)]

@@ -344,6 +344,7 @@ async fn scanning_now() {
     let (status, _, json) = call(&fake, empty(authed("POST", "/api/opportunities/scan"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json["scan"]["listed"], 300);
+    assert_eq!(json["scan"]["protocol_v2"], 3);
     assert_eq!(fake.calls(), [Call::Scan]);
 }
 

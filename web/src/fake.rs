@@ -327,6 +327,8 @@ impl Backend for Fake {
             candidates: 120,
             scored: 120,
             error: None,
+            protocol_v2: 3,
+            failed_pages: 0,
         }]
         .into_iter()
         .take(limit)

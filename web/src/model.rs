@@ -252,6 +252,10 @@ pub struct ScanView {
     pub candidates: u64,
     pub scored: u64,
     pub error: Option<String>,
+    /// Protocol-V2 markets the listing left out (this version does not trade them).
+    pub protocol_v2: u64,
+    /// Listing pages that failed: their markets are missing from the scan.
+    pub failed_pages: u64,
 }
 
 /// How a setting is edited.

@@ -97,6 +97,8 @@ impl Inner {
             scored: 0,
             scorer: None,
             error: None,
+            protocol_v2: 0,
+            failed_pages: 0,
         };
         let outcome = self.scan_into(&mut scan, now).await;
         scan.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -179,6 +181,8 @@ impl Inner {
     async fn scan_into(&self, scan: &mut ScanRecord, now: i64) -> Result<Vec<Opportunity>, String> {
         let markets = self.refresh_markets().await.map_err(|e| format!("listing markets: {e}"))?;
         scan.listed = markets.len() as u64;
+        let notes = self.exchange.listing_notes();
+        (scan.protocol_v2, scan.failed_pages) = (notes.protocol_v2, notes.failed_pages);
         let settings = self.settings();
         let candidates: Vec<&Market> =
             markets.iter().map(|m| &**m).filter(|m| wanted(m, &settings, now)).collect();

@@ -19,4 +19,4 @@ pub use types::{
     Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus, Outcome,
     TokenId, TradeReport, TradeStatus,
 };
-pub use venue::{BoxFuture, Exchange};
+pub use venue::{BoxFuture, Exchange, ListingNotes};

@@ -296,6 +296,10 @@ impl Exchange for PaperExchange {
         Box::pin(async move { Ok(balance) })
     }
 
+    fn listing_notes(&self) -> crate::exchange::ListingNotes {
+        self.inner.data.listing_notes()
+    }
+
     fn watch(&self, tokens: &[crate::exchange::TokenId]) {
         self.inner.data.watch(tokens);
     }

@@ -7,6 +7,16 @@ use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::broadcast;
 
+/// Markets a listing left out for reasons the operator should see (not the closed or
+/// non-binary markets every listing leaves out).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListingNotes {
+    /// Protocol-V2 markets (`positionIds` on ExchangeV3), which this version does not trade.
+    pub protocol_v2: u64,
+    /// Listing pages that failed: their markets are missing.
+    pub failed_pages: u64,
+}
+
 /// A boxed future, so the trait can be used as `dyn Exchange`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -42,6 +52,11 @@ pub trait Exchange: Send + Sync {
 
     /// Collateral.
     fn balance(&self) -> BoxFuture<'_, Result<Balance>>;
+
+    /// What the last listing left out that the operator should know of.
+    fn listing_notes(&self) -> ListingNotes {
+        ListingNotes::default()
+    }
 
     /// Makes sure the feed follows these tokens (the bot's holdings), whatever the listing
     /// said. Venues whose feed covers every market need do nothing.

@@ -368,6 +368,12 @@ pub struct ScanRecord {
     pub scorer: Option<String>,
     /// Why the scan produced nothing, when it failed.
     pub error: Option<String>,
+    /// What the listing left out that the operator should see: Protocol-V2 markets (not
+    /// traded by this version) and listing pages that failed.
+    #[serde(default)]
+    pub protocol_v2: u64,
+    #[serde(default)]
+    pub failed_pages: u64,
 }
 
 /// A wallet trading large.

@@ -119,6 +119,8 @@ fn scan(id: u64) -> ScanRecord {
         scored: 40,
         scorer: Some("scorer@0.1.0".into()),
         error: None,
+        protocol_v2: 0,
+        failed_pages: 0,
     }
 }
 

@@ -281,6 +281,8 @@ mod tests {
             scored: 20,
             scorer: None,
             error: None,
+            protocol_v2: 0,
+            failed_pages: 0,
         };
         let v = json(&engine_event(&EngineEvent::ScanCompleted { scan }, &Fixed, 1));
         assert_eq!(

@@ -160,6 +160,8 @@ pub(crate) fn scan(s: &ScanRecord) -> ScanView {
         candidates: s.candidates,
         scored: s.scored,
         error: s.error.clone(),
+        protocol_v2: s.protocol_v2,
+        failed_pages: s.failed_pages,
     }
 }
 

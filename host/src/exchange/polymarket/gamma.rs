@@ -70,7 +70,14 @@ struct GammaMarket {
     fees_enabled: Option<bool>,
     fee_schedule: Option<FeeSchedule>,
     events: Option<Vec<GammaEvent>>,
+    /// `"v2"` marks a Protocol-V2 market (`positionIds` on ExchangeV3); absent for today's.
+    version: Option<String>,
 }
+
+/// Why a market was left out of a listing: Protocol-V2 markets are counted apart, so the
+/// operator sees how many the bot does not trade.
+pub const PROTOCOL_V2: &str =
+    "a Protocol-V2 market (positionIds on ExchangeV3), which this version does not trade";
 
 /// Parses one Gamma market object.
 ///
@@ -89,6 +96,36 @@ pub fn parse_market(json: &str) -> Result<Market, GammaError> {
 pub fn parse_markets(json: &str) -> Result<(Vec<Market>, Vec<GammaError>), GammaError> {
     let items: Vec<serde_json::Value> =
         serde_json::from_str(json).map_err(|e| GammaError::Json(e.to_string()))?;
+    Ok(sort_items(items))
+}
+
+/// A page of `GET /markets/keyset`: its tradeable binary markets, the rest with reasons, and
+/// the cursor of the next page (absent on the last).
+///
+/// # Errors
+/// When the page is not an object with a `markets` array.
+pub fn parse_keyset_page(json: &str) -> Result<KeysetPage, GammaError> {
+    #[derive(Deserialize)]
+    struct Page {
+        markets: Vec<serde_json::Value>,
+        next_cursor: Option<String>,
+    }
+    let page: Page = serde_json::from_str(json).map_err(|e| GammaError::Json(e.to_string()))?;
+    let (markets, skipped) = sort_items(page.markets);
+    Ok(KeysetPage { markets, skipped, next_cursor: page.next_cursor.filter(|c| !c.is_empty()) })
+}
+
+/// One page of `GET /markets/keyset`.
+#[derive(Debug)]
+pub struct KeysetPage {
+    pub markets: Vec<Market>,
+    /// Markets left out, with the reason.
+    pub skipped: Vec<GammaError>,
+    /// The next page's cursor; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn sort_items(items: Vec<serde_json::Value>) -> (Vec<Market>, Vec<GammaError>) {
     let mut markets = Vec::new();
     let mut skipped = Vec::new();
     for item in items {
@@ -100,7 +137,7 @@ pub fn parse_markets(json: &str) -> Result<(Vec<Market>, Vec<GammaError>), Gamma
             Err(e) => skipped.push(e),
         }
     }
-    Ok((markets, skipped))
+    (markets, skipped)
 }
 
 fn to_market(raw: GammaMarket) -> Result<Market, GammaError> {
@@ -114,6 +151,10 @@ fn to_market(raw: GammaMarket) -> Result<Market, GammaError> {
     }
     if raw.enable_order_book != Some(true) {
         return Err(unusable("no order book"));
+    }
+    // Its token ids are V1 ids the exchange would not match against: never trade it with them.
+    if raw.version.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("v2")) {
+        return Err(unusable(PROTOCOL_V2));
     }
     let condition_id = raw.condition_id.clone().ok_or_else(|| unusable("no condition id"))?;
     let names: Vec<String> =
@@ -211,6 +252,28 @@ mod tests {
                 "{name}: {err}"
             );
         }
+        // A Protocol-V2 market is left out, even with its V1 token ids present; a missing
+        // version keeps today's meaning.
+        let mut v2: serde_json::Value = serde_json::from_str(&fixture("gamma_market.json")).unwrap();
+        v2["closed"] = false.into();
+        v2["active"] = true.into();
+        v2["enableOrderBook"] = true.into();
+        let today = parse_market(&v2.to_string());
+        v2["version"] = "v2".into();
+        let err = parse_market(&v2.to_string()).unwrap_err();
+        assert!(matches!(&err, GammaError::Unusable { reason, .. } if reason == PROTOCOL_V2), "{err}");
+        assert!(today.is_ok(), "{today:?}");
+    }
+
+    #[test]
+    fn keyset_pages_carry_their_markets_and_the_next_cursor() {
+        let market = fixture("gamma_market.json");
+        let page =
+            parse_keyset_page(&format!(r#"{{"markets":[{market},{{"id":"x"}}],"next_cursor":"abc"}}"#))
+                .unwrap();
+        assert_eq!((page.markets.len() + page.skipped.len(), page.next_cursor.as_deref()), (2, Some("abc")));
+        assert_eq!(parse_keyset_page(r#"{"markets":[]}"#).unwrap().next_cursor, None);
+        assert!(parse_keyset_page("[]").is_err(), "an offset page is not a keyset page");
     }
 
     #[test]

@@ -5,7 +5,6 @@
 
 use super::clob::parse_book_meta;
 use super::feed::{FeedStats, FeedTimings, MarketFeed, Snapshots};
-use super::gamma::parse_markets;
 use super::http::{Call, Http, L2Credentials, RateLimits, Request, RetryPolicy, Route};
 use super::signer::{OrderSigner, SignerConfig, WalletType};
 use super::trading::{
@@ -106,6 +105,10 @@ pub struct Health {
     pub feed_gaps: u64,
     pub feed_snapshots: u64,
     pub feed_duplicates: u64,
+    /// Protocol-V2 markets the last listing left out (this version does not trade them).
+    pub listing_protocol_v2: u64,
+    /// Pages of the last listing that failed (their markets are missing from it).
+    pub listing_bad_pages: u64,
     /// Connections of the user channel (more than one: it dropped and came back).
     pub user_connects: u64,
 }
@@ -300,32 +303,19 @@ impl LiveExchange {
 
     async fn list(&self) -> Result<Vec<Market>> {
         let config = &self.shared.config;
-        let mut markets = Vec::new();
-        let mut skipped = 0_usize;
-        let mut offset = 0;
-        while markets.len() < config.max_markets {
-            let query = [
-                ("active", "true".to_owned()),
-                ("closed", "false".to_owned()),
-                ("limit", config.page_size.to_string()),
-                ("offset", offset.to_string()),
-            ];
-            let request = Request::get(&config.gamma_url, "/markets", &query, Route::GammaMarkets);
-            let body = self.shared.rest.http.send(&request, None).await?;
-            let (page, rejected) =
-                parse_markets(&body).map_err(|e| ExchangeError::Malformed { reason: e.to_string() })?;
-            let n = page.len() + rejected.len();
-            skipped += rejected.len();
-            markets.extend(page.into_iter().filter(|m| m.accepting_orders));
-            if n < config.page_size {
-                break;
-            }
-            offset += n;
+        let listing = super::listing::list(
+            &self.shared.rest.http,
+            &config.gamma_url,
+            config.max_markets,
+            config.page_size,
+        )
+        .await?;
+        {
+            let mut health = lock(&self.shared.health);
+            health.listing_protocol_v2 = listing.protocol_v2 as u64;
+            health.listing_bad_pages = listing.bad_pages as u64;
         }
-        markets.truncate(config.max_markets);
-        if skipped > 0 {
-            tracing::debug!(skipped, "gamma: markets that are not binary, open and tradeable were left out");
-        }
+        let markets = listing.markets;
         {
             let mut known = lock(&self.shared.markets);
             let mut meta = lock(&self.shared.rest.meta);
@@ -578,6 +568,14 @@ impl Exchange for LiveExchange {
                 .await?;
             parse_balance(&body)
         })
+    }
+
+    fn listing_notes(&self) -> crate::exchange::ListingNotes {
+        let health = lock(&self.shared.health);
+        crate::exchange::ListingNotes {
+            protocol_v2: health.listing_protocol_v2,
+            failed_pages: health.listing_bad_pages,
+        }
     }
 
     fn watch(&self, tokens: &[TokenId]) {

@@ -8,6 +8,7 @@ mod feed;
 mod gamma;
 mod heartbeat;
 mod http;
+mod listing;
 mod live;
 mod signer;
 mod trading;
