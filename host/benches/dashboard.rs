@@ -151,7 +151,7 @@ fn seed(path: &std::path::Path) {
                     closing: None,
                     score: Some(7.0),
                     fee_rate: Decimal::ZERO,
-                    fee_exponent: 1,
+                    fee_exponent: Decimal::ONE,
                     updated_at_ms: closed,
                     version: 1,
                 };

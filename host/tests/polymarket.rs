@@ -133,18 +133,21 @@ async fn markets_are_listed_across_pages_with_their_json_string_fields() {
     let mock = mock().await;
     for i in 0..4 {
         let cid = format!("0x{:064x}", i + 2);
-        mock.add_market(MockMarket::binary(
-            &format!("60{i}"),
-            &cid,
-            &format!("{}", 1000 + i),
-            &format!("{}", 2000 + i),
-        ));
+        let mut m =
+            MockMarket::binary(&format!("60{i}"), &cid, &format!("{}", 1000 + i), &format!("{}", 2000 + i));
+        if i == 3 {
+            // A fee schedule with a fractional exponent: listed, not dropped.
+            (m.fee_rate, m.fee_exponent) = (dec!(0.03), dec!(1.5));
+        }
+        mock.add_market(m);
     }
     let mut cfg = live_config(&mock);
     cfg.page_size = 2;
     let venue = LiveExchange::public(cfg).unwrap();
     let markets = venue.markets().await.unwrap();
     assert_eq!(markets.len(), 5);
+    let fractional = markets.iter().find(|m| m.id == format!("0x{:064x}", 5)).unwrap();
+    assert_eq!((fractional.fee.rate, fractional.fee.exponent), (dec!(0.03), dec!(1.5)));
     let ours = markets.iter().find(|m| m.id == CONDITION).unwrap();
     assert_eq!(ours.question, "Will the mock fill?");
     assert_eq!((ours.outcomes[0].token_id.as_str(), ours.outcomes[1].token_id.as_str()), (YES, NO));

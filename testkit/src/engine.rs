@@ -69,12 +69,16 @@ fn parse_side(v: &Value) -> Result<Side, ApiError> {
 }
 
 /// Taker fee: shares × rate × (p(1−p))^exponent, rounded to 5 decimals.
-fn taker_fee(shares: Decimal, price: Decimal, rate: Decimal, exponent: u32) -> Decimal {
+fn taker_fee(shares: Decimal, price: Decimal, rate: Decimal, exponent: Decimal) -> Decimal {
+    use rust_decimal::MathematicalOps as _;
     let base = price * (Decimal::ONE - price);
-    let mut factor = Decimal::ONE;
-    for _ in 0..exponent {
-        factor *= base;
-    }
+    // A whole exponent multiplies exactly; a fractional one (Gamma's schedules carry some) is
+    // a decimal power.
+    let factor = if exponent.fract().is_zero() {
+        (0..exponent.trunc().mantissa()).fold(Decimal::ONE, |f, _| f * base)
+    } else {
+        base.powd(exponent)
+    };
     // Half a unit of the fifth decimal rounds away from zero, as the bot rounds.
     (shares * rate * factor).round_dp_with_strategy(5, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }

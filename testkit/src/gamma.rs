@@ -59,7 +59,7 @@ impl State {
         if m.fee_rate > Decimal::ZERO {
             // As the captured sports markets carry it (fixtures/gamma_market_sports_*.json).
             v["feeSchedule"] = json!({
-                "exponent": m.fee_exponent,
+                "exponent": dec_num(m.fee_exponent),
                 "rate": dec_num(m.fee_rate),
                 "rebateRate": 0.25,
                 "takerOnly": true,
@@ -141,7 +141,7 @@ impl State {
             "mts": dec_num(m.tick_size),
             "mos": dec_num(m.min_size),
             "nr": m.neg_risk,
-            "fd": {"r": dec_num(m.fee_rate), "e": m.fee_exponent, "to": true},
+            "fd": {"r": dec_num(m.fee_rate), "e": dec_num(m.fee_exponent), "to": true},
             "mbf": 0,
             "tbf": 0,
             "rfqe": false,

@@ -81,7 +81,7 @@ pub struct MockMarket {
     /// Taker fee rate (`fd.r`); fee = shares × rate × (p(1−p))^exponent.
     pub fee_rate: Decimal,
     /// Taker fee exponent (`fd.e`).
-    pub fee_exponent: u32,
+    pub fee_exponent: Decimal,
     /// Whether the CLOB accepts orders.
     pub accepting_orders: bool,
     /// Gamma `active`.
@@ -114,7 +114,7 @@ impl MockMarket {
             liquidity: Decimal::from(10_000),
             volume_24h: Decimal::from(5_000),
             fee_rate: Decimal::ZERO,
-            fee_exponent: 1,
+            fee_exponent: Decimal::ONE,
             accepting_orders: true,
             active: true,
             closed: false,

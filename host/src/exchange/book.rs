@@ -41,26 +41,42 @@ pub enum FillPolicy {
 }
 
 /// A market's taker fee: `shares × rate × (p·(1−p))^exponent` per level, rounded to 5 decimals.
-/// Makers pay nothing.
+/// Makers pay nothing. The exponent may be fractional (Gamma's `feeSchedule.exponent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TakerFee {
     pub rate: Decimal,
-    pub exponent: u32,
+    pub exponent: Decimal,
 }
 
 impl TakerFee {
     /// No fee.
-    pub const ZERO: Self = Self { rate: Decimal::ZERO, exponent: 1 };
+    pub const ZERO: Self = Self { rate: Decimal::ZERO, exponent: Decimal::ONE };
 
     /// The fee for taking `shares` at `price`, in pUSD.
+    ///
+    /// A whole exponent multiplies exactly; a fractional one goes through `rust_decimal`'s
+    /// `powd` (28 significant digits, far below the fifth decimal the fee is rounded to).
+    /// Inputs out of range (a price outside 0..1) give no fee rather than a panic.
     #[must_use]
     pub fn on(&self, shares: Decimal, price: Decimal) -> Decimal {
-        if self.rate.is_zero() {
+        if self.rate.is_zero() || price <= Decimal::ZERO || price >= Decimal::ONE {
             return Decimal::ZERO;
         }
         let base = price * (Decimal::ONE - price);
-        let factor = (0..self.exponent).fold(Decimal::ONE, |acc, _| acc * base);
-        (shares * self.rate * factor).round_dp_with_strategy(5, RoundingStrategy::MidpointAwayFromZero)
+        let factor = if self.exponent.fract().is_zero()
+            && self.exponent >= Decimal::ZERO
+            && self.exponent <= Decimal::from(16)
+        {
+            let n = self.exponent.trunc().mantissa();
+            (0..n).fold(Decimal::ONE, |acc, _| acc * base)
+        } else {
+            use rust_decimal::MathematicalOps as _;
+            base.checked_powd(self.exponent).unwrap_or(Decimal::ZERO)
+        };
+        shares
+            .checked_mul(self.rate)
+            .and_then(|v| v.checked_mul(factor))
+            .map_or(Decimal::ZERO, |v| v.round_dp_with_strategy(5, RoundingStrategy::MidpointAwayFromZero))
     }
 }
 
@@ -454,7 +470,7 @@ mod tests {
 
     #[test]
     fn a_buy_walks_into_the_second_level_and_pays_the_fee_per_level() {
-        let fee = TakerFee { rate: dec!(0.02), exponent: 1 };
+        let fee = TakerFee { rate: dec!(0.02), exponent: Decimal::ONE };
         let fill = book().walk(Side::Buy, Amount::Usd(dec!(30)), FillPolicy::FillOrKill, fee).unwrap();
         // Level 1: 25 × 0.52 = 13. Left 17 → 17 / 0.53 = 32.0754… → 32.07 shares = 16.9971.
         assert_eq!(
@@ -549,9 +565,26 @@ mod tests {
 
     #[test]
     fn the_fee_formula_rounds_to_five_decimals_and_is_zero_without_a_rate() {
-        let fee = TakerFee { rate: dec!(0.0625), exponent: 2 };
+        let fee = TakerFee { rate: dec!(0.0625), exponent: Decimal::TWO };
         // 100 × 0.0625 × (0.5 × 0.5)² = 0.390625 → 0.39063 (5 dp, half away from zero).
         assert_eq!(fee.on(dec!(100), dec!(0.5)), dec!(0.39063));
         assert_eq!(TakerFee::ZERO.on(dec!(100), dec!(0.5)), Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_fractional_exponent_prices_the_fee_as_a_decimal_power() {
+        // 100 × 0.02 × (0.36 × 0.64)^0.5 = 2 × 0.48 = 0.96.
+        let half = TakerFee { rate: dec!(0.02), exponent: dec!(0.5) };
+        assert_eq!(half.on(dec!(100), dec!(0.36)), dec!(0.96));
+        // 100 × 0.02 × 0.25^1.5 = 2 × 0.125 = 0.25.
+        let one_and_a_half = TakerFee { rate: dec!(0.02), exponent: dec!(1.5) };
+        assert_eq!(one_and_a_half.on(dec!(100), dec!(0.5)), dec!(0.25));
+        // A price outside 0..1 or a product too large for a decimal charges nothing instead of
+        // panicking (such input is refused where it enters).
+        assert_eq!(half.on(dec!(100), dec!(1.5)), Decimal::ZERO);
+        assert_eq!(
+            TakerFee { rate: Decimal::MAX, exponent: Decimal::ONE }.on(Decimal::MAX, dec!(0.5)),
+            Decimal::ZERO
+        );
     }
 }

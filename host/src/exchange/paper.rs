@@ -407,7 +407,7 @@ mod tests {
             liquidity: Decimal::ZERO,
             volume_24h: Decimal::ZERO,
             accepting_orders: true,
-            fee: TakerFee { rate: dec!(0.02), exponent: 1 },
+            fee: TakerFee { rate: dec!(0.02), exponent: Decimal::ONE },
         }
     }
 

@@ -56,6 +56,9 @@ mod tag {
     pub(super) const GAP: u8 = 13;
     /// A whole book as each side of the previous one moved by a price shift (format 2).
     pub(super) const BOOK_SHIFT: u8 = 14;
+    /// A listing whose fee exponent is a decimal, not a whole number (format 3); `LISTED`
+    /// records of older files still read.
+    pub(super) const LISTED_V3: u8 = 15;
 }
 
 fn side_byte(s: BookSide) -> u8 {
@@ -241,7 +244,7 @@ impl Encoder {
             }
             Record::Listed(m) => {
                 let tokens = [self.token(e, &m.outcomes[0].token_id), self.token(e, &m.outcomes[1].token_id)];
-                self.head(e, tag::LISTED, at);
+                self.head(e, tag::LISTED_V3, at);
                 encode_market(e, m, tokens);
             }
             Record::Delisted(id) => {
@@ -303,7 +306,7 @@ fn encode_market(e: &mut Enc, m: &Market, tokens: [u32; 2]) {
     e.decimal(m.liquidity);
     e.decimal(m.volume_24h);
     e.decimal(m.fee.rate);
-    e.varint(u64::from(m.fee.exponent));
+    e.decimal(m.fee.exponent);
 }
 
 /// One side of `next` against the same side of `book`: its number of levels, the price shift
@@ -553,7 +556,8 @@ impl Decoder {
                     self.seg.books[i] = book.clone();
                     Record::Book { token: self.seg.tokens[i].clone(), book }
                 }
-                tag::LISTED => Record::Listed(Box::new(self.market(d)?)),
+                tag::LISTED => Record::Listed(Box::new(self.market(d, false)?)),
+                tag::LISTED_V3 => Record::Listed(Box::new(self.market(d, true)?)),
                 tag::DELISTED => Record::Delisted(d.string()?),
                 tag::WHALE => Record::Whale(WhaleTrade {
                     wallet: d.string()?,
@@ -592,7 +596,8 @@ impl Decoder {
         }
     }
 
-    fn market(&self, d: &mut Dec<'_>) -> DecResult<Market> {
+    /// A listed market; `decimal_exponent` for format 3, a whole-number exponent before.
+    fn market(&self, d: &mut Dec<'_>, decimal_exponent: bool) -> DecResult<Market> {
         let id = d.string()?;
         let question = d.string()?;
         let slug = d.string()?;
@@ -613,7 +618,11 @@ impl Decoder {
         let liquidity = d.decimal()?;
         let volume_24h = d.decimal()?;
         let rate = d.decimal()?;
-        let exponent = u32::try_from(d.varint()?).or_else(|_| d.fail("fee exponent out of range"))?;
+        let exponent = if decimal_exponent {
+            d.decimal()?
+        } else {
+            Decimal::from(u32::try_from(d.varint()?).or_else(|_| d.fail("fee exponent out of range"))?)
+        };
         Ok(Market {
             id,
             question,
@@ -629,5 +638,63 @@ impl Decoder {
             accepting_orders: flags & 2 != 0,
             fee: TakerFee { rate, exponent },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::Outcome;
+    use rust_decimal_macros::dec;
+
+    fn market(exponent: Decimal) -> Market {
+        let outcome = |name: &str, token_id: &str| Outcome { name: name.into(), token_id: token_id.into() };
+        Market {
+            id: "0xabc".into(),
+            question: "Will it?".into(),
+            slug: "will-it".into(),
+            category: "Sports".into(),
+            end_ms: Some(1_800_000_000_000),
+            outcomes: [outcome("Yes", "11"), outcome("No", "22")],
+            tick_size: dec!(0.001),
+            min_size: dec!(5),
+            neg_risk: false,
+            liquidity: dec!(1234.5),
+            volume_24h: dec!(99),
+            accepting_orders: true,
+            fee: TakerFee { rate: dec!(0.03), exponent },
+        }
+    }
+
+    fn encoded(m: &Market) -> Vec<u8> {
+        let mut e = Enc::default();
+        Encoder::default().encode(&mut e, &Timed { at_ms: 5, record: Record::Listed(Box::new(m.clone())) });
+        e.buf
+    }
+
+    fn decoded(bytes: &[u8]) -> Market {
+        match Decoder::default().next(&mut Dec::new(bytes)).unwrap().unwrap().record {
+            Record::Listed(m) => *m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fractional_fee_exponent_reads_back_and_older_files_whole_exponents_still_read() {
+        let fractional = market(dec!(1.5));
+        assert_eq!(decoded(&encoded(&fractional)), fractional);
+
+        // A file of format 2 or older: the listing under its old tag, the exponent a varint.
+        let whole = market(Decimal::TWO);
+        let mut old = encoded(&whole);
+        let mut exponent = Enc::default();
+        exponent.decimal(Decimal::TWO);
+        old.truncate(old.len() - exponent.buf.len());
+        old.push(2);
+        // The two token records come first: a tag, a length and the id each.
+        let tag_at: usize = whole.outcomes.iter().map(|o| 2 + o.token_id.len()).sum();
+        assert_eq!(old[tag_at], tag::LISTED_V3);
+        old[tag_at] = tag::LISTED;
+        assert_eq!(decoded(&old), whole);
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// Marks a recording segment.
 const MAGIC: &[u8; 8] = b"EQREC\0\r\n";
 /// The format this build writes and reads.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 const HEADER_LEN: usize = 64;
 const BLOCK_MAGIC: &[u8; 4] = b"EQBK";
 const BLOCK_HEADER_LEN: usize = 36;
@@ -172,7 +172,8 @@ fn parse_header(path: &Path, b: &[u8]) -> Result<SegmentHeader> {
         });
     }
     let version = u16::from_le_bytes([b[8], b[9]]);
-    // Version 2 added a record kind (a book as the previous one shifted); it reads version 1 as is.
+    // Versions 2 and 3 each added a record kind (a book as the previous one shifted; a listing
+    // with a decimal fee exponent): older versions read as they are.
     if !(1..=FORMAT_VERSION).contains(&version) {
         return Err(LabError::UnknownVersion { path: path.to_owned(), version, supported: FORMAT_VERSION });
     }

@@ -201,7 +201,8 @@ pub struct Position {
     pub score: Option<f32>,
     /// The market's taker fee schedule, to price an exit: `shares × rate × (p(1−p))^exponent`.
     pub fee_rate: Decimal,
-    pub fee_exponent: u32,
+    /// Stored as a number before fractional exponents were read; both forms load.
+    pub fee_exponent: Decimal,
     pub updated_at_ms: i64,
     /// Increases with every change written, so a stale copy is never taken for a newer one.
     #[serde(default)]
@@ -228,7 +229,7 @@ impl Position {
             closing: None,
             score: None,
             fee_rate: Decimal::ZERO,
-            fee_exponent: 1,
+            fee_exponent: Decimal::ONE,
             updated_at_ms: 0,
             version: 0,
         }

@@ -45,7 +45,7 @@ fn position(id: u64, status: PositionStatus) -> Position {
         closing: None,
         score: Some(7.5),
         fee_rate: dec!(0.02),
-        fee_exponent: 2,
+        fee_exponent: Decimal::TWO,
         updated_at_ms: 1_700_000_200_000,
         version: 3,
     }
@@ -636,4 +636,15 @@ fn an_in_memory_store_writes_inline_and_rolls_back_like_the_file_store() {
     let nested = store.write_blocking(move |_| Ok(inner.write_blocking(|_| Ok(())))).expect("outer write");
     assert!(matches!(nested, Err(StoreError::NestedWrite)));
     assert_eq!(store.write_blocking(|w| w.next_id(Sequence::Position)).expect("write"), 2);
+}
+
+#[test]
+fn a_position_stored_with_a_whole_number_fee_exponent_still_loads() {
+    let p = position(7, PositionStatus::Active);
+    let stored = serde_json::to_string(&p).unwrap();
+    assert!(stored.contains("\"fee_exponent\":\"2\""), "{stored}");
+    // Records written before fractional exponents were read carry a JSON number.
+    let older = stored.replace("\"fee_exponent\":\"2\"", "\"fee_exponent\":2");
+    let loaded: Position = serde_json::from_str(&older).unwrap();
+    assert_eq!(loaded, p);
 }

@@ -39,7 +39,7 @@ impl Num {
 #[derive(Debug, Clone, Deserialize)]
 struct FeeSchedule {
     rate: Option<Num>,
-    exponent: Option<u32>,
+    exponent: Option<Num>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -182,7 +182,7 @@ fn to_market(raw: GammaMarket) -> Result<Market, GammaError> {
     }
     let fee = match (&raw.fees_enabled, &raw.fee_schedule) {
         (Some(true), Some(FeeSchedule { rate, exponent })) => {
-            TakerFee { rate: dec(rate).unwrap_or_default(), exponent: exponent.unwrap_or(1) }
+            TakerFee { rate: dec(rate).unwrap_or_default(), exponent: dec(exponent).unwrap_or(Decimal::ONE) }
         }
         _ => TakerFee::ZERO,
     };
@@ -283,9 +283,13 @@ mod tests {
         v["closed"] = false.into();
         v["liquidityNum"] = "1234.5".into();
         let m = parse_market(&v.to_string()).unwrap();
-        assert_eq!(m.fee, TakerFee { rate: dec!(0.03), exponent: 1 });
+        assert_eq!(m.fee, TakerFee { rate: dec!(0.03), exponent: Decimal::ONE });
         assert_eq!(m.tick_size, dec!(0.001));
         assert_eq!(m.liquidity, dec!(1234.5));
+        // A fractional exponent keeps the market, exactly.
+        v["feeSchedule"]["exponent"] = serde_json::json!(1.5);
+        let m = parse_market(&v.to_string()).unwrap();
+        assert_eq!(m.fee, TakerFee { rate: dec!(0.03), exponent: dec!(1.5) });
     }
 
     #[test]

@@ -427,7 +427,7 @@ mod tests {
     const ME: Me<'static> = Me {
         api_key: "00000000-0000-0000-0000-000000000001",
         address: "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
-        fee_of: &|_| TakerFee { rate: Decimal::ZERO, exponent: 1 },
+        fee_of: &|_| TakerFee { rate: Decimal::ZERO, exponent: Decimal::ONE },
     };
 
     #[test]
@@ -503,7 +503,7 @@ mod tests {
         );
         assert!(trades[0].order_id.starts_with("0x1234"));
         // The taker pays the market's fee: 25 × 0.02 × (0.5 × 0.5) = 0.125.
-        let fee = |_: &str| TakerFee { rate: dec!(0.02), exponent: 1 };
+        let fee = |_: &str| TakerFee { rate: dec!(0.02), exponent: Decimal::ONE };
         let (trades, _) = parse_trades(&one, Me { fee_of: &fee, ..ME }).unwrap();
         assert_eq!(trades[0].fee, dec!(0.125));
     }
@@ -516,7 +516,7 @@ mod tests {
             "matched_amount":"12.5","price":"0.49","side":"SELL"},
             {"order_id":"0xother","owner":"x","matched_amount":"17.5","price":"0.5","side":"SELL"}]}],
             "next_cursor":"LTE="}"#;
-        let fee = |_: &str| TakerFee { rate: dec!(0.02), exponent: 1 };
+        let fee = |_: &str| TakerFee { rate: dec!(0.02), exponent: Decimal::ONE };
         let (trades, _) = parse_trades(json, Me { fee_of: &fee, ..ME }).unwrap();
         assert_eq!(trades.len(), 1);
         assert_eq!(trades[0].fee, Decimal::ZERO, "makers pay nothing");

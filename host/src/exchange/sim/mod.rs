@@ -186,7 +186,7 @@ impl Simulator {
                     liquidity: Decimal::from(depth * LEVELS),
                     volume_24h: Decimal::ZERO,
                     accepting_orders: true,
-                    fee: TakerFee { rate: fee_rate, exponent: 1 },
+                    fee: TakerFee { rate: fee_rate, exponent: Decimal::ONE },
                 };
                 let logit = rng.range(-2.0, 2.0);
                 let mut m = SimMarket {

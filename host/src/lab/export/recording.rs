@@ -56,7 +56,7 @@ pub fn export_recording(recording: &Path, dir: &Path) -> Result<Vec<Exported>> {
             ("volume_24h", Kind::Money),
             ("accepting_orders", Kind::Flag),
             ("fee_rate", Kind::Money),
-            ("fee_exponent", Kind::Int),
+            ("fee_exponent", Kind::Money),
         ],
     )?;
     let mut whales = Table::create(
@@ -177,7 +177,7 @@ pub fn export_recording(recording: &Path, dir: &Path) -> Result<Vec<Exported>> {
                     V::Money(m.volume_24h),
                     V::Flag(m.accepting_orders),
                     V::Money(m.fee.rate),
-                    V::int(m.fee.exponent),
+                    V::Money(m.fee.exponent),
                 ])?;
             }
             Record::Delisted(id) => {
