@@ -107,6 +107,10 @@ pub struct RateLimitSettings {
     pub clob_general: u32,
     pub post_order: u32,
     pub cancel: u32,
+    pub data_orders: u32,
+    pub balance_allowance: u32,
+    pub post_order_per_10min: u32,
+    pub cancel_per_10min: u32,
 }
 
 impl PolymarketSettings {
@@ -128,6 +132,11 @@ impl PolymarketSettings {
                 clob_general: r.clob_general,
                 post_order: r.post_order,
                 cancel: r.cancel,
+                data_orders: r.data_orders,
+                balance_allowance: r.balance_allowance,
+                long_window: Duration::from_secs(600),
+                post_order_long: r.post_order_per_10min,
+                cancel_long: r.cancel_per_10min,
             },
             retry: RetryPolicy {
                 attempts: self.attempts,
@@ -394,6 +403,10 @@ impl Config {
             ("exchange.polymarket.rate_limits.clob_general", r.clob_general),
             ("exchange.polymarket.rate_limits.post_order", r.post_order),
             ("exchange.polymarket.rate_limits.cancel", r.cancel),
+            ("exchange.polymarket.rate_limits.data_orders", r.data_orders),
+            ("exchange.polymarket.rate_limits.balance_allowance", r.balance_allowance),
+            ("exchange.polymarket.rate_limits.post_order_per_10min", r.post_order_per_10min),
+            ("exchange.polymarket.rate_limits.cancel_per_10min", r.cancel_per_10min),
         ] {
             if n == 0 {
                 return bad(key, "must be at least 1".into());

@@ -1,6 +1,6 @@
 //! The live Polymarket venue (and paper over its public data) against the mock Polymarket server:
 //! known-answer vectors on the bot's own sign-in and order paths, listing, books, the websocket
-//! with drops, gaps and duplicates, FOK/FAK/GTC fills, market orders at every tick size, heartbeats, protocol version and tick size changes, cancels, reconciliation after a restart,
+//! with drops, gaps and duplicates, FOK/FAK/GTC fills, market orders at every tick size, heartbeats, protocol version and tick size changes, cancels, rate classes, reconciliation after a restart,
 //! backoff on 429 within the configured rate, settlement failures and malformed answers.
 
 use equilibrage::exchange::paper::PaperExchange;
@@ -581,6 +581,60 @@ async fn a_429_storm_is_backed_off_without_exceeding_the_configured_rate() {
     mock.faults().fail_next("/book", 503, "upstream", 10);
     let e = venue.book(YES).await.unwrap_err();
     assert!(e.is_retryable(), "{e}");
+}
+
+#[tokio::test]
+async fn every_rate_class_is_respected_under_a_429_storm() {
+    let mock = mock().await;
+    // Polymarket's classes, scaled to one second. The mock measures 800 ms, so the jitter between
+    // when the bot sends and when the mock sees a request cannot make a kept pace look broken.
+    let (window, seen_over) = (Duration::from_secs(1), Duration::from_millis(800));
+    mock.set_rate_class(&["/data/orders", "/data/trades"], 4, seen_over);
+    mock.set_rate_class(&["/balance-allowance", "/balance-allowance/update"], 3, seen_over);
+    mock.set_rate_class(&["/book"], 5, seen_over);
+    mock.set_rate_class(&["/order"], 3, seen_over);
+    let mut cfg = live_config(&mock);
+    cfg.limits = RateLimits {
+        window,
+        data_orders: 4,
+        balance_allowance: 3,
+        book: 5,
+        post_order: 3,
+        ..RateLimits::default()
+    };
+    cfg.retry.attempts = 8;
+    let venue = LiveExchange::connect(cfg, signer(&mock, true)).await.unwrap();
+    venue.markets().await.unwrap();
+    // A storm on top: the exchange throttles the next two requests of every class whatever
+    // their pace.
+    for class in ["/data/orders", "/data/trades", "/balance-allowance", "/book", "/order"] {
+        mock.faults().fail_next(class, 429, "Too Many Requests", 2);
+    }
+    let reads = (0..6).map(|_| async { venue.open_orders().await.map(drop) });
+    let trades = (0..6).map(|_| async { venue.trades(0).await.map(drop) });
+    let balances = (0..4).map(|_| async { venue.balance().await.map(drop) });
+    let books = (0..8).map(|_| async { venue.book(YES).await.map(drop) });
+    let orders =
+        (0..4).map(|i| {
+            let venue = &venue;
+            async move {
+                venue.place(limit(&format!("paced-{i}"), Side::Buy, dec!(0.40), dec!(10))).await.map(drop)
+            }
+        });
+    let (reads, trades, balances, books, orders) = tokio::join!(
+        futures_util::future::join_all(reads),
+        futures_util::future::join_all(trades),
+        futures_util::future::join_all(balances),
+        futures_util::future::join_all(books),
+        futures_util::future::join_all(orders),
+    );
+    for r in reads.into_iter().chain(trades).chain(balances).chain(books).chain(orders) {
+        r.unwrap();
+    }
+    let stormed = mock.requests().iter().filter(|r| r.status == 429).count();
+    assert_eq!(stormed, 10, "the injected storm, retried");
+    assert_eq!(mock.throttled(), 0, "the bot kept within every class");
+    assert_eq!(mock.orders().len(), 4);
 }
 
 #[tokio::test]

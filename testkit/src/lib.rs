@@ -351,6 +351,23 @@ impl MockPolymarket {
         lock(&self.shared).ws_token_cap = cap;
     }
 
+    /// Enforces a rate class as the exchange does: requests to these exact paths share `max`
+    /// per sliding `window`; past it they get `429 Too Many Requests`.
+    pub fn set_rate_class(&self, paths: &[&str], max: usize, window: Duration) {
+        lock(&self.shared).faults.rates.push(crate::state::RateClass {
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            max,
+            window,
+            seen: std::collections::VecDeque::new(),
+        });
+    }
+
+    /// Requests a rate class refused (injected faults not counted).
+    #[must_use]
+    pub fn throttled(&self) -> usize {
+        lock(&self.shared).faults.throttled
+    }
+
     /// Times the account's resting orders were cancelled because heartbeats stopped.
     #[must_use]
     pub fn heartbeat_lapses(&self) -> u32 {

@@ -98,6 +98,13 @@ async fn record_and_fault(AxumState(shared): AxumState<Shared>, req: Request, ne
             .iter_mut()
             .find_map(|r| r.take(&path).then(|| ApiError::new(r.status, r.error.clone())));
         st.faults.fail.retain(|r| r.remaining > 0);
+        let throttled = fail.is_none() && st.faults.rates.iter_mut().any(|c| c.over(&path, at));
+        let fail = if throttled {
+            st.faults.throttled += 1;
+            Some(ApiError::new(429, "Too Many Requests"))
+        } else {
+            fail
+        };
         (st.requests.len() - 1, delay, fail)
     };
     if let Some(d) = delay {

@@ -170,9 +170,39 @@ impl FailRule {
     }
 }
 
+/// One rate class: these exact paths share `max` requests per `window`.
+#[derive(Debug)]
+pub(crate) struct RateClass {
+    pub(crate) paths: Vec<String>,
+    pub(crate) max: usize,
+    pub(crate) window: Duration,
+    pub(crate) seen: std::collections::VecDeque<std::time::Instant>,
+}
+
+impl RateClass {
+    /// Whether a request to `path` at `now` is over the limit (counting it when it is not).
+    pub(crate) fn over(&mut self, path: &str, now: std::time::Instant) -> bool {
+        if !self.paths.iter().any(|p| p == path) {
+            return false;
+        }
+        while self.seen.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            self.seen.pop_front();
+        }
+        if self.seen.len() >= self.max {
+            return true;
+        }
+        self.seen.push_back(now);
+        false
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct FaultState {
     pub(crate) fail: Vec<FailRule>,
+    /// Rate classes the exchange enforces: past its limit a request gets `429`.
+    pub(crate) rates: Vec<RateClass>,
+    /// Requests refused by a rate class (not by an injected fault).
+    pub(crate) throttled: usize,
     pub(crate) delay: Vec<(String, Duration)>,
     pub(crate) fail_trades: usize,
     pub(crate) skip_ws: usize,

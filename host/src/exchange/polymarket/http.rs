@@ -12,22 +12,39 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The endpoint classes Polymarket limits separately (per 10 s window).
+/// The endpoint classes Polymarket limits separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// Gamma `GET /markets`.
+    /// Gamma `GET /markets` (and its keyset form).
     GammaMarkets,
     /// CLOB `GET /book` and the other single-token reads.
     Book,
-    /// CLOB calls with no tighter limit of their own (open orders, trades, balance, heartbeats).
+    /// CLOB calls with no tighter limit of their own (heartbeats).
     ClobGeneral,
     /// `POST /order`.
     PostOrder,
     /// `DELETE /order` and friends.
     Cancel,
+    /// `GET /data/orders` and `GET /data/trades`.
+    DataOrders,
+    /// `GET /balance-allowance` and its `/update`.
+    BalanceAllowance,
 }
 
-/// Requests allowed per window, per [`Route`]. Defaults are Polymarket's documented limits.
+impl Route {
+    const ALL: [Self; 7] = [
+        Self::GammaMarkets,
+        Self::Book,
+        Self::ClobGeneral,
+        Self::PostOrder,
+        Self::Cancel,
+        Self::DataOrders,
+        Self::BalanceAllowance,
+    ];
+}
+
+/// Requests allowed per window, per [`Route`]; order posts and cancels also have a 10-minute
+/// cap. Defaults are Polymarket's documented limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimits {
     pub window: Duration,
@@ -36,6 +53,12 @@ pub struct RateLimits {
     pub clob_general: u32,
     pub post_order: u32,
     pub cancel: u32,
+    pub data_orders: u32,
+    pub balance_allowance: u32,
+    /// The long window of the caps below (10 minutes).
+    pub long_window: Duration,
+    pub post_order_long: u32,
+    pub cancel_long: u32,
 }
 
 impl Default for RateLimits {
@@ -47,6 +70,27 @@ impl Default for RateLimits {
             clob_general: 9_000,
             post_order: 3_500,
             cancel: 3_000,
+            data_orders: 500,
+            balance_allowance: 200,
+            long_window: Duration::from_secs(600),
+            post_order_long: 36_000,
+            cancel_long: 30_000,
+        }
+    }
+}
+
+impl RateLimits {
+    /// The limiters a route's requests pass, each a (requests, window) pair.
+    fn of(&self, route: Route) -> Vec<(u32, Duration)> {
+        let w = self.window;
+        match route {
+            Route::GammaMarkets => vec![(self.gamma_markets, w)],
+            Route::Book => vec![(self.book, w)],
+            Route::ClobGeneral => vec![(self.clob_general, w)],
+            Route::PostOrder => vec![(self.post_order, w), (self.post_order_long, self.long_window)],
+            Route::Cancel => vec![(self.cancel, w), (self.cancel_long, self.long_window)],
+            Route::DataOrders => vec![(self.data_orders, w)],
+            Route::BalanceAllowance => vec![(self.balance_allowance, w)],
         }
     }
 }
@@ -165,7 +209,8 @@ impl<'a> Request<'a> {
 pub struct Http {
     client: reqwest::Client,
     retry: RetryPolicy,
-    limiters: [RateLimiter; 5],
+    /// Per route, in [`Route::ALL`] order: every limiter a request of that route passes.
+    limiters: Vec<Vec<RateLimiter>>,
     jitter: AtomicU64,
 }
 
@@ -182,26 +227,25 @@ impl Http {
                 reason: format!("http client: {e}"),
                 retry_after: None,
             })?;
-        let l = |n| RateLimiter::new(n, limits.window);
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9E37_79B9_7F4A_7C15, |d| u64::from(d.subsec_nanos()) | 1);
         Ok(Self {
             client,
             retry,
-            limiters: [
-                l(limits.gamma_markets),
-                l(limits.book),
-                l(limits.clob_general),
-                l(limits.post_order),
-                l(limits.cancel),
-            ],
+            limiters: Route::ALL
+                .iter()
+                .map(|r| limits.of(*r).into_iter().map(|(n, window)| RateLimiter::new(n, window)).collect())
+                .collect(),
             jitter: AtomicU64::new(seed),
         })
     }
 
-    fn limiter(&self, route: Route) -> &RateLimiter {
-        &self.limiters[route as usize]
+    /// Waits for a slot in every limiter of `route`.
+    async fn acquire(&self, route: Route) {
+        for limiter in &self.limiters[route as usize] {
+            limiter.acquire().await;
+        }
     }
 
     /// Sends `request` (signed with `auth` when given), retrying what may be retried; returns the
@@ -215,7 +259,7 @@ impl Http {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.limiter(request.route).acquire().await;
+            self.acquire(request.route).await;
             let error = match self.once(request, auth).await {
                 Ok(body) => return Ok(body),
                 Err(e) => e,
@@ -260,7 +304,7 @@ impl Http {
         request: &Request<'_>,
         auth: Option<&L2Credentials>,
     ) -> Result<(StatusCode, String)> {
-        self.limiter(request.route).acquire().await;
+        self.acquire(request.route).await;
         let (status, _, text) = self.exchange(request, auth).await?;
         Ok((status, text))
     }
@@ -312,8 +356,7 @@ impl Http {
                 .headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+                .and_then(|v| retry_after(v, chrono::Utc::now()));
             let text = response.text().await?;
             Ok::<_, reqwest::Error>((status, retry_after, text))
         })
@@ -325,6 +368,17 @@ impl Http {
             Ok(Ok(answer)) => Ok(answer),
         }
     }
+}
+
+/// A `Retry-After` value: whole seconds, or an HTTP date (how long until then; a date past is
+/// no wait). Anything else is ignored and the backoff applies.
+fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some((at.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 /// A call that got no answer. Nothing was sent when the connection never opened; otherwise a
@@ -388,6 +442,28 @@ pub(super) fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now =
+            chrono::DateTime::parse_from_rfc3339("2026-12-04T10:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after("Fri, 04 Dec 2026 10:00:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after("Fri, 04 Dec 2026 09:59:00 GMT", now), Some(Duration::ZERO), "a date past");
+        assert_eq!(retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn order_posts_and_cancels_also_pass_the_ten_minute_caps() {
+        let limits = RateLimits::default();
+        assert_eq!(
+            limits.of(Route::PostOrder),
+            [(3_500, Duration::from_secs(10)), (36_000, Duration::from_secs(600))]
+        );
+        assert_eq!(limits.of(Route::Cancel)[1], (30_000, Duration::from_secs(600)));
+        assert_eq!(limits.of(Route::DataOrders), [(500, Duration::from_secs(10))]);
+        assert_eq!(limits.of(Route::BalanceAllowance), [(200, Duration::from_secs(10))]);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_limiter_never_lets_more_than_max_through_in_any_window() {

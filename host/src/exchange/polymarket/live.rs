@@ -438,9 +438,8 @@ impl LiveExchange {
         let mut cursor: Option<String> = None;
         loop {
             let query: Vec<(&str, String)> = cursor.iter().map(|c| ("next_cursor", c.clone())).collect();
-            let body = self
-                .signed(Method::GET, "/data/orders", &query, None, Route::ClobGeneral, Call::Read)
-                .await?;
+            let body =
+                self.signed(Method::GET, "/data/orders", &query, None, Route::DataOrders, Call::Read).await?;
             let (page, next) = parse_open_orders(&body)?;
             all.extend(page);
             match next {
@@ -462,9 +461,8 @@ impl LiveExchange {
             if let Some(c) = &cursor {
                 query.push(("next_cursor", c.clone()));
             }
-            let body = self
-                .signed(Method::GET, "/data/trades", &query, None, Route::ClobGeneral, Call::Read)
-                .await?;
+            let body =
+                self.signed(Method::GET, "/data/trades", &query, None, Route::DataOrders, Call::Read).await?;
             let (page, next) = parse_trades(&body, me)?;
             all.extend(page.into_iter().filter(|t| t.at_ms >= since_ms));
             match next {
@@ -559,12 +557,12 @@ impl Exchange for LiveExchange {
                 "/balance-allowance/update",
                 &query,
                 None,
-                Route::ClobGeneral,
+                Route::BalanceAllowance,
                 Call::Read,
             )
             .await?;
             let body = self
-                .signed(Method::GET, "/balance-allowance", &query, None, Route::ClobGeneral, Call::Read)
+                .signed(Method::GET, "/balance-allowance", &query, None, Route::BalanceAllowance, Call::Read)
                 .await?;
             parse_balance(&body)
         })
