@@ -15,6 +15,7 @@
 //! ```
 
 mod auth;
+pub mod chain;
 mod data_api;
 mod engine;
 mod gamma;

@@ -12,11 +12,12 @@ use super::codec::{corrupt, decode};
 use super::migrate::read_version;
 use super::query;
 use super::tables::{
-    CONFIG, INTENTS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, POSITIONS, PRICES, SCANS, TRADES,
+    CHAIN_TXS, CONFIG, INTENTS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, POSITIONS, PRICES, SCANS, TRADES,
     TRADES_BY_POSITION, WHALES,
 };
 use super::{
-    Intent, NewsRecord, Opportunity, Position, PricePoint, Result, ScanRecord, TradeRecord, WhaleRecord,
+    ChainTx, Intent, NewsRecord, Opportunity, Position, PricePoint, Result, ScanRecord, TradeRecord,
+    WhaleRecord,
 };
 
 /// One plugin's stored parameters: (kind, name, parameter name → value).
@@ -140,6 +141,21 @@ impl Reader {
     /// As [`Reader::positions`].
     pub fn intents(&self) -> Result<Vec<Intent>> {
         query::intents(&self.table(INTENTS)?)
+    }
+
+    /// Every journalled transaction, oldest nonce first.
+    ///
+    /// # Errors
+    /// redb failures; a record that does not decode.
+    pub fn chain_txs(&self) -> Result<Vec<ChainTx>> {
+        let table = self.table(CHAIN_TXS)?;
+        let mut txs = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            txs.push(decode(table.name(), &key.value(), value.value())?);
+        }
+        txs.sort_by_key(|t: &ChainTx| (t.nonce, t.created_at_ms));
+        Ok(txs)
     }
 
     /// How many orders are journalled and not yet settled, without decoding them.

@@ -473,3 +473,48 @@ pub struct PricePoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_24h: Option<Decimal>,
 }
+
+/// Where a transaction the bot signed stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainTxStatus {
+    /// Signed and journalled; maybe sent (a crash may fall between the two).
+    Signed,
+    /// The node took it.
+    Sent,
+    /// Mined and succeeded.
+    Confirmed,
+    /// Mined and reverted (its gas is spent, its effect is not).
+    Reverted,
+    /// Never mined: another transaction took its nonce.
+    Dropped,
+}
+
+impl ChainTxStatus {
+    /// Whether the transaction's fate is still open.
+    #[must_use]
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Signed | Self::Sent)
+    }
+}
+
+/// A transaction the bot signed, journalled before it is sent: after a crash the same signed
+/// bytes are sent again (same nonce, same hash), so nothing is done twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainTx {
+    /// `0x` + 64 hex.
+    pub hash: String,
+    /// `redeem` or `approve`.
+    pub kind: String,
+    /// In words, for the operator.
+    pub what: String,
+    /// The market a redemption is for.
+    pub condition_id: Option<String>,
+    pub nonce: u64,
+    /// The signed transaction (EIP-2718 bytes, `0x` + hex).
+    pub raw: String,
+    pub status: ChainTxStatus,
+    pub block: Option<u64>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}

@@ -34,6 +34,10 @@ pub(crate) const NEWS: TableDefinition<&str, &[u8]> = TableDefinition::new("news
 /// (market id, time in ms) → JSON [`PricePoint`](super::PricePoint).
 pub(crate) const PRICES: TableDefinition<(&str, i64), &[u8]> = TableDefinition::new("prices");
 
+/// Transactions the bot signed (JSON [`ChainTx`](super::ChainTx)) by hash: journalled before
+/// they are sent, reconciled on start.
+pub(crate) const CHAIN_TXS: TableDefinition<&str, &[u8]> = TableDefinition::new("chain_txs");
+
 /// How many scans are kept; older ones are dropped as new ones are stored.
 pub(crate) const MAX_SCANS: u64 = 1_000;
 
@@ -56,5 +60,6 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(WHALES)?;
     txn.open_table(NEWS)?;
     txn.open_table(PRICES)?;
+    txn.open_table(CHAIN_TXS)?;
     Ok(())
 }

@@ -10,11 +10,12 @@ use serde::de::DeserializeOwned;
 use super::codec::{check_finite, corrupt, encode};
 use super::query::{self, TradeOwner};
 use super::tables::{
-    CONFIG, INTENTS, MAX_SCANS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, POSITIONS, PRICES, SCANS, SEQUENCES,
-    TRADES, TRADES_BY_POSITION, WHALES,
+    CHAIN_TXS, CONFIG, INTENTS, MAX_SCANS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, POSITIONS, PRICES, SCANS,
+    SEQUENCES, TRADES, TRADES_BY_POSITION, WHALES,
 };
 use super::{
-    Intent, NewsRecord, Opportunity, Position, PricePoint, Result, ScanRecord, TradeRecord, WhaleRecord,
+    ChainTx, Intent, NewsRecord, Opportunity, Position, PricePoint, Result, ScanRecord, TradeRecord,
+    WhaleRecord,
 };
 
 /// A counter of ids, one per kind of record the bot numbers itself.
@@ -123,6 +124,17 @@ impl<'a> Writer<'a> {
         let mut table = self.table(INTENTS)?;
         let bytes = encode(table.name(), &i.client_id, i)?;
         table.insert(i.client_id.as_str(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Journals a transaction (or its new status).
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn put_chain_tx(&mut self, tx: &ChainTx) -> Result<()> {
+        let mut table = self.table(CHAIN_TXS)?;
+        let bytes = encode(table.name(), &tx.hash, tx)?;
+        table.insert(tx.hash.as_str(), bytes.as_slice())?;
         Ok(())
     }
 

@@ -1,0 +1,157 @@
+//! On-chain settlement against a real local EVM (ganache, with test contracts of the real ABI):
+//! redemption returns the capital exactly, binary and neg-risk; approvals; a redemption that
+//! would revert; a node that drops; and a crash between sending and the receipt.
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use equilibrage::chain::{Addresses, Chain, ChainConfig, ChainError};
+use equilibrage::store::{ChainTxStatus, Store};
+use equilibrage_testkit::chain::{BOT_KEY, CHAIN_ID, LocalChain};
+use rust_decimal_macros::dec;
+use std::time::Duration;
+
+fn config(chain: &LocalChain) -> ChainConfig {
+    let c = chain.contracts;
+    ChainConfig {
+        rpc_url: chain.rpc_url(),
+        chain_id: CHAIN_ID,
+        addresses: Addresses {
+            collateral: c.collateral,
+            conditional_tokens: c.conditional_tokens,
+            exchange: c.exchange,
+            neg_risk_exchange: c.neg_risk_exchange,
+            neg_risk_adapter: c.neg_risk_adapter,
+        },
+        timeout: Duration::from_secs(5),
+        attempts: 2,
+        receipt_wait: Duration::from_secs(20),
+        poll: Duration::from_millis(50),
+        calls_per_second: 1_000,
+    }
+}
+
+fn key() -> PrivateKeySigner {
+    BOT_KEY.parse().unwrap()
+}
+
+fn bot() -> Address {
+    key().address()
+}
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    (dir, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redemption_returns_the_capital_to_the_wallet_exactly() {
+    let chain = LocalChain::start().await;
+    let (_dir, store) = store();
+    let wallet = Chain::connect(config(&chain), key(), store.clone()).unwrap();
+    let condition = B256::repeat_byte(0x11);
+    // 150.25 YES shares and 80 NO shares held; YES wins.
+    chain.deposit(condition, bot(), 1, 150_250_000).await;
+    chain.deposit(condition, bot(), 2, 80_000_000).await;
+    assert_eq!(wallet.balances().await.unwrap().pusd, dec!(0));
+
+    // Before the result is on chain, the redemption would revert: refused, nothing signed.
+    assert!(!wallet.is_resolved(condition).await.unwrap());
+    let early = wallet.redeem(condition, None).await.unwrap_err();
+    assert!(
+        matches!(&early, ChainError::Refused { reason, .. } if reason.contains("not received yet")),
+        "{early}"
+    );
+    assert!(store.read().unwrap().chain_txs().unwrap().is_empty());
+
+    chain.resolve(condition, [1, 0]).await;
+    let tx = wallet.redeem(condition, None).await.unwrap();
+    assert_eq!(tx.status, ChainTxStatus::Confirmed);
+    let balances = wallet.balances().await.unwrap();
+    assert_eq!(balances.pusd, dec!(150.25), "the winning shares paid 1 each, the losing ones 0");
+    assert!(balances.pol > dec!(999) && balances.pol < dec!(1000), "gas was paid: {}", balances.pol);
+    assert_eq!(chain.pusd(bot()).await, U256::from(150_250_000_u64));
+    assert_eq!(chain.shares(condition, bot(), 1).await, U256::ZERO);
+    assert_eq!(chain.shares(condition, bot(), 2).await, U256::ZERO);
+    let journal = store.read().unwrap().chain_txs().unwrap();
+    assert_eq!(journal.len(), 1);
+    assert_eq!((journal[0].kind.as_str(), journal[0].status), ("redeem", ChainTxStatus::Confirmed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_are_found_missing_given_once_and_then_a_neg_risk_market_redeems() {
+    let chain = LocalChain::start().await;
+    let (_dir, store) = store();
+    let wallet = Chain::connect(config(&chain), key(), store.clone()).unwrap();
+    let missing = wallet.missing_approvals().await.unwrap();
+    assert_eq!(missing.len(), 6, "pUSD and outcome shares, for both exchanges and the adapter: {missing:?}");
+    assert!(missing.iter().any(|a| a.what.contains("NegRiskAdapter") && a.what.contains("outcome shares")));
+
+    // A neg-risk redemption without the adapter's approval would revert: refused before signing.
+    let condition = B256::repeat_byte(0x22);
+    chain.deposit(condition, bot(), 2, 40_000_000).await;
+    chain.resolve(condition, [0, 1]).await;
+    let amounts = [U256::ZERO, U256::from(40_000_000_u64)];
+    let refused = wallet.redeem(condition, Some(amounts)).await.unwrap_err();
+    assert!(
+        matches!(&refused, ChainError::Refused { reason, .. } if reason.contains("not approved")),
+        "{refused}"
+    );
+
+    for approval in &missing {
+        let tx = wallet.approve(approval).await.unwrap();
+        assert_eq!(tx.status, ChainTxStatus::Confirmed, "{}", approval.what);
+    }
+    assert!(wallet.missing_approvals().await.unwrap().is_empty());
+    let tx = wallet.redeem(condition, Some(amounts)).await.unwrap();
+    assert_eq!(tx.status, ChainTxStatus::Confirmed);
+    assert_eq!(wallet.balances().await.unwrap().pusd, dec!(40));
+    let journal = store.read().unwrap().chain_txs().unwrap();
+    assert_eq!(journal.len(), 7);
+    assert!(journal.windows(2).all(|w| w[0].nonce < w[1].nonce), "one nonce each, in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_sending_and_the_receipt_redeems_once_after_the_restart() {
+    let chain = LocalChain::start().await;
+    let (_dir, store) = store();
+    let condition = B256::repeat_byte(0x33);
+    chain.deposit(condition, bot(), 1, 25_000_000).await;
+    chain.resolve(condition, [1, 0]).await;
+    {
+        // The transaction reaches the node, but no block comes before the bot stops waiting.
+        chain.pause_mining().await;
+        let mut impatient = config(&chain);
+        impatient.receipt_wait = Duration::from_millis(300);
+        let wallet = Chain::connect(impatient, key(), store.clone()).unwrap();
+        let pending = wallet.redeem(condition, None).await.unwrap_err();
+        assert!(matches!(pending, ChainError::Pending { .. }), "{pending}");
+        let journal = store.read().unwrap().chain_txs().unwrap();
+        assert_eq!(journal.iter().map(|t| t.status).collect::<Vec<_>>(), [ChainTxStatus::Sent]);
+        // The process dies here.
+    }
+    chain.resume_mining().await;
+    let restarted = Chain::connect(config(&chain), key(), store.clone()).unwrap();
+    let followed = restarted.reconcile().await.unwrap();
+    assert_eq!(followed.iter().map(|t| t.status).collect::<Vec<_>>(), [ChainTxStatus::Confirmed]);
+    assert_eq!(chain.pusd(bot()).await, U256::from(25_000_000_u64), "paid once");
+    assert!(restarted.reconcile().await.unwrap().is_empty(), "nothing left open");
+    // Redeeming again has nothing left to pay: the shares are gone.
+    let again = restarted.redeem(condition, None).await.unwrap();
+    assert_eq!(again.status, ChainTxStatus::Confirmed);
+    assert_eq!(chain.pusd(bot()).await, U256::from(25_000_000_u64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_drops_is_a_retryable_error_and_the_wallet_goes_on_when_it_is_back() {
+    let mut chain = LocalChain::start().await;
+    let (_dir, store) = store();
+    chain.mint(bot(), 7_500_000).await;
+    let wallet = Chain::connect(config(&chain), key(), store.clone()).unwrap();
+    assert_eq!(wallet.balances().await.unwrap().pusd, dec!(7.5));
+    chain.stop();
+    let down = wallet.balances().await.unwrap_err();
+    assert!(matches!(down, ChainError::Rpc(_)), "{down}");
+    chain.restart().await;
+    assert_eq!(wallet.balances().await.unwrap().pusd, dec!(7.5), "the same chain, back");
+}
