@@ -152,6 +152,7 @@ fn seed(path: &std::path::Path) {
                     score: Some(7.0),
                     fee_rate: Decimal::ZERO,
                     fee_exponent: Decimal::ONE,
+                    neg_risk: false,
                     updated_at_ms: closed,
                     version: 1,
                 };

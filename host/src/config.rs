@@ -37,6 +37,37 @@ pub struct Config {
     pub signals: SignalsConfig,
     /// `[lab]`: the strategy lab (recordings).
     pub lab: LabConfig,
+    /// `[chain]`: on-chain settlement in live mode.
+    pub chain: ChainSettings,
+}
+
+/// `[chain]`: on-chain settlement (redemption of resolved markets) in live mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSettings {
+    /// A Polygon JSON-RPC URL; empty is off.
+    pub rpc_url: String,
+    pub redeem: bool,
+    pub redeem_every_secs: u64,
+    pub calls_per_second: u32,
+    pub receipt_wait_secs: u64,
+}
+
+impl ChainSettings {
+    /// The chain configuration for Polygon at `rpc_url` (chain id from the exchange's), or
+    /// `None` when off.
+    #[must_use]
+    pub fn chain(&self, chain_id: u64) -> Option<crate::chain::ChainConfig> {
+        let url = self.rpc_url.trim();
+        if url.is_empty() {
+            return None;
+        }
+        let mut config = crate::chain::ChainConfig::polygon(url);
+        config.chain_id = chain_id;
+        config.calls_per_second = self.calls_per_second;
+        config.receipt_wait = Duration::from_secs(self.receipt_wait_secs);
+        Some(config)
+    }
 }
 
 /// `[lab]`: the strategy lab.
@@ -393,6 +424,26 @@ impl Config {
                 format!("must be 1-100000, got {}", pm.max_markets),
             );
         }
+        let chain = &self.chain;
+        let url = chain.rpc_url.trim();
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return bad("chain.rpc_url", format!("must be an http(s) JSON-RPC URL or empty, got {url:?}"));
+        }
+        if !(5..=86_400).contains(&chain.redeem_every_secs) {
+            return bad(
+                "chain.redeem_every_secs",
+                format!("must be 5-86400, got {}", chain.redeem_every_secs),
+            );
+        }
+        if !(1..=1_000).contains(&chain.calls_per_second) {
+            return bad("chain.calls_per_second", format!("must be 1-1000, got {}", chain.calls_per_second));
+        }
+        if !(5..=3_600).contains(&chain.receipt_wait_secs) {
+            return bad(
+                "chain.receipt_wait_secs",
+                format!("must be 5-3600, got {}", chain.receipt_wait_secs),
+            );
+        }
         let r = &pm.rate_limits;
         if r.window_secs == 0 {
             return bad("exchange.polymarket.rate_limits.window_secs", "must be at least 1".into());
@@ -513,6 +564,8 @@ mod tests {
         assert!(e.contains("post_order"), "{e}");
         let e = load_text("[exchange.polymarket]\nheartbeat_secs = 30\n").unwrap_err().to_string();
         assert!(e.contains("heartbeat_secs"), "{e}");
+        let e = load_text("[chain]\nrpc_url = \"ws://x\"\n").unwrap_err().to_string();
+        assert!(e.contains("chain.rpc_url"), "{e}");
         let e = load_text("[exchange.polymarket]\ntokens_per_connection = 1000\n").unwrap_err().to_string();
         assert!(e.contains("tokens_per_connection") && e.contains("500"), "{e}");
         let e = load_text("[exchange]\nmode = \"moon\"\n").unwrap_err().to_string();

@@ -339,6 +339,48 @@ fn plugin_options(config: &Config) -> PluginOptions {
     options
 }
 
+/// On-chain settlement (`[chain]`, live mode): transactions a crash left open are followed up at
+/// once; with `redeem` on, resolved markets are redeemed as their results reach the chain.
+fn start_settlement(
+    chain_config: equilibrage::chain::ChainConfig,
+    key: &secrecy::SecretString,
+    store: Store,
+    settings: &equilibrage::config::ChainSettings,
+) -> anyhow::Result<()> {
+    let signer: alloy::signers::local::PrivateKeySigner =
+        secrecy::ExposeSecret::expose_secret(key).trim().parse().context("the signing key, for the chain")?;
+    let chain = equilibrage::chain::Chain::connect(chain_config, signer, store).context("[chain]")?;
+    tracing::info!(address = %chain.address(), redeem = settings.redeem, "on-chain settlement on");
+    let (redeem, every) = (settings.redeem, std::time::Duration::from_secs(settings.redeem_every_secs));
+    tokio::spawn(async move {
+        match chain.reconcile().await {
+            Ok(txs) if !txs.is_empty() => {
+                tracing::info!(followed_up = txs.len(), "journalled transactions reconciled")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "reconciling journalled transactions failed; retried with the next redemption")
+            }
+        }
+        if !redeem {
+            return;
+        }
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match chain.redeem_due().await {
+                Ok(done) => {
+                    for tx in done {
+                        tracing::info!(hash = %tx.hash, what = %tx.what, "redeemed: the capital is back in the wallet");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "redemption round failed; tried again later"),
+            }
+        }
+    });
+    Ok(())
+}
+
 fn run(common: &Common) -> anyhow::Result<()> {
     let config = load_config(common)?;
     wallet::files::private_dir(&config.data.dir).context("the data directory")?;
@@ -397,6 +439,12 @@ fn run(common: &Common) -> anyhow::Result<()> {
     };
     let wallet = WalletInfo::from_config(&config, address);
 
+    // On-chain settlement signs with the live key (kept only as long as the chain task runs).
+    let chain = match (&live, config.chain.chain(config.exchange.polymarket.chain_id)) {
+        (Some(live), Some(chain)) => Some((chain, live.config.private_key.clone())),
+        _ => None,
+    };
+
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {
         let (venue, exchange, clock, _driver) = start_venue(&config, &prior, live).await?;
@@ -420,6 +468,9 @@ fn run(common: &Common) -> anyhow::Result<()> {
             None
         };
         let mut tasks = engine.spawn();
+        if let Some((chain_config, key)) = chain {
+            start_settlement(chain_config, &key, store_for_keys.clone(), &config.chain)?;
+        }
         if let Venue::Sim(sim) = &venue {
             let feeds = SignalFeeds { whales: sim.whale_trades(), news: sim.news() };
             engine.follow_signals(feeds, &mut tasks);

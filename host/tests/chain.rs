@@ -1,14 +1,23 @@
 //! On-chain settlement against a real local EVM (ganache, with test contracts of the real ABI):
 //! redemption returns the capital exactly, binary and neg-risk; approvals; a redemption that
-//! would revert; a node that drops; and a crash between sending and the receipt.
+//! would revert; a node that drops; a crash between sending and the receipt; and, end to end, a
+//! live position resolved on the exchange and redeemed on chain to the ledger's cash exactly.
+
+mod support;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use equilibrage::chain::{Addresses, Chain, ChainConfig, ChainError};
+use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
+use equilibrage::store::PositionStatus;
 use equilibrage::store::{ChainTxStatus, Store};
 use equilibrage_testkit::chain::{BOT_KEY, CHAIN_ID, LocalChain};
+use equilibrage_testkit::{MockMarket, MockPolymarket};
+use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
+use std::sync::Arc;
 use std::time::Duration;
+use support::{live, runtime};
 
 fn config(chain: &LocalChain) -> ChainConfig {
     let c = chain.contracts;
@@ -154,4 +163,61 @@ async fn a_node_that_drops_is_a_retryable_error_and_the_wallet_goes_on_when_it_i
     assert!(matches!(down, ChainError::Rpc(_)), "{down}");
     chain.restart().await;
     assert_eq!(wallet.balances().await.unwrap().pusd, dec!(7.5), "the same chain, back");
+}
+
+/// 10^-6 units of a decimal amount that has at most six decimals.
+fn micro(d: Decimal) -> u64 {
+    let units = d * Decimal::from(1_000_000);
+    assert_eq!(units.fract(), Decimal::ZERO, "{d} has more than six decimals");
+    u64::try_from(units.trunc().mantissa()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolved_live_position_is_redeemed_and_the_ledgers_cash_equals_the_chains_pusd() {
+    const YES: &str = "71321045679252212594626385532706912750332728571942532289631379312455583992563";
+    const NO: &str = "52114319501245915516055106046884209969926127482827954674443846427813813222426";
+    let condition = format!("0x{}", "44".repeat(32));
+    let mock = MockPolymarket::start().await;
+    mock.add_market(MockMarket::binary("701", &condition, YES, NO));
+    mock.set_book(YES, &[(dec!(0.44), dec!(500))], &[(dec!(0.45), dec!(500))]);
+    mock.set_book(NO, &[(dec!(0.53), dec!(500))], &[(dec!(0.55), dec!(500))]);
+    mock.set_balance(dec!(100));
+    let chain = LocalChain::start().await;
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let (_dir, store) = store();
+    let options = EngineOptions { settings: Settings::default(), clock: Clock::system() };
+    let engine = Engine::open(Arc::new(live(&mock).await), plugins, store.clone(), options).await.unwrap();
+    let _tasks = engine.spawn();
+    let p = engine.enter(&condition, Some(dec!(20))).await.unwrap();
+    assert_eq!(p.status, PositionStatus::Active);
+
+    // The chain holds what the exchange settled there: the cash and both sides' shares.
+    chain.mint(bot(), micro(engine.overview().unwrap().available)).await;
+    let cond: B256 = condition.parse().unwrap();
+    for (index_set, leg) in [(1, &p.legs[0]), (2, &p.legs[1])] {
+        chain.deposit(cond, bot(), index_set, micro(leg.held())).await;
+    }
+    // YES wins: the ledger books 1 a YES share at once; the pUSD is on chain after redemption.
+    mock.resolve(&condition, YES);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while engine.position(p.id).unwrap().position.status.is_open() {
+        assert!(tokio::time::Instant::now() < deadline, "the resolution reaches the engine");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    chain.resolve(cond, [1, 0]).await;
+    let wallet = Chain::connect(config(&chain), key(), store.clone()).unwrap();
+    let due = equilibrage::chain::due(&store).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].payout, p.legs[0].held(), "the YES shares, at 1 each");
+    let done = wallet.redeem_due().await.unwrap();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].condition_id.as_deref(), Some(condition.as_str()));
+    assert_eq!(
+        engine.overview().unwrap().available,
+        wallet.balances().await.unwrap().pusd,
+        "the ledger's cash and the wallet's pUSD agree to the last unit"
+    );
+    // Done once: nothing is due any more.
+    assert!(equilibrage::chain::due(&store).unwrap().is_empty());
+    assert!(wallet.redeem_due().await.unwrap().is_empty());
 }

@@ -522,8 +522,8 @@ async fn a_thirty_percent_drop_on_the_live_feed_liquidates_that_side_automatical
     assert_eq!(p.status, PositionStatus::Active);
     assert_eq!(mock.position(YES), p.leg(Leg::Yes).held());
     assert_eq!(mock.position(NO), p.leg(Leg::No).held());
-    // 50 pUSD a side: 98.039215 YES at 0.51 (the exchange fills to the micro-share), 100 NO at 0.50.
-    assert_eq!((p.leg(Leg::Yes).held(), p.leg(Leg::No).held()), (dec!(98.039215), dec!(100)));
+    // 50 pUSD a side: 98.0392 YES at 0.51 (a market buy's shares carry 4 decimals), 100 NO at 0.50.
+    assert_eq!((p.leg(Leg::Yes).held(), p.leg(Leg::No).held()), (dec!(98.0392), dec!(100)));
 
     // The YES bid falls to 0.35, more than 30 % under 0.51: the feed delivers it, the monitor sells.
     wait_until(10, "the market subscription", || mock.market_subscribers(YES) > 0).await;
@@ -555,8 +555,8 @@ async fn a_thirty_percent_drop_on_the_live_feed_liquidates_that_side_automatical
     let after = engine.position(p.id).unwrap().position;
     assert_eq!(after.liquidated, Some(Leg::Yes));
     assert_eq!(after.leg(Leg::No).held(), dec!(100), "NO is kept");
-    // Shares trade in hundredths: 98.03 sold, the 0.009215 of dust the pUSD buy left stays.
-    assert_eq!(mock.position(YES), dec!(0.009215));
+    // Shares trade in hundredths: 98.03 sold, the 0.0092 of dust the pUSD buy left stays.
+    assert_eq!(mock.position(YES), dec!(0.0092));
     assert_eq!(after.leg(Leg::Yes).held(), mock.position(YES));
     let sale = trades_of(&engine, p.id).into_iter().find(|t| t.action == Action::Sell).unwrap();
     assert_eq!(

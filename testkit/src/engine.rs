@@ -317,7 +317,10 @@ impl State {
                 if budget <= Decimal::ZERO {
                     break;
                 }
-                let shares = if p * s <= budget { *s } else { (budget / p).trunc_with_scale(6) };
+                // Shares at the taker side's precision for a market buy (4 decimals): with the
+                // price's 2 decimals on a 0.01 tick the pUSD paid stays in whole 10^-6 units, as
+                // it moves on chain.
+                let shares = if p * s <= budget { *s } else { (budget / p).trunc_with_scale(4) };
                 if shares > Decimal::ZERO {
                     fills.push((*p, shares));
                     budget -= p * shares;

@@ -4,9 +4,11 @@
 //! repeats nothing and loses nothing.
 
 mod contracts;
+mod redeem;
 
 pub use contracts::Addresses;
 use contracts::{IConditionalTokens, IErc20, INegRiskAdapter};
+pub use redeem::{Due, due};
 
 use crate::store::{ChainTx, ChainTxStatus, Store, StoreError};
 use alloy::eips::eip2718::Encodable2718 as _;

@@ -396,6 +396,7 @@ impl Inner {
                     score,
                     fee_rate: m.fee.rate,
                     fee_exponent: m.fee.exponent,
+                    neg_risk: m.neg_risk,
                     updated_at_ms: now,
                     version: 1,
                 };

@@ -203,6 +203,9 @@ pub struct Position {
     pub fee_rate: Decimal,
     /// Stored as a number before fractional exponents were read; both forms load.
     pub fee_exponent: Decimal,
+    /// A neg-risk market: its shares are redeemed through the NegRiskAdapter.
+    #[serde(default)]
+    pub neg_risk: bool,
     pub updated_at_ms: i64,
     /// Increases with every change written, so a stale copy is never taken for a newer one.
     #[serde(default)]
@@ -230,6 +233,7 @@ impl Position {
             score: None,
             fee_rate: Decimal::ZERO,
             fee_exponent: Decimal::ONE,
+            neg_risk: false,
             updated_at_ms: 0,
             version: 0,
         }

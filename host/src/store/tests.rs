@@ -46,6 +46,7 @@ fn position(id: u64, status: PositionStatus) -> Position {
         score: Some(7.5),
         fee_rate: dec!(0.02),
         fee_exponent: Decimal::TWO,
+        neg_risk: false,
         updated_at_ms: 1_700_000_200_000,
         version: 3,
     }
