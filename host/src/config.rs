@@ -51,6 +51,14 @@ pub struct ChainSettings {
     pub redeem_every_secs: u64,
     pub calls_per_second: u32,
     pub receipt_wait_secs: u64,
+    /// 0: the exchange's chain.
+    pub chain_id: u64,
+    /// Contract addresses; empty: Polygon's.
+    pub collateral: String,
+    pub conditional_tokens: String,
+    pub exchange: String,
+    pub neg_risk_exchange: String,
+    pub neg_risk_adapter: String,
 }
 
 impl ChainSettings {
@@ -63,9 +71,22 @@ impl ChainSettings {
             return None;
         }
         let mut config = crate::chain::ChainConfig::polygon(url);
-        config.chain_id = chain_id;
+        config.chain_id = if self.chain_id == 0 { chain_id } else { self.chain_id };
         config.calls_per_second = self.calls_per_second;
         config.receipt_wait = Duration::from_secs(self.receipt_wait_secs);
+        let a = &mut config.addresses;
+        for (text, slot) in [
+            (&self.collateral, &mut a.collateral),
+            (&self.conditional_tokens, &mut a.conditional_tokens),
+            (&self.exchange, &mut a.exchange),
+            (&self.neg_risk_exchange, &mut a.neg_risk_exchange),
+            (&self.neg_risk_adapter, &mut a.neg_risk_adapter),
+        ] {
+            // Checked by `validate`.
+            if let Ok(address) = text.trim().parse() {
+                *slot = address;
+            }
+        }
         Some(config)
     }
 }
@@ -437,6 +458,18 @@ impl Config {
         }
         if !(1..=1_000).contains(&chain.calls_per_second) {
             return bad("chain.calls_per_second", format!("must be 1-1000, got {}", chain.calls_per_second));
+        }
+        for (key, text) in [
+            ("chain.collateral", &chain.collateral),
+            ("chain.conditional_tokens", &chain.conditional_tokens),
+            ("chain.exchange", &chain.exchange),
+            ("chain.neg_risk_exchange", &chain.neg_risk_exchange),
+            ("chain.neg_risk_adapter", &chain.neg_risk_adapter),
+        ] {
+            let text = text.trim();
+            if !text.is_empty() && text.parse::<alloy::primitives::Address>().is_err() {
+                return bad(key, format!("must be a 0x-prefixed 20-byte address or empty, got {text:?}"));
+            }
         }
         if !(5..=3_600).contains(&chain.receipt_wait_secs) {
             return bad(

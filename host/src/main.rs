@@ -115,6 +115,14 @@ enum WalletCommand {
         #[arg(long)]
         test_order: bool,
     },
+    /// Send the on-chain approvals trading needs that the wallet lacks (pUSD and outcome shares,
+    /// for both exchanges and the NegRiskAdapter), after showing them and asking. Needs
+    /// `[chain] rpc_url`, POL for gas, and the bot stopped (it holds the journal).
+    Approve {
+        /// Send without asking.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +248,7 @@ fn wallet_command(common: &Common, command: WalletCommand) -> anyhow::Result<()>
             wallet.store_credentials(&credentials, &password)?;
             writeln!(out, "stored CLOB credentials for {}", unlocked.address)?;
         }
+        WalletCommand::Approve { yes } => approve(&config, &wallet, yes, &mut out)?,
         WalletCommand::Doctor { test_order } => {
             anyhow::ensure!(
                 config.exchange.mode == ExchangeMode::Live,
@@ -337,6 +346,82 @@ fn plugin_options(config: &Config) -> PluginOptions {
     options.quiet_period = std::time::Duration::from_millis(config.plugins.quiet_period_ms);
     options.prefer = config.preferred_plugins();
     options
+}
+
+/// `equilibrage wallet approve`: lists the missing approvals, asks, sends them one by one.
+fn approve(
+    config: &Config,
+    wallet: &WalletDir,
+    yes: bool,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    let chain_config = config
+        .chain
+        .chain(config.exchange.polymarket.chain_id)
+        .context("approvals are sent on chain: set [chain] rpc_url to a Polygon JSON-RPC URL")?;
+    let live = signer::live_signer(&config.exchange.polymarket, wallet, || {
+        let password = input::password("Keystore password", false)?;
+        equilibrage::logging::register_secret(secrecy::ExposeSecret::expose_secret(&password));
+        Ok(password)
+    })
+    .context("approvals need the wallet's key")?;
+    let signer: alloy::signers::local::PrivateKeySigner =
+        secrecy::ExposeSecret::expose_secret(&live.config.private_key)
+            .trim()
+            .parse()
+            .context("the signing key")?;
+    let store = open_store(&config.data.dir.join("equilibrage.redb"))
+        .context("the journal of transactions (stop the bot first: it holds the database)")?;
+    let chain = equilibrage::chain::Chain::connect(chain_config, signer, store)?;
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async {
+        for tx in chain.reconcile().await? {
+            writeln!(out, "followed up {} ({}): {:?}", tx.hash, tx.what, tx.status)?;
+        }
+        let missing = chain.missing_approvals().await?;
+        if missing.is_empty() {
+            writeln!(out, "{}: every approval trading needs is in place", chain.address())?;
+            return Ok(());
+        }
+        let balances = chain.balances().await?;
+        writeln!(
+            out,
+            "{} approvals missing for {} ({} POL for gas):",
+            missing.len(),
+            chain.address(),
+            balances.pol
+        )?;
+        for a in &missing {
+            writeln!(out, "  - {} (transaction to {})", a.what, a.to)?;
+        }
+        if !yes {
+            anyhow::ensure!(
+                std::io::stdin().is_terminal(),
+                "not asking without a terminal: pass --yes to send them"
+            );
+            write!(out, "Send these {} transactions? [y/N] ", missing.len())?;
+            out.flush()?;
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                writeln!(out, "nothing sent")?;
+                return Ok(());
+            }
+        }
+        for a in &missing {
+            let tx = chain.approve(a).await?;
+            writeln!(
+                out,
+                "  {:?} {}: {} (block {})",
+                tx.status,
+                tx.hash,
+                a.what,
+                tx.block.unwrap_or_default()
+            )?;
+        }
+        writeln!(out, "done: run `equilibrage wallet doctor` to see the allowances at the exchange")?;
+        Ok(())
+    })
 }
 
 /// On-chain settlement (`[chain]`, live mode): transactions a crash left open are followed up at

@@ -221,3 +221,71 @@ async fn a_resolved_live_position_is_redeemed_and_the_ledgers_cash_equals_the_ch
     assert!(equilibrage::chain::due(&store).unwrap().is_empty());
     assert!(wallet.redeem_due().await.unwrap().is_empty());
 }
+
+#[test]
+fn wallet_approve_shows_the_missing_approvals_asks_and_sends_them_once() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let chain = rt.block_on(LocalChain::start());
+    let data = tempfile::tempdir().unwrap();
+    let password = "correct horse battery staple";
+    equilibrage::wallet::WalletDir::in_data_dir(data.path())
+        .import_key(&BOT_KEY.into(), &password.into(), false)
+        .unwrap();
+    let c = chain.contracts;
+    let config_file = data.path().join("chain.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[chain]\nrpc_url = \"{}\"\nchain_id = {CHAIN_ID}\ncollateral = \"{}\"\nconditional_tokens = \"{}\"\n\
+             exchange = \"{}\"\nneg_risk_exchange = \"{}\"\nneg_risk_adapter = \"{}\"\n",
+            chain.rpc_url(),
+            c.collateral,
+            c.conditional_tokens,
+            c.exchange,
+            c.neg_risk_exchange,
+            c.neg_risk_adapter
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_equilibrage"));
+        command
+            .args(["wallet", "approve"])
+            .args(args)
+            .arg("--config")
+            .arg(&config_file)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("EQUILIBRAGE_WALLET_PASSWORD", password)
+            .env("NO_COLOR", "1")
+            .env_remove("EQUILIBRAGE_CONFIG")
+            .env_remove("POLYMARKET_PRIVATE_KEY")
+            .stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            use std::io::Write as _;
+            let _ = pipe.write_all(text.as_bytes());
+        }
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) =
+            (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+        assert!(!format!("{stdout}{stderr}").to_lowercase().contains(&BOT_KEY[2..]), "the key was shown");
+        (out.status.success(), stdout, stderr)
+    };
+    // Without a terminal and without --yes it shows them and refuses to send.
+    let (ok, stdout, stderr) = run(&[], Some("y\n"));
+    assert!(!ok && stderr.contains("--yes"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("6 approvals missing") && stdout.contains("NegRiskAdapter"), "{stdout}");
+    // With --yes: all six, one transaction each, journalled.
+    let (ok, stdout, stderr) = run(&["--yes"], None);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert_eq!(stdout.matches("Confirmed 0x").count(), 6, "{stdout}");
+    let (ok, stdout, _) = run(&["--yes"], None);
+    assert!(ok && stdout.contains("every approval trading needs is in place"), "{stdout}");
+    let store = Store::open(&data.path().join("equilibrage.redb")).unwrap();
+    assert_eq!(store.read().unwrap().chain_txs().unwrap().len(), 6, "nothing sent twice");
+    let wallet = Chain::connect(config(&chain), key(), store).unwrap();
+    assert!(rt.block_on(wallet.missing_approvals()).unwrap().is_empty());
+}
