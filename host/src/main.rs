@@ -261,10 +261,14 @@ fn wallet_command(common: &Common, command: WalletCommand) -> anyhow::Result<()>
             })
             .context("the wallet doctor cannot sign in")?;
             let venue = config.exchange.polymarket.venue();
-            let report = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(wallet::doctor::run_live(venue, live.config, test_order));
+            let report = tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(
+                wallet::doctor::run_live(
+                    venue,
+                    live.config,
+                    test_order,
+                    config.chain.chain(config.exchange.polymarket.chain_id),
+                ),
+            );
             write!(out, "{report}")?;
             anyhow::ensure!(
                 report.passed(),

@@ -289,3 +289,36 @@ fn wallet_approve_shows_the_missing_approvals_asks_and_sends_them_once() {
     let wallet = Chain::connect(config(&chain), key(), store).unwrap();
     assert!(rt.block_on(wallet.missing_approvals()).unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_reads_gas_and_approvals_on_chain_and_names_the_command_that_fixes_them() {
+    use equilibrage::wallet::doctor::{self, Status};
+    let chain = LocalChain::start().await;
+    let mock = MockPolymarket::start().await;
+    mock.set_balance(dec!(10));
+    let run = || {
+        doctor::run_live(
+            support::live_config(&mock),
+            support::signer(&mock, true),
+            false,
+            Some(config(&chain)),
+        )
+    };
+    let report = run().await;
+    let on_chain = report.check("chain").unwrap();
+    assert_eq!(on_chain.status, Status::Fail, "{on_chain:?}");
+    assert!(
+        on_chain.detail.contains("1000 POL") && on_chain.detail.contains("6 approvals are missing"),
+        "{on_chain:?}"
+    );
+    assert!(on_chain.fix.as_deref().unwrap().contains("equilibrage wallet approve"));
+
+    let (_dir, store) = store();
+    let wallet = Chain::connect(config(&chain), key(), store).unwrap();
+    for approval in wallet.missing_approvals().await.unwrap() {
+        wallet.approve(&approval).await.unwrap();
+    }
+    let on_chain = run().await.check("chain").unwrap().clone();
+    assert_eq!(on_chain.status, Status::Pass, "{on_chain:?}");
+    assert!(on_chain.detail.contains("every approval trading needs is in place"), "{on_chain:?}");
+}

@@ -39,7 +39,7 @@ async fn mock() -> MockPolymarket {
 /// The doctor as `equilibrage wallet doctor` runs it, for the test key at the mock.
 async fn run(mock: &MockPolymarket, wallet: WalletType, test_order: bool) -> Report {
     let signer = equilibrage::exchange::polymarket::SignerConfig { wallet, ..signer(mock, true) };
-    doctor::run_live(live_config(mock), signer, test_order).await
+    doctor::run_live(live_config(mock), signer, test_order, None).await
 }
 
 fn status(report: &Report, id: &str) -> Status {
@@ -120,7 +120,7 @@ async fn a_proxy_without_funder_is_warned_and_one_funded_by_its_own_key_fails() 
         funder: Some(own),
         ..signer(&mock, true)
     };
-    let report = doctor::run_live(live_config(&mock), signer, false).await;
+    let report = doctor::run_live(live_config(&mock), signer, false, None).await;
     assert_eq!(status(&report, "wallet"), Status::Fail, "{report}");
     assert!(!report.passed());
     let shown = report.to_string();
@@ -198,7 +198,7 @@ async fn a_failed_sign_in_is_the_api_key_check_and_skips_the_rest() {
     let mock = mock().await;
     // Without configured credentials the key derives them (L1); the exchange refuses.
     mock.faults().fail_next("/auth/", 401, "Unauthorized/Invalid api key", 10);
-    let report = doctor::run_live(live_config(&mock), signer(&mock, false), true).await;
+    let report = doctor::run_live(live_config(&mock), signer(&mock, false), true, None).await;
     let api_key = report.check("api_key").unwrap();
     assert_eq!(api_key.status, Status::Fail, "{report}");
     assert!(api_key.detail.starts_with("signing in failed"), "{report}");
