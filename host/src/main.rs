@@ -123,6 +123,10 @@ enum WalletCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Redeem now the resolved markets whose winnings still sit in outcome shares (what live
+    /// mode does every `[chain] redeem_every_secs`), after following up any transaction a crash
+    /// left open. Needs `[chain] rpc_url` and the bot stopped.
+    Redeem,
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,6 +253,7 @@ fn wallet_command(common: &Common, command: WalletCommand) -> anyhow::Result<()>
             writeln!(out, "stored CLOB credentials for {}", unlocked.address)?;
         }
         WalletCommand::Approve { yes } => approve(&config, &wallet, yes, &mut out)?,
+        WalletCommand::Redeem => redeem(&config, &wallet, &mut out)?,
         WalletCommand::Doctor { test_order } => {
             anyhow::ensure!(
                 config.exchange.mode == ExchangeMode::Live,
@@ -352,6 +357,58 @@ fn plugin_options(config: &Config) -> PluginOptions {
     options
 }
 
+/// The wallet on chain for a command: `[chain]`, the unlocked key, and the data directory's
+/// journal (the bot must be stopped: it holds the database).
+fn chain_for_command(
+    config: &Config,
+    wallet: &WalletDir,
+    what: &str,
+) -> anyhow::Result<equilibrage::chain::Chain> {
+    let chain_config = config
+        .chain
+        .chain(config.exchange.polymarket.chain_id)
+        .with_context(|| format!("{what} happen on chain: set [chain] rpc_url to a Polygon JSON-RPC URL"))?;
+    let live = signer::live_signer(&config.exchange.polymarket, wallet, || {
+        let password = input::password("Keystore password", false)?;
+        equilibrage::logging::register_secret(secrecy::ExposeSecret::expose_secret(&password));
+        Ok(password)
+    })
+    .with_context(|| format!("{what} need the wallet's key"))?;
+    let signer: alloy::signers::local::PrivateKeySigner =
+        secrecy::ExposeSecret::expose_secret(&live.config.private_key)
+            .trim()
+            .parse()
+            .context("the signing key")?;
+    let store = open_store(&config.data.dir.join("equilibrage.redb"))
+        .context("the journal of transactions (stop the bot first: it holds the database)")?;
+    Ok(equilibrage::chain::Chain::connect(chain_config, signer, store)?)
+}
+
+/// `equilibrage wallet redeem`: follows up the journal, then redeems what is due.
+fn redeem(config: &Config, wallet: &WalletDir, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    let chain = chain_for_command(config, wallet, "redemptions")?;
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async {
+        for tx in chain.reconcile().await? {
+            writeln!(out, "followed up {} ({}): {:?}", tx.hash, tx.what, tx.status)?;
+        }
+        let done = chain.redeem_due().await?;
+        if done.is_empty() {
+            writeln!(out, "nothing to redeem now")?;
+        }
+        for tx in done {
+            writeln!(
+                out,
+                "{:?} {}: {} (block {})",
+                tx.status,
+                tx.hash,
+                tx.what,
+                tx.block.unwrap_or_default()
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// `equilibrage wallet approve`: lists the missing approvals, asks, sends them one by one.
 fn approve(
     config: &Config,
@@ -360,24 +417,7 @@ fn approve(
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<()> {
     use std::io::IsTerminal as _;
-    let chain_config = config
-        .chain
-        .chain(config.exchange.polymarket.chain_id)
-        .context("approvals are sent on chain: set [chain] rpc_url to a Polygon JSON-RPC URL")?;
-    let live = signer::live_signer(&config.exchange.polymarket, wallet, || {
-        let password = input::password("Keystore password", false)?;
-        equilibrage::logging::register_secret(secrecy::ExposeSecret::expose_secret(&password));
-        Ok(password)
-    })
-    .context("approvals need the wallet's key")?;
-    let signer: alloy::signers::local::PrivateKeySigner =
-        secrecy::ExposeSecret::expose_secret(&live.config.private_key)
-            .trim()
-            .parse()
-            .context("the signing key")?;
-    let store = open_store(&config.data.dir.join("equilibrage.redb"))
-        .context("the journal of transactions (stop the bot first: it holds the database)")?;
-    let chain = equilibrage::chain::Chain::connect(chain_config, signer, store)?;
+    let chain = chain_for_command(config, wallet, "approvals")?;
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async {
         for tx in chain.reconcile().await? {
             writeln!(out, "followed up {} ({}): {:?}", tx.hash, tx.what, tx.status)?;

@@ -322,3 +322,122 @@ async fn the_doctor_reads_gas_and_approvals_on_chain_and_names_the_command_that_
     assert_eq!(on_chain.status, Status::Pass, "{on_chain:?}");
     assert!(on_chain.detail.contains("every approval trading needs is in place"), "{on_chain:?}");
 }
+
+/// Stands up a data directory whose ledger settled a resolved live position (engine on the mock
+/// exchange), with the chain mirroring it: the cash and both sides' shares. Returns the chain
+/// config file and what the winning shares pay.
+fn settled_data_dir(
+    chain: &LocalChain,
+    data: &std::path::Path,
+    rt: &tokio::runtime::Runtime,
+) -> (std::path::PathBuf, Decimal) {
+    const YES: &str = "71321045679252212594626385532706912750332728571942532289631379312455583992563";
+    const NO: &str = "52114319501245915516055106046884209969926127482827954674443846427813813222426";
+    let condition = format!("0x{}", "55".repeat(32));
+    let cond: B256 = condition.parse().unwrap();
+    let payout = rt.block_on(async {
+        let mock = MockPolymarket::start().await;
+        mock.add_market(MockMarket::binary("702", &condition, YES, NO));
+        mock.set_book(YES, &[(dec!(0.44), dec!(500))], &[(dec!(0.45), dec!(500))]);
+        mock.set_book(NO, &[(dec!(0.53), dec!(500))], &[(dec!(0.55), dec!(500))]);
+        mock.set_balance(dec!(100));
+        let (_plugins_dir, plugins) = runtime(&[]);
+        let store = Store::open(&data.join("equilibrage.redb")).unwrap();
+        let options = EngineOptions { settings: Settings::default(), clock: Clock::system() };
+        let engine = Engine::open(Arc::new(live(&mock).await), plugins, store, options).await.unwrap();
+        let tasks = engine.spawn();
+        let p = engine.enter(&condition, Some(dec!(20))).await.unwrap();
+        chain.mint(bot(), micro(engine.overview().unwrap().available)).await;
+        for (index_set, leg) in [(1, &p.legs[0]), (2, &p.legs[1])] {
+            chain.deposit(cond, bot(), index_set, micro(leg.held())).await;
+        }
+        mock.resolve(&condition, YES);
+        while engine.position(p.id).unwrap().position.status.is_open() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        chain.resolve(cond, [1, 0]).await;
+        drop(tasks);
+        p.legs[0].held()
+    });
+    equilibrage::wallet::WalletDir::in_data_dir(data)
+        .import_key(&BOT_KEY.into(), &"correct horse battery staple".into(), false)
+        .unwrap();
+    let c = chain.contracts;
+    let file = data.join("chain.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[chain]\nrpc_url = \"{}\"\nchain_id = {CHAIN_ID}\nreceipt_wait_secs = 60\ncollateral = \"{}\"\n\
+             conditional_tokens = \"{}\"\nexchange = \"{}\"\nneg_risk_exchange = \"{}\"\nneg_risk_adapter = \"{}\"\n",
+            chain.rpc_url(),
+            c.collateral,
+            c.conditional_tokens,
+            c.exchange,
+            c.neg_risk_exchange,
+            c.neg_risk_adapter
+        ),
+    )
+    .unwrap();
+    (file, payout)
+}
+
+#[test]
+fn sigkill_between_sending_a_redemption_and_its_receipt_redeems_once_after_the_restart() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let chain = rt.block_on(LocalChain::start());
+    let data = tempfile::tempdir().unwrap();
+    let (config_file, payout) = settled_data_dir(&chain, data.path(), &rt);
+    let cash = rt.block_on(chain.pusd(bot()));
+    let redeem = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_equilibrage"));
+        command
+            .args(["wallet", "redeem", "--config"])
+            .arg(&config_file)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("EQUILIBRAGE_WALLET_PASSWORD", "correct horse battery staple")
+            .env("NO_COLOR", "1")
+            .env_remove("EQUILIBRAGE_CONFIG")
+            .env_remove("POLYMARKET_PRIVATE_KEY")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    // No blocks: the redemption reaches the node and the bot waits for a receipt. It is killed
+    // there (SIGKILL: nothing runs after it).
+    rt.block_on(chain.pause_mining());
+    let mut first = redeem().spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while rt.block_on(chain.waiting(bot())) == 0 {
+        if first.try_wait().unwrap().is_some() || std::time::Instant::now() >= deadline {
+            let _ = first.kill();
+            let out = first.wait_with_output().unwrap();
+            panic!(
+                "the redemption never reached the node:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    rt.block_on(chain.resume_mining());
+
+    // The restart follows the journalled transaction up instead of redeeming again.
+    let out = redeem().output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("followed up") && stdout.contains("Confirmed"), "{stdout}");
+    assert!(stdout.contains("nothing to redeem now"), "{stdout}");
+    let paid = rt.block_on(chain.pusd(bot())) - cash;
+    assert_eq!(paid, U256::from(micro(payout)), "paid once");
+    let store = Store::open(&data.path().join("equilibrage.redb")).unwrap();
+    let journal = store.read().unwrap().chain_txs().unwrap();
+    assert_eq!(
+        journal.iter().map(|t| t.status).collect::<Vec<_>>(),
+        [ChainTxStatus::Confirmed],
+        "one redemption"
+    );
+}

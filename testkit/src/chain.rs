@@ -272,6 +272,19 @@ impl LocalChain {
         self.view(c.conditional_tokens, ITestConditionalTokens::balanceOfCall { owner, id }).await
     }
 
+    /// Transactions from `owner` waiting in the pool (sent, not mined), from `txpool_content`.
+    pub async fn waiting(&self, owner: Address) -> usize {
+        let pool: serde_json::Value =
+            self.deployer.raw_request("txpool_content".into(), ()).await.expect("txpool_content");
+        ["pending", "queued"]
+            .iter()
+            .filter_map(|k| pool.get(k).and_then(serde_json::Value::as_object))
+            .flat_map(|by_sender| by_sender.iter())
+            .filter(|(sender, _)| sender.eq_ignore_ascii_case(&owner.to_string()))
+            .map(|(_, txs)| txs.as_object().map_or(0, serde_json::Map::len))
+            .sum()
+    }
+
     /// Stops mining: sent transactions wait in the pool (a receipt that never comes).
     pub async fn pause_mining(&self) {
         let _: bool = self.deployer.raw_request("miner_stop".into(), ()).await.expect("miner_stop");
