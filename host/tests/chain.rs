@@ -39,6 +39,52 @@ fn config(chain: &LocalChain) -> ChainConfig {
     }
 }
 
+/// `equilibrage wallet <args>` on `data` with `config_file`, the wallet's password in the
+/// environment, no standard input, its output piped.
+fn equilibrage(
+    args: &[&str],
+    config_file: &std::path::Path,
+    data: &std::path::Path,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_equilibrage"));
+    command
+        .arg("wallet")
+        .args(args)
+        .arg("--config")
+        .arg(config_file)
+        .arg("--data-dir")
+        .arg(data)
+        .env("EQUILIBRAGE_WALLET_PASSWORD", PASSWORD)
+        .env("NO_COLOR", "1")
+        .env_remove("EQUILIBRAGE_CONFIG")
+        .env_remove("POLYMARKET_PRIVATE_KEY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
+/// The keystore password of the tests' data directories.
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A configuration file for the binary: `[chain]` on the local chain and its contracts.
+fn chain_config_file(chain: &LocalChain, data: &std::path::Path) -> std::path::PathBuf {
+    let c = chain.contracts;
+    let file = data.join("chain.toml");
+    let text = format!(
+        "[chain]\nrpc_url = \"{}\"\nchain_id = {CHAIN_ID}\nreceipt_wait_secs = 60\ncollateral = \"{}\"\n\
+         conditional_tokens = \"{}\"\nexchange = \"{}\"\nneg_risk_exchange = \"{}\"\nneg_risk_adapter = \"{}\"\n",
+        chain.rpc_url(),
+        c.collateral,
+        c.conditional_tokens,
+        c.exchange,
+        c.neg_risk_exchange,
+        c.neg_risk_adapter
+    );
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
 fn key() -> PrivateKeySigner {
     BOT_KEY.parse().unwrap()
 }
@@ -227,42 +273,17 @@ fn wallet_approve_shows_the_missing_approvals_asks_and_sends_them_once() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let chain = rt.block_on(LocalChain::start());
     let data = tempfile::tempdir().unwrap();
-    let password = "correct horse battery staple";
     equilibrage::wallet::WalletDir::in_data_dir(data.path())
-        .import_key(&BOT_KEY.into(), &password.into(), false)
+        .import_key(&BOT_KEY.into(), &PASSWORD.into(), false)
         .unwrap();
-    let c = chain.contracts;
-    let config_file = data.path().join("chain.toml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "[chain]\nrpc_url = \"{}\"\nchain_id = {CHAIN_ID}\ncollateral = \"{}\"\nconditional_tokens = \"{}\"\n\
-             exchange = \"{}\"\nneg_risk_exchange = \"{}\"\nneg_risk_adapter = \"{}\"\n",
-            chain.rpc_url(),
-            c.collateral,
-            c.conditional_tokens,
-            c.exchange,
-            c.neg_risk_exchange,
-            c.neg_risk_adapter
-        ),
-    )
-    .unwrap();
+    let config_file = chain_config_file(&chain, data.path());
     let run = |args: &[&str], stdin: Option<&str>| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_equilibrage"));
-        command
-            .args(["wallet", "approve"])
-            .args(args)
-            .arg("--config")
-            .arg(&config_file)
-            .arg("--data-dir")
-            .arg(data.path())
-            .env("EQUILIBRAGE_WALLET_PASSWORD", password)
-            .env("NO_COLOR", "1")
-            .env_remove("EQUILIBRAGE_CONFIG")
-            .env_remove("POLYMARKET_PRIVATE_KEY")
-            .stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+        let mut command = equilibrage(&[&["approve"], args].concat(), &config_file, data.path());
+        command.stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        });
         let mut child = command.spawn().unwrap();
         if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
             use std::io::Write as _;
@@ -360,25 +381,9 @@ fn settled_data_dir(
         p.legs[0].held()
     });
     equilibrage::wallet::WalletDir::in_data_dir(data)
-        .import_key(&BOT_KEY.into(), &"correct horse battery staple".into(), false)
+        .import_key(&BOT_KEY.into(), &PASSWORD.into(), false)
         .unwrap();
-    let c = chain.contracts;
-    let file = data.join("chain.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[chain]\nrpc_url = \"{}\"\nchain_id = {CHAIN_ID}\nreceipt_wait_secs = 60\ncollateral = \"{}\"\n\
-             conditional_tokens = \"{}\"\nexchange = \"{}\"\nneg_risk_exchange = \"{}\"\nneg_risk_adapter = \"{}\"\n",
-            chain.rpc_url(),
-            c.collateral,
-            c.conditional_tokens,
-            c.exchange,
-            c.neg_risk_exchange,
-            c.neg_risk_adapter
-        ),
-    )
-    .unwrap();
-    (file, payout)
+    (chain_config_file(chain, data), payout)
 }
 
 #[test]
@@ -388,22 +393,7 @@ fn sigkill_between_sending_a_redemption_and_its_receipt_redeems_once_after_the_r
     let data = tempfile::tempdir().unwrap();
     let (config_file, payout) = settled_data_dir(&chain, data.path(), &rt);
     let cash = rt.block_on(chain.pusd(bot()));
-    let redeem = || {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_equilibrage"));
-        command
-            .args(["wallet", "redeem", "--config"])
-            .arg(&config_file)
-            .arg("--data-dir")
-            .arg(data.path())
-            .env("EQUILIBRAGE_WALLET_PASSWORD", "correct horse battery staple")
-            .env("NO_COLOR", "1")
-            .env_remove("EQUILIBRAGE_CONFIG")
-            .env_remove("POLYMARKET_PRIVATE_KEY")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        command
-    };
+    let redeem = || equilibrage(&["redeem"], &config_file, data.path());
     // No blocks: the redemption reaches the node and the bot waits for a receipt. It is killed
     // there (SIGKILL: nothing runs after it).
     rt.block_on(chain.pause_mining());

@@ -449,6 +449,13 @@ impl Faults {
         st.heartbeat.id = Some(id);
     }
 
+    /// As [`Faults::expire_heartbeat_id`], and the id the stale answer gives is stale too by the
+    /// time the client resends with it: the chain moved on while the answer travelled.
+    pub fn expire_heartbeat_id_twice(&self) {
+        self.expire_heartbeat_id();
+        lock(&self.shared).heartbeat.move_after_stale = 1;
+    }
+
     /// Closes every open websocket (market and user).
     pub fn drop_ws_connections(&self) {
         let mut st = lock(&self.shared);

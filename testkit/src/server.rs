@@ -696,7 +696,15 @@ async fn heartbeat(
         // A chain goes on with the id the last answer gave; `null` starts a new one. Any other
         // id is stale: the answer is a 400 carrying the id to use, and it is not a heartbeat.
         match (sent, &st.heartbeat.id) {
-            (Some(sent), Some(current)) if &sent != current => return Ok(Err(current.clone())),
+            (Some(sent), Some(current)) if &sent != current => {
+                let answer = current.clone();
+                if st.heartbeat.move_after_stale > 0 {
+                    st.heartbeat.move_after_stale -= 1;
+                    let moved = st.uuid();
+                    st.heartbeat.id = Some(moved);
+                }
+                return Ok(Err(answer));
+            }
             (Some(_), None) => {
                 let id = st.uuid();
                 st.heartbeat.id = Some(id.clone());

@@ -250,11 +250,20 @@ pub(crate) struct Heartbeat {
     pub(crate) window: std::time::Duration,
     /// Times the account's resting orders were cancelled for want of a heartbeat.
     pub(crate) lapses: u32,
+    /// Stale-id answers after which the chain moves on once more (the id just given is stale
+    /// by the time the client uses it).
+    pub(crate) move_after_stale: u32,
 }
 
 impl Default for Heartbeat {
     fn default() -> Self {
-        Self { id: None, last: None, window: std::time::Duration::from_secs(10), lapses: 0 }
+        Self {
+            id: None,
+            last: None,
+            window: std::time::Duration::from_secs(10),
+            lapses: 0,
+            move_after_stale: 0,
+        }
     }
 }
 

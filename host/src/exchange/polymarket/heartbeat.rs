@@ -7,6 +7,9 @@ use crate::exchange::error::ExchangeError;
 use reqwest::{Method, StatusCode};
 use std::sync::Mutex;
 
+/// Stale-id answers one beat follows before it counts as failed.
+const RESYNCS_PER_BEAT: usize = 3;
+
 /// Consecutive failed heartbeats from which the exchange's deadline (about 10 s, two beats at
 /// the default 5 s) is at risk, logged as errors; a single miss is a warning.
 const ALARM_AFTER: u32 = 2;
@@ -28,8 +31,9 @@ pub(super) struct Chain {
 }
 
 impl Chain {
-    /// Sends one heartbeat, and at once a second with the exchange's id when the first carried a
-    /// stale one, so a resynchronisation costs no missed beat. Outcomes go to `health`.
+    /// Sends one heartbeat, and at once again with the exchange's id whenever the one sent was
+    /// stale (the chain may move on while an answer travels), so a resynchronisation costs no
+    /// missed beat. Outcomes go to `health`.
     pub(super) async fn beat(
         &mut self,
         http: &Http,
@@ -38,7 +42,8 @@ impl Chain {
         health: &Mutex<Health>,
     ) {
         let mut outcome = send(http, clob, creds, self.id.as_deref()).await;
-        if let Beat::Stale(current) = outcome {
+        for _ in 0..RESYNCS_PER_BEAT {
+            let Beat::Stale(current) = outcome else { break };
             tracing::info!("heartbeat id was stale; continuing with the exchange's");
             lock(health).heartbeat_resyncs += 1;
             self.id = Some(current);
@@ -53,9 +58,9 @@ impl Chain {
                 return;
             }
             Beat::Stale(current) => {
-                // Stale twice in a row: start over with the id given; this beat is lost.
+                // Refused again and again: start over with the last id given; this beat is lost.
                 self.id = Some(current);
-                "the exchange refused the heartbeat id it had just given".to_owned()
+                format!("the exchange refused {} heartbeat ids in a row", RESYNCS_PER_BEAT + 1)
             }
             Beat::Failed(e) => e.to_string(),
         };
