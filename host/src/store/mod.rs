@@ -205,8 +205,11 @@ impl Store {
             return Err(StoreError::NestedWrite);
         }
         IN_INLINE_WRITE.with(|w| w.set(true));
-        let result = panic::catch_unwind(AssertUnwindSafe(|| transact(&self.inner.db, f)))
-            .unwrap_or(Err(StoreError::WritePanicked));
+        // Inline writes are the in-memory store's: nothing outlives the process, so a commit
+        // need not be made durable.
+        let result =
+            panic::catch_unwind(AssertUnwindSafe(|| transact(&self.inner.db, redb::Durability::None, f)))
+                .unwrap_or(Err(StoreError::WritePanicked));
         IN_INLINE_WRITE.with(|w| w.set(false));
         result
     }
@@ -222,8 +225,9 @@ impl Store {
         }
         let job: Job = Box::new(move |db| {
             // A panicking closure must not take the writer thread, and every later write, with it.
-            let result = panic::catch_unwind(AssertUnwindSafe(|| transact(db, f)))
-                .unwrap_or(Err(StoreError::WritePanicked));
+            let result =
+                panic::catch_unwind(AssertUnwindSafe(|| transact(db, redb::Durability::Immediate, f)))
+                    .unwrap_or(Err(StoreError::WritePanicked));
             reply(result);
         });
         let jobs = self.inner.jobs.as_ref().ok_or(StoreError::WriterStopped)?;
@@ -231,10 +235,15 @@ impl Store {
     }
 }
 
-/// Runs `f` in a new write transaction: commits (durably: redb's default `Immediate`) on `Ok`,
-/// aborts on `Err`.
-fn transact<R>(db: &Database, f: impl for<'a> FnOnce(&mut Writer<'a>) -> Result<R>) -> Result<R> {
-    let txn = db.begin_write()?;
+/// Runs `f` in a new write transaction: commits with `durability` on `Ok` (`Immediate` for
+/// the file, `None` for the in-memory store), aborts on `Err`.
+fn transact<R>(
+    db: &Database,
+    durability: redb::Durability,
+    f: impl for<'a> FnOnce(&mut Writer<'a>) -> Result<R>,
+) -> Result<R> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(durability).map_err(|e| StoreError::Database(e.to_string()))?;
     match f(&mut Writer::new(&txn)) {
         Ok(value) => {
             txn.commit()?;
