@@ -389,13 +389,13 @@ impl Chain {
                     _ => Ok(()),
                 };
             }
-            // Another transaction took the nonce: this one will never be mined.
+            // The nonce is used: by this transaction (mined between the two reads, so look
+            // again) or by another one, and then this one will never be mined.
             let mined = self.call("nonce", || self.provider.get_transaction_count(self.address)).await?;
             if mined > tx.nonce {
-                if let Some(receipt) =
-                    self.call("receipt", || self.provider.get_transaction_receipt(hash)).await?
-                {
-                    let _ = receipt;
+                let ours =
+                    self.call("receipt", || self.provider.get_transaction_receipt(hash)).await?.is_some();
+                if ours {
                     continue;
                 }
                 tx.status = ChainTxStatus::Dropped;
