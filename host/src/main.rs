@@ -209,8 +209,8 @@ fn plugin_options(config: &Config) -> PluginOptions {
     options
 }
 
-/// On-chain settlement (`[chain]`, live mode): transactions a crash left open are followed up at
-/// once; with `redeem` on, resolved markets are redeemed as their results reach the chain.
+/// On-chain settlement (`[chain]`, live mode): every round, transactions left open are followed
+/// up; with `redeem` on, resolved markets are then redeemed as their results reach the chain.
 fn start_settlement(
     chain_config: equilibrage::chain::ChainConfig,
     key: &secrecy::SecretString,
@@ -223,21 +223,24 @@ fn start_settlement(
     tracing::info!(address = %chain.address(), redeem = settings.redeem, "on-chain settlement on");
     let (redeem, every) = (settings.redeem, std::time::Duration::from_secs(settings.redeem_every_secs));
     tokio::spawn(async move {
-        match chain.reconcile().await {
-            Ok(txs) if !txs.is_empty() => {
-                tracing::info!(followed_up = txs.len(), "journalled transactions reconciled")
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "reconciling journalled transactions failed; retried with the next redemption")
-            }
-        }
-        if !redeem {
-            return;
-        }
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
+            // Transactions a crash or a lost receipt left open are followed up every round,
+            // before anything new is sent.
+            match chain.reconcile().await {
+                Ok(txs) if !txs.is_empty() => {
+                    tracing::info!(followed_up = txs.len(), "journalled transactions reconciled");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "following up journalled transactions failed; tried again later");
+                    continue;
+                }
+            }
+            if !redeem {
+                continue;
+            }
             match chain.redeem_due().await {
                 Ok(done) => {
                     for tx in done {

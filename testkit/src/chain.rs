@@ -52,21 +52,11 @@ pub struct Deployed {
 #[derive(Debug)]
 pub struct LocalChain {
     port: u16,
-    db: tempfile_dir::Dir,
+    /// The chain's database, kept across `stop`/`restart`.
+    db: tempfile::TempDir,
     child: Option<Child>,
     deployer: DynProvider,
     pub contracts: Deployed,
-}
-
-mod tempfile_dir {
-    /// A directory removed on drop.
-    #[derive(Debug)]
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 fn ganache() -> PathBuf {
@@ -97,10 +87,11 @@ impl LocalChain {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
             l.local_addr().expect("its address").port()
         };
-        let db = std::env::temp_dir().join(format!("equilibrage-ganache-{port}-{}", std::process::id()));
+        let db =
+            tempfile::Builder::new().prefix("equilibrage-ganache-").tempdir().expect("a temporary directory");
         let mut chain = Self {
             port,
-            db: tempfile_dir::Dir(db),
+            db,
             child: None,
             deployer: ProviderBuilder::new()
                 .connect_http(format!("http://127.0.0.1:{port}").parse().expect("url"))
@@ -140,7 +131,7 @@ impl LocalChain {
             .args(["--wallet.accounts", &format!("{BOT_KEY},{fund}")])
             .args(["--wallet.accounts", &format!("{DEPLOYER_KEY},{fund}")])
             .arg("--database.dbPath")
-            .arg(&self.db.0)
+            .arg(self.db.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -63,13 +63,13 @@ pub fn due(store: &Store) -> Result<Vec<Due>> {
 }
 
 impl Chain {
-    /// Follows up the journal, then redeems every market [`due`] whose result is on chain.
-    /// A redemption that fails is logged and tried again the next time.
+    /// Redeems every market [`due`] whose result is on chain (call [`Chain::reconcile`] first:
+    /// a redemption still open in the journal is not due). A redemption that fails is logged and
+    /// tried again the next time.
     ///
     /// # Errors
     /// The store failing, or the node unreachable.
     pub async fn redeem_due(&self) -> Result<Vec<crate::store::ChainTx>> {
-        self.reconcile().await?;
         let mut done = Vec::new();
         for d in due(&self.store)? {
             if !self.is_resolved(d.condition_id).await? {

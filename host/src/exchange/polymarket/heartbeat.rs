@@ -103,17 +103,13 @@ fn read(status: StatusCode, body: &str) -> Beat {
     struct Answer {
         heartbeat_id: Option<String>,
     }
-    let id = serde_json::from_str::<Answer>(body).ok().and_then(|a| a.heartbeat_id);
-    match (status, id) {
-        (s, id) if s.is_success() => {
-            if serde_json::from_str::<Answer>(body).is_err() {
-                return Beat::Failed(ExchangeError::Malformed {
-                    reason: format!("heartbeat answer {body:?}"),
-                });
-            }
-            Beat::Accepted(id)
+    let answer = serde_json::from_str::<Answer>(body);
+    match (status, answer) {
+        (s, Ok(a)) if s.is_success() => Beat::Accepted(a.heartbeat_id),
+        (s, Err(_)) if s.is_success() => {
+            Beat::Failed(ExchangeError::Malformed { reason: format!("heartbeat answer {body:?}") })
         }
-        (StatusCode::BAD_REQUEST, Some(current)) => Beat::Stale(current),
+        (StatusCode::BAD_REQUEST, Ok(Answer { heartbeat_id: Some(current) })) => Beat::Stale(current),
         (status, _) => Beat::Failed(classify(Call::Read, "POST /v1/heartbeats", status, None, body)),
     }
 }
