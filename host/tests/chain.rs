@@ -1,6 +1,6 @@
 //! On-chain settlement against a real local EVM (ganache, with test contracts of the real ABI):
 //! redemption returns the capital exactly, binary and neg-risk; approvals; a redemption that
-//! would revert; a node that drops; a crash between sending and the receipt; and, end to end, a
+//! would revert, and one that reverts once mined; a node that drops; a crash between sending and the receipt; and, end to end, a
 //! live position resolved on the exchange and redeemed on chain to the ledger's cash exactly.
 
 mod support;
@@ -131,6 +131,55 @@ async fn redemption_returns_the_capital_to_the_wallet_exactly() {
     let journal = store.read().unwrap().chain_txs().unwrap();
     assert_eq!(journal.len(), 1);
     assert_eq!((journal[0].kind.as_str(), journal[0].status), ("redeem", ChainTxStatus::Confirmed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redemption_that_reverts_once_mined_is_journalled_as_reverted_and_done_again_once() {
+    let chain = LocalChain::start().await;
+    let (_dir, store) = store();
+    let wallet = Arc::new(Chain::connect(config(&chain), key(), store.clone()).unwrap());
+    let condition = B256::repeat_byte(0x33);
+    chain.deposit(condition, bot(), 1, 40_000_000).await;
+    chain.resolve(condition, [1, 0]).await;
+
+    // Fine when estimated, reverted when mined: the chain's clock passes the halt meanwhile.
+    chain.halt_redemptions_from(chain.now().await + 1_800).await;
+    chain.pause_mining().await;
+    let sending = tokio::spawn({
+        let wallet = Arc::clone(&wallet);
+        async move { wallet.redeem(condition, None).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while chain.waiting(bot()).await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the redemption reaches the pool");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    chain.advance_time(3_600).await;
+    chain.resume_mining().await;
+    let reverted = sending.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&reverted, ChainError::Refused { reason, .. } if reason.contains("reverted in block")),
+        "{reverted}"
+    );
+    let journal = store.read().unwrap().chain_txs().unwrap();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].status, ChainTxStatus::Reverted);
+    assert!(journal[0].block.is_some(), "mined, in a block");
+    // Nothing moved: the shares are still held, no pUSD came in, and nothing is left to follow up.
+    assert_eq!(chain.shares(condition, bot(), 1).await, U256::from(40_000_000_u64));
+    assert_eq!(chain.pusd(bot()).await, U256::ZERO);
+    assert!(wallet.reconcile().await.unwrap().is_empty(), "a reverted transaction is closed");
+
+    // Once redemptions go through again, it is done once, and the journal keeps both.
+    chain.halt_redemptions_from(u64::MAX).await;
+    let tx = wallet.redeem(condition, None).await.unwrap();
+    assert_eq!(tx.status, ChainTxStatus::Confirmed);
+    assert_eq!(chain.pusd(bot()).await, U256::from(40_000_000_u64));
+    let statuses: Vec<ChainTxStatus> =
+        store.read().unwrap().chain_txs().unwrap().into_iter().map(|t| t.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == ChainTxStatus::Reverted).count(), 1);
+    assert_eq!(statuses.iter().filter(|s| **s == ChainTxStatus::Confirmed).count(), 1);
+    assert_eq!(statuses.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,6 +58,9 @@ contract TestConditionalTokens {
     mapping(bytes32 => uint256) public payoutDenominator;
     mapping(address => mapping(uint256 => uint256)) public balanceOf;
     mapping(address => mapping(address => bool)) public isApprovedForAll;
+    /// Test helper: redemptions revert in blocks from this time on, so a transaction that was
+    /// fine when estimated can revert when mined (see `haltFrom`).
+    uint256 public haltedFrom = type(uint256).max;
 
     event ApprovalForAll(address indexed owner, address indexed operator, bool approved);
     event PayoutRedemption(
@@ -87,6 +90,11 @@ contract TestConditionalTokens {
     {
         require(TestCollateral(collateral).transferFrom(msg.sender, address(this), amount), "collateral");
         balanceOf[to][positionId(collateral, conditionId, indexSet)] += amount;
+    }
+
+    /// Test helper: redemptions mined at or after `timestamp` revert.
+    function haltFrom(uint256 timestamp) external {
+        haltedFrom = timestamp;
     }
 
     /// Test helper: the oracle's answer, a numerator per outcome.
@@ -131,6 +139,7 @@ contract TestConditionalTokens {
         uint256[] memory indexSets,
         uint256[] memory amounts
     ) internal returns (uint256 total) {
+        require(block.timestamp < haltedFrom, "redemptions halted");
         uint256 den = payoutDenominator[conditionId];
         require(den > 0, "result for condition not received yet");
         for (uint256 i = 0; i < indexSets.length; i++) {

@@ -28,6 +28,7 @@ alloy::sol! {
         function positionId(address collateral, bytes32 conditionId, uint256 indexSet) external pure returns (uint256);
         function balanceOf(address owner, uint256 id) external view returns (uint256);
         function setApprovalForAll(address operator, bool approved) external;
+        function haltFrom(uint256 timestamp) external;
     }
 }
 
@@ -274,6 +275,29 @@ impl LocalChain {
             .filter(|(sender, _)| sender.eq_ignore_ascii_case(&owner.to_string()))
             .map(|(_, txs)| txs.as_object().map_or(0, serde_json::Map::len))
             .sum()
+    }
+
+    /// Redemptions mined in blocks stamped `timestamp` or later revert (`u64::MAX` lifts it).
+    pub async fn halt_redemptions_from(&self, timestamp: u64) {
+        let call = ITestConditionalTokens::haltFromCall { timestamp: U256::from(timestamp) };
+        self.send(self.contracts.conditional_tokens, call.abi_encode()).await;
+    }
+
+    /// The latest block's timestamp, in seconds.
+    pub async fn now(&self) -> u64 {
+        let block = self
+            .deployer
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .expect("the latest block")
+            .expect("a latest block");
+        block.header.timestamp
+    }
+
+    /// Moves the chain's clock `secs` ahead for the blocks mined from now on.
+    pub async fn advance_time(&self, secs: u64) {
+        let _: serde_json::Value =
+            self.deployer.raw_request("evm_increaseTime".into(), (secs,)).await.expect("evm_increaseTime");
     }
 
     /// Stops mining: sent transactions wait in the pool (a receipt that never comes).
