@@ -211,15 +211,19 @@ fn plugin_options(config: &Config) -> PluginOptions {
 
 /// On-chain settlement (`[chain]`, live mode): every round, transactions left open are followed
 /// up; with `redeem` on, resolved markets are then redeemed as their results reach the chain.
+/// Returns the wallet on chain, shared with the dashboard (History's Redeem button, balances).
 fn start_settlement(
     chain_config: equilibrage::chain::ChainConfig,
     key: &secrecy::SecretString,
     store: Store,
     settings: &equilibrage::config::ChainSettings,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<std::sync::Arc<equilibrage::chain::Chain>> {
     let signer: alloy::signers::local::PrivateKeySigner =
         secrecy::ExposeSecret::expose_secret(key).trim().parse().context("the signing key, for the chain")?;
-    let chain = equilibrage::chain::Chain::connect(chain_config, signer, store).context("[chain]")?;
+    let chain = std::sync::Arc::new(
+        equilibrage::chain::Chain::connect(chain_config, signer, store).context("[chain]")?,
+    );
+    let shared = std::sync::Arc::clone(&chain);
     tracing::info!(address = %chain.address(), redeem = settings.redeem, "on-chain settlement on");
     let (redeem, every) = (settings.redeem, std::time::Duration::from_secs(settings.redeem_every_secs));
     tokio::spawn(async move {
@@ -251,7 +255,7 @@ fn start_settlement(
             }
         }
     });
-    Ok(())
+    Ok(shared)
 }
 
 fn run(common: &Common) -> anyhow::Result<()> {
@@ -341,9 +345,12 @@ fn run(common: &Common) -> anyhow::Result<()> {
             None
         };
         let mut tasks = engine.spawn();
-        if let Some((chain_config, key)) = chain {
-            start_settlement(chain_config, &key, store_for_keys.clone(), &config.chain)?;
-        }
+        let chain = match chain {
+            Some((chain_config, key)) => {
+                Some(start_settlement(chain_config, &key, store_for_keys.clone(), &config.chain)?)
+            }
+            None => None,
+        };
         if let Venue::Sim(sim) = &venue {
             let feeds = SignalFeeds { whales: sim.whale_trades(), news: sim.news() };
             engine.follow_signals(feeds, &mut tasks);
@@ -410,6 +417,9 @@ fn run(common: &Common) -> anyhow::Result<()> {
         }
         if let Some(status) = whale_status {
             backend = backend.with_whale_status(status);
+        }
+        if let Some(chain) = chain {
+            backend = backend.with_chain(chain, config.chain.redeem);
         }
         let app = equilibrage_web::router(backend, access);
         axum::serve(listener, app)

@@ -14,20 +14,20 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-fn fake() -> Arc<Fake> {
+pub(crate) fn fake() -> Arc<Fake> {
     Arc::new(Fake::default())
 }
 
-fn empty(builder: Builder) -> Request<Body> {
+pub(crate) fn empty(builder: Builder) -> Request<Body> {
     builder.body(Body::empty()).unwrap()
 }
 
-fn with_json(builder: Builder, body: &str) -> Request<Body> {
+pub(crate) fn with_json(builder: Builder, body: &str) -> Request<Body> {
     builder.header(CONTENT_TYPE, "application/json").body(Body::from(body.to_owned())).unwrap()
 }
 
 /// Sends a request; answers the status, headers and body as JSON (a non-JSON body fails).
-async fn call(fake: &Arc<Fake>, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+pub(crate) async fn call(fake: &Arc<Fake>, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
     let (status, headers, body) = send(Arc::clone(fake), request).await;
     let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {body:?}"));
     (status, headers, json)
@@ -39,7 +39,7 @@ async fn get(uri: &str) -> (StatusCode, Value) {
 }
 
 /// The error answer's shape: a message, and the named fields when given.
-fn assert_error(json: &Value, fields: &[&str]) {
+pub(crate) fn assert_error(json: &Value, fields: &[&str]) {
     assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()), "{json}");
     let named: Vec<&str> = json["fields"]
         .as_array()
@@ -54,8 +54,9 @@ type Check = fn(&Value);
 /// Every GET endpoint: its shape with the token, and 401 without or with a wrong one.
 #[tokio::test]
 async fn reads_answer_their_shapes() {
-    let cases: [(&str, Check); 19] = [
+    let cases: [(&str, Check); 20] = [
         ("/api/positions", |j| assert_eq!(j["positions"][0]["id"], 1)),
+        ("/api/wallet/chain", |j| assert_eq!(j["chain"]["balances"]["pol"], "0.012")),
         ("/api/positions/2", |j| assert_eq!(j["position"]["status"], "closed")),
         ("/api/positions/history?market=closed&outcome=win&limit=9999&offset=0", |j| {
             assert_eq!(j["total"], 1);
@@ -504,6 +505,12 @@ fn actions() -> Vec<(&'static str, &'static str, String, Call)> {
             Call::Wallet,
         ),
         ("POST", "/api/wallet/doctor", r#"{"test_order":false}"#.into(), Call::Doctor(false)),
+        (
+            "POST",
+            "/api/wallet/redeem",
+            format!(r#"{{"condition_id":"{}"}}"#, crate::fake::DUE),
+            Call::Redeem(crate::fake::DUE.into()),
+        ),
         (
             "PUT",
             PARAMS,

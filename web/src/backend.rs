@@ -2,9 +2,9 @@
 //! depends on the host) and the one error type its answers carry.
 
 use crate::model::{
-    DoctorView, HistoryFilter, HistoryPage, LiveEvent, NewsSourceView, NewsView, OpportunityView, Overview,
-    Performance, PluginView, PositionView, RejectedFile, ScanView, SettingsView, TradeView, TrendView,
-    VenueView, WalletForm, WalletView, WhaleDetail, WhaleTrackerView, WhaleView,
+    ChainTxView, ChainView, DoctorView, HistoryFilter, HistoryPage, LiveEvent, NewsSourceView, NewsView,
+    OpportunityView, Overview, Performance, PluginView, PositionView, RejectedFile, ScanView, SettingsView,
+    TradeView, TrendView, VenueView, WalletForm, WalletView, WhaleDetail, WhaleTrackerView, WhaleView,
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -116,6 +116,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Runs the wallet doctor: live trading's wallet checked at the exchange (every check skipped
     /// outside live mode); with `test_order`, a tiny post-only order is posted and cancelled at once.
     fn wallet_doctor(&self, test_order: bool) -> impl Future<Output = BackendResult<DoctorView>> + Send;
+    /// The wallet on chain: balances (read from the node, bounded to a few seconds), markets
+    /// due for redemption and the transaction journal; `None` when on-chain settlement is off
+    /// (not live, or no `[chain] rpc_url`).
+    fn chain(&self) -> impl Future<Output = BackendResult<Option<ChainView>>> + Send;
+    /// Redeems one resolved market's winning shares now and waits for the receipt.
+    fn redeem(&self, condition_id: String) -> impl Future<Output = BackendResult<ChainTxView>> + Send;
     /// Scans now.
     fn scan(&self) -> impl Future<Output = BackendResult<ScanView>> + Send;
     /// Enters a position: `capital` pUSD, or the allocation percentage when `None`, split 50/50.
@@ -228,6 +234,12 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
     }
     fn close(&self, id: u64) -> impl Future<Output = BackendResult<PositionView>> + Send {
         (**self).close(id)
+    }
+    fn chain(&self) -> impl Future<Output = BackendResult<Option<ChainView>>> + Send {
+        (**self).chain()
+    }
+    fn redeem(&self, condition_id: String) -> impl Future<Output = BackendResult<ChainTxView>> + Send {
+        (**self).redeem(condition_id)
     }
     fn set_plugin_params(
         &self,

@@ -78,6 +78,9 @@ impl ChainConfig {
     }
 }
 
+/// Below this much POL, approvals and redemptions may run out of gas.
+pub const LOW_GAS: Decimal = Decimal::from_parts(5, 0, 0, false, 2);
+
 /// The wallet's money on chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainBalances {
@@ -103,6 +106,12 @@ pub struct Chain {
     config: ChainConfig,
     store: Store,
     limiter: crate::exchange::polymarket::RateLimiter,
+    /// Held from choosing a nonce to the receipt, and while reconciling: one transaction of
+    /// this wallet in flight at a time from this process, so two never take the same nonce.
+    sending: tokio::sync::Mutex<()>,
+    /// Held while deciding what to redeem and redeeming it (the settlement loop and the
+    /// dashboard's button), so one market is never redeemed twice.
+    redeeming: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Chain {
@@ -139,13 +148,32 @@ impl Chain {
         let address = key.address();
         let limiter =
             crate::exchange::polymarket::RateLimiter::new(config.calls_per_second, Duration::from_secs(1));
-        Ok(Self { provider, wallet: EthereumWallet::from(key), address, config, store, limiter })
+        Ok(Self {
+            provider,
+            wallet: EthereumWallet::from(key),
+            address,
+            config,
+            store,
+            limiter,
+            sending: tokio::sync::Mutex::new(()),
+            redeeming: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// The wallet's address.
     #[must_use]
     pub fn address(&self) -> Address {
         self.address
+    }
+
+    /// Every journalled transaction, newest first.
+    ///
+    /// # Errors
+    /// The store failing.
+    pub fn transactions(&self) -> Result<Vec<ChainTx>> {
+        let mut txs = self.store.read()?.chain_txs()?;
+        txs.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then_with(|| b.nonce.cmp(&a.nonce)));
+        Ok(txs)
     }
 
     /// One RPC call under the rate limit and the timeout, retried with backoff when it may be.
@@ -291,6 +319,7 @@ impl Chain {
         to: Address,
         data: Bytes,
     ) -> Result<ChainTx> {
+        let _one_at_a_time = self.sending.lock().await;
         let request = TransactionRequest::default().with_from(self.address).with_to(to).with_input(data);
         // A transaction that would revert is refused before anything is signed.
         let gas = match tokio::time::timeout(self.config.timeout, self.provider.estimate_gas(request.clone()))
@@ -425,6 +454,7 @@ impl Chain {
     /// The node unreachable or the store failing; a transaction still without receipt is left
     /// open for the next time.
     pub async fn reconcile(&self) -> Result<Vec<ChainTx>> {
+        let _one_at_a_time = self.sending.lock().await;
         let open: Vec<ChainTx> =
             self.store.read()?.chain_txs()?.into_iter().filter(|t| t.status.is_open()).collect();
         let mut out = Vec::with_capacity(open.len());

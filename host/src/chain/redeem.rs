@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {
     pub condition_id: B256,
+    /// The market's question, as the position recorded it.
+    pub question: String,
     pub neg_risk: bool,
     /// Shares settled per outcome (YES, NO), in 10^-6 units: what a neg-risk redemption names.
     pub amounts: [U256; 2],
@@ -49,6 +51,7 @@ pub fn due(store: &Store) -> Result<Vec<Due>> {
         for t in read.trades_of(p.id)?.into_iter().filter(|t| t.action == Action::Settle) {
             let due = markets.entry(p.market_id.clone()).or_insert_with(|| Due {
                 condition_id,
+                question: p.question.clone(),
                 neg_risk: p.neg_risk,
                 amounts: [U256::ZERO; 2],
                 payout: Decimal::ZERO,
@@ -70,6 +73,7 @@ impl Chain {
     /// # Errors
     /// The store failing, or the node unreachable.
     pub async fn redeem_due(&self) -> Result<Vec<crate::store::ChainTx>> {
+        let _deciding = self.redeeming.lock().await;
         let mut done = Vec::new();
         for d in due(&self.store)? {
             if !self.is_resolved(d.condition_id).await? {
@@ -86,5 +90,45 @@ impl Chain {
             }
         }
         Ok(done)
+    }
+}
+
+impl Chain {
+    /// The markets [`due`] for redemption.
+    ///
+    /// # Errors
+    /// The store failing.
+    pub fn due(&self) -> Result<Vec<Due>> {
+        due(&self.store)
+    }
+
+    /// Redeems one market now (the History page's button): it must be [`due`] and its result
+    /// on chain. Transactions the journal holds open are followed up first, so one that a crash
+    /// left pending is not sent a second time.
+    ///
+    /// # Errors
+    /// [`ChainError::Invalid`] when the market is not due (unknown, lost, or already redeemed),
+    /// [`ChainError::Refused`] when its result is not on chain yet or the redemption reverts,
+    /// and as [`Chain::redeem`].
+    pub async fn redeem_market(&self, condition_id: &str) -> Result<crate::store::ChainTx> {
+        let _deciding = self.redeeming.lock().await;
+        let what = format!("redeem {condition_id}");
+        let wanted: B256 = condition_id.trim().parse().map_err(|_| {
+            ChainError::Invalid(format!("{condition_id:?} is not a condition id (0x and 64 hex digits)"))
+        })?;
+        self.reconcile().await?;
+        let Some(d) = due(&self.store)?.into_iter().find(|d| d.condition_id == wanted) else {
+            return Err(ChainError::Invalid(format!(
+                "{wanted} has nothing to redeem: no winning shares settled, or its redemption is already done or under way"
+            )));
+        };
+        if !self.is_resolved(d.condition_id).await? {
+            return Err(ChainError::Refused {
+                what,
+                reason: "the market's result is not on chain yet (it follows Polymarket's resolution after the oracle's challenge period)".into(),
+            });
+        }
+        tracing::info!(condition = %d.condition_id, payout = %d.payout, neg_risk = d.neg_risk, "redeeming, as asked");
+        self.redeem(d.condition_id, d.neg_risk.then_some(d.amounts)).await
     }
 }

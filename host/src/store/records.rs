@@ -495,6 +495,18 @@ pub enum ChainTxStatus {
 }
 
 impl ChainTxStatus {
+    /// The status as stored and shown: `signed`, `sent`, `confirmed`, `reverted`, `dropped`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Signed => "signed",
+            Self::Sent => "sent",
+            Self::Confirmed => "confirmed",
+            Self::Reverted => "reverted",
+            Self::Dropped => "dropped",
+        }
+    }
+
     /// Whether the transaction's fate is still open.
     #[must_use]
     pub fn is_open(self) -> bool {

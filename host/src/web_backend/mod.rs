@@ -6,29 +6,27 @@
 mod events;
 mod history;
 mod settings_form;
+mod venue;
 mod views;
+mod wallet;
 
-use crate::config::{Config, ExchangeMode};
+pub use venue::Venue;
+pub use wallet::WalletInfo;
+
 use crate::engine::{Engine, EngineError};
-use crate::exchange::Exchange;
-use crate::exchange::polymarket::WalletType;
-use crate::exchange::sim::SimExchange;
 use crate::feeds::news::NewsStatus;
 use crate::feeds::whales::WhaleStatus;
 use crate::plugins::{ParamError, PluginKind, Plugins};
 use crate::store::StoreError;
-use crate::wallet::signer::PRIVATE_KEY_VAR;
-use crate::wallet::{CustodyError, WalletDir, doctor};
 use equilibrage_web::{
-    Backend, BackendError, BackendResult, DoctorCheck, DoctorStatus, DoctorView, FieldError, Health,
+    Backend, BackendError, BackendResult, ChainTxView, ChainView, DoctorView, FieldError, Health,
     HistoryFilter, HistoryPage, LiveEvent, NewsSourceView, NewsView, OpportunityView, Overview, Performance,
     PluginView, PositionView, RejectedFile, ScanView, SettingsView, TradeView, TrendView, VenueView,
     WalletForm, WalletView, WhaleDetail, WhaleTrackerView, WhaleView,
 };
 use rust_decimal::Decimal;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 const DAY_MS: i64 = 86_400_000;
@@ -59,166 +57,9 @@ struct Shared {
     news: std::sync::OnceLock<NewsStatus>,
     /// The whale tracker's published status, in paper and live mode (set once).
     whales: std::sync::OnceLock<WhaleStatus>,
-}
-
-/// The venue as the dashboard sees it: the simulator answers at once; paper and live venues are
-/// polled in the background (their answers cost network calls).
-#[derive(Clone)]
-pub enum Venue {
-    Sim(SimExchange),
-    /// `exchange` is what the wallet doctor checks in live mode.
-    Remote {
-        name: &'static str,
-        status: Arc<Mutex<VenueView>>,
-        exchange: Arc<dyn Exchange>,
-    },
-}
-
-impl std::fmt::Debug for Venue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Sim(sim) => f.debug_tuple("Sim").field(sim).finish(),
-            Self::Remote { name, status, .. } => {
-                f.debug_struct("Remote").field("name", name).field("status", status).finish_non_exhaustive()
-            }
-        }
-    }
-}
-
-impl Venue {
-    /// A paper or live venue, its markets and balance refreshed every `every` on the current
-    /// tokio runtime for as long as the runtime lives.
-    #[must_use]
-    pub fn polled(exchange: Arc<dyn Exchange>, every: Duration) -> Self {
-        let name = exchange.name();
-        let venue = Arc::clone(&exchange);
-        let status = Arc::new(Mutex::new(VenueView {
-            mode: name.into(),
-            open_markets: 0,
-            now_ms: 0,
-            cash: "…".into(),
-        }));
-        let shared = Arc::downgrade(&status);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            // Markets cost a full listing: every tenth round.
-            for round in 0_u64.. {
-                tick.tick().await;
-                let markets =
-                    if round % 10 == 0 { exchange.markets().await.ok().map(|m| m.len()) } else { None };
-                let cash = exchange.balance().await;
-                let Some(status) = shared.upgrade() else { return };
-                let mut view = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                view.now_ms = crate::clock::unix_now_ms();
-                if let Some(n) = markets {
-                    view.open_markets = n;
-                }
-                match cash {
-                    Ok(b) => view.cash = b.collateral.to_string(),
-                    Err(e) => tracing::warn!(error = %e, "venue balance"),
-                }
-            }
-        });
-        Self::Remote { name, status, exchange: venue }
-    }
-
-    /// `sim`, `paper` or `live`.
-    #[must_use]
-    pub fn mode(&self) -> &'static str {
-        match self {
-            Self::Sim(_) => "sim",
-            Self::Remote { name, .. } => name,
-        }
-    }
-}
-
-/// The wallet as the dashboard may show it: where the key comes from, never the key.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WalletInfo {
-    /// The address orders are signed with, when a key is in use or stored.
-    pub address: Option<String>,
-    /// `eoa`, `proxy`, `gnosis-safe` or `deposit`.
-    pub signature_type: String,
-    pub funder: Option<String>,
-    pub key_present: bool,
-    pub note: String,
-    /// Where a key posted from the dashboard is stored (encrypted); `None` refuses such posts.
-    pub custody: Option<WalletDir>,
-}
-
-impl WalletInfo {
-    /// The wallet the configuration describes: `address` is the key's in use (live mode) or
-    /// stored; a key posted from the dashboard goes to the data directory's keystore.
-    #[must_use]
-    pub fn from_config(config: &Config, address: Option<String>) -> Self {
-        let pm = &config.exchange.polymarket;
-        let signature_type = match pm.signature_type {
-            WalletType::Eoa => "eoa",
-            WalletType::Proxy => "proxy",
-            WalletType::Safe => "gnosis-safe",
-            WalletType::Deposit => "deposit",
-        };
-        let funder = Some(pm.funder.trim().to_owned()).filter(|f| !f.is_empty());
-        let mode = match config.exchange.mode {
-            ExchangeMode::Sim => "sim",
-            ExchangeMode::Paper => "paper",
-            ExchangeMode::Live => "live",
-        };
-        let custody = WalletDir::in_data_dir(&config.data.dir);
-        let stored = custody.has_key();
-        let mut info = Self { signature_type: signature_type.into(), funder, ..Self::for_mode(mode) };
-        info.key_present = stored || address.is_some();
-        info.address = address;
-        if stored {
-            info.note = stored_note(&custody);
-        } else if info.key_present {
-            info.note = format!(
-                "The signing key comes from {PRIVATE_KEY_VAR} in the environment; `equilibrage wallet import` \
-                 keeps it encrypted instead (docs/security.md)."
-            );
-        }
-        info.custody = Some(custody);
-        info
-    }
-
-    /// What a venue needs by default: no key for the simulator and paper trading.
-    #[must_use]
-    pub fn for_mode(mode: &str) -> Self {
-        let note = match mode {
-            "live" => "Live mode needs a key: store one here or with `equilibrage wallet import`.",
-            "paper" => {
-                "Paper trading on live Polymarket data: no key needed; one stored here is used in live mode."
-            }
-            _ => "Simulator: no key needed; one stored here is used in live mode.",
-        };
-        Self { signature_type: "eoa".into(), note: note.to_owned(), ..Self::default() }
-    }
-
-    /// What the wallet doctor checks the exchange against.
-    fn doctor_setup(&self) -> doctor::Setup {
-        let wallet = match self.signature_type.as_str() {
-            "proxy" => WalletType::Proxy,
-            "gnosis-safe" | "safe" => WalletType::Safe,
-            "deposit" => WalletType::Deposit,
-            _ => WalletType::Eoa,
-        };
-        doctor::Setup {
-            address: self.address.clone(),
-            wallet,
-            funder: self.funder.clone(),
-            credentials_given: None,
-        }
-    }
-
-    fn view(&self) -> WalletView {
-        WalletView {
-            address: self.address.clone(),
-            signature_type: self.signature_type.clone(),
-            funder: self.funder.clone(),
-            key_present: self.key_present,
-            note: self.note.clone(),
-        }
-    }
+    /// The wallet on chain, in live mode with `[chain] rpc_url` (set once), and whether resolved
+    /// markets are redeemed automatically.
+    chain: std::sync::OnceLock<(Arc<crate::chain::Chain>, bool)>,
 }
 
 impl HostBackend {
@@ -232,8 +73,17 @@ impl HostBackend {
         let wallet = std::sync::RwLock::new(wallet);
         let doctor = Arc::default();
         let (news, whales) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
-        let shared =
-            Arc::new(Shared { plugins, venue, engine, wallet, events: events.clone(), doctor, news, whales });
+        let shared = Arc::new(Shared {
+            plugins,
+            venue,
+            engine,
+            wallet,
+            events: events.clone(),
+            doctor,
+            news,
+            whales,
+            chain: std::sync::OnceLock::new(),
+        });
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(events::bridge(Arc::downgrade(&shared), engine_events, plugin_events, events));
@@ -261,6 +111,18 @@ impl HostBackend {
     pub fn with_whale_status(self, status: WhaleStatus) -> Self {
         if self.shared.whales.set(status).is_err() {
             tracing::warn!("a second whale tracker status handle was ignored");
+        }
+        self
+    }
+
+    /// Shows the wallet on chain (Settings, History's redemptions, `/api/wallet/chain`) and
+    /// lets the operator redeem from the History page; `auto_redeem` is `[chain] redeem`. The
+    /// settlement loop shares the same `chain`, so the two never send at once. The first given
+    /// is kept.
+    #[must_use]
+    pub fn with_chain(self, chain: Arc<crate::chain::Chain>, auto_redeem: bool) -> Self {
+        if self.shared.chain.set((chain, auto_redeem)).is_err() {
+            tracing::warn!("a second chain handle was ignored");
         }
         self
     }
@@ -320,37 +182,6 @@ fn store_error(e: &StoreError) -> BackendError {
 
 fn field(name: &str, message: String) -> FieldError {
     FieldError { field: name.to_owned(), message }
-}
-
-/// Whether a key looks like a secp256k1 private key: 64 hexadecimal digits, optionally `0x`.
-fn key_shape_ok(key: &str) -> bool {
-    let key = key.trim();
-    let digits = key.strip_prefix("0x").or_else(|| key.strip_prefix("0X")).unwrap_or(key);
-    digits.len() == 64 && digits.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Checks a wallet form's fields, naming each one at fault; never repeats the key or password.
-fn check_wallet_form(form: &WalletForm) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    if !key_shape_ok(&form.private_key) {
-        errors.push(field("private_key", "must be 64 hexadecimal digits, optionally prefixed 0x".into()));
-    }
-    let chars = form.password.chars().count();
-    if chars < crate::wallet::input::MIN_PASSWORD_CHARS {
-        errors.push(field(
-            "password",
-            format!("must be at least {} characters", crate::wallet::input::MIN_PASSWORD_CHARS),
-        ));
-    }
-    errors
-}
-
-fn stored_note(custody: &WalletDir) -> String {
-    format!(
-        "The key is stored encrypted in {}; live mode unlocks it at start with its password (a prompt, or \
-         EQUILIBRAGE_WALLET_PASSWORD).",
-        custody.key_path().display()
-    )
 }
 
 impl Shared {
@@ -658,75 +489,19 @@ impl Backend for HostBackend {
     }
 
     async fn set_wallet(&self, form: WalletForm) -> BackendResult<WalletView> {
-        let errors = check_wallet_form(&form);
-        if !errors.is_empty() {
-            return Err(BackendError::Invalid { message: "invalid wallet key".into(), fields: errors });
-        }
-        let custody = {
-            let info = self.shared.wallet.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if info.key_present {
-                return Err(BackendError::Conflict(format!(
-                    "a key is already in use ({}); replace it with `equilibrage wallet import --replace` while \
-                     the bot is stopped",
-                    info.address.as_deref().unwrap_or("unknown address")
-                )));
-            }
-            info.custody.clone().ok_or_else(|| {
-                BackendError::Unavailable("this bot has no data directory to store a key in".into())
-            })?
-        };
-        // Encrypting takes about a second of scrypt: off the async workers. The key and password
-        // go no further than the keystore; both are dropped (and zeroed) here.
-        let key = secrecy::SecretString::from(form.private_key);
-        let password = secrecy::SecretString::from(form.password);
-        let target = custody.clone();
-        let stored = tokio::task::spawn_blocking(move || target.import_key(&key, &password, false))
-            .await
-            .map_err(|e| BackendError::Internal(format!("storing the key: {e}")))?;
-        let address = match stored {
-            Ok(address) => address,
-            Err(CustodyError::BadKey(why)) => {
-                return Err(BackendError::Invalid {
-                    message: "invalid wallet key".into(),
-                    fields: vec![field("private_key", why.into())],
-                });
-            }
-            Err(CustodyError::File(crate::wallet::files::FileError::Exists { .. })) => {
-                return Err(BackendError::Conflict("a key is already stored".into()));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "storing the wallet key failed");
-                return Err(BackendError::Internal(format!("storing the key: {e}")));
-            }
-        };
-        tracing::info!(%address, "wallet key stored encrypted from the dashboard");
-        let mut info = self.shared.wallet.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        info.address = Some(address);
-        info.key_present = true;
-        info.note = stored_note(&custody);
-        Ok(info.view())
+        self.store_wallet(form).await
     }
 
     async fn wallet_doctor(&self, test_order: bool) -> BackendResult<DoctorView> {
-        let setup =
-            self.shared.wallet.read().unwrap_or_else(std::sync::PoisonError::into_inner).doctor_setup();
-        let exchange = match &self.shared.venue {
-            Venue::Remote { name: "live", exchange, .. } => Arc::clone(exchange),
-            _ => return Ok(doctor_view(&doctor::skipped(&setup, "live mode only"))),
-        };
-        let running = Arc::clone(&self.shared.doctor).try_lock_owned().map_err(|_| {
-            BackendError::Conflict("the wallet check is already running; wait for its result".into())
-        })?;
-        // On its own task: a browser that gives up does not stop it between posting the test
-        // order and cancelling it.
-        let report = tokio::spawn(async move {
-            let report = doctor::run(&setup, exchange, test_order).await;
-            drop(running);
-            report
-        })
-        .await
-        .map_err(|e| BackendError::Internal(format!("the wallet check stopped: {e}")))?;
-        Ok(doctor_view(&report))
+        self.run_doctor(test_order).await
+    }
+
+    async fn chain(&self) -> BackendResult<Option<ChainView>> {
+        self.chain_view().await
+    }
+
+    async fn redeem(&self, condition_id: String) -> BackendResult<ChainTxView> {
+        self.redeem_market(&condition_id).await
     }
 
     async fn scan(&self) -> BackendResult<ScanView> {
@@ -752,33 +527,6 @@ impl Backend for HostBackend {
     ) -> BackendResult<Vec<f64>> {
         let kind: PluginKind = kind.parse().map_err(BackendError::NotFound)?;
         self.shared.engine.set_plugin_params(kind, &name, &values).await.map_err(engine_error)
-    }
-}
-
-/// The wallet doctor's report as the dashboard shows it.
-fn doctor_view(report: &doctor::Report) -> DoctorView {
-    let status = |s| match s {
-        doctor::Status::Pass => DoctorStatus::Pass,
-        doctor::Status::Warn => DoctorStatus::Warn,
-        doctor::Status::Fail => DoctorStatus::Fail,
-        doctor::Status::Skipped => DoctorStatus::Skipped,
-    };
-    DoctorView {
-        address: report.address.clone(),
-        signature_type: report.signature_type.to_owned(),
-        funder: report.funder.clone(),
-        ok: report.passed(),
-        checks: report
-            .checks
-            .iter()
-            .map(|c| DoctorCheck {
-                id: c.id.to_owned(),
-                name: c.name.to_owned(),
-                status: status(c.status),
-                detail: c.detail.clone(),
-                fix: c.fix.clone(),
-            })
-            .collect(),
     }
 }
 
@@ -846,48 +594,5 @@ mod tests {
         }
         let unknown = ParamError::UnknownPlugin { kind: PluginKind::Scorer, name: "x".into() };
         assert!(matches!(engine_error(EngineError::Params(unknown)), BackendError::NotFound(_)));
-    }
-
-    #[test]
-    fn a_wallet_form_is_checked_and_the_key_never_repeated() {
-        let key = "ab".repeat(32);
-        let form = |k: &str, p: &str| WalletForm { private_key: k.into(), password: p.into() };
-        assert!(check_wallet_form(&form(&key, "long enough")).is_empty());
-        assert!(check_wallet_form(&form(&format!("0x{key}"), "long enough")).is_empty());
-        let errors = check_wallet_form(&form("0xdeadbeef", "short"));
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["private_key", "password"]);
-        assert!(errors.iter().all(|e| !e.message.contains("deadbeef") && !e.message.contains("short")));
-        assert!(!check_wallet_form(&form(&format!("{key}0"), "long enough")).is_empty(), "65 digits");
-        assert!(!check_wallet_form(&form(&"zz".repeat(32), "long enough")).is_empty(), "not hex");
-    }
-
-    #[test]
-    fn outside_live_mode_the_wallet_doctor_skips_every_check() {
-        let mut info = WalletInfo::for_mode("paper");
-        info.signature_type = "gnosis-safe".into();
-        info.funder = Some("0x1111111111111111111111111111111111111111".into());
-        let setup = info.doctor_setup();
-        assert_eq!(setup.wallet, WalletType::Safe);
-        let view = doctor_view(&doctor::skipped(&setup, "live mode only"));
-        assert!(view.ok);
-        assert_eq!(view.signature_type, "safe");
-        assert_eq!(view.checks.len(), 5);
-        assert!(
-            view.checks.iter().all(|c| c.status == DoctorStatus::Skipped && c.detail == "live mode only")
-        );
-    }
-
-    #[test]
-    fn the_wallet_says_where_the_key_comes_from() {
-        let sim = WalletInfo::for_mode("sim");
-        assert!(!sim.key_present && sim.note.contains("no key needed"));
-        let mut config = Config::load(None).unwrap();
-        config.exchange.mode = ExchangeMode::Live;
-        let tmp = tempfile::tempdir().unwrap();
-        config.data.dir = tmp.path().to_path_buf();
-        let live = WalletInfo::from_config(&config, Some("0xabc".into()));
-        assert!(live.key_present && live.note.contains("POLYMARKET_PRIVATE_KEY"));
-        assert_eq!((live.address.as_deref(), live.funder.as_deref()), (Some("0xabc"), None));
     }
 }

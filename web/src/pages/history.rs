@@ -2,17 +2,18 @@
 //! equity and P&L charts, and the link to export the same filter as CSV.
 
 use super::layout::{self, Nav, alert, last, money, pnl_class, price, query_pairs, status_of};
+use super::settlement::redemptions_section;
 use crate::auth::Identity;
-use crate::backend::BackendResult;
+use crate::backend::{BackendError, BackendResult};
 use crate::charts::{equity_chart, pnl_chart};
 use crate::model::{HistoryPage, Performance, TradeView};
 use crate::query::{HistoryQuery, utc_time};
 use crate::{AppState, Backend};
 use axum::Router;
-use axum::extract::{Extension, RawQuery, State};
+use axum::extract::{Extension, Form, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use maud::{Markup, html};
 
 /// Closed positions per page.
@@ -21,7 +22,7 @@ const PAGE: usize = 50;
 const TRADES: usize = 200;
 
 pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
-    Router::new().route("/history", get(history::<B>))
+    Router::new().route("/history", get(history::<B>)).route("/history/redeem", post(redeem::<B>))
 }
 
 /// The filter and page number of the query string; a bad page number is a message.
@@ -46,11 +47,37 @@ async fn history<B: Backend>(
     Extension(identity): Extension<Identity>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let backend = &*state.backend;
-    let (query, page) = parse(raw.as_deref());
+    render(&*state.backend, &identity, raw.as_deref(), None).await
+}
+
+/// Redeems one market now; the page is shown again with the transaction, or with why not.
+async fn redeem<B: Backend>(
+    State(state): State<AppState<B>>,
+    Extension(identity): Extension<Identity>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let condition_id = last(&form, "condition_id").unwrap_or_default().trim().to_owned();
+    if condition_id.is_empty() {
+        let e = BackendError::invalid("choose the market to redeem (`condition_id` is missing)");
+        return render(&*state.backend, &identity, None, Some(&e)).await;
+    }
+    match state.backend.redeem(condition_id).await {
+        Ok(_) => Redirect::to("/history#redemptions").into_response(),
+        Err(e) => render(&*state.backend, &identity, None, Some(&e)).await,
+    }
+}
+
+async fn render<B: Backend>(
+    backend: &B,
+    identity: &Identity,
+    raw: Option<&str>,
+    refused: Option<&BackendError>,
+) -> Response {
+    let chain = backend.chain().await;
+    let (query, page) = parse(raw);
     let parsed = page.and_then(|page| query.filter().map(|f| (f, page)).map_err(|e| e.message));
     let perf = backend.performance();
-    let mut status = perf.as_ref().err().map_or(StatusCode::OK, status_of);
+    let mut status = refused.or(perf.as_ref().err()).map_or(StatusCode::OK, status_of);
     let results = match &parsed {
         Ok((filter, page)) => {
             let offset = (page - 1).saturating_mul(PAGE);
@@ -68,6 +95,8 @@ async fn history<B: Backend>(
     };
     let main = html! {
         h1 { "History" }
+        @if let Some(e) = refused { (alert(&e.to_string())) }
+        (redemptions_section(&chain, identity))
         (filter_form(&query))
         @if let Err(message) = &parsed { (alert(message)) }
         @if let Some((found, trades, page)) = &results {
@@ -86,7 +115,7 @@ async fn history<B: Backend>(
         }
         (charts(&perf))
     };
-    (status, layout::page("History", Nav::History, &identity, &backend.venue(), &main)).into_response()
+    (status, layout::page("History", Nav::History, identity, &backend.venue(), &main)).into_response()
 }
 
 fn filter_form(query: &HistoryQuery) -> Markup {

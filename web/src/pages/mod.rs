@@ -8,6 +8,7 @@ mod login;
 mod plugins;
 mod scanner;
 mod settings;
+mod settlement;
 
 use crate::{AppState, Backend};
 use axum::Router;

@@ -1,8 +1,9 @@
 //! Settings (`/settings`): the form the host describes field by field (sliders, number boxes,
 //! toggles), posted as a JSON patch the host validates; the wallet key, posted once and never
-//! shown back; and the wallet check (the wallet doctor), run on demand.
+//! shown back; the wallet on chain; and the wallet check (the wallet doctor), run on demand.
 
 use super::layout::{self, Nav, alert, csrf_field, field_errors, fields_of, last, status_of};
+use super::settlement::balances_panel;
 use crate::auth::Identity;
 use crate::backend::{BackendError, FieldError};
 use crate::model::{DoctorStatus, DoctorView, FieldInput, SettingField, SettingsView, WalletForm};
@@ -49,7 +50,7 @@ async fn settings_page<B: Backend>(
 ) -> Response {
     let pairs = layout::query_pairs(raw.as_deref());
     let shown = Shown { saved: last(&pairs, "saved") == Some("1"), ..Shown::default() };
-    render(&*state.backend, &identity, shown)
+    render(&*state.backend, &identity, shown).await
 }
 
 async fn save<B: Backend>(
@@ -77,7 +78,7 @@ async fn save<B: Backend>(
                 typed: form.into_iter().filter(|(k, _)| k != crate::auth::CSRF_FIELD).collect(),
                 ..Shown::refused(&e)
             };
-            render(&*state.backend, &identity, shown)
+            render(&*state.backend, &identity, shown).await
         }
     }
 }
@@ -107,14 +108,14 @@ async fn save_wallet<B: Backend>(
                 .collect(),
             ..Shown::default()
         };
-        return render(&*state.backend, &identity, shown);
+        return render(&*state.backend, &identity, shown).await;
     }
     let wallet = WalletForm { private_key: key.trim().to_owned(), password };
     match state.backend.set_wallet(wallet).await {
         Ok(_) => Redirect::to("/settings").into_response(),
         Err(e) => {
             let shown = Shown { wallet_errors: fields_of(&e), ..Shown::refused(&e) };
-            render(&*state.backend, &identity, shown)
+            render(&*state.backend, &identity, shown).await
         }
     }
 }
@@ -130,10 +131,11 @@ async fn run_doctor<B: Backend>(
         Ok(report) => Shown { doctor: Some(report), ..Shown::default() },
         Err(e) => Shown::refused(&e),
     };
-    render(&*state.backend, &identity, shown)
+    render(&*state.backend, &identity, shown).await
 }
 
-fn render<B: Backend>(backend: &B, identity: &Identity, shown: Shown) -> Response {
+async fn render<B: Backend>(backend: &B, identity: &Identity, shown: Shown) -> Response {
+    let chain = backend.chain().await;
     let view = backend.settings();
     let venue = backend.venue();
     let status = shown.failure.as_ref().map_or(StatusCode::OK, |f| f.0);
@@ -155,6 +157,7 @@ fn render<B: Backend>(backend: &B, identity: &Identity, shown: Shown) -> Respons
             }
         }
         (wallet(&view, identity, &shown))
+        (balances_panel(&chain, &venue.mode))
         (doctor(identity, &venue.mode, shown.doctor.as_ref()))
     };
     (status, layout::page("Settings", Nav::Settings, identity, &venue, &main)).into_response()
@@ -264,7 +267,8 @@ fn doctor(identity: &Identity, mode: &str, report: Option<&DoctorView>) -> Marku
             h2 id="doctor-title" { "Wallet check" }
             p class="help" {
                 "Checks at the exchange what live trading needs: the signature type against the funder, the "
-                "API key, the pUSD balance and the allowances; each problem comes with its fix. The same as "
+                "API key, the pUSD balance and the allowances, and with " code { "[chain] rpc_url" } " the gas and "
+                "approvals on chain; each problem comes with its fix. The same as "
                 code { "equilibrage wallet doctor" } "."
             }
             @if mode != "live" {

@@ -2,14 +2,10 @@
 //! approvals trading needs, read from `[chain] rpc_url`.
 
 use super::{Check, Setup, Status, check};
-use crate::chain::{Chain, ChainConfig};
+use crate::chain::{Chain, ChainConfig, LOW_GAS};
 use crate::exchange::polymarket::WalletType;
-use rust_decimal::Decimal;
 
 pub(super) const CHAIN: (&str, &str) = ("chain", "On chain (gas and approvals)");
-
-/// Below this much POL, approvals and redemptions may run out of gas.
-const LOW_GAS: Decimal = Decimal::from_parts(5, 0, 0, false, 2);
 
 /// Reads balances and approvals; never sends anything.
 pub(super) async fn chain_check(setup: &Setup, config: Option<ChainConfig>, key: &str) -> Check {
@@ -36,9 +32,21 @@ pub(super) async fn chain_check(setup: &Setup, config: Option<ChainConfig>, key:
         Ok(store) => store,
         Err(e) => return unreachable(&e),
     };
-    let chain = match Chain::connect(config, signer, store) {
-        Ok(chain) => chain,
-        Err(e) => return unreachable(&e),
+    match Chain::connect(config, signer, store) {
+        Ok(chain) => chain_check_on(setup, &chain).await,
+        Err(e) => unreachable(&e),
+    }
+}
+
+/// The on-chain check with a wallet already connected (the running bot's).
+pub async fn chain_check_on(setup: &Setup, chain: &Chain) -> Check {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        check(
+            CHAIN,
+            Status::Warn,
+            format!("the chain did not answer: {e}"),
+            Some("Check `[chain] rpc_url` (a Polygon JSON-RPC URL) and the network.".into()),
+        )
     };
     let balances = match chain.balances().await {
         Ok(b) => b,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod chain;
+pub use chain::chain_check_on;
 mod test_order;
 use test_order::test_order_check;
 

@@ -4,6 +4,9 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+mod chain;
+pub use chain::{ChainBalancesView, ChainTxView, ChainView, RedemptionView};
+
 /// The venue the bot trades on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VenueView {

@@ -4,7 +4,7 @@
 use crate::auth::MAX_BODY;
 use crate::backend::FieldError;
 use crate::error::{AppError, AppResult};
-use crate::model::{HistoryPage, Overview, Performance, SettingsView, WalletForm, WhaleDetail};
+use crate::model::{HistoryPage, Overview, Performance, WhaleDetail};
 use crate::query::HistoryQuery;
 use crate::{AppState, Backend, csv};
 use axum::Router;
@@ -15,10 +15,12 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use rust_decimal::Decimal;
+use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::str::FromStr;
+
+mod wallet;
 
 /// Most opportunities one request may list.
 const MAX_OPPORTUNITIES: usize = 2000;
@@ -45,9 +47,7 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/api/trades.csv", get(csv::export::<B>))
         .route("/api/opportunities", get(opportunities::<B>))
         .route("/api/opportunities/scan", post(scan::<B>))
-        .route("/api/config", get(config::<B>).put(update_config::<B>))
-        .route("/api/config/wallet", post(set_wallet::<B>))
-        .route("/api/wallet/doctor", post(wallet_doctor::<B>))
+        .merge(wallet::routes::<B>())
         .route("/api/dashboard/overview", get(overview::<B>))
         .route("/api/dashboard/performance", get(performance::<B>))
         .route("/api/whales", get(whales::<B>))
@@ -370,68 +370,6 @@ async fn opportunities<B: Backend>(
 async fn scan<B: Backend>(State(state): State<AppState<B>>) -> AppResult<Response> {
     let scan = state.backend.scan().await?;
     Ok(axum::Json(json!({ "scan": scan })).into_response())
-}
-
-/// `GET /api/config` and the answer of `PUT /api/config`: values by name, the form's fields,
-/// and the wallet (never its key).
-#[derive(Serialize)]
-struct ConfigBody {
-    config: Map<String, Value>,
-    fields: Vec<crate::model::SettingField>,
-    wallet: crate::model::WalletView,
-}
-
-impl From<SettingsView> for ConfigBody {
-    fn from(view: SettingsView) -> Self {
-        let config = view.fields.iter().map(|f| (f.name.clone(), f.value.clone())).collect();
-        Self { config, fields: view.fields, wallet: view.wallet }
-    }
-}
-
-async fn config<B: Backend>(State(state): State<AppState<B>>) -> axum::Json<ConfigBody> {
-    axum::Json(state.backend.settings().into())
-}
-
-async fn update_config<B: Backend>(
-    State(state): State<AppState<B>>,
-    ApiJson(body): ApiJson<Value>,
-) -> AppResult<axum::Json<ConfigBody>> {
-    let Value::Object(patch) = body else {
-        return Err(AppError::bad_request(
-            "the body must be a JSON object of setting name → value, e.g. {\"stop_loss_percent\": 20}",
-        ));
-    };
-    Ok(axum::Json(state.backend.update_settings(patch).await?.into()))
-}
-
-async fn set_wallet<B: Backend>(
-    State(state): State<AppState<B>>,
-    ApiJson(form): ApiJson<WalletForm>,
-) -> AppResult<Response> {
-    let wallet = state.backend.set_wallet(form).await?;
-    Ok(axum::Json(json!({ "wallet": wallet })).into_response())
-}
-
-/// `POST /api/wallet/doctor`: `{"test_order": bool}` (absent is false); unknown fields are
-/// refused so a typo cannot silently skip (or post) the test order.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DoctorBody {
-    #[serde(default)]
-    test_order: bool,
-}
-
-async fn wallet_doctor<B: Backend>(
-    State(state): State<AppState<B>>,
-    ApiJson(body): ApiJson<Value>,
-) -> AppResult<Response> {
-    // An object only: serde would also take `[true]` for the struct.
-    if !body.is_object() {
-        return Err(AppError::bad_request("the body must be a JSON object, e.g. {\"test_order\": false}"));
-    }
-    let body: DoctorBody = serde_json::from_value(body).map_err(|e| AppError::bad_request(e.to_string()))?;
-    let doctor = state.backend.wallet_doctor(body.test_order).await?;
-    Ok(axum::Json(json!({ "doctor": doctor })).into_response())
 }
 
 async fn overview<B: Backend>(State(state): State<AppState<B>>) -> AppResult<axum::Json<Overview>> {

@@ -105,6 +105,7 @@ pub(crate) enum Call {
     Scan,
     Enter(String, Option<Decimal>),
     Close(u64),
+    Redeem(String),
     Params(String, String, Vec<(String, f64)>),
 }
 
@@ -118,6 +119,40 @@ pub(crate) struct Fake {
     pub news_sources: Vec<NewsSourceView>,
     /// What `whale_tracker` answers: by default a tracker failing since its last success.
     pub whale_tracker: Option<WhaleTrackerView>,
+    /// What `chain` answers: by default a wallet with one market due and two transactions.
+    pub chain: Option<ChainView>,
+}
+
+/// The condition id of the market [`chain`] has due for redemption.
+pub(crate) const DUE: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
+
+/// A wallet on chain low on gas, with one market due and a confirmed and a reverted redemption.
+pub(crate) fn chain() -> ChainView {
+    let tx = |hash: char, status: &str, block| ChainTxView {
+        hash: format!("0x{}", hash.to_string().repeat(64)),
+        kind: "redeem".into(),
+        what: format!("redeem {HOSTILE}"),
+        condition_id: Some(DUE.into()),
+        nonce: 7,
+        status: status.into(),
+        block,
+        created_at_ms: 1_700_000_000_000,
+        updated_at_ms: 1_700_000_060_000,
+    };
+    ChainView {
+        address: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".into(),
+        balances: Some(ChainBalancesView { pusd: dec("1234.5"), pol: dec("0.012") }),
+        balances_error: None,
+        low_gas: true,
+        auto_redeem: true,
+        due: vec![RedemptionView {
+            condition_id: DUE.into(),
+            question: HOSTILE.into(),
+            neg_risk: false,
+            payout: dec("150.25"),
+        }],
+        transactions: vec![tx('a', "confirmed", Some(42)), tx('b', "reverted", Some(41))],
+    }
 }
 
 /// A tracker whose last poll went well, paging capped in one request group.
@@ -201,6 +236,7 @@ impl Default for Fake {
             trade_count: 3,
             news_sources: news_sources(),
             whale_tracker: Some(failing_tracker()),
+            chain: Some(chain()),
         }
     }
 }
@@ -581,6 +617,22 @@ impl Backend for Fake {
         }
     }
 
+    async fn chain(&self) -> BackendResult<Option<ChainView>> {
+        Ok(self.chain.clone())
+    }
+
+    async fn redeem(&self, condition_id: String) -> BackendResult<ChainTxView> {
+        self.record(Call::Redeem(condition_id.clone()));
+        match (&self.chain, condition_id.as_str()) {
+            (None, _) => Err(BackendError::Conflict("on-chain settlement is off".into())),
+            (Some(chain), DUE) => Ok(chain.transactions[0].clone()),
+            (Some(_), "0x2222222222222222222222222222222222222222222222222222222222222222") => {
+                Err(BackendError::Conflict("the market's result is not on chain yet".into()))
+            }
+            (Some(_), other) => Err(BackendError::invalid(format!("{other} has nothing to redeem"))),
+        }
+    }
+
     async fn set_plugin_params(
         &self,
         kind: String,
@@ -599,71 +651,4 @@ impl Backend for Fake {
 }
 
 /// Test helpers: a router over a fake, and requests with and without credentials.
-pub(crate) mod http {
-    use super::Fake;
-    use crate::limit::ManualClock;
-    use crate::{Access, router};
-    use axum::Router;
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode, header};
-    use http_body_util::BodyExt as _;
-    use std::sync::Arc;
-    use tower::ServiceExt as _;
-
-    pub(crate) const TOKEN: &str = "test-access-token";
-
-    pub(crate) fn access() -> Access {
-        Access::new(Access::hash_token(TOKEN), [9; 32])
-    }
-
-    /// A logged-in browser session: (cookie header value, CSRF token).
-    pub(crate) fn session() -> (String, String) {
-        let a = access();
-        let s = a.new_session();
-        (format!("{}={s}", crate::SESSION_COOKIE), a.csrf_for(&s))
-    }
-
-    /// Sends `request` through a fresh router over `fake`; answers status, headers and body.
-    pub(crate) async fn send(
-        fake: Arc<Fake>,
-        request: Request<Body>,
-    ) -> (StatusCode, axum::http::HeaderMap, String) {
-        send_to(&router(fake, access()), request).await
-    }
-
-    /// A router over `fake` whose budget of wrong tokens runs on `clock`: send several requests
-    /// through it with [`send_to`] and they share the budget.
-    pub(crate) fn router_on(fake: Arc<Fake>, clock: &ManualClock) -> Router {
-        router(fake, access().with_clock(clock.clock()))
-    }
-
-    /// Sends `request` through (a clone of) `app`, so its state stays shared; answers status,
-    /// headers and body.
-    pub(crate) async fn send_to(
-        app: &Router,
-        request: Request<Body>,
-    ) -> (StatusCode, axum::http::HeaderMap, String) {
-        let response = app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, headers, String::from_utf8_lossy(&body).into_owned())
-    }
-
-    /// A request builder with the bearer token set.
-    pub(crate) fn authed(method: &str, uri: &str) -> axum::http::request::Builder {
-        Request::builder().method(method).uri(uri).header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-    }
-
-    /// A request builder from a logged-in browser: session cookie, and the CSRF header when
-    /// `csrf` is true.
-    pub(crate) fn browser(method: &str, uri: &str, csrf: bool) -> axum::http::request::Builder {
-        let (cookie, token) = session();
-        let b = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::COOKIE, cookie)
-            .header(header::HOST, "127.0.0.1:8080");
-        if csrf { b.header(crate::CSRF_HEADER, token) } else { b }
-    }
-}
+pub(crate) mod http;
