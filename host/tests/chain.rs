@@ -480,3 +480,109 @@ fn sigkill_between_sending_a_redemption_and_its_receipt_redeems_once_after_the_r
         "one redemption"
     );
 }
+
+/// The binary in live mode against the mock exchange, with `[chain]` on the local chain and
+/// automatic redemption off: the History page lists the market due; its Redeem button redeems
+/// it once; Settings shows the wallet's pUSD equal to the ledger's cash. Screenshots at desktop
+/// and phone width.
+#[test]
+fn the_history_pages_redeem_button_returns_the_capital_and_settings_show_it_on_chain() {
+    use support::browser::{Bot, Chromedriver, element, http, js, open, screenshot, text};
+    const TOKEN: &str = "chain-e2e-access-token-7c1f";
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let chain = rt.block_on(LocalChain::start());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (chain_file, payout) = settled_data_dir(&chain, &data, &rt);
+    let cash_before = rt.block_on(chain.pusd(bot()));
+    let mock = rt.block_on(MockPolymarket::start());
+    mock.set_balance(Decimal::from(cash_before.to::<u64>()) / dec!(1000000));
+    let config = format!(
+        "[exchange]\nmode = \"live\"\n\n[exchange.polymarket]\nclob_url = \"{http}\"\ngamma_url = \"{http}\"\n\
+         ws_url = \"{ws}\"\nchain_id = 137\nsignature_type = \"eoa\"\nrequest_timeout_ms = 5000\n\
+         attempts = 2\nbackoff_ms = 20\nmax_backoff_ms = 200\nheartbeat_secs = 0\n\n\
+         [signals.whales]\ndata_url = \"{http}\"\n\n{chain}redeem = false\nredeem_every_secs = 5\n",
+        http = mock.http_url(),
+        ws = mock.ws_url(),
+        chain = std::fs::read_to_string(&chain_file).unwrap(),
+    );
+    let driver = Chromedriver::start();
+    let running = Bot::start_in(&config, TOKEN, dir, &[("EQUILIBRAGE_WALLET_PASSWORD", PASSWORD)]);
+    let condition = format!("0x{}", "55".repeat(32));
+    rt.block_on(async {
+        let profile = tempfile::tempdir().unwrap();
+        let b = driver.browser(profile.path()).await;
+        b.goto(&running.url("/login")).await.unwrap();
+        element(&b, "input#token").await.send_keys(TOKEN).await.unwrap();
+        element(&b, "form#login-form button[type=submit]").await.click().await.unwrap();
+        element(&b, "#capital-total").await;
+
+        // Due, with its button; nothing sent yet (automatic redemption is off).
+        let row = format!("#redemptions-due tr[data-condition-id=\"{condition}\"]");
+        open(&b, &running, "/history", &row).await;
+        let shown = text(&b, &format!("{row} td.num")).await;
+        assert_eq!(shown, payout.round_dp(2).to_string(), "the payout the ledger booked");
+        assert_eq!(text(&b, "#chain-transactions tr.empty").await, "No transaction sent yet.");
+        screenshot(&b, "chain-history-due").await;
+        b.set_window_size(390, 844).await.unwrap();
+        screenshot(&b, "chain-history-due-phone").await;
+        b.set_window_size(1280, 1000).await.unwrap();
+
+        element(&b, &format!("{row} form.redeem button")).await.click().await.unwrap();
+        element(&b, "#chain-transactions td.status.confirmed").await;
+        assert_eq!(text(&b, "#redemptions-due tr.empty").await, "Nothing waits for redemption.");
+        screenshot(&b, "chain-history-redeemed").await;
+
+        // The capital is back: the wallet's pUSD on chain is the ledger's cash, to the unit.
+        let paid = chain.pusd(bot()).await - cash_before;
+        assert_eq!(paid, U256::from(micro(payout)), "paid once, in full");
+        let overview: serde_json::Value = http()
+            .get(running.url("/api/dashboard/overview"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ledger: Decimal = overview["available_capital"].as_str().unwrap().parse().unwrap();
+        let on_chain = Decimal::from(chain.pusd(bot()).await.to::<u64>()) / dec!(1000000);
+        assert_eq!(ledger, on_chain, "the ledger's cash and the wallet's pUSD agree");
+
+        open(&b, &running, "/settings", "#chain-pusd").await;
+        assert_eq!(text(&b, "#chain-pusd").await.parse::<Decimal>().unwrap(), on_chain);
+        let pol = element(&b, "#chain-pol").await.attr("title").await.unwrap().unwrap();
+        let pol: Decimal = pol.parse().unwrap();
+        assert!(pol > dec!(999) && pol < dec!(1000), "gas was paid from the POL: {pol}");
+        js(&b, "document.getElementById('on-chain').scrollIntoView();", vec![]).await;
+        screenshot(&b, "chain-settings").await;
+        b.set_window_size(390, 844).await.unwrap();
+        js(&b, "document.getElementById('on-chain').scrollIntoView();", vec![]).await;
+        screenshot(&b, "chain-settings-phone").await;
+
+        // Once: a second press finds nothing due, and the journal holds one redemption.
+        let chain_view: serde_json::Value = http()
+            .get(running.url("/api/wallet/chain"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let txs = chain_view["chain"]["transactions"].as_array().unwrap();
+        assert_eq!(txs.len(), 1, "{chain_view}");
+        assert_eq!(txs[0]["status"], "confirmed");
+        let again = http()
+            .post(running.url("/api/wallet/redeem"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({ "condition_id": condition }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY, "nothing left to redeem");
+        b.close().await.unwrap();
+    });
+    drop(mock);
+}

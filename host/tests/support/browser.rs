@@ -224,7 +224,16 @@ impl Bot {
     /// takes a while in a debug build).
     #[must_use]
     pub fn start(config: &str, token: &str) -> Self {
-        let data = tempfile::tempdir().expect("temp dir");
+        Self::start_in(config, token, tempfile::tempdir().expect("temp dir"), &[])
+    }
+
+    /// [`Bot::start`] on a directory the test prepared: the data directory is `<dir>/data`
+    /// (a ledger, a keystore), with `env` set for the bot (a keystore password).
+    ///
+    /// # Panics
+    /// As [`Bot::start`].
+    #[must_use]
+    pub fn start_in(config: &str, token: &str, data: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
         let config_path = data.path().join("e2e.toml");
         std::fs::write(&config_path, config).expect("write config");
         let log = Log::default();
@@ -233,9 +242,13 @@ impl Bot {
             .arg(data.path().join("data"))
             .arg("--config")
             .arg(&config_path)
+            .env_remove("EQUILIBRAGE_CONFIG")
+            .env_remove("POLYMARKET_PRIVATE_KEY")
             .env("EQUILIBRAGE_TOKEN", token)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

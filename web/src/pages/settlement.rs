@@ -37,17 +37,20 @@ pub(crate) fn balances_panel(chain: &BackendResult<Option<ChainView>>, mode: &st
                 }
                 Ok(Some(c)) => {
                     dl class="facts" {
-                        dt { "Address" } dd class="mono" { (c.address) }
                         @if let Some(b) = c.balances {
-                            dt { "pUSD" } dd id="chain-pusd" class="num" { (b.pusd.normalize()) }
-                            dt { "POL (gas)" } dd id="chain-pol" class="num" { (b.pol.normalize()) }
+                            div { dt { "pUSD" } dd id="chain-pusd" { (b.pusd.normalize()) } }
+                            // Gas to four decimals; the exact wei are in the API.
+                            div { dt { "POL (gas)" } dd id="chain-pol" title=(b.pol.normalize()) { (b.pol.round_dp(4).normalize()) } }
                         }
-                        dt { "Redemption" }
-                        dd {
-                            @if c.auto_redeem { "automatic, as results reach the chain" }
-                            @else { "by hand, from the History page (" code { "[chain] redeem = false" } ")" }
+                        div {
+                            dt { "Redemption" }
+                            dd {
+                                @if c.auto_redeem { "automatic, as results reach the chain" }
+                                @else { "by hand, from the History page (" code { "[chain] redeem = false" } ")" }
+                            }
                         }
                     }
+                    p class="help" { "Held by " span class="mono" { (c.address) } ", the wallet above." }
                     @if let Some(e) = &c.balances_error {
                         p class="error" role="alert" id="chain-error" { "The node did not answer: " (e) }
                     }
@@ -126,7 +129,12 @@ fn transactions(txs: &[ChainTxView]) -> Markup {
                     @for t in txs.iter().take(TRANSACTIONS) {
                         tr data-hash=(t.hash) {
                             td class="time" { (utc_time(t.created_at_ms)) }
-                            td class="reason" { (t.what) }
+                            td class="reason" title=(t.what) {
+                                @match &t.condition_id {
+                                    Some(c) => { (t.kind) " " (short(c)) }
+                                    None => { (t.what) }
+                                }
+                            }
                             td class={ "status " (t.status) } { (t.status) }
                             td class="num" { @match t.block { Some(b) => { (b) } None => { "—" } } }
                             td { (short(&t.hash)) }
@@ -197,9 +205,9 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert_safe(&body);
         for needle in [
-            "<dd class=\"mono\">0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266</dd>",
-            "<dd id=\"chain-pusd\" class=\"num\">1234.5</dd>",
-            "<dd id=\"chain-pol\" class=\"num\">0.012</dd>",
+            "<span class=\"mono\">0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266</span>",
+            "<dd id=\"chain-pusd\">1234.5</dd>",
+            "<dd id=\"chain-pol\" title=\"0.012\">0.012</dd>",
             "automatic, as results reach the chain",
             "<p class=\"warn\" role=\"status\" id=\"chain-low-gas\">Too little POL",
         ] {
