@@ -206,6 +206,23 @@ async fn healthz_is_public_and_headers_are_set() {
 }
 
 #[tokio::test]
+async fn healthz_answers_503_with_the_reason_while_the_safety_net_is_down() {
+    let down = Arc::new(Fake {
+        down: Some("the feed loop is down (panicked: boom); restarting".into()),
+        ..Fake::default()
+    });
+    let (status, _, json) = call(&down, empty(Request::builder().uri("/healthz"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        json,
+        json!({"status": "down", "reason": "the feed loop is down (panicked: boom); restarting"})
+    );
+    let (_, _, json) = call(&down, empty(authed("GET", "/api/dashboard/overview"))).await;
+    assert_eq!(json["health"]["safety_net_down"], "the feed loop is down (panicked: boom); restarting");
+    assert_eq!(json["health"]["loops"][2]["restarts"], 1);
+}
+
+#[tokio::test]
 async fn a_browser_session_reads_without_csrf() {
     let (status, _, json) = call(&fake(), empty(browser("GET", "/api/positions", false))).await;
     assert_eq!(status, StatusCode::OK);

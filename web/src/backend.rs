@@ -56,6 +56,9 @@ pub trait Backend: Send + Sync + 'static {
     fn venue(&self) -> VenueView;
     /// Capital, P&L, quick statistics and health.
     fn overview(&self) -> BackendResult<Overview>;
+    /// Why the bot cannot be left alone right now (the safety net of open positions is down),
+    /// for `/healthz`; `None` when it can. Cheap: probes call it often.
+    fn unhealthy(&self) -> Option<String>;
     /// Open positions with their live marks, oldest first.
     fn positions(&self) -> Vec<PositionView>;
     /// One position, open or closed.
@@ -148,6 +151,9 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
     }
     fn overview(&self) -> BackendResult<Overview> {
         (**self).overview()
+    }
+    fn unhealthy(&self) -> Option<String> {
+        (**self).unhealthy()
     }
     fn positions(&self) -> Vec<PositionView> {
         (**self).positions()

@@ -12,6 +12,7 @@ mod rules;
 mod scanner;
 mod settings;
 mod signals;
+mod supervisor;
 mod trader;
 mod trends;
 mod types;
@@ -24,6 +25,7 @@ pub use plugin_io::setting_of_rule_param;
 pub use rules::{Exit, RulesSource, builtin};
 pub use settings::{FieldError, Settings, SettingsError, SettingsPatch};
 pub use signals::SignalFeeds;
+pub use supervisor::{EngineTasks, LoopStatus};
 pub use trends::{Trend, TrendsConfig};
 pub use types::{Clock, EngineError, EngineEvent, EngineOptions, Health, PositionView, Result};
 
@@ -107,6 +109,8 @@ struct Inner {
     observer: std::sync::OnceLock<Arc<dyn Observer>>,
     /// Tasks the engine spawned (exits, price points, mark announcements) still running.
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// The supervised background loops' states (see `supervisor`).
+    loops: supervisor::Loops,
 }
 
 /// The running engine. Cheap to clone; every clone is the same engine.
@@ -118,19 +122,6 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").field("venue", &self.inner.exchange.name()).finish_non_exhaustive()
-    }
-}
-
-/// The engine's background tasks; dropping this stops them.
-#[derive(Debug)]
-pub struct EngineTasks {
-    tasks: tokio::task::JoinSet<()>,
-}
-
-impl EngineTasks {
-    /// Stops every task now.
-    pub fn abort(&mut self) {
-        self.tasks.abort_all();
     }
 }
 
@@ -178,6 +169,7 @@ impl Engine {
             this: std::sync::OnceLock::new(),
             observer: std::sync::OnceLock::new(),
             in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            loops: supervisor::Loops::default(),
         };
         let engine = Self { inner: Arc::new(inner) };
         let _ = engine.inner.this.set(Arc::downgrade(&engine.inner));
@@ -185,22 +177,6 @@ impl Engine {
         engine.inner.push_rule_params();
         engine.inner.recover().await?;
         Ok(engine)
-    }
-
-    /// Starts the background tasks: the market feed (event-driven monitoring), the safety sweep,
-    /// the scheduled scanner (and auto-trading), and the plugin watcher.
-    #[must_use]
-    pub fn spawn(&self) -> EngineTasks {
-        let mut tasks = tokio::task::JoinSet::new();
-        let inner = Arc::clone(&self.inner);
-        tasks.spawn(async move { inner.feed_loop().await });
-        let inner = Arc::clone(&self.inner);
-        tasks.spawn(async move { inner.sweep_loop().await });
-        let inner = Arc::clone(&self.inner);
-        tasks.spawn(async move { inner.scan_loop().await });
-        let inner = Arc::clone(&self.inner);
-        tasks.spawn(async move { inner.plugin_loop().await });
-        EngineTasks { tasks }
     }
 
     /// Tells `observer` what the engine sees and decides from now on (see [`Observer`]). One
@@ -219,12 +195,6 @@ impl Engine {
         while self.inner.in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 {
             tokio::task::yield_now().await;
         }
-    }
-
-    /// Follows whale trades and news for the scanner's signals, on `tasks`.
-    pub fn follow_signals(&self, feeds: SignalFeeds, tasks: &mut EngineTasks) {
-        let inner = Arc::clone(&self.inner);
-        tasks.tasks.spawn(async move { inner.signal_loop(feeds).await });
     }
 
     /// Where the news aggregator (`feeds::news`) hands its new items: they join the scanner's

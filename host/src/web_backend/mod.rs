@@ -207,6 +207,8 @@ impl Shared {
             plugins_faulting: faulting,
             venue: self.engine.venue().to_owned(),
             venue_time_ms: self.engine.now_ms(),
+            loops: self.engine.loops().iter().map(views::loop_view).collect(),
+            safety_net_down: self.engine.safety_net_down(),
         })
     }
 
@@ -295,6 +297,10 @@ impl Backend for HostBackend {
             stats: views::stats(closed.stats()),
             health: s.health()?,
         })
+    }
+
+    fn unhealthy(&self) -> Option<String> {
+        self.shared.engine.safety_net_down()
     }
 
     fn positions(&self) -> Vec<PositionView> {

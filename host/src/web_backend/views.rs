@@ -345,6 +345,18 @@ pub(crate) fn trend(market_id: &str, question: &str, points: &[PricePoint], wind
     }
 }
 
+/// A supervised loop as the dashboard shows it.
+pub(super) fn loop_view(l: &crate::engine::LoopStatus) -> equilibrage_web::LoopView {
+    equilibrage_web::LoopView {
+        name: l.name.to_owned(),
+        safety_net: l.safety_net,
+        running: l.running,
+        restarts: l.restarts,
+        last_failure: l.last_failure.as_ref().map(|(_, why)| why.clone()),
+        last_failure_ms: l.last_failure.as_ref().map(|(at, _)| *at),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,7 @@ const MAX_MARKET_ID: usize = 200;
 
 pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(healthz::<B>))
         .route("/api/positions", get(positions::<B>).post(enter::<B>))
         .route("/api/positions/history", get(history::<B>))
         .route("/api/positions/{id}", get(position::<B>).delete(close::<B>))
@@ -178,8 +178,16 @@ fn capped(limit: Option<usize>, default: usize, max: usize) -> usize {
 
 // --- Handlers -----------------------------------------------------------------------------
 
-async fn healthz() -> Response {
-    axum::Json(json!({ "status": "ok" })).into_response()
+/// `GET /healthz`, without credentials (for probes): 200 `{"status":"ok"}`, or 503 with the
+/// reason while the safety net of open positions (the market feed or the sweep) is down.
+async fn healthz<B: Backend>(State(state): State<AppState<B>>) -> Response {
+    match state.backend.unhealthy() {
+        None => axum::Json(json!({ "status": "ok" })).into_response(),
+        Some(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "down", "reason": reason })))
+                .into_response()
+        }
+    }
 }
 
 async fn no_such_endpoint() -> AppError {

@@ -121,6 +121,25 @@ pub(crate) struct Fake {
     pub whale_tracker: Option<WhaleTrackerView>,
     /// What `chain` answers: by default a wallet with one market due and two transactions.
     pub chain: Option<ChainView>,
+    /// The background loops: by default all running, the scanner restarted once.
+    pub loops: Vec<LoopView>,
+    /// Why the safety net is down (`unhealthy`); by default it is up.
+    pub down: Option<String>,
+}
+
+/// Loops all running; the scanner failed once with hostile text in its panic.
+pub(crate) fn loops() -> Vec<LoopView> {
+    let up = |name: &str, safety_net| LoopView {
+        name: name.into(),
+        safety_net,
+        running: true,
+        ..LoopView::default()
+    };
+    let mut scan = up("scan", false);
+    scan.restarts = 1;
+    scan.last_failure = Some(format!("panicked: {HOSTILE}"));
+    scan.last_failure_ms = Some(1_700_000_000_000);
+    vec![up("feed", true), up("sweep", true), scan, up("plugins", false)]
 }
 
 /// The condition id of the market [`chain`] has due for redemption.
@@ -237,6 +256,8 @@ impl Default for Fake {
             news_sources: news_sources(),
             whale_tracker: Some(failing_tracker()),
             chain: Some(chain()),
+            loops: loops(),
+            down: None,
         }
     }
 }
@@ -282,9 +303,15 @@ impl Backend for Fake {
                 rules: "plugin equilibrage".into(),
                 plugins_loaded: 4,
                 venue: "sim".into(),
+                loops: self.loops.clone(),
+                safety_net_down: self.down.clone(),
                 ..Health::default()
             },
         })
+    }
+
+    fn unhealthy(&self) -> Option<String> {
+        self.down.clone()
     }
 
     fn positions(&self) -> Vec<PositionView> {

@@ -77,6 +77,23 @@ pub struct Health {
     pub plugins_faulting: usize,
     pub venue: String,
     pub venue_time_ms: i64,
+    /// The supervised background loops.
+    pub loops: Vec<LoopView>,
+    /// Why the safety net of open positions (the feed or the sweep) is down, when it is.
+    pub safety_net_down: Option<String>,
+}
+
+/// A supervised background loop: restarted with backoff when it panics or returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LoopView {
+    /// `feed`, `sweep`, `scan`, `plugins` or `signals`.
+    pub name: String,
+    /// Part of the safety net of open positions (the feed and the sweep).
+    pub safety_net: bool,
+    pub running: bool,
+    pub restarts: u64,
+    pub last_failure: Option<String>,
+    pub last_failure_ms: Option<i64>,
 }
 
 /// YES or NO.

@@ -240,6 +240,24 @@ fn health_region(overview: &BackendResult<Overview>) -> Markup {
                         (h.plugins_loaded) " loaded"
                         @if h.plugins_faulting > 0 { ", " span class="warn" { (h.plugins_faulting) " faulting" } }
                     } }
+                    div { dt { "Background loops" } dd id="loops" {
+                        @let restarted: Vec<_> = h.loops.iter().filter(|l| l.restarts > 0).collect();
+                        @if h.loops.is_empty() { "none running" }
+                        @else if restarted.is_empty() { (h.loops.len()) " running" }
+                        @else {
+                            @for (i, l) in restarted.iter().enumerate() {
+                                @if i > 0 { "; " }
+                                span class=[(!l.running).then_some("neg")] { (l.name) }
+                                " restarted " (l.restarts) "×"
+                                @if let Some(why) = &l.last_failure { " (" span class="warn" { (why) } ")" }
+                            }
+                        }
+                    } }
+                }
+                @if let Some(down) = &h.safety_net_down {
+                    p class="error" role="alert" id="safety-net-down" {
+                        "Open positions are not watched: " (down) "."
+                    }
                 }
             }
             Err(e) => { (alert(&format!("Health is not available: {e}"))) }
@@ -288,6 +306,7 @@ fn recent_region(recent: &BackendResult<Vec<OpportunityView>>) -> Markup {
 #[cfg(test)]
 mod tests {
     use crate::fake::{Call, Fake};
+    use crate::model::LoopView;
     use crate::pages::test_util::{assert_safe, get, post_form};
     use axum::http::StatusCode;
     use std::sync::Arc;
@@ -326,6 +345,30 @@ mod tests {
         {
             assert!(body.contains(&format!("class=\"{cell}")), "missing cell {cell}");
         }
+    }
+
+    #[tokio::test]
+    async fn health_names_restarted_loops_and_warns_when_the_safety_net_is_down() {
+        let (_, _, body) = get(Arc::new(Fake::default()), "/partials/health").await;
+        assert_safe(&body);
+        assert!(
+            body.contains("<dd id=\"loops\"><span>scan</span> restarted 1× (<span class=\"warn\">panicked: &lt;script&gt;"),
+            "{body}"
+        );
+        assert!(!body.contains("id=\"safety-net-down\""));
+        let down =
+            Fake { down: Some("the sweep loop is down (it returned); restarting".into()), ..Fake::default() };
+        let (_, _, body) = get(Arc::new(down), "/partials/health").await;
+        assert!(body.contains(
+            "<p class=\"error\" role=\"alert\" id=\"safety-net-down\">Open positions are not watched: the sweep \
+             loop is down (it returned); restarting.</p>"
+        ));
+        let quiet = Fake {
+            loops: vec![LoopView { name: "feed".into(), running: true, ..LoopView::default() }],
+            ..Fake::default()
+        };
+        let (_, _, body) = get(Arc::new(quiet), "/partials/health").await;
+        assert!(body.contains("<dd id=\"loops\">1 running</dd>"));
     }
 
     #[tokio::test]
