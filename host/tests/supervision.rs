@@ -80,10 +80,10 @@ async fn a_feed_loop_that_panics_is_restarted_and_healthz_says_so_while_it_is_do
     let mut reasons = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(why) = backend.unhealthy() {
-            if reasons.last() != Some(&why) {
-                reasons.push(why);
-            }
+        if let Some(why) = backend.unhealthy()
+            && reasons.last() != Some(&why)
+        {
+            reasons.push(why);
         }
         let feed = engine.loops().into_iter().find(|l| l.name == "feed").unwrap();
         if feed.running && feed.restarts == 2 {
