@@ -30,8 +30,11 @@ impl Strength {
 
 /// The most work a keystore file may ask for when it is opened: a hostile file must not make the
 /// bot allocate gigabytes or spin for an hour.
-const MAX_LOG_N: u8 = 20;
-const MAX_SCRYPT_R_TIMES_P: u64 = 1 << 10;
+/// scrypt's memory is 128·r·N bytes (plus 128·r·p): 256 MiB for the standard keystore, at most
+/// 1 GiB here, whatever the mix of N and r.
+const MAX_SCRYPT_MEMORY: u128 = 1 << 30;
+/// scrypt's time grows with N·r·p: 2^21 for the standard keystore, at most 8 times that here.
+const MAX_SCRYPT_WORK: u128 = 1 << 24;
 const MAX_PBKDF2_ROUNDS: u32 = 10_000_000;
 
 /// Why a keystore could not be written or opened.
@@ -201,10 +204,19 @@ fn derive(
                 return Err(KeystoreError::Corrupt(format!("scrypt n = {} is not a power of two", p.n)));
             }
             let log_n = u8::try_from(p.n.trailing_zeros()).unwrap_or(u8::MAX);
-            if log_n > MAX_LOG_N || u64::from(p.r) * u64::from(p.p) > MAX_SCRYPT_R_TIMES_P {
+            // Bounded before anything is allocated: memory from N and r together, time from all
+            // three (u128: no product of u64 and u32 values overflows it).
+            let (n, r, par) = (u128::from(p.n), u128::from(p.r), u128::from(p.p));
+            let memory = 128 * r * (n + par);
+            if p.r == 0 || p.p == 0 || memory > MAX_SCRYPT_MEMORY || n * r * par > MAX_SCRYPT_WORK {
                 return Err(KeystoreError::Unsupported(format!(
-                    "scrypt n = {}, r = {}, p = {} asks for more work than any standard keystore",
-                    p.n, p.r, p.p
+                    "scrypt n = {}, r = {}, p = {} asks for {} MiB and more work than any standard keystore \
+                     (at most {} MiB)",
+                    p.n,
+                    p.r,
+                    p.p,
+                    memory >> 20,
+                    MAX_SCRYPT_MEMORY >> 20
                 )));
             }
             if u32::from(log_n) >= p.r.saturating_mul(16) {
@@ -345,6 +357,22 @@ mod tests {
         let greedy = GETH_AAA.replace(r#""n":8,"#, r#""n":1073741824,"#);
         let err = Keystore::parse(&greedy).unwrap().decrypt(b"foobar").unwrap_err();
         assert!(matches!(err, KeystoreError::Unsupported(_)), "{err}");
+        // Each of N, r and p is bounded through what they cost together: a big r with a
+        // modest N once asked for 128 GiB; a big p for hours.
+        for (n, r, p) in
+            [(1_u64 << 20, 1024_u32, 1_u32), (1 << 10, 1 << 20, 1), (1 << 14, 8, 1 << 20), (1 << 18, 0, 1)]
+        {
+            let hostile = GETH_AAA.replace(r#""n":8,"p":16,"r":8,"#, &format!(r#""n":{n},"p":{p},"r":{r},"#));
+            let started = std::time::Instant::now();
+            let err = Keystore::parse(&hostile).unwrap().decrypt(b"foobar").unwrap_err();
+            assert!(matches!(err, KeystoreError::Unsupported(_)), "n {n} r {r} p {p}: {err}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(1), "refused before deriving");
+        }
+        // The standard and light strengths stay within the bounds.
+        for s in [Strength::STANDARD, Strength::LIGHT] {
+            let (n, r, p) = (1_u128 << s.log_n, u128::from(s.r), u128::from(s.p));
+            assert!(128 * r * (n + p) <= MAX_SCRYPT_MEMORY && n * r * p <= MAX_SCRYPT_WORK);
+        }
         let not_pow2 = GETH_AAA.replace(r#""n":8,"#, r#""n":9,"#);
         assert!(matches!(
             Keystore::parse(&not_pow2).unwrap().decrypt(b"foobar"),
