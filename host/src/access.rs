@@ -9,8 +9,14 @@ use serde::{Deserialize, Serialize};
 /// The environment variable that gives the access token (nothing about it is stored then).
 pub const TOKEN_VAR: &str = "EQUILIBRAGE_TOKEN";
 
+/// The shortest `EQUILIBRAGE_TOKEN` accepted: anyone who can reach the dashboard may guess, so
+/// the token must be long (a generated one has 43 characters).
+pub const MIN_TOKEN_CHARS: usize = 24;
+
 /// The store's config key of the access record.
 const KEY: &str = "web_access";
+/// The store's config key of the sessions logged out before they expired (nonce, expiry).
+const REVOKED_KEY: &str = "web_revoked_sessions";
 
 /// What the store keeps: never the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +37,11 @@ pub enum AccessError {
     Random(String),
     #[error("the stored dashboard access record is damaged ({0}); `equilibrage token reset` makes a new one")]
     Damaged(&'static str),
+    #[error(
+        "EQUILIBRAGE_TOKEN is {0} characters; at least {MIN_TOKEN_CHARS} are needed (unset it and a \
+         43-character token is generated and shown once)"
+    )]
+    WeakToken(usize),
 }
 
 /// The token's hash and the session key the dashboard checks against, and a token just made.
@@ -79,6 +90,13 @@ impl Keys {
             None => random()?,
         };
         let env_token = env_token.map(str::trim).filter(|t| !t.is_empty());
+        let env_token = env_token.filter(|t| !t.trim().is_empty());
+        if let Some(token) = env_token {
+            let chars = token.trim().chars().count();
+            if chars < MIN_TOKEN_CHARS {
+                return Err(AccessError::WeakToken(chars));
+            }
+        }
         let stored_hash = stored.as_ref().and_then(|s| s.token_sha256.clone());
         let (token_sha256, new_token) = match (env_token, &stored_hash) {
             (Some(token), _) => (equilibrage_web::Access::hash_token(token), None),
@@ -137,6 +155,33 @@ impl Keys {
             .with_secure_cookies(secure_cookies)
             .with_session_ttl(session_ttl)
     }
+
+    /// [`Keys::access`], with the sessions logged out earlier refused and each new logout kept
+    /// in `store` (so a copy of a logged-out cookie stays refused after a restart).
+    ///
+    /// # Errors
+    /// The store failing to read the list.
+    pub fn access_kept_in(
+        &self,
+        store: &Store,
+        secure_cookies: bool,
+        session_ttl: std::time::Duration,
+    ) -> Result<equilibrage_web::Access, AccessError> {
+        let revoked: Vec<(String, u64)> = store.read()?.config(REVOKED_KEY)?.unwrap_or_default();
+        let store = store.clone();
+        let keep = move |list: Vec<(String, u64)>| {
+            let store = store.clone();
+            // Called from a request handler; the write goes on without holding it up.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    if let Err(e) = store.write(move |w| w.put_config(REVOKED_KEY, &list)).await {
+                        tracing::error!(error = %e, "keeping the logged-out sessions failed");
+                    }
+                });
+            }
+        };
+        Ok(self.access(secure_cookies, session_ttl).with_revoked(revoked, keep))
+    }
 }
 
 /// The framed block that shows a new token once, with where to use it.
@@ -164,6 +209,18 @@ mod tests {
         store.read().unwrap().config(KEY).unwrap()
     }
 
+    #[test]
+    fn a_short_token_from_the_environment_is_refused_with_the_fix() {
+        let (_dir, store) = store();
+        let err = Keys::load(&store, Some("hunter2")).unwrap_err();
+        assert!(matches!(err, AccessError::WeakToken(7)), "{err}");
+        assert!(err.to_string().contains("at least 24"), "{err}");
+        let spaced = format!("  {}  ", "x".repeat(23));
+        assert!(matches!(Keys::load(&store, Some(&spaced)), Err(AccessError::WeakToken(23))));
+        assert!(Keys::load(&store, Some(&"x".repeat(24))).is_ok());
+        assert!(raw(&store).is_none(), "nothing stored for a refused start");
+    }
+
     #[tokio::test]
     async fn a_first_start_makes_a_token_shown_once_and_keeps_only_its_hash() {
         let (_dir, store) = store();
@@ -187,9 +244,9 @@ mod tests {
     #[tokio::test]
     async fn the_environment_token_wins_and_leaves_no_trace_of_itself() {
         let (_dir, store) = store();
-        let mut keys = Keys::load(&store, Some("  env-token-123  ")).unwrap();
+        let mut keys = Keys::load(&store, Some("  env-token-0123456789abcdef  ")).unwrap();
         assert!(keys.new_token().is_none());
-        assert_eq!(keys.token_sha256, equilibrage_web::Access::hash_token("env-token-123"));
+        assert_eq!(keys.token_sha256, equilibrage_web::Access::hash_token("env-token-0123456789abcdef"));
         keys.persist(&store).await.unwrap();
         let stored = raw(&store).unwrap();
         assert_eq!(stored.token_sha256, None, "nothing about the environment's token is stored");

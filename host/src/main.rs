@@ -410,7 +410,9 @@ fn run(common: &Common) -> anyhow::Result<()> {
             out.flush()?;
         }
         keys.persist(&store_for_keys).await.context("storing the dashboard's access keys")?;
-        let access = keys.access(config.web.secure_cookies, config.web.session_ttl());
+        let access = keys
+            .access_kept_in(&store_for_keys, config.web.secure_cookies, config.web.session_ttl())
+            .context("the dashboard's logged-out sessions")?;
         let mut backend = web_backend::HostBackend::new(runtime, venue, engine, wallet);
         if let Some(status) = news_status {
             backend = backend.with_news_status(status);

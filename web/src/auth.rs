@@ -43,7 +43,18 @@ pub struct Access {
     session_ttl: Duration,
     secure_cookies: bool,
     failures: Arc<FailureLimiter>,
+    /// Sessions logged out before they expired: nonce → when the session would have expired
+    /// (Unix seconds), and who keeps the list across restarts.
+    revoked: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
+    keep_revoked: Option<Arc<KeepRevoked>>,
 }
+
+/// Where the list of logged-out sessions (nonce, expiry) goes after each logout.
+type KeepRevoked = dyn Fn(Vec<(String, u64)>) + Send + Sync;
+
+/// Most logged-out sessions remembered until they expire; past it, those expiring first are
+/// forgotten (their cookies were cleared by the browsers that logged out).
+const MAX_REVOKED: usize = 10_000;
 
 impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,6 +76,55 @@ impl Access {
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             secure_cookies: true,
             failures: Arc::default(),
+            revoked: Arc::default(),
+            keep_revoked: None,
+        }
+    }
+
+    /// Sessions logged out earlier (nonce, expiry in Unix seconds), and where each new logout's
+    /// list goes (the host stores it, so a logged-out cookie stays refused after a restart).
+    #[must_use]
+    pub fn with_revoked(
+        mut self,
+        revoked: impl IntoIterator<Item = (String, u64)>,
+        keep: impl Fn(Vec<(String, u64)>) + Send + Sync + 'static,
+    ) -> Self {
+        let now = unix_secs();
+        self.revoked = Arc::new(std::sync::Mutex::new(
+            revoked.into_iter().filter(|(_, expiry)| *expiry > now).collect(),
+        ));
+        self.keep_revoked = Some(Arc::new(keep));
+        self
+    }
+
+    fn revoked(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
+        self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Logs a session out on the server: its cookie is refused from now on, even if a copy of
+    /// it was kept.
+    pub(crate) fn revoke(&self, session: &str) {
+        if !self.session_valid(session) {
+            return;
+        }
+        let mut parts = session.split('.');
+        let (Some(issued), Some(nonce)) = (parts.next(), parts.next()) else { return };
+        let expiry = issued.parse::<u64>().unwrap_or(0).saturating_add(self.session_ttl.as_secs());
+        let list = {
+            let mut revoked = self.revoked();
+            let now = unix_secs();
+            revoked.retain(|_, e| *e > now);
+            revoked.insert(nonce.to_owned(), expiry);
+            if revoked.len() > MAX_REVOKED {
+                let mut by_expiry: Vec<(String, u64)> = revoked.drain().collect();
+                by_expiry.sort_by_key(|(_, e)| std::cmp::Reverse(*e));
+                by_expiry.truncate(MAX_REVOKED);
+                revoked.extend(by_expiry);
+            }
+            revoked.iter().map(|(n, e)| (n.clone(), *e)).collect::<Vec<_>>()
+        };
+        if let Some(keep) = &self.keep_revoked {
+            keep(list);
         }
     }
 
@@ -145,7 +205,9 @@ impl Access {
             return false;
         }
         let now = unix_secs();
-        issued_secs <= now + 60 && now - issued_secs.min(now) <= self.session_ttl.as_secs()
+        issued_secs <= now + 60
+            && now - issued_secs.min(now) <= self.session_ttl.as_secs()
+            && !self.revoked().contains_key(nonce)
     }
 
     /// The CSRF token bound to a session: forms and scripts of that session must send it back.

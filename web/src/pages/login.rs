@@ -84,7 +84,12 @@ async fn login<B: Backend>(
     }
 }
 
-async fn logout<B: Backend>(State(state): State<AppState<B>>) -> Response {
+/// Logs out: the browser's cookie is cleared, and the session is revoked on the server so a
+/// copy of the cookie is refused too.
+async fn logout<B: Backend>(State(state): State<AppState<B>>, headers: HeaderMap) -> Response {
+    if let Some(session) = crate::auth::session_of(&headers) {
+        state.access.revoke(session);
+    }
     logged_out(&state.access)
 }
 
@@ -135,6 +140,52 @@ mod tests {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(headers.get(SET_COOKIE).is_none());
         assert!(body.contains("That is not the access token."), "{body}");
+    }
+
+    #[tokio::test]
+    async fn logging_out_revokes_the_session_on_the_server_and_after_a_restart() {
+        use crate::fake::http::access;
+        let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = {
+            let kept = Arc::clone(&kept);
+            move |list| *kept.lock().unwrap() = list
+        };
+        let app = crate::router(Arc::new(Fake::default()), access().with_revoked(Vec::new(), keep.clone()));
+        let (_, headers, _) = log_in(&app, TOKEN).await;
+        let cookie = headers[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let session = cookie.trim_start_matches("eq_session=").to_owned();
+        let get = |cookie: &str| {
+            Request::get("/")
+                .header(HOST, "127.0.0.1:8080")
+                .header("cookie", cookie)
+                .body(Body::empty())
+                .unwrap()
+        };
+        assert_eq!(send_to(&app, get(&cookie)).await.0, StatusCode::OK, "logged in");
+
+        let csrf = access().csrf_for(&session);
+        let logout = Request::post("/logout")
+            .header(HOST, "127.0.0.1:8080")
+            .header(ORIGIN, "http://127.0.0.1:8080")
+            .header("cookie", &cookie)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("_csrf={csrf}")))
+            .unwrap();
+        let (status, headers, _) = send_to(&app, logout).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert!(headers[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"), "the browser forgets it");
+        // A copy of the cookie kept elsewhere is refused from now on.
+        let (status, headers, _) = send_to(&app, get(&cookie)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert!(headers[LOCATION].to_str().unwrap().starts_with("/login"));
+        let list = kept.lock().unwrap().clone();
+        assert_eq!(list.len(), 1, "the revocation is handed over to be kept");
+        // After a restart with the kept list, still refused; a fresh login works.
+        let restarted = crate::router(Arc::new(Fake::default()), access().with_revoked(list, keep));
+        assert_eq!(send_to(&restarted, get(&cookie)).await.0, StatusCode::SEE_OTHER);
+        let (_, headers, _) = log_in(&restarted, TOKEN).await;
+        let fresh = headers[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+        assert_eq!(send_to(&restarted, get(&fresh)).await.0, StatusCode::OK);
     }
 
     #[tokio::test]
