@@ -412,7 +412,8 @@ fn run(common: &Common) -> anyhow::Result<()> {
         keys.persist(&store_for_keys).await.context("storing the dashboard's access keys")?;
         let access = keys
             .access_kept_in(&store_for_keys, config.web.secure_cookies, config.web.session_ttl())
-            .context("the dashboard's logged-out sessions")?;
+            .context("the dashboard's logged-out sessions")?
+            .with_hosts(config.web.hosts.clone());
         let mut backend = web_backend::HostBackend::new(runtime, venue, engine, wallet);
         if let Some(status) = news_status {
             backend = backend.with_news_status(status);

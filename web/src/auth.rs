@@ -47,6 +47,8 @@ pub struct Access {
     /// (Unix seconds), and who keeps the list across restarts.
     revoked: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
     keep_revoked: Option<Arc<KeepRevoked>>,
+    /// Host names answered besides IP addresses and `localhost` (see [`Access::host_allowed`]).
+    hosts: Arc<Vec<String>>,
 }
 
 /// Where the list of logged-out sessions (nonce, expiry) goes after each logout.
@@ -78,7 +80,34 @@ impl Access {
             failures: Arc::default(),
             revoked: Arc::default(),
             keep_revoked: None,
+            hosts: Arc::default(),
         }
+    }
+
+    /// Names the dashboard answers to besides IP addresses and `localhost` (`[web] hosts`).
+    #[must_use]
+    pub fn with_hosts(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.hosts = Arc::new(names.into_iter().map(|n| n.to_ascii_lowercase()).collect());
+        self
+    }
+
+    /// Whether a request's `Host` is one this dashboard answers to: an IP address, `localhost`,
+    /// or a configured name, with or without a port. A page that made its own name point here
+    /// (DNS rebinding) sends that name, and is refused before anything else runs.
+    #[must_use]
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        if let Some(v6) = host.strip_prefix('[') {
+            return v6.split_once(']').is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok());
+        }
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+            Some(_) => return false,
+            None => host.as_str(),
+        };
+        name.parse::<std::net::Ipv4Addr>().is_ok()
+            || name == "localhost"
+            || self.hosts.iter().any(|h| h == name)
     }
 
     /// Sessions logged out earlier (nonce, expiry in Unix seconds), and where each new logout's
@@ -353,6 +382,27 @@ fn is_api(path: &str) -> bool {
     path.starts_with("/api/") || path == "/api"
 }
 
+/// Refuses a request whose `Host` this dashboard does not answer to (see
+/// [`Access::host_allowed`]) before anything else runs: no page, and no guess at the token that
+/// would spend the operator's budget of failed logins.
+pub(crate) async fn require_known_host(
+    State(access): State<Arc<Access>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(host) = request.headers().get(HOST) {
+        let known = host.to_str().is_ok_and(|h| access.host_allowed(h));
+        if !known {
+            return AppError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "this dashboard answers to its IP address, localhost and the names in `[web] hosts` only",
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
 /// Requires an identity on every path but the public ones, and a valid CSRF token (header
 /// `X-CSRF-Token`, or form field `_csrf`) on every state-changing request of a browser session.
 /// The [`Identity`] is put in the request's extensions for the handlers.
@@ -450,10 +500,24 @@ pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// `next` when it is a path on this site whatever a browser does to it, else `/`. Browsers
+/// drop tabs and newlines from URLs, read `\` as `/`, and decode `%2F`/`%5C` in some places: so
+/// only printable ASCII without backslashes, starting with one `/` and not followed by `/`, `\`
+/// or an encoded slash, is taken.
+fn local_path(next: &str) -> &str {
+    let bytes = next.as_bytes();
+    if !bytes.iter().all(|b| (0x21..=0x7e).contains(b) && *b != b'\\') || bytes.first() != Some(&b'/') {
+        return "/";
+    }
+    // Printable ASCII from here: slicing by bytes is slicing by characters.
+    let lower = next.to_ascii_lowercase();
+    let second_is_slash = lower[1..].starts_with('/') || lower[1..].starts_with("%2f");
+    if second_is_slash || lower.contains("%5c") { "/" } else { next }
+}
+
 /// A response that logs the browser in and sends it on to `next` (a local path only).
 pub(crate) fn logged_in(access: &Access, next: &str) -> Response {
-    let target =
-        if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/" };
+    let target = local_path(next);
     let cookie = access.session_cookie(&access.new_session());
     (StatusCode::SEE_OTHER, [(SET_COOKIE, cookie), (LOCATION, target.to_owned())]).into_response()
 }
@@ -467,6 +531,33 @@ pub(crate) fn logged_out(access: &Access) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_post_login_redirect_stays_on_this_site_whatever_browsers_make_of_it() {
+        for local in ["/", "/history?market=x&page=2", "/settings#doctor", "/whales/0xab%20cd"] {
+            assert_eq!(local_path(local), local);
+        }
+        for hostile in [
+            "//evil.test",
+            "/\\evil.test",
+            "\\\\evil.test",
+            "/\t/evil.test",
+            "/\n/evil.test",
+            "/\r/evil.test",
+            "/ /evil.test",
+            "/%2Fevil.test",
+            "/%2fevil.test",
+            "/%5Cevil.test",
+            "/x/%5c..%5c",
+            "https://evil.test",
+            "evil.test",
+            "javascript:alert(1)",
+            "/\u{00a0}/evil.test",
+            "",
+        ] {
+            assert_eq!(local_path(hostile), "/", "{hostile:?}");
+        }
+    }
 
     fn access() -> Access {
         Access::new(Access::hash_token("secret-token"), [7; 32])

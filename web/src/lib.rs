@@ -53,7 +53,8 @@ pub fn router<B: Backend>(backend: B, access: Access) -> Router {
         .merge(live::routes::<B>())
         .merge(assets::routes::<B>())
         .with_state(state)
-        .layer(middleware::from_fn_with_state(access, auth::require_access))
+        .layer(middleware::from_fn_with_state(Arc::clone(&access), auth::require_access))
+        .layer(middleware::from_fn_with_state(access, auth::require_known_host))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(auth::security_headers))
 }

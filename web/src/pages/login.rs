@@ -223,6 +223,64 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rebinding_page_is_refused_before_it_can_spend_the_budget_of_failed_logins() {
+        let (_, app) = app();
+        for host in ["evil.test:8080", "evil.test", "127.0.0.1.evil.test:8080", "localhost.evil.test"] {
+            for _ in 0..2 * FAILURE_BURST {
+                let form = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("token", "guess")
+                    .append_pair("next", "/")
+                    .finish();
+                let request = Request::post("/login")
+                    .header(HOST, host)
+                    .header(ORIGIN, format!("http://{host}"))
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(form))
+                    .unwrap();
+                let (status, _, body) = send_to(&app, request).await;
+                assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{host}");
+                assert!(body.contains("`[web] hosts`"), "{body}");
+            }
+            let page = Request::get("/").header(HOST, host).body(Body::empty()).unwrap();
+            assert_eq!(
+                send_to(&app, page).await.0,
+                StatusCode::MISDIRECTED_REQUEST,
+                "{host}: no page either"
+            );
+        }
+        // The operator's own login still works: nothing was spent.
+        assert_logged_in(&log_in(&app, TOKEN).await);
+    }
+
+    #[test]
+    fn the_dashboard_answers_to_ip_addresses_localhost_and_configured_names() {
+        let access = crate::fake::http::access().with_hosts(["Bot.Home.Lan".to_owned()]);
+        for ok in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "192.168.1.20:80",
+            "[::1]:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "bot.home.lan:443",
+            "bot.home.lan",
+        ] {
+            assert!(access.host_allowed(ok), "{ok}");
+        }
+        for refused in [
+            "evil.test",
+            "bot.home.lan.evil.test",
+            "127.0.0.1:80:80",
+            "[::1",
+            "localhost:abc",
+            "",
+            "bot.home.lan:",
+        ] {
+            assert!(!access.host_allowed(refused), "{refused}");
+        }
+    }
+
+    #[tokio::test]
     async fn right_logins_cost_nothing() {
         let (_, app) = app();
         for _ in 0..3 * FAILURE_BURST {

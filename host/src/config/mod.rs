@@ -5,12 +5,14 @@ use crate::exchange::polymarket::{PolymarketConfig, RateLimits, RetryPolicy, Wal
 use crate::plugins::{Limits, PluginKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod web;
+pub use web::WebConfig;
+
 /// The embedded default configuration.
-pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 
 /// Why the configuration is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -248,24 +250,6 @@ pub struct PluginsConfig {
     pub active: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebConfig {
-    pub listen: SocketAddr,
-    /// Session cookies carry `Secure` (browsers accept it on http://127.0.0.1 and localhost).
-    pub secure_cookies: bool,
-    /// How long a browser stays logged in, hours (1..=8760).
-    pub session_ttl_hours: u64,
-}
-
-impl WebConfig {
-    /// How long a browser stays logged in.
-    #[must_use]
-    pub fn session_ttl(&self) -> Duration {
-        Duration::from_secs(self.session_ttl_hours * 3_600)
-    }
-}
-
 impl Config {
     /// The defaults, with `path`'s settings (if any) merged over them, validated.
     ///
@@ -349,11 +333,8 @@ impl Config {
                 format!("must be positive, got {}", self.exchange.paper.starting_cash),
             );
         }
-        if !(1..=8_760).contains(&self.web.session_ttl_hours) {
-            return bad(
-                "web.session_ttl_hours",
-                format!("must be 1-8760 (a year), got {}", self.web.session_ttl_hours),
-            );
+        if let Err((key, message)) = self.web.validate() {
+            return bad(key, message);
         }
         self.validate_polymarket()?;
         if let Err((key, message)) = self.signals.news.validate() {
