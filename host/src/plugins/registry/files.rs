@@ -1,0 +1,107 @@
+//! Reading the plugin directory: which files are loaded, replaced, rejected or unloaded.
+
+use super::*;
+
+impl Plugins {
+    /// Loads every `.wasm` file of the plugin directory, oldest first, so that of two files with
+    /// the same kind and name the newer wins. Returns the outcome per file.
+    ///
+    /// # Errors
+    /// When the directory cannot be read.
+    pub fn load_dir(&self) -> Result<Vec<FileStatus>, RuntimeError> {
+        let dir = &self.inner.options.dir;
+        let io = |source| RuntimeError::Io { path: dir.clone(), source };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if is_plugin_file(&path) {
+                let modified = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap_or(UNIX_EPOCH);
+                files.push((modified, path));
+            }
+        }
+        files.sort();
+        let mut out = Vec::with_capacity(files.len());
+        for (_, path) in files {
+            self.load_file(&path);
+            if let Some(status) = self.state().files.get(&path) {
+                out.push(status.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Loads (or reloads) one file: compile, check against the worlds, canary, then swap in.
+    /// A file that fails any step changes nothing but its status. Unchanged content is skipped.
+    pub fn load_file(&self, path: &Path) {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.unload_file(path),
+            Err(e) => return self.reject(path, String::new(), format!("cannot read the file: {e}")),
+        };
+        let sha256 = sha256_hex(&bytes);
+        if self.state().files.get(path).is_some_and(|f| f.sha256 == sha256) {
+            return;
+        }
+        match self.prepare(path, &bytes, &sha256) {
+            Ok(loaded) => self.install(loaded),
+            Err(e) => self.reject(path, sha256, e),
+        }
+    }
+
+    pub(super) fn reject(&self, path: &Path, sha256: String, error: String) {
+        tracing::warn!(file = %path.display(), %error, "plugin rejected; any previous version keeps serving");
+        self.state().files.insert(
+            path.to_path_buf(),
+            FileStatus { file: path.to_path_buf(), sha256, at_ms: now_ms(), result: Err(error.clone()) },
+        );
+        self.emit(PluginEvent::Rejected { file: path.to_path_buf(), error });
+    }
+
+    /// Forgets a file that was removed from the directory, unloading what it provided.
+    pub fn unload_file(&self, path: &Path) {
+        let removed: Vec<Arc<Loaded>> = {
+            let mut state = self.state();
+            state.files.remove(path);
+            state.provides.remove(path);
+            let keys: Vec<_> =
+                state.loaded.iter().filter(|(_, l)| l.file == path).map(|(k, _)| k.clone()).collect();
+            keys.iter().filter_map(|k| state.loaded.remove(k)).collect()
+        };
+        for l in removed {
+            self.refresh_active(l.info.kind);
+            tracing::info!(plugin = %l.label, file = %path.display(), "plugin unloaded: its file is gone");
+            self.emit(PluginEvent::Unloaded {
+                kind: l.info.kind,
+                name: l.info.name.clone(),
+                file: path.to_path_buf(),
+            });
+        }
+        self.revive_shadowed();
+    }
+
+    /// Reloads files whose plugin was shadowed by a file that has since gone or changed, so that
+    /// removing a replacement brings back what it replaced.
+    pub(super) fn revive_shadowed(&self) {
+        let orphans: Vec<PathBuf> = {
+            let mut state = self.state();
+            let orphans: Vec<PathBuf> = state
+                .provides
+                .iter()
+                .filter(|(_, key)| !state.loaded.contains_key(*key))
+                .map(|(path, _)| path.clone())
+                .collect();
+            for path in &orphans {
+                state.files.remove(path);
+                state.provides.remove(path);
+            }
+            orphans
+        };
+        for path in orphans {
+            self.load_file(&path);
+        }
+    }
+}
+
+fn is_plugin_file(path: &Path) -> bool {
+    is_plugin_path(path) && path.is_file()
+}
