@@ -205,6 +205,7 @@ fn plugin_options(config: &Config) -> PluginOptions {
     let mut options = PluginOptions::new(config.plugin_dir(), cache);
     options.limits = config.limits();
     options.quiet_period = std::time::Duration::from_millis(config.plugins.quiet_period_ms);
+    options.max_file_bytes = config.plugins.max_file_mib << 20;
     options.prefer = config.preferred_plugins();
     options
 }

@@ -100,3 +100,52 @@ fn swaps_under_continuous_calls_fail_no_call_and_bad_files_never_replace_a_worki
     assert_eq!(failed.load(Ordering::Relaxed), 0, "no call failed");
     assert!(ok.load(Ordering::Relaxed) > 20, "calls kept flowing: {}", ok.load(Ordering::Relaxed));
 }
+
+/// FIFOs, devices, symlinks to them and oversized files under a `.wasm` name are refused with
+/// why, at start and while watching, without ever blocking the watcher or reading the file.
+#[test]
+fn only_regular_files_under_the_size_cap_are_read_and_nothing_blocks_the_watcher() {
+    use equilibrage::plugins::{PluginOptions, Plugins};
+    let dir = tempfile::tempdir().unwrap();
+    equilibrage::plugins::install_defaults(dir.path()).unwrap();
+    let fifo = dir.path().join("fifo.wasm");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.wasm")).unwrap();
+    std::os::unix::fs::symlink(&fifo, dir.path().join("to-fifo.wasm")).unwrap();
+    let big = dir.path().join("big.wasm");
+    std::fs::File::create(&big).unwrap().set_len((2 << 20) + 1).unwrap();
+    // A symlink to a regular plugin file is fine.
+    std::fs::write(dir.path().join("real.bin"), guests::TEMPLATE.bytes).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("real.bin"), dir.path().join("linked.wasm")).unwrap();
+
+    let mut options = PluginOptions::new(dir.path(), Some(support::cache_dir()));
+    options.limits = support::limits();
+    options.max_file_bytes = 2 << 20;
+    let plugins = Plugins::new(options).unwrap();
+    // At start: nothing blocks (a FIFO opened for reading would wait for a writer forever).
+    let (done, started) = (std::sync::mpsc::channel(), std::time::Instant::now());
+    let loader = plugins.clone();
+    std::thread::spawn(move || done.0.send(loader.load_dir().unwrap()).unwrap());
+    let statuses =
+        done.1.recv_timeout(Duration::from_secs(60)).expect("the directory loads without blocking");
+    eprintln!("loaded in {:?}", started.elapsed());
+    let why = |name: &str| {
+        let file = dir.path().join(name);
+        statuses.iter().find(|s| s.file == file).and_then(|s| s.result.clone().err()).unwrap_or_default()
+    };
+    assert!(why("fifo.wasm").contains("not a regular file (a FIFO)"), "{}", why("fifo.wasm"));
+    assert!(why("to-fifo.wasm").contains("not a regular file (a FIFO)"), "{}", why("to-fifo.wasm"));
+    assert!(why("zero.wasm").contains("not a regular file (a device)"), "{}", why("zero.wasm"));
+    assert!(why("big.wasm").contains("3 MiB is over the 2 MiB"), "{}", why("big.wasm"));
+    assert_eq!(active_scorer(&plugins), "template-plugin", "a symlink to a regular file loads");
+
+    // While watching: a new FIFO is refused and later files still load.
+    let _hot = watch(&plugins).unwrap();
+    let fifo2 = dir.path().join("fifo2.wasm");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo2).status().unwrap().success());
+    let within = Duration::from_secs(20);
+    assert!(wait_until(within, || plugins.files().iter().any(|f| f.file == fifo2 && f.result.is_err())));
+    deploy(&dir.path().join("after.wasm"), guests::BAD_OUTPUT.bytes);
+    assert!(wait_until(within, || active_scorer(&plugins) == "bad-output"), "the watcher goes on");
+}

@@ -245,6 +245,8 @@ pub struct PluginsConfig {
     pub memory_limit_mib: usize,
     pub max_batch: usize,
     pub quiet_period_ms: u64,
+    /// The largest plugin file read, MiB (1..=1024).
+    pub max_file_mib: u64,
     pub compile_cache: bool,
     #[serde(default)]
     pub active: BTreeMap<String, String>,
@@ -291,6 +293,9 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&p.max_batch) {
             return bad("plugins.max_batch", format!("must be 1-1000000, got {}", p.max_batch));
+        }
+        if !(1..=1_024).contains(&p.max_file_mib) {
+            return bad("plugins.max_file_mib", format!("must be 1-1024, got {}", p.max_file_mib));
         }
         if p.quiet_period_ms > 10_000 {
             return bad(

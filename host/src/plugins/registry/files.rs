@@ -14,7 +14,8 @@ impl Plugins {
         let mut files = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
-            if is_plugin_file(&path) {
+            // Every `.wasm` name: one that is not a regular file is refused with why, visibly.
+            if is_plugin_path(&path) {
                 let modified = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap_or(UNIX_EPOCH);
                 files.push((modified, path));
             }
@@ -33,10 +34,10 @@ impl Plugins {
     /// Loads (or reloads) one file: compile, check against the worlds, canary, then swap in.
     /// A file that fails any step changes nothing but its status. Unchanged content is skipped.
     pub fn load_file(&self, path: &Path) {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.unload_file(path),
-            Err(e) => return self.reject(path, String::new(), format!("cannot read the file: {e}")),
+        let bytes = match read_plugin(path, self.inner.options.max_file_bytes) {
+            Read::Bytes(b) => b,
+            Read::Gone => return self.unload_file(path),
+            Read::Refused(why) => return self.reject(path, String::new(), why),
         };
         let sha256 = sha256_hex(&bytes);
         if self.state().files.get(path).is_some_and(|f| f.sha256 == sha256) {
@@ -102,6 +103,69 @@ impl Plugins {
     }
 }
 
-fn is_plugin_file(path: &Path) -> bool {
-    is_plugin_path(path) && path.is_file()
+/// What reading a plugin file gave.
+enum Read {
+    Bytes(Vec<u8>),
+    /// No file by that name any more.
+    Gone,
+    /// Not read, and why.
+    Refused(String),
+}
+
+/// Reads a plugin file without ever blocking on it or reading more than `max` bytes: it is
+/// opened non-blocking (a FIFO or a device under a `.wasm` name would otherwise hang the
+/// watcher, and a symlink may point at one), then only a regular file of at most `max` bytes is
+/// read, the size checked on the open file and again while reading (it may grow meanwhile).
+fn read_plugin(path: &Path, max: u64) -> Read {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Read::Gone,
+        Err(e) => return Read::Refused(format!("cannot read the file: {e}")),
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return Read::Refused(format!("cannot read the file: {e}")),
+    };
+    if !meta.is_file() {
+        return Read::Refused(format!(
+            "not a regular file ({}): only regular files (or symlinks to them) are loaded",
+            kind_of(&meta.file_type())
+        ));
+    }
+    let too_big = |size: u64| {
+        Read::Refused(format!(
+            "{} MiB is over the {} MiB a plugin file may have (`[plugins] max_file_mib`)",
+            size.div_ceil(1 << 20),
+            max >> 20
+        ))
+    };
+    if meta.len() > max {
+        return too_big(meta.len());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    match file.take(max.saturating_add(1)).read_to_end(&mut bytes) {
+        Ok(_) if bytes.len() as u64 > max => too_big(bytes.len() as u64),
+        Ok(_) => Read::Bytes(bytes),
+        Err(e) => Read::Refused(format!("cannot read the file: {e}")),
+    }
+}
+
+/// A file type in words.
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
 }

@@ -39,6 +39,8 @@ pub struct PluginOptions {
     pub quiet_period: Duration,
     /// Plugin name to use per kind; without one, the most recently loaded plugin of the kind.
     pub prefer: BTreeMap<PluginKind, String>,
+    /// The largest plugin file read; larger ones are refused unread.
+    pub max_file_bytes: u64,
 }
 
 impl PluginOptions {
@@ -51,6 +53,7 @@ impl PluginOptions {
             limits: Limits::default(),
             quiet_period: Duration::from_millis(20),
             prefer: BTreeMap::new(),
+            max_file_bytes: 64 << 20,
         }
     }
 }
