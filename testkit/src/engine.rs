@@ -160,7 +160,7 @@ impl State {
         if fail_at_settle {
             self.faults.fail_trades -= 1;
         }
-        let now = now_secs();
+        let now = now_secs() + self.clock_skew_secs;
         let trade = Trade {
             id: self.uuid(),
             order_id: order.id.clone(),

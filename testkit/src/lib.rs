@@ -219,6 +219,12 @@ impl MockPolymarket {
     }
 
     /// Makes `GET /time` answer this value (seconds), or the clock when `None`.
+    /// Runs the venue's clock `secs` ahead of this machine's (negative: behind): trades are
+    /// stamped and `GET /time` answers on it.
+    pub fn set_clock_skew(&self, secs: i64) {
+        lock(&self.shared).clock_skew_secs = secs;
+    }
+
     pub fn set_server_time(&self, secs: Option<i64>) {
         lock(&self.shared).server_time = secs;
     }
@@ -423,6 +429,17 @@ impl Faults {
             error: error.to_owned(),
             remaining: count,
         });
+    }
+
+    /// Carries out every request whose path starts with `path_prefix` at once but holds its
+    /// answer back for `delay` (a zero duration removes it): an order filled at the venue whose
+    /// answer the client may time out on.
+    pub fn delay_answer(&self, path_prefix: &str, delay: Duration) {
+        let mut st = lock(&self.shared);
+        st.faults.answer_delay.retain(|(p, _)| p != path_prefix);
+        if !delay.is_zero() {
+            st.faults.answer_delay.push((path_prefix.to_owned(), delay));
+        }
     }
 
     /// Delays every response whose path starts with `path_prefix` (a zero duration removes the

@@ -80,7 +80,7 @@ async fn record_and_fault(AxumState(shared): AxumState<Shared>, req: Request, ne
         .filter(|(k, _)| k.as_str().to_ascii_lowercase().starts_with("poly_"))
         .map(|(k, v)| (k.as_str().to_ascii_uppercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let (idx, delay, fail) = {
+    let (idx, delay, answer_delay, fail) = {
         let mut st = lock(&shared);
         st.requests.push(Recorded {
             method: parts.method.to_string(),
@@ -92,6 +92,8 @@ async fn record_and_fault(AxumState(shared): AxumState<Shared>, req: Request, ne
             status: 0,
         });
         let delay = st.faults.delay.iter().find(|(p, _)| path.starts_with(p.as_str())).map(|(_, d)| *d);
+        let answer_delay =
+            st.faults.answer_delay.iter().find(|(p, _)| path.starts_with(p.as_str())).map(|(_, d)| *d);
         let fail = st
             .faults
             .fail
@@ -105,7 +107,7 @@ async fn record_and_fault(AxumState(shared): AxumState<Shared>, req: Request, ne
         } else {
             fail
         };
-        (st.requests.len() - 1, delay, fail)
+        (st.requests.len() - 1, delay, answer_delay, fail)
     };
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
@@ -116,6 +118,10 @@ async fn record_and_fault(AxumState(shared): AxumState<Shared>, req: Request, ne
     };
     if let Some(r) = lock(&shared).requests.get_mut(idx) {
         r.status = response.status().as_u16();
+    }
+    // Done at the venue; the answer is what is late (a client that gives up never hears it).
+    if let Some(d) = answer_delay {
+        tokio::time::sleep(d).await;
     }
     response
 }
@@ -216,7 +222,8 @@ fn l2(st: &mut State, headers: &HeaderMap, method: &Method, uri: &Uri, body: &[u
 }
 
 async fn time(AxumState(shared): AxumState<Shared>) -> Response {
-    let t = lock(&shared).server_time.unwrap_or_else(now_secs);
+    let st = lock(&shared);
+    let t = st.server_time.unwrap_or_else(|| now_secs() + st.clock_skew_secs);
     Json(t).into_response()
 }
 

@@ -204,6 +204,8 @@ pub(crate) struct FaultState {
     /// Requests refused by a rate class (not by an injected fault).
     pub(crate) throttled: usize,
     pub(crate) delay: Vec<(String, Duration)>,
+    /// Responses held back after the request was carried out (a slow answer, not a slow venue).
+    pub(crate) answer_delay: Vec<(String, Duration)>,
     pub(crate) fail_trades: usize,
     pub(crate) skip_ws: usize,
     pub(crate) duplicate_ws: bool,
@@ -227,6 +229,8 @@ pub(crate) struct State {
     pub(crate) balance_read: bool,
     pub(crate) positions: HashMap<String, Position>,
     pub(crate) server_time: Option<i64>,
+    /// The venue's clock minus the machine's, seconds: trades are stamped and `/time` answers on it.
+    pub(crate) clock_skew_secs: i64,
     pub(crate) requests: Vec<Recorded>,
     pub(crate) page_limit: usize,
     pub(crate) faults: FaultState,
@@ -286,6 +290,7 @@ impl State {
             balance_read: false,
             positions: HashMap::new(),
             server_time: None,
+            clock_skew_secs: 0,
             requests: Vec::new(),
             page_limit: 100,
             faults: FaultState::default(),

@@ -6,6 +6,7 @@ mod history;
 mod ledger;
 mod monitor;
 mod observer;
+mod orders;
 mod plugin_io;
 mod recovery;
 mod rules;

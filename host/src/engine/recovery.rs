@@ -3,7 +3,7 @@
 //! and the ledger is checked against the venue's balance.
 
 use super::ledger::{Account, reverse_fill};
-use super::trader::{FillReport, Placed};
+use super::orders::{FillReport, Placed};
 use super::{Inner, Result};
 use crate::exchange::{Side, TradeReport, TradeStatus};
 use crate::store::{Action, Intent, PositionStatus, Settlement, TradeRecord};
