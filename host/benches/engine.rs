@@ -487,6 +487,7 @@ fn commit(dir: &tempfile::TempDir) {
                 fill_and_kill: true,
                 created_at_ms: 1_767_225_600_000,
                 reason: "yes best bid 0.36 is 40.0 % below its entry 0.60".into(),
+                order_id: None,
             };
             let id = intent.client_id.clone();
             let start = Instant::now();

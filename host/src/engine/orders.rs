@@ -102,9 +102,19 @@ impl Inner {
             }));
         }
         match placed {
-            Ok(ack) if matches!(ack.status, OrderStatus::Delayed | OrderStatus::Live) => Placed::Unknown(
-                format!("order {} is {:?}; its fills will be reconciled", ack.order_id, ack.status),
-            ),
+            Ok(ack) if matches!(ack.status, OrderStatus::Delayed | OrderStatus::Live) => {
+                // Its fills come later: they will be matched by this id, whatever the clocks say.
+                let mut known = intent.clone();
+                known.order_id = Some(ack.order_id.clone()).filter(|id| !id.is_empty());
+                let kept = match self.journal(&known).await {
+                    Ok(()) => String::new(),
+                    Err(e) => format!(" (its id could not be journalled: {e})"),
+                };
+                Placed::Unknown(format!(
+                    "order {} is {:?}; its fills will be reconciled{kept}",
+                    ack.order_id, ack.status
+                ))
+            }
             Ok(ack) => self.record(intent, FillReport::from_ack(&ack)).await,
             Err(e @ (ExchangeError::Rejected { .. } | ExchangeError::Retryable { .. })) => {
                 // Nothing reached the book: the intent is resolved with nothing traded.

@@ -35,21 +35,26 @@ fn settlement(s: TradeStatus) -> Settlement {
     }
 }
 
-/// The venue's trades of one order not recorded yet, as one fill: the earliest such order on
-/// the intent's token and side placed after the intent was written.
+/// The venue's trades of one order not recorded yet, as one fill. With the order's id known
+/// (journalled from its acknowledgement), its own trades; without, the earliest order on the
+/// intent's token and side placed after the intent was written, by the venue's clock
+/// (`offset_ms`: venue minus local), with the venue's trade times rounded down to seconds.
 fn find_fill(
     intent: &Intent,
     trades: &[TradeReport],
     known: &HashSet<String>,
     claimed: &HashSet<String>,
+    offset_ms: i64,
 ) -> Option<FillReport> {
     let side = if intent.action == Action::Buy { Side::Buy } else { Side::Sell };
+    let written_at_venue = intent.created_at_ms.saturating_add(offset_ms);
     let mut orders: BTreeMap<&str, Vec<&TradeReport>> = BTreeMap::new();
     for t in trades.iter().filter(|t| {
-        t.token == intent.token
-            && t.side == side
-            && t.status != TradeStatus::Failed
-            && t.at_ms >= intent.created_at_ms - 5_000
+        let ours = match &intent.order_id {
+            Some(id) => t.order_id == *id,
+            None => t.token == intent.token && t.side == side && t.at_ms >= written_at_venue - 5_000,
+        };
+        ours && t.status != TradeStatus::Failed
             && !known.contains(&t.trade_id)
             && !claimed.contains(&t.order_id)
     }) {
@@ -215,7 +220,8 @@ impl Inner {
                 .collect()
         };
         let Some(since) = intents.iter().map(|i| i.created_at_ms).min() else { return };
-        let trades = match self.exchange.trades(since - 60_000).await {
+        let offset = self.exchange.clock_offset_ms();
+        let trades = match self.exchange.trades(since.saturating_add(offset) - 60_000).await {
             Ok(t) => t,
             Err(e) => return self.error("recovery", format!("the venue's trades: {e}; will retry")),
         };
@@ -225,7 +231,7 @@ impl Inner {
         };
         let mut claimed = HashSet::new();
         for intent in intents {
-            let placed = match find_fill(&intent, &trades, &known, &claimed) {
+            let placed = match find_fill(&intent, &trades, &known, &claimed, offset) {
                 Some(fill) => {
                     claimed.insert(fill.order_id.clone());
                     self.record(&intent, fill).await
@@ -244,9 +250,10 @@ impl Inner {
 
     /// One intent whose placement had no clear answer, right after it was sent.
     pub(super) async fn reconcile_intent(&self, intent: &Intent) -> Result<Option<Placed>> {
-        let trades = self.exchange.trades(intent.created_at_ms - 60_000).await?;
+        let offset = self.exchange.clock_offset_ms();
+        let trades = self.exchange.trades(intent.created_at_ms.saturating_add(offset) - 60_000).await?;
         let known = self.known_trade_ids()?;
-        match find_fill(intent, &trades, &known, &HashSet::new()) {
+        match find_fill(intent, &trades, &known, &HashSet::new(), offset) {
             Some(fill) => Ok(Some(self.record(intent, fill).await)),
             None => Ok(None),
         }
@@ -335,5 +342,73 @@ impl Inner {
 
     fn known_trade_ids(&self) -> Result<HashSet<String>> {
         Ok(self.store.read()?.trades()?.into_iter().flat_map(|t| t.exchange_trade_ids).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{IntentAmount, Leg, Purpose};
+    use rust_decimal_macros::dec;
+
+    fn intent(order_id: Option<&str>) -> Intent {
+        Intent {
+            client_id: "p1-yes-entry".into(),
+            position_id: 1,
+            leg: Leg::Yes,
+            action: Action::Buy,
+            purpose: Purpose::Entry,
+            token: "tok-yes".into(),
+            amount: IntentAmount::Usd(dec!(10)),
+            fill_and_kill: false,
+            created_at_ms: 1_000_000,
+            reason: "entry".into(),
+            order_id: order_id.map(str::to_owned),
+        }
+    }
+
+    fn trade(id: &str, order: &str, at_ms: i64) -> TradeReport {
+        TradeReport {
+            trade_id: id.into(),
+            order_id: order.into(),
+            token: "tok-yes".into(),
+            side: Side::Buy,
+            price: dec!(0.5),
+            shares: dec!(20),
+            fee: Decimal::ZERO,
+            status: TradeStatus::Matched,
+            tx_hash: None,
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn an_order_id_from_the_acknowledgement_decides_whatever_the_times_say() {
+        let none = HashSet::new();
+        // Another order on the same token and side, right after the intent; ours, filled a
+        // minute "before" it on a venue clock far off.
+        let trades = [trade("t-other", "0xother", 1_000_500), trade("t-ours", "0xours", 940_000)];
+        let by_id = find_fill(&intent(Some("0xours")), &trades, &none, &none, 0).unwrap();
+        assert_eq!(
+            (by_id.order_id.as_str(), by_id.trade_ids.as_slice()),
+            ("0xours", ["t-ours".to_owned()].as_slice())
+        );
+        // Without an id, the window decides: the other order is the only one after the intent.
+        let by_time = find_fill(&intent(None), &trades, &none, &none, 0).unwrap();
+        assert_eq!(by_time.order_id, "0xother");
+        // An id with no trade yet is no fill, even with a candidate in the window.
+        assert!(find_fill(&intent(Some("0xlater")), &trades, &none, &none, 0).is_none());
+    }
+
+    #[test]
+    fn without_an_id_the_window_is_on_the_venues_clock() {
+        let none = HashSet::new();
+        // The venue's clock runs 6 s behind this machine's; its trade is stamped in whole seconds.
+        let trades = [trade("t1", "0xo", 994_000)];
+        assert!(find_fill(&intent(None), &trades, &none, &none, 0).is_none(), "a local window misses it");
+        assert!(
+            find_fill(&intent(None), &trades, &none, &none, -6_000).is_some(),
+            "the venue's window finds it"
+        );
     }
 }

@@ -180,6 +180,7 @@ impl Inner {
                     fill_and_kill: false,
                     created_at_ms: now,
                     reason: "entry".into(),
+                    order_id: None,
                 });
                 w.put_position(&position)?;
                 for i in &intents {
@@ -213,6 +214,8 @@ impl Inner {
                     client_id: self.client_id(id, leg, Purpose::Entry),
                     created_at_ms: self.clock.now_ms(),
                     reason: format!("entry, retry {attempts}"),
+                    // A new order: nothing of the earlier one's.
+                    order_id: None,
                     ..intents[leg.index()].clone()
                 };
                 tracing::warn!(position = id, leg = leg.as_str(), attempts, "entry side failed; retrying");
@@ -275,6 +278,7 @@ impl Inner {
                     fill_and_kill: true,
                     created_at_ms: self.clock.now_ms(),
                     reason: format!("unwind: the {} side could not be bought ({why})", failed.as_str()),
+                    order_id: None,
                 };
                 let outcome = self.execute(&unwind).await;
                 let mut p = self.cached(id).ok_or(EngineError::UnknownPosition(id))?;
@@ -320,6 +324,7 @@ impl Inner {
             fill_and_kill: true,
             created_at_ms: self.clock.now_ms(),
             reason: reason.to_owned(),
+            order_id: None,
         };
         self.execute(&intent).await
     }

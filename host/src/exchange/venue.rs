@@ -53,6 +53,12 @@ pub trait Exchange: Send + Sync {
     /// Collateral.
     fn balance(&self) -> BoxFuture<'_, Result<Balance>>;
 
+    /// The venue's clock minus this machine's, milliseconds, as last measured: trades are
+    /// stamped on the venue's clock, so matching them to orders by time uses it.
+    fn clock_offset_ms(&self) -> i64 {
+        0
+    }
+
     /// What the last listing left out that the operator should know of.
     fn listing_notes(&self) -> ListingNotes {
         ListingNotes::default()

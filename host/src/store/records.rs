@@ -324,6 +324,10 @@ pub struct Intent {
     pub fill_and_kill: bool,
     pub created_at_ms: i64,
     pub reason: String,
+    /// The venue's order id, kept from its first acknowledgement (`live`, `delayed`): the order's
+    /// fills are matched by it, not by token, side and time.
+    #[serde(default)]
+    pub order_id: Option<String>,
 }
 
 /// A scored factor of an opportunity, with the weight that applied to it.

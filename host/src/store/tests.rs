@@ -85,6 +85,7 @@ fn intent(client_id: &str, created_at_ms: i64) -> Intent {
         fill_and_kill: true,
         created_at_ms,
         reason: "stop loss".into(),
+        order_id: None,
     }
 }
 

@@ -5,12 +5,14 @@
 
 use super::clob::parse_book_meta;
 use super::feed::{FeedStats, FeedTimings, MarketFeed, Snapshots};
+pub use super::health::Health;
 use super::http::{Call, Http, L2Credentials, RateLimits, Request, RetryPolicy, Route};
 use super::signer::{OrderSigner, SignerConfig, WalletType};
 use super::trading::{
     Me, UserEvent, parse_balance, parse_cancel, parse_open_orders, parse_posted, parse_trades,
 };
 use super::user::UserFeed;
+use super::venue_clock;
 use crate::exchange::book::{Amount, FillPolicy, OrderBook, Side};
 use crate::exchange::error::{ExchangeError, Result};
 use crate::exchange::types::{
@@ -88,31 +90,6 @@ impl PolymarketConfig {
     }
 }
 
-/// How the live link is doing, for the dashboard and alerts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Health {
-    pub heartbeats_ok: u64,
-    /// Failures since the last success; the exchange cancels resting orders when heartbeats stop.
-    pub heartbeat_failures: u32,
-    /// Heartbeats that carried a stale id and were resent with the exchange's.
-    pub heartbeat_resyncs: u64,
-    pub last_error: Option<String>,
-    /// Every market-feed connection is up.
-    pub feed_connected: bool,
-    /// Market-feed connections opened (tokens are spread over them).
-    pub feed_links: u64,
-    pub feed_connects: u64,
-    pub feed_gaps: u64,
-    pub feed_snapshots: u64,
-    pub feed_duplicates: u64,
-    /// Protocol-V2 markets the last listing left out (this version does not trade them).
-    pub listing_protocol_v2: u64,
-    /// Pages of the last listing that failed (their markets are missing from it).
-    pub listing_bad_pages: u64,
-    /// Connections of the user channel (more than one: it dropped and came back).
-    pub user_connects: u64,
-}
-
 /// The public REST side, shared with the market feed for snapshots.
 #[derive(Debug)]
 struct Rest {
@@ -167,6 +144,8 @@ struct Shared {
     markets: Mutex<HashMap<TokenId, Market>>,
     placed: Mutex<HashMap<String, OrderAck>>,
     health: Mutex<Health>,
+    /// The venue's clock minus this machine's, ms (see `venue_clock`).
+    clock_offset: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Shared {
@@ -180,6 +159,8 @@ impl std::fmt::Debug for Shared {
 pub struct LiveExchange {
     shared: Arc<Shared>,
     heartbeat: Option<Arc<AbortOnDrop>>,
+    /// Measures the venue's clock again every so often.
+    clock: Option<Arc<AbortOnDrop>>,
 }
 
 #[derive(Debug)]
@@ -221,6 +202,26 @@ impl LiveExchange {
             let shared = exchange.shared.clone();
             exchange.heartbeat = Some(Arc::new(AbortOnDrop(tokio::spawn(heartbeats(shared)))));
         }
+        // Trades are stamped on the venue's clock: measured now, before any reconciliation, and
+        // again every so often.
+        let shared = exchange.shared.clone();
+        let remeasure = async move {
+            loop {
+                let (rest, offset) = (&shared.rest, &shared.clock_offset);
+                if let Err(e) = venue_clock::measure(&rest.http, &rest.clob, offset).await {
+                    tracing::warn!(error = %e, "reading the venue's clock");
+                }
+                tokio::time::sleep(venue_clock::EVERY).await;
+            }
+        };
+        let (rest, offset) = (&exchange.shared.rest, &exchange.shared.clock_offset);
+        if let Err(e) = venue_clock::measure(&rest.http, &rest.clob, offset).await {
+            tracing::warn!(error = %e, "reading the venue's clock");
+        }
+        exchange.clock = Some(Arc::new(AbortOnDrop(tokio::spawn(async move {
+            tokio::time::sleep(venue_clock::EVERY).await;
+            remeasure.await;
+        }))));
         Ok(exchange)
     }
 
@@ -247,8 +248,9 @@ impl LiveExchange {
             markets: Mutex::new(HashMap::new()),
             placed: Mutex::new(HashMap::new()),
             health: Mutex::new(Health::default()),
+            clock_offset: std::sync::atomic::AtomicI64::new(0),
         };
-        Ok(Self { shared: Arc::new(shared), heartbeat: None })
+        Ok(Self { shared: Arc::new(shared), heartbeat: None, clock: None })
     }
 
     /// How the link is doing.
@@ -510,6 +512,10 @@ impl Exchange for LiveExchange {
 
     fn markets(&self) -> BoxFuture<'_, Result<Vec<Market>>> {
         Box::pin(self.list())
+    }
+
+    fn clock_offset_ms(&self) -> i64 {
+        self.shared.clock_offset.load(Ordering::Relaxed)
     }
 
     fn book<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<OrderBook>> {

@@ -6,6 +6,7 @@ mod auth;
 mod clob;
 mod feed;
 mod gamma;
+mod health;
 mod heartbeat;
 mod http;
 mod listing;
@@ -13,6 +14,7 @@ mod live;
 mod signer;
 mod trading;
 mod user;
+mod venue_clock;
 
 pub use auth::{AuthError, l2_signature};
 pub use clob::{

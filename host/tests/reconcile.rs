@@ -1,0 +1,63 @@
+//! Reconciliation that does not trust clocks: an order whose answer never arrived is matched
+//! to the venue's trades on the venue's clock, so a machine clock seconds off the venue's never
+//! takes a fill for a miss and buys twice.
+
+mod support;
+
+use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
+use equilibrage::exchange::polymarket::LiveExchange;
+use equilibrage::store::{PositionStatus, Store};
+use equilibrage_testkit::{MockMarket, MockPolymarket};
+use rust_decimal_macros::dec;
+use std::sync::Arc;
+use std::time::Duration;
+use support::{live_config, runtime, signer};
+
+const CONDITION: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
+const YES: &str = "71321045679252212594626385532706912750332728571942532289631379312455583992563";
+const NO: &str = "52114319501245915516055106046884209969926127482827954674443846427813813222426";
+
+async fn entry_whose_answers_time_out(skew_secs: i64) {
+    let mock = MockPolymarket::start().await;
+    mock.add_market(MockMarket::binary("801", CONDITION, YES, NO));
+    mock.set_book(YES, &[(dec!(0.44), dec!(500))], &[(dec!(0.45), dec!(500))]);
+    mock.set_book(NO, &[(dec!(0.53), dec!(500))], &[(dec!(0.55), dec!(500))]);
+    mock.set_balance(dec!(1000));
+    mock.set_clock_skew(skew_secs);
+    let mut config = live_config(&mock);
+    config.retry.timeout = Duration::from_millis(800);
+    let venue = LiveExchange::connect(config, signer(&mock, true)).await.unwrap();
+    // The venue fills each order at once, but its answer comes after the bot gave up waiting.
+    mock.faults().delay_answer("/order", Duration::from_millis(2_500));
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let options = EngineOptions { settings: Settings::default(), clock: Clock::system() };
+    let engine = Engine::open(Arc::new(venue), plugins, store, options).await.unwrap();
+
+    let p = engine.enter(CONDITION, Some(dec!(20))).await.unwrap();
+    assert_eq!(p.status, PositionStatus::Active, "both fills found at once: {p:?}");
+    assert_eq!(mock.trades().len(), 2, "one buy per side at the venue");
+    let posts = mock.requests().iter().filter(|r| r.method == "POST" && r.path == "/order").count();
+    assert_eq!(posts, 2, "no order sent twice");
+    let trades = engine.trades().unwrap();
+    assert_eq!(trades.len(), 2, "the ledger records both fills");
+    for (leg, token) in [(&p.legs[0], YES), (&p.legs[1], NO)] {
+        assert_eq!(leg.held(), mock.position(token), "the ledger holds what the venue holds");
+    }
+    // The sweep's later reconciliation changes nothing.
+    let _tasks = engine.spawn();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(mock.trades().len(), 2);
+    assert_eq!(engine.trades().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_whose_answer_timed_out_is_found_with_the_machine_clock_seconds_ahead() {
+    entry_whose_answers_time_out(-6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_whose_answer_timed_out_is_found_with_the_machine_clock_seconds_behind() {
+    entry_whose_answers_time_out(6).await;
+}
