@@ -61,3 +61,60 @@ async fn a_fill_whose_answer_timed_out_is_found_with_the_machine_clock_seconds_a
 async fn a_fill_whose_answer_timed_out_is_found_with_the_machine_clock_seconds_behind() {
     entry_whose_answers_time_out(6).await;
 }
+
+/// A venue whose trades say nonsense (a price of 10²⁰, a negative size) is malformed input: the
+/// fill is not recorded from it, nothing panics, and once the venue answers sanely again the
+/// fill is recorded once, as it really was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trades_priced_out_of_range_or_negative_are_refused_at_the_border_and_lose_nothing() {
+    for (field, nonsense) in [("price", "1e20"), ("size", "-22"), ("size", "1e15")] {
+        let mock = MockPolymarket::start().await;
+        mock.add_market(MockMarket::binary("802", CONDITION, YES, NO));
+        mock.set_book(YES, &[(dec!(0.44), dec!(500))], &[(dec!(0.45), dec!(500))]);
+        mock.set_book(NO, &[(dec!(0.53), dec!(500))], &[(dec!(0.55), dec!(500))]);
+        mock.set_balance(dec!(1000));
+        let mut config = live_config(&mock);
+        config.retry.timeout = Duration::from_millis(800);
+        let venue = LiveExchange::connect(config, signer(&mock, true)).await.unwrap();
+        mock.faults().delay_answer("/order", Duration::from_millis(2_500));
+        mock.faults().override_trades(field, Some(serde_json::json!(nonsense)));
+        let (_plugins_dir, plugins) = runtime(&[]);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+        // The sweep reconciles journalled orders; every second here.
+        let settings = Settings { sweep_interval_secs: 1, ..Settings::default() };
+        let options = EngineOptions { settings, clock: Clock::system() };
+        let engine = Engine::open(Arc::new(venue), plugins, store, options).await.unwrap();
+
+        let p = engine.enter(CONDITION, Some(dec!(20))).await.unwrap();
+        assert_eq!(p.status, PositionStatus::Opening, "{field} {nonsense}: nothing recorded from nonsense");
+        assert!(engine.trades().unwrap().is_empty(), "{field} {nonsense}: the ledger is untouched");
+        assert_eq!(mock.trades().len(), 2, "the venue did fill both orders");
+
+        // The venue makes sense again: the journalled orders are reconciled, once each.
+        mock.faults().override_trades(field, None);
+        mock.faults().delay_answer("/order", Duration::ZERO);
+        let tasks = engine.spawn();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while engine.position(p.id).unwrap().position.status != PositionStatus::Active {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{field} {nonsense}: reconciled after the grace period"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let trades = engine.trades().unwrap();
+        assert_eq!(trades.len(), 2, "{field} {nonsense}");
+        assert!(
+            trades
+                .iter()
+                .all(|t| t.shares > rust_decimal::Decimal::ZERO && t.price < rust_decimal::Decimal::ONE)
+        );
+        assert_eq!(mock.trades().len(), 2, "{field} {nonsense}: nothing bought twice");
+        assert!(
+            engine.loops().iter().all(|l| l.running && l.restarts == 0),
+            "{field} {nonsense}: no loop failed"
+        );
+        drop(tasks);
+    }
+}

@@ -431,6 +431,16 @@ impl Faults {
         });
     }
 
+    /// Serves every `/data/trades` item with `field` set to `value` (a malformed payload: a
+    /// price of `"1e20"`, a negative size); `None` serves them as they are again.
+    pub fn override_trades(&self, field: &str, value: Option<serde_json::Value>) {
+        let mut st = lock(&self.shared);
+        st.faults.trade_overrides.retain(|(f, _)| f != field);
+        if let Some(value) = value {
+            st.faults.trade_overrides.push((field.to_owned(), value));
+        }
+    }
+
     /// Carries out every request whose path starts with `path_prefix` at once but holds its
     /// answer back for `delay` (a zero duration removes it): an order filled at the venue whose
     /// answer the client may time out on.

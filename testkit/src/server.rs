@@ -645,7 +645,11 @@ async fn clob_trades(
         let mut items = Vec::new();
         for t in &st.trades {
             if trade_matches(&st, t, &q)? {
-                items.push(st.trade_json(t));
+                let mut item = st.trade_json(t);
+                for (field, value) in &st.faults.trade_overrides {
+                    item[field.as_str()] = value.clone();
+                }
+                items.push(item);
             }
         }
         page(items, q.get("next_cursor"), st.page_limit)

@@ -206,6 +206,8 @@ pub(crate) struct FaultState {
     pub(crate) delay: Vec<(String, Duration)>,
     /// Responses held back after the request was carried out (a slow answer, not a slow venue).
     pub(crate) answer_delay: Vec<(String, Duration)>,
+    /// Fields of every `/data/trades` item replaced as served (malformed payloads).
+    pub(crate) trade_overrides: Vec<(String, serde_json::Value)>,
     pub(crate) fail_trades: usize,
     pub(crate) skip_ws: usize,
     pub(crate) duplicate_ws: bool,

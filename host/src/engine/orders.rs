@@ -153,6 +153,15 @@ impl Inner {
     /// Records a fill and resolves its intent, in one transaction; updates the cache and tells
     /// subscribers. A fill of nothing just resolves the intent.
     pub(super) async fn record(&self, intent: &Intent, fill: FillReport) -> Placed {
+        // The venue's numbers are checked where they are parsed; a fill that still makes no
+        // sense is not booked: its intent stays journalled for reconciliation.
+        let negative = |d: Decimal| d.is_sign_negative() && !d.is_zero();
+        if negative(fill.shares) || negative(fill.notional) || negative(fill.fee) {
+            return Placed::Unknown(format!(
+                "order {}: a fill of {} shares for {} pUSD (fee {}) makes no sense; not recorded",
+                fill.order_id, fill.shares, fill.notional, fill.fee
+            ));
+        }
         if fill.shares.is_zero() {
             return match self.resolve_unfilled(intent).await {
                 Ok(()) => Placed::Nothing("nothing matched".into()),

@@ -55,7 +55,8 @@ const MICROS: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
 /// A decimal as micro-units, toward zero; saturating (no real price or share count comes near).
 pub(crate) fn micros(v: Decimal) -> i64 {
     use rust_decimal::prelude::ToPrimitive as _;
-    (v * MICROS).trunc().to_i64().unwrap_or(if v.is_sign_negative() { i64::MIN } else { i64::MAX })
+    let saturated = if v.is_sign_negative() { i64::MIN } else { i64::MAX };
+    v.checked_mul(MICROS).and_then(|m| m.trunc().to_i64()).unwrap_or(saturated)
 }
 
 /// The plugin's view of a position, at the best bids and asks given (YES, NO).

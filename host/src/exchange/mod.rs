@@ -6,6 +6,7 @@ pub(crate) mod account;
 mod book;
 mod books;
 mod error;
+pub mod numbers;
 pub mod paper;
 pub mod polymarket;
 pub mod sim;

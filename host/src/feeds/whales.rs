@@ -309,6 +309,7 @@ pub fn parse_trade(v: &Value) -> Result<WhaleTrade, String> {
     };
     let shares = number(v, "size")?;
     let price = number(v, "price")?;
+    crate::exchange::numbers::quantity("size", shares).map_err(|e| e.to_string())?;
     if shares <= Decimal::ZERO {
         return Err(format!("size {shares} is not positive"));
     }
@@ -339,7 +340,8 @@ pub fn parse_holders(body: &str, market: &str) -> Result<(Vec<Holder>, Vec<Strin
                     wallet: text(h, "proxyWallet")?.to_ascii_lowercase(),
                     market: market.to_ascii_lowercase(),
                     outcome: outcome_index(h)?,
-                    shares: number(h, "amount")?,
+                    shares: crate::exchange::numbers::quantity("amount", number(h, "amount")?)
+                        .map_err(|e| e.to_string())?,
                 })
             })();
             match parsed {

@@ -22,8 +22,30 @@ struct RawLevel {
     size: String,
 }
 
+/// A size, amount or tick: a decimal from 0 to 10¹² (see `exchange::numbers`).
 fn decimal(what: &str, text: &str) -> Result<Decimal, ClobError> {
-    Decimal::from_str(text.trim()).map_err(|_| ClobError::Value(format!("{what} {text:?} is not a decimal")))
+    let d = Decimal::from_str(text.trim())
+        .map_err(|_| ClobError::Value(format!("{what} {text:?} is not a decimal")))?;
+    crate::exchange::numbers::quantity(what, d).map_err(|e| ClobError::Value(e.to_string()))
+}
+
+/// A best price: a decimal from 0 to 1 (an empty side reads 0 or 1).
+fn price(what: &str, text: &str) -> Result<Decimal, ClobError> {
+    crate::exchange::numbers::price(what, decimal(what, text)?).map_err(|e| ClobError::Value(e.to_string()))
+}
+
+/// A level's or a trade's price: strictly between 0 and 1.
+fn level_price(what: &str, text: &str) -> Result<Decimal, ClobError> {
+    let d = Decimal::from_str(text.trim())
+        .map_err(|_| ClobError::Value(format!("{what} {text:?} is not a decimal")))?;
+    crate::exchange::numbers::level_price(what, d).map_err(|e| ClobError::Value(e.to_string()))
+}
+
+/// A tick size: strictly between 0 and 1.
+fn tick(what: &str, text: &str) -> Result<Decimal, ClobError> {
+    let d = Decimal::from_str(text.trim())
+        .map_err(|_| ClobError::Value(format!("{what} {text:?} is not a decimal")))?;
+    crate::exchange::numbers::tick(what, d).map_err(|e| ClobError::Value(e.to_string()))
 }
 
 fn millis(text: Option<&str>) -> Result<i64, ClobError> {
@@ -33,7 +55,7 @@ fn millis(text: Option<&str>) -> Result<i64, ClobError> {
 fn levels(raw: &[RawLevel]) -> Result<Vec<Level>, ClobError> {
     raw.iter()
         .map(|l| {
-            let level = Level { price: decimal("price", &l.price)?, size: decimal("size", &l.size)? };
+            let level = Level { price: level_price("price", &l.price)?, size: decimal("size", &l.size)? };
             if level.price <= Decimal::ZERO || level.price >= Decimal::ONE || level.size < Decimal::ZERO {
                 return Err(ClobError::Value(format!(
                     "level {} × {} is out of range",
@@ -83,7 +105,7 @@ pub fn parse_book_meta(json: &str) -> Result<(TokenId, OrderBook, i64, BookMeta)
     let mut book = OrderBook::new(min.unwrap_or(Decimal::from(5)));
     book.replace(&levels(&raw.bids)?, &levels(&raw.asks)?);
     let meta = BookMeta {
-        tick_size: raw.tick_size.as_deref().map(|t| decimal("tick_size", t)).transpose()?,
+        tick_size: raw.tick_size.as_deref().map(|t| tick("tick_size", t)).transpose()?,
         neg_risk: raw.neg_risk,
     };
     Ok((raw.asset_id, book, millis(raw.timestamp.as_deref())?, meta))
@@ -112,7 +134,7 @@ pub struct TopOfBook {
 /// A `best_bid`/`best_ask` figure: "0" (bids) and "1" (asks) mean an empty side.
 fn top(text: Option<&str>) -> Result<Option<Decimal>, ClobError> {
     let Some(text) = text.filter(|t| !t.trim().is_empty()) else { return Ok(None) };
-    let d = decimal("best price", text)?;
+    let d = price("best price", text)?;
     Ok((d > Decimal::ZERO && d < Decimal::ONE).then_some(d))
 }
 
@@ -210,7 +232,7 @@ pub fn parse_market_frame(text: &str) -> Result<(Vec<MarketEvent>, Vec<TopOfBook
                     events.push(MarketEvent::PriceChange {
                         token: c.asset_id.clone(),
                         side,
-                        price: decimal("price", &c.price)?,
+                        price: level_price("price", &c.price)?,
                         size: decimal("size", &c.size)?,
                         at_ms,
                     });
@@ -219,13 +241,13 @@ pub fn parse_market_frame(text: &str) -> Result<(Vec<MarketEvent>, Vec<TopOfBook
             Some("last_trade_price") => events.push(MarketEvent::Trade {
                 token: need(m.asset_id.clone(), "asset_id")?,
                 side: side(&need(m.side.clone(), "side")?)?,
-                price: decimal("price", &need(m.price.clone(), "price")?)?,
+                price: level_price("price", &need(m.price.clone(), "price")?)?,
                 size: decimal("size", &need(m.size.clone(), "size")?)?,
                 at_ms,
             }),
             Some("tick_size_change") => events.push(MarketEvent::TickSize {
                 token: need(m.asset_id.clone(), "asset_id")?,
-                tick_size: decimal("tick size", &need(m.new_tick_size.clone(), "new_tick_size")?)?,
+                tick_size: tick("tick size", &need(m.new_tick_size.clone(), "new_tick_size")?)?,
                 at_ms,
             }),
             Some("market_resolved") => events.push(MarketEvent::Resolved {
@@ -242,6 +264,27 @@ pub fn parse_market_frame(text: &str) -> Result<(Vec<MarketEvent>, Vec<TopOfBook
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prices_ticks_and_sizes_out_of_range_reject_the_frame() {
+        let change = |price: &str, size: &str| {
+            format!(
+                r#"{{"event_type":"price_change","market":"0x1","timestamp":"1","price_changes":[{{"asset_id":"7",
+                "price":"{price}","size":"{size}","side":"BUY"}}]}}"#
+            )
+        };
+        assert!(parse_market_frame(&change("0.5", "200")).is_ok());
+        for (price, size) in [("0", "200"), ("1", "200"), ("1e20", "200"), ("0.5", "-1"), ("0.5", "1e13")] {
+            assert!(parse_market_frame(&change(price, size)).is_err(), "{price} × {size}");
+        }
+        let tick = |t: &str| {
+            format!(
+                r#"{{"event_type":"tick_size_change","asset_id":"7","market":"0x1","old_tick_size":"0.01","new_tick_size":"{t}","timestamp":"1"}}"#
+            )
+        };
+        assert!(parse_market_frame(&tick("0.001")).is_ok());
+        assert!(parse_market_frame(&tick("0")).is_err(), "a zero tick would divide by zero");
+    }
     use crate::exchange::polymarket::fixture;
     use rust_decimal_macros::dec;
 

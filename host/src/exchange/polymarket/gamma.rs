@@ -2,6 +2,7 @@
 //! oddly (JSON inside strings, numbers as strings), strict about what trading needs.
 
 use crate::exchange::book::TakerFee;
+use crate::exchange::numbers;
 use crate::exchange::types::{Market, Outcome};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -180,12 +181,21 @@ fn to_market(raw: GammaMarket) -> Result<Market, GammaError> {
     if tick_size <= Decimal::ZERO || tick_size >= Decimal::ONE {
         return Err(unusable(&format!("tick size {tick_size} is not between 0 and 1")));
     }
+    // Numbers out of range make the market unusable (malformed), never a wrong trade.
+    let checked = |what: &str, v: Decimal, check: fn(&str, Decimal) -> crate::exchange::Result<Decimal>| {
+        check(what, v).map_err(|e| unusable(&e.to_string()))
+    };
     let fee = match (&raw.fees_enabled, &raw.fee_schedule) {
-        (Some(true), Some(FeeSchedule { rate, exponent })) => {
-            TakerFee { rate: dec(rate).unwrap_or_default(), exponent: dec(exponent).unwrap_or(Decimal::ONE) }
-        }
+        (Some(true), Some(FeeSchedule { rate, exponent })) => TakerFee {
+            rate: checked("fee rate", dec(rate).unwrap_or_default(), numbers::price)?,
+            exponent: checked("fee exponent", dec(exponent).unwrap_or(Decimal::ONE), numbers::exponent)?,
+        },
         _ => TakerFee::ZERO,
     };
+    let min_size =
+        checked("order min size", dec(&raw.order_min_size).unwrap_or(Decimal::from(5)), numbers::quantity)?;
+    let liquidity = checked("liquidity", dec(&raw.liquidity_num).unwrap_or_default(), numbers::statistic)?;
+    let volume_24h = checked("24 h volume", dec(&raw.volume24hr).unwrap_or_default(), numbers::statistic)?;
     let category = raw
         .category
         .clone()
@@ -204,10 +214,10 @@ fn to_market(raw: GammaMarket) -> Result<Market, GammaError> {
         end_ms,
         outcomes: [outcome(), outcome()],
         tick_size,
-        min_size: dec(&raw.order_min_size).unwrap_or(Decimal::from(5)),
+        min_size,
         neg_risk: raw.neg_risk.unwrap_or(false),
-        liquidity: dec(&raw.liquidity_num).unwrap_or_default(),
-        volume_24h: dec(&raw.volume24hr).unwrap_or_default(),
+        liquidity,
+        volume_24h,
         accepting_orders: raw.accepting_orders.unwrap_or(false),
         fee,
     })

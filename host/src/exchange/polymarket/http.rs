@@ -268,7 +268,12 @@ impl Http {
             if attempt >= self.retry.attempts {
                 return Err(error);
             }
-            let backoff = retry_after.unwrap_or_else(|| self.backoff(attempt));
+            // A venue's `Retry-After` is honoured up to the longest backoff (a huge one would
+            // stall the call, and what waits on it, for as long as it says).
+            let backoff = retry_after.map_or_else(
+                || self.backoff(attempt),
+                |wait| wait.min(self.retry.max_backoff.max(Duration::from_secs(30))),
+            );
             tracing::debug!(path = request.path, attempt, ?backoff, %error, "retrying");
             tokio::time::sleep(backoff).await;
         }

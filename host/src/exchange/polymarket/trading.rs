@@ -4,6 +4,7 @@
 
 use crate::exchange::book::{Side, TakerFee};
 use crate::exchange::error::{ExchangeError, Result};
+use crate::exchange::numbers;
 use crate::exchange::types::{Balance, OpenOrder, OrderStatus, TradeReport, TradeStatus};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -50,7 +51,7 @@ fn side(text: &str) -> Result<Side> {
 fn millis(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(n) = text.parse::<i64>() {
-        return Some(if n > 100_000_000_000 { n } else { n * 1_000 });
+        return Some(if n > 100_000_000_000 { n } else { n.saturating_mul(1_000) });
     }
     chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
 }
@@ -111,8 +112,8 @@ pub fn parse_posted(json: &str) -> Result<Posted> {
     Ok(Posted {
         order_id,
         status,
-        making: raw.making_amount.0,
-        taking: raw.taking_amount.0,
+        making: numbers::quantity("makingAmount", raw.making_amount.0)?,
+        taking: numbers::quantity("takingAmount", raw.taking_amount.0)?,
         trade_ids: raw.trade_ids.unwrap_or_default(),
         tx_hashes: raw.tx_hashes.unwrap_or_default(),
     })
@@ -177,9 +178,9 @@ pub fn parse_open_orders(json: &str) -> Result<(Vec<OpenOrder>, Option<String>)>
                 side: side(&o.side)?,
                 order_id: o.id,
                 token: o.asset_id,
-                price: o.price.0,
-                original_shares: o.original_size.0,
-                matched_shares: o.size_matched.0,
+                price: numbers::level_price("order price", o.price.0)?,
+                original_shares: numbers::quantity("order original_size", o.original_size.0)?,
+                matched_shares: numbers::quantity("order size_matched", o.size_matched.0)?,
             })
         })
         .collect::<Result<_>>()?;
@@ -278,8 +279,8 @@ fn my_side(t: RawTrade, me: Me<'_>, out: &mut Vec<TradeReport>) -> Result<()> {
                 order_id: m.order_id.clone(),
                 token: t.asset_id.clone(),
                 side: maker_side,
-                price: m.price.0,
-                shares: m.matched_amount.0,
+                price: numbers::level_price("maker order price", m.price.0)?,
+                shares: numbers::quantity("maker order matched_amount", m.matched_amount.0)?,
                 fee: Decimal::ZERO,
                 status,
                 tx_hash: tx_hash.clone(),
@@ -287,14 +288,16 @@ fn my_side(t: RawTrade, me: Me<'_>, out: &mut Vec<TradeReport>) -> Result<()> {
             });
         }
     } else {
+        let price = numbers::level_price("trade price", t.price.0)?;
+        let size = numbers::quantity("trade size", t.size.0)?;
         out.push(TradeReport {
-            fee: (me.fee_of)(&t.asset_id).on(t.size.0, t.price.0),
+            fee: (me.fee_of)(&t.asset_id).on(size, price),
             trade_id: t.id,
             order_id: t.taker_order_id,
             token: t.asset_id,
             side: side(&t.side)?,
-            price: t.price.0,
-            shares: t.size.0,
+            price,
+            shares: size,
             status,
             tx_hash,
             at_ms,
@@ -368,7 +371,7 @@ pub fn parse_user_message(text: &str, me: Me<'_>) -> Result<Vec<UserEvent>> {
                     order_id: o.id,
                     token: o.asset_id,
                     change,
-                    matched_shares: o.size_matched.0,
+                    matched_shares: numbers::quantity("order event size_matched", o.size_matched.0)?,
                 });
             }
             _ => {}
@@ -415,7 +418,11 @@ pub fn parse_balance(json: &str) -> Result<Balance> {
     let micros = |d: Decimal| if d == Decimal::MAX { d } else { d / Decimal::from(1_000_000) };
     let allowance =
         raw.allowances.and_then(|a| a.values().map(|d| d.0).min()).or(raw.allowance.map(|d| d.0)).map(micros);
-    Ok(Balance { collateral: micros(raw.balance.0), allowance })
+    if let Some(a) = allowance.filter(|a| a.is_sign_negative() && !a.is_zero()) {
+        return Err(malformed("allowance", format!("{a} is negative")));
+    }
+    let balance = numbers::quantity("balance", raw.balance.0 / Decimal::from(1_000_000))?;
+    Ok(Balance { collateral: balance, allowance })
 }
 
 #[cfg(test)]
@@ -525,6 +532,49 @@ mod tests {
             ("0xmine", Side::Sell, dec!(12.5), dec!(0.49))
         );
         assert_eq!(trades[0].at_ms, 1_703_875_200_000);
+    }
+
+    #[test]
+    fn venue_numbers_out_of_range_are_malformed_not_booked() {
+        let trade = |price: &str, size: &str| {
+            format!(
+                r#"{{"data":[{{"id":"t1","taker_order_id":"0xo","asset_id":"7","side":"BUY","size":"{size}",
+                "price":"{price}","status":"MATCHED","match_time":"1703875200"}}],"next_cursor":"LTE="}}"#
+            )
+        };
+        let fee = |_: &str| TakerFee { rate: dec!(0.02), exponent: Decimal::ONE };
+        let me = Me { fee_of: &fee, ..ME };
+        assert!(parse_trades(&trade("0.5", "30"), me).is_ok());
+        for (price, size) in [
+            ("1e20", "30"),
+            ("0", "30"),
+            ("1", "30"),
+            ("-0.5", "30"),
+            ("0.5", "-22"),
+            ("0.5", "1e15"),
+            ("0.5", "0.0000000000000000000000000001"),
+        ] {
+            let e = parse_trades(&trade(price, size), me).unwrap_err();
+            assert!(matches!(e, ExchangeError::Malformed { .. }), "{price} × {size}: {e}");
+            assert!(e.to_string().contains("out of range"), "{price} × {size}: {e}");
+        }
+        let ack = |making: &str| {
+            format!(
+                r#"{{"success":true,"errorMsg":"","orderID":"0xab","status":"matched","makingAmount":"{making}","takingAmount":"21.04"}}"#
+            )
+        };
+        assert!(parse_posted(&ack("11.78")).is_ok());
+        assert!(matches!(parse_posted(&ack("-11.78")), Err(ExchangeError::Malformed { .. })));
+        assert!(matches!(parse_posted(&ack("1e30")), Err(ExchangeError::Malformed { .. })));
+        assert!(matches!(
+            parse_balance(r#"{"balance":"-5000000","allowances":{}}"#),
+            Err(ExchangeError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse_balance(r#"{"balance":"5000000","allowances":{"0xe":"-1"}}"#),
+            Err(ExchangeError::Malformed { .. })
+        ));
+        assert_eq!(millis(&i64::MIN.to_string()), Some(i64::MIN), "a wild time saturates, never overflows");
     }
 
     #[test]
