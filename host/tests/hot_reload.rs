@@ -115,7 +115,8 @@ fn only_regular_files_under_the_size_cap_are_read_and_nothing_blocks_the_watcher
     std::os::unix::fs::symlink(&fifo, dir.path().join("to-fifo.wasm")).unwrap();
     let big = dir.path().join("big.wasm");
     std::fs::File::create(&big).unwrap().set_len((2 << 20) + 1).unwrap();
-    // A symlink to a regular plugin file is fine.
+    // A symlink to a regular plugin file is fine; newer than the defaults, so its scorer wins.
+    std::thread::sleep(Duration::from_millis(20));
     std::fs::write(dir.path().join("real.bin"), guests::TEMPLATE.bytes).unwrap();
     std::os::unix::fs::symlink(dir.path().join("real.bin"), dir.path().join("linked.wasm")).unwrap();
 
