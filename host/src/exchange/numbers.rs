@@ -25,44 +25,40 @@ pub fn price(what: &str, value: Decimal) -> Result<Decimal> {
     Ok(value)
 }
 
-/// The most decimal places a venue's share count, amount or traded price has (pUSD and shares
-/// are in 10⁻⁶ units): with it, no quotient of two such numbers leaves `Decimal`'s range.
-pub const MAX_SCALE: u32 = 6;
+/// The smallest non-zero share count, amount or price a venue deals in (pUSD and shares are in
+/// 10⁻⁶ units): with it, no quotient of two such numbers leaves `Decimal`'s range.
+pub const MICRO: Decimal = Decimal::from_parts(1, 0, 0, false, 6);
 
-/// A price something traded or rests at: strictly between 0 and 1, at most [`MAX_SCALE`]
-/// decimals (a book level at 0 or 1 cannot exist; a trade there would be free or worthless).
+/// A price something traded or rests at: strictly between 0 and 1, and at least a micro-unit
+/// (a book level at 0 or 1 cannot exist; a trade there would be free or worthless).
 ///
 /// # Errors
 /// `Malformed` otherwise.
 pub fn level_price(what: &str, value: Decimal) -> Result<Decimal> {
-    if value <= Decimal::ZERO || value >= Decimal::ONE || value.normalize().scale() > MAX_SCALE {
-        return Err(bad(what, value, "strictly between 0 and 1, at most 6 decimals"));
+    if value < MICRO || value >= Decimal::ONE {
+        return Err(bad(what, value, "strictly between 0 and 1, at least 0.000001"));
     }
     Ok(value)
 }
 
-/// A tick size: strictly between 0 and 1.
+/// A tick size: strictly between 0 and 1, at least a micro-unit.
 ///
 /// # Errors
 /// `Malformed` otherwise.
 pub fn tick(what: &str, value: Decimal) -> Result<Decimal> {
-    if value <= Decimal::ZERO || value >= Decimal::ONE || value.normalize().scale() > MAX_SCALE {
+    if value < MICRO || value >= Decimal::ONE {
         return Err(bad(what, value, "strictly between 0 and 1"));
     }
     Ok(value)
 }
 
-/// A number of shares or an amount of pUSD: 0 to [`MAX_QUANTITY`], at most [`MAX_SCALE`]
-/// decimals.
+/// A number of shares or an amount of pUSD: 0, or a micro-unit to [`MAX_QUANTITY`].
 ///
 /// # Errors
-/// `Malformed` when negative, larger, or finer than a micro-unit.
+/// `Malformed` when negative, larger, or non-zero and below a micro-unit.
 pub fn quantity(what: &str, value: Decimal) -> Result<Decimal> {
-    if value.is_sign_negative() && !value.is_zero()
-        || value > MAX_QUANTITY
-        || value.normalize().scale() > MAX_SCALE
-    {
-        return Err(bad(what, value, "0 to 10^12, at most 6 decimals"));
+    if !value.is_zero() && (value < MICRO || value > MAX_QUANTITY) {
+        return Err(bad(what, value, "0, or 0.000001 to 10^12"));
     }
     Ok(value)
 }
@@ -75,7 +71,7 @@ pub fn statistic(what: &str, value: Decimal) -> Result<Decimal> {
     if value.is_sign_negative() && !value.is_zero() || value > MAX_QUANTITY * Decimal::from(1_000) {
         return Err(bad(what, value, "0 to 10^15"));
     }
-    Ok(value.round_dp(MAX_SCALE))
+    Ok(value.round_dp(6))
 }
 
 /// A fee exponent: 0 to 16 (Polymarket's are 1 or 2, sometimes fractional).
@@ -108,7 +104,8 @@ mod tests {
         assert!(quantity("size", dec!(-5)).is_err());
         assert!(quantity("size", dec!(1_000_000_000_000.01)).is_err());
         assert!(quantity("size", dec!(219.217767)).is_ok());
-        assert!(quantity("size", dec!(1e-28)).is_err(), "finer than a micro-unit");
+        assert!(quantity("size", dec!(10.3699999)).is_ok(), "finer digits of a real amount");
+        assert!(quantity("size", dec!(1e-28)).is_err(), "below a micro-unit");
         for bad in [dec!(0), dec!(1), dec!(0.0000001), dec!(-0.5)] {
             assert!(level_price("level", bad).is_err(), "{bad}");
         }
