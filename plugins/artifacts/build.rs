@@ -21,6 +21,8 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("TRAP", "fixture-trap", "fixture_trap"),
     ("BAD_OUTPUT", "fixture-bad-output", "fixture_bad_output"),
     ("BAD_RULES", "fixture-bad-rules", "fixture_bad_rules"),
+    ("GREEDY_RULES", "fixture-greedy-rules", "fixture_greedy_rules"),
+    ("GREEDY_DESCRIBE", "fixture-greedy-describe", "fixture_greedy_describe"),
     ("OLD_INTERFACE", "fixture-old-interface", "fixture_old_interface"),
     ("SNOOP", "fixture-snoop", "fixture_snoop"),
     ("ECHO_FEATURES", "fixture-echo-features", "fixture_echo_features"),

@@ -2,6 +2,7 @@
 
 pub mod abi;
 mod bindings;
+mod budget;
 mod cache;
 mod defaults;
 mod model;

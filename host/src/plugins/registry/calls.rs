@@ -4,11 +4,14 @@
 use super::*;
 
 impl Plugins {
-    pub(super) fn new_store(&self, label: &Arc<str>) -> Store<CallState> {
+    /// A fresh store for one call: memory and time limits, and `budget` bytes the answer may
+    /// bring into the host (see `plugins::budget`).
+    pub(super) fn new_store(&self, label: &Arc<str>, budget: usize) -> Store<CallState> {
         let limits = &self.inner.options.limits;
         let mut store = Store::new(&self.inner.engine, CallState::new(Arc::clone(label), limits));
         store.limiter(CallState::limiter);
         store.set_epoch_deadline(limits.deadline_ticks());
+        store.set_hostcall_fuel(budget);
         store
     }
 
@@ -19,7 +22,15 @@ impl Plugins {
         err: &wasmtime::Error,
     ) -> PluginError {
         let limits = &self.inner.options.limits;
-        if matches!(err.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+        if crate::plugins::budget::exhausted(err) {
+            PluginError::InvalidOutput {
+                plugin: label.to_string(),
+                reason: format!(
+                    "its answer is larger than the {} KiB this call allows; refused before it was copied",
+                    store.hostcall_fuel() >> 10
+                ),
+            }
+        } else if matches!(err.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
             PluginError::Timeout { plugin: label.to_string(), limit_ms: limits.call_timeout.as_millis() }
         } else if store.data().memory_denied() {
             PluginError::MemoryLimit { plugin: label.to_string(), limit_mib: limits.memory_bytes >> 20 }
@@ -33,7 +44,7 @@ impl Plugins {
         label: &Arc<str>,
         f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<R, String> {
-        let mut store = self.new_store(label);
+        let mut store = self.new_store(label, crate::plugins::budget::DESCRIBE);
         f(&mut store).map_err(|e| self.classify(label, &store, &e).to_string())
     }
 
@@ -42,11 +53,12 @@ impl Plugins {
     pub(super) fn call<R>(
         &self,
         loaded: &Loaded,
+        budget: usize,
         f: impl FnOnce(&Pre, &mut Store<CallState>) -> wasmtime::Result<Result<R, String>>,
         check: impl FnOnce(&R) -> Result<(), String>,
     ) -> Result<R, PluginError> {
         let started = Instant::now();
-        let mut store = self.new_store(&loaded.label);
+        let mut store = self.new_store(&loaded.label, budget);
         let outcome = match f(&loaded.pre, &mut store) {
             Err(e) => Err(self.classify(&loaded.label, &store, &e)),
             Ok(Err(message)) => Err(PluginError::Refused { plugin: loaded.label.to_string(), message }),
@@ -146,6 +158,7 @@ impl Plugins {
         let factors = loaded.info.factors.len();
         self.call(
             loaded,
+            crate::plugins::budget::score(markets.len(), factors),
             |pre, store| match pre {
                 Pre::Scorer(p) => {
                     Scorer::call_score(&p.instantiate(&mut *store)?, store, params, now, markets)
@@ -184,8 +197,11 @@ impl Plugins {
                 input.trades.len()
             )));
         }
+        let budget =
+            crate::plugins::budget::analyze(input.wallet_count as usize, input.market_count as usize);
         self.call(
             loaded,
+            budget,
             |pre, store| match pre {
                 Pre::Whales(p) => {
                     WhaleAnalyzer::call_analyze(&p.instantiate(&mut *store)?, store, params, now, input)
@@ -229,6 +245,7 @@ impl Plugins {
         }
         self.call(
             loaded,
+            crate::plugins::budget::match_news(items.len(), markets.len()),
             |pre, store| match pre {
                 Pre::News(p) => NewsAggregator::call_match_news(
                     &p.instantiate(&mut *store)?,
@@ -276,6 +293,7 @@ impl Plugins {
         }
         self.call(
             loaded,
+            crate::plugins::budget::evaluate(positions.len()),
             |pre, store| match pre {
                 Pre::Rules(p) => LiquidationRules::call_evaluate(
                     &p.instantiate(&mut *store)?,
