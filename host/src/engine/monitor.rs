@@ -15,6 +15,8 @@ use tokio::sync::broadcast::error::RecvError;
 const DAY_MS: i64 = 86_400_000;
 /// How long price history is kept.
 const KEEP_PRICES_MS: i64 = 30 * DAY_MS;
+/// Price points one pruning transaction looks at.
+const PRUNE_SCAN: usize = 10_000;
 
 /// Best bids and best asks of a position's two sides.
 type Marks = ([Option<Decimal>; 2], [Option<Decimal>; 2]);
@@ -361,14 +363,29 @@ impl Inner {
                     for (market, p) in &points {
                         w.put_price(market, p)?;
                     }
-                    if prune {
-                        w.prune_prices(now - KEEP_PRICES_MS)?;
-                    }
                     Ok(())
                 })
                 .await;
             if let Err(e) = written {
                 tracing::warn!(error = %e, "price history");
+            }
+            // Old points go in small transactions, so the writer is never held long however
+            // large the table has grown.
+            if prune {
+                let mut cursor = None;
+                loop {
+                    let after = cursor.take();
+                    let before = now - KEEP_PRICES_MS;
+                    match store.write(move |w| w.prune_prices_chunk(before, after, PRUNE_SCAN)).await {
+                        Ok((_, Some(next))) => cursor = Some(next),
+                        Ok((_, None)) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "pruning price history");
+                            break;
+                        }
+                    }
+                    tokio::task::yield_now().await;
+                }
             }
         });
     }

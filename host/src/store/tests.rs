@@ -432,6 +432,42 @@ fn prices_by_range_and_pruning() {
 }
 
 #[test]
+fn price_pruning_goes_in_bounded_chunks_and_removes_exactly_the_old_points() {
+    let (_dir, store) = temp_store();
+    store
+        .write_blocking(|w| {
+            for m in 0..7 {
+                for at in 0..10 {
+                    w.put_price(&format!("m{m}"), &price(at * 10))?;
+                }
+            }
+            Ok(())
+        })
+        .expect("write");
+    // 70 points, 3 looked at per transaction: many transactions, each small.
+    let (mut cursor, mut removed, mut rounds) = (None, 0, 0);
+    loop {
+        let after = cursor.take();
+        let (n, next) = store.write_blocking(move |w| w.prune_prices_chunk(45, after, 3)).expect("prune");
+        removed += n;
+        rounds += 1;
+        assert!(n <= 3, "at most what one chunk looks at");
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(removed, 7 * 5, "the points at 0..=40 of every market");
+    assert!(rounds >= 70 / 3, "{rounds} rounds");
+    let r = store.read().expect("read");
+    for m in 0..7 {
+        let left: Vec<i64> =
+            r.prices(&format!("m{m}"), i64::MIN, i64::MAX).expect("prices").iter().map(|p| p.at_ms).collect();
+        assert_eq!(left, [50, 60, 70, 80, 90]);
+    }
+}
+
+#[test]
 fn price_histories_visit_only_the_markets_with_history_that_are_wanted() {
     let (_dir, store) = temp_store();
     store

@@ -249,6 +249,44 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Removes price points older than `before_ms`, looking at no more than `scan` points after
+    /// `after` (exclusive; `None` from the first): bounded work per transaction, so a large table
+    /// never holds the writer long. Returns how many went and where to go on from (`None` when
+    /// the table is done).
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn prune_prices_chunk(
+        &mut self,
+        before_ms: i64,
+        after: Option<(String, i64)>,
+        scan: usize,
+    ) -> Result<(u64, Option<(String, i64)>)> {
+        use redb::ReadableTable as _;
+        use std::ops::Bound;
+        let mut table = self.table(PRICES)?;
+        let (old, last, seen) = {
+            let start = after.as_ref().map_or(Bound::Unbounded, |(m, t)| Bound::Excluded((m.as_str(), *t)));
+            let mut old = Vec::new();
+            let mut last = None;
+            let mut seen = 0_usize;
+            for entry in table.range::<(&str, i64)>((start, Bound::Unbounded))?.take(scan) {
+                let (key, _) = entry?;
+                let (market, at_ms) = key.value();
+                seen += 1;
+                if at_ms < before_ms {
+                    old.push((market.to_owned(), at_ms));
+                }
+                last = Some((market.to_owned(), at_ms));
+            }
+            (old, last, seen)
+        };
+        for (market, at_ms) in &old {
+            table.remove((market.as_str(), *at_ms))?;
+        }
+        Ok((old.len() as u64, if seen < scan { None } else { last }))
+    }
+
     /// Removes every market's price points older than `before_ms`; how many went.
     ///
     /// # Errors

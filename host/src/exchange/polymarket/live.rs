@@ -142,7 +142,9 @@ struct Shared {
     feed: MarketFeed,
     trading: Option<Trading>,
     markets: Mutex<HashMap<TokenId, Market>>,
-    placed: Mutex<HashMap<String, OrderAck>>,
+    /// Answers by client id, so a repeated placement returns the first answer; the newest
+    /// [`PLACED_KEPT`] only (the engine's journal covers the rest).
+    placed: Mutex<(HashMap<String, OrderAck>, std::collections::VecDeque<String>)>,
     health: Mutex<Health>,
     /// The venue's clock minus this machine's, ms (see `venue_clock`).
     clock_offset: std::sync::atomic::AtomicI64,
@@ -153,6 +155,10 @@ impl std::fmt::Debug for Shared {
         f.debug_struct("Shared").field("config", &self.config).finish_non_exhaustive()
     }
 }
+
+/// Placement answers remembered for repeats (a retry comes within seconds, not thousands of
+/// orders later).
+const PLACED_KEPT: usize = 10_000;
 
 /// Polymarket as a venue. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -246,7 +252,7 @@ impl LiveExchange {
             feed,
             trading,
             markets: Mutex::new(HashMap::new()),
-            placed: Mutex::new(HashMap::new()),
+            placed: Mutex::new((HashMap::new(), std::collections::VecDeque::new())),
             health: Mutex::new(Health::default()),
             clock_offset: std::sync::atomic::AtomicI64::new(0),
         };
@@ -338,7 +344,7 @@ impl LiveExchange {
     }
 
     async fn place_now(&self, order: OrderRequest) -> Result<OrderAck> {
-        if let Some(ack) = lock(&self.shared.placed).get(&order.client_id) {
+        if let Some(ack) = lock(&self.shared.placed).0.get(&order.client_id) {
             return Ok(ack.clone());
         }
         let trading = self.trading()?;
@@ -386,7 +392,16 @@ impl LiveExchange {
             trade_ids: posted.trade_ids,
         };
         if ack.status != OrderStatus::Delayed {
-            lock(&self.shared.placed).insert(order.client_id, ack.clone());
+            let mut placed = lock(&self.shared.placed);
+            let (answers, order_of) = &mut *placed;
+            if answers.insert(order.client_id.clone(), ack.clone()).is_none() {
+                order_of.push_back(order.client_id);
+            }
+            while order_of.len() > PLACED_KEPT {
+                if let Some(oldest) = order_of.pop_front() {
+                    answers.remove(&oldest);
+                }
+            }
         }
         Ok(ack)
     }

@@ -69,10 +69,18 @@ fn activity<'a>(w: &'a mut WhaleRecord, market: &str) -> Option<&'a mut WhaleMar
     w.activity.last_mut()
 }
 
+/// Notes a market in the wallet's list, most recent last; past [`MAX_ACTIVITY`] the longest
+/// unseen is forgotten (a market maker touching thousands of markets must not grow it forever).
 fn note_market(w: &mut WhaleRecord, market: &str) {
-    if !w.markets.iter().any(|m| m == market) {
-        w.markets.push(market.to_owned());
+    if let Some(i) = w.markets.iter().position(|m| m == market) {
+        let seen = w.markets.remove(i);
+        w.markets.push(seen);
+        return;
     }
+    if w.markets.len() >= MAX_ACTIVITY {
+        w.markets.remove(0);
+    }
+    w.markets.push(market.to_owned());
 }
 
 /// Adds `trades` (each seen once) to their wallets' records; returns the wallets seen for the
@@ -211,4 +219,22 @@ pub fn record_resolution(
         w.put_whale(&r)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wallets_market_list_keeps_the_most_recent_and_is_bounded() {
+        let mut w = WhaleRecord::default();
+        for i in 0..MAX_ACTIVITY + 500 {
+            note_market(&mut w, &format!("0x{i}"));
+        }
+        assert_eq!(w.markets.len(), MAX_ACTIVITY);
+        assert_eq!(w.markets[0], "0x500", "the oldest went first");
+        note_market(&mut w, "0x600");
+        assert_eq!(w.markets.last().map(String::as_str), Some("0x600"), "seen again: most recent");
+        assert_eq!(w.markets.len(), MAX_ACTIVITY);
+    }
 }
