@@ -28,6 +28,9 @@ notional,fee,status,tx_hash,reason";
 const CHUNK: usize = 64 * 1024;
 /// Chunks written ahead of the client: the export's memory is about `(CHANNEL + 1) × CHUNK`.
 const CHANNEL: usize = 4;
+/// A client that takes no chunk for this long is given up on: the walk (and the read
+/// transaction under it) ends rather than wait on it forever.
+const STALL: std::time::Duration = std::time::Duration::from_secs(30);
 /// The file name browsers save the export as.
 const FILE_NAME: &str = "equilibrage-trades.csv";
 
@@ -92,6 +95,36 @@ pub(crate) fn spawn_rows<F>(walk: F) -> Rows
 where
     F: FnOnce(&mut dyn FnMut(&TradeView) -> bool) -> BackendResult<()> + Send + 'static,
 {
+    spawn_rows_within(walk, STALL)
+}
+
+/// Sends `item`, waiting at most `stall` for room; false when the client is gone or stalled.
+fn send_within(
+    tx: &mpsc::Sender<BackendResult<Bytes>>,
+    mut item: BackendResult<Bytes>,
+    stall: std::time::Duration,
+) -> bool {
+    let deadline = std::time::Instant::now() + stall;
+    loop {
+        match tx.try_send(item) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                if std::time::Instant::now() >= deadline {
+                    return false;
+                }
+                item = back;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+/// [`spawn_rows`], giving up on a client that takes nothing for `stall`.
+fn spawn_rows_within<F>(walk: F, stall: std::time::Duration) -> Rows
+where
+    F: FnOnce(&mut dyn FnMut(&TradeView) -> bool) -> BackendResult<()> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel(CHANNEL);
     let task = tokio::task::spawn_blocking(move || {
         let mut buf = Vec::with_capacity(CHUNK + 1024);
@@ -102,17 +135,17 @@ where
             write_row(&mut buf, trade);
             if buf.len() >= CHUNK {
                 let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + 1024));
-                open = tx.blocking_send(Ok(Bytes::from(full))).is_ok();
+                open = send_within(&tx, Ok(Bytes::from(full)), stall);
             }
             open
         });
         match result {
             Ok(()) if open && !buf.is_empty() => {
-                let _ = tx.blocking_send(Ok(Bytes::from(buf)));
+                let _ = send_within(&tx, Ok(Bytes::from(buf)), stall);
             }
             Ok(()) => {}
             Err(e) => {
-                let _ = tx.blocking_send(Err(e));
+                let _ = send_within(&tx, Err(e), stall);
             }
         }
     });
@@ -284,6 +317,35 @@ mod tests {
         let handed = handed.load(Ordering::Relaxed);
         let per_chunk = u64::try_from(CHUNK / 100).unwrap();
         assert!(handed < per_chunk * u64::try_from(CHANNEL + 3).unwrap(), "stopped after {handed} trades");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stalls_is_given_up_on_and_the_walk_ends() {
+        let handed = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&handed);
+        let mut rows = spawn_rows_within(
+            move |each| {
+                for id in 1.. {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    if !each(&trade(id, 2)) {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            },
+            std::time::Duration::from_millis(200),
+        );
+        // One chunk taken, then nothing: the client is still connected, just not reading.
+        let _first = rows.next().await.unwrap().unwrap();
+        let task = rows.task.take().unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .expect("the walk ends although the client never went away")
+            .unwrap();
+        let handed = handed.load(Ordering::Relaxed);
+        let per_chunk = u64::try_from(CHUNK / 100).unwrap();
+        assert!(handed < per_chunk * u64::try_from(CHANNEL + 3).unwrap(), "stopped after {handed} trades");
+        drop(rows);
     }
 
     #[tokio::test]
