@@ -665,3 +665,38 @@ async fn feed_items_are_matched_to_markets_and_shown_as_text() {
     let _ = std::io::stderr().flush();
     drop(dir);
 }
+
+/// Stored news is kept `keep_days` (by publication), then removed, in small transactions.
+#[tokio::test]
+async fn news_older_than_keep_days_is_removed() {
+    let server = FeedServer::start().await;
+    server.set("/rss.xml", Answer::ok(RSS, rss_with(&[("Fresh one", "https://news.test/fresh")])));
+    let (_dir, store) = store();
+    let old = |i: i64| NewsRecord {
+        id: format!("old-{i}"),
+        title: format!("Old {i}"),
+        summary: String::new(),
+        source: "wire".into(),
+        url: format!("https://news.test/old/{i}"),
+        published_ms: NOW - 40 * 86_400_000 - i,
+        fetched_ms: NOW - 40 * 86_400_000,
+        markets: Vec::new(),
+        matches: Vec::new(),
+    };
+    store
+        .write(move |w| {
+            for i in 0..12_000 {
+                w.put_news(&old(i))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let mut c = config(&[server.url("/rss.xml")]);
+    c.keep_days = 30;
+    let mut news = NewsAggregator::new(c, store.clone()).unwrap();
+    news.poll_at(NOW).await;
+    let left = stored(&store);
+    assert!(left.iter().all(|n| n.published_ms >= NOW - 30 * 86_400_000), "only the last 30 days stay");
+    assert_eq!(left.len(), 1, "the 12,000 old items went (over several transactions); the fresh one stays");
+}

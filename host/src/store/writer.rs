@@ -238,6 +238,41 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Removes news published before `before_ms`, looking at no more than `scan` items after the
+    /// id `after` (exclusive; `None` from the first): bounded work per transaction. Returns how
+    /// many went and where to go on from (`None` when the table is done).
+    ///
+    /// # Errors
+    /// redb failures; a record that does not decode.
+    pub fn prune_news_chunk(
+        &mut self,
+        before_ms: i64,
+        after: Option<String>,
+        scan: usize,
+    ) -> Result<(u64, Option<String>)> {
+        use redb::ReadableTable as _;
+        use std::ops::Bound;
+        let mut table = self.table(NEWS)?;
+        let (old, last, seen) = {
+            let start = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            let (mut old, mut last, mut seen) = (Vec::new(), None, 0_usize);
+            for entry in table.range::<&str>((start, Bound::Unbounded))?.take(scan) {
+                let (key, value) = entry?;
+                seen += 1;
+                let item: NewsRecord = super::codec::decode(NEWS.name(), &key.value(), value.value())?;
+                if item.published_ms < before_ms {
+                    old.push(key.value().to_owned());
+                }
+                last = Some(key.value().to_owned());
+            }
+            (old, last, seen)
+        };
+        for id in &old {
+            table.remove(id.as_str())?;
+        }
+        Ok((old.len() as u64, if seen < scan { None } else { last }))
+    }
+
     /// Stores a market's price point under its time; a point at the same millisecond overwrites.
     ///
     /// # Errors

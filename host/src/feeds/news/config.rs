@@ -22,6 +22,13 @@ pub struct NewsFeedsConfig {
     pub max_body_bytes: usize,
     /// Longest wait between attempts at a failing source, seconds.
     pub max_backoff_secs: u64,
+    /// Stored news older than this many days (by publication) is removed.
+    #[serde(default = "default_keep_days")]
+    pub keep_days: u64,
+}
+
+fn default_keep_days() -> u64 {
+    30
 }
 
 impl fmt::Debug for NewsFeedsConfig {
@@ -35,6 +42,7 @@ impl fmt::Debug for NewsFeedsConfig {
             .field("timeout_ms", &self.timeout_ms)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_backoff_secs", &self.max_backoff_secs)
+            .field("keep_days", &self.keep_days)
             .finish()
     }
 }
@@ -110,6 +118,9 @@ impl NewsFeedsConfig {
                 "signals.news.max_body_bytes",
                 format!("must be 1024-67108864, got {}", self.max_body_bytes),
             ));
+        }
+        if !(1..=3_650).contains(&self.keep_days) {
+            return Err(("signals.news.keep_days", format!("must be 1-3650, got {}", self.keep_days)));
         }
         if self.max_backoff_secs < self.interval_secs {
             return Err((

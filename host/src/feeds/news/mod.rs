@@ -30,6 +30,10 @@ use fetch::{fetch, parse_api, parse_feed};
 /// Overrides `json_api_key`, so the key need not sit in a file.
 pub const API_KEY_VAR: &str = "EQUILIBRAGE_NEWS_API_KEY";
 
+/// How often stored news is pruned, and how many items one pruning transaction looks at.
+const PRUNE_EVERY_MS: i64 = 3_600_000;
+const PRUNE_SCAN: usize = 5_000;
+
 /// Ids remembered for deduplication (older ones are forgotten first).
 const MAX_SEEN: usize = 100_000;
 /// Longest summary kept, characters.
@@ -267,6 +271,8 @@ pub struct NewsAggregator {
     seen_order: VecDeque<String>,
     store: Store,
     status: NewsStatus,
+    /// When stored news was last pruned (see `keep_days`).
+    pruned_at_ms: i64,
 }
 
 impl fmt::Debug for NewsAggregator {
@@ -319,6 +325,7 @@ impl NewsAggregator {
             seen_order: VecDeque::new(),
             store,
             status: NewsStatus::default(),
+            pruned_at_ms: i64::MIN,
         };
         // Oldest first, so the newest are the last forgotten.
         for r in stored.into_iter().rev() {
@@ -444,6 +451,7 @@ impl NewsAggregator {
         if !poll.fresh.is_empty() {
             self.store_fresh(&poll.fresh, now_ms).await;
         }
+        self.prune(now_ms).await;
         self.publish();
         tracing::debug!(
             fresh = poll.fresh.len(),
@@ -495,6 +503,37 @@ impl NewsAggregator {
                 s.etag = None;
                 s.last_modified = None;
             }
+        }
+    }
+
+    /// Removes stored news older than `keep_days`, at most once an hour, in small transactions.
+    async fn prune(&mut self, now_ms: i64) {
+        if now_ms.saturating_sub(self.pruned_at_ms) < PRUNE_EVERY_MS {
+            return;
+        }
+        self.pruned_at_ms = now_ms;
+        let keep_ms = i64::try_from(self.config.keep_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
+        let before = now_ms.saturating_sub(keep_ms);
+        let (mut cursor, mut removed) = (None, 0_u64);
+        loop {
+            let after = cursor.take();
+            match self.store.write(move |w| w.prune_news_chunk(before, after, PRUNE_SCAN)).await {
+                Ok((n, next)) => {
+                    removed += n;
+                    match next {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning old news");
+                    break;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        if removed > 0 {
+            tracing::info!(removed, keep_days = self.config.keep_days, "old news removed");
         }
     }
 
