@@ -7,6 +7,16 @@ use crate::exchange::polymarket::WalletType;
 
 pub(super) const CHAIN: (&str, &str) = ("chain", "On chain (gas and approvals)");
 
+/// The check when the node did not answer.
+fn unreachable(e: &dyn std::fmt::Display) -> Check {
+    check(
+        CHAIN,
+        Status::Warn,
+        format!("the chain did not answer: {e}"),
+        Some("Check `[chain] rpc_url` (a Polygon JSON-RPC URL) and the network.".into()),
+    )
+}
+
 /// Reads balances and approvals; never sends anything.
 pub(super) async fn chain_check(setup: &Setup, config: Option<ChainConfig>, key: &str) -> Check {
     let Some(config) = config else {
@@ -16,14 +26,6 @@ pub(super) async fn chain_check(setup: &Setup, config: Option<ChainConfig>, key:
             "`[chain] rpc_url` is not set: resolved markets are not redeemed automatically".into(),
             Some("Set `[chain] rpc_url` to a Polygon JSON-RPC URL to redeem winnings and check gas and approvals.".into()),
         );
-    };
-    let unreachable = |e: &dyn std::fmt::Display| {
-        check(
-            CHAIN,
-            Status::Warn,
-            format!("the chain did not answer: {e}"),
-            Some("Check `[chain] rpc_url` (a Polygon JSON-RPC URL) and the network.".into()),
-        )
     };
     let Ok(signer) = key.trim().parse::<alloy::signers::local::PrivateKeySigner>() else {
         return check(CHAIN, Status::Fail, "the signing key is not a valid key".into(), None);
@@ -40,14 +42,6 @@ pub(super) async fn chain_check(setup: &Setup, config: Option<ChainConfig>, key:
 
 /// The on-chain check with a wallet already connected (the running bot's).
 pub async fn chain_check_on(setup: &Setup, chain: &Chain) -> Check {
-    let unreachable = |e: &dyn std::fmt::Display| {
-        check(
-            CHAIN,
-            Status::Warn,
-            format!("the chain did not answer: {e}"),
-            Some("Check `[chain] rpc_url` (a Polygon JSON-RPC URL) and the network.".into()),
-        )
-    };
     let balances = match chain.balances().await {
         Ok(b) => b,
         Err(e) => return unreachable(&e),
