@@ -119,10 +119,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Runs the wallet doctor: live trading's wallet checked at the exchange (every check skipped
     /// outside live mode); with `test_order`, a tiny post-only order is posted and cancelled at once.
     fn wallet_doctor(&self, test_order: bool) -> impl Future<Output = BackendResult<DoctorView>> + Send;
-    /// The wallet on chain: balances (read from the node, bounded to a few seconds), markets
-    /// due for redemption and the transaction journal; `None` when on-chain settlement is off
-    /// (not live, or no `[chain] rpc_url`).
-    fn chain(&self) -> impl Future<Output = BackendResult<Option<ChainView>>> + Send;
+    /// The wallet on chain: markets due for redemption and the transaction journal, and with
+    /// `balances` its pUSD and POL (read from the node, bounded to a few seconds; pages that do
+    /// not show them skip the call); `None` when on-chain settlement is off (not live, or no
+    /// `[chain] rpc_url`).
+    fn chain(&self, balances: bool) -> impl Future<Output = BackendResult<Option<ChainView>>> + Send;
     /// Redeems one resolved market's winning shares now and waits for the receipt.
     fn redeem(&self, condition_id: String) -> impl Future<Output = BackendResult<ChainTxView>> + Send;
     /// Scans now.
@@ -241,8 +242,8 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
     fn close(&self, id: u64) -> impl Future<Output = BackendResult<PositionView>> + Send {
         (**self).close(id)
     }
-    fn chain(&self) -> impl Future<Output = BackendResult<Option<ChainView>>> + Send {
-        (**self).chain()
+    fn chain(&self, balances: bool) -> impl Future<Output = BackendResult<Option<ChainView>>> + Send {
+        (**self).chain(balances)
     }
     fn redeem(&self, condition_id: String) -> impl Future<Output = BackendResult<ChainTxView>> + Send {
         (**self).redeem(condition_id)

@@ -502,8 +502,8 @@ impl Backend for HostBackend {
         self.run_doctor(test_order).await
     }
 
-    async fn chain(&self) -> BackendResult<Option<ChainView>> {
-        self.chain_view().await
+    async fn chain(&self, balances: bool) -> BackendResult<Option<ChainView>> {
+        self.chain_view(balances).await
     }
 
     async fn redeem(&self, condition_id: String) -> BackendResult<ChainTxView> {

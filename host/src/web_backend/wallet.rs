@@ -168,12 +168,16 @@ fn tx_view(t: &ChainTx) -> ChainTxView {
 impl HostBackend {
     /// The wallet on chain; `None` without `[chain]` (or outside live mode). A node that does
     /// not answer within [`BALANCES_WAIT`] leaves the balances out, with why.
-    pub(super) async fn chain_view(&self) -> BackendResult<Option<ChainView>> {
+    pub(super) async fn chain_view(&self, with_balances: bool) -> BackendResult<Option<ChainView>> {
         let Some((chain, auto_redeem)) = self.shared.chain.get() else { return Ok(None) };
-        let (balances, balances_error) = match tokio::time::timeout(BALANCES_WAIT, chain.balances()).await {
-            Ok(Ok(b)) => (Some(ChainBalancesView { pusd: b.pusd, pol: b.pol }), None),
-            Ok(Err(e)) => (None, Some(e.to_string())),
-            Err(_) => (None, Some(format!("no answer within {} s", BALANCES_WAIT.as_secs()))),
+        let (balances, balances_error) = if with_balances {
+            match tokio::time::timeout(BALANCES_WAIT, chain.balances()).await {
+                Ok(Ok(b)) => (Some(ChainBalancesView { pusd: b.pusd, pol: b.pol }), None),
+                Ok(Err(e)) => (None, Some(e.to_string())),
+                Err(_) => (None, Some(format!("no answer within {} s", BALANCES_WAIT.as_secs()))),
+            }
+        } else {
+            (None, None)
         };
         let due = chain
             .due()

@@ -86,7 +86,7 @@ async fn wallet_doctor<B: Backend>(
 /// `GET /api/wallet/chain`: `{"chain": …}`, `null` when on-chain settlement is off (not live,
 /// or no `[chain] rpc_url`).
 async fn chain<B: Backend>(State(state): State<AppState<B>>) -> AppResult<Response> {
-    let chain = state.backend.chain().await?;
+    let chain = state.backend.chain(true).await?;
     Ok(axum::Json(json!({ "chain": chain })).into_response())
 }
 

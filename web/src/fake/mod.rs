@@ -644,8 +644,11 @@ impl Backend for Fake {
         }
     }
 
-    async fn chain(&self) -> BackendResult<Option<ChainView>> {
-        Ok(self.chain.clone())
+    async fn chain(&self, balances: bool) -> BackendResult<Option<ChainView>> {
+        Ok(self
+            .chain
+            .clone()
+            .map(|c| if balances { c } else { ChainView { balances: None, low_gas: false, ..c } }))
     }
 
     async fn redeem(&self, condition_id: String) -> BackendResult<ChainTxView> {

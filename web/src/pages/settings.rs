@@ -135,7 +135,7 @@ async fn run_doctor<B: Backend>(
 }
 
 async fn render<B: Backend>(backend: &B, identity: &Identity, shown: Shown) -> Response {
-    let chain = backend.chain().await;
+    let chain = backend.chain(true).await;
     let view = backend.settings();
     let venue = backend.venue();
     let status = shown.failure.as_ref().map_or(StatusCode::OK, |f| f.0);
