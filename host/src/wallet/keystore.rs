@@ -363,10 +363,10 @@ mod tests {
             [(1_u64 << 20, 1024_u32, 1_u32), (1 << 10, 1 << 20, 1), (1 << 14, 8, 1 << 20), (1 << 18, 0, 1)]
         {
             let hostile = GETH_AAA.replace(r#""n":8,"p":16,"r":8,"#, &format!(r#""n":{n},"p":{p},"r":{r},"#));
-            let started = std::time::Instant::now();
+            // Refused as unsupported (scrypt would answer with a derived key or run out of
+            // memory, never this error).
             let err = Keystore::parse(&hostile).unwrap().decrypt(b"foobar").unwrap_err();
             assert!(matches!(err, KeystoreError::Unsupported(_)), "n {n} r {r} p {p}: {err}");
-            assert!(started.elapsed() < std::time::Duration::from_secs(1), "refused before deriving");
         }
         // The standard and light strengths stay within the bounds.
         for s in [Strength::STANDARD, Strength::LIGHT] {
