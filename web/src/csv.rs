@@ -98,26 +98,15 @@ where
     spawn_rows_within(walk, STALL)
 }
 
-/// Sends `item`, waiting at most `stall` for room; false when the client is gone or stalled.
+/// Sends `item` from the blocking pool, waiting at most `stall` for room; false when the client
+/// is gone or stalled.
 fn send_within(
     tx: &mpsc::Sender<BackendResult<Bytes>>,
-    mut item: BackendResult<Bytes>,
+    item: BackendResult<Bytes>,
     stall: std::time::Duration,
 ) -> bool {
-    let deadline = std::time::Instant::now() + stall;
-    loop {
-        match tx.try_send(item) {
-            Ok(()) => return true,
-            Err(mpsc::error::TrySendError::Closed(_)) => return false,
-            Err(mpsc::error::TrySendError::Full(back)) => {
-                if std::time::Instant::now() >= deadline {
-                    return false;
-                }
-                item = back;
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-        }
-    }
+    let runtime = tokio::runtime::Handle::current();
+    matches!(runtime.block_on(tokio::time::timeout(stall, tx.send(item))), Ok(Ok(())))
 }
 
 /// [`spawn_rows`], giving up on a client that takes nothing for `stall`.
