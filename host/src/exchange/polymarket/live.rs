@@ -210,23 +210,19 @@ impl LiveExchange {
         }
         // Trades are stamped on the venue's clock: measured now, before any reconciliation, and
         // again every so often.
-        let shared = exchange.shared.clone();
-        let remeasure = async move {
-            loop {
-                let (rest, offset) = (&shared.rest, &shared.clock_offset);
-                if let Err(e) = venue_clock::measure(&rest.http, &rest.clob, offset).await {
-                    tracing::warn!(error = %e, "reading the venue's clock");
-                }
-                tokio::time::sleep(venue_clock::EVERY).await;
-            }
-        };
         let (rest, offset) = (&exchange.shared.rest, &exchange.shared.clock_offset);
         if let Err(e) = venue_clock::measure(&rest.http, &rest.clob, offset).await {
             tracing::warn!(error = %e, "reading the venue's clock");
         }
+        let shared = exchange.shared.clone();
         exchange.clock = Some(Arc::new(AbortOnDrop(tokio::spawn(async move {
-            tokio::time::sleep(venue_clock::EVERY).await;
-            remeasure.await;
+            loop {
+                tokio::time::sleep(venue_clock::EVERY).await;
+                let (rest, offset) = (&shared.rest, &shared.clock_offset);
+                if let Err(e) = venue_clock::measure(&rest.http, &rest.clob, offset).await {
+                    tracing::warn!(error = %e, "reading the venue's clock");
+                }
+            }
         }))));
         Ok(exchange)
     }
