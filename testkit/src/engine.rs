@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::model::{OrderStatus, Side, TradeStatus};
-use crate::state::{Order, State, Trade, dec_str, now_ms, now_secs};
+use crate::state::{Order, State, Trade, dec_str};
 
 /// An error answered as `{"error": message}` with this status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +160,7 @@ impl State {
         if fail_at_settle {
             self.faults.fail_trades -= 1;
         }
-        let now = now_secs() + self.clock_skew_secs;
+        let now = self.venue_secs();
         let trade = Trade {
             id: self.uuid(),
             order_id: order.id.clone(),
@@ -200,7 +200,7 @@ impl State {
             "side": taker.as_str(),
             "size": dec_str(size),
             "fee_rate_bps": "0",
-            "timestamp": now_ms().to_string(),
+            "timestamp": self.venue_ms().to_string(),
         });
         self.publish_market(token, &msg);
     }
@@ -360,7 +360,7 @@ impl State {
             status: OrderStatus::Matched,
             order_type: order_type.clone(),
             post_only,
-            created_at: now_secs(),
+            created_at: self.venue_secs(),
             expiration,
             maker_address,
             trades: Vec::new(),
@@ -493,6 +493,7 @@ impl State {
     /// Advances every `MATCHED` trade to `MINED` then `CONFIRMED`, or to `FAILED` (reverting its
     /// balance and position effects) when it was marked to fail; one user event per status.
     pub(crate) fn settle_trades(&mut self) {
+        let venue_secs = self.venue_secs();
         for idx in 0..self.trades.len() {
             if self.trades[idx].status != TradeStatus::Matched {
                 continue;
@@ -505,7 +506,7 @@ impl State {
             for step in steps {
                 let t = &mut self.trades[idx];
                 t.status = *step;
-                t.last_update = now_secs();
+                t.last_update = venue_secs;
                 let t = t.clone();
                 if *step == TradeStatus::Failed {
                     self.balance -= t.cash_delta;

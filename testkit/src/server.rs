@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::auth::{check_l1, check_l2};
 use crate::engine::{ApiError, NO_BOOK};
 use crate::model::{OrderStatus, Recorded};
-use crate::state::{EXCHANGES, Order, Shared, State, Trade, dec_num, dec_str, lock, now_secs};
+use crate::state::{EXCHANGES, Order, Shared, State, Trade, dec_num, dec_str, lock};
 use crate::{gamma, ws};
 
 /// The last-page cursor.
@@ -223,7 +223,7 @@ fn l2(st: &mut State, headers: &HeaderMap, method: &Method, uri: &Uri, body: &[u
 
 async fn time(AxumState(shared): AxumState<Shared>) -> Response {
     let st = lock(&shared);
-    let t = st.server_time.unwrap_or_else(|| now_secs() + st.clock_skew_secs);
+    let t = st.server_time.unwrap_or_else(|| st.venue_secs());
     Json(t).into_response()
 }
 

@@ -274,6 +274,17 @@ impl Default for Heartbeat {
 }
 
 impl State {
+    /// Now on the venue's clock (this machine's plus the injected skew), milliseconds: what
+    /// the venue stamps its books, orders and trades with.
+    pub(crate) fn venue_ms(&self) -> i64 {
+        now_ms() + self.clock_skew_secs * 1_000
+    }
+
+    /// [`State::venue_ms`] in seconds.
+    pub(crate) fn venue_secs(&self) -> i64 {
+        self.venue_ms() / 1_000
+    }
+
     pub(crate) fn new() -> Self {
         Self {
             creds: MockCredentials {
@@ -389,7 +400,7 @@ impl State {
         let mut v = json!({
             "market": market.condition_id,
             "asset_id": token,
-            "timestamp": now_ms().to_string(),
+            "timestamp": self.venue_ms().to_string(),
             "hash": self.book_hash(token),
             "bids": bids,
             "asks": asks,
@@ -413,7 +424,7 @@ impl State {
         Some(json!({
             "event_type": "price_change",
             "market": market.condition_id,
-            "timestamp": now_ms().to_string(),
+            "timestamp": self.venue_ms().to_string(),
             "price_changes": [{
                 "asset_id": token,
                 "price": dec_str(price),
@@ -492,7 +503,7 @@ impl State {
         v["type"] = json!(kind);
         v["order_owner"] = json!(self.creds.api_key);
         v["created_at"] = json!((o.created_at * 1000).to_string());
-        v["timestamp"] = json!(now_ms().to_string());
+        v["timestamp"] = json!(self.venue_ms().to_string());
         v
     }
 
@@ -547,7 +558,7 @@ impl State {
         v["event_type"] = json!("trade");
         v["type"] = json!("TRADE");
         v["trade_owner"] = json!(self.creds.api_key);
-        v["timestamp"] = json!(now_ms().to_string());
+        v["timestamp"] = json!(self.venue_ms().to_string());
         v
     }
 }
@@ -557,11 +568,6 @@ pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// Seconds since the Unix epoch.
-pub(crate) fn now_secs() -> i64 {
-    now_ms() / 1000
 }
 
 /// A decimal as a wire string without trailing zeros.
