@@ -510,6 +510,10 @@ fn the_history_pages_redeem_button_returns_the_capital_and_settings_show_it_on_c
     let driver = Chromedriver::start();
     let running = Bot::start_in(&config, TOKEN, dir, &[("EQUILIBRAGE_WALLET_PASSWORD", PASSWORD)]);
     let condition = format!("0x{}", "55".repeat(32));
+    let api = |bot: &Bot, path: &str| {
+        let request = http().get(bot.url(path)).bearer_auth(TOKEN);
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
     rt.block_on(async {
         let profile = tempfile::tempdir().unwrap();
         let b = driver.browser(profile.path()).await;
@@ -537,15 +541,7 @@ fn the_history_pages_redeem_button_returns_the_capital_and_settings_show_it_on_c
         // The capital is back: the wallet's pUSD on chain is the ledger's cash, to the unit.
         let paid = chain.pusd(bot()).await - cash_before;
         assert_eq!(paid, U256::from(micro(payout)), "paid once, in full");
-        let overview: serde_json::Value = http()
-            .get(running.url("/api/dashboard/overview"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let overview = api(&running, "/api/dashboard/overview").await;
         let ledger: Decimal = overview["available_capital"].as_str().unwrap().parse().unwrap();
         let on_chain = Decimal::from(chain.pusd(bot()).await.to::<u64>()) / dec!(1000000);
         assert_eq!(ledger, on_chain, "the ledger's cash and the wallet's pUSD agree");
@@ -562,15 +558,7 @@ fn the_history_pages_redeem_button_returns_the_capital_and_settings_show_it_on_c
         screenshot(&b, "chain-settings-phone").await;
 
         // Once: a second press finds nothing due, and the journal holds one redemption.
-        let chain_view: serde_json::Value = http()
-            .get(running.url("/api/wallet/chain"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let chain_view = api(&running, "/api/wallet/chain").await;
         let txs = chain_view["chain"]["transactions"].as_array().unwrap();
         assert_eq!(txs.len(), 1, "{chain_view}");
         assert_eq!(txs[0]["status"], "confirmed");
