@@ -483,6 +483,11 @@ async fn prices_update_live(s: &Session<'_>, id: u64) {
     assert!(before["refreshes"].is_string(), "document.body.dataset.liveRefreshes counts live refreshes");
     eprintln!("live update: {} → {}", before, after);
     screenshot(b, "dashboard").await;
+    // The health panel (background loops among it) at phone width, then back.
+    b.set_window_size(390, 844).await.expect("phone width");
+    js(b, "document.getElementById('health').scrollIntoView();", vec![]).await;
+    screenshot(b, "dashboard-health-phone").await;
+    b.set_window_size(1280, 1000).await.expect("desktop width");
 }
 
 /// "Close" asks for confirmation; accepted, the position leaves the Dashboard for the History.
