@@ -270,6 +270,50 @@ async fn a_thousand_watched_tokens_all_get_updates_across_connections() {
 }
 
 #[tokio::test]
+async fn markets_that_leave_the_listing_are_unsubscribed_and_forgotten_unless_held() {
+    let mock = MockPolymarket::start().await;
+    let token = |i: usize| format!("{}", 200_000 + i);
+    let list = |m: usize| {
+        let (yes, no) = (token(2 * m), token(2 * m + 1));
+        mock.add_market(MockMarket::binary(&format!("{m}"), &format!("0x{:064x}", m + 1), &yes, &no));
+        for t in [&yes, &no] {
+            mock.set_book(t, &[(dec!(0.48), dec!(100))], &[(dec!(0.52), dec!(100))]);
+        }
+    };
+    let venue = LiveExchange::public(live_config(&mock)).unwrap();
+    // Forty listings of ten markets each; every market resolves and leaves the listing after one.
+    // The bot holds market 0's YES token, and its sweep says so as the engine's does.
+    let held = token(0);
+    for round in 0..40 {
+        for m in round * 10..round * 10 + 10 {
+            list(m);
+        }
+        if round > 0 {
+            for m in (round - 1) * 10..round * 10 {
+                mock.resolve(&format!("0x{:064x}", m + 1), &token(2 * m));
+            }
+        }
+        assert_eq!(venue.markets().await.unwrap().len(), 10);
+        venue.watch(std::slice::from_ref(&held));
+        let health = venue.health();
+        // At most three listings' worth of tokens, plus the held one: not 800.
+        assert!(health.known_tokens <= 61, "round {round}: {} tokens kept", health.known_tokens);
+        assert!(health.feed_tokens <= health.known_tokens, "{health:?}");
+        assert_eq!(health.feed_links, 1, "the room of tokens let go is reused");
+    }
+    until("every token let go is unsubscribed", || (2..700).all(|i| mock.market_subscribers(&token(i)) == 0))
+        .await;
+    until("the held token and the current listing stay subscribed", || {
+        mock.market_subscribers(&held) == 1 && (780..800).all(|i| mock.market_subscribers(&token(i)) == 1)
+    })
+    .await;
+    // The held market is still known to the venue: its book reads and its updates flow.
+    let mut rx = venue.events();
+    mock.set_level(&held, MockSide::Sell, dec!(0.51), dec!(7));
+    event(&mut rx, |e| matches!(e, MarketEvent::PriceChange { token, .. } if *token == held)).await;
+}
+
+#[tokio::test]
 async fn a_lost_message_is_noticed_and_the_book_resnapshotted_and_duplicates_are_dropped() {
     let mock = mock().await;
     let venue = LiveExchange::public(live_config(&mock)).unwrap();

@@ -69,6 +69,7 @@ async fn reads_answer_their_shapes() {
             assert_eq!(j["trades"].as_array().unwrap().len(), 2);
             assert_eq!(j["trades"][0]["id"], 3, "newest first");
             assert_eq!(j["trades"][0]["price"], "0.4", "decimals as strings");
+            assert_eq!(j["complete"], true);
         }),
         ("/api/opportunities?min_score=6", |j| {
             let scores: Vec<f64> =
@@ -203,6 +204,39 @@ async fn healthz_is_public_and_headers_are_set() {
         assert_eq!(headers[REFERRER_POLICY], "same-origin");
         assert_eq!(headers[CACHE_CONTROL], "no-store");
     }
+}
+
+/// On a runtime with one async worker, a trades search that blocks does not hold up other
+/// requests: it runs on the blocking pool.
+#[tokio::test(flavor = "current_thread")]
+async fn a_slow_trades_search_runs_off_the_async_workers() {
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let fake = Arc::new(Fake {
+        slow_trades: Some((started_tx, std::sync::Mutex::new(release_rx))),
+        ..Fake::default()
+    });
+    let search = tokio::spawn({
+        let fake = Arc::clone(&fake);
+        async move { call(&fake, empty(authed("GET", "/api/trades?market=nothing&offset=900000"))).await }
+    });
+    // The search has started and is blocked...
+    tokio::task::spawn_blocking(move || started.recv_timeout(std::time::Duration::from_secs(20)))
+        .await
+        .unwrap()
+        .expect("the search started");
+    // ...and the one worker still answers.
+    let (status, _, json) = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        call(&fake, empty(Request::builder().uri("/healthz"))),
+    )
+    .await
+    .expect("healthz answered while the search was blocked");
+    assert_eq!((status, json["status"].as_str()), (StatusCode::OK, Some("ok")));
+    release.send(()).unwrap();
+    let (status, _, json) = search.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["complete"], true);
 }
 
 #[tokio::test]

@@ -4,11 +4,13 @@
 use crate::model::{
     ChainTxView, ChainView, DoctorView, HistoryFilter, HistoryPage, LiveEvent, NewsSourceView, NewsView,
     OpportunityView, Overview, Performance, PluginView, PositionView, RejectedFile, ScanView, SettingsView,
-    TradeView, TrendView, VenueView, WalletForm, WalletView, WhaleDetail, WhaleTrackerView, WhaleView,
+    TradeList, TradeView, TrendView, VenueView, WalletForm, WalletView, WhaleDetail, WhaleTrackerView,
+    WhaleView,
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::future::Future;
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// A field that does not hold an acceptable value, and why.
@@ -51,6 +53,21 @@ pub type BackendResult<T> = Result<T, BackendError>;
 
 /// What the web layer needs from the running bot. Reads are synchronous and cheap (they must
 /// serve a dashboard at 1,000 requests/s); actions are asynchronous.
+/// Runs a blocking backend call on tokio's blocking pool, off the async workers, so a slow
+/// search never holds up other requests; a panic in it is resumed here.
+pub(crate) async fn off_workers<B, T, F>(backend: &Arc<B>, call: F) -> T
+where
+    B: Backend + ?Sized,
+    T: Send + 'static,
+    F: FnOnce(&B) -> T + Send + 'static,
+{
+    let backend = Arc::clone(backend);
+    match tokio::task::spawn_blocking(move || call(&backend)).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 pub trait Backend: Send + Sync + 'static {
     /// The venue.
     fn venue(&self) -> VenueView;
@@ -66,8 +83,10 @@ pub trait Backend: Send + Sync + 'static {
     /// Closed positions matching `filter`, newest first, `limit` of them from `offset`.
     fn history(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<HistoryPage>;
     /// Trades of positions matching `filter` (the position's market and outcome, the trade's own
-    /// time), newest first, `limit` of them from `offset`.
-    fn trades(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<Vec<TradeView>>;
+    /// time), newest first, `limit` of them from `offset`; a bounded search (see
+    /// [`TradeList::complete`]). Blocking: the web layer calls it, and `history`, off the async
+    /// workers.
+    fn trades(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<TradeList>;
     /// Every trade matching `filter`, oldest first, handed to `each` one at a time without
     /// collecting them (an export of 100,000 trades keeps memory flat); stops early when `each`
     /// returns false. Blocking: the web layer calls it off the async workers.
@@ -165,7 +184,7 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
     fn history(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<HistoryPage> {
         (**self).history(filter, offset, limit)
     }
-    fn trades(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<Vec<TradeView>> {
+    fn trades(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<TradeList> {
         (**self).trades(filter, offset, limit)
     }
     fn for_each_trade(

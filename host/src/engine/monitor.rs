@@ -289,6 +289,9 @@ impl Inner {
                 self.state().books.insert(token, book);
             }
         }
+        // Held markets stay followed by the venue, even once their listing ends.
+        let held: Vec<_> = self.state().by_token.keys().cloned().collect();
+        self.exchange.watch(&held);
         self.record_prices();
         self.evaluate_all().await;
     }

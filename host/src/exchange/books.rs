@@ -50,6 +50,11 @@ impl BookSet {
         self.books.iter()
     }
 
+    /// Forgets one token's book (no longer followed).
+    pub fn remove(&mut self, token: &str) {
+        self.books.remove(token);
+    }
+
     /// Forgets every book, e.g. after a feed gap: all need fresh snapshots.
     pub fn clear(&mut self) {
         self.books.clear();

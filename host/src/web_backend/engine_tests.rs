@@ -193,7 +193,7 @@ async fn a_real_engine_with_ten_thousand_closed_positions_serves_the_dashboard_c
         10,
     );
     assert_eq!(one.unwrap().positions.iter().map(|p| p.id).collect::<Vec<_>>(), [42]);
-    let trades = backend.trades(&HistoryFilter::default(), 0, 200).unwrap();
+    let trades = backend.trades(&HistoryFilter::default(), 0, 200).unwrap().trades;
     assert!(trades.len() >= 6 && trades.windows(2).all(|w| w[0].id > w[1].id), "newest first");
 
     // Closing one moves it into the history at once.

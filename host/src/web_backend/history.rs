@@ -6,12 +6,15 @@
 use super::views;
 use crate::engine::{ClosedHistory, ClosedSummary};
 use crate::store::{Position, Reader, Result, TradeRecord};
-use equilibrage_web::{HistoryFilter, HistoryPage, Outcome, TradeView};
+use equilibrage_web::{HistoryFilter, HistoryPage, Outcome, TradeList, TradeView};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
 /// Trades read from the store at a time.
 const CHUNK: usize = 1_000;
+/// Trades one request examines at most: a filter that matches nothing, or a deep offset, costs
+/// a bounded search rather than a walk through every trade ever made.
+pub(super) const SEARCHED: usize = 200_000;
 
 /// A filter made ready to test many rows: the market text lower-cased once.
 #[derive(Debug)]
@@ -142,7 +145,8 @@ impl<'a> Positions<'a> {
     }
 }
 
-/// Trades matching `filter`, newest first, `limit` of them from `offset`.
+/// Trades matching `filter`, newest first, `limit` of them from `offset`, among the newest
+/// `searched` trades at most (the list says whether it searched them all).
 ///
 /// # Errors
 /// Storage errors.
@@ -152,14 +156,21 @@ pub(super) fn trades(
     filter: &HistoryFilter,
     offset: usize,
     limit: usize,
-) -> Result<Vec<TradeView>> {
+    searched: usize,
+) -> Result<TradeList> {
     let m = Matcher::new(filter);
     let (mut skipped, mut out) = (0, Vec::with_capacity(limit.min(CHUNK)));
-    let mut before = None;
+    let (mut before, mut examined) = (None, 0_usize);
+    let mut complete = true;
     while out.len() < limit {
-        let chunk = read.trades_before(before, CHUNK)?;
+        if examined >= searched {
+            complete = false;
+            break;
+        }
+        let chunk = read.trades_before(before, CHUNK.min(searched - examined))?;
         let Some(last) = chunk.last() else { break };
         before = Some(last.id);
+        examined += chunk.len();
         for t in &chunk {
             if let Some(view) = positions.view(read, &m, t)? {
                 if skipped < offset {
@@ -170,7 +181,7 @@ pub(super) fn trades(
             }
         }
     }
-    Ok(out)
+    Ok(TradeList { trades: out, complete })
 }
 
 /// Every trade matching `filter`, oldest first, handed to `each` until it returns false.
@@ -334,7 +345,9 @@ mod tests {
         // Trades: 1 buy #1, 2 sell #1, 3 buy #2, 4 sell #2, 5 buy #3, 6 sell #3, 7 buy #4 (open).
         let ids = |f: &HistoryFilter, offset, limit| {
             let mut positions = Positions::new(&closed, &open);
-            trades(&read, &mut positions, f, offset, limit).unwrap().iter().map(|t| t.id).collect::<Vec<_>>()
+            let found = trades(&read, &mut positions, f, offset, limit, SEARCHED).unwrap();
+            assert!(found.complete);
+            found.trades.iter().map(|t| t.id).collect::<Vec<_>>()
         };
         assert_eq!(ids(&HistoryFilter::default(), 0, 100), [7, 6, 5, 4, 3, 2, 1]);
         assert_eq!(ids(&HistoryFilter::default(), 2, 3), [5, 4, 3]);
@@ -345,6 +358,17 @@ mod tests {
         let day2 =
             HistoryFilter { from_ms: Some(2 * DAY), to_ms: Some(3 * DAY - 1), ..HistoryFilter::default() };
         assert_eq!(ids(&day2, 0, 100), [4, 3]);
+        // A search is bounded: with room for 3 trades, a filter that matches nothing, or a deep
+        // offset, stops after the newest 3 and says so.
+        let mut positions = Positions::new(&closed, &open);
+        let nothing =
+            trades(&read, &mut positions, &filter(Some("no such market"), None), 0, 100, 3).unwrap();
+        assert_eq!((nothing.trades.len(), nothing.complete), (0, false));
+        let deep = trades(&read, &mut positions, &HistoryFilter::default(), 1_000_000, 10, 3).unwrap();
+        assert_eq!((deep.trades.len(), deep.complete), (0, false));
+        let newest = trades(&read, &mut positions, &HistoryFilter::default(), 0, 2, 3).unwrap();
+        assert_eq!(newest.trades.iter().map(|t| t.id).collect::<Vec<_>>(), [7, 6]);
+        assert!(newest.complete, "it found what was asked before the bound");
 
         let mut seen = Vec::new();
         let mut positions = Positions::new(&closed, &open);
@@ -367,7 +391,9 @@ mod tests {
         // Snapshots taken before anything closed or opened: every position comes from the store.
         let empty = ClosedHistory::default();
         let mut positions = Positions::new(&empty, &[]);
-        let got = trades(&read, &mut positions, &filter(Some("rain"), Some(Outcome::Loss)), 0, 10).unwrap();
+        let got = trades(&read, &mut positions, &filter(Some("rain"), Some(Outcome::Loss)), 0, 10, SEARCHED)
+            .unwrap()
+            .trades;
         assert_eq!(got.iter().map(|t| t.id).collect::<Vec<_>>(), [4, 3]);
         assert_eq!(got[0].market_id, "0xM2");
     }

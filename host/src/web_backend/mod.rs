@@ -21,8 +21,8 @@ use crate::store::StoreError;
 use equilibrage_web::{
     Backend, BackendError, BackendResult, ChainTxView, ChainView, DoctorView, FieldError, Health,
     HistoryFilter, HistoryPage, LiveEvent, NewsSourceView, NewsView, OpportunityView, Overview, Performance,
-    PluginView, PositionView, RejectedFile, ScanView, SettingsView, TradeView, TrendView, VenueView,
-    WalletForm, WalletView, WhaleDetail, WhaleTrackerView, WhaleView,
+    PluginView, PositionView, RejectedFile, ScanView, SettingsView, TradeList, TradeView, TrendView,
+    VenueView, WalletForm, WalletView, WhaleDetail, WhaleTrackerView, WhaleView,
 };
 use rust_decimal::Decimal;
 use std::collections::HashSet;
@@ -318,11 +318,12 @@ impl Backend for HostBackend {
         history::page(&read, &closed, filter, offset, limit).map_err(|e| store_error(&e))
     }
 
-    fn trades(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<Vec<TradeView>> {
+    fn trades(&self, filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<TradeList> {
         let (closed, open) = (self.shared.engine.closed_history(), self.shared.open_positions());
         let read = self.shared.engine_store_read()?;
         let mut positions = history::Positions::new(&closed, &open);
-        history::trades(&read, &mut positions, filter, offset, limit).map_err(|e| store_error(&e))
+        history::trades(&read, &mut positions, filter, offset, limit, history::SEARCHED)
+            .map_err(|e| store_error(&e))
     }
 
     fn for_each_trade(

@@ -2,7 +2,7 @@
 //! validate requests strictly, so every refusal is an [`AppError`] with a clear message.
 
 use crate::auth::MAX_BODY;
-use crate::backend::FieldError;
+use crate::backend::{FieldError, off_workers};
 use crate::error::{AppError, AppResult};
 use crate::model::{HistoryPage, Overview, Performance, WhaleDetail};
 use crate::query::HistoryQuery;
@@ -341,7 +341,8 @@ async fn history<B: Backend>(
 ) -> AppResult<axum::Json<HistoryPage>> {
     let filter = q.filter()?;
     let limit = capped(q.limit, 50, MAX_HISTORY);
-    Ok(axum::Json(state.backend.history(&filter, q.offset.unwrap_or(0), limit)?))
+    let offset = q.offset.unwrap_or(0);
+    Ok(axum::Json(off_workers(&state.backend, move |b| b.history(&filter, offset, limit)).await?))
 }
 
 async fn trades<B: Backend>(
@@ -350,8 +351,9 @@ async fn trades<B: Backend>(
 ) -> AppResult<Response> {
     let filter = q.filter()?;
     let limit = capped(q.limit, 100, MAX_TRADES);
-    let trades = state.backend.trades(&filter, q.offset.unwrap_or(0), limit)?;
-    Ok(axum::Json(json!({ "trades": trades })).into_response())
+    let offset = q.offset.unwrap_or(0);
+    let found = off_workers(&state.backend, move |b| b.trades(&filter, offset, limit)).await?;
+    Ok(axum::Json(json!({ "trades": found.trades, "complete": found.complete })).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]

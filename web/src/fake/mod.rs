@@ -125,6 +125,9 @@ pub(crate) struct Fake {
     pub loops: Vec<LoopView>,
     /// Why the safety net is down (`unhealthy`); by default it is up.
     pub down: Option<String>,
+    /// When set, `trades` says it started, then blocks until the receiver hears, 30 s at most
+    /// (a slow search).
+    pub slow_trades: Option<(std::sync::mpsc::Sender<()>, Mutex<std::sync::mpsc::Receiver<()>>)>,
 }
 
 /// Loops all running; the scanner failed once with hostile text in its panic.
@@ -258,6 +261,7 @@ impl Default for Fake {
             chain: Some(chain()),
             loops: loops(),
             down: None,
+            slow_trades: None,
         }
     }
 }
@@ -345,8 +349,14 @@ impl Backend for Fake {
         })
     }
 
-    fn trades(&self, _filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<Vec<TradeView>> {
-        Ok((1..=self.trade_count).rev().map(|id| trade(id, 2)).skip(offset).take(limit).collect())
+    fn trades(&self, _filter: &HistoryFilter, offset: usize, limit: usize) -> BackendResult<TradeList> {
+        if let Some((started, release)) = &self.slow_trades {
+            let _ = started.send(());
+            // Bounded, so a search that blocks the async worker fails the test instead of hanging it.
+            let _ = release.lock().unwrap().recv_timeout(std::time::Duration::from_secs(30));
+        }
+        let trades = (1..=self.trade_count).rev().map(|id| trade(id, 2)).skip(offset).take(limit).collect();
+        Ok(TradeList { trades, complete: true })
     }
 
     fn for_each_trade(

@@ -184,6 +184,15 @@ pub struct TradeView {
     pub reason: String,
 }
 
+/// Trades found for a filter, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TradeList {
+    pub trades: Vec<TradeView>,
+    /// False when the search stopped after examining as many trades as one request may (the
+    /// newest ones): older matches, if any, are left out. The CSV export searches them all.
+    pub complete: bool,
+}
+
 /// How a closed position ended, for the History filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

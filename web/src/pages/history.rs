@@ -4,9 +4,9 @@
 use super::layout::{self, Nav, alert, last, money, pnl_class, price, query_pairs, status_of};
 use super::settlement::redemptions_section;
 use crate::auth::Identity;
-use crate::backend::{BackendError, BackendResult};
+use crate::backend::{BackendError, BackendResult, off_workers};
 use crate::charts::{equity_chart, pnl_chart};
-use crate::model::{HistoryPage, Performance, TradeView};
+use crate::model::{HistoryPage, Performance, TradeList};
 use crate::query::{HistoryQuery, utc_time};
 use crate::{AppState, Backend};
 use axum::Router;
@@ -47,7 +47,7 @@ async fn history<B: Backend>(
     Extension(identity): Extension<Identity>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    render(&*state.backend, &identity, raw.as_deref(), None).await
+    render(&state.backend, &identity, raw.as_deref(), None).await
 }
 
 /// Redeems one market now; the page is shown again with the transaction, or with why not.
@@ -59,16 +59,16 @@ async fn redeem<B: Backend>(
     let condition_id = last(&form, "condition_id").unwrap_or_default().trim().to_owned();
     if condition_id.is_empty() {
         let e = BackendError::invalid("choose the market to redeem (`condition_id` is missing)");
-        return render(&*state.backend, &identity, None, Some(&e)).await;
+        return render(&state.backend, &identity, None, Some(&e)).await;
     }
     match state.backend.redeem(condition_id).await {
         Ok(_) => Redirect::to("/history#redemptions").into_response(),
-        Err(e) => render(&*state.backend, &identity, None, Some(&e)).await,
+        Err(e) => render(&state.backend, &identity, None, Some(&e)).await,
     }
 }
 
 async fn render<B: Backend>(
-    backend: &B,
+    backend: &std::sync::Arc<B>,
     identity: &Identity,
     raw: Option<&str>,
     refused: Option<&BackendError>,
@@ -82,8 +82,11 @@ async fn render<B: Backend>(
     let results = match &parsed {
         Ok((filter, page)) => {
             let offset = (page - 1).saturating_mul(PAGE);
-            let found = backend.history(filter, offset, PAGE);
-            let trades = backend.trades(filter, 0, TRADES);
+            let filter = filter.clone();
+            let (found, trades) = off_workers(backend, move |b| {
+                (b.history(&filter, offset, PAGE), b.trades(&filter, 0, TRADES))
+            })
+            .await;
             if let Some(e) = found.as_ref().err().or(trades.as_ref().err()) {
                 status = status_of(e);
             }
@@ -199,12 +202,17 @@ fn positions(found: &BackendResult<HistoryPage>, query: &HistoryQuery, page: usi
     }
 }
 
-fn trades_table(trades: &BackendResult<Vec<TradeView>>) -> Markup {
-    let trades = match trades {
-        Ok(trades) => trades,
+fn trades_table(trades: &BackendResult<TradeList>) -> Markup {
+    let (trades, complete) = match trades {
+        Ok(list) => (&list.trades, list.complete),
         Err(e) => return alert(&format!("Trades are not available: {e}")),
     };
     html! {
+        @if !complete {
+            p class="note" id="trades-incomplete" {
+                "Only the newest trades were searched; older matches may exist. Narrow the dates, or export them all as CSV."
+            }
+        }
         div class="table-wrap" {
             table id="trades" {
                 thead { tr {

@@ -79,11 +79,17 @@ impl std::fmt::Debug for MarketFeed {
     }
 }
 
-/// One connection's tokens, its queue of additions and its task.
+/// One connection's tokens, its queue of changes and its task.
 struct LinkHandle {
     interest: Arc<Mutex<BTreeSet<TokenId>>>,
-    add: mpsc::UnboundedSender<Vec<TokenId>>,
+    changes: mpsc::UnboundedSender<Change>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// A change to one connection's subscription.
+enum Change {
+    Add(Vec<TokenId>),
+    Remove(Vec<TokenId>),
 }
 
 impl Drop for LinkHandle {
@@ -118,35 +124,60 @@ impl MarketFeed {
         Self { links: Mutex::new(Vec::new()), per_link: per_link.max(1), start, stats }
     }
 
-    /// Subscribes to more tokens (those already watched are ignored), filling the last
-    /// connection up to its share before opening another.
+    /// Subscribes to more tokens (those already watched are ignored), filling the first
+    /// connection with room up to its share before opening another.
     pub fn watch(&self, tokens: impl IntoIterator<Item = TokenId>) {
-        let mut links = self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut links = lock(&self.links);
         let mut fresh: Vec<Vec<TokenId>> = vec![Vec::new(); links.len()];
         for token in tokens {
-            let watched = links.iter().any(|l| lock(&l.interest).contains(&token))
-                || fresh.iter().any(|batch| batch.contains(&token));
-            if watched {
+            if links.iter().any(|l| lock(&l.interest).contains(&token)) {
                 continue;
             }
-            let room = links.last().is_some_and(|l| lock(&l.interest).len() < self.per_link);
-            if !room {
+            let room = links.iter().position(|l| lock(&l.interest).len() < self.per_link);
+            let at = room.unwrap_or_else(|| {
                 let link = (self.start)();
                 let interest = link.interest.clone();
-                let (add, added) = mpsc::unbounded_channel();
+                let (changes, received) = mpsc::unbounded_channel();
                 self.stats.links.fetch_add(1, Ordering::Relaxed);
-                links.push(LinkHandle { interest, add, task: tokio::spawn(link.run(added)) });
+                links.push(LinkHandle { interest, changes, task: tokio::spawn(link.run(received)) });
                 fresh.push(Vec::new());
-            }
-            let last = links.len() - 1;
-            lock(&links[last].interest).insert(token.clone());
-            fresh[last].push(token);
+                links.len() - 1
+            });
+            lock(&links[at].interest).insert(token.clone());
+            fresh[at].push(token);
         }
         for (link, batch) in links.iter().zip(fresh) {
             if !batch.is_empty() {
-                let _ = link.add.send(batch);
+                let _ = link.changes.send(Change::Add(batch));
             }
         }
+    }
+
+    /// Unsubscribes from tokens no longer of interest and forgets their books; their room on a
+    /// connection goes to the next tokens watched.
+    pub fn unwatch(&self, tokens: &std::collections::HashSet<TokenId>) {
+        if tokens.is_empty() {
+            return;
+        }
+        for link in lock(&self.links).iter() {
+            let gone: Vec<TokenId> = {
+                let mut interest = lock(&link.interest);
+                let gone: Vec<TokenId> = interest.iter().filter(|t| tokens.contains(*t)).cloned().collect();
+                for t in &gone {
+                    interest.remove(t);
+                }
+                gone
+            };
+            if !gone.is_empty() {
+                let _ = link.changes.send(Change::Remove(gone));
+            }
+        }
+    }
+
+    /// Tokens subscribed, over every connection.
+    #[must_use]
+    pub fn watched(&self) -> usize {
+        lock(&self.links).iter().map(|l| lock(&l.interest).len()).sum()
     }
 
     /// Counters.
@@ -182,12 +213,16 @@ fn subscribe(tokens: &[TokenId], first: bool) -> Message {
     Message::text(body.to_string())
 }
 
+fn unsubscribe(tokens: &[TokenId]) -> Message {
+    Message::text(serde_json::json!({"operation": "unsubscribe", "assets_ids": tokens}).to_string())
+}
+
 impl Link {
     fn watched(&self) -> Vec<TokenId> {
         self.interest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect()
     }
 
-    async fn run(mut self, mut added: mpsc::UnboundedReceiver<Vec<TokenId>>) {
+    async fn run(mut self, mut added: mpsc::UnboundedReceiver<Change>) {
         let mut backoff = self.timings.min_backoff;
         loop {
             // Nothing to watch yet: wait for the first tokens rather than hold an idle socket.
@@ -213,7 +248,7 @@ impl Link {
     /// One connection, until it drops or goes quiet.
     async fn session(
         &mut self,
-        added: &mut mpsc::UnboundedReceiver<Vec<TokenId>>,
+        added: &mut mpsc::UnboundedReceiver<Change>,
         connected: &mut bool,
     ) -> Result<(), String> {
         let (mut socket, _) = tokio::time::timeout(
@@ -223,7 +258,7 @@ impl Link {
         .await
         .map_err(|_| "connect timed out".to_owned())?
         .map_err(|e| e.to_string())?;
-        // Drain what arrived while disconnected: the initial dump covers all of it.
+        // Drain what arrived while disconnected: the interest set says what to follow now.
         while added.try_recv().is_ok() {}
         let tokens = self.watched();
         // Books from before the drop may have missed changes: forget them, the initial dump
@@ -260,10 +295,18 @@ impl Link {
                         Some(Ok(_)) => {}
                     }
                 }
-                fresh = added.recv() => {
-                    let Some(fresh) = fresh else { return Ok(()) };
-                    socket.send(subscribe(&fresh, false)).await.map_err(|e| e.to_string())?;
-                }
+                change = added.recv() => match change {
+                    None => return Ok(()),
+                    Some(Change::Add(fresh)) => {
+                        socket.send(subscribe(&fresh, false)).await.map_err(|e| e.to_string())?;
+                    }
+                    Some(Change::Remove(gone)) => {
+                        for token in &gone {
+                            self.books.remove(token);
+                        }
+                        socket.send(unsubscribe(&gone)).await.map_err(|e| e.to_string())?;
+                    }
+                },
                 _ = ping.tick() => {
                     if heard.elapsed() > self.timings.stale_after {
                         return Err("no frame or PONG for too long".into());
@@ -285,7 +328,19 @@ impl Link {
             }
         };
         let mut stale = BTreeSet::new();
+        // Frames still in flight when a token was unsubscribed: not followed any more.
+        let followed = |token: &TokenId| lock(&self.interest).contains(token);
         for event in events {
+            let token = match &event {
+                MarketEvent::Book { token, .. }
+                | MarketEvent::PriceChange { token, .. }
+                | MarketEvent::Trade { token, .. }
+                | MarketEvent::TickSize { token, .. } => Some(token),
+                MarketEvent::Resolved { .. } => None,
+            };
+            if token.is_some_and(|t| !followed(t)) {
+                continue;
+            }
             if let MarketEvent::TickSize { token, tick_size, .. } = &event {
                 self.snapshots.tick_size_changed(token, *tick_size);
             }
@@ -296,6 +351,9 @@ impl Link {
             let _ = self.events.send(event);
         }
         for TopOfBook { token, best_bid, best_ask } in tops {
+            if !followed(&token) {
+                continue;
+            }
             let Some(book) = self.books.get(&token) else { continue };
             let ours = (book.best_bid().map(|l| l.price), book.best_ask().map(|l| l.price));
             if ours != (best_bid, best_ask) {

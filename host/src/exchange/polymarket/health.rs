@@ -17,6 +17,11 @@ pub struct Health {
     pub feed_gaps: u64,
     pub feed_snapshots: u64,
     pub feed_duplicates: u64,
+    /// Tokens the feed is subscribed to, over every connection.
+    pub feed_tokens: u64,
+    /// Tokens whose market the venue keeps (listed in one of the last few listings, held or
+    /// read); the rest are forgotten.
+    pub known_tokens: u64,
     /// Protocol-V2 markets the last listing left out (this version does not trade them).
     pub listing_protocol_v2: u64,
     /// Pages of the last listing that failed (their markets are missing from it).

@@ -142,9 +142,10 @@ struct Shared {
     feed: MarketFeed,
     trading: Option<Trading>,
     markets: Mutex<HashMap<TokenId, Market>>,
-    /// Answers by client id, so a repeated placement returns the first answer; the newest
-    /// [`PLACED_KEPT`] only (the engine's journal covers the rest).
-    placed: Mutex<(HashMap<String, OrderAck>, std::collections::VecDeque<String>)>,
+    /// The tokens followed: `markets`, the tick sizes and the feed keep only these.
+    interest: Mutex<super::interest::Interest>,
+    /// Answers by client id, so a repeated placement returns the first answer.
+    placed: Mutex<super::placed::Placed>,
     health: Mutex<Health>,
     /// The venue's clock minus this machine's, ms (see `venue_clock`).
     clock_offset: std::sync::atomic::AtomicI64,
@@ -155,10 +156,6 @@ impl std::fmt::Debug for Shared {
         f.debug_struct("Shared").field("config", &self.config).finish_non_exhaustive()
     }
 }
-
-/// Placement answers remembered for repeats (a retry comes within seconds, not thousands of
-/// orders later).
-const PLACED_KEPT: usize = 10_000;
 
 /// Polymarket as a venue. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -248,7 +245,8 @@ impl LiveExchange {
             feed,
             trading,
             markets: Mutex::new(HashMap::new()),
-            placed: Mutex::new((HashMap::new(), std::collections::VecDeque::new())),
+            interest: Mutex::new(super::interest::Interest::default()),
+            placed: Mutex::new(super::placed::Placed::default()),
             health: Mutex::new(Health::default()),
             clock_offset: std::sync::atomic::AtomicI64::new(0),
         };
@@ -268,6 +266,8 @@ impl LiveExchange {
         health.feed_snapshots = stats.snapshots.load(Ordering::Relaxed);
         health.feed_duplicates = stats.duplicates.load(Ordering::Relaxed);
         health.user_connects = self.shared.trading.as_ref().map_or(0, |t| t.user_feed.connects());
+        health.feed_tokens = self.shared.feed.watched() as u64;
+        health.known_tokens = lock(&self.shared.interest).len() as u64;
         health
     }
 
@@ -320,7 +320,10 @@ impl LiveExchange {
             health.listing_bad_pages = listing.bad_pages as u64;
         }
         let markets = listing.markets;
-        {
+        let gone = {
+            let mut interest = lock(&self.shared.interest);
+            let gone =
+                interest.next_listing(markets.iter().flat_map(|m| m.outcomes.iter().map(|o| &o.token_id)));
             let mut known = lock(&self.shared.markets);
             let mut meta = lock(&self.shared.rest.meta);
             for m in &markets {
@@ -329,7 +332,12 @@ impl LiveExchange {
                     meta.insert(o.token_id.clone(), (m.tick_size, m.neg_risk));
                 }
             }
-        }
+            // Markets no longer listed, held or read: forgotten (they would pile up otherwise).
+            known.retain(|t, _| interest.follows(t));
+            meta.retain(|t, _| interest.follows(t));
+            gone
+        };
+        self.shared.feed.unwatch(&gone);
         let watch: Vec<TokenId> = markets
             .iter()
             .flat_map(|m| m.outcomes.iter().map(|o| o.token_id.clone()))
@@ -340,7 +348,7 @@ impl LiveExchange {
     }
 
     async fn place_now(&self, order: OrderRequest) -> Result<OrderAck> {
-        if let Some(ack) = lock(&self.shared.placed).0.get(&order.client_id) {
+        if let Some(ack) = lock(&self.shared.placed).get(&order.client_id) {
             return Ok(ack.clone());
         }
         let trading = self.trading()?;
@@ -388,16 +396,7 @@ impl LiveExchange {
             trade_ids: posted.trade_ids,
         };
         if ack.status != OrderStatus::Delayed {
-            let mut placed = lock(&self.shared.placed);
-            let (answers, order_of) = &mut *placed;
-            if answers.insert(order.client_id.clone(), ack.clone()).is_none() {
-                order_of.push_back(order.client_id);
-            }
-            while order_of.len() > PLACED_KEPT {
-                if let Some(oldest) = order_of.pop_front() {
-                    answers.remove(&oldest);
-                }
-            }
+            lock(&self.shared.placed).remember(order.client_id, ack.clone());
         }
         Ok(ack)
     }
@@ -531,8 +530,10 @@ impl Exchange for LiveExchange {
 
     fn book<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<OrderBook>> {
         Box::pin(async move {
-            let book = self.shared.rest.book(token).await?;
-            self.shared.feed.watch([token.to_owned()]);
+            let token = token.to_owned();
+            lock(&self.shared.interest).mark([&token]);
+            let book = self.shared.rest.book(&token).await?;
+            self.shared.feed.watch([token]);
             Ok(book)
         })
     }
@@ -594,6 +595,7 @@ impl Exchange for LiveExchange {
     }
 
     fn watch(&self, tokens: &[TokenId]) {
+        lock(&self.shared.interest).mark(tokens);
         self.shared.feed.watch(tokens.iter().cloned());
     }
 }
