@@ -506,10 +506,15 @@ async fn start_venue(config: &Config, prior: &Prior, live: Option<LiveSigner>) -
         }
         ExchangeMode::Live => {
             let signer = live.context("live mode has no signer")?;
-            let live = LiveExchange::connect(config.exchange.polymarket.venue(), signer.config)
+            let venue = config.exchange.polymarket.venue();
+            let live = patiently("signing in to Polymarket", || {
+                LiveExchange::connect(venue.clone(), signer.config.clone())
+            })
+            .await
+            .context("signing in to Polymarket")?;
+            let balance = patiently("reading the pUSD balance", || live.balance())
                 .await
-                .context("signing in to Polymarket")?;
-            let balance = live.balance().await.context("reading the pUSD balance")?;
+                .context("reading the pUSD balance")?;
             tracing::info!(
                 collateral = %balance.collateral,
                 allowance = ?balance.allowance,
@@ -518,6 +523,28 @@ async fn start_venue(config: &Config, prior: &Prior, live: Option<LiveSigner>) -
             );
             let live: Arc<dyn Exchange> = Arc::new(live);
             Ok((Venue::polled(Arc::clone(&live), poll), live, Clock::system(), None))
+        }
+    }
+}
+
+/// A start-up call to the venue: a failure worth retrying (a rate limit, a 5xx, a timeout) is
+/// retried with backoff for up to two minutes, so a venue that is briefly busy does not stop the
+/// bot from starting; anything else (a refused key, bad credentials) stops it at once.
+async fn patiently<T, F, Fut>(what: &str, mut call: F) -> Result<T, equilibrage::exchange::ExchangeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, equilibrage::exchange::ExchangeError>>,
+{
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut wait = std::time::Duration::from_millis(500);
+    loop {
+        match call().await {
+            Err(e) if e.is_retryable() && std::time::Instant::now() + wait < give_up => {
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis(), "{what}: the venue is busy; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(10));
+            }
+            answer => return answer,
         }
     }
 }

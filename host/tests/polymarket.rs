@@ -593,9 +593,19 @@ async fn a_trade_that_fails_at_settlement_is_reported_failed() {
         .await
         .unwrap();
     assert_eq!(venue.trades(0).await.unwrap()[0].status, TradeStatus::Matched);
+    // The shares are sold on before the buy settles: when the buy fails, the sale fails too, as
+    // the shares it sold never existed on chain.
+    let bought = venue.trades(0).await.unwrap()[0].shares;
+    let shares = (bought * dec!(100)).floor() / dec!(100);
+    venue
+        .place(market("sold-on", YES, Side::Sell, Amount::Shares(shares), FillPolicy::FillOrKill))
+        .await
+        .unwrap();
     mock.settle_trades();
     let trades = venue.trades(0).await.unwrap();
-    assert_eq!(trades[0].status, TradeStatus::Failed);
+    assert_eq!(trades.len(), 2);
+    assert!(trades.iter().all(|t| t.status == TradeStatus::Failed), "{trades:?}");
+    assert_eq!(mock.balance(), dec!(1000), "both undone");
 }
 
 #[tokio::test]

@@ -491,7 +491,8 @@ impl State {
     }
 
     /// Advances every `MATCHED` trade to `MINED` then `CONFIRMED`, or to `FAILED` (reverting its
-    /// balance and position effects) when it was marked to fail; one user event per status.
+    /// balance and position effects) when it was marked to fail, or when it sold shares a failed
+    /// buy was to deliver; one user event per status.
     pub(crate) fn settle_trades(&mut self) {
         let venue_secs = self.venue_secs();
         for idx in 0..self.trades.len() {
@@ -520,6 +521,22 @@ impl State {
                     }
                     pos.cost -= t.cost_delta;
                     pos.realized -= t.realized_delta;
+                    // Shares sold since that this buy was to deliver never existed on chain:
+                    // those sales fail too, as their transfers would revert.
+                    let mut short = -pos.size;
+                    for later in &mut self.trades[idx + 1..] {
+                        if short <= Decimal::ZERO {
+                            break;
+                        }
+                        if later.token == t.token
+                            && later.side == Side::Sell
+                            && later.status == TradeStatus::Matched
+                            && !later.fail_at_settle
+                        {
+                            later.fail_at_settle = true;
+                            short -= later.size;
+                        }
+                    }
                 }
                 let event = self.trade_event(&t);
                 self.publish_user(&t.market, &event);

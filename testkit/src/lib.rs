@@ -415,6 +415,21 @@ impl Faults {
             status,
             error: error.to_owned(),
             remaining: count,
+            until: None,
+        });
+    }
+
+    /// Every request whose path starts with `path_prefix` gets `status` with body
+    /// `{"error": error}` for the next `duration` (a burst of 429s, an outage of a few seconds).
+    pub fn fail_for(&self, path_prefix: &str, status: u16, error: &str, duration: Duration) {
+        lock(&self.shared).faults.fail.push(FailRule {
+            prefix: path_prefix.to_owned(),
+            exact: false,
+            skip: 0,
+            status,
+            error: error.to_owned(),
+            remaining: usize::MAX,
+            until: Some(std::time::Instant::now() + duration),
         });
     }
 
@@ -428,6 +443,7 @@ impl Faults {
             status,
             error: error.to_owned(),
             remaining: count,
+            until: None,
         });
     }
 

@@ -149,6 +149,8 @@ pub(crate) struct FailRule {
     pub(crate) status: u16,
     pub(crate) error: String,
     pub(crate) remaining: usize,
+    /// The rule lapses at this moment, whatever remains of it.
+    pub(crate) until: Option<std::time::Instant>,
 }
 
 impl FailRule {
@@ -158,6 +160,9 @@ impl FailRule {
 
     /// Whether this request fails under the rule (counting it).
     pub(crate) fn take(&mut self, path: &str) -> bool {
+        if self.until.is_some_and(|t| std::time::Instant::now() >= t) {
+            self.remaining = 0;
+        }
         if self.remaining == 0 || !self.matches(path) {
             return false;
         }

@@ -161,3 +161,4 @@ pub async fn live(mock: &MockPolymarket) -> LiveExchange {
     LiveExchange::connect(live_config(mock), signer(mock, true)).await.expect("sign-in at the mock")
 }
 pub mod browser;
+pub mod live_bot;

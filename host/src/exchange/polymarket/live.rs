@@ -355,6 +355,8 @@ impl LiveExchange {
         let fee = lock(&self.shared.markets).get(&order.token).map(|m| m.fee).unwrap_or_default();
         let (mut body, mut priced_from) = self.order_body(trading, &order, fee).await?;
         let mut sent_ms = crate::clock::unix_now_ms();
+        // Before the request leaves: the line is on record even if the process dies mid-send.
+        tracing::info!(client_id = %order.client_id, token = %order.token, side = ?order.side, "order sent");
         let mut answer = self.post_order(body).await;
         if let Err(ExchangeError::Rejected { reason }) = &answer
             && reason.contains(VERSION_MISMATCH)
