@@ -5,6 +5,7 @@
 mod support;
 
 use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
+use equilibrage::exchange::Exchange as _;
 use equilibrage::exchange::polymarket::LiveExchange;
 use equilibrage::store::{PositionStatus, Store};
 use equilibrage_testkit::{MockMarket, MockPolymarket};
@@ -50,6 +51,62 @@ async fn entry_whose_answers_time_out(skew_secs: i64) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(mock.trades().len(), 2);
     assert_eq!(engine.trades().unwrap().len(), 2);
+}
+
+/// The venue's clock could not be read at sign-in (a burst of 429s) while this machine is 6 s
+/// ahead of it: an order whose answer timed out is not concluded unfilled from trade times on an
+/// unmeasured clock. The clock is measured again within seconds, and the fills are found then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_venues_clock_unknown_a_timed_out_fill_waits_for_the_clock_and_is_found() {
+    let mock = MockPolymarket::start().await;
+    mock.add_market(MockMarket::binary("801", CONDITION, YES, NO));
+    mock.set_book(YES, &[(dec!(0.44), dec!(500))], &[(dec!(0.45), dec!(500))]);
+    mock.set_book(NO, &[(dec!(0.53), dec!(500))], &[(dec!(0.55), dec!(500))]);
+    mock.set_balance(dec!(1000));
+    mock.set_clock_skew(-6);
+    // Retried after 1, 2, 4 and 8 s: measured about 15 s after sign-in.
+    mock.faults().fail_for("/time", 429, "Too Many Requests", Duration::from_secs(14));
+    let mut config = live_config(&mock);
+    config.retry.timeout = Duration::from_millis(800);
+    let venue = LiveExchange::connect(config, signer(&mock, true)).await.unwrap();
+    assert_eq!(venue.clock_offset_ms(), None, "not measured yet");
+    mock.faults().delay_answer("/order", Duration::from_millis(2_500));
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    // A sweep (and its reconciliation) every second, so several run past the grace period
+    // before the clock is known.
+    let settings = Settings { sweep_interval_secs: 1, ..Settings::default() };
+    let options = EngineOptions { settings, clock: Clock::system() };
+    let engine = Engine::open(Arc::new(venue.clone()), plugins, store, options).await.unwrap();
+    let _tasks = engine.spawn();
+
+    let _ = engine.enter(CONDITION, Some(dec!(20))).await;
+    assert_eq!(mock.trades().len(), 2, "the venue filled both orders");
+    // Past the grace period and a few sweeps, still without the clock: nothing was concluded.
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    assert_eq!(venue.clock_offset_ms(), None);
+    assert_eq!(
+        engine.health().unwrap().pending_intents,
+        2,
+        "both still journalled, neither taken as unfilled"
+    );
+    // The clock comes back; the sweep finds both fills.
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    while engine.trades().unwrap().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the fills were not found once the clock was known");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let offset = venue.clock_offset_ms().expect("measured by now");
+    assert!((-7_000..=-5_000).contains(&offset), "{offset}");
+    assert_eq!(engine.health().unwrap().pending_intents, 0);
+    assert_eq!(mock.trades().len(), 2, "nothing bought twice");
+    let posts = mock.requests().iter().filter(|r| r.method == "POST" && r.path == "/order").count();
+    assert_eq!(posts, 2, "no order sent twice");
+    let p = &engine.positions()[0].position;
+    for (leg, token) in [(&p.legs[0], YES), (&p.legs[1], NO)] {
+        assert_eq!(leg.held(), mock.position(token), "the ledger holds what the venue holds");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -220,7 +220,10 @@ impl Inner {
                 .collect()
         };
         let Some(since) = intents.iter().map(|i| i.created_at_ms).min() else { return };
-        let offset = self.exchange.clock_offset_ms();
+        // Unknown until measured: the query's minute of margin covers a skew of seconds, but
+        // no order without an id is concluded unfilled from trade times meanwhile.
+        let clock = self.exchange.clock_offset_ms();
+        let offset = clock.unwrap_or(0);
         let trades = match self.exchange.trades(since.saturating_add(offset) - 60_000).await {
             Ok(t) => t,
             Err(e) => return self.error("recovery", format!("the venue's trades: {e}; will retry")),
@@ -231,11 +234,22 @@ impl Inner {
         };
         let mut claimed = HashSet::new();
         for intent in intents {
-            let placed = match find_fill(&intent, &trades, &known, &claimed, offset) {
+            let windowed = intent.order_id.is_none();
+            let found = if windowed && clock.is_none() {
+                None
+            } else {
+                find_fill(&intent, &trades, &known, &claimed, offset)
+            };
+            let placed = match found {
                 Some(fill) => {
                     claimed.insert(fill.order_id.clone());
                     self.record(&intent, fill).await
                 }
+                None if windowed && clock.is_none() => Placed::Unknown(
+                    "the venue's clock is not known yet, so its trades cannot be matched by time; \
+                     the sweep asks again once it is"
+                        .into(),
+                ),
                 None if now - intent.created_at_ms < GRACE_MS => Placed::Unknown(
                     "no trade at the venue yet; the sweep asks again after the grace period".into(),
                 ),
@@ -250,7 +264,11 @@ impl Inner {
 
     /// One intent whose placement had no clear answer, right after it was sent.
     pub(super) async fn reconcile_intent(&self, intent: &Intent) -> Result<Option<Placed>> {
-        let offset = self.exchange.clock_offset_ms();
+        let Some(offset) = self.exchange.clock_offset_ms().or_else(|| intent.order_id.as_ref().map(|_| 0))
+        else {
+            // Matched by time only, on a clock not measured yet: the sweep decides later.
+            return Ok(None);
+        };
         let trades = self.exchange.trades(intent.created_at_ms.saturating_add(offset) - 60_000).await?;
         let known = self.known_trade_ids()?;
         match find_fill(intent, &trades, &known, &HashSet::new(), offset) {

@@ -54,9 +54,10 @@ pub trait Exchange: Send + Sync {
     fn balance(&self) -> BoxFuture<'_, Result<Balance>>;
 
     /// The venue's clock minus this machine's, milliseconds, as last measured: trades are
-    /// stamped on the venue's clock, so matching them to orders by time uses it.
-    fn clock_offset_ms(&self) -> i64 {
-        0
+    /// stamped on the venue's clock, so matching them to orders by time uses it. `None` while
+    /// it has not been measured yet: no conclusion may then be drawn from trade times.
+    fn clock_offset_ms(&self) -> Option<i64> {
+        Some(0)
     }
 
     /// What the last listing left out that the operator should know of.

@@ -206,20 +206,18 @@ impl LiveExchange {
             exchange.heartbeat = Some(Arc::new(AbortOnDrop(tokio::spawn(heartbeats(shared)))));
         }
         // Trades are stamped on the venue's clock: measured now, before any reconciliation, and
-        // again every so often.
+        // again every so often (soon, while it could not be measured).
         let (rest, offset) = (&exchange.shared.rest, &exchange.shared.clock_offset);
-        if let Err(e) = venue_clock::measure(&rest.http, &rest.clob, offset).await {
-            tracing::warn!(error = %e, "reading the venue's clock");
+        let measured = venue_clock::measure(&rest.http, &rest.clob, offset).await;
+        if let Err(e) = &measured {
+            tracing::warn!(error = %e, "reading the venue's clock; trying again shortly");
         }
         let shared = exchange.shared.clone();
         exchange.clock = Some(Arc::new(AbortOnDrop(tokio::spawn(async move {
-            loop {
+            if measured.is_ok() {
                 tokio::time::sleep(venue_clock::EVERY).await;
-                let (rest, offset) = (&shared.rest, &shared.clock_offset);
-                if let Err(e) = venue_clock::measure(&rest.http, &rest.clob, offset).await {
-                    tracing::warn!(error = %e, "reading the venue's clock");
-                }
             }
+            venue_clock::keep_measuring(&shared.rest.http, &shared.rest.clob, &shared.clock_offset).await;
         }))));
         Ok(exchange)
     }
@@ -248,7 +246,7 @@ impl LiveExchange {
             interest: Mutex::new(super::interest::Interest::default()),
             placed: Mutex::new(super::placed::Placed::default()),
             health: Mutex::new(Health::default()),
-            clock_offset: std::sync::atomic::AtomicI64::new(0),
+            clock_offset: std::sync::atomic::AtomicI64::new(venue_clock::UNKNOWN),
         };
         Ok(Self { shared: Arc::new(shared), heartbeat: None, clock: None })
     }
@@ -526,8 +524,8 @@ impl Exchange for LiveExchange {
         Box::pin(self.list())
     }
 
-    fn clock_offset_ms(&self) -> i64 {
-        self.shared.clock_offset.load(Ordering::Relaxed)
+    fn clock_offset_ms(&self) -> Option<i64> {
+        venue_clock::known(&self.shared.clock_offset)
     }
 
     fn book<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<OrderBook>> {

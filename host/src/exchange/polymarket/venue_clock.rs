@@ -8,6 +8,36 @@ use std::time::Duration;
 
 /// How often the difference is measured again.
 pub(super) const EVERY: Duration = Duration::from_secs(600);
+/// The offset's value while it has not been measured.
+pub(super) const UNKNOWN: i64 = i64::MIN;
+
+/// The offset as last measured; `None` before the first measurement succeeded.
+pub(super) fn known(offset: &AtomicI64) -> Option<i64> {
+    Some(offset.load(Ordering::Relaxed)).filter(|ms| *ms != UNKNOWN)
+}
+
+/// Measures at once, then every [`EVERY`]; while no measurement has succeeded, again after 1 s,
+/// doubling to 30 s, so a venue that was busy at sign-in does not leave the offset unknown for
+/// ten minutes.
+pub(super) async fn keep_measuring(http: &Http, clob: &str, offset: &AtomicI64) {
+    let mut retry = Duration::from_secs(1);
+    loop {
+        let wait = match measure(http, clob, offset).await {
+            Ok(_) => EVERY,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the venue's clock");
+                if known(offset).is_some() {
+                    EVERY
+                } else {
+                    let wait = retry;
+                    retry = (retry * 2).min(Duration::from_secs(30));
+                    wait
+                }
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
 
 /// The venue's answer to `GET /time`: Unix seconds, bare or quoted, in a plausible range.
 fn parse_seconds(body: &str) -> Result<i64> {
