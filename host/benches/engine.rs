@@ -488,6 +488,7 @@ fn commit(dir: &tempfile::TempDir) {
                 created_at_ms: 1_767_225_600_000,
                 reason: "yes best bid 0.36 is 40.0 % below its entry 0.60".into(),
                 order_id: None,
+                venue_at_ms: None,
             };
             let id = intent.client_id.clone();
             let start = Instant::now();

@@ -109,6 +109,53 @@ async fn with_the_venues_clock_unknown_a_timed_out_fill_waits_for_the_clock_and_
     }
 }
 
+/// An entry's answers time out and the venue's trades cannot be read, so the bot dies with both
+/// orders journalled and unreconciled. Before it starts again, one of the clocks jumps 14 s (the
+/// venue's was 7 s behind, now 7 s ahead). Each intent kept its place on the venue's clock from
+/// when it was journalled, so the restart finds both fills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_keeps_its_place_on_the_venues_clock_when_a_clock_jumps_before_the_restart() {
+    let mock = MockPolymarket::start().await;
+    mock.add_market(MockMarket::binary("801", CONDITION, YES, NO));
+    mock.set_book(YES, &[(dec!(0.44), dec!(500))], &[(dec!(0.45), dec!(500))]);
+    mock.set_book(NO, &[(dec!(0.53), dec!(500))], &[(dec!(0.55), dec!(500))]);
+    mock.set_balance(dec!(1000));
+    mock.set_clock_skew(-7);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.redb");
+    let (_plugins_dir, plugins) = runtime(&[]);
+    {
+        let mut config = live_config(&mock);
+        config.retry.timeout = Duration::from_millis(800);
+        let venue = LiveExchange::connect(config, signer(&mock, true)).await.unwrap();
+        mock.faults().delay_answer("/order", Duration::from_millis(2_500));
+        let outage = std::time::Instant::now() + Duration::from_secs(5);
+        mock.faults().fail_for("/data/trades", 503, "Trading is currently disabled", Duration::from_secs(5));
+        let store = Store::open(&db).unwrap();
+        let options = EngineOptions { settings: Settings::default(), clock: Clock::system() };
+        let engine = Engine::open(Arc::new(venue), plugins.clone(), store, options).await.unwrap();
+        let _ = engine.enter(CONDITION, Some(dec!(20))).await;
+        assert_eq!(mock.trades().len(), 2, "the venue filled both orders");
+        assert_eq!(engine.health().unwrap().pending_intents, 2, "both unreconciled when the bot dies");
+        tokio::time::sleep(outage.saturating_duration_since(std::time::Instant::now())).await;
+    }
+    // The clocks' difference moves 14 s; the venue answers again.
+    mock.set_clock_skew(7);
+    mock.faults().delay_answer("/order", Duration::ZERO);
+    let venue = LiveExchange::connect(live_config(&mock), signer(&mock, true)).await.unwrap();
+    let store = Store::open(&db).unwrap();
+    let options = EngineOptions { settings: Settings::default(), clock: Clock::system() };
+    let engine = Engine::open(Arc::new(venue), plugins, store, options).await.unwrap();
+    assert_eq!(engine.health().unwrap().pending_intents, 0, "reconciled at start");
+    assert_eq!(engine.trades().unwrap().len(), 2, "both fills found");
+    let p = &engine.positions()[0].position;
+    for (leg, token) in [(&p.legs[0], YES), (&p.legs[1], NO)] {
+        assert_eq!(leg.held(), mock.position(token), "the ledger holds what the venue holds");
+    }
+    let posts = mock.requests().iter().filter(|r| r.method == "POST" && r.path == "/order").count();
+    assert_eq!(posts, 2, "no order sent twice");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fill_whose_answer_timed_out_is_found_with_the_machine_clock_seconds_ahead() {
     entry_whose_answers_time_out(-6).await;

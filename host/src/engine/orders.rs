@@ -50,9 +50,19 @@ impl FillReport {
 }
 
 impl Inner {
+    /// `local_ms` on the venue's clock, by the clocks' difference known now (`None`: not
+    /// measured yet). Journalled with each intent, so a clock that jumps before the
+    /// reconciliation does not move the window its fills are looked for in.
+    pub(super) fn venue_time(&self, local_ms: i64) -> Option<i64> {
+        self.exchange.clock_offset_ms().map(|o| local_ms.saturating_add(o))
+    }
+
     /// Writes an intent to the journal.
     async fn journal(&self, intent: &Intent) -> Result<()> {
-        let i = intent.clone();
+        let mut i = intent.clone();
+        if i.venue_at_ms.is_none() {
+            i.venue_at_ms = self.venue_time(i.created_at_ms);
+        }
         self.store.write(move |w| w.put_intent(&i)).await?;
         Ok(())
     }

@@ -37,8 +37,9 @@ fn settlement(s: TradeStatus) -> Settlement {
 
 /// The venue's trades of one order not recorded yet, as one fill. With the order's id known
 /// (journalled from its acknowledgement), its own trades; without, the earliest order on the
-/// intent's token and side placed after the intent was written, by the venue's clock
-/// (`offset_ms`: venue minus local), with the venue's trade times rounded down to seconds.
+/// intent's token and side placed after the intent was written, by the venue's clock (the
+/// place journalled with the intent, else `offset_ms`: venue minus local, now), with the
+/// venue's trade times rounded down to seconds.
 fn find_fill(
     intent: &Intent,
     trades: &[TradeReport],
@@ -47,7 +48,8 @@ fn find_fill(
     offset_ms: i64,
 ) -> Option<FillReport> {
     let side = if intent.action == Action::Buy { Side::Buy } else { Side::Sell };
-    let written_at_venue = intent.created_at_ms.saturating_add(offset_ms);
+    let written_at_venue =
+        intent.venue_at_ms.unwrap_or_else(|| intent.created_at_ms.saturating_add(offset_ms));
     let mut orders: BTreeMap<&str, Vec<&TradeReport>> = BTreeMap::new();
     for t in trades.iter().filter(|t| {
         let ours = match &intent.order_id {
@@ -234,7 +236,8 @@ impl Inner {
         };
         let mut claimed = HashSet::new();
         for intent in intents {
-            let windowed = intent.order_id.is_none();
+            // Matched by time, with no way yet to place the intent on the venue's clock.
+            let windowed = intent.order_id.is_none() && intent.venue_at_ms.is_none();
             let found = if windowed && clock.is_none() {
                 None
             } else {
@@ -264,7 +267,8 @@ impl Inner {
 
     /// One intent whose placement had no clear answer, right after it was sent.
     pub(super) async fn reconcile_intent(&self, intent: &Intent) -> Result<Option<Placed>> {
-        let Some(offset) = self.exchange.clock_offset_ms().or_else(|| intent.order_id.as_ref().map(|_| 0))
+        let placed_on_venue_clock = intent.order_id.is_some() || intent.venue_at_ms.is_some();
+        let Some(offset) = self.exchange.clock_offset_ms().or_else(|| placed_on_venue_clock.then_some(0))
         else {
             // Matched by time only, on a clock not measured yet: the sweep decides later.
             return Ok(None);
@@ -382,6 +386,7 @@ mod tests {
             created_at_ms: 1_000_000,
             reason: "entry".into(),
             order_id: order_id.map(str::to_owned),
+            venue_at_ms: None,
         }
     }
 
@@ -427,6 +432,14 @@ mod tests {
         assert!(
             find_fill(&intent(None), &trades, &none, &none, -6_000).is_some(),
             "the venue's window finds it"
+        );
+        // Journalled with its place on the venue's clock, the intent keeps it: when a clock
+        // jumps 14 s before the reconciliation, today's difference does not move the window.
+        let stamped = Intent { venue_at_ms: Some(994_000), ..intent(None) };
+        assert!(find_fill(&stamped, &trades, &none, &none, 8_000).is_some(), "the journalled place decides");
+        assert!(
+            find_fill(&intent(None), &trades, &none, &none, 8_000).is_none(),
+            "today's difference misses it"
         );
     }
 }

@@ -138,6 +138,7 @@ impl Inner {
 
         // The position and both orders are journalled together, before anything is sent.
         let now = self.clock.now_ms();
+        let venue_at_ms = self.venue_time(now);
         let m = market.clone();
         let id_seq = self.client_seq.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
         let (position, intents) = self
@@ -181,6 +182,7 @@ impl Inner {
                     created_at_ms: now,
                     reason: "entry".into(),
                     order_id: None,
+                    venue_at_ms,
                 });
                 w.put_position(&position)?;
                 for i in &intents {
@@ -216,6 +218,7 @@ impl Inner {
                     reason: format!("entry, retry {attempts}"),
                     // A new order: nothing of the earlier one's.
                     order_id: None,
+                    venue_at_ms: None,
                     ..intents[leg.index()].clone()
                 };
                 tracing::warn!(position = id, leg = leg.as_str(), attempts, "entry side failed; retrying");
@@ -279,6 +282,7 @@ impl Inner {
                     created_at_ms: self.clock.now_ms(),
                     reason: format!("unwind: the {} side could not be bought ({why})", failed.as_str()),
                     order_id: None,
+                    venue_at_ms: None,
                 };
                 let outcome = self.execute(&unwind).await;
                 let mut p = self.cached(id).ok_or(EngineError::UnknownPosition(id))?;
@@ -325,6 +329,7 @@ impl Inner {
             created_at_ms: self.clock.now_ms(),
             reason: reason.to_owned(),
             order_id: None,
+            venue_at_ms: None,
         };
         self.execute(&intent).await
     }

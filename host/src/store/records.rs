@@ -328,6 +328,11 @@ pub struct Intent {
     /// fills are matched by it, not by token, side and time.
     #[serde(default)]
     pub order_id: Option<String>,
+    /// `created_at_ms` on the venue's clock, as the bot knew the two clocks' difference when it
+    /// journalled the intent (`None`: not known then). Trades are stamped on the venue's clock,
+    /// so matching by time uses this, whatever either clock does before the reconciliation.
+    #[serde(default)]
+    pub venue_at_ms: Option<i64>,
 }
 
 /// A scored factor of an opportunity, with the weight that applied to it.

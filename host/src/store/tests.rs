@@ -86,6 +86,7 @@ fn intent(client_id: &str, created_at_ms: i64) -> Intent {
         created_at_ms,
         reason: "stop loss".into(),
         order_id: None,
+        venue_at_ms: None,
     }
 }
 

@@ -395,6 +395,14 @@ impl LiveExchange {
             fee,
             trade_ids: posted.trade_ids,
         };
+        tracing::info!(
+            client_id = %order.client_id,
+            order_id = %ack.order_id,
+            status = ?ack.status,
+            filled = %ack.filled_shares,
+            trades = ack.trade_ids.len(),
+            "order answered"
+        );
         if ack.status != OrderStatus::Delayed {
             lock(&self.shared.placed).remember(order.client_id, ack.clone());
         }
