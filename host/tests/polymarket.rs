@@ -608,6 +608,31 @@ async fn a_trade_that_fails_at_settlement_is_reported_failed() {
     assert_eq!(mock.balance(), dec!(1000), "both undone");
 }
 
+/// A venue that has not listed its markets yet (a restart whose first listing failed, a market
+/// no longer listed) still prices and records fees at the market's schedule: the market is
+/// looked up by token. Before, its fee was taken as zero.
+#[tokio::test]
+async fn fees_follow_the_markets_schedule_even_before_any_listing() {
+    let mock = MockPolymarket::start().await;
+    let mut m = MockMarket::binary("502", CONDITION, YES, NO);
+    m.fee_rate = dec!(0.02);
+    mock.add_market(m);
+    mock.set_book(YES, &[(dec!(0.48), dec!(100))], &[(dec!(0.52), dec!(100))]);
+    mock.set_balance(dec!(1000));
+    let venue = live(&mock).await;
+    let ack = venue
+        .place(market("fee-1", YES, Side::Buy, Amount::Usd(dec!(10)), FillPolicy::FillOrKill))
+        .await
+        .unwrap();
+    let charged: Decimal = mock.trades().iter().map(|t| t.fee).sum();
+    assert!(charged > Decimal::ZERO, "the venue charges this market's taker fee");
+    assert_eq!(ack.fee, charged, "the answer's fee is the venue's");
+    // As after a restart: a new process reads the trade before any listing.
+    let fresh = live(&mock).await;
+    let fees: Decimal = fresh.trades(0).await.unwrap().iter().map(|t| t.fee).sum();
+    assert_eq!(fees, charged, "the trade's fee is the venue's");
+}
+
 #[tokio::test]
 async fn a_429_storm_is_backed_off_without_exceeding_the_configured_rate() {
     let mock = mock().await;

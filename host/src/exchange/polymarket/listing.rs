@@ -133,3 +133,22 @@ async fn offset(http: &Http, gamma: &str, max_markets: usize, page_size: usize) 
     }
     Ok(listing)
 }
+
+/// The markets of `tokens`, looked up on Gamma by token id whatever their state (closed ones
+/// included): for a token the listings have not brought, whose fee schedule and tick size an
+/// order or a trade still needs.
+///
+/// # Errors
+/// Gamma unreachable or its answer malformed.
+pub(super) async fn by_tokens(http: &Http, gamma: &str, tokens: &[String]) -> Result<Vec<Market>> {
+    let mut query: Vec<(&str, String)> = tokens.iter().map(|t| ("clob_token_ids", t.clone())).collect();
+    query.push(("limit", tokens.len().max(1).to_string()));
+    let request = Request::get(gamma, "/markets", &query, Route::GammaMarkets);
+    let body = http.send(&request, None).await?;
+    let (markets, rejected) =
+        parse_markets(&body).map_err(|e| ExchangeError::Malformed { reason: e.to_string() })?;
+    for e in rejected {
+        tracing::warn!(error = %e, "gamma: a market looked up by token was left out");
+    }
+    Ok(markets)
+}

@@ -8,9 +8,7 @@ use super::feed::{FeedStats, FeedTimings, MarketFeed, Snapshots};
 pub use super::health::Health;
 use super::http::{Call, Http, L2Credentials, RateLimits, Request, RetryPolicy, Route};
 use super::signer::{OrderSigner, SignerConfig, WalletType};
-use super::trading::{
-    Me, UserEvent, parse_balance, parse_cancel, parse_open_orders, parse_posted, parse_trades,
-};
+use super::trading::{UserEvent, parse_balance, parse_cancel, parse_open_orders, parse_posted};
 use super::user::UserFeed;
 use super::venue_clock;
 use crate::exchange::book::{Amount, FillPolicy, OrderBook, Side};
@@ -27,6 +25,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::broadcast;
+
+mod markets;
 
 /// The exchange's answer to an order signed for another protocol version than its own.
 const VERSION_MISMATCH: &str = "order_version_mismatch";
@@ -303,53 +303,13 @@ impl LiveExchange {
         self.shared.rest.http.send(&request, Some(creds)).await
     }
 
-    async fn list(&self) -> Result<Vec<Market>> {
-        let config = &self.shared.config;
-        let listing = super::listing::list(
-            &self.shared.rest.http,
-            &config.gamma_url,
-            config.max_markets,
-            config.page_size,
-        )
-        .await?;
-        {
-            let mut health = lock(&self.shared.health);
-            health.listing_protocol_v2 = listing.protocol_v2 as u64;
-            health.listing_bad_pages = listing.bad_pages as u64;
-        }
-        let markets = listing.markets;
-        let gone = {
-            let mut interest = lock(&self.shared.interest);
-            let gone =
-                interest.next_listing(markets.iter().flat_map(|m| m.outcomes.iter().map(|o| &o.token_id)));
-            let mut known = lock(&self.shared.markets);
-            let mut meta = lock(&self.shared.rest.meta);
-            for m in &markets {
-                for o in &m.outcomes {
-                    known.insert(o.token_id.clone(), m.clone());
-                    meta.insert(o.token_id.clone(), (m.tick_size, m.neg_risk));
-                }
-            }
-            // Markets no longer listed, held or read: forgotten (they would pile up otherwise).
-            known.retain(|t, _| interest.follows(t));
-            meta.retain(|t, _| interest.follows(t));
-            gone
-        };
-        self.shared.feed.unwatch(&gone);
-        let watch: Vec<TokenId> = markets
-            .iter()
-            .flat_map(|m| m.outcomes.iter().map(|o| o.token_id.clone()))
-            .take(config.watch_limit)
-            .collect();
-        self.shared.feed.watch(watch);
-        Ok(markets)
-    }
-
     async fn place_now(&self, order: OrderRequest) -> Result<OrderAck> {
         if let Some(ack) = lock(&self.shared.placed).get(&order.client_id) {
             return Ok(ack.clone());
         }
         let trading = self.trading()?;
+        // Priced and recorded at its market's fee schedule, never at none for want of it.
+        self.know_markets(std::slice::from_ref(&order.token)).await?;
         let fee = lock(&self.shared.markets).get(&order.token).map(|m| m.fee).unwrap_or_default();
         let (mut body, mut priced_from) = self.order_body(trading, &order, fee).await?;
         let mut sent_ms = crate::clock::unix_now_ms();
@@ -467,39 +427,6 @@ impl LiveExchange {
                 _ => return Ok(all),
             }
         }
-    }
-
-    async fn trades_now(&self, since_ms: i64) -> Result<Vec<TradeReport>> {
-        let creds = self.creds()?;
-        let fee_of = |token: &str| lock(&self.shared.markets).get(token).map(|m| m.fee).unwrap_or_default();
-        let me = Me { api_key: &creds.api_key, address: &creds.address, fee_of: &fee_of };
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            // A second early: whether `after` is strict is not documented; the filter below is exact.
-            let mut query = vec![("after", (since_ms / 1_000 - 1).max(0).to_string())];
-            if let Some(c) = &cursor {
-                query.push(("next_cursor", c.clone()));
-            }
-            let body =
-                self.signed(Method::GET, "/data/trades", &query, None, Route::DataOrders, Call::Read).await?;
-            let (page, next) = parse_trades(&body, me)?;
-            all.extend(page.into_iter().filter(|t| t.at_ms >= since_ms));
-            match next {
-                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
-                _ => return Ok(all),
-            }
-        }
-    }
-}
-
-impl LiveExchange {
-    /// The fee of an order's trades, once they add up to what the order filled.
-    async fn fee_of_order(&self, order_id: &str, sent_ms: i64, filled: Decimal) -> Option<Decimal> {
-        let trades = self.trades_now(sent_ms - 1_000).await.ok()?;
-        let mine: Vec<&TradeReport> = trades.iter().filter(|t| t.order_id == order_id).collect();
-        let shares: Decimal = mine.iter().map(|t| t.shares).sum();
-        (shares == filled).then(|| mine.iter().map(|t| t.fee).sum())
     }
 }
 
