@@ -631,6 +631,20 @@ async fn fees_follow_the_markets_schedule_even_before_any_listing() {
     let fresh = live(&mock).await;
     let fees: Decimal = fresh.trades(0).await.unwrap().iter().map(|t| t.fee).sum();
     assert_eq!(fees, charged, "the trade's fee is the venue's");
+
+    // The trade list does not answer while an order fills: no fee is guessed. The answer says
+    // the fills come later, with the order's id to reconcile them by.
+    mock.faults().fail_for("/data/trades", 503, "Trading is currently disabled", Duration::from_secs(2));
+    let ack = venue
+        .place(market("fee-2", YES, Side::Buy, Amount::Usd(dec!(10)), FillPolicy::FillOrKill))
+        .await
+        .unwrap();
+    assert_eq!(mock.trades().len(), 2, "it filled");
+    assert_eq!(
+        (ack.status, ack.filled_shares, ack.fee),
+        (OrderStatus::Delayed, Decimal::ZERO, Decimal::ZERO)
+    );
+    assert_eq!(ack.order_id, mock.trades()[1].order_id);
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use super::signer::{OrderSigner, SignerConfig, WalletType};
 use super::trading::{UserEvent, parse_balance, parse_cancel, parse_open_orders, parse_posted};
 use super::user::UserFeed;
 use super::venue_clock;
-use crate::exchange::book::{Amount, FillPolicy, OrderBook, Side};
+use crate::exchange::book::{OrderBook, Side};
 use crate::exchange::error::{ExchangeError, Result};
 use crate::exchange::types::{
     Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus, TokenId,
@@ -335,25 +335,44 @@ impl LiveExchange {
             Side::Sell => (posted.making, posted.taking),
         };
         let fee = match priced_from {
-            _ if filled_shares.is_zero() => Decimal::ZERO,
+            _ if filled_shares.is_zero() => Some(Decimal::ZERO),
             // A market order took liquidity: its fee is the sum over the trades it made, each at
-            // its own price, as the exchange charges it. Should the trade list not answer, the
-            // fee of the filled shares on the book the order was priced from stands in.
-            Some(book) => match self.fee_of_order(&posted.order_id, sent_ms, filled_shares).await {
-                Some(charged) => charged,
-                None => book
-                    .walk(order.side, Amount::Shares(filled_shares), FillPolicy::FillAndKill, fee)
-                    .map_or_else(|_| fee_at_average(fee, filled_shares, notional), |f| f.fee),
-            },
-            None => fee_at_average(fee, filled_shares, notional),
+            // its own price, as the exchange charges it.
+            Some(_) => self.fee_of_order(&posted.order_id, sent_ms, filled_shares).await,
+            None => Some(fee_at_average(fee, filled_shares, notional)),
         };
-        let ack = OrderAck {
-            order_id: posted.order_id,
-            status: posted.status,
-            filled_shares,
-            notional,
-            fee,
-            trade_ids: posted.trade_ids,
+        let ack = match fee {
+            Some(fee) => OrderAck {
+                order_id: posted.order_id,
+                status: posted.status,
+                filled_shares,
+                notional,
+                fee,
+                trade_ids: posted.trade_ids,
+            },
+            // Filled, but the trade list does not answer (or not all of it yet), so what it was
+            // charged is not known: no estimate goes into the ledger. Like a delayed order, its
+            // fills are reconciled by its id from the venue's trades, fees included.
+            None if !posted.order_id.is_empty() => {
+                tracing::warn!(
+                    client_id = %order.client_id,
+                    order_id = %posted.order_id,
+                    "order filled, its trades not readable yet: reconciled by its id"
+                );
+                OrderAck {
+                    order_id: posted.order_id,
+                    status: OrderStatus::Delayed,
+                    filled_shares: Decimal::ZERO,
+                    notional: Decimal::ZERO,
+                    fee: Decimal::ZERO,
+                    trade_ids: Vec::new(),
+                }
+            }
+            None => {
+                return Err(ExchangeError::OutcomeUnknown {
+                    reason: "order filled without an id and its trades not readable".into(),
+                });
+            }
         };
         tracing::info!(
             client_id = %order.client_id,
