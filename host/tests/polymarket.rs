@@ -619,6 +619,8 @@ async fn fees_follow_the_markets_schedule_even_before_any_listing() {
     mock.add_market(m);
     mock.set_book(YES, &[(dec!(0.48), dec!(100))], &[(dec!(0.52), dec!(100))]);
     mock.set_balance(dec!(1000));
+    // The venue's clock 5 s behind: its trades are still found right after the fill.
+    mock.set_clock_skew(-5);
     let venue = live(&mock).await;
     let ack = venue
         .place(market("fee-1", YES, Side::Buy, Amount::Usd(dec!(10)), FillPolicy::FillOrKill))
@@ -626,6 +628,7 @@ async fn fees_follow_the_markets_schedule_even_before_any_listing() {
         .unwrap();
     let charged: Decimal = mock.trades().iter().map(|t| t.fee).sum();
     assert!(charged > Decimal::ZERO, "the venue charges this market's taker fee");
+    assert_eq!(ack.status, OrderStatus::Matched);
     assert_eq!(ack.fee, charged, "the answer's fee is the venue's");
     // As after a restart: a new process reads the trade before any listing.
     let fresh = live(&mock).await;

@@ -314,6 +314,7 @@ async fn a_storm_of_venue_faults_and_two_sigkills_leave_ledger_and_venue_in_exac
     let mut bot = spawn_bot(&dir, &path, &mock, &log, STORMY_RUNS);
     ctx.up(&mut bot, STORMY_RUNS).await;
     let deadline = Instant::now() + Duration::from_secs(90);
+    let addr = lock(&bot.watch).addr.clone().unwrap_or_default();
     let mut quiet = (Instant::now(), order_posts(&mock));
     loop {
         mock.settle_trades();
@@ -322,7 +323,13 @@ async fn a_storm_of_venue_faults_and_two_sigkills_leave_ledger_and_venue_in_exac
             let w = lock(&bot.watch);
             journalled.iter().all(|id| w.resolved.contains(id))
         };
-        if posts != quiet.1 || door.orders_in_flight.load(Ordering::SeqCst) > 0 || !reconciled {
+        // Nothing journalled either (an order sent by this start, whose fills come later).
+        let journal_empty = overview(&addr).await.is_ok_and(|o| o["health"]["pending_orders"] == 0);
+        if posts != quiet.1
+            || door.orders_in_flight.load(Ordering::SeqCst) > 0
+            || !reconciled
+            || !journal_empty
+        {
             quiet = (Instant::now(), posts);
         } else if quiet.0.elapsed() > Duration::from_secs(5) {
             break;
@@ -332,7 +339,6 @@ async fn a_storm_of_venue_faults_and_two_sigkills_leave_ledger_and_venue_in_exac
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let addr = lock(&bot.watch).addr.clone().unwrap_or_default();
     loops_alive(&ctx, &addr, "after the calm start").await;
     peaks.push(bot.peak_rss());
     let watch = bot.kill();

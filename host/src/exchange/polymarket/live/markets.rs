@@ -142,7 +142,10 @@ impl LiveExchange {
         sent_ms: i64,
         filled: Decimal,
     ) -> Option<Decimal> {
-        let trades = self.trades_now(sent_ms - 1_000).await.ok()?;
+        // The trades are stamped on the venue's clock; picked by the order's id, so a wide
+        // window costs nothing in precision.
+        let offset = crate::exchange::Exchange::clock_offset_ms(self).unwrap_or(0);
+        let trades = self.trades_now(sent_ms.saturating_add(offset) - 60_000).await.ok()?;
         let mine: Vec<&TradeReport> = trades.iter().filter(|t| t.order_id == order_id).collect();
         let shares: Decimal = mine.iter().map(|t| t.shares).sum();
         (shares == filled).then(|| mine.iter().map(|t| t.fee).sum())
