@@ -18,12 +18,18 @@ const CONDITION: &str = "0x11111111111111111111111111111111111111111111111111111
 const YES: &str = "71321045679252212594626385532706912750332728571942532289631379312455583992563";
 const NO: &str = "52114319501245915516055106046884209969926127482827954674443846427813813222426";
 
-async fn entry_whose_answers_time_out(skew_secs: i64) {
+/// A mock with one market, books on both sides and 1000 pUSD.
+async fn one_market() -> MockPolymarket {
     let mock = MockPolymarket::start().await;
     mock.add_market(MockMarket::binary("801", CONDITION, YES, NO));
     mock.set_book(YES, &[(dec!(0.44), dec!(500))], &[(dec!(0.45), dec!(500))]);
     mock.set_book(NO, &[(dec!(0.53), dec!(500))], &[(dec!(0.55), dec!(500))]);
     mock.set_balance(dec!(1000));
+    mock
+}
+
+async fn entry_whose_answers_time_out(skew_secs: i64) {
+    let mock = one_market().await;
     mock.set_clock_skew(skew_secs);
     let mut config = live_config(&mock);
     config.retry.timeout = Duration::from_millis(800);
@@ -58,11 +64,7 @@ async fn entry_whose_answers_time_out(skew_secs: i64) {
 /// unmeasured clock. The clock is measured again within seconds, and the fills are found then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_venues_clock_unknown_a_timed_out_fill_waits_for_the_clock_and_is_found() {
-    let mock = MockPolymarket::start().await;
-    mock.add_market(MockMarket::binary("801", CONDITION, YES, NO));
-    mock.set_book(YES, &[(dec!(0.44), dec!(500))], &[(dec!(0.45), dec!(500))]);
-    mock.set_book(NO, &[(dec!(0.53), dec!(500))], &[(dec!(0.55), dec!(500))]);
-    mock.set_balance(dec!(1000));
+    let mock = one_market().await;
     mock.set_clock_skew(-6);
     // Retried after 1, 2, 4 and 8 s: measured about 15 s after sign-in.
     mock.faults().fail_for("/time", 429, "Too Many Requests", Duration::from_secs(14));
@@ -115,11 +117,7 @@ async fn with_the_venues_clock_unknown_a_timed_out_fill_waits_for_the_clock_and_
 /// when it was journalled, so the restart finds both fills.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_intent_keeps_its_place_on_the_venues_clock_when_a_clock_jumps_before_the_restart() {
-    let mock = MockPolymarket::start().await;
-    mock.add_market(MockMarket::binary("801", CONDITION, YES, NO));
-    mock.set_book(YES, &[(dec!(0.44), dec!(500))], &[(dec!(0.45), dec!(500))]);
-    mock.set_book(NO, &[(dec!(0.53), dec!(500))], &[(dec!(0.55), dec!(500))]);
-    mock.set_balance(dec!(1000));
+    let mock = one_market().await;
     mock.set_clock_skew(-7);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bot.redb");
