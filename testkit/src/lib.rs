@@ -408,43 +408,23 @@ impl Faults {
     /// The next `count` requests whose path starts with `path_prefix` get `status` with body
     /// `{"error": error}` (e.g. 429 `Too Many Requests`, 425, 500, 503).
     pub fn fail_next(&self, path_prefix: &str, status: u16, error: &str, count: usize) {
-        lock(&self.shared).faults.fail.push(FailRule {
-            prefix: path_prefix.to_owned(),
-            exact: false,
-            skip: 0,
-            status,
-            error: error.to_owned(),
-            remaining: count,
-            until: None,
-        });
+        let rule = FailRule { remaining: count, ..FailRule::on(path_prefix, status, error) };
+        lock(&self.shared).faults.fail.push(rule);
     }
 
     /// Every request whose path starts with `path_prefix` gets `status` with body
     /// `{"error": error}` for the next `duration` (a burst of 429s, an outage of a few seconds).
     pub fn fail_for(&self, path_prefix: &str, status: u16, error: &str, duration: Duration) {
-        lock(&self.shared).faults.fail.push(FailRule {
-            prefix: path_prefix.to_owned(),
-            exact: false,
-            skip: 0,
-            status,
-            error: error.to_owned(),
-            remaining: usize::MAX,
-            until: Some(std::time::Instant::now() + duration),
-        });
+        let until = Some(std::time::Instant::now() + duration);
+        let rule = FailRule { remaining: usize::MAX, until, ..FailRule::on(path_prefix, status, error) };
+        lock(&self.shared).faults.fail.push(rule);
     }
 
     /// Requests to exactly `path` pass `skip` times, then the next `count` get `status` with
     /// body `{"error": error}` (e.g. the third page of a listing fails).
     pub fn fail_path_after(&self, path: &str, skip: usize, status: u16, error: &str, count: usize) {
-        lock(&self.shared).faults.fail.push(FailRule {
-            prefix: path.to_owned(),
-            exact: true,
-            skip,
-            status,
-            error: error.to_owned(),
-            remaining: count,
-            until: None,
-        });
+        let rule = FailRule { exact: true, skip, remaining: count, ..FailRule::on(path, status, error) };
+        lock(&self.shared).faults.fail.push(rule);
     }
 
     /// Serves every `/data/trades` item with `field` set to `value` (a malformed payload: a

@@ -154,6 +154,20 @@ pub(crate) struct FailRule {
 }
 
 impl FailRule {
+    /// A rule failing one request whose path starts with `prefix` with `status` and
+    /// `{"error": error}`; the other fields adjust it.
+    pub(crate) fn on(prefix: &str, status: u16, error: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            exact: false,
+            skip: 0,
+            status,
+            error: error.to_owned(),
+            remaining: 1,
+            until: None,
+        }
+    }
+
     fn matches(&self, path: &str) -> bool {
         if self.exact { path == self.prefix } else { path.starts_with(self.prefix.as_str()) }
     }
