@@ -23,9 +23,8 @@ use equilibrage::store::Purpose;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::live_bot::*;
 
@@ -104,20 +103,9 @@ fn count(s: &Snapshot, purpose: Purpose) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
-    let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        u64::try_from(t.as_nanos() % u128::from(u64::MAX)).unwrap_or(42)
-    });
-    eprintln!("crash test seed {seed} (replay with CRASH_SEED={seed})");
+    let Run { seed, dir, db, ctx, log } = Run::start("crash", "CRASH_SEED");
     let mut rng = Rng(seed);
     let started = Instant::now();
-
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("crash");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("data").join("equilibrage.redb");
-    let ctx = Ctx { seed, log: dir.join("bot.log") };
-    let log = Arc::new(Mutex::new(std::fs::File::create(&ctx.log).unwrap()));
 
     let mock = Arc::new(mock_with_markets("Crash").await);
 

@@ -20,9 +20,8 @@
 use equilibrage_testkit::MockPolymarket;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::live_bot::*;
 
@@ -227,20 +226,9 @@ fn config(rng: &mut Rng, auto_trading: bool) -> EngineConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_venue_faults_and_two_sigkills_leave_ledger_and_venue_in_exact_agreement() {
-    let seed = std::env::var("SOAK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        u64::try_from(t.as_nanos() % u128::from(u64::MAX)).unwrap_or(7)
-    });
-    eprintln!("soak seed {seed} (replay with SOAK_SEED={seed})");
+    let Run { seed, dir, db, ctx, log } = Run::start("soak", "SOAK_SEED");
     let mut rng = Rng(seed);
     let started = Instant::now();
-
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("soak");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("data").join("equilibrage.redb");
-    let ctx = Ctx { seed, log: dir.join("bot.log") };
-    let log = Arc::new(Mutex::new(std::fs::File::create(&ctx.log).unwrap()));
 
     let mock = Arc::new(mock_with_markets("Soak").await);
     let door = front_door(mock.http_url()).await;

@@ -616,6 +616,33 @@ pub fn order_posts(mock: &MockPolymarket) -> usize {
     mock.requests().iter().filter(|r| r.method == "POST" && r.path == "/order").count()
 }
 
+/// One run of a long test: its seed (from `seed_var`, else the clock), a fresh directory under
+/// `$CARGO_TARGET_TMPDIR/<name>/`, the bot's database there, and the log every start appends to.
+pub struct Run {
+    pub seed: u64,
+    pub dir: PathBuf,
+    pub db: PathBuf,
+    pub ctx: Ctx,
+    pub log: Arc<Mutex<std::fs::File>>,
+}
+
+impl Run {
+    /// Draws the seed (printed, with how to replay it) and makes the run's directory.
+    pub fn start(name: &str, seed_var: &str) -> Self {
+        let seed = std::env::var(seed_var).ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            u64::try_from(t.as_nanos() % u128::from(u64::MAX)).unwrap_or(42)
+        });
+        eprintln!("{name} test seed {seed} (replay with {seed_var}={seed})");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("the run's directory");
+        let ctx = Ctx { seed, log: dir.join("bot.log") };
+        let log = Arc::new(Mutex::new(std::fs::File::create(&ctx.log).expect("the run's log")));
+        Self { seed, db: dir.join("data").join("equilibrage.redb"), dir, ctx, log }
+    }
+}
+
 /// What a failure report names: the seed to replay and the log to read.
 pub struct Ctx {
     pub seed: u64,
