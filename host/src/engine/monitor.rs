@@ -361,14 +361,8 @@ impl Inner {
         }
         let store = self.store.clone();
         self.spawn_tracked(async move {
-            let written = store
-                .write(move |w| {
-                    for (market, p) in &points {
-                        w.put_price(market, p)?;
-                    }
-                    Ok(())
-                })
-                .await;
+            let written =
+                store.write(move |w| w.put_prices(points.iter().map(|(m, p)| (m.as_str(), p)))).await;
             if let Err(e) = written {
                 tracing::warn!(error = %e, "price history");
             }

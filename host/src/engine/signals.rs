@@ -23,6 +23,9 @@ pub struct SignalFeeds {
 pub(super) struct Recent {
     whales: VecDeque<WhaleTrade>,
     news: VecDeque<NewsItem>,
+    /// The plugin's matches last stored for each item: an item whose answer has not changed
+    /// is not rewritten (storing again the same answer leaves the record as it is).
+    stored_matches: HashMap<String, Vec<NewsMarketMatch>>,
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -197,6 +200,19 @@ impl Inner {
                 matches: matched.remove(&i).unwrap_or_default(),
             })
             .collect();
+        let records: Vec<NewsRecord> = {
+            let mut recent = self.recent();
+            let stored = &mut recent.stored_matches;
+            // Only the items still in the day are remembered.
+            let ids: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+            stored.retain(|id, _| ids.contains(id.as_str()));
+            records.into_iter().filter(|r| stored.get(&r.id) != Some(&r.matches)).collect()
+        };
+        if records.is_empty() {
+            return;
+        }
+        let answers: Vec<(String, Vec<NewsMarketMatch>)> =
+            records.iter().map(|r| (r.id.clone(), r.matches.clone())).collect();
         let written = self
             .store
             .write(move |w| {
@@ -226,8 +242,9 @@ impl Inner {
                 Ok(())
             })
             .await;
-        if let Err(e) = written {
-            self.error("signals", format!("storing news: {e}"));
+        match written {
+            Ok(()) => self.recent().stored_matches.extend(answers),
+            Err(e) => self.error("signals", format!("storing news: {e}")),
         }
     }
 }

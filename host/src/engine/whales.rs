@@ -21,6 +21,10 @@ pub(super) struct WhaleInbox {
     /// Resolved markets (condition id, winning outcome) not yet counted in win rates.
     resolved: Vec<(String, usize)>,
     rule: MarketMakerRule,
+    /// The profile last stored for each wallet of the last analysis: an unchanged profile is
+    /// not written again (the table's records grow with every market a wallet trades, so a
+    /// rewrite each scan is what made long backtests slow down day after day).
+    profiled: HashMap<String, WhaleProfile>,
 }
 
 /// Most trades waiting for the table (a scan drains them; this bounds a stalled engine).
@@ -92,11 +96,11 @@ impl Inner {
             trades.iter().map(|t| t.wallet.clone()).collect::<HashSet<_>>().into_iter().collect();
         if pending.is_empty() && holders.is_empty() {
             // Nothing to write: the flags as stored.
-            let Ok(read) = self.store.read() else { return HashSet::new() };
-            return wallets
-                .into_iter()
-                .filter(|a| read.whale(a).ok().flatten().is_some_and(|r| r.market_maker))
-                .collect();
+            return self
+                .store
+                .read()
+                .and_then(|r| r.market_makers(wallets.iter().map(String::as_str)))
+                .unwrap_or_default();
         }
         let written = self
             .store
@@ -105,12 +109,7 @@ impl Inner {
                 for (market, winner, addresses) in &holders {
                     table::record_resolution(w, market, *winner, addresses)?;
                 }
-                let mut makers = HashSet::new();
-                for a in wallets {
-                    if w.whale(&a)?.is_some_and(|r| r.market_maker) {
-                        makers.insert(a);
-                    }
-                }
+                let makers = w.market_makers(wallets.iter().map(String::as_str))?;
                 Ok((new, makers))
             })
             .await;
@@ -126,6 +125,39 @@ impl Inner {
                 HashSet::new()
             }
         }
+    }
+
+    /// Stores the profiles that differ from those stored before (the time aside), and keeps
+    /// those of this analysis to compare the next with.
+    async fn store_profiles(&self, profiles: Vec<(String, WhaleProfile)>) {
+        let same = |a: &WhaleProfile, b: &WhaleProfile| WhaleProfile { at_ms: b.at_ms, ..a.clone() } == *b;
+        let changed: Vec<(String, WhaleProfile)> = {
+            let inbox = self.whales();
+            profiles
+                .iter()
+                .filter(|(wallet, p)| inbox.profiled.get(wallet).is_none_or(|old| !same(p, old)))
+                .cloned()
+                .collect()
+        };
+        if !changed.is_empty() {
+            let stored = changed.clone();
+            let written = self.store.write(move |w| table::record_profiles(w, &stored)).await;
+            if let Err(e) = written {
+                // Nothing is remembered as stored: the next scan tries again.
+                return self.error("signals", format!("storing whale profiles: {e}"));
+            }
+        }
+        let mut inbox = self.whales();
+        let mut kept: HashMap<String, WhaleProfile> = HashMap::with_capacity(profiles.len());
+        for (wallet, p) in profiles {
+            // The stored copy carries the time it was first seen.
+            let stored = match inbox.profiled.remove(&wallet) {
+                Some(old) if same(&p, &old) => old,
+                _ => p,
+            };
+            kept.insert(wallet, stored);
+        }
+        inbox.profiled = kept;
     }
 
     /// The whale table updated, then the day's trades of wallets that are not market makers
@@ -191,12 +223,7 @@ impl Inner {
                 Some(((*address).to_owned(), profile))
             })
             .collect();
-        if !profiles.is_empty() {
-            let written = self.store.write(move |w| table::record_profiles(w, &profiles)).await;
-            if let Err(e) = written {
-                self.error("signals", format!("storing whale profiles: {e}"));
-            }
-        }
+        self.store_profiles(profiles).await;
         for s in &analysis.markets {
             if let Some(id) = usize::try_from(s.market).ok().and_then(|i| markets.get(i)) {
                 let entry = out.entry((*id).to_owned()).or_default();

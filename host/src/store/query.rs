@@ -91,3 +91,28 @@ pub(crate) fn trades_of(
 pub(crate) struct TradeOwner {
     pub(crate) position_id: u64,
 }
+
+/// Just a whale's market-maker flag, without decoding its market activity.
+#[derive(Deserialize)]
+struct MakerFlag {
+    #[serde(default)]
+    market_maker: bool,
+}
+
+/// The wallets among `addresses` whose stored record is flagged a market maker; unknown
+/// wallets are not.
+///
+/// # Errors
+/// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if a record does not decode.
+pub(crate) fn market_makers<'k>(
+    whales: &impl JsonTable<&'static str>,
+    addresses: impl IntoIterator<Item = &'k str>,
+) -> Result<std::collections::HashSet<String>> {
+    let mut makers = std::collections::HashSet::new();
+    for address in addresses {
+        if get::<_, MakerFlag>(whales, &address)?.is_some_and(|f| f.market_maker) {
+            makers.insert(address.to_owned());
+        }
+    }
+    Ok(makers)
+}

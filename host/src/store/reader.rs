@@ -235,6 +235,17 @@ impl Reader {
         query::get(&self.table(WHALES)?, &address)
     }
 
+    /// The wallets among `addresses` flagged as market makers (their flags alone are decoded).
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if a record does not decode.
+    pub fn market_makers<'k>(
+        &self,
+        addresses: impl IntoIterator<Item = &'k str>,
+    ) -> Result<std::collections::HashSet<String>> {
+        query::market_makers(&self.table(WHALES)?, addresses)
+    }
+
     /// The `limit` most recently published news items, newest first (ties by id).
     ///
     /// # Errors

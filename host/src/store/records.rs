@@ -429,7 +429,8 @@ pub struct WhaleProfile {
     pub volume: Decimal,
     pub net_yes_flow: Decimal,
     pub trades: u32,
-    /// When the analysis ran (engine clock).
+    /// The scan whose analysis first gave these figures (engine clock): a profile is stored
+    /// again only when the figures change.
     pub at_ms: i64,
 }
 

@@ -278,9 +278,22 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// redb failures.
     pub fn put_price(&mut self, market_id: &str, p: &PricePoint) -> Result<()> {
+        self.put_prices(std::iter::once((market_id, p)))
+    }
+
+    /// Stores several markets' price points, as [`Writer::put_price`] each, the table opened once.
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn put_prices<'p>(
+        &mut self,
+        points: impl IntoIterator<Item = (&'p str, &'p PricePoint)>,
+    ) -> Result<()> {
         let mut table = self.table(PRICES)?;
-        let bytes = encode(table.name(), &(market_id, p.at_ms), p)?;
-        table.insert((market_id, p.at_ms), bytes.as_slice())?;
+        for (market_id, p) in points {
+            let bytes = encode(table.name(), &(market_id, p.at_ms), p)?;
+            table.insert((market_id, p.at_ms), bytes.as_slice())?;
+        }
         Ok(())
     }
 
@@ -376,6 +389,17 @@ impl<'a> Writer<'a> {
     /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it does not decode.
     pub fn whale(&self, address: &str) -> Result<Option<WhaleRecord>> {
         query::get(&self.table(WHALES)?, &address)
+    }
+
+    /// As [`Reader::market_makers`](super::Reader::market_makers), inside this transaction.
+    ///
+    /// # Errors
+    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if a record does not decode.
+    pub fn market_makers<'k>(
+        &self,
+        addresses: impl IntoIterator<Item = &'k str>,
+    ) -> Result<std::collections::HashSet<String>> {
+        query::market_makers(&self.table(WHALES)?, addresses)
     }
 
     /// A stored news item as this transaction sees it.

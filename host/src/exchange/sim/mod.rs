@@ -17,12 +17,15 @@ use super::types::{Market, MarketEvent, Outcome, TokenId};
 use catalog::Question;
 use rng::Rng;
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive as _;
 use std::collections::HashMap;
 
 /// An hour in milliseconds, for the model's floating-point time.
 const HOUR_MS_F: f64 = 3_600_000.0;
 /// Book depth per side.
 const LEVELS: i64 = 8;
+/// The same, as an array length.
+const LEVELS_USIZE: usize = 8;
 
 /// How the simulator is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,12 +129,40 @@ fn prob(logit: f64) -> f64 {
     1.0 / (1.0 + (-logit).exp())
 }
 
-/// `p` (0..1) as a price on the tick grid, kept within [tick, 1 − tick].
-fn to_tick(p: f64, tick: Decimal) -> Decimal {
-    let ticks_per_unit = Decimal::ONE / tick;
-    let ticks = Decimal::from_f64_retain(p).unwrap_or(Decimal::ZERO) * ticks_per_unit;
-    let max = ticks_per_unit - Decimal::ONE;
-    ticks.floor().clamp(Decimal::ONE, max) * tick
+/// `p` (0..1) as a count of ticks on a grid of `per_unit` ticks, kept within [1, per_unit − 1]:
+/// `floor(p × per_unit)` of the exact binary value of `p`, in integers (a backtest rebuilds
+/// every book on every step; decimal arithmetic here was a tenth of its time). A price that is
+/// not finite, or below one tick, is one tick.
+fn to_tick(p: f64, per_unit: i64) -> i64 {
+    let max = per_unit - 1;
+    if !p.is_finite() || p <= 0.0 {
+        return 1;
+    }
+    let bits = p.to_bits();
+    let exponent = i32::try_from((bits >> 52) & 0x7ff).unwrap_or(0);
+    let fraction = bits & ((1 << 52) - 1);
+    // p = mantissa × 2^shift exactly.
+    let (mantissa, shift) =
+        if exponent == 0 { (fraction, -1074) } else { (fraction | 1 << 52, exponent - 1075) };
+    let product = u128::from(mantissa) * u128::from(per_unit.unsigned_abs());
+    let ticks = if shift >= 0 {
+        // p ≥ 2^52: far above one.
+        u128::MAX
+    } else {
+        product.checked_shr(shift.unsigned_abs()).unwrap_or(0)
+    };
+    i64::try_from(ticks).unwrap_or(i64::MAX).clamp(1, max)
+}
+
+/// A price `ticks` ticks of `tick` above zero: `ticks × tick` at the tick's scale, as decimal
+/// arithmetic would give it.
+fn tick_price(ticks: i64, tick: Decimal) -> Decimal {
+    Decimal::from_i128_with_scale(i128::from(ticks) * tick.mantissa(), tick.scale())
+}
+
+/// Ticks in one price unit: 100 for a tick of 0.01 (the simulator's ticks divide one).
+fn ticks_per_unit(tick: Decimal) -> i64 {
+    (Decimal::ONE / tick).trunc().to_i64().unwrap_or(100)
 }
 
 impl Simulator {
@@ -275,8 +306,6 @@ impl Simulator {
                 });
                 continue;
             }
-            // Compared whole, not just the top: a fill may have thinned a level since the last step.
-            let before = m.books.clone();
             // Diffusion, then a pull toward the nearer certainty that grows as the end nears.
             #[allow(clippy::cast_precision_loss, reason = "hours to the end")]
             let hours_left = ((end - now) as f64 / HOUR_MS_F).max(0.05);
@@ -297,8 +326,7 @@ impl Simulator {
                 });
             }
             m.logit = m.logit.clamp(-6.0, 6.0);
-            rebuild_books(m);
-            if m.books != before {
+            if rebuild_books(m) {
                 for (i, outcome) in m.market.outcomes.iter().enumerate() {
                     let book = &m.books[i];
                     out.events.push(MarketEvent::Book {
@@ -398,33 +426,47 @@ fn token_id(outcome: u64, market: usize) -> u128 {
 }
 
 /// Quotes both books around the fair value: the YES book directly, the NO book as its mirror
-/// (a NO bid at 1 − p is a YES ask at p), deeper levels a tick apart and larger.
-fn rebuild_books(m: &mut SimMarket) {
+/// (a NO bid at 1 − p is a YES ask at p), deeper levels a tick apart and larger. Returns whether
+/// either book changed (compared whole, not just the top: a fill may have thinned a level since
+/// the last step).
+fn rebuild_books(m: &mut SimMarket) -> bool {
     let tick = m.market.tick_size;
+    let per_unit = ticks_per_unit(tick);
     let p = prob(m.logit);
     let half_spread = 0.01_f64.max(0.02 * p * (1.0 - p));
-    let one = Decimal::ONE;
-    // Both sides always quoted, at least a tick apart, inside [tick, 1 − tick].
-    let best_ask = (to_tick(p + half_spread, tick) + tick).min(one - tick);
-    let best_bid = to_tick(p - half_spread, tick).min(best_ask - tick);
-    let mut bids = Vec::new();
-    let mut asks = Vec::new();
+    // Both sides always quoted, at least a tick apart, inside [tick, 1 − tick], in ticks.
+    let best_ask = (to_tick(p + half_spread, per_unit) + 1).min(per_unit - 1);
+    let best_bid = to_tick(p - half_spread, per_unit).min(best_ask - 1);
+    let mut bids = [Level { price: Decimal::ZERO, size: Decimal::ZERO }; LEVELS_USIZE];
+    let mut asks = bids;
+    let (mut n_bids, mut n_asks) = (0, 0);
     for k in 0..LEVELS {
         let size = Decimal::from(m.depth * (k + 1));
-        let bid = best_bid - tick * Decimal::from(k);
-        let ask = best_ask + tick * Decimal::from(k);
-        if bid >= tick {
-            bids.push(Level { price: bid, size });
+        let (bid, ask) = (best_bid - k, best_ask + k);
+        if bid >= 1 {
+            bids[n_bids] = Level { price: tick_price(bid, tick), size };
+            n_bids += 1;
         }
-        if ask <= one - tick {
-            asks.push(Level { price: ask, size });
+        if ask < per_unit {
+            asks[n_asks] = Level { price: tick_price(ask, tick), size };
+            n_asks += 1;
         }
     }
+    let (bids, asks) = (&bids[..n_bids], &asks[..n_asks]);
     let mirror = |levels: &[Level]| -> Vec<Level> {
-        levels.iter().map(|l| Level { price: one - l.price, size: l.size }).collect()
+        levels.iter().map(|l| Level { price: Decimal::ONE - l.price, size: l.size }).collect()
     };
-    m.books[0].replace(&bids, &asks);
-    m.books[1].replace(&mirror(&asks), &mirror(&bids));
+    let same = |book: &OrderBook, bids: &[Level], asks: &[Level]| {
+        book.levels(BookSide::Bids).eq(bids.iter().copied())
+            && book.levels(BookSide::Asks).eq(asks.iter().copied())
+    };
+    let (no_bids, no_asks) = (mirror(asks), mirror(bids));
+    if same(&m.books[0], bids, asks) && same(&m.books[1], &no_bids, &no_asks) {
+        return false;
+    }
+    m.books[0].replace(bids, asks);
+    m.books[1].replace(&no_bids, &no_asks);
+    true
 }
 
 #[cfg(test)]

@@ -181,3 +181,44 @@ fn news_headlines_agree_with_the_moves_they_come_with() {
     // A minute's diffusion can outweigh a tiny jump now and then; the news jump dominates.
     assert!(agree > 100 && disagree * 20 < agree, "{agree} agree, {disagree} disagree");
 }
+
+/// The integer tick grid gives what decimal arithmetic on the float's exact value gives
+/// (`floor(p × ticks per unit)`, clamped to the grid), at the tick's scale.
+#[test]
+fn integer_ticks_equal_the_decimal_formula() {
+    fn decimal_tick(p: f64, tick: Decimal) -> Decimal {
+        let per_unit = Decimal::ONE / tick;
+        let ticks = Decimal::from_f64_retain(p).unwrap_or(Decimal::ZERO) * per_unit;
+        ticks.floor().clamp(Decimal::ONE, per_unit - Decimal::ONE) * tick
+    }
+    let mut rng = Rng::new(11);
+    let mut values: Vec<f64> = (0..200_000).map(|_| rng.range(-0.05, 1.05)).collect();
+    // Exact grid points, their neighbours and the edges.
+    for k in 0..=1_000_i32 {
+        let p = f64::from(k) / 1_000.0;
+        values.extend([p, p.next_up(), p.next_down()]);
+    }
+    values.extend([
+        0.0,
+        -0.0,
+        1.0,
+        2.0,
+        1e20,
+        f64::MIN_POSITIVE,
+        5e-324,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ]);
+    for tick in [dec!(0.01), dec!(0.001)] {
+        let per_unit = ticks_per_unit(tick);
+        for p in &values {
+            let want = decimal_tick(*p, tick);
+            let got = tick_price(to_tick(*p, per_unit), tick);
+            assert_eq!(got, want, "p = {p:e}, tick {tick}");
+            assert_eq!(got.scale(), want.scale(), "p = {p:e}, tick {tick}");
+        }
+        // Beyond what a decimal holds the formula read zero; the grid's top is the honest answer.
+        assert_eq!(to_tick(1e300, per_unit), per_unit - 1);
+    }
+}
