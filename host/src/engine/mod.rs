@@ -529,10 +529,10 @@ impl Inner {
     }
 
     /// Remembers a scan just stored, and its opportunities when it stored them (best first).
-    fn note_scan(&self, scan: &ScanRecord, opportunities: Option<Vec<Opportunity>>) {
+    fn note_scan(&self, scan: &ScanRecord, opportunities: Option<Arc<Vec<Opportunity>>>) {
         self.last_scan.store(Arc::new(Some(scan.clone())));
         if let Some(o) = opportunities {
-            self.opportunities.store(Arc::new(o));
+            self.opportunities.store(o);
         }
     }
 

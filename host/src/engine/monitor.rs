@@ -340,12 +340,15 @@ impl Inner {
                 .filter(|p| state.last_point.get(&p.market_id).is_none_or(|t| now - t >= 60_000))
                 .cloned()
                 .collect();
-            due.into_iter()
+            let points: Vec<(String, crate::store::PricePoint)> = due
+                .into_iter()
                 .map(|p| {
                     state.last_point.insert(p.market_id.clone(), now);
                     (p.market_id.clone(), point(&state, &p, now))
                 })
-                .collect()
+                .collect();
+            super::trends::follow_points(&mut state.scorer_history, &points);
+            points
         };
         // Charts look back a month; older points go once a day.
         let prune = {

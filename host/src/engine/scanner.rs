@@ -48,6 +48,23 @@ impl Volatility {
     }
 }
 
+/// The opportunities as the store orders them: best first, then by market id. `scan_into`
+/// already orders them so; only a market listed twice (stored once, the later copy winning)
+/// makes a different list.
+fn stored_view(opportunities: &Arc<Vec<Opportunity>>) -> Arc<Vec<Opportunity>> {
+    let mut by_market: std::collections::HashMap<&str, &Opportunity> =
+        std::collections::HashMap::with_capacity(opportunities.len());
+    for o in opportunities.iter() {
+        by_market.insert(o.market_id.as_str(), o);
+    }
+    if by_market.len() == opportunities.len() {
+        return Arc::clone(opportunities);
+    }
+    let mut kept: Vec<Opportunity> = by_market.into_values().cloned().collect();
+    kept.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.market_id.cmp(&b.market_id)));
+    Arc::new(kept)
+}
+
 /// A candidate market, its quotes (YES bid, YES ask, NO bid, NO ask) and depths (YES, NO).
 type Candidate<'a> = (&'a Market, [Option<Decimal>; 4], [Decimal; 2]);
 
@@ -146,20 +163,11 @@ impl Inner {
             .filter(|o| o.score >= threshold)
             .map(|o| o.market_id.clone())
             .collect();
-        let (record, stored) = (scan.clone(), opportunities.clone());
+        // One copy, shared by the store's write and the engine's view of the last scan.
+        let opportunities = Arc::new(opportunities);
+        let (record, stored) = (scan.clone(), Arc::clone(&opportunities));
         self.store.write(move |w| w.replace_opportunities(&record, &stored)).await?;
-        // As the store orders them: best first, then by market id (one market listed twice
-        // would be stored once, the later copy winning).
-        let mut kept: Vec<Opportunity> = {
-            let mut by_market: std::collections::HashMap<&str, &Opportunity> =
-                std::collections::HashMap::with_capacity(opportunities.len());
-            for o in &opportunities {
-                by_market.insert(o.market_id.as_str(), o);
-            }
-            by_market.into_values().cloned().collect()
-        };
-        kept.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.market_id.cmp(&b.market_id)));
-        self.note_scan(&scan, Some(kept));
+        self.note_scan(&scan, Some(stored_view(&opportunities)));
         for o in opportunities.iter().filter(|o| o.score >= threshold && !before.contains(&o.market_id)) {
             self.emit(EngineEvent::NewOpportunity { opportunity: Box::new(o.clone()) });
         }

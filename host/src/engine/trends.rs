@@ -4,8 +4,8 @@
 //!
 //! The history is the store's `PRICES` table: the monitor records held markets (once a minute)
 //! and the scanner records its best candidates (every `record_every_secs`, with the listing's
-//! 24 h volume), so every number here is one range read of one market's points (for the
-//! scorer, of the points new since the last scan). Momentum and
+//! 24 h volume), so every number here is one range read of one market's points (the scorer's
+//! windows are kept in memory and fed as points are recorded). Momentum and
 //! volume are exact decimals; volatility is a model quantity, in floats. Too few points give
 //! `None`, never an error: a market the bot has not watched yet is neutral.
 
@@ -114,6 +114,39 @@ pub(super) struct TrendWindow {
 }
 
 impl TrendWindow {
+    /// Adds a point as the store keeps it: a point at the newest point's millisecond replaces
+    /// it (the store overwrites), an older one is not taken (the window only moves forward).
+    pub(super) fn add(&mut self, p: &PricePoint) {
+        match self.last_at() {
+            Some(last) if p.at_ms < last => {}
+            Some(last) if p.at_ms == last => {
+                self.pop_newest();
+                self.push(p);
+            }
+            _ => self.push(p),
+        }
+    }
+
+    /// Drops the newest point.
+    fn pop_newest(&mut self) {
+        let Some(at) = self.times.pop_back() else { return };
+        if self.mids.back().is_some_and(|(t, _)| *t == at) {
+            if let (Some((_, last)), Some((_, before))) =
+                (self.mids.back(), self.mids.get(self.mids.len().wrapping_sub(2)))
+            {
+                let m = last - before;
+                self.moves_sq -= m * m;
+            }
+            self.mids.pop_back();
+            if self.mids.len() < 2 {
+                self.moves_sq = Decimal::ZERO;
+            }
+        }
+        if self.volumes.back().is_some_and(|(t, _)| *t == at) {
+            self.volumes.pop_back();
+        }
+    }
+
     /// Adds the newest point (points arrive in time order).
     pub(super) fn push(&mut self, p: &PricePoint) {
         self.times.push_back(p.at_ms);
@@ -233,6 +266,20 @@ pub fn window_start(now_ms: i64, window_secs: u64) -> i64 {
     now_ms.saturating_sub(i64::try_from(window_secs.min(MAX_WINDOW_SECS)).unwrap_or(0) * 1_000)
 }
 
+/// Markets the scorer follows with fewer new candidates than this are read from the store one
+/// by one; more are read in one pass over every stored history.
+const READ_BY_MARKET: usize = 64;
+
+/// Points being recorded, into the windows of the markets the scorer follows: the window sees
+/// what the store will hold without reading it back.
+pub(super) fn follow_points(history: &mut HashMap<String, TrendWindow>, points: &[(String, PricePoint)]) {
+    for (market, p) in points {
+        if let Some(window) = history.get_mut(market) {
+            window.add(p);
+        }
+    }
+}
+
 /// The scanner's price point for a candidate: its quotes and the listing's 24 h volume.
 #[must_use]
 pub(super) fn candidate_point(at_ms: i64, quotes: [Option<Decimal>; 4], volume_24h: Decimal) -> PricePoint {
@@ -245,32 +292,39 @@ impl Inner {
     /// points are missing, and score as before.
     ///
     /// Each market's window is kept between scans (`State::scorer_history`, with the sums its
-    /// trend needs, so a trend costs the same however many points it holds) and only what the
-    /// store gained since is read: one seek per market with stored history, and the new points
-    /// only, instead of decoding the whole day again every scan. History is appended at the
-    /// engine's clock, so nothing lands behind what was read; a market seen for the first time
-    /// (or again after leaving the candidates) is read whole.
+    /// trend needs, so a trend costs the same however many points it holds) and the points the
+    /// engine records go into it as they are recorded ([`follow_points`]). The store is read
+    /// only for a market seen for the first time (or again after leaving the candidates): its
+    /// day whole, by market for a few, in one pass over the stored histories for many.
     pub(super) fn scorer_trends<'a>(
         &self,
         markets: impl Iterator<Item = &'a str>,
         now_ms: i64,
     ) -> HashMap<String, Trend> {
         let wanted: HashSet<&str> = markets.collect();
-        // Points before now only: the scanner records this scan's point after scoring.
         let (from, to) = (window_start(now_ms, SCORER_WINDOW_SECS), now_ms - 1);
-        let read_from: HashMap<String, i64> = {
+        let unknown: HashSet<&str> = {
             let state = self.state();
-            state
-                .scorer_history
-                .iter()
-                .filter_map(|(m, window)| Some((m.clone(), window.last_at()? + 1)))
-                .collect()
+            wanted.iter().copied().filter(|m| !state.scorer_history.contains_key(*m)).collect()
         };
-        let new = self.store.read().and_then(|r| {
-            r.price_histories(to, |m| {
-                wanted.contains(m).then(|| read_from.get(m).map_or(from, |t| (*t).max(from)))
+        let new = if unknown.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.store.read().and_then(|r| {
+                if unknown.len() <= READ_BY_MARKET {
+                    let mut found = Vec::new();
+                    for m in &unknown {
+                        let points = r.prices(m, from, to)?;
+                        if !points.is_empty() {
+                            found.push(((*m).to_owned(), points));
+                        }
+                    }
+                    Ok(found)
+                } else {
+                    r.price_histories(to, |m| unknown.contains(m).then_some(from))
+                }
             })
-        });
+        };
         let new = match new {
             Ok(new) => new,
             Err(e) => {
@@ -285,7 +339,7 @@ impl Inner {
         for (market, points) in new {
             let window = history.entry(market).or_default();
             for p in &points {
-                window.push(p);
+                window.add(p);
             }
         }
         history.retain(|_, window| {
@@ -318,6 +372,7 @@ impl Inner {
                     due.push((id, p));
                 }
             }
+            follow_points(&mut state.scorer_history, &due);
             due
         };
         if due.is_empty() {
@@ -375,6 +430,32 @@ mod tests {
             w.evict_before(from);
             let kept: Vec<PricePoint> = all[..=i].iter().filter(|q| q.at_ms >= from).cloned().collect();
             assert_eq!(w.trend(5_400), Trend::from_points(&kept, 5_400), "after point {i}");
+        }
+    }
+
+    /// Points added as the store keeps them: one at the newest point's time replaces it, an
+    /// older one is dropped; the window equals a fresh one of what the store would hold.
+    #[test]
+    fn added_points_follow_the_stores_overwrite_rule() {
+        let mut w = TrendWindow::default();
+        let mut stored: std::collections::BTreeMap<i64, PricePoint> = std::collections::BTreeMap::new();
+        let mut mid = dec!(0.40);
+        for i in 0..300_i64 {
+            mid += Decimal::new((i * 13 % 7) - 3, 3);
+            // Every fourth point lands on the previous one's millisecond, every ninth behind it.
+            let at = match i {
+                _ if i % 9 == 0 && i > 0 => (i - 2) * 1_000,
+                _ if i % 4 == 0 && i > 0 => (i - 1) * 1_000,
+                _ => i * 1_000,
+            };
+            let ask = (i % 5 != 0).then_some(mid + dec!(0.01));
+            let p = point(at, Some(mid - dec!(0.01)), ask, (i % 3 == 0).then(|| Decimal::from(i)));
+            if stored.last_key_value().is_none_or(|(last, _)| at >= *last) {
+                stored.insert(at, p);
+            }
+            w.add(&p);
+            let kept: Vec<PricePoint> = stored.values().copied().collect();
+            assert_eq!(w.trend(86_400), Trend::from_points(&kept, 86_400), "after point {i}");
         }
     }
 
