@@ -1,7 +1,9 @@
-//! The bot's log and panic output: level filters that keep wire-level crates from dumping
-//! frames, and a last line of defence that blanks every registered secret before a byte is written.
+//! The bot's log and panic output: text for a terminal or a file, JSON lines for log shippers,
+//! level filters per module that keep wire-level crates from dumping frames, and a last line of
+//! defence that blanks every registered secret before a byte is written.
 
-use std::io::Write;
+use serde::Deserialize;
+use std::io::{IsTerminal as _, Write};
 use std::sync::RwLock;
 use tracing_subscriber::EnvFilter;
 use zeroize::Zeroizing;
@@ -82,19 +84,69 @@ pub fn filter(spec: Option<&str>) -> EnvFilter {
     filter
 }
 
-/// Installs the log (to standard error, scrubbed) and a panic hook that scrubs panic messages.
-pub fn init() {
-    init_with(None);
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line an event, coloured only when standard error is a terminal.
+    #[default]
+    Text,
+    /// One JSON object a line (`timestamp`, `level`, `target`, `fields`, `span`s).
+    Json,
 }
 
-/// As [`init`], with `default` as the filter when `RUST_LOG` is not set (backtests log warnings
-/// only: a scan a millisecond is no news).
-pub fn init_with(default: Option<&str>) {
-    let env = std::env::var("RUST_LOG").ok();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter(env.as_deref().or(default)))
-        .with_writer(|| ScrubbingStderr)
-        .init();
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("expected text or json, got {other:?}")),
+        }
+    }
+}
+
+/// `[log]`: the filter (a default level and levels per module) and the format.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Filter directives (`info,equilibrage::engine=debug`); `RUST_LOG` wins when set.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+/// Whether `level` is a filter the log understands.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_level(level: &str) -> Result<(), String> {
+    EnvFilter::try_new(level).map(drop).map_err(|e| format!("{level:?} is not a log filter: {e}"))
+}
+
+/// Installs the log at `info`, as text (see [`init_with`]).
+pub fn init() {
+    init_with(&LogConfig::default());
+}
+
+/// Installs the log (to standard error, scrubbed) and a panic hook that scrubs panic messages.
+/// The filter is `RUST_LOG` when set, else `config.level`; colours are used only for text on a
+/// terminal, so a log file or a journal gets plain lines.
+pub fn init_with(config: &LogConfig) {
+    let env = std::env::var("RUST_LOG").ok().filter(|s| !s.trim().is_empty());
+    let filter = filter(Some(env.as_deref().unwrap_or(&config.level)));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| ScrubbingStderr);
+    match config.format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        // Fields at the top level of each object, as log shippers index them.
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+    }
     std::panic::set_hook(Box::new(|info| {
         let thread = std::thread::current();
         let name = thread.name().unwrap_or("<unnamed>");

@@ -52,6 +52,10 @@ struct Common {
     /// Dashboard and API address.
     #[arg(long, global = true, env = "EQUILIBRAGE_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Log format: text (coloured only on a terminal) or json (a JSON object a line); over the
+    /// config's `[log] format`.
+    #[arg(long, global = true, env = "EQUILIBRAGE_LOG_FORMAT", value_name = "text|json")]
+    log_format: Option<equilibrage::logging::LogFormat>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,14 +113,18 @@ enum PluginCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {
+    // The `[log]` table, when the configuration loads; a command that needs the configuration
+    // reports why it does not load.
+    let mut log = load_config(&cli.common).map(|c| c.log).unwrap_or_default();
+    if let Some(format) = cli.common.log_format {
+        log.format = format;
+    }
+    if let Some(Command::Backtest(_) | Command::Sweep(_)) = cli.command {
         // The engine's own warnings (an entry skipped for thin books, …) are the strategy at
         // work in a backtest, not something to act on; RUST_LOG shows them.
-        Some(Command::Backtest(_) | Command::Sweep(_)) => {
-            equilibrage::logging::init_with(Some("warn,equilibrage::engine=error"));
-        }
-        _ => equilibrage::logging::init(),
+        "warn,equilibrage::engine=error".clone_into(&mut log.level);
     }
+    equilibrage::logging::init_with(&log);
     match cli.command {
         None | Some(Command::Run) => run(&cli.common),
         Some(Command::Plugin(PluginCommand::New { name, kind, dir })) => {

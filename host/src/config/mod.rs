@@ -29,6 +29,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[log]`: what the log shows and in which format.
+    pub log: crate::logging::LogConfig,
     pub data: DataConfig,
     pub plugins: PluginsConfig,
     pub exchange: ExchangeConfig,
@@ -285,6 +287,9 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let p = &self.plugins;
         let bad = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if let Err(message) = crate::logging::check_level(&self.log.level) {
+            return bad("log.level", message);
+        }
         if !(1..=60_000).contains(&p.call_timeout_ms) {
             return bad("plugins.call_timeout_ms", format!("must be 1-60000, got {}", p.call_timeout_ms));
         }
