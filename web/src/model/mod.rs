@@ -5,6 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 mod chain;
+mod floats;
 pub use chain::{ChainBalancesView, ChainTxView, ChainView, RedemptionView};
 
 /// The venue the bot trades on.
@@ -154,6 +155,7 @@ pub struct PositionView {
     /// The side the liquidation rule sold.
     pub liquidated: Option<Side>,
     pub close_reason: Option<String>,
+    #[serde(serialize_with = "floats::score_opt")]
     pub score: Option<f32>,
     pub realised_pnl: Decimal,
     pub unrealised_pnl: Decimal,
@@ -245,6 +247,7 @@ pub struct Performance {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FactorView {
     pub name: String,
+    #[serde(serialize_with = "floats::shortest")]
     pub value: f32,
     /// The scorer parameter weighing this factor, when it declares one.
     pub weight: Option<f64>,
@@ -256,7 +259,8 @@ pub struct OpportunityView {
     pub market_id: String,
     pub question: String,
     pub category: String,
-    /// 1..=10.
+    /// 1..=10, to 2 decimals in JSON.
+    #[serde(serialize_with = "floats::score")]
     pub score: f32,
     pub factors: Vec<FactorView>,
     pub yes_ask: Option<Decimal>,

@@ -120,14 +120,36 @@ pub(crate) fn last<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a s
     form.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// Money for display: rounded to cents (the exact value stays in the API).
-pub(crate) fn money(value: Decimal) -> String {
-    value.round_dp(2).to_string()
+/// Money for display: in cents, two decimals always. Where that rounded the value, the exact
+/// value shows on hover (the API keeps it exact).
+pub(crate) fn money(value: Decimal) -> Markup {
+    let cents = value.round_dp(2);
+    exact_on_hover(value, cents, format!("{cents:.2}"))
 }
 
-/// A price as exact as the venue gave it, without trailing zeros.
-pub(crate) fn price(value: Option<Decimal>) -> String {
-    value.map_or_else(|| "—".to_owned(), |p| p.normalize().to_string())
+/// Decimals a price shows at most: Polymarket's finest tick is 0.0001. Book prices sit on their
+/// tick and show as given; a mean entry price (often 28 digits) shows at the finest tick.
+const PRICE_DECIMALS: u32 = 4;
+
+/// A price without trailing zeros, at most [`PRICE_DECIMALS`] decimals; the exact value on hover
+/// where rounded. `—` when there is none.
+pub(crate) fn price(value: Option<Decimal>) -> Markup {
+    match value {
+        None => html! { "—" },
+        Some(p) => {
+            let shown = p.round_dp(PRICE_DECIMALS).normalize();
+            exact_on_hover(p, shown, shown.to_string())
+        }
+    }
+}
+
+/// `text`, with `exact` in its title when `shown` (the number `text` reads as) differs from it.
+fn exact_on_hover(exact: Decimal, shown: Decimal, text: String) -> Markup {
+    if shown == exact {
+        html! { (text) }
+    } else {
+        html! { span.exact title=(exact.normalize()) { (text) } }
+    }
 }
 
 /// `pos`, `neg` or nothing: how a P&L is coloured.
@@ -192,10 +214,16 @@ mod tests {
     #[test]
     fn helpers_format_and_pick() {
         let d = |s| Decimal::from_str(s).unwrap();
-        assert_eq!(money(d("9997.004")), "9997.00");
-        assert_eq!(money(d("-3")), "-3");
-        assert_eq!(price(Some(d("0.400"))), "0.4");
-        assert_eq!(price(None), "—");
+        let shown = |m: Markup| m.into_string();
+        assert_eq!(shown(money(d("9997.004"))), r#"<span class="exact" title="9997.004">9997.00</span>"#);
+        assert_eq!(shown(money(d("-3"))), "-3.00");
+        assert_eq!(shown(money(d("0.1"))), "0.10");
+        assert_eq!(shown(price(Some(d("0.400")))), "0.4");
+        assert_eq!(
+            shown(price(Some(d("0.4748109645051755942240133473")))),
+            r#"<span class="exact" title="0.4748109645051755942240133473">0.4748</span>"#
+        );
+        assert_eq!(shown(price(None)), "—");
         assert_eq!(pnl_class(d("-0.01")), Some("neg"));
         assert_eq!(pnl_class(d("0.00")), None);
         assert_eq!(pnl_class(d("1")), Some("pos"));

@@ -39,7 +39,7 @@ async fn scanner_lists_opportunities_with_factors_and_signals() {
     );
     let whales = whales_section(&body);
     assert!(whales.contains("<td class=\"num weight\">0.60</td>"), "the analyzer's weight: {whales}");
-    assert!(whales.contains("<td class=\"num flow\">-42000.5</td>"), "its net YES flow: {whales}");
+    assert!(whales.contains("<td class=\"num flow\">-42000.50</td>"), "its net YES flow: {whales}");
 }
 
 #[tokio::test]
@@ -186,8 +186,8 @@ async fn trends_show_momentum_volatility_and_volume_over_a_chosen_window() {
         "<th scope=\"col\" class=\"num\">Volume change</th>",
         "<td class=\"num pos\">0.05</td>",
         "<td class=\"num\">0.0100</td>",
-        "<td class=\"num\">12500.5</td>",
-        "<td class=\"num neg\">-250</td>",
+        "<td class=\"num\">12500.50</td>",
+        "<td class=\"num neg\">-250.00</td>",
     ] {
         assert!(body.contains(needle), "missing {needle}");
     }

@@ -63,9 +63,9 @@ pub(super) fn trends(items: &BackendResult<Vec<TrendView>>) -> Markup {
                                     td class="num" {
                                         @match t.volatility { Some(v) => (format!("{v:.4}")), None => "—" }
                                     }
-                                    td class="num" { (t.volume_24h.map_or_else(|| "—".to_owned(), money)) }
+                                    td class="num" { (t.volume_24h.map_or_else(|| html! { "—" }, money)) }
                                     td class={ "num " (t.volume_change.and_then(pnl_class).unwrap_or("")) } {
-                                        (t.volume_change.map_or_else(|| "—".to_owned(), money))
+                                        (t.volume_change.map_or_else(|| html! { "—" }, money))
                                     }
                                     td class="num" { (t.points) }
                                 }
