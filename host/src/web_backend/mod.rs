@@ -282,7 +282,10 @@ impl Backend for HostBackend {
         let o = s.engine.overview().map_err(engine_error)?;
         let closed = s.engine.closed_history();
         let now = s.engine.now_ms();
-        let open_pnl: Decimal = s.engine.positions().iter().map(|v| v.pnl.total).sum();
+        let open = s.engine.positions();
+        let open_pnl: Decimal = open.iter().map(|v| v.pnl.total).sum();
+        let mut stats = views::stats(closed.stats());
+        stats.liquidations += views::liquidated_legs(&open);
         Ok(Overview {
             total_capital: o.total,
             available_capital: o.available,
@@ -294,7 +297,7 @@ impl Backend for HostBackend {
             today_pnl: closed.pnl_since(now - now.rem_euclid(DAY_MS)) + open_pnl,
             fees: o.fees,
             active_positions: o.open_positions,
-            stats: views::stats(closed.stats()),
+            stats,
             health: s.health()?,
         })
     }
@@ -343,13 +346,17 @@ impl Backend for HostBackend {
         let (initial, start) =
             s.engine.account().map_or((Decimal::ZERO, 0), |a| (a.initial_capital, a.started_at_ms));
         let stats = closed.stats();
+        let open = s.engine.positions();
+        let mut quick = views::stats(stats);
+        quick.liquidations += views::liquidated_legs(&open);
         Ok(Performance {
             initial_capital: initial,
             equity: closed.equity(initial, start),
             per_position: closed.per_position(),
-            stats: views::stats(stats),
+            stats: quick,
             // Of the closed positions, so the equity curve ends at initial + realised.
             realised_pnl: stats.pnl,
+            open_realised_pnl: open.iter().map(|v| v.pnl.realised).sum(),
             fees: stats.fees,
         })
     }

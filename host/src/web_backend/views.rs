@@ -174,6 +174,12 @@ pub(crate) fn rules(source: &RulesSource) -> (String, bool) {
     }
 }
 
+/// Open positions a side of which the liquidation rule sold.
+#[must_use]
+pub(crate) fn liquidated_legs(open: &[crate::engine::PositionView]) -> u64 {
+    u64::try_from(open.iter().filter(|v| v.position.liquidated.is_some()).count()).unwrap_or(u64::MAX)
+}
+
 /// Statistics over closed positions.
 #[must_use]
 pub(crate) fn stats(s: &HistoryStats) -> QuickStats {
@@ -362,6 +368,19 @@ mod tests {
     use super::*;
     use crate::store::LegState;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn open_positions_count_their_liquidated_legs() {
+        let open = |liquidated| crate::engine::PositionView {
+            position: Position { liquidated, ..Position::blank() },
+            bids: [None, None],
+            asks: [None, None],
+            pnl: crate::engine::PositionPnl::default(),
+        };
+        let positions = [open(Some(Leg::Yes)), open(None), open(Some(Leg::No))];
+        assert_eq!(liquidated_legs(&positions), 2);
+        assert_eq!(liquidated_legs(&[]), 0);
+    }
 
     fn active() -> Position {
         Position {

@@ -379,6 +379,7 @@ impl Backend for Fake {
             per_position: vec![(2, 1_700_000_360_000, dec("12.34"))],
             stats: self.overview()?.stats,
             realised_pnl: dec("12.34"),
+            open_realised_pnl: dec("-3.5"),
             fees: dec("0.2"),
         })
     }

@@ -52,7 +52,7 @@ pub struct QuickStats {
     pub losses: u64,
     /// Wins over closed positions, percent; `None` before the first close.
     pub win_rate_percent: Option<Decimal>,
-    /// Sides sold by the liquidation rule.
+    /// Sides sold by the liquidation rule, in open and closed positions.
     pub liquidations: u64,
     /// Mean time from entry to close, seconds; `None` before the first close.
     pub avg_hold_secs: Option<u64>,
@@ -239,7 +239,10 @@ pub struct Performance {
     /// P&L of each closed position, in the order they closed: (position id, close time, P&L).
     pub per_position: Vec<(u64, i64, Decimal)>,
     pub stats: QuickStats,
+    /// Of the closed positions: the equity curve ends at initial capital plus this.
     pub realised_pnl: Decimal,
+    /// Realised so far in the open positions (legs sold, fees paid), not in the curve yet.
+    pub open_realised_pnl: Decimal,
     pub fees: Decimal,
 }
 

@@ -120,7 +120,8 @@ fn positions_region(
                             (money(o.total_pnl))
                         }
                         p class="sub" {
-                            "realised " (pnl_span(o.realised_pnl)) ", unrealised " (pnl_span(o.unrealised_pnl))
+                            "realised " (pnl_span(o.realised_pnl)) " (open and closed positions), unrealised "
+                            (pnl_span(o.unrealised_pnl))
                         }
                     }
                     div class="card" {
@@ -142,7 +143,7 @@ fn positions_region(
                         div { dt { "Closed" } dd {
                             (o.stats.closed_positions) " (" (o.stats.wins) " won, " (o.stats.losses) " lost)"
                         } }
-                        div { dt { "Liquidations" } dd { (o.stats.liquidations) } }
+                        div { dt { "Liquidated legs" } dd title="Sides the liquidation rule sold, in open and closed positions" { (o.stats.liquidations) } }
                         div { dt { "Average hold" } dd {
                             (o.stats.avg_hold_secs.map_or_else(|| "—".to_owned(), duration))
                         } }

@@ -1,7 +1,7 @@
 //! History (`/history`): closed positions and their trades under a filter, fifty a page, the
 //! equity and P&L charts, and the link to export the same filter as CSV.
 
-use super::layout::{self, Nav, alert, last, money, pnl_class, price, query_pairs, status_of};
+use super::layout::{self, Nav, alert, last, money, pnl_class, pnl_span, price, query_pairs, status_of};
 use super::settlement::redemptions_section;
 use crate::auth::Identity;
 use crate::backend::{BackendError, BackendResult, off_workers};
@@ -261,9 +261,13 @@ fn charts(perf: &BackendResult<Performance>) -> Markup {
             h2 id="charts-title" { "Performance (all positions)" }
             @match perf {
                 Ok(perf) => {
-                    p {
-                        "Realised P&L " span class=[pnl_class(perf.realised_pnl)] { (money(perf.realised_pnl)) }
+                    p id="realised" {
+                        "Realised P&L of closed positions " span class=[pnl_class(perf.realised_pnl)] { (money(perf.realised_pnl)) }
                         " pUSD, fees " (money(perf.fees)) " pUSD, from " (money(perf.initial_capital)) " pUSD."
+                        @if !perf.open_realised_pnl.is_zero() {
+                            " Open positions have realised " (pnl_span(perf.open_realised_pnl))
+                            " pUSD more (legs sold, fees paid), not in the curve until they close."
+                        }
                     }
                     div class="chart-grid" {
                         figure { (equity_chart(perf)) figcaption { "Equity after each close" } }
@@ -306,6 +310,10 @@ mod tests {
             "<svg id=\"equity-chart\"",
             "<svg id=\"pnl-chart\"",
             "<path class=\"line\"",
+            // Which realised P&L is which: the closed positions' (the curve's end), then what
+            // open positions realised already.
+            "Realised P&amp;L of closed positions <span class=\"pos\">12.34</span> pUSD",
+            "Open positions have realised <span class=\"neg\">-3.50</span> pUSD more",
         ] {
             assert!(body.contains(needle), "missing {needle}");
         }
