@@ -91,7 +91,8 @@ pub enum LogFormat {
     /// One line an event, coloured only when standard error is a terminal.
     #[default]
     Text,
-    /// One JSON object a line (`timestamp`, `level`, `target`, `fields`, `span`s).
+    /// One JSON object a line: `timestamp`, `level`, `message`, the event's fields, `target`,
+    /// and `spans` when logged inside one.
     Json,
 }
 

@@ -488,6 +488,9 @@ async fn prices_update_live(s: &Session<'_>, id: u64) {
     b.set_window_size(390, 844).await.expect("phone width");
     js(b, "document.getElementById('health').scrollIntoView();", vec![]).await;
     screenshot(b, "dashboard-health-phone").await;
+    // The capital cards and quick statistics (liquidated legs, which realised P&L) too.
+    js(b, "document.getElementById('stats').scrollIntoView({block: 'end'});", vec![]).await;
+    screenshot(b, "dashboard-stats-phone").await;
     b.set_window_size(1280, 1000).await.expect("desktop width");
 }
 
@@ -632,6 +635,13 @@ async fn history_filters_and_csv(s: &Session<'_>, id: u64) {
         js(b, "return document.querySelectorAll('table#trades tr[data-trade-id]').length;", vec![]).await;
     assert!(trades.as_u64().unwrap_or(0) >= 4, "its trades: two buys and two sells ({trades})");
     screenshot(b, "history").await;
+    // The performance line (which realised P&L is which) and the charts, at both widths.
+    js(b, "document.getElementById('realised').scrollIntoView();", vec![]).await;
+    screenshot(b, "history-performance").await;
+    b.set_window_size(390, 844).await.expect("phone width");
+    js(b, "document.getElementById('realised').scrollIntoView();", vec![]).await;
+    screenshot(b, "history-performance-phone").await;
+    b.set_window_size(1280, 1000).await.expect("desktop width");
 
     // The CSV of this filter, as the logged-in browser downloads it.
     let href = element(b, "a#export-csv").await.attr("href").await.expect("attr").expect("href");

@@ -3,13 +3,13 @@
 //! change), its whale trades through the default whale analyzer (activity, net flow, count,
 //! concentration) and its news through the default news aggregator (relevance, count,
 //! relevance-weighted sentiment) are read back from the opportunity's factor breakdown; the
-//! analyzer's whale profiles are kept with the whale records.
+//! analyzer's whale profiles are kept with the whale records, written again only when they change.
 
 mod support;
 
 use equilibrage::exchange::Side;
 use equilibrage::exchange::sim::{NewsItem, SimConfig, SimExchange, WhaleTrade};
-use equilibrage::store::{Opportunity, PricePoint, Store};
+use equilibrage::store::{Opportunity, PricePoint, Store, WhaleProfile};
 use equilibrage::web_backend::{HostBackend, Venue, WalletInfo};
 use equilibrage_plugin_artifacts as guests;
 use equilibrage_web::Backend as _;
@@ -24,6 +24,11 @@ const WHALE_B: &str = "0x00000000000000000000000000000000000000b2";
 
 fn echoed(o: &Opportunity) -> HashMap<&str, f32> {
     o.factors.iter().map(|f| (f.name.as_str(), f.value)).collect()
+}
+
+/// The whale-analyzer's stored profile of `wallet`.
+fn profile_of(store: &Store, wallet: &str) -> WhaleProfile {
+    store.read().unwrap().whale(wallet).unwrap().expect("recorded").profile.expect("profiled")
 }
 
 fn close(got: f32, want: f32) -> bool {
@@ -141,12 +146,26 @@ async fn trends_whales_and_news_reach_the_scorer_as_computed() {
     assert_eq!((b.volume, b.net_yes_flow, b.trades), (dec!(10000), dec!(-10000), 1));
     assert!(close(a.weight, 0.375) && close(b.weight, 0.125), "{a:?} {b:?}");
     drop(read);
+
     // And the API's view of it.
-    let backend = HostBackend::new(plugins, Venue::Sim(sim), engine.clone(), WalletInfo::for_mode("sim"));
+    let backend =
+        HostBackend::new(plugins, Venue::Sim(sim.clone()), engine.clone(), WalletInfo::for_mode("sim"));
     let shown = backend.whale(WHALE_A).unwrap().whale;
     assert_eq!(shown.net_yes_flow, Some(dec!(30000)));
     assert!(shown.weight.is_some_and(|w| close(w, 0.375)), "{shown:?}");
     // A market with none of these keeps neutral signals.
     let other = after.iter().find(|o| o.market_id != target.market_id).expect("another candidate");
     assert!(echoed(other).iter().all(|(n, v)| *v == 0.0 || n.starts_with("news")), "{:?}", other.factors);
+
+    // A later scan whose analysis gives the same figures leaves the stored profile as it is,
+    // its time included; a trade that changes them has them stored again, at that scan's time.
+    sim.advance(60_000);
+    assert_eq!(engine.scan().await.unwrap().error, None);
+    assert_eq!(profile_of(&store, WHALE_A), a, "the same figures are not written again");
+    engine.push_whale_trades([trade(WHALE_A, 0, dec!(10000))]);
+    sim.advance(60_000);
+    assert_eq!(engine.scan().await.unwrap().error, None);
+    let again = profile_of(&store, WHALE_A);
+    assert_eq!((again.volume, again.trades, again.at_ms), (dec!(40000), 2, engine.now_ms()));
+    assert_eq!(profile_of(&store, WHALE_B), b, "the other wallet's figures did not change");
 }

@@ -48,21 +48,24 @@ impl Volatility {
     }
 }
 
-/// The opportunities as the store orders them: best first, then by market id. `scan_into`
-/// already orders them so; only a market listed twice (stored once, the later copy winning)
-/// makes a different list.
-fn stored_view(opportunities: &Arc<Vec<Opportunity>>) -> Arc<Vec<Opportunity>> {
-    let mut by_market: std::collections::HashMap<&str, &Opportunity> =
-        std::collections::HashMap::with_capacity(opportunities.len());
-    for o in opportunities.iter() {
-        by_market.insert(o.market_id.as_str(), o);
+/// The listing with one entry per market, in the order first listed: a venue whose pages
+/// overlap may name a market twice, and the later copy (the fresher) stands, as in the cache.
+/// Everything after the listing (features, scores, the stored opportunities) can then take the
+/// market id as unique. One copy of each market, shared by the cache and the scan.
+fn one_per_market(listed: Vec<Market>) -> Vec<Arc<Market>> {
+    let mut at: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(listed.len());
+    let mut markets: Vec<Arc<Market>> = Vec::with_capacity(listed.len());
+    for m in listed {
+        match at.get(&m.id) {
+            Some(&i) => markets[i] = Arc::new(m),
+            None => {
+                at.insert(m.id.clone(), markets.len());
+                markets.push(Arc::new(m));
+            }
+        }
     }
-    if by_market.len() == opportunities.len() {
-        return Arc::clone(opportunities);
-    }
-    let mut kept: Vec<Opportunity> = by_market.into_values().cloned().collect();
-    kept.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.market_id.cmp(&b.market_id)));
-    Arc::new(kept)
+    markets
 }
 
 /// A candidate market, its quotes (YES bid, YES ask, NO bid, NO ask) and depths (YES, NO).
@@ -89,8 +92,7 @@ impl Inner {
         // The last listing goes before the next arrives (20,000 markets are 20 MiB); an entry in
         // between lists the markets itself.
         drop(std::mem::take(&mut self.state().markets));
-        // One copy of each market, shared by the cache and the scan.
-        let markets: Vec<Arc<Market>> = self.exchange.markets().await?.into_iter().map(Arc::new).collect();
+        let markets = one_per_market(self.exchange.markets().await?);
         self.saw(Seen::Listing(&markets));
         let mut state = self.state();
         state.markets = markets.iter().map(|m| (m.id.clone(), Arc::clone(m))).collect();
@@ -163,11 +165,12 @@ impl Inner {
             .filter(|o| o.score >= threshold)
             .map(|o| o.market_id.clone())
             .collect();
-        // One copy, shared by the store's write and the engine's view of the last scan.
+        // One copy, shared by the store's write and the engine's view of the last scan: best
+        // first, then by market id, one per market (the listing is), as the store orders them.
         let opportunities = Arc::new(opportunities);
         let (record, stored) = (scan.clone(), Arc::clone(&opportunities));
         self.store.write(move |w| w.replace_opportunities(&record, &stored)).await?;
-        self.note_scan(&scan, Some(stored_view(&opportunities)));
+        self.note_scan(&scan, Some(Arc::clone(&opportunities)));
         for o in opportunities.iter().filter(|o| o.score >= threshold && !before.contains(&o.market_id)) {
             self.emit(EngineEvent::NewOpportunity { opportunity: Box::new(o.clone()) });
         }
@@ -400,6 +403,17 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_market_listed_twice_is_kept_once_at_its_first_place_as_its_later_copy() {
+        use crate::exchange::sim::{SimConfig, Simulator};
+        let listed = Simulator::new(SimConfig { seed: 3, markets: 3, ..SimConfig::default() }).markets();
+        let (a, b, c) = (listed[0].clone(), listed[1].clone(), listed[2].clone());
+        let relisted = Market { question: "relisted".into(), ..a.clone() };
+        let kept = one_per_market(vec![a.clone(), b.clone(), relisted.clone(), c.clone(), b.clone()]);
+        let kept: Vec<Market> = kept.iter().map(|m| (**m).clone()).collect();
+        assert_eq!(kept, [relisted, b, c]);
+    }
 
     #[test]
     fn volatility_is_zero_without_moves_and_grows_with_them() {

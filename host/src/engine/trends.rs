@@ -266,8 +266,8 @@ pub fn window_start(now_ms: i64, window_secs: u64) -> i64 {
     now_ms.saturating_sub(i64::try_from(window_secs.min(MAX_WINDOW_SECS)).unwrap_or(0) * 1_000)
 }
 
-/// Markets the scorer follows with fewer new candidates than this are read from the store one
-/// by one; more are read in one pass over every stored history.
+/// Up to this many markets new to the scorer are read from the store one by one; more (the
+/// first scan of a large listing) in one pass over every stored history.
 const READ_BY_MARKET: usize = 64;
 
 /// Points being recorded, into the windows of the markets the scorer follows: the window sees
@@ -302,6 +302,7 @@ impl Inner {
         now_ms: i64,
     ) -> HashMap<String, Trend> {
         let wanted: HashSet<&str> = markets.collect();
+        // Stored points before now only: the scanner records this scan's point after scoring.
         let (from, to) = (window_start(now_ms, SCORER_WINDOW_SECS), now_ms - 1);
         let unknown: HashSet<&str> = {
             let state = self.state();

@@ -27,6 +27,11 @@ pub(super) struct WhaleInbox {
     profiled: HashMap<String, WhaleProfile>,
 }
 
+/// Whether two profiles of a wallet give the same figures, whenever they were made.
+fn same_figures(a: &WhaleProfile, b: &WhaleProfile) -> bool {
+    WhaleProfile { at_ms: b.at_ms, ..a.clone() } == *b
+}
+
 /// Most trades waiting for the table (a scan drains them; this bounds a stalled engine).
 const MAX_UNRECORDED: usize = 200_000;
 
@@ -127,37 +132,26 @@ impl Inner {
         }
     }
 
-    /// Stores the profiles that differ from those stored before (the time aside), and keeps
-    /// those of this analysis to compare the next with.
+    /// Stores the profiles whose figures differ from those last stored (a stored profile keeps
+    /// the time its figures were first seen), and keeps this analysis's to compare the next with.
     async fn store_profiles(&self, profiles: Vec<(String, WhaleProfile)>) {
-        let same = |a: &WhaleProfile, b: &WhaleProfile| WhaleProfile { at_ms: b.at_ms, ..a.clone() } == *b;
         let changed: Vec<(String, WhaleProfile)> = {
             let inbox = self.whales();
             profiles
                 .iter()
-                .filter(|(wallet, p)| inbox.profiled.get(wallet).is_none_or(|old| !same(p, old)))
+                .filter(|(wallet, p)| inbox.profiled.get(wallet).is_none_or(|old| !same_figures(p, old)))
                 .cloned()
                 .collect()
         };
         if !changed.is_empty() {
-            let stored = changed.clone();
-            let written = self.store.write(move |w| table::record_profiles(w, &stored)).await;
+            let written = self.store.write(move |w| table::record_profiles(w, &changed)).await;
             if let Err(e) = written {
                 // Nothing is remembered as stored: the next scan tries again.
                 return self.error("signals", format!("storing whale profiles: {e}"));
             }
         }
-        let mut inbox = self.whales();
-        let mut kept: HashMap<String, WhaleProfile> = HashMap::with_capacity(profiles.len());
-        for (wallet, p) in profiles {
-            // The stored copy carries the time it was first seen.
-            let stored = match inbox.profiled.remove(&wallet) {
-                Some(old) if same(&p, &old) => old,
-                _ => p,
-            };
-            kept.insert(wallet, stored);
-        }
-        inbox.profiled = kept;
+        // Only the figures are compared, so this analysis's copies serve.
+        self.whales().profiled = profiles.into_iter().collect();
     }
 
     /// The whale table updated, then the day's trades of wallets that are not market makers

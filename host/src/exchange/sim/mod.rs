@@ -110,6 +110,8 @@ struct SimMarket {
     vol: f64,
     /// Size of a book level, in shares.
     depth: i64,
+    /// Ticks in one price unit (100 for a tick of 0.01), for the books' integer arithmetic.
+    ticks_per_unit: i64,
     books: [OrderBook; 2],
     resolved: Option<usize>,
 }
@@ -226,6 +228,7 @@ impl Simulator {
                     logit: if own { logit / 8.0 } else { logit },
                     vol: rng.range(0.05, 0.4),
                     depth,
+                    ticks_per_unit: ticks_per_unit(tick),
                     books: [OrderBook::new(Decimal::from(5)), OrderBook::new(Decimal::from(5))],
                     resolved: None,
                 };
@@ -430,8 +433,7 @@ fn token_id(outcome: u64, market: usize) -> u128 {
 /// either book changed (compared whole, not just the top: a fill may have thinned a level since
 /// the last step).
 fn rebuild_books(m: &mut SimMarket) -> bool {
-    let tick = m.market.tick_size;
-    let per_unit = ticks_per_unit(tick);
+    let (tick, per_unit) = (m.market.tick_size, m.ticks_per_unit);
     let p = prob(m.logit);
     let half_spread = 0.01_f64.max(0.02 * p * (1.0 - p));
     // Both sides always quoted, at least a tick apart, inside [tick, 1 − tick], in ticks.
@@ -453,17 +455,17 @@ fn rebuild_books(m: &mut SimMarket) -> bool {
         }
     }
     let (bids, asks) = (&bids[..n_bids], &asks[..n_asks]);
-    let mirror = |levels: &[Level]| -> Vec<Level> {
-        levels.iter().map(|l| Level { price: Decimal::ONE - l.price, size: l.size }).collect()
-    };
-    let same = |book: &OrderBook, bids: &[Level], asks: &[Level]| {
-        book.levels(BookSide::Bids).eq(bids.iter().copied())
-            && book.levels(BookSide::Asks).eq(asks.iter().copied())
-    };
-    let (no_bids, no_asks) = (mirror(asks), mirror(bids));
-    if same(&m.books[0], bids, asks) && same(&m.books[1], &no_bids, &no_asks) {
+    let mirror = |l: &Level| Level { price: Decimal::ONE - l.price, size: l.size };
+    let (yes, no) = (&m.books[0], &m.books[1]);
+    let same = yes.levels(BookSide::Bids).eq(bids.iter().copied())
+        && yes.levels(BookSide::Asks).eq(asks.iter().copied())
+        && no.levels(BookSide::Bids).eq(asks.iter().map(mirror))
+        && no.levels(BookSide::Asks).eq(bids.iter().map(mirror));
+    if same {
         return false;
     }
+    let (no_bids, no_asks): (Vec<Level>, Vec<Level>) =
+        (asks.iter().map(mirror).collect(), bids.iter().map(mirror).collect());
     m.books[0].replace(bids, asks);
     m.books[1].replace(&no_bids, &no_asks);
     true
