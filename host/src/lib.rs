@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod feeds;
 pub mod lab;
 pub mod logging;
+pub mod metrics;
 pub mod plugins;
 pub mod scaffold;
 pub mod store;

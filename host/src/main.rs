@@ -433,6 +433,19 @@ fn run(common: &Common) -> anyhow::Result<()> {
         if let Some(chain) = chain {
             backend = backend.with_chain(chain, config.chain.redeem);
         }
+        let backend = std::sync::Arc::new(backend);
+        if let Some(listen) = config.metrics.listen {
+            let metrics = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("metrics.listen: cannot listen on {listen}"))?;
+            tracing::info!("metrics: http://{}/metrics", metrics.local_addr()?);
+            let app = equilibrage_web::metrics_router(std::sync::Arc::clone(&backend));
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(metrics, app).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         let app = equilibrage_web::router(backend, access);
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

@@ -225,8 +225,11 @@ async fn books_stream_and_a_dropped_websocket_comes_back_with_fresh_snapshots() 
         matches!(change, MarketEvent::PriceChange { side: BookSide::Asks, price, .. } if price == dec!(0.515))
     );
 
+    let connects = || equilibrage::metrics::get().venue_ws_connects.with_label_values(&["market"]).get();
+    let before = connects();
     mock.faults().drop_ws_connections();
     until("reconnection", || venue.health().feed_connects >= 2 && mock.market_subscribers(YES) == 1).await;
+    assert!(connects() > before, "the reconnection is in the metrics");
     // A change made while the link was down arrives as part of a fresh snapshot.
     let snapshot = event(&mut rx, |e| matches!(e, MarketEvent::Book { token, .. } if token == YES)).await;
     let MarketEvent::Book { asks, .. } = snapshot else { unreachable!() };
@@ -657,6 +660,12 @@ async fn a_429_storm_is_backed_off_without_exceeding_the_configured_rate() {
     cfg.limits = RateLimits { window: Duration::from_secs(1), book: 3, ..RateLimits::default() };
     cfg.retry.attempts = 6;
     let venue = LiveExchange::public(cfg).unwrap();
+    // The process's metrics count the requests and the waits (other tests add to them too).
+    let metrics = equilibrage::metrics::get();
+    let throttled = || metrics.venue_requests.with_label_values(&["book", "429"]).get();
+    let answered = || metrics.venue_requests.with_label_values(&["book", "200"]).get();
+    let waits = || metrics.venue_limiter_waits.with_label_values(&["book"]).get();
+    let before = (throttled(), answered(), waits());
     mock.faults().fail_next("/book", 429, "Too Many Requests", 4);
     let book = venue.book(YES).await.unwrap();
     assert_eq!(book.best_bid().unwrap().price, dec!(0.49));
@@ -677,6 +686,9 @@ async fn a_429_storm_is_backed_off_without_exceeding_the_configured_rate() {
         spread >= Duration::from_millis(1_000),
         "9 requests at 3 per 500 ms take at least 1 s: {spread:?}"
     );
+    assert!(throttled() >= before.0 + 4, "429s counted: {} → {}", before.0, throttled());
+    assert!(answered() >= before.1 + 5, "200s counted: {} → {}", before.1, answered());
+    assert!(waits() > before.2, "rate-limiter waits counted: {} → {}", before.2, waits());
     // Retries run out: the caller is told to come back later.
     mock.faults().fail_next("/book", 503, "upstream", 10);
     let e = venue.book(YES).await.unwrap_err();

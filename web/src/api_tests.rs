@@ -694,3 +694,31 @@ async fn right_bearer_tokens_cost_nothing() {
     assert_eq!(call_to(&app, bearer("/api/positions", "guess")).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(call_to(&app, bearer("/api/positions", TOKEN)).await.0, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn metrics_need_the_token_and_speak_the_text_format() {
+    let (status, headers, body) = send(fake(), empty(authed("GET", "/metrics"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers[CONTENT_TYPE], "text/plain; version=0.0.4; charset=utf-8");
+    assert!(
+        body.contains("# TYPE equilibrage_open_positions gauge\nequilibrage_open_positions 1\n"),
+        "{body}"
+    );
+    // A scraper without the token gets a 401, not the login page.
+    let (status, _, json) = call(&fake(), empty(Request::builder().uri("/metrics"))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&json, &[]);
+}
+
+#[tokio::test]
+async fn the_metrics_listener_serves_only_the_metrics_without_a_token() {
+    let app = crate::metrics_router(fake());
+    let (status, headers, body) = send_to(&app, empty(Request::builder().uri("/metrics"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers[CONTENT_TYPE], "text/plain; version=0.0.4; charset=utf-8");
+    assert!(body.contains("equilibrage_open_positions 1\n"), "{body}");
+    for uri in ["/", "/api/positions", "/api/config"] {
+        let (status, _, _) = send_to(&app, empty(Request::builder().uri(uri))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+    }
+}

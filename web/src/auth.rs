@@ -378,8 +378,9 @@ fn is_public(path: &str) -> bool {
     path == "/login" || path == "/healthz" || path.starts_with("/assets/")
 }
 
+/// Paths answered with 401 rather than a redirect to the login page (scripts and scrapers).
 fn is_api(path: &str) -> bool {
-    path.starts_with("/api/") || path == "/api"
+    path.starts_with("/api/") || path == "/api" || path == "/metrics"
 }
 
 /// Refuses a request whose `Host` this dashboard does not answer to (see

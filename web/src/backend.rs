@@ -76,6 +76,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Why the bot cannot be left alone right now (the safety net of open positions is down),
     /// for `/healthz`; `None` when it can. Cheap: probes call it often.
     fn unhealthy(&self) -> Option<String>;
+    /// The bot's metrics in the Prometheus text exposition format (version 0.0.4), for
+    /// `/metrics`.
+    ///
+    /// # Errors
+    /// When the figures cannot be read.
+    fn metrics(&self) -> BackendResult<String>;
     /// Open positions with their live marks, oldest first.
     fn positions(&self) -> Vec<PositionView>;
     /// One position, open or closed.
@@ -174,6 +180,9 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
     }
     fn unhealthy(&self) -> Option<String> {
         (**self).unhealthy()
+    }
+    fn metrics(&self) -> BackendResult<String> {
+        (**self).metrics()
     }
     fn positions(&self) -> Vec<PositionView> {
         (**self).positions()

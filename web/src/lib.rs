@@ -43,6 +43,15 @@ impl<B> Clone for AppState<B> {
     }
 }
 
+/// `/metrics` alone, without access control, for a listener of its own that only the scraper
+/// reaches (`[metrics] listen`).
+pub fn metrics_router<B: Backend>(backend: Arc<B>) -> Router {
+    api::metrics_routes::<B>()
+        .with_state(backend)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(auth::security_headers))
+}
+
 /// Every page and API route, behind access control and with the security headers.
 pub fn router<B: Backend>(backend: B, access: Access) -> Router {
     let access = Arc::new(access);

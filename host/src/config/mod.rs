@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod web;
-pub use web::WebConfig;
+pub use web::{MetricsConfig, WebConfig};
 
 /// The embedded default configuration.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -37,6 +37,9 @@ pub struct Config {
     /// `[engine]`: the trading settings the bot starts with (stored changes win after that).
     pub engine: crate::engine::Settings,
     pub web: WebConfig,
+    /// `[metrics]`: Prometheus metrics.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// `[signals]`: where whale, news and trend signals come from.
     pub signals: SignalsConfig,
     /// `[lab]`: the strategy lab (recordings).

@@ -49,6 +49,16 @@ impl WebConfig {
     }
 }
 
+/// `[metrics]`: where Prometheus scrapes `/metrics`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A listener of its own serving only `/metrics`, without the access token; `None`: only
+    /// the dashboard's `/metrics`, behind the token.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::Config;

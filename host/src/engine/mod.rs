@@ -524,6 +524,7 @@ impl Inner {
     fn error(&self, source: &'static str, message: String) {
         let at_ms = self.clock.now_ms();
         tracing::error!(source, %message);
+        crate::metrics::get().errors.with_label_values(&[source]).inc();
         self.state().last_error = Some((at_ms, format!("{source}: {message}")));
         self.emit(EngineEvent::Error { source, message, at_ms });
     }

@@ -8,8 +8,10 @@ use super::{EngineEvent, Inner, State};
 use crate::exchange::{Applied, MarketEvent};
 use crate::store::{Position, PositionStatus};
 use rust_decimal::Decimal;
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::broadcast::error::RecvError;
 
 const DAY_MS: i64 = 86_400_000;
@@ -17,6 +19,20 @@ const DAY_MS: i64 = 86_400_000;
 const KEEP_PRICES_MS: i64 = 30 * DAY_MS;
 /// Price points one pruning transaction looks at.
 const PRUNE_SCAN: usize = 10_000;
+
+tokio::task_local! {
+    /// When the market event behind the exit this task carries out reached the monitor; the
+    /// first order sent takes it (see [`tick_to_order`]).
+    static TICK: Cell<Option<Instant>>;
+}
+
+/// Records the tick-to-order latency when this task carries out an exit a market event
+/// triggered, once: the first order is the one that counts.
+pub(super) fn tick_to_order() {
+    if let Ok(Some(t)) = TICK.try_with(Cell::take) {
+        crate::metrics::get().tick_to_order.observe(t.elapsed().as_secs_f64());
+    }
+}
 
 /// Best bids and best asks of a position's two sides.
 type Marks = ([Option<Decimal>; 2], [Option<Decimal>; 2]);
@@ -41,6 +57,7 @@ impl Inner {
 
     /// One market event: books, resolutions, and an evaluation of the position holding the token.
     pub(super) async fn on_event(&self, event: MarketEvent) {
+        let arrived = Instant::now();
         self.saw(Seen::Market(&event));
         if let MarketEvent::Resolved { market, winning_token, .. } = &event {
             self.note_resolution(market, winning_token);
@@ -68,7 +85,7 @@ impl Inner {
         let id = self.state().by_token.get(token).copied();
         if let Some(id) = id {
             self.announce_marks(id);
-            self.evaluate(&[id]).await;
+            self.evaluate(&[id], Some(arrived)).await;
         }
     }
 
@@ -140,7 +157,7 @@ impl Inner {
 
     async fn evaluate_all(&self) {
         let ids: Vec<u64> = self.state().positions.keys().copied().collect();
-        self.evaluate(&ids).await;
+        self.evaluate(&ids, None).await;
     }
 
     /// Positions with an order journalled and not resolved. Nothing is decided about them until
@@ -158,8 +175,8 @@ impl Inner {
 
     /// Asks the rules about these positions (those without an order in flight or journalled)
     /// and starts what they decide. Decisions run on their own tasks, so the feed never waits on
-    /// an order.
-    pub(super) async fn evaluate(&self, ids: &[u64]) {
+    /// an order. `tick`: when the market event that asks arrived, for the tick-to-order metric.
+    pub(super) async fn evaluate(&self, ids: &[u64], tick: Option<Instant>) {
         let journalled = self.journalled();
         let (positions, marks): (Vec<Position>, Vec<Marks>) = {
             let state = self.state();
@@ -187,8 +204,13 @@ impl Inner {
                 reason: reason.clone(),
                 by: by.clone(),
             }));
+            crate::metrics::get().exits.with_label_values(&[exit.purpose().as_str()]).inc();
             let (engine, id) = (Arc::clone(&me), p.id);
-            self.spawn_tracked(async move { engine.act(id, exit, reason).await });
+            let act = async move { engine.act(id, exit, reason).await };
+            match tick {
+                Some(t) => self.spawn_tracked(TICK.scope(Cell::new(Some(t)), act)),
+                None => self.spawn_tracked(act),
+            }
         }
     }
 

@@ -95,7 +95,9 @@ impl Inner {
                 by_usd,
             }));
         }
+        super::monitor::tick_to_order();
         let placed = self.exchange.place(order).await;
+        crate::metrics::get().order(side_label(side), outcome_label(&placed));
         if self.observed() {
             let (shares, notional, fee, outcome) = match &placed {
                 Ok(ack) => {
@@ -269,5 +271,30 @@ impl Inner {
             .await?;
         self.publish(written.clone(), None);
         Ok(written)
+    }
+}
+
+fn side_label(side: Side) -> &'static str {
+    match side {
+        Side::Buy => "buy",
+        Side::Sell => "sell",
+    }
+}
+
+/// An order's outcome as the `result` label of the orders metric.
+fn outcome_label(placed: &crate::exchange::Result<OrderAck>) -> &'static str {
+    match placed {
+        Ok(ack) => match ack.status {
+            OrderStatus::Matched if ack.filled_shares.is_zero() => "unmatched",
+            OrderStatus::Matched => "matched",
+            OrderStatus::Delayed => "delayed",
+            OrderStatus::Live => "live",
+            OrderStatus::Unmatched => "unmatched",
+            OrderStatus::Cancelled => "cancelled",
+        },
+        Err(ExchangeError::Rejected { .. }) => "rejected",
+        Err(ExchangeError::Retryable { .. }) => "retryable",
+        Err(ExchangeError::OutcomeUnknown { .. }) => "unknown",
+        Err(ExchangeError::Malformed { .. } | ExchangeError::NotFound(_)) => "failed",
     }
 }

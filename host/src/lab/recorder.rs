@@ -107,6 +107,7 @@ impl RecordSink {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::get().recorder_dropped.inc();
             }
         }
     }
@@ -316,6 +317,7 @@ impl Job {
             w.push(&t);
         }
         self.stats.records.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::get().recorder_records.inc();
     }
 
     /// A listing: the markets new or changed since the last one, and those gone.
@@ -340,6 +342,7 @@ impl Job {
         let before = w.bytes;
         w.flush()?;
         self.stats.bytes.fetch_add(w.bytes - before, Ordering::Relaxed);
+        crate::metrics::get().recorder_bytes.inc_by(w.bytes - before);
         if w.bytes >= self.config.segment_mib << 20 {
             self.roll()?;
         }

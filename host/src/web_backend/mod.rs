@@ -306,6 +306,21 @@ impl Backend for HostBackend {
         self.shared.engine.safety_net_down()
     }
 
+    fn metrics(&self) -> BackendResult<String> {
+        let engine = &self.shared.engine;
+        let o = engine.overview().map_err(engine_error)?;
+        let h = engine.health().map_err(engine_error)?;
+        Ok(crate::metrics::render(&crate::metrics::AccountSnapshot {
+            equity: o.total,
+            cash: o.available,
+            realised_pnl: o.realised_pnl,
+            unrealised_pnl: o.unrealised_pnl,
+            open_positions: o.open_positions,
+            pending_intents: h.pending_intents,
+            auto_trading: engine.settings().auto_trading,
+        }))
+    }
+
     fn positions(&self) -> Vec<PositionView> {
         self.shared.engine.positions().iter().map(|v| views::position(&v.position, v.bids, v.asks)).collect()
     }

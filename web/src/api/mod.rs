@@ -40,6 +40,7 @@ const MAX_MARKET_ID: usize = 200;
 pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
     Router::new()
         .route("/healthz", get(healthz::<B>))
+        .route("/metrics", get(metrics::<B>))
         .route("/api/positions", get(positions::<B>).post(enter::<B>))
         .route("/api/positions/history", get(history::<B>))
         .route("/api/positions/{id}", get(position::<B>).delete(close::<B>))
@@ -188,6 +189,31 @@ async fn healthz<B: Backend>(State(state): State<AppState<B>>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// The content type of the Prometheus text exposition format.
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `GET /metrics`: the Prometheus text exposition (behind the token like the API; a separate
+/// listener without it is [`crate::metrics_router`]).
+async fn metrics<B: Backend>(State(state): State<AppState<B>>) -> AppResult<Response> {
+    exposition(&state.backend).await
+}
+
+async fn exposition<B: Backend>(backend: &std::sync::Arc<B>) -> AppResult<Response> {
+    let text = off_workers(backend, Backend::metrics).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response())
+}
+
+/// Only `/metrics`, without access control: for a listener of its own (`[metrics] listen`),
+/// bound where only the scraper reaches it.
+pub(crate) fn metrics_routes<B: Backend>() -> Router<std::sync::Arc<B>> {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(backend): State<std::sync::Arc<B>>| async move { exposition(&backend).await }),
+        )
+        .fallback(|| async { AppError::not_found("only /metrics is served here") })
 }
 
 async fn no_such_endpoint() -> AppError {

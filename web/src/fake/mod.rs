@@ -318,6 +318,12 @@ impl Backend for Fake {
         self.down.clone()
     }
 
+    fn metrics(&self) -> BackendResult<String> {
+        Ok("# HELP equilibrage_open_positions Positions open now.\n\
+            # TYPE equilibrage_open_positions gauge\nequilibrage_open_positions 1\n"
+            .to_owned())
+    }
+
     fn positions(&self) -> Vec<PositionView> {
         vec![position(1, HOSTILE, true)]
     }

@@ -268,6 +268,7 @@ impl Link {
         self.stats.connected.fetch_add(1, Ordering::Relaxed);
         *connected = true;
         self.stats.connects.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::get().venue_ws_connects.with_label_values(&["market"]).inc();
         let mut ping = tokio::time::interval(self.timings.ping_every);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut heard = tokio::time::Instant::now();

@@ -65,6 +65,7 @@ impl Chain {
             Beat::Failed(e) => e.to_string(),
         };
         health.heartbeat_failures += 1;
+        crate::metrics::get().venue_heartbeat_failures.inc();
         health.last_error = Some(format!("heartbeat: {error}"));
         let failures = health.heartbeat_failures;
         if failures >= ALARM_AFTER {

@@ -32,6 +32,20 @@ pub enum Route {
 }
 
 impl Route {
+    /// The route's class as metrics label it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GammaMarkets => "gamma_markets",
+            Self::Book => "book",
+            Self::ClobGeneral => "clob_general",
+            Self::PostOrder => "post_order",
+            Self::Cancel => "cancel",
+            Self::DataOrders => "data_orders",
+            Self::BalanceAllowance => "balance_allowance",
+        }
+    }
+
     const ALL: [Self; 7] = [
         Self::GammaMarkets,
         Self::Book,
@@ -134,8 +148,9 @@ impl RateLimiter {
         Self { max, window, sent: Mutex::new(VecDeque::with_capacity(max.min(4_096))) }
     }
 
-    /// Waits for a free slot and takes it.
-    pub async fn acquire(&self) {
+    /// Waits for a free slot and takes it; how long it waited.
+    pub async fn acquire(&self) -> Duration {
+        let mut waited = Duration::ZERO;
         loop {
             let wait = {
                 let mut sent = self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -145,11 +160,12 @@ impl RateLimiter {
                 }
                 if sent.len() < self.max {
                     sent.push_back(now);
-                    return;
+                    return waited;
                 }
                 sent.front().map_or(Duration::ZERO, |t| self.window.saturating_sub(now.duration_since(*t)))
             };
             tokio::time::sleep(wait).await;
+            waited += wait;
         }
     }
 }
@@ -241,10 +257,16 @@ impl Http {
         })
     }
 
-    /// Waits for a slot in every limiter of `route`.
+    /// Waits for a slot in every limiter of `route` (a wait is counted in the metrics).
     async fn acquire(&self, route: Route) {
+        let mut waited = Duration::ZERO;
         for limiter in &self.limiters[route as usize] {
-            limiter.acquire().await;
+            waited += limiter.acquire().await;
+        }
+        if !waited.is_zero() {
+            let m = crate::metrics::get();
+            m.venue_limiter_waits.with_label_values(&[route.as_str()]).inc();
+            m.venue_limiter_wait_seconds.with_label_values(&[route.as_str()]).inc_by(waited.as_secs_f64());
         }
     }
 
@@ -367,6 +389,11 @@ impl Http {
         })
         .await;
         let what = format!("{} {}", request.method, request.path);
+        let status = match &sent {
+            Ok(Ok((status, _, _))) => status.as_str().to_owned(),
+            _ => "error".to_owned(),
+        };
+        crate::metrics::get().venue_requests.with_label_values(&[request.route.as_str(), &status]).inc();
         match sent {
             Err(_) => Err(transport_failure(request.call, &what, "timed out", false)),
             Ok(Err(e)) => Err(transport_failure(request.call, &what, &e.to_string(), e.is_connect())),

@@ -87,6 +87,7 @@ async fn session(
         },
     });
     socket.send(Message::text(subscribe.to_string())).await.map_err(|e| e.to_string())?;
+    crate::metrics::get().venue_ws_connects.with_label_values(&["user"]).inc();
     if connects.fetch_add(1, Ordering::Relaxed) > 0 {
         let _ = events.send(UserEvent::Reconnected);
     }

@@ -73,9 +73,15 @@ impl Plugins {
         stats.calls.fetch_add(1, Ordering::Relaxed);
         stats.total_us.fetch_add(us, Ordering::Relaxed);
         stats.max_us.fetch_max(us, Ordering::Relaxed);
+        if let Some(m) = &stats.exported {
+            m.latency.observe(started.elapsed().as_secs_f64());
+        }
         if let Err(e) = &outcome {
             let counter = if e.is_fault() { &stats.faults } else { &stats.errors };
             counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(m) = &stats.exported {
+                if e.is_fault() { m.faults.inc() } else { m.errors.inc() }
+            }
             *stats.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                 Some((now_ms(), e.to_string()));
             tracing::warn!(plugin = %loaded.label, error = %e, "plugin call failed");

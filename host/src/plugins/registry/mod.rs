@@ -75,9 +75,38 @@ struct Stats {
     total_us: AtomicU64,
     max_us: AtomicU64,
     last_error: Mutex<Option<(i64, String)>>,
+    /// The same calls in the process's Prometheus metrics (`None`: a canary's, not exported).
+    exported: Option<Exported>,
+}
+
+/// A plugin's series in the process's Prometheus metrics.
+struct Exported {
+    latency: prometheus::Histogram,
+    faults: prometheus::IntCounter,
+    errors: prometheus::IntCounter,
+}
+
+impl std::fmt::Debug for Exported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Exported")
+    }
 }
 
 impl Stats {
+    /// Statistics of a plugin, exported under its kind and name.
+    fn exported(kind: PluginKind, name: &str) -> Self {
+        let m = crate::metrics::get();
+        let labels = [kind.as_str(), name];
+        Self {
+            exported: Some(Exported {
+                latency: m.plugin_call_seconds.with_label_values(&labels),
+                faults: m.plugin_faults.with_label_values(&labels),
+                errors: m.plugin_errors.with_label_values(&labels),
+            }),
+            ..Self::default()
+        }
+    }
+
     fn snapshot(&self) -> CallStats {
         let calls = self.calls.load(Ordering::Relaxed);
         CallStats {
@@ -229,7 +258,10 @@ impl Plugins {
         let mut no_longer_provided = Vec::new();
         {
             let mut state = self.state();
-            let stats = Arc::clone(state.stats.entry(key.clone()).or_default());
+            let stats = Arc::clone(
+                state.stats.entry(key.clone()).or_insert_with(|| Arc::new(Stats::exported(kind, &key.1))),
+            );
+            crate::metrics::get().plugin_reloads.with_label_values(&[kind.as_str(), &key.1]).inc();
             let overrides = state.overrides.get(&key).cloned().unwrap_or_default();
             let values: Vec<f64> = loaded
                 .info
