@@ -120,6 +120,8 @@ async fn flow(browser: &Client, bot: &Bot) {
     close_through_the_confirm_dialog(&s, id).await;
     history_filters_and_csv(&s, id).await;
     plugin_parameters_apply(&s).await;
+    scanner_search_sort_and_pages(&s).await;
+    every_page_fits_the_desktop_and_a_phone(&s).await;
 }
 
 /// `/` sends a stranger to `/login`; the token logs the browser in (a wrong one is refused).
@@ -711,4 +713,129 @@ async fn plugin_parameters_apply(s: &Session<'_>) {
     let stored = stored.and_then(|p| p["value"].as_f64()).expect("its value");
     assert!((stored - value.parse::<f64>().expect("number")).abs() < 1e-9, "{param} = {stored} in the API");
     screenshot(b, "plugins").await;
+}
+
+/// The Scanner's table: a category filter, a column sort and the pager, each in the URL (so a
+/// view can be bookmarked) and each doing what it says.
+async fn scanner_search_sort_and_pages(s: &Session<'_>) {
+    let b = s.browser;
+    open(b, s.bot, "/scanner", "form#opportunity-filters").await;
+    let counted = text(b, "#opportunities-count").await;
+    assert!(counted.starts_with("Showing 1–25 of "), "{counted}");
+    // A category: every row is of it, and the URL says so.
+    let category =
+        js(b, "return document.querySelector('select#category option:nth-child(2)').value;", vec![]).await;
+    let category = category.as_str().expect("a category").to_owned();
+    js(b, "document.querySelector('select#category').value = arguments[0];", vec![json!(category)]).await;
+    element(b, "form#opportunity-filters button[type=submit]").await.click().await.expect("filter");
+    eventually("the category in the URL", || async {
+        let url = b.current_url().await.map_err(|e| e.to_string())?;
+        if url.query_pairs().any(|(k, v)| k == "category" && v == category) {
+            Ok(())
+        } else {
+            Err(url.to_string())
+        }
+    })
+    .await;
+    let categories = js(
+        b,
+        "return [...document.querySelectorAll('table#opportunities tr.opportunity td.question small')] \
+           .map(s => s.textContent.split(' · ')[0]);",
+        vec![],
+    )
+    .await;
+    let categories = categories.as_array().cloned().unwrap_or_default();
+    assert!(!categories.is_empty(), "rows of {category}");
+    assert!(categories.iter().all(|c| c.as_str() == Some(category.as_str())), "{categories:?}");
+    screenshot(b, "scanner-filtered").await;
+    // Sorting by liquidity: largest first, still in the category.
+    b.find(Locator::Css("th a.sort[data-sort=liquidity]"))
+        .await
+        .expect("liquidity header")
+        .click()
+        .await
+        .expect("sort");
+    eventually("sorted by liquidity", || async {
+        let url = b.current_url().await.map_err(|e| e.to_string())?;
+        let sorted = url.query_pairs().any(|(k, v)| k == "sort" && v == "liquidity");
+        if sorted && url.query().is_some_and(|q| q.contains("category=")) {
+            Ok(())
+        } else {
+            Err(url.to_string())
+        }
+    })
+    .await;
+    let liquidity = js(
+        b,
+        "return [...document.querySelectorAll('table#opportunities tr.opportunity')].map(r => r.children[5].textContent);",
+        vec![],
+    )
+    .await;
+    let liquidity: Vec<Decimal> = liquidity
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|v| dec(v.as_str().unwrap_or_default()))
+        .collect();
+    assert!(liquidity.windows(2).all(|w| w[0] >= w[1]), "largest first: {liquidity:?}");
+    // The pager of the whole list: page 2 holds the next 25.
+    open(b, s.bot, "/scanner?per=25", "form#opportunity-filters").await;
+    let first_page = opportunities_on_page(b).await;
+    element(b, "nav.pager a[rel=next]").await.click().await.expect("next page");
+    eventually("page 2", || async {
+        let url = b.current_url().await.map_err(|e| e.to_string())?;
+        if url.query_pairs().any(|(k, v)| k == "page" && v == "2") { Ok(()) } else { Err(url.to_string()) }
+    })
+    .await;
+    let counted = text(b, "#opportunities-count").await;
+    assert!(counted.starts_with("Showing 26–"), "{counted}");
+    let second_page = opportunities_on_page(b).await;
+    assert!(
+        second_page.iter().all(|o| first_page.iter().all(|p| p.market_id != o.market_id)),
+        "no row twice"
+    );
+    assert!(
+        first_page.last().map(|o| o.score) >= second_page.first().map(|o| o.score),
+        "page 2 goes on where page 1 ended"
+    );
+}
+
+/// No page scrolls sideways at 1280 px or on a 390 px phone: wide tables scroll inside their
+/// own box. A screenshot of each page at both widths.
+async fn every_page_fits_the_desktop_and_a_phone(s: &Session<'_>) {
+    let b = s.browser;
+    let pages = [
+        ("/", "#capital-total", "dashboard"),
+        ("/scanner", "table#opportunities", "scanner"),
+        ("/history", "table#trades", "history"),
+        ("/settings", "form#settings-form", "settings"),
+        ("/plugins", "section.plugin", "plugins"),
+    ];
+    for (width, height, label) in [(1280, 1000, "desktop"), (390, 844, "phone")] {
+        b.set_window_size(width, height).await.expect("window size");
+        for (path, ready, name) in pages {
+            open(b, s.bot, path, ready).await;
+            let fit = js(
+                b,
+                "const root = document.documentElement; \
+                 const wide = [...document.querySelectorAll('body *')] \
+                   .filter(e => e.getBoundingClientRect().right > root.clientWidth + 0.5 && !e.closest('.table-wrap')) \
+                   .slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className); \
+                 return { scroll: root.scrollWidth, client: root.clientWidth, inner: window.innerWidth, wide: wide };",
+                vec![],
+            )
+            .await;
+            let scroll = fit["scroll"].as_i64().expect("scrollWidth");
+            let client = fit["client"].as_i64().expect("clientWidth");
+            let inner = fit["inner"].as_i64().expect("innerWidth");
+            screenshot(b, &format!("{name}-{label}")).await;
+            assert!(
+                scroll <= client && client <= inner,
+                "{path} at {width} px scrolls sideways: scrollWidth {scroll} > viewport {client}; too wide: {}",
+                fit["wide"]
+            );
+        }
+    }
+    b.set_window_size(1280, 1000).await.expect("desktop width");
 }

@@ -283,6 +283,23 @@
     }
   });
 
+  // A transaction hash's Copy button puts the whole hash on the clipboard and says so.
+  document.addEventListener('click', function (e) {
+    var button = e.target && e.target.closest && e.target.closest('button.copy[data-copy]');
+    if (!button) return;
+    var text = button.getAttribute('data-copy');
+    var label = button.textContent;
+    var say = function (what) {
+      button.textContent = what;
+      setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(text).then(function () { say('Copied'); }, function () { say('Copy failed'); });
+    } else {
+      say('Copy failed');
+    }
+  });
+
   setStatus(false);
   connect();
 })();

@@ -1,7 +1,9 @@
 //! History (`/history`): closed positions and their trades under a filter, fifty a page, the
 //! equity and P&L charts, and the link to export the same filter as CSV.
 
-use super::layout::{self, Nav, alert, last, money, pnl_class, pnl_span, price, query_pairs, status_of};
+use super::layout::{
+    self, Nav, alert, last, money, pnl_class, pnl_span, price, query_pairs, status_of, tx_hash,
+};
 use super::settlement::redemptions_section;
 use crate::auth::Identity;
 use crate::backend::{BackendError, BackendResult, off_workers};
@@ -97,6 +99,7 @@ async fn render<B: Backend>(
             None
         }
     };
+    let venue = backend.venue();
     let main = html! {
         h1 { "History" }
         @if let Some(e) = refused { (alert(&e.to_string())) }
@@ -114,12 +117,12 @@ async fn render<B: Backend>(
                     "The newest " (TRADES) " trades of these positions. "
                     a id="export-csv" href={ "/history/export.csv?" (query.to_query()) } { "Export all as CSV" }
                 }
-                (trades_table(trades))
+                (trades_table(trades, venue.mode == "live"))
             }
         }
         (charts(&perf))
     };
-    (status, layout::page("History", Nav::History, identity, &backend.venue(), &main)).into_response()
+    (status, layout::page("History", Nav::History, identity, &venue, &main)).into_response()
 }
 
 fn filter_form(query: &HistoryQuery) -> Markup {
@@ -202,7 +205,8 @@ fn positions(found: &BackendResult<HistoryPage>, query: &HistoryQuery, page: usi
     }
 }
 
-fn trades_table(trades: &BackendResult<TradeList>) -> Markup {
+/// The trades; `live`: their transaction hashes link to the block explorer.
+fn trades_table(trades: &BackendResult<TradeList>, live: bool) -> Markup {
     let (trades, complete) = match trades {
         Ok(list) => (&list.trades, list.complete),
         Err(e) => return alert(&format!("Trades are not available: {e}")),
@@ -235,12 +239,11 @@ fn trades_table(trades: &BackendResult<TradeList>) -> Markup {
                             td class="num" { (price(Some(t.price))) }
                             td class="num" { (t.shares.normalize()) }
                             td class="num" { (money(t.notional)) }
-                            td class="num" { (t.fee.normalize()) }
+                            td class="num" { (money(t.fee)) }
                             td {
                                 (t.status)
                                 @if let Some(tx) = &t.tx_hash {
-                                    br;
-                                    small class="mono" title=(tx) { (tx.chars().take(12).collect::<String>()) "…" }
+                                    " " (tx_hash(tx, live))
                                 }
                             }
                             td class="reason" { (t.reason) }

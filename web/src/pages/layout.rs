@@ -120,6 +120,32 @@ pub(crate) fn last<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a s
     form.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// Where a live transaction is looked up: Polygon's block explorer.
+pub(crate) const EXPLORER_TX: &str = "https://polygonscan.com/tx/";
+
+/// A transaction hash for a table cell: shortened to its start and end (the whole hash on
+/// hover), a button that copies it, and with `explorer` a link to the block explorer. Only a
+/// well-formed hash (`0x` and 64 hex digits) is linked: it came from outside.
+pub(crate) fn tx_hash(hash: &str, explorer: bool) -> Markup {
+    let head: String = hash.chars().take(8).collect();
+    let tail: String = hash.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+    let well_formed =
+        hash.len() == 66 && hash.starts_with("0x") && hash.bytes().skip(2).all(|b| b.is_ascii_hexdigit());
+    html! {
+        span class="tx" {
+            span class="mono" title=(hash) { (head) "…" (tail) }
+            " "
+            button type="button" class="copy" data-copy=(hash) title="Copy the transaction hash"
+                aria-label="Copy the transaction hash" { "Copy" }
+            @if explorer && well_formed {
+                " "
+                a class="explorer" href={ (EXPLORER_TX) (hash) } target="_blank" rel="noopener noreferrer"
+                    title="The transaction on Polygonscan" { "Polygonscan ↗" }
+            }
+        }
+    }
+}
+
 /// Money for display: in cents, two decimals always. Where that rounded the value, the exact
 /// value shows on hover (the API keeps it exact).
 pub(crate) fn money(value: Decimal) -> Markup {
@@ -209,6 +235,32 @@ pub(crate) fn query_value(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transaction_hash_is_shortened_copyable_and_linked_only_live_and_well_formed() {
+        let hash = format!("0x{}", "ab".repeat(32));
+        let live = tx_hash(&hash, true).into_string();
+        assert!(
+            live.contains(&format!("<span class=\"mono\" title=\"{hash}\">0xababab…ababab</span>")),
+            "{live}"
+        );
+        assert!(
+            live.contains(&format!("<button type=\"button\" class=\"copy\" data-copy=\"{hash}\"")),
+            "{live}"
+        );
+        assert!(
+            live.contains(&format!(
+                "href=\"https://polygonscan.com/tx/{hash}\" target=\"_blank\" rel=\"noopener noreferrer\""
+            )),
+            "{live}"
+        );
+        assert!(!tx_hash(&hash, false).into_string().contains("polygonscan"), "no link off live mode");
+        for odd in ["0x12", "<script>", &format!("0x{}", "zz".repeat(32))] {
+            let html = tx_hash(odd, true).into_string();
+            assert!(!html.contains("polygonscan"), "{odd}: {html}");
+            assert!(!html.contains("<script>"), "escaped: {html}");
+        }
+    }
     use std::str::FromStr as _;
 
     #[test]

@@ -2,7 +2,7 @@
 //! the resolved markets waiting for redemption (each with its Redeem button) and the journal of
 //! the transactions the bot sent.
 
-use super::layout::{alert, csrf_field, money};
+use super::layout::{alert, csrf_field, money, tx_hash};
 use crate::auth::Identity;
 use crate::backend::BackendResult;
 use crate::model::{ChainTxView, ChainView};
@@ -12,7 +12,7 @@ use maud::{Markup, html};
 /// Transactions the History page lists.
 const TRANSACTIONS: usize = 20;
 
-/// A hash or address shortened for a table cell; the whole value is its title.
+/// A condition id shortened for a table cell; the whole value is its title.
 fn short(text: &str) -> Markup {
     let head: String = text.chars().take(10).collect();
     let tail: String = text.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
@@ -137,7 +137,7 @@ fn transactions(txs: &[ChainTxView]) -> Markup {
                             }
                             td class={ "status " (t.status) } { (t.status) }
                             td class="num" { @match t.block { Some(b) => { (b) } None => { "—" } } }
-                            td { (short(&t.hash)) }
+                            td { (tx_hash(&t.hash, true)) }
                         }
                     }
                     @if txs.is_empty() {

@@ -18,8 +18,9 @@ use maud::{Markup, html};
 use rust_decimal::Decimal;
 use std::str::FromStr as _;
 
-/// Most opportunities listed.
-const LIMIT: usize = 100;
+/// Most opportunities read for the table (a scan keeps one per market listed); the page shows
+/// a page of them, searched, filtered and sorted.
+const LIMIT: usize = 5_000;
 /// How many news items, whales and trends are shown.
 const SIGNALS: usize = 10;
 /// Longest trend window, seconds (30 days): price history is not kept longer.
@@ -47,26 +48,14 @@ struct Entering {
     errors: Vec<FieldError>,
 }
 
-/// The `min_score` of the query: empty means every opportunity.
-fn min_score(raw: Option<&str>) -> Result<Option<f32>, String> {
-    let pairs = query_pairs(raw);
-    let Some(text) = last(&pairs, "min_score").map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(None);
-    };
-    match text.parse::<f32>() {
-        Ok(v) if (0.0..=10.0).contains(&v) => Ok(Some(v)),
-        _ => Err(format!("`min_score` must be a number from 0 to 10, got {text:?}")),
-    }
-}
-
 async fn scanner<B: Backend>(
     State(state): State<AppState<B>>,
     Extension(identity): Extension<Identity>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let checked = min_score(raw.as_deref()).and_then(|min| Ok((min, trend_window(raw.as_deref())?)));
+    let checked = View::parse(raw.as_deref()).and_then(|view| Ok((view, trend_window(raw.as_deref())?)));
     match checked {
-        Ok((min, window)) => render_with(&*state.backend, &identity, min, window, None),
+        Ok((view, window)) => render_with(&*state.backend, &identity, &view, window, None),
         Err(message) => render(
             &*state.backend,
             &identity,
@@ -96,11 +85,11 @@ async fn opportunities_partial<B: Backend>(
     Extension(identity): Extension<Identity>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    match min_score(raw.as_deref()) {
-        Ok(min) => {
-            let list = state.backend.opportunities(min.unwrap_or(0.0), LIMIT);
+    match View::parse(raw.as_deref()) {
+        Ok(view) => {
+            let list = state.backend.opportunities(view.min.unwrap_or(0.0), LIMIT);
             let status = list.as_ref().err().map_or(StatusCode::OK, status_of);
-            (status, opportunities_region(&list, &identity, None)).into_response()
+            (status, opportunities_region(list, &view, &identity, None)).into_response()
         }
         Err(message) => (StatusCode::BAD_REQUEST, alert(&message)).into_response(),
     }
@@ -169,32 +158,30 @@ async fn enter<B: Backend>(
 fn render<B: Backend>(
     backend: &B,
     identity: &Identity,
-    min: Option<f32>,
+    view: Option<&View>,
     failed: Option<Failure>,
 ) -> Response {
-    render_with(backend, identity, min, None, failed)
+    render_with(backend, identity, view.unwrap_or(&View::default()), None, failed)
 }
 
 /// The page, with trends over `window` seconds (default: the first configured window).
 fn render_with<B: Backend>(
     backend: &B,
     identity: &Identity,
-    min: Option<f32>,
+    view: &View,
     window: Option<u64>,
     failed: Option<Failure>,
 ) -> Response {
     let windows = backend.trend_windows();
     let window = window.or_else(|| windows.first().copied()).unwrap_or(3_600);
-    let list = backend.opportunities(min.unwrap_or(0.0), LIMIT);
+    let list = backend.opportunities(view.min.unwrap_or(0.0), LIMIT);
     let status = failed
         .as_ref()
         .map(|f| f.status)
         .or_else(|| list.as_ref().err().map(status_of))
         .unwrap_or(StatusCode::OK);
-    let src = min.map_or_else(
-        || "/partials/opportunities".to_owned(),
-        |m| format!("/partials/opportunities?min_score={m}"),
-    );
+    let src = view.href("/partials/opportunities");
+    let categories = list.as_ref().map(|l| categories_of(l)).unwrap_or_default();
     let entering = failed.as_ref().and_then(|f| f.entering.as_ref());
     let venue = backend.venue();
     let main = html! {
@@ -205,17 +192,12 @@ fn render_with<B: Backend>(
                 (csrf_field(identity))
                 button type="submit" { "Scan now" }
             }
-            form id="min-score" method="get" action="/scanner" {
-                label for="min_score" { "Minimum score" }
-                input type="number" id="min_score" name="min_score" min="0" max="10" step="0.5"
-                    value=[min.map(|m| m.to_string())];
-                button type="submit" { "Filter" }
-            }
+            (filters(view, &categories))
         }
         section id="last-scan" class="panel" aria-label="Last scan" { (last_scan(&backend.scans(1))) }
         section class="opportunities" aria-labelledby="opportunities-title" {
             h2 id="opportunities-title" { "Opportunities" }
-            div class="live" data-live-src=(src) { (opportunities_region(&list, identity, entering)) }
+            div class="live" data-live-src=(src) { (opportunities_region(list, view, identity, entering)) }
         }
         div class="columns" {
             section id="news" class="panel" {
@@ -230,7 +212,7 @@ fn render_with<B: Backend>(
             }
             section id="trends" class="panel" {
                 h2 { "Trends (last " (window_label(window)) ")" }
-                (trend_windows(&windows, window, min))
+                (trend_windows(&windows, window, &view.query()))
                 (trends(&backend.trends(window, SIGNALS)))
             }
         }
@@ -264,9 +246,82 @@ fn last_scan(scans: &BackendResult<Vec<ScanView>>) -> Markup {
     }
 }
 
-/// The opportunities table (the live fragment); `entering` is an entry that was refused.
+/// The search, category, minimum score and page size of the table, as a GET form: the view
+/// it asks for is in the URL.
+fn filters(view: &View, categories: &[String]) -> Markup {
+    html! {
+        form id="opportunity-filters" class="filters" method="get" action="/scanner" role="search" {
+            label for="q" { "Search" }
+            input type="search" id="q" name="q" value=(view.search) placeholder="question or market id"
+                maxlength="200";
+            label for="category" { "Category" }
+            select id="category" name="category" {
+                option value="" { "All" }
+                @for c in categories {
+                    option value=(c) selected[view.category.as_deref() == Some(c.as_str())] { (c) }
+                }
+                // A bookmarked category no longer in the scan stays selectable.
+                @if let Some(c) = view.category.as_ref().filter(|c| !categories.contains(c)) {
+                    option value=(c) selected { (c) }
+                }
+            }
+            label for="min_score" { "Minimum score" }
+            input type="number" id="min_score" name="min_score" min="0" max="10" step="0.5"
+                value=[view.min.map(|m| m.to_string())];
+            label for="per" { "Rows" }
+            select id="per" name="per" {
+                @for n in view::PAGE_SIZES {
+                    option value=(n) selected[view.per == n] { (n) }
+                }
+            }
+            @if view.sort != Sort::Score || !view.desc {
+                input type="hidden" name="sort" value=(view.sort.as_str());
+                input type="hidden" name="dir" value=(if view.desc { "desc" } else { "asc" });
+            }
+            button type="submit" { "Filter" }
+        }
+    }
+}
+
+/// A sortable column's header: a link that sorts by it (or the other way round), with
+/// `aria-sort` on the column sorted by.
+fn sort_header(view: &View, sort: Sort, label: &str, numeric: bool) -> Markup {
+    let current = view.sort == sort;
+    let aria = match (current, view.desc) {
+        (false, _) => None,
+        (true, true) => Some("descending"),
+        (true, false) => Some("ascending"),
+    };
+    let arrow = match aria {
+        Some("descending") => " ↓",
+        Some(_) => " ↑",
+        None => "",
+    };
+    html! {
+        th scope="col" class=[numeric.then_some("num")] aria-sort=[aria] {
+            a class="sort" href=(view.sorted_by(sort).href("/scanner")) data-sort=(sort.as_str()) {
+                (label) (arrow)
+            }
+        }
+    }
+}
+
+/// A market id for a row: a condition id (66 characters) shortened to its start and end, the
+/// whole id on hover (and in the row's `data-market-id`).
+fn short_id(id: &str) -> Markup {
+    if id.chars().count() <= 16 {
+        return html! { (id) };
+    }
+    let head: String = id.chars().take(6).collect();
+    let tail: String = id.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+    html! { span class="mono" title=(id) { (head) "…" (tail) } }
+}
+
+/// The opportunities table with its pager (the live fragment); `entering` is an entry that
+/// was refused.
 fn opportunities_region(
-    list: &BackendResult<Vec<OpportunityView>>,
+    list: BackendResult<Vec<OpportunityView>>,
+    view: &View,
     identity: &Identity,
     entering: Option<&Entering>,
 ) -> Markup {
@@ -274,17 +329,34 @@ fn opportunities_region(
         Ok(list) => list,
         Err(e) => return alert(&format!("Opportunities are not available: {e}")),
     };
+    let shown = view.apply(list);
+    let first = (shown.page - 1) * view.per + 1;
+    let last_row = first + shown.rows.len().saturating_sub(1);
     html! {
+        p id="opportunities-count" class="muted" {
+            @if shown.matched == 0 {
+                "No opportunity matches (" (shown.total) " in the last scan)."
+            } @else {
+                "Showing " (first) "–" (last_row) " of " (shown.matched)
+                @if shown.matched != shown.total { " matching (" (shown.total) " in the last scan)" }
+                "."
+            }
+        }
         div class="table-wrap" {
             table id="opportunities" {
                 thead { tr {
-                    th scope="col" class="num" { "Score" } th scope="col" { "Market" } th scope="col" { "Why" }
-                    th scope="col" class="num" { "YES ask" } th scope="col" class="num" { "NO ask" }
-                    th scope="col" class="num" { "Liquidity" } th scope="col" class="num" { "24h volume" }
-                    th scope="col" { "Ends" } th scope="col" { "Enter" }
+                    (sort_header(view, Sort::Score, "Score", true))
+                    (sort_header(view, Sort::Market, "Market", false))
+                    th scope="col" { "Why" }
+                    (sort_header(view, Sort::YesAsk, "YES ask", true))
+                    (sort_header(view, Sort::NoAsk, "NO ask", true))
+                    (sort_header(view, Sort::Liquidity, "Liquidity", true))
+                    (sort_header(view, Sort::Volume, "24h volume", true))
+                    (sort_header(view, Sort::Ends, "Ends", false))
+                    th scope="col" { "Enter" }
                 } }
                 tbody {
-                    @for o in list {
+                    @for o in &shown.rows {
                         @let this = entering.filter(|e| e.market_id == o.market_id);
                         tr class="opportunity" data-market-id=(o.market_id) {
                             td class="score num" { (format!("{:.1}", o.score)) }
@@ -292,7 +364,9 @@ fn opportunities_region(
                                 (o.question)
                                 @if o.held { " " span class="tag" { "held" } }
                                 br;
-                                small class="muted" { (o.category) " · " (o.market_id) " · " (o.scorer) }
+                                small class="muted" {
+                                    (o.category) " · " (short_id(&o.market_id)) " · " (o.scorer)
+                                }
                             }
                             td class="factors" {
                                 @for f in &o.factors {
@@ -322,9 +396,20 @@ fn opportunities_region(
                             }
                         }
                     }
-                    @if list.is_empty() {
-                        tr class="empty" { td colspan="9" { "No opportunities at this score." } }
+                    @if shown.rows.is_empty() {
+                        tr class="empty" { td colspan="9" { "No opportunities match." } }
                     }
+                }
+            }
+        }
+        @if shown.pages > 1 {
+            nav class="pager" aria-label="Opportunity pages" {
+                @if shown.page > 1 {
+                    a rel="prev" href=(view.at_page(shown.page - 1).href("/scanner")) { "← Previous" }
+                }
+                span { "Page " (shown.page) " of " (shown.pages) }
+                @if shown.page < shown.pages {
+                    a rel="next" href=(view.at_page(shown.page + 1).href("/scanner")) { "Next →" }
                 }
             }
         }
@@ -335,6 +420,9 @@ mod signals;
 #[cfg(test)]
 mod tests;
 mod trends;
+mod view;
 
 use signals::{news, news_sources, whale_tracker, whales};
 use trends::{trend_windows, trends, window_label};
+pub(crate) use view::View;
+use view::{Sort, categories_of};

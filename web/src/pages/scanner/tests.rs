@@ -223,6 +223,49 @@ async fn min_score_filters_and_is_checked() {
 }
 
 #[tokio::test]
+async fn search_sort_and_paging_live_in_the_url_and_the_live_refresh_keeps_them() {
+    let fake = Arc::new(Fake::default());
+    // Sorted by score, ascending: the worst first.
+    let (status, _, body) = get(Arc::clone(&fake), "/scanner?sort=score&dir=asc").await;
+    assert_eq!(status, StatusCode::OK);
+    let order: Vec<usize> = ["0xc", "0xb", "0xa"]
+        .iter()
+        .map(|id| body.find(&format!("data-market-id=\"{id}\"")).unwrap_or_else(|| panic!("{id}")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    for needle in [
+        "data-live-src=\"/partials/opportunities?sort=score&amp;dir=asc\"",
+        // The column sorted by says so, and its link turns the order round.
+        "<th scope=\"col\" class=\"num\" aria-sort=\"ascending\"><a class=\"sort\" href=\"/scanner\" data-sort=\"score\">Score ↑</a></th>",
+        "<a class=\"sort\" href=\"/scanner?sort=liquidity\" data-sort=\"liquidity\">Liquidity</a>",
+        "<input type=\"hidden\" name=\"sort\" value=\"score\">",
+        "Showing 1–3 of 3.",
+    ] {
+        assert!(body.contains(needle), "{needle} missing");
+    }
+    // A search narrows the list, and the partial the page refreshes from searches the same.
+    let (_, _, body) = get(Arc::clone(&fake), "/scanner?q=0xb&category=politics").await;
+    let table = &body[body.find("<table id=\"opportunities\"").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert!(table.contains("data-market-id=\"0xb\"") && !table.contains("data-market-id=\"0xa\""));
+    assert!(body.contains("Showing 1–1 of 1 matching (3 in the last scan)."));
+    assert!(body.contains("<option value=\"politics\" selected>politics</option>"));
+    assert!(body.contains("data-live-src=\"/partials/opportunities?q=0xb&amp;category=politics\""));
+    let (_, _, part) = get(Arc::clone(&fake), "/partials/opportunities?q=0xb&category=politics").await;
+    assert!(part.contains("data-market-id=\"0xb\"") && !part.contains("data-market-id=\"0xa\""));
+    let (_, _, none) = get(Arc::clone(&fake), "/scanner?category=sports").await;
+    assert!(none.contains("No opportunity matches (3 in the last scan)."));
+    assert!(
+        none.contains("<option value=\"sports\" selected>sports</option>"),
+        "a bookmarked category stays"
+    );
+    // Bad values are refused with what was expected.
+    let (status, _, body) = get(fake, "/scanner?sort=price").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("`sort` must be one of score, market"), "{body}");
+}
+
+#[tokio::test]
 async fn scan_and_enter_call_the_bot_and_redirect() {
     let fake = Arc::new(Fake::default());
     let (status, headers, _) = post_form(Arc::clone(&fake), "/scan", &[]).await;

@@ -18,13 +18,14 @@ pub(super) fn window_label(secs: u64) -> String {
     }
 }
 
-/// The window chooser: a link per configured window (and the one shown, if another).
-pub(super) fn trend_windows(windows: &[u64], shown: u64, min: Option<f32>) -> Markup {
+/// The window chooser: a link per configured window (and the one shown, if another), keeping
+/// the opportunities' view (`query`, a query string).
+pub(super) fn trend_windows(windows: &[u64], shown: u64, query: &str) -> Markup {
     let mut all = windows.to_vec();
     if !all.contains(&shown) {
         all.push(shown);
     }
-    let min = min.map(|m| format!("min_score={m}&")).unwrap_or_default();
+    let min = if query.is_empty() { String::new() } else { format!("{query}&") };
     html! {
         nav class="trend-windows" aria-label="Trend window" {
             @for w in all {
