@@ -13,6 +13,7 @@ pub mod feeds;
 pub mod lab;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod plugins;
 pub mod scaffold;
 pub mod store;

@@ -226,6 +226,7 @@ fn start_settlement(
     key: &secrecy::SecretString,
     store: Store,
     settings: &equilibrage::config::ChainSettings,
+    notifier: equilibrage::notify::Notifier,
 ) -> anyhow::Result<std::sync::Arc<equilibrage::chain::Chain>> {
     let signer: alloy::signers::local::PrivateKeySigner =
         secrecy::ExposeSecret::expose_secret(key).trim().parse().context("the signing key, for the chain")?;
@@ -258,6 +259,7 @@ fn start_settlement(
                 Ok(done) => {
                     for tx in done {
                         tracing::info!(hash = %tx.hash, what = %tx.what, "redeemed: the capital is back in the wallet");
+                        notifier.notify(&equilibrage::notify::redemption_note(&tx));
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "redemption round failed; tried again later"),
@@ -333,7 +335,7 @@ fn run(common: &Common) -> anyhow::Result<()> {
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {
-        let (venue, exchange, clock, _driver) = start_venue(&config, &prior, live).await?;
+        let (venue, exchange, clock, _driver, link) = start_venue(&config, &prior, live).await?;
         let options = EngineOptions { settings: config.engine.clone(), clock };
         let engine = Engine::open(exchange, runtime.clone(), store, options)
             .await
@@ -354,10 +356,22 @@ fn run(common: &Common) -> anyhow::Result<()> {
             None
         };
         let mut tasks = engine.spawn();
+        // Notifications (`[notify]`): secrets from the environment, delivery off the engine's path.
+        let env = |var: &str| std::env::var(var).ok();
+        let notifier = equilibrage::notify::Notifier::start(&config.notify, &env, &engine, &runtime)
+            .context("starting notifications")?;
+        if !notifier.is_empty() {
+            tracing::info!(channels = notifier.statuses().len(), "notifications on");
+            tokio::spawn(notifier.clone().watch(engine.clone(), runtime.clone(), link));
+        }
         let chain = match chain {
-            Some((chain_config, key)) => {
-                Some(start_settlement(chain_config, &key, store_for_keys.clone(), &config.chain)?)
-            }
+            Some((chain_config, key)) => Some(start_settlement(
+                chain_config,
+                &key,
+                store_for_keys.clone(),
+                &config.chain,
+                notifier.clone(),
+            )?),
             None => None,
         };
         if let Venue::Sim(sim) = &venue {
@@ -423,7 +437,8 @@ fn run(common: &Common) -> anyhow::Result<()> {
             .access_kept_in(&store_for_keys, config.web.secure_cookies, config.web.session_ttl())
             .context("the dashboard's logged-out sessions")?
             .with_hosts(config.web.hosts.clone());
-        let mut backend = web_backend::HostBackend::new(runtime, venue, engine, wallet);
+        let mut backend =
+            web_backend::HostBackend::new(runtime, venue, engine, wallet).with_notifier(notifier);
         if let Some(status) = news_status {
             backend = backend.with_news_status(status);
         }
@@ -481,7 +496,31 @@ impl Prior {
     }
 }
 
-type Started = (Venue, Arc<dyn Exchange>, Clock, Option<tokio::task::JoinHandle<()>>);
+/// The venue, the exchange the engine trades on, its clock, the simulator's clock task, and a
+/// probe of the live link (paper and live) for notifications.
+type Started = (
+    Venue,
+    Arc<dyn Exchange>,
+    Clock,
+    Option<tokio::task::JoinHandle<()>>,
+    Option<equilibrage::notify::LinkProbe>,
+);
+
+/// What is wrong with the exchange link, when something is: heartbeats failing (live) or the
+/// market feed disconnected after it had connected.
+fn link_probe(live: Arc<LiveExchange>) -> equilibrage::notify::LinkProbe {
+    Arc::new(move || {
+        let h = live.health();
+        let why = h.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+        if h.heartbeat_failures >= 2 {
+            Some(format!("{} heartbeats failed in a row{why}", h.heartbeat_failures))
+        } else if h.feed_connects > 0 && !h.feed_connected {
+            Some(format!("the market feed is disconnected{why}"))
+        } else {
+            None
+        }
+    })
+}
 
 /// The venue `exchange.mode` names, the engine's clock for it, and the simulator's clock task
 /// when it is the simulator.
@@ -515,15 +554,15 @@ async fn start_venue(config: &Config, prior: &Prior, live: Option<LiveSigner>) -
                 Clock::from_fn(move || sim.now_ms())
             };
             let exchange: Arc<dyn Exchange> = Arc::new(venue.clone());
-            Ok((Venue::Sim(venue), exchange, clock, Some(driver)))
+            Ok((Venue::Sim(venue), exchange, clock, Some(driver), None))
         }
         ExchangeMode::Paper => {
-            let data = LiveExchange::public(config.exchange.polymarket.venue())?;
+            let data = Arc::new(LiveExchange::public(config.exchange.polymarket.venue())?);
             let cash = prior.cash.unwrap_or(config.exchange.paper.starting_cash);
-            let paper: Arc<dyn Exchange> =
-                Arc::new(PaperExchange::restored(Arc::new(data), cash, &prior.holdings));
+            let probe = link_probe(Arc::clone(&data));
+            let paper: Arc<dyn Exchange> = Arc::new(PaperExchange::restored(data, cash, &prior.holdings));
             tracing::info!(gamma = %config.exchange.polymarket.gamma_url, "paper trading on live Polymarket data");
-            Ok((Venue::polled(Arc::clone(&paper), poll), paper, Clock::system(), None))
+            Ok((Venue::polled(Arc::clone(&paper), poll), paper, Clock::system(), None, Some(probe)))
         }
         ExchangeMode::Live => {
             let signer = live.context("live mode has no signer")?;
@@ -542,8 +581,10 @@ async fn start_venue(config: &Config, prior: &Prior, live: Option<LiveSigner>) -
                 wallet = ?config.exchange.polymarket.signature_type,
                 "LIVE trading on Polymarket"
             );
-            let live: Arc<dyn Exchange> = Arc::new(live);
-            Ok((Venue::polled(Arc::clone(&live), poll), live, Clock::system(), None))
+            let live = Arc::new(live);
+            let probe = link_probe(Arc::clone(&live));
+            let live: Arc<dyn Exchange> = live;
+            Ok((Venue::polled(Arc::clone(&live), poll), live, Clock::system(), None, Some(probe)))
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub recorder_bytes: IntCounter,
     pub recorder_records: IntCounter,
     pub recorder_dropped: IntCounter,
+    // notifications
+    pub notifications: IntCounterVec,
 }
 
 /// Gauges set from the account at each scrape. Money is exported as a float: the exposition
@@ -127,6 +129,7 @@ impl Metrics {
             recorder_bytes: int_counter(&registry, "recorder_bytes_total", "Bytes the recorder wrote to segment files."),
             recorder_records: int_counter(&registry, "recorder_records_total", "Records the recorder wrote."),
             recorder_dropped: int_counter(&registry, "recorder_dropped_total", "Records dropped because the recorder fell behind."),
+            notifications: counter_vec(&registry, "notifications_total", "Notifications by channel and outcome (sent, failed after retries, dropped when the queue was full).", &["channel", "result"]),
             registry,
         };
         let info = IntGauge::with_opts(

@@ -16,6 +16,7 @@
 
 mod auth;
 pub mod chain;
+pub mod chat;
 mod data_api;
 mod engine;
 mod gamma;

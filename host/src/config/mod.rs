@@ -40,6 +40,9 @@ pub struct Config {
     /// `[metrics]`: Prometheus metrics.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[notify]`: notification channels.
+    #[serde(default)]
+    pub notify: crate::notify::NotifyConfig,
     /// `[signals]`: where whale, news and trend signals come from.
     pub signals: SignalsConfig,
     /// `[lab]`: the strategy lab (recordings).
@@ -290,6 +293,9 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let p = &self.plugins;
         let bad = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if let Err((key, message)) = self.notify.validate() {
+            return bad(key, message);
+        }
         if let Err(message) = crate::logging::check_level(&self.log.level) {
             return bad("log.level", message);
         }

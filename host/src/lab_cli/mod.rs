@@ -198,7 +198,7 @@ pub fn record(config: &Config, for_secs: Option<u64>) -> anyhow::Result<()> {
     let prior = Prior { cash: None, holdings: Vec::new(), last_ms: 0 };
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {
-        let (venue, exchange, clock, _driver) = start_venue(config, &prior, None).await?;
+        let (venue, exchange, clock, _driver, _link) = start_venue(config, &prior, None).await?;
         let mut settings = config.engine.clone();
         settings.auto_trading = false;
         let engine = Engine::open(exchange, runtime, store, EngineOptions { settings, clock }).await?;

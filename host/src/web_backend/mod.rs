@@ -60,6 +60,8 @@ struct Shared {
     /// The wallet on chain, in live mode with `[chain] rpc_url` (set once), and whether resolved
     /// markets are redeemed automatically.
     chain: std::sync::OnceLock<(Arc<crate::chain::Chain>, bool)>,
+    /// The notification channels (set once).
+    notifier: std::sync::OnceLock<crate::notify::Notifier>,
 }
 
 impl HostBackend {
@@ -83,6 +85,7 @@ impl HostBackend {
             news,
             whales,
             chain: std::sync::OnceLock::new(),
+            notifier: std::sync::OnceLock::new(),
         });
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
@@ -111,6 +114,16 @@ impl HostBackend {
     pub fn with_whale_status(self, status: WhaleStatus) -> Self {
         if self.shared.whales.set(status).is_err() {
             tracing::warn!("a second whale tracker status handle was ignored");
+        }
+        self
+    }
+
+    /// Shows the notification channels' deliveries in the dashboard's health, and tells them
+    /// of redemptions made from the dashboard.
+    #[must_use]
+    pub fn with_notifier(self, notifier: crate::notify::Notifier) -> Self {
+        if self.shared.notifier.set(notifier).is_err() {
+            tracing::warn!("a second notifier was ignored");
         }
         self
     }
@@ -209,6 +222,11 @@ impl Shared {
             venue_time_ms: self.engine.now_ms(),
             loops: self.engine.loops().iter().map(views::loop_view).collect(),
             safety_net_down: self.engine.safety_net_down(),
+            notifications: self
+                .notifier
+                .get()
+                .map(|n| n.statuses().iter().map(views::notify_channel).collect())
+                .unwrap_or_default(),
         })
     }
 

@@ -363,6 +363,23 @@ pub(super) fn loop_view(l: &crate::engine::LoopStatus) -> equilibrage_web::LoopV
     }
 }
 
+pub(super) fn notify_channel(s: &crate::notify::ChannelStatus) -> equilibrage_web::NotifyChannelView {
+    equilibrage_web::NotifyChannelView {
+        name: s.name.clone(),
+        kind: s.kind.clone(),
+        sent: s.sent,
+        failed: s.failed,
+        dropped: s.dropped,
+        retries: s.retries,
+        last_sent_ms: s.last_sent_ms,
+        last_error: s.last_error.as_ref().map(|(_, e)| e.clone()),
+        last_error_ms: s.last_error.as_ref().map(|(at, _)| *at),
+        failing: s.failing(),
+        commands: s.commands,
+        ignored: s.ignored,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

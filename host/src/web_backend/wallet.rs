@@ -218,6 +218,9 @@ impl HostBackend {
             .map_err(|e| BackendError::Internal(format!("the redemption stopped: {e}")))?
             .map_err(chain_error)?;
         tracing::info!(hash = %tx.hash, what = %tx.what, "redeemed from the dashboard");
+        if let Some(n) = self.shared.notifier.get() {
+            n.notify(&crate::notify::redemption_note(&tx));
+        }
         Ok(tx_view(&tx))
     }
 

@@ -82,6 +82,30 @@ pub struct Health {
     pub loops: Vec<LoopView>,
     /// Why the safety net of open positions (the feed or the sweep) is down, when it is.
     pub safety_net_down: Option<String>,
+    /// The notification channels and how their deliveries go.
+    pub notifications: Vec<NotifyChannelView>,
+}
+
+/// A notification channel (`[[notify.channels]]`) and how its deliveries go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NotifyChannelView {
+    pub name: String,
+    /// `telegram`, `webhook` or `ntfy`.
+    pub kind: String,
+    pub sent: u64,
+    /// Failed after every retry.
+    pub failed: u64,
+    /// Dropped because the channel's queue was full.
+    pub dropped: u64,
+    pub retries: u64,
+    pub last_sent_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_ms: Option<i64>,
+    /// The last delivery failed and none succeeded since.
+    pub failing: bool,
+    /// Telegram: commands answered, and messages from chats not allowed (ignored).
+    pub commands: u64,
+    pub ignored: u64,
 }
 
 /// A supervised background loop: restarted with backoff when it panics or returns.

@@ -254,6 +254,21 @@ fn health_region(overview: &BackendResult<Overview>) -> Markup {
                             }
                         }
                     } }
+                    @if !h.notifications.is_empty() {
+                        div { dt { "Notifications" } dd id="notifications" {
+                            @for (i, n) in h.notifications.iter().enumerate() {
+                                @if i > 0 { "; " }
+                                span class=[n.failing.then_some("neg")] data-channel=(n.name) { (n.name) }
+                                " (" (n.kind) ") " (n.sent) " sent"
+                                @if n.failed > 0 || n.dropped > 0 {
+                                    ", " span class="warn" { (n.failed) " failed, " (n.dropped) " dropped" }
+                                }
+                                @if let (true, Some(e)) = (n.failing, &n.last_error) {
+                                    ": " span class="warn" { (e) }
+                                }
+                            }
+                        } }
+                    }
                 }
                 @if let Some(down) = &h.safety_net_down {
                     p class="error" role="alert" id="safety-net-down" {

@@ -1,0 +1,388 @@
+//! Notifications: what the engine, the plugins and the background loops do, told to Telegram,
+//! webhooks and ntfy as each channel selects, rate-limited and retried off the engine's paths;
+//! and Telegram commands from allow-listed chats.
+
+mod config;
+mod deliver;
+mod telegram;
+
+pub use config::{ChannelConfig, EventKind, Kind, NotifyConfig, Target, WebhookFormat};
+
+use crate::engine::{Engine, EngineEvent, LoopStatus};
+use crate::plugins::{PluginEvent, Plugins};
+use crate::store::{Leg, Purpose, TradeRecord};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+/// Messages a channel may have waiting; past it new ones are dropped (and counted), so a dead
+/// service never grows memory.
+const QUEUE: usize = 256;
+/// How often loop restarts, the safety net, the feed probe and the day are checked.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// One message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub kind: EventKind,
+    pub title: String,
+    pub text: String,
+    /// Unix milliseconds on the engine's clock.
+    pub at_ms: i64,
+}
+
+/// How a channel is doing, for the dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelStatus {
+    pub name: String,
+    pub kind: String,
+    pub sent: u64,
+    pub failed: u64,
+    /// Dropped because its queue was full.
+    pub dropped: u64,
+    /// Attempts that were retried.
+    pub retries: u64,
+    pub last_sent_ms: Option<i64>,
+    /// The last delivery that failed for good: when, and why.
+    pub last_error: Option<(i64, String)>,
+    /// Telegram: messages from chats not allowed, ignored.
+    pub ignored: u64,
+    /// Telegram: commands answered.
+    pub commands: u64,
+}
+
+impl ChannelStatus {
+    /// Whether the last attempt to deliver failed (no success since).
+    #[must_use]
+    pub fn failing(&self) -> bool {
+        match (&self.last_error, self.last_sent_ms) {
+            (Some((failed, _)), Some(sent)) => *failed > sent,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+}
+
+/// Why notifications cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("config: {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("notify channel {channel}: the environment variable {var} is not set (it holds the {what})")]
+    MissingSecret { channel: String, var: String, what: &'static str },
+    #[error("notifications: http client: {0}")]
+    Http(String),
+}
+
+struct Channel {
+    events: HashSet<EventKind>,
+    queue: mpsc::Sender<Note>,
+    status: Arc<Mutex<ChannelStatus>>,
+}
+
+/// The running notifications (cheap to clone).
+#[derive(Clone)]
+pub struct Notifier {
+    channels: Arc<Vec<Channel>>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier").field("channels", &self.channels.len()).finish()
+    }
+}
+
+/// What else the watcher follows: a probe of the venue's link (heartbeats, market feed) that
+/// says what is wrong, when something is.
+pub type LinkProbe = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+impl Notifier {
+    /// Starts a delivery task per channel (and Telegram's command poller where commands are
+    /// on). Secrets are read with `env` (the process environment in the bot) and registered
+    /// with the log's scrubber, so no log line can carry them.
+    ///
+    /// # Errors
+    /// A bad channel, or a secret's variable unset.
+    pub fn start(
+        config: &NotifyConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+        engine: &Engine,
+        plugins: &Plugins,
+    ) -> Result<Self, NotifyError> {
+        config.validate().map_err(|(key, message)| NotifyError::Invalid { key, message })?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("equilibrage/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| NotifyError::Http(e.to_string()))?;
+        let mut channels = Vec::new();
+        for c in &config.channels {
+            let target = c.target().map_err(|(key, message)| NotifyError::Invalid { key, message })?;
+            let (var, what, needed) = match &target {
+                Target::Telegram { token_env, .. } => (Some(token_env.clone()), "bot token", true),
+                Target::Webhook { url_env, .. } => (Some(url_env.clone()), "webhook URL", true),
+                Target::Ntfy { token_env, .. } => (token_env.clone(), "ntfy access token", true),
+            };
+            let secret = match var {
+                Some(var) => match env(&var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+                    Some(value) => {
+                        crate::logging::register_secret(&value);
+                        Some(secrecy::SecretString::from(value))
+                    }
+                    None if needed => {
+                        return Err(NotifyError::MissingSecret { channel: c.name.clone(), var, what });
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            let kind = match c.kind {
+                Kind::Telegram => "telegram",
+                Kind::Webhook => "webhook",
+                Kind::Ntfy => "ntfy",
+            };
+            let status = Arc::new(Mutex::new(ChannelStatus {
+                name: c.name.clone(),
+                kind: kind.to_owned(),
+                ..ChannelStatus::default()
+            }));
+            let (queue, rx) = mpsc::channel(QUEUE);
+            let sender =
+                deliver::Sender { name: c.name.clone(), target: target.clone(), secret, http: http.clone() };
+            if let Target::Telegram { command_chats, .. } = &target
+                && !command_chats.is_empty()
+            {
+                let poller =
+                    telegram::Poller::new(&sender, engine.clone(), plugins.clone(), Arc::clone(&status));
+                tokio::spawn(poller.run());
+            }
+            tokio::spawn(deliver::run(sender, rx, deliver::Pace::new(c.per_minute), Arc::clone(&status)));
+            channels.push(Channel { events: c.events.iter().copied().collect(), queue, status });
+        }
+        Ok(Self { channels: Arc::new(channels) })
+    }
+
+    /// Hands `note` to every channel that selected its kind; never waits.
+    pub fn notify(&self, note: &Note) {
+        for c in self.channels.iter().filter(|c| c.events.contains(&note.kind)) {
+            if c.queue.try_send(note.clone()).is_err() {
+                let mut s = deliver::lock(&c.status);
+                s.dropped += 1;
+                crate::metrics::get().notifications.with_label_values(&[s.name.as_str(), "dropped"]).inc();
+            }
+        }
+    }
+
+    /// Every channel's status, in the configured order.
+    #[must_use]
+    pub fn statuses(&self) -> Vec<ChannelStatus> {
+        self.channels.iter().map(|c| deliver::lock(&c.status).clone()).collect()
+    }
+
+    /// Whether any channel is configured.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
+    /// Follows the engine's and the plugins' events, the background loops, the link `probe` and
+    /// the day, for as long as the engine runs.
+    pub async fn watch(self, engine: Engine, plugins: Plugins, probe: Option<LinkProbe>) {
+        let mut events = engine.subscribe();
+        let mut plugin_events = plugins.subscribe();
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut restarts: Vec<(String, u64)> = restarts_of(&engine.loops());
+        let mut net_down = engine.safety_net_down();
+        let mut link_down = probe.as_ref().and_then(|p| p());
+        let mut day = day_of(engine.now_ms());
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Ok(event) => {
+                        if let Some(note) = engine_note(&engine, &event) {
+                            self.notify(&note);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "notifications fell behind the engine's events");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                event = plugin_events.recv() => match event {
+                    Ok(event) => {
+                        if let Some(note) = plugin_note(engine.now_ms(), &event) {
+                            self.notify(&note);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = tick.tick() => {
+                    let now = engine.now_ms();
+                    let loops = engine.loops();
+                    for l in &loops {
+                        let before = restarts.iter().find(|(n, _)| *n == l.name).map_or(0, |(_, r)| *r);
+                        if l.restarts > before {
+                            let why = l.last_failure.as_ref().map_or("", |(_, w)| w.as_str());
+                            self.notify(&Note {
+                                kind: EventKind::LoopRestart,
+                                title: format!("The {} loop failed and is restarting", l.name),
+                                text: format!("{why} (restart {}{})", l.restarts,
+                                    if l.safety_net { "; open positions are unwatched until it is back" } else { "" }),
+                                at_ms: now,
+                            });
+                        }
+                    }
+                    restarts = restarts_of(&loops);
+                    let down = engine.safety_net_down();
+                    if down != net_down {
+                        self.notify(&transition("The safety net", down.as_deref(), now));
+                        net_down = down;
+                    }
+                    if let Some(p) = &probe {
+                        let down = p();
+                        if down != link_down {
+                            self.notify(&transition("The exchange link", down.as_deref(), now));
+                            link_down = down;
+                        }
+                    }
+                    let today = day_of(now);
+                    if today != day {
+                        self.notify(&daily_summary(&engine, day, now));
+                        day = today;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn restarts_of(loops: &[LoopStatus]) -> Vec<(String, u64)> {
+    loops.iter().map(|l| (l.name.to_string(), l.restarts)).collect()
+}
+
+/// A link or net that went down (with why) or came back.
+fn transition(what: &str, down: Option<&str>, at_ms: i64) -> Note {
+    match down {
+        Some(why) => {
+            Note { kind: EventKind::Feed, title: format!("{what} is down"), text: why.to_owned(), at_ms }
+        }
+        None => Note {
+            kind: EventKind::Feed,
+            title: format!("{what} is back"),
+            text: "Working again.".into(),
+            at_ms,
+        },
+    }
+}
+
+/// The UTC day number of `ms`.
+fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(86_400_000)
+}
+
+/// The summary of `day` (a UTC day number), sent as the next begins.
+fn daily_summary(engine: &Engine, day: i64, now: i64) -> Note {
+    let date = crate::clock::utc_date(day * 86_400_000);
+    let text = match engine.overview() {
+        Ok(o) => {
+            let trades =
+                engine.trades().map(|t| t.iter().filter(|t| day_of(t.at_ms) == day).count()).unwrap_or(0);
+            format!(
+                "Equity {} pUSD (cash {}), P&L {} pUSD: realised {}, unrealised {}; fees {}.\n{} open positions; {} trades on {date}.",
+                o.total.round_dp(2),
+                o.available.round_dp(2),
+                o.total_pnl.round_dp(2),
+                o.realised_pnl.round_dp(2),
+                o.unrealised_pnl.round_dp(2),
+                o.fees.round_dp(2),
+                o.open_positions,
+                trades
+            )
+        }
+        Err(e) => format!("The figures could not be read: {e}"),
+    };
+    Note { kind: EventKind::DailySummary, title: format!("Daily summary, {date} (UTC)"), text, at_ms: now }
+}
+
+/// The message of a redemption sent on chain.
+#[must_use]
+pub fn redemption_note(tx: &crate::store::ChainTx) -> Note {
+    Note {
+        kind: EventKind::Redemption,
+        title: "Redeemed on chain: the capital is back in the wallet".into(),
+        text: format!("{} (transaction {})", tx.what, tx.hash),
+        at_ms: tx.created_at_ms,
+    }
+}
+
+fn leg_name(leg: Leg) -> &'static str {
+    match leg {
+        Leg::Yes => "YES",
+        Leg::No => "NO",
+    }
+}
+
+/// The message an engine event makes, if any.
+fn engine_note(engine: &Engine, event: &EngineEvent) -> Option<Note> {
+    match event {
+        EngineEvent::TradeExecuted { trade } => Some(trade_note(engine, trade)),
+        EngineEvent::Error { source, message, at_ms } => Some(Note {
+            kind: EventKind::Error,
+            title: format!("Error ({source})"),
+            text: message.clone(),
+            at_ms: *at_ms,
+        }),
+        _ => None,
+    }
+}
+
+fn trade_note(engine: &Engine, t: &TradeRecord) -> Note {
+    let question = engine.position(t.position_id).map(|v| v.position.question).unwrap_or_default();
+    let (kind, what) = match t.purpose {
+        Purpose::Entry => (EventKind::Entry, "bought"),
+        Purpose::Liquidation => (EventKind::Liquidation, "liquidated"),
+        Purpose::StopLoss => (EventKind::StopLoss, "stop-loss sold"),
+        Purpose::TakeProfit => (EventKind::TakeProfit, "take-profit sold"),
+        Purpose::Close | Purpose::Unwind => (EventKind::Close, "sold"),
+        Purpose::Settlement => (EventKind::Resolution, "settled"),
+    };
+    let title = format!("Position {}: {what} {}", t.position_id, leg_name(t.leg));
+    let text = format!(
+        "{question}\n{} shares at {} = {} pUSD, fee {}. {}",
+        t.shares.normalize(),
+        t.price.round_dp(4).normalize(),
+        t.notional.round_dp(2),
+        t.fee.round_dp(2),
+        t.reason
+    );
+    Note { kind, title, text: text.trim_end().to_owned(), at_ms: t.at_ms }
+}
+
+/// The message a plugin event makes, if any.
+fn plugin_note(at_ms: i64, event: &PluginEvent) -> Option<Note> {
+    match event {
+        PluginEvent::Fault { kind, name, error } => Some(Note {
+            kind: EventKind::PluginFault,
+            title: format!("Plugin {kind}/{name} faulted"),
+            text: error.clone(),
+            at_ms,
+        }),
+        PluginEvent::Loaded { kind, name, version, generation, .. } => Some(Note {
+            kind: EventKind::PluginReload,
+            title: format!("Plugin {kind}/{name}@{version} loaded"),
+            text: format!("Generation {generation}."),
+            at_ms,
+        }),
+        PluginEvent::Rejected { file, error } => Some(Note {
+            kind: EventKind::PluginReload,
+            title: format!("Plugin file {} refused", file.display()),
+            text: format!("{error} (the previous version keeps serving)"),
+            at_ms,
+        }),
+        PluginEvent::Unloaded { .. } => None,
+    }
+}

@@ -1,0 +1,320 @@
+//! Notifications (issue 20) against local mock chat services speaking the real wire formats
+//! (testkit's `MockChat`): delivery on Telegram, a JSON webhook, Discord and ntfy; retries after
+//! 5xx and 429 (Telegram's `retry_after` honoured); a channel's rate; Telegram commands from an
+//! allow-listed chat only, `/pause` and `/resume`, `/close` acting only after `/confirm`; and,
+//! end to end with the real binary, secrets absent from the log.
+
+mod support;
+
+use equilibrage::exchange::sim::{SimConfig, SimExchange};
+use equilibrage::notify::{ChannelStatus, EventKind, Note, Notifier, NotifyConfig};
+use equilibrage::store::{PositionStatus, Store};
+use equilibrage_testkit::chat::{ChatConfig, MockChat};
+use rust_decimal_macros::dec;
+use std::time::{Duration, Instant};
+use support::runtime;
+
+const BOT_TOKEN: &str = "123456:AAH-test-bot-token-0f1e2d3c4b5a69788796a5b4";
+const CHAT: i64 = 424_242;
+const STRANGER: i64 = 666;
+const HOOK_SECRET: &str = "hooksecret9f8e7d6c5b4a39281706";
+const NTFY_TOKEN: &str = "tk_ntfytoken0a1b2c3d4e5f6a7b8c9d0e";
+
+async fn mock() -> MockChat {
+    MockChat::start(ChatConfig {
+        bot_token: BOT_TOKEN.into(),
+        chats: vec![CHAT, STRANGER],
+        ntfy_protected: Some(("equilibrage-alerts".into(), NTFY_TOKEN.into())),
+    })
+    .await
+}
+
+fn config(mock: &MockChat, extra: &str) -> NotifyConfig {
+    let url = mock.url();
+    let text = format!(
+        r#"
+[[channels]]
+name = "phone"
+kind = "telegram"
+chat_id = {CHAT}
+api_url = "{url}"
+poll_timeout_secs = 1
+{extra}
+
+[[channels]]
+name = "hook"
+kind = "webhook"
+url_env = "TEST_HOOK_URL"
+
+[[channels]]
+name = "discord"
+kind = "webhook"
+format = "discord"
+url_env = "TEST_DISCORD_URL"
+
+[[channels]]
+name = "ntfy"
+kind = "ntfy"
+server = "{url}"
+topic = "equilibrage-alerts"
+token_env = "TEST_NTFY_TOKEN"
+events = ["error", "liquidation"]
+"#
+    );
+    toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn env(mock: &MockChat) -> impl Fn(&str) -> Option<String> {
+    let url = mock.url();
+    move |var: &str| match var {
+        "EQUILIBRAGE_TELEGRAM_TOKEN" => Some(BOT_TOKEN.into()),
+        "TEST_HOOK_URL" => Some(format!("{url}/hook/{HOOK_SECRET}")),
+        "TEST_DISCORD_URL" => Some(format!("{url}/discord/1234/{HOOK_SECRET}")),
+        "TEST_NTFY_TOKEN" => Some(NTFY_TOKEN.into()),
+        _ => None,
+    }
+}
+
+/// An engine on a still simulator (nothing moves unless the test drives it).
+async fn engine() -> (tempfile::TempDir, tempfile::TempDir, equilibrage::engine::Engine, equilibrage::Plugins)
+{
+    let (plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let sim = SimExchange::new(SimConfig { seed: 5, markets: 20, ..SimConfig::default() }, dec!(10000));
+    let engine = support::engine_on_sim(&sim, &plugins, &store).await;
+    (plugins_dir, dir, engine, plugins)
+}
+
+async fn until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn status<'a>(statuses: &'a [ChannelStatus], name: &str) -> &'a ChannelStatus {
+    statuses.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no channel {name}"))
+}
+
+fn note(kind: EventKind, title: &str) -> Note {
+    Note { kind, title: title.into(), text: "What happened, in words.".into(), at_ms: 1_764_806_400_000 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_channel_delivers_in_its_format_and_retries_after_5xx_and_429() {
+    let mock = mock().await;
+    let (_p, _d, engine, plugins) = engine().await;
+    mock.fail_next("telegram:sendMessage", 502, 2);
+    mock.fail_next("webhook", 503, 1);
+    mock.fail_next("discord", 429, 1);
+    mock.fail_next("ntfy", 500, 1);
+    let notifier = Notifier::start(&config(&mock, ""), &env(&mock), &engine, &plugins).unwrap();
+    notifier.notify(&note(EventKind::Error, "Error (trader)"));
+
+    until("every channel delivered", || {
+        let s = notifier.statuses();
+        s.iter().all(|c| c.sent == 1).then_some(())
+    })
+    .await;
+    let statuses = notifier.statuses();
+    assert_eq!(status(&statuses, "phone").retries, 2);
+    for s in &statuses {
+        assert_eq!((s.failed, s.dropped, s.failing()), (0, 0, false), "{s:?}");
+    }
+    // Telegram: plain text to the configured chat, after two 502s.
+    assert_eq!(mock.sent().len(), 1);
+    assert_eq!(mock.sent()[0].chat_id, CHAT);
+    assert_eq!(mock.sent()[0].text, "Error (trader)\nWhat happened, in words.");
+    let tries: Vec<u16> =
+        mock.requests().iter().filter(|r| r.route == "telegram:sendMessage").map(|r| r.status).collect();
+    assert_eq!(tries, [502, 502, 200]);
+    // The JSON webhook and Discord's.
+    let hooks = mock.webhooks();
+    let json = hooks.iter().find(|h| h.get("event").is_some()).expect("the JSON webhook");
+    assert_eq!(json["event"], "error");
+    assert_eq!(json["urgent"], true);
+    assert_eq!(json["title"], "Error (trader)");
+    let discord = hooks.iter().find(|h| h.get("content").is_some()).expect("the Discord webhook");
+    assert_eq!(discord["content"], "**Error (trader)**\nWhat happened, in words.");
+    // Discord's 429 said `Retry-After: 1`: the retry waited for it.
+    let discord_at: Vec<Instant> =
+        mock.requests().iter().filter(|r| r.route == "discord").map(|r| r.at).collect();
+    assert_eq!(discord_at.len(), 2);
+    assert!(
+        discord_at[1] - discord_at[0] >= Duration::from_millis(950),
+        "{:?}",
+        discord_at[1] - discord_at[0]
+    );
+    // ntfy: the protected topic with its token, urgent events at high priority.
+    let (topic, headers, body) = mock.ntfy_messages().pop().expect("ntfy");
+    assert_eq!(topic, "equilibrage-alerts");
+    assert_eq!(headers["title"], "Error (trader)");
+    assert_eq!(headers["priority"], "high");
+    assert_eq!(headers["tags"], "error");
+    assert_eq!(headers["authorization"], format!("Bearer {NTFY_TOKEN}"));
+    assert_eq!(body, "What happened, in words.");
+
+    // An event a channel did not select does not reach it: ntfy takes errors and liquidations.
+    notifier.notify(&note(EventKind::Entry, "Position 1: bought YES"));
+    until("the entry on Telegram", || (mock.sent().len() == 2).then_some(())).await;
+    until("the entry on the webhooks", || (mock.webhooks().len() == 4).then_some(())).await;
+    assert_eq!(mock.ntfy_messages().len(), 1, "ntfy did not select entries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegrams_retry_after_is_honoured_and_a_refusal_is_not_retried() {
+    let mock = mock().await;
+    let (_p, _d, engine, plugins) = engine().await;
+    mock.fail_next("telegram:sendMessage", 429, 1);
+    let notifier = Notifier::start(&config(&mock, ""), &env(&mock), &engine, &plugins).unwrap();
+    notifier.notify(&note(EventKind::Close, "Position 2: sold NO"));
+    until("delivered after the 429", || (mock.sent().len() == 1).then_some(())).await;
+    let at: Vec<Instant> =
+        mock.requests().iter().filter(|r| r.route == "telegram:sendMessage").map(|r| r.at).collect();
+    assert!(at[1] - at[0] >= Duration::from_millis(950), "retry_after 1 s: {:?}", at[1] - at[0]);
+
+    // A message Telegram refuses (too long is clipped by the bot; a wrong token is refused):
+    // with a bad token every send is a 401, reported once, never retried.
+    let bad = |var: &str| {
+        if var == "EQUILIBRAGE_TELEGRAM_TOKEN" { Some("999:wrong".to_owned()) } else { env(&mock)(var) }
+    };
+    let refused = Notifier::start(&config(&mock, ""), &bad, &engine, &plugins).unwrap();
+    let before = mock.requests().len();
+    refused.notify(&note(EventKind::Close, "Position 3: sold YES"));
+    let s = until("the refusal reported", || {
+        let s = status(&refused.statuses(), "phone").clone();
+        (s.failed == 1).then_some(s)
+    })
+    .await;
+    assert!(s.failing());
+    assert!(s.last_error.as_ref().is_some_and(|(_, e)| e.starts_with("401")), "{s:?}");
+    let unauthorized = mock.requests()[before..]
+        .iter()
+        .filter(|r| r.route == "telegram:sendMessage" && r.status == 401)
+        .count();
+    assert_eq!(unauthorized, 1, "a refusal is not retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_sends_no_more_than_its_rate() {
+    let mock = mock().await;
+    let (_p, _d, engine, plugins) = engine().await;
+    let text =
+        "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl_env = \"TEST_HOOK_URL\"\nper_minute = 2\n";
+    let config: NotifyConfig = toml::from_str(text).unwrap();
+    let notifier = Notifier::start(&config, &env(&mock), &engine, &plugins).unwrap();
+    for i in 0..4 {
+        notifier.notify(&note(EventKind::Entry, &format!("Position {i}: bought YES")));
+    }
+    until("the first two", || (mock.webhooks().len() == 2).then_some(())).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(mock.webhooks().len(), 2, "the other two wait for the minute to pass");
+    let s = status(&notifier.statuses(), "hook").clone();
+    assert_eq!((s.sent, s.failed, s.dropped), (2, 0, 0), "queued, not lost: {s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_commands_come_only_from_the_allowed_chat_and_close_waits_for_confirm() {
+    let mock = mock().await;
+    let (_p, _d, engine, plugins) = engine().await;
+    let notifier =
+        Notifier::start(&config(&mock, "commands = true"), &env(&mock), &engine, &plugins).unwrap();
+    let replies_to = |chat: i64| mock.sent().into_iter().filter(|s| s.chat_id == chat).collect::<Vec<_>>();
+
+    // A stranger is ignored (and counted), whatever the command.
+    mock.user_says(STRANGER, "/pause");
+    until("the stranger ignored", || (status(&notifier.statuses(), "phone").ignored == 1).then_some(()))
+        .await;
+    assert!(replies_to(STRANGER).is_empty());
+
+    mock.user_says(CHAT, "/status");
+    let status_reply = until("the /status reply", || replies_to(CHAT).pop()).await;
+    assert!(status_reply.text.starts_with("Equity 10000"), "{}", status_reply.text);
+
+    // Pause and resume auto-trading.
+    mock.user_says(CHAT, "/resume");
+    until("resumed", || engine.settings().auto_trading.then_some(())).await;
+    mock.user_says(CHAT, "/pause");
+    until("paused", || (!engine.settings().auto_trading).then_some(())).await;
+    assert!(replies_to(CHAT).last().is_some_and(|r| r.text.starts_with("Auto-trading paused")));
+
+    // A position to close.
+    engine.scan().await.unwrap();
+    let market = engine.opportunities(0.0).unwrap().first().expect("an opportunity").market_id.clone();
+    let p = engine.enter(&market, Some(dec!(100))).await.unwrap();
+    assert_eq!(p.status, PositionStatus::Active);
+
+    mock.user_says(CHAT, &format!("/close {}", p.id));
+    let ask = until("the question", || {
+        replies_to(CHAT).last().filter(|r| r.text.starts_with("Close position")).cloned()
+    })
+    .await;
+    assert!(ask.text.contains(&format!("/confirm {}", p.id)), "{}", ask.text);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        engine.position(p.id).unwrap().position.status.is_open(),
+        "nothing happens before the confirmation"
+    );
+    // A confirmation of another id, or from the stranger, does nothing.
+    mock.user_says(STRANGER, &format!("/confirm {}", p.id));
+    mock.user_says(CHAT, &format!("/confirm {}", p.id + 1));
+    until("the wrong confirmation answered", || {
+        replies_to(CHAT).last().filter(|r| r.text.starts_with("Nothing to confirm")).cloned()
+    })
+    .await;
+    assert!(engine.position(p.id).unwrap().position.status.is_open());
+    // Again, confirmed this time.
+    mock.user_says(CHAT, &format!("/close {}", p.id));
+    until("asked again", || {
+        (replies_to(CHAT).iter().filter(|r| r.text.starts_with("Close position")).count() == 2).then_some(())
+    })
+    .await;
+    mock.user_says(CHAT, &format!("/confirm {}", p.id));
+    let done =
+        until("closed", || replies_to(CHAT).last().filter(|r| r.text.contains("closed")).cloned()).await;
+    assert!(done.text.starts_with(&format!("Position {} closed", p.id)), "{}", done.text);
+    assert!(!engine.position(p.id).unwrap().position.status.is_open());
+    assert_eq!(status(&notifier.statuses(), "phone").ignored, 2, "both of the stranger's messages");
+
+    // The read-only commands answer.
+    for (command, starts) in [("/positions", "No open position"), ("/pnl", "P&L "), ("/plugins", "")] {
+        let before = replies_to(CHAT).len();
+        mock.user_says(CHAT, command);
+        let reply = until(command, || replies_to(CHAT).get(before).cloned()).await;
+        assert!(reply.text.starts_with(starts), "{command}: {}", reply.text);
+    }
+    let plugins_reply = replies_to(CHAT).pop().unwrap();
+    assert!(plugins_reply.text.contains("scorer/default-scorer@"), "{}", plugins_reply.text);
+}
+
+#[test]
+fn bad_channels_are_refused_naming_the_key() {
+    for (text, key) in [
+        ("[[channels]]\nname = \"t\"\nkind = \"telegram\"\n", "notify.channels.chat_id"),
+        (
+            "[[channels]]\nname = \"t\"\nkind = \"telegram\"\nchat_id = 1\ntopic = \"x\"\n",
+            "notify.channels.topic",
+        ),
+        ("[[channels]]\nname = \"n\"\nkind = \"ntfy\"\ntopic = \"a b\"\n", "notify.channels.topic"),
+        ("[[channels]]\nname = \"w\"\nkind = \"webhook\"\nper_minute = 0\n", "notify.channels.per_minute"),
+        (
+            "[[channels]]\nname = \"w\"\nkind = \"webhook\"\n[[channels]]\nname = \"w\"\nkind = \"webhook\"\n",
+            "notify.channels.name",
+        ),
+        (
+            "[[channels]]\nname = \"w\"\nkind = \"webhook\"\nurl_env = \"not a var\"\n",
+            "notify.channels.url_env",
+        ),
+    ] {
+        let config: NotifyConfig = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+        let (got, message) = config.validate().expect_err(text);
+        assert_eq!(got, key, "{text}: {message}");
+    }
+    let unknown: Result<NotifyConfig, _> = toml::from_str("[[channels]]\nname = \"w\"\nkind = \"pager\"\n");
+    assert!(unknown.is_err());
+}
