@@ -355,15 +355,16 @@ fn run(common: &Common) -> anyhow::Result<()> {
         } else {
             None
         };
-        let mut tasks = engine.spawn();
-        // Notifications (`[notify]`): secrets from the environment, delivery off the engine's path.
+        // Notifications (`[notify]`): secrets from the environment, delivery off the engine's
+        // path; they follow the engine from before its first scan.
         let env = |var: &str| std::env::var(var).ok();
         let notifier = equilibrage::notify::Notifier::start(&config.notify, &env, &engine, &runtime)
             .context("starting notifications")?;
         if !notifier.is_empty() {
             tracing::info!(channels = notifier.statuses().len(), "notifications on");
-            tokio::spawn(notifier.clone().watch(engine.clone(), runtime.clone(), link));
+            tokio::spawn(notifier.clone().watch(engine.clone(), &runtime, link));
         }
+        let mut tasks = engine.spawn();
         let chain = match chain {
             Some((chain_config, key)) => Some(start_settlement(
                 chain_config,

@@ -292,6 +292,60 @@ async fn telegram_commands_come_only_from_the_allowed_chat_and_close_waits_for_c
     assert!(plugins_reply.text.contains("scorer/default-scorer@"), "{}", plugins_reply.text);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_tells_link_failures_recoveries_and_the_days_summary() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mock = mock().await;
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let sim = SimExchange::new(SimConfig { seed: 5, markets: 20, ..SimConfig::default() }, dec!(10000));
+    let engine = support::engine_on_sim(&sim, &plugins, &store).await;
+    let text = "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl_env = \"TEST_HOOK_URL\"\n\
+                events = [\"feed\", \"daily_summary\", \"entry\"]\n";
+    let config: NotifyConfig = toml::from_str(text).unwrap();
+    let notifier = Notifier::start(&config, &env(&mock), &engine, &plugins).unwrap();
+    let down = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&down);
+    let probe: equilibrage::notify::LinkProbe =
+        Arc::new(move || flag.load(Ordering::SeqCst).then(|| "the market feed is disconnected".to_owned()));
+    tokio::spawn(notifier.clone().watch(engine.clone(), &plugins, Some(probe)));
+    let titles =
+        || mock.webhooks().iter().filter_map(|h| h["title"].as_str().map(str::to_owned)).collect::<Vec<_>>();
+
+    down.store(true, Ordering::SeqCst);
+    until("the link down", || titles().contains(&"The exchange link is down".to_owned()).then_some(())).await;
+    let hook = mock.webhooks().pop().unwrap();
+    assert_eq!((hook["event"].as_str(), hook["urgent"].as_bool()), (Some("feed"), Some(true)));
+    assert_eq!(hook["text"], "the market feed is disconnected");
+    down.store(false, Ordering::SeqCst);
+    until("the link back", || titles().contains(&"The exchange link is back".to_owned()).then_some(())).await;
+
+    // An entry, told with its market, then the day ends on the engine's clock: the summary.
+    engine.scan().await.unwrap();
+    let market = engine.opportunities(0.0).unwrap().first().expect("an opportunity").clone();
+    let p = engine.enter(&market.market_id, Some(dec!(100))).await.unwrap();
+    let entry = until("the entry", || {
+        mock.webhooks()
+            .into_iter()
+            .find(|h| h["event"] == "entry" && h["title"] == format!("Position {}: bought YES", p.id))
+    })
+    .await;
+    assert!(entry["text"].as_str().is_some_and(|t| t.starts_with(&market.question)), "{entry}");
+    let before = engine.now_ms();
+    sim.advance(86_400_000);
+    let summary =
+        until("the daily summary", || mock.webhooks().into_iter().find(|h| h["event"] == "daily_summary"))
+            .await;
+    let date = equilibrage::clock::utc_date(before);
+    assert_eq!(summary["title"], format!("Daily summary, {date} (UTC)"));
+    assert!(
+        summary["text"].as_str().is_some_and(|t| t.contains("1 open positions; 2 trades on")),
+        "{summary}"
+    );
+}
+
 #[test]
 fn bad_channels_are_refused_naming_the_key() {
     for (text, key) in [
@@ -317,4 +371,84 @@ fn bad_channels_are_refused_naming_the_key() {
     }
     let unknown: Result<NotifyConfig, _> = toml::from_str("[[channels]]\nname = \"w\"\nkind = \"pager\"\n");
     assert!(unknown.is_err());
+}
+
+/// The real binary on a fast simulator, auto-trading, with a Telegram and a webhook channel
+/// whose first deliveries fail: entries reach both, the dashboard's health shows the channels,
+/// and with the log at `debug` neither the bot token nor the webhook's secret path appears in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_notifies_entries_and_its_log_never_shows_a_secret() {
+    let mock = mock().await;
+    mock.fail_next("telegram:sendMessage", 502, 1);
+    mock.fail_next("webhook", 429, 1);
+    let url = mock.url();
+    let config = format!(
+        "[exchange.sim]\nseed = 3\nmarkets = 60\nspeed = 600.0\n\
+         [engine]\nauto_trading = true\nopportunity_threshold = 1\nscan_interval_secs = 10\n\
+         max_slippage_percent = \"10\"\n\
+         [[notify.channels]]\nname = \"phone\"\nkind = \"telegram\"\nchat_id = {CHAT}\napi_url = \"{url}\"\n\
+         events = [\"entry\", \"error\"]\n\
+         [[notify.channels]]\nname = \"hook\"\nkind = \"webhook\"\nevents = [\"entry\"]\n"
+    );
+    let hook = format!("{url}/hook/{HOOK_SECRET}");
+    let bot = tokio::task::spawn_blocking(move || {
+        support::browser::Bot::start_in(
+            &config,
+            "notify-e2e-token-7c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f",
+            tempfile::tempdir().unwrap(),
+            &[
+                ("EQUILIBRAGE_TELEGRAM_TOKEN", BOT_TOKEN),
+                ("EQUILIBRAGE_WEBHOOK_URL", hook.as_str()),
+                ("RUST_LOG", "debug"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !mock.sent().iter().any(|s| s.text.contains(": bought ")) {
+        assert!(
+            Instant::now() < deadline,
+            "no entry on Telegram: sent {:?}, requests {:?}\n{}",
+            mock.sent(),
+            mock.requests().iter().map(|r| (&r.route, r.status)).collect::<Vec<_>>(),
+            bot.log
+                .whole()
+                .lines()
+                .filter(|l| l.contains("notif")
+                    || l.contains("scan")
+                    || l.contains("entry")
+                    || l.contains("entered")
+                    || l.contains("ERROR")
+                    || l.contains("WARN"))
+                .take(60)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    until("an entry on the webhook", || mock.webhooks().iter().find(|h| h["event"] == "entry").cloned())
+        .await;
+    let overview: serde_json::Value = support::browser::http()
+        .get(bot.url("/api/dashboard/overview"))
+        .bearer_auth(&bot.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let channels = overview["health"]["notifications"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = channels.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["phone", "hook"], "{overview}");
+    assert!(
+        channels.iter().all(|c| c["sent"].as_u64() >= Some(1) && c["retries"].as_u64() >= Some(1)),
+        "{channels:?}"
+    );
+    let log = bot.log.whole();
+    assert!(log.contains("notifications on"), "{}", bot.log.tail());
+    assert!(log.contains("equilibrage::notify"), "the notifier logged at debug (its retries)");
+    for secret in [BOT_TOKEN, HOOK_SECRET, "AAH-test-bot-token"] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
 }

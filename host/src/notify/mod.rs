@@ -188,16 +188,37 @@ impl Notifier {
     }
 
     /// Follows the engine's and the plugins' events, the background loops, the link `probe` and
-    /// the day, for as long as the engine runs.
-    pub async fn watch(self, engine: Engine, plugins: Plugins, probe: Option<LinkProbe>) {
-        let mut events = engine.subscribe();
-        let mut plugin_events = plugins.subscribe();
+    /// the day, for as long as the engine runs. It subscribes and takes the states it compares
+    /// with when called, so what happens after this call is told even before the returned task
+    /// first runs.
+    pub fn watch(
+        self,
+        engine: Engine,
+        plugins: &Plugins,
+        probe: Option<LinkProbe>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let events = engine.subscribe();
+        let plugin_events = plugins.subscribe();
+        let seen = Seen {
+            restarts: restarts_of(&engine.loops()),
+            net_down: engine.safety_net_down(),
+            link_down: probe.as_ref().and_then(|p| p()),
+            day: day_of(engine.now_ms()),
+        };
+        self.follow(engine, events, plugin_events, probe, seen)
+    }
+
+    async fn follow(
+        self,
+        engine: Engine,
+        mut events: broadcast::Receiver<EngineEvent>,
+        mut plugin_events: broadcast::Receiver<PluginEvent>,
+        probe: Option<LinkProbe>,
+        seen: Seen,
+    ) {
         let mut tick = tokio::time::interval(WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut restarts: Vec<(String, u64)> = restarts_of(&engine.loops());
-        let mut net_down = engine.safety_net_down();
-        let mut link_down = probe.as_ref().and_then(|p| p());
-        let mut day = day_of(engine.now_ms());
+        let Seen { mut restarts, mut net_down, mut link_down, mut day } = seen;
         loop {
             tokio::select! {
                 event = events.recv() => match event {
@@ -258,6 +279,14 @@ impl Notifier {
             }
         }
     }
+}
+
+/// What the watcher last saw, to tell changes.
+struct Seen {
+    restarts: Vec<(String, u64)>,
+    net_down: Option<String>,
+    link_down: Option<String>,
+    day: i64,
 }
 
 fn restarts_of(loops: &[LoopStatus]) -> Vec<(String, u64)> {

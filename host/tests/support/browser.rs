@@ -66,19 +66,34 @@ impl Drop for Killed {
     }
 }
 
-/// The last lines a child wrote to stderr, kept for failure messages.
+/// The last lines a child wrote to stderr, kept for failure messages, and every line (up to
+/// 256 MiB) for tests that search the whole log.
 #[derive(Debug, Clone, Default)]
-pub struct Log(Arc<Mutex<VecDeque<String>>>);
+pub struct Log(Arc<Mutex<VecDeque<String>>>, Arc<Mutex<String>>);
 
 impl Log {
     const KEEP: usize = 200;
+    const WHOLE: usize = 256 << 20;
 
     fn push(&self, line: String) {
+        {
+            let mut whole = self.1.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if whole.len() + line.len() < Self::WHOLE {
+                whole.push_str(&line);
+                whole.push('\n');
+            }
+        }
         let mut lines = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if lines.len() == Self::KEEP {
             lines.pop_front();
         }
         lines.push_back(line);
+    }
+
+    /// Every line so far.
+    #[must_use]
+    pub fn whole(&self) -> String {
+        self.1.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// The kept lines, oldest first.
