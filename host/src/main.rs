@@ -2,6 +2,7 @@
 //! the dashboard's access token.
 
 mod lab_cli;
+mod notify_cli;
 mod wallet_cli;
 
 use anyhow::Context as _;
@@ -14,6 +15,7 @@ use equilibrage::exchange::Exchange;
 use equilibrage::exchange::paper::PaperExchange;
 use equilibrage::exchange::polymarket::LiveExchange;
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
+use equilibrage::notify::Notifier;
 use equilibrage::plugins::{self, PluginKind, PluginOptions, Plugins};
 use equilibrage::store::{Store, StoreError};
 use equilibrage::wallet::signer::{self, LiveSigner};
@@ -85,6 +87,10 @@ enum Command {
     /// hidden prompt or EQUILIBRAGE_WALLET_PASSWORD, never from the command line.
     #[command(subcommand)]
     Wallet(wallet_cli::WalletCommand),
+    /// Notifications (`[[notify.channels]]`): store a channel's secret encrypted, or send a
+    /// test message on every channel.
+    #[command(subcommand)]
+    Notify(notify_cli::NotifyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +148,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Plugin(PluginCommand::List)) => list(&cli.common),
         Some(Command::Token(TokenCommand::Reset)) => token_reset(&cli.common),
         Some(Command::Wallet(command)) => wallet_cli::wallet_command(&cli.common, command),
+        Some(Command::Notify(command)) => notify_cli::notify_command(&cli.common, command),
         Some(Command::Backtest(args)) => {
             let config = load_config(&cli.common)?;
             // The data directory's plugins, as `run` would have them on a first start.
@@ -274,10 +281,13 @@ fn run(common: &Common) -> anyhow::Result<()> {
     wallet::files::private_dir(&config.data.dir).context("the data directory")?;
     let wallet_dir = WalletDir::in_data_dir(&config.data.dir);
     // Live mode unlocks the keystore before anything else starts: a wrong password stops here.
+    // The password is kept for the notification secrets, which the same password encrypts.
+    let typed_password = std::cell::RefCell::new(None);
     let live = if config.exchange.mode == ExchangeMode::Live {
         let live = signer::live_signer(&config.exchange.polymarket, &wallet_dir, || {
             let password = input::password("Keystore password", false)?;
             equilibrage::logging::register_secret(secrecy::ExposeSecret::expose_secret(&password));
+            *typed_password.borrow_mut() = Some(password.clone());
             Ok(password)
         })
         .context("live mode cannot sign in")?;
@@ -355,11 +365,23 @@ fn run(common: &Common) -> anyhow::Result<()> {
         } else {
             None
         };
-        // Notifications (`[notify]`): secrets from the environment, delivery off the engine's
-        // path; they follow the engine from before its first scan.
+        // Notifications (`[notify]`): secrets from the environment or the encrypted store,
+        // delivery off the engine's path; they follow the engine from before its first scan.
         let env = |var: &str| std::env::var(var).ok();
-        let notifier = equilibrage::notify::Notifier::start(&config.notify, &env, &engine, &runtime)
-            .context("starting notifications")?;
+        let stored = if Notifier::needing_stored_secrets(&config.notify, &env).is_empty()
+            || !wallet_dir.notify_secrets_path().exists()
+        {
+            std::collections::BTreeMap::new()
+        } else {
+            let password = match typed_password.borrow().clone() {
+                Some(p) => p,
+                None => input::password("Keystore password (notification secrets)", false)?,
+            };
+            equilibrage::logging::register_secret(secrecy::ExposeSecret::expose_secret(&password));
+            wallet_dir.notify_secrets(&password).context("opening the notification secrets")?
+        };
+        let notifier = Notifier::start(&config.notify, &env, &stored).context("starting notifications")?;
+        notifier.serve_commands(&engine, &runtime);
         if !notifier.is_empty() {
             tracing::info!(channels = notifier.statuses().len(), "notifications on");
             tokio::spawn(notifier.clone().watch(engine.clone(), &runtime, link));

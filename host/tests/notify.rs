@@ -108,12 +108,11 @@ fn note(kind: EventKind, title: &str) -> Note {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_channel_delivers_in_its_format_and_retries_after_5xx_and_429() {
     let mock = mock().await;
-    let (_p, _d, engine, plugins) = engine().await;
     mock.fail_next("telegram:sendMessage", 502, 2);
     mock.fail_next("webhook", 503, 1);
     mock.fail_next("discord", 429, 1);
     mock.fail_next("ntfy", 500, 1);
-    let notifier = Notifier::start(&config(&mock, ""), &env(&mock), &engine, &plugins).unwrap();
+    let notifier = Notifier::start(&config(&mock, ""), &env(&mock), &Default::default()).unwrap();
     notifier.notify(&note(EventKind::Error, "Error (trader)"));
 
     until("every channel delivered", || {
@@ -169,9 +168,8 @@ async fn every_channel_delivers_in_its_format_and_retries_after_5xx_and_429() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegrams_retry_after_is_honoured_and_a_refusal_is_not_retried() {
     let mock = mock().await;
-    let (_p, _d, engine, plugins) = engine().await;
     mock.fail_next("telegram:sendMessage", 429, 1);
-    let notifier = Notifier::start(&config(&mock, ""), &env(&mock), &engine, &plugins).unwrap();
+    let notifier = Notifier::start(&config(&mock, ""), &env(&mock), &Default::default()).unwrap();
     notifier.notify(&note(EventKind::Close, "Position 2: sold NO"));
     until("delivered after the 429", || (mock.sent().len() == 1).then_some(())).await;
     let at: Vec<Instant> =
@@ -183,7 +181,7 @@ async fn telegrams_retry_after_is_honoured_and_a_refusal_is_not_retried() {
     let bad = |var: &str| {
         if var == "EQUILIBRAGE_TELEGRAM_TOKEN" { Some("999:wrong".to_owned()) } else { env(&mock)(var) }
     };
-    let refused = Notifier::start(&config(&mock, ""), &bad, &engine, &plugins).unwrap();
+    let refused = Notifier::start(&config(&mock, ""), &bad, &Default::default()).unwrap();
     let before = mock.requests().len();
     refused.notify(&note(EventKind::Close, "Position 3: sold YES"));
     let s = until("the refusal reported", || {
@@ -203,11 +201,10 @@ async fn telegrams_retry_after_is_honoured_and_a_refusal_is_not_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_sends_no_more_than_its_rate() {
     let mock = mock().await;
-    let (_p, _d, engine, plugins) = engine().await;
     let text =
         "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl_env = \"TEST_HOOK_URL\"\nper_minute = 2\n";
     let config: NotifyConfig = toml::from_str(text).unwrap();
-    let notifier = Notifier::start(&config, &env(&mock), &engine, &plugins).unwrap();
+    let notifier = Notifier::start(&config, &env(&mock), &Default::default()).unwrap();
     for i in 0..4 {
         notifier.notify(&note(EventKind::Entry, &format!("Position {i}: bought YES")));
     }
@@ -223,7 +220,8 @@ async fn telegram_commands_come_only_from_the_allowed_chat_and_close_waits_for_c
     let mock = mock().await;
     let (_p, _d, engine, plugins) = engine().await;
     let notifier =
-        Notifier::start(&config(&mock, "commands = true"), &env(&mock), &engine, &plugins).unwrap();
+        Notifier::start(&config(&mock, "commands = true"), &env(&mock), &Default::default()).unwrap();
+    notifier.serve_commands(&engine, &plugins);
     let replies_to = |chat: i64| mock.sent().into_iter().filter(|s| s.chat_id == chat).collect::<Vec<_>>();
 
     // A stranger is ignored (and counted), whatever the command.
@@ -305,7 +303,7 @@ async fn the_watcher_tells_link_failures_recoveries_and_the_days_summary() {
     let text = "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl_env = \"TEST_HOOK_URL\"\n\
                 events = [\"feed\", \"daily_summary\", \"entry\"]\n";
     let config: NotifyConfig = toml::from_str(text).unwrap();
-    let notifier = Notifier::start(&config, &env(&mock), &engine, &plugins).unwrap();
+    let notifier = Notifier::start(&config, &env(&mock), &Default::default()).unwrap();
     let down = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&down);
     let probe: equilibrage::notify::LinkProbe =
@@ -343,6 +341,90 @@ async fn the_watcher_tells_link_failures_recoveries_and_the_days_summary() {
     assert!(
         summary["text"].as_str().is_some_and(|t| t.contains("1 open positions; 2 trades on")),
         "{summary}"
+    );
+}
+
+/// `equilibrage notify secret` stores the bot token encrypted; the bot's `notify test` (and
+/// the bot itself) use it when the environment has none; without either, a clear refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_stored_encrypted_is_used_when_the_environment_has_none() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mock = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("notify.toml");
+    let url = mock.url();
+    std::fs::write(
+        &config_path,
+        format!("[[notify.channels]]\nname = \"phone\"\nkind = \"telegram\"\nchat_id = {CHAT}\napi_url = \"{url}\"\n"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let (data_arg, config_arg) = (data.clone(), config_path.clone());
+    let bot = move |args: &[&str], input: Option<&str>| {
+        let mut child = Command::new(support::browser::bin())
+            .args(["--data-dir"])
+            .arg(&data_arg)
+            .arg("--config")
+            .arg(&config_arg)
+            .args(args)
+            .env_remove("EQUILIBRAGE_TELEGRAM_TOKEN")
+            .env_remove("EQUILIBRAGE_CONFIG")
+            .env("EQUILIBRAGE_WALLET_PASSWORD", "a good long password")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the bot");
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(text) = input {
+            writeln!(stdin, "{text}").unwrap();
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let said =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), said)
+    };
+    // Nothing stored yet: the test says which variable or command provides the token.
+    let (ok, said) = tokio::task::spawn_blocking({
+        let bot = bot.clone();
+        move || bot(&["notify", "test"], None)
+    })
+    .await
+    .unwrap();
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("EQUILIBRAGE_TELEGRAM_TOKEN") && said.contains("equilibrage notify secret phone"),
+        "{said}"
+    );
+    // A channel that is not configured is refused.
+    let (ok, said) = tokio::task::spawn_blocking({
+        let bot = bot.clone();
+        move || bot(&["notify", "secret", "pager"], Some("x"))
+    })
+    .await
+    .unwrap();
+    assert!(!ok && said.contains("no channel named \"pager\""), "{said}");
+    // Stored, then used.
+    let (ok, said) = tokio::task::spawn_blocking({
+        let bot = bot.clone();
+        move || bot(&["notify", "secret", "phone"], Some(BOT_TOKEN))
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{said}");
+    assert!(!said.contains(BOT_TOKEN), "{said}");
+    let stored = std::fs::read_to_string(data.join("wallet/notify-secrets.json")).unwrap();
+    assert!(!stored.contains(BOT_TOKEN) && stored.contains("\"crypto\""), "encrypted: {stored}");
+    let (ok, said) = tokio::task::spawn_blocking(move || bot(&["notify", "test"], None)).await.unwrap();
+    assert!(ok, "{said}");
+    assert!(said.contains("phone") && said.contains("delivered"), "{said}");
+    assert!(!said.contains(BOT_TOKEN), "{said}");
+    assert_eq!(
+        mock.sent().last().map(|s| s.text.as_str()),
+        Some("equilibrage: test notification\nIf you read this, the channel works.")
     );
 }
 

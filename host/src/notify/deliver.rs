@@ -18,6 +18,7 @@ const TELEGRAM_MAX: usize = 4096;
 const DISCORD_MAX: usize = 2000;
 
 /// A channel ready to send: its target with the secret resolved.
+#[derive(Clone)]
 pub(super) struct Sender {
     pub name: String,
     pub target: Target,

@@ -69,7 +69,9 @@ impl ChannelStatus {
 pub enum NotifyError {
     #[error("config: {key}: {message}")]
     Invalid { key: &'static str, message: String },
-    #[error("notify channel {channel}: the environment variable {var} is not set (it holds the {what})")]
+    #[error(
+        "notify channel {channel}: no {what}: set the environment variable {var}, or store it encrypted with `equilibrage notify secret {channel}`"
+    )]
     MissingSecret { channel: String, var: String, what: &'static str },
     #[error("notifications: http client: {0}")]
     Http(String),
@@ -85,6 +87,8 @@ struct Channel {
 #[derive(Clone)]
 pub struct Notifier {
     channels: Arc<Vec<Channel>>,
+    /// Telegram channels that answer commands, until [`Notifier::serve_commands`] starts them.
+    commands: Arc<Vec<(deliver::Sender, Arc<Mutex<ChannelStatus>>)>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -98,17 +102,17 @@ impl std::fmt::Debug for Notifier {
 pub type LinkProbe = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl Notifier {
-    /// Starts a delivery task per channel (and Telegram's command poller where commands are
-    /// on). Secrets are read with `env` (the process environment in the bot) and registered
-    /// with the log's scrubber, so no log line can carry them.
+    /// Starts a delivery task per channel. A channel's secret is its environment variable's
+    /// value, read with `env` (the process environment in the bot), else the one `stored`
+    /// under its name (`equilibrage notify secret`); either is registered with the log's
+    /// scrubber, so no log line can carry it.
     ///
     /// # Errors
-    /// A bad channel, or a secret's variable unset.
+    /// A bad channel, or a secret neither in the environment nor stored.
     pub fn start(
         config: &NotifyConfig,
         env: &dyn Fn(&str) -> Option<String>,
-        engine: &Engine,
-        plugins: &Plugins,
+        stored: &std::collections::BTreeMap<String, secrecy::SecretString>,
     ) -> Result<Self, NotifyError> {
         config.validate().map_err(|(key, message)| NotifyError::Invalid { key, message })?;
         let http = reqwest::Client::builder()
@@ -118,6 +122,7 @@ impl Notifier {
             .build()
             .map_err(|e| NotifyError::Http(e.to_string()))?;
         let mut channels = Vec::new();
+        let mut commands = Vec::new();
         for c in &config.channels {
             let target = c.target().map_err(|(key, message)| NotifyError::Invalid { key, message })?;
             let (var, what, needed) = match &target {
@@ -126,16 +131,22 @@ impl Notifier {
                 Target::Ntfy { token_env, .. } => (token_env.clone(), "ntfy access token", true),
             };
             let secret = match var {
-                Some(var) => match env(&var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
-                    Some(value) => {
-                        crate::logging::register_secret(&value);
-                        Some(secrecy::SecretString::from(value))
+                Some(var) => {
+                    let from_env = env(&var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+                    let from_store = || {
+                        stored.get(&c.name).map(|s| secrecy::ExposeSecret::expose_secret(s).trim().to_owned())
+                    };
+                    match from_env.or_else(from_store).filter(|v| !v.is_empty()) {
+                        Some(value) => {
+                            crate::logging::register_secret(&value);
+                            Some(secrecy::SecretString::from(value))
+                        }
+                        None if needed => {
+                            return Err(NotifyError::MissingSecret { channel: c.name.clone(), var, what });
+                        }
+                        None => None,
                     }
-                    None if needed => {
-                        return Err(NotifyError::MissingSecret { channel: c.name.clone(), var, what });
-                    }
-                    None => None,
-                },
+                }
                 None => None,
             };
             let kind = match c.kind {
@@ -154,14 +165,62 @@ impl Notifier {
             if let Target::Telegram { command_chats, .. } = &target
                 && !command_chats.is_empty()
             {
-                let poller =
-                    telegram::Poller::new(&sender, engine.clone(), plugins.clone(), Arc::clone(&status));
-                tokio::spawn(poller.run());
+                commands.push((sender.clone(), Arc::clone(&status)));
             }
             tokio::spawn(deliver::run(sender, rx, deliver::Pace::new(c.per_minute), Arc::clone(&status)));
             channels.push(Channel { events: c.events.iter().copied().collect(), queue, status });
         }
-        Ok(Self { channels: Arc::new(channels) })
+        Ok(Self { channels: Arc::new(channels), commands: Arc::new(commands) })
+    }
+
+    /// Answers Telegram commands (where a channel has them on) for `engine` and `plugins`.
+    pub fn serve_commands(&self, engine: &Engine, plugins: &Plugins) {
+        for (sender, status) in self.commands.iter() {
+            let poller = telegram::Poller::new(sender, engine.clone(), plugins.clone(), Arc::clone(status));
+            tokio::spawn(poller.run());
+        }
+    }
+
+    /// The names of the channels whose secret is not in the environment (`env`): they need the
+    /// stored secrets.
+    #[must_use]
+    pub fn needing_stored_secrets(
+        config: &NotifyConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<String> {
+        config
+            .channels
+            .iter()
+            .filter(|c| {
+                let var = match c.target() {
+                    Ok(Target::Telegram { token_env, .. }) => Some(token_env),
+                    Ok(Target::Webhook { url_env, .. }) => Some(url_env),
+                    Ok(Target::Ntfy { token_env, .. }) => token_env,
+                    Err(_) => None,
+                };
+                var.is_some_and(|v| env(&v).is_none_or(|s| s.trim().is_empty()))
+            })
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// Sends `note` on every channel, whatever the events it selected, and waits (up to
+    /// `within`) for each to deliver or fail: the channels' statuses after (`notify test`).
+    pub async fn test(&self, note: &Note, within: Duration) -> Vec<ChannelStatus> {
+        for c in self.channels.iter() {
+            if c.queue.try_send(note.clone()).is_err() {
+                deliver::lock(&c.status).dropped += 1;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let statuses = self.statuses();
+            let done = statuses.iter().all(|s| s.sent + s.failed + s.dropped > 0);
+            if done || tokio::time::Instant::now() >= deadline {
+                return statuses;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Hands `note` to every channel that selected its kind; never waits.

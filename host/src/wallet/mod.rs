@@ -224,6 +224,66 @@ impl WalletDir {
         Ok(())
     }
 
+    /// Where notification channels' secrets are kept: a Web3 Secret Storage file encrypted
+    /// with the wallet's password, holding `{"channel name": "secret"}`.
+    #[must_use]
+    pub fn notify_secrets_path(&self) -> PathBuf {
+        self.dir.join("notify-secrets.json")
+    }
+
+    /// Stores `secret` (a bot token, a webhook URL…) for the notification channel `channel`,
+    /// encrypted with `password`, next to the secrets already stored (which `password` must
+    /// open).
+    ///
+    /// # Errors
+    /// The existing file does not open with `password`, a new file's password is too weak, or
+    /// the file cannot be written.
+    pub fn store_notify_secret(
+        &self,
+        channel: &str,
+        secret: &SecretString,
+        password: &SecretString,
+    ) -> Result<(), CustodyError> {
+        let path = self.notify_secrets_path();
+        if !path.exists() {
+            input::check_new_password(password, true)?;
+        }
+        let mut all: std::collections::BTreeMap<String, String> = self
+            .notify_secrets(password)?
+            .into_iter()
+            .map(|(k, v)| (k, v.expose_secret().to_owned()))
+            .collect();
+        all.insert(channel.to_owned(), secret.expose_secret().to_owned());
+        let json = Zeroizing::new(serde_json::to_vec(&all).unwrap_or_default());
+        for (_, v) in std::mem::take(&mut all) {
+            drop(Zeroizing::new(v));
+        }
+        let keystore = Keystore::encrypt(&json, password.expose_secret().as_bytes(), self.strength, None)
+            .map_err(keystore_error(&path))?;
+        files::private_dir(&self.dir)?;
+        files::write_secret(&path, &keystore.to_json(), true)?;
+        Ok(())
+    }
+
+    /// The notification secrets stored, by channel name (none without the file).
+    ///
+    /// # Errors
+    /// The file is exposed, damaged, or does not open with `password`.
+    pub fn notify_secrets(
+        &self,
+        password: &SecretString,
+    ) -> Result<std::collections::BTreeMap<String, SecretString>, CustodyError> {
+        let path = self.notify_secrets_path();
+        if !path.exists() {
+            return Ok(std::collections::BTreeMap::new());
+        }
+        let keystore = self.read(&path)?;
+        let plain = keystore.decrypt(password.expose_secret().as_bytes()).map_err(keystore_error(&path))?;
+        let all: std::collections::BTreeMap<String, String> = serde_json::from_slice(keystore::bytes(&plain))
+            .map_err(|e| CustodyError::BadCredentials(format!("{}: {e}", path.display())))?;
+        Ok(all.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect())
+    }
+
     /// The stored CLOB credentials, when there are any.
     ///
     /// # Errors

@@ -117,3 +117,29 @@ fn keystores_move_between_the_bot_and_an_independent_implementation() {
     assert_eq!(address, KNOWN_ADDRESS);
     assert_eq!(other.unlock(&secret("their password")).unwrap().key.expose_secret(), &KNOWN[2..]);
 }
+
+#[test]
+fn notification_secrets_are_stored_encrypted_per_channel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wallet = light(tmp.path());
+    let password = secret("correct horse battery");
+    assert!(wallet.notify_secrets(&password).unwrap().is_empty(), "none before the file");
+    let token = "123456:AAH-a-telegram-bot-token-value";
+    wallet.store_notify_secret("phone", &secret(token), &password).unwrap();
+    wallet.store_notify_secret("hook", &secret("https://hooks.example/abc/def"), &password).unwrap();
+    let text = std::fs::read_to_string(wallet.notify_secrets_path()).unwrap();
+    assert!(text.contains("\"crypto\"") && !text.contains("AAH-a-telegram"), "a keystore, encrypted: {text}");
+    assert_eq!(std::fs::metadata(wallet.notify_secrets_path()).unwrap().permissions().mode() & 0o777, 0o600);
+    let all = wallet.notify_secrets(&password).unwrap();
+    assert_eq!(all.keys().collect::<Vec<_>>(), ["hook", "phone"]);
+    assert_eq!(all["phone"].expose_secret(), token);
+    // Replacing one keeps the other; a wrong password changes nothing.
+    wallet.store_notify_secret("phone", &secret("654321:other"), &password).unwrap();
+    assert!(wallet.store_notify_secret("phone", &secret("x"), &secret("wrong password!")).is_err());
+    assert!(wallet.notify_secrets(&secret("wrong password!")).is_err());
+    let all = wallet.notify_secrets(&password).unwrap();
+    assert_eq!(
+        (all["phone"].expose_secret(), all["hook"].expose_secret()),
+        ("654321:other", "https://hooks.example/abc/def")
+    );
+}
