@@ -381,6 +381,7 @@ fn run(common: &Common) -> anyhow::Result<()> {
             wallet_dir.notify_secrets(&password).context("opening the notification secrets")?
         };
         let notifier = Notifier::start(&config.notify, &env, &stored).context("starting notifications")?;
+        notifier.keep_events_in(&store_for_keys).context("the notification events chosen in Settings")?;
         notifier.serve_commands(&engine, &runtime);
         if !notifier.is_empty() {
             tracing::info!(channels = notifier.statuses().len(), "notifications on");

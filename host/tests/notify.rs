@@ -428,6 +428,41 @@ async fn a_secret_stored_encrypted_is_used_when_the_environment_has_none() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_chosen_for_a_channel_apply_at_once_and_survive_a_restart() {
+    let mock = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let text = "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl_env = \"TEST_HOOK_URL\"\nevents = [\"error\"]\n";
+    let config: NotifyConfig = toml::from_str(text).unwrap();
+    let notifier = Notifier::start(&config, &env(&mock), &Default::default()).unwrap();
+    notifier.keep_events_in(&store).unwrap();
+    assert_eq!(notifier.events()[0].events, [EventKind::Error]);
+    notifier.notify(&note(EventKind::Entry, "Position 1: bought YES"));
+    notifier.set_events("hook", &[EventKind::Entry, EventKind::DailySummary]).await.unwrap();
+    notifier.notify(&note(EventKind::Entry, "Position 2: bought YES"));
+    notifier.notify(&note(EventKind::Error, "Error (scanner)"));
+    until("the second entry", || (mock.webhooks().len() == 1).then_some(())).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let titles: Vec<String> =
+        mock.webhooks().iter().map(|h| h["title"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(
+        titles,
+        ["Position 2: bought YES"],
+        "before the choice entries were not told, after it errors are not"
+    );
+    assert!(matches!(
+        notifier.set_events("pager", &[]).await,
+        Err(equilibrage::notify::NotifyError::UnknownChannel(_))
+    ));
+    drop(notifier);
+
+    // A restart: the configuration says errors, the kept choice wins.
+    let again = Notifier::start(&config, &env(&mock), &Default::default()).unwrap();
+    again.keep_events_in(&store).unwrap();
+    assert_eq!(again.events()[0].events, [EventKind::Entry, EventKind::DailySummary]);
+}
+
 #[test]
 fn bad_channels_are_refused_naming_the_key() {
     for (text, key) in [

@@ -722,3 +722,43 @@ async fn the_metrics_listener_serves_only_the_metrics_without_a_token() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
     }
 }
+
+#[tokio::test]
+async fn choosing_a_channels_notification_events() {
+    let fake = fake();
+    let (status, json) = get("/api/notifications").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["channels"][0]["name"], "phone");
+    assert_eq!(json["channels"][0]["events"][0], json!({"event": "entry", "label": "Entries", "on": true}));
+
+    let path = "/api/notifications/phone";
+    let (status, _, json) =
+        call(&fake, with_json(authed("PUT", path), r#"{"events": ["liquidation", "daily_summary"]}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let on: Vec<&str> = json["channels"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["on"] == true)
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert_eq!(on, ["liquidation", "daily_summary"]);
+    assert_eq!(
+        fake.calls(),
+        [Call::NotifyEvents("phone".into(), vec!["liquidation".into(), "daily_summary".into()])]
+    );
+
+    let (status, _, json) = call(&fake, with_json(authed("PUT", path), r#"{"events": ["pager"]}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&json, &["events"]);
+    let (status, _, json) = call(&fake, with_json(authed("PUT", path), r#"{"events": [3]}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&json, &["events"]);
+    for body in [r#"["entry"]"#, r#"{"events": "entry"}"#, r#"{"events": [], "more": 1}"#] {
+        let (status, _, _) = call(&fake, with_json(authed("PUT", path), body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    let (status, _, _) =
+        call(&fake, with_json(authed("PUT", "/api/notifications/nobody"), r#"{"events": []}"#)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -3,9 +3,9 @@
 
 use crate::model::{
     ChainTxView, ChainView, DoctorView, HistoryFilter, HistoryPage, LiveEvent, NewsSourceView, NewsView,
-    OpportunityView, Overview, Performance, PluginView, PositionView, RejectedFile, ScanView, SettingsView,
-    TradeList, TradeView, TrendView, VenueView, WalletForm, WalletView, WhaleDetail, WhaleTrackerView,
-    WhaleView,
+    NotifyEventsView, OpportunityView, Overview, Performance, PluginView, PositionView, RejectedFile,
+    ScanView, SettingsView, TradeList, TradeView, TrendView, VenueView, WalletForm, WalletView, WhaleDetail,
+    WhaleTrackerView, WhaleView,
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -161,6 +161,15 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<PositionView>> + Send;
     /// Closes a position (sells every side still held).
     fn close(&self, id: u64) -> impl Future<Output = BackendResult<PositionView>> + Send;
+    /// The notification channels and the events each is told.
+    fn notification_events(&self) -> Vec<NotifyEventsView>;
+    /// Chooses the events `channel` is told (names as in [`NotifyEventChoice::event`]), live
+    /// and persisted; every channel after.
+    fn set_notification_events(
+        &self,
+        channel: String,
+        events: Vec<String>,
+    ) -> impl Future<Output = BackendResult<Vec<NotifyEventsView>>> + Send;
     /// Sets parameters of a plugin, live and persisted; returns every parameter's value after.
     fn set_plugin_params(
         &self,
@@ -283,5 +292,15 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
         values: Vec<(String, f64)>,
     ) -> impl Future<Output = BackendResult<Vec<f64>>> + Send {
         (**self).set_plugin_params(kind, name, values)
+    }
+    fn notification_events(&self) -> Vec<NotifyEventsView> {
+        (**self).notification_events()
+    }
+    fn set_notification_events(
+        &self,
+        channel: String,
+        events: Vec<String>,
+    ) -> impl Future<Output = BackendResult<Vec<NotifyEventsView>>> + Send {
+        (**self).set_notification_events(channel, events)
     }
 }

@@ -1,9 +1,9 @@
 //! `[notify]`: the notification channels, what each is told, and where their secrets come from.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// What the operator can be told about, each selectable per channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Entry,
@@ -56,6 +56,32 @@ impl EventKind {
             Self::Feed => "feed",
             Self::LoopRestart => "loop_restart",
             Self::DailySummary => "daily_summary",
+        }
+    }
+
+    /// The event named `name` (as [`EventKind::as_str`] writes it).
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Its name for people.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Entry => "Entries",
+            Self::Liquidation => "Liquidations",
+            Self::StopLoss => "Stop-losses",
+            Self::TakeProfit => "Take-profits",
+            Self::Close => "Closes",
+            Self::Resolution => "Resolutions",
+            Self::Redemption => "Redemptions",
+            Self::Error => "Errors",
+            Self::PluginFault => "Plugin faults",
+            Self::PluginReload => "Plugin reloads",
+            Self::Feed => "Feed and heartbeat failures",
+            Self::LoopRestart => "Loop restarts",
+            Self::DailySummary => "Daily summary",
         }
     }
 

@@ -89,7 +89,7 @@ impl Sender {
         };
         let response = request.send().await.map_err(|e| Failure::Retry {
             // reqwest's error names the URL, which for a webhook or Telegram carries the secret.
-            reason: format!("no answer: {}", e.without_url()),
+            reason: format!("no answer: {}", causes(&e.without_url())),
             after: None,
         })?;
         let status = response.status();
@@ -115,6 +115,21 @@ impl Sender {
             Err(Failure::Refused(reason))
         }
     }
+}
+
+/// An error and its causes, `outer: inner: innermost` ("error sending request" alone does not
+/// say the connection was refused).
+pub(super) fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// `text` cut to at most `max` characters, with an ellipsis when cut.

@@ -75,10 +75,17 @@ pub enum NotifyError {
     MissingSecret { channel: String, var: String, what: &'static str },
     #[error("notifications: http client: {0}")]
     Http(String),
+    #[error("no notification channel named {0:?}")]
+    UnknownChannel(String),
+    #[error("notifications: storage: {0}")]
+    Store(String),
 }
 
 struct Channel {
-    events: HashSet<EventKind>,
+    name: String,
+    kind: &'static str,
+    /// What it is told: the configuration's choice, or the operator's from Settings.
+    events: std::sync::RwLock<HashSet<EventKind>>,
     queue: mpsc::Sender<Note>,
     status: Arc<Mutex<ChannelStatus>>,
 }
@@ -89,6 +96,8 @@ pub struct Notifier {
     channels: Arc<Vec<Channel>>,
     /// Telegram channels that answer commands, until [`Notifier::serve_commands`] starts them.
     commands: Arc<Vec<(deliver::Sender, Arc<Mutex<ChannelStatus>>)>>,
+    /// Where the operator's choices of events are kept (see [`Notifier::keep_events_in`]).
+    store: Arc<std::sync::OnceLock<crate::store::Store>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -168,9 +177,15 @@ impl Notifier {
                 commands.push((sender.clone(), Arc::clone(&status)));
             }
             tokio::spawn(deliver::run(sender, rx, deliver::Pace::new(c.per_minute), Arc::clone(&status)));
-            channels.push(Channel { events: c.events.iter().copied().collect(), queue, status });
+            channels.push(Channel {
+                name: c.name.clone(),
+                kind,
+                events: std::sync::RwLock::new(c.events.iter().copied().collect()),
+                queue,
+                status,
+            });
         }
-        Ok(Self { channels: Arc::new(channels), commands: Arc::new(commands) })
+        Ok(Self { channels: Arc::new(channels), commands: Arc::new(commands), store: Arc::default() })
     }
 
     /// Answers Telegram commands (where a channel has them on) for `engine` and `plugins`.
@@ -225,7 +240,7 @@ impl Notifier {
 
     /// Hands `note` to every channel that selected its kind; never waits.
     pub fn notify(&self, note: &Note) {
-        for c in self.channels.iter().filter(|c| c.events.contains(&note.kind)) {
+        for c in self.channels.iter().filter(|c| events_of(c).contains(&note.kind)) {
             if c.queue.try_send(note.clone()).is_err() {
                 let mut s = deliver::lock(&c.status);
                 s.dropped += 1;
@@ -337,6 +352,83 @@ impl Notifier {
                 }
             }
         }
+    }
+}
+
+fn events_of(c: &Channel) -> std::sync::RwLockReadGuard<'_, HashSet<EventKind>> {
+    c.events.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Where the operator's choices of events are kept (the store's configuration table).
+const EVENTS_KEY: &str = "notify_events";
+
+/// A channel's name, kind and the events it is told, in [`EventKind::ALL`] order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelEvents {
+    pub name: String,
+    pub kind: &'static str,
+    pub events: Vec<EventKind>,
+}
+
+impl Notifier {
+    /// Every channel's events.
+    #[must_use]
+    pub fn events(&self) -> Vec<ChannelEvents> {
+        self.channels
+            .iter()
+            .map(|c| {
+                let on = events_of(c);
+                ChannelEvents {
+                    name: c.name.clone(),
+                    kind: c.kind,
+                    events: EventKind::ALL.into_iter().filter(|k| on.contains(k)).collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// Applies the choices of events the operator made earlier (kept in `store`), over the
+    /// configuration's, and keeps later choices there; a choice for a channel no longer
+    /// configured is ignored.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub fn keep_events_in(&self, store: &crate::store::Store) -> Result<(), crate::store::StoreError> {
+        let _ = self.store.set(store.clone());
+        let kept: Option<std::collections::BTreeMap<String, Vec<EventKind>>> =
+            store.read()?.config(EVENTS_KEY)?;
+        for (name, events) in kept.unwrap_or_default() {
+            if let Some(c) = self.channels.iter().find(|c| c.name == name) {
+                *c.events.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    events.into_iter().collect();
+            }
+        }
+        Ok(())
+    }
+
+    /// Chooses the events `channel` is told, at once, and keeps every channel's choice in the
+    /// store of [`Notifier::keep_events_in`] so a restart keeps it.
+    ///
+    /// # Errors
+    /// No such channel, or the store cannot be written (the choice then applies until a restart).
+    pub async fn set_events(&self, channel: &str, events: &[EventKind]) -> Result<(), NotifyError> {
+        let c = self
+            .channels
+            .iter()
+            .find(|c| c.name == channel)
+            .ok_or_else(|| NotifyError::UnknownChannel(channel.to_owned()))?;
+        *c.events.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            events.iter().copied().collect();
+        let all: std::collections::BTreeMap<String, Vec<EventKind>> =
+            self.events().into_iter().map(|c| (c.name, c.events)).collect();
+        if let Some(store) = self.store.get() {
+            store
+                .write(move |w| w.put_config(EVENTS_KEY, &all))
+                .await
+                .map_err(|e| NotifyError::Store(e.to_string()))?;
+        }
+        tracing::info!(channel, events = ?events, "notification events chosen");
+        Ok(())
     }
 }
 

@@ -129,9 +129,9 @@ impl Poller {
             .json(&body)
             .send()
             .await
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(|e| super::deliver::causes(&e.without_url()))?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| e.without_url().to_string())?;
+        let text = response.text().await.map_err(|e| super::deliver::causes(&e.without_url()))?;
         let answer: Answer<Vec<Update>> =
             serde_json::from_str(&text).map_err(|e| format!("{status}: not a Bot API answer ({e})"))?;
         match (answer.ok, answer.result) {
@@ -163,7 +163,7 @@ impl Poller {
             .json(&body)
             .send()
             .await
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(|e| super::deliver::causes(&e.without_url()))?;
         if response.status().is_success() { Ok(()) } else { Err(response.status().to_string()) }
     }
 

@@ -363,6 +363,26 @@ pub(super) fn loop_view(l: &crate::engine::LoopStatus) -> equilibrage_web::LoopV
     }
 }
 
+pub(super) fn notify_events(
+    channels: &[crate::notify::ChannelEvents],
+) -> Vec<equilibrage_web::NotifyEventsView> {
+    channels
+        .iter()
+        .map(|c| equilibrage_web::NotifyEventsView {
+            name: c.name.clone(),
+            kind: c.kind.to_owned(),
+            events: crate::notify::EventKind::ALL
+                .iter()
+                .map(|k| equilibrage_web::NotifyEventChoice {
+                    event: k.as_str().to_owned(),
+                    label: k.label().to_owned(),
+                    on: c.events.contains(k),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 pub(super) fn notify_channel(s: &crate::notify::ChannelStatus) -> equilibrage_web::NotifyChannelView {
     equilibrage_web::NotifyChannelView {
         name: s.name.clone(),

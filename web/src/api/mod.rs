@@ -60,6 +60,8 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/api/info/trends", get(trends::<B>))
         .route("/api/plugins", get(plugins::<B>))
         .route("/api/plugins/{kind}/{name}/params", put(set_plugin_params::<B>))
+        .route("/api/notifications", get(notifications::<B>))
+        .route("/api/notifications/{channel}", put(set_notification_events::<B>))
         // Unknown API paths answer JSON like every other API error, not an empty 404.
         .route("/api/{*rest}", any(no_such_endpoint))
         .merge(csv::routes::<B>())
@@ -510,6 +512,42 @@ async fn plugins<B: Backend>(State(state): State<AppState<B>>) -> Response {
 
 /// `PUT /api/plugins/{kind}/{name}/params`: every value a finite number and a parameter the
 /// plugin declares, checked here so the backend only sees well-formed changes.
+async fn notifications<B: Backend>(State(state): State<AppState<B>>) -> Response {
+    axum::Json(json!({ "channels": state.backend.notification_events() })).into_response()
+}
+
+/// `PUT /api/notifications/{channel}` with `{"events": ["entry", …]}`: the events it is told.
+async fn set_notification_events<B: Backend>(
+    State(state): State<AppState<B>>,
+    ApiPath(channel): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> AppResult<Response> {
+    let events = match &body {
+        Value::Object(o) if o.len() == 1 => o.get("events").and_then(Value::as_array),
+        _ => None,
+    };
+    let Some(events) = events else {
+        return Err(AppError::bad_request(
+            "the body must be {\"events\": [\"entry\", \"liquidation\", …]} (see GET /api/notifications)",
+        ));
+    };
+    let mut names = Vec::with_capacity(events.len());
+    for e in events {
+        match e.as_str() {
+            Some(name) => names.push(name.to_owned()),
+            None => {
+                return Err(AppError {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    message: format!("events are names, got {e}"),
+                    fields: vec![FieldError { field: "events".into(), message: format!("not a name: {e}") }],
+                });
+            }
+        }
+    }
+    let channels = state.backend.set_notification_events(channel, names).await?;
+    Ok(axum::Json(json!({ "channels": channels })).into_response())
+}
+
 async fn set_plugin_params<B: Backend>(
     State(state): State<AppState<B>>,
     ApiPath((kind, name)): ApiPath<(String, String)>,

@@ -107,6 +107,7 @@ pub(crate) enum Call {
     Close(u64),
     Redeem(String),
     Params(String, String, Vec<(String, f64)>),
+    NotifyEvents(String, Vec<String>),
 }
 
 pub(crate) struct Fake {
@@ -128,6 +129,31 @@ pub(crate) struct Fake {
     /// When set, `trades` says it started, then blocks until the receiver hears, 30 s at most
     /// (a slow search).
     pub slow_trades: Option<(std::sync::mpsc::Sender<()>, Mutex<std::sync::mpsc::Receiver<()>>)>,
+    /// The notification channels' events: by default a Telegram channel told entries and errors.
+    pub notify: Mutex<Vec<NotifyEventsView>>,
+}
+
+/// The events a channel may be told, as the host names them.
+pub(crate) const NOTIFY_EVENTS: [(&str, &str); 4] = [
+    ("entry", "Entries"),
+    ("liquidation", "Liquidations"),
+    ("error", "Errors"),
+    ("daily_summary", "Daily summary"),
+];
+
+fn notify_channel(name: &str, on: &[&str]) -> NotifyEventsView {
+    NotifyEventsView {
+        name: name.into(),
+        kind: "telegram".into(),
+        events: NOTIFY_EVENTS
+            .iter()
+            .map(|(event, label)| NotifyEventChoice {
+                event: (*event).into(),
+                label: (*label).into(),
+                on: on.contains(event),
+            })
+            .collect(),
+    }
 }
 
 /// Loops all running; the scanner failed once with hostile text in its panic.
@@ -262,6 +288,7 @@ impl Default for Fake {
             loops: loops(),
             down: None,
             slow_trades: None,
+            notify: Mutex::new(vec![notify_channel("phone", &["entry", "error"])]),
         }
     }
 }
@@ -694,6 +721,32 @@ impl Backend for Fake {
             });
         }
         Ok(values.iter().map(|(_, v)| *v).collect())
+    }
+
+    fn notification_events(&self) -> Vec<NotifyEventsView> {
+        self.notify.lock().unwrap().clone()
+    }
+
+    async fn set_notification_events(
+        &self,
+        channel: String,
+        events: Vec<String>,
+    ) -> BackendResult<Vec<NotifyEventsView>> {
+        self.record(Call::NotifyEvents(channel.clone(), events.clone()));
+        if let Some(bad) = events.iter().find(|e| !NOTIFY_EVENTS.iter().any(|(n, _)| n == e)) {
+            return Err(BackendError::Invalid {
+                message: format!("no event {bad:?}"),
+                fields: vec![FieldError { field: "events".into(), message: format!("no event {bad:?}") }],
+            });
+        }
+        let mut all = self.notify.lock().unwrap();
+        let Some(c) = all.iter_mut().find(|c| c.name == channel) else {
+            return Err(BackendError::NotFound(format!("no notification channel named {channel:?}")));
+        };
+        for choice in &mut c.events {
+            choice.on = events.contains(&choice.event);
+        }
+        Ok(all.clone())
     }
 }
 

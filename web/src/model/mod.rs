@@ -86,6 +86,25 @@ pub struct Health {
     pub notifications: Vec<NotifyChannelView>,
 }
 
+/// A notification channel and the events it is told (Settings, `/api/notifications`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NotifyEventsView {
+    pub name: String,
+    /// `telegram`, `webhook` or `ntfy`.
+    pub kind: String,
+    /// Every event there is, in order, and whether this channel is told it.
+    pub events: Vec<NotifyEventChoice>,
+}
+
+/// One event a channel may be told.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NotifyEventChoice {
+    /// `entry`, `liquidation`, … (what `PUT /api/notifications/{channel}` takes).
+    pub event: String,
+    pub label: String,
+    pub on: bool,
+}
+
 /// A notification channel (`[[notify.channels]]`) and how its deliveries go.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct NotifyChannelView {

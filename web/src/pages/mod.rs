@@ -5,6 +5,7 @@ mod dashboard;
 mod history;
 mod layout;
 mod login;
+mod notifications;
 mod plugins;
 mod scanner;
 mod settings;

@@ -21,6 +21,7 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/settings", get(settings_page::<B>).post(save::<B>))
         .route("/settings/wallet", post(save_wallet::<B>))
         .route("/settings/doctor", post(run_doctor::<B>))
+        .route("/settings/notifications", post(save_notifications::<B>))
 }
 
 /// What the page shows besides the settings in force: a refusal and what was typed.
@@ -35,6 +36,8 @@ struct Shown {
     wallet_errors: Vec<FieldError>,
     /// The wallet check just run.
     doctor: Option<DoctorView>,
+    /// The notification channel whose events were just saved.
+    notified: Option<String>,
 }
 
 impl Shown {
@@ -49,7 +52,11 @@ async fn settings_page<B: Backend>(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let pairs = layout::query_pairs(raw.as_deref());
-    let shown = Shown { saved: last(&pairs, "saved") == Some("1"), ..Shown::default() };
+    let shown = Shown {
+        saved: last(&pairs, "saved") == Some("1"),
+        notified: last(&pairs, "notified").map(str::to_owned),
+        ..Shown::default()
+    };
     render(&*state.backend, &identity, shown).await
 }
 
@@ -120,6 +127,20 @@ async fn save_wallet<B: Backend>(
     }
 }
 
+/// Saves the events a notification channel is told: the checked `event` boxes.
+async fn save_notifications<B: Backend>(
+    State(state): State<AppState<B>>,
+    Extension(identity): Extension<Identity>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let channel = last(&form, "channel").unwrap_or_default().to_owned();
+    let events: Vec<String> = form.iter().filter(|(k, _)| k == "event").map(|(_, v)| v.clone()).collect();
+    match state.backend.set_notification_events(channel.clone(), events).await {
+        Ok(_) => Redirect::to(&super::notifications::saved_location(&channel)).into_response(),
+        Err(e) => render(&*state.backend, &identity, Shown::refused(&e)).await,
+    }
+}
+
 /// Runs the wallet doctor and shows its result in the page (it is not kept: a reload forgets it).
 async fn run_doctor<B: Backend>(
     State(state): State<AppState<B>>,
@@ -156,6 +177,7 @@ async fn render<B: Backend>(backend: &B, identity: &Identity, shown: Shown) -> R
                 div class="actions" { button type="submit" { "Save" } }
             }
         }
+        (super::notifications::section(&backend.notification_events(), identity, shown.notified.as_deref()))
         (wallet(&view, identity, &shown))
         (balances_panel(&chain, &venue.mode))
         (doctor(identity, &venue.mode, shown.doctor.as_ref()))
