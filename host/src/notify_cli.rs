@@ -4,8 +4,11 @@
 use crate::{Common, load_config};
 use anyhow::Context as _;
 use clap::Subcommand;
+use equilibrage::config::Config;
 use equilibrage::notify::{EventKind, Note, Notifier};
 use equilibrage::wallet::{WalletDir, input};
+use secrecy::SecretString;
+use std::collections::BTreeMap;
 use std::io::Write as _;
 
 #[derive(Debug, Subcommand)]
@@ -50,14 +53,7 @@ pub(crate) fn notify_command(common: &Common, command: NotifyCommand) -> anyhow:
         NotifyCommand::Test => {
             anyhow::ensure!(!config.notify.channels.is_empty(), "no [[notify.channels]] configured");
             let env = |var: &str| std::env::var(var).ok();
-            let stored = if Notifier::needing_stored_secrets(&config.notify, &env).is_empty()
-                || !wallet.notify_secrets_path().exists()
-            {
-                std::collections::BTreeMap::new()
-            } else {
-                let password = input::password("Keystore password", false)?;
-                wallet.notify_secrets(&password).context("opening the notification secrets")?
-            };
+            let stored = stored_secrets(&config, &wallet, None)?;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let statuses = runtime.block_on(async {
                 let notifier = Notifier::start(&config.notify, &env, &stored)?;
@@ -89,4 +85,49 @@ pub(crate) fn notify_command(common: &Common, command: NotifyCommand) -> anyhow:
         }
     }
     Ok(())
+}
+
+/// The secrets stored with `notify secret`, opened only when a channel's secret is not in the
+/// environment: with `password` (the one live mode asked for), else `EQUILIBRAGE_WALLET_PASSWORD`
+/// or a prompt.
+fn stored_secrets(
+    config: &Config,
+    wallet: &WalletDir,
+    password: Option<SecretString>,
+) -> anyhow::Result<BTreeMap<String, SecretString>> {
+    let env = |var: &str| std::env::var(var).ok();
+    if Notifier::needing_stored_secrets(&config.notify, &env).is_empty()
+        || !wallet.notify_secrets_path().exists()
+    {
+        return Ok(BTreeMap::new());
+    }
+    let password = match password {
+        Some(p) => p,
+        None => input::password("Keystore password (notification secrets)", false)?,
+    };
+    equilibrage::logging::register_secret(secrecy::ExposeSecret::expose_secret(&password));
+    wallet.notify_secrets(&password).context("opening the notification secrets")
+}
+
+/// Starts the bot's notifications: the channels, the choices of events kept in `store`,
+/// Telegram's commands, and the watcher of the engine (subscribed now, before its first scan).
+pub(crate) fn start(
+    config: &Config,
+    wallet: &WalletDir,
+    password: Option<SecretString>,
+    store: &equilibrage::store::Store,
+    engine: &equilibrage::engine::Engine,
+    plugins: &equilibrage::Plugins,
+    link: Option<equilibrage::notify::LinkProbe>,
+) -> anyhow::Result<Notifier> {
+    let env = |var: &str| std::env::var(var).ok();
+    let stored = stored_secrets(config, wallet, password)?;
+    let notifier = Notifier::start(&config.notify, &env, &stored).context("starting notifications")?;
+    notifier.keep_events_in(store).context("the notification events chosen in Settings")?;
+    notifier.serve_commands(engine, plugins);
+    if !notifier.is_empty() {
+        tracing::info!(channels = notifier.statuses().len(), "notifications on");
+        tokio::spawn(notifier.clone().watch(engine.clone(), plugins, link));
+    }
+    Ok(notifier)
 }

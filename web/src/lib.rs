@@ -46,7 +46,7 @@ impl<B> Clone for AppState<B> {
 /// `/metrics` alone, without access control, for a listener of its own that only the scraper
 /// reaches (`[metrics] listen`).
 pub fn metrics_router<B: Backend>(backend: Arc<B>) -> Router {
-    api::metrics_routes::<B>()
+    api::operator::metrics_routes::<B>()
         .with_state(backend)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(auth::security_headers))

@@ -8,7 +8,8 @@ mod sweep;
 pub use export::{ExportArgs, export};
 pub use sweep::{SweepArgs, sweep};
 
-use super::{Prior, plugin_options, start_venue};
+use super::plugin_options;
+use crate::venue_start::{Prior, start_venue};
 use anyhow::Context as _;
 use clap::Args;
 use equilibrage::config::{Config, ExchangeMode};

@@ -5,6 +5,7 @@
 
 mod events;
 mod history;
+mod operator;
 mod settings_form;
 mod venue;
 mod views;
@@ -325,7 +326,7 @@ impl Backend for HostBackend {
     }
 
     fn notification_events(&self) -> Vec<equilibrage_web::NotifyEventsView> {
-        self.shared.notifier.get().map(|n| views::notify_events(&n.events())).unwrap_or_default()
+        operator::notification_events(&self.shared)
     }
 
     async fn set_notification_events(
@@ -333,45 +334,11 @@ impl Backend for HostBackend {
         channel: String,
         events: Vec<String>,
     ) -> BackendResult<Vec<equilibrage_web::NotifyEventsView>> {
-        let Some(notifier) = self.shared.notifier.get() else {
-            return Err(BackendError::NotFound(format!("no notification channel named {channel:?}")));
-        };
-        let mut kinds = Vec::with_capacity(events.len());
-        for e in &events {
-            match crate::notify::EventKind::parse(e) {
-                Some(k) => kinds.push(k),
-                None => {
-                    let names: Vec<_> = crate::notify::EventKind::ALL.iter().map(|k| k.as_str()).collect();
-                    let message = format!("no event {e:?}: one of {}", names.join(", "));
-                    return Err(BackendError::Invalid {
-                        message: message.clone(),
-                        fields: vec![equilibrage_web::FieldError { field: "events".into(), message }],
-                    });
-                }
-            }
-        }
-        match notifier.set_events(&channel, &kinds).await {
-            Ok(()) => Ok(views::notify_events(&notifier.events())),
-            Err(e @ crate::notify::NotifyError::UnknownChannel(_)) => {
-                Err(BackendError::NotFound(e.to_string()))
-            }
-            Err(e) => Err(BackendError::Internal(e.to_string())),
-        }
+        operator::set_notification_events(&self.shared, channel, events).await
     }
 
     fn metrics(&self) -> BackendResult<String> {
-        let engine = &self.shared.engine;
-        let o = engine.overview().map_err(engine_error)?;
-        let h = engine.health().map_err(engine_error)?;
-        Ok(crate::metrics::render(&crate::metrics::AccountSnapshot {
-            equity: o.total,
-            cash: o.available,
-            realised_pnl: o.realised_pnl,
-            unrealised_pnl: o.unrealised_pnl,
-            open_positions: o.open_positions,
-            pending_intents: h.pending_intents,
-            auto_trading: engine.settings().auto_trading,
-        }))
+        operator::metrics(&self.shared)
     }
 
     fn positions(&self) -> Vec<PositionView> {

@@ -20,6 +20,7 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde_json::{Map, Value, json};
 use std::str::FromStr;
 
+pub(crate) mod operator;
 mod wallet;
 
 /// Most opportunities one request may list.
@@ -40,7 +41,6 @@ const MAX_MARKET_ID: usize = 200;
 pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
     Router::new()
         .route("/healthz", get(healthz::<B>))
-        .route("/metrics", get(metrics::<B>))
         .route("/api/positions", get(positions::<B>).post(enter::<B>))
         .route("/api/positions/history", get(history::<B>))
         .route("/api/positions/{id}", get(position::<B>).delete(close::<B>))
@@ -49,6 +49,7 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/api/opportunities", get(opportunities::<B>))
         .route("/api/opportunities/scan", post(scan::<B>))
         .merge(wallet::routes::<B>())
+        .merge(operator::routes::<B>())
         .route("/api/dashboard/overview", get(overview::<B>))
         .route("/api/dashboard/performance", get(performance::<B>))
         .route("/api/whales", get(whales::<B>))
@@ -60,8 +61,6 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/api/info/trends", get(trends::<B>))
         .route("/api/plugins", get(plugins::<B>))
         .route("/api/plugins/{kind}/{name}/params", put(set_plugin_params::<B>))
-        .route("/api/notifications", get(notifications::<B>))
-        .route("/api/notifications/{channel}", put(set_notification_events::<B>))
         // Unknown API paths answer JSON like every other API error, not an empty 404.
         .route("/api/{*rest}", any(no_such_endpoint))
         .merge(csv::routes::<B>())
@@ -191,31 +190,6 @@ async fn healthz<B: Backend>(State(state): State<AppState<B>>) -> Response {
                 .into_response()
         }
     }
-}
-
-/// The content type of the Prometheus text exposition format.
-const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// `GET /metrics`: the Prometheus text exposition (behind the token like the API; a separate
-/// listener without it is [`crate::metrics_router`]).
-async fn metrics<B: Backend>(State(state): State<AppState<B>>) -> AppResult<Response> {
-    exposition(&state.backend).await
-}
-
-async fn exposition<B: Backend>(backend: &std::sync::Arc<B>) -> AppResult<Response> {
-    let text = off_workers(backend, Backend::metrics).await?;
-    Ok(([(axum::http::header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response())
-}
-
-/// Only `/metrics`, without access control: for a listener of its own (`[metrics] listen`),
-/// bound where only the scraper reaches it.
-pub(crate) fn metrics_routes<B: Backend>() -> Router<std::sync::Arc<B>> {
-    Router::new()
-        .route(
-            "/metrics",
-            get(|State(backend): State<std::sync::Arc<B>>| async move { exposition(&backend).await }),
-        )
-        .fallback(|| async { AppError::not_found("only /metrics is served here") })
 }
 
 async fn no_such_endpoint() -> AppError {
@@ -512,42 +486,6 @@ async fn plugins<B: Backend>(State(state): State<AppState<B>>) -> Response {
 
 /// `PUT /api/plugins/{kind}/{name}/params`: every value a finite number and a parameter the
 /// plugin declares, checked here so the backend only sees well-formed changes.
-async fn notifications<B: Backend>(State(state): State<AppState<B>>) -> Response {
-    axum::Json(json!({ "channels": state.backend.notification_events() })).into_response()
-}
-
-/// `PUT /api/notifications/{channel}` with `{"events": ["entry", …]}`: the events it is told.
-async fn set_notification_events<B: Backend>(
-    State(state): State<AppState<B>>,
-    ApiPath(channel): ApiPath<String>,
-    ApiJson(body): ApiJson<Value>,
-) -> AppResult<Response> {
-    let events = match &body {
-        Value::Object(o) if o.len() == 1 => o.get("events").and_then(Value::as_array),
-        _ => None,
-    };
-    let Some(events) = events else {
-        return Err(AppError::bad_request(
-            "the body must be {\"events\": [\"entry\", \"liquidation\", …]} (see GET /api/notifications)",
-        ));
-    };
-    let mut names = Vec::with_capacity(events.len());
-    for e in events {
-        match e.as_str() {
-            Some(name) => names.push(name.to_owned()),
-            None => {
-                return Err(AppError {
-                    status: StatusCode::UNPROCESSABLE_ENTITY,
-                    message: format!("events are names, got {e}"),
-                    fields: vec![FieldError { field: "events".into(), message: format!("not a name: {e}") }],
-                });
-            }
-        }
-    }
-    let channels = state.backend.set_notification_events(channel, names).await?;
-    Ok(axum::Json(json!({ "channels": channels })).into_response())
-}
-
 async fn set_plugin_params<B: Backend>(
     State(state): State<AppState<B>>,
     ApiPath((kind, name)): ApiPath<(String, String)>,
