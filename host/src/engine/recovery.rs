@@ -6,7 +6,7 @@ use super::ledger::{Account, reverse_fill};
 use super::orders::{FillReport, Placed};
 use super::{Inner, Result};
 use crate::exchange::{Side, TradeReport, TradeStatus};
-use crate::store::{Action, Intent, PositionStatus, Settlement, TradeRecord};
+use crate::store::{Action, Intent, IntentAmount, PositionStatus, Settlement, TradeRecord};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -64,6 +64,9 @@ fn find_fill(
     }
     let (order_id, fills) = orders
         .into_iter()
+        // Matched by time, an order that traded more than the intent asked for is not ours,
+        // whatever else fits: taking it would book shares the position never had.
+        .filter(|(_, fills)| intent.order_id.is_some() || fits(intent, fills))
         .min_by_key(|(_, fills)| fills.iter().map(|t| t.at_ms).min().unwrap_or(i64::MAX))?;
     let order_id = order_id.to_owned();
     let status = fills
@@ -80,6 +83,17 @@ fn find_fill(
         status,
         tx_hash: fills.iter().find_map(|t| t.tx_hash.clone()),
     })
+}
+
+/// Whether an order's fills are within what `intent` asked for: its shares, or its pUSD (to the
+/// cent: the venue rounds a market buy's shares).
+fn fits(intent: &Intent, fills: &[&TradeReport]) -> bool {
+    match intent.amount {
+        IntentAmount::Shares(asked) => fills.iter().map(|t| t.shares).sum::<Decimal>() <= asked,
+        IntentAmount::Usd(asked) => {
+            fills.iter().map(|t| t.shares * t.price).sum::<Decimal>() <= asked + Decimal::new(1, 2)
+        }
+    }
 }
 
 /// Writes settlement changes; a trade that failed is undone in its position and the account, in
@@ -421,6 +435,28 @@ mod tests {
         assert_eq!(by_time.order_id, "0xother");
         // An id with no trade yet is no fill, even with a candidate in the window.
         assert!(find_fill(&intent(Some("0xlater")), &trades, &none, &none, 0).is_none());
+    }
+
+    #[test]
+    fn matched_by_time_an_order_larger_than_the_intent_is_not_ours() {
+        let none = HashSet::new();
+        // The intent buys 10 pUSD: an order that spent 10 (20 × 0.5) fits; one of 40 × 0.5 does not.
+        let mut big = trade("t-big", "0xbig", 1_000_100);
+        big.shares = dec!(40);
+        let trades = [big.clone(), trade("t-fits", "0xfits", 1_000_200)];
+        assert_eq!(find_fill(&intent(None), &trades, &none, &none, 0).unwrap().order_id, "0xfits");
+        assert!(find_fill(&intent(None), &[big.clone()], &none, &none, 0).is_none());
+        // A sell of 321.45 shares never takes a fill of 529.63.
+        let sell =
+            Intent { action: Action::Sell, amount: IntentAmount::Shares(dec!(321.45)), ..intent(None) };
+        let sold = |id: &str, shares| TradeReport { side: Side::Sell, shares, ..trade(id, id, 1_000_300) };
+        assert!(find_fill(&sell, &[sold("0xlarge", dec!(529.63))], &none, &none, 0).is_none());
+        assert_eq!(
+            find_fill(&sell, &[sold("0xours", dec!(321.45))], &none, &none, 0).unwrap().shares,
+            dec!(321.45)
+        );
+        // With the order's id from its acknowledgement, the venue's record stands as it is.
+        assert_eq!(find_fill(&intent(Some("0xbig")), &[big], &none, &none, 0).unwrap().shares, dec!(40));
     }
 
     #[test]
