@@ -327,10 +327,20 @@ async fn the_watcher_tells_link_failures_recoveries_and_the_days_summary() {
     let entry = until("the entry", || {
         mock.webhooks()
             .into_iter()
-            .find(|h| h["event"] == "entry" && h["title"] == format!("Position {}: bought YES", p.id))
+            .find(|h| h["event"] == "entry" && h["title"] == format!("Position {} entered", p.id))
     })
     .await;
-    assert!(entry["text"].as_str().is_some_and(|t| t.starts_with(&market.question)), "{entry}");
+    let text = entry["text"].as_str().unwrap_or_default();
+    assert!(text.starts_with(&market.question), "{entry}");
+    let held = engine.position(p.id).unwrap().position;
+    for (side, leg) in [("YES", &held.legs[0]), ("NO", &held.legs[1])] {
+        let said = format!(
+            "{side} {} shares at {}",
+            leg.bought.normalize(),
+            leg.entry_price().round_dp(4).normalize()
+        );
+        assert!(text.contains(&said), "{said} in {text}");
+    }
     let before = engine.now_ms();
     sim.advance(86_400_000);
     let summary =
@@ -338,6 +348,8 @@ async fn the_watcher_tells_link_failures_recoveries_and_the_days_summary() {
             .await;
     let date = equilibrage::clock::utc_date(before);
     assert_eq!(summary["title"], format!("Daily summary, {date} (UTC)"));
+    let entries = mock.webhooks().iter().filter(|h| h["event"] == "entry").count();
+    assert_eq!(entries, 1, "one message for an entry, not one per side");
     assert!(
         summary["text"].as_str().is_some_and(|t| t.contains("1 open positions; 2 trades on")),
         "{summary}"
@@ -523,7 +535,7 @@ async fn the_bot_notifies_entries_and_its_log_never_shows_a_secret() {
     .await
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !mock.sent().iter().any(|s| s.text.contains(": bought ")) {
+    while !mock.sent().iter().any(|s| s.text.starts_with("Position ") && s.text.contains(" entered\n")) {
         assert!(
             Instant::now() < deadline,
             "no entry on Telegram: sent {:?}, requests {:?}\n{}",

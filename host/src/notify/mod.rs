@@ -274,6 +274,7 @@ impl Notifier {
         let events = engine.subscribe();
         let plugin_events = plugins.subscribe();
         let seen = Seen {
+            entered: engine.positions().iter().map(|v| v.position.id).collect(),
             restarts: restarts_of(&engine.loops()),
             net_down: engine.safety_net_down(),
             link_down: probe.as_ref().and_then(|p| p()),
@@ -292,12 +293,12 @@ impl Notifier {
     ) {
         let mut tick = tokio::time::interval(WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let Seen { mut restarts, mut net_down, mut link_down, mut day } = seen;
+        let Seen { mut entered, mut restarts, mut net_down, mut link_down, mut day } = seen;
         loop {
             tokio::select! {
                 event = events.recv() => match event {
                     Ok(event) => {
-                        if let Some(note) = engine_note(&engine, &event) {
+                        if let Some(note) = engine_note(&engine, &event, &mut entered) {
                             self.notify(&note);
                         }
                     }
@@ -434,6 +435,8 @@ impl Notifier {
 
 /// What the watcher last saw, to tell changes.
 struct Seen {
+    /// Open positions whose entry was told (or that were open when the watcher started).
+    entered: HashSet<u64>,
     restarts: Vec<(String, u64)>,
     net_down: Option<String>,
     link_down: Option<String>,
@@ -506,10 +509,21 @@ fn leg_name(leg: Leg) -> &'static str {
     }
 }
 
-/// The message an engine event makes, if any.
-fn engine_note(engine: &Engine, event: &EngineEvent) -> Option<Note> {
+/// The message an engine event makes, if any. An entry is told once, when both sides are held
+/// (`entered` remembers which were); its two buys are not told one by one.
+fn engine_note(engine: &Engine, event: &EngineEvent, entered: &mut HashSet<u64>) -> Option<Note> {
     match event {
+        EngineEvent::TradeExecuted { trade } if trade.purpose == Purpose::Entry => None,
         EngineEvent::TradeExecuted { trade } => Some(trade_note(engine, trade)),
+        EngineEvent::PositionUpdate { position, .. } => {
+            if !position.status.is_open() {
+                entered.remove(&position.id);
+                return None;
+            }
+            let held = position.legs.iter().all(|l| l.bought > rust_decimal::Decimal::ZERO);
+            (position.status == crate::store::PositionStatus::Active && held && entered.insert(position.id))
+                .then(|| entry_note(position))
+        }
         EngineEvent::Error { source, message, at_ms } => Some(Note {
             kind: EventKind::Error,
             title: format!("Error ({source})"),
@@ -520,10 +534,39 @@ fn engine_note(engine: &Engine, event: &EngineEvent) -> Option<Note> {
     }
 }
 
+/// One message for an entry: both sides, what they cost, and the score it was entered on.
+fn entry_note(p: &crate::store::Position) -> Note {
+    let side = |i: usize| {
+        let l = &p.legs[i];
+        format!(
+            "{} {} shares at {}",
+            leg_name(if i == 0 { Leg::Yes } else { Leg::No }),
+            l.bought.normalize(),
+            l.entry_price().round_dp(4).normalize()
+        )
+    };
+    let cost: rust_decimal::Decimal = p.legs.iter().map(|l| l.cost).sum();
+    let fees: rust_decimal::Decimal = p.legs.iter().map(|l| l.fees).sum();
+    let score = p.score.map(|s| format!(" Score {s:.1}.")).unwrap_or_default();
+    Note {
+        kind: EventKind::Entry,
+        title: format!("Position {} entered", p.id),
+        text: format!(
+            "{}\n{}, {}; {} pUSD, fees {}.{score}",
+            p.question,
+            side(0),
+            side(1),
+            cost.round_dp(2),
+            fees.round_dp(2)
+        ),
+        at_ms: p.opened_at_ms,
+    }
+}
+
 fn trade_note(engine: &Engine, t: &TradeRecord) -> Note {
     let question = engine.position(t.position_id).map(|v| v.position.question).unwrap_or_default();
     let (kind, what) = match t.purpose {
-        Purpose::Entry => (EventKind::Entry, "bought"),
+        Purpose::Entry => (EventKind::Entry, "bought"), // told as one entry, see `entry_note`
         Purpose::Liquidation => (EventKind::Liquidation, "liquidated"),
         Purpose::StopLoss => (EventKind::StopLoss, "stop-loss sold"),
         Purpose::TakeProfit => (EventKind::TakeProfit, "take-profit sold"),
