@@ -858,6 +858,18 @@ async fn every_page_fits_the_desktop_and_a_phone(s: &Session<'_>) {
             let client = fit["client"].as_i64().expect("clientWidth");
             let inner = fit["inner"].as_i64().expect("innerWidth");
             screenshot(b, &format!("{name}-{label}")).await;
+            // The sections this issue added, at this width too.
+            for (section, shot) in [("#notifications", "notifications"), ("#health", "health")] {
+                let there = js(
+                    b,
+                    "const e = document.querySelector(arguments[0]); if (e) e.scrollIntoView(); return !!e;",
+                    vec![json!(section)],
+                )
+                .await;
+                if there == json!(true) {
+                    screenshot(b, &format!("{name}-{shot}-{label}")).await;
+                }
+            }
             assert!(
                 scroll <= client && client <= inner,
                 "{path} at {width} px scrolls sideways: scrollWidth {scroll} > viewport {client}; too wide: {}",

@@ -163,6 +163,14 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
     shared.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Whether the body is declared JSON, as these services require for the bodies they read.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
 fn header_map(headers: &HeaderMap) -> HashMap<String, String> {
     headers
         .iter()
@@ -230,10 +238,7 @@ async fn telegram_answer(
         };
         return telegram_error(status, description);
     }
-    let json_body = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+    let json_body = is_json(headers);
     let Ok(request) = serde_json::from_slice::<Value>(body)
         .map_err(drop)
         .and_then(|v| if json_body && v.is_object() { Ok(v) } else { Err(()) })
@@ -305,8 +310,11 @@ async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let json_body = is_json(&headers);
     let answer = if let Some(status) = injected(&shared, "webhook") {
         (status, "upstream failure").into_response()
+    } else if !json_body {
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected application/json").into_response()
     } else {
         match serde_json::from_slice::<Value>(&body) {
             Ok(v) if v.is_object() => {
@@ -344,6 +352,9 @@ async fn discord(
         } else {
             (status, "upstream failure").into_response()
         }
+    } else if !is_json(&headers) {
+        // Discord reads a form or multipart body otherwise, where a JSON text is no message.
+        error(StatusCode::BAD_REQUEST, "Cannot send an empty message", 50006)
     } else {
         match serde_json::from_slice::<Value>(&body) {
             Ok(v) => {

@@ -251,7 +251,7 @@ impl ChannelConfig {
                     chat_id,
                     token_env: env_name(
                         name,
-                        "token_env",
+                        "notify.channels.token_env",
                         self.token_env.as_deref(),
                         "EQUILIBRAGE_TELEGRAM_TOKEN",
                     )?,
@@ -272,7 +272,12 @@ impl ChannelConfig {
                     stray(key, present)?;
                 }
                 Ok(Target::Webhook {
-                    url_env: env_name(name, "url_env", self.url_env.as_deref(), "EQUILIBRAGE_WEBHOOK_URL")?,
+                    url_env: env_name(
+                        name,
+                        "notify.channels.url_env",
+                        self.url_env.as_deref(),
+                        "EQUILIBRAGE_WEBHOOK_URL",
+                    )?,
                     format: self.format,
                 })
             }
@@ -304,7 +309,7 @@ impl ChannelConfig {
                 }
                 let token_env = match self.token_env.as_deref() {
                     None => None,
-                    Some(v) => Some(env_name(name, "token_env", Some(v), "")?),
+                    Some(v) => Some(env_name(name, "notify.channels.token_env", Some(v), "")?),
                 };
                 Ok(Target::Ntfy { server: server.trim_end_matches('/').to_owned(), topic, token_env })
             }
@@ -312,7 +317,7 @@ impl ChannelConfig {
     }
 }
 
-/// An environment variable's name: letters, digits and `_`.
+/// An environment variable's name (letters, digits and `_`), given as `key` or `default`.
 fn env_name(
     channel: &str,
     key: &'static str,
@@ -321,10 +326,6 @@ fn env_name(
 ) -> Result<String, (&'static str, String)> {
     let name = given.unwrap_or(default).trim();
     let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    let key = match key {
-        "url_env" => "notify.channels.url_env",
-        _ => "notify.channels.token_env",
-    };
     if ok {
         Ok(name.to_owned())
     } else {

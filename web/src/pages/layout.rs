@@ -120,6 +120,18 @@ pub(crate) fn last<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a s
     form.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// A long id (hash, condition id, address) for a table cell: its first `head` characters and
+/// last 6, the whole id on hover; an id short enough anyway shows whole.
+pub(crate) fn shortened(id: &str, head: usize) -> Markup {
+    let count = id.chars().count();
+    if count <= head + 8 {
+        return html! { span class="mono" { (id) } };
+    }
+    let start: String = id.chars().take(head).collect();
+    let end: String = id.chars().skip(count - 6).collect();
+    html! { span class="mono" title=(id) { (start) "…" (end) } }
+}
+
 /// Where a live transaction is looked up: Polygon's block explorer.
 pub(crate) const EXPLORER_TX: &str = "https://polygonscan.com/tx/";
 
@@ -127,13 +139,11 @@ pub(crate) const EXPLORER_TX: &str = "https://polygonscan.com/tx/";
 /// hover), a button that copies it, and with `explorer` a link to the block explorer. Only a
 /// well-formed hash (`0x` and 64 hex digits) is linked: it came from outside.
 pub(crate) fn tx_hash(hash: &str, explorer: bool) -> Markup {
-    let head: String = hash.chars().take(8).collect();
-    let tail: String = hash.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
     let well_formed =
         hash.len() == 66 && hash.starts_with("0x") && hash.bytes().skip(2).all(|b| b.is_ascii_hexdigit());
     html! {
         span class="tx" {
-            span class="mono" title=(hash) { (head) "…" (tail) }
+            (shortened(hash, 8))
             " "
             button type="button" class="copy" data-copy=(hash) title="Copy the transaction hash"
                 aria-label="Copy the transaction hash" { "Copy" }

@@ -2,7 +2,7 @@
 //! the resolved markets waiting for redemption (each with its Redeem button) and the journal of
 //! the transactions the bot sent.
 
-use super::layout::{alert, csrf_field, money, tx_hash};
+use super::layout::{alert, csrf_field, money, shortened, tx_hash};
 use crate::auth::Identity;
 use crate::backend::BackendResult;
 use crate::model::{ChainTxView, ChainView};
@@ -11,13 +11,6 @@ use maud::{Markup, html};
 
 /// Transactions the History page lists.
 const TRANSACTIONS: usize = 20;
-
-/// A condition id shortened for a table cell; the whole value is its title.
-fn short(text: &str) -> Markup {
-    let head: String = text.chars().take(10).collect();
-    let tail: String = text.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
-    html! { span class="mono" title=(text) { (head) "…" (tail) } }
-}
 
 /// Settings: pUSD and POL on chain, or why they are not shown.
 pub(crate) fn balances_panel(chain: &BackendResult<Option<ChainView>>, mode: &str) -> Markup {
@@ -94,7 +87,7 @@ pub(crate) fn redemptions_section(chain: &BackendResult<Option<ChainView>>, iden
                                     (d.question)
                                     @if d.neg_risk { " " small class="muted" { "(neg-risk)" } }
                                 }
-                                td { (short(&d.condition_id)) }
+                                td { (shortened(&d.condition_id, 10)) }
                                 td class="num" { (money(d.payout)) }
                                 td {
                                     form class="redeem" method="post" action="/history/redeem" {
@@ -131,7 +124,7 @@ fn transactions(txs: &[ChainTxView]) -> Markup {
                             td class="time" { (utc_time(t.created_at_ms)) }
                             td class="reason" title=(t.what) {
                                 @match &t.condition_id {
-                                    Some(c) => { (t.kind) " " (short(c)) }
+                                    Some(c) => { (t.kind) " " (shortened(c, 10)) }
                                     None => { (t.what) }
                                 }
                             }

@@ -2,7 +2,8 @@
 //! and an enter form each, and the signals behind them (news, whales, trends).
 
 use super::layout::{
-    self, Nav, alert, csrf_field, field_errors, fields_of, last, money, price, query_pairs, status_of,
+    self, Nav, alert, csrf_field, field_errors, fields_of, last, money, price, query_pairs, shortened,
+    status_of,
 };
 use crate::auth::Identity;
 use crate::backend::{BackendResult, FieldError};
@@ -306,17 +307,6 @@ fn sort_header(view: &View, sort: Sort, label: &str, numeric: bool) -> Markup {
     }
 }
 
-/// A market id for a row: a condition id (66 characters) shortened to its start and end, the
-/// whole id on hover (and in the row's `data-market-id`).
-fn short_id(id: &str) -> Markup {
-    if id.chars().count() <= 16 {
-        return html! { (id) };
-    }
-    let head: String = id.chars().take(6).collect();
-    let tail: String = id.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
-    html! { span class="mono" title=(id) { (head) "…" (tail) } }
-}
-
 /// The opportunities table with its pager (the live fragment); `entering` is an entry that
 /// was refused.
 fn opportunities_region(
@@ -365,7 +355,7 @@ fn opportunities_region(
                                 @if o.held { " " span class="tag" { "held" } }
                                 br;
                                 small class="muted" {
-                                    (o.category) " · " (short_id(&o.market_id)) " · " (o.scorer)
+                                    (o.category) " · " (shortened(&o.market_id, 6)) " · " (o.scorer)
                                 }
                             }
                             td class="factors" {
