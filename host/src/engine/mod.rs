@@ -20,7 +20,7 @@ mod types;
 mod whales;
 
 pub use history::{ClosedHistory, ClosedSummary, HistoryStats};
-pub use ledger::{Account, Overview, PositionPnl, mark, mark_leg, overview};
+pub use ledger::{Account, Overview, PositionPnl, cost_held, fee_of, mark, mark_leg, overview};
 pub use observer::{Decision, Observer, Scored, Seen};
 pub use plugin_io::setting_of_rule_param;
 pub use rules::{Exit, RulesSource, builtin};

@@ -3,6 +3,7 @@
 //! step's consequences (orders, fills, price points) land before the next step, so a run is a
 //! function of its data, plugins and settings alone.
 
+use super::attribution::{Attribution, AttributionSummary, attribute, summarise};
 use super::driver::{DecisionLog, Driver};
 use super::metrics::{self, Metrics, Sample};
 use super::overrides::Overrides;
@@ -12,7 +13,7 @@ use crate::engine::{Clock, Decision, Engine, EngineOptions, Settings, TrendsConf
 use crate::exchange::Exchange;
 use crate::exchange::sim::{SimConfig, SimExchange};
 use crate::plugins::{PluginKind, PluginOptions, Plugins};
-use crate::store::{Position, Store, TradeRecord};
+use crate::store::{Leg, Position, PricePoint, Store, TradeRecord};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 const DAY_MS: i64 = 86_400_000;
+/// A position's chart shows its market this long before it was entered and after it closed.
+const QUOTES_AROUND_MS: i64 = 3_600_000;
 
 /// Where a backtest's market data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +114,17 @@ pub struct RunReport {
     pub positions: Vec<Position>,
     pub trades: Vec<TradeRecord>,
     pub decisions: Vec<TimedDecision>,
+    /// Every closed position's P&L attribution, and their sum (runs stored before attribution
+    /// existed load without them).
+    #[serde(default)]
+    pub attribution: Vec<Attribution>,
+    #[serde(default)]
+    pub attribution_summary: AttributionSummary,
     pub stats: RunStats,
+    /// Each position's market quotes over its life (an hour either side), for its chart: kept
+    /// in the results store beside the report, not in its JSON.
+    #[serde(skip)]
+    pub quotes: Vec<(u64, Vec<PricePoint>)>,
 }
 
 impl RunReport {
@@ -123,6 +136,7 @@ impl RunReport {
         copy.id = None;
         copy.label = String::new();
         copy.stats = RunStats::default();
+        copy.quotes.clear();
         serde_json::to_string(&copy).unwrap_or_default()
     }
 }
@@ -259,6 +273,21 @@ impl Backtest {
         let positions = read.positions()?;
         let trades = read.trades()?;
         let metrics = metrics::compute(self.cash, &driver.samples, &positions, &trades);
+        let end_ms = driver.now.load(Ordering::Acquire);
+        let mut quotes = Vec::with_capacity(positions.len());
+        let mut attribution = Vec::new();
+        for p in &positions {
+            let from = p.opened_at_ms.saturating_sub(QUOTES_AROUND_MS);
+            let to = p.closed_at_ms.unwrap_or(end_ms).saturating_add(QUOTES_AROUND_MS);
+            let points = read.prices(&p.market_id, from, to)?;
+            let winner = driver
+                .resolutions
+                .get(&p.market_id)
+                .and_then(|token| Leg::BOTH.into_iter().find(|&l| p.leg(l).token == *token));
+            attribution.extend(attribute(p, &trades, &points, winner));
+            quotes.push((p.id, points));
+        }
+        let attribution_summary = summarise(&attribution);
         let decisions = std::mem::take(&mut *log.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let mut stats = std::mem::take(&mut driver.stats);
         stats.wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -274,7 +303,10 @@ impl Backtest {
             positions,
             trades,
             decisions,
+            attribution,
+            attribution_summary,
             stats,
+            quotes,
         })
     }
 

@@ -61,6 +61,8 @@ pub(super) struct Driver {
     pub(super) deferred: Vec<Timed>,
     pub(super) samples: Vec<Sample>,
     pub(super) stats: RunStats,
+    /// Markets resolved in the data: condition id → winning token.
+    pub(super) resolutions: std::collections::HashMap<String, String>,
     pub(super) done: bool,
 }
 
@@ -91,6 +93,7 @@ impl Driver {
             deferred: Vec::new(),
             samples: Vec::new(),
             stats: RunStats::default(),
+            resolutions: std::collections::HashMap::new(),
             done: false,
         }
     }
@@ -191,6 +194,9 @@ impl Driver {
 
     /// Hands over a market event and waits for what it set off.
     async fn market(&mut self, e: MarketEvent, at_ms: i64) {
+        if let MarketEvent::Resolved { market, winning_token, .. } = &e {
+            self.resolutions.insert(market.clone(), winning_token.clone());
+        }
         if self.feeding(at_ms) {
             self.stats.market_events += 1;
             self.engine.on_market_event(e).await;

@@ -1,6 +1,7 @@
 //! The strategy lab: recordings of what the engine sees and decides, a replay venue, and
 //! backtests that run the same engine on recorded (or simulated) time.
 
+mod attribution;
 mod backtest;
 mod codec;
 mod diff;
@@ -14,10 +15,12 @@ pub mod recording;
 mod replay;
 mod results;
 mod segment;
+mod stats;
 mod sweep;
 #[cfg(test)]
 mod tests;
 
+pub use attribution::{Attribution, AttributionSummary, attribute, quote_at, summarise};
 pub use backtest::{Backtest, DataSource, RunReport, RunStats, Schedule, TimedDecision};
 pub use diff::{DiffRow, diff_runs};
 pub use export::{Exported, export_recording, export_run, export_sweep};
@@ -26,8 +29,9 @@ pub use overrides::Overrides;
 pub use record::{Record, Timed};
 pub use recorder::{RecordSink, Recorder, RecorderConfig, RecorderStats};
 pub use replay::ReplayVenue;
-pub use results::ResultsStore;
+pub use results::{Comparison, ResultsStore};
 pub use segment::{Ending, FORMAT_VERSION, SegmentHeader, read_header, read_segment};
+pub use stats::{Estimate, spearman};
 pub use sweep::{Axis, Objective, Range, Space, Sweep, SweepOutcome, SweepReport, SweepRow};
 
 use std::path::PathBuf;

@@ -232,7 +232,8 @@ pub struct Sweep {
     pub top: usize,
     /// Runs at once.
     pub threads: usize,
-    /// Keep each run's decisions (every scan's scored candidates): large over many runs.
+    /// Keep each run's decisions (every scan's scored candidates) and its positions' quotes:
+    /// large over many runs.
     pub keep_decisions: bool,
 }
 
@@ -386,6 +387,7 @@ impl Sweep {
             let mut r = r.map_err(|e| failed(i, e))?;
             if !self.keep_decisions {
                 r.decisions = Vec::new();
+                r.quotes = Vec::new();
             }
             trained.push(r);
         }
@@ -410,6 +412,7 @@ impl Sweep {
                 let mut r = r.map_err(|e| failed(*i, e))?;
                 if !self.keep_decisions {
                     r.decisions = Vec::new();
+                    r.quotes = Vec::new();
                 }
                 held[*i] = Some(r);
             }

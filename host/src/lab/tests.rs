@@ -135,7 +135,10 @@ fn report(positions: Vec<Position>) -> super::RunReport {
         positions,
         trades: Vec::new(),
         decisions: Vec::new(),
+        attribution: Vec::new(),
+        attribution_summary: super::AttributionSummary::default(),
         stats: super::RunStats::default(),
+        quotes: Vec::new(),
     }
 }
 
@@ -436,4 +439,61 @@ fn books_read_back_exactly_however_they_were_stored_and_version_one_still_reads(
     std::fs::create_dir(&old).unwrap();
     std::fs::write(recording::segment_path(&old, 1), &bytes).unwrap();
     assert_eq!(read_back(&old), got);
+}
+
+/// A simulated month traded with a low threshold: every closed position's attribution adds up
+/// exactly to its P&L (and that P&L is the ledger's), the sum over the run is the sum of the
+/// positions, and the results store gives back the attribution and each position's quotes.
+#[test]
+fn attribution_adds_up_exactly_over_every_position_of_a_simulated_month() {
+    use super::ResultsStore;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("plugins");
+    crate::plugins::install_defaults(&dir).unwrap();
+    let mut bt = Backtest::new(
+        DataSource::Sim { seed: 5, days: 30, markets: 12, start_ms: SimConfig::default().start_ms },
+        PluginOptions::new(&dir, None),
+    );
+    // Trade often and leave often: low threshold, more slots, tighter liquidation, stops and
+    // targets, markets that resolve within the month; scans and sweeps less often than live.
+    bt.settings.auto_trading = true;
+    bt.settings.opportunity_threshold = 1;
+    bt.settings.max_positions = 6;
+    bt.settings.liquidation_drop_percent = dec!(15);
+    bt.settings.stop_loss_percent = dec!(20);
+    bt.settings.take_profit_percent = dec!(20);
+    bt.settings.max_days_to_end = 20;
+    bt.settings.scan_interval_secs = 3_600;
+    bt.settings.sweep_interval_secs = 600;
+    let mut r = bt.run(&|_, _| {}).unwrap();
+    let closed: Vec<&Position> = r
+        .positions
+        .iter()
+        .filter(|p| !p.status.is_open() && p.legs.iter().any(|l| !l.bought.is_zero()))
+        .collect();
+    assert!(closed.len() >= 10, "a month of trading closes positions: {}", closed.len());
+    assert_eq!(r.attribution.len(), closed.len(), "one attribution per closed position");
+    for (a, p) in r.attribution.iter().zip(&closed) {
+        assert_eq!(a.position_id, p.id);
+        assert_eq!(a.pnl, crate::engine::mark(p, [None, None]).realised, "position {}", p.id);
+        assert_eq!(a.parts_sum(), a.pnl, "position {}: {a:?}", p.id);
+    }
+    assert!(r.attribution.iter().any(|a| a.liquidated.is_some()), "some positions were liquidated");
+    assert!(
+        r.attribution.iter().all(|a| a.entry_mid.iter().all(Option::is_some)),
+        "every entry's quotes were recorded"
+    );
+    assert!(r.attribution.iter().any(|a| a.hold_to_resolution.is_some()), "some markets resolved");
+    let s = &r.attribution_summary;
+    assert_eq!(s.pnl, r.attribution.iter().map(|a| a.pnl).sum::<Decimal>());
+    assert_eq!(s.spread + s.fees + s.liquidated_leg + s.kept_leg, s.pnl);
+
+    let first = closed[0].id;
+    let store = ResultsStore::open(root.path()).unwrap();
+    let id = store.put(&mut r).unwrap();
+    let back = store.get_without_decisions(id).unwrap().unwrap();
+    assert_eq!(back.attribution, r.attribution);
+    let quotes = store.quotes(id, first).unwrap();
+    assert!(!quotes.is_empty() && quotes.windows(2).all(|w| w[0].at_ms < w[1].at_ms));
+    assert_eq!(quotes, r.quotes.iter().find(|(p, _)| *p == first).unwrap().1);
 }

@@ -264,13 +264,11 @@ pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) ->
             Some(b) => Some(run_one(b)?),
             None => None,
         };
-        if let Some(store) = &store {
-            store.put(&mut a)?;
-        }
         match b {
             Some(mut b) => {
                 if let Some(store) = &store {
-                    store.put(&mut b)?;
+                    let c = store.put_comparison(&args.output.label, &mut a, &mut b)?;
+                    writeln!(out, "stored as comparison {} (runs {} and {})", c.id, c.a, c.b)?;
                 }
                 write!(out, "{}", side_by_side(&a, &b))?;
                 write!(out, "{}", diff_table(&a, &b))?;
@@ -278,6 +276,9 @@ pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) ->
                 all.push(b);
             }
             None => {
+                if let Some(store) = &store {
+                    store.put(&mut a)?;
+                }
                 write!(out, "{}", summary(&a))?;
                 all.push(a);
             }
@@ -373,10 +374,24 @@ fn rows(r: &RunReport) -> Vec<(&'static str, String)> {
         ("liquidations", m.liquidations.to_string()),
         ("fees (pUSD)", m.fees.round_dp(2).to_string()),
         ("exposure", format!("{} %", m.exposure_percent.round_dp(1))),
+        ("spread paid", r.attribution_summary.spread.round_dp(2).to_string()),
+        ("liq. vs hold", estimate(r.attribution_summary.rule_vs_hold.as_ref())),
+        ("liq. vs pair", estimate(r.attribution_summary.rule_vs_pair.as_ref())),
         ("days", m.days.to_string()),
         ("events / scans", format!("{} / {}", r.stats.market_events, r.stats.scans)),
         ("wall time", format!("{}.{:03} s", r.stats.wall_ms / 1000, r.stats.wall_ms % 1000)),
     ]
+}
+
+/// A mean per position with its 95 % interval and count: `+1.20 [−0.40, 2.80] n=14`.
+fn estimate(e: Option<&equilibrage::lab::Estimate>) -> String {
+    let Some(e) = e else { return "-".to_owned() };
+    match (e.low, e.high) {
+        (Some(l), Some(h)) => {
+            format!("{} [{}, {}] n={}", e.mean.round_dp(2), l.round_dp(2), h.round_dp(2), e.n)
+        }
+        _ => format!("{} n={}", e.mean.round_dp(2), e.n),
+    }
 }
 
 fn summary(r: &RunReport) -> String {
