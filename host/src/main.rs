@@ -355,7 +355,7 @@ fn run(common: &Common) -> anyhow::Result<()> {
             "engine ready"
         );
         // The lab's recorder (`[lab.recording]`): what the engine sees and decides, off its path.
-        let _recorder = if config.lab.recording.enabled {
+        let recorder = if config.lab.recording.enabled {
             Some(lab_cli::start_recorder(&config, &engine)?)
         } else {
             None
@@ -438,8 +438,20 @@ fn run(common: &Common) -> anyhow::Result<()> {
             .access_kept_in(&store_for_keys, config.web.secure_cookies, config.web.session_ttl())
             .context("the dashboard's logged-out sessions")?
             .with_hosts(config.web.hosts.clone());
-        let mut backend =
-            web_backend::HostBackend::new(runtime, venue, engine, wallet).with_notifier(notifier);
+        // The lab (`/lab`): stored results, and backtests the dashboard starts, run at the lowest
+        // priority on a thread of their own.
+        let lab = web_backend::HostLab::start(
+            config.data.dir.clone(),
+            plugin_options(&config),
+            runtime.clone(),
+            engine.clone(),
+            config.signals.trends.clone(),
+            recorder.as_ref().map(|r| r.dir().to_owned()),
+        )
+        .context("starting the lab")?;
+        let mut backend = web_backend::HostBackend::new(runtime, venue, engine, wallet)
+            .with_notifier(notifier)
+            .with_lab(std::sync::Arc::new(lab));
         if let Some(status) = news_status {
             backend = backend.with_news_status(status);
         }

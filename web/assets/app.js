@@ -300,6 +300,14 @@
     }
   });
 
+  // Regions that hold something in progress (a lab job: `data-poll="on"` inside) are fetched
+  // again every second until the server says nothing runs there any more.
+  setInterval(function () {
+    regions().forEach(function (el) {
+      if (el.querySelector('[data-poll="on"]')) refresh(el);
+    });
+  }, 1000);
+
   setStatus(false);
   connect();
 })();

@@ -133,6 +133,10 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// Live events; a subscriber that falls behind misses events and is told so by `Lagged`.
     fn subscribe(&self) -> broadcast::Receiver<LiveEvent>;
+    /// The strategy lab, where the bot runs one.
+    fn lab(&self) -> Option<Arc<dyn crate::lab::Lab>> {
+        None
+    }
 
     /// Changes settings, all or nothing: `patch` is a JSON object of setting name → value.
     fn update_settings(
@@ -253,6 +257,9 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
     }
     fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         (**self).subscribe()
+    }
+    fn lab(&self) -> Option<Arc<dyn crate::lab::Lab>> {
+        (**self).lab()
     }
     fn update_settings(
         &self,

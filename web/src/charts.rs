@@ -1,5 +1,5 @@
-//! Server-side SVG charts for the History page: the realised equity curve and the P&L of each
-//! closed position. Presentation attributes only (the CSP forbids inline styles); floats are used
+//! Server-side SVG charts for the History page (the realised equity curve and the P&L of each
+//! closed position) and the drawing helpers the Lab's charts share. Presentation attributes only (the CSP forbids inline styles); floats are used
 //! for drawing coordinates only, never for the values shown as text.
 
 use crate::model::Performance;
@@ -8,34 +8,34 @@ use maud::{Markup, html};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 
-const WIDTH: f64 = 640.0;
-const HEIGHT: f64 = 240.0;
-const LEFT: f64 = 72.0;
-const RIGHT: f64 = 12.0;
-const TOP: f64 = 12.0;
-const BOTTOM: f64 = 28.0;
+pub(crate) const WIDTH: f64 = 640.0;
+pub(crate) const HEIGHT: f64 = 240.0;
+pub(crate) const LEFT: f64 = 72.0;
+pub(crate) const RIGHT: f64 = 12.0;
+pub(crate) const TOP: f64 = 12.0;
+pub(crate) const BOTTOM: f64 = 28.0;
 /// Bars beyond this many would be thinner than a pixel on a phone; the most recent are drawn.
 const MAX_BARS: usize = 300;
 
-const POS: &str = "#2e7d32";
-const NEG: &str = "#c62828";
+pub(crate) const POS: &str = "#2e7d32";
+pub(crate) const NEG: &str = "#c62828";
 
-fn f(value: Decimal) -> f64 {
+pub(crate) fn f(value: Decimal) -> f64 {
     value.to_f64().unwrap_or(0.0)
 }
 
 #[expect(clippy::cast_precision_loss, reason = "a drawing coordinate; a pixel is far coarser")]
-fn ms_f64(ms: i64) -> f64 {
+pub(crate) fn ms_f64(ms: i64) -> f64 {
     ms as f64
 }
 
 #[expect(clippy::cast_precision_loss, reason = "a drawing coordinate; a pixel is far coarser")]
-fn count_f64(n: usize) -> f64 {
+pub(crate) fn count_f64(n: usize) -> f64 {
     n as f64
 }
 
 /// A linear map from `[lo, hi]` onto `[out_lo, out_hi]` (a flat range maps to the middle).
-fn scale(value: f64, lo: f64, hi: f64, out_lo: f64, out_hi: f64) -> f64 {
+pub(crate) fn scale(value: f64, lo: f64, hi: f64, out_lo: f64, out_hi: f64) -> f64 {
     if hi - lo <= f64::EPSILON {
         return f64::midpoint(out_lo, out_hi);
     }
@@ -43,7 +43,7 @@ fn scale(value: f64, lo: f64, hi: f64, out_lo: f64, out_hi: f64) -> f64 {
 }
 
 /// The value range to draw, widened a little so the line does not touch the frame.
-fn padded(lo: f64, hi: f64) -> (f64, f64) {
+pub(crate) fn padded(lo: f64, hi: f64) -> (f64, f64) {
     let span = hi - lo;
     if span <= f64::EPSILON {
         let pad = (hi.abs() * 0.01).max(1.0);
@@ -53,7 +53,7 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
     }
 }
 
-fn frame(id: &str, title: &str, body: &Markup) -> Markup {
+pub(crate) fn frame(id: &str, title: &str, body: &Markup) -> Markup {
     html! {
         svg id=(id) class="chart" xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (WIDTH) " " (HEIGHT) }
             role="img" aria-labelledby={ (id) "-title" } preserveAspectRatio="xMidYMid meet" {
@@ -65,7 +65,7 @@ fn frame(id: &str, title: &str, body: &Markup) -> Markup {
     }
 }
 
-fn empty(text: &str) -> Markup {
+pub(crate) fn empty(text: &str) -> Markup {
     html! {
         text x=(f64::midpoint(LEFT, WIDTH - RIGHT)) y=(HEIGHT / 2.0) text-anchor="middle" fill="currentColor" {
             (text)
@@ -73,14 +73,14 @@ fn empty(text: &str) -> Markup {
     }
 }
 
-fn y_label(y: f64, text: &str) -> Markup {
+pub(crate) fn y_label(y: f64, text: &str) -> Markup {
     html! {
         text class="label" x=(LEFT - 6.0) y=(format!("{:.1}", y + 4.0)) text-anchor="end" font-size="11"
             fill="currentColor" { (text) }
     }
 }
 
-fn x_label(x: f64, anchor: &str, text: &str) -> Markup {
+pub(crate) fn x_label(x: f64, anchor: &str, text: &str) -> Markup {
     html! {
         text class="label" x=(format!("{x:.1}")) y=(HEIGHT - 8.0) text-anchor=(anchor) font-size="11"
             fill="currentColor" { (text) }

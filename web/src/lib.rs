@@ -14,6 +14,7 @@ mod csv;
 mod error;
 #[cfg(test)]
 mod fake;
+mod lab;
 mod limit;
 mod live;
 mod model;
@@ -23,6 +24,7 @@ mod query;
 pub use auth::{Access, CSP, CSRF_FIELD, CSRF_HEADER, Identity, MAX_BODY, SESSION_COOKIE};
 pub use backend::{Backend, BackendError, BackendResult, FieldError};
 pub use error::AppError;
+pub use lab::*;
 pub use model::*;
 pub use query::{HistoryQuery, utc_day, utc_time};
 
@@ -59,6 +61,7 @@ pub fn router<B: Backend>(backend: B, access: Access) -> Router {
     Router::new()
         .merge(pages::routes::<B>())
         .merge(api::routes::<B>())
+        .merge(lab::routes::<B>())
         .merge(live::routes::<B>())
         .merge(assets::routes::<B>())
         .with_state(state)

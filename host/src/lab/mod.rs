@@ -7,6 +7,7 @@ mod codec;
 mod diff;
 mod driver;
 mod export;
+mod jobs;
 mod metrics;
 mod overrides;
 mod record;
@@ -24,6 +25,7 @@ pub use attribution::{Attribution, AttributionSummary, attribute, quote_at, summ
 pub use backtest::{Backtest, DataSource, RunReport, RunStats, Schedule, TimedDecision};
 pub use diff::{DiffRow, diff_runs};
 pub use export::{Exported, export_recording, export_run, export_sweep};
+pub use jobs::{JobResult, JobSpec, JobState, JobStatus, Jobs};
 pub use metrics::Metrics;
 pub use overrides::Overrides;
 pub use record::{Record, Timed};
@@ -64,3 +66,19 @@ pub enum LabError {
 
 /// Result of a lab operation.
 pub type Result<T, E = LabError> = std::result::Result<T, E>;
+
+/// Gives the calling thread (the recorder's, a lab job's) the lowest scheduling priority of a
+/// normal thread, so that on a busy machine it works when the trading threads leave a core free,
+/// not in their way.
+pub(crate) fn yield_to_trading() {
+    #[cfg(target_os = "linux")]
+    {
+        #[allow(unsafe_code, reason = "setpriority(2) is a plain syscall on the calling thread")]
+        // SAFETY: no memory is passed; on Linux the nice value is per thread, and `who = 0` with
+        // PRIO_PROCESS names the calling thread.
+        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+        if done != 0 {
+            tracing::debug!("a lab thread runs at normal priority (setpriority refused)");
+        }
+    }
+}

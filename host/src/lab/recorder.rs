@@ -172,7 +172,7 @@ impl Recorder {
         let thread = std::thread::Builder::new()
             .name("recorder".into())
             .spawn(move || {
-                yield_to_trading();
+                super::yield_to_trading();
                 job.run(&rx)
             })
             .map_err(|e| LabError::Io {
@@ -371,22 +371,6 @@ impl Job {
             now,
             Some(&active),
         )
-    }
-}
-
-/// Gives the calling thread (the recorder's) the lowest scheduling priority of a normal thread,
-/// so that on a busy machine it compresses and writes when the trading threads leave a core
-/// free, not in their way; a recorder that falls behind drops records and says so (gap records).
-fn yield_to_trading() {
-    #[cfg(target_os = "linux")]
-    {
-        #[allow(unsafe_code, reason = "setpriority(2) is a plain syscall on the calling thread")]
-        // SAFETY: no memory is passed; on Linux the nice value is per thread, and `who = 0` with
-        // PRIO_PROCESS names the calling thread.
-        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
-        if done != 0 {
-            tracing::debug!("the recorder runs at normal priority (setpriority refused)");
-        }
     }
 }
 

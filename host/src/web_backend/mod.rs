@@ -5,12 +5,14 @@
 
 mod events;
 mod history;
+mod lab;
 mod operator;
 mod settings_form;
 mod venue;
 mod views;
 mod wallet;
 
+pub use lab::HostLab;
 pub use venue::Venue;
 pub use wallet::WalletInfo;
 
@@ -63,6 +65,8 @@ struct Shared {
     chain: std::sync::OnceLock<(Arc<crate::chain::Chain>, bool)>,
     /// The notification channels (set once).
     notifier: std::sync::OnceLock<crate::notify::Notifier>,
+    /// The strategy lab (set once).
+    lab: std::sync::OnceLock<Arc<HostLab>>,
 }
 
 impl HostBackend {
@@ -87,6 +91,7 @@ impl HostBackend {
             whales,
             chain: std::sync::OnceLock::new(),
             notifier: std::sync::OnceLock::new(),
+            lab: std::sync::OnceLock::new(),
         });
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
@@ -116,6 +121,13 @@ impl HostBackend {
         if self.shared.whales.set(status).is_err() {
             tracing::warn!("a second whale tracker status handle was ignored");
         }
+        self
+    }
+
+    /// Serves the strategy lab's pages and API from `lab`.
+    #[must_use]
+    pub fn with_lab(self, lab: Arc<HostLab>) -> Self {
+        let _ = self.shared.lab.set(lab);
         self
     }
 
@@ -516,6 +528,10 @@ impl Backend for HostBackend {
 
     fn trend_windows(&self) -> Vec<u64> {
         self.shared.engine.trend_windows()
+    }
+
+    fn lab(&self) -> Option<Arc<dyn equilibrage_web::Lab>> {
+        self.shared.lab.get().map(|l| Arc::clone(l) as Arc<dyn equilibrage_web::Lab>)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {

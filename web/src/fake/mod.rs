@@ -9,6 +9,8 @@ use std::str::FromStr as _;
 use std::sync::Mutex;
 use tokio::sync::broadcast;
 
+pub(crate) mod lab;
+
 /// Text that must render inert.
 pub(crate) const HOSTILE: &str = "<script>alert(1)</script>";
 
@@ -131,6 +133,8 @@ pub(crate) struct Fake {
     pub slow_trades: Option<(std::sync::mpsc::Sender<()>, Mutex<std::sync::mpsc::Receiver<()>>)>,
     /// The notification channels' events: by default a Telegram channel told entries and errors.
     pub notify: Mutex<Vec<NotifyEventsView>>,
+    /// The lab: by default one with a run, a comparison and a sweep.
+    pub lab: Option<std::sync::Arc<lab::FakeLab>>,
 }
 
 /// The events a channel may be told, as the host names them.
@@ -289,6 +293,7 @@ impl Default for Fake {
             down: None,
             slow_trades: None,
             notify: Mutex::new(vec![notify_channel("phone", &["entry", "error"])]),
+            lab: Some(std::sync::Arc::new(lab::FakeLab::default())),
         }
     }
 }
@@ -586,6 +591,9 @@ impl Backend for Fake {
 
     fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.events.subscribe()
+    }
+    fn lab(&self) -> Option<std::sync::Arc<dyn crate::lab::Lab>> {
+        self.lab.clone().map(|l| l as std::sync::Arc<dyn crate::lab::Lab>)
     }
 
     async fn update_settings(

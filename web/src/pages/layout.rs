@@ -16,14 +16,16 @@ pub(crate) enum Nav {
     History,
     Settings,
     Plugins,
+    Lab,
 }
 
-const LINKS: [(Nav, &str, &str); 5] = [
+const LINKS: [(Nav, &str, &str); 6] = [
     (Nav::Dashboard, "/", "Dashboard"),
     (Nav::Scanner, "/scanner", "Scanner"),
     (Nav::History, "/history", "History"),
     (Nav::Settings, "/settings", "Settings"),
     (Nav::Plugins, "/plugins", "Plugins"),
+    (Nav::Lab, "/lab", "Lab"),
 ];
 
 /// A whole page: `main` inside the common head, header and nav.

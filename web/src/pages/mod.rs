@@ -3,7 +3,7 @@
 
 mod dashboard;
 mod history;
-mod layout;
+pub(crate) mod layout;
 mod login;
 mod notifications;
 mod plugins;
