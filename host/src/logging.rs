@@ -21,6 +21,24 @@ const WIRE_CRATES: [&str; 8] =
 
 static SECRETS: RwLock<Vec<Zeroizing<String>>> = RwLock::new(Vec::new());
 
+thread_local! {
+    /// A thread whose informational lines stay out of the log (see [`quiet_thread`]).
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Keeps the calling thread's informational and debug lines out of the log; its warnings and
+/// errors still reach it. The lab's backtests run the engine in the bot's process: their
+/// simulated scans and trades are not the bot's, and would drown its log.
+pub fn quiet_thread() {
+    QUIET.with(|q| q.set(true));
+}
+
+/// Whether [`quiet_thread`] was called on this thread (threads it starts follow it).
+#[must_use]
+pub fn is_quiet() -> bool {
+    QUIET.with(std::cell::Cell::get)
+}
+
 /// Registers a secret (a key, an API secret, a passphrase, a password): from now on it is blanked
 /// from every log line and panic message, in its given form and in lower and upper case.
 pub fn register_secret(secret: &str) {
@@ -142,11 +160,17 @@ pub fn init() {
 pub fn init_with(config: &LogConfig) {
     let env = std::env::var("RUST_LOG").ok().filter(|s| !s.trim().is_empty());
     let filter = filter(Some(env.as_deref().unwrap_or(&config.level)));
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| ScrubbingStderr);
+    let quiet =
+        tracing_subscriber::filter::filter_fn(|meta| !is_quiet() || *meta.level() <= tracing::Level::WARN);
     match config.format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).finish().with(quiet).init(),
         // Fields at the top level of each object, as log shippers index them.
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(false).finish().with(quiet).init()
+        }
     }
     std::panic::set_hook(Box::new(|info| {
         let thread = std::thread::current();

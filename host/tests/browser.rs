@@ -9,6 +9,7 @@
 //! Needs `chromium` and `chromedriver` on PATH (Debian: `chromium chromium-driver`; .ci/run
 //! installs them); without them the test fails and says so.
 
+mod browser_lab;
 mod support;
 
 use fantoccini::{Client, Locator};
@@ -128,7 +129,8 @@ async fn flow(browser: &Client, bot: &Bot) {
     history_filters_and_csv(&s, id).await;
     plugin_parameters_apply(&s).await;
     scanner_search_sort_and_pages(&s).await;
-    every_page_fits_the_desktop_and_a_phone(&s).await;
+    let (comparison, position) = browser_lab::compare_two_scorers_from_the_lab(&s).await;
+    every_page_fits_the_desktop_and_a_phone(&s, &comparison, &position).await;
 }
 
 /// `/` sends a stranger to `/login`; the token logs the browser in (a wrong one is refused).
@@ -802,7 +804,7 @@ async fn scanner_search_sort_and_pages(s: &Session<'_>) {
 
 /// No page scrolls sideways at 1280 px or on a 390 px phone: wide tables scroll inside their
 /// own box. A screenshot of each page at both widths.
-async fn every_page_fits_the_desktop_and_a_phone(s: &Session<'_>) {
+async fn every_page_fits_the_desktop_and_a_phone(s: &Session<'_>, comparison: &str, position: &str) {
     let b = s.browser;
     let pages = [
         ("/", "#capital-total", "dashboard"),
@@ -810,6 +812,9 @@ async fn every_page_fits_the_desktop_and_a_phone(s: &Session<'_>) {
         ("/history", "table#trades", "history"),
         ("/settings", "form#settings-form", "settings"),
         ("/plugins", "section.plugin", "plugins"),
+        ("/lab", "form#lab-job", "lab"),
+        (comparison, "table#diff-table", "lab-comparison"),
+        (position, "svg#price-chart", "lab-position"),
     ];
     // The webhook nobody answers: the dashboard says it fails, Settings lists its events.
     eventually("the failing webhook in the health panel", || async {

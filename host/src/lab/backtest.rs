@@ -38,7 +38,11 @@ impl std::fmt::Display for DataSource {
         match self {
             Self::Recording(p) => write!(f, "recording {}", p.display()),
             Self::Sim { seed, days, markets, .. } => {
-                write!(f, "simulator seed {seed}, {days} days, {markets} markets")
+                write!(
+                    f,
+                    "simulator seed {seed}, {days} day{}, {markets} markets",
+                    if *days == 1 { "" } else { "s" }
+                )
             }
         }
     }
@@ -192,8 +196,14 @@ impl Backtest {
         let started = std::time::Instant::now();
         let settings = self.overrides.apply_settings(&self.settings)?;
         let (plugins, active) = self.load_plugins()?;
+        let quiet = crate::logging::is_quiet();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
+            .on_thread_start(move || {
+                if quiet {
+                    crate::logging::quiet_thread();
+                }
+            })
             .build()
             .map_err(|e| LabError::Invalid(format!("starting the backtest runtime: {e}")))?;
         let store = Store::in_memory()?;

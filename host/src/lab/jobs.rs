@@ -221,6 +221,7 @@ impl Drop for Jobs {
 
 fn work(shared: &Shared) {
     super::yield_to_trading();
+    crate::logging::quiet_thread();
     loop {
         let (id, spec) = {
             let mut state = shared.state();

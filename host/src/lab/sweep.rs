@@ -309,9 +309,13 @@ fn run_parallel(
 ) -> Vec<Result<RunReport>> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<RunReport>>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let quiet = crate::logging::is_quiet();
     std::thread::scope(|s| {
         for _ in 0..threads.clamp(1, jobs.len().max(1)) {
             s.spawn(|| {
+                if quiet {
+                    crate::logging::quiet_thread();
+                }
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { return };

@@ -180,6 +180,17 @@ impl Lab for FakeLab {
         })
     }
 
+    fn results(&self) -> BackendResult<LabOverview> {
+        let o = self.overview()?;
+        Ok(LabOverview {
+            runs: o.runs,
+            comparisons: o.comparisons,
+            sweeps: o.sweeps,
+            jobs: o.jobs,
+            ..LabOverview::default()
+        })
+    }
+
     fn run(&self, id: u64) -> BackendResult<RunView> {
         match id {
             1 => Ok(run(1, "12")),

@@ -62,15 +62,25 @@ fn line_path(points: impl Iterator<Item = (f64, f64)>) -> String {
     d.trim_end().to_owned()
 }
 
-fn legend(series: &[Series<'_>]) -> Markup {
+/// The chart's key, under it: a short line in each series' colour and dash, and its label.
+fn legend<'a>(items: impl IntoIterator<Item = (&'a str, &'a str, bool)>) -> Markup {
     html! {
-        @for (i, s) in series.iter().enumerate() {
-            @let x = LEFT + 8.0 + 140.0 * count_f64(i);
-            line x1=(x) x2=(x + 18.0) y1=(TOP + 10.0) y2=(TOP + 10.0) stroke=(s.color) stroke-width="3"
-                stroke-dasharray=[s.dashed.then_some("5 3")] {}
-            text class="legend" x=(x + 22.0) y=(TOP + 14.0) font-size="11" fill="currentColor" { (s.label) }
+        figcaption class="chart-legend" {
+            @for (label, color, dashed) in items {
+                span class="key" {
+                    svg width="22" height="8" viewBox="0 0 22 8" aria-hidden="true" {
+                        line x1="1" x2="21" y1="4" y2="4" stroke=(color) stroke-width="3" stroke-dasharray=[dashed.then_some("5 3")] {}
+                    }
+                    " " (label)
+                }
+            }
         }
     }
+}
+
+/// A chart with its key.
+fn figure(chart: Markup, key: Markup) -> Markup {
+    html! { figure class="lab-chart" { (chart) (key) } }
 }
 
 /// Lines over time on one value axis, with a dashed reference value (the initial capital).
@@ -100,13 +110,12 @@ pub(crate) fn lines_chart(
                 fill="none" stroke=(s.color) stroke-width="2" stroke-linejoin="round"
                 stroke-dasharray=[s.dashed.then_some("5 3")] {}
         }
-        (legend(series))
         (y_label(y(hi), &format!("{}{unit}", hi.round_dp(2))))
         (y_label(y(lo), &format!("{}{unit}", lo.round_dp(2))))
         (x_label(LEFT, "start", &utc_day(t0)))
         (x_label(WIDTH - RIGHT, "end", &utc_day(t1)))
     };
-    frame(id, title, &body)
+    figure(frame(id, title, &body), legend(series.iter().map(|s| (s.label, s.color, s.dashed))))
 }
 
 /// Each equity sample's fall from the highest equity before it, percent (0 or below).
@@ -164,7 +173,12 @@ pub(crate) fn daily_chart(id: &str, title: &str, series: &[Bars<'_>]) -> Markup 
         (x_label(LEFT, "start", &utc_day(days[0])))
         (x_label(WIDTH - RIGHT, "end", &utc_day(days[days.len() - 1])))
     };
-    frame(id, title, &body)
+    let key = if series.len() > 1 {
+        legend(series.iter().map(|s| (s.0, s.1, false)))
+    } else {
+        html! {}
+    };
+    figure(frame(id, title, &body), key)
 }
 
 /// A position's quotes (both sides' best bid and ask) on a 0–1 price axis, with its entry,
@@ -183,10 +197,6 @@ pub(crate) fn price_chart(quotes: &[QuoteView], markers: &[MarkerView]) -> Marku
         ("NO bid", COLORS[1], false, |q| q.no_bid),
         ("NO ask", COLORS[1], true, |q| q.no_ask),
     ];
-    let legend_series: Vec<Series<'_>> = lines
-        .iter()
-        .map(|(label, color, dashed, _)| Series { label, color, points: Vec::new(), dashed: *dashed })
-        .collect();
     let body = html! {
         @for (label, color, dashed, get) in &lines {
             @let d = line_path(quotes.iter().filter_map(|q| get(q).map(|v| (x(q.at_ms), y(v)))));
@@ -206,14 +216,13 @@ pub(crate) fn price_chart(quotes: &[QuoteView], markers: &[MarkerView]) -> Marku
                     font-size="10" fill="currentColor" { (marker_letter(&m.kind)) }
             }
         }
-        (legend(&legend_series))
         (y_label(y(Decimal::ONE), "1.00"))
         (y_label(y(Decimal::new(5, 1)), "0.50"))
         (y_label(y(Decimal::ZERO), "0.00"))
         (x_label(LEFT, "start", &crate::query::utc_time(t0)))
         (x_label(WIDTH - RIGHT, "end", &crate::query::utc_time(t1)))
     };
-    frame("price-chart", title, &body)
+    figure(frame("price-chart", title, &body), legend(lines.iter().map(|(l, c, d, _)| (*l, *c, *d))))
 }
 
 /// The letter drawn over a marker (its kind is in its tooltip and the legend below the chart).

@@ -22,6 +22,9 @@ use std::sync::Arc;
 pub trait Lab: Send + Sync + 'static {
     /// Recordings, results, jobs, and what a new job can choose from.
     fn overview(&self) -> BackendResult<LabOverview>;
+    /// The stored runs, comparisons and sweeps, and the jobs: the overview without what is
+    /// slower to gather (recordings, plugin files, the live attribution), polled while jobs run.
+    fn results(&self) -> BackendResult<LabOverview>;
     /// One stored run.
     fn run(&self, id: u64) -> BackendResult<RunView>;
     /// One stored comparison, with its diff.

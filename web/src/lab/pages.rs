@@ -24,6 +24,7 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/lab", get(overview::<B>))
         .route("/lab/jobs", post(start::<B>))
         .route("/partials/lab-jobs", get(jobs_partial::<B>))
+        .route("/partials/lab-results", get(results_partial::<B>))
         .merge(views::routes::<B>())
 }
 
@@ -78,6 +79,26 @@ async fn jobs_partial<B: Backend>(State(state): State<AppState<B>>) -> Response 
     }
 }
 
+async fn results_partial<B: Backend>(State(state): State<AppState<B>>) -> Response {
+    match call(&state.backend, |lab| lab.results()).await {
+        Ok(o) => results_region(&o).into_response(),
+        Err(e) => (status_of(&e), alert(&e.to_string())).into_response(),
+    }
+}
+
+/// The stored results; fetched again every second while a job runs, so what it stores shows
+/// up without a reload.
+pub(crate) fn results_region(o: &LabOverview) -> Markup {
+    let polling = o.jobs.iter().any(JobView::active);
+    html! {
+        div id="lab-results" data-poll=(if polling { "on" } else { "off" }) {
+            (comparisons(o))
+            (runs(o))
+            (sweeps(o))
+        }
+    }
+}
+
 async fn render<B: Backend>(
     state: &AppState<B>,
     identity: &Identity,
@@ -102,9 +123,7 @@ async fn render<B: Backend>(
                     h2 id="jobs-title" { "Jobs" }
                     div data-live-src="/partials/lab-jobs" { (jobs_region(&o.jobs)) }
                 }
-                (comparisons(o))
-                (runs(o))
-                (sweeps(o))
+                div data-live-src="/partials/lab-results" { (results_region(o)) }
                 (recordings(o))
                 section id="live-attribution" aria-labelledby="live-attribution-title" {
                     h2 id="live-attribution-title" { "Live history: where the P&L came from" }

@@ -17,6 +17,14 @@ const MAX_AXES: usize = 4;
 /// The best variants a sweep from the Lab also runs on its held-out part.
 const SWEEP_TOP: usize = 3;
 
+/// What every run starts from: the bot's settings, trading automatically (a backtest decides
+/// alone, whatever the bot's auto-trading switch says).
+pub(super) fn base_settings(engine: &crate::engine::Engine) -> Settings {
+    let mut s = engine.settings();
+    s.auto_trading = true;
+    s
+}
+
 /// The bot's settings as `engine.<field>=<value>` lines.
 pub(super) fn setting_lines(settings: &Settings) -> Vec<String> {
     let Ok(serde_json::Value::Object(map)) = serde_json::to_value(settings) else { return Vec::new() };
@@ -237,7 +245,7 @@ impl HostLab {
         overrides(&mut p, "a_overrides", &form.a_overrides, &mut a_over);
         let mut b_over = a_over.clone();
         overrides(&mut p, "b_overrides", &form.b_overrides, &mut b_over);
-        let base = self.engine.settings();
+        let base = base_settings(&self.engine);
         for (field, o) in [("a_overrides", &a_over), ("b_overrides", &b_over)] {
             if let Err(e) = o.apply_settings(&base) {
                 p.add(field, e.to_string());

@@ -85,7 +85,7 @@ impl HostLab {
         &self.jobs
     }
 
-    fn results(&self) -> &ResultsStore {
+    fn results_store(&self) -> &ResultsStore {
         self.jobs.results()
     }
 
@@ -123,7 +123,17 @@ impl HostLab {
 
 impl Lab for HostLab {
     fn overview(&self) -> BackendResult<LabOverview> {
-        let results = self.results();
+        Ok(LabOverview {
+            recordings: self.recordings(),
+            plugin_files: self.plugin_files(),
+            base_settings: form::setting_lines(&form::base_settings(&self.engine)),
+            live_attribution: views::totals(&self.live_attribution()?),
+            ..self.results()?
+        })
+    }
+
+    fn results(&self) -> BackendResult<LabOverview> {
+        let results = self.results_store();
         let mut runs = results.list().map_err(lab_error)?;
         runs.reverse();
         let pnl_of =
@@ -144,20 +154,17 @@ impl Lab for HostLab {
             .collect();
         let sweeps = results.sweeps().map_err(lab_error)?.iter().map(views::sweep_summary).collect();
         Ok(LabOverview {
-            recordings: self.recordings(),
             runs: runs.iter().map(views::summary).collect(),
             comparisons,
             sweeps,
             jobs: self.jobs.list().iter().map(views::job).collect(),
-            plugin_files: self.plugin_files(),
-            base_settings: form::setting_lines(&self.engine.settings()),
-            live_attribution: views::totals(&self.live_attribution()?),
+            ..LabOverview::default()
         })
     }
 
     fn run(&self, id: u64) -> BackendResult<RunView> {
         let report = self
-            .results()
+            .results_store()
             .get_without_decisions(id)
             .map_err(lab_error)?
             .ok_or_else(|| BackendError::NotFound(format!("no backtest run {id}")))?;
@@ -165,7 +172,7 @@ impl Lab for HostLab {
     }
 
     fn comparison(&self, id: u64) -> BackendResult<ComparisonView> {
-        let results = self.results();
+        let results = self.results_store();
         let c = results
             .comparison(id)
             .map_err(lab_error)?
@@ -188,7 +195,7 @@ impl Lab for HostLab {
 
     fn sweep(&self, id: u64) -> BackendResult<SweepView> {
         let s = self
-            .results()
+            .results_store()
             .sweep(id)
             .map_err(lab_error)?
             .ok_or_else(|| BackendError::NotFound(format!("no sweep {id}")))?;
@@ -199,7 +206,7 @@ impl Lab for HostLab {
         let missing = || BackendError::NotFound(format!("no position {id}"));
         match run {
             Some(run) => {
-                let results = self.results();
+                let results = self.results_store();
                 let report = results
                     .get_without_decisions(run)
                     .map_err(lab_error)?
