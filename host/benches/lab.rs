@@ -33,7 +33,8 @@ fn plugin_options(dir: &Path) -> PluginOptions {
 /// A backtest with auto-trading on and the default plugins.
 fn trading(source: DataSource, plugins: &Path) -> Backtest {
     let settings = Settings { auto_trading: true, ..Settings::default() };
-    Backtest { settings, ..Backtest::new(source, plugin_options(plugins)) }
+    // The speed targets are for the replay itself; calibration is measured apart.
+    Backtest { settings, calibrate: false, ..Backtest::new(source, plugin_options(plugins)) }
 }
 
 /// Records `hours` of the 300-market simulator as the bot would see it, with auto-trading on,

@@ -77,6 +77,9 @@ pub struct Backtest {
     pub cash: Decimal,
     pub schedule: Schedule,
     pub label: String,
+    /// Simulate the equilibrage trade of scored candidates for the calibration chart (see
+    /// [`super::calibration`]); sweeps leave it off.
+    pub calibrate: bool,
 }
 
 /// A decision of the run, when it was taken.
@@ -129,6 +132,9 @@ pub struct RunReport {
     /// in the results store beside the report, not in its JSON.
     #[serde(skip)]
     pub quotes: Vec<(u64, Vec<PricePoint>)>,
+    /// The scored candidates and their simulated trades (kept beside the report, not in it).
+    #[serde(skip)]
+    pub calibration: Option<super::calibration::Calibration>,
 }
 
 impl RunReport {
@@ -141,6 +147,7 @@ impl RunReport {
         copy.label = String::new();
         copy.stats = RunStats::default();
         copy.quotes.clear();
+        copy.calibration = None;
         serde_json::to_string(&copy).unwrap_or_default()
     }
 }
@@ -169,6 +176,7 @@ impl Backtest {
             cash: Decimal::from(10_000),
             schedule: Schedule::AsRecorded,
             label: String::new(),
+            calibrate: true,
         }
     }
 
@@ -222,12 +230,12 @@ impl Backtest {
                 };
                 let venue: Arc<dyn Exchange> = Arc::new(sim.clone());
                 let engine = rt.block_on(Engine::open(
-                    venue,
+                    Arc::clone(&venue),
                     plugins.clone(),
                     store.clone(),
                     EngineOptions { settings: settings.clone(), clock },
                 ))?;
-                let mut d = Driver::new(self, engine, None, &now, &settings, &log);
+                let mut d = Driver::new(self, engine, None, &now, &settings, &log, Arc::clone(&venue));
                 rt.block_on(d.run_sim(&sim, self, progress));
                 d
             }
@@ -243,13 +251,15 @@ impl Backtest {
                     Clock::from_fn(move || now.load(Ordering::Acquire))
                 };
                 let exchange: Arc<dyn Exchange> = Arc::clone(&venue) as Arc<dyn Exchange>;
+                let exchange_for_driver = Arc::clone(&exchange);
                 let engine = rt.block_on(Engine::open(
                     exchange,
                     plugins.clone(),
                     store.clone(),
                     EngineOptions { settings: settings.clone(), clock },
                 ))?;
-                let mut d = Driver::new(self, engine, Some(venue), &now, &settings, &log);
+                let mut d =
+                    Driver::new(self, engine, Some(venue), &now, &settings, &log, exchange_for_driver);
                 let mut batch = Vec::with_capacity(4_096);
                 let summary = recording::read(path, |t| {
                     batch.push(t);
@@ -317,6 +327,7 @@ impl Backtest {
             attribution_summary,
             stats,
             quotes,
+            calibration: driver.calibrator.take().map(super::calibration::Calibrator::finish),
         })
     }
 

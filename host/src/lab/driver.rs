@@ -3,12 +3,13 @@
 //! each step set off before the next.
 
 use super::backtest::{Backtest, DataSource, RunStats, Schedule, TimedDecision};
+use super::calibration::Calibrator;
 use super::metrics::Sample;
 use super::record::{Record, Timed};
 use super::replay::ReplayVenue;
 use crate::engine::{Decision, Engine, Observer, Seen, Settings};
-use crate::exchange::MarketEvent;
 use crate::exchange::sim::SimExchange;
+use crate::exchange::{Exchange, MarketEvent};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -63,6 +64,9 @@ pub(super) struct Driver {
     pub(super) stats: RunStats,
     /// Markets resolved in the data: condition id → winning token.
     pub(super) resolutions: std::collections::HashMap<String, String>,
+    pub(super) calibrator: Option<Calibrator>,
+    log: Arc<DecisionLog>,
+    venue_api: Arc<dyn Exchange>,
     pub(super) done: bool,
 }
 
@@ -75,6 +79,7 @@ impl Driver {
         now: &Arc<AtomicI64>,
         settings: &Settings,
         log: &Arc<DecisionLog>,
+        venue_api: Arc<dyn Exchange>,
     ) -> Self {
         engine.set_trends_config(bt.trends.clone());
         let _ = engine.set_observer(Arc::clone(log) as Arc<dyn Observer>);
@@ -94,6 +99,9 @@ impl Driver {
             samples: Vec::new(),
             stats: RunStats::default(),
             resolutions: std::collections::HashMap::new(),
+            calibrator: bt.calibrate.then(|| Calibrator::new(settings)),
+            log: Arc::clone(log),
+            venue_api,
             done: false,
         }
     }
@@ -143,16 +151,80 @@ impl Driver {
 
     async fn scan(&mut self) {
         self.sample_at_start();
+        self.calibration_books().await;
         if let Err(e) = self.engine.scan().await {
             tracing::warn!(error = %e, "backtest scan");
         }
         self.engine.idle().await;
         self.stats.scans += 1;
+        self.calibrate_scan().await;
         self.sample_if_due();
+    }
+
+    /// Books of listed markets the calibration has not seen yet, from the venue before the
+    /// scan's orders take liquidity from them (the engine's own first books come the same way).
+    async fn calibration_books(&mut self) {
+        let Some(c) = &self.calibrator else { return };
+        let Ok(listing) = self.venue_api.markets().await else { return };
+        let wanted: Vec<String> = listing
+            .iter()
+            .flat_map(|m| m.outcomes.iter().map(|o| o.token_id.clone()))
+            .filter(|t| !c.has_book(t))
+            .collect();
+        for token in wanted {
+            if let Ok(book) = self.venue_api.book(&token).await
+                && let Some(c) = &mut self.calibrator
+            {
+                c.snapshot(&token, book);
+            }
+        }
+    }
+
+    /// Simulates the trades of the scan's candidates (see [`super::calibration`]).
+    async fn calibrate_scan(&mut self) {
+        if self.calibrator.is_none() {
+            return;
+        }
+        // The last scan's candidates, and the positions it entered.
+        let (factors, candidates, entered) = {
+            let log = self.log.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut entered = std::collections::HashMap::new();
+            let mut scanned = None;
+            for d in log.iter().rev() {
+                match &d.decision {
+                    Decision::Entry { position, market_id, capital, .. } => {
+                        entered.insert(market_id.clone(), (*position, *capital));
+                    }
+                    Decision::Scanned { factors, candidates, .. } => {
+                        scanned = Some((factors.clone(), candidates.clone()));
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let Some((factors, candidates)) = scanned else { return };
+            (factors, candidates, entered)
+        };
+        let Ok(listing) = self.venue_api.markets().await else { return };
+        let capital = self
+            .engine
+            .overview()
+            .map(|o| {
+                (o.available * self.settings.capital_allocation())
+                    .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero)
+            })
+            .unwrap_or_default();
+        let now = self.now.load(Ordering::Acquire);
+        if let Some(c) = &mut self.calibrator {
+            c.after_scan(now, &factors, &candidates, &entered, capital, &listing);
+        }
     }
 
     async fn sweep(&mut self) {
         self.sample_at_start();
+        if let Some(c) = &mut self.calibrator {
+            c.sweep(self.now.load(Ordering::Acquire));
+        }
         self.engine.sweep().await;
         self.engine.idle().await;
         self.stats.sweeps += 1;
@@ -196,6 +268,10 @@ impl Driver {
     async fn market(&mut self, e: MarketEvent, at_ms: i64) {
         if let MarketEvent::Resolved { market, winning_token, .. } = &e {
             self.resolutions.insert(market.clone(), winning_token.clone());
+        }
+        // The calibration's trades see the books as the engine is about to, before its orders.
+        if let Some(c) = &mut self.calibrator {
+            c.on_event(&e, at_ms);
         }
         if self.feeding(at_ms) {
             self.stats.market_events += 1;

@@ -3,6 +3,7 @@
 
 mod attribution;
 mod backtest;
+mod calibration;
 mod codec;
 mod diff;
 mod driver;
@@ -23,6 +24,7 @@ mod tests;
 
 pub use attribution::{Attribution, AttributionSummary, attribute, quote_at, summarise};
 pub use backtest::{Backtest, DataSource, RunReport, RunStats, Schedule, TimedDecision};
+pub use calibration::{Bucket, Calibration, CalibrationSummary, CandidateOutcome};
 pub use diff::{DiffRow, diff_runs};
 pub use export::{Exported, export_recording, export_run, export_sweep};
 pub use jobs::{JobResult, JobSpec, JobState, JobStatus, Jobs};

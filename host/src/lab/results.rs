@@ -8,6 +8,7 @@
 //! [`WAIT_FOR_FILE`]) for the other to finish.
 
 use super::backtest::RunReport;
+use super::calibration::Calibration;
 use super::sweep::{SweepOutcome, SweepReport};
 use super::{LabError, Result};
 use crate::store::PricePoint;
@@ -30,6 +31,9 @@ const RUN_TRADES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("run
 const RUN_DECISIONS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("run_decisions");
 /// (run id, position id) → JSON list of the position's market quotes over its life.
 const RUN_QUOTES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("run_quotes");
+
+/// Run id → JSON [`Calibration`] of its scored candidates.
+const RUN_CALIBRATION: TableDefinition<u64, &[u8]> = TableDefinition::new("run_calibration");
 
 /// How long an operation waits for another process (or thread) to let go of the file.
 const WAIT_FOR_FILE: Duration = Duration::from_secs(30);
@@ -260,6 +264,10 @@ impl ResultsStore {
         for (position, points) in &report.quotes {
             quotes.insert((id, *position), json(points).as_slice()).map_err(|e| err(e.into()))?;
         }
+        if let Some(c) = &report.calibration {
+            let mut table = txn.open_table(RUN_CALIBRATION).map_err(|e| err(e.into()))?;
+            table.insert(id, json(c).as_slice()).map_err(|e| err(e.into()))?;
+        }
         Ok(id)
     }
 
@@ -346,6 +354,14 @@ impl ResultsStore {
         })
     }
 
+    /// A run's calibration data, when it was calibrated.
+    ///
+    /// # Errors
+    /// redb failures, or a record that does not decode.
+    pub fn calibration(&self, run: u64) -> Result<Option<Calibration>> {
+        self.read(|txn| one_of(&self.path, txn, RUN_CALIBRATION, run, "calibration of run"))
+    }
+
     /// Every run's summary (no positions, trades, decisions or attribution rows), oldest first.
     ///
     /// # Errors
@@ -368,6 +384,7 @@ fn head_of(report: &RunReport) -> RunReport {
         trades: Vec::new(),
         decisions: Vec::new(),
         quotes: Vec::new(),
+        calibration: None,
         ..report.clone()
     }
 }

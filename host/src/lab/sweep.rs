@@ -209,6 +209,8 @@ impl Space {
 /// `plugin.param` through `--param`.
 fn with_assignment(base: &Backtest, set: &Assignment) -> Result<Backtest> {
     let mut bt = base.clone();
+    // A sweep ranks variants by their figures; calibration is for a run looked at alone.
+    bt.calibrate = false;
     for (k, v) in set {
         if k.starts_with("engine.") || !k.contains('.') {
             bt.overrides.set(&format!("{k}={v}"))?;

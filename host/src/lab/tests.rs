@@ -139,6 +139,7 @@ fn report(positions: Vec<Position>) -> super::RunReport {
         attribution_summary: super::AttributionSummary::default(),
         stats: super::RunStats::default(),
         quotes: Vec::new(),
+        calibration: None,
     }
 }
 
@@ -496,4 +497,49 @@ fn attribution_adds_up_exactly_over_every_position_of_a_simulated_month() {
     let quotes = store.quotes(id, first).unwrap();
     assert!(!quotes.is_empty() && quotes.windows(2).all(|w| w[0].at_ms < w[1].at_ms));
     assert_eq!(quotes, r.quotes.iter().find(|(p, _)| *p == first).unwrap().1);
+}
+
+/// Calibration over two simulated days: every scored candidate's simulated trade is on record
+/// with its bucket, and a candidate the run entered ends as the position did. Both walk the
+/// same books with the same fill and fee code and follow the same rule on the same book
+/// changes, so their P&L agree exactly (no fee rounding differs: the venue and the simulation
+/// charge `fill.fee` of the same walk).
+#[test]
+fn a_calibrated_candidate_that_was_entered_ends_as_its_position_did() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("plugins");
+    crate::plugins::install_defaults(&dir).unwrap();
+    let mut bt = Backtest::new(
+        DataSource::Sim { seed: 5, days: 2, markets: 12, start_ms: SimConfig::default().start_ms },
+        PluginOptions::new(&dir, None),
+    );
+    bt.settings.auto_trading = true;
+    bt.settings.opportunity_threshold = 1;
+    bt.settings.max_positions = 6;
+    bt.settings.liquidation_drop_percent = dec!(15);
+    bt.settings.stop_loss_percent = dec!(20);
+    bt.settings.take_profit_percent = dec!(20);
+    bt.settings.scan_interval_secs = 1_800;
+    bt.settings.sweep_interval_secs = 600;
+    let r = bt.run(&|_, _| {}).unwrap();
+    let cal = r.calibration.as_ref().expect("calibrated");
+    let summary = cal.summarise();
+    assert_eq!(summary.buckets.len(), 10);
+    assert!(summary.simulated > 50, "{} simulated of {}", summary.simulated, summary.candidates);
+    assert_eq!(summary.factors.len(), cal.factors.len());
+    assert!(cal.candidates.iter().all(|c| c.mid.is_some()), "each candidate's mid then");
+    assert!(cal.candidates.iter().any(|c| c.mid_1h.is_some() && c.mid_24h.is_some()));
+    let mut compared = 0;
+    for p in r.positions.iter().filter(|p| !p.status.is_open() && p.legs.iter().all(|l| !l.bought.is_zero()))
+    {
+        let c = cal
+            .candidates
+            .iter()
+            .find(|c| c.position == Some(p.id))
+            .expect("the entered candidate is on record");
+        assert!(c.closed, "position {} closed, its simulated trade too", p.id);
+        assert_eq!(c.pnl, Some(crate::engine::mark(p, [None, None]).realised), "position {}", p.id);
+        compared += 1;
+    }
+    assert!(compared >= 5, "{compared} positions compared");
 }

@@ -118,6 +118,7 @@ impl DataArgs {
                 cash: self.cash,
                 schedule: self.schedule,
                 label: label.to_owned(),
+                calibrate: true,
             })
             .collect())
     }

@@ -1,6 +1,7 @@
 //! The Lab in the browser (issue 18): two scorer versions compared on a simulator seed from the
 //! Lab page, the comparison's two equity curves and its diff table (the same markets as the
-//! lab's own diff of the stored runs), and a position's detail with its chart and attribution.
+//! lab's own diff of the stored runs), a run's calibration chart with its ten score buckets, and
+//! a position's detail with its chart and attribution.
 
 use super::Session;
 use crate::support::browser::{element, js, open, screenshot};
@@ -110,6 +111,20 @@ pub(super) async fn compare_two_scorers_from_the_lab(s: &Session<'_>) -> (String
     let title = js(b, "return document.querySelector('h1').textContent;", vec![]).await;
     assert!(title.as_str().is_some_and(|t| t.contains("veto <b>scorer</b>")), "the label is text: {title}");
     screenshot(b, "lab-comparison").await;
+
+    // Run A's page: its calibration chart, ten score buckets.
+    open(b, s.bot, &format!("/lab/runs/{}", c.a), "svg#calibration-chart").await;
+    let buckets = js(
+        b,
+        "return [...document.querySelectorAll('svg#calibration-chart g.bucket')].map(g => +g.dataset.n);",
+        vec![],
+    )
+    .await;
+    let buckets: Vec<u64> = serde_json::from_value(buckets).expect("bucket counts");
+    assert_eq!(buckets.len(), 10, "ten score buckets");
+    assert!(buckets.iter().sum::<u64>() > 0, "simulated trades in the buckets: {buckets:?}");
+    js(b, "document.querySelector('#calibration').scrollIntoView(); return null;", vec![]).await;
+    screenshot(b, "lab-run-calibration").await;
 
     // A closed position of A: its chart with what happened, its trades, its attribution.
     let closed = a.attribution.first().expect("A closed positions (5 % stops and targets)");

@@ -253,6 +253,30 @@ impl Lab for FakeLab {
         })
     }
 
+    fn calibration(&self, run: u64) -> BackendResult<CalibrationView> {
+        if run != 1 {
+            return Err(BackendError::NotFound(format!("run {run} was not calibrated")));
+        }
+        let bucket = |score: u8| BucketView {
+            score,
+            pnl: (score > 2).then(|| EstimateView {
+                n: usize::from(score) * 3,
+                total: dec("30"),
+                mean: rust_decimal::Decimal::from(i32::from(score) - 6),
+                low: Some(rust_decimal::Decimal::from(i32::from(score) - 9)),
+                high: Some(rust_decimal::Decimal::from(i32::from(score) - 3)),
+            }),
+        };
+        Ok(CalibrationView {
+            run,
+            candidates: 400,
+            simulated: 120,
+            buckets: (1..=10).map(bucket).collect(),
+            score_correlation: Some(0.125),
+            factors: vec![(HOSTILE.into(), Some(-0.5)), ("liquidity".into(), None)],
+        })
+    }
+
     fn position(&self, run: Option<u64>, id: u64) -> BackendResult<PositionDetail> {
         if id != 1 {
             return Err(BackendError::NotFound(format!("no position {id}")));

@@ -21,6 +21,7 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/api/lab/comparisons/{id}", get(comparison::<B>))
         .route("/api/lab/sweeps/{id}", get(sweep::<B>))
         .route("/api/lab/runs/{run}/positions/{id}", get(run_position::<B>))
+        .route("/api/lab/runs/{id}/calibration", get(calibration::<B>))
         .route("/api/positions/{id}/detail", get(live_position::<B>))
 }
 
@@ -56,6 +57,14 @@ async fn run<B: Backend>(
 ) -> AppResult<Response> {
     let id = id_of(&id)?;
     Ok(axum::Json(call(&state.backend, move |lab| lab.run(id)).await?).into_response())
+}
+
+async fn calibration<B: Backend>(
+    State(state): State<AppState<B>>,
+    ApiPath(id): ApiPath<String>,
+) -> AppResult<Response> {
+    let id = id_of(&id)?;
+    Ok(axum::Json(call(&state.backend, move |lab| lab.calibration(id)).await?).into_response())
 }
 
 async fn comparison<B: Backend>(

@@ -3,7 +3,7 @@
 //! each pixel column's points into its first, lowest, highest and last, so 10,000 points draw
 //! as a few thousand at most and stay readable.
 
-use super::model::{MarkerView, QuoteView};
+use super::model::{BucketView, MarkerView, QuoteView};
 use crate::charts::{
     BOTTOM, HEIGHT, LEFT, NEG, POS, RIGHT, TOP, WIDTH, count_f64, empty, f, frame, ms_f64, padded, scale,
     x_label, y_label,
@@ -270,6 +270,66 @@ pub(crate) fn attribution_chart(id: &str, parts: &[(&str, Decimal)]) -> Markup {
         (y_label(zero, "0"))
     };
     frame(id, title, &body)
+}
+
+/// Buckets with fewer trades than this do not stretch the calibration chart's axis.
+const MIN_SHOWN_INTERVAL: usize = 10;
+
+/// The calibration chart: the mean simulated P&L of each score bucket, 1 to 10, with its 95 %
+/// interval as a whisker and its count under it.
+pub(crate) fn calibration_chart(buckets: &[BucketView]) -> Markup {
+    let title = "Mean simulated P&L per trade by score (pUSD), with 95 % intervals";
+    // The axis spans the means, and the intervals of buckets with enough trades to say much;
+    // a wider interval is cut at the frame (its tooltip has the figures).
+    let values: Vec<Decimal> = buckets
+        .iter()
+        .filter_map(|b| b.pnl.as_ref())
+        .flat_map(|e| {
+            if e.n >= MIN_SHOWN_INTERVAL { [Some(e.mean), e.low, e.high] } else { [Some(e.mean), None, None] }
+        })
+        .flatten()
+        .chain([Decimal::ZERO])
+        .collect();
+    if buckets.iter().all(|b| b.pnl.is_none()) {
+        return frame("calibration-chart", title, &empty("No simulated trade yet."));
+    }
+    let (lo, hi) =
+        (values.iter().min().copied().unwrap_or_default(), values.iter().max().copied().unwrap_or_default());
+    let (vlo, vhi) = padded(f(lo), f(hi));
+    let y = |v: Decimal| scale(f(v), vlo, vhi, HEIGHT - BOTTOM, TOP);
+    let zero = y(Decimal::ZERO);
+    let slot = (WIDTH - LEFT - RIGHT) / count_f64(buckets.len().max(1));
+    let body = html! {
+        @for (i, b) in buckets.iter().enumerate() {
+            @let cx = LEFT + slot * count_f64(i) + slot / 2.0;
+            g class="bucket" data-score=(b.score) data-n=(b.pnl.as_ref().map_or(0, |e| e.n)) {
+                @if let Some(e) = &b.pnl {
+                    @let top = y(e.mean).min(zero);
+                    @let height = (y(e.mean) - zero).abs().max(0.5);
+                    rect class="bar" x=(format!("{:.1}", cx - slot * 0.3)) y=(format!("{top:.1}"))
+                        width=(format!("{:.1}", slot * 0.6)) height=(format!("{height:.1}"))
+                        fill=(if e.mean < Decimal::ZERO { NEG } else { POS }) {
+                        title { "score " (b.score) ": mean " (e.mean.round_dp(2)) " pUSD over " (e.n) " trades"
+                            @if let (Some(l), Some(h)) = (e.low, e.high) { ", 95 % interval " (l.round_dp(2)) " to " (h.round_dp(2)) } }
+                    }
+                    @if let (Some(l), Some(h)) = (e.low, e.high) {
+                        line class="whisker" x1=(format!("{cx:.1}")) x2=(format!("{cx:.1}"))
+                            y1=(format!("{:.1}", y(l).min(HEIGHT - BOTTOM))) y2=(format!("{:.1}", y(h).max(TOP)))
+                            stroke="currentColor" stroke-width="1.5" {}
+                    }
+                }
+                text x=(format!("{cx:.1}")) y=(HEIGHT - 14.0) text-anchor="middle" font-size="11" fill="currentColor" { (b.score) }
+                text x=(format!("{cx:.1}")) y=(HEIGHT - 2.0) text-anchor="middle" font-size="9" fill="currentColor" {
+                    "n=" (b.pnl.as_ref().map_or(0, |e| e.n))
+                }
+            }
+        }
+        line class="zero" x1=(LEFT) x2=(WIDTH - RIGHT) y1=(format!("{zero:.1}")) y2=(format!("{zero:.1}")) stroke="#888" {}
+        (y_label(y(hi), &hi.round_dp(2).to_string()))
+        (y_label(zero, "0"))
+        (y_label(y(lo), &lo.round_dp(2).to_string()))
+    };
+    frame("calibration-chart", title, &body)
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ pub trait Lab: Send + Sync + 'static {
     fn comparison(&self, id: u64) -> BackendResult<ComparisonView>;
     /// One stored sweep's table.
     fn sweep(&self, id: u64) -> BackendResult<SweepView>;
+    /// A run's score calibration.
+    fn calibration(&self, run: u64) -> BackendResult<CalibrationView>;
     /// A position of a run, or of the live history when `run` is `None`.
     fn position(&self, run: Option<u64>, id: u64) -> BackendResult<PositionDetail>;
     /// Queues a backtest, comparison or sweep; every field is checked first.

@@ -345,3 +345,25 @@ pub struct PositionDetail {
     pub markers: Vec<MarkerView>,
     pub trades: Vec<LabTradeView>,
 }
+
+/// One score bucket of the calibration chart: candidates scored in `[score, score + 1)` (10
+/// alone in the last) and the mean P&L of their simulated trades.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BucketView {
+    pub score: u8,
+    pub pnl: Option<EstimateView>,
+}
+
+/// Does a higher score lead to a better trade: the run's calibration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CalibrationView {
+    pub run: u64,
+    /// Candidates on record, and those with a simulated trade.
+    pub candidates: usize,
+    pub simulated: usize,
+    /// Ten buckets, 1 to 10.
+    pub buckets: Vec<BucketView>,
+    /// Rank correlation (Spearman) of the score, then of each factor, with the simulated P&L.
+    pub score_correlation: Option<f64>,
+    pub factors: Vec<(String, Option<f64>)>,
+}

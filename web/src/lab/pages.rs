@@ -191,7 +191,7 @@ fn new_run(
             @if let Some(e) = refused { (alert(&e.to_string())) }
             form id="lab-job" class="lab-job" method="post" action="/lab/jobs" {
                 (csrf_field(identity))
-                fieldset {
+                fieldset class="grid" {
                     legend { "What and on which data" }
                     div class="field" {
                         label for="kind" { "Run" }
@@ -240,7 +240,7 @@ fn new_run(
                             "Added to A's, one a line", errors))
                     }
                 }
-                fieldset {
+                fieldset class="grid" {
                     legend { "Sweep" }
                     (area_field("grid", "Axes", &form.grid,
                         "One a line, values separated by commas: engine.max_positions=1,3,6", errors))

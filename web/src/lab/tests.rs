@@ -183,6 +183,7 @@ async fn the_api_answers_the_same_as_json() {
         ("/api/lab/sweeps/1", StatusCode::OK),
         ("/api/lab/jobs/2", StatusCode::OK),
         ("/api/lab/runs/1/positions/1", StatusCode::OK),
+        ("/api/lab/runs/1/calibration", StatusCode::OK),
         ("/api/positions/1/detail", StatusCode::OK),
         ("/api/lab/runs/9", StatusCode::NOT_FOUND),
         ("/api/lab/runs/x", StatusCode::BAD_REQUEST),

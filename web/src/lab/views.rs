@@ -3,9 +3,12 @@
 //! run (`/lab/runs/{run}/positions/{id}`) or of the live history (`/history/positions/{id}`).
 
 use super::call;
-use super::charts::{COLORS, Series, attribution_chart, daily_chart, drawdown, lines_chart, price_chart};
+use super::charts::{
+    COLORS, Series, attribution_chart, calibration_chart, daily_chart, drawdown, lines_chart, price_chart,
+};
 use super::model::{
-    AttributionView, ComparisonView, LabPositionRow, MetricsView, PositionDetail, RunView, SweepView,
+    AttributionView, CalibrationView, ComparisonView, LabPositionRow, MetricsView, PositionDetail, RunView,
+    SweepView,
 };
 use super::pages::attribution_totals;
 use crate::auth::Identity;
@@ -61,7 +64,9 @@ async fn run<B: Backend>(
     Path(id): Path<String>,
 ) -> Response {
     let body = match id_of(&id) {
-        Ok(id) => call(&state.backend, move |lab| lab.run(id)).await.map(|r| run_page(&r)),
+        Ok(id) => call(&state.backend, move |lab| Ok((lab.run(id)?, lab.calibration(id))))
+            .await
+            .map(|(r, c)| run_page(&r, c.as_ref())),
         Err(e) => Err(e),
     };
     page(&state, &identity, "Backtest run", Nav::Lab, body)
@@ -217,7 +222,39 @@ fn story(p: &LabPositionRow) -> String {
     s
 }
 
-fn run_page(r: &RunView) -> Markup {
+/// The calibration chart and the factors' rank correlations, or why there is none.
+fn calibration_section(c: Result<&CalibrationView, &BackendError>) -> Markup {
+    let rho = |r: Option<f64>| r.map_or_else(|| "—".to_owned(), |r| format!("{r:+.3}"));
+    html! {
+        section id="calibration" aria-labelledby="calibration-title" {
+            h2 id="calibration-title" { "Does a higher score lead to a better trade?" }
+            @match c {
+                Err(e) => { p class="empty" { (e) } }
+                Ok(c) => {
+                    p class="sub" {
+                        "The equilibrage trade simulated for " (c.simulated) " of " (c.candidates)
+                        " scored candidates (one per market an hour, and every one entered) against the books of the run, "
+                        "closed by the rule and settings of the run, or marked at the end of the data."
+                    }
+                    section class="charts" { (calibration_chart(&c.buckets)) }
+                    div class="table-wrap" {
+                        table id="factor-correlations" {
+                            thead { tr { th scope="col" { "Rank correlation with the simulated P&L" } th scope="col" class="num" { "Spearman ρ" } } }
+                            tbody {
+                                tr class="total" { th scope="row" { "score" } td class="num" { (rho(c.score_correlation)) } }
+                                @for (name, r) in &c.factors {
+                                    tr data-factor=(name) { th scope="row" { (name) } td class="num" { (rho(*r)) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn run_page(r: &RunView, calibration: Result<&CalibrationView, &BackendError>) -> Markup {
     let s = &r.summary;
     html! {
         h1 { "Run " (s.id) @if !s.label.is_empty() { " — " (s.label) } }
@@ -234,6 +271,7 @@ fn run_page(r: &RunView) -> Markup {
             h2 id="attribution-title" { "Where the P&L came from" }
             (attribution_totals(&r.attribution))
         }
+        (calibration_section(calibration))
         section aria-labelledby="positions-title" {
             h2 id="positions-title" { "Positions" }
             (positions_table(s.id, &r.positions, "run-positions"))

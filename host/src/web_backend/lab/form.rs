@@ -317,6 +317,7 @@ impl HostLab {
                 cash: rust_decimal::Decimal::from(10_000),
                 schedule: Schedule::AsRecorded,
                 label: format!("{label} {side}").trim().to_owned(),
+                calibrate: true,
             }
         };
         let spec = match kind {

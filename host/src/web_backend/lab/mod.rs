@@ -9,8 +9,8 @@ use crate::engine::{Engine, TrendsConfig};
 use crate::lab::{Jobs, LabError, ResultsStore, attribute, diff_runs, summarise};
 use crate::plugins::{PluginOptions, Plugins};
 use equilibrage_web::{
-    BackendError, BackendResult, ComparisonSummary, ComparisonView, JobView, Lab, LabJobForm, LabOverview,
-    PositionDetail, RunView, SweepView,
+    BackendError, BackendResult, CalibrationView, ComparisonSummary, ComparisonView, JobView, Lab,
+    LabJobForm, LabOverview, PositionDetail, RunView, SweepView,
 };
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -200,6 +200,13 @@ impl Lab for HostLab {
             .map_err(lab_error)?
             .ok_or_else(|| BackendError::NotFound(format!("no sweep {id}")))?;
         Ok(views::sweep(&s))
+    }
+
+    fn calibration(&self, run: u64) -> BackendResult<CalibrationView> {
+        let c = self.results_store().calibration(run).map_err(lab_error)?.ok_or_else(|| {
+            BackendError::NotFound(format!("run {run} was not calibrated (the runs of sweeps are not)"))
+        })?;
+        Ok(views::calibration(run, &c.summarise()))
     }
 
     fn position(&self, run: Option<u64>, id: u64) -> BackendResult<PositionDetail> {

@@ -3,13 +3,14 @@
 
 use crate::engine::mark;
 use crate::lab::{
-    Attribution, AttributionSummary, DiffRow, Estimate, JobResult, JobStatus, Metrics, RunReport, SweepReport,
+    Attribution, AttributionSummary, CalibrationSummary, DiffRow, Estimate, JobResult, JobStatus, Metrics,
+    RunReport, SweepReport,
 };
 use crate::store::{Action, Leg, Position, PricePoint, Purpose, TradeRecord};
 use equilibrage_web::{
-    AttributionTotals, AttributionView, DiffRowView, EstimateView, JobView, LabPositionRow, LabTradeView,
-    LegDetail, MarkerView, MetricsView, PositionDetail, QuoteView, RunSummary, RunView, SweepRowView,
-    SweepSummary, SweepView,
+    AttributionTotals, AttributionView, BucketView, CalibrationView, DiffRowView, EstimateView, JobView,
+    LabPositionRow, LabTradeView, LegDetail, MarkerView, MetricsView, PositionDetail, QuoteView, RunSummary,
+    RunView, SweepRowView, SweepSummary, SweepView,
 };
 use rust_decimal::Decimal;
 
@@ -64,6 +65,21 @@ pub(super) fn totals(s: &AttributionSummary) -> AttributionTotals {
         rule_vs_hold: estimate(s.rule_vs_hold.as_ref()),
         rule_vs_pair: estimate(s.rule_vs_pair.as_ref()),
         exits_vs_hold: estimate(s.exits_vs_hold.as_ref()),
+    }
+}
+
+pub(super) fn calibration(run: u64, s: &CalibrationSummary) -> CalibrationView {
+    CalibrationView {
+        run,
+        candidates: s.candidates,
+        simulated: s.simulated,
+        buckets: s
+            .buckets
+            .iter()
+            .map(|b| BucketView { score: b.score, pnl: estimate(b.pnl.as_ref()) })
+            .collect(),
+        score_correlation: s.score_correlation,
+        factors: s.factors.clone(),
     }
 }
 
