@@ -7,7 +7,7 @@
 //! - sweeps: `--variants N` variants (default 100) over `--days` simulated days of 300 markets,
 //!   on one thread and on two, in the same run.
 //!
-//! `cargo bench -p equilibrage --bench lab [-- record|replay|sim|sweep] [--days N] [--variants N]`
+//! `cargo bench -p equilibrage --bench lab [-- record|replay|sim|sweep] [--days N] [--variants N] [--calibrate]`
 
 #![expect(clippy::print_stdout, reason = "a harness-less benchmark reports on stdout")]
 #![expect(clippy::cast_precision_loss, reason = "rates and averages for display")]
@@ -172,9 +172,14 @@ fn main() {
     if want("sim") {
         let source =
             DataSource::Sim { seed: 42, days, markets: 300, start_ms: SimConfig::default().start_ms };
-        let bt = Backtest { schedule: Schedule::Interval, ..trading(source, &plugins) };
+        // `--calibrate`: with the score calibration's simulated trades, as the Lab runs it.
+        let calibrate = args.iter().any(|a| a == "--calibrate");
+        let bt = Backtest { schedule: Schedule::Interval, calibrate, ..trading(source, &plugins) };
         let started = Instant::now();
         let report = bt.run(&|_, _| {}).expect("sim backtest");
+        if let Some(c) = &report.calibration {
+            println!("calibration: {} candidates simulated", c.summarise().simulated);
+        }
         println!(
             "sim backtest: {days} days of 300 markets in {:.2} s ({} market events, {} scans, {} sweeps, {} positions, return {} %)",
             started.elapsed().as_secs_f64(),

@@ -403,6 +403,28 @@ fn summary(r: &RunReport) -> String {
     for (k, v) in rows(r) {
         s.push_str(&format!("  {k:<16}{v:>24}\n"));
     }
+    s.push_str(&calibration(r));
+    s
+}
+
+/// The calibration table: mean simulated P&L per score bucket with its interval and count, and
+/// the rank correlations with it.
+fn calibration(r: &RunReport) -> String {
+    let Some(c) = &r.calibration else { return String::new() };
+    let sum = c.summarise();
+    let mut s = format!(
+        "  calibration: {} of {} scored candidates simulated; mean P&L per trade by score\n",
+        sum.simulated, sum.candidates
+    );
+    for b in sum.buckets.iter().filter(|b| b.pnl.is_some()) {
+        s.push_str(&format!("    score {:>2}  {}\n", b.score, estimate(b.pnl.as_ref())));
+    }
+    let rho = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:+.3}"));
+    s.push_str(&format!("    rank correlation with the P&L: score {}", rho(sum.score_correlation)));
+    for (name, r) in &sum.factors {
+        s.push_str(&format!(", {name} {}", rho(*r)));
+    }
+    s.push('\n');
     s
 }
 

@@ -180,7 +180,7 @@ fn positions(found: &BackendResult<HistoryPage>, query: &HistoryQuery, page: usi
                 tbody {
                     @for p in &found.positions {
                         tr data-position-id=(p.id) {
-                            td class="question" { (p.question) }
+                            td class="question" { a href={ "/history/positions/" (p.id) } { (p.question) } }
                             td class="status" { (p.status) }
                             td class="opened" { (utc_time(p.opened_at_ms)) }
                             td class="closed" {

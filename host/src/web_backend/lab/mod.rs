@@ -3,6 +3,8 @@
 
 mod form;
 mod recordings;
+#[cfg(test)]
+mod tests;
 mod views;
 
 use crate::engine::{Engine, TrendsConfig};
