@@ -162,6 +162,22 @@ fn a_recorded_simulator_run_replays_with_the_same_trades_and_twice_identically()
 
     let again: RunReport = bt.run(&|_, _| {}).unwrap();
     assert_eq!(again.deterministic_json(), replay.deterministic_json(), "two replays are bit-identical");
+
+    // The bot's own history calibrated from the recording: every position it entered is a
+    // candidate with a simulated trade, among the hourly samples of every market it scored.
+    let config = equilibrage::config::Config::load(Some(&data.path().join("config.toml"))).unwrap();
+    let own = equilibrage::lab::calibrate_recording(&rec, &config.engine).unwrap();
+    assert!(!own.factors.is_empty(), "the scorer's factors are named");
+    for p in &live_positions {
+        let c = own.candidates.iter().find(|c| c.position == Some(p.id));
+        let c = c.unwrap_or_else(|| panic!("position {} is a calibrated candidate", p.id));
+        assert_eq!((c.market_id.as_str(), Some(c.score)), (p.market_id.as_str(), p.score));
+        assert!(c.pnl.is_some(), "position {}: its trade was simulated", p.id);
+    }
+    let scored: std::collections::BTreeSet<&str> =
+        own.candidates.iter().map(|c| c.market_id.as_str()).collect();
+    assert!(scored.len() > live_positions.len(), "markets not entered are calibrated too");
+    assert_eq!(own.summarise().buckets.len(), 10);
 }
 
 #[test]

@@ -175,6 +175,11 @@ impl Calibrator {
         }
     }
 
+    /// A book the venue answered, in place of whatever the events built.
+    pub(crate) fn replace_book(&mut self, token: &str, book: OrderBook) {
+        self.books.insert(token.to_owned(), book);
+    }
+
     /// Whether the calibrator has a book for `token` (else the driver fetches a snapshot).
     pub(crate) fn has_book(&self, token: &str) -> bool {
         self.books.get(token).is_some()

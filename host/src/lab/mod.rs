@@ -9,6 +9,7 @@ mod diff;
 mod driver;
 mod export;
 mod jobs;
+mod live_calibration;
 mod metrics;
 mod overrides;
 mod record;
@@ -28,6 +29,7 @@ pub use calibration::{Bucket, Calibration, CalibrationSummary, CandidateOutcome}
 pub use diff::{DiffRow, diff_runs};
 pub use export::{Exported, export_recording, export_run, export_sweep};
 pub use jobs::{JobResult, JobSpec, JobState, JobStatus, Jobs};
+pub use live_calibration::calibrate_recording;
 pub use metrics::Metrics;
 pub use overrides::Overrides;
 pub use record::{Record, Timed};

@@ -268,13 +268,17 @@ impl Lab for FakeLab {
             }),
         };
         Ok(CalibrationView {
-            run,
+            run: Some(run),
             candidates: 400,
             simulated: 120,
             buckets: (1..=10).map(bucket).collect(),
             score_correlation: Some(0.125),
             factors: vec![(HOSTILE.into(), Some(-0.5)), ("liquidity".into(), None)],
         })
+    }
+
+    fn live_calibration(&self) -> BackendResult<CalibrationView> {
+        Ok(CalibrationView { run: None, ..self.calibration(1)? })
     }
 
     fn position(&self, run: Option<u64>, id: u64) -> BackendResult<PositionDetail> {

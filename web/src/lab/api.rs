@@ -22,6 +22,7 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/api/lab/sweeps/{id}", get(sweep::<B>))
         .route("/api/lab/runs/{run}/positions/{id}", get(run_position::<B>))
         .route("/api/lab/runs/{id}/calibration", get(calibration::<B>))
+        .route("/api/lab/live/calibration", get(live_calibration::<B>))
         .route("/api/positions/{id}/detail", get(live_position::<B>))
 }
 
@@ -65,6 +66,10 @@ async fn calibration<B: Backend>(
 ) -> AppResult<Response> {
     let id = id_of(&id)?;
     Ok(axum::Json(call(&state.backend, move |lab| lab.calibration(id)).await?).into_response())
+}
+
+async fn live_calibration<B: Backend>(State(state): State<AppState<B>>) -> AppResult<Response> {
+    Ok(axum::Json(call(&state.backend, |lab| lab.live_calibration()).await?).into_response())
 }
 
 async fn comparison<B: Backend>(

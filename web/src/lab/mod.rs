@@ -33,6 +33,8 @@ pub trait Lab: Send + Sync + 'static {
     fn sweep(&self, id: u64) -> BackendResult<SweepView>;
     /// A run's score calibration.
     fn calibration(&self, run: u64) -> BackendResult<CalibrationView>;
+    /// The score calibration of the bot's own history, from its recordings.
+    fn live_calibration(&self) -> BackendResult<CalibrationView>;
     /// A position of a run, or of the live history when `run` is `None`.
     fn position(&self, run: Option<u64>, id: u64) -> BackendResult<PositionDetail>;
     /// Queues a backtest, comparison or sweep; every field is checked first.

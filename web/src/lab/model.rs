@@ -357,7 +357,8 @@ pub struct BucketView {
 /// Does a higher score lead to a better trade: the run's calibration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CalibrationView {
-    pub run: u64,
+    /// The backtest run; `None` for the bot's own history (its recordings).
+    pub run: Option<u64>,
     /// Candidates on record, and those with a simulated trade.
     pub candidates: usize,
     pub simulated: usize,

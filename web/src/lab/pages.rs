@@ -128,6 +128,7 @@ async fn render<B: Backend>(
                 section id="live-attribution" aria-labelledby="live-attribution-title" {
                     h2 id="live-attribution-title" { "Live history: where the P&L came from" }
                     (attribution_totals(&o.live_attribution))
+                    p { a id="live-calibration" href="/lab/live/calibration" { "Does a higher score lead to a better trade? The bot's own history, from its recordings" } }
                 }
             }
         }

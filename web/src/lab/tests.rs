@@ -117,6 +117,16 @@ async fn a_run_page_draws_its_curves_and_attributes_its_positions() {
 }
 
 #[tokio::test]
+async fn the_bot_s_own_history_has_its_calibration_page() {
+    let (status, _, body) = get(Arc::new(Fake::default()), "/lab/live/calibration").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_escaped(&body);
+    assert_eq!(body.matches("<g class=\"bucket\"").count(), 10);
+    let (_, _, lab) = get(Arc::new(Fake::default()), "/lab").await;
+    assert!(lab.contains("href=\"/lab/live/calibration\""));
+}
+
+#[tokio::test]
 async fn a_sweep_sorts_and_filters_with_the_holdout_next_to_the_sample() {
     let order = |body: &str| -> Vec<String> {
         body.match_indices("<tr data-variant=\"").map(|(i, _)| body[i + 18..i + 19].to_owned()).collect()
@@ -184,6 +194,7 @@ async fn the_api_answers_the_same_as_json() {
         ("/api/lab/jobs/2", StatusCode::OK),
         ("/api/lab/runs/1/positions/1", StatusCode::OK),
         ("/api/lab/runs/1/calibration", StatusCode::OK),
+        ("/api/lab/live/calibration", StatusCode::OK),
         ("/api/positions/1/detail", StatusCode::OK),
         ("/api/lab/runs/9", StatusCode::NOT_FOUND),
         ("/api/lab/runs/x", StatusCode::BAD_REQUEST),

@@ -33,6 +33,7 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/lab/sweeps/{id}", get(sweep::<B>))
         .route("/lab/runs/{run}/positions/{id}", get(run_position::<B>))
         .route("/history/positions/{id}", get(live_position::<B>))
+        .route("/lab/live/calibration", get(live_calibration::<B>))
 }
 
 /// A number from the path, or a 404 page.
@@ -114,6 +115,23 @@ async fn run_position<B: Backend>(
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
     page(&state, &identity, "Position", Nav::Lab, body)
+}
+
+async fn live_calibration<B: Backend>(
+    State(state): State<AppState<B>>,
+    Extension(identity): Extension<Identity>,
+) -> Response {
+    let c = call(&state.backend, |lab| lab.live_calibration()).await;
+    let body = html! {
+        h1 { "Calibration of the bot's own history" }
+        p { a href="/lab" { "Lab" } }
+        p class="sub" {
+            "From the bot's recordings: every recorded scan's candidates, books and entries, through the same "
+            "simulation a backtest uses. A candidate the bot did not enter is sized as its latest entry before it."
+        }
+        (calibration_section(c.as_ref()))
+    };
+    page(&state, &identity, "Calibration", Nav::Lab, Ok(body))
 }
 
 async fn live_position<B: Backend>(

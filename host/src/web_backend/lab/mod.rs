@@ -36,6 +36,8 @@ pub struct HostLab {
     recordings: PathBuf,
     active_recording: Option<PathBuf>,
     counts: recordings::Counts,
+    /// Calibrations of finished recordings: directory → (bytes when read, calibration).
+    calibrated: Mutex<std::collections::HashMap<PathBuf, (u64, crate::lab::Calibration)>>,
     /// Plugin directories made for queued jobs, removed once their job is over.
     work: Mutex<Vec<(u64, PathBuf)>>,
 }
@@ -77,6 +79,7 @@ impl HostLab {
             recordings,
             active_recording,
             counts: recordings::Counts::default(),
+            calibrated: Mutex::default(),
             work: Mutex::new(Vec::new()),
         })
     }
@@ -208,7 +211,11 @@ impl Lab for HostLab {
         let c = self.results_store().calibration(run).map_err(lab_error)?.ok_or_else(|| {
             BackendError::NotFound(format!("run {run} was not calibrated (the runs of sweeps are not)"))
         })?;
-        Ok(views::calibration(run, &c.summarise()))
+        Ok(views::calibration(Some(run), &c.summarise()))
+    }
+
+    fn live_calibration(&self) -> BackendResult<CalibrationView> {
+        Ok(views::calibration(None, &self.own_calibration()?.summarise()))
     }
 
     fn position(&self, run: Option<u64>, id: u64) -> BackendResult<PositionDetail> {

@@ -4,8 +4,8 @@
 
 use super::HostLab;
 use crate::lab::recording;
-use crate::lab::{Record, Timed};
-use equilibrage_web::RecordingView;
+use crate::lab::{Calibration, Record, Timed, calibrate_recording};
+use equilibrage_web::{BackendError, BackendResult, RecordingView};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -90,5 +90,45 @@ impl HostLab {
     /// The directory of the recording a form names, when it is one of those listed.
     pub(super) fn recording_named(&self, name: &str) -> Option<PathBuf> {
         self.recordings().into_iter().find(|r| r.name == name).map(|r| self.recordings.join(r.name))
+    }
+}
+
+impl HostLab {
+    /// The calibration of the bot's own history: every recording of the current scorer's
+    /// factors (the newest recording's), oldest first, through the calibrator with the bot's
+    /// settings. A finished recording is read once; the one being written, every time.
+    pub(super) fn own_calibration(&self) -> BackendResult<Calibration> {
+        let settings = self.engine.settings();
+        let mut all: Vec<Calibration> = Vec::new();
+        for r in self.recordings().into_iter().rev() {
+            let dir = self.recordings.join(&r.name);
+            let cached = self
+                .calibrated
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&dir)
+                .filter(|(bytes, _)| *bytes == r.bytes)
+                .map(|(_, c)| c.clone());
+            let c = match cached {
+                Some(c) => c,
+                None => {
+                    let c = calibrate_recording(&dir, &settings)
+                        .map_err(|e| BackendError::Internal(format!("recording {}: {e}", r.name)))?;
+                    if !r.active {
+                        self.calibrated
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(dir, (r.bytes, c.clone()));
+                    }
+                    c
+                }
+            };
+            all.push(c);
+        }
+        let factors =
+            all.iter().rev().find(|c| !c.factors.is_empty()).map(|c| c.factors.clone()).unwrap_or_default();
+        let candidates =
+            all.into_iter().filter(|c| c.factors == factors).flat_map(|c| c.candidates).collect();
+        Ok(Calibration { factors, candidates })
     }
 }

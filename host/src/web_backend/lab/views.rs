@@ -68,7 +68,7 @@ pub(super) fn totals(s: &AttributionSummary) -> AttributionTotals {
     }
 }
 
-pub(super) fn calibration(run: u64, s: &CalibrationSummary) -> CalibrationView {
+pub(super) fn calibration(run: Option<u64>, s: &CalibrationSummary) -> CalibrationView {
     CalibrationView {
         run,
         candidates: s.candidates,
