@@ -283,6 +283,48 @@
     }
   });
 
+  // The Lab's plugin upload: the file's bytes go to `data-upload` + its name (PUT, with the
+  // session's CSRF token); the page then shows it among the choices, or says why not.
+  document.addEventListener('submit', function (e) {
+    var form = e.target;
+    var url = form && form.getAttribute && form.getAttribute('data-upload');
+    if (!url) return;
+    e.preventDefault();
+    var input = form.querySelector('input[type=file]');
+    var status = form.querySelector('.upload-status');
+    var file = input && input.files && input.files[0];
+    var say = function (text) { if (status) status.textContent = text; };
+    if (!file) {
+      say('Choose a .wasm file first.');
+      return;
+    }
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    say('Checking ' + file.name + '…');
+    fetch(url + encodeURIComponent(file.name), {
+      method: 'PUT',
+      credentials: 'same-origin',
+      headers: { 'X-CSRF-Token': meta ? meta.content : '', 'Content-Type': 'application/wasm' },
+      body: file
+    })
+      .then(function (r) {
+        if (loggedOut(r)) {
+          goToLogin();
+          return null;
+        }
+        return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+      })
+      .then(function (answer) {
+        if (!answer) return;
+        if (answer.ok) {
+          say(file.name + ' added: ' + answer.body.plugin.plugin + ' (' + answer.body.plugin.kind + ').');
+          setTimeout(function () { location.reload(); }, 600);
+        } else {
+          say(answer.body.error || 'Refused.');
+        }
+      })
+      .catch(function () { say('The upload did not reach the bot.'); });
+  });
+
   // A transaction hash's Copy button puts the whole hash on the clipboard and says so.
   document.addEventListener('click', function (e) {
     var button = e.target && e.target.closest && e.target.closest('button.copy[data-copy]');

@@ -1,5 +1,5 @@
-//! The Lab in the browser (issue 18): two scorer versions compared on a simulator seed from the
-//! Lab page, the comparison's two equity curves and its diff table (the same markets as the
+//! The Lab in the browser (issue 18): a scorer uploaded from the Lab page (and a file that is
+//! not a plugin refused), two scorer versions compared on a simulator seed from the Lab page, the comparison's two equity curves and its diff table (the same markets as the
 //! lab's own diff of the stored runs), a run's calibration chart with its ten score buckets, and
 //! a position's detail with its chart and attribution.
 
@@ -27,23 +27,47 @@ async fn set(s: &Session<'_>, name: &str, value: &str) {
 /// Runs the comparison from the Lab page and checks what it shows; answers the paths of the
 /// comparison and of the position opened, for the width checks.
 pub(super) async fn compare_two_scorers_from_the_lab(s: &Session<'_>) -> (String, String) {
+    // Version B: the veto scorer, uploaded from the Lab page (a file that is not a plugin first,
+    // refused with why).
     let b = s.browser;
-    // Version B: the veto scorer, dropped among the lab's candidates.
-    let candidates = s.bot.data.path().join("data").join("lab").join("plugins");
-    std::fs::create_dir_all(&candidates).expect("lab plugin dir");
     let veto = &equilibrage_plugin_artifacts::VETO_SCORER;
-    std::fs::write(candidates.join(veto.file), veto.bytes).expect("write the candidate");
+    let files = tempfile::tempdir().expect("upload dir");
+    let (good, junk) = (files.path().join(veto.file), files.path().join("junk.wasm"));
+    std::fs::write(&good, veto.bytes).expect("write the plugin");
+    std::fs::write(&junk, b"not a component").expect("write junk");
     let choice = format!("lab/{}", veto.file);
 
     open(b, s.bot, "/lab", "form#lab-job").await;
-    let offered =
-        js(b, "return [...document.querySelectorAll('select#b_scorer option')].map(o => o.value);", vec![])
-            .await;
-    assert!(
-        offered.as_array().is_some_and(|o| o.contains(&json!(choice))),
-        "B can choose {choice}: {offered}"
-    );
     screenshot(b, "lab-empty").await;
+    let upload = |path: std::path::PathBuf| async move {
+        let input = element(b, "form#lab-upload input[type=file]").await;
+        input.send_keys(path.to_str().expect("a UTF-8 path")).await.expect("choose the file");
+        element(b, "form#lab-upload button[type=submit]").await.click().await.expect("upload");
+    };
+    upload(junk).await;
+    crate::support::browser::eventually("the junk file refused", || async {
+        let said =
+            js(b, "return document.querySelector('form#lab-upload .upload-status').textContent;", vec![])
+                .await;
+        let said = said.as_str().unwrap_or_default().to_owned();
+        if said.contains("not a plugin this bot can run") { Ok(()) } else { Err(said) }
+    })
+    .await;
+    upload(good).await;
+    crate::support::browser::eventually("the uploaded scorer offered for B", || async {
+        let offered = js(
+            b,
+            "return [...document.querySelectorAll('select#b_scorer option')].map(o => o.value);",
+            vec![],
+        )
+        .await;
+        if offered.as_array().is_some_and(|o| o.contains(&json!(choice))) {
+            Ok(())
+        } else {
+            Err(offered.to_string())
+        }
+    })
+    .await;
 
     set(s, "kind", "compare").await;
     set(s, "data", "sim").await;

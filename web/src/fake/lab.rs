@@ -364,6 +364,24 @@ impl Lab for FakeLab {
         Ok(JobView { id: 3, kind: form.kind.clone(), state: "queued".into(), steps: 1, ..JobView::default() })
     }
 
+    fn upload_plugin(&self, name: &str, bytes: &[u8]) -> BackendResult<PluginFileView> {
+        if !bytes.starts_with(b"\0asm") {
+            return Err(BackendError::Invalid {
+                message: format!("{name} is not a plugin this bot can run"),
+                fields: vec![FieldError {
+                    field: "file".into(),
+                    message: "not a WebAssembly component".into(),
+                }],
+            });
+        }
+        Ok(PluginFileView {
+            kind: "scorer".into(),
+            choice: format!("lab/{name}"),
+            plugin: "up@1.0.0".into(),
+            active: false,
+        })
+    }
+
     fn jobs(&self) -> Vec<JobView> {
         self.overview().map(|o| o.jobs).unwrap_or_default()
     }

@@ -16,6 +16,10 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
     Router::new()
         .route("/api/lab", get(overview::<B>))
         .route("/api/lab/jobs", axum::routing::post(start::<B>))
+        .route(
+            "/api/lab/plugins/{file}",
+            axum::routing::put(upload::<B>).layer(axum::extract::DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
+        )
         .route("/api/lab/jobs/{id}", get(job::<B>))
         .route("/api/lab/runs/{id}", get(run::<B>))
         .route("/api/lab/comparisons/{id}", get(comparison::<B>))
@@ -24,6 +28,19 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/api/lab/runs/{id}/calibration", get(calibration::<B>))
         .route("/api/lab/live/calibration", get(live_calibration::<B>))
         .route("/api/positions/{id}/detail", get(live_position::<B>))
+}
+
+/// The largest upload read; the host refuses files over the bot's plugin size limit itself.
+const MAX_PLUGIN_BYTES: usize = 64 << 20;
+
+/// A candidate plugin, the component's bytes as the body (`PUT`, any content type).
+async fn upload<B: Backend>(
+    State(state): State<AppState<B>>,
+    ApiPath(file): ApiPath<String>,
+    body: axum::body::Bytes,
+) -> AppResult<Response> {
+    let plugin = call(&state.backend, move |lab| lab.upload_plugin(&file, &body)).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({ "plugin": plugin }))).into_response())
 }
 
 fn id_of(text: &str) -> AppResult<u64> {

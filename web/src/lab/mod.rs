@@ -39,6 +39,8 @@ pub trait Lab: Send + Sync + 'static {
     fn position(&self, run: Option<u64>, id: u64) -> BackendResult<PositionDetail>;
     /// Queues a backtest, comparison or sweep; every field is checked first.
     fn start(&self, form: &LabJobForm) -> BackendResult<JobView>;
+    /// Adds a candidate plugin file (`NAME.wasm`), checked like any plugin first.
+    fn upload_plugin(&self, name: &str, bytes: &[u8]) -> BackendResult<PluginFileView>;
     /// A job's progress.
     fn job(&self, id: u64) -> BackendResult<JobView>;
     /// Every job kept, newest first (cheap: polled every second while one runs).

@@ -190,6 +190,18 @@ fn new_run(
         section id="new-run" aria-labelledby="new-run-title" {
             h2 id="new-run-title" { "New run" }
             @if let Some(e) = refused { (alert(&e.to_string())) }
+            form id="lab-upload" class="lab-upload" data-upload="/api/lab/plugins/" method="get" action="/lab" {
+                div class="field" {
+                    label for="plugin-file" { "Add a candidate plugin (.wasm)" }
+                    input type="file" id="plugin-file" name="file" accept=".wasm";
+                }
+                button type="submit" { "Upload" }
+                p class="help" {
+                    "Checked like any plugin (loaded, instantiated, described), then offered for A and B below. "
+                    "Without JavaScript, put the file in the data directory's lab/plugins/."
+                }
+                p class="upload-status" role="status" {}
+            }
             form id="lab-job" class="lab-job" method="post" action="/lab/jobs" {
                 (csrf_field(identity))
                 fieldset class="grid" {

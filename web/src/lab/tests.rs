@@ -214,3 +214,33 @@ async fn without_a_lab_the_pages_say_so() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("The lab is not available: the strategy lab is not running"));
 }
+
+#[tokio::test]
+async fn a_plugin_upload_is_checked_and_refused_with_why() {
+    let fake = Arc::new(Fake::default());
+    let put = |body: &'static [u8]| {
+        crate::fake::http::browser("PUT", "/api/lab/plugins/up.wasm", true).body(Body::from(body)).unwrap()
+    };
+    let (status, _, body) = send(Arc::clone(&fake), put(b"\0asm\x0d\0\x01\0")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body.contains("\"choice\":\"lab/up.wasm\""));
+    let (status, _, body) = send(Arc::clone(&fake), put(b"not wasm")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("not a WebAssembly component"));
+    let no_csrf =
+        crate::fake::http::browser("PUT", "/api/lab/plugins/up.wasm", false).body(Body::from("x")).unwrap();
+    let (status, _, _) = send(Arc::clone(&fake), no_csrf).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a browser session needs its CSRF token");
+    // Larger than the global body limit, within the upload's.
+    let big = vec![0_u8; 200 * 1024];
+    let request =
+        crate::fake::http::browser("PUT", "/api/lab/plugins/big.wasm", true).body(Body::from(big)).unwrap();
+    let (status, _, body) = send(Arc::clone(&fake), request).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "read whole and refused by the lab, not by size: {body}"
+    );
+    let (_, _, page) = get(fake, "/lab").await;
+    assert!(page.contains("<form id=\"lab-upload\"") && page.contains("data-upload=\"/api/lab/plugins/\""));
+}

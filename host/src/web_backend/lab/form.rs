@@ -125,6 +125,68 @@ impl HostLab {
         out
     }
 
+    /// Adds a candidate plugin from the browser: checked like any plugin (loaded alone,
+    /// instantiated and described) before it is moved into the candidates, under `name`.
+    pub(super) fn upload(&self, name: &str, bytes: &[u8]) -> Result<PluginFileView, BackendError> {
+        let field = |message: String| BackendError::Invalid {
+            message: message.clone(),
+            fields: vec![FieldError { field: "file".into(), message }],
+        };
+        let stem = name.strip_suffix(".wasm").unwrap_or_default();
+        let plain = !stem.is_empty()
+            && stem.len() <= 64
+            && stem.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && !stem.starts_with('.');
+        if !plain {
+            return Err(field(format!(
+                "{name:?}: a plugin file is named NAME.wasm, NAME of at most 64 letters, digits, '-', '_' or '.'"
+            )));
+        }
+        if bytes.is_empty() {
+            return Err(field(format!("{name}: the file is empty")));
+        }
+        if bytes.len() as u64 > self.plugins.max_file_bytes {
+            return Err(field(format!(
+                "{name}: {} bytes; plugin files are at most {}",
+                bytes.len(),
+                self.plugins.max_file_bytes
+            )));
+        }
+        let internal = |e: std::io::Error| BackendError::Internal(format!("storing the upload: {e}"));
+        // Checked alone, in a directory of its own.
+        let check = self.data_dir.join("lab").join("work").join(work_name("upload"));
+        std::fs::create_dir_all(&check).map_err(internal)?;
+        let outcome = (|| {
+            std::fs::write(check.join(name), bytes).map_err(internal)?;
+            let options =
+                PluginOptions { dir: check.clone(), prefer: Default::default(), ..self.plugins.clone() };
+            let runtime =
+                crate::plugins::Plugins::new(options).map_err(|e| BackendError::Internal(e.to_string()))?;
+            let loaded = runtime.load_dir().map_err(|e| BackendError::Internal(e.to_string()))?;
+            match loaded.into_iter().next().map(|f| f.result) {
+                Some(Ok(_)) => {}
+                Some(Err(why)) => {
+                    return Err(field(format!("{name} is not a plugin this bot can run: {why}")));
+                }
+                None => return Err(field(format!("{name} was not read"))),
+            }
+            let status =
+                runtime.list().into_iter().next().ok_or_else(|| field(format!("{name} did not load")))?;
+            let dir = self.candidates_dir();
+            std::fs::create_dir_all(&dir).map_err(internal)?;
+            // Into place in one rename: a listing never sees half a file.
+            std::fs::rename(check.join(name), dir.join(name)).map_err(internal)?;
+            Ok(PluginFileView {
+                kind: status.info.kind.as_str().to_owned(),
+                choice: format!("lab/{name}"),
+                plugin: format!("{}@{}", status.info.name, status.info.version),
+                active: false,
+            })
+        })();
+        let _ = std::fs::remove_dir_all(&check);
+        outcome
+    }
+
     /// The file a choice names, when it is one the lab offers for `kind`.
     fn chosen_file(&self, files: &[PluginFileView], kind: PluginKind, choice: &str) -> Option<PathBuf> {
         let offered = files.iter().any(|f| f.choice == choice && f.kind == kind.as_str());

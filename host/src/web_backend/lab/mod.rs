@@ -12,7 +12,7 @@ use crate::lab::{Jobs, LabError, ResultsStore, attribute, diff_runs, summarise};
 use crate::plugins::{PluginOptions, Plugins};
 use equilibrage_web::{
     BackendError, BackendResult, CalibrationView, ComparisonSummary, ComparisonView, JobView, Lab,
-    LabJobForm, LabOverview, PositionDetail, RunView, SweepView,
+    LabJobForm, LabOverview, PluginFileView, PositionDetail, RunView, SweepView,
 };
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -256,6 +256,10 @@ impl Lab for HostLab {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .extend(dirs.into_iter().map(|d| (status.id, d)));
         Ok(views::job(&status))
+    }
+
+    fn upload_plugin(&self, name: &str, bytes: &[u8]) -> BackendResult<PluginFileView> {
+        self.upload(name, bytes)
     }
 
     fn jobs(&self) -> Vec<JobView> {

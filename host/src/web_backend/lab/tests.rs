@@ -135,3 +135,26 @@ async fn a_backtest_and_a_sweep_run_from_their_forms_to_their_pages() {
     let left = std::fs::read_dir(dir.path().join("lab/work")).unwrap().count();
     assert_eq!(left, 0, "no job's plugin directory is left");
 }
+
+#[tokio::test]
+async fn an_uploaded_plugin_is_checked_before_it_is_offered() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = lab(dir.path()).await;
+    let veto = &equilibrage_plugin_artifacts::VETO_SCORER;
+    let added = lab.upload_plugin("veto.wasm", veto.bytes).unwrap();
+    assert_eq!((added.kind.as_str(), added.choice.as_str()), ("scorer", "lab/veto.wasm"));
+    assert!(added.plugin.starts_with("veto-scorer@"));
+    assert!(lab.overview().unwrap().plugin_files.iter().any(|f| f.choice == "lab/veto.wasm"));
+    for (name, bytes, why) in [
+        ("junk.wasm", &b"not a component"[..], "not a plugin this bot can run"),
+        ("../escape.wasm", veto.bytes, "a plugin file is named NAME.wasm"),
+        ("veto.exe", veto.bytes, "a plugin file is named NAME.wasm"),
+        ("empty.wasm", &b""[..], "empty"),
+    ] {
+        let problems = fields(lab.upload_plugin(name, bytes).unwrap_err());
+        assert!(problems.iter().any(|(f, m)| f == "file" && m.contains(why)), "{name}: {problems:?}");
+    }
+    let kept: Vec<_> =
+        std::fs::read_dir(dir.path().join("lab/plugins")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(kept, ["veto.wasm"], "only the plugin that loads is kept");
+}
