@@ -413,7 +413,7 @@ fn calibration(r: &RunReport) -> String {
     let Some(c) = &r.calibration else { return String::new() };
     let sum = c.summarise();
     let mut s = format!(
-        "  calibration: {} of {} scored candidates simulated; mean P&L per trade by score\n",
+        "  calibration: {} trades simulated for {} sampled candidates (one per market an hour, and every one entered); mean P&L per trade by score\n",
         sum.simulated, sum.candidates
     );
     for b in sum.buckets.iter().filter(|b| b.pnl.is_some()) {

@@ -250,9 +250,9 @@ fn calibration_section(c: Result<&CalibrationView, &BackendError>) -> Markup {
                 Err(e) => { p class="empty" { (e) } }
                 Ok(c) => {
                     p class="sub" {
-                        "The equilibrage trade simulated for " (c.simulated) " of " (c.candidates)
-                        " scored candidates (one per market an hour, and every one entered) against the books of the run, "
-                        "closed by the rule and settings of the run, or marked at the end of the data."
+                        (c.candidates) " scored candidates sampled (one per market an hour, and every one entered); for "
+                        (c.simulated) " of them the books could fill the equilibrage trade, simulated against the books "
+                        "of the run, closed by the rule and settings of the run, or marked at the end of the data."
                     }
                     section class="charts" { (calibration_chart(&c.buckets)) }
                     div class="table-wrap" {
