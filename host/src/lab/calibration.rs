@@ -130,6 +130,11 @@ struct Followed {
     fee: TakerFee,
     /// Trades the rule may still act on (both sides held, or one with a stop or target on).
     live: Vec<usize>,
+    /// Per side, the highest bid at or below which some live trade's rule acts (liquidation or
+    /// stop loss), and the lowest at or above which one does (take profit): a book change that
+    /// reaches neither is passed over without asking the rule of each trade.
+    low: [Option<Decimal>; 2],
+    high: [Option<Decimal>; 2],
     last_sampled: Option<i64>,
 }
 
@@ -223,6 +228,13 @@ impl Calibrator {
         if f.live.is_empty() {
             return;
         }
+        let bids = self.bids(&f.tokens);
+        let reached = (0..2).any(|k| {
+            bids[k].is_some_and(|b| f.low[k].is_some_and(|l| b <= l) || f.high[k].is_some_and(|h| b >= h))
+        });
+        if !reached {
+            return;
+        }
         let (tokens, fee, live) = (f.tokens.clone(), f.fee, f.live.clone());
         let mut still = Vec::with_capacity(live.len());
         for i in live {
@@ -240,8 +252,47 @@ impl Calibrator {
                 still.push(i);
             }
         }
+        self.set_live(market, still);
+    }
+
+    /// Where a trade's rule acts, per side: (at or below, at or above), the same thresholds the
+    /// built-in rule compares with.
+    fn thresholds(&self, i: usize) -> [(Option<Decimal>, Option<Decimal>); 2] {
+        let p = &self.trades[i].position;
+        let held: Vec<Leg> = Leg::BOTH.into_iter().filter(|l| p.leg(*l).is_held()).collect();
+        let entry = |l: Leg| Some(p.leg(l).entry_price()).filter(|e| *e > Decimal::ZERO);
+        let mut out = [(None, None); 2];
+        if held.len() == 2 {
+            let drop = self.settings.liquidation_drop();
+            for l in Leg::BOTH {
+                out[l.index()].0 = entry(l).map(|e| e * (Decimal::ONE - drop));
+            }
+        } else if let [l] = held[..] {
+            let (sl, tp) = (self.settings.stop_loss(), self.settings.take_profit());
+            if sl > Decimal::ZERO {
+                out[l.index()].0 = entry(l).map(|e| e * (Decimal::ONE - sl));
+            }
+            if tp > Decimal::ZERO {
+                out[l.index()].1 = entry(l).map(|e| e * (Decimal::ONE + tp));
+            }
+        }
+        out
+    }
+
+    /// Sets a market's live trades and the bids that may make their rule act.
+    fn set_live(&mut self, market: &str, live: Vec<usize>) {
+        let (mut low, mut high) = ([None::<Decimal>; 2], [None::<Decimal>; 2]);
+        for &i in &live {
+            for (k, (l, h)) in self.thresholds(i).into_iter().enumerate() {
+                low[k] = low[k].max(l);
+                high[k] = match (high[k], h) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
         if let Some(f) = self.markets.get_mut(market) {
-            f.live = still;
+            (f.live, f.low, f.high) = (live, low, high);
         }
     }
 
@@ -434,9 +485,11 @@ impl Calibrator {
         let i = self.trades.len();
         self.trades.push(Trade { position: p, candidate });
         if self.rule_may_act(i)
-            && let Some(f) = self.markets.get_mut(&m.id)
+            && let Some(f) = self.markets.get(&m.id)
         {
-            f.live.push(i);
+            let mut live = f.live.clone();
+            live.push(i);
+            self.set_live(&m.id, live);
         }
     }
 
