@@ -27,6 +27,7 @@ pub use rules::{Exit, RulesSource, builtin};
 pub use settings::{FieldError, Settings, SettingsError, SettingsPatch};
 pub use signals::SignalFeeds;
 pub use supervisor::{EngineTasks, LoopStatus};
+pub use trader::cents;
 pub use trends::{Trend, TrendsConfig};
 pub use types::{Clock, EngineError, EngineEvent, EngineOptions, Health, PositionView, Result};
 

@@ -12,7 +12,9 @@ use crate::store::{
 };
 use rust_decimal::{Decimal, RoundingStrategy};
 
-fn cents(v: Decimal) -> Decimal {
+/// pUSD rounded down to the cent: what an entry commits (the trader's sizing, and the lab's
+/// simulation of it).
+pub fn cents(v: Decimal) -> Decimal {
     v.round_dp_with_strategy(2, RoundingStrategy::ToZero)
 }
 

@@ -11,7 +11,7 @@
 //! millions of scored rows; the run's decisions keep every candidate's score and factors.
 
 use super::stats::{Estimate, spearman};
-use crate::engine::{Exit, Settings, builtin, mark};
+use crate::engine::{Exit, Settings, builtin, cents, mark};
 use crate::exchange::{Amount, Applied, BookSet, FillPolicy, Market, MarketEvent, OrderBook, Side, TakerFee};
 use crate::store::{Leg, Position, PositionStatus};
 use rust_decimal::Decimal;
@@ -149,10 +149,6 @@ pub(crate) struct Calibrator {
     out: Calibration,
     /// (due, candidate, 1 for +1 h or 24 for +24 h), soonest last.
     probes: Vec<(i64, usize, u8)>,
-}
-
-fn cents(v: Decimal) -> Decimal {
-    v.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero)
 }
 
 fn mid(book: Option<&OrderBook>) -> Option<Decimal> {

@@ -209,10 +209,7 @@ impl Driver {
         let capital = self
             .engine
             .overview()
-            .map(|o| {
-                (o.available * self.settings.capital_allocation())
-                    .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero)
-            })
+            .map(|o| crate::engine::cents(o.available * self.settings.capital_allocation()))
             .unwrap_or_default();
         let now = self.now.load(Ordering::Acquire);
         if let Some(c) = &mut self.calibrator {

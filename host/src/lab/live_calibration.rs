@@ -123,8 +123,7 @@ pub fn calibrate_recording(path: &Path, settings: &Settings) -> Result<Calibrati
         listing: HashMap::new(),
         pending: None,
         deferred: Vec::new(),
-        capital: (Decimal::from(10_000) * settings.capital_allocation())
-            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero),
+        capital: crate::engine::cents(Decimal::from(10_000) * settings.capital_allocation()),
     };
     recording::read(path, |t| {
         f.take(t);

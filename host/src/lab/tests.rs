@@ -442,6 +442,26 @@ fn books_read_back_exactly_however_they_were_stored_and_version_one_still_reads(
     assert_eq!(read_back(&old), got);
 }
 
+/// A backtest of `days` simulated days of 12 markets (seed 5, the default plugins under
+/// `root`) that trades often and leaves often: a low threshold, more slots, a tighter
+/// liquidation, stops and targets, and sweeps every ten minutes.
+fn trading_often(root: &Path, days: u32) -> Backtest {
+    let dir = root.join("plugins");
+    crate::plugins::install_defaults(&dir).unwrap();
+    let mut bt = Backtest::new(
+        DataSource::Sim { seed: 5, days, markets: 12, start_ms: SimConfig::default().start_ms },
+        PluginOptions::new(&dir, None),
+    );
+    bt.settings.auto_trading = true;
+    bt.settings.opportunity_threshold = 1;
+    bt.settings.max_positions = 6;
+    bt.settings.liquidation_drop_percent = dec!(15);
+    bt.settings.stop_loss_percent = dec!(20);
+    bt.settings.take_profit_percent = dec!(20);
+    bt.settings.sweep_interval_secs = 600;
+    bt
+}
+
 /// A simulated month traded with a low threshold: every closed position's attribution adds up
 /// exactly to its P&L (and that P&L is the ledger's), the sum over the run is the sum of the
 /// positions, and the results store gives back the attribution and each position's quotes.
@@ -449,23 +469,10 @@ fn books_read_back_exactly_however_they_were_stored_and_version_one_still_reads(
 fn attribution_adds_up_exactly_over_every_position_of_a_simulated_month() {
     use super::ResultsStore;
     let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("plugins");
-    crate::plugins::install_defaults(&dir).unwrap();
-    let mut bt = Backtest::new(
-        DataSource::Sim { seed: 5, days: 30, markets: 12, start_ms: SimConfig::default().start_ms },
-        PluginOptions::new(&dir, None),
-    );
-    // Trade often and leave often: low threshold, more slots, tighter liquidation, stops and
-    // targets, markets that resolve within the month; scans and sweeps less often than live.
-    bt.settings.auto_trading = true;
-    bt.settings.opportunity_threshold = 1;
-    bt.settings.max_positions = 6;
-    bt.settings.liquidation_drop_percent = dec!(15);
-    bt.settings.stop_loss_percent = dec!(20);
-    bt.settings.take_profit_percent = dec!(20);
+    let mut bt = trading_often(root.path(), 30);
+    // Markets that resolve within the month; scans hourly.
     bt.settings.max_days_to_end = 20;
     bt.settings.scan_interval_secs = 3_600;
-    bt.settings.sweep_interval_secs = 600;
     let mut r = bt.run(&|_, _| {}).unwrap();
     let closed: Vec<&Position> = r
         .positions
@@ -507,20 +514,8 @@ fn attribution_adds_up_exactly_over_every_position_of_a_simulated_month() {
 #[test]
 fn a_calibrated_candidate_that_was_entered_ends_as_its_position_did() {
     let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("plugins");
-    crate::plugins::install_defaults(&dir).unwrap();
-    let mut bt = Backtest::new(
-        DataSource::Sim { seed: 5, days: 2, markets: 12, start_ms: SimConfig::default().start_ms },
-        PluginOptions::new(&dir, None),
-    );
-    bt.settings.auto_trading = true;
-    bt.settings.opportunity_threshold = 1;
-    bt.settings.max_positions = 6;
-    bt.settings.liquidation_drop_percent = dec!(15);
-    bt.settings.stop_loss_percent = dec!(20);
-    bt.settings.take_profit_percent = dec!(20);
+    let mut bt = trading_often(root.path(), 2);
     bt.settings.scan_interval_secs = 1_800;
-    bt.settings.sweep_interval_secs = 600;
     let r = bt.run(&|_, _| {}).unwrap();
     let cal = r.calibration.as_ref().expect("calibrated");
     let summary = cal.summarise();

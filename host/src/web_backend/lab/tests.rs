@@ -114,12 +114,12 @@ async fn a_backtest_and_a_sweep_run_from_their_forms_to_their_pages() {
     let calibration = lab.calibration(run).unwrap();
     assert_eq!(calibration.buckets.len(), 10);
     assert!(calibration.simulated > 0);
-    if let Some(closed) = view.positions.iter().find(|p| p.attribution.is_some()) {
-        let detail = lab.position(Some(run), closed.id).unwrap();
-        assert!(!detail.quotes.is_empty() && !detail.markers.is_empty() && !detail.trades.is_empty());
-        let a = detail.position.attribution.unwrap();
-        assert_eq!(a.spread + a.fees + a.liquidated_leg + a.kept_leg, a.pnl);
-    }
+    let closed =
+        view.positions.iter().find(|p| p.attribution.is_some()).expect("a closed position (10 % stops)");
+    let detail = lab.position(Some(run), closed.id).unwrap();
+    assert!(!detail.quotes.is_empty() && !detail.markers.is_empty() && !detail.trades.is_empty());
+    let a = detail.position.attribution.unwrap();
+    assert_eq!(a.spread + a.fees + a.liquidated_leg + a.kept_leg, a.pnl);
     let swept = lab.job(swept.id).unwrap();
     assert_eq!(swept.state, "done", "{:?}", swept.error);
     let id: u64 = swept.results[0].trim_start_matches("/lab/sweeps/").parse().unwrap();

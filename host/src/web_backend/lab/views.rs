@@ -97,17 +97,13 @@ pub(super) fn attribution(a: &Attribution) -> AttributionView {
     }
 }
 
-fn status_name(p: &Position) -> String {
-    serde_json::to_value(p.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 pub(super) fn position_row(p: &Position, a: Option<&Attribution>) -> LabPositionRow {
     let pnl = mark(p, [None, None]).realised;
     LabPositionRow {
         id: p.id,
         market_id: p.market_id.clone(),
         question: p.question.clone(),
-        status: status_name(p),
+        status: name_of(&p.status),
         opened_at_ms: p.opened_at_ms,
         closed_at_ms: p.closed_at_ms,
         liquidated: p.liquidated.map(|l| l.as_str().to_owned()),
@@ -244,6 +240,7 @@ fn leg_name(l: Leg) -> String {
     l.as_str().to_owned()
 }
 
+/// An enum's name as its serde form writes it (`closed`, `stop_loss`, `running`).
 fn name_of<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
