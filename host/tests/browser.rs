@@ -129,8 +129,8 @@ async fn flow(browser: &Client, bot: &Bot) {
     history_filters_and_csv(&s, id).await;
     plugin_parameters_apply(&s).await;
     scanner_search_sort_and_pages(&s).await;
-    let (comparison, position) = browser_lab::compare_two_scorers_from_the_lab(&s).await;
-    every_page_fits_the_desktop_and_a_phone(&s, &comparison, &position).await;
+    let (comparison, run, position) = browser_lab::compare_two_scorers_from_the_lab(&s).await;
+    every_page_fits_the_desktop_and_a_phone(&s, &comparison, &run, &position).await;
 }
 
 /// `/` sends a stranger to `/login`; the token logs the browser in (a wrong one is refused).
@@ -804,7 +804,12 @@ async fn scanner_search_sort_and_pages(s: &Session<'_>) {
 
 /// No page scrolls sideways at 1280 px or on a 390 px phone: wide tables scroll inside their
 /// own box. A screenshot of each page at both widths.
-async fn every_page_fits_the_desktop_and_a_phone(s: &Session<'_>, comparison: &str, position: &str) {
+async fn every_page_fits_the_desktop_and_a_phone(
+    s: &Session<'_>,
+    comparison: &str,
+    run: &str,
+    position: &str,
+) {
     let b = s.browser;
     let pages = [
         ("/", "#capital-total", "dashboard"),
@@ -814,7 +819,9 @@ async fn every_page_fits_the_desktop_and_a_phone(s: &Session<'_>, comparison: &s
         ("/plugins", "section.plugin", "plugins"),
         ("/lab", "form#lab-job", "lab"),
         (comparison, "table#diff-table", "lab-comparison"),
+        (run, "svg#calibration-chart", "lab-run"),
         (position, "svg#price-chart", "lab-position"),
+        ("/lab/live/calibration", "#calibration", "lab-live-calibration"),
     ];
     // The webhook nobody answers: the dashboard says it fails, Settings lists its events.
     eventually("the failing webhook in the health panel", || async {

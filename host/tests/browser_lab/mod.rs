@@ -25,8 +25,8 @@ async fn set(s: &Session<'_>, name: &str, value: &str) {
 }
 
 /// Runs the comparison from the Lab page and checks what it shows; answers the paths of the
-/// comparison and of the position opened, for the width checks.
-pub(super) async fn compare_two_scorers_from_the_lab(s: &Session<'_>) -> (String, String) {
+/// comparison, of run A and of the position opened, for the width checks.
+pub(super) async fn compare_two_scorers_from_the_lab(s: &Session<'_>) -> (String, String, String) {
     // Version B: the veto scorer, uploaded from the Lab page (a file that is not a plugin first,
     // refused with why).
     let b = s.browser;
@@ -172,5 +172,5 @@ pub(super) async fn compare_two_scorers_from_the_lab(s: &Session<'_>) -> (String
     );
     element(b, "table#position-trades tr[data-trade-id]").await;
     screenshot(b, "lab-position").await;
-    (result, path)
+    (result, format!("/lab/runs/{}", c.a), path)
 }
