@@ -354,12 +354,9 @@ fn run(common: &Common) -> anyhow::Result<()> {
             open = engine.positions().len(),
             "engine ready"
         );
-        // The lab's recorder (`[lab.recording]`): what the engine sees and decides, off its path.
-        let recorder = if config.lab.recording.enabled {
-            Some(lab_cli::start_recorder(&config, &engine)?)
-        } else {
-            None
-        };
+        // The lab's recorder (`[lab.recording]`): what the engine sees and decides, off its path;
+        // and the shadow plugins, which get the active plugins' inputs and are never obeyed.
+        let (recorder, shadows) = lab_cli::start_observers(&config, &engine, &runtime)?;
         // Notifications (`[notify]`): they follow the engine from before its first scan.
         let password = typed_password.borrow().clone();
         let notifier =
@@ -450,6 +447,7 @@ fn run(common: &Common) -> anyhow::Result<()> {
         )
         .context("starting the lab")?;
         let mut backend = web_backend::HostBackend::new(runtime, venue, engine, wallet)
+            .with_shadows(shadows)
             .with_notifier(notifier)
             .with_lab(std::sync::Arc::new(lab));
         if let Some(status) = news_status {

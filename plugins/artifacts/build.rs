@@ -30,6 +30,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("SNOOP", "fixture-snoop", "fixture_snoop"),
     ("ECHO_FEATURES", "fixture-echo-features", "fixture_echo_features"),
     ("VETO_SCORER", "fixture-veto-scorer", "fixture_veto_scorer"),
+    ("EAGER_RULES", "fixture-eager-rules", "fixture_eager_rules"),
 ];
 
 fn main() {

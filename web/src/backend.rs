@@ -4,8 +4,8 @@
 use crate::model::{
     ChainTxView, ChainView, DoctorView, HistoryFilter, HistoryPage, LiveEvent, NewsSourceView, NewsView,
     NotifyEventsView, OpportunityView, Overview, Performance, PluginView, PositionView, RejectedFile,
-    ScanView, SettingsView, TradeList, TradeView, TrendView, VenueView, WalletForm, WalletView, WhaleDetail,
-    WhaleTrackerView, WhaleView,
+    ScanView, SettingsView, ShadowAction, ShadowView, TradeList, TradeView, TrendView, VenueView, WalletForm,
+    WalletView, WhaleDetail, WhaleTrackerView, WhaleView,
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -174,6 +174,22 @@ pub trait Backend: Send + Sync + 'static {
         channel: String,
         events: Vec<String>,
     ) -> impl Future<Output = BackendResult<Vec<NotifyEventsView>>> + Send;
+    /// Shadow plugins and how they compare with the active ones (none where the bot has none).
+    fn shadows(&self) -> Vec<ShadowView> {
+        Vec::new()
+    }
+    /// Promotes or retires the shadow of a kind (`scorer`, `liquidation-rules`, …); returns
+    /// what was done, in words. Blocking (files move): call it off the async workers.
+    fn shadow_action(&self, kind: &str, action: ShadowAction) -> BackendResult<String> {
+        let _ = (kind, action);
+        Err(BackendError::Unavailable("shadow plugins are not available here".into()))
+    }
+    /// Installs a component as a shadow (`shadow/FILE` in the plugin directory) and loads it;
+    /// returns its kind and `name@version`. Blocking (it compiles): off the async workers.
+    fn upload_shadow(&self, file: &str, bytes: &[u8]) -> BackendResult<(String, String)> {
+        let _ = (file, bytes);
+        Err(BackendError::Unavailable("shadow plugins are not available here".into()))
+    }
     /// Sets parameters of a plugin, live and persisted; returns every parameter's value after.
     fn set_plugin_params(
         &self,
@@ -302,6 +318,15 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
     }
     fn notification_events(&self) -> Vec<NotifyEventsView> {
         (**self).notification_events()
+    }
+    fn shadows(&self) -> Vec<ShadowView> {
+        (**self).shadows()
+    }
+    fn shadow_action(&self, kind: &str, action: ShadowAction) -> BackendResult<String> {
+        (**self).shadow_action(kind, action)
+    }
+    fn upload_shadow(&self, file: &str, bytes: &[u8]) -> BackendResult<(String, String)> {
+        (**self).upload_shadow(file, bytes)
     }
     fn set_notification_events(
         &self,

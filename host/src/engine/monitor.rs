@@ -2,10 +2,11 @@
 //! liquidation-rules plugin (or the built-in rule when it is missing or faulting), with a
 //! periodic safety sweep that also finishes interrupted entries and closes.
 
-use super::observer::{Decision, Seen};
+use super::observer::{Decision, RulesCall, Seen};
 use super::rules::{self, Exit, RulesSource};
 use super::{EngineEvent, Inner, State};
 use crate::exchange::{Applied, MarketEvent};
+use crate::plugins::PluginKind;
 use crate::store::{Position, PositionStatus};
 use rust_decimal::Decimal;
 use std::cell::Cell;
@@ -190,9 +191,9 @@ impl Inner {
         if positions.is_empty() {
             return;
         }
-        let (decisions, by) = self.decide(&positions, &marks).await;
+        let (views, decisions, by) = self.decide(&positions, &marks).await;
         let Some(me) = self.me() else { return };
-        for (i, exit, reason) in decisions {
+        for (i, exit, reason) in decisions.iter().cloned() {
             let Some(p) = positions.get(i) else { continue };
             if !exit.applies_to(p) || !self.state().busy.insert(p.id) {
                 continue;
@@ -212,16 +213,39 @@ impl Inner {
                 None => self.spawn_tracked(act),
             }
         }
+        // Shadow rules get the same input, once the orders are on their way.
+        if self.plugins.has_shadow(PluginKind::LiquidationRules) {
+            let (now, views) = views;
+            let ids: Vec<u64> = positions.iter().map(|p| p.id).collect();
+            self.saw(Seen::Rules(&RulesCall {
+                now_ms: now,
+                positions: &ids,
+                views: &views,
+                decisions: &decisions,
+                by: &by,
+            }));
+        }
     }
 
     /// Decisions by the plugin, or by the built-in rule when the plugin cannot answer.
-    async fn decide(&self, positions: &[Position], marks: &[Marks]) -> (Vec<(usize, Exit, String)>, String) {
+    /// Returns the views the rules were given, with `now`, for the shadow rules.
+    async fn decide(
+        &self,
+        positions: &[Position],
+        marks: &[Marks],
+    ) -> (Views, Vec<(usize, Exit, String)>, String) {
         let views: Vec<_> = positions.iter().zip(marks).map(|(p, (b, a))| rules::view(p, *b, *a)).collect();
         let now = self.clock.now_ms();
         let plugins = self.plugins.clone();
-        let answer = super::plugin_io::plugin_call(move || plugins.evaluate_rules(now, &views))
-            .await
-            .unwrap_or_else(|e| Err(crate::plugins::PluginError::InvalidInput(e)));
+        let (views, answer) = match super::plugin_io::plugin_call(move || {
+            let answer = plugins.evaluate_rules(now, &views);
+            (views, answer)
+        })
+        .await
+        {
+            Ok(done) => done,
+            Err(e) => (Vec::new(), Err(crate::plugins::PluginError::InvalidInput(e))),
+        };
         let (source, decisions) = match answer {
             Ok(decided) => (
                 RulesSource::Plugin { name: decided.plugin.name.clone() },
@@ -253,7 +277,7 @@ impl Inner {
             RulesSource::BuiltIn { .. } => "built-in".to_owned(),
         };
         self.note_rules(source);
-        (decisions, by)
+        ((now, views), decisions, by)
     }
 
     /// Remembers who decided; a change is an event (and an error when the plugin failed).
@@ -417,6 +441,9 @@ impl Inner {
         self.this.get().and_then(std::sync::Weak::upgrade)
     }
 }
+
+/// The views the rules were given, and the `now` they were given.
+type Views = (i64, Vec<crate::plugins::abi::PositionView>);
 
 /// Shortest gap between two price-move announcements of one position.
 const MARKS_EVERY_MS: i64 = 250;

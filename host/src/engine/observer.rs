@@ -6,6 +6,7 @@
 
 use crate::exchange::sim::{NewsItem, WhaleTrade};
 use crate::exchange::{Market, MarketEvent, OrderBook};
+use crate::plugins::abi;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -22,6 +23,39 @@ pub enum Seen<'a> {
     Whale(&'a WhaleTrade),
     News(&'a NewsItem),
     Decision(&'a Decision),
+    /// What the active scorer was given and answered, told only while a shadow scorer is
+    /// loaded (the shadow gets the same input).
+    Scoring(&'a ScoringCall<'a>),
+    /// What the liquidation rules were given and decided, told only while shadow rules are
+    /// loaded.
+    Rules(&'a RulesCall<'a>),
+}
+
+/// A scan's call of the scorer, with what the engine would do with its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoringCall<'a> {
+    /// The `now` the scorer was given.
+    pub now_ms: i64,
+    pub batch: &'a abi::MarketBatch,
+    /// The market of each row of `batch`.
+    pub market_ids: &'a [&'a str],
+    pub scored: &'a crate::plugins::Scored,
+    /// The entry threshold, the free position slots and the markets held, at the scan.
+    pub threshold: f32,
+    pub free_slots: usize,
+    pub held: &'a [&'a str],
+}
+
+/// A call of the liquidation rules and what came of it.
+#[derive(Debug, Clone, Copy)]
+pub struct RulesCall<'a> {
+    pub now_ms: i64,
+    /// The position of each view.
+    pub positions: &'a [u64],
+    pub views: &'a [abi::PositionView],
+    /// What was decided (index into `views`), and by whom (a plugin's name or "built-in").
+    pub decisions: &'a [(usize, super::Exit, String)],
+    pub by: &'a str,
 }
 
 /// Listens to the engine (see the module doc).
@@ -88,5 +122,21 @@ pub enum Decision {
         notional: Decimal,
         fee: Decimal,
         outcome: String,
+    },
+    /// A shadow scorer's answer to a scan's input (never acted on): every candidate's score,
+    /// and the markets it would have entered under the settings then.
+    ShadowScored {
+        scorer: String,
+        factors: Vec<String>,
+        candidates: Vec<Scored>,
+        would_enter: Vec<String>,
+    },
+    /// A shadow rules plugin's decision (never acted on), with the best bid of each side then.
+    ShadowExit {
+        position: u64,
+        action: String,
+        reason: String,
+        by: String,
+        bids: [Option<Decimal>; 2],
     },
 }

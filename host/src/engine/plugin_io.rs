@@ -40,18 +40,21 @@ pub(super) async fn plugin_call<R: Send + 'static>(
 }
 
 impl Inner {
-    /// Gives the liquidation parameters to the active rules plugin, for those it declares.
+    /// Gives the liquidation parameters to the active rules plugin, for those it declares, and
+    /// to its shadow, so that the two differ by their logic, not by the settings.
     pub(super) fn push_rule_params(&self) {
-        let Some(info) = self.plugins.active_info(PluginKind::LiquidationRules) else { return };
         let s = self.settings();
-        let values: Vec<(String, f64)> = RULE_PARAMS
+        let all: Vec<(String, f64)> = RULE_PARAMS
             .iter()
-            .filter(|(name, ..)| info.params.iter().any(|p| p.name == *name))
             .map(|(name, _, value)| {
                 use rust_decimal::prelude::ToPrimitive as _;
                 ((*name).to_owned(), value(&s).to_f64().unwrap_or_default())
             })
             .collect();
+        self.plugins.set_shadow_params(PluginKind::LiquidationRules, &all);
+        let Some(info) = self.plugins.active_info(PluginKind::LiquidationRules) else { return };
+        let values: Vec<(String, f64)> =
+            all.into_iter().filter(|(name, _)| info.params.iter().any(|p| p.name == *name)).collect();
         if values.is_empty() {
             return;
         }
@@ -76,7 +79,14 @@ impl Inner {
         let mut events = self.plugins.subscribe();
         loop {
             match events.recv().await {
-                Ok(PluginEvent::Loaded { kind: PluginKind::LiquidationRules, .. }) => self.push_rule_params(),
+                Ok(
+                    PluginEvent::Loaded { kind: PluginKind::LiquidationRules, .. }
+                    | PluginEvent::Shadow {
+                        kind: PluginKind::LiquidationRules,
+                        change: crate::plugins::ShadowChange::Loaded,
+                        ..
+                    },
+                ) => self.push_rule_params(),
                 Ok(PluginEvent::Fault { kind, name, error }) => {
                     self.emit(EngineEvent::Error {
                         source: "plugin",

@@ -2,7 +2,7 @@
 //! liquid, ending in the configured window), gathers their features, has the scorer plugin
 //! score them in batches, stores the opportunities and, with auto-trading on, enters the best.
 
-use super::observer::{Decision, Scored, Seen};
+use super::observer::{Decision, Scored, ScoringCall, Seen};
 use super::{EngineEvent, Inner, Result};
 use crate::exchange::{BookSide, Market, OrderBook};
 use crate::plugins::{PluginKind, abi};
@@ -271,10 +271,16 @@ impl Inner {
             return Ok(Vec::new());
         }
         let plugins = self.plugins.clone();
-        let result = super::plugin_io::plugin_call(move || plugins.score(now, &batch))
-            .await
-            .map_err(|e| format!("scorer: {e}"))?
-            .map_err(|e| format!("scorer: {e}"))?;
+        let (batch, result) = super::plugin_io::plugin_call(move || {
+            let scored = plugins.score(now, &batch);
+            (batch, scored)
+        })
+        .await
+        .map_err(|e| format!("scorer: {e}"))?;
+        let result = result.map_err(|e| format!("scorer: {e}"))?;
+        if self.plugins.has_shadow(PluginKind::Scorer) {
+            self.tell_scoring(now, &batch, &scored, &result);
+        }
         let label = format!("{}@{}", result.plugin.name, result.plugin.version);
         scan.scorer = Some(label.clone());
         scan.scored = result.scores.len() as u64;
@@ -335,6 +341,33 @@ impl Inner {
             })
             .collect();
         Ok(opportunities)
+    }
+
+    /// Tells the observer (the shadow scorer's runner) what the scorer was given and answered.
+    fn tell_scoring<Q, D>(
+        &self,
+        now: i64,
+        batch: &abi::MarketBatch,
+        scored: &[(&Market, Q, D)],
+        result: &crate::plugins::Scored,
+    ) {
+        let settings = self.settings();
+        let (held, open): (Vec<String>, usize) = {
+            let state = self.state();
+            (state.positions.values().map(|p| p.market_id.clone()).collect(), state.positions.len())
+        };
+        let ids: Vec<&str> = scored.iter().map(|(m, ..)| m.id.as_str()).collect();
+        let held: Vec<&str> = held.iter().map(String::as_str).collect();
+        let max = usize::try_from(settings.max_positions).unwrap_or(usize::MAX);
+        self.saw(Seen::Scoring(&ScoringCall {
+            now_ms: now,
+            batch,
+            market_ids: &ids,
+            scored: result,
+            threshold: f32::from(settings.opportunity_threshold),
+            free_slots: max.saturating_sub(open),
+            held: &held,
+        }));
     }
 
     /// Books of candidates the feed has not delivered yet, fetched a few at a time.

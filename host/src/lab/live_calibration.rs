@@ -74,7 +74,11 @@ impl Follow {
                         p.entered.insert(market_id, (position, capital));
                     }
                 }
-                Decision::Order { .. } | Decision::Fill { .. } | Decision::Exit { .. } => {}
+                Decision::Order { .. }
+                | Decision::Fill { .. }
+                | Decision::Exit { .. }
+                | Decision::ShadowScored { .. }
+                | Decision::ShadowExit { .. } => {}
                 Decision::SweepEnded => {}
                 Decision::Scanned { factors, candidates, error: None, .. } => {
                     self.flush();

@@ -18,6 +18,7 @@ pub mod recording;
 mod replay;
 mod results;
 mod segment;
+mod shadow;
 mod stats;
 mod sweep;
 #[cfg(test)]
@@ -37,6 +38,10 @@ pub use recorder::{RecordSink, Recorder, RecorderConfig, RecorderStats};
 pub use replay::ReplayVenue;
 pub use results::{Comparison, ResultsStore};
 pub use segment::{Ending, FORMAT_VERSION, SegmentHeader, read_header, read_segment};
+pub use shadow::{
+    EntryDiff, RulesDiff, RulesShadow, ScorerShadow, ShadowIdentity, ShadowReport, ShadowRunner, SideTrack,
+    Sold, Track,
+};
 pub use stats::{Estimate, spearman};
 pub use sweep::{Axis, Objective, Range, Space, Sweep, SweepOutcome, SweepReport, SweepRow};
 

@@ -122,6 +122,8 @@ impl Observer for RecordSink {
             Seen::Whale(w) => Record::Whale(w.clone()),
             Seen::News(n) => Record::News(n.clone()),
             Seen::Decision(d) => Record::Decision(Box::new(d.clone())),
+            // What shadows are given: they record their own answers (`lab::shadow`).
+            Seen::Scoring(_) | Seen::Rules(_) => return,
         };
         self.send(Msg::Record(Timed { at_ms, record }));
     }

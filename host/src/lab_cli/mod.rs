@@ -15,7 +15,7 @@ use clap::Args;
 use equilibrage::config::{Config, ExchangeMode};
 use equilibrage::engine::{Engine, EngineOptions, SignalFeeds};
 use equilibrage::lab::{
-    Backtest, DataSource, Overrides, Recorder, ResultsStore, RunReport, Schedule, diff_runs,
+    Backtest, DataSource, Overrides, Recorder, ResultsStore, RunReport, Schedule, ShadowRunner, diff_runs,
 };
 use equilibrage::plugins::{self, PluginOptions, Plugins};
 use equilibrage::store::Store;
@@ -23,6 +23,7 @@ use equilibrage::web_backend::Venue;
 use rust_decimal::Decimal;
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The data, plugins and settings of a backtest or sweep.
 #[derive(Debug, Args)]
@@ -176,13 +177,34 @@ fn parse_time(s: &str) -> anyhow::Result<i64> {
 /// Starts the recorder (`[lab.recording]`) into `<data dir>/recordings` and makes it the
 /// engine's observer: what the engine sees and decides, off its path.
 pub fn start_recorder(config: &Config, engine: &Engine) -> anyhow::Result<Recorder> {
-    let root = config.data.dir.join("recordings");
-    let recorder =
-        Recorder::start(&root, engine.venue(), &config.lab.recording).context("starting the recorder")?;
+    let recorder = new_recorder(config, engine)?;
     if engine.set_observer(recorder.sink()).is_err() {
         anyhow::bail!("the engine is observed already");
     }
     Ok(recorder)
+}
+
+fn new_recorder(config: &Config, engine: &Engine) -> anyhow::Result<Recorder> {
+    let root = config.data.dir.join("recordings");
+    Recorder::start(&root, engine.venue(), &config.lab.recording).context("starting the recorder")
+}
+
+/// The bot's observers: the recorder when `[lab.recording]` is on, behind the shadow plugins'
+/// runner, which repeats the active plugins' calls on their shadows (`docs/plugins.md`).
+pub fn start_observers(
+    config: &Config,
+    engine: &Engine,
+    plugins: &Plugins,
+) -> anyhow::Result<(Option<Recorder>, Arc<ShadowRunner>)> {
+    let recorder = if config.lab.recording.enabled { Some(new_recorder(config, engine)?) } else { None };
+    let next = recorder.as_ref().map(|r| r.sink() as Arc<dyn equilibrage::engine::Observer>);
+    let shadows =
+        ShadowRunner::start(plugins.clone(), config.data.dir.join("lab").join("shadows.json"), next)
+            .context("starting the shadow plugins' thread")?;
+    if engine.set_observer(Arc::clone(&shadows) as Arc<dyn equilibrage::engine::Observer>).is_err() {
+        anyhow::bail!("the engine is observed already");
+    }
+    Ok((recorder, shadows))
 }
 
 /// `equilibrage record`: the venue's data through an engine that scans but never trades, into a

@@ -9,7 +9,7 @@ mod telegram;
 pub use config::{ChannelConfig, EventKind, Kind, NotifyConfig, Target, WebhookFormat};
 
 use crate::engine::{Engine, EngineEvent, LoopStatus};
-use crate::plugins::{PluginEvent, Plugins};
+use crate::plugins::{PluginEvent, Plugins, ShadowChange};
 use crate::store::{Leg, Purpose, TradeRecord};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -606,6 +606,12 @@ fn plugin_note(at_ms: i64, event: &PluginEvent) -> Option<Note> {
             text: format!("{error} (the previous version keeps serving)"),
             at_ms,
         }),
-        PluginEvent::Unloaded { .. } => None,
+        PluginEvent::Shadow { kind, name, version, change: ShadowChange::Promoted } => Some(Note {
+            kind: EventKind::PluginReload,
+            title: format!("Shadow {kind}/{name}@{version} promoted"),
+            text: "It is now the active plugin of its kind.".into(),
+            at_ms,
+        }),
+        PluginEvent::Unloaded { .. } | PluginEvent::Shadow { .. } => None,
     }
 }

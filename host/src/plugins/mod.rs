@@ -18,8 +18,8 @@ pub use defaults::{DEFAULT_PLUGINS, install_defaults};
 pub const WIT_PACKAGE: &str = "equilibrage:plugin@0.2.0";
 pub use model::{
     CallStats, FactorSpec, FileStatus, ParamError, ParamSpec, PluginError, PluginEvent, PluginInfo,
-    PluginKind, PluginStatus, RuntimeError,
+    PluginKind, PluginStatus, RuntimeError, ShadowChange,
 };
-pub use registry::{Decided, PluginOptions, Plugins, Scored};
+pub use registry::{Decided, PluginOptions, Plugins, PromoteError, Scored};
 pub use sandbox::Limits;
 pub use watch::{HotReload, watch};

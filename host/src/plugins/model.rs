@@ -133,10 +133,50 @@ pub struct FileStatus {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PluginEvent {
-    Loaded { kind: PluginKind, name: String, version: String, file: PathBuf, generation: u64 },
-    Rejected { file: PathBuf, error: String },
-    Unloaded { kind: PluginKind, name: String, file: PathBuf },
-    Fault { kind: PluginKind, name: String, error: String },
+    Loaded {
+        kind: PluginKind,
+        name: String,
+        version: String,
+        file: PathBuf,
+        generation: u64,
+    },
+    Rejected {
+        file: PathBuf,
+        error: String,
+    },
+    Unloaded {
+        kind: PluginKind,
+        name: String,
+        file: PathBuf,
+    },
+    Fault {
+        kind: PluginKind,
+        name: String,
+        error: String,
+    },
+    /// Something happened to the shadow plugin of a kind (see `docs/plugins.md`, Shadows).
+    Shadow {
+        kind: PluginKind,
+        name: String,
+        version: String,
+        change: ShadowChange,
+    },
+}
+
+/// What happened to a shadow plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum ShadowChange {
+    /// Loaded from the `shadow/` directory: it now receives the active plugin's inputs.
+    Loaded,
+    /// A call failed; the active plugin was not affected.
+    Fault { error: String },
+    /// Made the active plugin of its kind.
+    Promoted,
+    /// Removed from the shadow role by the operator.
+    Retired,
+    /// Its file left the `shadow/` directory.
+    Unloaded,
 }
 
 /// Why a plugin call did not produce a usable answer.

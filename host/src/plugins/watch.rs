@@ -1,4 +1,4 @@
-//! Hot reload: notify watches the plugin directory and only sends paths; the owner thread waits
+//! Hot reload: notify watches the plugin directory (and its `shadow/`) and only sends paths; the owner thread waits
 //! for a quiet period, then loads or unloads each changed `.wasm` file off the hot path.
 
 use super::model::RuntimeError;
@@ -44,6 +44,11 @@ pub fn watch(plugins: &Plugins) -> Result<HotReload, RuntimeError> {
     watcher
         .watch(plugins.dir(), RecursiveMode::NonRecursive)
         .map_err(|e| RuntimeError::Watch(e.to_string()))?;
+    // Shadows (`shadow/`): the directory is made so that a file dropped there later is seen.
+    let shadows = plugins.shadow_dir();
+    std::fs::create_dir_all(&shadows)
+        .map_err(|e| RuntimeError::Watch(format!("{}: {e}", shadows.display())))?;
+    watcher.watch(&shadows, RecursiveMode::NonRecursive).map_err(|e| RuntimeError::Watch(e.to_string()))?;
     let owner = plugins.clone();
     let worker = std::thread::Builder::new()
         .name("plugin-reload".into())

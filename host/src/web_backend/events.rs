@@ -4,7 +4,7 @@
 
 use super::views;
 use crate::engine::EngineEvent;
-use crate::plugins::PluginEvent;
+use crate::plugins::{PluginEvent, ShadowChange};
 use equilibrage_web::{LiveEvent, OpportunityView, PositionView, ScanView, Topic, TradeView};
 use serde::Serialize;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ enum Wire<'a> {
     PluginRejected { file: String, error: &'a str },
     PluginUnloaded { kind: &'a str, name: &'a str, file: String },
     PluginFault { kind: &'a str, name: &'a str, error: &'a str },
+    PluginShadow { kind: &'a str, name: &'a str, version: &'a str, change: &'a ShadowChange },
     RulesSource { rules: String, builtin: bool },
     Error { source: &'a str, message: &'a str, at_ms: i64 },
 }
@@ -95,6 +96,9 @@ pub(super) fn plugin_event(event: &PluginEvent, sent_at_ms: i64) -> LiveEvent {
             Wire::PluginUnloaded { kind: kind.as_str(), name, file: file.display().to_string() }
         }
         PluginEvent::Fault { kind, name, error } => Wire::PluginFault { kind: kind.as_str(), name, error },
+        PluginEvent::Shadow { kind, name, version, change } => {
+            Wire::PluginShadow { kind: kind.as_str(), name, version, change }
+        }
     };
     live(Topic::Plugins, wire, sent_at_ms)
 }

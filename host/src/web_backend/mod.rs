@@ -9,6 +9,7 @@ mod history;
 mod lab;
 mod operator;
 mod settings_form;
+mod shadows;
 mod venue;
 mod views;
 mod wallet;
@@ -68,6 +69,8 @@ struct Shared {
     notifier: std::sync::OnceLock<crate::notify::Notifier>,
     /// The strategy lab (set once).
     lab: std::sync::OnceLock<Arc<HostLab>>,
+    /// The shadow plugins' comparisons (set once).
+    shadows: std::sync::OnceLock<Arc<crate::lab::ShadowRunner>>,
 }
 
 impl HostBackend {
@@ -93,6 +96,7 @@ impl HostBackend {
             chain: std::sync::OnceLock::new(),
             notifier: std::sync::OnceLock::new(),
             lab: std::sync::OnceLock::new(),
+            shadows: std::sync::OnceLock::new(),
         });
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
@@ -527,6 +531,18 @@ impl Backend for HostBackend {
     async fn close(&self, id: u64) -> BackendResult<PositionView> {
         let p = self.shared.engine.close(id).await.map_err(engine_error)?;
         Ok(self.shared.position_view(&p))
+    }
+
+    fn shadows(&self) -> Vec<equilibrage_web::ShadowView> {
+        shadows::list(&self.shared)
+    }
+
+    fn shadow_action(&self, kind: &str, action: equilibrage_web::ShadowAction) -> BackendResult<String> {
+        shadows::act(&self.shared, kind, action)
+    }
+
+    fn upload_shadow(&self, file: &str, bytes: &[u8]) -> BackendResult<(String, String)> {
+        shadows::upload(&self.shared, file, bytes)
     }
 
     async fn set_plugin_params(

@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 use std::str::FromStr;
 
 pub(crate) mod operator;
+mod shadows;
 mod wallet;
 
 /// Most opportunities one request may list.
@@ -61,6 +62,7 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/api/info/trends", get(trends::<B>))
         .route("/api/plugins", get(plugins::<B>))
         .route("/api/plugins/{kind}/{name}/params", put(set_plugin_params::<B>))
+        .merge(shadows::routes::<B>())
         // Unknown API paths answer JSON like every other API error, not an empty 404.
         .route("/api/{*rest}", any(no_such_endpoint))
         .merge(csv::routes::<B>())

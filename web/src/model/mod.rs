@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 mod chain;
 mod floats;
+mod shadows;
 pub use chain::{ChainBalancesView, ChainTxView, ChainView, RedemptionView};
+pub use shadows::{ShadowAction, ShadowDiffView, ShadowView};
 
 /// The venue the bot trades on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

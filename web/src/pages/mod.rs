@@ -10,6 +10,7 @@ mod plugins;
 mod scanner;
 mod settings;
 mod settlement;
+mod shadows;
 
 use crate::{AppState, Backend};
 use axum::Router;

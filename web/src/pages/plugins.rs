@@ -1,5 +1,5 @@
 //! Plugins (`/plugins`): each loaded plugin with its counters, last error and live parameters
-//! (a form to change them), and the files that were rejected.
+//! (a form to change them), the shadows (`shadows.rs`), and the files that were rejected.
 
 use super::layout::{
     self, Nav, alert, csrf_field, field_errors, fields_of, last, path_segment, query_pairs, query_value,
@@ -7,7 +7,7 @@ use super::layout::{
 };
 use crate::auth::{CSRF_FIELD, Identity};
 use crate::backend::FieldError;
-use crate::model::{PluginView, RejectedFile};
+use crate::model::{PluginView, RejectedFile, ShadowView};
 use crate::query::utc_time;
 use crate::{AppState, Backend};
 use axum::Router;
@@ -22,6 +22,7 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/plugins", get(plugins_page::<B>))
         .route("/partials/plugins", get(plugins_partial::<B>))
         .route("/plugins/{kind}/{name}/params", post(apply::<B>))
+        .merge(super::shadows::routes::<B>())
 }
 
 /// A parameter change that was refused: whose, what was typed, and why.
@@ -41,14 +42,33 @@ async fn plugins_page<B: Backend>(
 ) -> Response {
     let pairs = query_pairs(raw.as_deref());
     let applied = last(&pairs, "applied").filter(|a| !a.is_empty());
-    render(&*state.backend, &identity, applied, None)
+    let done = last(&pairs, "done").filter(|a| !a.is_empty());
+    render(&*state.backend, &identity, applied, None, done.map(Notice::Done))
+}
+
+/// A line at the top of the page: what an action did, or why it was refused.
+pub(crate) enum Notice<'a> {
+    Done(&'a str),
+    Problem(&'a str),
+}
+
+/// The page with a refusal at its top (an action on a shadow that failed).
+pub(crate) fn render_problem<B: Backend>(
+    backend: &B,
+    identity: &Identity,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let mut response = render(backend, identity, None, None, Some(Notice::Problem(message)));
+    *response.status_mut() = status;
+    response
 }
 
 async fn plugins_partial<B: Backend>(
     State(state): State<AppState<B>>,
     Extension(identity): Extension<Identity>,
 ) -> Markup {
-    plugins_region(&state.backend.plugins(), &state.backend.rejected_files(), &identity, None)
+    plugins_region(&*state.backend, &identity, None)
 }
 
 async fn apply<B: Backend>(
@@ -84,7 +104,7 @@ async fn apply<B: Backend>(
     if !errors.is_empty() || values.is_empty() {
         let message = if errors.is_empty() { "Nothing to apply." } else { "Some values are not numbers." };
         let refused = refuse(StatusCode::UNPROCESSABLE_ENTITY, message.to_owned(), errors);
-        return render(&*state.backend, &identity, None, Some(refused));
+        return render(&*state.backend, &identity, None, Some(refused), None);
     }
     match state.backend.set_plugin_params(kind.clone(), name.clone(), values).await {
         Ok(_) => {
@@ -94,7 +114,7 @@ async fn apply<B: Backend>(
         }
         Err(e) => {
             let refused = refuse(status_of(&e), e.to_string(), fields_of(&e));
-            render(&*state.backend, &identity, None, Some(refused))
+            render(&*state.backend, &identity, None, Some(refused), None)
         }
     }
 }
@@ -104,22 +124,34 @@ fn render<B: Backend>(
     identity: &Identity,
     applied: Option<&str>,
     refused: Option<Refused>,
+    notice: Option<Notice<'_>>,
 ) -> Response {
     let status = refused.as_ref().map_or(StatusCode::OK, |r| r.status);
     let main = html! {
         h1 { "Plugins" }
         @if let Some(r) = &refused { (alert(&format!("{}/{}: {}", r.kind, r.name, r.message))) }
         @if let Some(a) = applied { p class="flash" { "Applied to " (a) "." } }
+        @match notice {
+            Some(Notice::Done(text)) => p class="flash" { (text) },
+            Some(Notice::Problem(text)) => (alert(text)),
+            None => {},
+        }
         div class="live" data-live-src="/partials/plugins" {
-            (plugins_region(&backend.plugins(), &backend.rejected_files(), identity, refused.as_ref()))
+            (plugins_region(backend, identity, refused.as_ref()))
         }
     };
     (status, layout::page("Plugins", Nav::Plugins, identity, &backend.venue(), &main)).into_response()
 }
 
-/// Every plugin and the rejected files (the live fragment).
-fn plugins_region(
+/// Every plugin, the shadows and the rejected files (the live fragment).
+fn plugins_region<B: Backend>(backend: &B, identity: &Identity, refused: Option<&Refused>) -> Markup {
+    let (plugins, rejected) = (backend.plugins(), backend.rejected_files());
+    regions(&plugins, &backend.shadows(), &rejected, identity, refused)
+}
+
+fn regions(
     plugins: &[PluginView],
+    shadows: &[ShadowView],
     rejected: &[RejectedFile],
     identity: &Identity,
     refused: Option<&Refused>,
@@ -129,6 +161,7 @@ fn plugins_region(
             (plugin(i, p, identity, refused.filter(|r| r.kind == p.kind && r.name == p.name)))
         }
         @if plugins.is_empty() { p { "No plugin is loaded." } }
+        (super::shadows::section(shadows, identity))
         section id="rejected" class="panel" aria-labelledby="rejected-title" {
             h2 id="rejected-title" { "Rejected files" }
             @if rejected.is_empty() {

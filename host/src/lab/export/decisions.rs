@@ -80,6 +80,8 @@ impl Decisions {
             Decision::Exit { .. } => "exit",
             Decision::Order { .. } => "order",
             Decision::Fill { .. } => "fill",
+            Decision::ShadowScored { .. } => "shadow_scored",
+            Decision::ShadowExit { .. } => "shadow_exit",
         };
         match d {
             Decision::ScanStarted { scan_id } => {
@@ -111,6 +113,42 @@ impl Decisions {
                 )
             }
             Decision::SweepStarted | Decision::SweepEnded => self.decision(at_ms, seq, kind, &[]),
+            // A shadow's candidates have no scan of their own: its scorer names them.
+            Decision::ShadowScored { scorer, factors, candidates, would_enter } => {
+                for (rank, c) in candidates.iter().enumerate() {
+                    let named = factors.iter().cloned().zip(c.factors.iter().copied()).collect();
+                    self.candidates.row(vec![
+                        V::Time(at_ms),
+                        V::Null,
+                        V::text(scorer),
+                        V::int(rank + 1),
+                        V::text(&c.market_id),
+                        V::Float(f64::from(c.score)),
+                        V::Factors(named),
+                    ])?;
+                }
+                self.decision(
+                    at_ms,
+                    seq,
+                    kind,
+                    &[
+                        ("scorer", V::text(scorer)),
+                        ("candidates", V::int(candidates.len())),
+                        ("market_id", V::text(would_enter.join(","))),
+                    ],
+                )
+            }
+            Decision::ShadowExit { position, action, reason, by, .. } => self.decision(
+                at_ms,
+                seq,
+                kind,
+                &[
+                    ("position_id", V::int(*position)),
+                    ("action", V::text(action)),
+                    ("reason", V::text(reason)),
+                    ("decided_by", V::text(by)),
+                ],
+            ),
             Decision::Entry { position, market_id, capital, score } => self.decision(
                 at_ms,
                 seq,

@@ -85,10 +85,20 @@ impl Plugins {
             *stats.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                 Some((now_ms(), e.to_string()));
             tracing::warn!(plugin = %loaded.label, error = %e, "plugin call failed");
-            self.emit(PluginEvent::Fault {
-                kind: loaded.info.kind,
-                name: loaded.info.name.clone(),
-                error: e.to_string(),
+            // A shadow's failure is its own: nothing the bot does depended on it.
+            self.emit(if loaded.shadow {
+                PluginEvent::Shadow {
+                    kind: loaded.info.kind,
+                    name: loaded.info.name.clone(),
+                    version: loaded.info.version.clone(),
+                    change: crate::plugins::ShadowChange::Fault { error: e.to_string() },
+                }
+            } else {
+                PluginEvent::Fault {
+                    kind: loaded.info.kind,
+                    name: loaded.info.name.clone(),
+                    error: e.to_string(),
+                }
             });
         }
         outcome
@@ -133,7 +143,7 @@ impl Plugins {
         })
     }
 
-    fn score_with(
+    pub(super) fn score_with(
         &self,
         loaded: &Loaded,
         params: &[f64],
@@ -283,7 +293,7 @@ impl Plugins {
         Ok(Decided { plugin: Arc::clone(&loaded.info), decisions })
     }
 
-    fn evaluate_with(
+    pub(super) fn evaluate_with(
         &self,
         loaded: &Loaded,
         params: &[f64],

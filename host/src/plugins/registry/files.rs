@@ -9,8 +9,17 @@ impl Plugins {
     /// # Errors
     /// When the directory cannot be read.
     pub fn load_dir(&self) -> Result<Vec<FileStatus>, RuntimeError> {
-        let dir = &self.inner.options.dir;
-        let io = |source| RuntimeError::Io { path: dir.clone(), source };
+        let mut out = self.load_files_of(&self.inner.options.dir)?;
+        // Shadows after the plugins they shadow; a missing `shadow/` directory has none.
+        let shadows = self.shadow_dir();
+        if shadows.is_dir() {
+            out.extend(self.load_files_of(&shadows)?);
+        }
+        Ok(out)
+    }
+
+    fn load_files_of(&self, dir: &Path) -> Result<Vec<FileStatus>, RuntimeError> {
+        let io = |source| RuntimeError::Io { path: dir.to_path_buf(), source };
         let mut files = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
@@ -34,8 +43,10 @@ impl Plugins {
     /// Loads (or reloads) one file: compile, check against the worlds, canary, then swap in.
     /// A file that fails any step changes nothing but its status. Unchanged content is skipped.
     pub fn load_file(&self, path: &Path) {
+        let shadow = self.is_shadow_path(path);
         let bytes = match read_plugin(path, self.inner.options.max_file_bytes) {
             Read::Bytes(b) => b,
+            Read::Gone if shadow => return self.unload_shadow(path),
             Read::Gone => return self.unload_file(path),
             Read::Refused(why) => return self.reject(path, String::new(), why),
         };
@@ -44,6 +55,7 @@ impl Plugins {
             return;
         }
         match self.prepare(path, &bytes, &sha256) {
+            Ok(loaded) if shadow => self.install_shadow(loaded),
             Ok(loaded) => self.install(loaded),
             Err(e) => self.reject(path, sha256, e),
         }

@@ -9,7 +9,7 @@ use super::bindings::whale_analyzer::{WhaleAnalyzer, WhaleAnalyzerPre};
 use super::cache::CompileCache;
 use super::model::{
     CallStats, FileStatus, ParamError, PluginError, PluginEvent, PluginInfo, PluginKind, PluginStatus,
-    RuntimeError,
+    RuntimeError, ShadowChange,
 };
 use super::sandbox::{self, CallState, Limits, TickerGuard};
 use super::validate;
@@ -26,6 +26,9 @@ use wasmtime::{Engine, Store};
 
 mod calls;
 mod files;
+mod shadow;
+
+pub use shadow::PromoteError;
 
 /// How the runtime is set up.
 #[derive(Debug, Clone)]
@@ -130,6 +133,8 @@ struct Loaded {
     generation: u64,
     stats: Arc<Stats>,
     params: ArcSwap<Vec<f64>>,
+    /// Loaded from the `shadow/` directory: called beside the active plugin, never obeyed.
+    shadow: bool,
 }
 
 #[derive(Default)]
@@ -142,6 +147,8 @@ struct State {
     stats: HashMap<(PluginKind, String), Arc<Stats>>,
     /// Operator-set parameter values by plugin and parameter name; they survive reloads.
     overrides: HashMap<(PluginKind, String), BTreeMap<String, f64>>,
+    /// Shadow plugins by file (see `shadow.rs`).
+    shadows: BTreeMap<PathBuf, Arc<Loaded>>,
 }
 
 struct Inner {
@@ -151,6 +158,8 @@ struct Inner {
     options: PluginOptions,
     state: Mutex<State>,
     active: [ArcSwapOption<Loaded>; 4],
+    /// The shadow each kind's calls are repeated on, if any (see `shadow.rs`).
+    shadow: [ArcSwapOption<Loaded>; 4],
     generation: AtomicU64,
     events: broadcast::Sender<PluginEvent>,
     _ticker: TickerGuard,
@@ -220,6 +229,7 @@ impl Plugins {
                 options,
                 state: Mutex::new(State::default()),
                 active: Default::default(),
+                shadow: Default::default(),
                 generation: AtomicU64::new(0),
                 events,
                 _ticker: ticker,
@@ -263,18 +273,7 @@ impl Plugins {
             );
             crate::metrics::get().plugin_reloads.with_label_values(&[kind.as_str(), &key.1]).inc();
             let overrides = state.overrides.get(&key).cloned().unwrap_or_default();
-            let values: Vec<f64> = loaded
-                .info
-                .params
-                .iter()
-                .map(|p| {
-                    overrides
-                        .get(&p.name)
-                        .copied()
-                        .filter(|v| (p.min..=p.max).contains(v))
-                        .unwrap_or(p.default)
-                })
-                .collect();
+            let values = shadow::values_with(&loaded.info, &overrides);
             let loaded = Arc::new(Loaded { stats, params: ArcSwap::from_pointee(values), ..loaded });
             // The file may have held a different plugin before.
             let stale: Vec<_> = state
@@ -365,8 +364,15 @@ impl Plugins {
             Pre::Rules(p) => p.instantiate(&mut *store)?.call_describe(store),
         })?;
         let info = Arc::new(validate::info(raw, kind).map_err(|e| format!("describe(): {e}"))?);
-        let label: Arc<str> = Arc::from(format!("{kind}/{}@{}", info.name, info.version));
+        let shadow = self.is_shadow_path(path);
+        let label: Arc<str> = Arc::from(format!(
+            "{kind}/{}@{}{}",
+            info.name,
+            info.version,
+            if shadow { " (shadow)" } else { "" }
+        ));
         let loaded = Loaded {
+            shadow,
             pre,
             label,
             file: path.to_path_buf(),
@@ -423,22 +429,7 @@ impl Plugins {
             .map(|l| {
                 let active =
                     self.inner.active[l.info.kind.index()].load().as_ref().is_some_and(|a| Arc::ptr_eq(a, l));
-                PluginStatus {
-                    info: (*l.info).clone(),
-                    active,
-                    file: l.file.clone(),
-                    sha256: l.sha256.clone(),
-                    loaded_at_ms: l.loaded_at_ms,
-                    generation: l.generation,
-                    params: l.params.load().to_vec(),
-                    stats: l.stats.snapshot(),
-                    last_error: l
-                        .stats
-                        .last_error
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .clone(),
-                }
+                shadow::status_of(l, active)
             })
             .collect()
     }
@@ -486,6 +477,7 @@ impl Plugins {
             overrides.insert(param.clone(), *value);
         }
         loaded.params.store(Arc::new(next.clone()));
+        Self::follow_params(&state, &key_of(&loaded), &next);
         Ok(next)
     }
 
@@ -494,6 +486,10 @@ impl Plugins {
     pub fn preset_params(&self, kind: PluginKind, name: &str, values: BTreeMap<String, f64>) {
         self.state().overrides.insert((kind, name.to_string()), values);
     }
+}
+
+fn key_of(l: &Loaded) -> (PluginKind, String) {
+    (l.info.kind, l.info.name.clone())
 }
 
 pub(crate) fn is_plugin_path(path: &Path) -> bool {

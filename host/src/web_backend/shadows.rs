@@ -1,0 +1,158 @@
+//! Shadow plugins for the Plugins page: the registry's shadows joined with the shadow runner's
+//! comparison, and the operator's promote, retire and upload.
+
+use super::{HostBackend, Shared, views};
+use crate::lab::{RulesShadow, ScorerShadow, ShadowReport, ShadowRunner};
+use crate::plugins::{PluginKind, PluginStatus, PromoteError};
+use equilibrage_web::{BackendError, BackendResult};
+use equilibrage_web::{ShadowAction, ShadowDiffView, ShadowView};
+use std::sync::Arc;
+
+impl HostBackend {
+    /// Shows how the shadow plugins compare with the active ones, from `runner` (the engine's
+    /// observer). Without it the Plugins page lists shadows without comparisons.
+    #[must_use]
+    pub fn with_shadows(self, runner: Arc<ShadowRunner>) -> Self {
+        let _ = self.shared.shadows.set(runner);
+        self
+    }
+}
+
+fn diffs_of_scorer(s: &ScorerShadow) -> Vec<ShadowDiffView> {
+    let list =
+        |m: &[String]| if m.is_empty() { "nothing".to_owned() } else { format!("enter {}", m.join(", ")) };
+    s.recent
+        .iter()
+        .rev()
+        .map(|d| ShadowDiffView {
+            at_ms: d.at_ms,
+            position: None,
+            active: list(&d.active_only),
+            shadow: list(&d.shadow_only),
+        })
+        .collect()
+}
+
+fn diffs_of_rules(r: &RulesShadow) -> Vec<ShadowDiffView> {
+    let said = |what: &Option<String>, bid: Option<rust_decimal::Decimal>| match (what, bid) {
+        (None, _) => "hold".to_owned(),
+        (Some(w), Some(b)) => format!("{w} at {b}"),
+        (Some(w), None) => w.clone(),
+    };
+    r.recent
+        .iter()
+        .rev()
+        .map(|d| {
+            // The side an action names, for the bid it would sell at.
+            let bid_of = |what: &Option<String>| match what.as_deref() {
+                Some(w) if w.contains("(Yes)") => d.bids[0],
+                Some(w) if w.contains("(No)") => d.bids[1],
+                _ => None,
+            };
+            ShadowDiffView {
+                at_ms: d.at_ms,
+                position: Some(d.position),
+                active: said(&d.active, bid_of(&d.active)),
+                shadow: said(&d.shadow, bid_of(&d.shadow)),
+            }
+        })
+        .collect()
+}
+
+/// One shadow as the page shows it, with its comparison when it is the one compared.
+fn view(p: &PluginStatus, report: &ShadowReport, dropped: u64) -> ShadowView {
+    let mut v = ShadowView {
+        plugin: views::plugin(p),
+        serving: p.active,
+        against: None,
+        since_ms: None,
+        compared: 0,
+        agreement_means: String::new(),
+        agreement: None,
+        pnl_difference: None,
+        mean_score_difference: None,
+        correlation: None,
+        same_entries: None,
+        differences: Vec::new(),
+        dropped,
+    };
+    match p.info.kind {
+        PluginKind::Scorer => {
+            v.agreement_means = "market scorings on the same side of the entry threshold".into();
+            if let Some(s) = report.scorer.as_ref().filter(|s| p.active && s.id.sha256 == p.sha256) {
+                v.against = Some(s.id.active.clone());
+                v.since_ms = Some(s.id.since_ms);
+                v.compared = s.scans;
+                v.agreement = s.agreement();
+                v.mean_score_difference = s.mean_abs_diff();
+                v.correlation = s.last_correlation;
+                v.same_entries = Some(s.same_entries);
+                v.differences = diffs_of_scorer(s);
+            }
+        }
+        PluginKind::LiquidationRules => {
+            v.agreement_means = "position evaluations where both decided the same".into();
+            v.pnl_difference = Some(rust_decimal::Decimal::ZERO);
+            if let Some(r) = report.rules.as_ref().filter(|r| p.active && r.id.sha256 == p.sha256) {
+                v.against = Some(r.id.active.clone());
+                v.since_ms = Some(r.id.since_ms);
+                v.compared = r.checks;
+                v.agreement = r.agreement();
+                v.pnl_difference = Some(r.pnl_difference().round_dp(6));
+                v.differences = diffs_of_rules(r);
+            }
+        }
+        PluginKind::WhaleAnalyzer | PluginKind::NewsAggregator => {
+            v.agreement_means = "not compared: only scorers and liquidation rules are shadowed".into();
+        }
+    }
+    v
+}
+
+pub(super) fn list(shared: &Shared) -> Vec<ShadowView> {
+    let report = shared.shadows.get().map(|r| r.report()).unwrap_or_default();
+    let dropped = report.dropped;
+    shared.plugins.shadows().iter().map(|p| view(p, &report, dropped)).collect()
+}
+
+fn promote_error(e: PromoteError) -> BackendError {
+    match e {
+        PromoteError::NoShadow(_) => BackendError::NotFound(e.to_string()),
+        PromoteError::Invalid(m) => BackendError::invalid(m),
+        PromoteError::Io { .. } => BackendError::Internal(e.to_string()),
+    }
+}
+
+pub(super) fn act(shared: &Shared, kind: &str, action: ShadowAction) -> BackendResult<String> {
+    let kind: PluginKind = kind.parse().map_err(BackendError::NotFound)?;
+    let shadow = shared
+        .plugins
+        .shadow_info(kind)
+        .map(|(info, _)| format!("{}@{}", info.name, info.version))
+        .ok_or_else(|| BackendError::NotFound(format!("no {kind} plugin is shadowing")))?;
+    match action {
+        ShadowAction::Promote => {
+            shared.plugins.promote(kind).map_err(promote_error)?;
+            Ok(format!("{shadow} is now the active {kind} plugin."))
+        }
+        ShadowAction::Retire => {
+            let to = shared.plugins.retire(kind).map_err(promote_error)?;
+            Ok(format!("{shadow} no longer shadows; its file is in {}.", to.display()))
+        }
+    }
+}
+
+pub(super) fn upload(shared: &Shared, file: &str, bytes: &[u8]) -> BackendResult<(String, String)> {
+    let status = shared.plugins.install_shadow_file(file, bytes).map_err(promote_error)?;
+    match status.result {
+        Ok(label) => {
+            let (kind, plugin) = label.split_once('/').unwrap_or(("", &label));
+            Ok((kind.to_owned(), plugin.trim_end_matches(" (shadow)").to_owned()))
+        }
+        Err(why) => {
+            // A refused file stays out of the shadow directory.
+            let _ = std::fs::remove_file(&status.file);
+            Err(BackendError::invalid(format!("{file}: {why}")))
+        }
+    }
+}

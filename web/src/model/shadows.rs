@@ -1,0 +1,66 @@
+//! Shadow plugins as the Plugins page and `/api/plugins/shadows` show them.
+
+use super::PluginView;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// A shadow plugin: what it is, and how it compares with the active plugin of its kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShadowView {
+    /// The shadow as loaded from `shadow/` (its own calls, faults and latency).
+    pub plugin: PluginView,
+    /// Whether its kind's calls are repeated on it (the newest shadow of a kind is).
+    pub serving: bool,
+    /// The active plugin it was last compared with (`name@version`, or `built-in`).
+    pub against: Option<String>,
+    /// Since when it is compared (Unix ms), and how many comparisons: scans for a scorer,
+    /// position evaluations for rules.
+    pub since_ms: Option<i64>,
+    pub compared: u64,
+    /// What "agree" means for its kind, and how often it did (0..1).
+    pub agreement_means: String,
+    pub agreement: Option<f64>,
+    /// Rules: what following the shadow would have made more (negative: less) so far.
+    pub pnl_difference: Option<Decimal>,
+    /// Scorer: mean |shadow − active| score, the last scan's rank correlation, and the scans
+    /// after which both would have entered the same markets.
+    pub mean_score_difference: Option<f64>,
+    pub correlation: Option<f64>,
+    pub same_entries: Option<u64>,
+    /// The latest differences, newest first.
+    pub differences: Vec<ShadowDiffView>,
+    /// Calls the shadow missed because it fell behind.
+    pub dropped: u64,
+}
+
+/// One difference between a shadow and the active plugin, in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShadowDiffView {
+    pub at_ms: i64,
+    /// The position it concerns, for rules.
+    pub position: Option<u64>,
+    pub active: String,
+    pub shadow: String,
+}
+
+/// What the operator does with a shadow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShadowAction {
+    /// Make it the active plugin of its kind (the atomic swap hot reload uses).
+    Promote,
+    /// Stop shadowing: its file moves to `retired/`.
+    Retire,
+}
+
+impl ShadowAction {
+    /// From the path segment.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "promote" => Some(Self::Promote),
+            "retire" => Some(Self::Retire),
+            _ => None,
+        }
+    }
+}

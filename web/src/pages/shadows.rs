@@ -1,0 +1,141 @@
+//! The Shadows section of the Plugins page: each shadow plugin against the active one of its
+//! kind (agreement, hypothetical P&L, its own faults and latency), with Promote and Retire, and
+//! the upload that loads a component as a shadow.
+
+use super::layout::{csrf_field, path_segment, pnl_span, query_value, status_of};
+use crate::auth::Identity;
+use crate::backend::off_workers;
+use crate::model::{ShadowAction, ShadowView};
+use crate::query::utc_time;
+use crate::{AppState, Backend};
+use axum::Router;
+use axum::extract::{Extension, Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use maud::{Markup, html};
+
+pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
+    Router::new().route("/plugins/shadows/{kind}/{action}", post(act::<B>))
+}
+
+async fn act<B: Backend>(
+    State(state): State<AppState<B>>,
+    Extension(identity): Extension<Identity>,
+    Path((kind, action)): Path<(String, String)>,
+) -> Response {
+    let Some(what) = ShadowAction::parse(&action) else {
+        let e = crate::backend::BackendError::NotFound(format!("no shadow action {action:?}"));
+        return super::plugins::render_problem(&*state.backend, &identity, status_of(&e), &e.to_string());
+    };
+    let k = kind.clone();
+    match off_workers(&state.backend, move |b| b.shadow_action(&k, what)).await {
+        Ok(done) => Redirect::to(&format!("/plugins?done={}", query_value(&done))).into_response(),
+        Err(e) => {
+            super::plugins::render_problem(&*state.backend, &identity, status_of(&e), &format!("{kind}: {e}"))
+        }
+    }
+}
+
+fn percent(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_owned(), |v| format!("{:.1} %", v * 100.0))
+}
+
+fn number(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "—".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+/// The section: the upload form, then each shadow.
+pub(crate) fn section(shadows: &[ShadowView], identity: &Identity) -> Markup {
+    html! {
+        section id="shadows" class="panel" aria-labelledby="shadows-title" {
+            h2 id="shadows-title" { "Shadows" }
+            p class="help" {
+                "A shadow gets exactly the inputs of the active plugin of its kind, after it, and is never obeyed: "
+                "its answers are compared and recorded. Promote it to make it active (the same atomic swap as a hot reload); "
+                "retire it to stop. Drop a file in the plugin directory's shadow/ or upload one here."
+            }
+            form id="shadow-upload" class="lab-upload" data-upload="/api/plugins/shadows/" method="get" action="/plugins" {
+                div class="field" {
+                    label for="shadow-file" { "Load a plugin as a shadow (.wasm)" }
+                    input type="file" id="shadow-file" name="file" accept=".wasm";
+                }
+                button type="submit" { "Shadow it" }
+                p class="upload-status" role="status" {}
+            }
+            @if shadows.is_empty() {
+                p class="muted" { "No shadow is loaded." }
+            }
+            @for s in shadows { (shadow(s, identity)) }
+        }
+    }
+}
+
+fn shadow(s: &ShadowView, identity: &Identity) -> Markup {
+    let p = &s.plugin;
+    let base = format!("/plugins/shadows/{}", path_segment(&p.kind));
+    let rules = s.pnl_difference.is_some() || p.kind == "liquidation-rules";
+    html! {
+        article class="shadow" data-kind=(p.kind) data-name=(p.name) {
+            h3 {
+                (p.kind) " · " (p.name) " " small class="muted" { "v" (p.version) } " "
+                span class="tag" { "shadow" } " "
+                @if s.serving { span class="tag ok" { "compared" } } @else { span class="tag" { "standby" } }
+            }
+            dl class="facts" {
+                div { dt { "Against" } dd { (s.against.as_deref().unwrap_or("not compared yet")) } }
+                div { dt { "Since" } dd { (s.since_ms.map_or_else(|| "—".to_owned(), |t| format!("{} UTC", utc_time(t)))) } }
+                div { dt { (if rules { "Evaluations" } else { "Scans" }) } dd class="compared" { (s.compared) } }
+                div { dt { "Agreement" } dd class="agreement" title=(s.agreement_means) { (percent(s.agreement)) } }
+                @if let Some(pnl) = s.pnl_difference {
+                    div { dt { "P&L if followed" } dd class="pnl-difference" { (pnl_span(pnl)) } }
+                }
+                @if !rules {
+                    div { dt { "Mean |Δ score|" } dd { (number(s.mean_score_difference, 2)) } }
+                    div { dt { "Rank correlation" } dd { (number(s.correlation, 3)) } }
+                    div { dt { "Same entries" } dd { (s.same_entries.map_or_else(|| "—".to_owned(), |n| format!("{n} of {} scans", s.compared))) } }
+                }
+                div { dt { "Calls" } dd { (p.calls) } }
+                div { dt { "Faults" } dd class=[(p.faults > 0).then_some("warn")] { (p.faults) } }
+                div { dt { "Mean time" } dd { (p.mean_us) " µs" } }
+                @if s.dropped > 0 { div { dt { "Missed" } dd class="warn" { (s.dropped) } } }
+                div { dt { "Last error" } dd class="last-error" { (p.last_error.as_deref().unwrap_or("none")) } }
+            }
+            p class="help" { "Agreement: " (s.agreement_means) "." }
+            @if !s.differences.is_empty() {
+                div class="table-wrap" {
+                    table class="shadow-diffs" {
+                        caption { "Latest differences" }
+                        thead { tr {
+                            th scope="col" { "When (UTC)" }
+                            @if rules { th scope="col" { "Position" } }
+                            th scope="col" { "Active" }
+                            th scope="col" { "Shadow" }
+                        } }
+                        tbody {
+                            @for d in &s.differences {
+                                tr {
+                                    td { (utc_time(d.at_ms)) }
+                                    @if rules { td { @if let Some(id) = d.position { a href=(format!("/history/positions/{id}")) { (id) } } } }
+                                    td { (d.active) }
+                                    td { (d.shadow) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if s.serving {
+                div class="actions" {
+                    form method="post" action=(format!("{base}/promote")) {
+                        (csrf_field(identity))
+                        button type="submit" class="promote" { "Promote" }
+                    }
+                    form method="post" action=(format!("{base}/retire")) {
+                        (csrf_field(identity))
+                        button type="submit" class="secondary retire" { "Retire" }
+                    }
+                }
+            }
+        }
+    }
+}
