@@ -18,9 +18,15 @@ impl HostBackend {
     }
 }
 
-fn diffs_of_scorer(s: &ScorerShadow) -> Vec<ShadowDiffView> {
-    let list =
-        |m: &[String]| if m.is_empty() { "nothing".to_owned() } else { format!("enter {}", m.join(", ")) };
+fn diffs_of_scorer(shared: &Shared, s: &ScorerShadow) -> Vec<ShadowDiffView> {
+    let name = |id: &String| shared.engine.question(id).unwrap_or_else(|| id.clone());
+    let list = |m: &[String]| {
+        if m.is_empty() {
+            "nothing".to_owned()
+        } else {
+            format!("enter {}", m.iter().map(name).collect::<Vec<_>>().join("; "))
+        }
+    };
     s.recent
         .iter()
         .rev()
@@ -60,7 +66,7 @@ fn diffs_of_rules(r: &RulesShadow) -> Vec<ShadowDiffView> {
 }
 
 /// One shadow as the page shows it, with its comparison when it is the one compared.
-fn view(p: &PluginStatus, report: &ShadowReport, dropped: u64) -> ShadowView {
+fn view(shared: &Shared, p: &PluginStatus, report: &ShadowReport, dropped: u64) -> ShadowView {
     let mut v = ShadowView {
         plugin: views::plugin(p),
         serving: p.active,
@@ -87,7 +93,7 @@ fn view(p: &PluginStatus, report: &ShadowReport, dropped: u64) -> ShadowView {
                 v.mean_score_difference = s.mean_abs_diff();
                 v.correlation = s.last_correlation;
                 v.same_entries = Some(s.same_entries);
-                v.differences = diffs_of_scorer(s);
+                v.differences = diffs_of_scorer(shared, s);
             }
         }
         PluginKind::LiquidationRules => {
@@ -112,7 +118,7 @@ fn view(p: &PluginStatus, report: &ShadowReport, dropped: u64) -> ShadowView {
 pub(super) fn list(shared: &Shared) -> Vec<ShadowView> {
     let report = shared.shadows.get().map(|r| r.report()).unwrap_or_default();
     let dropped = report.dropped;
-    shared.plugins.shadows().iter().map(|p| view(p, &report, dropped)).collect()
+    shared.plugins.shadows().iter().map(|p| view(shared, p, &report, dropped)).collect()
 }
 
 fn promote_error(e: PromoteError) -> BackendError {

@@ -295,6 +295,13 @@ impl Bot {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Kills the bot (as a crash would) and hands back its directory, for a restart.
+    #[must_use]
+    pub fn kill(self) -> tempfile::TempDir {
+        drop(self.child);
+        self.data
+    }
+
     /// Whether the bot is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.0.try_wait(), Ok(None))

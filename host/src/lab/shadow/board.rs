@@ -185,7 +185,7 @@ fn push_recent<T>(list: &mut VecDeque<T>, item: T) {
 }
 
 pub(super) fn decimal(micros: i64) -> Decimal {
-    Decimal::new(micros, 6)
+    Decimal::new(micros, 6).normalize()
 }
 
 /// The markets a scorer's answer would have entered: at or above the threshold, not held, best
@@ -280,17 +280,27 @@ impl RulesShadow {
         if agreed {
             self.agreed += 1;
         } else {
-            push_recent(
-                &mut self.recent,
-                RulesDiff {
-                    at_ms: e.at_ms,
-                    position: e.position,
-                    active: e.active.map(|x| format!("{x:?}")),
-                    shadow: shadow.map(|x| format!("{x:?}")),
-                    shadow_reason: e.shadow.map(|(_, r)| r.to_owned()),
-                    bids,
-                },
-            );
+            let (active, shadow) = (e.active.map(|x| format!("{x:?}")), shadow.map(|x| format!("{x:?}")));
+            // A disagreement that goes on (a sale the shadow keeps asking for) is listed once.
+            let repeated = self
+                .recent
+                .iter()
+                .rev()
+                .find(|d| d.position == e.position)
+                .is_some_and(|d| d.active == active && d.shadow == shadow);
+            if !repeated {
+                push_recent(
+                    &mut self.recent,
+                    RulesDiff {
+                        at_ms: e.at_ms,
+                        position: e.position,
+                        active,
+                        shadow,
+                        shadow_reason: e.shadow.map(|(_, r)| r.to_owned()),
+                        bids,
+                    },
+                );
+            }
         }
         // Positions are followed from their first disagreement; until then the two are alike.
         if agreed && !self.positions.contains_key(&e.position) {
@@ -376,6 +386,22 @@ mod tests {
         assert_eq!((r.checks, r.agreed), (3, 1));
         assert_eq!(r.recent.len(), 2);
         assert_eq!(r.recent[0].shadow.as_deref(), Some("Liquidate(Yes)"));
+        // Asking again for the same sale is not a new difference.
+        r.compare(&Evaluation {
+            at_ms: 4,
+            position: 7,
+            view: &v,
+            active: None,
+            shadow: Some((Exit::Liquidate(Leg::Yes), "eager")),
+        });
+        r.compare(&Evaluation {
+            at_ms: 5,
+            position: 7,
+            view: &v,
+            active: None,
+            shadow: Some((Exit::Liquidate(Leg::Yes), "eager")),
+        });
+        assert_eq!((r.recent.len(), r.checks), (3, 5));
         assert_eq!(r.recent[0].bids, [Some(dec!(0.45)), Some(dec!(0.53))]);
     }
 

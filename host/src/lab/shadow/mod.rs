@@ -88,6 +88,7 @@ impl ShadowRunner {
             next: next.clone(),
             state_file,
             pending: Arc::clone(&pending),
+            last_exits: Mutex::default(),
         };
         let worker = std::thread::Builder::new().name("shadow".into()).spawn(move || {
             crate::lab::yield_to_trading();
@@ -203,6 +204,8 @@ struct Worker {
     next: Option<Arc<dyn Observer>>,
     state_file: PathBuf,
     pending: Arc<AtomicU64>,
+    /// The last decision of the shadow rules recorded per position.
+    last_exits: Mutex<std::collections::HashMap<u64, Option<Exit>>>,
 }
 
 impl Worker {
@@ -302,7 +305,10 @@ impl Worker {
                     *r = RulesShadow::default();
                 }
                 renew_id(&mut r.id, &info.name, &info.version, &sha, at_ms);
-                r.id.active = by;
+                r.id.active = match self.plugins.active_info(PluginKind::LiquidationRules) {
+                    Some(a) if a.name == by => format!("{}@{}", a.name, a.version),
+                    _ => by,
+                };
                 note_call(&mut r.id, us, answer.as_ref().err());
                 let Ok(decided) = answer else { return true };
                 let mut shadow: Vec<Option<(Exit, String)>> = vec![None; views.len()];
@@ -322,7 +328,14 @@ impl Worker {
                 }
                 drop(report);
                 if let Some(next) = &self.next {
+                    let mut last = lock(&self.last_exits);
                     for (i, s) in shadow.iter().enumerate() {
+                        // A decision is recorded when the shadow makes it, not again on every
+                        // evaluation after (it is never obeyed, so it would repeat).
+                        let now = s.as_ref().map(|(x, _)| *x);
+                        if last.insert(positions[i], now) == Some(now) {
+                            continue;
+                        }
                         let Some((exit, reason)) = s else { continue };
                         let v = &views[i];
                         next.seen(

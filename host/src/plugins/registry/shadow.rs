@@ -193,8 +193,9 @@ impl Plugins {
 
     /// Makes the shadow of `kind` its active plugin, with the same atomic swap a hot reload
     /// uses: every call goes to the old or the new version, none fails. On disk the shadow's
-    /// file moves into the plugin directory (so it stays active after a restart) and the
-    /// replaced plugin's file into `previous/`. Returns the promoted file's new path.
+    /// file is renamed over the active plugin's file (so a restart, and the default plugins'
+    /// installer, find it there), after a copy of the replaced version is kept in `previous/`.
+    /// Returns the promoted plugin's file.
     ///
     /// # Errors
     /// No shadow of that kind, or a file cannot be moved (then nothing changed in memory).
@@ -211,17 +212,15 @@ impl Plugins {
                 std::fs::copy(&old.file, &kept).map_err(io(&kept))?;
             }
         }
-        let name = shadow.file.file_name().map(PathBuf::from).unwrap_or_else(|| "shadow.wasm".into());
-        let mut target = dir.join(&name);
-        if target.exists() && old.as_ref().is_none_or(|o| o.file != target) {
-            target = dir.join(versioned_name(&shadow.file, &shadow.sha256));
-        }
+        let target = match &old {
+            Some(old) => old.file.clone(),
+            None => dir.join(shadow.file.file_name().unwrap_or_else(|| std::ffi::OsStr::new("shadow.wasm"))),
+        };
         // Newest in the directory, so a restart loads it after whatever else provides its kind.
-        let now = std::time::SystemTime::now();
         std::fs::File::options()
             .write(true)
             .open(&shadow.file)
-            .and_then(|f| f.set_modified(now))
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()))
             .map_err(io(&shadow.file))?;
         std::fs::rename(&shadow.file, &target).map_err(io(&target))?;
         let key = (kind, shadow.info.name.clone());
@@ -244,14 +243,11 @@ impl Plugins {
             });
             state.shadows.remove(&shadow.file);
             state.files.remove(&shadow.file);
-            if let Some(old) = old.as_ref().filter(|o| o.file != target) {
-                let stale: Vec<_> =
-                    state.loaded.iter().filter(|(_, l)| l.file == old.file).map(|(k, _)| k.clone()).collect();
-                for k in stale {
-                    state.loaded.remove(&k);
-                }
-                state.files.remove(&old.file);
-                state.provides.remove(&old.file);
+            // What the replaced file provided is gone with it.
+            let stale: Vec<_> =
+                state.loaded.iter().filter(|(_, l)| l.file == target).map(|(k, _)| k.clone()).collect();
+            for k in stale {
+                state.loaded.remove(&k);
             }
             state.files.insert(
                 target.clone(),
@@ -268,11 +264,6 @@ impl Plugins {
             self.inner.active[kind.index()].store(Some(Arc::clone(&promoted)));
             promoted
         };
-        if let Some(old) = old.as_ref().filter(|o| o.file != target && o.file.exists())
-            && let Err(e) = std::fs::remove_file(&old.file)
-        {
-            tracing::warn!(file = %old.file.display(), error = %e, "the replaced plugin's file stays");
-        }
         self.refresh_shadow(kind);
         tracing::info!(plugin = %promoted.label, file = %target.display(), "shadow promoted");
         self.emit(PluginEvent::Loaded {
