@@ -10,6 +10,7 @@
 //! installs them); without them the test fails and says so.
 
 mod browser_lab;
+mod browser_shadows;
 mod support;
 
 use fantoccini::{Client, Locator};
@@ -130,6 +131,7 @@ async fn flow(browser: &Client, bot: &Bot) {
     plugin_parameters_apply(&s).await;
     scanner_search_sort_and_pages(&s).await;
     let (comparison, run, position) = browser_lab::compare_two_scorers_from_the_lab(&s).await;
+    browser_shadows::shadow_promote_and_retire(&s).await;
     every_page_fits_the_desktop_and_a_phone(&s, &comparison, &run, &position).await;
 }
 
@@ -816,7 +818,7 @@ async fn every_page_fits_the_desktop_and_a_phone(
         ("/scanner", "table#opportunities", "scanner"),
         ("/history", "table#trades", "history"),
         ("/settings", "form#settings-form", "settings"),
-        ("/plugins", "section.plugin", "plugins"),
+        ("/plugins", "article.shadow", "plugins"),
         ("/lab", "form#lab-job", "lab"),
         (comparison, "table#diff-table", "lab-comparison"),
         (run, "svg#calibration-chart", "lab-run"),

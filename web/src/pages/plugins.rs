@@ -139,6 +139,7 @@ fn render<B: Backend>(
         div class="live" data-live-src="/partials/plugins" {
             (plugins_region(backend, identity, refused.as_ref()))
         }
+        (super::shadows::upload_form())
     };
     (status, layout::page("Plugins", Nav::Plugins, identity, &backend.venue(), &main)).into_response()
 }

@@ -44,7 +44,29 @@ fn number(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "—".to_owned(), |v| format!("{v:.digits$}"))
 }
 
-/// The section: the upload form, then each shadow.
+/// The upload that loads a component as a shadow: outside the live region, so a refresh of the
+/// region (every plugin event) does not wipe the file chosen or what the upload said.
+pub(crate) fn upload_form() -> Markup {
+    html! {
+        section id="shadow-load" class="panel" aria-labelledby="shadow-load-title" {
+            h2 id="shadow-load-title" { "Load a shadow" }
+            form id="shadow-upload" class="lab-upload" data-upload="/api/plugins/shadows/" method="get" action="/plugins" {
+                div class="field" {
+                    label for="shadow-file" { "A plugin to shadow its kind's active one (.wasm)" }
+                    input type="file" id="shadow-file" name="file" accept=".wasm";
+                }
+                button type="submit" { "Shadow it" }
+                p class="help" {
+                    "Checked like any plugin, then put in the plugin directory's shadow/. "
+                    "Without JavaScript, copy the file there."
+                }
+                p class="upload-status" role="status" {}
+            }
+        }
+    }
+}
+
+/// The section (inside the live region): each shadow.
 pub(crate) fn section(shadows: &[ShadowView], identity: &Identity) -> Markup {
     html! {
         section id="shadows" class="panel" aria-labelledby="shadows-title" {
@@ -52,15 +74,7 @@ pub(crate) fn section(shadows: &[ShadowView], identity: &Identity) -> Markup {
             p class="help" {
                 "A shadow gets exactly the inputs of the active plugin of its kind, after it, and is never obeyed: "
                 "its answers are compared and recorded. Promote it to make it active (the same atomic swap as a hot reload); "
-                "retire it to stop. Drop a file in the plugin directory's shadow/ or upload one here."
-            }
-            form id="shadow-upload" class="lab-upload" data-upload="/api/plugins/shadows/" method="get" action="/plugins" {
-                div class="field" {
-                    label for="shadow-file" { "Load a plugin as a shadow (.wasm)" }
-                    input type="file" id="shadow-file" name="file" accept=".wasm";
-                }
-                button type="submit" { "Shadow it" }
-                p class="upload-status" role="status" {}
+                "retire it to stop. Load one below, or drop a file in the plugin directory's shadow/."
             }
             @if shadows.is_empty() {
                 p class="muted" { "No shadow is loaded." }
