@@ -110,6 +110,8 @@ pub(crate) enum Call {
     Redeem(String),
     Params(String, String, Vec<(String, f64)>),
     NotifyEvents(String, Vec<String>),
+    Shadow(String, ShadowAction),
+    ShadowUpload(String),
 }
 
 pub(crate) struct Fake {
@@ -508,6 +510,49 @@ impl Backend for Fake {
                 help: "weight of the spread".into(),
             }],
         }]
+    }
+
+    fn shadows(&self) -> Vec<ShadowView> {
+        let mut plugin = self.plugins().remove(0);
+        (plugin.kind, plugin.active) = ("liquidation-rules".into(), false);
+        vec![ShadowView {
+            plugin,
+            serving: true,
+            against: Some("equilibrage@0.2.0".into()),
+            since_ms: Some(1_700_000_000_000),
+            compared: 42,
+            agreement_means: "position evaluations where both decided the same".into(),
+            agreement: Some(0.75),
+            pnl_difference: Some(dec("-12.5")),
+            mean_score_difference: None,
+            correlation: None,
+            same_entries: None,
+            differences: vec![ShadowDiffView {
+                at_ms: 1_700_000_100_000,
+                position: Some(7),
+                active: "hold".into(),
+                shadow: format!("Liquidate(Yes) at 0.41 {HOSTILE}"),
+            }],
+            dropped: 0,
+        }]
+    }
+
+    fn shadow_action(&self, kind: &str, action: ShadowAction) -> BackendResult<String> {
+        self.record(Call::Shadow(kind.to_owned(), action));
+        if kind == "liquidation-rules" {
+            Ok(format!("{kind}: done <i>{action:?}</i>"))
+        } else {
+            Err(BackendError::NotFound(format!("no {kind} plugin is shadowing")))
+        }
+    }
+
+    fn upload_shadow(&self, file: &str, bytes: &[u8]) -> BackendResult<(String, String)> {
+        self.record(Call::ShadowUpload(file.to_owned()));
+        if bytes.starts_with(b"\0asm") {
+            Ok(("scorer".into(), "veto-scorer@0.1.0".into()))
+        } else {
+            Err(BackendError::invalid(format!("{file}: not a WebAssembly component")))
+        }
     }
 
     fn rejected_files(&self) -> Vec<RejectedFile> {

@@ -153,3 +153,61 @@ fn shadow(s: &ShadowView, identity: &Identity) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::fake::{Call, Fake};
+    use crate::model::ShadowAction;
+    use crate::pages::test_util::{assert_escaped, get, post_form};
+    use axum::http::StatusCode;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn the_plugins_page_shows_each_shadow_with_its_comparison_and_actions() {
+        let (status, _, body) = get(Arc::new(Fake::default()), "/plugins").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_escaped(&body);
+        for needle in [
+            "<section id=\"shadows\"",
+            "<article class=\"shadow\" data-kind=\"liquidation-rules\" data-name=\"&lt;b&gt;x&lt;/b&gt;\"",
+            "<dd class=\"compared\">42</dd>",
+            "<dd class=\"agreement\" title=\"position evaluations where both decided the same\">75.0 %</dd>",
+            "P&amp;L if followed",
+            "-12.50",
+            "<a href=\"/history/positions/7\">7</a>",
+            "Liquidate(Yes) at 0.41 &lt;script&gt;",
+            "<form method=\"post\" action=\"/plugins/shadows/liquidation-rules/promote\">",
+            "<form method=\"post\" action=\"/plugins/shadows/liquidation-rules/retire\">",
+            "<form id=\"shadow-upload\" class=\"lab-upload\" data-upload=\"/api/plugins/shadows/\"",
+        ] {
+            assert!(body.contains(needle), "missing {needle}");
+        }
+        // The upload stays outside the live region, which a plugin event re-renders.
+        let (_, _, part) = get(Arc::new(Fake::default()), "/partials/plugins").await;
+        assert!(part.contains("article class=\"shadow\"") && !part.contains("shadow-upload"));
+    }
+
+    #[tokio::test]
+    async fn promote_and_retire_say_what_they_did_or_why_not() {
+        let fake = Arc::new(Fake::default());
+        let (status, headers, _) =
+            post_form(Arc::clone(&fake), "/plugins/shadows/liquidation-rules/promote", &[]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let to = headers["location"].to_str().expect("location").to_owned();
+        assert!(to.starts_with("/plugins?done=liquidation-rules"), "{to}");
+        let (_, _, page) = get(Arc::clone(&fake), &to).await;
+        assert!(page.contains("<p class=\"flash\">liquidation-rules: done &lt;i&gt;Promote&lt;/i&gt;</p>"));
+        let (status, _, body) = post_form(Arc::clone(&fake), "/plugins/shadows/scorer/retire", &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("role=\"alert\">scorer: no scorer plugin is shadowing</p>"), "{body}");
+        let (status, _, _) = post_form(Arc::clone(&fake), "/plugins/shadows/scorer/explode", &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            fake.calls(),
+            vec![
+                Call::Shadow("liquidation-rules".into(), ShadowAction::Promote),
+                Call::Shadow("scorer".into(), ShadowAction::Retire)
+            ]
+        );
+    }
+}
