@@ -128,6 +128,7 @@ fn seed(path: &std::path::Path) {
                             } else {
                                 "manual close".into()
                             },
+                            decided_by: None,
                         };
                         account.apply(&trade);
                         trades.push(trade);
@@ -150,6 +151,7 @@ fn seed(path: &std::path::Path) {
                     close_reason: Some("manual close".into()),
                     closing: None,
                     score: Some(7.0),
+                    scorer: None,
                     fee_rate: Decimal::ZERO,
                     fee_exponent: Decimal::ONE,
                     neg_risk: false,

@@ -7,19 +7,19 @@
 //! - the same latency with the lab's recorder off and on, alternately in one process (issue 15);
 //!
 //! `cargo bench -p equilibrage --bench engine [-- SECTION…]`, sections: latency-disk, latency-shm,
-//! latency-recording, commit-disk, commit-shm, scan, memory, memory-parts (a filter selects those containing it). Each
+//! latency-recording, latency-shadow, commit-disk, commit-shm, scan, memory, memory-parts (a filter selects those containing it). Each
 //! section runs in a child process of its own, so one section's allocations and high-water mark
 //! never show up in another's figures; each ends with the CPU the rest of the machine used.
 
 #![expect(clippy::print_stdout, reason = "a harness-less benchmark reports on stdout")]
 
-use equilibrage::engine::{Clock, Engine, EngineOptions, Settings};
+use equilibrage::engine::{Clock, Engine, EngineOptions, Observer, Settings};
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
 use equilibrage::exchange::{
     Balance, BoxFuture, Exchange, Level, Market, MarketEvent, OpenOrder, OrderAck, OrderBook, OrderRequest,
     Result as ExResult, Side, TokenId, TradeReport,
 };
-use equilibrage::lab::{Recorder, RecorderConfig};
+use equilibrage::lab::{Recorder, RecorderConfig, ShadowRunner};
 use equilibrage::plugins::{PluginKind, PluginOptions, Plugins, abi, install_defaults};
 use equilibrage::store::{Action, Intent, IntentAmount, Leg, PositionStatus, Purpose, Store};
 use rust_decimal::Decimal;
@@ -32,10 +32,11 @@ use tokio::sync::{broadcast, mpsc};
 
 /// The child process runs the section this names.
 const SECTION_ENV: &str = "EQUILIBRAGE_ENGINE_BENCH_SECTION";
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "latency-disk",
     "latency-shm",
     "latency-recording",
+    "latency-shadow",
     "commit-disk",
     "commit-shm",
     "scan",
@@ -73,16 +74,23 @@ fn main() {
 fn run_section(section: &str) {
     let load = Load::now();
     match section {
-        "latency-disk" => latency(&tempfile::tempdir().expect("temp dir"), false),
+        "latency-disk" => latency(&tempfile::tempdir().expect("temp dir"), Observed::Nothing),
         "latency-shm" => match shm() {
-            Some(dir) => latency(&dir, false),
+            Some(dir) => latency(&dir, Observed::Nothing),
             None => println!("latency-shm: no /dev/shm here, skipped"),
         },
         // The lab's recorder off and on, alternately, in one process (issue 15).
         "latency-recording" => {
             for _ in 0..2 {
-                latency(&tempfile::tempdir().expect("temp dir"), false);
-                latency(&tempfile::tempdir().expect("temp dir"), true);
+                latency(&tempfile::tempdir().expect("temp dir"), Observed::Nothing);
+                latency(&tempfile::tempdir().expect("temp dir"), Observed::Recorder);
+            }
+        }
+        // Shadow liquidation rules off and on (issue 19), the recorder on in both, as `run` has it.
+        "latency-shadow" => {
+            for _ in 0..2 {
+                latency(&tempfile::tempdir().expect("temp dir"), Observed::Recorder);
+                latency(&tempfile::tempdir().expect("temp dir"), Observed::RecorderAndShadow);
             }
         }
         "commit-disk" => commit(&tempfile::tempdir().expect("temp dir")),
@@ -332,8 +340,27 @@ fn summary(mut samples: Vec<Duration>) -> String {
 /// entry; measured from just before `on_market_event` to the instant the venue's `place` is called
 /// with the sell. On the way: book update, the liquidation-rules plugin's decision, the decision's
 /// task, the journal's durable commit.
-fn latency(dir: &tempfile::TempDir, recording: bool) {
+/// Who observes the engine in a latency run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Observed {
+    Nothing,
+    Recorder,
+    /// The recorder behind the shadow runner, with a copy of the default rules as shadow rules
+    /// (each rules call is repeated on it).
+    RecorderAndShadow,
+}
+
+fn latency(dir: &tempfile::TempDir, observed: Observed) {
     let (_plugin_dir, plugins) = default_plugins();
+    if observed == Observed::RecorderAndShadow {
+        let shadow = plugins.shadow_dir();
+        std::fs::create_dir_all(&shadow).expect("shadow dir");
+        std::fs::copy(plugins.dir().join("equilibrage.wasm"), shadow.join("equilibrage.wasm"))
+            .expect("shadow");
+        plugins.load_dir().expect("load the shadow");
+        assert!(plugins.has_shadow(PluginKind::LiquidationRules));
+    }
+    let recording = observed != Observed::Nothing;
     let venue = SimExchange::new(SimConfig { markets: 2_000, ..SimConfig::default() }, Decimal::from(10_000));
     let (probe, mut sells) = Probe::new(venue.clone());
     let rt = runtime();
@@ -344,11 +371,21 @@ fn latency(dir: &tempfile::TempDir, recording: bool) {
     let task = rt.spawn(async move {
         let engine = engine_on(&probe, &plugins, &path).await;
         // The recorder, as `run` starts it, when asked: it sees every tick the engine takes.
-        let recorder = recording.then(|| {
-            let r = Recorder::start(&recordings, "sim", &RecorderConfig::default()).expect("recorder");
-            let _ = engine.set_observer(r.sink());
-            r
-        });
+        let recorder = recording
+            .then(|| Recorder::start(&recordings, "sim", &RecorderConfig::default()).expect("recorder"));
+        let shadows = match (&recorder, observed) {
+            (Some(r), Observed::RecorderAndShadow) => {
+                let runner = ShadowRunner::start(plugins.clone(), path.join("shadows.json"), Some(r.sink()))
+                    .expect("shadow runner");
+                let _ = engine.set_observer(Arc::clone(&runner) as Arc<dyn Observer>);
+                Some(runner)
+            }
+            (Some(r), _) => {
+                let _ = engine.set_observer(r.sink());
+                None
+            }
+            (None, _) => None,
+        };
         let markets = probe.venue.markets().await.expect("markets");
         let ticks: HashMap<String, Decimal> = markets.iter().map(|m| (m.id.clone(), m.tick_size)).collect();
         let mut next = 0;
@@ -413,20 +450,31 @@ fn latency(dir: &tempfile::TempDir, recording: bool) {
             let ran = rx.await.expect("the task ran");
             spawned.push(ran.duration_since(start));
         }
+        let shadowed = shadows.map(|runner| {
+            runner.settle();
+            let report = runner.report();
+            let rules = report.rules.unwrap_or_default();
+            (rules.checks, rules.id.mean_us(), report.dropped)
+        });
         let recorded = recorder.map(|r| {
             let s = r.stats();
             let figures = (s.records.load(Ordering::Relaxed), s.dropped.load(Ordering::Relaxed));
             r.close().expect("close the recording");
             figures
         });
-        (to_order, to_return, next, blocking, pooled, spawned, recorded)
+        (to_order, to_return, next, blocking, pooled, spawned, recorded, shadowed)
     });
-    let (to_order, to_return, markets_used, blocking, pooled, spawned, recorded) =
+    let (to_order, to_return, markets_used, blocking, pooled, spawned, recorded, shadowed) =
         rt.block_on(task).expect("latency run");
-    let recorder = match recorded {
+    let mut recorder = match recorded {
         Some((records, dropped)) => format!("recording on ({records} records, {dropped} dropped)"),
         None => "recording off".to_owned(),
     };
+    if let Some((checks, mean_us, dropped)) = shadowed {
+        recorder.push_str(&format!(
+            ", shadow rules on ({checks} evaluations compared, {mean_us} µs a call, {dropped} calls missed)"
+        ));
+    }
     println!("latency ({}), store on {}, {recorder}:", dir.path().display(), filesystem(dir.path()));
     println!("  first sample {:.0} µs", us(to_order[0]));
     println!("  tick → sell handed to the venue: {}", summary(to_order));
@@ -489,6 +537,7 @@ fn commit(dir: &tempfile::TempDir) {
                 reason: "yes best bid 0.36 is 40.0 % below its entry 0.60".into(),
                 order_id: None,
                 venue_at_ms: None,
+                decided_by: None,
             };
             let id = intent.client_id.clone();
             let start = Instant::now();

@@ -454,6 +454,7 @@ async fn journalled_orders_are_recovered_once_after_a_crash() {
         reason: "yes best bid fell".into(),
         order_id: None,
         venue_at_ms: None,
+        decided_by: None,
     };
     let sent = intent("crash-sent", Leg::Yes, &yes.token, yes.held());
     // The venue gets a grace period to show a trade for an order the dead process sent; this one

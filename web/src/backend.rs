@@ -3,9 +3,9 @@
 
 use crate::model::{
     ChainTxView, ChainView, DoctorView, HistoryFilter, HistoryPage, LiveEvent, NewsSourceView, NewsView,
-    NotifyEventsView, OpportunityView, Overview, Performance, PluginView, PositionView, RejectedFile,
-    ScanView, SettingsView, ShadowAction, ShadowView, TradeList, TradeView, TrendView, VenueView, WalletForm,
-    WalletView, WhaleDetail, WhaleTrackerView, WhaleView,
+    NotifyEventsView, OpportunityView, Overview, Performance, PluginVersionView, PluginView, PositionView,
+    RejectedFile, ScanView, SettingsView, ShadowAction, ShadowView, TradeList, TradeView, TrendView,
+    VenueView, WalletForm, WalletView, WhaleDetail, WhaleTrackerView, WhaleView,
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -190,6 +190,16 @@ pub trait Backend: Send + Sync + 'static {
         let _ = (file, bytes);
         Err(BackendError::Unavailable("shadow plugins are not available here".into()))
     }
+    /// Every plugin version the bot has had active, most recently active first.
+    fn plugin_versions(&self) -> Vec<PluginVersionView> {
+        Vec::new()
+    }
+    /// Makes a kept version of a kind active again (`sha256` names it); returns what was done,
+    /// in words. Blocking (it compiles): off the async workers.
+    fn rollback_plugin(&self, kind: &str, sha256: &str) -> BackendResult<String> {
+        let _ = (kind, sha256);
+        Err(BackendError::Unavailable("plugin versions are not available here".into()))
+    }
     /// Sets parameters of a plugin, live and persisted; returns every parameter's value after.
     fn set_plugin_params(
         &self,
@@ -327,6 +337,12 @@ impl<B: Backend> Backend for std::sync::Arc<B> {
     }
     fn upload_shadow(&self, file: &str, bytes: &[u8]) -> BackendResult<(String, String)> {
         (**self).upload_shadow(file, bytes)
+    }
+    fn plugin_versions(&self) -> Vec<PluginVersionView> {
+        (**self).plugin_versions()
+    }
+    fn rollback_plugin(&self, kind: &str, sha256: &str) -> BackendResult<String> {
+        (**self).rollback_plugin(kind, sha256)
     }
     fn set_notification_events(
         &self,

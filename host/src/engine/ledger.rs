@@ -286,6 +286,7 @@ mod tests {
             tx_hash: None,
             at_ms: 5,
             reason: String::new(),
+            decided_by: None,
         }
     }
 

@@ -62,6 +62,8 @@ struct State {
     vol: HashMap<String, scanner::Volatility>,
     /// The last price point recorded per market, for throttling.
     last_point: HashMap<String, i64>,
+    /// The scorer version of the last scan: entries name it (they rest on its scores).
+    scan_scorer: Option<String>,
     /// When each open position's marks were last announced (price moves), for throttling, and
     /// the positions with an announcement scheduled for the end of their quiet period.
     last_marked: HashMap<u64, i64>,
@@ -177,6 +179,7 @@ impl Engine {
         let _ = engine.inner.this.set(Arc::downgrade(&engine.inner));
         engine.inner.load().await?;
         engine.inner.push_rule_params();
+        engine.inner.note_versions().await;
         engine.inner.recover().await?;
         Ok(engine)
     }

@@ -191,7 +191,7 @@ impl Inner {
         if positions.is_empty() {
             return;
         }
-        let (views, decisions, by) = self.decide(&positions, &marks).await;
+        let (views, decisions, (by, version)) = self.decide(&positions, &marks).await;
         let Some(me) = self.me() else { return };
         for (i, exit, reason) in decisions.iter().cloned() {
             let Some(p) = positions.get(i) else { continue };
@@ -207,7 +207,8 @@ impl Inner {
             }));
             crate::metrics::get().exits.with_label_values(&[exit.purpose().as_str()]).inc();
             let (engine, id) = (Arc::clone(&me), p.id);
-            let act = async move { engine.act(id, exit, reason).await };
+            let version = version.clone();
+            let act = async move { engine.act(id, exit, reason, version).await };
             match tick {
                 Some(t) => self.spawn_tracked(TICK.scope(Cell::new(Some(t)), act)),
                 None => self.spawn_tracked(act),
@@ -228,12 +229,13 @@ impl Inner {
     }
 
     /// Decisions by the plugin, or by the built-in rule when the plugin cannot answer.
-    /// Returns the views the rules were given, with `now`, for the shadow rules.
+    /// Returns the views the rules were given, with `now`, for the shadow rules; and who decided:
+    /// the plugin's name (or "built-in") and its version id (none for the built-in rule).
     async fn decide(
         &self,
         positions: &[Position],
         marks: &[Marks],
-    ) -> (Views, Vec<(usize, Exit, String)>, String) {
+    ) -> (Views, Vec<(usize, Exit, String)>, (String, Option<String>)) {
         let views: Vec<_> = positions.iter().zip(marks).map(|(p, (b, a))| rules::view(p, *b, *a)).collect();
         let now = self.clock.now_ms();
         let plugins = self.plugins.clone();
@@ -246,6 +248,7 @@ impl Inner {
             Ok(done) => done,
             Err(e) => (Vec::new(), Err(crate::plugins::PluginError::InvalidInput(e))),
         };
+        let version = answer.as_ref().ok().map(|d| d.version_id.to_string());
         let (source, decisions) = match answer {
             Ok(decided) => (
                 RulesSource::Plugin { name: decided.plugin.name.clone() },
@@ -277,7 +280,7 @@ impl Inner {
             RulesSource::BuiltIn { .. } => "built-in".to_owned(),
         };
         self.note_rules(source);
-        ((now, views), decisions, by)
+        ((now, views), decisions, (by, version))
     }
 
     /// Remembers who decided; a change is an event (and an error when the plugin failed).
@@ -323,7 +326,7 @@ impl Inner {
         };
         for (id, reason) in closing {
             if self.state().busy.insert(id) {
-                self.act(id, Exit::CloseAll, reason).await;
+                self.act(id, Exit::CloseAll, reason, None).await;
             }
         }
         let missing: Vec<String> = {

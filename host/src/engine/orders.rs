@@ -210,6 +210,7 @@ impl Inner {
                     tx_hash: fill.tx_hash,
                     at_ms,
                     reason: intent.reason.clone(),
+                    decided_by: intent.decided_by.clone(),
                 };
                 apply_fill(&mut position, &trade);
                 restatus(&mut position, &trade);

@@ -66,6 +66,26 @@ impl Inner {
         }
     }
 
+    /// Notes in the store which plugin version of each kind is active now (see
+    /// [`crate::store::Writer::note_active_plugins`]).
+    pub(super) async fn note_versions(&self) {
+        let active: Vec<(PluginKind, String, String, String)> = self.plugins.active_versions();
+        let at = self.clock.now_ms();
+        let written = self
+            .store
+            .write(move |w| {
+                let rows: Vec<(&str, &str, &str, &str)> = active
+                    .iter()
+                    .map(|(k, n, v, sha)| (k.as_str(), n.as_str(), v.as_str(), sha.as_str()))
+                    .collect();
+                w.note_active_plugins(at, &rows)
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "noting the active plugin versions");
+        }
+    }
+
     pub(super) fn rules_source_now(&self) -> RulesSource {
         match self.plugins.active_info(PluginKind::LiquidationRules) {
             Some(info) => RulesSource::Plugin { name: info.name.clone() },
@@ -78,7 +98,16 @@ impl Inner {
     pub(super) async fn plugin_loop(self: Arc<Self>) {
         let mut events = self.plugins.subscribe();
         loop {
-            match events.recv().await {
+            let event = events.recv().await;
+            // Which version of each kind is active may have changed: the store keeps the periods.
+            if matches!(
+                event,
+                Ok(PluginEvent::Loaded { .. } | PluginEvent::Unloaded { .. } | PluginEvent::Shadow { .. })
+                    | Err(broadcast::error::RecvError::Lagged(_))
+            ) {
+                self.note_versions().await;
+            }
+            match event {
                 Ok(
                     PluginEvent::Loaded { kind: PluginKind::LiquidationRules, .. }
                     | PluginEvent::Shadow {

@@ -401,6 +401,7 @@ mod tests {
             reason: "entry".into(),
             order_id: order_id.map(str::to_owned),
             venue_at_ms: None,
+            decided_by: None,
         }
     }
 

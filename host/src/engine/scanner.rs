@@ -282,6 +282,7 @@ impl Inner {
             self.tell_scoring(now, &batch, &scored, &result);
         }
         let label = format!("{}@{}", result.plugin.name, result.plugin.version);
+        self.state().scan_scorer = Some(result.version_id.to_string());
         scan.scorer = Some(label.clone());
         scan.scored = result.scores.len() as u64;
         // The weights in force, to show next to each factor.

@@ -143,6 +143,7 @@ impl Inner {
         let venue_at_ms = self.venue_time(now);
         let m = market.clone();
         let id_seq = self.client_seq.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+        let scorer = self.state().scan_scorer.clone();
         let (position, intents) = self
             .store
             .write(move |w| {
@@ -166,6 +167,7 @@ impl Inner {
                     close_reason: None,
                     closing: None,
                     score,
+                    scorer: scorer.clone(),
                     fee_rate: m.fee.rate,
                     fee_exponent: m.fee.exponent,
                     neg_risk: m.neg_risk,
@@ -185,6 +187,7 @@ impl Inner {
                     reason: "entry".into(),
                     order_id: None,
                     venue_at_ms,
+                    decided_by: scorer.clone(),
                 });
                 w.put_position(&position)?;
                 for i in &intents {
@@ -285,6 +288,7 @@ impl Inner {
                     reason: format!("unwind: the {} side could not be bought ({why})", failed.as_str()),
                     order_id: None,
                     venue_at_ms: None,
+                    decided_by: None,
                 };
                 let outcome = self.execute(&unwind).await;
                 let mut p = self.cached(id).ok_or(EngineError::UnknownPosition(id))?;
@@ -314,7 +318,7 @@ impl Inner {
     }
 
     /// Sells what a side holds, fill-and-kill.
-    async fn sell(&self, p: &Position, leg: Leg, purpose: Purpose, reason: &str) -> Placed {
+    async fn sell(&self, p: &Position, leg: Leg, purpose: Purpose, reason: &str, by: Option<&str>) -> Placed {
         let shares = p.leg(leg).sellable();
         if shares <= Decimal::ZERO {
             return Placed::Nothing("nothing held".into());
@@ -332,20 +336,22 @@ impl Inner {
             reason: reason.to_owned(),
             order_id: None,
             venue_at_ms: None,
+            decided_by: by.map(str::to_owned),
         };
         self.execute(&intent).await
     }
 
     /// Carries out an exit decision on a claimed position, then releases it.
-    pub(super) async fn act(&self, id: u64, exit: Exit, reason: String) {
-        let result = self.act_claimed(id, exit, &reason).await;
+    /// `by`: the plugin version that decided it (`None`: the operator or the built-in rule).
+    pub(super) async fn act(&self, id: u64, exit: Exit, reason: String, by: Option<String>) {
+        let result = self.act_claimed(id, exit, &reason, by.as_deref()).await;
         self.release(id);
         if let Err(e) = result {
             self.error("trader", format!("position {id}: {exit:?} failed: {e}"));
         }
     }
 
-    async fn act_claimed(&self, id: u64, exit: Exit, reason: &str) -> Result<()> {
+    async fn act_claimed(&self, id: u64, exit: Exit, reason: &str, by: Option<&str>) -> Result<()> {
         let Some(p) = self.cached(id) else { return Ok(()) };
         let legs: Vec<Leg> = match exit {
             Exit::Liquidate(l) | Exit::StopLoss(l) | Exit::TakeProfit(l) => vec![l],
@@ -360,7 +366,7 @@ impl Inner {
         };
         for leg in legs {
             let Some(current) = self.cached(id) else { return Ok(()) };
-            match self.sell(&current, leg, exit.purpose(), reason).await {
+            match self.sell(&current, leg, exit.purpose(), reason, by).await {
                 Placed::Filled(t) => {
                     tracing::info!(position = id, leg = leg.as_str(), shares = %t.shares, price = %t.price, reason, "sold");
                 }
@@ -383,7 +389,7 @@ impl Inner {
             self.release(id);
             return Err(EngineError::Busy(id));
         }
-        self.act(id, Exit::CloseAll, reason).await;
+        self.act(id, Exit::CloseAll, reason, None).await;
         match self.cached(id) {
             Some(p) => Ok(p),
             None => self.store.read()?.position(id)?.ok_or(EngineError::UnknownPosition(id)),
@@ -430,6 +436,7 @@ impl Inner {
                             tx_hash: None,
                             at_ms: at,
                             reason: "market resolved".into(),
+                            decided_by: None,
                         };
                         apply_fill(&mut p, &trade);
                         account.apply(&trade);

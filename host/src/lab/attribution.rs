@@ -241,6 +241,7 @@ mod tests {
             tx_hash: None,
             at_ms: 0,
             reason: String::new(),
+            decided_by: None,
         }
     }
 

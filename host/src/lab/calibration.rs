@@ -461,6 +461,7 @@ impl Calibrator {
             close_reason: None,
             closing: None,
             score: None,
+            scorer: None,
             fee_rate: fee.rate,
             fee_exponent: fee.exponent,
             neg_risk: false,

@@ -12,12 +12,12 @@ use super::codec::{corrupt, decode};
 use super::migrate::read_version;
 use super::query;
 use super::tables::{
-    CHAIN_TXS, CONFIG, INTENTS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, POSITIONS, PRICES, SCANS, TRADES,
-    TRADES_BY_POSITION, WHALES,
+    CHAIN_TXS, CONFIG, INTENTS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, PLUGIN_VERSIONS, POSITIONS, PRICES,
+    SCANS, TRADES, TRADES_BY_POSITION, WHALES,
 };
 use super::{
-    ChainTx, Intent, NewsRecord, Opportunity, Position, PricePoint, Result, ScanRecord, TradeRecord,
-    WhaleRecord,
+    ChainTx, Intent, NewsRecord, Opportunity, PluginVersionRecord, Position, PricePoint, Result, ScanRecord,
+    TradeRecord, WhaleRecord,
 };
 
 /// One plugin's stored parameters: (kind, name, parameter name → value).
@@ -206,6 +206,24 @@ impl Reader {
     ///
     /// # Errors
     /// As [`Reader::positions`].
+    /// Every plugin version the bot has had active, most recently active first.
+    ///
+    /// # Errors
+    /// redb failures; a record that does not decode.
+    pub fn plugin_versions(&self) -> Result<Vec<PluginVersionRecord>> {
+        let table = self.table(PLUGIN_VERSIONS)?;
+        let mut out: Vec<PluginVersionRecord> = table
+            .iter()?
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(table.name(), &key.value(), value.value())
+            })
+            .collect::<Result<_>>()?;
+        let last = |r: &PluginVersionRecord| r.periods.last().map_or(0, |p| p.to_ms.unwrap_or(i64::MAX));
+        out.sort_by(|a, b| last(b).cmp(&last(a)).then_with(|| a.sha256.cmp(&b.sha256)));
+        Ok(out)
+    }
+
     pub fn plugin_params(&self) -> Result<Vec<StoredPluginParams>> {
         let table = self.table(PLUGIN_PARAMS)?;
         table

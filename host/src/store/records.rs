@@ -199,6 +199,10 @@ pub struct Position {
     pub closing: Option<String>,
     /// The opportunity score it was entered on.
     pub score: Option<f32>,
+    /// The scorer version whose scan it was entered on (`name@version#<hash>`); `None` for
+    /// positions stored before versions were named.
+    #[serde(default)]
+    pub scorer: Option<String>,
     /// The market's taker fee schedule, to price an exit: `shares × rate × (p(1−p))^exponent`.
     pub fee_rate: Decimal,
     /// Stored as a number before fractional exponents were read; both forms load.
@@ -231,6 +235,7 @@ impl Position {
             close_reason: None,
             closing: None,
             score: None,
+            scorer: None,
             fee_rate: Decimal::ZERO,
             fee_exponent: Decimal::ONE,
             neg_risk: false,
@@ -295,6 +300,11 @@ pub struct TradeRecord {
     pub at_ms: i64,
     /// Why, in words (the rule's reason, "manual close", …).
     pub reason: String,
+    /// The plugin version that decided it (`name@version#<hash>`): the scorer for an entry,
+    /// the liquidation rules for their exits; `None` for the operator's, the built-in rule's
+    /// and settlements (and trades stored before versions were named).
+    #[serde(default)]
+    pub decided_by: Option<String>,
 }
 
 /// How much an intended order is for.
@@ -333,6 +343,9 @@ pub struct Intent {
     /// so matching by time uses this, whatever either clock does before the reconciliation.
     #[serde(default)]
     pub venue_at_ms: Option<i64>,
+    /// The plugin version that decided this order, as its trade will name it.
+    #[serde(default)]
+    pub decided_by: Option<String>,
 }
 
 /// A scored factor of an opportunity, with the weight that applied to it.
@@ -543,4 +556,44 @@ pub struct ChainTx {
     pub block: Option<u64>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+}
+
+/// A plugin version the bot has had active, by the SHA-256 of its component, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginVersionRecord {
+    pub sha256: String,
+    /// The plugin kind as its wire name (`scorer`, `liquidation-rules`, …).
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    /// When it was the active plugin of its kind (engine clock, Unix ms), oldest first; the
+    /// last one open while it still is.
+    pub periods: Vec<ActivePeriod>,
+}
+
+impl PluginVersionRecord {
+    /// `name@version#<first 12 hex of the hash>`: how trades and positions name the version.
+    #[must_use]
+    pub fn id(&self) -> String {
+        version_id(&self.name, &self.version, &self.sha256)
+    }
+
+    /// Whether it is active now (its last period is open).
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        self.periods.last().is_some_and(|p| p.to_ms.is_none())
+    }
+}
+
+/// `name@version#<first 12 hex of sha256>`: a plugin version as trades and positions name it.
+#[must_use]
+pub fn version_id(name: &str, version: &str, sha256: &str) -> String {
+    format!("{name}@{version}#{}", sha256.get(..12).unwrap_or(sha256))
+}
+
+/// A period a plugin version was active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivePeriod {
+    pub from_ms: i64,
+    pub to_ms: Option<i64>,
 }

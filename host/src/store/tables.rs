@@ -38,6 +38,10 @@ pub(crate) const PRICES: TableDefinition<(&str, i64), &[u8]> = TableDefinition::
 /// they are sent, reconciled on start.
 pub(crate) const CHAIN_TXS: TableDefinition<&str, &[u8]> = TableDefinition::new("chain_txs");
 
+/// Every plugin version the bot has had active (JSON [`PluginVersionRecord`](super::PluginVersionRecord))
+/// by the SHA-256 of its component, with the periods it was active.
+pub(crate) const PLUGIN_VERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("plugin_versions");
+
 /// How many scans are kept; older ones are dropped as new ones are stored.
 pub(crate) const MAX_SCANS: u64 = 1_000;
 
@@ -61,5 +65,6 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(NEWS)?;
     txn.open_table(PRICES)?;
     txn.open_table(CHAIN_TXS)?;
+    txn.open_table(PLUGIN_VERSIONS)?;
     Ok(())
 }

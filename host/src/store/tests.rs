@@ -44,6 +44,7 @@ fn position(id: u64, status: PositionStatus) -> Position {
         close_reason: None,
         closing: None,
         score: Some(7.5),
+        scorer: None,
         fee_rate: dec!(0.02),
         fee_exponent: Decimal::TWO,
         neg_risk: false,
@@ -70,6 +71,7 @@ fn trade(id: u64, position_id: u64) -> TradeRecord {
         tx_hash: Some("0xabc".into()),
         at_ms: 1_700_000_000_500,
         reason: "entry".into(),
+        decided_by: None,
     }
 }
 
@@ -87,6 +89,7 @@ fn intent(client_id: &str, created_at_ms: i64) -> Intent {
         reason: "stop loss".into(),
         order_id: None,
         venue_at_ms: None,
+        decided_by: None,
     }
 }
 

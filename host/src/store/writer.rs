@@ -10,12 +10,12 @@ use serde::de::DeserializeOwned;
 use super::codec::{check_finite, corrupt, encode};
 use super::query::{self, TradeOwner};
 use super::tables::{
-    CHAIN_TXS, CONFIG, INTENTS, MAX_SCANS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, POSITIONS, PRICES, SCANS,
-    SEQUENCES, TRADES, TRADES_BY_POSITION, WHALES,
+    CHAIN_TXS, CONFIG, INTENTS, MAX_SCANS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, PLUGIN_VERSIONS, POSITIONS,
+    PRICES, SCANS, SEQUENCES, TRADES, TRADES_BY_POSITION, WHALES,
 };
 use super::{
-    ChainTx, Intent, NewsRecord, Opportunity, Position, PricePoint, Result, ScanRecord, TradeRecord,
-    WhaleRecord,
+    ActivePeriod, ChainTx, Intent, NewsRecord, Opportunity, PluginVersionRecord, Position, PricePoint,
+    Result, ScanRecord, TradeRecord, WhaleRecord,
 };
 
 /// A counter of ids, one per kind of record the bot numbers itself.
@@ -201,6 +201,56 @@ impl<'a> Writer<'a> {
     ///
     /// # Errors
     /// redb failures; [`StoreError::Invalid`](super::StoreError::Invalid) for a value that is not finite.
+    /// Notes which plugin version of each kind is active at `at_ms`: `active` holds (kind,
+    /// name, version, sha256) per kind that has one. A version no longer active has its period
+    /// closed; one newly active gets a period opened (and a record, the first time). Returns
+    /// whether anything changed.
+    ///
+    /// # Errors
+    /// redb failures; a stored record that does not decode.
+    pub fn note_active_plugins(&mut self, at_ms: i64, active: &[(&str, &str, &str, &str)]) -> Result<bool> {
+        let mut table = self.table(PLUGIN_VERSIONS)?;
+        let mut records: Vec<PluginVersionRecord> = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            records.push(super::codec::decode(table.name(), &key.value(), value.value())?);
+        }
+        let mut changed = Vec::new();
+        for r in &mut records {
+            let still = active.iter().any(|(kind, _, _, sha)| *kind == r.kind && *sha == r.sha256);
+            if let Some(open) = r.periods.last_mut().filter(|p| p.to_ms.is_none())
+                && !still
+            {
+                open.to_ms = Some(at_ms);
+                changed.push(r.clone());
+            }
+        }
+        for (kind, name, version, sha) in active {
+            let known = records.iter_mut().find(|r| r.sha256 == *sha && r.kind == *kind);
+            let record = match known {
+                Some(r) if r.is_active() => continue,
+                Some(r) => {
+                    r.periods.push(ActivePeriod { from_ms: at_ms, to_ms: None });
+                    r.clone()
+                }
+                None => PluginVersionRecord {
+                    sha256: (*sha).to_owned(),
+                    kind: (*kind).to_owned(),
+                    name: (*name).to_owned(),
+                    version: (*version).to_owned(),
+                    periods: vec![ActivePeriod { from_ms: at_ms, to_ms: None }],
+                },
+            };
+            changed.retain(|c| c.sha256 != record.sha256);
+            changed.push(record);
+        }
+        for r in &changed {
+            let bytes = encode(table.name(), &r.sha256.as_str(), r)?;
+            table.insert(r.sha256.as_str(), bytes.as_slice())?;
+        }
+        Ok(!changed.is_empty())
+    }
+
     pub fn put_plugin_params(
         &mut self,
         kind: &str,

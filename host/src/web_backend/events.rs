@@ -235,6 +235,7 @@ mod tests {
                 tx_hash: None,
                 at_ms: 9,
                 reason: "entry".into(),
+                decided_by: None,
             }),
         };
         let v = json(&engine_event(&trade, &Fixed, 1));

@@ -269,6 +269,7 @@ mod tests {
             tx_hash: None,
             at_ms,
             reason: String::new(),
+            decided_by: None,
         }
     }
 

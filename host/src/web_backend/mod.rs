@@ -545,6 +545,14 @@ impl Backend for HostBackend {
         shadows::upload(&self.shared, file, bytes)
     }
 
+    fn plugin_versions(&self) -> Vec<equilibrage_web::PluginVersionView> {
+        shadows::versions(&self.shared)
+    }
+
+    fn rollback_plugin(&self, kind: &str, sha256: &str) -> BackendResult<String> {
+        shadows::rollback(&self.shared, kind, sha256)
+    }
+
     async fn set_plugin_params(
         &self,
         kind: String,

@@ -1,11 +1,12 @@
-//! Shadow plugins for the Plugins page: the registry's shadows joined with the shadow runner's
-//! comparison, and the operator's promote, retire and upload.
+//! Shadow plugins and plugin versions for the Plugins page: the registry's shadows joined with
+//! the shadow runner's comparison, the versions on record, and the operator's promote, retire,
+//! upload and roll back.
 
 use super::{HostBackend, Shared, views};
 use crate::lab::{RulesShadow, ScorerShadow, ShadowReport, ShadowRunner};
 use crate::plugins::{PluginKind, PluginStatus, PromoteError};
 use equilibrage_web::{BackendError, BackendResult};
-use equilibrage_web::{ShadowAction, ShadowDiffView, ShadowView};
+use equilibrage_web::{PeriodView, PluginVersionView, ShadowAction, ShadowDiffView, ShadowView};
 use std::sync::Arc;
 
 impl HostBackend {
@@ -161,4 +162,44 @@ pub(super) fn upload(shared: &Shared, file: &str, bytes: &[u8]) -> BackendResult
             Err(BackendError::invalid(format!("{file}: {why}")))
         }
     }
+}
+
+pub(super) fn versions(shared: &Shared) -> Vec<PluginVersionView> {
+    let records = match shared.engine.store_read().and_then(|r| r.plugin_versions()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the plugin versions");
+            return Vec::new();
+        }
+    };
+    records
+        .into_iter()
+        .map(|r| {
+            let kept = r.kind.parse::<PluginKind>().is_ok_and(|k| shared.plugins.has_version(k, &r.sha256));
+            PluginVersionView {
+                id: r.id(),
+                active: r.is_active(),
+                kept,
+                periods: r
+                    .periods
+                    .iter()
+                    .map(|p| PeriodView { from_ms: p.from_ms, to_ms: p.to_ms })
+                    .collect(),
+                kind: r.kind,
+                name: r.name,
+                version: r.version,
+                sha256: r.sha256,
+            }
+        })
+        .collect()
+}
+
+pub(super) fn rollback(shared: &Shared, kind: &str, sha256: &str) -> BackendResult<String> {
+    let kind: PluginKind = kind.parse().map_err(BackendError::NotFound)?;
+    if !shared.plugins.has_version(kind, sha256) {
+        return Err(BackendError::NotFound(format!("no kept {kind} version {sha256:?}")));
+    }
+    shared.plugins.rollback(kind, sha256).map_err(promote_error)?;
+    let now = shared.plugins.active_version_id(kind).map_or_else(String::new, |v| v.to_string());
+    Ok(format!("Rolled back: {now} is the active {kind} plugin again."))
 }

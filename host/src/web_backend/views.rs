@@ -74,6 +74,7 @@ pub(crate) fn position(p: &Position, bids: [Option<Decimal>; 2], asks: [Option<D
         liquidated: p.liquidated.map(side),
         close_reason: p.close_reason.clone(),
         score: p.score,
+        scorer: p.scorer.clone(),
         realised_pnl: pnl.realised,
         unrealised_pnl: unrealised,
         pnl: pnl.realised + unrealised,
@@ -118,6 +119,7 @@ pub(crate) fn trade(t: &TradeRecord, market_id: &str, question: &str) -> TradeVi
         status: settlement(t.status).to_owned(),
         tx_hash: t.tx_hash.clone(),
         reason: t.reason.clone(),
+        decided_by: t.decided_by.clone(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `/api/plugins/shadows`: shadow plugins as JSON, loading one, promoting and retiring.
+//! `/api/plugins/shadows` and `/api/plugins/versions`: shadow plugins (loading one, promoting,
+//! retiring) and the versions the bot has run (rolling back to one), as JSON.
 
 use crate::api::ApiPath;
 use crate::backend::off_workers;
@@ -23,6 +24,20 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
             put(upload::<B>).layer(axum::extract::DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
         )
         .route("/api/plugins/shadows/{kind}/{action}", post(act::<B>))
+        .route("/api/plugins/versions", get(versions::<B>))
+        .route("/api/plugins/versions/{kind}/{sha256}/rollback", post(rollback::<B>))
+}
+
+async fn versions<B: Backend>(State(state): State<AppState<B>>) -> Response {
+    axum::Json(json!({ "versions": state.backend.plugin_versions() })).into_response()
+}
+
+async fn rollback<B: Backend>(
+    State(state): State<AppState<B>>,
+    ApiPath((kind, sha256)): ApiPath<(String, String)>,
+) -> AppResult<Response> {
+    let done = off_workers(&state.backend, move |b| b.rollback_plugin(&kind, &sha256)).await?;
+    Ok(axum::Json(json!({ "done": done })).into_response())
 }
 
 async fn list<B: Backend>(State(state): State<AppState<B>>) -> Response {

@@ -76,6 +76,7 @@ fn row(id: u64, open: bool) -> LabPositionRow {
         liquidated: (!open).then(|| "no".into()),
         close_reason: (!open).then(|| "resolution".into()),
         score: Some(7.5),
+        scorer: Some(format!("{HOSTILE}@1.0.0#0123456789ab")),
         capital: dec("100"),
         pnl: if open { dec("0") } else { dec("27.75") },
         attribution: (!open).then(attribution),
@@ -349,6 +350,7 @@ impl Lab for FakeLab {
                 notional: dec("52"),
                 fee: dec("0.1"),
                 reason: HOSTILE.into(),
+                decided_by: Some("default-scorer@0.2.0#0123456789ab".into()),
             }],
         })
     }

@@ -50,6 +50,7 @@ pub(crate) fn position(id: u64, question: &str, open: bool) -> PositionView {
         liquidated: None,
         close_reason: (!open).then(|| "manual close".to_owned()),
         score: Some(7.5),
+        scorer: Some("default-scorer@0.2.0#0123456789ab".into()),
         realised_pnl: if open { Decimal::ZERO } else { dec("12.34") },
         unrealised_pnl: if open { dec("-3") } else { Decimal::ZERO },
         pnl: if open { dec("-3") } else { dec("12.34") },
@@ -74,6 +75,7 @@ pub(crate) fn trade(id: u64, position_id: u64) -> TradeView {
         status: "confirmed".into(),
         tx_hash: None,
         reason: "a \"quoted\", reason".into(),
+        decided_by: Some("default-scorer@0.2.0#0123456789ab".into()),
     }
 }
 

@@ -98,6 +98,8 @@ pub struct LabPositionRow {
     pub liquidated: Option<String>,
     pub close_reason: Option<String>,
     pub score: Option<f32>,
+    /// The scorer version whose scan it was entered on (`name@version#<hash>`).
+    pub scorer: Option<String>,
     pub capital: Decimal,
     pub pnl: Decimal,
     pub attribution: Option<AttributionView>,
@@ -331,6 +333,9 @@ pub struct LabTradeView {
     pub notional: Decimal,
     pub fee: Decimal,
     pub reason: String,
+    /// The plugin version that decided it (`None`: the operator, the built-in rule, a
+    /// settlement).
+    pub decided_by: Option<String>,
 }
 
 /// A position's page: its quotes over its life, what happened and when, its trades and where

@@ -464,6 +464,7 @@ fn position_page(d: &PositionDetail) -> Markup {
         p { a href=(back) { @if let Some(r) = d.run { "Run " (r) } @else { "History" } } }
         p class="question" { (p.question) }
         p class="sub" { (story(p)) }
+        @if let Some(scorer) = &p.scorer { p class="sub scorer" { "Entered on the scores of " span class="mono" { (scorer) } "." } }
         section class="charts" { (price_chart(&d.quotes, &d.markers)) }
         p class="sub legend" { "E entry · L liquidation · S stop loss · T take profit · C close · U unwind · R resolution" }
         div class="columns" {
@@ -495,15 +496,17 @@ fn position_page(d: &PositionDetail) -> Markup {
             div class="table-wrap" {
                 table id="position-trades" {
                     thead { tr { th scope="col" { "When" } th scope="col" { "Side" } th scope="col" { "Action" } th scope="col" { "Why" }
-                        th scope="col" class="num" { "Price" } th scope="col" class="num" { "Shares" } th scope="col" class="num" { "pUSD" } th scope="col" class="num" { "Fee" } } }
+                        th scope="col" class="num" { "Price" } th scope="col" class="num" { "Shares" } th scope="col" class="num" { "pUSD" } th scope="col" class="num" { "Fee" }
+                        th scope="col" { "Decided by" } } }
                     tbody {
                         @for t in &d.trades {
                             tr data-trade-id=(t.id) {
                                 td { (utc_time(t.at_ms)) } td { (t.leg.to_uppercase()) } td { (t.action) } td { (t.purpose) ": " (t.reason) }
                                 td class="num" { (price(Some(t.price))) } td class="num" { (t.shares) } td class="num" { (money(t.notional)) } td class="num" { (money(t.fee)) }
+                                td class="decided-by mono" { (t.decided_by.as_deref().unwrap_or("—")) }
                             }
                         }
-                        @if d.trades.is_empty() { tr class="empty" { td colspan="8" { "No trade." } } }
+                        @if d.trades.is_empty() { tr class="empty" { td colspan="9" { "No trade." } } }
                     }
                 }
             }

@@ -8,7 +8,7 @@ mod chain;
 mod floats;
 mod shadows;
 pub use chain::{ChainBalancesView, ChainTxView, ChainView, RedemptionView};
-pub use shadows::{ShadowAction, ShadowDiffView, ShadowView};
+pub use shadows::{PeriodView, PluginVersionView, ShadowAction, ShadowDiffView, ShadowView};
 
 /// The venue the bot trades on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -202,6 +202,8 @@ pub struct PositionView {
     pub close_reason: Option<String>,
     #[serde(serialize_with = "floats::score_opt")]
     pub score: Option<f32>,
+    /// The scorer version whose scan it was entered on (`name@version#<hash>`).
+    pub scorer: Option<String>,
     pub realised_pnl: Decimal,
     pub unrealised_pnl: Decimal,
     pub pnl: Decimal,
@@ -229,6 +231,10 @@ pub struct TradeView {
     pub status: String,
     pub tx_hash: Option<String>,
     pub reason: String,
+    /// The plugin version that decided it (`name@version#<hash>`): the scorer for entries, the
+    /// liquidation rules for their exits; `None` for the operator's, the built-in rule's and
+    /// settlements.
+    pub decided_by: Option<String>,
 }
 
 /// Trades found for a filter, newest first.

@@ -43,6 +43,30 @@ pub struct ShadowDiffView {
     pub shadow: String,
 }
 
+/// A plugin version the bot has had active, and whether it can be rolled back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginVersionView {
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    /// `name@version#<hash>`, as trades name it.
+    pub id: String,
+    /// The active plugin of its kind now.
+    pub active: bool,
+    /// Its component is kept (`versions/` in the plugin directory): it can be rolled back to.
+    pub kept: bool,
+    /// When it was active (Unix ms, `to_ms` null while it still is), oldest first.
+    pub periods: Vec<PeriodView>,
+}
+
+/// A period a plugin version was active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PeriodView {
+    pub from_ms: i64,
+    pub to_ms: Option<i64>,
+}
+
 /// What the operator does with a shadow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

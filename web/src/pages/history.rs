@@ -225,7 +225,7 @@ fn trades_table(trades: &BackendResult<TradeList>, live: bool) -> Markup {
                     th scope="col" { "Side" } th scope="col" { "Action" } th scope="col" { "Purpose" }
                     th scope="col" class="num" { "Price" } th scope="col" class="num" { "Shares" }
                     th scope="col" class="num" { "Notional" } th scope="col" class="num" { "Fee" }
-                    th scope="col" { "Status" } th scope="col" { "Reason" }
+                    th scope="col" { "Status" } th scope="col" { "Reason" } th scope="col" { "Decided by" }
                 } }
                 tbody {
                     @for t in trades {
@@ -247,10 +247,11 @@ fn trades_table(trades: &BackendResult<TradeList>, live: bool) -> Markup {
                                 }
                             }
                             td class="reason" { (t.reason) }
+                            td class="decided-by mono" { (t.decided_by.as_deref().unwrap_or("—")) }
                         }
                     }
                     @if trades.is_empty() {
-                        tr class="empty" { td colspan="12" { "No trades." } }
+                        tr class="empty" { td colspan="13" { "No trades." } }
                     }
                 }
             }

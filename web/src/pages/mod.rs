@@ -11,6 +11,7 @@ mod scanner;
 mod settings;
 mod settlement;
 mod shadows;
+mod versions;
 
 use crate::{AppState, Backend};
 use axum::Router;

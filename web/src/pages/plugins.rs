@@ -23,6 +23,7 @@ pub(crate) fn routes<B: Backend>() -> Router<AppState<B>> {
         .route("/partials/plugins", get(plugins_partial::<B>))
         .route("/plugins/{kind}/{name}/params", post(apply::<B>))
         .merge(super::shadows::routes::<B>())
+        .merge(super::versions::routes::<B>())
 }
 
 /// A parameter change that was refused: whose, what was typed, and why.
@@ -147,7 +148,10 @@ fn render<B: Backend>(
 /// Every plugin, the shadows and the rejected files (the live fragment).
 fn plugins_region<B: Backend>(backend: &B, identity: &Identity, refused: Option<&Refused>) -> Markup {
     let (plugins, rejected) = (backend.plugins(), backend.rejected_files());
-    regions(&plugins, &backend.shadows(), &rejected, identity, refused)
+    html! {
+        (regions(&plugins, &backend.shadows(), &rejected, identity, refused))
+        (super::versions::section(&backend.plugin_versions(), identity))
+    }
 }
 
 fn regions(

@@ -23,8 +23,18 @@ const QUEUE: usize = 64;
 /// How often the report is written to disk while it changes.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
 
-/// A call the shadow repeats.
-enum Job {
+/// How long after the active call a shadow call waits at least: the active decision's orders
+/// are on their way by then, so the shadow never competes with them for a core (measured in
+/// `docs/benchmarks.md`: without it, the tick-to-order p99 rose on two cores).
+const AFTER_ACTIVE: Duration = Duration::from_millis(3);
+
+/// A call the shadow repeats, and when it was handed over.
+struct Job {
+    handed: Instant,
+    call: Call,
+}
+
+enum Call {
     Score {
         at_ms: i64,
         now_ms: i64,
@@ -80,7 +90,7 @@ impl ShadowRunner {
         next: Option<Arc<dyn Observer>>,
     ) -> std::io::Result<Arc<Self>> {
         let report = Arc::new(Mutex::new(load(&state_file)));
-        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
         let pending = Arc::new(AtomicU64::new(0));
         let work = Worker {
             plugins: plugins.clone(),
@@ -131,7 +141,8 @@ impl ShadowRunner {
         }
     }
 
-    fn hand_over(&self, job: Job) {
+    fn hand_over(&self, call: Call) {
+        let job = Job { handed: Instant::now(), call };
         let guard = lock(&self.tx);
         let Some(tx) = guard.as_ref() else { return };
         self.pending.fetch_add(1, Ordering::AcqRel);
@@ -145,7 +156,7 @@ impl ShadowRunner {
         if !self.plugins.has_shadow(PluginKind::Scorer) {
             return;
         }
-        self.hand_over(Job::Score {
+        self.hand_over(Call::Score {
             at_ms,
             now_ms: call.now_ms,
             batch: Box::new(call.batch.clone()),
@@ -167,7 +178,7 @@ impl ShadowRunner {
                 *slot = Some(*exit);
             }
         }
-        self.hand_over(Job::Rules {
+        self.hand_over(Call::Rules {
             at_ms,
             now_ms: call.now_ms,
             positions: call.positions.to_vec(),
@@ -215,7 +226,10 @@ impl Worker {
         loop {
             match rx.recv_timeout(SAVE_EVERY) {
                 Ok(job) => {
-                    dirty |= self.take(job);
+                    if let Some(wait) = AFTER_ACTIVE.checked_sub(job.handed.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                    dirty |= self.take(job.call);
                     self.pending.fetch_sub(1, Ordering::AcqRel);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -239,9 +253,9 @@ impl Worker {
     }
 
     /// Repeats one call on the shadow; whether anything changed.
-    fn take(&self, job: Job) -> bool {
-        match job {
-            Job::Score { at_ms, now_ms, batch, ids, active, threshold, free_slots, held } => {
+    fn take(&self, call: Call) -> bool {
+        match call {
+            Call::Score { at_ms, now_ms, batch, ids, active, threshold, free_slots, held } => {
                 let Some((info, sha)) = self.plugins.shadow_info(PluginKind::Scorer) else { return false };
                 let started = Instant::now();
                 let Some(answer) = self.plugins.shadow_score(now_ms, &batch) else { return false };
@@ -288,7 +302,7 @@ impl Worker {
                 }
                 true
             }
-            Job::Rules { at_ms, now_ms, positions, views, active, by } => {
+            Call::Rules { at_ms, now_ms, positions, views, active, by } => {
                 if views.is_empty() {
                     return false;
                 }

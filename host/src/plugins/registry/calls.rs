@@ -137,6 +137,7 @@ impl Plugins {
         let out = self.score_with(&loaded, &params, now_ms, markets)?;
         Ok(Scored {
             plugin: Arc::clone(&loaded.info),
+            version_id: loaded.version_id(),
             generation: loaded.generation,
             scores: out.values,
             factors: out.factors,
@@ -290,7 +291,7 @@ impl Plugins {
         let loaded = self.active(PluginKind::LiquidationRules)?;
         let params = loaded.params.load_full();
         let decisions = self.evaluate_with(&loaded, &params, now_ms, positions)?;
-        Ok(Decided { plugin: Arc::clone(&loaded.info), decisions })
+        Ok(Decided { plugin: Arc::clone(&loaded.info), version_id: loaded.version_id(), decisions })
     }
 
     pub(super) fn evaluate_with(

@@ -56,7 +56,10 @@ impl Plugins {
         }
         match self.prepare(path, &bytes, &sha256) {
             Ok(loaded) if shadow => self.install_shadow(loaded),
-            Ok(loaded) => self.install(loaded),
+            Ok(loaded) => {
+                self.archive(loaded.info.kind, &sha256, &bytes);
+                self.install(loaded);
+            }
             Err(e) => self.reject(path, sha256, e),
         }
     }

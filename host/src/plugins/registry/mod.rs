@@ -27,6 +27,7 @@ use wasmtime::{Engine, Store};
 mod calls;
 mod files;
 mod shadow;
+mod versions;
 
 pub use shadow::PromoteError;
 
@@ -137,6 +138,13 @@ struct Loaded {
     shadow: bool,
 }
 
+impl Loaded {
+    /// `name@version#<hash>`: how trades and positions name this version.
+    fn version_id(&self) -> Arc<str> {
+        Arc::from(crate::store::version_id(&self.info.name, &self.info.version, &self.sha256))
+    }
+}
+
 #[derive(Default)]
 struct State {
     loaded: BTreeMap<(PluginKind, String), Arc<Loaded>>,
@@ -181,6 +189,8 @@ impl std::fmt::Debug for Plugins {
 #[derive(Debug, Clone)]
 pub struct Scored {
     pub plugin: Arc<PluginInfo>,
+    /// The version that answered, `name@version#<hash>` (see [`crate::store::version_id`]).
+    pub version_id: Arc<str>,
     pub generation: u64,
     /// One score (1..=10) per input market, in input order.
     pub scores: Vec<f32>,
@@ -201,6 +211,8 @@ impl Scored {
 #[derive(Debug, Clone)]
 pub struct Decided {
     pub plugin: Arc<PluginInfo>,
+    /// The version that answered, `name@version#<hash>`.
+    pub version_id: Arc<str>,
     pub decisions: Vec<abi::Decision>,
 }
 

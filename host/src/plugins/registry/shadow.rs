@@ -118,6 +118,7 @@ impl Plugins {
         let params = loaded.params.load_full();
         Some(self.score_with(&loaded, &params, now_ms, markets).map(|out| Scored {
             plugin: Arc::clone(&loaded.info),
+            version_id: loaded.version_id(),
             generation: loaded.generation,
             scores: out.values,
             factors: out.factors,
@@ -133,10 +134,11 @@ impl Plugins {
     ) -> Option<Result<Decided, PluginError>> {
         let loaded = self.inner.shadow[PluginKind::LiquidationRules.index()].load_full()?;
         let params = loaded.params.load_full();
-        Some(
-            self.evaluate_with(&loaded, &params, now_ms, positions)
-                .map(|decisions| Decided { plugin: Arc::clone(&loaded.info), decisions }),
-        )
+        Some(self.evaluate_with(&loaded, &params, now_ms, positions).map(|decisions| Decided {
+            plugin: Arc::clone(&loaded.info),
+            version_id: loaded.version_id(),
+            decisions,
+        }))
     }
 
     /// Gives the kind's shadow the values of those parameters it declares (the engine's
@@ -223,6 +225,7 @@ impl Plugins {
             .and_then(|f| f.set_modified(std::time::SystemTime::now()))
             .map_err(io(&shadow.file))?;
         std::fs::rename(&shadow.file, &target).map_err(io(&target))?;
+        self.archive_file(kind, &shadow.sha256, &target);
         let key = (kind, shadow.info.name.clone());
         let promoted = {
             let mut state = self.state();

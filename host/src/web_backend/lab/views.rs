@@ -109,6 +109,7 @@ pub(super) fn position_row(p: &Position, a: Option<&Attribution>) -> LabPosition
         liquidated: p.liquidated.map(|l| l.as_str().to_owned()),
         close_reason: p.close_reason.clone(),
         score: p.score,
+        scorer: p.scorer.clone(),
         capital: p.capital,
         pnl: a.map_or(pnl, |a| a.pnl),
         attribution: a.map(attribution),
@@ -300,6 +301,7 @@ pub(super) fn position_detail(
                 notional: t.notional,
                 fee: t.fee,
                 reason: t.reason.clone(),
+                decided_by: t.decided_by.clone(),
             })
             .collect(),
     }
