@@ -144,6 +144,18 @@ async fn trades_name_their_versions_and_a_rollback_restores_the_previous_one() {
     assert_eq!(default["periods"].as_array().map(Vec::len), Some(2), "active twice: {default}");
     assert_eq!(default["active"], true);
 
+    // The Lab attributes the closed positions' P&L to the versions that decided them.
+    let lab = get(&bot, "/api/lab").await;
+    let rows = lab["live_by_version"].as_array().cloned().expect("by version");
+    for id in [&default_id, &veto_id] {
+        let row = rows.iter().find(|r| r["kind"] == "scorer" && r["version"] == id.as_str());
+        assert!(row.is_some_and(|r| r["positions"].as_u64() >= Some(1)), "{id} in {rows:?}");
+    }
+    let counted = |kind: &str| -> u64 {
+        rows.iter().filter(|r| r["kind"] == kind).filter_map(|r| r["positions"].as_u64()).sum()
+    };
+    assert_eq!(counted("scorer"), counted("liquidation-rules"), "each position once per kind: {rows:?}");
+
     // Rolling back to what is not a kept version is refused, and changes nothing.
     for bad in ["0".repeat(64), "../../etc".to_owned(), "abc".to_owned()] {
         let answer = http()

@@ -119,6 +119,20 @@ impl Lab for FakeLab {
                 active: true,
             }],
             runs: vec![run(2, "-7").summary, run(1, "12").summary],
+            live_by_version: vec![
+                VersionPnlView {
+                    kind: "scorer".into(),
+                    version: Some(format!("{HOSTILE}@1.0.0#0123456789ab")),
+                    positions: 3,
+                    pnl: dec("-4.5"),
+                },
+                VersionPnlView {
+                    kind: "liquidation-rules".into(),
+                    version: None,
+                    positions: 3,
+                    pnl: dec("-4.5"),
+                },
+            ],
             comparisons: vec![ComparisonSummary {
                 id: 1,
                 label: HOSTILE.into(),

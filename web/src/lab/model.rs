@@ -20,6 +20,20 @@ pub struct LabOverview {
     pub base_settings: Vec<String>,
     /// P&L attribution over the live (or paper) history.
     pub live_attribution: AttributionTotals,
+    /// The same closed positions' P&L by the plugin versions that decided them.
+    pub live_by_version: Vec<VersionPnlView>,
+}
+
+/// The realised P&L of the closed positions a plugin version decided: entered on its scores
+/// (a scorer) or exited by it (liquidation rules).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VersionPnlView {
+    pub kind: String,
+    /// `name@version#<hash>`; `None`: positions no version is named for (entered before
+    /// versions were recorded, or closed with no exit by the rules).
+    pub version: Option<String>,
+    pub positions: usize,
+    pub pnl: Decimal,
 }
 
 /// A recording on disk.

@@ -128,6 +128,7 @@ async fn render<B: Backend>(
                 section id="live-attribution" aria-labelledby="live-attribution-title" {
                     h2 id="live-attribution-title" { "Live history: where the P&L came from" }
                     (attribution_totals(&o.live_attribution))
+                    (by_version(&o.live_by_version))
                     p { a id="live-calibration" href="/lab/live/calibration" { "Does a higher score lead to a better trade? The bot's own history, from its recordings" } }
                 }
             }
@@ -491,6 +492,31 @@ pub(crate) fn attribution_totals(t: &AttributionTotals) -> Markup {
                     tr {
                         th scope="row" { "Every exit against holding to resolution, per position" }
                         td class="num" { (estimate(t.exits_vs_hold.as_ref())) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The live history's P&L by the plugin versions that decided it.
+fn by_version(rows: &[crate::lab::model::VersionPnlView]) -> Markup {
+    html! {
+        @if !rows.is_empty() {
+            div class="table-wrap" {
+                table id="pnl-by-version" {
+                    caption { "By plugin version" }
+                    thead { tr { th scope="col" { "Kind" } th scope="col" { "Version" }
+                        th scope="col" class="num" { "Positions" } th scope="col" class="num" { "P&L" } } }
+                    tbody {
+                        @for r in rows {
+                            tr data-kind=(r.kind) {
+                                td { (r.kind) }
+                                td class="mono" { (r.version.as_deref().unwrap_or(if r.kind == "scorer" { "not named" } else { "no exit by the rules" })) }
+                                td class="num" { (r.positions) }
+                                td class="num" { (pnl_span(r.pnl)) }
+                            }
+                        }
                     }
                 }
             }

@@ -29,6 +29,9 @@ async fn the_lab_page_lists_everything_and_offers_a_new_run() {
         "3.0 MiB",
         "377347",
         "Liquidation against holding to resolution",
+        "<table id=\"pnl-by-version\">",
+        "<td class=\"mono\">&lt;script&gt;alert(1)&lt;/script&gt;@1.0.0#0123456789ab</td>",
+        "<td class=\"mono\">no exit by the rules</td>",
     ] {
         assert!(body.contains(needle), "the Lab page lacks {needle}");
     }
@@ -167,6 +170,7 @@ async fn the_api_answers_the_same_as_json() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["runs"][0]["id"], 2);
     assert_eq!(v["live_attribution"]["pnl"], "27.75");
+    assert_eq!(v["live_by_version"][0]["pnl"], "-4.5");
     let (status, _, body) = send(
         Arc::clone(&fake),
         authed("POST", "/api/lab/jobs")

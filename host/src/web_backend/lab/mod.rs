@@ -12,7 +12,7 @@ use crate::lab::{Jobs, LabError, ResultsStore, attribute, diff_runs, summarise};
 use crate::plugins::{PluginOptions, Plugins};
 use equilibrage_web::{
     BackendError, BackendResult, CalibrationView, ComparisonSummary, ComparisonView, JobView, Lab,
-    LabJobForm, LabOverview, PluginFileView, PositionDetail, RunView, SweepView,
+    LabJobForm, LabOverview, PluginFileView, PositionDetail, RunView, SweepView, VersionPnlView,
 };
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -106,8 +106,9 @@ impl HostLab {
         });
     }
 
-    /// Attribution of the live history's most recent closed positions.
-    fn live_attribution(&self) -> BackendResult<crate::lab::AttributionSummary> {
+    /// Attribution of the live history's most recent closed positions, and their P&L by the
+    /// plugin versions that decided them.
+    fn live_attribution(&self) -> BackendResult<(crate::lab::AttributionSummary, Vec<VersionPnlView>)> {
         let read = self.engine.store_read().map_err(|e| BackendError::Internal(e.to_string()))?;
         let mut closed: Vec<crate::store::Position> =
             read.positions().map_err(|e| BackendError::Internal(e.to_string()))?;
@@ -115,24 +116,50 @@ impl HostLab {
         closed.sort_by_key(|p| std::cmp::Reverse(p.closed_at_ms.unwrap_or(p.opened_at_ms)));
         closed.truncate(LIVE_ATTRIBUTED);
         let mut all = Vec::with_capacity(closed.len());
+        let mut by_version: std::collections::BTreeMap<
+            (&str, Option<String>),
+            (usize, rust_decimal::Decimal),
+        > = std::collections::BTreeMap::new();
         for p in &closed {
             let trades = read.trades_of(p.id).map_err(|e| BackendError::Internal(e.to_string()))?;
             let quotes = read
                 .prices(&p.market_id, p.opened_at_ms - QUOTES_AROUND_MS, p.opened_at_ms + QUOTES_AROUND_MS)
                 .map_err(|e| BackendError::Internal(e.to_string()))?;
-            all.extend(attribute(p, &trades, &quotes, None));
+            let Some(a) = attribute(p, &trades, &quotes, None) else { continue };
+            // The rules version of its first exit by the rules (a sale with a version named).
+            let rules = trades
+                .iter()
+                .find(|t| t.action == crate::store::Action::Sell && t.decided_by.is_some())
+                .and_then(|t| t.decided_by.clone());
+            for key in [("scorer", p.scorer.clone()), ("liquidation-rules", rules)] {
+                let slot = by_version.entry(key).or_default();
+                slot.0 += 1;
+                slot.1 += a.pnl;
+            }
+            all.push(a);
         }
-        Ok(summarise(&all))
+        let rows = by_version
+            .into_iter()
+            .map(|((kind, version), (positions, pnl))| VersionPnlView {
+                kind: kind.to_owned(),
+                version,
+                positions,
+                pnl,
+            })
+            .collect();
+        Ok((summarise(&all), rows))
     }
 }
 
 impl Lab for HostLab {
     fn overview(&self) -> BackendResult<LabOverview> {
+        let (live, live_by_version) = self.live_attribution()?;
         Ok(LabOverview {
             recordings: self.recordings(),
             plugin_files: self.plugin_files(),
             base_settings: form::setting_lines(&form::base_settings(&self.engine)),
-            live_attribution: views::totals(&self.live_attribution()?),
+            live_attribution: views::totals(&live),
+            live_by_version,
             ..self.results()?
         })
     }
