@@ -303,7 +303,8 @@ fn run(common: &Common) -> anyhow::Result<()> {
     for written in plugins::install_defaults(&plugin_dir)? {
         tracing::info!(file = %written.display(), "installed default plugin");
     }
-    let runtime = Plugins::new(plugin_options(&config))?;
+    // The bot's own plugins keep every version they load, for rollbacks.
+    let runtime = Plugins::new(PluginOptions { keep_versions: true, ..plugin_options(&config) })?;
     let db = config.data.dir.join("equilibrage.redb");
     let store = open_store(&db)?;
     let mut keys = Keys::load(&store, env_token().as_deref()).context("the dashboard's access keys")?;

@@ -45,6 +45,9 @@ pub struct PluginOptions {
     pub prefer: BTreeMap<PluginKind, String>,
     /// The largest plugin file read; larger ones are refused unread.
     pub max_file_bytes: u64,
+    /// Keep every version that loads in `versions/` of the directory, for rollbacks (the bot's
+    /// own plugin directory; not a backtest's or the lab's candidates).
+    pub keep_versions: bool,
 }
 
 impl PluginOptions {
@@ -58,6 +61,7 @@ impl PluginOptions {
             quiet_period: Duration::from_millis(20),
             prefer: BTreeMap::new(),
             max_file_bytes: 64 << 20,
+            keep_versions: false,
         }
     }
 }

@@ -18,7 +18,7 @@ impl Plugins {
     /// Keeps a loaded component by its hash (once; a failure is logged, never fatal).
     pub(super) fn archive(&self, kind: PluginKind, sha256: &str, bytes: &[u8]) {
         let path = self.archived(kind, sha256);
-        if path.exists() {
+        if !self.inner.options.keep_versions || path.exists() {
             return;
         }
         let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
