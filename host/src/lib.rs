@@ -14,6 +14,7 @@ pub mod lab;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod plugin_dev;
 pub mod plugins;
 pub mod scaffold;
 pub mod store;

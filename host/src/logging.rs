@@ -90,10 +90,15 @@ impl Write for ScrubbingStderr {
     }
 }
 
-/// The log filter: `RUST_LOG` (default `info`), with [`WIRE_CRATES`] capped at debug.
+/// The log filter: `RUST_LOG` (default `info`), with [`WIRE_CRATES`] capped at debug when the
+/// filter would trace them (a cap only: at `info` or `warn` they stay as quiet as the rest).
 #[must_use]
 pub fn filter(spec: Option<&str>) -> EnvFilter {
     let mut filter = spec.and_then(|s| EnvFilter::try_new(s).ok()).unwrap_or_else(|| EnvFilter::new("info"));
+    let traces = filter.max_level_hint().is_none_or(|l| l > tracing::level_filters::LevelFilter::DEBUG);
+    if !traces {
+        return filter;
+    }
     for krate in WIRE_CRATES {
         if let Ok(directive) = format!("{krate}=debug").parse() {
             filter = filter.add_directive(directive);
@@ -213,5 +218,7 @@ mod tests {
             assert!(shown.contains(&format!("{krate}=debug")), "{shown}");
         }
         assert!(filter(Some("not a [valid filter")).to_string().contains("info"));
+        let quiet = filter(Some("warn")).to_string();
+        assert!(!quiet.contains("=debug"), "a cap, never a raise: {quiet}");
     }
 }

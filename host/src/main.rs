@@ -19,7 +19,7 @@ use equilibrage::web_backend::{Venue, WalletInfo};
 use equilibrage::{scaffold, web_backend};
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use venue_start::{Prior, start_venue};
 
 #[derive(Debug, Parser)]
@@ -107,6 +107,26 @@ enum PluginCommand {
         /// Where to create the crate.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// rust (a cargo crate) or python (a componentize-py project: scorer or liquidation-rules).
+        #[arg(long, default_value = "rust")]
+        lang: equilibrage::scaffold::Lang,
+    },
+    /// Rebuild a plugin project on every save and install it in the running bot's plugin
+    /// directory; prints the version the bot runs and, for a scorer, what moved. The bot's
+    /// token comes from EQUILIBRAGE_TOKEN.
+    Dev {
+        /// The project: a Rust crate or a Python project (`plugin new`).
+        #[arg(default_value = ".")]
+        project: PathBuf,
+        /// Install as a shadow (`shadow/`: compared with the active plugin, never obeyed).
+        #[arg(long)]
+        shadow: bool,
+        /// Build and install once, then exit.
+        #[arg(long)]
+        once: bool,
+        /// The running bot's dashboard, e.g. http://127.0.0.1:8080 (default: web.listen).
+        #[arg(long, value_name = "URL")]
+        bot: Option<String>,
     },
     /// Load the plugin directory and show what loads, and what does not and why.
     List,
@@ -120,6 +140,10 @@ fn main() -> anyhow::Result<()> {
     if let Some(format) = cli.common.log_format {
         log.format = format;
     }
+    if let Some(Command::Plugin(PluginCommand::Dev { .. })) = cli.command {
+        // The terminal is for the build and what the bot did, not the HTTP client's chatter.
+        "warn".clone_into(&mut log.level);
+    }
     if let Some(Command::Backtest(_) | Command::Sweep(_)) = cli.command {
         // The engine's own warnings (an entry skipped for thin books, …) are the strategy at
         // work in a backtest, not something to act on; RUST_LOG shows them.
@@ -128,7 +152,27 @@ fn main() -> anyhow::Result<()> {
     equilibrage::logging::init_with(&log);
     match cli.command {
         None | Some(Command::Run) => run(&cli.common),
-        Some(Command::Plugin(PluginCommand::New { name, kind, dir })) => {
+        Some(Command::Plugin(PluginCommand::New { name, kind, dir, lang: scaffold::Lang::Python })) => {
+            let root = scaffold::new_python_plugin(&dir, &name, kind)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "created {kind} plugin {name} (Python) in {}", root.display())?;
+            writeln!(out, "test it:    cd {} && python3 -m unittest", root.display())?;
+            writeln!(
+                out,
+                "build it:   componentize-py -d wit -w {kind} componentize app -o build/{name}.wasm  (componentize-py {})",
+                scaffold::python::COMPONENTIZE_PY
+            )?;
+            writeln!(
+                out,
+                "or let it rebuild and install on every save: equilibrage plugin dev {}",
+                root.display()
+            )?;
+            Ok(())
+        }
+        Some(Command::Plugin(PluginCommand::Dev { project, shadow, once, bot })) => {
+            plugin_dev(&cli.common, &project, shadow, once, bot)
+        }
+        Some(Command::Plugin(PluginCommand::New { name, kind, dir, lang: scaffold::Lang::Rust })) => {
             let root = scaffold::new_plugin(&dir, &name, kind)?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "created {kind} plugin {name} in {}", root.display())?;
@@ -507,5 +551,42 @@ fn list(common: &Common) -> anyhow::Result<()> {
         }
     }
     writeln!(out, "(* = active for its kind)")?;
+    Ok(())
+}
+
+/// `equilibrage plugin dev`: see `equilibrage::plugin_dev`.
+fn plugin_dev(
+    common: &Common,
+    project: &Path,
+    shadow: bool,
+    once: bool,
+    bot: Option<String>,
+) -> anyhow::Result<()> {
+    use equilibrage::plugin_dev::{self, BotApi, BuildOptions, Cycle, Lang, Project, Target};
+    let config = load_config(common)?;
+    let project = Project::open(project)?;
+    let mut out = std::io::stdout().lock();
+    let componentize_py = match project.lang {
+        Lang::Python => Some(plugin_dev::componentize_py(&mut out)?),
+        Lang::Rust => None,
+    };
+    let url = bot.unwrap_or_else(|| format!("http://{}", config.web.listen));
+    let bot = env_token().map(|token| BotApi { url, token });
+    if bot.is_none() {
+        writeln!(out, "EQUILIBRAGE_TOKEN is not set: installing without asking the bot what it made of it")?;
+    }
+    let options = BuildOptions { target_dir: None, componentize_py };
+    let target =
+        Target { plugin_dir: config.plugin_dir(), shadow, bot, wait: std::time::Duration::from_secs(120) };
+    if once {
+        return match plugin_dev::cycle(&project, &options, &target, &mut out)? {
+            Cycle::BuildFailed(_) => Err(anyhow::anyhow!("the build failed")),
+            Cycle::Installed { loaded: Some(Err(why)), .. } => {
+                Err(anyhow::anyhow!("the bot refused it: {why}"))
+            }
+            _ => Ok(()),
+        };
+    }
+    plugin_dev::watch(&project, &options, &target, &mut out)?;
     Ok(())
 }

@@ -2,7 +2,6 @@
 //! component atomically into the running bot's plugin directory (or its `shadow/`), and says
 //! what changed: the version the bot now runs and, for a scorer, the markets whose scores moved.
 
-use crate::plugins::PluginKind;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
@@ -52,18 +51,20 @@ impl Project {
     /// # Errors
     /// Neither a Cargo.toml nor an app.py, or a manifest without a name.
     pub fn open(dir: &Path) -> Result<Self> {
+        // Absolute, as the watcher reports changed paths.
+        let dir = &dir.canonicalize().map_err(|source| DevError::Io { path: dir.to_path_buf(), source })?;
         let manifest = dir.join("Cargo.toml");
         if manifest.is_file() {
             let text = std::fs::read_to_string(&manifest)
                 .map_err(|source| DevError::Io { path: manifest.clone(), source })?;
-            let parsed: toml::Table = text
-                .parse()
-                .map_err(|e: toml::de::Error| DevError::Project { path: manifest.clone(), reason: e.to_string() })?;
-            let name = parsed
-                .get("package")
-                .and_then(|p| p.get("name"))
-                .and_then(toml::Value::as_str)
-                .ok_or_else(|| DevError::Project { path: manifest.clone(), reason: "no [package] name".into() })?;
+            let parsed: toml::Table = text.parse().map_err(|e: toml::de::Error| DevError::Project {
+                path: manifest.clone(),
+                reason: e.to_string(),
+            })?;
+            let name =
+                parsed.get("package").and_then(|p| p.get("name")).and_then(toml::Value::as_str).ok_or_else(
+                    || DevError::Project { path: manifest.clone(), reason: "no [package] name".into() },
+                )?;
             return Ok(Self { dir: dir.to_path_buf(), name: name.to_owned(), lang: Lang::Rust });
         }
         if dir.join("app.py").is_file() {
@@ -111,10 +112,22 @@ pub enum Built {
 /// # Errors
 /// The build tool cannot run, or its output cannot be read.
 pub fn build(project: &Project, options: &BuildOptions) -> Result<Built> {
+    build_with_env(project, options, &[])
+}
+
+/// [`build`] with extra environment variables for the build tool (`CARGO_NET_OFFLINE`, …).
+///
+/// # Errors
+/// As [`build`].
+pub fn build_with_env(project: &Project, options: &BuildOptions, env: &[(&str, &str)]) -> Result<Built> {
     let started = Instant::now();
     let (mut command, output) = match project.lang {
         Lang::Rust => {
-            let target = options.target_dir.clone().unwrap_or_else(|| project.dir.join("target"));
+            let target = options
+                .target_dir
+                .clone()
+                .or_else(|| std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()).map(PathBuf::from))
+                .unwrap_or_else(|| project.dir.join("target"));
             let mut c = Command::new("cargo");
             c.args(["build", "--release", "--target", "wasm32-wasip2", "--color", "never"])
                 .arg("--target-dir")
@@ -128,12 +141,15 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<Built> {
         }
         Lang::Python => {
             let out = project.dir.join("build").join(format!("{}.wasm", project.name));
+            let args = crate::scaffold::python::build_args(&project.dir, &out)
+                .map_err(|e| DevError::Project { path: project.dir.clone(), reason: e.to_string() })?;
             let program = options.componentize_py.clone().unwrap_or_else(|| "componentize-py".into());
             let mut c = Command::new(program);
-            c.current_dir(&project.dir).args(crate::scaffold::python_build_args(&out));
+            c.current_dir(&project.dir).args(args);
             (c, out)
         }
     };
+    command.envs(env.iter().copied());
     let program = command.get_program().to_string_lossy().into_owned();
     let run = command.output().map_err(|source| DevError::Tool { program, source })?;
     if !run.status.success() {
@@ -163,6 +179,9 @@ pub fn install(bytes: &[u8], name: &str, plugin_dir: &Path, shadow: bool) -> Res
     Ok((path, true))
 }
 
+/// Opportunities' scores by market: (score, question).
+type Scores = HashMap<String, (f64, String)>;
+
 /// The running bot's API, to see the new version answer and the scores move.
 #[derive(Debug, Clone)]
 pub struct BotApi {
@@ -174,10 +193,17 @@ impl BotApi {
     fn get(&self, path: &str) -> Result<Value> {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
         let bot = |reason: String| DevError::Bot { url: self.url.clone(), reason };
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| bot(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| bot(e.to_string()))?;
         runtime.block_on(async {
-            let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().map_err(|e| bot(e.to_string()))?;
-            let answer = client.get(&url).bearer_auth(&self.token).send().await.map_err(|e| bot(e.to_string()))?;
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .map_err(|e| bot(e.to_string()))?;
+            let answer =
+                client.get(&url).bearer_auth(&self.token).send().await.map_err(|e| bot(e.to_string()))?;
             if !answer.status().is_success() {
                 return Err(bot(format!("GET {path}: {}", answer.status())));
             }
@@ -186,7 +212,7 @@ impl BotApi {
     }
 
     /// The current opportunities: market → (score, question), and the scorer that scored them.
-    fn opportunities(&self) -> Result<(HashMap<String, (f64, String)>, Option<String>)> {
+    fn opportunities(&self) -> Result<(Scores, Option<String>)> {
         let v = self.get("/api/opportunities?limit=500")?;
         let list = v["opportunities"].as_array().cloned().unwrap_or_default();
         let scorer = list.first().and_then(|o| o["scorer"].as_str()).map(str::to_owned);
@@ -226,7 +252,12 @@ pub struct Target {
 ///
 /// # Errors
 /// The build tool cannot run, the plugin directory cannot be written, or `out` fails.
-pub fn cycle(project: &Project, build_options: &BuildOptions, target: &Target, out: &mut dyn Write) -> Result<Cycle> {
+pub fn cycle(
+    project: &Project,
+    build_options: &BuildOptions,
+    target: &Target,
+    out: &mut dyn Write,
+) -> Result<Cycle> {
     let say = |out: &mut dyn Write, text: String| -> Result<()> {
         writeln!(out, "{text}").map_err(|source| DevError::Io { path: "stdout".into(), source })
     };
@@ -250,38 +281,61 @@ pub fn cycle(project: &Project, build_options: &BuildOptions, target: &Target, o
     let installed = Instant::now();
     say(
         out,
-        format!("built in {} ms, {} KiB, installed {} ({})", took.as_millis(), bytes.len() >> 10, file.display(), &sha256[..12]),
+        format!(
+            "built in {} ms, {} KiB, installed {} ({})",
+            took.as_millis(),
+            bytes.len() >> 10,
+            file.display(),
+            &sha256[..12]
+        ),
     )?;
     let Some(bot) = &target.bot else {
         return Ok(Cycle::Installed { file, sha256, loaded: None });
     };
     let loaded = wait_loaded(bot, &file, &sha256, target);
     match &loaded {
-        Ok(label) => say(out, format!("the bot runs {label} ({} ms after the install)", installed.elapsed().as_millis()))?,
+        Ok(label) => say(
+            out,
+            format!("the bot runs {label} ({} ms after the install)", installed.elapsed().as_millis()),
+        )?,
         Err(why) => say(out, format!("the bot refused it: {why}"))?,
     }
-    if let (Ok(label), Some((old, old_scorer)), false) = (&loaded, before, target.shadow) {
-        if label.starts_with("scorer/") {
-            report_movers(bot, old, old_scorer, installed, target.wait, out)?;
-        }
+    if let (Ok(label), Some((old, old_scorer)), false) = (&loaded, before, target.shadow)
+        && label.starts_with("scorer/")
+    {
+        report_movers(bot, old, old_scorer, installed, target.wait, out)?;
     }
     Ok(Cycle::Installed { file, sha256, loaded: Some(loaded) })
 }
 
 /// Waits until the bot runs the file's new content (or refused it); `kind/name@version`.
-fn wait_loaded(bot: &BotApi, file: &Path, sha256: &str, target: &Target) -> std::result::Result<String, String> {
+fn wait_loaded(
+    bot: &BotApi,
+    file: &Path,
+    sha256: &str,
+    target: &Target,
+) -> std::result::Result<String, String> {
     let deadline = Instant::now() + target.wait;
     let file_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     loop {
         let list = if target.shadow { bot.get("/api/plugins/shadows") } else { bot.get("/api/plugins") };
         if let Ok(v) = list {
             let plugins: Vec<Value> = if target.shadow {
-                v["shadows"].as_array().map(|s| s.iter().map(|s| s["plugin"].clone()).collect()).unwrap_or_default()
+                v["shadows"]
+                    .as_array()
+                    .map(|s| s.iter().map(|s| s["plugin"].clone()).collect())
+                    .unwrap_or_default()
             } else {
                 v["plugins"].as_array().cloned().unwrap_or_default()
             };
             if let Some(p) = plugins.iter().find(|p| p["sha256"] == sha256) {
-                let active = if target.shadow { "shadow" } else if p["active"] == true { "active" } else { "loaded, not active" };
+                let active = if target.shadow {
+                    "shadow"
+                } else if p["active"] == true {
+                    "active"
+                } else {
+                    "loaded, not active"
+                };
                 return Ok(format!(
                     "{}/{}@{} ({active})",
                     p["kind"].as_str().unwrap_or_default(),
@@ -306,7 +360,7 @@ fn wait_loaded(bot: &BotApi, file: &Path, sha256: &str, target: &Target) -> std:
 /// Waits for the bot's rescore with the new scorer and prints the largest score changes.
 fn report_movers(
     bot: &BotApi,
-    old: HashMap<String, (f64, String)>,
+    old: Scores,
     old_scorer: Option<String>,
     installed: Instant,
     wait: Duration,
@@ -315,7 +369,10 @@ fn report_movers(
     let deadline = installed + wait;
     let new = loop {
         let (scores, scorer) = bot.opportunities()?;
-        if scorer.is_some() && (scorer != old_scorer || scores.iter().any(|(m, (s, _))| old.get(m).is_some_and(|o| o.0 != *s))) {
+        if scorer.is_some()
+            && (scorer != old_scorer
+                || scores.iter().any(|(m, (s, _))| old.get(m).is_some_and(|o| o.0 != *s)))
+        {
             break scores;
         }
         if Instant::now() > deadline {
@@ -349,20 +406,37 @@ fn report_movers(
 ///
 /// # Errors
 /// The project cannot be watched, or a cycle fails for a reason other than the build.
-pub fn watch(project: &Project, build_options: &BuildOptions, target: &Target, out: &mut dyn Write) -> Result<()> {
+pub fn watch(
+    project: &Project,
+    build_options: &BuildOptions,
+    target: &Target,
+    out: &mut dyn Write,
+) -> Result<()> {
     use notify::Watcher as _;
     let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
+        // Writes only: the build itself reads every source (access events), which must not
+        // start another build.
+        if let Ok(event) = event
+            && !matches!(event.kind, notify::EventKind::Access(_))
+        {
             for path in event.paths {
                 let _ = tx.send(path);
             }
         }
     })
     .map_err(|e| DevError::Io { path: project.dir.clone(), source: std::io::Error::other(e) })?;
-    watcher
-        .watch(&project.dir, notify::RecursiveMode::Recursive)
-        .map_err(|e| DevError::Io { path: project.dir.clone(), source: std::io::Error::other(e) })?;
+    // The sources only: the project's own files, and `src/` and `wit/` below it. Not the
+    // build output (a crate's `target/` churns through thousands of files on every build).
+    let watch_io =
+        |e: notify::Error| DevError::Io { path: project.dir.clone(), source: std::io::Error::other(e) };
+    watcher.watch(&project.dir, notify::RecursiveMode::NonRecursive).map_err(watch_io)?;
+    for sub in ["src", "wit"] {
+        let dir = project.dir.join(sub);
+        if dir.is_dir() {
+            watcher.watch(&dir, notify::RecursiveMode::Recursive).map_err(watch_io)?;
+        }
+    }
     cycle(project, build_options, target, out)?;
     writeln!(out, "watching {} (Ctrl-C stops)", project.dir.display()).ok();
     while let Ok(first) = rx.recv() {
@@ -378,8 +452,52 @@ pub fn watch(project: &Project, build_options: &BuildOptions, target: &Target, o
     Ok(())
 }
 
-/// The kind a built component declares, when the bot's answer did not say (for messages).
+/// Where `plugin dev` and `.ci/run` keep componentize-py: a virtual environment of its own.
 #[must_use]
-pub fn kind_of_label(label: &str) -> Option<PluginKind> {
-    label.split('/').next()?.parse().ok()
+pub fn python_venv() -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache/equilibrage-python")
+}
+
+fn version_of(program: &Path) -> Option<String> {
+    let out = Command::new(program).arg("--version").output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The pinned componentize-py: `EQUILIBRAGE_COMPONENTIZE_PY` when set, else the one in
+/// [`python_venv`], installed there (python3 -m venv, then pip) when it is missing or another
+/// version. Says what it does on `out`.
+///
+/// # Errors
+/// python3 or pip cannot run, or the install fails.
+pub fn componentize_py(out: &mut dyn Write) -> Result<PathBuf> {
+    use crate::scaffold::python::COMPONENTIZE_PY;
+    if let Some(p) = std::env::var_os("EQUILIBRAGE_COMPONENTIZE_PY") {
+        return Ok(PathBuf::from(p));
+    }
+    let venv = python_venv();
+    let program = venv.join("bin/componentize-py");
+    if version_of(&program).is_some_and(|v| v.ends_with(COMPONENTIZE_PY)) {
+        return Ok(program);
+    }
+    writeln!(out, "installing componentize-py {COMPONENTIZE_PY} into {}", venv.display()).ok();
+    let run = |program: &Path, args: &[&str]| -> Result<()> {
+        let status = Command::new(program)
+            .args(args)
+            .status()
+            .map_err(|source| DevError::Tool { program: program.display().to_string(), source })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(DevError::Tool {
+                program: program.display().to_string(),
+                source: std::io::Error::other(format!("{} exited with {status}", args.join(" "))),
+            })
+        }
+    };
+    let venv_text = venv.to_string_lossy().into_owned();
+    run(Path::new("python3"), &["-m", "venv", &venv_text])?;
+    let pin = format!("componentize-py=={COMPONENTIZE_PY}");
+    run(&venv.join("bin/pip"), &["install", "--quiet", &pin])?;
+    Ok(program)
 }

@@ -116,6 +116,9 @@ impl Inner {
                         ..
                     },
                 ) => self.push_rule_params(),
+                // A new scorer rescores at once: the dashboard shows its scores without waiting
+                // for the next scheduled scan (`plugin dev`'s edit → see loop).
+                Ok(PluginEvent::Loaded { kind: PluginKind::Scorer, .. }) => self.scan_requested.notify_one(),
                 Ok(PluginEvent::Fault { kind, name, error }) => {
                     self.emit(EngineEvent::Error {
                         source: "plugin",

@@ -14,8 +14,14 @@ impl LiquidationRules for Plugin {
         let fallen = |leg: &Leg| {
             leg.shares > 0 && leg.best_bid.is_some_and(|bid| micros(bid) <= micros(leg.entry_price) * (1.0 - params.get("drop")))
         };
-        let side = if fallen(&p.yes) { Outcome::Yes } else if fallen(&p.no) { Outcome::No } else { return None };
-        Some((Action::Liquidate(side), format!("{side:?} fell below the drop")))
+        let (side, name) = if fallen(&p.yes) {
+            (Outcome::Yes, "YES")
+        } else if fallen(&p.no) {
+            (Outcome::No, "NO")
+        } else {
+            return None;
+        };
+        Some((Action::Liquidate(side), format!("{name} fell below the drop")))
     }
 }
 

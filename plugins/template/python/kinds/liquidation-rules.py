@@ -22,4 +22,4 @@ def evaluate(params: Params, now_ms: int, p: PositionView):
         side = NO
     else:
         return None
-    return liquidate(side), f"{side.capitalize()} fell below the drop"
+    return liquidate(side), f"{side.upper()} fell below the drop"

@@ -1,8 +1,31 @@
 //! `equilibrage plugin new`: scaffolds a self-contained plugin crate (the SDK and WIT vendored
-//! in), buildable anywhere with one cargo command.
+//! in), buildable anywhere with one cargo command; or, with `--lang python`, a componentize-py
+//! project (`python.rs`).
+
+pub mod python;
 
 use crate::plugins::{PluginKind, WIT_PACKAGE};
 use std::path::{Path, PathBuf};
+
+/// The language of a new plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Rust,
+    Python,
+}
+
+impl std::str::FromStr for Lang {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "rust" => Ok(Self::Rust),
+            "python" => Ok(Self::Python),
+            other => Err(format!("{other:?}: rust or python")),
+        }
+    }
+}
 
 /// Why a plugin crate could not be scaffolded.
 #[derive(Debug, thiserror::Error)]
@@ -13,26 +36,30 @@ pub enum ScaffoldError {
     Exists(PathBuf),
     #[error("cannot write {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(
+        "no Python template for {0} plugins yet: scorers and liquidation rules have one (use Rust for this kind)"
+    )]
+    NoPython(PluginKind),
 }
 
 const SDK_FILES: [(&str, &str); 7] = [
-    ("src/lib.rs", include_str!("../../plugins/sdk/src/lib.rs")),
-    ("src/common.rs", include_str!("../../plugins/sdk/src/common.rs")),
-    ("src/glue.rs", include_str!("../../plugins/sdk/src/glue.rs")),
-    ("src/scorer.rs", include_str!("../../plugins/sdk/src/scorer.rs")),
-    ("src/whale_analyzer.rs", include_str!("../../plugins/sdk/src/whale_analyzer.rs")),
-    ("src/news_aggregator.rs", include_str!("../../plugins/sdk/src/news_aggregator.rs")),
-    ("src/liquidation_rules.rs", include_str!("../../plugins/sdk/src/liquidation_rules.rs")),
+    ("src/lib.rs", include_str!("../../../plugins/sdk/src/lib.rs")),
+    ("src/common.rs", include_str!("../../../plugins/sdk/src/common.rs")),
+    ("src/glue.rs", include_str!("../../../plugins/sdk/src/glue.rs")),
+    ("src/scorer.rs", include_str!("../../../plugins/sdk/src/scorer.rs")),
+    ("src/whale_analyzer.rs", include_str!("../../../plugins/sdk/src/whale_analyzer.rs")),
+    ("src/news_aggregator.rs", include_str!("../../../plugins/sdk/src/news_aggregator.rs")),
+    ("src/liquidation_rules.rs", include_str!("../../../plugins/sdk/src/liquidation_rules.rs")),
 ];
-const WIT: &str = include_str!("../../wit/plugin.wit");
+const WIT: &str = include_str!("../../../wit/plugin.wit");
 const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn template(kind: PluginKind) -> &'static str {
     match kind {
-        PluginKind::Scorer => include_str!("../../plugins/template/kinds/scorer.rs"),
-        PluginKind::WhaleAnalyzer => include_str!("../../plugins/template/kinds/whale-analyzer.rs"),
-        PluginKind::NewsAggregator => include_str!("../../plugins/template/kinds/news-aggregator.rs"),
-        PluginKind::LiquidationRules => include_str!("../../plugins/template/kinds/liquidation-rules.rs"),
+        PluginKind::Scorer => include_str!("../../../plugins/template/kinds/scorer.rs"),
+        PluginKind::WhaleAnalyzer => include_str!("../../../plugins/template/kinds/whale-analyzer.rs"),
+        PluginKind::NewsAggregator => include_str!("../../../plugins/template/kinds/news-aggregator.rs"),
+        PluginKind::LiquidationRules => include_str!("../../../plugins/template/kinds/liquidation-rules.rs"),
     }
 }
 
@@ -43,11 +70,8 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-/// Writes a new plugin crate `parent/name` of the given kind and returns its directory.
-///
-/// # Errors
-/// A bad name, an existing directory, or a write failure.
-pub fn new_plugin(parent: &Path, name: &str, kind: PluginKind) -> Result<PathBuf, ScaffoldError> {
+/// Checks a new plugin's name and where it goes; returns its directory.
+fn new_root(parent: &Path, name: &str) -> Result<PathBuf, ScaffoldError> {
     if !valid_name(name) {
         return Err(ScaffoldError::BadName(name.into()));
     }
@@ -55,6 +79,39 @@ pub fn new_plugin(parent: &Path, name: &str, kind: PluginKind) -> Result<PathBuf
     if root.exists() {
         return Err(ScaffoldError::Exists(root));
     }
+    Ok(root)
+}
+
+fn write_all(root: &Path, files: Vec<(String, String)>) -> Result<(), ScaffoldError> {
+    for (relative, text) in files {
+        let path = root.join(relative);
+        let io = |source| ScaffoldError::Io { path: path.clone(), source };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        std::fs::write(&path, text).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Writes a new Python plugin project `parent/name` of the given kind (see `python.rs`) and
+/// returns its directory.
+///
+/// # Errors
+/// A bad name, an existing directory, a kind without a Python template, or a write failure.
+pub fn new_python_plugin(parent: &Path, name: &str, kind: PluginKind) -> Result<PathBuf, ScaffoldError> {
+    let root = new_root(parent, name)?;
+    let files = python::files(name, kind)?;
+    write_all(&root, files)?;
+    Ok(root)
+}
+
+/// Writes a new plugin crate `parent/name` of the given kind and returns its directory.
+///
+/// # Errors
+/// A bad name, an existing directory, or a write failure.
+pub fn new_plugin(parent: &Path, name: &str, kind: PluginKind) -> Result<PathBuf, ScaffoldError> {
+    let root = new_root(parent, name)?;
     let crate_name = name.replace('-', "_");
     let files: Vec<(String, String)> = vec![
         ("Cargo.toml".into(), plugin_manifest(name)),
@@ -80,14 +137,7 @@ pub fn new_plugin(parent: &Path, name: &str, kind: PluginKind) -> Result<PathBuf
             .map(|(path, text)| (format!("vendor/equilibrage-plugin-sdk/{path}"), (*text).to_string())),
     )
     .collect();
-    for (relative, text) in files {
-        let path = root.join(relative);
-        let io = |source| ScaffoldError::Io { path: path.clone(), source };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        std::fs::write(&path, text).map_err(io)?;
-    }
+    write_all(&root, files)?;
     Ok(root)
 }
 
@@ -155,6 +205,29 @@ mod tests {
         assert!(root.join("vendor/equilibrage-plugin-sdk/src/glue.rs").is_file());
         assert!(root.join("wit/plugin.wit").is_file());
         assert!(matches!(new_plugin(dir.path(), "mine", PluginKind::Scorer), Err(ScaffoldError::Exists(_))));
+    }
+
+    #[test]
+    fn python_projects_name_their_world_and_refuse_kinds_without_a_template() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = new_python_plugin(dir.path(), "py-rules", PluginKind::LiquidationRules).unwrap();
+        let logic = std::fs::read_to_string(root.join("plugin.py")).unwrap();
+        assert!(logic.contains("Info(\"py-rules\", \"0.1.0\""), "{logic}");
+        for file in ["app.py", "equilibrage_plugin.py", "test_plugin.py", "wit/plugin.wit", "README.md"] {
+            assert!(root.join(file).is_file(), "{file}");
+        }
+        let out = root.join("build/py-rules.wasm");
+        let args: Vec<String> = python::build_args(&root, &out)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args[..6], ["-d", "wit", "-w", "liquidation-rules", "componentize", "app"]);
+        assert!(matches!(
+            new_python_plugin(dir.path(), "py-news", PluginKind::NewsAggregator),
+            Err(ScaffoldError::NoPython(PluginKind::NewsAggregator))
+        ));
+        assert!(!dir.path().join("py-news").exists(), "nothing written for a refused kind");
     }
 
     #[test]
