@@ -58,8 +58,11 @@ fn ms(d: Duration) -> String {
 /// The smallest memory limit (MiB, in steps of 4) under which the plugin loads and answers `call`.
 fn smallest_memory(bytes: &[u8], call: &dyn Fn(&Plugins) -> bool) -> u64 {
     for mib in (4..=128_u64).step_by(4) {
-        let limits =
-            Limits { memory_bytes: mib << 20, call_timeout: Duration::from_secs(30), ..Limits::default() };
+        let limits = Limits {
+            memory_bytes: usize::try_from(mib << 20).unwrap_or(usize::MAX),
+            call_timeout: Duration::from_secs(30),
+            ..Limits::default()
+        };
         if let Some((_dir, plugins, _)) = load(bytes, limits)
             && call(&plugins)
         {
