@@ -98,8 +98,8 @@ fn main() {
     let positions = vec![position; 100];
 
     for kind in [PluginKind::Scorer, PluginKind::LiquidationRules] {
-        let py = new_python_plugin(&work.path().join("py"), "twin", kind).expect("scaffold");
-        let rust = new_plugin(&work.path().join("rust"), "twin", kind).expect("scaffold");
+        let py = new_python_plugin(&work.path().join(format!("py-{kind}")), "twin", kind).expect("scaffold");
+        let rust = new_plugin(&work.path().join(format!("rust-{kind}")), "twin", kind).expect("scaffold");
         let (py_bytes, rust_bytes) = (built(&py, &componentize_py), built(&rust, &componentize_py));
         let (_a, python, py_load) = load(&py_bytes, roomy).expect("the Python plugin loads");
         let (_b, native, rust_load) = load(&rust_bytes, roomy).expect("the Rust plugin loads");
