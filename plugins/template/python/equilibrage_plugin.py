@@ -56,6 +56,19 @@ class Info:
         return self
 
 
+def wit_info(types, kind, info: Info):
+    """`info` as the generated bindings' `PluginInfo` (`types` is `wit_world.imports.types`,
+    passed in so this module imports no bindings)."""
+    return types.PluginInfo(
+        name=info.name,
+        version=info.version,
+        kind=kind,
+        description=info.description,
+        params=[types.ParamSpec(name=p.name, help=p.help, default=p.default, min=p.min, max=p.max) for p in info.params],
+        factors=[types.FactorSpec(name=f.name, help=f.help, weight_param=f.weight_param) for f in info.factors],
+    )
+
+
 class Params:
     """The parameter values of a call, by name (the host sends them in declaration order)."""
 

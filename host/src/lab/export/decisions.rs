@@ -70,6 +70,30 @@ impl Decisions {
         self.decisions.row(cells)
     }
 
+    /// A scan's (or a shadow scorer's) candidates as rows of `candidates`, best first.
+    fn candidate_rows(
+        &mut self,
+        at_ms: i64,
+        scan_id: &V,
+        scorer: &V,
+        factors: &[String],
+        candidates: &[crate::engine::Scored],
+    ) -> Result<()> {
+        for (rank, c) in candidates.iter().enumerate() {
+            let named = factors.iter().cloned().zip(c.factors.iter().copied()).collect();
+            self.candidates.row(vec![
+                V::Time(at_ms),
+                scan_id.clone(),
+                scorer.clone(),
+                V::int(rank + 1),
+                V::text(&c.market_id),
+                V::Float(f64::from(c.score)),
+                V::Factors(named),
+            ])?;
+        }
+        Ok(())
+    }
+
     pub(super) fn add(&mut self, at_ms: i64, seq: u64, d: &Decision) -> Result<()> {
         let kind = match d {
             Decision::ScanStarted { .. } => "scan_started",
@@ -88,18 +112,8 @@ impl Decisions {
                 self.decision(at_ms, seq, kind, &[("scan_id", V::int(*scan_id))])
             }
             Decision::Scanned { scan_id, scorer, factors, candidates, error } => {
-                for (rank, c) in candidates.iter().enumerate() {
-                    let named = factors.iter().cloned().zip(c.factors.iter().copied()).collect();
-                    self.candidates.row(vec![
-                        V::Time(at_ms),
-                        V::int(*scan_id),
-                        V::opt(scorer.clone(), V::Text),
-                        V::int(rank + 1),
-                        V::text(&c.market_id),
-                        V::Float(f64::from(c.score)),
-                        V::Factors(named),
-                    ])?;
-                }
+                let by = V::opt(scorer.clone(), V::Text);
+                self.candidate_rows(at_ms, &V::int(*scan_id), &by, factors, candidates)?;
                 self.decision(
                     at_ms,
                     seq,
@@ -115,18 +129,7 @@ impl Decisions {
             Decision::SweepStarted | Decision::SweepEnded => self.decision(at_ms, seq, kind, &[]),
             // A shadow's candidates have no scan of their own: its scorer names them.
             Decision::ShadowScored { scorer, factors, candidates, would_enter } => {
-                for (rank, c) in candidates.iter().enumerate() {
-                    let named = factors.iter().cloned().zip(c.factors.iter().copied()).collect();
-                    self.candidates.row(vec![
-                        V::Time(at_ms),
-                        V::Null,
-                        V::text(scorer),
-                        V::int(rank + 1),
-                        V::text(&c.market_id),
-                        V::Float(f64::from(c.score)),
-                        V::Factors(named),
-                    ])?;
-                }
+                self.candidate_rows(at_ms, &V::Null, &V::text(scorer), factors, candidates)?;
                 self.decision(
                     at_ms,
                     seq,

@@ -9,18 +9,6 @@ from wit_world.imports import rules, types
 OUTCOMES = {sdk.YES: types.Outcome.YES, sdk.NO: types.Outcome.NO}
 
 
-def describe_info(kind) -> types.PluginInfo:
-    info = plugin.INFO
-    return types.PluginInfo(
-        name=info.name,
-        version=info.version,
-        kind=kind,
-        description=info.description,
-        params=[types.ParamSpec(name=p.name, help=p.help, default=p.default, min=p.min, max=p.max) for p in info.params],
-        factors=[],
-    )
-
-
 def leg(l: rules.Leg) -> sdk.Leg:
     return sdk.Leg(shares=l.shares, entry_price=l.entry_price, best_bid=l.best_bid, best_ask=l.best_ask)
 
@@ -45,7 +33,7 @@ def action(a):
 
 class WitWorld(wit_world.WitWorld):
     def describe(self) -> types.PluginInfo:
-        return describe_info(types.PluginKind.LIQUIDATION_RULES)
+        return sdk.wit_info(types, types.PluginKind.LIQUIDATION_RULES, plugin.INFO)
 
     def evaluate(self, params, now, positions):
         views = [position(p) for p in positions]
