@@ -29,7 +29,7 @@ const TOKEN: &str = "e2e-access-token-5f0c7a0d2b8e4c1f9a3d6b7e8c9d0a1b";
 /// The first simulated market's question: markup that must stay text.
 const XSS: &str = "<script>window.__xss=1</script> Will it rain?";
 const CSV_HEADER: &str = "id,time_utc,position_id,market_id,question,side,action,purpose,price,shares,notional,\
-fee,status,tx_hash,reason";
+fee,status,tx_hash,reason,decided_by";
 
 /// The bot's configuration for the test: the simulator at 10 simulated minutes a second (held
 /// prices move within seconds), no auto-trading (the test decides entries), no scheduled scan
@@ -669,7 +669,16 @@ async fn history_filters_and_csv(s: &Session<'_>, id: u64) {
     assert_eq!(records.first().map(|r| r.join(",")), Some(CSV_HEADER.to_owned()), "header row:\n{body}");
     let mine: Vec<&Vec<String>> = records[1..].iter().filter(|r| r.get(2) == Some(&id.to_string())).collect();
     assert_eq!(mine.len(), records.len() - 1, "only the filtered position's trades:\n{body}");
-    assert!(mine.iter().all(|r| r.len() == 15 && r[3] == market_id && r[4] == question), "{body}");
+    assert!(mine.iter().all(|r| r.len() == 16 && r[3] == market_id && r[4] == question), "{body}");
+    // The entry names the scorer version of the scan it rests on; the operator's close none.
+    assert!(
+        mine.iter().all(|r| if r[6] == "buy" {
+            r[15].starts_with("default-scorer@")
+        } else {
+            r[15].is_empty()
+        }),
+        "decided_by:\n{body}"
+    );
     let buys = mine.iter().filter(|r| r[6] == "buy" && r[7] == "entry").count();
     let sells = mine.iter().filter(|r| r[6] == "sell").count();
     assert!(buys >= 2 && sells >= 1, "entry buys of both sides and the close's sells:\n{body}");

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 
 /// The columns, in order.
 pub(crate) const HEADER: &str = "id,time_utc,position_id,market_id,question,side,action,purpose,price,shares,\
-notional,fee,status,tx_hash,reason";
+notional,fee,status,tx_hash,reason,decided_by";
 /// A chunk is sent once it holds this much.
 const CHUNK: usize = 64 * 1024;
 /// Chunks written ahead of the client: the export's memory is about `(CHANNEL + 1) × CHUNK`.
@@ -161,6 +161,8 @@ fn write_row(buf: &mut Vec<u8>, t: &TradeView) {
     text_cell(buf, t.tx_hash.as_deref().unwrap_or(""));
     buf.push(b',');
     text_cell(buf, &t.reason);
+    buf.push(b',');
+    text_cell(buf, t.decided_by.as_deref().unwrap_or(""));
     buf.extend_from_slice(b"\r\n");
 }
 
@@ -223,7 +225,10 @@ mod tests {
         let mut buf = Vec::new();
         write_row(&mut buf, &t);
         let row = String::from_utf8(buf).unwrap();
-        assert!(row.contains(",-1,1250,500,-0.25,confirmed,0xabc,'-stop\r\n"), "{row}");
+        assert!(
+            row.contains(",-1,1250,500,-0.25,confirmed,0xabc,'-stop,default-scorer@0.2.0#0123456789ab\r\n"),
+            "{row}"
+        );
         assert!(row.starts_with("7,2023-11-14 22:13:27,2,0xmarket2,"), "{row}");
         assert_eq!(row.matches(',').count(), HEADER.matches(',').count());
     }
@@ -245,7 +250,7 @@ mod tests {
             assert_eq!(
                 lines[1],
                 "1,2023-11-14 22:13:21,2,0xmarket2,<script>alert(1)</script>,YES,buy,entry,0.4,1250,500,0.1,\
-                 confirmed,,\"a \"\"quoted\"\", reason\""
+                 confirmed,,\"a \"\"quoted\"\", reason\",default-scorer@0.2.0#0123456789ab"
             );
             assert_eq!(lines[4], "");
         }
