@@ -571,7 +571,7 @@ fn plugin_dev(
         Lang::Rust => None,
     };
     let url = bot.unwrap_or_else(|| format!("http://{}", config.web.listen));
-    let bot = env_token().map(|token| BotApi { url, token });
+    let bot = env_token().map(|token| BotApi::new(url, token)).transpose()?;
     if bot.is_none() {
         writeln!(out, "EQUILIBRAGE_TOKEN is not set: installing without asking the bot what it made of it")?;
     }

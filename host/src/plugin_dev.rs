@@ -182,28 +182,46 @@ pub fn install(bytes: &[u8], name: &str, plugin_dir: &Path, shadow: bool) -> Res
 /// Opportunities' scores by market: (score, question).
 type Scores = HashMap<String, (f64, String)>;
 
-/// The running bot's API, to see the new version answer and the scores move.
-#[derive(Debug, Clone)]
+/// The running bot's API, to see the new version answer and the scores move. One runtime and
+/// one client (with its TLS roots and connection pool) serve every request of the session: it
+/// is polled every 20 ms while a new version loads.
+#[derive(Debug)]
 pub struct BotApi {
-    pub url: String,
-    pub token: String,
+    url: String,
+    token: String,
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
 }
 
 impl BotApi {
-    fn get(&self, path: &str) -> Result<Value> {
-        let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let bot = |reason: String| DevError::Bot { url: self.url.clone(), reason };
+    /// The bot's dashboard at `url`, with its access token.
+    ///
+    /// # Errors
+    /// The HTTP client or its runtime cannot be set up.
+    pub fn new(url: String, token: String) -> Result<Self> {
+        let bot = |reason: String| DevError::Bot { url: url.clone(), reason };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| bot(e.to_string()))?;
-        runtime.block_on(async {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| bot(e.to_string()))?;
+        Ok(Self { url, token, runtime, client })
+    }
+
+    fn get(&self, path: &str) -> Result<Value> {
+        let url = format!("{}{path}", self.url.trim_end_matches('/'));
+        let bot = |reason: String| DevError::Bot { url: self.url.clone(), reason };
+        self.runtime.block_on(async {
+            let answer = self
+                .client
+                .get(&url)
+                .bearer_auth(&self.token)
+                .send()
+                .await
                 .map_err(|e| bot(e.to_string()))?;
-            let answer =
-                client.get(&url).bearer_auth(&self.token).send().await.map_err(|e| bot(e.to_string()))?;
             if !answer.status().is_success() {
                 return Err(bot(format!("GET {path}: {}", answer.status())));
             }
@@ -239,7 +257,7 @@ pub enum Cycle {
 }
 
 /// Where and how a cycle installs.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Target {
     pub plugin_dir: PathBuf,
     pub shadow: bool,

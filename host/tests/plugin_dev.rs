@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::browser::{Bot, bin, http};
+use support::browser::{Bot, bin, get_json};
 
 const TOKEN: &str = "plugin-dev-test-token-0123456789abcd";
 /// A debug build of the bot compiles an 18 MB Python component in about 10 s.
@@ -95,15 +95,7 @@ impl Dev {
 }
 
 async fn active_scorer(bot: &Bot) -> (String, String) {
-    let v: Value = http()
-        .get(bot.url("/api/plugins"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
+    let v: Value = get_json(bot, "/api/plugins").await;
     let p = v["plugins"]
         .as_array()
         .and_then(|p| p.iter().find(|p| p["kind"] == "scorer" && p["active"] == true).cloned())
@@ -139,15 +131,7 @@ async fn dev_loop(
     });
     assert_eq!(active_scorer(bot).await, (name.clone(), "0.2.0".to_owned()));
     let rescored = tokio::task::block_in_place(|| dev.expect(second, "rescored"));
-    let opportunities: Value = http()
-        .get(bot.url("/api/opportunities?limit=5"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
+    let opportunities: Value = get_json(bot, "/api/opportunities?limit=5").await;
     assert_eq!(
         opportunities["opportunities"][0]["scorer"],
         format!("{name}@0.2.0"),

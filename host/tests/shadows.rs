@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use support::browser::{Bot, eventually, http};
+use support::browser::{Bot, eventually, get_json};
 
 const TOKEN: &str = "shadow-plugins-test-token-0123456789";
 
@@ -35,9 +35,7 @@ fn put_shadows(data: &Path) {
 }
 
 async fn shadows(bot: &Bot) -> Vec<Value> {
-    let answer = http().get(bot.url("/api/plugins/shadows")).bearer_auth(TOKEN).send().await.expect("GET");
-    assert_eq!(answer.status(), 200);
-    let body: Value = answer.json().await.expect("JSON");
+    let body = get_json(bot, "/api/plugins/shadows").await;
     body["shadows"].as_array().cloned().expect("a shadows list")
 }
 
@@ -100,15 +98,7 @@ async fn shadows_on_the_simulator_are_compared_recorded_never_obeyed_and_survive
     assert!(rules["pnl_difference"].is_string(), "a decimal, exact: {rules}");
     assert!(scorer["mean_score_difference"].as_f64().is_some_and(|d| d > 0.0), "{scorer}");
     // The active plugins are unchanged, and the shadows are not among them.
-    let plugins: Value = http()
-        .get(bot.url("/api/plugins"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
+    let plugins: Value = get_json(&bot, "/api/plugins").await;
     let active: Vec<&str> = plugins["plugins"]
         .as_array()
         .expect("plugins")

@@ -7,7 +7,7 @@ mod support;
 use equilibrage_plugin_artifacts as artifacts;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use support::browser::{Bot, eventually, http};
+use support::browser::{Bot, eventually, get_json, http};
 
 const TOKEN: &str = "plugin-versions-test-token-0123456789";
 
@@ -25,9 +25,7 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 async fn get(bot: &Bot, path: &str) -> Value {
-    let answer = http().get(bot.url(path)).bearer_auth(TOKEN).send().await.expect("GET");
-    assert!(answer.status().is_success(), "GET {path}: {}", answer.status());
-    answer.json().await.expect("JSON")
+    get_json(bot, path).await
 }
 
 async fn trades(bot: &Bot) -> Vec<Value> {

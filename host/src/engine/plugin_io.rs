@@ -100,9 +100,11 @@ impl Inner {
         loop {
             let event = events.recv().await;
             // Which version of each kind is active may have changed: the store keeps the periods.
+            // (A promotion is a `Loaded` too; a shadow's own events, faults among them, never
+            // change the active plugins, so they cost no write.)
             if matches!(
                 event,
-                Ok(PluginEvent::Loaded { .. } | PluginEvent::Unloaded { .. } | PluginEvent::Shadow { .. })
+                Ok(PluginEvent::Loaded { .. } | PluginEvent::Unloaded { .. })
                     | Err(broadcast::error::RecvError::Lagged(_))
             ) {
                 self.note_versions().await;

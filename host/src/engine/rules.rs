@@ -6,10 +6,10 @@ use super::settings::Settings;
 use crate::plugins::abi;
 use crate::store::{Leg, Position, Purpose};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What to do with a position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", content = "leg", rename_all = "snake_case")]
 pub enum Exit {
     /// Sell one side (the equilibrage rule), keep the other.

@@ -41,26 +41,23 @@ fn diffs_of_scorer(shared: &Shared, s: &ScorerShadow) -> Vec<ShadowDiffView> {
 }
 
 fn diffs_of_rules(r: &RulesShadow) -> Vec<ShadowDiffView> {
-    let said = |what: &Option<String>, bid: Option<rust_decimal::Decimal>| match (what, bid) {
-        (None, _) => "hold".to_owned(),
-        (Some(w), Some(b)) => format!("{w} at {b}"),
-        (Some(w), None) => w.clone(),
-    };
     r.recent
         .iter()
         .rev()
         .map(|d| {
-            // The side an action names, for the bid it would sell at.
-            let bid_of = |what: &Option<String>| match what.as_deref() {
-                Some(w) if w.contains("(Yes)") => d.bids[0],
-                Some(w) if w.contains("(No)") => d.bids[1],
-                _ => None,
+            // What it decided, at the bid of the side it sells.
+            let said = |exit: Option<crate::engine::Exit>| match exit {
+                None => "hold".to_owned(),
+                Some(x) => match d.bid_of(x) {
+                    Some(b) => format!("{x:?} at {b}"),
+                    None => format!("{x:?}"),
+                },
             };
             ShadowDiffView {
                 at_ms: d.at_ms,
                 position: Some(d.position),
-                active: said(&d.active, bid_of(&d.active)),
-                shadow: said(&d.shadow, bid_of(&d.shadow)),
+                active: said(d.active),
+                shadow: said(d.shadow),
             }
         })
         .collect()

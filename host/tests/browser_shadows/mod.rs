@@ -158,6 +158,20 @@ pub(super) async fn shadow_promote_and_retire(s: &Session<'_>) {
     assert_eq!(active, json!("active"), "the promoted rules are the active ones");
     assert!(shadows(s).await.is_empty());
     screenshot(b, "plugins-promoted").await;
+    // The versions: the promoted rules active, the replaced default kept with a Roll back button.
+    let rows = js(
+        b,
+        "return [...document.querySelectorAll('table#plugin-versions tr[data-kind=liquidation-rules]')]            .map(r => r.cells[1].textContent.trim().split(' ')[0] + ':' + !!r.querySelector('button.rollback'));",
+        vec![],
+    )
+    .await;
+    assert_eq!(rows, json!(["eager-rules:false", "equilibrage:true"]), "the rules versions");
+    for (width, height, name) in [(1280, 1000, "plugins-versions"), (390, 844, "plugins-versions-phone")] {
+        b.set_window_size(width, height).await.expect("window size");
+        js(b, "document.querySelector('#versions').scrollIntoView(); return null;", vec![]).await;
+        screenshot(b, name).await;
+    }
+    b.set_window_size(1280, 1000).await.expect("desktop width");
     // The scorer shadows again, so the width checks see a shadow on the page.
     upload(s, &paths[1]).await;
     eventually("the scorer shadow back", || async {

@@ -418,6 +418,16 @@ pub async fn cookie_header(client: &Client) -> String {
 
 /// An HTTP client that does not follow redirects (so a test sees them).
 #[must_use]
+/// `GET path` of the bot's API with its token; the answer's JSON, a success required.
+///
+/// # Panics
+/// The request fails, answers an error status or no JSON.
+pub async fn get_json(bot: &Bot, path: &str) -> serde_json::Value {
+    let answer = http().get(bot.url(path)).bearer_auth(&bot.token).send().await.expect("GET");
+    assert!(answer.status().is_success(), "GET {path}: {}", answer.status());
+    answer.json().await.expect("JSON")
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

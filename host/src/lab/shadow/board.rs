@@ -164,12 +164,23 @@ pub struct SideTrack {
 pub struct RulesDiff {
     pub at_ms: i64,
     pub position: u64,
-    /// What each decided (`None`: hold), e.g. `Liquidate(Yes)`.
-    pub active: Option<String>,
-    pub shadow: Option<String>,
+    /// What each decided (`None`: hold).
+    pub active: Option<Exit>,
+    pub shadow: Option<Exit>,
     pub shadow_reason: Option<String>,
     /// The best bid of each side then (YES, NO).
     pub bids: [Option<Decimal>; 2],
+}
+
+impl RulesDiff {
+    /// The best bid the side a one-side exit sells stood at then (`None` for a close of both).
+    #[must_use]
+    pub fn bid_of(&self, exit: Exit) -> Option<Decimal> {
+        match exit {
+            Exit::Liquidate(l) | Exit::StopLoss(l) | Exit::TakeProfit(l) => self.bids[l.index()],
+            Exit::CloseAll => None,
+        }
+    }
 }
 
 fn ratio(part: u64, whole: u64) -> Option<f64> {
@@ -280,7 +291,7 @@ impl RulesShadow {
         if agreed {
             self.agreed += 1;
         } else {
-            let (active, shadow) = (e.active.map(|x| format!("{x:?}")), shadow.map(|x| format!("{x:?}")));
+            let active = e.active;
             // A disagreement that goes on (a sale the shadow keeps asking for) is listed once.
             let repeated = self
                 .recent
@@ -385,7 +396,8 @@ mod tests {
         assert_eq!(r.pnl_difference(), dec!(11));
         assert_eq!((r.checks, r.agreed), (3, 1));
         assert_eq!(r.recent.len(), 2);
-        assert_eq!(r.recent[0].shadow.as_deref(), Some("Liquidate(Yes)"));
+        assert_eq!(r.recent[0].shadow, Some(Exit::Liquidate(Leg::Yes)));
+        assert_eq!(r.recent[0].bid_of(Exit::Liquidate(Leg::Yes)), Some(dec!(0.45)));
         // Asking again for the same sale is not a new difference.
         r.compare(&Evaluation {
             at_ms: 4,
