@@ -46,6 +46,31 @@ fn load(bytes: &[u8], limits: Limits) -> Option<(tempfile::TempDir, Plugins, Dur
     loaded.first().is_some_and(|f| f.result.is_ok()).then_some((dir, plugins, took))
 }
 
+/// Edits a project the way a strategist tunes it (every `from` in its sources becomes `to`),
+/// rebuilds it, drops it over the file `plugins` loaded from `dir`, and times until the new
+/// version answered its canary: what `plugin dev` waits for after a build.
+fn reload_after_edit(
+    project: &Path,
+    (from, to): (&str, &str),
+    componentize_py: &Path,
+    (dir, plugins): (&Path, &Plugins),
+) -> Duration {
+    let mut sources = vec![project.join("plugin.py"), project.join("src/lib.rs")];
+    sources.retain(|p| p.is_file());
+    for path in &sources {
+        let text = std::fs::read_to_string(path).expect("source");
+        assert!(text.contains(from), "{} has no {from}", path.display());
+        std::fs::write(path, text.replace(from, to)).expect("edit");
+    }
+    let bytes = built(project, componentize_py);
+    std::fs::write(dir.join("plugin.wasm"), &bytes).expect("write");
+    let started = Instant::now();
+    let loaded = plugins.load_dir().expect("load");
+    let took = started.elapsed();
+    assert!(loaded.iter().all(|f| f.result.is_ok()), "the edited plugin loads: {loaded:?}");
+    took
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -101,8 +126,8 @@ fn main() {
         let py = new_python_plugin(&work.path().join(format!("py-{kind}")), "twin", kind).expect("scaffold");
         let rust = new_plugin(&work.path().join(format!("rust-{kind}")), "twin", kind).expect("scaffold");
         let (py_bytes, rust_bytes) = (built(&py, &componentize_py), built(&rust, &componentize_py));
-        let (_a, python, py_load) = load(&py_bytes, roomy).expect("the Python plugin loads");
-        let (_b, native, rust_load) = load(&rust_bytes, roomy).expect("the Rust plugin loads");
+        let (py_dir, python, py_load) = load(&py_bytes, roomy).expect("the Python plugin loads");
+        let (rust_dir, native, rust_load) = load(&rust_bytes, roomy).expect("the Rust plugin loads");
         println!(
             "{kind}: component {} KiB (Python) / {} KiB (Rust)",
             py_bytes.len() >> 10,
@@ -112,6 +137,15 @@ fn main() {
             "  drop-in to active (compile, instantiate, describe, canary; no cache): {} / {}",
             ms(py_load),
             ms(rust_load)
+        );
+        let edit = match kind {
+            PluginKind::Scorer => ("100_000.0", "90_000.0"),
+            _ => ("0.25", "0.3"),
+        };
+        println!(
+            "  after an edit, rebuilt and dropped over it (same runtime, unchanged functions compiled before): {} / {}",
+            ms(reload_after_edit(&py, edit, &componentize_py, (py_dir.path(), &python))),
+            ms(reload_after_edit(&rust, edit, &componentize_py, (rust_dir.path(), &native)))
         );
         let calls: Vec<Timed<'_>> = match kind {
             PluginKind::Scorer => vec![

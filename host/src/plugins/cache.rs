@@ -1,9 +1,11 @@
 //! Persistent compile cache: a component compiled once is stored as native code keyed by its
 //! content hash and the engine's configuration, so a restart loads plugins in milliseconds.
 
+use super::function_cache::FunctionCache;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -11,15 +13,17 @@ use wasmtime::component::Component;
 pub(crate) struct CompileCache {
     dir: Option<PathBuf>,
     engine_key: String,
+    /// What a compile that misses this cache reuses: the functions compiled before.
+    functions: Arc<FunctionCache>,
 }
 
 impl CompileCache {
     /// A cache in `dir`, or none (always compile) when `dir` is `None`.
-    pub(crate) fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
+    pub(crate) fn new(engine: &Engine, dir: Option<PathBuf>, functions: Arc<FunctionCache>) -> Self {
         let mut h = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         env!("CARGO_PKG_VERSION").hash(&mut h);
-        Self { dir, engine_key: format!("{:016x}", h.finish()) }
+        Self { dir, engine_key: format!("{:016x}", h.finish()), functions }
     }
 
     fn entry(&self, sha256: &str) -> Option<PathBuf> {
@@ -38,7 +42,17 @@ impl CompileCache {
                 }
             }
         }
+        let started = std::time::Instant::now();
+        let before = self.functions.counts();
         let component = Component::new(engine, bytes)?;
+        let (hits, misses) = self.functions.counts();
+        tracing::debug!(
+            sha256 = &sha256[..12],
+            ms = started.elapsed().as_millis(),
+            functions_reused = hits - before.0,
+            functions_compiled = misses - before.1,
+            "compiled"
+        );
         if let Some(path) = entry
             && let Err(e) = store(&component, &path)
         {

@@ -5,6 +5,7 @@ mod bindings;
 mod budget;
 mod cache;
 mod defaults;
+mod function_cache;
 mod model;
 mod registry;
 mod sandbox;

@@ -2,6 +2,7 @@
 //! the `log` import, and the epoch ticker that enforces call deadlines.
 
 use super::bindings::host::{self, Level};
+use super::function_cache::FunctionCache;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -46,8 +47,8 @@ impl Limits {
     }
 }
 
-/// Builds the one engine all plugins share.
-pub(crate) fn engine(limits: &Limits) -> wasmtime::Result<Engine> {
+/// Builds the one engine all plugins share, compiling through `functions`.
+pub(crate) fn engine(limits: &Limits, functions: Arc<FunctionCache>) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     // A guest built by Rust for wasm32-wasip2 is a handful of core instances and one memory.
     pool.total_component_instances(limits.max_instances)
@@ -63,6 +64,8 @@ pub(crate) fn engine(limits: &Limits) -> wasmtime::Result<Engine> {
         .linear_memory_keep_resident(limits.memory_bytes.min(16 << 20))
         .table_keep_resident(64 << 10);
     let mut config = Config::new();
+    // A rebuilt plugin compiles only its changed functions (the dev loop's Python rebuilds).
+    config.enable_incremental_compilation(functions)?;
     config
         .wasm_component_model(true)
         .epoch_interruption(true)

@@ -7,6 +7,7 @@ use super::bindings::news_aggregator::{NewsAggregator, NewsAggregatorPre};
 use super::bindings::scorer::{Scorer, ScorerPre};
 use super::bindings::whale_analyzer::{WhaleAnalyzer, WhaleAnalyzerPre};
 use super::cache::CompileCache;
+use super::function_cache::{self, FunctionCache};
 use super::model::{
     CallStats, FileStatus, ParamError, PluginError, PluginEvent, PluginInfo, PluginKind, PluginStatus,
     RuntimeError, ShadowChange,
@@ -232,9 +233,11 @@ impl Plugins {
     /// # Errors
     /// When the engine cannot be configured (e.g. the pooling allocator cannot reserve memory).
     pub fn new(options: PluginOptions) -> Result<Self, RuntimeError> {
-        let engine = sandbox::engine(&options.limits).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let functions = Arc::new(FunctionCache::new(function_cache::BUDGET_BYTES));
+        let engine = sandbox::engine(&options.limits, Arc::clone(&functions))
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let linker = sandbox::linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let cache = CompileCache::new(&engine, options.cache_dir.clone());
+        let cache = CompileCache::new(&engine, options.cache_dir.clone(), functions);
         let ticker = sandbox::start_ticker(&engine);
         let (events, _) = broadcast::channel(256);
         Ok(Self {
