@@ -97,6 +97,23 @@ async fn shadows_on_the_simulator_are_compared_recorded_never_obeyed_and_survive
     assert!(rules["agreement"].as_f64().is_some_and(|a| (0.0..1.0).contains(&a)), "{rules}");
     assert!(rules["pnl_difference"].is_string(), "a decimal, exact: {rules}");
     assert!(scorer["mean_score_difference"].as_f64().is_some_and(|d| d > 0.0), "{scorer}");
+    // Scans where the two would have entered different markets leave picks bought on paper; the
+    // P&L difference is the shadow's picks' minus the active's, exactly.
+    let picks = &scorer["picks"];
+    let decimal =
+        |v: &Value| v.as_str().and_then(|s| s.parse::<rust_decimal::Decimal>().ok()).expect("a decimal");
+    if scorer["same_entries"].as_u64() < scorer["compared"].as_u64() {
+        assert!(
+            picks["shadow"].as_u64().unwrap_or(0) + picks["active"].as_u64().unwrap_or(0) >= 1,
+            "{scorer}"
+        );
+    }
+    assert_eq!(picks["stake"], "100");
+    assert_eq!(
+        decimal(&scorer["pnl_difference"]),
+        decimal(&picks["shadow_pnl"]) - decimal(&picks["active_pnl"]),
+        "{scorer}"
+    );
     // The active plugins are unchanged, and the shadows are not among them.
     let plugins: Value = get_json(&bot, "/api/plugins").await;
     let active: Vec<&str> = plugins["plugins"]

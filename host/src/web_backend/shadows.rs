@@ -3,10 +3,10 @@
 //! upload and roll back.
 
 use super::{HostBackend, Shared, views};
-use crate::lab::{RulesShadow, ScorerShadow, ShadowReport, ShadowRunner};
+use crate::lab::{Picker, RulesShadow, ScorerShadow, ShadowReport, ShadowRunner};
 use crate::plugins::{PluginKind, PluginStatus, PromoteError};
 use equilibrage_web::{BackendError, BackendResult};
-use equilibrage_web::{PeriodView, PluginVersionView, ShadowAction, ShadowDiffView, ShadowView};
+use equilibrage_web::{PeriodView, PicksView, PluginVersionView, ShadowAction, ShadowDiffView, ShadowView};
 use std::sync::Arc;
 
 impl HostBackend {
@@ -74,6 +74,7 @@ fn view(shared: &Shared, p: &PluginStatus, report: &ShadowReport, dropped: u64) 
         agreement_means: String::new(),
         agreement: None,
         pnl_difference: None,
+        picks: None,
         mean_score_difference: None,
         correlation: None,
         same_entries: None,
@@ -92,6 +93,15 @@ fn view(shared: &Shared, p: &PluginStatus, report: &ShadowReport, dropped: u64) 
                 v.correlation = s.last_correlation;
                 v.same_entries = Some(s.same_entries);
                 v.differences = diffs_of_scorer(shared, s);
+                let (mine, theirs) = (s.picks.total(Picker::Shadow), s.picks.total(Picker::Active));
+                v.pnl_difference = Some(s.picks.difference().normalize());
+                v.picks = Some(PicksView {
+                    stake: crate::lab::STAKE,
+                    shadow: mine.count,
+                    shadow_pnl: mine.pnl.normalize(),
+                    active: theirs.count,
+                    active_pnl: theirs.pnl.normalize(),
+                });
             }
         }
         PluginKind::LiquidationRules => {

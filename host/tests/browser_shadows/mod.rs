@@ -135,6 +135,15 @@ pub(super) async fn shadow_promote_and_retire(s: &Session<'_>) {
     )
     .await;
     assert!(agreement.as_str().is_some_and(|a| a.ends_with('%')), "{agreement}");
+    // The scorer's picks and the active's, valued on paper, beside the rules' P&L if followed.
+    let picks = js(
+        b,
+        "const a = document.querySelector('article.shadow[data-kind=scorer]'); \
+         return ['dd.pnl-difference', 'dd.picks-shadow', 'dd.picks-active'].map(c => !!a.querySelector(c));",
+        vec![],
+    )
+    .await;
+    assert_eq!(picks, json!([true, true, true]));
     js(b, "document.querySelector('#shadows').scrollIntoView(); return null;", vec![]).await;
     screenshot(b, "plugins-shadows").await;
     b.set_window_size(390, 844).await.expect("phone width");

@@ -517,26 +517,54 @@ impl Backend for Fake {
     fn shadows(&self) -> Vec<ShadowView> {
         let mut plugin = self.plugins().remove(0);
         (plugin.kind, plugin.active) = ("liquidation-rules".into(), false);
-        vec![ShadowView {
-            plugin,
+        let mut scorer = plugin.clone();
+        (scorer.kind, scorer.name) = ("scorer".into(), "picky".into());
+        let scorer = ShadowView {
+            plugin: scorer,
             serving: true,
-            against: Some("equilibrage@0.2.0".into()),
+            against: Some("default-scorer@0.3.0".into()),
             since_ms: Some(1_700_000_000_000),
-            compared: 42,
-            agreement_means: "position evaluations where both decided the same".into(),
-            agreement: Some(0.75),
-            pnl_difference: Some(dec("-12.5")),
-            mean_score_difference: None,
-            correlation: None,
-            same_entries: None,
-            differences: vec![ShadowDiffView {
-                at_ms: 1_700_000_100_000,
-                position: Some(7),
-                active: "hold".into(),
-                shadow: format!("Liquidate(Yes) at 0.41 {HOSTILE}"),
-            }],
+            compared: 12,
+            agreement_means: "market scorings on the same side of the entry threshold".into(),
+            agreement: Some(0.9),
+            pnl_difference: Some(dec("7.25")),
+            picks: Some(PicksView {
+                stake: dec("100"),
+                shadow: 3,
+                shadow_pnl: dec("4.25"),
+                active: 2,
+                active_pnl: dec("-3"),
+            }),
+            mean_score_difference: Some(0.8),
+            correlation: Some(0.91),
+            same_entries: Some(10),
+            differences: Vec::new(),
             dropped: 0,
-        }]
+        };
+        vec![
+            ShadowView {
+                plugin,
+                serving: true,
+                against: Some("equilibrage@0.2.0".into()),
+                since_ms: Some(1_700_000_000_000),
+                compared: 42,
+                agreement_means: "position evaluations where both decided the same".into(),
+                agreement: Some(0.75),
+                pnl_difference: Some(dec("-12.5")),
+                picks: None,
+                mean_score_difference: None,
+                correlation: None,
+                same_entries: None,
+                differences: vec![ShadowDiffView {
+                    at_ms: 1_700_000_100_000,
+                    position: Some(7),
+                    active: "hold".into(),
+                    shadow: format!("Liquidate(Yes) at 0.41 {HOSTILE}"),
+                }],
+                dropped: 0,
+            },
+            scorer,
+        ]
     }
 
     fn shadow_action(&self, kind: &str, action: ShadowAction) -> BackendResult<String> {

@@ -8,7 +8,7 @@ mod chain;
 mod floats;
 mod shadows;
 pub use chain::{ChainBalancesView, ChainTxView, ChainView, RedemptionView};
-pub use shadows::{PeriodView, PluginVersionView, ShadowAction, ShadowDiffView, ShadowView};
+pub use shadows::{PeriodView, PicksView, PluginVersionView, ShadowAction, ShadowDiffView, ShadowView};
 
 /// The venue the bot trades on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

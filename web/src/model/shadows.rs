@@ -20,8 +20,12 @@ pub struct ShadowView {
     /// What "agree" means for its kind, and how often it did (0..1).
     pub agreement_means: String,
     pub agreement: Option<f64>,
-    /// Rules: what following the shadow would have made more (negative: less) so far.
+    /// What following the shadow would have made more (negative: less) so far. Rules: on the
+    /// positions where they decided differently; scorer: the shadow's picks against the
+    /// active's (see `picks`).
     pub pnl_difference: Option<Decimal>,
+    /// Scorer: the markets only one of the two would have entered, bought on paper.
+    pub picks: Option<PicksView>,
     /// Scorer: mean |shadow − active| score, the last scan's rank correlation, and the scans
     /// after which both would have entered the same markets.
     pub mean_score_difference: Option<f64>,
@@ -31,6 +35,19 @@ pub struct ShadowView {
     pub differences: Vec<ShadowDiffView>,
     /// Calls the shadow missed because it fell behind.
     pub dropped: u64,
+}
+
+/// The markets only one scorer would have entered, each bought on paper for `stake` pUSD (half
+/// a side at the asks of the scan), held, and marked at the best bids of later scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PicksView {
+    pub stake: Decimal,
+    /// The shadow's picks: how many, and what they would have made before fees.
+    pub shadow: u64,
+    pub shadow_pnl: Decimal,
+    /// The active scorer's picks the shadow would have skipped.
+    pub active: u64,
+    pub active_pnl: Decimal,
 }
 
 /// One difference between a shadow and the active plugin, in words.

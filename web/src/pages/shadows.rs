@@ -87,7 +87,7 @@ pub(crate) fn section(shadows: &[ShadowView], identity: &Identity) -> Markup {
 fn shadow(s: &ShadowView, identity: &Identity) -> Markup {
     let p = &s.plugin;
     let base = format!("/plugins/shadows/{}", path_segment(&p.kind));
-    let rules = s.pnl_difference.is_some() || p.kind == "liquidation-rules";
+    let rules = p.kind == "liquidation-rules";
     html! {
         article class="shadow" data-kind=(p.kind) data-name=(p.name) {
             h3 {
@@ -101,7 +101,14 @@ fn shadow(s: &ShadowView, identity: &Identity) -> Markup {
                 div { dt { (if rules { "Evaluations" } else { "Scans" }) } dd class="compared" { (s.compared) } }
                 div { dt { "Agreement" } dd class="agreement" title=(s.agreement_means) { (percent(s.agreement)) } }
                 @if let Some(pnl) = s.pnl_difference {
-                    div { dt { "P&L if followed" } dd class="pnl-difference" { (pnl_span(pnl)) } }
+                    div {
+                        dt { (if rules { "P&L if followed" } else { "P&L of its picks vs the active's" }) }
+                        dd class="pnl-difference" { (pnl_span(pnl)) }
+                    }
+                }
+                @if let Some(picks) = &s.picks {
+                    div { dt { "Its picks" } dd class="picks-shadow" { (picks.shadow) " · " (pnl_span(picks.shadow_pnl)) } }
+                    div { dt { "Active's picks" } dd class="picks-active" { (picks.active) " · " (pnl_span(picks.active_pnl)) } }
                 }
                 @if !rules {
                     div { dt { "Mean |Δ score|" } dd { (number(s.mean_score_difference, 2)) } }
@@ -115,6 +122,12 @@ fn shadow(s: &ShadowView, identity: &Identity) -> Markup {
                 div { dt { "Last error" } dd class="last-error" { (p.last_error.as_deref().unwrap_or("none")) } }
             }
             p class="help" { "Agreement: " (s.agreement_means) "." }
+            @if let Some(picks) = &s.picks {
+                p class="help" {
+                    "Picks: the markets only one of the two would have entered, each bought on paper for "
+                    (picks.stake) " pUSD (half a side, at the asks of the scan), held, and valued at the best bids of the latest scan that listed it; before fees."
+                }
+            }
             @if !s.differences.is_empty() {
                 div class="table-wrap" {
                     table class="shadow-diffs" {
@@ -179,6 +192,13 @@ mod tests {
             "<form method=\"post\" action=\"/plugins/shadows/liquidation-rules/promote\">",
             "<form method=\"post\" action=\"/plugins/shadows/liquidation-rules/retire\">",
             "<form id=\"shadow-upload\" class=\"lab-upload\" data-upload=\"/api/plugins/shadows/\"",
+            // The scorer shadow: what its picks and the active's would have made.
+            "<article class=\"shadow\" data-kind=\"scorer\" data-name=\"picky\"",
+            "P&amp;L of its picks vs the active",
+            "<dd class=\"picks-shadow\">3 · ",
+            "<dd class=\"picks-active\">2 · ",
+            "bought on paper for 100 pUSD",
+            "10 of 12 scans",
         ] {
             assert!(body.contains(needle), "missing {needle}");
         }

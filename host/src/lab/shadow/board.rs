@@ -1,6 +1,7 @@
 //! The comparison of a shadow with the active plugin: how often they agree, what the shadow
 //! would have done differently, and for rules the hypothetical P&L of following it.
 
+use super::picks::{Picker, Picks};
 use crate::engine::Exit;
 use crate::plugins::abi;
 use crate::store::Leg;
@@ -63,6 +64,9 @@ pub struct ScorerShadow {
     pub last_correlation: Option<f64>,
     /// The latest scans whose entries differed, newest last.
     pub recent: VecDeque<EntryDiff>,
+    /// The markets only one of them would have entered, bought on paper and followed.
+    #[serde(default)]
+    pub picks: Picks,
 }
 
 impl ScorerShadow {
@@ -218,6 +222,8 @@ pub(super) fn would_enter(
 pub(super) struct ScanCompared<'a> {
     pub at_ms: i64,
     pub ids: &'a [String],
+    /// What the scorers were given, a row per id (the quotes the picks are bought and marked at).
+    pub batch: &'a abi::MarketBatch,
     pub active: &'a [f32],
     pub shadow: &'a [f32],
     pub threshold: f32,
@@ -242,6 +248,7 @@ impl ScorerShadow {
         self.last_correlation = crate::lab::spearman(&x, &y);
         let mine = would_enter(scan.ids, scan.shadow, scan.threshold, scan.free_slots, scan.held);
         let theirs = would_enter(scan.ids, scan.active, scan.threshold, scan.free_slots, scan.held);
+        self.follow_picks(scan, &mine, &theirs);
         if mine == theirs {
             self.same_entries += 1;
         } else {
@@ -255,6 +262,30 @@ impl ScorerShadow {
             );
         }
         mine
+    }
+
+    /// Marks the followed picks at this scan's bids, then buys the new ones at its asks.
+    fn follow_picks(&mut self, scan: &ScanCompared<'_>, mine: &[String], theirs: &[String]) {
+        let b = scan.batch;
+        // A missing quote crosses as 0.
+        let quote = |column: &[i64], i: usize| column.get(i).copied().filter(|q| *q > 0).map(decimal);
+        let bids = |i: usize| [quote(&b.yes_bid, i), quote(&b.no_bid, i)];
+        for (i, id) in scan.ids.iter().enumerate() {
+            if self.picks.follows(id) {
+                self.picks.mark(id, scan.at_ms, bids(i));
+            }
+        }
+        let only = |these: &[String], those: &[String], by: Picker| {
+            these.iter().filter(|m| !those.contains(m)).map(move |m| (m.clone(), by)).collect::<Vec<_>>()
+        };
+        for (market, by) in
+            only(mine, theirs, Picker::Shadow).into_iter().chain(only(theirs, mine, Picker::Active))
+        {
+            if let Some(i) = scan.ids.iter().position(|id| *id == market) {
+                let asks = [quote(&b.yes_ask, i), quote(&b.no_ask, i)];
+                self.picks.pick(&market, by, scan.at_ms, asks, bids(i));
+            }
+        }
     }
 }
 
@@ -447,9 +478,19 @@ mod tests {
     fn the_shadow_scorer_is_compared_on_scores_and_on_entries() {
         let ids: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| (*s).to_owned()).collect();
         let mut s = ScorerShadow::default();
+        let quotes = |yes: [i64; 2], no: [i64; 2]| abi::MarketFeatures {
+            yes_bid: Some(yes[0]),
+            yes_ask: Some(yes[1]),
+            no_bid: Some(no[0]),
+            no_ask: Some(no[1]),
+            ..abi::MarketFeatures::default()
+        };
+        let even = quotes([490_000, 500_000], [490_000, 500_000]);
+        let batch = abi::MarketBatch::from_rows(&[even; 4]);
         let entered = s.compare(&ScanCompared {
             at_ms: 5,
             ids: &ids,
+            batch: &batch,
             active: &[9.0, 7.0, 3.0, 6.5],
             shadow: &[2.0, 7.5, 8.0, 6.0],
             threshold: 6.0,
@@ -463,5 +504,29 @@ mod tests {
         assert_eq!((s.markets, s.same_side), (4, 2));
         assert_eq!(s.mean_abs_diff(), Some((7.0 + 0.5 + 5.0 + 0.5) / 4.0));
         assert_eq!(s.agreement(), Some(0.5));
+
+        // The picks only one would have made are bought on paper (100 shares a side at 0.50) and
+        // marked at the next scan's bids: the shadow's d rose, the active's a fell.
+        assert_eq!(s.picks.pairs.keys().collect::<Vec<_>>(), ["a", "d"]);
+        let later = abi::MarketBatch::from_rows(&[
+            quotes([300_000, 310_000], [600_000, 610_000]),
+            even,
+            even,
+            quotes([700_000, 710_000], [320_000, 330_000]),
+        ]);
+        s.compare(&ScanCompared {
+            at_ms: 6,
+            ids: &ids,
+            batch: &later,
+            active: &[1.0; 4],
+            shadow: &[1.0; 4],
+            threshold: 6.0,
+            free_slots: 2,
+            held: &[],
+        });
+        // d: 100 × 0.70 + 100 × 0.32 − 100; a: 100 × 0.30 + 100 × 0.60 − 100.
+        assert_eq!(s.picks.total(Picker::Shadow).pnl, dec!(2));
+        assert_eq!(s.picks.total(Picker::Active).pnl, dec!(-10));
+        assert_eq!(s.picks.difference(), dec!(12));
     }
 }

@@ -3,10 +3,12 @@
 //! the tick-to-order path; the answers are compared, recorded, and never acted on.
 
 mod board;
+mod picks;
 
 pub use board::{
     EntryDiff, RulesDiff, RulesShadow, ScorerShadow, ShadowIdentity, ShadowReport, SideTrack, Sold, Track,
 };
+pub use picks::{PaperPair, PickTotal, Picker, Picks, STAKE};
 
 use crate::engine::{Decision, Exit, Observer, RulesCall, Scored, ScoringCall, Seen, exit_of};
 use crate::plugins::{PluginKind, Plugins, abi};
@@ -273,6 +275,7 @@ impl Worker {
                 let would_enter = s.compare(&ScanCompared {
                     at_ms,
                     ids: &ids,
+                    batch: &batch,
                     active: &active.scores,
                     shadow: &scored.scores,
                     threshold,
