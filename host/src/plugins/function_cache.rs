@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::CacheStore;
 
-/// Bytes of compiled functions kept. A Python component's functions take about a tenth of this
-/// (measured in `docs/benchmarks.md`); the plugins of all four kinds fit with room for a rebuild.
+/// Bytes of compiled functions kept, at most (what a Python component's functions take has not
+/// been measured yet; the Rust plugins' take little).
 pub(crate) const BUDGET_BYTES: usize = 512 << 20;
 
 /// Two generations, so the least recently used half goes first without bookkeeping per entry:

@@ -248,24 +248,25 @@ impl ScorerShadow {
         self.last_correlation = crate::lab::spearman(&x, &y);
         let mine = would_enter(scan.ids, scan.shadow, scan.threshold, scan.free_slots, scan.held);
         let theirs = would_enter(scan.ids, scan.active, scan.threshold, scan.free_slots, scan.held);
-        self.follow_picks(scan, &mine, &theirs);
+        let only = |these: &[String], those: &[String]| -> Vec<String> {
+            these.iter().filter(|m| !those.contains(m)).cloned().collect()
+        };
+        let diff = EntryDiff {
+            at_ms: scan.at_ms,
+            shadow_only: only(&mine, &theirs),
+            active_only: only(&theirs, &mine),
+        };
+        self.follow_picks(scan, &diff);
         if mine == theirs {
             self.same_entries += 1;
         } else {
-            push_recent(
-                &mut self.recent,
-                EntryDiff {
-                    at_ms: scan.at_ms,
-                    shadow_only: mine.iter().filter(|m| !theirs.contains(m)).cloned().collect(),
-                    active_only: theirs.iter().filter(|m| !mine.contains(m)).cloned().collect(),
-                },
-            );
+            push_recent(&mut self.recent, diff);
         }
         mine
     }
 
     /// Marks the followed picks at this scan's bids, then buys the new ones at its asks.
-    fn follow_picks(&mut self, scan: &ScanCompared<'_>, mine: &[String], theirs: &[String]) {
+    fn follow_picks(&mut self, scan: &ScanCompared<'_>, diff: &EntryDiff) {
         let b = scan.batch;
         // A missing quote crosses as 0.
         let quote = |column: &[i64], i: usize| column.get(i).copied().filter(|q| *q > 0).map(decimal);
@@ -275,15 +276,11 @@ impl ScorerShadow {
                 self.picks.mark(id, scan.at_ms, bids(i));
             }
         }
-        let only = |these: &[String], those: &[String], by: Picker| {
-            these.iter().filter(|m| !those.contains(m)).map(move |m| (m.clone(), by)).collect::<Vec<_>>()
-        };
-        for (market, by) in
-            only(mine, theirs, Picker::Shadow).into_iter().chain(only(theirs, mine, Picker::Active))
-        {
-            if let Some(i) = scan.ids.iter().position(|id| *id == market) {
+        let shadow = diff.shadow_only.iter().map(|m| (m, Picker::Shadow));
+        for (market, by) in shadow.chain(diff.active_only.iter().map(|m| (m, Picker::Active))) {
+            if let Some(i) = scan.ids.iter().position(|id| id == market) {
                 let asks = [quote(&b.yes_ask, i), quote(&b.no_ask, i)];
-                self.picks.pick(&market, by, scan.at_ms, asks, bids(i));
+                self.picks.pick(market, by, scan.at_ms, asks, bids(i));
             }
         }
     }
