@@ -51,6 +51,7 @@ impl CompileCache {
             ms = started.elapsed().as_millis(),
             functions_reused = hits - before.0,
             functions_compiled = misses - before.1,
+            functions_kept_bytes = self.functions.bytes(),
             "compiled"
         );
         if let Some(path) = entry
