@@ -1,4 +1,4 @@
-//! Python plugins (issue 19): a scorer and liquidation rules scaffolded with `--lang python`
+//! Python plugins (issue 19): a plugin of each kind scaffolded with `--lang python`
 //! pass their unit tests under plain CPython, build with the pinned componentize-py, load in the
 //! host under the usual sandbox, answer the same known inputs as their Rust twins, and a Python
 //! plugin that loops, eats memory or raises is contained like any other.
@@ -83,6 +83,50 @@ fn positions() -> Vec<abi::PositionView> {
     out
 }
 
+/// Trades of twelve wallets in three markets, of growing size, both sides and outcomes.
+fn trades() -> abi::AnalysisInput {
+    let trades = (0..60u32)
+        .map(|i| abi::Trade {
+            wallet: i % 12,
+            market: i % 3,
+            outcome: if i % 2 == 0 { abi::Outcome::Yes } else { abi::Outcome::No },
+            side: if i % 5 == 0 { abi::TradeSide::Sell } else { abi::TradeSide::Buy },
+            price: 10_000 + i64::from(i) * 16_111,
+            shares: i64::from(i % 12 + 1) * 1_234_567_891,
+            at: i64::from(i) * 1_000,
+        })
+        .collect();
+    abi::AnalysisInput { wallet_count: 12, market_count: 3, trades }
+}
+
+/// Items and markets, some naming a market's category in other letter cases.
+fn news() -> (Vec<abi::NewsItem>, Vec<abi::MarketText>) {
+    let item = |title: &str| abi::NewsItem {
+        title: title.into(),
+        summary: "A summary.".into(),
+        source: "test".into(),
+        published: 0,
+    };
+    let market = |question: &str, category: &str| abi::MarketText {
+        question: question.into(),
+        category: category.into(),
+    };
+    (
+        vec![
+            item("Crypto markets rally as BTC tops 100k"),
+            item("Election: the SENATE race tightens (politics)"),
+            item("Weather: a quiet week"),
+            item("Sports and crypto: a stadium takes bitcoin"),
+        ],
+        vec![
+            market("Will BTC close above 100k?", "crypto"),
+            market("Who wins the Senate?", "Politics"),
+            market("Will it rain?", ""),
+            market("Who wins the final?", "sports"),
+        ],
+    )
+}
+
 #[test]
 fn python_twins_answer_as_the_rust_ones_and_misbehaving_python_is_contained() {
     let work = tempfile::tempdir().expect("work dir");
@@ -121,6 +165,41 @@ fn python_twins_answer_as_the_rust_ones_and_misbehaving_python_is_contained() {
     assert_eq!(a.plugin.name, "py-rules");
     assert!(a.decisions.len() >= 4, "some positions are sold: {:?}", a.decisions);
     assert_eq!(a.decisions, b.decisions, "the same decisions");
+
+    // The whale analyzer: the same whales from the same trades, with its threshold moved too.
+    let py = new_python_plugin(work.path(), "py-whales", PluginKind::WhaleAnalyzer).expect("scaffold");
+    unit_tests_pass(&py);
+    let rust =
+        new_plugin(&work.path().join("rust"), "py-whales", PluginKind::WhaleAnalyzer).expect("scaffold");
+    let (_d6, python_runtime) = loaded("py-whales.wasm", &built(&py));
+    let (_d7, rust_runtime) = loaded("py-whales.wasm", &built(&rust));
+    let input = trades();
+    let a = python_runtime.analyze_whales(0, &input).expect("the Python analyzer answers");
+    let b = rust_runtime.analyze_whales(0, &input).expect("the Rust analyzer answers");
+    assert!(a.whales.len() >= 3 && a.whales.len() < 12, "some wallets are whales: {:?}", a.whales);
+    assert_eq!(a, b, "the same analysis");
+    for r in [&python_runtime, &rust_runtime] {
+        r.set_params(PluginKind::WhaleAnalyzer, "py-whales", &[("min-volume".into(), 2_500.5)])
+            .expect("params");
+    }
+    let (a, b) = (
+        python_runtime.analyze_whales(0, &input).expect("python"),
+        rust_runtime.analyze_whales(0, &input).expect("rust"),
+    );
+    assert_eq!(a, b, "the same analysis at another threshold");
+
+    // The news aggregator: the same matches, relevance for relevance.
+    let py = new_python_plugin(work.path(), "py-news", PluginKind::NewsAggregator).expect("scaffold");
+    unit_tests_pass(&py);
+    let rust =
+        new_plugin(&work.path().join("rust"), "py-news", PluginKind::NewsAggregator).expect("scaffold");
+    let (_d8, python_runtime) = loaded("py-news.wasm", &built(&py));
+    let (_d9, rust_runtime) = loaded("py-news.wasm", &built(&rust));
+    let (items, markets) = news();
+    let a = python_runtime.match_news(0, &items, &markets).expect("the Python aggregator answers");
+    let b = rust_runtime.match_news(0, &items, &markets).expect("the Rust aggregator answers");
+    assert!(a.len() >= 4, "some items match: {a:?}");
+    assert_eq!(a, b, "the same matches");
 
     // A Python scorer that loops, eats memory or raises, by its `mode` parameter.
     let bad = new_python_plugin(work.path(), "py-faults", PluginKind::Scorer).expect("scaffold");

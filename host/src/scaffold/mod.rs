@@ -36,10 +36,6 @@ pub enum ScaffoldError {
     Exists(PathBuf),
     #[error("cannot write {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error(
-        "no Python template for {0} plugins yet: scorers and liquidation rules have one (use Rust for this kind)"
-    )]
-    NoPython(PluginKind),
 }
 
 const SDK_FILES: [(&str, &str); 7] = [
@@ -98,10 +94,10 @@ fn write_all(root: &Path, files: Vec<(String, String)>) -> Result<(), ScaffoldEr
 /// returns its directory.
 ///
 /// # Errors
-/// A bad name, an existing directory, a kind without a Python template, or a write failure.
+/// A bad name, an existing directory, or a write failure.
 pub fn new_python_plugin(parent: &Path, name: &str, kind: PluginKind) -> Result<PathBuf, ScaffoldError> {
     let root = new_root(parent, name)?;
-    let files = python::files(name, kind)?;
+    let files = python::files(name, kind);
     write_all(&root, files)?;
     Ok(root)
 }
@@ -208,7 +204,7 @@ mod tests {
     }
 
     #[test]
-    fn python_projects_name_their_world_and_refuse_kinds_without_a_template() {
+    fn python_projects_name_their_world_for_every_kind() {
         let dir = tempfile::tempdir().unwrap();
         let root = new_python_plugin(dir.path(), "py-rules", PluginKind::LiquidationRules).unwrap();
         let logic = std::fs::read_to_string(root.join("plugin.py")).unwrap();
@@ -223,11 +219,15 @@ mod tests {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         assert_eq!(args[..6], ["-d", "wit", "-w", "liquidation-rules", "componentize", "app"]);
-        assert!(matches!(
-            new_python_plugin(dir.path(), "py-news", PluginKind::NewsAggregator),
-            Err(ScaffoldError::NoPython(PluginKind::NewsAggregator))
-        ));
-        assert!(!dir.path().join("py-news").exists(), "nothing written for a refused kind");
+        // Every kind has a template, each building its own world.
+        for kind in PluginKind::ALL {
+            let name = format!("py-{}", kind.as_str());
+            let root = new_python_plugin(dir.path(), &name, kind).unwrap();
+            let project = std::fs::read_to_string(root.join(python::PROJECT_FILE)).unwrap();
+            assert!(project.contains(&format!("world = \"{}\"", kind.as_str())), "{project}");
+            let logic = std::fs::read_to_string(root.join("plugin.py")).unwrap();
+            assert!(logic.contains(&format!("Info(\"{name}\"")), "{logic}");
+        }
     }
 
     #[test]

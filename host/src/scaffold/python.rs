@@ -15,19 +15,28 @@ pub const PROJECT_FILE: &str = "equilibrage-plugin.toml";
 
 const HELPER: &str = include_str!("../../../plugins/template/python/equilibrage_plugin.py");
 
-fn sources(kind: PluginKind) -> Option<(&'static str, &'static str, &'static str)> {
+fn sources(kind: PluginKind) -> (&'static str, &'static str, &'static str) {
     match kind {
-        PluginKind::Scorer => Some((
+        PluginKind::Scorer => (
             include_str!("../../../plugins/template/python/kinds/scorer.py"),
             include_str!("../../../plugins/template/python/app/scorer.py"),
             include_str!("../../../plugins/template/python/tests/scorer.py"),
-        )),
-        PluginKind::LiquidationRules => Some((
+        ),
+        PluginKind::WhaleAnalyzer => (
+            include_str!("../../../plugins/template/python/kinds/whale-analyzer.py"),
+            include_str!("../../../plugins/template/python/app/whale-analyzer.py"),
+            include_str!("../../../plugins/template/python/tests/whale-analyzer.py"),
+        ),
+        PluginKind::NewsAggregator => (
+            include_str!("../../../plugins/template/python/kinds/news-aggregator.py"),
+            include_str!("../../../plugins/template/python/app/news-aggregator.py"),
+            include_str!("../../../plugins/template/python/tests/news-aggregator.py"),
+        ),
+        PluginKind::LiquidationRules => (
             include_str!("../../../plugins/template/python/kinds/liquidation-rules.py"),
             include_str!("../../../plugins/template/python/app/liquidation-rules.py"),
             include_str!("../../../plugins/template/python/tests/liquidation-rules.py"),
-        )),
-        PluginKind::WhaleAnalyzer | PluginKind::NewsAggregator => None,
+        ),
     }
 }
 
@@ -53,13 +62,10 @@ pub fn build_args(dir: &Path, out: &Path) -> Result<Vec<OsString>, ScaffoldError
 }
 
 /// The files of a Python project for `name` of `kind`.
-///
-/// # Errors
-/// A kind without a Python template (whale analyzers and news aggregators, for now).
-pub(super) fn files(name: &str, kind: PluginKind) -> Result<Vec<(String, String)>, ScaffoldError> {
-    let (logic, app, tests) = sources(kind).ok_or(ScaffoldError::NoPython(kind))?;
+pub(super) fn files(name: &str, kind: PluginKind) -> Vec<(String, String)> {
+    let (logic, app, tests) = sources(kind);
     let world = kind.as_str();
-    Ok(vec![
+    vec![
         ("wit/plugin.wit".into(), WIT.into()),
         ("equilibrage_plugin.py".into(), HELPER.into()),
         ("plugin.py".into(), logic.replace("template-plugin", name)),
@@ -73,7 +79,7 @@ pub(super) fn files(name: &str, kind: PluginKind) -> Result<Vec<(String, String)
         ),
         (".gitignore".into(), "/build\n__pycache__/\n".into()),
         ("README.md".into(), readme(name, kind)),
-    ])
+    ]
 }
 
 fn readme(name: &str, kind: PluginKind) -> String {

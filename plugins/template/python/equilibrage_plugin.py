@@ -204,3 +204,113 @@ def evaluate_all(info: Info, values: Sequence[float], now: int, positions: Seque
             action, reason = decided
             out.append((i, action, reason))
     return out
+
+
+# --- Whale analyzers -----------------------------------------------------------------------
+
+BUY = "buy"
+SELL = "sell"
+
+
+def notional(price: int, shares: int) -> int:
+    """pUSD micro-units of `shares` at `price` (both micro-units), truncated toward zero as the
+    Rust SDK's integer arithmetic does."""
+    product = price * shares
+    whole = abs(product) // MICROS
+    return whole if product >= 0 else -whole
+
+
+@dataclass
+class Trade:
+    """One trade. `wallet` and `market` index the call's wallet and market tables."""
+
+    wallet: int
+    market: int
+    outcome: str  # YES or NO
+    side: str  # BUY or SELL
+    price: int
+    shares: int
+    at: int
+
+
+@dataclass
+class AnalysisInput:
+    wallet_count: int
+    market_count: int
+    trades: List[Trade] = field(default_factory=list)
+
+
+@dataclass
+class WalletProfile:
+    """A wallet the plugin considers a whale: pUSD traded, trades, net pUSD into YES, weight 0..1."""
+
+    wallet: int
+    volume: int
+    trades: int
+    net_yes_flow: int = 0
+    weight: float = 1.0
+
+
+@dataclass
+class MarketSignal:
+    """Whale activity in one market: strength 0..1, net pUSD into YES, whales, concentration 0..1."""
+
+    market: int
+    activity: float
+    net_yes_flow: int = 0
+    whale_count: int = 0
+    concentration: float = 0.0
+
+
+@dataclass
+class Analysis:
+    whales: List[WalletProfile] = field(default_factory=list)
+    markets: List[MarketSignal] = field(default_factory=list)
+
+
+def check_analysis(analysis: Analysis, input: AnalysisInput) -> Analysis:
+    """Raises `ValueError` for an index outside the call's tables (the host would refuse it)."""
+    for w in analysis.whales:
+        if not 0 <= w.wallet < input.wallet_count:
+            raise ValueError(f"wallet {w.wallet} outside 0..{input.wallet_count}")
+    for m in analysis.markets:
+        if not 0 <= m.market < input.market_count:
+            raise ValueError(f"market {m.market} outside 0..{input.market_count}")
+    return analysis
+
+
+# --- News aggregators ----------------------------------------------------------------------
+
+
+@dataclass
+class NewsItem:
+    title: str
+    summary: str = ""
+    source: str = ""
+    published: int = 0
+
+
+@dataclass
+class MarketText:
+    question: str
+    category: str = ""
+
+
+@dataclass
+class NewsMatch:
+    """Item `item` is relevant (0..1) to market `market`; sentiment -1 (bad for YES) ..= 1."""
+
+    item: int
+    market: int
+    relevance: float
+    sentiment: float = 0.0
+
+
+def check_matches(matches: Sequence[NewsMatch], items: Sequence[NewsItem], markets: Sequence[MarketText]) -> List[NewsMatch]:
+    """Raises `ValueError` for an index outside the call's lists (the host would refuse it)."""
+    for m in matches:
+        if not 0 <= m.item < len(items):
+            raise ValueError(f"item {m.item} outside 0..{len(items)}")
+        if not 0 <= m.market < len(markets):
+            raise ValueError(f"market {m.market} outside 0..{len(markets)}")
+    return list(matches)
