@@ -1,6 +1,7 @@
-//! Shadow plugins (issue 19): a shadow scorer and shadow rules on the simulator get the active
-//! plugins' inputs, are compared and recorded, and never trade; they survive a restart; a
-//! promotion under continuous calls fails none of them; retiring and refusing work on disk.
+//! Shadow plugins (issue 19): a shadow of each kind on the simulator gets the active plugins'
+//! inputs, is compared and recorded, and never trades (a whale or news shadow is judged through
+//! the active scorer given its signals); they survive a restart; a promotion under continuous
+//! calls fails none of them; retiring and refusing work on disk.
 
 mod support;
 
@@ -32,6 +33,9 @@ fn put_shadows(data: &Path) {
     std::fs::create_dir_all(&shadow).expect("shadow dir");
     std::fs::write(shadow.join("veto.wasm"), artifacts::VETO_SCORER.bytes).expect("veto scorer");
     std::fs::write(shadow.join("eager.wasm"), artifacts::EAGER_RULES.bytes).expect("eager rules");
+    // In their default mode these two find no whale and match no news.
+    std::fs::write(shadow.join("quiet-whales.wasm"), artifacts::GREEDY_WHALES.bytes).expect("whales");
+    std::fs::write(shadow.join("quiet-news.wasm"), artifacts::GREEDY_NEWS.bytes).expect("news");
 }
 
 async fn shadows(bot: &Bot) -> Vec<Value> {
@@ -79,17 +83,39 @@ async fn shadows_on_the_simulator_are_compared_recorded_never_obeyed_and_survive
                     d["active"] == "hold" && d["shadow"].as_str().is_some_and(|s| s.starts_with("Liquidate"))
                 })
             });
-            if scorer["compared"].as_u64() >= Some(2) && rules["compared"].as_u64() >= Some(1) && disagreed {
-                Ok((scorer, rules))
+            let whales = of_kind(&list, "whale-analyzer").ok_or("no whale shadow")?.clone();
+            let news = of_kind(&list, "news-aggregator").ok_or("no news shadow")?.clone();
+            let signals_seen = [&whales, &news].iter().all(|s| {
+                s["compared"].as_u64() >= Some(1)
+                    && s["scans"].as_u64() >= Some(1)
+                    && s["agreement"].as_f64().is_some_and(|a| a < 1.0)
+            });
+            if scorer["compared"].as_u64() >= Some(2)
+                && rules["compared"].as_u64() >= Some(1)
+                && disagreed
+                && signals_seen
+            {
+                Ok((scorer, rules, whales, news))
             } else {
                 Err(format!(
-                    "scorer compared {}, rules compared {}, disagreed {disagreed}",
-                    scorer["compared"], rules["compared"]
+                    "scorer compared {}, rules compared {}, disagreed {disagreed}, whales {} news {}",
+                    scorer["compared"], rules["compared"], whales, news
                 ))
             }
         })
         .await;
-    let (scorer, rules) = seen;
+    let (scorer, rules, whales, news) = seen;
+    // The whale and news shadows that see nothing: compared with the default plugins, which
+    // do, and judged through the default scorer given their (empty) signals.
+    for (s, active) in [(&whales, "default-whales@"), (&news, "default-news@")] {
+        assert!(s["against"].as_str().is_some_and(|a| a.starts_with(active)), "{s}");
+        assert_eq!(
+            s["plugin"]["name"],
+            if active.contains("whales") { "greedy-whales" } else { "greedy-news" }
+        );
+        assert!(s["pnl_difference"].is_string(), "a decimal, exact: {s}");
+        assert!(s["mean_score_difference"].as_f64().is_some_and(|d| d >= 0.0), "{s}");
+    }
     assert_eq!(scorer["plugin"]["name"], "veto-scorer");
     assert_eq!(scorer["against"], "default-scorer@0.2.0");
     assert_eq!(rules["plugin"]["name"], "eager-rules");
@@ -125,6 +151,8 @@ async fn shadows_on_the_simulator_are_compared_recorded_never_obeyed_and_survive
         .collect();
     assert!(active.contains(&"default-scorer") && active.contains(&"equilibrage"), "{active:?}");
     assert!(!active.contains(&"veto-scorer") && !active.contains(&"eager-rules"), "{active:?}");
+    assert!(active.contains(&"default-whales") && active.contains(&"default-news"), "{active:?}");
+    assert!(!active.contains(&"greedy-whales") && !active.contains(&"greedy-news"), "{active:?}");
 
     // The comparison is saved within seconds; the recording flushes every second.
     let state = bot.data.path().join("data/lab/shadows.json");
@@ -147,6 +175,16 @@ async fn shadows_on_the_simulator_are_compared_recorded_never_obeyed_and_survive
         .filter(|(_, d)| matches!(d, Decision::ShadowScored { scorer, .. } if scorer == "veto-scorer@0.1.0"))
         .count();
     assert!(shadow_scans >= 1, "the shadow scorer's answers are recorded");
+    for (kind, by) in [("whale-analyzer", "greedy-whales@0.1.0"), ("news-aggregator", "greedy-news@0.1.0")] {
+        let signals = decisions
+            .iter()
+            .filter(|(_, d)| {
+                matches!(d, Decision::ShadowSignals { by: b, plugin_kind, markets, .. }
+                    if b == by && plugin_kind == kind && markets.is_empty())
+            })
+            .count();
+        assert!(signals >= 1, "the {kind} shadow's (empty) signals are recorded");
+    }
     let mut first_active_exit: BTreeMap<u64, i64> = BTreeMap::new();
     let mut first_shadow_exit: BTreeMap<u64, i64> = BTreeMap::new();
     for (at, d) in &decisions {

@@ -29,6 +29,12 @@ pub enum Seen<'a> {
     /// What the liquidation rules were given and decided, told only while shadow rules are
     /// loaded.
     Rules(&'a RulesCall<'a>),
+    /// What the whale analyzer was given and answered, told only while a shadow analyzer is
+    /// loaded.
+    WhaleAnalysis(&'a WhaleCall<'a>),
+    /// What the news aggregator was given and answered, told only while a shadow aggregator is
+    /// loaded.
+    NewsMatching(&'a NewsCall<'a>),
 }
 
 /// A scan's call of the scorer, with what the engine would do with its answer.
@@ -56,6 +62,90 @@ pub struct RulesCall<'a> {
     /// What was decided (index into `views`), and by whom (a plugin's name or "built-in").
     pub decisions: &'a [(usize, super::Exit, String)],
     pub by: &'a str,
+}
+
+/// A scan's call of the whale analyzer. `answer` is `None` when the active analyzer failed:
+/// the shadow is asked all the same.
+#[derive(Debug, Clone, Copy)]
+pub struct WhaleCall<'a> {
+    pub now_ms: i64,
+    pub input: &'a abi::AnalysisInput,
+    /// The market (condition id) of each market index of `input`.
+    pub market_ids: &'a [&'a str],
+    pub answer: Option<&'a abi::Analysis>,
+}
+
+/// A scan's call of the news aggregator; `answer` as for [`WhaleCall`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewsCall<'a> {
+    pub now_ms: i64,
+    pub items: &'a [abi::NewsItem],
+    pub markets: &'a [abi::MarketText],
+    /// The market (condition id) of each entry of `markets`.
+    pub market_ids: &'a [&'a str],
+    pub answer: Option<&'a [abi::NewsMatch]>,
+}
+
+/// The scorer's signal columns of one market, as a whale analyzer and a news aggregator set
+/// them for a scan (see the WIT's `market-batch`). Markets without a signal have all zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SignalColumns {
+    pub whale_activity: f32,
+    /// Net pUSD whales put into YES, micro-units.
+    pub whale_net_flow: i64,
+    pub whale_count: u32,
+    pub whale_concentration: f32,
+    pub news_relevance: f32,
+    pub news_count: u32,
+    /// Relevance-weighted mean sentiment of the matched items (-1..1); 0 when none.
+    pub news_sentiment: f32,
+    /// Σ relevance of the matched items, the weight behind `news_sentiment`.
+    #[serde(skip)]
+    news_weight: f32,
+}
+
+impl SignalColumns {
+    /// The whale columns of every market an analysis names (`market_ids` by its market index).
+    pub fn add_whales(
+        out: &mut std::collections::HashMap<String, Self>,
+        analysis: &abi::Analysis,
+        market_ids: &[&str],
+    ) {
+        for s in &analysis.markets {
+            if let Some(id) = usize::try_from(s.market).ok().and_then(|i| market_ids.get(i)) {
+                let entry = out.entry((*id).to_owned()).or_default();
+                entry.whale_activity = s.activity;
+                entry.whale_net_flow = s.net_yes_flow;
+                entry.whale_count = s.whale_count;
+                entry.whale_concentration = s.concentration;
+            }
+        }
+    }
+
+    /// Adds one news match to the market's news columns: the highest relevance, one more item,
+    /// and a running relevance-weighted mean of the sentiment (items that matter more lean it
+    /// more).
+    pub fn add_news(&mut self, m: &abi::NewsMatch) {
+        self.news_relevance = self.news_relevance.max(m.relevance);
+        self.news_count += 1;
+        self.news_weight += m.relevance;
+        if self.news_weight > 0.0 {
+            self.news_sentiment += (m.sentiment - self.news_sentiment) * m.relevance / self.news_weight;
+        }
+    }
+
+    /// The news columns of every market the matches name (`market_ids` by market index).
+    pub fn add_all_news(
+        out: &mut std::collections::HashMap<String, Self>,
+        matches: &[abi::NewsMatch],
+        market_ids: &[&str],
+    ) {
+        for m in matches {
+            if let Some(id) = usize::try_from(m.market).ok().and_then(|i| market_ids.get(i)) {
+                out.entry((*id).to_owned()).or_default().add_news(m);
+            }
+        }
+    }
 }
 
 /// Listens to the engine (see the module doc).
@@ -129,6 +219,15 @@ pub enum Decision {
         scorer: String,
         factors: Vec<String>,
         candidates: Vec<Scored>,
+        would_enter: Vec<String>,
+    },
+    /// A shadow whale analyzer's or news aggregator's answer to a scan's input (never acted
+    /// on): the signal columns it would have given the scorer, per market it names, and the
+    /// markets the active scorer would then have entered (empty when the scan scored nothing).
+    ShadowSignals {
+        by: String,
+        plugin_kind: String,
+        markets: Vec<(String, SignalColumns)>,
         would_enter: Vec<String>,
     },
     /// A shadow rules plugin's decision (never acted on), with the best bid of each side then.

@@ -3,9 +3,10 @@
 //! dashboard. A failing signal plugin leaves its signals neutral; the scan goes on.
 
 use super::Inner;
+use super::observer::{NewsCall, Seen, SignalColumns};
 use crate::exchange::Market;
 use crate::exchange::sim::{NewsItem, WhaleTrade};
-use crate::plugins::abi;
+use crate::plugins::{PluginKind, abi};
 use crate::store::{NewsMarketMatch, NewsRecord};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -32,21 +33,6 @@ const DAY_MS: i64 = 86_400_000;
 /// Bounds on what is kept in memory.
 const MAX_TRADES: usize = 100_000;
 const MAX_NEWS: usize = 1_000;
-
-/// Per-market signals for the scorer.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct MarketSignals {
-    pub whale_activity: f32,
-    pub whale_net_flow: i64,
-    pub whale_count: u32,
-    pub whale_concentration: f32,
-    pub news_relevance: f32,
-    pub news_count: u32,
-    /// Relevance-weighted mean sentiment of the matched items (-1..1); 0 when none.
-    pub news_sentiment: f32,
-    /// Σ relevance of the matched items, the weight behind `news_sentiment`.
-    news_weight: f32,
-}
 
 impl Recent {
     fn forget_before(&mut self, cutoff: i64) {
@@ -113,7 +99,7 @@ impl Inner {
 
     /// Signals for `markets` (condition id, question, category) from the last day's whale
     /// trades and news, through the plugins; whales and news are stored on the way.
-    pub(super) async fn signals(&self, markets: &[&Market], now: i64) -> HashMap<String, MarketSignals> {
+    pub(super) async fn signals(&self, markets: &[&Market], now: i64) -> HashMap<String, SignalColumns> {
         let (trades, news) = {
             let mut recent = self.recent();
             recent.forget_before(now - DAY_MS);
@@ -122,7 +108,7 @@ impl Inner {
                 recent.news.iter().cloned().collect::<Vec<_>>(),
             )
         };
-        let mut out: HashMap<String, MarketSignals> = HashMap::new();
+        let mut out: HashMap<String, SignalColumns> = HashMap::new();
         if !trades.is_empty() {
             self.whale_signals(&trades, now, &mut out).await;
         }
@@ -137,7 +123,7 @@ impl Inner {
         news: &[NewsItem],
         markets: &[&Market],
         now: i64,
-        out: &mut HashMap<String, MarketSignals>,
+        out: &mut HashMap<String, SignalColumns>,
     ) {
         let items: Vec<abi::NewsItem> = news
             .iter()
@@ -153,11 +139,28 @@ impl Inner {
             .map(|m| abi::MarketText { question: m.question.clone(), category: m.category.clone() })
             .collect();
         let plugins = self.plugins.clone();
-        let answer = super::plugin_io::plugin_call(move || plugins.match_news(now, &items, &texts)).await;
-        let found = match answer {
-            Ok(Ok(m)) => m,
-            Ok(Err(e)) => return self.error("signals", format!("news matching skipped: {e}")),
+        let answer = super::plugin_io::plugin_call(move || {
+            let answer = plugins.match_news(now, &items, &texts);
+            (answer, items, texts)
+        })
+        .await;
+        let (answer, items, texts) = match answer {
+            Ok(done) => done,
             Err(e) => return self.error("signals", format!("news matching aborted: {e}")),
+        };
+        if self.plugins.has_shadow(PluginKind::NewsAggregator) {
+            let ids: Vec<&str> = markets.iter().map(|m| m.id.as_str()).collect();
+            self.saw(Seen::NewsMatching(&NewsCall {
+                now_ms: now,
+                items: &items,
+                markets: &texts,
+                market_ids: &ids,
+                answer: answer.as_ref().ok().map(Vec::as_slice),
+            }));
+        }
+        let found = match answer {
+            Ok(m) => m,
+            Err(e) => return self.error("signals", format!("news matching skipped: {e}")),
         };
         let mut matched: HashMap<usize, Vec<NewsMarketMatch>> = HashMap::new();
         for m in &found {
@@ -165,15 +168,7 @@ impl Inner {
                 continue;
             };
             let Some(id) = markets.get(market).map(|m| &m.id) else { continue };
-            let entry = out.entry(id.clone()).or_default();
-            entry.news_relevance = entry.news_relevance.max(m.relevance);
-            entry.news_count += 1;
-            // A running relevance-weighted mean: items that matter more lean the sentiment more.
-            entry.news_weight += m.relevance;
-            if entry.news_weight > 0.0 {
-                entry.news_sentiment +=
-                    (m.sentiment - entry.news_sentiment) * m.relevance / entry.news_weight;
-            }
+            out.entry(id.clone()).or_default().add_news(m);
             let why = matched.entry(item).or_default();
             match why.iter_mut().find(|w| w.market == *id) {
                 Some(w) if w.relevance >= m.relevance => {}

@@ -4,11 +4,11 @@
 //! signals feed the scorer.
 
 use super::Inner;
-use super::signals::MarketSignals;
+use super::observer::{Seen, SignalColumns, WhaleCall};
 use crate::exchange::Side;
 use crate::exchange::sim::WhaleTrade;
 use crate::feeds::whales::{MarketMakerRule, table};
-use crate::plugins::abi;
+use crate::plugins::{PluginKind, abi};
 use crate::store::WhaleProfile;
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
@@ -160,7 +160,7 @@ impl Inner {
         &self,
         trades: &[WhaleTrade],
         now: i64,
-        out: &mut HashMap<String, MarketSignals>,
+        out: &mut HashMap<String, SignalColumns>,
     ) {
         let makers = self.record_whales(trades).await;
         let mut wallets: Vec<&str> = Vec::new();
@@ -195,11 +195,26 @@ impl Inner {
         input.wallet_count = u32::try_from(wallets.len()).unwrap_or(u32::MAX);
         input.market_count = u32::try_from(markets.len()).unwrap_or(u32::MAX);
         let plugins = self.plugins.clone();
-        let answer = super::plugin_io::plugin_call(move || plugins.analyze_whales(now, &input)).await;
-        let analysis = match answer {
-            Ok(Ok(a)) => a,
-            Ok(Err(e)) => return self.error("signals", format!("whale analysis skipped: {e}")),
+        let answer = super::plugin_io::plugin_call(move || {
+            let answer = plugins.analyze_whales(now, &input);
+            (answer, input)
+        })
+        .await;
+        let (answer, input) = match answer {
+            Ok(done) => done,
             Err(e) => return self.error("signals", format!("whale analysis aborted: {e}")),
+        };
+        if self.plugins.has_shadow(PluginKind::WhaleAnalyzer) {
+            self.saw(Seen::WhaleAnalysis(&WhaleCall {
+                now_ms: now,
+                input: &input,
+                market_ids: &markets,
+                answer: answer.as_ref().ok(),
+            }));
+        }
+        let analysis = match answer {
+            Ok(a) => a,
+            Err(e) => return self.error("signals", format!("whale analysis skipped: {e}")),
         };
         // The plugin's view of each whale goes with its record, for the dashboard.
         let profiles: Vec<(String, WhaleProfile)> = analysis
@@ -218,14 +233,6 @@ impl Inner {
             })
             .collect();
         self.store_profiles(profiles).await;
-        for s in &analysis.markets {
-            if let Some(id) = usize::try_from(s.market).ok().and_then(|i| markets.get(i)) {
-                let entry = out.entry((*id).to_owned()).or_default();
-                entry.whale_activity = s.activity;
-                entry.whale_net_flow = s.net_yes_flow;
-                entry.whale_count = s.whale_count;
-                entry.whale_concentration = s.concentration;
-            }
-        }
+        SignalColumns::add_whales(out, &analysis, &markets);
     }
 }

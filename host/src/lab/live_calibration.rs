@@ -78,6 +78,7 @@ impl Follow {
                 | Decision::Fill { .. }
                 | Decision::Exit { .. }
                 | Decision::ShadowScored { .. }
+                | Decision::ShadowSignals { .. }
                 | Decision::ShadowExit { .. } => {}
                 Decision::SweepEnded => {}
                 Decision::Scanned { factors, candidates, error: None, .. } => {

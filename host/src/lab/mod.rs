@@ -39,8 +39,8 @@ pub use replay::ReplayVenue;
 pub use results::{Comparison, ResultsStore};
 pub use segment::{Ending, FORMAT_VERSION, SegmentHeader, read_header, read_segment};
 pub use shadow::{
-    EntryDiff, PaperPair, PickTotal, Picker, Picks, RulesDiff, RulesShadow, STAKE, ScorerShadow,
-    ShadowIdentity, ShadowReport, ShadowRunner, SideTrack, Sold, Track,
+    EntryDiff, PaperPair, PickTotal, Picker, Picks, RulesDiff, RulesShadow, SAME_ACTIVITY, STAKE,
+    ScorerShadow, ShadowIdentity, ShadowReport, ShadowRunner, SideTrack, SignalShadow, Sold, Track,
 };
 pub use stats::{Estimate, spearman};
 pub use sweep::{Axis, Objective, Range, Space, Sweep, SweepOutcome, SweepReport, SweepRow};

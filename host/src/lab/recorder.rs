@@ -123,7 +123,7 @@ impl Observer for RecordSink {
             Seen::News(n) => Record::News(n.clone()),
             Seen::Decision(d) => Record::Decision(Box::new(d.clone())),
             // What shadows are given: they record their own answers (`lab::shadow`).
-            Seen::Scoring(_) | Seen::Rules(_) => return,
+            Seen::Scoring(_) | Seen::Rules(_) | Seen::WhaleAnalysis(_) | Seen::NewsMatching(_) => return,
         };
         self.send(Msg::Record(Timed { at_ms, record }));
     }

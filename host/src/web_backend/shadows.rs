@@ -3,7 +3,9 @@
 //! upload and roll back.
 
 use super::{HostBackend, Shared, views};
-use crate::lab::{Picker, RulesShadow, ScorerShadow, ShadowReport, ShadowRunner};
+use crate::lab::{
+    Picker, RulesShadow, SAME_ACTIVITY, ScorerShadow, ShadowReport, ShadowRunner, SignalShadow,
+};
 use crate::plugins::{PluginKind, PluginStatus, PromoteError};
 use equilibrage_web::{BackendError, BackendResult};
 use equilibrage_web::{PeriodView, PicksView, PluginVersionView, ShadowAction, ShadowDiffView, ShadowView};
@@ -77,6 +79,7 @@ fn view(shared: &Shared, p: &PluginStatus, report: &ShadowReport, dropped: u64) 
         picks: None,
         mean_score_difference: None,
         correlation: None,
+        scans: None,
         same_entries: None,
         differences: Vec::new(),
         dropped,
@@ -89,19 +92,7 @@ fn view(shared: &Shared, p: &PluginStatus, report: &ShadowReport, dropped: u64) 
                 v.since_ms = Some(s.id.since_ms);
                 v.compared = s.scans;
                 v.agreement = s.agreement();
-                v.mean_score_difference = s.mean_abs_diff();
-                v.correlation = s.last_correlation;
-                v.same_entries = Some(s.same_entries);
-                v.differences = diffs_of_scorer(shared, s);
-                let (mine, theirs) = (s.picks.total(Picker::Shadow), s.picks.total(Picker::Active));
-                v.pnl_difference = Some(s.picks.difference().normalize());
-                v.picks = Some(PicksView {
-                    stake: crate::lab::STAKE,
-                    shadow: mine.count,
-                    shadow_pnl: mine.pnl.normalize(),
-                    active: theirs.count,
-                    active_pnl: theirs.pnl.normalize(),
-                });
+                entry_effect(shared, &mut v, s);
             }
         }
         PluginKind::LiquidationRules => {
@@ -117,10 +108,50 @@ fn view(shared: &Shared, p: &PluginStatus, report: &ShadowReport, dropped: u64) 
             }
         }
         PluginKind::WhaleAnalyzer | PluginKind::NewsAggregator => {
-            v.agreement_means = "not compared: only scorers and liquidation rules are shadowed".into();
+            let whales = p.info.kind == PluginKind::WhaleAnalyzer;
+            v.agreement_means = if whales {
+                format!(
+                    "markets given the same whale signal (the same whale count, activity within {SAME_ACTIVITY}), of those either gave one"
+                )
+            } else {
+                "item–market matches both made, of those either made".into()
+            };
+            let compared = if whales { report.whales.as_ref() } else { report.news.as_ref() };
+            if let Some(s) = compared.filter(|s| p.active && s.id.sha256 == p.sha256) {
+                signal_view(shared, &mut v, s);
+            }
         }
     }
     v
+}
+
+/// A whale or news shadow's comparison; its P&L, entries and score differences are those of
+/// the active scorer given its signals.
+fn signal_view(shared: &Shared, v: &mut ShadowView, s: &SignalShadow) {
+    v.against = Some(s.id.active.clone());
+    v.since_ms = Some(s.id.since_ms);
+    v.compared = s.calls;
+    v.agreement = s.agreement();
+    entry_effect(shared, v, &s.effect);
+}
+
+/// What a scorer's answers (a shadow's, or the active's given a shadow's signals) would have
+/// changed: score differences, entries, and the picks bought on paper.
+fn entry_effect(shared: &Shared, v: &mut ShadowView, s: &ScorerShadow) {
+    v.mean_score_difference = s.mean_abs_diff();
+    v.correlation = s.last_correlation;
+    v.scans = Some(s.scans);
+    v.same_entries = Some(s.same_entries);
+    v.differences = diffs_of_scorer(shared, s);
+    let (mine, theirs) = (s.picks.total(Picker::Shadow), s.picks.total(Picker::Active));
+    v.pnl_difference = Some(s.picks.difference().normalize());
+    v.picks = Some(PicksView {
+        stake: crate::lab::STAKE,
+        shadow: mine.count,
+        shadow_pnl: mine.pnl.normalize(),
+        active: theirs.count,
+        active_pnl: theirs.pnl.normalize(),
+    });
 }
 
 pub(super) fn list(shared: &Shared) -> Vec<ShadowView> {

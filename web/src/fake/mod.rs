@@ -537,10 +537,16 @@ impl Backend for Fake {
             }),
             mean_score_difference: Some(0.8),
             correlation: Some(0.91),
+            scans: Some(12),
             same_entries: Some(10),
             differences: Vec::new(),
             dropped: 0,
         };
+        let mut whales = scorer.clone();
+        (whales.plugin.kind, whales.plugin.name) = ("whale-analyzer".into(), "quiet-whales".into());
+        whales.against = Some("default-whales@0.2.0".into());
+        (whales.compared, whales.scans, whales.same_entries) = (20, Some(15), Some(14));
+        whales.agreement_means = "markets given the same whale signal".into();
         vec![
             ShadowView {
                 plugin,
@@ -554,6 +560,7 @@ impl Backend for Fake {
                 picks: None,
                 mean_score_difference: None,
                 correlation: None,
+                scans: None,
                 same_entries: None,
                 differences: vec![ShadowDiffView {
                     at_ms: 1_700_000_100_000,
@@ -564,6 +571,7 @@ impl Backend for Fake {
                 dropped: 0,
             },
             scorer,
+            whales,
         ]
     }
 

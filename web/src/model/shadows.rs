@@ -14,7 +14,7 @@ pub struct ShadowView {
     /// The active plugin it was last compared with (`name@version`, or `built-in`).
     pub against: Option<String>,
     /// Since when it is compared (Unix ms), and how many comparisons: scans for a scorer,
-    /// position evaluations for rules.
+    /// position evaluations for rules, calls for a whale analyzer or news aggregator.
     pub since_ms: Option<i64>,
     pub compared: u64,
     /// What "agree" means for its kind, and how often it did (0..1).
@@ -22,14 +22,17 @@ pub struct ShadowView {
     pub agreement: Option<f64>,
     /// What following the shadow would have made more (negative: less) so far. Rules: on the
     /// positions where they decided differently; scorer: the shadow's picks against the
-    /// active's (see `picks`).
+    /// active's (see `picks`); whale analyzer and news aggregator: the picks of the active
+    /// scorer given the shadow's signals against its picks as it scored.
     pub pnl_difference: Option<Decimal>,
     /// Scorer: the markets only one of the two would have entered, bought on paper.
     pub picks: Option<PicksView>,
-    /// Scorer: mean |shadow − active| score, the last scan's rank correlation, and the scans
-    /// after which both would have entered the same markets.
+    /// Scorer (and whale and news shadows, through the active scorer given their signals):
+    /// mean |shadow − active| score, the last scan's rank correlation, the scans compared on
+    /// their entries, and those after which both would have entered the same markets.
     pub mean_score_difference: Option<f64>,
     pub correlation: Option<f64>,
+    pub scans: Option<u64>,
     pub same_entries: Option<u64>,
     /// The latest differences, newest first.
     pub differences: Vec<ShadowDiffView>,

@@ -88,6 +88,8 @@ fn shadow(s: &ShadowView, identity: &Identity) -> Markup {
     let p = &s.plugin;
     let base = format!("/plugins/shadows/{}", path_segment(&p.kind));
     let rules = p.kind == "liquidation-rules";
+    // Whale and news shadows are judged through the active scorer given their signals.
+    let signals = p.kind == "whale-analyzer" || p.kind == "news-aggregator";
     html! {
         article class="shadow" data-kind=(p.kind) data-name=(p.name) {
             h3 {
@@ -98,11 +100,11 @@ fn shadow(s: &ShadowView, identity: &Identity) -> Markup {
             dl class="facts" {
                 div { dt { "Against" } dd { (s.against.as_deref().unwrap_or("not compared yet")) } }
                 div { dt { "Since" } dd { (s.since_ms.map_or_else(|| "—".to_owned(), |t| format!("{} UTC", utc_time(t)))) } }
-                div { dt { (if rules { "Evaluations" } else { "Scans" }) } dd class="compared" { (s.compared) } }
+                div { dt { (if rules { "Evaluations" } else if signals { "Calls compared" } else { "Scans" }) } dd class="compared" { (s.compared) } }
                 div { dt { "Agreement" } dd class="agreement" title=(s.agreement_means) { (percent(s.agreement)) } }
                 @if let Some(pnl) = s.pnl_difference {
                     div {
-                        dt { (if rules { "P&L if followed" } else { "P&L of its picks vs the active's" }) }
+                        dt { (if rules { "P&L if followed" } else if signals { "P&L of the picks its signals make vs the active's" } else { "P&L of its picks vs the active's" }) }
                         dd class="pnl-difference" { (pnl_span(pnl)) }
                     }
                 }
@@ -113,7 +115,7 @@ fn shadow(s: &ShadowView, identity: &Identity) -> Markup {
                 @if !rules {
                     div { dt { "Mean |Δ score|" } dd { (number(s.mean_score_difference, 2)) } }
                     div { dt { "Rank correlation" } dd { (number(s.correlation, 3)) } }
-                    div { dt { "Same entries" } dd { (s.same_entries.map_or_else(|| "—".to_owned(), |n| format!("{n} of {} scans", s.compared))) } }
+                    div { dt { "Same entries" } dd class="same-entries" { (s.same_entries.map_or_else(|| "—".to_owned(), |n| format!("{n} of {} scans", s.scans.unwrap_or(s.compared)))) } }
                 }
                 div { dt { "Calls" } dd { (p.calls) } }
                 div { dt { "Faults" } dd class=[(p.faults > 0).then_some("warn")] { (p.faults) } }
@@ -122,6 +124,13 @@ fn shadow(s: &ShadowView, identity: &Identity) -> Markup {
                 div { dt { "Last error" } dd class="last-error" { (p.last_error.as_deref().unwrap_or("none")) } }
             }
             p class="help" { "Agreement: " (s.agreement_means) "." }
+            @if signals {
+                p class="help" {
+                    "Its signals feed the scorer, so each scan is scored again by the active scorer with the shadow's "
+                    (if p.kind == "whale-analyzer" { "whale" } else { "news" })
+                    " signals in place of the active plugin's; the score differences, entries and picks compare that rescoring with the scan as it was."
+                }
+            }
             @if let Some(picks) = &s.picks {
                 p class="help" {
                     "Picks: the markets only one of the two would have entered, each bought on paper for "
@@ -199,6 +208,12 @@ mod tests {
             "<dd class=\"picks-active\">2 · ",
             "bought on paper for 100 pUSD",
             "10 of 12 scans",
+            // A whale shadow: judged through the active scorer given its signals.
+            "<article class=\"shadow\" data-kind=\"whale-analyzer\" data-name=\"quiet-whales\"",
+            "<dt>Calls compared</dt><dd class=\"compared\">20</dd>",
+            "P&amp;L of the picks its signals make vs the active",
+            "<dd class=\"same-entries\">14 of 15 scans</dd>",
+            "scored again by the active scorer with the shadow's whale signals",
         ] {
             assert!(body.contains(needle), "missing {needle}");
         }

@@ -106,6 +106,7 @@ impl Decisions {
             Decision::Fill { .. } => "fill",
             Decision::ShadowScored { .. } => "shadow_scored",
             Decision::ShadowExit { .. } => "shadow_exit",
+            Decision::ShadowSignals { .. } => "shadow_signals",
         };
         match d {
             Decision::ScanStarted { scan_id } => {
@@ -141,6 +142,17 @@ impl Decisions {
                     ],
                 )
             }
+            Decision::ShadowSignals { by, plugin_kind, markets, would_enter } => self.decision(
+                at_ms,
+                seq,
+                kind,
+                &[
+                    ("decided_by", V::text(by)),
+                    ("action", V::text(plugin_kind)),
+                    ("candidates", V::int(markets.len())),
+                    ("market_id", V::text(would_enter.join(","))),
+                ],
+            ),
             Decision::ShadowExit { position, action, reason, by, .. } => self.decision(
                 at_ms,
                 seq,

@@ -2,6 +2,7 @@
 //! would have done differently, and for rules the hypothetical P&L of following it.
 
 use super::picks::{Picker, Picks};
+use super::signals::SignalShadow;
 use crate::engine::Exit;
 use crate::plugins::abi;
 use crate::store::Leg;
@@ -17,6 +18,10 @@ const RECENT: usize = 20;
 pub struct ShadowReport {
     pub scorer: Option<ScorerShadow>,
     pub rules: Option<RulesShadow>,
+    #[serde(default)]
+    pub whales: Option<SignalShadow>,
+    #[serde(default)]
+    pub news: Option<SignalShadow>,
     /// Calls the shadows did not get because they fell behind (never silently).
     pub dropped: u64,
 }
@@ -187,7 +192,7 @@ impl RulesDiff {
     }
 }
 
-fn ratio(part: u64, whole: u64) -> Option<f64> {
+pub(super) fn ratio(part: u64, whole: u64) -> Option<f64> {
     #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
     (whole > 0).then(|| part as f64 / whole as f64)
 }

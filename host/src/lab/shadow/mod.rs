@@ -1,23 +1,27 @@
-//! Shadow plugins at work: every call the engine makes to its active scorer or liquidation
-//! rules is repeated on the kind's shadow, on a thread of its own, after the active call and off
-//! the tick-to-order path; the answers are compared, recorded, and never acted on.
+//! Shadow plugins at work: every call the engine makes to an active plugin is repeated on the
+//! kind's shadow, on a thread of its own, after the active call and off the tick-to-order path;
+//! the answers are compared, recorded, and never acted on.
 
 mod board;
 mod picks;
+mod signals;
+mod worker;
 
 pub use board::{
     EntryDiff, RulesDiff, RulesShadow, ScorerShadow, ShadowIdentity, ShadowReport, SideTrack, Sold, Track,
 };
 pub use picks::{PaperPair, PickTotal, Picker, Picks, STAKE};
+pub use signals::{SAME_ACTIVITY, SignalShadow};
 
-use crate::engine::{Decision, Exit, Observer, RulesCall, Scored, ScoringCall, Seen, exit_of};
+use crate::engine::{Exit, NewsCall, Observer, RulesCall, ScoringCall, Seen, SignalColumns, WhaleCall};
 use crate::plugins::{PluginKind, Plugins, abi};
-use board::{Evaluation, ScanCompared};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use worker::Worker;
 
 /// Calls waiting for the shadows; beyond this the newest are dropped (and counted).
 const QUEUE: usize = 64;
@@ -29,6 +33,10 @@ const SAVE_EVERY: Duration = Duration::from_secs(5);
 /// are on their way by then, so the shadow never competes with them for a core (measured in
 /// `docs/benchmarks.md`: without it, the tick-to-order p99 rose on two cores).
 const AFTER_ACTIVE: Duration = Duration::from_millis(3);
+
+/// A whale or news shadow's signal columns by market, and what was compared with the active
+/// answer and agreed (when the active plugin answered).
+type SignalAnswer = (HashMap<String, SignalColumns>, Option<(u64, u64)>);
 
 /// A call the shadow repeats, and when it was handed over.
 struct Job {
@@ -54,6 +62,21 @@ enum Call {
         views: Vec<abi::PositionView>,
         active: Vec<Option<Exit>>,
         by: String,
+    },
+    Whales {
+        at_ms: i64,
+        now_ms: i64,
+        input: abi::AnalysisInput,
+        market_ids: Vec<String>,
+        active: Option<abi::Analysis>,
+    },
+    News {
+        at_ms: i64,
+        now_ms: i64,
+        items: Vec<abi::NewsItem>,
+        texts: Vec<abi::MarketText>,
+        market_ids: Vec<String>,
+        active: Option<Vec<abi::NewsMatch>>,
     },
 }
 
@@ -94,14 +117,8 @@ impl ShadowRunner {
         let report = Arc::new(Mutex::new(load(&state_file)));
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
         let pending = Arc::new(AtomicU64::new(0));
-        let work = Worker {
-            plugins: plugins.clone(),
-            report: Arc::clone(&report),
-            next: next.clone(),
-            state_file,
-            pending: Arc::clone(&pending),
-            last_exits: Mutex::default(),
-        };
+        let work =
+            Worker::new(plugins.clone(), Arc::clone(&report), next.clone(), state_file, Arc::clone(&pending));
         let worker = std::thread::Builder::new().name("shadow".into()).spawn(move || {
             crate::lab::yield_to_trading();
             work.run(&rx);
@@ -155,7 +172,8 @@ impl ShadowRunner {
     }
 
     fn scoring(&self, at_ms: i64, call: &ScoringCall<'_>) {
-        if !self.plugins.has_shadow(PluginKind::Scorer) {
+        let kinds = [PluginKind::Scorer, PluginKind::WhaleAnalyzer, PluginKind::NewsAggregator];
+        if !kinds.into_iter().any(|k| self.plugins.has_shadow(k)) {
             return;
         }
         self.hand_over(Call::Score {
@@ -189,6 +207,33 @@ impl ShadowRunner {
             by: call.by.to_owned(),
         });
     }
+
+    fn whales(&self, at_ms: i64, call: &WhaleCall<'_>) {
+        if !self.plugins.has_shadow(PluginKind::WhaleAnalyzer) {
+            return;
+        }
+        self.hand_over(Call::Whales {
+            at_ms,
+            now_ms: call.now_ms,
+            input: call.input.clone(),
+            market_ids: call.market_ids.iter().map(|s| (*s).to_owned()).collect(),
+            active: call.answer.cloned(),
+        });
+    }
+
+    fn news(&self, at_ms: i64, call: &NewsCall<'_>) {
+        if !self.plugins.has_shadow(PluginKind::NewsAggregator) {
+            return;
+        }
+        self.hand_over(Call::News {
+            at_ms,
+            now_ms: call.now_ms,
+            items: call.items.to_vec(),
+            texts: call.markets.to_vec(),
+            market_ids: call.market_ids.iter().map(|s| (*s).to_owned()).collect(),
+            active: call.answer.map(<[abi::NewsMatch]>::to_vec),
+        });
+    }
 }
 
 impl Drop for ShadowRunner {
@@ -205,197 +250,10 @@ impl Observer for ShadowRunner {
         match what {
             Seen::Scoring(call) => self.scoring(at_ms, call),
             Seen::Rules(call) => self.rules(at_ms, call),
+            Seen::WhaleAnalysis(call) => self.whales(at_ms, call),
+            Seen::NewsMatching(call) => self.news(at_ms, call),
             _ => {}
         }
-    }
-}
-
-/// The shadow thread: calls the shadows, compares, records, saves.
-struct Worker {
-    plugins: Plugins,
-    report: Arc<Mutex<ShadowReport>>,
-    next: Option<Arc<dyn Observer>>,
-    state_file: PathBuf,
-    pending: Arc<AtomicU64>,
-    /// The last decision of the shadow rules recorded per position.
-    last_exits: Mutex<std::collections::HashMap<u64, Option<Exit>>>,
-}
-
-impl Worker {
-    fn run(&self, rx: &Receiver<Job>) {
-        let mut dirty = false;
-        let mut saved = Instant::now();
-        loop {
-            match rx.recv_timeout(SAVE_EVERY) {
-                Ok(job) => {
-                    if let Some(wait) = AFTER_ACTIVE.checked_sub(job.handed.elapsed()) {
-                        std::thread::sleep(wait);
-                    }
-                    dirty |= self.take(job.call);
-                    self.pending.fetch_sub(1, Ordering::AcqRel);
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            if dirty && saved.elapsed() >= SAVE_EVERY {
-                self.save();
-                (dirty, saved) = (false, Instant::now());
-            }
-        }
-        if dirty {
-            self.save();
-        }
-    }
-
-    fn save(&self) {
-        let report = lock(&self.report).clone();
-        if let Err(e) = save(&self.state_file, &report) {
-            tracing::warn!(file = %self.state_file.display(), error = %e, "saving the shadows' comparison");
-        }
-    }
-
-    /// Repeats one call on the shadow; whether anything changed.
-    fn take(&self, call: Call) -> bool {
-        match call {
-            Call::Score { at_ms, now_ms, batch, ids, active, threshold, free_slots, held } => {
-                let Some((info, sha)) = self.plugins.shadow_info(PluginKind::Scorer) else { return false };
-                let started = Instant::now();
-                let Some(answer) = self.plugins.shadow_score(now_ms, &batch) else { return false };
-                let us = elapsed_us(started);
-                let active_label = format!("{}@{}", active.plugin.name, active.plugin.version);
-                let mut report = lock(&self.report);
-                let s = report.scorer.get_or_insert_with(ScorerShadow::default);
-                if s.id.sha256 != sha {
-                    *s = ScorerShadow::default();
-                }
-                renew_id(&mut s.id, &info.name, &info.version, &sha, at_ms);
-                s.id.active = active_label;
-                note_call(&mut s.id, us, answer.as_ref().err());
-                let Ok(scored) = answer else { return true };
-                let would_enter = s.compare(&ScanCompared {
-                    at_ms,
-                    ids: &ids,
-                    batch: &batch,
-                    active: &active.scores,
-                    shadow: &scored.scores,
-                    threshold,
-                    free_slots,
-                    held: &held,
-                });
-                drop(report);
-                if let Some(next) = &self.next {
-                    let candidates = ids
-                        .iter()
-                        .enumerate()
-                        .map(|(i, id)| Scored {
-                            market_id: id.clone(),
-                            score: scored.scores.get(i).copied().unwrap_or_default(),
-                            factors: scored.factors_of(i).to_vec(),
-                        })
-                        .collect();
-                    next.seen(
-                        at_ms,
-                        Seen::Decision(&Decision::ShadowScored {
-                            scorer: format!("{}@{}", info.name, info.version),
-                            factors: info.factors.iter().map(|f| f.name.clone()).collect(),
-                            candidates,
-                            would_enter,
-                        }),
-                    );
-                }
-                true
-            }
-            Call::Rules { at_ms, now_ms, positions, views, active, by } => {
-                if views.is_empty() {
-                    return false;
-                }
-                let Some((info, sha)) = self.plugins.shadow_info(PluginKind::LiquidationRules) else {
-                    return false;
-                };
-                let started = Instant::now();
-                let Some(answer) = self.plugins.shadow_evaluate(now_ms, &views) else { return false };
-                let us = elapsed_us(started);
-                let label = format!("{}@{}", info.name, info.version);
-                let mut report = lock(&self.report);
-                let r = report.rules.get_or_insert_with(RulesShadow::default);
-                if r.id.sha256 != sha {
-                    *r = RulesShadow::default();
-                }
-                renew_id(&mut r.id, &info.name, &info.version, &sha, at_ms);
-                r.id.active = match self.plugins.active_info(PluginKind::LiquidationRules) {
-                    Some(a) if a.name == by => format!("{}@{}", a.name, a.version),
-                    _ => by,
-                };
-                note_call(&mut r.id, us, answer.as_ref().err());
-                let Ok(decided) = answer else { return true };
-                let mut shadow: Vec<Option<(Exit, String)>> = vec![None; views.len()];
-                for d in &decided.decisions {
-                    if let Some(slot) = usize::try_from(d.position).ok().and_then(|i| shadow.get_mut(i)) {
-                        *slot = Some((exit_of(&d.action), d.reason.clone()));
-                    }
-                }
-                for (i, view) in views.iter().enumerate() {
-                    r.compare(&Evaluation {
-                        at_ms,
-                        position: positions[i],
-                        view,
-                        active: active[i],
-                        shadow: shadow[i].as_ref().map(|(x, why)| (*x, why.as_str())),
-                    });
-                }
-                drop(report);
-                if let Some(next) = &self.next {
-                    let mut last = lock(&self.last_exits);
-                    for (i, s) in shadow.iter().enumerate() {
-                        // A decision is recorded when the shadow makes it, not again on every
-                        // evaluation after (it is never obeyed, so it would repeat).
-                        let now = s.as_ref().map(|(x, _)| *x);
-                        if last.insert(positions[i], now) == Some(now) {
-                            continue;
-                        }
-                        let Some((exit, reason)) = s else { continue };
-                        let v = &views[i];
-                        next.seen(
-                            at_ms,
-                            Seen::Decision(&Decision::ShadowExit {
-                                position: positions[i],
-                                action: format!("{exit:?}"),
-                                reason: reason.clone(),
-                                by: label.clone(),
-                                bids: [v.yes.best_bid.map(board::decimal), v.no.best_bid.map(board::decimal)],
-                            }),
-                        );
-                    }
-                }
-                true
-            }
-        }
-    }
-}
-
-fn elapsed_us(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
-}
-
-/// Starts the identity afresh for a shadow seen for the first time (or whose file changed).
-fn renew_id(id: &mut ShadowIdentity, name: &str, version: &str, sha: &str, at_ms: i64) {
-    if id.sha256 != sha {
-        *id = ShadowIdentity {
-            shadow: format!("{name}@{version}"),
-            sha256: sha.to_owned(),
-            since_ms: at_ms,
-            ..ShadowIdentity::default()
-        };
-    }
-}
-
-fn note_call(id: &mut ShadowIdentity, us: u64, error: Option<&crate::plugins::PluginError>) {
-    id.calls += 1;
-    id.total_us = id.total_us.saturating_add(us);
-    id.max_us = id.max_us.max(us);
-    if let Some(e) = error {
-        id.faults += 1;
-        id.last_error = Some(e.to_string());
     }
 }
 

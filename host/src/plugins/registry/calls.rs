@@ -200,7 +200,7 @@ impl Plugins {
         self.analyze_with(&loaded, &params, now_ms, input)
     }
 
-    fn analyze_with(
+    pub(super) fn analyze_with(
         &self,
         loaded: &Loaded,
         params: &[f64],
@@ -244,7 +244,7 @@ impl Plugins {
         self.match_news_with(&loaded, &params, now_ms, items, markets)
     }
 
-    fn match_news_with(
+    pub(super) fn match_news_with(
         &self,
         loaded: &Loaded,
         params: &[f64],
