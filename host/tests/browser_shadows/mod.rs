@@ -60,7 +60,7 @@ pub(super) async fn shadow_promote_and_retire(s: &Session<'_>) {
     let junk = files.path().join("junk.wasm");
     std::fs::write(&junk, b"not a component").expect("write junk");
     let mut paths = Vec::new();
-    for guest in [&artifacts::EAGER_RULES, &artifacts::VETO_SCORER] {
+    for guest in [&artifacts::EAGER_RULES, &artifacts::VETO_SCORER, &artifacts::GREEDY_WHALES] {
         let path = files.path().join(guest.file);
         std::fs::write(&path, guest.bytes).expect("write the plugin");
         paths.push(path);
@@ -73,7 +73,7 @@ pub(super) async fn shadow_promote_and_retire(s: &Session<'_>) {
         if said.contains("not a WebAssembly component") { Ok(()) } else { Err(said) }
     })
     .await;
-    for (path, kind) in paths.iter().zip(["liquidation-rules", "scorer"]) {
+    for (path, kind) in paths.iter().zip(["liquidation-rules", "scorer", "whale-analyzer"]) {
         upload(s, path).await;
         eventually(&format!("the {kind} shadow on the page"), || async {
             let shown = js(
@@ -86,7 +86,7 @@ pub(super) async fn shadow_promote_and_retire(s: &Session<'_>) {
         })
         .await;
     }
-    assert_eq!(shadows(s).await.len(), 2);
+    assert_eq!(shadows(s).await.len(), 3);
 
     // A scan for the scorer, a position for the rules.
     post(s, "/api/opportunities/scan", &json!({})).await;
@@ -107,9 +107,14 @@ pub(super) async fn shadow_promote_and_retire(s: &Session<'_>) {
         }
     }
     assert!(entered.last().is_some_and(|s| *s < 300), "no entry among the best markets: {entered:?}");
+    // The scorer and the rules compared (the whale shadow needs whale trades of the day).
     eventually("both shadows compared", || async {
         let list = shadows(s).await;
-        let compared: Vec<u64> = list.iter().map(|v| v["compared"].as_u64().unwrap_or_default()).collect();
+        let compared: Vec<u64> = list
+            .iter()
+            .filter(|v| v["plugin"]["kind"] != "whale-analyzer")
+            .map(|v| v["compared"].as_u64().unwrap_or_default())
+            .collect();
         if compared.len() == 2 && compared.iter().all(|c| *c > 0) {
             Ok(())
         } else {
@@ -120,7 +125,7 @@ pub(super) async fn shadow_promote_and_retire(s: &Session<'_>) {
     b.refresh().await.expect("reload");
     let compared = js(
         b,
-        "return [...document.querySelectorAll('article.shadow dd.compared')].map(d => Number(d.textContent));",
+        "return [...document.querySelectorAll('article.shadow:not([data-kind=whale-analyzer]) dd.compared')].map(d => Number(d.textContent));",
         vec![],
     )
     .await;
@@ -144,6 +149,17 @@ pub(super) async fn shadow_promote_and_retire(s: &Session<'_>) {
     )
     .await;
     assert_eq!(picks, json!([true, true, true]));
+    // The whale shadow says how it is judged: through the active scorer given its signals.
+    let help = js(
+        b,
+        "return document.querySelector('article.shadow[data-kind=whale-analyzer]').textContent;",
+        vec![],
+    )
+    .await;
+    assert!(
+        help.as_str().is_some_and(|t| t.contains("Calls compared") && t.contains("scored again")),
+        "{help}"
+    );
     js(b, "document.querySelector('#shadows').scrollIntoView(); return null;", vec![]).await;
     screenshot(b, "plugins-shadows").await;
     b.set_window_size(390, 844).await.expect("phone width");
@@ -152,6 +168,7 @@ pub(super) async fn shadow_promote_and_retire(s: &Session<'_>) {
     b.set_window_size(1280, 1000).await.expect("desktop width");
 
     act(s, "scorer", "retire", "no longer shadows").await;
+    act(s, "whale-analyzer", "retire", "no longer shadows").await;
     assert_eq!(
         js(b, "return !!document.querySelector('article.shadow[data-kind=scorer]');", vec![]).await,
         json!(false)
