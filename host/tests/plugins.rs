@@ -117,6 +117,20 @@ fn a_memory_bomb_is_stopped_at_the_limit() {
 }
 
 #[test]
+fn every_call_starts_from_a_fresh_memory() {
+    // The fixture scores 1 unless it finds a trace of an earlier call: its static counter
+    // above 0, or its marker in the page it grows into. Calls of different sizes in between
+    // leave different pages written for the next call's reset.
+    let (_dir, plugins) = runtime(&[("zz-remember.wasm", guests::REMEMBER.bytes)]);
+    for (call, n) in [1, 3_000, 1, 20_000, 2, 1].into_iter().enumerate() {
+        let batch = abi::MarketBatch::from_rows(&(0..n).map(market).collect::<Vec<_>>());
+        let scored = plugins.score(0, &batch).expect("it answers");
+        assert_eq!(scored.plugin.name, "remember");
+        assert!(scored.scores.iter().all(|s| *s == 1.0), "call {call} remembered: {}", scored.scores[0]);
+    }
+}
+
+#[test]
 fn a_trap_is_contained() {
     let (_dir, plugins) = runtime(&[("zz-trap.wasm", guests::TRAP.bytes)]);
     plugins.set_params(PluginKind::Scorer, "trap", &[("panic".into(), 1.0)]).unwrap();

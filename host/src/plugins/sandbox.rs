@@ -62,7 +62,11 @@ pub(crate) fn engine(limits: &Limits, functions: Arc<FunctionCache>) -> wasmtime
         // Reset a freed instance's memory with memset rather than handing it back to the
         // kernel: the next call then does not page-fault its way through a batch.
         .linear_memory_keep_resident(limits.memory_bytes.min(16 << 20))
-        .table_keep_resident(64 << 10);
+        .table_keep_resident(64 << 10)
+        // ...and only the pages the call wrote, found with Linux's PAGEMAP_SCAN (6.7 and
+        // later; elsewhere the whole heap is reset as before). A rules call writes a few pages
+        // of a heap of more than a megabyte: a backtest runs 15 % faster (docs/benchmarks.md).
+        .pagemap_scan(wasmtime::Enabled::Auto);
     let mut config = Config::new();
     // A rebuilt plugin compiles only its changed functions (the dev loop's Python rebuilds).
     config.enable_incremental_compilation(functions)?;
