@@ -172,7 +172,15 @@ impl Inner {
         // first, then by market id, one per market (the listing is), as the store orders them.
         let opportunities = Arc::new(opportunities);
         let (record, stored) = (scan.clone(), Arc::clone(&opportunities));
-        self.store.write(move |w| w.replace_opportunities(&record, &stored)).await?;
+        // The last scan's opportunities are stored so that a restarted bot shows them at once;
+        // nothing else reads them (the engine keeps its own copy). A store in memory (a
+        // backtest's) is never restarted: it keeps the scan's record alone, saving a backtest
+        // the encoding of every candidate on every scan.
+        if self.store.is_in_memory() {
+            self.store.write(move |w| w.put_scan(&record)).await?;
+        } else {
+            self.store.write(move |w| w.replace_opportunities(&record, &stored)).await?;
+        }
         self.note_scan(&scan, Some(Arc::clone(&opportunities)));
         for o in opportunities.iter().filter(|o| o.score >= threshold && !before.contains(&o.market_id)) {
             self.emit(EngineEvent::NewOpportunity { opportunity: Box::new(o.clone()) });

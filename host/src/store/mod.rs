@@ -138,6 +138,12 @@ impl Store {
         })
     }
 
+    /// Whether the store lives in memory only (a backtest's): nothing written outlives the run.
+    #[must_use]
+    pub fn is_in_memory(&self) -> bool {
+        self.inner.writer_id.is_none()
+    }
+
     /// The database file.
     #[must_use]
     pub fn path(&self) -> &Path {
