@@ -140,7 +140,12 @@ fn build_guests(root: &Path, target_dir: &Path) {
     // Small components: no debug info (the workspace's release profile keeps line tables for the host).
     cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
     // WebAssembly SIMD (which wasmtime supports) lets LLVM vectorize as it does for the host.
-    cmd.env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", "-Ctarget-feature=+simd128");
+    // 8 MiB of initial memory holds a 20,000-market scoring batch, so a call does not grow its
+    // memory several times (each a libcall, an mprotect and zeroing; docs/benchmarks.md).
+    cmd.env(
+        "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
+        "-Ctarget-feature=+simd128 -Clink-arg=--initial-memory=8388608",
+    );
     // One codegen unit and LTO: plugins are small, and the host pays for every instruction.
     cmd.env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1").env("CARGO_PROFILE_RELEASE_LTO", "fat");
     let status = cmd.status().expect("run cargo to build the guest plugins");

@@ -164,6 +164,7 @@ impl Model {
         0.7 * ratio(size, self.momentum_target) + 0.3 * unit(f64::from(m.volume_change_24h))
     }
 
+    #[inline(always)]
     fn liquidity(&self, m: &MarketFeatures) -> f64 {
         if self.ln_liquidity_target <= 0.0 {
             return 0.0;

@@ -117,50 +117,59 @@ impl MarketBatch {
     /// # Panics
     /// When the batch failed [`MarketBatch::check`] (the export glue checks every batch).
     pub fn iter(&self) -> impl Iterator<Item = MarketFeatures> + '_ {
-        // Slicing every column to exactly `n` up front lets the compiler drop the per-field
-        // bounds checks in the loop.
         let n = self.len();
+        let columns = [
+            self.yes_ask.len(),
+            self.no_bid.len(),
+            self.no_ask.len(),
+            self.yes_depth.len(),
+            self.no_depth.len(),
+            self.liquidity.len(),
+            self.volume_24h.len(),
+            self.volatility_24h.len(),
+            self.seconds_to_end.len(),
+            self.history_points.len(),
+            self.momentum_24h.len(),
+            self.volume_change_24h.len(),
+            self.whale_activity.len(),
+            self.whale_net_flow.len(),
+            self.whale_count.len(),
+            self.whale_concentration.len(),
+            self.news_relevance.len(),
+            self.news_count.len(),
+            self.news_sentiment.len(),
+        ];
+        // One check for the whole batch instead of one per column and row: a row then reads
+        // only the columns the plugin uses, with no branch (WebAssembly has few registers to
+        // keep twenty column bounds in; measured in docs/benchmarks.md).
+        assert!(columns.iter().all(|l| *l >= n), "market batch columns shorter than {n}: {columns:?}");
         let quote = |q: i64| (q != 0).then_some(q);
-        let (yes_bid, yes_ask, no_bid, no_ask) =
-            (&self.yes_bid[..n], &self.yes_ask[..n], &self.no_bid[..n], &self.no_ask[..n]);
-        let (yes_depth, no_depth, liquidity, volume) =
-            (&self.yes_depth[..n], &self.no_depth[..n], &self.liquidity[..n], &self.volume_24h[..n]);
-        let (volatility, seconds, whales, flow) = (
-            &self.volatility_24h[..n],
-            &self.seconds_to_end[..n],
-            &self.whale_activity[..n],
-            &self.whale_net_flow[..n],
-        );
-        let history = &self.history_points[..n];
-        let (momentum, volume_change, whale_count, concentration) = (
-            &self.momentum_24h[..n],
-            &self.volume_change_24h[..n],
-            &self.whale_count[..n],
-            &self.whale_concentration[..n],
-        );
-        let (news, news_count, sentiment) =
-            (&self.news_relevance[..n], &self.news_count[..n], &self.news_sentiment[..n]);
-        (0..n).map(move |i| MarketFeatures {
-            yes_bid: quote(yes_bid[i]),
-            yes_ask: quote(yes_ask[i]),
-            no_bid: quote(no_bid[i]),
-            no_ask: quote(no_ask[i]),
-            yes_depth: yes_depth[i],
-            no_depth: no_depth[i],
-            liquidity: liquidity[i],
-            volume_24h: volume[i],
-            volatility_24h: volatility[i],
-            seconds_to_end: seconds[i],
-            history_points: history[i],
-            momentum_24h: momentum[i],
-            volume_change_24h: volume_change[i],
-            whale_activity: whales[i],
-            whale_net_flow: flow[i],
-            whale_count: whale_count[i],
-            whale_concentration: concentration[i],
-            news_relevance: news[i],
-            news_count: news_count[i],
-            news_sentiment: sentiment[i],
+        (0..n).map(move |i| {
+            // SAFETY: `i < n`, and every column holds at least `n` entries (asserted above).
+            unsafe {
+                MarketFeatures {
+                    yes_bid: quote(*self.yes_bid.get_unchecked(i)),
+                    yes_ask: quote(*self.yes_ask.get_unchecked(i)),
+                    no_bid: quote(*self.no_bid.get_unchecked(i)),
+                    no_ask: quote(*self.no_ask.get_unchecked(i)),
+                    yes_depth: *self.yes_depth.get_unchecked(i),
+                    no_depth: *self.no_depth.get_unchecked(i),
+                    liquidity: *self.liquidity.get_unchecked(i),
+                    volume_24h: *self.volume_24h.get_unchecked(i),
+                    volatility_24h: *self.volatility_24h.get_unchecked(i),
+                    seconds_to_end: *self.seconds_to_end.get_unchecked(i),
+                    history_points: *self.history_points.get_unchecked(i),
+                    momentum_24h: *self.momentum_24h.get_unchecked(i),
+                    volume_change_24h: *self.volume_change_24h.get_unchecked(i),
+                    whale_activity: *self.whale_activity.get_unchecked(i),
+                    whale_net_flow: *self.whale_net_flow.get_unchecked(i),
+                    whale_count: *self.whale_count.get_unchecked(i),
+                    whale_concentration: *self.whale_concentration.get_unchecked(i),
+                    news_relevance: *self.news_relevance.get_unchecked(i),
+                    news_count: *self.news_count.get_unchecked(i),
+                    news_sentiment: *self.news_sentiment.get_unchecked(i),
+                }
+            }
         })
     }
 
@@ -341,8 +350,20 @@ mod tests {
         let batch = MarketBatch::from_rows(&rows);
         assert_eq!(batch.check(), Ok(2));
         assert_eq!(batch.iter().collect::<Vec<_>>(), rows);
-        let mut ragged = batch;
+        let mut ragged = batch.clone();
         ragged.news_count.pop();
         assert!(ragged.check().unwrap_err().contains("differ in length"));
+        // Longer columns than the first are read up to its length.
+        let mut long = batch;
+        long.whale_count.push(7);
+        assert_eq!(long.iter().collect::<Vec<_>>(), rows);
+    }
+
+    #[test]
+    #[should_panic(expected = "market batch columns shorter than 2")]
+    fn rows_of_a_batch_with_a_short_column_are_refused_not_read_past_its_end() {
+        let mut batch = MarketBatch::from_rows(&[MarketFeatures::default(), MarketFeatures::default()]);
+        batch.news_sentiment.pop();
+        let _ = batch.iter().count();
     }
 }
