@@ -150,3 +150,39 @@ fn only_regular_files_under_the_size_cap_are_read_and_nothing_blocks_the_watcher
     deploy(&dir.path().join("after.wasm"), guests::BAD_OUTPUT.bytes);
     assert!(wait_until(within, || active_scorer(&plugins) == "bad-output"), "the watcher goes on");
 }
+
+#[test]
+fn a_listing_never_shows_a_kind_without_its_active_plugin_during_swaps() {
+    // One file alternates between two scorers of different names: each load replaces the
+    // other's plugin and makes the new one active. A listing taken at any moment shows exactly
+    // one active scorer (the registry changes the loaded set and the active slot together).
+    let (dir, plugins) = runtime(&[]);
+    let path = dir.path().join("zz-swapped.wasm");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (listings, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let lister = {
+        let (plugins, stop, listings, bad) =
+            (plugins.clone(), Arc::clone(&stop), Arc::clone(&listings), Arc::clone(&bad));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let active =
+                    plugins.list().iter().filter(|p| p.info.kind == PluginKind::Scorer && p.active).count();
+                listings.fetch_add(1, Ordering::Relaxed);
+                if active != 1 {
+                    bad.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    for i in 0..200 {
+        let bytes = if i % 2 == 0 { guests::TEMPLATE.bytes } else { guests::VETO_SCORER.bytes };
+        std::fs::write(&path, bytes).unwrap();
+        plugins.load_file(&path);
+        let expected = if i % 2 == 0 { "template-plugin" } else { "veto-scorer" };
+        assert_eq!(active_scorer(&plugins), expected, "swap {i}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    lister.join().unwrap();
+    assert!(listings.load(Ordering::Relaxed) > 0);
+    assert_eq!(bad.load(Ordering::Relaxed), 0, "listings without exactly one active scorer");
+}

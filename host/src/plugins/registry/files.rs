@@ -82,10 +82,14 @@ impl Plugins {
             state.provides.remove(path);
             let keys: Vec<_> =
                 state.loaded.iter().filter(|(_, l)| l.file == path).map(|(k, _)| k.clone()).collect();
-            keys.iter().filter_map(|k| state.loaded.remove(k)).collect()
+            let removed: Vec<_> = keys.iter().filter_map(|k| state.loaded.remove(k)).collect();
+            // Under the same lock as the loaded set (see `install`).
+            for l in &removed {
+                self.choose_active(&state, l.info.kind);
+            }
+            removed
         };
         for l in removed {
-            self.refresh_active(l.info.kind);
             tracing::info!(plugin = %l.label, file = %path.display(), "plugin unloaded: its file is gone");
             self.emit(PluginEvent::Unloaded {
                 kind: l.info.kind,

@@ -317,6 +317,12 @@ impl Plugins {
             );
             state.provides.insert(loaded.file.clone(), key.clone());
             state.loaded.insert(key, Arc::clone(&loaded));
+            // The active slots change under the same lock as the loaded set, so a listing never
+            // shows the new plugin loaded next to the old active one.
+            for old in &no_longer_provided {
+                self.choose_active(&state, old.info.kind);
+            }
+            self.choose_active(&state, kind);
             tracing::info!(plugin = %loaded.label, file = %loaded.file.display(), generation = loaded.generation, "plugin loaded");
             self.emit(PluginEvent::Loaded {
                 kind,
@@ -328,22 +334,20 @@ impl Plugins {
         }
         let revive = !no_longer_provided.is_empty();
         for old in no_longer_provided {
-            self.refresh_active(old.info.kind);
             self.emit(PluginEvent::Unloaded {
                 kind: old.info.kind,
                 name: old.info.name.clone(),
                 file: old.file.clone(),
             });
         }
-        self.refresh_active(kind);
         if revive {
             self.revive_shadowed();
         }
     }
 
-    /// Points the kind's active slot at the preferred plugin, else the most recently loaded one.
-    fn refresh_active(&self, kind: PluginKind) {
-        let state = self.state();
+    /// Points the kind's active slot at the preferred plugin, else the most recently loaded one;
+    /// called holding the state, so the slot and the loaded set change together.
+    fn choose_active(&self, state: &State, kind: PluginKind) {
         let preferred = self.inner.options.prefer.get(&kind);
         let candidates = state.loaded.iter().filter(|((k, _), _)| *k == kind);
         let chosen = preferred
