@@ -22,7 +22,8 @@ mod whales;
 pub use history::{ClosedHistory, ClosedSummary, HistoryStats};
 pub use ledger::{Account, Overview, PositionPnl, cost_held, fee_of, mark, mark_leg, overview};
 pub use observer::{
-    Decision, NewsCall, Observer, RulesCall, Scored, ScoringCall, Seen, SignalColumns, WhaleCall,
+    Decision, NewsCall, Observer, RulesCall, SCORING_SHADOWS, Scored, ScoringCall, Seen, SignalColumns,
+    WhaleCall,
 };
 pub use plugin_io::setting_of_rule_param;
 pub use rules::{Exit, RulesSource, builtin, from_plugin as exit_of};

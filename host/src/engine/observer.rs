@@ -37,6 +37,14 @@ pub enum Seen<'a> {
     NewsMatching(&'a NewsCall<'a>),
 }
 
+/// The shadow kinds a scan's scoring call is told for: a shadow scorer is compared on it, and
+/// whale and news shadows through the active scorer given their signals.
+pub const SCORING_SHADOWS: [crate::plugins::PluginKind; 3] = [
+    crate::plugins::PluginKind::Scorer,
+    crate::plugins::PluginKind::WhaleAnalyzer,
+    crate::plugins::PluginKind::NewsAggregator,
+];
+
 /// A scan's call of the scorer, with what the engine would do with its answer.
 #[derive(Debug, Clone, Copy)]
 pub struct ScoringCall<'a> {

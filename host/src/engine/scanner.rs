@@ -286,11 +286,7 @@ impl Inner {
         .await
         .map_err(|e| format!("scorer: {e}"))?;
         let result = result.map_err(|e| format!("scorer: {e}"))?;
-        // Whale and news shadows are judged by what the active scorer makes of their signals.
-        if [PluginKind::Scorer, PluginKind::WhaleAnalyzer, PluginKind::NewsAggregator]
-            .into_iter()
-            .any(|k| self.plugins.has_shadow(k))
-        {
+        if super::SCORING_SHADOWS.into_iter().any(|k| self.plugins.has_shadow(k)) {
             self.tell_scoring(now, &batch, &scored, &result);
         }
         let label = format!("{}@{}", result.plugin.name, result.plugin.version);

@@ -165,6 +165,13 @@ pub(super) async fn shadow_promote_and_retire(s: &Session<'_>) {
     b.set_window_size(390, 844).await.expect("phone width");
     js(b, "document.querySelector('#shadows').scrollIntoView(); return null;", vec![]).await;
     screenshot(b, "plugins-shadows-phone").await;
+    js(
+        b,
+        "document.querySelector('article.shadow[data-kind=whale-analyzer]').scrollIntoView(); return null;",
+        vec![],
+    )
+    .await;
+    screenshot(b, "plugins-shadow-whales-phone").await;
     b.set_window_size(1280, 1000).await.expect("desktop width");
 
     act(s, "scorer", "retire", "no longer shadows").await;

@@ -85,40 +85,16 @@ impl MarketBatch {
     /// When the columns do not all have the same length.
     pub fn check(&self) -> Result<usize, String> {
         let n = self.len();
-        let lengths = [
-            self.yes_ask.len(),
-            self.no_bid.len(),
-            self.no_ask.len(),
-            self.yes_depth.len(),
-            self.no_depth.len(),
-            self.liquidity.len(),
-            self.volume_24h.len(),
-            self.volatility_24h.len(),
-            self.seconds_to_end.len(),
-            self.history_points.len(),
-            self.momentum_24h.len(),
-            self.volume_change_24h.len(),
-            self.whale_activity.len(),
-            self.whale_net_flow.len(),
-            self.whale_count.len(),
-            self.whale_concentration.len(),
-            self.news_relevance.len(),
-            self.news_count.len(),
-            self.news_sentiment.len(),
-        ];
+        let lengths = self.other_lengths();
         if lengths.iter().any(|l| *l != n) {
             return Err(format!("market batch columns differ in length: {n} and {lengths:?}"));
         }
         Ok(n)
     }
 
-    /// The markets as rows, built one at a time (nothing is allocated).
-    ///
-    /// # Panics
-    /// When the batch failed [`MarketBatch::check`] (the export glue checks every batch).
-    pub fn iter(&self) -> impl Iterator<Item = MarketFeatures> + '_ {
-        let n = self.len();
-        let columns = [
+    /// The lengths of every column but the first (whose length is the batch's).
+    fn other_lengths(&self) -> [usize; 19] {
+        [
             self.yes_ask.len(),
             self.no_bid.len(),
             self.no_ask.len(),
@@ -138,7 +114,17 @@ impl MarketBatch {
             self.news_relevance.len(),
             self.news_count.len(),
             self.news_sentiment.len(),
-        ];
+        ]
+    }
+
+    /// The markets as rows, built one at a time (nothing is allocated).
+    ///
+    /// # Panics
+    /// When a column is shorter than the first (never for a batch that passed
+    /// [`MarketBatch::check`], as the export glue checks every batch).
+    pub fn iter(&self) -> impl Iterator<Item = MarketFeatures> + '_ {
+        let n = self.len();
+        let columns = self.other_lengths();
         // One check for the whole batch instead of one per column and row: a row then reads
         // only the columns the plugin uses, with no branch (WebAssembly has few registers to
         // keep twenty column bounds in; measured in docs/benchmarks.md).

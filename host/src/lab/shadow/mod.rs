@@ -172,8 +172,7 @@ impl ShadowRunner {
     }
 
     fn scoring(&self, at_ms: i64, call: &ScoringCall<'_>) {
-        let kinds = [PluginKind::Scorer, PluginKind::WhaleAnalyzer, PluginKind::NewsAggregator];
-        if !kinds.into_iter().any(|k| self.plugins.has_shadow(k)) {
+        if !crate::engine::SCORING_SHADOWS.into_iter().any(|k| self.plugins.has_shadow(k)) {
             return;
         }
         self.hand_over(Call::Score {

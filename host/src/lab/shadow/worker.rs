@@ -99,7 +99,7 @@ impl Worker {
             }
             Call::Whales { at_ms, now_ms, input, market_ids, active } => {
                 let started = Instant::now();
-                let Some((by, answer)) = self.plugins.shadow_analyze(now_ms, &input) else { return false };
+                let Some(answer) = self.plugins.shadow_analyze(now_ms, &input) else { return false };
                 let us = elapsed_us(started);
                 let ids: Vec<&str> = market_ids.iter().map(String::as_str).collect();
                 let answer = answer.map(|shadow| {
@@ -107,11 +107,11 @@ impl Worker {
                     SignalColumns::add_whales(&mut columns, &shadow, &ids);
                     (columns, active.as_ref().map(|a| signals::compare_whales(a, &shadow)))
                 });
-                self.take_signals(PluginKind::WhaleAnalyzer, (at_ms, now_ms, us), by, answer)
+                self.take_signals(PluginKind::WhaleAnalyzer, (at_ms, now_ms, us), answer)
             }
             Call::News { at_ms, now_ms, items, texts, market_ids, active } => {
                 let started = Instant::now();
-                let Some((by, answer)) = self.plugins.shadow_match_news(now_ms, &items, &texts) else {
+                let Some(answer) = self.plugins.shadow_match_news(now_ms, &items, &texts) else {
                     return false;
                 };
                 let us = elapsed_us(started);
@@ -121,7 +121,7 @@ impl Worker {
                     SignalColumns::add_all_news(&mut columns, &shadow, &ids);
                     (columns, active.as_ref().map(|a| signals::compare_news(a, &shadow)))
                 });
-                self.take_signals(PluginKind::NewsAggregator, (at_ms, now_ms, us), by, answer)
+                self.take_signals(PluginKind::NewsAggregator, (at_ms, now_ms, us), answer)
             }
             Call::Rules { at_ms, now_ms, positions, views, active, by } => {
                 if views.is_empty() {
@@ -259,7 +259,6 @@ impl Worker {
         &self,
         kind: PluginKind,
         (at_ms, now_ms, us): (i64, i64, u64),
-        by: String,
         answer: Result<SignalAnswer, crate::plugins::PluginError>,
     ) -> bool {
         let Some((info, sha)) = self.plugins.shadow_info(kind) else { return false };
@@ -274,8 +273,8 @@ impl Worker {
             s.count(c);
         }
         drop(report);
-        let slot = usize::from(kind == PluginKind::NewsAggregator);
-        let stale = lock(&self.signals)[slot].replace(Pending { now_ms, at_ms, by, columns });
+        let by = format!("{}@{}", info.name, info.version);
+        let stale = lock(&self.signals)[signal_slot(kind)].replace(Pending { now_ms, at_ms, by, columns });
         if let Some(p) = stale {
             self.record_signals(kind, &p, Vec::new());
         }
@@ -286,8 +285,7 @@ impl Worker {
     fn signal_effects(&self, now_ms: i64, scan: &ScanCompared<'_>) -> bool {
         let mut changed = false;
         for kind in [PluginKind::WhaleAnalyzer, PluginKind::NewsAggregator] {
-            let slot = usize::from(kind == PluginKind::NewsAggregator);
-            let Some(pending) = lock(&self.signals)[slot].take() else { continue };
+            let Some(pending) = lock(&self.signals)[signal_slot(kind)].take() else { continue };
             // Signals from another scan (one that scored nothing) are recorded as they are.
             if pending.now_ms != now_ms {
                 self.record_signals(kind, &pending, Vec::new());
@@ -326,6 +324,11 @@ impl Worker {
             );
         }
     }
+}
+
+/// Where a whale (0) or news (1) shadow's pending signals are kept in `Worker::signals`.
+fn signal_slot(kind: PluginKind) -> usize {
+    usize::from(kind == PluginKind::NewsAggregator)
 }
 
 fn elapsed_us(started: Instant) -> u64 {

@@ -141,31 +141,29 @@ impl Plugins {
         }))
     }
 
-    /// Asks the shadow whale analyzer, if there is one: its `name@version` and answer.
+    /// Asks the shadow whale analyzer, if there is one.
     #[must_use]
     pub fn shadow_analyze(
         &self,
         now_ms: i64,
         input: &abi::AnalysisInput,
-    ) -> Option<(String, Result<abi::Analysis, PluginError>)> {
+    ) -> Option<Result<abi::Analysis, PluginError>> {
         let loaded = self.inner.shadow[PluginKind::WhaleAnalyzer.index()].load_full()?;
         let params = loaded.params.load_full();
-        let label = format!("{}@{}", loaded.info.name, loaded.info.version);
-        Some((label, self.analyze_with(&loaded, &params, now_ms, input)))
+        Some(self.analyze_with(&loaded, &params, now_ms, input))
     }
 
-    /// Asks the shadow news aggregator, if there is one: its `name@version` and answer.
+    /// Asks the shadow news aggregator, if there is one.
     #[must_use]
     pub fn shadow_match_news(
         &self,
         now_ms: i64,
         items: &[abi::NewsItem],
         markets: &[abi::MarketText],
-    ) -> Option<(String, Result<Vec<abi::NewsMatch>, PluginError>)> {
+    ) -> Option<Result<Vec<abi::NewsMatch>, PluginError>> {
         let loaded = self.inner.shadow[PluginKind::NewsAggregator.index()].load_full()?;
         let params = loaded.params.load_full();
-        let label = format!("{}@{}", loaded.info.name, loaded.info.version);
-        Some((label, self.match_news_with(&loaded, &params, now_ms, items, markets)))
+        Some(self.match_news_with(&loaded, &params, now_ms, items, markets))
     }
 
     /// Gives the kind's shadow the values of those parameters it declares (the engine's
