@@ -3,6 +3,7 @@
 
 mod codec;
 mod error;
+mod memory_prices;
 mod migrate;
 mod query;
 mod reader;
@@ -19,6 +20,8 @@ use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle, ThreadId};
 
 use redb::{Database, ReadableDatabase};
+
+use memory_prices::MemoryPrices;
 
 pub use error::{Result, StoreError};
 pub use reader::{Reader, StoredPluginParams};
@@ -47,6 +50,8 @@ struct Inner {
     /// The writer thread; `None` for an in-memory store, which writes on the caller's thread
     /// (redb itself lets one write transaction run at a time).
     writer_id: Option<ThreadId>,
+    /// An in-memory store's price history, kept out of redb (`memory_prices`).
+    memory_prices: Option<Arc<MemoryPrices>>,
 }
 
 thread_local! {
@@ -106,13 +111,16 @@ impl Store {
                 jobs: Some(jobs),
                 writer: Some(writer),
                 writer_id: Some(writer_id),
+                memory_prices: None,
             }),
         })
     }
 
     /// A store in memory that writes on the caller's thread: a backtest's, where nothing must
     /// outlive the run, no write may wait on another thread (a replay must not depend on when
-    /// a thread wakes), and durability would only cost time.
+    /// a thread wakes), and durability would only cost time. Its price history is kept in
+    /// ordered maps rather than in redb (`memory_prices`): a scan records hundreds of points,
+    /// and a B-tree copies a page per market for them at every commit.
     ///
     /// # Errors
     /// redb failures creating the tables.
@@ -134,6 +142,7 @@ impl Store {
                 jobs: None,
                 writer: None,
                 writer_id: None,
+                memory_prices: Some(Arc::default()),
             }),
         })
     }
@@ -155,7 +164,7 @@ impl Store {
     /// # Errors
     /// redb failures starting a read transaction.
     pub fn read(&self) -> Result<Reader> {
-        Ok(Reader::new(self.inner.db.begin_read()?))
+        Ok(Reader::new(self.inner.db.begin_read()?, self.inner.memory_prices.clone()))
     }
 
     /// Runs `f` on the writer thread inside ONE write transaction and commits it durably before
@@ -213,9 +222,10 @@ impl Store {
         IN_INLINE_WRITE.with(|w| w.set(true));
         // Inline writes are the in-memory store's: nothing outlives the process, so a commit
         // need not be made durable.
-        let result =
-            panic::catch_unwind(AssertUnwindSafe(|| transact(&self.inner.db, redb::Durability::None, f)))
-                .unwrap_or(Err(StoreError::WritePanicked));
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            transact(&self.inner.db, redb::Durability::None, self.inner.memory_prices.as_deref(), f)
+        }))
+        .unwrap_or(Err(StoreError::WritePanicked));
         IN_INLINE_WRITE.with(|w| w.set(false));
         result
     }
@@ -232,7 +242,7 @@ impl Store {
         let job: Job = Box::new(move |db| {
             // A panicking closure must not take the writer thread, and every later write, with it.
             let result =
-                panic::catch_unwind(AssertUnwindSafe(|| transact(db, redb::Durability::Immediate, f)))
+                panic::catch_unwind(AssertUnwindSafe(|| transact(db, redb::Durability::Immediate, None, f)))
                     .unwrap_or(Err(StoreError::WritePanicked));
             reply(result);
         });
@@ -242,17 +252,24 @@ impl Store {
 }
 
 /// Runs `f` in a new write transaction: commits with `durability` on `Ok` (`Immediate` for
-/// the file, `None` for the in-memory store), aborts on `Err`.
+/// the file, `None` for the in-memory store), aborts on `Err`. An in-memory store's price
+/// history takes the write's price changes once the rest has committed.
 fn transact<R>(
     db: &Database,
     durability: redb::Durability,
+    memory_prices: Option<&MemoryPrices>,
     f: impl for<'a> FnOnce(&mut Writer<'a>) -> Result<R>,
 ) -> Result<R> {
     let mut txn = db.begin_write()?;
     txn.set_durability(durability).map_err(|e| StoreError::Database(e.to_string()))?;
-    match f(&mut Writer::new(&txn)) {
+    let mut writer = Writer::new(&txn, memory_prices);
+    match f(&mut writer) {
         Ok(value) => {
+            let prices = writer.take_price_changes();
             txn.commit()?;
+            if let Some(memory) = memory_prices {
+                memory.apply(prices);
+            }
             Ok(value)
         }
         Err(error) => {

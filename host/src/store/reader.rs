@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use redb::{
     ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
@@ -9,6 +10,7 @@ use redb::{
 use serde::de::DeserializeOwned;
 
 use super::codec::{corrupt, decode};
+use super::memory_prices::MemoryPrices;
 use super::migrate::read_version;
 use super::query;
 use super::tables::{
@@ -28,6 +30,8 @@ pub type StoredPluginParams = (String, String, BTreeMap<String, f64>);
 /// redb cannot reuse the pages a snapshot still sees.
 pub struct Reader {
     txn: ReadTransaction,
+    /// An in-memory store's price history (read as of each call, see `memory_prices`).
+    memory_prices: Option<Arc<MemoryPrices>>,
 }
 
 impl fmt::Debug for Reader {
@@ -37,8 +41,8 @@ impl fmt::Debug for Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(txn: ReadTransaction) -> Self {
-        Self { txn }
+    pub(crate) fn new(txn: ReadTransaction, memory_prices: Option<Arc<MemoryPrices>>) -> Self {
+        Self { txn, memory_prices }
     }
 
     fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -285,6 +289,9 @@ impl Reader {
         if from_ms > to_ms {
             return Ok(Vec::new());
         }
+        if let Some(memory) = &self.memory_prices {
+            return Ok(memory.prices(market_id, from_ms, to_ms));
+        }
         let table = self.table(PRICES)?;
         let range = table.range((market_id, from_ms)..=(market_id, to_ms))?;
         query::collect(table.name(), range, usize::MAX)
@@ -303,6 +310,9 @@ impl Reader {
         to_ms: i64,
         mut from_of: impl FnMut(&str) -> Option<i64>,
     ) -> Result<Vec<(String, Vec<PricePoint>)>> {
+        if let Some(memory) = &self.memory_prices {
+            return Ok(memory.price_histories(to_ms, from_of));
+        }
         let table = self.table(PRICES)?;
         let mut out = Vec::new();
         let mut market = match table.first()? {

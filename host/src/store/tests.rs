@@ -18,6 +18,13 @@ fn temp_store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// A file store and an in-memory one (whose price history lives outside redb), for the
+/// behaviours both must share.
+fn both_stores() -> [(Option<tempfile::TempDir>, Store); 2] {
+    let (dir, file) = temp_store();
+    [(Some(dir), file), (None, Store::in_memory().expect("in-memory store"))]
+}
+
 fn position(id: u64, status: PositionStatus) -> Position {
     let leg = |token: &str, outcome: &str| LegState {
         token: token.into(),
@@ -410,7 +417,12 @@ fn scans_are_capped_to_the_newest() {
 
 #[test]
 fn prices_by_range_and_pruning() {
-    let (_dir, store) = temp_store();
+    for (_dir, store) in both_stores() {
+        prices_by_range_and_pruning_in(&store);
+    }
+}
+
+fn prices_by_range_and_pruning_in(store: &Store) {
     store
         .write_blocking(|w| {
             for at in [-5, 10, 20, 30, 40] {
@@ -437,7 +449,12 @@ fn prices_by_range_and_pruning() {
 
 #[test]
 fn price_pruning_goes_in_bounded_chunks_and_removes_exactly_the_old_points() {
-    let (_dir, store) = temp_store();
+    for (_dir, store) in both_stores() {
+        price_pruning_in_chunks(&store);
+    }
+}
+
+fn price_pruning_in_chunks(store: &Store) {
     store
         .write_blocking(|w| {
             for m in 0..7 {
@@ -473,7 +490,16 @@ fn price_pruning_goes_in_bounded_chunks_and_removes_exactly_the_old_points() {
 
 #[test]
 fn price_histories_visit_only_the_markets_with_history_that_are_wanted() {
-    let (_dir, store) = temp_store();
+    for (_dir, store) in both_stores() {
+        price_histories_in(&store);
+    }
+    let (_dir, empty) = temp_store();
+    assert!(empty.read().expect("read").price_histories(10, |_| Some(0)).expect("no table rows").is_empty());
+    let empty = Store::in_memory().expect("in-memory store");
+    assert!(empty.read().expect("read").price_histories(10, |_| Some(0)).expect("no points").is_empty());
+}
+
+fn price_histories_in(store: &Store) {
     store
         .write_blocking(|w| {
             for (market, times) in
@@ -503,9 +529,44 @@ fn price_histories_visit_only_the_markets_with_history_that_are_wanted() {
     // Each market from its own time: "a" from 10 on.
     let from_10 = r.price_histories(20, |m| (m == "a").then_some(10)).expect("histories");
     assert_eq!(from_10[0].1.iter().map(|p| p.at_ms).collect::<Vec<_>>(), [10, 20]);
-    drop(r);
-    let (_dir, empty) = temp_store();
-    assert!(empty.read().expect("read").price_histories(10, |_| Some(0)).expect("no table rows").is_empty());
+}
+
+/// A write that fails or panics leaves an in-memory store's price history as it was, as it
+/// leaves the file store's table; one that commits shows its points to the next read.
+#[test]
+fn an_in_memory_price_history_takes_a_write_only_when_it_commits() {
+    for (_dir, store) in both_stores() {
+        store.write_blocking(|w| w.put_price("m", &price(1))).expect("write");
+        let failed = store.write_blocking(|w| {
+            w.put_price("m", &price(2))?;
+            w.prune_prices(i64::MAX)?;
+            Err::<(), _>(StoreError::Database("refused".into()))
+        });
+        assert!(failed.is_err());
+        let panicked = store.write_blocking(|w| -> Result<()> {
+            w.put_price("m", &price(3))?;
+            panic!("a write closure panics");
+        });
+        assert!(matches!(panicked, Err(StoreError::WritePanicked)), "{panicked:?}");
+        let times = |s: &Store| -> Vec<i64> {
+            s.read()
+                .expect("read")
+                .prices("m", i64::MIN, i64::MAX)
+                .expect("prices")
+                .iter()
+                .map(|p| p.at_ms)
+                .collect()
+        };
+        assert_eq!(times(&store), [1], "only the committed point");
+        store.write_blocking(|w| w.put_prices([("m", &price(4)), ("n", &price(4))])).expect("write");
+        assert_eq!(times(&store), [1, 4]);
+        // A point at the same millisecond overwrites.
+        let mut later = price(4);
+        later.yes_bid = Some(dec!(0.77));
+        store.write_blocking(move |w| w.put_price("m", &later)).expect("write");
+        let read = store.read().expect("read");
+        assert_eq!(read.prices("m", 4, 4).expect("prices")[0].yes_bid, Some(dec!(0.77)));
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::codec::{check_finite, corrupt, encode};
+use super::memory_prices::{MemoryPrices, PriceChange};
 use super::query::{self, TradeOwner};
 use super::tables::{
     CHAIN_TXS, CONFIG, INTENTS, MAX_SCANS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, PLUGIN_VERSIONS, POSITIONS,
@@ -44,6 +45,9 @@ impl Sequence {
 /// together when the closure returns `Ok`, or not at all.
 pub struct Writer<'a> {
     txn: &'a WriteTransaction,
+    /// An in-memory store's price history, and the changes this write makes to it (applied at
+    /// commit); `None` for a file store, whose history is the `PRICES` table.
+    memory_prices: Option<(&'a MemoryPrices, Vec<PriceChange>)>,
 }
 
 impl fmt::Debug for Writer<'_> {
@@ -53,8 +57,13 @@ impl fmt::Debug for Writer<'_> {
 }
 
 impl<'a> Writer<'a> {
-    pub(crate) fn new(txn: &'a WriteTransaction) -> Self {
-        Self { txn }
+    pub(crate) fn new(txn: &'a WriteTransaction, memory_prices: Option<&'a MemoryPrices>) -> Self {
+        Self { txn, memory_prices: memory_prices.map(|m| (m, Vec::new())) }
+    }
+
+    /// The in-memory price history's changes this write made, for its commit.
+    pub(crate) fn take_price_changes(&mut self) -> Vec<PriceChange> {
+        self.memory_prices.as_mut().map(|(_, changes)| std::mem::take(changes)).unwrap_or_default()
     }
 
     fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -339,6 +348,10 @@ impl<'a> Writer<'a> {
         &mut self,
         points: impl IntoIterator<Item = (&'p str, &'p PricePoint)>,
     ) -> Result<()> {
+        if let Some((_, changes)) = &mut self.memory_prices {
+            changes.extend(points.into_iter().map(|(m, p)| PriceChange::Put(m.to_owned(), *p)));
+            return Ok(());
+        }
         let mut table = self.table(PRICES)?;
         for (market_id, p) in points {
             let bytes = encode(table.name(), &(market_id, p.at_ms), p)?;
@@ -362,6 +375,12 @@ impl<'a> Writer<'a> {
     ) -> Result<(u64, Option<(String, i64)>)> {
         use redb::ReadableTable as _;
         use std::ops::Bound;
+        if let Some((memory, changes)) = &mut self.memory_prices {
+            let (old, last, seen) = memory.old_points(before_ms, after.as_ref(), scan);
+            let removed = old.len() as u64;
+            changes.extend(old.into_iter().map(|(m, at)| PriceChange::Remove(m, at)));
+            return Ok((removed, if seen < scan { None } else { last }));
+        }
         let mut table = self.table(PRICES)?;
         let (old, last, seen) = {
             let start = after.as_ref().map_or(Bound::Unbounded, |(m, t)| Bound::Excluded((m.as_str(), *t)));
@@ -390,6 +409,12 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// redb failures.
     pub fn prune_prices(&mut self, before_ms: i64) -> Result<u64> {
+        if let Some((memory, changes)) = &mut self.memory_prices {
+            let old = memory.all_old_points(before_ms);
+            let removed = old.len() as u64;
+            changes.extend(old.into_iter().map(|(m, at)| PriceChange::Remove(m, at)));
+            return Ok(removed);
+        }
         let mut removed = 0_u64;
         self.table(PRICES)?.retain(|(_, at_ms), _| {
             let keep = at_ms >= before_ms;
