@@ -2,7 +2,8 @@
 //! change over the window), its volatility (the spread of its moves from point to point, and the
 //! same moves scaled to a day for the scorer) and the change of the venue's 24 h volume.
 //!
-//! The history is the store's `PRICES` table: the monitor records held markets (once a minute)
+//! The history is the store's (the `PRICES` table; a backtest's in-memory store keeps it in
+//! ordered maps): the monitor records held markets (once a minute)
 //! and the scanner records its best candidates (every `record_every_secs`, with the listing's
 //! 24 h volume), so every number here is one range read of one market's points (the scorer's
 //! windows are kept in memory and fed as points are recorded). Momentum and
