@@ -27,7 +27,8 @@ pub type StoredPluginParams = (String, String, BTreeMap<String, f64>);
 
 /// A snapshot of the store as of the last commit before [`Store::read`](super::Store::read):
 /// later writes are invisible to it, and holding it never delays them. Drop it when done, since
-/// redb cannot reuse the pages a snapshot still sees.
+/// redb cannot reuse the pages a snapshot still sees. One exception: an in-memory store's price
+/// history ([`Reader::prices`], [`Reader::price_histories`]) is read as of each call.
 pub struct Reader {
     txn: ReadTransaction,
     /// An in-memory store's price history (read as of each call, see `memory_prices`).
