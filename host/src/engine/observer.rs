@@ -6,7 +6,7 @@
 
 use crate::exchange::sim::{NewsItem, WhaleTrade};
 use crate::exchange::{Market, MarketEvent, OrderBook};
-use crate::plugins::abi;
+use crate::plugins::{PluginKind, abi};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -39,11 +39,8 @@ pub enum Seen<'a> {
 
 /// The shadow kinds a scan's scoring call is told for: a shadow scorer is compared on it, and
 /// whale and news shadows through the active scorer given their signals.
-pub const SCORING_SHADOWS: [crate::plugins::PluginKind; 3] = [
-    crate::plugins::PluginKind::Scorer,
-    crate::plugins::PluginKind::WhaleAnalyzer,
-    crate::plugins::PluginKind::NewsAggregator,
-];
+pub const SCORING_SHADOWS: [PluginKind; 3] =
+    [PluginKind::Scorer, PluginKind::WhaleAnalyzer, PluginKind::NewsAggregator];
 
 /// A scan's call of the scorer, with what the engine would do with its answer.
 #[derive(Debug, Clone, Copy)]
