@@ -200,6 +200,49 @@ fn invalid_decisions_are_rejected_and_a_trapping_rules_plugin_is_contained() {
     assert!(plugins.evaluate_rules(0, &positions).unwrap().decisions.is_empty());
 }
 
+/// A plugin's stdio and waits never block its thread, so a call may run anywhere, inside an async
+/// runtime included (a backtest calls plugins on its runtime's one thread): output is discarded at
+/// once, a panic (printed, then trapped) is a fault, and a sleep stops the call at once with an
+/// error that says why, where the epoch deadline could not have stopped it.
+#[test]
+fn a_plugin_that_prints_panics_or_sleeps_never_blocks_its_thread() {
+    let (_dir, plugins) = runtime(&[("zz-noisy.wasm", guests::NOISY_RULES.bytes)]);
+    let leg = abi::Leg { shares: 5, entry_price: 500_000, best_bid: Some(400_000), best_ask: None };
+    let positions = [abi::PositionView { yes: leg, no: leg, opened_at: 0, liquidated: None }];
+    let set = |name: &str, v: f64| {
+        plugins.set_params(PluginKind::LiquidationRules, "noisy-rules", &[(name.into(), v)]).unwrap();
+    };
+    let current_thread = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let calls = |label: &str| -> Vec<Result<usize, PluginError>> {
+        let call = || plugins.evaluate_rules(0, &positions).map(|d| d.decisions.len());
+        let inside = current_thread.block_on(async { call() });
+        let outside = call();
+        assert_eq!(
+            format!("{inside:?}"),
+            format!("{outside:?}"),
+            "{label}: the same inside a runtime and out"
+        );
+        vec![inside, outside]
+    };
+    for answer in calls("printing") {
+        assert_eq!(answer.unwrap(), 0, "it printed and answered");
+    }
+    set("panic", 1.0);
+    for answer in calls("panicking") {
+        assert!(matches!(answer, Err(PluginError::Trap { .. })), "{answer:?}");
+    }
+    set("panic", 0.0);
+    set("sleep", 1.0);
+    for answer in calls("sleeping") {
+        let err = answer.unwrap_err();
+        assert!(err.is_fault() && err.to_string().contains("may not wait"), "{err}");
+    }
+    set("sleep", 0.0);
+    assert_eq!(plugins.evaluate_rules(0, &positions).unwrap().decisions.len(), 0, "it answers again");
+    let status = plugins.list().into_iter().find(|p| p.info.name == "noisy-rules").unwrap();
+    assert_eq!((status.stats.calls, status.stats.faults), (7, 4), "seven calls, four of them faults");
+}
+
 #[test]
 fn the_sandbox_has_no_environment_files_or_clock_and_fixed_randomness() {
     let (_dir, plugins) = runtime(&[("zz-bad.wasm", guests::BAD_OUTPUT.bytes)]);

@@ -31,6 +31,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("ECHO_FEATURES", "fixture-echo-features", "fixture_echo_features"),
     ("VETO_SCORER", "fixture-veto-scorer", "fixture_veto_scorer"),
     ("EAGER_RULES", "fixture-eager-rules", "fixture_eager_rules"),
+    ("NOISY_RULES", "fixture-noisy-rules", "fixture_noisy_rules"),
     ("REMEMBER", "fixture-remember", "fixture_remember"),
 ];
 

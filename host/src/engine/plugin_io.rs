@@ -25,17 +25,30 @@ pub fn setting_of_rule_param(param: &str) -> Option<&'static str> {
     RULE_PARAMS.iter().find(|(name, ..)| *name == param).map(|(_, setting, _)| *setting)
 }
 
-/// Runs a plugin call from async code. Plugin calls block (a guest writing to its WASI stderr
-/// enters the runtime), so they must not run as plain async code: on a multi-threaded runtime the
-/// worker turns into a blocking thread for the call, with no hand-off to another thread on the hot
-/// path; elsewhere the call goes to the blocking pool.
+/// Runs a plugin call from async code. A call never waits on anything (the sandbox's WASI answers
+/// at once or stops the call, see `plugins::never_waits`), but it may compute for up to its
+/// deadline. On a multi-threaded runtime (the bot's) the worker turns into a blocking thread for
+/// the call, so other tasks move to another worker without a hand-off on the hot path. On a
+/// current-thread runtime (a backtest's) the call runs inline: nothing else could run meanwhile
+/// anyway, and a hand-off to the blocking pool costs more than most calls.
+///
+/// # Errors
+/// A panic in the call (a host bug: a misbehaving guest traps, it does not panic) is caught and
+/// returned, so one bad call does not take the engine's task down with it.
 pub(super) async fn plugin_call<R: Send + 'static>(
     f: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, String> {
+    let caught = || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .map_err(|panic| format!("plugin call aborted: {}", super::supervisor::panic_message(panic)))
+    };
     if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
-        Ok(tokio::task::block_in_place(f))
+        tokio::task::block_in_place(caught)
     } else {
-        tokio::task::spawn_blocking(f).await.map_err(|e| format!("plugin call aborted: {e}"))
+        // Yield first, as the hand-off to the blocking pool did: a task that calls plugins in a
+        // loop still lets the others run between calls.
+        tokio::task::yield_now().await;
+        caught()
     }
 }
 

@@ -538,3 +538,66 @@ fn a_calibrated_candidate_that_was_entered_ends_as_its_position_did() {
     }
     assert!(compared >= 5, "{compared} positions compared");
 }
+
+/// Plugin calls run inline on a backtest's one thread. Liquidation rules that print at every
+/// call cost the run nothing; rules that panic fault at every call, and the built-in rule then
+/// makes the same exits the default rules plugin makes; rules that sleep are stopped at once
+/// (a plugin may not wait), with the same outcome, rather than holding the run.
+#[test]
+fn rules_that_print_panic_or_sleep_do_not_stop_a_backtest() {
+    let root = tempfile::tempdir().unwrap();
+    let defaults = root.path().join("defaults");
+    crate::plugins::install_defaults(&defaults).unwrap();
+    let noisy = root.path().join("noisy");
+    crate::plugins::install_defaults(&noisy).unwrap();
+    std::fs::remove_file(noisy.join("equilibrage.wasm")).unwrap();
+    let rules = &equilibrage_plugin_artifacts::NOISY_RULES;
+    std::fs::write(noisy.join(rules.file), rules.bytes).unwrap();
+    let start = SimConfig::default().start_ms;
+    let backtest = |dir: &Path, param: Option<&str>| {
+        let mut bt = Backtest::new(
+            DataSource::Sim { seed: 3, days: 1, markets: 8, start_ms: start },
+            PluginOptions::new(dir, None),
+        );
+        bt.to_ms = Some(start + 12 * 3_600_000);
+        bt.settings.auto_trading = true;
+        bt.settings.opportunity_threshold = 1;
+        bt.settings.max_positions = 8;
+        if let Some(p) = param {
+            bt.overrides.param(p).unwrap();
+        }
+        bt.run(&|_, _| {}).unwrap()
+    };
+    let exits_by = |r: &super::RunReport| -> Vec<String> {
+        r.decisions
+            .iter()
+            .filter_map(|d| match &d.decision {
+                Decision::Exit { by, .. } => Some(by.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let trades = |r: &super::RunReport| -> Vec<String> {
+        r.trades
+            .iter()
+            .map(|t| format!("p{} {:?} {:?} {} x {}", t.position_id, t.leg, t.action, t.price, t.shares))
+            .collect()
+    };
+
+    let reference = backtest(&defaults, None);
+    let by = exits_by(&reference);
+    assert!(!by.is_empty() && by.iter().all(|b| b == "equilibrage"), "the default rules sell: {by:?}");
+
+    let printing = backtest(&noisy, None);
+    assert!(!printing.positions.is_empty(), "it trades");
+    assert!(exits_by(&printing).is_empty(), "printing rules that never sell answered every call");
+
+    let panicking = backtest(&noisy, Some("noisy-rules.panic=1"));
+    let by = exits_by(&panicking);
+    assert!(!by.is_empty() && by.iter().all(|b| b == "built-in"), "{by:?}");
+    assert_eq!(trades(&panicking), trades(&reference), "the built-in rule trades as the default plugin");
+
+    let sleeping = backtest(&noisy, Some("noisy-rules.sleep=1"));
+    assert_eq!(exits_by(&sleeping), exits_by(&panicking));
+    assert_eq!(trades(&sleeping), trades(&reference));
+}

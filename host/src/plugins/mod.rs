@@ -7,6 +7,7 @@ mod cache;
 mod defaults;
 mod function_cache;
 mod model;
+mod never_waits;
 mod registry;
 mod sandbox;
 mod validate;

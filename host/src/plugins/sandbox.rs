@@ -108,11 +108,12 @@ impl Drop for TickerGuard {
     }
 }
 
-/// The linker every plugin world is instantiated through: WASI p2 (over an empty context) and
-/// the `log` import.
+/// The linker every plugin world is instantiated through: WASI p2 (over an empty context, with
+/// streams and pollables that never wait) and the `log` import.
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    super::never_waits::add_to_linker(&mut linker)?;
     host::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(&mut linker, |s| s)?;
     Ok(linker)
 }
@@ -186,7 +187,8 @@ impl host::Host for CallState {
 
 impl super::bindings::types::Host for CallState {}
 
-/// A WASI context with no capabilities: no files, environment, arguments, network or stdio, and
+/// A WASI context with no capabilities: no files, environment, arguments, network (not even a
+/// socket to try an address with) or stdio, and
 /// clocks and randomness fixed so a call is a pure function of its inputs.
 fn sealed_wasi() -> WasiCtx {
     WasiCtxBuilder::new()
@@ -196,6 +198,9 @@ fn sealed_wasi() -> WasiCtx {
         .insecure_random(FixedRng(0x0E01_BA6E_5EED))
         .insecure_random_seed(0)
         .allow_blocking_current_thread(false)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
         .build()
 }
 
