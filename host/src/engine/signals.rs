@@ -180,6 +180,12 @@ impl Inner {
                 }),
             }
         }
+        // The stored items and their matches are the dashboard's news feed; nothing else reads
+        // them. A store in memory (a backtest's) has no dashboard: the scores above took the
+        // matches in, and each scan is spared rewriting the day's items.
+        if self.store.is_in_memory() {
+            return;
+        }
         let records: Vec<NewsRecord> = news
             .iter()
             .enumerate()
