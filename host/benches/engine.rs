@@ -51,7 +51,13 @@ const SCAN_MARKETS: usize = 20_000;
 const COLD_SCANS: usize = 3;
 const STEADY_SCANS: usize = 10;
 
+/// The binary's allocator, so the figures are those of `equilibrage run`.
+#[global_allocator]
+static ALLOCATOR: equilibrage::allocator::Allocator = equilibrage::allocator::Allocator;
+
 fn main() {
+    // As `equilibrage run` does.
+    equilibrage::allocator::set_purge(equilibrage::allocator::Purge::Promptly);
     if let Ok(section) = std::env::var(SECTION_ENV) {
         run_section(&section);
         return;

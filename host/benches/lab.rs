@@ -25,6 +25,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The binary's allocator, so the figures are those of `equilibrage backtest` and `sweep`.
+#[global_allocator]
+static ALLOCATOR: equilibrage::allocator::Allocator = equilibrage::allocator::Allocator;
+
 fn plugin_options(dir: &Path) -> PluginOptions {
     install_defaults(dir).expect("default plugins");
     PluginOptions::new(dir, Some(dir.join("cache")))

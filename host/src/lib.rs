@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod access;
+pub mod allocator;
 pub mod chain;
 pub mod clock;
 pub mod config;
