@@ -57,7 +57,7 @@ static ALLOCATOR: equilibrage::allocator::Allocator = equilibrage::allocator::Al
 
 fn main() {
     // As `equilibrage run` does.
-    equilibrage::allocator::set_purge(equilibrage::allocator::Purge::Promptly);
+    equilibrage::allocator::return_freed_memory_at_once();
     if let Ok(section) = std::env::var(SECTION_ENV) {
         run_section(&section);
         return;

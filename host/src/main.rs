@@ -137,12 +137,11 @@ static ALLOCATOR: equilibrage::allocator::Allocator = equilibrage::allocator::Al
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // Runs that end (backtests, sweeps, exports, one-off commands) keep freed memory for reuse;
-    // the bot and the recorder run for days, within a memory budget.
-    equilibrage::allocator::set_purge(match cli.command {
-        None | Some(Command::Run | Command::Record { .. }) => equilibrage::allocator::Purge::Promptly,
-        Some(_) => equilibrage::allocator::Purge::Lazily,
-    });
+    // The bot and the recorder run for days within a memory budget; runs that end (backtests,
+    // sweeps, one-off commands) let the allocator keep freed memory a little longer.
+    if let None | Some(Command::Run | Command::Record { .. }) = cli.command {
+        equilibrage::allocator::return_freed_memory_at_once();
+    }
     // The `[log]` table, when the configuration loads; a command that needs the configuration
     // reports why it does not load.
     let mut log = load_config(&cli.common).map(|c| c.log).unwrap_or_default();
