@@ -43,7 +43,7 @@ fn settlement(s: TradeStatus) -> Settlement {
 fn find_fill(
     intent: &Intent,
     trades: &[TradeReport],
-    known: &HashSet<String>,
+    known: &Known,
     claimed: &HashSet<String>,
     offset_ms: i64,
 ) -> Option<FillReport> {
@@ -54,10 +54,17 @@ fn find_fill(
     for t in trades.iter().filter(|t| {
         let ours = match &intent.order_id {
             Some(id) => t.order_id == *id,
-            None => t.token == intent.token && t.side == side && t.at_ms >= written_at_venue - 5_000,
+            // Matched by time, an order already booked is not a candidate, even when its trades'
+            // ids were never learnt (an order answer without them): it belongs to another intent.
+            None => {
+                t.token == intent.token
+                    && t.side == side
+                    && t.at_ms >= written_at_venue - 5_000
+                    && !known.order_ids.contains(&t.order_id)
+            }
         };
         ours && t.status != TradeStatus::Failed
-            && !known.contains(&t.trade_id)
+            && !known.trade_ids.contains(&t.trade_id)
             && !claimed.contains(&t.order_id)
     }) {
         orders.entry(t.order_id.as_str()).or_default().push(t);
@@ -83,6 +90,13 @@ fn find_fill(
         status,
         tx_hash: fills.iter().find_map(|t| t.tx_hash.clone()),
     })
+}
+
+/// What the ledger already holds of the venue's trades: their ids, and the orders they came from.
+#[derive(Debug, Default)]
+struct Known {
+    trade_ids: HashSet<String>,
+    order_ids: HashSet<String>,
 }
 
 /// Whether an order's fills are within what `intent` asked for: its shares, or its pUSD (to the
@@ -244,7 +258,7 @@ impl Inner {
             Ok(t) => t,
             Err(e) => return self.error("recovery", format!("the venue's trades: {e}; will retry")),
         };
-        let known = match self.known_trade_ids() {
+        let known = match self.known_fills() {
             Ok(k) => k,
             Err(e) => return self.error("recovery", e.to_string()),
         };
@@ -288,7 +302,7 @@ impl Inner {
             return Ok(None);
         };
         let trades = self.exchange.trades(intent.created_at_ms.saturating_add(offset) - 60_000).await?;
-        let known = self.known_trade_ids()?;
+        let known = self.known_fills()?;
         match find_fill(intent, &trades, &known, &HashSet::new(), offset) {
             Some(fill) => Ok(Some(self.record(intent, fill).await)),
             None => Ok(None),
@@ -376,8 +390,15 @@ impl Inner {
         self.state().unsettled_from = next;
     }
 
-    fn known_trade_ids(&self) -> Result<HashSet<String>> {
-        Ok(self.store.read()?.trades()?.into_iter().flat_map(|t| t.exchange_trade_ids).collect())
+    fn known_fills(&self) -> Result<Known> {
+        let mut known = Known::default();
+        for t in self.store.read()?.trades()? {
+            if !t.order_id.is_empty() {
+                known.order_ids.insert(t.order_id);
+            }
+            known.trade_ids.extend(t.exchange_trade_ids);
+        }
+        Ok(known)
     }
 }
 
@@ -422,61 +443,81 @@ mod tests {
 
     #[test]
     fn an_order_id_from_the_acknowledgement_decides_whatever_the_times_say() {
-        let none = HashSet::new();
+        let (nothing, none) = (Known::default(), HashSet::new());
         // Another order on the same token and side, right after the intent; ours, filled a
         // minute "before" it on a venue clock far off.
         let trades = [trade("t-other", "0xother", 1_000_500), trade("t-ours", "0xours", 940_000)];
-        let by_id = find_fill(&intent(Some("0xours")), &trades, &none, &none, 0).unwrap();
+        let by_id = find_fill(&intent(Some("0xours")), &trades, &nothing, &none, 0).unwrap();
         assert_eq!(
             (by_id.order_id.as_str(), by_id.trade_ids.as_slice()),
             ("0xours", ["t-ours".to_owned()].as_slice())
         );
         // Without an id, the window decides: the other order is the only one after the intent.
-        let by_time = find_fill(&intent(None), &trades, &none, &none, 0).unwrap();
+        let by_time = find_fill(&intent(None), &trades, &nothing, &none, 0).unwrap();
         assert_eq!(by_time.order_id, "0xother");
         // An id with no trade yet is no fill, even with a candidate in the window.
-        assert!(find_fill(&intent(Some("0xlater")), &trades, &none, &none, 0).is_none());
+        assert!(find_fill(&intent(Some("0xlater")), &trades, &nothing, &none, 0).is_none());
     }
 
     #[test]
     fn matched_by_time_an_order_larger_than_the_intent_is_not_ours() {
-        let none = HashSet::new();
+        let (nothing, none) = (Known::default(), HashSet::new());
         // The intent buys 10 pUSD: an order that spent 10 (20 × 0.5) fits; one of 40 × 0.5 does not.
         let mut big = trade("t-big", "0xbig", 1_000_100);
         big.shares = dec!(40);
         let trades = [big.clone(), trade("t-fits", "0xfits", 1_000_200)];
-        assert_eq!(find_fill(&intent(None), &trades, &none, &none, 0).unwrap().order_id, "0xfits");
-        assert!(find_fill(&intent(None), &[big.clone()], &none, &none, 0).is_none());
+        assert_eq!(find_fill(&intent(None), &trades, &nothing, &none, 0).unwrap().order_id, "0xfits");
+        assert!(find_fill(&intent(None), &[big.clone()], &nothing, &none, 0).is_none());
         // A sell of 321.45 shares never takes a fill of 529.63.
         let sell =
             Intent { action: Action::Sell, amount: IntentAmount::Shares(dec!(321.45)), ..intent(None) };
         let sold = |id: &str, shares| TradeReport { side: Side::Sell, shares, ..trade(id, id, 1_000_300) };
-        assert!(find_fill(&sell, &[sold("0xlarge", dec!(529.63))], &none, &none, 0).is_none());
+        assert!(find_fill(&sell, &[sold("0xlarge", dec!(529.63))], &nothing, &none, 0).is_none());
         assert_eq!(
-            find_fill(&sell, &[sold("0xours", dec!(321.45))], &none, &none, 0).unwrap().shares,
+            find_fill(&sell, &[sold("0xours", dec!(321.45))], &nothing, &none, 0).unwrap().shares,
             dec!(321.45)
         );
         // With the order's id from its acknowledgement, the venue's record stands as it is.
-        assert_eq!(find_fill(&intent(Some("0xbig")), &[big], &none, &none, 0).unwrap().shares, dec!(40));
+        assert_eq!(find_fill(&intent(Some("0xbig")), &[big], &nothing, &none, 0).unwrap().shares, dec!(40));
     }
 
     #[test]
     fn without_an_id_the_window_is_on_the_venues_clock() {
-        let none = HashSet::new();
+        let (nothing, none) = (Known::default(), HashSet::new());
         // The venue's clock runs 6 s behind this machine's; its trade is stamped in whole seconds.
         let trades = [trade("t1", "0xo", 994_000)];
-        assert!(find_fill(&intent(None), &trades, &none, &none, 0).is_none(), "a local window misses it");
+        assert!(find_fill(&intent(None), &trades, &nothing, &none, 0).is_none(), "a local window misses it");
         assert!(
-            find_fill(&intent(None), &trades, &none, &none, -6_000).is_some(),
+            find_fill(&intent(None), &trades, &nothing, &none, -6_000).is_some(),
             "the venue's window finds it"
         );
         // Journalled with its place on the venue's clock, the intent keeps it: when a clock
         // jumps 14 s before the reconciliation, today's difference does not move the window.
         let stamped = Intent { venue_at_ms: Some(994_000), ..intent(None) };
-        assert!(find_fill(&stamped, &trades, &none, &none, 8_000).is_some(), "the journalled place decides");
         assert!(
-            find_fill(&intent(None), &trades, &none, &none, 8_000).is_none(),
+            find_fill(&stamped, &trades, &nothing, &none, 8_000).is_some(),
+            "the journalled place decides"
+        );
+        assert!(
+            find_fill(&intent(None), &trades, &nothing, &none, 8_000).is_none(),
             "today's difference misses it"
         );
+    }
+
+    /// The soak's case: an earlier sell was booked from an order answer that named no trade ids,
+    /// so its trade is unknown by id; a later sell on the same token, reconciled by time, must
+    /// not take that order's trade for its own.
+    #[test]
+    fn matched_by_time_an_order_already_booked_is_not_ours() {
+        let none = HashSet::new();
+        let sell = Intent { action: Action::Sell, amount: IntentAmount::Shares(dec!(600)), ..intent(None) };
+        let sold = |id: &str, shares| TradeReport { side: Side::Sell, shares, ..trade(id, id, 1_000_300) };
+        let trades = [sold("0xbooked", dec!(529.63))];
+        let booked = Known { trade_ids: HashSet::new(), order_ids: HashSet::from(["0xbooked".to_owned()]) };
+        assert!(find_fill(&sell, &trades, &booked, &none, 0).is_none());
+        assert_eq!(find_fill(&sell, &trades, &Known::default(), &none, 0).unwrap().order_id, "0xbooked");
+        // With the intent's own order id, the venue's record of that order stands.
+        let by_id = Intent { order_id: Some("0xbooked".into()), ..sell };
+        assert!(find_fill(&by_id, &trades, &booked, &none, 0).is_some());
     }
 }
