@@ -50,20 +50,21 @@ impl HasData for NeverWaitsIo {
     type Data<'a> = NeverWaits<'a>;
 }
 
+/// The answer of `future` if it has one at once. Nothing here waits on tokio, but a pollable
+/// made from a tokio timer is still polled within a runtime, as wasmtime-wasi's own code would be.
+fn now_or_never<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| wasmtime_wasi::runtime::poll_noop(future.as_mut()))
+}
+
 /// The answer of `future` if it has one at once, else the error that stops the call.
 fn at_once<R>(what: &str, future: impl Future<Output = wasmtime::Result<R>>) -> wasmtime::Result<R> {
-    let mut future = std::pin::pin!(future);
-    // Nothing here waits on tokio, but a pollable made from a tokio timer is still polled
-    // within a runtime, as wasmtime-wasi's own code would be.
-    wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| wasmtime_wasi::runtime::poll_noop(future.as_mut()))
-        .unwrap_or_else(|| Err(would_wait(what)))
+    now_or_never(future).unwrap_or_else(|| Err(would_wait(what)))
 }
 
 /// [`at_once`] for stream operations, whose errors carry a trap of their own.
 fn stream_at_once<R>(what: &str, future: impl Future<Output = StreamResult<R>>) -> StreamResult<R> {
-    let mut future = std::pin::pin!(future);
-    wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| wasmtime_wasi::runtime::poll_noop(future.as_mut()))
-        .unwrap_or_else(|| Err(StreamError::Trap(would_wait(what))))
+    now_or_never(future).unwrap_or_else(|| Err(StreamError::Trap(would_wait(what))))
 }
 
 fn would_wait(what: &str) -> wasmtime::Error {
@@ -189,11 +190,7 @@ impl poll::Host for NeverWaits<'_> {
 impl poll::HostPollable for NeverWaits<'_> {
     fn ready(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<bool> {
         // Asking costs no wait: a pollable with no answer yet is not ready.
-        let mut ready = std::pin::pin!(async_poll::HostPollable::ready(self.0, pollable));
-        wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
-            wasmtime_wasi::runtime::poll_noop(ready.as_mut())
-        })
-        .unwrap_or(Ok(false))
+        now_or_never(async_poll::HostPollable::ready(self.0, pollable)).unwrap_or(Ok(false))
     }
 
     fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
