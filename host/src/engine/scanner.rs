@@ -87,6 +87,14 @@ fn wanted(m: &Market, s: &super::Settings, now_ms: i64) -> bool {
 }
 
 impl Inner {
+    /// Whether to store what only the dashboard reads: the last scan's opportunities (shown at
+    /// once by a restarted bot) and the news feed with its matches. A backtest's store is in
+    /// memory, shown by no dashboard and never restarted, so it keeps the scan records alone and
+    /// each scan is spared encoding every candidate and rewriting the day's news.
+    pub(super) fn stores_dashboard_records(&self) -> bool {
+        !self.store.is_in_memory()
+    }
+
     /// Lists the venue's markets into the cache.
     pub(super) async fn refresh_markets(&self) -> Result<Vec<Arc<Market>>> {
         // The last listing goes before the next arrives (20,000 markets are 20 MiB); an entry in
@@ -173,13 +181,11 @@ impl Inner {
         let opportunities = Arc::new(opportunities);
         let (record, stored) = (scan.clone(), Arc::clone(&opportunities));
         // The last scan's opportunities are stored so that a restarted bot shows them at once;
-        // nothing else reads them (the engine keeps its own copy). A store in memory (a
-        // backtest's) is never restarted: it keeps the scan's record alone, saving a backtest
-        // the encoding of every candidate on every scan.
-        if self.store.is_in_memory() {
-            self.store.write(move |w| w.put_scan(&record)).await?;
-        } else {
+        // nothing else reads them (the engine keeps its own copy).
+        if self.stores_dashboard_records() {
             self.store.write(move |w| w.replace_opportunities(&record, &stored)).await?;
+        } else {
+            self.store.write(move |w| w.put_scan(&record)).await?;
         }
         self.note_scan(&scan, Some(Arc::clone(&opportunities)));
         for o in opportunities.iter().filter(|o| o.score >= threshold && !before.contains(&o.market_id)) {

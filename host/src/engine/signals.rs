@@ -180,10 +180,8 @@ impl Inner {
                 }),
             }
         }
-        // The stored items and their matches are the dashboard's news feed; nothing else reads
-        // them. A store in memory (a backtest's) has no dashboard: the scores above took the
-        // matches in, and each scan is spared rewriting the day's items.
-        if self.store.is_in_memory() {
+        // The scores took the matches in above; the stored items are the dashboard's news feed.
+        if !self.stores_dashboard_records() {
             return;
         }
         let records: Vec<NewsRecord> = news
