@@ -113,6 +113,10 @@ struct SimMarket {
     /// Ticks in one price unit (100 for a tick of 0.01), for the books' integer arithmetic.
     ticks_per_unit: i64,
     books: [OrderBook; 2],
+    /// The best bid and ask (in ticks) the books were last quoted at, while nothing has taken
+    /// from them since: a step whose quotes land on the same ticks then leaves them as they are
+    /// without rebuilding them to compare (most steps of most markets).
+    quoted: Option<(i64, i64)>,
     resolved: Option<usize>,
 }
 
@@ -230,6 +234,7 @@ impl Simulator {
                     depth,
                     ticks_per_unit: ticks_per_unit(tick),
                     books: [OrderBook::new(Decimal::from(5)), OrderBook::new(Decimal::from(5))],
+                    quoted: None,
                     resolved: None,
                 };
                 rebuild_books(&mut m);
@@ -277,6 +282,7 @@ impl Simulator {
         let Some(&(m, o)) = self.tokens.get(token) else { return };
         if let Some(m) = self.markets.get_mut(m) {
             m.books[o].consume(side, fill);
+            m.quoted = None;
             m.market.volume_24h += fill.notional;
         }
     }
@@ -406,6 +412,7 @@ impl Simulator {
         let i = usize::from(m.market.outcomes[1].token_id == token);
         let fill = m.books[i].walk(side, amount, policy, m.market.fee)?;
         m.books[i].consume(side, &fill);
+        m.quoted = None;
         m.market.volume_24h += fill.notional;
         Ok(fill)
     }
@@ -430,8 +437,9 @@ fn token_id(outcome: u64, market: usize) -> u128 {
 
 /// Quotes both books around the fair value: the YES book directly, the NO book as its mirror
 /// (a NO bid at 1 − p is a YES ask at p), deeper levels a tick apart and larger. Returns whether
-/// either book changed (compared whole, not just the top: a fill may have thinned a level since
-/// the last step).
+/// either book changed: not when the quotes land on the ticks of the last rebuild and nothing
+/// took from the books since; otherwise the books are compared whole, not just the top (a fill
+/// may have thinned a level since the last step).
 fn rebuild_books(m: &mut SimMarket) -> bool {
     let (tick, per_unit) = (m.market.tick_size, m.ticks_per_unit);
     let p = prob(m.logit);
@@ -439,6 +447,10 @@ fn rebuild_books(m: &mut SimMarket) -> bool {
     // Both sides always quoted, at least a tick apart, inside [tick, 1 − tick], in ticks.
     let best_ask = (to_tick(p + half_spread, per_unit) + 1).min(per_unit - 1);
     let best_bid = to_tick(p - half_spread, per_unit).min(best_ask - 1);
+    if m.quoted == Some((best_bid, best_ask)) {
+        return false;
+    }
+    m.quoted = Some((best_bid, best_ask));
     let mut bids = [Level { price: Decimal::ZERO, size: Decimal::ZERO }; LEVELS_USIZE];
     let mut asks = bids;
     let (mut n_bids, mut n_asks) = (0, 0);

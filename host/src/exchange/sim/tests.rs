@@ -127,6 +127,27 @@ fn market_orders_walk_the_simulated_book_and_take_liquidity() {
     ));
 }
 
+#[test]
+fn a_book_a_fill_thinned_is_quoted_again_at_the_next_step_even_on_the_same_ticks() {
+    let mut sim = small(5);
+    let m = sim.markets()[0].clone();
+    let token = m.outcomes[0].token_id.clone();
+    let full = sim.book(&token).unwrap().clone();
+    // A step of no time moves nothing: the books stand, and no book is published.
+    let still = sim.step(0);
+    assert!(still.events.iter().all(|e| !matches!(e, MarketEvent::Book { .. })), "{:?}", still.events);
+    sim.execute(&token, Side::Buy, Amount::Usd(dec!(25)), FillPolicy::FillOrKill).unwrap();
+    assert_ne!(sim.book(&token).unwrap(), &full);
+    // The quotes land on the same ticks, yet the thinned level is restored and published.
+    let next = sim.step(0);
+    assert_eq!(sim.book(&token).unwrap(), &full);
+    assert!(
+        next.events.iter().any(|e| matches!(e, MarketEvent::Book { token: t, .. } if *t == token)),
+        "{:?}",
+        next.events
+    );
+}
+
 #[tokio::test]
 async fn a_restarted_world_takes_over_the_bot_s_holdings_with_fresh_ids() {
     use crate::exchange::{Exchange as _, FillPolicy, OrderKind, OrderRequest};
