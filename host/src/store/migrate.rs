@@ -1,18 +1,19 @@
 //! The schema version in the `meta` table and the migrations that bring an older file up to it.
 //!
-//! Version 1 had every table but `trades_by_position`; version 2 adds that index.
+//! Version 1 had every table but `trades_by_position`; version 2 adds that index; version 3
+//! adds `market_makers`, the index of whales flagged as market makers.
 
 use std::path::Path;
 
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableHandle, WriteTransaction};
 
 use super::codec::{corrupt, decode};
-use super::query::TradeOwner;
-use super::tables::{self, META, TRADES, TRADES_BY_POSITION};
+use super::query::{MakerFlag, TradeOwner};
+use super::tables::{self, MARKET_MAKERS, META, TRADES, TRADES_BY_POSITION, WHALES};
 use super::{Result, StoreError};
 
 /// The layout this build reads and writes.
-pub(crate) const CURRENT: u32 = 2;
+pub(crate) const CURRENT: u32 = 3;
 
 /// The key of the version in [`META`].
 pub(crate) const VERSION_KEY: &str = "schema_version";
@@ -20,7 +21,7 @@ pub(crate) const VERSION_KEY: &str = "schema_version";
 /// A step from version `n` to `n + 1`, at index `n - 1`.
 type Migration = fn(&WriteTransaction) -> Result<()>;
 
-const MIGRATIONS: [Migration; 1] = [v1_to_v2];
+const MIGRATIONS: [Migration; 2] = [v1_to_v2, v2_to_v3];
 
 /// The version stored in `meta`, if any.
 ///
@@ -115,6 +116,20 @@ fn v1_to_v2(txn: &WriteTransaction) -> Result<()> {
         let (id, value) = entry?;
         let owner: TradeOwner = decode(trades.name(), &id.value(), value.value())?;
         index.insert((owner.position_id, id.value()), ())?;
+    }
+    Ok(())
+}
+
+/// Builds the market-maker index from the whales' stored flags.
+fn v2_to_v3(txn: &WriteTransaction) -> Result<()> {
+    let whales = txn.open_table(WHALES)?;
+    let mut index = txn.open_table(MARKET_MAKERS)?;
+    for entry in whales.iter()? {
+        let (address, value) = entry?;
+        let flag: MakerFlag = decode(whales.name(), &address.value(), value.value())?;
+        if flag.market_maker {
+            index.insert(address.value(), ())?;
+        }
     }
     Ok(())
 }

@@ -92,25 +92,25 @@ pub(crate) struct TradeOwner {
     pub(crate) position_id: u64,
 }
 
-/// Just a whale's market-maker flag, without decoding its market activity.
+/// Whether a stored whale record is flagged a market maker, decoding the flag alone (the
+/// `market_makers` index is built from it when a store migrates to schema version 3).
 #[derive(Deserialize)]
-struct MakerFlag {
+pub(crate) struct MakerFlag {
     #[serde(default)]
-    market_maker: bool,
+    pub(crate) market_maker: bool,
 }
 
-/// The wallets among `addresses` whose stored record is flagged a market maker; unknown
-/// wallets are not.
+/// The wallets among `addresses` in the market-maker index; unknown wallets are not.
 ///
 /// # Errors
-/// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if a record does not decode.
+/// redb failures.
 pub(crate) fn market_makers<'k>(
-    whales: &impl JsonTable<&'static str>,
+    index: &impl ReadableTable<&'static str, ()>,
     addresses: impl IntoIterator<Item = &'k str>,
 ) -> Result<std::collections::HashSet<String>> {
     let mut makers = std::collections::HashSet::new();
     for address in addresses {
-        if get::<_, MakerFlag>(whales, &address)?.is_some_and(|f| f.market_maker) {
+        if index.get(address)?.is_some() {
             makers.insert(address.to_owned());
         }
     }

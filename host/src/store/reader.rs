@@ -14,8 +14,8 @@ use super::memory_prices::MemoryPrices;
 use super::migrate::read_version;
 use super::query;
 use super::tables::{
-    CHAIN_TXS, CONFIG, INTENTS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, PLUGIN_VERSIONS, POSITIONS, PRICES,
-    SCANS, TRADES, TRADES_BY_POSITION, WHALES,
+    CHAIN_TXS, CONFIG, INTENTS, MARKET_MAKERS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, PLUGIN_VERSIONS,
+    POSITIONS, PRICES, SCANS, TRADES, TRADES_BY_POSITION, WHALES,
 };
 use super::{
     ChainTx, Intent, NewsRecord, Opportunity, PluginVersionRecord, Position, PricePoint, Result, ScanRecord,
@@ -258,15 +258,16 @@ impl Reader {
         query::get(&self.table(WHALES)?, &address)
     }
 
-    /// The wallets among `addresses` flagged as market makers (their flags alone are decoded).
+    /// The wallets among `addresses` flagged as market makers (looked up in the index
+    /// `put_whale` keeps; no record is decoded).
     ///
     /// # Errors
-    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if a record does not decode.
+    /// redb failures.
     pub fn market_makers<'k>(
         &self,
         addresses: impl IntoIterator<Item = &'k str>,
     ) -> Result<std::collections::HashSet<String>> {
-        query::market_makers(&self.table(WHALES)?, addresses)
+        query::market_makers(&self.table(MARKET_MAKERS)?, addresses)
     }
 
     /// The `limit` most recently published news items, newest first (ties by id).

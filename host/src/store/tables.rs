@@ -29,6 +29,10 @@ pub(crate) const CONFIG: TableDefinition<&str, &[u8]> = TableDefinition::new("co
 pub(crate) const PLUGIN_PARAMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_params");
 /// Wallet address → JSON [`WhaleRecord`](super::WhaleRecord).
 pub(crate) const WHALES: TableDefinition<&str, &[u8]> = TableDefinition::new("whales");
+/// Wallet address → nothing: the whales flagged as market makers, so a scan learns which of
+/// the day's wallets to leave out without decoding their records. Kept by `put_whale`; added in
+/// schema version 3.
+pub(crate) const MARKET_MAKERS: TableDefinition<&str, ()> = TableDefinition::new("market_makers");
 /// News id → JSON [`NewsRecord`](super::NewsRecord).
 pub(crate) const NEWS: TableDefinition<&str, &[u8]> = TableDefinition::new("news");
 /// (market id, time in ms) → JSON [`PricePoint`](super::PricePoint).
@@ -62,6 +66,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(CONFIG)?;
     txn.open_table(PLUGIN_PARAMS)?;
     txn.open_table(WHALES)?;
+    txn.open_table(MARKET_MAKERS)?;
     txn.open_table(NEWS)?;
     txn.open_table(PRICES)?;
     txn.open_table(CHAIN_TXS)?;

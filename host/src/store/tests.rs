@@ -9,7 +9,7 @@ use redb::{Database, ReadableDatabase};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
-use super::tables::{META, POSITIONS, SCANS, TRADES, TRADES_BY_POSITION};
+use super::tables::{MARKET_MAKERS, META, POSITIONS, SCANS, TRADES, TRADES_BY_POSITION, WHALES};
 use super::*;
 
 fn temp_store() -> (tempfile::TempDir, Store) {
@@ -627,7 +627,7 @@ fn a_version_1_database_migrates_and_gets_the_trade_index() {
 
     let store = Store::open(&path).expect("open");
     let r = store.read().expect("read");
-    assert_eq!(r.schema_version().expect("version"), 2);
+    assert_eq!(r.schema_version().expect("version"), SCHEMA_VERSION);
     assert_eq!(r.trades_of(7).expect("trades_of").iter().map(|t| t.id).collect::<Vec<_>>(), [1, 3]);
     assert_eq!(r.trades_of(8).expect("trades_of").iter().map(|t| t.id).collect::<Vec<_>>(), [2]);
     // Tables version 1 lacked are there for readers.
@@ -635,9 +635,70 @@ fn a_version_1_database_migrates_and_gets_the_trade_index() {
     drop(r);
     drop(store);
 
-    // Opening again finds version 2 and changes nothing.
+    // Opening again finds the current version and changes nothing.
     let store = Store::open(&path).expect("reopen");
     assert_eq!(store.read().expect("read").trades_of(7).expect("trades_of").len(), 2);
+}
+
+fn whale_json(address: &str, market_maker: bool) -> Vec<u8> {
+    let record = WhaleRecord { address: address.into(), market_maker, ..WhaleRecord::default() };
+    serde_json::to_vec(&record).expect("json")
+}
+
+#[test]
+fn a_version_2_database_migrates_and_gets_the_market_maker_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("v2.redb");
+    raw_write(&path, |txn| {
+        txn.open_table(META).expect("meta").insert("schema_version", 2).expect("version");
+        let mut whales = txn.open_table(WHALES).expect("whales");
+        for (address, flagged) in [("0xa", true), ("0xb", false), ("0xc", true)] {
+            whales.insert(address, whale_json(address, flagged).as_slice()).expect("whale");
+        }
+    });
+    let store = Store::open(&path).expect("open");
+    let r = store.read().expect("read");
+    assert_eq!(r.schema_version().expect("version"), SCHEMA_VERSION);
+    let makers = r.market_makers(["0xa", "0xb", "0xc", "0xunknown"]).expect("makers");
+    assert_eq!(makers, ["0xa", "0xc"].map(String::from).into_iter().collect());
+    assert_eq!(r.whale("0xb").expect("whale").map(|w| w.market_maker), Some(false), "records unchanged");
+}
+
+#[test]
+fn a_whale_record_and_its_market_maker_flag_change_together() {
+    let (_dir, store) = temp_store();
+    let maker = WhaleRecord { address: "0xm".into(), market_maker: true, ..WhaleRecord::default() };
+    let write = |w: WhaleRecord| store.write_blocking(move |tx| tx.put_whale(&w)).expect("write");
+    write(maker.clone());
+    let makers = |store: &Store| store.read().expect("read").market_makers(["0xm"]).expect("makers");
+    assert_eq!(makers(&store).len(), 1);
+    assert!(store.write_blocking(|tx| tx.market_makers(["0xm"])).expect("in a write").contains("0xm"));
+    write(WhaleRecord { market_maker: false, ..maker });
+    assert!(makers(&store).is_empty(), "unflagged: out of the index");
+    let db = store.read().expect("read");
+    assert_eq!(db.whale("0xm").expect("whale").map(|w| w.market_maker), Some(false));
+}
+
+#[test]
+fn a_version_2_whale_that_does_not_decode_stops_the_migration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("v2.redb");
+    raw_write(&path, |txn| {
+        txn.open_table(META).expect("meta").insert("schema_version", 2).expect("version");
+        txn.open_table(WHALES).expect("whales").insert("0xbad", b"{\"address\":".as_slice()).expect("whale");
+    });
+    let error = Store::open(&path).expect_err("a damaged whale stops the migration");
+    assert!(
+        matches!(&error, StoreError::Corrupt { table, key, .. } if table == "whales" && key.contains("0xbad")),
+        "{error}"
+    );
+    let db = Database::create(&path).expect("raw open");
+    let txn = db.begin_read().expect("raw read");
+    assert_eq!(
+        txn.open_table(META).expect("meta").get("schema_version").expect("get").map(|v| v.value()),
+        Some(2)
+    );
+    assert!(txn.open_table(MARKET_MAKERS).is_err(), "no index table was created");
 }
 
 #[test]

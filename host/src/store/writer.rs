@@ -11,8 +11,8 @@ use super::codec::{check_finite, corrupt, encode};
 use super::memory_prices::{MemoryPrices, PriceChange};
 use super::query::{self, TradeOwner};
 use super::tables::{
-    CHAIN_TXS, CONFIG, INTENTS, MAX_SCANS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS, PLUGIN_VERSIONS, POSITIONS,
-    PRICES, SCANS, SEQUENCES, TRADES, TRADES_BY_POSITION, WHALES,
+    CHAIN_TXS, CONFIG, INTENTS, MARKET_MAKERS, MAX_SCANS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS,
+    PLUGIN_VERSIONS, POSITIONS, PRICES, SCANS, SEQUENCES, TRADES, TRADES_BY_POSITION, WHALES,
 };
 use super::{
     ActivePeriod, ChainTx, Intent, NewsRecord, Opportunity, PluginVersionRecord, Position, PricePoint,
@@ -283,6 +283,12 @@ impl<'a> Writer<'a> {
         let mut table = self.table(WHALES)?;
         let bytes = encode(table.name(), &w.address, w)?;
         table.insert(w.address.as_str(), bytes.as_slice())?;
+        let mut makers = self.table(MARKET_MAKERS)?;
+        if w.market_maker {
+            makers.insert(w.address.as_str(), ())?;
+        } else {
+            makers.remove(w.address.as_str())?;
+        }
         Ok(())
     }
 
@@ -469,12 +475,12 @@ impl<'a> Writer<'a> {
     /// As [`Reader::market_makers`](super::Reader::market_makers), inside this transaction.
     ///
     /// # Errors
-    /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if a record does not decode.
+    /// redb failures.
     pub fn market_makers<'k>(
         &self,
         addresses: impl IntoIterator<Item = &'k str>,
     ) -> Result<std::collections::HashSet<String>> {
-        query::market_makers(&self.table(WHALES)?, addresses)
+        query::market_makers(&self.table(MARKET_MAKERS)?, addresses)
     }
 
     /// A stored news item as this transaction sees it.
