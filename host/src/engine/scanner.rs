@@ -88,9 +88,10 @@ fn wanted(m: &Market, s: &super::Settings, now_ms: i64) -> bool {
 
 impl Inner {
     /// Whether to store what only the dashboard reads: the last scan's opportunities (shown at
-    /// once by a restarted bot) and the news feed with its matches. A backtest's store is in
-    /// memory, shown by no dashboard and never restarted, so it keeps the scan records alone and
-    /// each scan is spared encoding every candidate and rewriting the day's news.
+    /// once by a restarted bot), the news feed with its matches, and the whale analyzer's
+    /// profile of each wallet. A backtest's store is in memory, shown by no dashboard and never
+    /// restarted, so it keeps the scan records alone and each scan is spared encoding every
+    /// candidate, rewriting the day's news and rewriting the record of every wallet analysed.
     pub(super) fn stores_dashboard_records(&self) -> bool {
         !self.store.is_in_memory()
     }

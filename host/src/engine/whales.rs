@@ -216,7 +216,10 @@ impl Inner {
             Ok(a) => a,
             Err(e) => return self.error("signals", format!("whale analysis skipped: {e}")),
         };
-        // The plugin's view of each whale goes with its record, for the dashboard.
+        // The plugin's view of each whale goes with its record, for the dashboard alone.
+        if !self.stores_dashboard_records() {
+            return SignalColumns::add_whales(out, &analysis, &markets);
+        }
         let profiles: Vec<(String, WhaleProfile)> = analysis
             .whales
             .iter()
