@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod exchange;
+mod fast_hash;
 pub mod feeds;
 pub mod lab;
 pub mod logging;

@@ -35,6 +35,7 @@ pub use trends::{Trend, TrendsConfig};
 pub use types::{Clock, EngineError, EngineEvent, EngineOptions, Health, PositionView, Result};
 
 use crate::exchange::{BookSet, Exchange, Market, OrderBook, TokenId};
+use crate::fast_hash::FastHashMap;
 use crate::plugins::{PluginKind, Plugins};
 use crate::store::{Opportunity, Position, ScanRecord, Store, StoreError, TradeRecord};
 use arc_swap::ArcSwap;
@@ -49,7 +50,7 @@ struct State {
     /// Open positions by id.
     positions: BTreeMap<u64, Position>,
     /// Held token → position.
-    by_token: HashMap<TokenId, u64>,
+    by_token: FastHashMap<TokenId, u64>,
     /// Positions that left the cache, by id: the version that closed them, so that a copy
     /// published late from before (see `cache_position`) does not bring one back.
     retired: HashMap<u64, u64>,
@@ -57,14 +58,14 @@ struct State {
     busy: HashSet<u64>,
     books: BookSet,
     /// The last listing, by condition id.
-    markets: HashMap<String, Arc<Market>>,
+    markets: FastHashMap<String, Arc<Market>>,
     account: Option<Account>,
     rules: Option<RulesSource>,
     last_error: Option<(i64, String)>,
     /// Volatility estimate per market id (see `scanner`).
-    vol: HashMap<String, scanner::Volatility>,
+    vol: FastHashMap<String, scanner::Volatility>,
     /// The last price point recorded per market, for throttling.
-    last_point: HashMap<String, i64>,
+    last_point: FastHashMap<String, i64>,
     /// The scorer version of the last scan: entries name it (they rest on its scores).
     scan_scorer: Option<String>,
     /// When each open position's marks were last announced (price moves), for throttling, and
@@ -78,10 +79,10 @@ struct State {
     /// Trend windows and candidate recording (see `trends`), and the last point the scanner
     /// recorded per candidate market.
     trends: TrendsConfig,
-    last_candidate_point: HashMap<String, i64>,
+    last_candidate_point: FastHashMap<String, i64>,
     /// The scorer's 24 h window of price points per candidate market with history, as last
     /// read from the store (see `trends::scorer_trends`).
-    scorer_history: HashMap<String, trends::TrendWindow>,
+    scorer_history: FastHashMap<String, trends::TrendWindow>,
 }
 
 struct Inner {

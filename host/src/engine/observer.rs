@@ -112,7 +112,7 @@ pub struct SignalColumns {
 impl SignalColumns {
     /// The whale columns of every market an analysis names (`market_ids` by its market index).
     pub fn add_whales(
-        out: &mut std::collections::HashMap<String, Self>,
+        out: &mut crate::fast_hash::FastHashMap<String, Self>,
         analysis: &abi::Analysis,
         market_ids: &[&str],
     ) {
@@ -141,7 +141,7 @@ impl SignalColumns {
 
     /// The news columns of every market the matches name (`market_ids` by market index).
     pub fn add_all_news(
-        out: &mut std::collections::HashMap<String, Self>,
+        out: &mut crate::fast_hash::FastHashMap<String, Self>,
         matches: &[abi::NewsMatch],
         market_ids: &[&str],
     ) {

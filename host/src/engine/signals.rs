@@ -6,6 +6,7 @@ use super::Inner;
 use super::observer::{NewsCall, Seen, SignalColumns};
 use crate::exchange::Market;
 use crate::exchange::sim::{NewsItem, WhaleTrade};
+use crate::fast_hash::FastHashMap;
 use crate::plugins::{PluginKind, abi};
 use crate::store::{NewsMarketMatch, NewsRecord};
 use std::collections::{HashMap, VecDeque};
@@ -99,7 +100,7 @@ impl Inner {
 
     /// Signals for `markets` (condition id, question, category) from the last day's whale
     /// trades and news, through the plugins; whales and news are stored on the way.
-    pub(super) async fn signals(&self, markets: &[&Market], now: i64) -> HashMap<String, SignalColumns> {
+    pub(super) async fn signals(&self, markets: &[&Market], now: i64) -> FastHashMap<String, SignalColumns> {
         let (trades, news) = {
             let mut recent = self.recent();
             recent.forget_before(now - DAY_MS);
@@ -108,7 +109,7 @@ impl Inner {
                 recent.news.iter().cloned().collect::<Vec<_>>(),
             )
         };
-        let mut out: HashMap<String, SignalColumns> = HashMap::new();
+        let mut out: FastHashMap<String, SignalColumns> = FastHashMap::default();
         if !trades.is_empty() {
             self.whale_signals(&trades, now, &mut out).await;
         }
@@ -123,7 +124,7 @@ impl Inner {
         news: &[NewsItem],
         markets: &[&Market],
         now: i64,
-        out: &mut HashMap<String, SignalColumns>,
+        out: &mut FastHashMap<String, SignalColumns>,
     ) {
         let items: Vec<abi::NewsItem> = news
             .iter()

@@ -11,11 +11,12 @@
 //! `None`, never an error: a market the bot has not watched yet is neutral.
 
 use super::Inner;
+use crate::fast_hash::{FastHashMap, FastHashSet};
 use crate::store::PricePoint;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 const DAY_MS: f64 = 86_400_000.0;
 /// The window the scorer's `volatility-24h` feature is measured over.
@@ -273,7 +274,7 @@ const READ_BY_MARKET: usize = 64;
 
 /// Points being recorded, into the windows of the markets the scorer follows: the window sees
 /// what the store will hold without reading it back.
-pub(super) fn follow_points(history: &mut HashMap<String, TrendWindow>, points: &[(String, PricePoint)]) {
+pub(super) fn follow_points(history: &mut FastHashMap<String, TrendWindow>, points: &[(String, PricePoint)]) {
     for (market, p) in points {
         if let Some(window) = history.get_mut(market) {
             window.add(p);
@@ -301,11 +302,11 @@ impl Inner {
         &self,
         markets: impl Iterator<Item = &'a str>,
         now_ms: i64,
-    ) -> HashMap<String, Trend> {
-        let wanted: HashSet<&str> = markets.collect();
+    ) -> FastHashMap<String, Trend> {
+        let wanted: FastHashSet<&str> = markets.collect();
         // Stored points before now only: the scanner records this scan's point after scoring.
         let (from, to) = (window_start(now_ms, SCORER_WINDOW_SECS), now_ms - 1);
-        let unknown: HashSet<&str> = {
+        let unknown: FastHashSet<&str> = {
             let state = self.state();
             wanted.iter().copied().filter(|m| !state.scorer_history.contains_key(*m)).collect()
         };
@@ -331,7 +332,7 @@ impl Inner {
             Ok(new) => new,
             Err(e) => {
                 tracing::warn!(error = %e, "reading price history for trends");
-                return HashMap::new();
+                return FastHashMap::default();
             }
         };
         let mut state = self.state();

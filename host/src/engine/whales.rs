@@ -160,7 +160,7 @@ impl Inner {
         &self,
         trades: &[WhaleTrade],
         now: i64,
-        out: &mut HashMap<String, SignalColumns>,
+        out: &mut crate::fast_hash::FastHashMap<String, SignalColumns>,
     ) {
         let makers = self.record_whales(trades).await;
         let mut wallets: Vec<&str> = Vec::new();

@@ -3,8 +3,8 @@
 
 use super::book::{BookSide, OrderBook};
 use super::types::{MarketEvent, TokenId};
+use crate::fast_hash::FastHashMap;
 use rust_decimal::Decimal;
-use std::collections::HashMap;
 
 /// What applying one event changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub enum Applied<'e> {
 /// Books by token.
 #[derive(Debug, Clone, Default)]
 pub struct BookSet {
-    books: HashMap<TokenId, OrderBook>,
+    books: FastHashMap<TokenId, OrderBook>,
     min_size: Decimal,
 }
 
@@ -31,7 +31,7 @@ impl BookSet {
     /// An empty set; new books get `min_size` until a snapshot says otherwise.
     #[must_use]
     pub fn new(min_size: Decimal) -> Self {
-        Self { books: HashMap::new(), min_size }
+        Self { books: FastHashMap::default(), min_size }
     }
 
     /// The book of a token, once a snapshot arrived.

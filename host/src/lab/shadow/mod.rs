@@ -14,8 +14,8 @@ pub use picks::{PaperPair, PickTotal, Picker, Picks, STAKE};
 pub use signals::{SAME_ACTIVITY, SignalShadow};
 
 use crate::engine::{Exit, NewsCall, Observer, RulesCall, ScoringCall, Seen, SignalColumns, WhaleCall};
+use crate::fast_hash::FastHashMap;
 use crate::plugins::{PluginKind, Plugins, abi};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -36,7 +36,7 @@ const AFTER_ACTIVE: Duration = Duration::from_millis(3);
 
 /// A whale or news shadow's signal columns by market, and what was compared with the active
 /// answer and agreed (when the active plugin answered).
-type SignalAnswer = (HashMap<String, SignalColumns>, Option<(u64, u64)>);
+type SignalAnswer = (FastHashMap<String, SignalColumns>, Option<(u64, u64)>);
 
 /// A call the shadow repeats, and when it was handed over.
 struct Job {

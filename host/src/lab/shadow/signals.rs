@@ -8,9 +8,10 @@
 
 use super::board::{ScorerShadow, ShadowIdentity, ratio};
 use crate::engine::SignalColumns;
+use crate::fast_hash::FastHashMap;
 use crate::plugins::{PluginKind, abi};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Whale activities this close (0..1) are the same signal.
 pub const SAME_ACTIVITY: f32 = 0.01;
@@ -77,7 +78,7 @@ pub(super) struct Pending {
     pub now_ms: i64,
     pub at_ms: i64,
     pub by: String,
-    pub columns: HashMap<String, SignalColumns>,
+    pub columns: FastHashMap<String, SignalColumns>,
 }
 
 impl Pending {
@@ -95,7 +96,7 @@ pub(super) fn with_columns(
     batch: &abi::MarketBatch,
     ids: &[String],
     kind: PluginKind,
-    columns: &HashMap<String, SignalColumns>,
+    columns: &FastHashMap<String, SignalColumns>,
 ) -> abi::MarketBatch {
     let mut out = batch.clone();
     for (i, id) in ids.iter().enumerate() {
@@ -180,7 +181,7 @@ mod tests {
             .collect();
         let batch = abi::MarketBatch::from_rows(&rows);
         let ids: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
-        let mut columns = HashMap::new();
+        let mut columns = FastHashMap::default();
         let mut b = SignalColumns::default();
         (b.whale_activity, b.whale_count, b.news_relevance) = (0.9, 5, 1.0);
         columns.insert("b".to_owned(), b);

@@ -103,7 +103,7 @@ impl Worker {
                 let us = elapsed_us(started);
                 let ids: Vec<&str> = market_ids.iter().map(String::as_str).collect();
                 let answer = answer.map(|shadow| {
-                    let mut columns = HashMap::new();
+                    let mut columns = crate::fast_hash::FastHashMap::default();
                     SignalColumns::add_whales(&mut columns, &shadow, &ids);
                     (columns, active.as_ref().map(|a| signals::compare_whales(a, &shadow)))
                 });
@@ -117,7 +117,7 @@ impl Worker {
                 let us = elapsed_us(started);
                 let ids: Vec<&str> = market_ids.iter().map(String::as_str).collect();
                 let answer = answer.map(|shadow| {
-                    let mut columns = HashMap::new();
+                    let mut columns = crate::fast_hash::FastHashMap::default();
                     SignalColumns::add_all_news(&mut columns, &shadow, &ids);
                     (columns, active.as_ref().map(|a| signals::compare_news(a, &shadow)))
                 });
