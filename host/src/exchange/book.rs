@@ -414,6 +414,21 @@ mod tests {
             prices(&b, BookSide::Asks),
             [(dec!(0.52), dec!(3)), (dec!(0.53), dec!(7)), (dec!(0.55), dec!(9))]
         );
+        // Best first and worst first are taken as they come; a price given twice in a row is
+        // still given once.
+        let mut c = OrderBook::new(dec!(5));
+        c.replace(
+            &[l(dec!(0.49), dec!(1)), l(dec!(0.49), dec!(2)), l(dec!(0.48), dec!(3))],
+            &[l(dec!(0.54), dec!(4)), l(dec!(0.53), dec!(5)), l(dec!(0.53), dec!(6))],
+        );
+        assert_eq!(prices(&c, BookSide::Bids), [(dec!(0.49), dec!(2)), (dec!(0.48), dec!(3))]);
+        assert_eq!(prices(&c, BookSide::Asks), [(dec!(0.53), dec!(6)), (dec!(0.54), dec!(4))]);
+        c.replace(
+            &[l(dec!(0.45), dec!(1)), l(dec!(0.46), dec!(2))],
+            &[l(dec!(0.56), dec!(3)), l(dec!(0.55), dec!(4))],
+        );
+        assert_eq!(prices(&c, BookSide::Bids), [(dec!(0.46), dec!(2)), (dec!(0.45), dec!(1))]);
+        assert_eq!(prices(&c, BookSide::Asks), [(dec!(0.55), dec!(4)), (dec!(0.56), dec!(3))]);
         // Changes keep the order: a new best, a level inside, a removal, a removal of nothing.
         b.set(BookSide::Bids, dec!(0.50), dec!(4));
         b.set(BookSide::Bids, dec!(0.48), dec!(6));
