@@ -145,8 +145,8 @@ async fn a_scan_yields_opportunities_scored_1_to_10_best_first_with_their_factor
     assert!(all.windows(2).all(|w| w[0].score >= w[1].score), "sorted best first");
     let first = &all[0];
     assert_eq!(first.factors.len(), 8);
-    assert!(first.factors.iter().any(|f| f.name == "liquidity"
-        && f.weight.as_ref().is_some_and(|(n, w)| n == "weight-liquidity" && *w > 0.0)));
+    assert!(first.factors.iter().any(|f| &*f.name == "liquidity"
+        && f.weight.as_ref().is_some_and(|(n, w)| &**n == "weight-liquidity" && *w > 0.0)));
     assert!(first.yes_ask.is_some() && first.no_ask.is_some());
     // min_score filters.
     let six = engine.opportunities(6.0).unwrap();
@@ -633,7 +633,7 @@ async fn whale_trades_and_news_reach_the_scorer_through_their_plugins_and_are_st
     }
     assert!(produced.0 > 0 && produced.1 > 0, "the simulator produced {produced:?}");
     let factor = |o: &equilibrage::store::Opportunity, name: &str| {
-        o.factors.iter().find(|f| f.name == name).map_or(0.0, |f| f.value)
+        o.factors.iter().find(|f| &*f.name == name).map_or(0.0, |f| f.value)
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {

@@ -23,7 +23,7 @@ const WHALE_A: &str = "0x00000000000000000000000000000000000000a1";
 const WHALE_B: &str = "0x00000000000000000000000000000000000000b2";
 
 fn echoed(o: &Opportunity) -> HashMap<&str, f32> {
-    o.factors.iter().map(|f| (f.name.as_str(), f.value)).collect()
+    o.factors.iter().map(|f| (&*f.name, f.value)).collect()
 }
 
 /// The whale-analyzer's stored profile of `wallet`.
@@ -48,7 +48,7 @@ async fn trends_whales_and_news_reach_the_scorer_as_computed() {
     assert_eq!(engine.scan().await.unwrap().error, None);
     let first = engine.opportunities(0.0).unwrap();
     let target = first.first().expect("a candidate").clone();
-    let names: Vec<&str> = target.factors.iter().map(|f| f.name.as_str()).collect();
+    let names: Vec<&str> = target.factors.iter().map(|f| &*f.name).collect();
     assert_eq!(names.len(), 10, "the echo scorer is the one in use: {names:?}");
     assert!(echoed(&target).values().all(|v| *v == 0.0), "no signal yet: {:?}", target.factors);
     let question = target.question.clone();

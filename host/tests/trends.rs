@@ -17,7 +17,7 @@ use support::runtime;
 const HOUR: i64 = 3_600_000;
 
 fn factor(o: &Opportunity, name: &str) -> f32 {
-    o.factors.iter().find(|f| f.name == name).map(|f| f.value).expect("factor")
+    o.factors.iter().find(|f| &*f.name == name).map(|f| f.value).expect("factor")
 }
 
 fn of<'a>(list: &'a [Opportunity], market: &str) -> &'a Opportunity {

@@ -470,7 +470,7 @@ async fn sim_engine(store: &Store) -> (SimExchange, Engine, tempfile::TempDir, e
 
 fn whale_factor(engine: &Engine, market: &str) -> (f32, f32) {
     let o = engine.opportunities(0.0).unwrap().into_iter().find(|o| o.market_id == market).expect("scanned");
-    (o.factors.iter().find(|f| f.name == "whales").map_or(-1.0, |f| f.value), o.score)
+    (o.factors.iter().find(|f| &*f.name == "whales").map_or(-1.0, |f| f.value), o.score)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

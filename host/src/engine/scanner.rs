@@ -153,7 +153,8 @@ impl Inner {
             }
         };
         if self.observed() {
-            let factors = opportunities.first().map(|o| o.factors.iter().map(|f| f.name.clone()).collect());
+            let factors =
+                opportunities.first().map(|o| o.factors.iter().map(|f| f.name.to_string()).collect());
             self.saw(Seen::Decision(&Decision::Scanned {
                 scan_id: id,
                 scorer: scan.scorer.clone(),
@@ -308,10 +309,19 @@ impl Inner {
             .find(|p| p.active && p.info.kind == PluginKind::Scorer)
             .map(|p| p.info.params.iter().map(|s| s.name.clone()).zip(p.params).collect::<Vec<_>>())
             .unwrap_or_default();
-        let weight = |name: &Option<String>| {
-            let name = name.as_ref()?;
-            params.iter().find(|(n, _)| n == name).map(|(n, v)| (n.clone(), *v))
-        };
+        // Each factor's name and weight, built once and shared by every opportunity.
+        let named: Vec<Factor> = result
+            .plugin
+            .factors
+            .iter()
+            .map(|f| Factor {
+                name: Arc::from(f.name.as_str()),
+                value: 0.0,
+                weight: f.weight_param.as_ref().and_then(|name| {
+                    params.iter().find(|(n, _)| n == name).map(|(n, v)| (Arc::from(n.as_str()), *v))
+                }),
+            })
+            .collect();
         // The best first (ties by market id), and only those kept are built.
         let mut order: Vec<usize> = (0..scored.len()).collect();
         order.sort_by(|a, b| {
@@ -335,12 +345,10 @@ impl Inner {
                 question: m.question.clone(),
                 category: m.category.clone(),
                 score: result.scores[i],
-                factors: result
-                    .plugin
-                    .factors
+                factors: named
                     .iter()
                     .zip(result.factors_of(i))
-                    .map(|(f, v)| Factor { name: f.name.clone(), value: *v, weight: weight(&f.weight_param) })
+                    .map(|(f, v)| Factor { value: *v, ..f.clone() })
                     .collect(),
                 yes_bid: *yes_bid,
                 yes_ask: *yes_ask,

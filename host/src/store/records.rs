@@ -348,13 +348,14 @@ pub struct Intent {
     pub decided_by: Option<String>,
 }
 
-/// A scored factor of an opportunity, with the weight that applied to it.
+/// A scored factor of an opportunity, with the weight that applied to it. The names are shared
+/// by every opportunity of a scan (a scan builds each one once, not once per candidate).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Factor {
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     pub value: f32,
     /// The scorer parameter weighing this factor, when it declares one: (name, value).
-    pub weight: Option<(String, f64)>,
+    pub weight: Option<(std::sync::Arc<str>, f64)>,
 }
 
 /// A candidate market as the last scan scored it.

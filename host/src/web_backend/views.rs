@@ -135,7 +135,7 @@ pub(crate) fn opportunity(o: &Opportunity, held: bool) -> OpportunityView {
             .factors
             .iter()
             .map(|f| FactorView {
-                name: f.name.clone(),
+                name: f.name.to_string(),
                 value: f.value,
                 weight: f.weight.as_ref().map(|(_, w)| *w),
             })
