@@ -216,9 +216,10 @@ impl Inner {
             Ok(a) => a,
             Err(e) => return self.error("signals", format!("whale analysis skipped: {e}")),
         };
+        SignalColumns::add_whales(out, &analysis, &markets);
         // The plugin's view of each whale goes with its record, for the dashboard alone.
         if !self.stores_dashboard_records() {
-            return SignalColumns::add_whales(out, &analysis, &markets);
+            return;
         }
         let profiles: Vec<(String, WhaleProfile)> = analysis
             .whales
@@ -236,6 +237,5 @@ impl Inner {
             })
             .collect();
         self.store_profiles(profiles).await;
-        SignalColumns::add_whales(out, &analysis, &markets);
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableHandle, WriteTransaction};
 
 use super::codec::{corrupt, decode};
-use super::query::{MakerFlag, TradeOwner};
+use super::query::TradeOwner;
 use super::tables::{self, MARKET_MAKERS, META, TRADES, TRADES_BY_POSITION, WHALES};
 use super::{Result, StoreError};
 
@@ -118,6 +118,13 @@ fn v1_to_v2(txn: &WriteTransaction) -> Result<()> {
         index.insert((owner.position_id, id.value()), ())?;
     }
     Ok(())
+}
+
+/// A stored whale record's market-maker flag, without decoding its market activity.
+#[derive(serde::Deserialize)]
+struct MakerFlag {
+    #[serde(default)]
+    market_maker: bool,
 }
 
 /// Builds the market-maker index from the whales' stored flags.

@@ -92,14 +92,6 @@ pub(crate) struct TradeOwner {
     pub(crate) position_id: u64,
 }
 
-/// Whether a stored whale record is flagged a market maker, decoding the flag alone (the
-/// `market_makers` index is built from it when a store migrates to schema version 3).
-#[derive(Deserialize)]
-pub(crate) struct MakerFlag {
-    #[serde(default)]
-    pub(crate) market_maker: bool,
-}
-
 /// The wallets among `addresses` in the market-maker index; unknown wallets are not.
 ///
 /// # Errors
