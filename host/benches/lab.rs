@@ -8,6 +8,7 @@
 //!   on one thread and on two, in the same run.
 //!
 //! `cargo bench -p equilibrage --bench lab [-- record|replay|sim|sweep] [--days N] [--variants N] [--calibrate]`
+//! (`replay --events-only [--repeat N]`: the market events alone, N times, for profiling).
 
 #![expect(clippy::print_stdout, reason = "a harness-less benchmark reports on stdout")]
 #![expect(clippy::cast_precision_loss, reason = "rates and averages for display")]
@@ -148,11 +149,22 @@ fn main() {
             ],
             params: Vec::new(),
         };
-        for (schedule, overrides) in [
-            (Schedule::AsRecorded, None),
-            (Schedule::Interval, None),
-            (Schedule::Interval, Some(events_only)),
-        ] {
+        let runs = if args.iter().any(|a| a == "--events-only") {
+            let repeat: usize = args
+                .iter()
+                .position(|a| a == "--repeat")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            vec![(Schedule::Interval, Some(events_only)); repeat]
+        } else {
+            vec![
+                (Schedule::AsRecorded, None),
+                (Schedule::Interval, None),
+                (Schedule::Interval, Some(events_only)),
+            ]
+        };
+        for (schedule, overrides) in runs {
             let mut bt = Backtest { schedule, ..trading(DataSource::Recording(dir.clone()), &plugins) };
             if let Some(o) = overrides {
                 bt.overrides = o;

@@ -7,6 +7,7 @@ use super::attribution::{Attribution, AttributionSummary, attribute, summarise};
 use super::driver::{DecisionLog, Driver};
 use super::metrics::{self, Metrics, Sample};
 use super::overrides::Overrides;
+use super::record::Decisions;
 use super::replay::ReplayVenue;
 use super::{LabError, Result, recording};
 use crate::engine::{Clock, Decision, Engine, EngineOptions, Settings, TrendsConfig};
@@ -261,7 +262,12 @@ impl Backtest {
                 let mut d =
                     Driver::new(self, engine, Some(venue), &now, &settings, &log, exchange_for_driver);
                 let mut batch = Vec::with_capacity(4_096);
-                let summary = recording::read(path, |t| {
+                // On its own schedule the replay never looks at the recorded decisions.
+                let decisions = match self.schedule {
+                    Schedule::AsRecorded => Decisions::Decode,
+                    Schedule::Interval => Decisions::Skip,
+                };
+                let summary = recording::read_with(path, decisions, |t| {
                     batch.push(t);
                     if batch.len() >= 4_096 {
                         rt.block_on(d.feed(batch.drain(..)));
@@ -271,6 +277,7 @@ impl Backtest {
                     Ok(())
                 })?;
                 rt.block_on(d.feed(batch.drain(..)));
+                d.stats.records = summary.records;
                 if d.stats.scans == 0 && d.schedule == Schedule::AsRecorded {
                     tracing::warn!(
                         "no recorded scan was replayed; `--schedule interval` scans on recorded time"

@@ -78,6 +78,11 @@ impl<'a> Dec<'a> {
         Self { bytes, pos: 0 }
     }
 
+    /// Bytes not read yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.pos)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.pos >= self.bytes.len()
     }

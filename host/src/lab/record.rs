@@ -361,16 +361,17 @@ fn decode_shift(d: &mut Dec<'_>, book: &OrderBook, side: BookSide) -> DecResult<
     let n = d.usize()?;
     let shift = d.decimal()?;
     let kept = d.usize()?;
-    let old: Vec<Level> = book.levels(side).take(kept).collect();
+    let old = book.levels(side);
     if kept > n || old.len() < kept {
         return Err(super::codec::DecodeError {
             at,
             what: format!("a book side keeps {kept} of {} earlier levels in {n}", old.len()),
         });
     }
-    let mut levels = Vec::with_capacity(n);
-    for o in old {
-        let price = o.price.checked_add(shift).ok_or_else(|| super::codec::DecodeError {
+    // Each level takes at least two bytes: a count beyond that is caught below, not allocated.
+    let mut levels = Vec::with_capacity(n.min(kept + d.remaining() / 2));
+    for o in old.take(kept) {
+        let price = shifted(o.price, shift).ok_or_else(|| super::codec::DecodeError {
             at,
             what: format!("a book shift of {shift} overflows"),
         })?;
@@ -380,6 +381,18 @@ fn decode_shift(d: &mut Dec<'_>, book: &OrderBook, side: BookSide) -> DecResult<
         levels.push(Level { price: d.decimal()?, size: d.decimal()? });
     }
     Ok(levels)
+}
+
+/// `price + shift` exactly as `Decimal`'s addition gives it (digits and scale), which is what
+/// the encoder compared: when both share a scale, as a book's prices and their shift do, the
+/// sum of their mantissas at that scale, without the general addition's rescaling.
+fn shifted(price: Decimal, shift: Decimal) -> Option<Decimal> {
+    if price.scale() == shift.scale()
+        && let Ok(sum) = Decimal::try_from_i128_with_scale(price.mantissa() + shift.mantissa(), price.scale())
+    {
+        return Some(sum);
+    }
+    price.checked_add(shift)
 }
 
 /// The levels of `next` that differ from `book` (a removed level comes as size 0), bids then
@@ -406,15 +419,34 @@ fn diff(book: &OrderBook, next: &OrderBook) -> Vec<(BookSide, Level)> {
     out
 }
 
+/// Whether a reader wants the engine's recorded decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Decisions {
+    /// Decoded and handed over with the other records.
+    #[default]
+    Decode,
+    /// Stepped over, undecoded: a replay on its own schedule never looks at them, and a scan's
+    /// decision (every candidate with its factors, as JSON) costs more to decode than the
+    /// market events around it. The block's checksum still covers their bytes.
+    Skip,
+}
+
 /// Decodes the records of one segment, in order.
 #[derive(Debug, Default)]
 pub(crate) struct Decoder {
     seg: SegmentState,
     last_ms: i64,
     started: bool,
+    decisions: Decisions,
+    /// Decisions stepped over so far ([`Decisions::Skip`]).
+    pub(crate) skipped: u64,
 }
 
 impl Decoder {
+    pub(crate) fn new(decisions: Decisions) -> Self {
+        Self { decisions, ..Self::default() }
+    }
+
     fn token(&self, d: &mut Dec<'_>) -> DecResult<u32> {
         let at = d.pos;
         let i = d.varint()?;
@@ -576,6 +608,11 @@ impl Decoder {
                     summary: d.string()?,
                     url: d.string()?,
                 }),
+                tag::DECISION if self.decisions == Decisions::Skip => {
+                    d.bytes()?;
+                    self.skipped += 1;
+                    continue;
+                }
                 tag::DECISION => {
                     let at_json = d.pos;
                     let json = d.bytes()?;
@@ -676,6 +713,33 @@ mod tests {
         match Decoder::default().next(&mut Dec::new(bytes)).unwrap().unwrap().record {
             Record::Listed(m) => *m,
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// A shifted price is `Decimal`'s sum to the digit, scale and sign, on the fast path (one
+    /// scale) and off it (mixed scales, a sum beyond 96 bits).
+    #[test]
+    fn a_shifted_price_is_the_decimal_sum_bit_for_bit() {
+        let big = Decimal::from_i128_with_scale(79_228_162_514_264_337_593_543_950_335, 1);
+        let values = [
+            dec!(0.55),
+            dec!(0.01),
+            dec!(-0.01),
+            dec!(-0.55),
+            dec!(0.001),
+            dec!(0.550),
+            dec!(0),
+            dec!(0.00),
+            dec!(-0.00),
+            dec!(1),
+            big,
+            -big,
+        ];
+        for price in values {
+            for shift in values {
+                let want = price.checked_add(shift).map(|d| d.serialize());
+                assert_eq!(shifted(price, shift).map(|d| d.serialize()), want, "{price} + {shift}");
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! Recordings on disk: one directory per run of the recorder (`<UTC start>-<venue>`) holding
 //! numbered segments; listing, reading in order, and retention.
 
-use super::record::Timed;
+use super::record::{Decisions, Timed};
 use super::segment::{self, Ending, SegmentHeader};
 use super::{LabError, Result};
 use std::path::{Path, PathBuf};
@@ -69,15 +69,26 @@ pub struct ReadSummary {
 ///
 /// # Errors
 /// See [`segment::read_segment`]; and segments of different venues.
-pub fn read(path: &Path, mut each: impl FnMut(Timed) -> Result<()>) -> Result<ReadSummary> {
+pub fn read(path: &Path, each: impl FnMut(Timed) -> Result<()>) -> Result<ReadSummary> {
+    read_with(path, Decisions::Decode, each)
+}
+
+/// As [`read`], with the recorded decisions decoded or stepped over (they count in
+/// [`ReadSummary::records`] either way).
+pub(crate) fn read_with(
+    path: &Path,
+    decisions: Decisions,
+    mut each: impl FnMut(Timed) -> Result<()>,
+) -> Result<ReadSummary> {
     let files = segments(path)?;
     let mut summary = ReadSummary { venue: String::new(), segments: files.len(), records: 0, torn: None };
     let last = files.len() - 1;
     for (i, file) in files.iter().enumerate() {
-        let (header, ending) = segment::read_segment(file, |t| {
+        let (header, ending, skipped) = segment::read_segment_with(file, decisions, |t| {
             summary.records += 1;
             each(t)
         })?;
+        summary.records += skipped;
         if i == 0 {
             summary.venue = header.venue.clone();
         } else if header.venue != summary.venue {

@@ -3,7 +3,7 @@
 //! short by a crash reads cleanly up to its last whole block.
 
 use super::codec::{Dec, Enc};
-use super::record::{Decoder, Encoder, Timed};
+use super::record::{Decisions, Decoder, Encoder, Timed};
 use super::{LabError, Result};
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -205,14 +205,21 @@ pub enum Ending {
 ///
 /// # Errors
 /// See above; and whatever `each` returns.
-pub fn read_segment(
+pub fn read_segment(path: &Path, each: impl FnMut(Timed) -> Result<()>) -> Result<(SegmentHeader, Ending)> {
+    read_segment_with(path, Decisions::Decode, each).map(|(header, ending, _)| (header, ending))
+}
+
+/// As [`read_segment`], with the decisions decoded or stepped over; also returns how many
+/// decisions were stepped over.
+pub(crate) fn read_segment_with(
     path: &Path,
+    decisions: Decisions,
     mut each: impl FnMut(Timed) -> Result<()>,
-) -> Result<(SegmentHeader, Ending)> {
+) -> Result<(SegmentHeader, Ending, u64)> {
     let bytes =
         std::fs::read(path).map_err(|e| LabError::Io { path: path.to_owned(), reason: e.to_string() })?;
     let header = parse_header(path, &bytes)?;
-    let mut decoder = Decoder::default();
+    let mut decoder = Decoder::new(decisions);
     let mut at = HEADER_LEN;
     let corrupt = |offset: usize, reason: String| LabError::Corrupt {
         path: path.to_owned(),
@@ -224,7 +231,7 @@ pub fn read_segment(
         let left = bytes.len() - at;
         if left < BLOCK_HEADER_LEN {
             let reason = format!("block header of {left} of {BLOCK_HEADER_LEN} bytes");
-            return Ok((header, Ending::Torn { offset: at as u64, reason }));
+            return Ok((header, Ending::Torn { offset: at as u64, reason }, decoder.skipped));
         }
         let h = &bytes[at..at + BLOCK_HEADER_LEN];
         if &h[..4] != BLOCK_MAGIC {
@@ -240,7 +247,7 @@ pub fn read_segment(
         let body = at + BLOCK_HEADER_LEN;
         if bytes.len() - body < clen {
             let reason = format!("block of {clen} bytes, {} present", bytes.len() - body);
-            return Ok((header, Ending::Torn { offset: at as u64, reason }));
+            return Ok((header, Ending::Torn { offset: at as u64, reason }, decoder.skipped));
         }
         let compressed = &bytes[body..body + clen];
         if crc32fast::hash(compressed) != le_u32(&h[32..]) {
@@ -255,6 +262,7 @@ pub fn read_segment(
         }
         let mut d = Dec::new(&raw);
         let mut n = 0_u32;
+        let skipped_before = decoder.skipped;
         loop {
             match decoder.next(&mut d) {
                 Ok(Some(t)) => {
@@ -267,10 +275,12 @@ pub fn read_segment(
                 }
             }
         }
-        if n != count {
+        // Stepped-over decisions are records of the block too.
+        let n = u64::from(n) + (decoder.skipped - skipped_before);
+        if n != u64::from(count) {
             return Err(corrupt(at, format!("{n} records decoded, {count} announced")));
         }
         at = body + clen;
     }
-    Ok((header, Ending::Clean))
+    Ok((header, Ending::Clean, decoder.skipped))
 }

@@ -1,7 +1,7 @@
 //! The lab's parts on their own: the replay venue's fills, retention, the end of a recording
 //! inside a scan, and the decision diff.
 
-use super::record::{Record, Timed};
+use super::record::{Decisions, Record, Timed};
 use super::segment::SegmentWriter;
 use super::{Backtest, DataSource, ReplayVenue, recording};
 use crate::engine::Decision;
@@ -120,6 +120,55 @@ fn a_recording_that_ends_inside_a_scan_still_replays_what_came_meanwhile() {
     let report = Backtest::new(DataSource::Recording(dir), plugins).run(&|_, _| {}).unwrap();
     assert_eq!(report.stats.records, 4);
     assert_eq!(report.stats.market_events, 1, "the event inside the unfinished scan reached the engine");
+}
+
+#[test]
+fn decisions_stepped_over_still_count_and_every_other_record_comes_in_order() {
+    let root = tempfile::tempdir().unwrap();
+    let (sim, m) = world();
+    let at = sim.now_ms();
+    let t = |record: Record| Timed { at_ms: at, record };
+    let yes = m.outcomes[0].token_id.clone();
+    let book = sim.book(&yes).unwrap().clone();
+    let moved = MarketEvent::Book {
+        token: yes.clone(),
+        bids: book.levels(BookSide::Bids).skip(1).collect(),
+        asks: book.levels(BookSide::Asks).collect(),
+        at_ms: at,
+    };
+    let records = [
+        t(Record::Decision(Box::new(Decision::ScanStarted { scan_id: 1 }))),
+        t(Record::Listed(Box::new(m.clone()))),
+        t(Record::Book { token: yes, book }),
+        t(Record::Decision(Box::new(Decision::SweepStarted))),
+        t(Record::Decision(Box::new(Decision::SweepEnded))),
+        t(Record::Market(moved)),
+        t(Record::Decision(Box::new(Decision::ScanStarted { scan_id: 2 }))),
+    ];
+    let dir = write_recording(root.path(), &records);
+    let read = |decisions| {
+        let mut seen = Vec::new();
+        let summary = recording::read_with(&dir, decisions, |t| {
+            seen.push(t);
+            Ok(())
+        })
+        .unwrap();
+        (seen, summary.records)
+    };
+    assert_eq!(read(Decisions::Decode), (records.to_vec(), 7));
+    let others: Vec<Timed> =
+        records.iter().filter(|t| !matches!(t.record, Record::Decision(_))).cloned().collect();
+    assert_eq!(read(Decisions::Skip), (others, 7), "the block's count still adds up");
+
+    // A replay on its own schedule steps over them and still counts every record.
+    let plugins = PluginOptions::new(root.path().join("no-plugins"), None);
+    std::fs::create_dir(&plugins.dir).unwrap();
+    let bt = Backtest {
+        schedule: super::Schedule::Interval,
+        ..Backtest::new(DataSource::Recording(dir.clone()), plugins)
+    };
+    let report = bt.run(&|_, _| {}).unwrap();
+    assert_eq!((report.stats.records, report.stats.market_events), (7, 1));
 }
 
 fn report(positions: Vec<Position>) -> super::RunReport {
