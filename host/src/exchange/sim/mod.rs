@@ -451,35 +451,38 @@ fn rebuild_books(m: &mut SimMarket) -> bool {
         return false;
     }
     m.quoted = Some((best_bid, best_ask));
-    let mut bids = [Level { price: Decimal::ZERO, size: Decimal::ZERO }; LEVELS_USIZE];
-    let mut asks = bids;
+    // The NO book mirrors the YES book: a NO bid at 1 − p for each YES ask at p, and the
+    // other way round, priced in ticks as `1 − p` is (the simulator's ticks divide one).
+    let empty = Level { price: Decimal::ZERO, size: Decimal::ZERO };
+    let (mut bids, mut asks, mut no_bids, mut no_asks) =
+        ([empty; LEVELS_USIZE], [empty; LEVELS_USIZE], [empty; LEVELS_USIZE], [empty; LEVELS_USIZE]);
     let (mut n_bids, mut n_asks) = (0, 0);
     for k in 0..LEVELS {
         let size = Decimal::from(m.depth * (k + 1));
         let (bid, ask) = (best_bid - k, best_ask + k);
         if bid >= 1 {
             bids[n_bids] = Level { price: tick_price(bid, tick), size };
+            no_asks[n_bids] = Level { price: tick_price(per_unit - bid, tick), size };
             n_bids += 1;
         }
         if ask < per_unit {
             asks[n_asks] = Level { price: tick_price(ask, tick), size };
+            no_bids[n_asks] = Level { price: tick_price(per_unit - ask, tick), size };
             n_asks += 1;
         }
     }
     let (bids, asks) = (&bids[..n_bids], &asks[..n_asks]);
-    let mirror = |l: &Level| Level { price: Decimal::ONE - l.price, size: l.size };
+    let (no_bids, no_asks) = (&no_bids[..n_asks], &no_asks[..n_bids]);
     let (yes, no) = (&m.books[0], &m.books[1]);
     let same = yes.levels(BookSide::Bids).eq(bids.iter().copied())
         && yes.levels(BookSide::Asks).eq(asks.iter().copied())
-        && no.levels(BookSide::Bids).eq(asks.iter().map(mirror))
-        && no.levels(BookSide::Asks).eq(bids.iter().map(mirror));
+        && no.levels(BookSide::Bids).eq(no_bids.iter().copied())
+        && no.levels(BookSide::Asks).eq(no_asks.iter().copied());
     if same {
         return false;
     }
-    let (no_bids, no_asks): (Vec<Level>, Vec<Level>) =
-        (asks.iter().map(mirror).collect(), bids.iter().map(mirror).collect());
     m.books[0].replace(bids, asks);
-    m.books[1].replace(&no_bids, &no_asks);
+    m.books[1].replace(no_bids, no_asks);
     true
 }
 

@@ -69,8 +69,16 @@ fn books_are_on_the_tick_grid_uncrossed_and_the_no_book_mirrors_the_yes_book() {
         let (bid, ask) = (yes.best_bid().unwrap().price, yes.best_ask().unwrap().price);
         assert!(bid < ask && bid >= tick && ask <= Decimal::ONE - tick, "{bid} {ask}");
         assert!((bid / tick).fract().is_zero() && (ask / tick).fract().is_zero());
-        assert_eq!(no.best_bid().unwrap().price, Decimal::ONE - ask);
-        assert_eq!(no.best_ask().unwrap().price, Decimal::ONE - bid);
+        // Every level, digits and scale: a NO bid at 1 − p for each YES ask at p, and back.
+        let mirrored = |side| {
+            yes.levels(side)
+                .map(|l| ((Decimal::ONE - l.price).serialize(), l.size.serialize()))
+                .collect::<Vec<_>>()
+        };
+        let exact =
+            |side| no.levels(side).map(|l| (l.price.serialize(), l.size.serialize())).collect::<Vec<_>>();
+        assert_eq!(exact(BookSide::Bids), mirrored(BookSide::Asks));
+        assert_eq!(exact(BookSide::Asks), mirrored(BookSide::Bids));
     }
 }
 
