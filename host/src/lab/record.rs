@@ -522,14 +522,10 @@ impl Decoder {
                     let (i, at_ms) = self.token_at(d, at)?;
                     let bids = decode_shift(d, &self.seg.books[i], BookSide::Bids)?;
                     let asks = decode_shift(d, &self.seg.books[i], BookSide::Asks)?;
-                    let book = &mut self.seg.books[i];
-                    book.replace(&bids, &asks);
-                    Record::Market(MarketEvent::Book {
-                        token: self.seg.tokens[i].clone(),
-                        bids: book.levels(BookSide::Bids).collect(),
-                        asks: book.levels(BookSide::Asks).collect(),
-                        at_ms,
-                    })
+                    self.seg.books[i].replace(&bids, &asks);
+                    // The sides as written: the encoder's book, best first, so the event takes
+                    // them as they are (a book takes an event's levels in any order anyway).
+                    Record::Market(MarketEvent::Book { token: self.seg.tokens[i].clone(), bids, asks, at_ms })
                 }
                 tag::PRICE_CHANGE => {
                     let (i, at_ms) = self.token_at(d, at)?;
