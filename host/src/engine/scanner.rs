@@ -5,12 +5,12 @@
 use super::observer::{Decision, Scored, ScoringCall, Seen};
 use super::{EngineEvent, Inner, Result};
 use crate::exchange::{BookSide, Market, OrderBook};
+use crate::fast_hash::{FastHashMap, FastHashSet};
 use crate::plugins::{PluginKind, abi};
 use crate::store::{Factor, Opportunity, ScanRecord};
 use futures_util::StreamExt as _;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Running estimate of a market's 24 h volatility: an exponentially weighted variance of the YES
@@ -53,8 +53,8 @@ impl Volatility {
 /// Everything after the listing (features, scores, the stored opportunities) can then take the
 /// market id as unique. One copy of each market, shared by the cache and the scan.
 fn one_per_market(listed: Vec<Market>) -> Vec<Arc<Market>> {
-    let mut at: std::collections::HashMap<String, usize> =
-        std::collections::HashMap::with_capacity(listed.len());
+    let mut at: FastHashMap<String, usize> =
+        FastHashMap::with_capacity_and_hasher(listed.len(), foldhash::fast::RandomState::default());
     let mut markets: Vec<Arc<Market>> = Vec::with_capacity(listed.len());
     for m in listed {
         match at.get(&m.id) {
@@ -171,7 +171,7 @@ impl Inner {
             }));
         }
         let threshold = f32::from(self.settings().opportunity_threshold);
-        let before: HashSet<String> = self
+        let before: FastHashSet<String> = self
             .opportunities
             .load()
             .iter()

@@ -7,6 +7,7 @@ use super::Inner;
 use super::observer::{Seen, SignalColumns, WhaleCall};
 use crate::exchange::Side;
 use crate::exchange::sim::WhaleTrade;
+use crate::fast_hash::{FastHashMap, FastHashSet};
 use crate::feeds::whales::{MarketMakerRule, table};
 use crate::plugins::{PluginKind, abi};
 use crate::store::WhaleProfile;
@@ -97,8 +98,13 @@ impl Inner {
                 holders.push((market, winner, addresses));
             }
         }
-        let wallets: Vec<String> =
-            trades.iter().map(|t| t.wallet.clone()).collect::<HashSet<_>>().into_iter().collect();
+        let wallets: Vec<String> = trades
+            .iter()
+            .map(|t| t.wallet.as_str())
+            .collect::<FastHashSet<_>>()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         if pending.is_empty() && holders.is_empty() {
             // Nothing to write: the flags as stored.
             return self
@@ -160,13 +166,13 @@ impl Inner {
         &self,
         trades: &[WhaleTrade],
         now: i64,
-        out: &mut crate::fast_hash::FastHashMap<String, SignalColumns>,
+        out: &mut FastHashMap<String, SignalColumns>,
     ) {
         let makers = self.record_whales(trades).await;
         let mut wallets: Vec<&str> = Vec::new();
         let mut markets: Vec<&str> = Vec::new();
-        let mut wallet_ix: HashMap<&str, u32> = HashMap::new();
-        let mut market_ix: HashMap<&str, u32> = HashMap::new();
+        let mut wallet_ix: FastHashMap<&str, u32> = FastHashMap::default();
+        let mut market_ix: FastHashMap<&str, u32> = FastHashMap::default();
         let mut input =
             abi::AnalysisInput { wallet_count: 0, market_count: 0, trades: Vec::with_capacity(trades.len()) };
         // Market makers quote both sides: their flow is no conviction, so it is left out.
