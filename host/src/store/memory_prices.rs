@@ -1,5 +1,6 @@
-//! An in-memory store's price history: ordered maps in place of the redb table, so a point a
-//! backtest's scan records costs a map insert, not a copy-on-write B-tree page per market.
+//! An in-memory store's price history: markets in an ordered map, each market's points in time
+//! order in a deque, in place of the redb table, so a point a backtest's scan records costs a
+//! push at the end, not a copy-on-write B-tree page per market.
 //!
 //! The file store keeps its history in the `PRICES` table as before; only a store made by
 //! [`Store::in_memory`](super::Store::in_memory) (a backtest's, which nothing outlives) uses this.
@@ -9,14 +10,57 @@
 //! before that write, and a [`Reader`](super::Reader) sees the history as of its call, not as of
 //! its snapshot (an in-memory store writes on its caller's thread, between reads).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{PoisonError, RwLock};
 
 use super::PricePoint;
 
 /// Every market's points, by market then time.
-type Markets = BTreeMap<String, BTreeMap<i64, PricePoint>>;
+type Markets = BTreeMap<String, Points>;
+
+/// One market's points, oldest first, one per time. Points come in time order and leave oldest
+/// first, so a deque takes both at its ends; a point out of order is placed by binary search.
+#[derive(Debug, Default)]
+struct Points(VecDeque<PricePoint>);
+
+impl Points {
+    /// Where the first point at or after `at_ms` is (or would go).
+    fn at(&self, at_ms: i64) -> usize {
+        self.0.partition_point(|p| p.at_ms < at_ms)
+    }
+
+    /// Puts a point, replacing the one at its time.
+    fn put(&mut self, p: PricePoint) {
+        if self.0.back().is_none_or(|last| last.at_ms < p.at_ms) {
+            self.0.push_back(p);
+            return;
+        }
+        let i = self.at(p.at_ms);
+        match self.0.get_mut(i) {
+            Some(existing) if existing.at_ms == p.at_ms => *existing = p,
+            _ => self.0.insert(i, p),
+        }
+    }
+
+    fn remove(&mut self, at_ms: i64) {
+        let i = self.at(at_ms);
+        if self.0.get(i).is_some_and(|p| p.at_ms == at_ms) {
+            self.0.remove(i);
+        }
+    }
+
+    /// The points from `from` (included or not) up to `to_ms` included.
+    fn range(&self, from: Bound<i64>, to_ms: i64) -> impl Iterator<Item = &PricePoint> {
+        let start = match from {
+            Bound::Included(t) => self.at(t),
+            Bound::Excluded(t) => self.0.partition_point(|p| p.at_ms <= t),
+            Bound::Unbounded => 0,
+        };
+        let end = self.0.partition_point(|p| p.at_ms <= to_ms);
+        self.0.range(start..end.max(start))
+    }
+}
 
 /// The history, shared by the store's writes and reads.
 #[derive(Debug, Default)]
@@ -47,13 +91,14 @@ impl MemoryPrices {
         let mut markets = self.markets.write().unwrap_or_else(PoisonError::into_inner);
         for change in changes {
             match change {
-                PriceChange::Put(market, p) => {
-                    markets.entry(market).or_default().insert(p.at_ms, p);
-                }
+                PriceChange::Put(market, p) => match markets.get_mut(market.as_str()) {
+                    Some(points) => points.put(p),
+                    None => markets.entry(market).or_default().put(p),
+                },
                 PriceChange::Remove(market, at_ms) => {
                     if let Some(points) = markets.get_mut(&market) {
-                        points.remove(&at_ms);
-                        if points.is_empty() {
+                        points.remove(at_ms);
+                        if points.0.is_empty() {
                             markets.remove(&market);
                         }
                     }
@@ -69,7 +114,7 @@ impl MemoryPrices {
         }
         self.read()
             .get(market_id)
-            .map_or_else(Vec::new, |points| points.range(from_ms..=to_ms).map(|(_, p)| *p).collect())
+            .map_or_else(Vec::new, |points| points.range(Bound::Included(from_ms), to_ms).copied().collect())
     }
 
     /// As [`Reader::price_histories`](super::Reader::price_histories).
@@ -82,7 +127,7 @@ impl MemoryPrices {
         let mut out = Vec::new();
         for (market, points) in markets.iter() {
             let Some(from_ms) = from_of(market).filter(|from| *from <= to_ms) else { continue };
-            let window: Vec<PricePoint> = points.range(from_ms..=to_ms).map(|(_, p)| *p).collect();
+            let window: Vec<PricePoint> = points.range(Bound::Included(from_ms), to_ms).copied().collect();
             if !window.is_empty() {
                 out.push((market.clone(), window));
             }
@@ -108,7 +153,7 @@ impl MemoryPrices {
                 Some((m, t)) if m == market => Bound::Excluded(*t),
                 _ => Bound::Unbounded,
             };
-            for at_ms in points.range((from, Bound::Unbounded)).map(|(t, _)| *t) {
+            for at_ms in points.range(from, i64::MAX).map(|p| p.at_ms) {
                 if seen == scan {
                     break 'markets;
                 }
@@ -126,7 +171,86 @@ impl MemoryPrices {
     pub(crate) fn all_old_points(&self, before_ms: i64) -> Vec<PriceKey> {
         self.read()
             .iter()
-            .flat_map(|(market, points)| points.range(..before_ms).map(move |(t, _)| (market.clone(), *t)))
+            .flat_map(|(market, points)| {
+                points
+                    .0
+                    .iter()
+                    .take_while(move |p| p.at_ms < before_ms)
+                    .map(move |p| (market.clone(), p.at_ms))
+            })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    fn point(at_ms: i64, tag: i64) -> PricePoint {
+        PricePoint {
+            at_ms,
+            yes_bid: Some(Decimal::new(tag, 2)),
+            yes_ask: None,
+            no_bid: None,
+            no_ask: None,
+            volume_24h: None,
+        }
+    }
+
+    /// A market's points behave as the ordered map they replace: points in and out of order,
+    /// a time given twice (the last one kept), removals of present and absent times, and every
+    /// kind of range, on a generated sequence checked step by step against a `BTreeMap`.
+    #[test]
+    fn a_market_s_points_behave_as_an_ordered_map_of_their_times() {
+        let (mut points, mut map) = (Points::default(), BTreeMap::new());
+        let mut seed = 7_u64;
+        let mut next = |n: i64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            i64::try_from((seed >> 33) % u64::try_from(n).unwrap()).unwrap()
+        };
+        let mut clock = 0;
+        for step in 0..4_000 {
+            match next(10) {
+                // Mostly the next point in time, as a scan records them.
+                0..=5 => {
+                    clock += 1 + next(3);
+                    points.put(point(clock, step));
+                    map.insert(clock, point(clock, step));
+                }
+                // The newest time given again, or an earlier one: new in between, or given again.
+                6 | 7 => {
+                    let newest = map.keys().next_back().copied();
+                    let at = match newest {
+                        Some(t) if next(2) == 0 => t,
+                        _ => next(clock + 1),
+                    };
+                    points.put(point(at, step));
+                    map.insert(at, point(at, step));
+                }
+                // A removal, usually of the oldest as pruning does, sometimes of any time.
+                _ => {
+                    let at =
+                        if next(2) == 0 { map.keys().next().copied().unwrap_or(0) } else { next(clock + 2) };
+                    points.remove(at);
+                    map.remove(&at);
+                }
+            }
+            assert!(points.0.iter().copied().eq(map.values().copied()), "step {step}");
+            let (a, b) = (next(clock + 3) - 1, next(clock + 3) - 1);
+            for from in [Bound::Included(a), Bound::Excluded(a), Bound::Unbounded] {
+                if from == Bound::Excluded(a) && a == b || a > b && from != Bound::Unbounded {
+                    // `BTreeMap::range` panics on these; the points answer nothing.
+                    assert!(points.range(from, b).next().is_none(), "step {step}: {from:?}..={b}");
+                    continue;
+                }
+                let want: Vec<PricePoint> = map.range((from, Bound::Included(b))).map(|(_, p)| *p).collect();
+                assert_eq!(
+                    points.range(from, b).copied().collect::<Vec<_>>(),
+                    want,
+                    "step {step}: {from:?}..={b}"
+                );
+            }
+        }
     }
 }
