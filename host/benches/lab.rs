@@ -95,20 +95,19 @@ fn record(root: &Path, plugins: &Path, hours: i64) -> (std::path::PathBuf, u64) 
     (dir, events)
 }
 
+/// The value after `--name` in `args`, or `default`.
+fn value<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--bench")).collect();
-    let days: u32 = args
-        .iter()
-        .position(|a| a == "--days")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(30);
-    let variants: usize = args
-        .iter()
-        .position(|a| a == "--variants")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(100);
+    let days: u32 = value(&args, "--days", 30);
+    let variants: usize = value(&args, "--variants", 100);
     let modes = ["record", "replay", "sim", "sweep"];
     let want = |s: &str| !args.iter().any(|a| modes.contains(&a.as_str())) || args.iter().any(|a| a == s);
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -150,13 +149,7 @@ fn main() {
             params: Vec::new(),
         };
         let runs = if args.iter().any(|a| a == "--events-only") {
-            let repeat: usize = args
-                .iter()
-                .position(|a| a == "--repeat")
-                .and_then(|i| args.get(i + 1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1);
-            vec![(Schedule::Interval, Some(events_only)); repeat]
+            vec![(Schedule::Interval, Some(events_only)); value(&args, "--repeat", 1_usize)]
         } else {
             vec![
                 (Schedule::AsRecorded, None),

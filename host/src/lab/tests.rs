@@ -92,12 +92,11 @@ pub(super) fn write_recording(root: &Path, records: &[Timed]) -> std::path::Path
     dir
 }
 
-#[test]
-fn a_recording_that_ends_inside_a_scan_still_replays_what_came_meanwhile() {
-    let root = tempfile::tempdir().unwrap();
+/// A market's listing and its YES book at the simulator's time, a move of that book (its best
+/// bid gone), and a record maker for that time.
+fn listed_book_and_move() -> (Record, Record, Record, impl Fn(Record) -> Timed) {
     let (sim, m) = world();
     let at = sim.now_ms();
-    let t = |record: Record| Timed { at_ms: at, record };
     let yes = m.outcomes[0].token_id.clone();
     let book = sim.book(&yes).unwrap().clone();
     let moved = MarketEvent::Book {
@@ -106,18 +105,26 @@ fn a_recording_that_ends_inside_a_scan_still_replays_what_came_meanwhile() {
         asks: book.levels(BookSide::Asks).collect(),
         at_ms: at,
     };
+    let t = move |record: Record| Timed { at_ms: at, record };
+    (Record::Listed(Box::new(m)), Record::Book { token: yes, book }, Record::Market(moved), t)
+}
+
+/// Options for an empty plugin folder under `root`.
+fn no_plugins(root: &Path) -> PluginOptions {
+    let plugins = PluginOptions::new(root.join("no-plugins"), None);
+    std::fs::create_dir(&plugins.dir).unwrap();
+    plugins
+}
+
+#[test]
+fn a_recording_that_ends_inside_a_scan_still_replays_what_came_meanwhile() {
+    let root = tempfile::tempdir().unwrap();
+    let (listed, book, moved, t) = listed_book_and_move();
     let dir = write_recording(
         root.path(),
-        &[
-            t(Record::Listed(Box::new(m.clone()))),
-            t(Record::Book { token: yes, book }),
-            t(Record::Decision(Box::new(Decision::ScanStarted { scan_id: 1 }))),
-            t(Record::Market(moved)),
-        ],
+        &[t(listed), t(book), t(Record::Decision(Box::new(Decision::ScanStarted { scan_id: 1 }))), t(moved)],
     );
-    let plugins = PluginOptions::new(root.path().join("no-plugins"), None);
-    std::fs::create_dir(&plugins.dir).unwrap();
-    let report = Backtest::new(DataSource::Recording(dir), plugins).run(&|_, _| {}).unwrap();
+    let report = Backtest::new(DataSource::Recording(dir), no_plugins(root.path())).run(&|_, _| {}).unwrap();
     assert_eq!(report.stats.records, 4);
     assert_eq!(report.stats.market_events, 1, "the event inside the unfinished scan reached the engine");
 }
@@ -125,24 +132,14 @@ fn a_recording_that_ends_inside_a_scan_still_replays_what_came_meanwhile() {
 #[test]
 fn decisions_stepped_over_still_count_and_every_other_record_comes_in_order() {
     let root = tempfile::tempdir().unwrap();
-    let (sim, m) = world();
-    let at = sim.now_ms();
-    let t = |record: Record| Timed { at_ms: at, record };
-    let yes = m.outcomes[0].token_id.clone();
-    let book = sim.book(&yes).unwrap().clone();
-    let moved = MarketEvent::Book {
-        token: yes.clone(),
-        bids: book.levels(BookSide::Bids).skip(1).collect(),
-        asks: book.levels(BookSide::Asks).collect(),
-        at_ms: at,
-    };
+    let (listed, book, moved, t) = listed_book_and_move();
     let records = [
         t(Record::Decision(Box::new(Decision::ScanStarted { scan_id: 1 }))),
-        t(Record::Listed(Box::new(m.clone()))),
-        t(Record::Book { token: yes, book }),
+        t(listed),
+        t(book),
         t(Record::Decision(Box::new(Decision::SweepStarted))),
         t(Record::Decision(Box::new(Decision::SweepEnded))),
-        t(Record::Market(moved)),
+        t(moved),
         t(Record::Decision(Box::new(Decision::ScanStarted { scan_id: 2 }))),
     ];
     let dir = write_recording(root.path(), &records);
@@ -161,11 +158,9 @@ fn decisions_stepped_over_still_count_and_every_other_record_comes_in_order() {
     assert_eq!(read(Decisions::Skip), (others, 7), "the block's count still adds up");
 
     // A replay on its own schedule steps over them and still counts every record.
-    let plugins = PluginOptions::new(root.path().join("no-plugins"), None);
-    std::fs::create_dir(&plugins.dir).unwrap();
     let bt = Backtest {
         schedule: super::Schedule::Interval,
-        ..Backtest::new(DataSource::Recording(dir.clone()), plugins)
+        ..Backtest::new(DataSource::Recording(dir.clone()), no_plugins(root.path()))
     };
     let report = bt.run(&|_, _| {}).unwrap();
     assert_eq!((report.stats.records, report.stats.market_events), (7, 1));
@@ -254,11 +249,9 @@ fn the_interval_schedule_scans_and_sweeps_on_recorded_time() {
         records.push(Timed { at_ms: at, record: Record::Gap { dropped: 0 } });
     }
     let dir = write_recording(root.path(), &records);
-    let plugins = PluginOptions::new(root.path().join("no-plugins"), None);
-    std::fs::create_dir(&plugins.dir).unwrap();
     let bt = Backtest {
         schedule: super::Schedule::Interval,
-        ..Backtest::new(DataSource::Recording(dir), plugins)
+        ..Backtest::new(DataSource::Recording(dir), no_plugins(root.path()))
     };
     let report = bt.run(&|_, _| {}).unwrap();
     // Scans at 0, 5, 10, 15 and 20 minutes (300 s); sweeps every 30 s from 30 s to 20 minutes.
