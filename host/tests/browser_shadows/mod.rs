@@ -3,7 +3,7 @@
 //! has scanned and holds a position, then the scorer retired and the rules promoted.
 
 use super::{Session, TOKEN};
-use crate::support::browser::{element, eventually, http, js, open, screenshot};
+use crate::support::browser::{click, element, eventually, http, js, open, screenshot};
 use equilibrage_plugin_artifacts as artifacts;
 use serde_json::{Value, json};
 
@@ -39,11 +39,7 @@ async fn post(s: &Session<'_>, path: &str, body: &Value) -> Value {
 /// Clicks a shadow's button and waits for the page that says what was done.
 async fn act(s: &Session<'_>, kind: &str, button: &str, says: &str) {
     let b = s.browser;
-    element(b, &format!("article.shadow[data-kind={kind}] button.{button}"))
-        .await
-        .click()
-        .await
-        .expect("click");
+    click(b, &format!("article.shadow[data-kind={kind}] button.{button}")).await;
     eventually(&format!("{kind} {button}"), || async {
         let flash =
             js(b, "const f = document.querySelector('p.flash'); return f ? f.textContent : '';", vec![])

@@ -392,6 +392,23 @@ pub async fn element(client: &Client, css: &str) -> fantoccini::elements::Elemen
     }
 }
 
+/// Clicks the element `css` selects, once it is there. A live update that replaces the element
+/// between finding and clicking it leaves a stale reference, which clicked nothing: the element
+/// is found again and clicked.
+///
+/// # Panics
+/// Not there within [`WAIT`], or the click fails otherwise.
+pub async fn click(client: &Client, css: &str) {
+    eventually(&format!("a click on `{css}`"), || async {
+        match element(client, css).await.click().await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_stale_element_reference() => Err(format!("stale: {e}")),
+            Err(e) => panic!("click on `{css}`: {e}"),
+        }
+    })
+    .await;
+}
+
 /// Trimmed text of the first element `css` selects, once it is there.
 pub async fn text(client: &Client, css: &str) -> String {
     element(client, css).await.text().await.expect("text").trim().to_owned()
