@@ -279,9 +279,9 @@ impl Driver {
 
     /// Takes a batch of records, in order.
     pub(super) async fn feed(&mut self, batch: impl IntoIterator<Item = Timed>) {
-        let before = self.queue.len();
+        // The run's record count is the reader's (`ReadSummary::records`), which also counts the
+        // decisions a replay steps over without handing them here.
         self.queue.extend(batch);
-        self.stats.records += (self.queue.len() - before) as u64;
         while let Some(t) = self.queue.pop_front() {
             if self.done {
                 self.queue.clear();
