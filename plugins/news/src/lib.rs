@@ -8,7 +8,7 @@
 //! that could pick collisions to slow it down much).
 
 use equilibrage_plugin_sdk::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// FNV-1a: a few instructions per byte for short keys, where SipHash costs far more.
@@ -33,7 +33,6 @@ impl Hasher for Fnv {
 }
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
-type FastSet<K> = HashSet<K, BuildHasherDefault<Fnv>>;
 
 /// The default news aggregator.
 #[derive(Debug)]
@@ -162,10 +161,11 @@ const NEGATIVE: &[&str] = &[
 ];
 
 /// The words one call has met, each with an id: the markets' keywords first, then the items'
-/// new ones. Each distinct word is lowercased, looked up as a stopword and in the sentiment
-/// lexicon once per call; a text's keywords are then a sorted list of ids, and the index from
-/// keyword to markets a vector by id.
-#[derive(Debug, Default)]
+/// new ones. The stopwords are in the map from the start under [`STOP`], so a word costs one
+/// lookup; each distinct word is lowercased and looked up in the sentiment lexicon once per call.
+/// A text's keywords are then a sorted list of ids, and the index from keyword to markets a
+/// vector by id.
+#[derive(Debug)]
 struct Vocabulary {
     ids: FastMap<String, u32>,
     /// By id: +1 for a word of the positive lexicon, −1 for the negative one, 0 otherwise.
@@ -174,52 +174,89 @@ struct Vocabulary {
     lower: String,
 }
 
+/// The id the stopwords have: never a keyword.
+const STOP: u32 = u32::MAX;
+
+impl Default for Vocabulary {
+    fn default() -> Self {
+        let mut ids = FastMap::with_capacity_and_hasher(1_024, BuildHasherDefault::default());
+        for w in STOPWORDS {
+            ids.insert((*w).to_owned(), STOP);
+        }
+        Self { ids, mood: Vec::new(), lower: String::new() }
+    }
+}
+
+/// The words of an ASCII text: its maximal runs of ASCII letters and digits, found byte by byte.
+fn ascii_words(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < bytes.len() && !bytes[at].is_ascii_alphanumeric() {
+            at += 1;
+        }
+        let start = at;
+        while at < bytes.len() && bytes[at].is_ascii_alphanumeric() {
+            at += 1;
+        }
+        // Both ends are at ASCII bytes, so on character boundaries.
+        (start < at).then(|| text.get(start..at).unwrap_or_default())
+    })
+}
+
 impl Vocabulary {
     /// The ids of `text`'s keywords (lowercase alphanumeric words of three or more characters
     /// that are not stopwords) appended to `out` in text order, repeats included; new words
-    /// get new ids.
+    /// get new ids. An ASCII text (the usual one) is cut into words byte by byte.
     fn add_keywords(&mut self, text: &str, out: &mut Vec<u32>) {
-        thread_local! {
-            static STOP: FastSet<&'static str> = STOPWORDS.iter().copied().collect();
-        }
-        let Self { ids, mood, lower } = self;
-        STOP.with(|stop| {
-            for word in text.split(|c: char| !c.is_alphanumeric()) {
-                if word.is_ascii() {
-                    if word.len() < 3 {
-                        continue;
-                    }
-                    lower.clear();
-                    lower.push_str(word);
-                    lower.make_ascii_lowercase();
-                } else {
-                    if word.chars().count() < 3 {
-                        continue;
-                    }
-                    *lower = word.to_lowercase();
-                }
-                if stop.contains(lower.as_str()) {
-                    continue;
-                }
-                let id = match ids.get(lower.as_str()) {
-                    Some(&id) => id,
-                    None => {
-                        let Ok(id) = u32::try_from(mood.len()) else { continue };
-                        let w = lower.as_str();
-                        mood.push(if POSITIVE.contains(&w) {
-                            1
-                        } else if NEGATIVE.contains(&w) {
-                            -1
-                        } else {
-                            0
-                        });
-                        ids.insert(lower.clone(), id);
-                        id
-                    }
-                };
-                out.push(id);
+        if text.is_ascii() {
+            for word in ascii_words(text) {
+                self.add_word(word, out);
             }
-        });
+        } else {
+            for word in text.split(|c: char| !c.is_alphanumeric()) {
+                self.add_word(word, out);
+            }
+        }
+    }
+
+    /// One word of a text: its id appended to `out` when it is a keyword.
+    fn add_word(&mut self, word: &str, out: &mut Vec<u32>) {
+        let Self { ids, mood, lower } = self;
+        if word.is_ascii() {
+            if word.len() < 3 {
+                return;
+            }
+            lower.clear();
+            lower.push_str(word);
+            lower.make_ascii_lowercase();
+        } else {
+            if word.chars().count() < 3 {
+                return;
+            }
+            *lower = word.to_lowercase();
+        }
+        let id = match ids.get(lower.as_str()) {
+            Some(&STOP) => return,
+            Some(&id) => id,
+            None => {
+                let Ok(id) = u32::try_from(mood.len()) else { return };
+                if id == STOP {
+                    return;
+                }
+                let w = lower.as_str();
+                mood.push(if POSITIVE.contains(&w) {
+                    1
+                } else if NEGATIVE.contains(&w) {
+                    -1
+                } else {
+                    0
+                });
+                ids.insert(lower.clone(), id);
+                id
+            }
+        };
+        out.push(id);
     }
 
     /// The keyword ids of `texts` together, sorted and each once, into `out` (cleared first).
