@@ -246,14 +246,18 @@ impl Inner {
                     (_, Some(a)) => a,
                     _ => Decimal::ZERO,
                 };
-                let vol =
-                    state.vol.entry(m.id.clone()).or_default().observe(mid.to_f64().unwrap_or_default(), now);
+                let mid = mid.to_f64().unwrap_or_default();
+                // The id is copied only for a market seen for the first time.
+                let vol = match state.vol.get_mut(&m.id) {
+                    Some(v) => v.observe(mid, now),
+                    None => state.vol.entry(m.id.clone()).or_default().observe(mid, now),
+                };
+                let trend = trends.get(&m.id);
                 // Realised volatility of the recorded history wins over the running estimate,
                 // which sees one point per scan.
                 #[expect(clippy::cast_possible_truncation, reason = "a volatility in price units, 0..1")]
-                let vol = trends.get(&m.id).and_then(|t| t.volatility_24h).map_or(vol, |v| v as f32);
+                let vol = trend.and_then(|t| t.volatility_24h).map_or(vol, |v| v as f32);
                 let signal = signals.get(&m.id).copied().unwrap_or_default();
-                let trend = trends.get(&m.id);
                 let (momentum_24h, volume_change_24h) =
                     trend.map_or((0.0, 0.0), super::trends::Trend::scorer_changes);
                 let history_points = trend.map_or(0, |t| u32::try_from(t.points).unwrap_or(u32::MAX));

@@ -155,16 +155,6 @@ fn below(a: Decimal, b: Decimal) -> bool {
     if a.scale() == b.scale() { a.mantissa() < b.mantissa() } else { a < b }
 }
 
-/// Whether the prices rise strictly from level to level.
-fn rising(levels: &[Level]) -> bool {
-    levels.windows(2).all(|w| below(w[0].price, w[1].price))
-}
-
-/// Whether the prices fall strictly from level to level.
-fn falling(levels: &[Level]) -> bool {
-    levels.windows(2).all(|w| below(w[1].price, w[0].price))
-}
-
 /// `d > 0`, without `Decimal`'s general comparison.
 #[inline]
 fn positive(d: Decimal) -> bool {
@@ -177,15 +167,10 @@ fn sorted_into(out: &mut Vec<Level>, levels: &[Level], side: BookSide) {
     out.clear();
     out.extend(levels.iter().copied().filter(|l| positive(l.size)));
     // Feeds send a side in one order or the other: check before sorting.
-    type Order = fn(&[Level]) -> bool;
-    let (best_first, worst_first): (Order, Order) = match side {
-        BookSide::Bids => (falling, rising),
-        BookSide::Asks => (rising, falling),
-    };
-    if best_first(out) {
+    if out.windows(2).all(|w| better(side, w[0].price, w[1].price)) {
         return;
     }
-    if worst_first(out) {
+    if out.windows(2).all(|w| better(side, w[1].price, w[0].price)) {
         out.reverse();
         return;
     }
