@@ -81,6 +81,10 @@ pub struct Backtest {
     /// Simulate the equilibrage trade of scored candidates for the calibration chart (see
     /// [`super::calibration`]); sweeps leave it off.
     pub calibrate: bool,
+    /// Keep the engine's decisions (each scan's scored candidates among them) for the report.
+    /// A sweep that drops them turns this off: unless the calibration reads them, the engine
+    /// then does not describe its decisions at all.
+    pub keep_decisions: bool,
 }
 
 /// A decision of the run, when it was taken.
@@ -178,6 +182,7 @@ impl Backtest {
             schedule: Schedule::AsRecorded,
             label: String::new(),
             calibrate: true,
+            keep_decisions: true,
         }
     }
 

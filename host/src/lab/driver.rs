@@ -82,7 +82,9 @@ impl Driver {
         venue_api: Arc<dyn Exchange>,
     ) -> Self {
         engine.set_trends_config(bt.trends.clone());
-        let _ = engine.set_observer(Arc::clone(log) as Arc<dyn Observer>);
+        if bt.keep_decisions || bt.calibrate {
+            let _ = engine.set_observer(Arc::clone(log) as Arc<dyn Observer>);
+        }
         Self {
             engine,
             venue,

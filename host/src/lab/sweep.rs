@@ -366,7 +366,9 @@ impl Sweep {
             let train = i128::from(span.1 - span.0) * i128::from(100 - self.holdout_percent) / 100;
             span.0 + i64::try_from(train).unwrap_or(0)
         });
-        let mut train_base = self.base.clone();
+        // Decisions a sweep drops are not made in the first place.
+        let base = Backtest { keep_decisions: self.keep_decisions, ..self.base.clone() };
+        let mut train_base = base.clone();
         if let Some(split) = split {
             train_base.to_ms = Some(split);
         }
@@ -408,7 +410,7 @@ impl Sweep {
             let jobs: Vec<Backtest> = chosen
                 .iter()
                 .map(|i| {
-                    let mut bt = with_assignment(&self.base, &variants[*i])?;
+                    let mut bt = with_assignment(&base, &variants[*i])?;
                     bt.from_ms = Some(split);
                     bt.label = format!("{} variant {} held out", self.base.label, i + 1).trim().to_owned();
                     Ok(bt)

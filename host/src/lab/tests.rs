@@ -314,6 +314,18 @@ fn a_sweep_gives_the_same_results_on_one_thread_and_on_two() {
             .collect()
     };
     assert_eq!(runs(&one), runs(&two));
+    // A sweep that keeps the decisions (so the engine describes each) gets the same results.
+    let kept = Sweep { keep_decisions: true, ..sweep(1) }.run(&|_, _| {}).unwrap();
+    assert_eq!(kept.report.deterministic_json(), one.report.deterministic_json());
+    assert!(kept.runs.iter().all(|(t, _)| !t.decisions.is_empty()), "kept when asked");
+    let without_decisions = |o: &super::SweepOutcome| -> Vec<String> {
+        o.runs
+            .iter()
+            .flat_map(|(t, h)| std::iter::once(t).chain(h))
+            .map(|r| super::RunReport { decisions: Vec::new(), ..r.clone() }.deterministic_json())
+            .collect()
+    };
+    assert_eq!(without_decisions(&kept), runs(&one));
 
     let r = &one.report;
     assert_eq!(r.rows.len(), 4);

@@ -120,6 +120,7 @@ impl DataArgs {
                 schedule: self.schedule,
                 label: label.to_owned(),
                 calibrate: true,
+                keep_decisions: true,
             })
             .collect())
     }

@@ -380,6 +380,7 @@ impl HostLab {
                 schedule: Schedule::AsRecorded,
                 label: format!("{label} {side}").trim().to_owned(),
                 calibrate: true,
+                keep_decisions: true,
             }
         };
         let spec = match kind {
