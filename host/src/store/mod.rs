@@ -5,6 +5,7 @@ mod codec;
 mod error;
 mod memory_prices;
 mod migrate;
+mod packed_point;
 mod query;
 mod reader;
 mod records;
