@@ -20,11 +20,12 @@ pub struct SignalFeeds {
     pub news: broadcast::Receiver<NewsItem>,
 }
 
-/// What the last day brought.
+/// What the last day brought; shared, so a scan takes the day's trades and items without
+/// copying them.
 #[derive(Debug, Default)]
 pub(super) struct Recent {
-    whales: VecDeque<WhaleTrade>,
-    news: VecDeque<NewsItem>,
+    whales: VecDeque<Arc<WhaleTrade>>,
+    news: VecDeque<Arc<NewsItem>>,
     /// The plugin's matches last stored for each item: an item whose answer has not changed
     /// is not rewritten (storing again the same answer leaves the record as it is).
     stored_matches: HashMap<String, Vec<NewsMarketMatch>>,
@@ -82,7 +83,7 @@ impl Inner {
             self.saw(super::observer::Seen::News(n));
         }
         let mut recent = self.recent();
-        recent.news.extend(items);
+        recent.news.extend(items.into_iter().map(Arc::new));
         recent.news.make_contiguous().sort_by_key(|n| n.published_ms);
         while recent.news.len() > MAX_NEWS {
             recent.news.pop_front();
@@ -91,7 +92,7 @@ impl Inner {
 
     /// A whale trade for the next scans' signals (see `whales` for the whale table).
     pub(super) fn push_recent_whale(&self, t: WhaleTrade) {
-        self.recent().whales.push_back(t);
+        self.recent().whales.push_back(Arc::new(t));
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
@@ -121,7 +122,7 @@ impl Inner {
 
     async fn news_signals(
         &self,
-        news: &[NewsItem],
+        news: &[Arc<NewsItem>],
         markets: &[&Market],
         now: i64,
         out: &mut FastHashMap<String, SignalColumns>,

@@ -13,6 +13,7 @@ use crate::plugins::{PluginKind, abi};
 use crate::store::WhaleProfile;
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Whale bookkeeping between scans.
 #[derive(Debug, Default)]
@@ -83,7 +84,7 @@ impl Inner {
 
     /// Updates the whale table with what came since the last scan and returns the wallets among
     /// `trades` flagged as market makers.
-    async fn record_whales(&self, trades: &[WhaleTrade]) -> HashSet<String> {
+    async fn record_whales(&self, trades: &[Arc<WhaleTrade>]) -> HashSet<String> {
         let (pending, resolved, rule) = {
             let mut inbox = self.whales();
             (std::mem::take(&mut inbox.unrecorded), std::mem::take(&mut inbox.resolved), inbox.rule)
@@ -164,7 +165,7 @@ impl Inner {
     /// through the whale-analyzer plugin into per-market signals.
     pub(super) async fn whale_signals(
         &self,
-        trades: &[WhaleTrade],
+        trades: &[Arc<WhaleTrade>],
         now: i64,
         out: &mut FastHashMap<String, SignalColumns>,
     ) {
