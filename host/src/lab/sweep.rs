@@ -393,8 +393,9 @@ impl Sweep {
         let mut trained: Vec<RunReport> = Vec::with_capacity(jobs.len());
         for (i, r) in run_parallel(&jobs, self.threads, &done, total, progress).into_iter().enumerate() {
             let mut r = r.map_err(|e| failed(i, e))?;
+            // Without decisions kept, a run made none (see `Backtest::keep_decisions`); its
+            // positions' quotes go too.
             if !self.keep_decisions {
-                r.decisions = Vec::new();
                 r.quotes = Vec::new();
             }
             trained.push(r);
@@ -419,7 +420,6 @@ impl Sweep {
             for (r, i) in run_parallel(&jobs, self.threads, &done, total, progress).into_iter().zip(chosen) {
                 let mut r = r.map_err(|e| failed(*i, e))?;
                 if !self.keep_decisions {
-                    r.decisions = Vec::new();
                     r.quotes = Vec::new();
                 }
                 held[*i] = Some(r);

@@ -4,8 +4,8 @@
 //! A quote packs into eight bytes: its mantissa in the top 56 bits (two's complement), its
 //! scale in bits 1 to 5, and bit 0 set; an absent quote is 0. Unpacking gives back the same
 //! `Decimal` bit for bit (digits, scale and sign). Quotes whose mantissa needs more than 56 bits,
-//! and a negative zero (whose sign the mantissa cannot carry), do not pack: their point is
-//! [`Packed::WIDE`] and kept whole by the caller.
+//! and a negative zero (whose sign the mantissa cannot carry), do not pack: their point gets a
+//! stand-in ([`Packed::wide`]) and the caller keeps it whole.
 
 use rust_decimal::Decimal;
 
@@ -97,8 +97,8 @@ pub(super) fn negative_zero(scale: u32) -> Decimal {
 mod tests {
     use super::*;
 
-    /// Every quote that packs comes back bit for bit (digits, scale, sign); the others do not
-    /// pack; none is told from an absent quote.
+    /// Every quote that packs comes back bit for bit (digits, scale, sign) and unlike an absent
+    /// one; the others do not pack.
     #[test]
     fn a_packed_quote_unpacks_to_the_same_decimal_bit_for_bit() {
         let limit = 1_i128 << 55;
@@ -122,6 +122,7 @@ mod tests {
             for m in mantissas {
                 let d = Decimal::from_i128_with_scale(m, scale);
                 let bits = pack(Some(d)).unwrap_or_else(|| panic!("{m} e-{scale} packs"));
+                assert_ne!(bits, 0, "{m} e-{scale} is not an absent quote");
                 let back = unpack(bits).unwrap();
                 assert_eq!(back.serialize(), d.serialize(), "{m} e-{scale}");
                 assert_eq!((back.scale(), back.to_string()), (d.scale(), d.to_string()));
