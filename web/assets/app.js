@@ -284,7 +284,13 @@
   });
 
   // The Lab's plugin upload: the file's bytes go to `data-upload` + its name (PUT, with the
-  // session's CSRF token); the page then shows it among the choices, or says why not.
+  // session's CSRF token); the page then shows it among the choices, or says why not. The page
+  // is reloaded once no upload is under way: a reload due to an earlier upload would cut off a
+  // later one in flight, and the page it brings would lack the later plugin and its answer.
+  var uploading = 0;
+  var reloadWhenIdle = function () {
+    setTimeout(function () { if (uploading === 0) location.reload(); }, 600);
+  };
   document.addEventListener('submit', function (e) {
     var form = e.target;
     var url = form && form.getAttribute && form.getAttribute('data-upload');
@@ -300,6 +306,14 @@
     }
     var meta = document.querySelector('meta[name="csrf-token"]');
     say('Checking ' + file.name + '…');
+    uploading += 1;
+    var ended = false;
+    var end = function () {
+      if (!ended) {
+        ended = true;
+        uploading -= 1;
+      }
+    };
     fetch(url + encodeURIComponent(file.name), {
       method: 'PUT',
       credentials: 'same-origin',
@@ -314,15 +328,19 @@
         return r.json().then(function (body) { return { ok: r.ok, body: body }; });
       })
       .then(function (answer) {
+        end();
         if (!answer) return;
         if (answer.ok) {
           say(file.name + ' added: ' + answer.body.plugin.plugin + ' (' + answer.body.plugin.kind + ').');
-          setTimeout(function () { location.reload(); }, 600);
+          reloadWhenIdle();
         } else {
           say(answer.body.error || 'Refused.');
         }
       })
-      .catch(function () { say('The upload did not reach the bot.'); });
+      .catch(function () {
+        end();
+        say('The upload did not reach the bot.');
+      });
   });
 
   // A transaction hash's Copy button puts the whole hash on the clipboard and says so.

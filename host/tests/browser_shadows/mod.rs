@@ -70,11 +70,16 @@ pub(super) async fn shadow_promote_and_retire(s: &Session<'_>) {
     })
     .await;
     for (path, kind) in paths.iter().zip(["liquidation-rules", "scorer", "whale-analyzer"]) {
+        // The page reloads after an upload; the next one starts from the reloaded page (a mark
+        // set on this one is gone there), as a person waits for the page to settle.
+        js(b, "window.uploadMark = true; return true;", vec![]).await;
         upload(s, path).await;
         eventually(&format!("the {kind} shadow on the page"), || async {
             let shown = js(
                 b,
-                &format!("return !!document.querySelector('article.shadow[data-kind={kind}]');"),
+                &format!(
+                    "return !window.uploadMark && !!document.querySelector('article.shadow[data-kind={kind}]');"
+                ),
                 vec![],
             )
             .await;
