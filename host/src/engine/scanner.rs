@@ -259,7 +259,7 @@ impl Inner {
                 let vol = trend.and_then(|t| t.volatility_24h).map_or(vol, |v| v as f32);
                 let signal = signals.get(&m.id).copied().unwrap_or_default();
                 let (momentum_24h, volume_change_24h) =
-                    trend.map_or((0.0, 0.0), super::trends::Trend::scorer_changes);
+                    trend.map_or((0.0, 0.0), |t| (t.momentum_24h, t.volume_change_24h));
                 let history_points = trend.map_or(0, |t| u32::try_from(t.points).unwrap_or(u32::MAX));
                 batch.push(&abi::MarketFeatures {
                     yes_bid: yes_bid.map(micros),

@@ -99,6 +99,27 @@ pub struct Trend {
     pub volume_change: Option<Decimal>,
 }
 
+/// What the scorer takes of a market's 24 h trend: the inputs of its `history-points`,
+/// `volatility-24h`, `momentum-24h` and `volume-change-24h` features, the same numbers a
+/// [`Trend`] gives (see [`ScorerTrend::of`]), without the dashboard's standard deviation: a scan
+/// takes this of every candidate, and that deviation's decimal divisions were most of its cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct ScorerTrend {
+    pub(super) points: usize,
+    pub(super) volatility_24h: Option<f64>,
+    pub(super) momentum_24h: f32,
+    pub(super) volume_change_24h: f32,
+}
+
+impl ScorerTrend {
+    /// The scorer's part of `trend`.
+    #[cfg_attr(not(test), expect(dead_code, reason = "the reference the window's own is tested against"))]
+    pub(super) fn of(trend: &Trend) -> Self {
+        let (momentum_24h, volume_change_24h) = trend.scorer_changes();
+        Self { points: trend.points, volatility_24h: trend.volatility_24h, momentum_24h, volume_change_24h }
+    }
+}
+
 /// A market's price points inside a sliding window, with the sums its trend needs kept as
 /// points arrive and leave: a trend then costs the same whatever the window holds. The sum of
 /// squared moves is an exact decimal, so a window built point by point and one slid along for a
@@ -200,39 +221,66 @@ impl TrendWindow {
     pub(super) fn trend(&self, window_secs: u64) -> Trend {
         let (first, last) = (self.mids.front(), self.mids.back());
         let moves = self.mids.len().saturating_sub(1);
-        let momentum = match (first, last) {
-            (Some(f), Some(l)) if moves >= 1 => Some(l.1 - f.1),
-            _ => None,
-        };
-        let (volatility, volatility_24h) = match (first, last) {
+        let volatility = match (first, last) {
             (Some(f), Some(l)) if moves >= 2 => {
                 let n = Decimal::from(moves);
                 // Σ moves telescopes to last − first.
                 let mean = (l.1 - f.1) / n;
                 let variance = (self.moves_sq / n - mean * mean).max(Decimal::ZERO);
-                let sd = variance.to_f64().map(f64::sqrt);
-                let elapsed = l.0 - f.0;
-                #[expect(clippy::cast_precision_loss, reason = "a time difference in ms, far below 2^52")]
-                let per_day = (elapsed > 0)
-                    .then(|| self.moves_sq.to_f64().map(|sq| (sq / elapsed as f64 * DAY_MS).sqrt()))
-                    .flatten();
-                (sd, per_day)
+                variance.to_f64().map(f64::sqrt)
             }
-            _ => (None, None),
-        };
-        let volume_change = match (self.volumes.front(), self.volumes.back()) {
-            (Some(f), Some(l)) if self.volumes.len() >= 2 => Some(l.1 - f.1),
             _ => None,
         };
         Trend {
             window_secs,
             points: self.times.len(),
             yes_mid: last.map(|m| m.1),
-            momentum,
+            momentum: self.momentum(),
             volatility,
-            volatility_24h,
+            volatility_24h: self.volatility_24h(),
             volume_24h: self.volumes.back().map(|v| v.1),
-            volume_change,
+            volume_change: self.volume_change(),
+        }
+    }
+
+    /// The scorer's part of the trend of the points held: what [`ScorerTrend::of`] takes of
+    /// [`Self::trend`], computed the same way.
+    pub(super) fn scorer_trend(&self) -> ScorerTrend {
+        let (momentum_24h, volume_change_24h) =
+            scorer_changes(self.momentum(), self.volumes.back().map(|v| v.1), self.volume_change());
+        ScorerTrend {
+            points: self.times.len(),
+            volatility_24h: self.volatility_24h(),
+            momentum_24h,
+            volume_change_24h,
+        }
+    }
+
+    /// The YES mid's change from the first point with one to the last (two such at least).
+    fn momentum(&self) -> Option<Decimal> {
+        match (self.mids.front(), self.mids.back()) {
+            (Some(f), Some(l)) if self.mids.len() >= 2 => Some(l.1 - f.1),
+            _ => None,
+        }
+    }
+
+    /// The moves as a day's standard deviation (see [`Trend::volatility_24h`]).
+    fn volatility_24h(&self) -> Option<f64> {
+        match (self.mids.front(), self.mids.back()) {
+            (Some(f), Some(l)) if self.mids.len() >= 3 && l.0 > f.0 => {
+                #[expect(clippy::cast_precision_loss, reason = "a time difference in ms, far below 2^52")]
+                let elapsed = (l.0 - f.0) as f64;
+                self.moves_sq.to_f64().map(|sq| (sq / elapsed * DAY_MS).sqrt())
+            }
+            _ => None,
+        }
+    }
+
+    /// The 24 h volume's change from the first point with one to the last (two such at least).
+    fn volume_change(&self) -> Option<Decimal> {
+        match (self.volumes.front(), self.volumes.back()) {
+            (Some(f), Some(l)) if self.volumes.len() >= 2 => Some(l.1 - f.1),
+            _ => None,
         }
     }
 }
@@ -252,14 +300,23 @@ impl Trend {
     /// volume's change relative to its first reading (0 for each where unknown).
     #[must_use]
     pub fn scorer_changes(&self) -> (f32, f32) {
-        let momentum = self.momentum.and_then(|m| m.to_f32()).unwrap_or(0.0);
-        let first = self.volume_24h.zip(self.volume_change).map(|(last, change)| last - change);
-        let relative = match (first, self.volume_change) {
-            (Some(first), Some(change)) if first > Decimal::ZERO => (change / first).to_f32().unwrap_or(0.0),
-            _ => 0.0,
-        };
-        (momentum, relative)
+        scorer_changes(self.momentum, self.volume_24h, self.volume_change)
     }
+}
+
+/// See [`Trend::scorer_changes`].
+fn scorer_changes(
+    momentum: Option<Decimal>,
+    volume_24h: Option<Decimal>,
+    volume_change: Option<Decimal>,
+) -> (f32, f32) {
+    let momentum = momentum.and_then(|m| m.to_f32()).unwrap_or(0.0);
+    let first = volume_24h.zip(volume_change).map(|(last, change)| last - change);
+    let relative = match (first, volume_change) {
+        (Some(first), Some(change)) if first > Decimal::ZERO => (change / first).to_f32().unwrap_or(0.0),
+        _ => 0.0,
+    };
+    (momentum, relative)
 }
 
 /// The window's first millisecond, for a window ending at `now_ms`.
@@ -302,7 +359,7 @@ impl Inner {
         &self,
         markets: impl Iterator<Item = &'a str>,
         now_ms: i64,
-    ) -> FastHashMap<String, Trend> {
+    ) -> FastHashMap<String, ScorerTrend> {
         let wanted: FastHashSet<&str> = markets.collect();
         // Stored points before now only: the scanner records this scan's point after scoring.
         let (from, to) = (window_start(now_ms, SCORER_WINDOW_SECS), now_ms - 1);
@@ -352,7 +409,7 @@ impl Inner {
         history
             .iter()
             .filter(|(_, window)| window.len() >= 3)
-            .map(|(id, window)| (id.clone(), window.trend(SCORER_WINDOW_SECS)))
+            .map(|(id, window)| (id.clone(), window.scorer_trend()))
             .collect()
     }
 
@@ -432,7 +489,23 @@ mod tests {
             let from = p.at_ms - 90 * 60_000;
             w.evict_before(from);
             let kept: Vec<PricePoint> = all[..=i].iter().filter(|q| q.at_ms >= from).cloned().collect();
-            assert_eq!(w.trend(5_400), Trend::from_points(&kept, 5_400), "after point {i}");
+            let fresh = Trend::from_points(&kept, 5_400);
+            assert_eq!(w.trend(5_400), fresh, "after point {i}");
+            // The scorer's part, computed alone, is the full trend's, bit for bit.
+            let (ours, full) = (w.scorer_trend(), ScorerTrend::of(&fresh));
+            assert_eq!(ours, full, "after point {i}");
+            assert_eq!(
+                (
+                    ours.volatility_24h.map(f64::to_bits),
+                    ours.momentum_24h.to_bits(),
+                    ours.volume_change_24h.to_bits()
+                ),
+                (
+                    full.volatility_24h.map(f64::to_bits),
+                    full.momentum_24h.to_bits(),
+                    full.volume_change_24h.to_bits()
+                ),
+            );
         }
     }
 
