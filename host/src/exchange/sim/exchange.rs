@@ -113,16 +113,11 @@ impl SimExchange {
             account.match_resting(sim, now);
             out
         };
-        // Nobody listening is fine: the simulator runs whether or not the bot watches.
-        for e in &out.events {
-            let _ = self.events.send(e.clone());
-        }
-        for w in &out.whale_trades {
-            let _ = self.whales.send(w.clone());
-        }
-        for n in &out.news {
-            let _ = self.news.send(n.clone());
-        }
+        // Nobody listening is fine: the simulator runs whether or not the bot watches. Nothing
+        // is copied for a channel nobody listens to (a backtest takes `out` itself).
+        publish(&self.events, &out.events);
+        publish(&self.whales, &out.whale_trades);
+        publish(&self.news, &out.news);
         out
     }
 
@@ -185,6 +180,16 @@ impl SimExchange {
     }
 }
 
+/// Sends a copy of each of `items` to the channel's receivers, if it has any.
+fn publish<T: Clone>(channel: &broadcast::Sender<T>, items: &[T]) {
+    if channel.receiver_count() == 0 {
+        return;
+    }
+    for item in items {
+        let _ = channel.send(item.clone());
+    }
+}
+
 impl Exchange for SimExchange {
     fn name(&self) -> &'static str {
         "sim"
@@ -240,6 +245,34 @@ mod tests {
             SimConfig { seed: 9, markets: 20, horizon_days: 1, ..SimConfig::default() },
             dec!(1000),
         )
+    }
+
+    /// What a step produced reaches each subscriber whole and in order (`publish` skips only
+    /// channels without one); a step taken while nobody listened reaches no later subscriber.
+    #[test]
+    fn subscribers_get_every_step_in_order_and_an_unwatched_step_is_not_kept() {
+        let ex = exchange();
+        let unwatched = ex.advance(60 * 60_000);
+        assert!(!unwatched.events.is_empty());
+        let (mut events, mut whales, mut news) = (ex.events(), ex.whale_trades(), ex.news());
+        fn drain<T: Clone>(rx: &mut broadcast::Receiver<T>) -> Vec<T> {
+            std::iter::from_fn(|| rx.try_recv().ok()).collect()
+        }
+        let mut seen = StepOutput::default();
+        let mut produced = StepOutput::default();
+        for _ in 0..24 {
+            let out = ex.advance(10 * 60_000);
+            seen.events.extend(drain(&mut events));
+            seen.whale_trades.extend(drain(&mut whales));
+            seen.news.extend(drain(&mut news));
+            produced.events.extend(out.events);
+            produced.whale_trades.extend(out.whale_trades);
+            produced.news.extend(out.news);
+        }
+        assert!(
+            !produced.events.is_empty() && !produced.whale_trades.is_empty() && !produced.news.is_empty()
+        );
+        assert_eq!(seen, produced);
     }
 
     #[tokio::test]
