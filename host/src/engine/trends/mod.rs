@@ -100,24 +100,16 @@ pub struct Trend {
 }
 
 /// What the scorer takes of a market's 24 h trend: the inputs of its `history-points`,
-/// `volatility-24h`, `momentum-24h` and `volume-change-24h` features, the same numbers a
-/// [`Trend`] gives (see [`ScorerTrend::of`]), without the dashboard's standard deviation: a scan
-/// takes this of every candidate, and that deviation's decimal divisions were most of its cost.
+/// `volatility-24h`, `momentum-24h` (price units) and `volume-change-24h` (relative to the first
+/// volume; 0 where unknown) features, from the same window as a [`Trend`], without the
+/// dashboard's standard deviation: a scan takes this of every candidate, and that deviation's
+/// decimal divisions were most of its cost.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct ScorerTrend {
     pub(super) points: usize,
     pub(super) volatility_24h: Option<f64>,
     pub(super) momentum_24h: f32,
     pub(super) volume_change_24h: f32,
-}
-
-impl ScorerTrend {
-    /// The scorer's part of `trend`.
-    #[cfg_attr(not(test), expect(dead_code, reason = "the reference the window's own is tested against"))]
-    pub(super) fn of(trend: &Trend) -> Self {
-        let (momentum_24h, volume_change_24h) = trend.scorer_changes();
-        Self { points: trend.points, volatility_24h: trend.volatility_24h, momentum_24h, volume_change_24h }
-    }
 }
 
 /// A market's price points inside a sliding window, with the sums its trend needs kept as
@@ -243,8 +235,8 @@ impl TrendWindow {
         }
     }
 
-    /// The scorer's part of the trend of the points held: what [`ScorerTrend::of`] takes of
-    /// [`Self::trend`], computed the same way.
+    /// The scorer's part of the trend of the points held: the numbers [`Self::trend`] gives,
+    /// computed the same way.
     pub(super) fn scorer_trend(&self) -> ScorerTrend {
         let (momentum_24h, volume_change_24h) =
             scorer_changes(self.momentum(), self.volumes.back().map(|v| v.1), self.volume_change());
@@ -295,16 +287,11 @@ impl Trend {
         }
         w.trend(window_secs)
     }
-
-    /// The scorer's `momentum-24h` and `volume-change-24h`: the momentum in price units and the
-    /// volume's change relative to its first reading (0 for each where unknown).
-    #[must_use]
-    pub fn scorer_changes(&self) -> (f32, f32) {
-        scorer_changes(self.momentum, self.volume_24h, self.volume_change)
-    }
 }
 
-/// See [`Trend::scorer_changes`].
+/// The scorer's `momentum-24h` and `volume-change-24h` of a trend's momentum, last volume and
+/// volume change: the momentum in price units and the volume's change relative to its first
+/// reading (0 for each where unknown).
 fn scorer_changes(
     momentum: Option<Decimal>,
     volume_24h: Option<Decimal>,

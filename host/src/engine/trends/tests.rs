@@ -20,6 +20,23 @@ fn history() -> Vec<PricePoint> {
     ]
 }
 
+/// The scorer's part of a full trend, as the scorer's features define it: the points, the
+/// 24 h volatility, the momentum in price units, and the volume's change relative to its first
+/// reading (the last volume less the change), 0 where unknown.
+fn scorer_part(t: &Trend) -> ScorerTrend {
+    let first_volume = t.volume_24h.zip(t.volume_change).map(|(last, change)| last - change);
+    let volume_change_24h = match (first_volume, t.volume_change) {
+        (Some(first), Some(change)) if first > Decimal::ZERO => (change / first).to_f32().unwrap_or(0.0),
+        _ => 0.0,
+    };
+    ScorerTrend {
+        points: t.points,
+        volatility_24h: t.volatility_24h,
+        momentum_24h: t.momentum.and_then(|m| m.to_f32()).unwrap_or(0.0),
+        volume_change_24h,
+    }
+}
+
 /// A window slid along a long history (points arriving, old ones leaving) gives exactly
 /// the trend of the points left, computed from scratch.
 #[test]
@@ -42,7 +59,7 @@ fn a_sliding_window_equals_a_fresh_one_of_the_same_points() {
         let fresh = Trend::from_points(&kept, 5_400);
         assert_eq!(w.trend(5_400), fresh, "after point {i}");
         // The scorer's part, computed alone, is the full trend's, bit for bit.
-        let (ours, full) = (w.scorer_trend(), ScorerTrend::of(&fresh));
+        let (ours, full) = (w.scorer_trend(), scorer_part(&fresh));
         assert_eq!(ours, full, "after point {i}");
         assert_eq!(
             (
@@ -102,12 +119,20 @@ fn momentum_volatility_and_volume_change_of_a_known_history() {
 
 #[test]
 fn the_scorer_sees_momentum_in_price_units_and_volume_change_relative_to_its_start() {
-    let (momentum, volume) = Trend::from_points(&history(), 86_400).scorer_changes();
+    let changes = |points: &[PricePoint]| {
+        let mut w = TrendWindow::default();
+        for p in points {
+            w.push(p);
+        }
+        let t = w.scorer_trend();
+        (t.momentum_24h, t.volume_change_24h)
+    };
+    let (momentum, volume) = changes(&history());
     assert!((momentum - 0.10).abs() < 1e-7, "{momentum}");
     assert!((volume - 0.2505).abs() < 1e-7, "250.5 on 1000: {volume}");
-    assert_eq!(Trend::from_points(&history()[..1], 86_400).scorer_changes(), (0.0, 0.0));
+    assert_eq!(changes(&history()[..1]), (0.0, 0.0));
     let from_zero = [point(0, None, None, Some(Decimal::ZERO)), point(HOUR, None, None, Some(dec!(5)))];
-    assert_eq!(Trend::from_points(&from_zero, 86_400).scorer_changes(), (0.0, 0.0), "no base: unknown");
+    assert_eq!(changes(&from_zero), (0.0, 0.0), "no base: unknown");
 }
 
 #[test]
