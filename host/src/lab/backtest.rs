@@ -320,7 +320,12 @@ impl Backtest {
             quotes.push((p.id, points));
         }
         let attribution_summary = summarise(&attribution);
-        let decisions = std::mem::take(&mut *log.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        // The log also fills for the calibration alone: decisions not asked for stay out.
+        let decisions = if self.keep_decisions {
+            std::mem::take(&mut *log.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        } else {
+            Vec::new()
+        };
         let mut stats = std::mem::take(&mut driver.stats);
         stats.wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(RunReport {

@@ -591,6 +591,13 @@ fn a_calibrated_candidate_that_was_entered_ends_as_its_position_did() {
         compared += 1;
     }
     assert!(compared >= 5, "{compared} positions compared");
+    // Decisions not asked for stay out of the report, though the calibration reads them.
+    let lean = super::Backtest { keep_decisions: false, ..bt }.run(&|_, _| {}).unwrap();
+    assert!(lean.decisions.is_empty() && !r.decisions.is_empty());
+    assert_eq!(
+        lean.deterministic_json(),
+        super::RunReport { decisions: Vec::new(), ..r.clone() }.deterministic_json()
+    );
 }
 
 /// Plugin calls run inline on a backtest's one thread. Liquidation rules that print at every
