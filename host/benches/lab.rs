@@ -228,6 +228,14 @@ fn main() {
                 secs / (variants as f64 * f64::from(days)),
                 outcome.report.rows.first().map(|r| r.train.pnl.round_dp(2)).unwrap_or_default()
             );
+            let m = outcome.memo;
+            println!(
+                "  signal plugin calls: {} answered once, {} shared between variants ({} not kept); {:.1} MB kept",
+                m.misses,
+                m.hits,
+                m.refused,
+                m.bytes as f64 / 1e6
+            );
             results.push((secs, outcome.report.deterministic_json()));
         }
         println!(

@@ -13,7 +13,7 @@ use super::{LabError, Result, recording};
 use crate::engine::{Clock, Decision, Engine, EngineOptions, Settings, TrendsConfig};
 use crate::exchange::Exchange;
 use crate::exchange::sim::{SimConfig, SimExchange};
-use crate::plugins::{PluginKind, PluginOptions, Plugins};
+use crate::plugins::{CallMemo, PluginKind, PluginOptions, Plugins};
 use crate::store::{Leg, Position, PricePoint, Store, TradeRecord};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -165,7 +165,21 @@ fn recording_span(path: &std::path::Path) -> Result<(i64, i64)> {
     Ok((start, end))
 }
 
+/// The most the two runs of a comparison keep of the signal plugins' answers they share.
+const COMPARISON_MEMO_BYTES: usize = 256 << 20;
+
 impl Backtest {
+    /// The two runs of a comparison, `self` and `other` (A and B), over the same data: their
+    /// signal plugins, where they are the same files with the same parameters, answer each whale
+    /// analysis and news matching once for both (`PluginOptions::memo`).
+    #[must_use]
+    pub fn compared_with(mut self, mut other: Self) -> (Self, Self) {
+        let memo = Arc::new(CallMemo::new(COMPARISON_MEMO_BYTES));
+        self.plugins.memo = Some(Arc::clone(&memo));
+        other.plugins.memo = Some(memo);
+        (self, other)
+    }
+
     /// A backtest of `source` with the plugins of `plugins`, and defaults for the rest: default
     /// settings, no overrides, default trend windows, 10,000 pUSD, the recorded schedule.
     #[must_use]

@@ -269,6 +269,7 @@ fn run(shared: &Shared, id: u64, spec: &JobSpec) -> super::Result<()> {
         }
         JobSpec::Comparisons(pairs) => {
             for (i, (a, b)) in pairs.iter().enumerate() {
+                let (a, b) = a.clone().compared_with(b.clone());
                 step(2 * i + 1);
                 let mut ra = a.run(&progress)?;
                 step(2 * i + 2);

@@ -274,95 +274,6 @@ fn a_rule_parameter_the_settings_drive_is_refused_with_the_setting_to_use() {
     assert!(err.contains("--set engine.liquidation_drop_percent"), "{err}");
 }
 
-/// A sweep's variants are independent, deterministic runs: one thread or two give the same
-/// table and the same runs. The table is ranked on the training part; the held-out runs trade
-/// only after the split, the training runs only before it; the store keeps it all.
-#[test]
-fn a_sweep_gives_the_same_results_on_one_thread_and_on_two() {
-    use super::{Axis, Objective, ResultsStore, Space, Sweep};
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("plugins");
-    crate::plugins::install_defaults(&dir).unwrap();
-    let mut base = Backtest::new(
-        DataSource::Sim { seed: 3, days: 1, markets: 8, start_ms: SimConfig::default().start_ms },
-        PluginOptions::new(&dir, None),
-    );
-    // Twelve simulated hours.
-    base.to_ms = Some(SimConfig::default().start_ms + 12 * 3_600_000);
-    base.settings.auto_trading = true;
-    base.settings.opportunity_threshold = 1;
-    let sweep = |threads| Sweep {
-        base: base.clone(),
-        space: Space::Grid(vec![
-            Axis::parse("engine.max_positions=1,6").unwrap(),
-            Axis::parse("engine.capital_allocation_percent=5,20").unwrap(),
-        ]),
-        objective: Objective::Pnl,
-        holdout_percent: 25,
-        top: 2,
-        threads,
-        keep_decisions: false,
-    };
-    let one = sweep(1).run(&|_, _| {}).unwrap();
-    let mut two = sweep(2).run(&|_, _| {}).unwrap();
-    assert_eq!(one.report.deterministic_json(), two.report.deterministic_json());
-    let runs = |o: &super::SweepOutcome| -> Vec<String> {
-        o.runs
-            .iter()
-            .flat_map(|(t, h)| std::iter::once(t).chain(h))
-            .map(super::RunReport::deterministic_json)
-            .collect()
-    };
-    assert_eq!(runs(&one), runs(&two));
-    // A sweep that keeps the decisions (so the engine describes each) gets the same results.
-    let kept = Sweep { keep_decisions: true, ..sweep(1) }.run(&|_, _| {}).unwrap();
-    assert_eq!(kept.report.deterministic_json(), one.report.deterministic_json());
-    assert!(kept.runs.iter().all(|(t, _)| !t.decisions.is_empty()), "kept when asked");
-    let without_decisions = |o: &super::SweepOutcome| -> Vec<String> {
-        o.runs
-            .iter()
-            .flat_map(|(t, h)| std::iter::once(t).chain(h))
-            .map(|r| super::RunReport { decisions: Vec::new(), ..r.clone() }.deterministic_json())
-            .collect()
-    };
-    assert_eq!(without_decisions(&kept), runs(&one));
-
-    let r = &one.report;
-    assert_eq!(r.rows.len(), 4);
-    let scores: Vec<Decimal> = r.rows.iter().map(|row| row.train_score.unwrap()).collect();
-    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
-    let distinct: std::collections::BTreeSet<String> =
-        r.rows.iter().map(|row| row.train.pnl.to_string()).collect();
-    assert!(distinct.len() > 1, "the variants trade differently: {distinct:?}");
-    assert_eq!(
-        r.rows.iter().map(|row| row.holdout.is_some()).collect::<Vec<_>>(),
-        [true, true, false, false]
-    );
-    let split = r.split_ms.unwrap();
-    assert_eq!(split, r.span.0 + (r.span.1 - r.span.0) * 3 / 4);
-    for (t, h) in &one.runs {
-        assert!(!t.positions.is_empty(), "{}: trades", t.label);
-        assert!(t.positions.iter().all(|p| p.opened_at_ms <= split), "training stops at the split");
-        assert!(t.decisions.is_empty(), "decisions are not kept unless asked");
-        if let Some(h) = h {
-            assert!(h.positions.iter().all(|p| p.opened_at_ms >= split), "held out starts at the split");
-        }
-    }
-
-    let store = ResultsStore::open(root.path()).unwrap();
-    let id = store.put_sweep(&mut two).unwrap();
-    let back = store.sweep(id).unwrap().unwrap();
-    assert_eq!(back, two.report);
-    let best = &back.rows[0];
-    let run = store.get(best.train_run.unwrap()).unwrap().unwrap();
-    assert_eq!(run.metrics, best.train);
-    assert_eq!(run.label, format!("variant {} train", best.variant));
-    assert_eq!(
-        store.get(best.holdout_run.unwrap()).unwrap().unwrap().metrics,
-        *best.holdout.as_ref().unwrap()
-    );
-}
-
 /// Two versions of a scorer that disagree on a known set of markets (the fixture scores 10, or
 /// 1 for markets ending within `veto-days`): the decision diff of their backtests lists exactly
 /// the markets of that set the first version traded, and nothing else.
@@ -414,6 +325,41 @@ fn two_scorer_versions_differ_in_the_diff_on_exactly_the_markets_they_disagree_o
     listed.sort_unstable();
     assert_eq!(listed, expected, "the diff lists exactly the markets the versions disagree on");
     assert!(diff.iter().all(|r| r.b == "-" && r.a.starts_with("entered")), "A entered them, B did not");
+}
+
+/// The two runs of a comparison share the signal plugins' answers (the same whale and news
+/// plugins over the same data): B asks none of A's questions again, and both runs are the runs
+/// they would be alone, every scan's factors included.
+#[test]
+fn a_comparisons_runs_share_the_signal_answers_and_are_as_they_would_be_alone() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("plugins");
+    crate::plugins::install_defaults(&dir).unwrap();
+    let start = SimConfig::default().start_ms;
+    let mut a = Backtest::new(
+        DataSource::Sim { seed: 4, days: 1, markets: 12, start_ms: start },
+        PluginOptions::new(&dir, None),
+    );
+    a.to_ms = Some(start + 4 * 3_600_000);
+    a.settings.auto_trading = true;
+    a.settings.opportunity_threshold = 1;
+    a.calibrate = false;
+    let mut b = a.clone();
+    b.overrides.param("default-scorer.weight-liquidity=0.9").unwrap();
+    let (alone_a, alone_b) = (a.run(&|_, _| {}).unwrap(), b.run(&|_, _| {}).unwrap());
+    let (a, b) = a.compared_with(b);
+    let memo = std::sync::Arc::clone(a.plugins.memo.as_ref().unwrap());
+    assert!(std::sync::Arc::ptr_eq(&memo, b.plugins.memo.as_ref().unwrap()));
+    let ra = a.run(&|_, _| {}).unwrap();
+    let asked = memo.stats();
+    assert!(asked.misses > 0 && asked.hits == 0, "A asks everything once: {asked:?}");
+    let rb = b.run(&|_, _| {}).unwrap();
+    let both = memo.stats();
+    assert_eq!((both.misses, both.hits), (asked.misses, asked.misses), "B asks nothing again");
+    assert!(!ra.decisions.is_empty());
+    assert_eq!(ra.deterministic_json(), alone_a.deterministic_json());
+    assert_eq!(rb.deterministic_json(), alone_b.deterministic_json());
+    assert_ne!(ra.deterministic_json(), rb.deterministic_json(), "the scorers differ");
 }
 
 /// Books that move with the price (stored as the previous one shifted), books that change a

@@ -282,7 +282,13 @@ pub fn backtest(config: &Config, options: PluginOptions, args: &BacktestArgs) ->
     for mut a in runs {
         writeln!(out, "backtest: {}", a.source)?;
         a.label = label(&args.output.label, if b_side { "A" } else { "" });
-        let b = if b_side { Some(b_of(&a)?) } else { None };
+        let (a, b) = if b_side {
+            let b = b_of(&a)?;
+            let (a, b) = a.compared_with(b);
+            (a, Some(b))
+        } else {
+            (a, None)
+        };
         let mut a = run_one(&a)?;
         let b = match &b {
             Some(b) => Some(run_one(b)?),

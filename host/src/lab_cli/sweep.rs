@@ -91,6 +91,14 @@ pub fn sweep(config: &Config, options: PluginOptions, args: &SweepArgs) -> anyho
         store.put_sweep(&mut outcome)?;
     }
     write!(out, "{}", table(&outcome.report, args.show))?;
+    let m = outcome.memo;
+    if m.hits + m.misses > 0 {
+        writeln!(
+            out,
+            "  whale and news plugins asked {} times; {} answers shared between variants",
+            m.misses, m.hits
+        )?;
+    }
     if let Some(id) = outcome.report.id {
         writeln!(
             out,

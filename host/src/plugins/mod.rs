@@ -6,6 +6,7 @@ mod budget;
 mod cache;
 mod defaults;
 mod function_cache;
+mod memo;
 mod model;
 mod never_waits;
 mod registry;
@@ -18,6 +19,7 @@ pub use defaults::{DEFAULT_PLUGINS, install_defaults};
 /// The WIT package plugins are built against (`wit/plugin.wit`); a plugin built against any
 /// other version is refused.
 pub const WIT_PACKAGE: &str = "equilibrage:plugin@0.2.0";
+pub use memo::{CallMemo, MemoStats};
 pub use model::{
     CallStats, FactorSpec, FileStatus, ParamError, ParamSpec, PluginError, PluginEvent, PluginInfo,
     PluginKind, PluginStatus, RuntimeError, ShadowChange,

@@ -197,7 +197,12 @@ impl Plugins {
     ) -> Result<abi::Analysis, PluginError> {
         let loaded = self.active(PluginKind::WhaleAnalyzer)?;
         let params = loaded.params.load_full();
-        self.analyze_with(&loaded, &params, now_ms, input)
+        match &self.inner.options.memo {
+            Some(memo) => memo.whales(memo::whales_key(&loaded.sha256, &params, now_ms, input), || {
+                self.analyze_with(&loaded, &params, now_ms, input)
+            }),
+            None => self.analyze_with(&loaded, &params, now_ms, input),
+        }
     }
 
     pub(super) fn analyze_with(
@@ -241,7 +246,12 @@ impl Plugins {
     ) -> Result<Vec<abi::NewsMatch>, PluginError> {
         let loaded = self.active(PluginKind::NewsAggregator)?;
         let params = loaded.params.load_full();
-        self.match_news_with(&loaded, &params, now_ms, items, markets)
+        match &self.inner.options.memo {
+            Some(memo) => memo.news(memo::news_key(&loaded.sha256, &params, now_ms, items, markets), || {
+                self.match_news_with(&loaded, &params, now_ms, items, markets)
+            }),
+            None => self.match_news_with(&loaded, &params, now_ms, items, markets),
+        }
     }
 
     pub(super) fn match_news_with(

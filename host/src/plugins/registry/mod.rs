@@ -8,6 +8,7 @@ use super::bindings::scorer::{Scorer, ScorerPre};
 use super::bindings::whale_analyzer::{WhaleAnalyzer, WhaleAnalyzerPre};
 use super::cache::CompileCache;
 use super::function_cache::{self, FunctionCache};
+use super::memo::{self, CallMemo};
 use super::model::{
     CallStats, FileStatus, ParamError, PluginError, PluginEvent, PluginInfo, PluginKind, PluginStatus,
     RuntimeError, ShadowChange,
@@ -49,6 +50,9 @@ pub struct PluginOptions {
     /// Keep every version that loads in `versions/` of the directory, for rollbacks (the bot's
     /// own plugin directory; not a backtest's or the lab's candidates).
     pub keep_versions: bool,
+    /// Signal plugins' answers shared with other runs over the same data (a sweep's variants);
+    /// `None` asks the plugin every time.
+    pub memo: Option<Arc<CallMemo>>,
 }
 
 impl PluginOptions {
@@ -63,6 +67,7 @@ impl PluginOptions {
             prefer: BTreeMap::new(),
             max_file_bytes: 64 << 20,
             keep_versions: false,
+            memo: None,
         }
     }
 }

@@ -6,11 +6,12 @@ use super::backtest::{Backtest, RunReport};
 use super::metrics::Metrics;
 use super::{LabError, Result};
 use crate::exchange::sim::rng::Rng;
+use crate::plugins::{CallMemo, MemoStats};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Most variants one sweep runs.
 pub const MAX_VARIANTS: usize = 10_000;
@@ -298,7 +299,12 @@ impl SweepReport {
 pub struct SweepOutcome {
     pub report: SweepReport,
     pub runs: Vec<(RunReport, Option<RunReport>)>,
+    /// Signal plugin calls the variants shared (how many depends on which runs met first).
+    pub memo: MemoStats,
 }
+
+/// The most a sweep keeps of the signal plugins' answers it shares between variants.
+const MEMO_BYTES: usize = 512 << 20;
 
 /// Runs `jobs` on `threads` threads; each run is independent, so results do not depend on
 /// which thread ran what. `done` counts finished runs for progress.
@@ -367,7 +373,10 @@ impl Sweep {
             span.0 + i64::try_from(train).unwrap_or(0)
         });
         // Decisions a sweep drops are not made in the first place.
-        let base = Backtest { keep_decisions: self.keep_decisions, ..self.base.clone() };
+        let mut base = Backtest { keep_decisions: self.keep_decisions, ..self.base.clone() };
+        // The variants see the same whale trades and news: each analysis is asked of the
+        // plugins once, not once per variant.
+        let memo = Arc::clone(base.plugins.memo.get_or_insert_with(|| Arc::new(CallMemo::new(MEMO_BYTES))));
         let mut train_base = base.clone();
         if let Some(split) = split {
             train_base.to_ms = Some(split);
@@ -455,71 +464,9 @@ impl Sweep {
             threads: self.threads,
             wall_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
-        Ok(SweepOutcome { report, runs })
+        Ok(SweepOutcome { report, runs, memo: memo.stats() })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rust_decimal_macros::dec;
-
-    #[test]
-    fn a_grid_is_every_combination_in_order() {
-        let space = Space::Grid(vec![
-            Axis::parse("engine.max_positions=3,5").unwrap(),
-            Axis::parse("default-scorer.weight-liquidity=0.1, 0.2,0.3").unwrap(),
-        ]);
-        let v = space.variants().unwrap();
-        assert_eq!(v.len(), 6);
-        assert_eq!(
-            v[0],
-            [
-                ("engine.max_positions".into(), "3".into()),
-                ("default-scorer.weight-liquidity".into(), "0.1".into())
-            ]
-        );
-        assert_eq!(v[5][0].1, "5");
-        assert_eq!(v[5][1].1, "0.3");
-        assert!(Axis::parse("engine.max_positions=").is_err());
-        assert!(Axis::parse("engine.max_positions").is_err());
-        let twice = Space::Grid(vec![Axis::parse("a=1").unwrap(), Axis::parse("a=2").unwrap()]);
-        assert!(twice.variants().unwrap_err().to_string().contains("swept twice"));
-        let huge = Space::Grid((0..6).map(|i| Axis::parse(&format!("k{i}=1,2,3,4,5,6")).unwrap()).collect());
-        let refused = huge.variants().err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(refused.contains("46656 variants"), "{refused}");
-    }
-
-    #[test]
-    fn random_draws_repeat_for_a_seed_and_keep_the_bounds_precision() {
-        let space = |seed| Space::Random {
-            ranges: vec![
-                Range::parse("engine.max_positions=1..10").unwrap(),
-                Range::parse("s.w=0.10..0.40").unwrap(),
-            ],
-            draws: 50,
-            seed,
-        };
-        let a = space(7).variants().unwrap();
-        assert_eq!(a, space(7).variants().unwrap(), "same seed, same draws");
-        assert_ne!(a, space(8).variants().unwrap());
-        for v in &a {
-            let n: u32 = v[0].1.parse().expect("whole numbers for whole bounds");
-            assert!((1..=10).contains(&n));
-            let w = Decimal::from_str(&v[1].1).unwrap();
-            assert!(w >= dec!(0.10) && w <= dec!(0.40) && w.scale() <= 2, "{w}");
-        }
-        assert!(Range::parse("a=2..1").is_err());
-        assert!(Range::parse("a=x..1").is_err());
-        assert!(Range::parse("a=1").is_err());
-    }
-
-    #[test]
-    fn objectives_rank_higher_first_and_missing_last() {
-        let mut order = [(1, None), (2, Some(dec!(1))), (3, Some(dec!(5))), (4, Some(dec!(1)))];
-        order.sort_by(|a, b| by_score(a.1, b.1).then(a.0.cmp(&b.0)));
-        assert_eq!(order.iter().map(|o| o.0).collect::<Vec<_>>(), [3, 2, 4, 1]);
-        assert_eq!(Objective::parse("drawdown-adjusted").unwrap(), Objective::DrawdownAdjusted);
-        assert!(Objective::parse("profit").unwrap_err().to_string().contains("pnl, return, sharpe"));
-    }
-}
+mod tests;
