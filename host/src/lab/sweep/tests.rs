@@ -65,22 +65,29 @@ fn objectives_rank_higher_first_and_missing_last() {
     assert!(Objective::parse("profit").unwrap_err().to_string().contains("pnl, return, sharpe"));
 }
 
+/// `hours` of the simulator (`seed`, `markets`) with the default plugins installed under `root`,
+/// auto-trading every candidate.
+fn trading_base(root: &std::path::Path, seed: u64, markets: usize, hours: i64) -> Backtest {
+    let dir = root.join("plugins");
+    crate::plugins::install_defaults(&dir).unwrap();
+    let start = SimConfig::default().start_ms;
+    let mut base = Backtest::new(
+        DataSource::Sim { seed, days: 1, markets, start_ms: start },
+        PluginOptions::new(&dir, None),
+    );
+    base.to_ms = Some(start + hours * 3_600_000);
+    base.settings.auto_trading = true;
+    base.settings.opportunity_threshold = 1;
+    base
+}
+
 /// A sweep's variants are independent, deterministic runs: one thread or two give the same
 /// table and the same runs. The table is ranked on the training part; the held-out runs trade
 /// only after the split, the training runs only before it; the store keeps it all.
 #[test]
 fn a_sweep_gives_the_same_results_on_one_thread_and_on_two() {
     let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("plugins");
-    crate::plugins::install_defaults(&dir).unwrap();
-    let mut base = Backtest::new(
-        DataSource::Sim { seed: 3, days: 1, markets: 8, start_ms: SimConfig::default().start_ms },
-        PluginOptions::new(&dir, None),
-    );
-    // Twelve simulated hours.
-    base.to_ms = Some(SimConfig::default().start_ms + 12 * 3_600_000);
-    base.settings.auto_trading = true;
-    base.settings.opportunity_threshold = 1;
+    let base = trading_base(root.path(), 3, 8, 12);
     let sweep = |threads| Sweep {
         base: base.clone(),
         space: Space::Grid(vec![
@@ -160,15 +167,7 @@ fn a_sweep_gives_the_same_results_on_one_thread_and_on_two() {
 #[test]
 fn a_sweeps_variants_share_the_signal_answers_and_each_run_is_as_it_would_be_alone() {
     let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("plugins");
-    crate::plugins::install_defaults(&dir).unwrap();
-    let mut base = Backtest::new(
-        DataSource::Sim { seed: 5, days: 1, markets: 12, start_ms: SimConfig::default().start_ms },
-        PluginOptions::new(&dir, None),
-    );
-    base.to_ms = Some(SimConfig::default().start_ms + 8 * 3_600_000);
-    base.settings.auto_trading = true;
-    base.settings.opportunity_threshold = 1;
+    let mut base = trading_base(root.path(), 5, 12, 8);
     base.calibrate = false;
     let sweep = Sweep {
         base: base.clone(),
