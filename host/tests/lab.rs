@@ -1,7 +1,7 @@
 //! The strategy lab end to end: the real binary records a simulator run; a backtest of that
 //! recording with the same plugins and settings trades the same way; two replays are
 //! bit-identical; a recorder killed mid-write leaves a recording that replays; bad recordings
-//! are refused with the file and the offset.
+//! are refused with the file and the offset; `equilibrage sweep` prints what a strategist reads.
 
 use equilibrage::engine::Decision;
 use equilibrage::engine::Settings;
@@ -286,4 +286,46 @@ fn damaged_recordings_are_refused_with_the_file_and_the_offset() {
 
     // The original is untouched by all this.
     assert_eq!(count(&segment).unwrap().0, whole);
+}
+
+/// `equilibrage sweep` as a strategist reads it: the variants best first, the rows not shown and
+/// how to list them, the signal plugins' answers shared between variants (on one thread the
+/// first variant asks, the other two share every answer), and where the results went.
+#[test]
+fn the_sweep_command_prints_its_table_the_shared_answers_and_where_it_is_stored() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["sweep", "--sim", "--seed", "3", "--days", "1", "--markets", "12"])
+        .args(["--to", "2026-01-01T04:00:00Z", "--grid", "engine.max_positions=1,2,3"])
+        .args(["--holdout", "0", "--threads", "1", "--show", "2", "--data-dir"])
+        .arg(data.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    let ranks: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.contains('│'))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(ranks, ["1", "2"], "two rows shown:\n{stdout}");
+    assert!(lines.contains(&"  … 1 more (--show 3 lists them all)"), "{stdout}");
+    assert!(lines.iter().any(|l| l.starts_with("  1 thread, ")), "{stdout}");
+    let shared = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("  whale and news plugins asked "))
+        .unwrap_or_else(|| panic!("the shared answers are reported:\n{stdout}"));
+    let numbers: Vec<u64> =
+        shared.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    assert!(numbers[0] > 0 && numbers[1] == 2 * numbers[0], "{shared}");
+    assert!(
+        stdout.contains(&format!(
+            "stored as sweep 1 (with its runs) in {}",
+            data.path().join("lab/results.redb").display()
+        )),
+        "{stdout}"
+    );
 }

@@ -205,7 +205,8 @@ fn table(r: &SweepReport, show: usize) -> String {
         s.push('\n');
     }
     if r.rows.len() > show {
-        s.push_str(&format!("  … {} more in the results store and the JSON\n", r.rows.len() - show));
+        // Only stored or written where asked (`--no-store`, `--json`): say how to see them here.
+        s.push_str(&format!("  … {} more (--show {} lists them all)\n", r.rows.len() - show, r.rows.len()));
     }
     if let Some(best) = r.rows.first() {
         let set: Vec<String> = best.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -219,6 +220,7 @@ fn table(r: &SweepReport, show: usize) -> String {
             None => s.push('\n'),
         }
     }
-    s.push_str(&format!("  {} threads, {}.{:03} s\n", r.threads, r.wall_ms / 1000, r.wall_ms % 1000));
+    let threads = if r.threads == 1 { "thread" } else { "threads" };
+    s.push_str(&format!("  {} {threads}, {}.{:03} s\n", r.threads, r.wall_ms / 1000, r.wall_ms % 1000));
     s
 }
