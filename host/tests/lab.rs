@@ -329,3 +329,55 @@ fn the_sweep_command_prints_its_table_the_shared_answers_and_where_it_is_stored(
         "{stdout}"
     );
 }
+
+/// `equilibrage backtest --vs-param` as a strategist reads it: A and B side by side, the
+/// per-decision diff, where both went; and, with the signal plugins' answers shared between the
+/// two runs, each run's positions, trades, decisions and figures are those of the same backtest
+/// run alone.
+#[test]
+fn the_backtest_command_compares_two_versions_as_each_runs_alone() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str], json: &str| -> (String, serde_json::Value) {
+        let path = data.path().join(json);
+        let out = Command::new(BIN)
+            .args(["backtest", "--sim", "--seed", "3", "--days", "1", "--markets", "12"])
+            .args(["--to", "2026-01-01T04:00:00Z", "--data-dir"])
+            .arg(data.path())
+            .args(extra)
+            .arg("--json")
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        (stdout, serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap())
+    };
+    let b_param = "default-scorer.weight-liquidity=0.9";
+    let (stdout, both) = run(&["--vs-param", b_param], "ab.json");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.contains(&"stored as comparison 1 (runs 1 and 2)"), "{stdout}");
+    assert!(
+        lines.iter().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["A", "B"]),
+        "A and B side by side:\n{stdout}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("per-decision diff: ")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("stored as run 1, 2 in {}", data.path().join("lab/results.redb").display())),
+        "{stdout}"
+    );
+    let (_, a_alone) = run(&["--no-store"], "a.json");
+    let (_, b_alone) = run(&["--no-store", "--param", b_param], "b.json");
+    // What must repeat: everything but ids, labels, the wall time and the stats.
+    let same = |r: &serde_json::Value| {
+        let mut r = r.clone();
+        for k in ["id", "label", "stats"] {
+            r.as_object_mut().unwrap().remove(k);
+        }
+        r
+    };
+    assert_eq!(same(&both[0]), same(&a_alone), "A as alone");
+    assert_eq!(same(&both[1]), same(&b_alone), "B as alone");
+    assert_ne!(same(&both[0]), same(&both[1]), "the versions differ");
+    assert!(!both[0]["decisions"].as_array().unwrap().is_empty());
+}
