@@ -237,13 +237,19 @@ impl TrendWindow {
 
     /// The scorer's part of the trend of the points held: the numbers [`Self::trend`] gives,
     /// computed the same way.
+    /// `momentum-24h` is in price units, `volume-change-24h` relative to the first volume (0 for
+    /// each where unknown).
     pub(super) fn scorer_trend(&self) -> ScorerTrend {
-        let (momentum_24h, volume_change_24h) =
-            scorer_changes(self.momentum(), self.volumes.back().map(|v| v.1), self.volume_change());
+        let volume_change_24h = match (self.volumes.front(), self.volume_change()) {
+            (Some((_, first)), Some(change)) if *first > Decimal::ZERO => {
+                (change / first).to_f32().unwrap_or(0.0)
+            }
+            _ => 0.0,
+        };
         ScorerTrend {
             points: self.times.len(),
             volatility_24h: self.volatility_24h(),
-            momentum_24h,
+            momentum_24h: self.momentum().and_then(|m| m.to_f32()).unwrap_or(0.0),
             volume_change_24h,
         }
     }
@@ -287,23 +293,6 @@ impl Trend {
         }
         w.trend(window_secs)
     }
-}
-
-/// The scorer's `momentum-24h` and `volume-change-24h` of a trend's momentum, last volume and
-/// volume change: the momentum in price units and the volume's change relative to its first
-/// reading (0 for each where unknown).
-fn scorer_changes(
-    momentum: Option<Decimal>,
-    volume_24h: Option<Decimal>,
-    volume_change: Option<Decimal>,
-) -> (f32, f32) {
-    let momentum = momentum.and_then(|m| m.to_f32()).unwrap_or(0.0);
-    let first = volume_24h.zip(volume_change).map(|(last, change)| last - change);
-    let relative = match (first, volume_change) {
-        (Some(first), Some(change)) if first > Decimal::ZERO => (change / first).to_f32().unwrap_or(0.0),
-        _ => 0.0,
-    };
-    (momentum, relative)
 }
 
 /// The window's first millisecond, for a window ending at `now_ms`.
