@@ -12,8 +12,8 @@ use super::PluginKind;
 use super::abi;
 use crate::fast_hash::FastHashMap;
 use sha2::{Digest as _, Sha256};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// What decides an answer, hashed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,15 +119,7 @@ pub struct MemoStats {
 }
 
 /// Answers of one kind.
-struct Shelf<T> {
-    answers: Mutex<FastHashMap<Key, Arc<T>>>,
-}
-
-impl<T> Default for Shelf<T> {
-    fn default() -> Self {
-        Self { answers: Mutex::new(FastHashMap::default()) }
-    }
-}
+type Shelf<T> = Mutex<FastHashMap<Key, T>>;
 
 /// Whale analyses and news matchings, shared by the runs given the same memo
 /// (`PluginOptions::memo`).
@@ -166,8 +158,8 @@ impl Weigh for Vec<abi::NewsMatch> {
     }
 }
 
-/// Per entry, besides the answer: its key, the map's slot and the shared pointer.
-const ENTRY_BYTES: usize = 32 + 8 + 16 + 16;
+/// Per entry, besides the answer's vectors: its key and the map's slot.
+const ENTRY_BYTES: usize = 32 + 8;
 
 impl CallMemo {
     /// An empty memo that keeps at most `budget_bytes` of answers.
@@ -179,8 +171,8 @@ impl CallMemo {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             refused: AtomicU64::new(0),
-            whales: Shelf::default(),
-            news: Shelf::default(),
+            whales: Mutex::default(),
+            news: Mutex::default(),
         }
     }
 
@@ -218,10 +210,10 @@ impl CallMemo {
         key: Key,
         ask: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {
-        let kept = shelf.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned();
+        let kept = shelf.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned();
         if let Some(answer) = kept {
             self.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(T::clone(&answer));
+            return Ok(answer);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let answer = ask()?;
@@ -236,14 +228,14 @@ impl CallMemo {
             self.refused.fetch_add(1, Ordering::Relaxed);
             return Ok(answer);
         }
-        let mut answers = shelf.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut answers = shelf.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         // Another run may have asked the same meanwhile: the answer is the same, keep one.
         match answers.entry(key) {
             std::collections::hash_map::Entry::Occupied(_) => {
                 self.used.fetch_sub(weight, Ordering::AcqRel);
             }
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(Arc::new(answer.clone()));
+                v.insert(answer.clone());
             }
         }
         Ok(answer)
