@@ -327,22 +327,29 @@ fn two_scorer_versions_differ_in_the_diff_on_exactly_the_markets_they_disagree_o
     assert!(diff.iter().all(|r| r.b == "-" && r.a.starts_with("entered")), "A entered them, B did not");
 }
 
+/// `hours` of the simulator (`seed`, `markets`) with the default plugins installed under `root`,
+/// auto-trading every candidate.
+pub(super) fn trading_base(root: &std::path::Path, seed: u64, markets: usize, hours: i64) -> Backtest {
+    let dir = root.join("plugins");
+    crate::plugins::install_defaults(&dir).unwrap();
+    let start = SimConfig::default().start_ms;
+    let mut base = Backtest::new(
+        DataSource::Sim { seed, days: 1, markets, start_ms: start },
+        PluginOptions::new(&dir, None),
+    );
+    base.to_ms = Some(start + hours * 3_600_000);
+    base.settings.auto_trading = true;
+    base.settings.opportunity_threshold = 1;
+    base
+}
+
 /// The two runs of a comparison share the signal plugins' answers (the same whale and news
 /// plugins over the same data): B asks none of A's questions again, and both runs are the runs
 /// they would be alone, every scan's factors included.
 #[test]
 fn a_comparisons_runs_share_the_signal_answers_and_are_as_they_would_be_alone() {
     let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("plugins");
-    crate::plugins::install_defaults(&dir).unwrap();
-    let start = SimConfig::default().start_ms;
-    let mut a = Backtest::new(
-        DataSource::Sim { seed: 4, days: 1, markets: 12, start_ms: start },
-        PluginOptions::new(&dir, None),
-    );
-    a.to_ms = Some(start + 4 * 3_600_000);
-    a.settings.auto_trading = true;
-    a.settings.opportunity_threshold = 1;
+    let mut a = trading_base(root.path(), 4, 12, 4);
     a.calibrate = false;
     let mut b = a.clone();
     b.overrides.param("default-scorer.weight-liquidity=0.9").unwrap();

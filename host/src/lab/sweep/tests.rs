@@ -1,9 +1,8 @@
 //! The sweep's tests: spaces and objectives, and whole sweeps on the simulator.
 
 use super::*;
-use crate::exchange::sim::SimConfig;
-use crate::lab::{DataSource, ResultsStore};
-use crate::plugins::PluginOptions;
+use crate::lab::ResultsStore;
+use crate::lab::tests::trading_base;
 use rust_decimal_macros::dec;
 
 #[test]
@@ -63,22 +62,6 @@ fn objectives_rank_higher_first_and_missing_last() {
     assert_eq!(order.iter().map(|o| o.0).collect::<Vec<_>>(), [3, 2, 4, 1]);
     assert_eq!(Objective::parse("drawdown-adjusted").unwrap(), Objective::DrawdownAdjusted);
     assert!(Objective::parse("profit").unwrap_err().to_string().contains("pnl, return, sharpe"));
-}
-
-/// `hours` of the simulator (`seed`, `markets`) with the default plugins installed under `root`,
-/// auto-trading every candidate.
-fn trading_base(root: &std::path::Path, seed: u64, markets: usize, hours: i64) -> Backtest {
-    let dir = root.join("plugins");
-    crate::plugins::install_defaults(&dir).unwrap();
-    let start = SimConfig::default().start_ms;
-    let mut base = Backtest::new(
-        DataSource::Sim { seed, days: 1, markets, start_ms: start },
-        PluginOptions::new(&dir, None),
-    );
-    base.to_ms = Some(start + hours * 3_600_000);
-    base.settings.auto_trading = true;
-    base.settings.opportunity_threshold = 1;
-    base
 }
 
 /// A sweep's variants are independent, deterministic runs: one thread or two give the same
