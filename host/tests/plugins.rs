@@ -466,3 +466,69 @@ fn the_compile_cache_serves_a_restart_and_survives_a_corrupt_entry() {
         assert!(again.active_info(kind).is_some(), "{kind} loaded again");
     }
 }
+
+/// A scan's two signal calls together (`Plugins::signals`, side by side on two threads when both
+/// are computed) answer exactly as each call alone; with a memo, the second time both are known
+/// and nothing is computed again.
+#[test]
+fn a_scans_signal_calls_together_answer_as_each_alone() {
+    let trade = |wallet, market, usd: i64, at| abi::Trade {
+        wallet,
+        market,
+        outcome: if wallet % 2 == 0 { abi::Outcome::Yes } else { abi::Outcome::No },
+        side: abi::TradeSide::Buy,
+        price: 400_000 + i64::from(wallet) * 10_000,
+        shares: usd * 2_000_000,
+        at,
+    };
+    let input = abi::AnalysisInput {
+        wallet_count: 3,
+        market_count: 2,
+        trades: vec![trade(0, 0, 30_000, -5), trade(1, 1, 20_000, -3), trade(2, 0, 40_000, -1)],
+    };
+    let item = |title: &str, published| abi::NewsItem {
+        title: title.into(),
+        summary: String::new(),
+        source: "wire".into(),
+        published,
+    };
+    let items =
+        [item("Fed cuts interest rates in December", -7_200_000), item("Heavy snow expected in Paris", 0)];
+    let text = |q: &str| abi::MarketText { question: q.into(), category: "misc".into() };
+    let texts =
+        [text("Will the Fed cut interest rates in December?"), text("Will it snow in Paris on Christmas?")];
+    let now = 3_600_000;
+
+    let (_dir, plugins) = runtime(&[]);
+    let alone =
+        (plugins.analyze_whales(now, &input).unwrap(), plugins.match_news(now, &items, &texts).unwrap());
+    assert_eq!(alone.1.len(), 2, "each item matches its market");
+    let together = plugins.signals(now, Some(&input), Some((&items, &texts)));
+    assert_eq!((together.whales.unwrap().unwrap(), together.news.unwrap().unwrap()), alone);
+    // One call asked for: only that one answers.
+    let whales_only = plugins.signals(now, Some(&input), None);
+    assert_eq!(whales_only.whales.unwrap().unwrap(), alone.0);
+    assert!(whales_only.news.is_none());
+    let news_only = plugins.signals(now, None, Some((&items, &texts)));
+    assert!(news_only.whales.is_none());
+    assert_eq!(news_only.news.unwrap().unwrap(), alone.1);
+
+    // Through a memo: computed once, then known.
+    let dir = tempfile::tempdir().unwrap();
+    equilibrage::plugins::install_defaults(dir.path()).unwrap();
+    let memo = std::sync::Arc::new(equilibrage::plugins::CallMemo::new(1 << 20));
+    let mut options = equilibrage::plugins::PluginOptions::new(dir.path(), None);
+    options.memo = Some(std::sync::Arc::clone(&memo));
+    let memoized = equilibrage::plugins::Plugins::new(options).unwrap();
+    memoized.load_dir().unwrap();
+    for round in 0..2 {
+        let answers = memoized.signals(now, Some(&input), Some((&items, &texts)));
+        assert_eq!(
+            (answers.whales.unwrap().unwrap(), answers.news.unwrap().unwrap()),
+            alone,
+            "round {round}"
+        );
+    }
+    let stats = memo.stats();
+    assert_eq!((stats.misses, stats.hits), (2, 2));
+}

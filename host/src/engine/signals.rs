@@ -4,10 +4,11 @@
 
 use super::Inner;
 use super::observer::{NewsCall, Seen, SignalColumns};
+use super::whales::WhaleInput;
 use crate::exchange::Market;
 use crate::exchange::sim::{NewsItem, WhaleTrade};
 use crate::fast_hash::FastHashMap;
-use crate::plugins::{PluginKind, abi};
+use crate::plugins::{PluginError, PluginKind, abi};
 use crate::store::{NewsMarketMatch, NewsRecord};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -45,6 +46,24 @@ impl Recent {
             self.news.pop_front();
         }
     }
+}
+
+/// The news-aggregator plugin's input: the items, and the markets' texts.
+fn news_input(news: &[Arc<NewsItem>], markets: &[&Market]) -> (Vec<abi::NewsItem>, Vec<abi::MarketText>) {
+    let items = news
+        .iter()
+        .map(|n| abi::NewsItem {
+            title: n.title.clone(),
+            summary: n.summary.clone(),
+            source: n.source.clone(),
+            published: n.published_ms,
+        })
+        .collect();
+    let texts = markets
+        .iter()
+        .map(|m| abi::MarketText { question: m.question.clone(), category: m.category.clone() })
+        .collect();
+    (items, texts)
 }
 
 fn news_id(n: &NewsItem) -> String {
@@ -111,45 +130,55 @@ impl Inner {
             )
         };
         let mut out: FastHashMap<String, SignalColumns> = FastHashMap::default();
-        if !trades.is_empty() {
-            self.whale_signals(&trades, now, &mut out).await;
+        // Both plugins' inputs, then both calls at once (see `Plugins::signals`), then their
+        // answers in turn: the whales', then the news'.
+        let (whale_in, whale_names) = match self.whale_input(&trades).await {
+            Some(WhaleInput { input, names }) => (Some(input), Some(names)),
+            None => (None, None),
+        };
+        let news_in = (!news.is_empty() && !markets.is_empty()).then(|| news_input(&news, markets));
+        if whale_in.is_none() && news_in.is_none() {
+            return out;
         }
-        if !news.is_empty() && !markets.is_empty() {
-            self.news_signals(&news, markets, now, &mut out).await;
+        let plugins = self.plugins.clone();
+        let answered = super::plugin_io::plugin_call(move || {
+            let answers = plugins.signals(
+                now,
+                whale_in.as_ref(),
+                news_in.as_ref().map(|(items, texts)| (items.as_slice(), texts.as_slice())),
+            );
+            (answers, whale_in, news_in)
+        })
+        .await;
+        let (answers, whale_in, news_in) = match answered {
+            Ok(done) => done,
+            Err(e) => {
+                self.error("signals", format!("whale analysis and news matching aborted: {e}"));
+                return out;
+            }
+        };
+        if let (Some(input), Some(names), Some(answer)) = (&whale_in, &whale_names, answers.whales) {
+            self.whale_answer(input, names, answer, now, &mut out).await;
+        }
+        if let (Some((items, texts)), Some(answer)) = (news_in, answers.news) {
+            self.news_answer(&news, markets, items, texts, answer, now, &mut out).await;
         }
         out
     }
 
-    async fn news_signals(
+    /// The news-aggregator plugin's answer into per-market signals, and the matched items into
+    /// the store for the dashboard.
+    #[expect(clippy::too_many_arguments, reason = "the call's input, in its parts, and its answer")]
+    async fn news_answer(
         &self,
         news: &[Arc<NewsItem>],
         markets: &[&Market],
+        items: Vec<abi::NewsItem>,
+        texts: Vec<abi::MarketText>,
+        answer: Result<Vec<abi::NewsMatch>, PluginError>,
         now: i64,
         out: &mut FastHashMap<String, SignalColumns>,
     ) {
-        let items: Vec<abi::NewsItem> = news
-            .iter()
-            .map(|n| abi::NewsItem {
-                title: n.title.clone(),
-                summary: n.summary.clone(),
-                source: n.source.clone(),
-                published: n.published_ms,
-            })
-            .collect();
-        let texts: Vec<abi::MarketText> = markets
-            .iter()
-            .map(|m| abi::MarketText { question: m.question.clone(), category: m.category.clone() })
-            .collect();
-        let plugins = self.plugins.clone();
-        let answer = super::plugin_io::plugin_call(move || {
-            let answer = plugins.match_news(now, &items, &texts);
-            (answer, items, texts)
-        })
-        .await;
-        let (answer, items, texts) = match answer {
-            Ok(done) => done,
-            Err(e) => return self.error("signals", format!("news matching aborted: {e}")),
-        };
         if self.plugins.has_shadow(PluginKind::NewsAggregator) {
             let ids: Vec<&str> = markets.iter().map(|m| m.id.as_str()).collect();
             self.saw(Seen::NewsMatching(&NewsCall {

@@ -9,7 +9,7 @@ use crate::exchange::Side;
 use crate::exchange::sim::WhaleTrade;
 use crate::fast_hash::{FastHashMap, FastHashSet};
 use crate::feeds::whales::{MarketMakerRule, table};
-use crate::plugins::{PluginKind, abi};
+use crate::plugins::{PluginError, PluginKind, abi};
 use crate::store::WhaleProfile;
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
@@ -27,6 +27,19 @@ pub(super) struct WhaleInbox {
     /// not written again (the table's records grow with every market a wallet trades, so a
     /// rewrite each scan is what made long backtests slow down day after day).
     profiled: HashMap<String, WhaleProfile>,
+}
+
+/// The whale-analyzer plugin's input for one scan, with the wallets and markets its indices
+/// name.
+pub(super) struct WhaleInput<'t> {
+    pub(super) input: abi::AnalysisInput,
+    pub(super) names: WhaleNames<'t>,
+}
+
+/// The wallets and markets a whale analysis names by index.
+pub(super) struct WhaleNames<'t> {
+    wallets: Vec<&'t str>,
+    markets: Vec<&'t str>,
 }
 
 /// Whether two profiles of a wallet give the same figures, whenever they were made.
@@ -161,14 +174,13 @@ impl Inner {
         self.whales().profiled = profiles.into_iter().collect();
     }
 
-    /// The whale table updated, then the day's trades of wallets that are not market makers
-    /// through the whale-analyzer plugin into per-market signals.
-    pub(super) async fn whale_signals(
-        &self,
-        trades: &[Arc<WhaleTrade>],
-        now: i64,
-        out: &mut FastHashMap<String, SignalColumns>,
-    ) {
+    /// The whale table updated, then the whale-analyzer plugin's input: the day's trades of
+    /// wallets that are not market makers, wallets and markets by index. `None` when no trade
+    /// is left to analyze.
+    pub(super) async fn whale_input<'t>(&self, trades: &'t [Arc<WhaleTrade>]) -> Option<WhaleInput<'t>> {
+        if trades.is_empty() {
+            return None;
+        }
         let makers = self.record_whales(trades).await;
         let mut wallets: Vec<&str> = Vec::new();
         let mut markets: Vec<&str> = Vec::new();
@@ -197,25 +209,29 @@ impl Inner {
             });
         }
         if input.trades.is_empty() {
-            return;
+            return None;
         }
         input.wallet_count = u32::try_from(wallets.len()).unwrap_or(u32::MAX);
         input.market_count = u32::try_from(markets.len()).unwrap_or(u32::MAX);
-        let plugins = self.plugins.clone();
-        let answer = super::plugin_io::plugin_call(move || {
-            let answer = plugins.analyze_whales(now, &input);
-            (answer, input)
-        })
-        .await;
-        let (answer, input) = match answer {
-            Ok(done) => done,
-            Err(e) => return self.error("signals", format!("whale analysis aborted: {e}")),
-        };
+        Some(WhaleInput { input, names: WhaleNames { wallets, markets } })
+    }
+
+    /// The whale-analyzer plugin's answer into per-market signals, and its whale profiles into
+    /// the table.
+    pub(super) async fn whale_answer(
+        &self,
+        input: &abi::AnalysisInput,
+        names: &WhaleNames<'_>,
+        answer: Result<abi::Analysis, PluginError>,
+        now: i64,
+        out: &mut FastHashMap<String, SignalColumns>,
+    ) {
+        let WhaleNames { wallets, markets } = names;
         if self.plugins.has_shadow(PluginKind::WhaleAnalyzer) {
             self.saw(Seen::WhaleAnalysis(&WhaleCall {
                 now_ms: now,
-                input: &input,
-                market_ids: &markets,
+                input,
+                market_ids: markets,
                 answer: answer.as_ref().ok(),
             }));
         }
@@ -223,7 +239,7 @@ impl Inner {
             Ok(a) => a,
             Err(e) => return self.error("signals", format!("whale analysis skipped: {e}")),
         };
-        SignalColumns::add_whales(out, &analysis, &markets);
+        SignalColumns::add_whales(out, &analysis, markets);
         // The plugin's view of each whale goes with its record, for the dashboard alone.
         if !self.stores_dashboard_records() {
             return;

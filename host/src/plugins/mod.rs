@@ -24,6 +24,6 @@ pub use model::{
     CallStats, FactorSpec, FileStatus, ParamError, ParamSpec, PluginError, PluginEvent, PluginInfo,
     PluginKind, PluginStatus, RuntimeError, ShadowChange,
 };
-pub use registry::{Decided, PluginOptions, Plugins, PromoteError, Scored};
+pub use registry::{Decided, PluginOptions, Plugins, PromoteError, Scored, SignalAnswers};
 pub use sandbox::Limits;
 pub use watch::{HotReload, watch};

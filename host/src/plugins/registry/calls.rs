@@ -186,25 +186,6 @@ impl Plugins {
         )
     }
 
-    /// Analyzes trades with the active whale analyzer.
-    ///
-    /// # Errors
-    /// No analyzer loaded, too many trades for one call, a fault or the plugin's own error.
-    pub fn analyze_whales(
-        &self,
-        now_ms: i64,
-        input: &abi::AnalysisInput,
-    ) -> Result<abi::Analysis, PluginError> {
-        let loaded = self.active(PluginKind::WhaleAnalyzer)?;
-        let params = loaded.params.load_full();
-        match &self.inner.options.memo {
-            Some(memo) => memo.whales(memo::whales_key(&loaded.sha256, &params, now_ms, input), || {
-                self.analyze_with(&loaded, &params, now_ms, input)
-            }),
-            None => self.analyze_with(&loaded, &params, now_ms, input),
-        }
-    }
-
     pub(super) fn analyze_with(
         &self,
         loaded: &Loaded,
@@ -232,26 +213,6 @@ impl Plugins {
             },
             |a| validate::analysis(a, input.wallet_count, input.market_count),
         )
-    }
-
-    /// Matches news items to markets with the active news aggregator.
-    ///
-    /// # Errors
-    /// No aggregator loaded, too large an input, a fault or the plugin's own error.
-    pub fn match_news(
-        &self,
-        now_ms: i64,
-        items: &[abi::NewsItem],
-        markets: &[abi::MarketText],
-    ) -> Result<Vec<abi::NewsMatch>, PluginError> {
-        let loaded = self.active(PluginKind::NewsAggregator)?;
-        let params = loaded.params.load_full();
-        match &self.inner.options.memo {
-            Some(memo) => memo.news(memo::news_key(&loaded.sha256, &params, now_ms, items, markets), || {
-                self.match_news_with(&loaded, &params, now_ms, items, markets)
-            }),
-            None => self.match_news_with(&loaded, &params, now_ms, items, markets),
-        }
     }
 
     pub(super) fn match_news_with(

@@ -29,9 +29,11 @@ use wasmtime::{Engine, Store};
 mod calls;
 mod files;
 mod shadow;
+mod signals;
 mod versions;
 
 pub use shadow::PromoteError;
+pub use signals::SignalAnswers;
 
 /// How the runtime is set up.
 #[derive(Debug, Clone)]

@@ -1,0 +1,136 @@
+//! The signal plugins' calls: the whale analysis and the news matching, each through the memo
+//! when the runs share one, and both of a scan's side by side on two threads when both are to be
+//! computed (they are independent, and each takes about as long as the other).
+
+use super::memo::Key;
+use super::*;
+
+/// What the signal plugins answered to [`Plugins::signals`]; `None` for a call not asked for.
+#[derive(Debug)]
+pub struct SignalAnswers {
+    pub whales: Option<Result<abi::Analysis, PluginError>>,
+    pub news: Option<Result<Vec<abi::NewsMatch>, PluginError>>,
+}
+
+/// A call made ready: the active plugin, its parameters, and the key of its answer in the memo
+/// (when the runs share one).
+struct Ready {
+    loaded: Arc<Loaded>,
+    params: Arc<Vec<f64>>,
+    key: Option<Key>,
+}
+
+impl Plugins {
+    fn ready(&self, kind: PluginKind, key: impl FnOnce(&str, &[f64]) -> Key) -> Result<Ready, PluginError> {
+        let loaded = self.active(kind)?;
+        let params = loaded.params.load_full();
+        let key = self.inner.options.memo.as_ref().map(|_| key(&loaded.sha256, &params));
+        Ok(Ready { loaded, params, key })
+    }
+
+    /// Whether a ready call must run the plugin: there is no memo, or the memo lacks its answer.
+    fn to_compute(&self, ready: &Result<Ready, PluginError>, knows: fn(&CallMemo, &Key) -> bool) -> bool {
+        let Ok(ready) = ready else { return false };
+        match (&self.inner.options.memo, &ready.key) {
+            (Some(memo), Some(key)) => !knows(memo, key),
+            _ => true,
+        }
+    }
+
+    /// Analyzes trades with the active whale analyzer.
+    ///
+    /// # Errors
+    /// No analyzer loaded, too many trades for one call, a fault or the plugin's own error.
+    pub fn analyze_whales(
+        &self,
+        now_ms: i64,
+        input: &abi::AnalysisInput,
+    ) -> Result<abi::Analysis, PluginError> {
+        let ready =
+            self.ready(PluginKind::WhaleAnalyzer, |sha, p| memo::whales_key(sha, p, now_ms, input))?;
+        self.whales_with(&ready, now_ms, input)
+    }
+
+    fn whales_with(
+        &self,
+        ready: &Ready,
+        now_ms: i64,
+        input: &abi::AnalysisInput,
+    ) -> Result<abi::Analysis, PluginError> {
+        let ask = || self.analyze_with(&ready.loaded, &ready.params, now_ms, input);
+        match (&self.inner.options.memo, ready.key) {
+            (Some(memo), Some(key)) => memo.whales(key, ask),
+            _ => ask(),
+        }
+    }
+
+    /// Matches news items to markets with the active news aggregator.
+    ///
+    /// # Errors
+    /// No aggregator loaded, too large an input, a fault or the plugin's own error.
+    pub fn match_news(
+        &self,
+        now_ms: i64,
+        items: &[abi::NewsItem],
+        markets: &[abi::MarketText],
+    ) -> Result<Vec<abi::NewsMatch>, PluginError> {
+        let ready =
+            self.ready(PluginKind::NewsAggregator, |sha, p| memo::news_key(sha, p, now_ms, items, markets))?;
+        self.news_with(&ready, now_ms, items, markets)
+    }
+
+    fn news_with(
+        &self,
+        ready: &Ready,
+        now_ms: i64,
+        items: &[abi::NewsItem],
+        markets: &[abi::MarketText],
+    ) -> Result<Vec<abi::NewsMatch>, PluginError> {
+        let ask = || self.match_news_with(&ready.loaded, &ready.params, now_ms, items, markets);
+        match (&self.inner.options.memo, ready.key) {
+            (Some(memo), Some(key)) => memo.news(key, ask),
+            _ => ask(),
+        }
+    }
+
+    /// A scan's two signal calls, answered as [`Self::analyze_whales`] and [`Self::match_news`]
+    /// answer them. When both plugins are to run (no memo, or one without either answer), the
+    /// news matching runs on a thread of the shared pool (rayon's) while this one analyses the
+    /// whales: a scan then waits for the longer of the two rather than for both. A panic on
+    /// either goes on here, where the caller catches it.
+    #[must_use]
+    pub fn signals(
+        &self,
+        now_ms: i64,
+        whales: Option<&abi::AnalysisInput>,
+        news: Option<(&[abi::NewsItem], &[abi::MarketText])>,
+    ) -> SignalAnswers {
+        let whales = whales.map(|input| {
+            let ready =
+                self.ready(PluginKind::WhaleAnalyzer, |sha, p| memo::whales_key(sha, p, now_ms, input));
+            (input, ready)
+        });
+        let news = news.map(|(items, markets)| {
+            let ready = self
+                .ready(PluginKind::NewsAggregator, |sha, p| memo::news_key(sha, p, now_ms, items, markets));
+            (items, markets, ready)
+        });
+        let both = whales.as_ref().is_some_and(|(_, r)| self.to_compute(r, CallMemo::knows_whales))
+            && news.as_ref().is_some_and(|(_, _, r)| self.to_compute(r, CallMemo::knows_news));
+        let ask_whales =
+            || whales.map(|(input, ready)| ready.and_then(|r| self.whales_with(&r, now_ms, input)));
+        let ask_news = || {
+            news.map(|(items, markets, ready)| ready.and_then(|r| self.news_with(&r, now_ms, items, markets)))
+        };
+        if !both {
+            return SignalAnswers { whales: ask_whales(), news: ask_news() };
+        }
+        // On the pool's thread, whose thread set-up (signal stack, allocator heap) is done once.
+        let mut news = None;
+        let whales = rayon::in_place_scope(|s| {
+            s.spawn(|_| news = ask_news());
+            ask_whales()
+        });
+        SignalAnswers { whales, news }
+    }
+}
