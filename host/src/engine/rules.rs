@@ -52,10 +52,20 @@ pub enum RulesSource {
 
 const MICROS: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
 
+/// Powers of ten up to the sixth, for [`micros`].
+const TENS: [i128; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
+
 /// A decimal as micro-units, toward zero; saturating (no real price or share count comes near).
+/// Every price, size and plugin input the engine converts has six decimals or fewer, and then
+/// its mantissa scaled up is the exact answer, in integers: the general decimal product and
+/// truncation (the path of the rest) was 2 % of a sweep's time.
 pub(crate) fn micros(v: Decimal) -> i64 {
-    use rust_decimal::prelude::ToPrimitive as _;
     let saturated = if v.is_sign_negative() { i64::MIN } else { i64::MAX };
+    if let Some(ten) = TENS.get(6_usize.wrapping_sub(v.scale() as usize)) {
+        // |mantissa| < 2^96, so the product fits an i128.
+        return i64::try_from(v.mantissa() * ten).unwrap_or(saturated);
+    }
+    use rust_decimal::prelude::ToPrimitive as _;
     v.checked_mul(MICROS).and_then(|m| m.trunc().to_i64()).unwrap_or(saturated)
 }
 
@@ -196,6 +206,49 @@ mod tests {
         assert_eq!(builtin(&on, &p, [None, Some(dec!(0.40))]).unwrap().0, Exit::StopLoss(Leg::No));
         assert_eq!(builtin(&on, &p, [None, Some(dec!(0.75))]).unwrap().0, Exit::TakeProfit(Leg::No));
         assert_eq!(builtin(&on, &p, [None, Some(dec!(0.60))]), None);
+    }
+
+    /// The integer path gives what the decimal product and truncation give, on every scale,
+    /// sign and size, up to saturation.
+    #[test]
+    fn micros_agrees_with_the_decimal_definition() {
+        use rust_decimal::prelude::ToPrimitive as _;
+        let by_definition = |v: Decimal| {
+            let saturated = if v.is_sign_negative() { i64::MIN } else { i64::MAX };
+            v.checked_mul(MICROS).and_then(|m| m.trunc().to_i64()).unwrap_or(saturated)
+        };
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut values = vec![
+            Decimal::ZERO,
+            -Decimal::ZERO,
+            Decimal::MAX,
+            Decimal::MIN,
+            dec!(0.000001),
+            dec!(-0.0000019),
+            dec!(9223372036854.775807),
+            dec!(9223372036854.775808),
+            dec!(-9223372036854.775808),
+            dec!(-9223372036854.775809),
+        ];
+        let mut word = || u32::try_from(next() >> 32).unwrap_or(0);
+        for _ in 0..20_000 {
+            // Mantissas of every width: the high and middle words often zero or short.
+            let (lo, mid, hi) = (word(), word() >> (word() % 32), word() >> (word() % 32));
+            let (mid, hi) = if word() % 2 == 0 { (mid, 0) } else { (mid, hi) };
+            let (scale, negative) = (word() % 29, word() % 2 == 0);
+            values.push(Decimal::from_parts(lo, mid, hi, negative, scale));
+        }
+        for v in values {
+            assert_eq!(micros(v), by_definition(v), "{v} (scale {})", v.scale());
+        }
+        assert_eq!(micros(dec!(0.53)), 530_000);
+        assert_eq!(micros(dec!(-12.5)), -12_500_000);
     }
 
     #[test]
