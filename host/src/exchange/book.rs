@@ -218,6 +218,21 @@ impl OrderBook {
         sorted_into(&mut self.asks, asks, BookSide::Asks);
     }
 
+    /// Replaces the whole book with levels the caller built best first, at distinct prices and
+    /// of positive sizes (the simulator's own quotes): copied as they are, without the sorting
+    /// and checks a snapshot from elsewhere gets. Debug builds (the tests) check the order.
+    pub(crate) fn replace_ordered(&mut self, bids: &[Level], asks: &[Level]) {
+        let ordered = |side, levels: &[Level]| {
+            levels.windows(2).all(|w| better(side, w[0].price, w[1].price))
+                && levels.iter().all(|l| positive(l.size))
+        };
+        debug_assert!(ordered(BookSide::Bids, bids) && ordered(BookSide::Asks, asks), "{bids:?} {asks:?}");
+        self.bids.clear();
+        self.bids.extend_from_slice(bids);
+        self.asks.clear();
+        self.asks.extend_from_slice(asks);
+    }
+
     /// Sets one level's size; a size of 0 removes the level (a `price_change` event).
     pub fn set(&mut self, side: BookSide, price: Decimal, size: Decimal) {
         let levels = self.side_mut(side);

@@ -438,8 +438,9 @@ fn token_id(outcome: u64, market: usize) -> u128 {
 /// Quotes both books around the fair value: the YES book directly, the NO book as its mirror
 /// (a NO bid at 1 − p is a YES ask at p), deeper levels a tick apart and larger. Returns whether
 /// either book changed: not when the quotes land on the ticks of the last rebuild and nothing
-/// took from the books since; otherwise the books are compared whole, not just the top (a fill
-/// may have thinned a level since the last step).
+/// took from the books since; certainly when they land elsewhere and nothing took from the books
+/// (the best bid or ask is then another price); otherwise, after a fill, the books are compared
+/// whole, not just the top (the fill may have thinned a level the new quotes keep).
 fn rebuild_books(m: &mut SimMarket) -> bool {
     let (tick, per_unit) = (m.market.tick_size, m.ticks_per_unit);
     let p = prob(m.logit);
@@ -450,6 +451,8 @@ fn rebuild_books(m: &mut SimMarket) -> bool {
     if m.quoted == Some((best_bid, best_ask)) {
         return false;
     }
+    // Still the last quotes (nothing took from them), which these differ from at the top.
+    let moved = m.quoted.is_some();
     m.quoted = Some((best_bid, best_ask));
     // The NO book mirrors the YES book: a NO bid at 1 − p for each YES ask at p, and the
     // other way round, priced in ticks as `1 − p` is (the simulator's ticks divide one).
@@ -474,15 +477,17 @@ fn rebuild_books(m: &mut SimMarket) -> bool {
     let (bids, asks) = (&bids[..n_bids], &asks[..n_asks]);
     let (no_bids, no_asks) = (&no_bids[..n_asks], &no_asks[..n_bids]);
     let (yes, no) = (&m.books[0], &m.books[1]);
-    let same = yes.levels(BookSide::Bids).eq(bids.iter().copied())
+    let same = !moved
+        && yes.levels(BookSide::Bids).eq(bids.iter().copied())
         && yes.levels(BookSide::Asks).eq(asks.iter().copied())
         && no.levels(BookSide::Bids).eq(no_bids.iter().copied())
         && no.levels(BookSide::Asks).eq(no_asks.iter().copied());
     if same {
         return false;
     }
-    m.books[0].replace(bids, asks);
-    m.books[1].replace(no_bids, no_asks);
+    // Built best first at distinct ticks, every size positive (depth ≥ 50 shares a level).
+    m.books[0].replace_ordered(bids, asks);
+    m.books[1].replace_ordered(no_bids, no_asks);
     true
 }
 
