@@ -12,6 +12,26 @@ pub struct SignalAnswers {
     pub news: Option<Result<Vec<abi::NewsMatch>, PluginError>>,
 }
 
+/// The thread the news matching runs on beside a scan's whale analysis: one for the process,
+/// started at the first scan that needs it and kept (a thread started per scan paid its set-up,
+/// signal stack and allocator heap, each time). Its own pool, not rayon's global one, so a
+/// plugin compiling there (wasmtime's parallel compilation) never holds up a scan. `None` when
+/// it cannot be started: then both calls run on the caller's thread.
+fn beside() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "plugin-beside".into())
+            .build()
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "no thread for the news matching; it runs after the whales"),
+            )
+            .ok()
+    })
+    .as_ref()
+}
+
 /// A call made ready: the active plugin, its parameters, and the key of its answer in the memo
 /// (when the runs share one).
 struct Ready {
@@ -95,9 +115,9 @@ impl Plugins {
 
     /// A scan's two signal calls, answered as [`Self::analyze_whales`] and [`Self::match_news`]
     /// answer them. When both plugins are to run (no memo, or one without either answer), the
-    /// news matching runs on a thread of the shared pool (rayon's) while this one analyses the
-    /// whales: a scan then waits for the longer of the two rather than for both. A panic on
-    /// either goes on here, where the caller catches it.
+    /// news matching runs on a thread kept for it (see `beside`) while this one analyses the whales:
+    /// a scan then waits for the longer of the two rather than for both. A panic on either goes
+    /// on here, where the caller catches it.
     #[must_use]
     pub fn signals(
         &self,
@@ -125,9 +145,11 @@ impl Plugins {
         if !both {
             return SignalAnswers { whales: ask_whales(), news: ask_news() };
         }
-        // On the pool's thread, whose thread set-up (signal stack, allocator heap) is done once.
+        let Some(beside) = beside() else {
+            return SignalAnswers { whales: ask_whales(), news: ask_news() };
+        };
         let mut news = None;
-        let whales = rayon::in_place_scope(|s| {
+        let whales = beside.in_place_scope(|s| {
             s.spawn(|_| news = ask_news());
             ask_whales()
         });
