@@ -160,25 +160,25 @@ impl Inner {
         if let (Some(input), Some(names), Some(answer)) = (&whale_in, &whale_names, answers.whales) {
             self.whale_answer(input, names, answer, now, &mut out).await;
         }
-        if let (Some((items, texts)), Some(answer)) = (news_in, answers.news) {
-            self.news_answer(&news, markets, items, texts, answer, now, &mut out).await;
+        if let (Some(asked), Some(answer)) = (news_in, answers.news) {
+            self.news_answer(&news, markets, asked, answer, now, &mut out).await;
         }
         out
     }
 
     /// The news-aggregator plugin's answer into per-market signals, and the matched items into
     /// the store for the dashboard.
-    #[expect(clippy::too_many_arguments, reason = "the call's input, in its parts, and its answer")]
+    /// `asked` is the call's input, built from `news` and `markets` (see `news_input`).
     async fn news_answer(
         &self,
         news: &[Arc<NewsItem>],
         markets: &[&Market],
-        items: Vec<abi::NewsItem>,
-        texts: Vec<abi::MarketText>,
+        asked: (Vec<abi::NewsItem>, Vec<abi::MarketText>),
         answer: Result<Vec<abi::NewsMatch>, PluginError>,
         now: i64,
         out: &mut FastHashMap<String, SignalColumns>,
     ) {
+        let (items, texts) = asked;
         if self.plugins.has_shadow(PluginKind::NewsAggregator) {
             let ids: Vec<&str> = markets.iter().map(|m| m.id.as_str()).collect();
             self.saw(Seen::NewsMatching(&NewsCall {
