@@ -64,14 +64,17 @@ impl BookSet {
     pub fn apply<'e>(&mut self, event: &'e MarketEvent) -> Applied<'e> {
         match event {
             MarketEvent::Book { token, bids, asks, .. } => {
-                // The token is copied only the first time it is seen.
-                if !self.books.contains_key(token) {
-                    self.books.insert(token.clone(), OrderBook::new(self.min_size));
-                }
-                let Some(book) = self.books.get_mut(token) else { return Applied::Nothing };
-                let before = (book.best_bid(), book.best_ask());
-                book.replace(bids, asks);
-                let top_changed = (book.best_bid(), book.best_ask()) != before;
+                let replace = |book: &mut OrderBook| {
+                    let before = (book.best_bid(), book.best_ask());
+                    book.replace(bids, asks);
+                    (book.best_bid(), book.best_ask()) != before
+                };
+                // One lookup for a known token (nearly every event); the token is copied only
+                // the first time it is seen.
+                let top_changed = match self.books.get_mut(token) {
+                    Some(book) => replace(book),
+                    None => replace(self.books.entry(token.clone()).or_insert(OrderBook::new(self.min_size))),
+                };
                 Applied::Book { token, top_changed }
             }
             MarketEvent::PriceChange { token, side, price, size, .. } => {
