@@ -319,6 +319,14 @@ impl Engine {
         self.inner.history.snapshot()
     }
 
+    /// Notes in the store which plugin version of each kind is active now, before returning (the
+    /// engine also does so on its own when a plugin loads, a moment later). For callers off the
+    /// runtime's workers, such as the dashboard's promote and roll back, whose next page lists
+    /// the versions.
+    pub fn note_plugin_versions_now(&self) {
+        self.inner.note_versions_blocking();
+    }
+
     /// A snapshot of the store the engine writes, for reads the engine does not cache.
     ///
     /// # Errors

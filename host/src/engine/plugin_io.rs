@@ -82,20 +82,34 @@ impl Inner {
     /// Notes in the store which plugin version of each kind is active now (see
     /// [`crate::store::Writer::note_active_plugins`]).
     pub(super) async fn note_versions(&self) {
-        let active: Vec<(PluginKind, String, String, String)> = self.plugins.active_versions();
-        let at = self.clock.now_ms();
-        let written = self
-            .store
-            .write(move |w| {
-                let rows: Vec<(&str, &str, &str, &str)> = active
-                    .iter()
-                    .map(|(k, n, v, sha)| (k.as_str(), n.as_str(), v.as_str(), sha.as_str()))
-                    .collect();
-                w.note_active_plugins(at, &rows)
-            })
-            .await;
+        let written = self.store.write(self.versions_write()).await;
         if let Err(e) = written {
             tracing::warn!(error = %e, "noting the active plugin versions");
+        }
+    }
+
+    /// As [`Self::note_versions`], for a caller off the runtime's workers that must see the
+    /// versions stored when it returns (the dashboard's promote and roll back: the page that
+    /// follows lists them).
+    pub(super) fn note_versions_blocking(&self) {
+        if let Err(e) = self.store.write_blocking(self.versions_write()) {
+            tracing::warn!(error = %e, "noting the active plugin versions");
+        }
+    }
+
+    /// The write that notes the versions active now.
+    fn versions_write(
+        &self,
+    ) -> impl for<'a> FnOnce(&mut crate::store::Writer<'a>) -> crate::store::Result<bool> + Send + 'static
+    {
+        let active: Vec<(PluginKind, String, String, String)> = self.plugins.active_versions();
+        let at = self.clock.now_ms();
+        move |w| {
+            let rows: Vec<(&str, &str, &str, &str)> = active
+                .iter()
+                .map(|(k, n, v, sha)| (k.as_str(), n.as_str(), v.as_str(), sha.as_str()))
+                .collect();
+            w.note_active_plugins(at, &rows)
         }
     }
 

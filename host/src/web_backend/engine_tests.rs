@@ -253,3 +253,60 @@ async fn a_real_engine_with_ten_thousand_closed_positions_serves_the_dashboard_c
     tasks.abort();
     driver.abort();
 }
+
+/// A promotion, and a roll back, are in the versions the dashboard lists as soon as the action
+/// returns: the page that follows shows them. The engine's loops are not started here, so the
+/// plugin loop, which also notes them a moment later, cannot be the one that did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_and_a_roll_back_are_listed_when_the_action_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bot.redb")).unwrap();
+    let sim = SimExchange::new(SimConfig { seed: 3, markets: 20, ..SimConfig::default() }, dec!(1000));
+    let plugin_dir = dir.path().join("plugins");
+    install_defaults(&plugin_dir).unwrap();
+    let cache = std::env::temp_dir().join("equilibrage-unit-test-plugin-cache");
+    // Versions kept, as the bot keeps them, so the replaced default can be rolled back to.
+    let plugins =
+        Plugins::new(PluginOptions { keep_versions: true, ..PluginOptions::new(&plugin_dir, Some(cache)) })
+            .unwrap();
+    plugins.load_dir().unwrap();
+    let clock = {
+        let sim = sim.clone();
+        Clock::from_fn(move || sim.now_ms())
+    };
+    let options = EngineOptions { settings: Settings::default(), clock };
+    let engine = Engine::open(Arc::new(sim.clone()), plugins.clone(), store, options).await.unwrap();
+    let eager = equilibrage_plugin_artifacts::EAGER_RULES;
+    plugins.install_shadow_file(eager.file, eager.bytes).unwrap().result.unwrap();
+    let backend = Arc::new(HostBackend::new(plugins, Venue::Sim(sim), engine, WalletInfo::for_mode("sim")));
+    let rules = |versions: Vec<equilibrage_web::PluginVersionView>| {
+        let mut rows: Vec<(String, bool)> = versions
+            .into_iter()
+            .filter(|v| v.kind == "liquidation-rules")
+            .map(|v| (v.name, v.active))
+            .collect();
+        rows.sort();
+        rows
+    };
+    // The dashboard's actions run off the runtime's workers, as here.
+    let b = Arc::clone(&backend);
+    let (said, listed) = tokio::task::spawn_blocking(move || {
+        let said = b.shadow_action("liquidation-rules", equilibrage_web::ShadowAction::Promote).unwrap();
+        (said, rules(b.plugin_versions()))
+    })
+    .await
+    .unwrap();
+    assert!(said.contains("is now the active liquidation-rules plugin"), "{said}");
+    assert_eq!(listed, [("eager-rules".to_owned(), true), ("equilibrage".to_owned(), false)]);
+
+    let default =
+        backend.plugin_versions().into_iter().find(|v| v.name == "equilibrage").map(|v| v.sha256).unwrap();
+    let b = Arc::clone(&backend);
+    let listed = tokio::task::spawn_blocking(move || {
+        b.rollback_plugin("liquidation-rules", &default).unwrap();
+        rules(b.plugin_versions())
+    })
+    .await
+    .unwrap();
+    assert_eq!(listed, [("eager-rules".to_owned(), false), ("equilibrage".to_owned(), true)]);
+}

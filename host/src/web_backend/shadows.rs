@@ -178,6 +178,8 @@ pub(super) fn act(shared: &Shared, kind: &str, action: ShadowAction) -> BackendR
     match action {
         ShadowAction::Promote => {
             shared.plugins.promote(kind).map_err(promote_error)?;
+            // The page that follows lists the versions: the promoted one among them.
+            shared.engine.note_plugin_versions_now();
             Ok(format!("{shadow} is now the active {kind} plugin."))
         }
         ShadowAction::Retire => {
@@ -238,6 +240,7 @@ pub(super) fn rollback(shared: &Shared, kind: &str, sha256: &str) -> BackendResu
         return Err(BackendError::NotFound(format!("no kept {kind} version {sha256:?}")));
     }
     shared.plugins.rollback(kind, sha256).map_err(promote_error)?;
+    shared.engine.note_plugin_versions_now();
     let now = shared.plugins.active_version_id(kind).map_or_else(String::new, |v| v.to_string());
     Ok(format!("Rolled back: {now} is the active {kind} plugin again."))
 }
