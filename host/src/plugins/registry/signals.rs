@@ -1,6 +1,6 @@
 //! The signal plugins' calls: the whale analysis and the news matching, each through the memo
 //! when the runs share one, and both of a scan's side by side on two threads when both are to be
-//! computed (they are independent, and each takes about as long as the other).
+//! computed (they are independent; the news matching is the longer, about three times).
 
 use super::memo::Key;
 use super::*;
