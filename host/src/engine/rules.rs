@@ -61,7 +61,7 @@ const TENS: [i128; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
 /// truncation (the path of the rest) was 2 % of a sweep's time.
 pub(crate) fn micros(v: Decimal) -> i64 {
     let saturated = if v.is_sign_negative() { i64::MIN } else { i64::MAX };
-    if let Some(ten) = TENS.get(6_usize.wrapping_sub(v.scale() as usize)) {
+    if let Some(ten) = 6_u32.checked_sub(v.scale()).and_then(|e| TENS.get(e as usize)) {
         // |mantissa| < 2^96, so the product fits an i128.
         return i64::try_from(v.mantissa() * ten).unwrap_or(saturated);
     }
