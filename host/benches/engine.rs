@@ -225,7 +225,7 @@ impl Exchange for Probe {
         self.venue.name()
     }
 
-    fn markets(&self) -> BoxFuture<'_, ExResult<Vec<Market>>> {
+    fn markets(&self) -> BoxFuture<'_, ExResult<Vec<std::sync::Arc<Market>>>> {
         let start = Instant::now();
         let listing = self.venue.markets();
         Box::pin(async move {
@@ -291,7 +291,7 @@ async fn engine_on(probe: &Arc<Probe>, plugins: &Plugins, dir: &Path) -> Engine 
 }
 
 /// Enters markets from `markets[*next..]` until `want` positions are open.
-async fn fill_slots(engine: &Engine, markets: &[Market], next: &mut usize, want: usize) {
+async fn fill_slots(engine: &Engine, markets: &[std::sync::Arc<Market>], next: &mut usize, want: usize) {
     while engine.positions().len() < want {
         let m = markets.get(*next).expect("enough markets to keep the positions open");
         *next += 1;
@@ -741,7 +741,8 @@ fn memory_parts() {
         let (after, _) = rss();
         println!("  40,000 books in a BookSet: +{:.1} MiB", after - before);
         let (before, _) = rss();
-        let by_id: HashMap<String, Market> = markets.iter().map(|m| (m.id.clone(), m.clone())).collect();
+        let by_id: HashMap<String, std::sync::Arc<Market>> =
+            markets.iter().map(|m| (m.id.clone(), m.clone())).collect();
         let (after, _) = rss();
         println!("  20,000 markets by id: +{:.1} MiB", after - before);
         std::hint::black_box((books, by_id));

@@ -274,7 +274,7 @@ impl Exchange for Refusing {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
-    fn markets(&self) -> BoxFuture<'_, equilibrage::exchange::Result<Vec<Market>>> {
+    fn markets(&self) -> BoxFuture<'_, equilibrage::exchange::Result<Vec<std::sync::Arc<Market>>>> {
         self.inner.markets()
     }
     fn book<'a>(&'a self, token: &'a str) -> BoxFuture<'a, equilibrage::exchange::Result<OrderBook>> {

@@ -618,7 +618,8 @@ async fn feed_items_are_matched_to_markets_and_shown_as_text() {
     (engine.news_sink())(poll.fresh);
     engine.scan().await.unwrap();
 
-    let market = sim.markets().await.unwrap().into_iter().find(|m| m.question == question).unwrap().id;
+    let market =
+        sim.markets().await.unwrap().into_iter().find(|m| m.question == question).unwrap().id.clone();
     let records = stored(&store);
     let lakers = records.iter().find(|r| r.url == "https://news.test/l").unwrap();
     assert_eq!(lakers.title, "<img src=x onerror=alert(1)> Harbor Lakers win the championship");

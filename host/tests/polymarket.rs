@@ -185,8 +185,9 @@ async fn a_bad_page_costs_its_own_markets_and_offset_paging_stands_in_when_keyse
     cfg.page_size = 2;
     cfg.retry.attempts = 1;
     let venue = LiveExchange::public(cfg).unwrap();
-    let ids =
-        |markets: &[equilibrage::exchange::Market]| markets.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+    let ids = |markets: &[std::sync::Arc<equilibrage::exchange::Market>]| {
+        markets.iter().map(|m| m.id.clone()).collect::<Vec<_>>()
+    };
     let all = venue.markets().await.unwrap();
     assert_eq!(all.len(), 6, "the Protocol-V2 market is left out: {:?}", ids(&all));
     assert!(all.iter().all(|m| m.outcomes.iter().all(|o| o.token_id != "3001")));

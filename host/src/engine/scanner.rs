@@ -52,16 +52,16 @@ impl Volatility {
 /// overlap may name a market twice, and the later copy (the fresher) stands, as in the cache.
 /// Everything after the listing (features, scores, the stored opportunities) can then take the
 /// market id as unique. One copy of each market, shared by the cache and the scan.
-fn one_per_market(listed: Vec<Market>) -> Vec<Arc<Market>> {
+fn one_per_market(listed: Vec<Arc<Market>>) -> Vec<Arc<Market>> {
     let mut at: FastHashMap<String, usize> =
         FastHashMap::with_capacity_and_hasher(listed.len(), foldhash::fast::RandomState::default());
     let mut markets: Vec<Arc<Market>> = Vec::with_capacity(listed.len());
     for m in listed {
         match at.get(&m.id) {
-            Some(&i) => markets[i] = Arc::new(m),
+            Some(&i) => markets[i] = m,
             None => {
                 at.insert(m.id.clone(), markets.len());
-                markets.push(Arc::new(m));
+                markets.push(m);
             }
         }
     }
@@ -473,9 +473,8 @@ mod tests {
         use crate::exchange::sim::{SimConfig, Simulator};
         let listed = Simulator::new(SimConfig { seed: 3, markets: 3, ..SimConfig::default() }).markets();
         let (a, b, c) = (listed[0].clone(), listed[1].clone(), listed[2].clone());
-        let relisted = Market { question: "relisted".into(), ..a.clone() };
+        let relisted = Arc::new(Market { question: "relisted".into(), ..Market::clone(&a) });
         let kept = one_per_market(vec![a.clone(), b.clone(), relisted.clone(), c.clone(), b.clone()]);
-        let kept: Vec<Market> = kept.iter().map(|m| (**m).clone()).collect();
         assert_eq!(kept, [relisted, b, c]);
     }
 

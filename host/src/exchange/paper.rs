@@ -37,7 +37,7 @@ struct State {
     books: BookSet,
     /// Every market seen, by both its tokens. Never forgotten, so a market that resolves (and
     /// leaves `data`'s list) can still be settled.
-    markets: HashMap<TokenId, Market>,
+    markets: HashMap<TokenId, Arc<Market>>,
 }
 
 impl PaperExchange {
@@ -130,7 +130,7 @@ impl Inner {
     }
 
     /// The market of a token, from the cache, or from `data` when the token is new.
-    async fn market_of(&self, token: &str) -> Result<Market> {
+    async fn market_of(&self, token: &str) -> Result<Arc<Market>> {
         if let Some(market) = self.state().markets.get(token).cloned() {
             return Ok(market);
         }
@@ -153,8 +153,8 @@ impl Inner {
             Applied::NeedsSnapshot(token) => self.snapshot(token).await,
             Applied::TickSize { token, tick_size } => {
                 let mut state = self.state();
-                let Some(market) = state.markets.get(token).cloned() else { return };
-                let market = Market { tick_size, ..market };
+                let Some(market) = state.markets.get(token) else { return };
+                let market = Arc::new(Market { tick_size, ..Market::clone(market) });
                 state.remember(std::slice::from_ref(&market));
             }
             Applied::Book { .. } | Applied::Nothing => {}
@@ -195,10 +195,10 @@ impl Inner {
 }
 
 impl State {
-    fn remember(&mut self, markets: &[Market]) {
+    fn remember(&mut self, markets: &[Arc<Market>]) {
         for m in markets {
             for o in &m.outcomes {
-                self.markets.insert(o.token_id.clone(), m.clone());
+                self.markets.insert(o.token_id.clone(), Arc::clone(m));
             }
         }
     }
@@ -257,7 +257,7 @@ impl Exchange for PaperExchange {
         "paper"
     }
 
-    fn markets(&self) -> BoxFuture<'_, Result<Vec<Market>>> {
+    fn markets(&self) -> BoxFuture<'_, Result<Vec<Arc<Market>>>> {
         Box::pin(async move {
             let markets = self.inner.data.markets().await?;
             self.inner.state().remember(&markets);
@@ -362,8 +362,8 @@ mod tests {
         fn name(&self) -> &'static str {
             "feed"
         }
-        fn markets(&self) -> BoxFuture<'_, Result<Vec<Market>>> {
-            let markets = self.markets.lock().unwrap().clone();
+        fn markets(&self) -> BoxFuture<'_, Result<Vec<Arc<Market>>>> {
+            let markets = self.markets.lock().unwrap().iter().cloned().map(Arc::new).collect();
             Box::pin(async move { Ok(markets) })
         }
         fn book<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<OrderBook>> {

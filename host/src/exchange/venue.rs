@@ -5,6 +5,7 @@ use super::error::Result;
 use super::types::{Balance, Market, MarketEvent, OpenOrder, OrderAck, OrderRequest, TokenId, TradeReport};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// Markets a listing left out for reasons the operator should see (not the closed or
@@ -26,8 +27,9 @@ pub trait Exchange: Send + Sync {
     /// `sim`, `paper` or `live`.
     fn name(&self) -> &'static str;
 
-    /// Active binary markets.
-    fn markets(&self) -> BoxFuture<'_, Result<Vec<Market>>>;
+    /// Active binary markets. Shared: a venue that keeps its listing hands out the markets
+    /// themselves rather than copies (the scanner lists every few minutes).
+    fn markets(&self) -> BoxFuture<'_, Result<Vec<Arc<Market>>>>;
 
     /// A token's current book.
     fn book<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<OrderBook>>;

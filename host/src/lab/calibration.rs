@@ -387,12 +387,12 @@ impl Calibrator {
         candidates: &[crate::engine::Scored],
         entered: &HashMap<String, (u64, Decimal)>,
         capital: Decimal,
-        listing: &[Market],
+        listing: &[std::sync::Arc<Market>],
     ) {
         if self.out.factors.is_empty() {
             self.out.factors = factors.to_vec();
         }
-        let by_id: HashMap<&str, &Market> = listing.iter().map(|m| (m.id.as_str(), m)).collect();
+        let by_id: HashMap<&str, &Market> = listing.iter().map(|m| (m.id.as_str(), &**m)).collect();
         for c in candidates {
             let Some(m) = by_id.get(c.market_id.as_str()) else { continue };
             let entry = entered.get(&c.market_id).copied();

@@ -14,6 +14,7 @@ use crate::exchange::Market;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A scan's candidates waiting for the entries recorded right after them.
 struct Pending {
@@ -29,7 +30,7 @@ const ENTRIES_WITHIN_MS: i64 = 10_000;
 
 struct Follow {
     calibrator: Calibrator,
-    listing: HashMap<String, Market>,
+    listing: HashMap<String, Arc<Market>>,
     pending: Option<Pending>,
     /// Market events recorded while a scan's entries were still coming.
     deferred: Vec<Timed>,
@@ -41,7 +42,7 @@ impl Follow {
     /// market events recorded meanwhile follow.
     fn flush(&mut self) {
         if let Some(p) = self.pending.take() {
-            let listing: Vec<Market> = self.listing.values().cloned().collect();
+            let listing: Vec<Arc<Market>> = self.listing.values().cloned().collect();
             self.calibrator.after_scan(
                 p.at_ms,
                 &p.factors,
@@ -95,7 +96,7 @@ impl Follow {
             },
             Record::Listed(m) => {
                 self.flush();
-                self.listing.insert(m.id.clone(), *m);
+                self.listing.insert(m.id.clone(), Arc::from(m));
             }
             Record::Delisted(id) => {
                 self.flush();

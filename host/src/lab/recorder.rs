@@ -436,7 +436,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mut job = job(root.path());
         let mut sim = Simulator::new(SimConfig { seed: 5, markets: 3, ..SimConfig::default() });
-        let markets: Vec<Arc<Market>> = sim.markets().into_iter().map(Arc::new).collect();
+        let markets: Vec<Arc<Market>> = sim.markets();
         job.listing(sim.now_ms(), &markets);
         // As a scan records them: the venue's books, then the feed's changes.
         for o in markets.iter().flat_map(|m| m.outcomes.iter()) {

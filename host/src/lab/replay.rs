@@ -13,7 +13,7 @@ use crate::exchange::{
 };
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
 /// The venue a backtest of a recording trades on.
@@ -33,9 +33,9 @@ struct State {
     account: Account,
     books: BookSet,
     /// The listing as last recorded, by condition id (ordered, so answers are deterministic).
-    listing: BTreeMap<String, Market>,
+    listing: BTreeMap<String, Arc<Market>>,
     /// Every market ever listed, by token: a resolved market still settles.
-    known: HashMap<TokenId, Market>,
+    known: HashMap<TokenId, Arc<Market>>,
     now_ms: i64,
 }
 
@@ -68,10 +68,11 @@ impl ReplayVenue {
         let mut s = self.state();
         match record {
             Record::Listed(m) => {
+                let m = Arc::new(Market::clone(m));
                 for o in &m.outcomes {
-                    s.known.insert(o.token_id.clone(), (**m).clone());
+                    s.known.insert(o.token_id.clone(), Arc::clone(&m));
                 }
-                s.listing.insert(m.id.clone(), (**m).clone());
+                s.listing.insert(m.id.clone(), m);
             }
             Record::Delisted(id) => {
                 s.listing.remove(id);
@@ -95,7 +96,7 @@ impl ReplayVenue {
                 s.account.settle(m, winning_token);
             }
             if let Some(m) = s.listing.get_mut(market) {
-                m.accepting_orders = false;
+                Arc::make_mut(m).accepting_orders = false;
             }
         } else if let Applied::Book { token, .. } = s.books.apply(event)
             && s.account.has_open(token)
@@ -139,7 +140,7 @@ impl Exchange for ReplayVenue {
         "replay"
     }
 
-    fn markets(&self) -> BoxFuture<'_, Result<Vec<Market>>> {
+    fn markets(&self) -> BoxFuture<'_, Result<Vec<Arc<Market>>>> {
         let markets = self.state().listing.values().filter(|m| m.accepting_orders).cloned().collect();
         Box::pin(async move { Ok(markets) })
     }

@@ -18,7 +18,7 @@ use std::path::Path;
 fn world() -> (Simulator, Market) {
     let sim = Simulator::new(SimConfig { seed: 11, markets: 4, ..SimConfig::default() });
     let m = sim.markets().into_iter().find(|m| !m.fee.rate.is_zero()).expect("a market with fees");
-    (sim, m)
+    (sim, Market::clone(&m))
 }
 
 #[tokio::test]

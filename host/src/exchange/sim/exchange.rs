@@ -195,7 +195,7 @@ impl Exchange for SimExchange {
         "sim"
     }
 
-    fn markets(&self) -> BoxFuture<'_, Result<Vec<Market>>> {
+    fn markets(&self) -> BoxFuture<'_, Result<Vec<Arc<Market>>>> {
         let markets = self.state().sim.markets();
         Box::pin(async move { Ok(markets) })
     }

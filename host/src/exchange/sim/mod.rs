@@ -19,6 +19,7 @@ use rng::Rng;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// An hour in milliseconds, for the model's floating-point time.
 const HOUR_MS_F: f64 = 3_600_000.0;
@@ -102,7 +103,8 @@ pub struct StepOutput {
 
 #[derive(Debug, Clone)]
 struct SimMarket {
-    market: Market,
+    /// Shared with the listings handed out: changed in place while no listing holds it.
+    market: Arc<Market>,
     question: Question,
     /// Fair probability of the first outcome, as log-odds: a model quantity, not money.
     logit: f64,
@@ -227,7 +229,7 @@ impl Simulator {
                 };
                 let logit = rng.range(-2.0, 2.0);
                 let mut m = SimMarket {
-                    market,
+                    market: Arc::new(market),
                     question,
                     logit: if own { logit / 8.0 } else { logit },
                     vol: rng.range(0.05, 0.4),
@@ -259,8 +261,8 @@ impl Simulator {
 
     /// Markets still open.
     #[must_use]
-    pub fn markets(&self) -> Vec<Market> {
-        self.markets.iter().filter(|m| m.resolved.is_none()).map(|m| m.market.clone()).collect()
+    pub fn markets(&self) -> Vec<Arc<Market>> {
+        self.markets.iter().filter(|m| m.resolved.is_none()).map(|m| Arc::clone(&m.market)).collect()
     }
 
     /// The current book of a token.
@@ -274,7 +276,7 @@ impl Simulator {
     #[must_use]
     pub fn market_of(&self, token: &str) -> Option<&Market> {
         let (m, _) = self.tokens.get(token)?;
-        self.markets.get(*m).map(|m| &m.market)
+        self.markets.get(*m).map(|m| &*m.market)
     }
 
     /// Removes a fill computed elsewhere (e.g. a limit order's match) from a token's book.
@@ -283,7 +285,7 @@ impl Simulator {
         if let Some(m) = self.markets.get_mut(m) {
             m.books[o].consume(side, fill);
             m.quoted = None;
-            m.market.volume_24h += fill.notional;
+            Arc::make_mut(&mut m.market).volume_24h += fill.notional;
         }
     }
 
@@ -359,7 +361,7 @@ impl Simulator {
                 };
                 if let Some(level) = price {
                     let shares = (usd / level.price).round_dp(2);
-                    m.market.volume_24h += usd;
+                    Arc::make_mut(&mut m.market).volume_24h += usd;
                     out.events.push(MarketEvent::Trade {
                         token: m.market.outcomes[outcome].token_id.clone(),
                         side,
@@ -413,7 +415,7 @@ impl Simulator {
         let fill = m.books[i].walk(side, amount, policy, m.market.fee)?;
         m.books[i].consume(side, &fill);
         m.quoted = None;
-        m.market.volume_24h += fill.notional;
+        Arc::make_mut(&mut m.market).volume_24h += fill.notional;
         Ok(fill)
     }
 }

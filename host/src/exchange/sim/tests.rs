@@ -136,6 +136,29 @@ fn market_orders_walk_the_simulated_book_and_take_liquidity() {
 }
 
 #[test]
+fn a_listing_handed_out_shares_the_markets_and_keeps_what_they_were() {
+    let mut sim = small(5);
+    let listed = sim.markets();
+    let token = listed[0].outcomes[0].token_id.clone();
+    let fill = sim.execute(&token, Side::Buy, Amount::Usd(dec!(25)), FillPolicy::FillOrKill).unwrap();
+    let relisted = sim.markets();
+    // The traded market's volume moved in the new listing only; the others were not copied.
+    assert_eq!(relisted[0].volume_24h, listed[0].volume_24h + fill.notional);
+    assert_eq!(
+        Market::clone(&relisted[0]),
+        Market { volume_24h: relisted[0].volume_24h, ..Market::clone(&listed[0]) }
+    );
+    assert!(!Arc::ptr_eq(&relisted[0], &listed[0]));
+    assert!(listed.iter().zip(&relisted).skip(1).all(|(a, b)| Arc::ptr_eq(a, b)));
+    // Nothing holds the traded market's old copy any more: the next trade changes it in place.
+    drop(listed);
+    let held = Arc::as_ptr(&relisted[0]);
+    drop(relisted);
+    sim.execute(&token, Side::Buy, Amount::Usd(dec!(25)), FillPolicy::FillOrKill).unwrap();
+    assert_eq!(Arc::as_ptr(&sim.markets()[0]), held);
+}
+
+#[test]
 fn a_book_a_fill_thinned_is_quoted_again_at_the_next_step_even_on_the_same_ticks() {
     let mut sim = small(5);
     let m = sim.markets()[0].clone();

@@ -55,7 +55,7 @@ fn a_recording_exports_every_record_with_exact_prices_and_utc_times() {
     let book = sim.book(&yes).unwrap().clone();
     let book_levels = book.levels(BookSide::Bids).count() + book.levels(BookSide::Asks).count();
     let mut records = vec![
-        Timed { at_ms: at, record: Record::Listed(Box::new(m.clone())) },
+        Timed { at_ms: at, record: Record::Listed(Box::new(crate::exchange::Market::clone(&m))) },
         Timed { at_ms: at, record: Record::Book { token: yes.clone(), book } },
     ];
     let change = MarketEvent::PriceChange {

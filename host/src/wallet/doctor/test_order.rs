@@ -84,7 +84,7 @@ async fn cancel_firmly(exchange: &dyn Exchange, order_id: &str) -> Result<(), Ex
 /// A liquid market accepting orders, and an outcome token whose book a BUY at the lowest tick
 /// does not cross: the probe to post.
 async fn pick_probe(exchange: &dyn Exchange) -> Result<Option<Probe>, ExchangeError> {
-    let mut markets: Vec<Market> = exchange
+    let mut markets: Vec<std::sync::Arc<Market>> = exchange
         .markets()
         .await?
         .into_iter()

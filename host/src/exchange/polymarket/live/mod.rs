@@ -474,8 +474,8 @@ impl Exchange for LiveExchange {
         if self.shared.trading.is_some() { "live" } else { "polymarket-data" }
     }
 
-    fn markets(&self) -> BoxFuture<'_, Result<Vec<Market>>> {
-        Box::pin(self.list())
+    fn markets(&self) -> BoxFuture<'_, Result<Vec<Arc<Market>>>> {
+        Box::pin(async move { Ok(self.list().await?.into_iter().map(Arc::new).collect()) })
     }
 
     fn clock_offset_ms(&self) -> Option<i64> {
