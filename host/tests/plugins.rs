@@ -512,6 +512,25 @@ fn a_scans_signal_calls_together_answer_as_each_alone() {
     let news_only = plugins.signals(now, None, Some((&items, &texts)));
     assert!(news_only.whales.is_none());
     assert_eq!(news_only.news.unwrap().unwrap(), alone.1);
+    // The caller's own work runs once, on its thread, whichever calls are asked for (a news
+    // matching meanwhile runs beside), and the answers are as before.
+    let caller = std::thread::current().id();
+    let asked = [
+        (Some(&input), Some((&items[..], &texts[..]))),
+        (None, Some((&items[..], &texts[..]))),
+        (Some(&input), None),
+        (None, None),
+    ];
+    for (whales, news) in asked {
+        let mut runs = 0;
+        let (answers, on) = plugins.signals_and(now, whales, news, || {
+            runs += 1;
+            std::thread::current().id()
+        });
+        assert_eq!((runs, on), (1, caller));
+        assert_eq!(answers.whales.map(Result::unwrap), whales.map(|_| alone.0.clone()));
+        assert_eq!(answers.news.map(Result::unwrap), news.map(|_| alone.1.clone()));
+    }
 
     // Through a memo: computed once, then known.
     let dir = tempfile::tempdir().unwrap();
@@ -522,7 +541,7 @@ fn a_scans_signal_calls_together_answer_as_each_alone() {
     let memoized = equilibrage::plugins::Plugins::new(options).unwrap();
     memoized.load_dir().unwrap();
     for round in 0..2 {
-        let answers = memoized.signals(now, Some(&input), Some((&items, &texts)));
+        let (answers, ()) = memoized.signals_and(now, Some(&input), Some((&items, &texts)), || ());
         assert_eq!(
             (answers.whales.unwrap().unwrap(), answers.news.unwrap().unwrap()),
             alone,

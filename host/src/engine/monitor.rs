@@ -440,7 +440,7 @@ impl Inner {
     }
 
     /// This engine as an owned handle, for tasks it spawns.
-    fn me(&self) -> Option<Arc<Self>> {
+    pub(super) fn me(&self) -> Option<Arc<Self>> {
         self.this.get().and_then(std::sync::Weak::upgrade)
     }
 }

@@ -71,6 +71,18 @@ fn one_per_market(listed: Vec<Arc<Market>>) -> Vec<Arc<Market>> {
 /// A candidate market, its quotes (YES bid, YES ask, NO bid, NO ask) and depths (YES, NO).
 type Candidate<'a> = (&'a Market, [Option<Decimal>; 4], [Decimal; 2]);
 
+/// A candidate's features that do not come from the signals (see `Inner::prepare`): its place
+/// among the candidates, quotes and depths as in [`Candidate`], and the rest of its scorer row.
+struct Prepared {
+    at: usize,
+    quotes: [Option<Decimal>; 4],
+    depth: [Decimal; 2],
+    vol: f32,
+    history_points: u32,
+    momentum_24h: f32,
+    volume_change_24h: f32,
+}
+
 fn micros(d: Decimal) -> i64 {
     super::rules::micros(d)
 }
@@ -214,77 +226,45 @@ impl Inner {
         let notes = self.exchange.listing_notes();
         (scan.protocol_v2, scan.failed_pages) = (notes.protocol_v2, notes.failed_pages);
         let settings = self.settings();
-        let candidates: Vec<&Market> =
-            markets.iter().map(|m| &**m).filter(|m| wanted(m, &settings, now)).collect();
-        self.fetch_missing_books(&candidates).await;
-        let signals = self.signals(&candidates, now).await;
-        // The day's trend from stored history, where the market has some (see `trends`).
-        let trends = self.scorer_trends(candidates.iter().map(|m| m.id.as_str()), now);
+        let candidates: Vec<Arc<Market>> =
+            markets.iter().filter(|m| wanted(m, &settings, now)).cloned().collect();
+        let listed: Vec<&Market> = candidates.iter().map(|m| &**m).collect();
+        self.fetch_missing_books(&listed).await;
+        // The features that do not come from the signals are prepared on this thread while the
+        // news matching runs beside it (see `signals`).
+        let (me, chosen) = (self.me().ok_or("the engine is stopping")?, candidates.clone());
         let slippage = settings.max_slippage();
-        // Features, from the books as they are now; markets with a side that cannot be bought
-        // are not candidates.
-        let mut batch = abi::MarketBatch::with_capacity(candidates.len());
-        let mut scored: Vec<Candidate<'_>> = Vec::with_capacity(candidates.len());
-        {
-            let mut state = self.state();
-            let state = &mut *state;
-            for m in candidates {
-                let (Some(yes), Some(no)) =
-                    (state.books.get(&m.outcomes[0].token_id), state.books.get(&m.outcomes[1].token_id))
-                else {
-                    continue;
-                };
-                let top = |b: &OrderBook| (b.best_bid().map(|l| l.price), b.best_ask().map(|l| l.price));
-                let ((yes_bid, yes_ask), (no_bid, no_ask)) = (top(yes), top(no));
-                if yes_ask.is_none() || no_ask.is_none() {
-                    continue;
-                }
-                let depth =
-                    [yes.depth_within(BookSide::Asks, slippage), no.depth_within(BookSide::Asks, slippage)];
-                let mid = match (yes_bid, yes_ask) {
-                    (Some(b), Some(a)) => (b + a) / Decimal::TWO,
-                    (_, Some(a)) => a,
-                    _ => Decimal::ZERO,
-                };
-                let mid = mid.to_f64().unwrap_or_default();
-                // The id is copied only for a market seen for the first time.
-                let vol = match state.vol.get_mut(&m.id) {
-                    Some(v) => v.observe(mid, now),
-                    None => state.vol.entry(m.id.clone()).or_default().observe(mid, now),
-                };
-                let trend = trends.get(&m.id);
-                // Realised volatility of the recorded history wins over the running estimate,
-                // which sees one point per scan.
-                #[expect(clippy::cast_possible_truncation, reason = "a volatility in price units, 0..1")]
-                let vol = trend.and_then(|t| t.volatility_24h).map_or(vol, |v| v as f32);
-                let signal = signals.get(&m.id).copied().unwrap_or_default();
-                let (momentum_24h, volume_change_24h) =
-                    trend.map_or((0.0, 0.0), |t| (t.momentum_24h, t.volume_change_24h));
-                let history_points = trend.map_or(0, |t| u32::try_from(t.points).unwrap_or(u32::MAX));
-                batch.push(&abi::MarketFeatures {
-                    yes_bid: yes_bid.map(micros),
-                    yes_ask: yes_ask.map(micros),
-                    no_bid: no_bid.map(micros),
-                    no_ask: no_ask.map(micros),
-                    yes_depth: micros(depth[0]),
-                    no_depth: micros(depth[1]),
-                    liquidity: micros(m.liquidity),
-                    volume_24h: micros(m.volume_24h),
-                    volatility_24h: vol,
-                    seconds_to_end: m.end_ms.map_or(i64::MAX, |e| (e - now) / 1_000),
-                    history_points,
-                    momentum_24h,
-                    volume_change_24h,
-                    whale_activity: signal.whale_activity,
-                    whale_net_flow: signal.whale_net_flow,
-                    whale_count: signal.whale_count,
-                    whale_concentration: signal.whale_concentration,
-                    news_relevance: signal.news_relevance,
-                    news_count: signal.news_count,
-                    news_sentiment: signal.news_sentiment,
-                });
-                scored.push((m, [yes_bid, yes_ask, no_bid, no_ask], depth));
-            }
+        let (signals, prepared) =
+            self.signals(&listed, now, move || me.prepare(&chosen, now, slippage)).await;
+        let mut batch = abi::MarketBatch::with_capacity(prepared.len());
+        let mut scored: Vec<Candidate<'_>> = Vec::with_capacity(prepared.len());
+        for p in prepared {
+            let Some(m) = listed.get(p.at).copied() else { continue };
+            let signal = signals.get(&m.id).copied().unwrap_or_default();
+            let [yes_bid, yes_ask, no_bid, no_ask] = p.quotes;
+            batch.push(&abi::MarketFeatures {
+                yes_bid: yes_bid.map(micros),
+                yes_ask: yes_ask.map(micros),
+                no_bid: no_bid.map(micros),
+                no_ask: no_ask.map(micros),
+                yes_depth: micros(p.depth[0]),
+                no_depth: micros(p.depth[1]),
+                liquidity: micros(m.liquidity),
+                volume_24h: micros(m.volume_24h),
+                volatility_24h: p.vol,
+                seconds_to_end: m.end_ms.map_or(i64::MAX, |e| (e - now) / 1_000),
+                history_points: p.history_points,
+                momentum_24h: p.momentum_24h,
+                volume_change_24h: p.volume_change_24h,
+                whale_activity: signal.whale_activity,
+                whale_net_flow: signal.whale_net_flow,
+                whale_count: signal.whale_count,
+                whale_concentration: signal.whale_concentration,
+                news_relevance: signal.news_relevance,
+                news_count: signal.news_count,
+                news_sentiment: signal.news_sentiment,
+            });
+            scored.push((m, p.quotes, p.depth));
         }
         scan.candidates = scored.len() as u64;
         if scored.is_empty() {
@@ -396,6 +376,61 @@ impl Inner {
             free_slots: max.saturating_sub(open),
             held: &held,
         }));
+    }
+
+    /// A scan's features of its candidates that do not come from the signals, in candidate
+    /// order: the quotes and depths of their books as they are now, their volatility and the
+    /// day's trend. A market with a side that cannot be bought is not a candidate. Called a
+    /// second time with the same `now`, it gives the same answer (see `Volatility::observe`).
+    fn prepare(&self, candidates: &[Arc<Market>], now: i64, slippage: Decimal) -> Vec<Prepared> {
+        // The day's trend from stored history, where the market has some (see `trends`).
+        let trends = self.scorer_trends(candidates.iter().map(|m| m.id.as_str()), now);
+        let mut out = Vec::with_capacity(candidates.len());
+        let mut state = self.state();
+        let state = &mut *state;
+        for (at, m) in candidates.iter().enumerate() {
+            let (Some(yes), Some(no)) =
+                (state.books.get(&m.outcomes[0].token_id), state.books.get(&m.outcomes[1].token_id))
+            else {
+                continue;
+            };
+            let top = |b: &OrderBook| (b.best_bid().map(|l| l.price), b.best_ask().map(|l| l.price));
+            let ((yes_bid, yes_ask), (no_bid, no_ask)) = (top(yes), top(no));
+            if yes_ask.is_none() || no_ask.is_none() {
+                continue;
+            }
+            let depth =
+                [yes.depth_within(BookSide::Asks, slippage), no.depth_within(BookSide::Asks, slippage)];
+            let mid = match (yes_bid, yes_ask) {
+                (Some(b), Some(a)) => (b + a) / Decimal::TWO,
+                (_, Some(a)) => a,
+                _ => Decimal::ZERO,
+            };
+            let mid = mid.to_f64().unwrap_or_default();
+            // The id is copied only for a market seen for the first time.
+            let vol = match state.vol.get_mut(&m.id) {
+                Some(v) => v.observe(mid, now),
+                None => state.vol.entry(m.id.clone()).or_default().observe(mid, now),
+            };
+            let trend = trends.get(&m.id);
+            // Realised volatility of the recorded history wins over the running estimate, which
+            // sees one point per scan.
+            #[expect(clippy::cast_possible_truncation, reason = "a volatility in price units, 0..1")]
+            let vol = trend.and_then(|t| t.volatility_24h).map_or(vol, |v| v as f32);
+            let (momentum_24h, volume_change_24h) =
+                trend.map_or((0.0, 0.0), |t| (t.momentum_24h, t.volume_change_24h));
+            let history_points = trend.map_or(0, |t| u32::try_from(t.points).unwrap_or(u32::MAX));
+            out.push(Prepared {
+                at,
+                quotes: [yes_bid, yes_ask, no_bid, no_ask],
+                depth,
+                vol,
+                history_points,
+                momentum_24h,
+                volume_change_24h,
+            });
+        }
+        out
     }
 
     /// Books of candidates the feed has not delivered yet, fetched a few at a time.

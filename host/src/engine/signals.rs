@@ -119,8 +119,16 @@ impl Inner {
     }
 
     /// Signals for `markets` (condition id, question, category) from the last day's whale
-    /// trades and news, through the plugins; whales and news are stored on the way.
-    pub(super) async fn signals(&self, markets: &[&Market], now: i64) -> FastHashMap<String, SignalColumns> {
+    /// trades and news, through the plugins; whales and news are stored on the way. `meanwhile`
+    /// (the scan's work that does not need them) runs on this thread while the news matching
+    /// runs beside (see `Plugins::signals_and`); it is called again should the plugin call fail
+    /// after it ran, so it must give the same answer twice.
+    pub(super) async fn signals<T: Send + 'static>(
+        &self,
+        markets: &[&Market],
+        now: i64,
+        meanwhile: impl Fn() -> T + Send + Sync + 'static,
+    ) -> (FastHashMap<String, SignalColumns>, T) {
         let (trades, news) = {
             let mut recent = self.recent();
             recent.forget_before(now - DAY_MS);
@@ -138,23 +146,26 @@ impl Inner {
         };
         let news_in = (!news.is_empty() && !markets.is_empty()).then(|| news_input(&news, markets));
         if whale_in.is_none() && news_in.is_none() {
-            return out;
+            return (out, meanwhile());
         }
         let plugins = self.plugins.clone();
+        let meanwhile = Arc::new(meanwhile);
+        let also = Arc::clone(&meanwhile);
         let answered = super::plugin_io::plugin_call(move || {
-            let answers = plugins.signals(
+            let (answers, done) = plugins.signals_and(
                 now,
                 whale_in.as_ref(),
                 news_in.as_ref().map(|(items, texts)| (items.as_slice(), texts.as_slice())),
+                || also(),
             );
-            (answers, whale_in, news_in)
+            (answers, whale_in, news_in, done)
         })
         .await;
-        let (answers, whale_in, news_in) = match answered {
-            Ok(done) => done,
+        let (answers, whale_in, news_in, done) = match answered {
+            Ok(answered) => answered,
             Err(e) => {
                 self.error("signals", format!("whale analysis and news matching aborted: {e}"));
-                return out;
+                return (out, meanwhile());
             }
         };
         if let (Some(input), Some(names), Some(answer)) = (&whale_in, &whale_names, answers.whales) {
@@ -163,7 +174,7 @@ impl Inner {
         if let (Some(asked), Some(answer)) = (news_in, answers.news) {
             self.news_answer(&news, markets, asked, answer, now, &mut out).await;
         }
-        out
+        (out, done)
     }
 
     /// The news-aggregator plugin's answer into per-market signals, and the matched items into

@@ -203,18 +203,9 @@ impl CallMemo {
         self.answer(&self.news, key, ask)
     }
 
-    /// Whether a whale analysis is kept for `key`.
-    pub(super) fn knows_whales(&self, key: &Key) -> bool {
-        Self::knows(&self.whales, key)
-    }
-
     /// Whether a news matching is kept for `key`.
     pub(super) fn knows_news(&self, key: &Key) -> bool {
-        Self::knows(&self.news, key)
-    }
-
-    fn knows<T>(shelf: &Shelf<T>, key: &Key) -> bool {
-        shelf.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(key)
+        self.news.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(key)
     }
 
     /// The kept answer for `key`, else the plugin's (`ask`), kept if it succeeded and fits.

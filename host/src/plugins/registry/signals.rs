@@ -1,6 +1,6 @@
 //! The signal plugins' calls: the whale analysis and the news matching, each through the memo
-//! when the runs share one, and both of a scan's side by side on two threads when both are to be
-//! computed (they are independent; the news matching is the longer, about three times).
+//! when the runs share one; a news matching to be computed runs on a thread beside the caller's,
+//! which meanwhile analyses the whales and does its own work (the news matching is the longest).
 
 use super::memo::Key;
 use super::*;
@@ -125,6 +125,20 @@ impl Plugins {
         whales: Option<&abi::AnalysisInput>,
         news: Option<(&[abi::NewsItem], &[abi::MarketText])>,
     ) -> SignalAnswers {
+        self.signals_and(now_ms, whales, news, || ()).0
+    }
+
+    /// [`Self::signals`], and `meanwhile` run once on this thread after the whale analysis: work
+    /// of the caller's that does not need the answers fills the time the news matching beside
+    /// takes. Whenever the news matching is to be computed (and a thread beside is there), it
+    /// runs beside.
+    pub fn signals_and<T>(
+        &self,
+        now_ms: i64,
+        whales: Option<&abi::AnalysisInput>,
+        news: Option<(&[abi::NewsItem], &[abi::MarketText])>,
+        meanwhile: impl FnOnce() -> T,
+    ) -> (SignalAnswers, T) {
         let whales = whales.map(|input| {
             let ready =
                 self.ready(PluginKind::WhaleAnalyzer, |sha, p| memo::whales_key(sha, p, now_ms, input));
@@ -135,24 +149,24 @@ impl Plugins {
                 .ready(PluginKind::NewsAggregator, |sha, p| memo::news_key(sha, p, now_ms, items, markets));
             (items, markets, ready)
         });
-        let both = whales.as_ref().is_some_and(|(_, r)| self.to_compute(r, CallMemo::knows_whales))
-            && news.as_ref().is_some_and(|(_, _, r)| self.to_compute(r, CallMemo::knows_news));
+        let news_computed = news.as_ref().is_some_and(|(_, _, r)| self.to_compute(r, CallMemo::knows_news));
         let ask_whales =
             || whales.map(|(input, ready)| ready.and_then(|r| self.whales_with(&r, now_ms, input)));
         let ask_news = || {
             news.map(|(items, markets, ready)| ready.and_then(|r| self.news_with(&r, now_ms, items, markets)))
         };
-        if !both {
-            return SignalAnswers { whales: ask_whales(), news: ask_news() };
-        }
-        let Some(beside) = beside() else {
-            return SignalAnswers { whales: ask_whales(), news: ask_news() };
+        let beside = if news_computed { beside() } else { None };
+        let Some(beside) = beside else {
+            let whales = ask_whales();
+            let news = ask_news();
+            return (SignalAnswers { whales, news }, meanwhile());
         };
         let mut news = None;
-        let whales = beside.in_place_scope(|s| {
+        let (whales, done) = beside.in_place_scope(|s| {
             s.spawn(|_| news = ask_news());
-            ask_whales()
+            let whales = ask_whales();
+            (whales, meanwhile())
         });
-        SignalAnswers { whales, news }
+        (SignalAnswers { whales, news }, done)
     }
 }
