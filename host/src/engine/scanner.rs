@@ -380,8 +380,9 @@ impl Inner {
 
     /// A scan's features of its candidates that do not come from the signals, in candidate
     /// order: the quotes and depths of their books as they are now, their volatility and the
-    /// day's trend. A market with a side that cannot be bought is not a candidate. Called a
-    /// second time with the same `now`, it gives the same answer (see `Volatility::observe`).
+    /// day's trend. A market with a side that cannot be bought is not a candidate. Run again at
+    /// the same `now` (after a failed signal call), it reads the books as they are then, and the
+    /// volatility estimates do not count the same moment twice (see `Volatility::observe`).
     fn prepare(&self, candidates: &[Arc<Market>], now: i64, slippage: Decimal) -> Vec<Prepared> {
         // The day's trend from stored history, where the market has some (see `trends`).
         let trends = self.scorer_trends(candidates.iter().map(|m| m.id.as_str()), now);

@@ -121,8 +121,8 @@ impl Inner {
     /// Signals for `markets` (condition id, question, category) from the last day's whale
     /// trades and news, through the plugins; whales and news are stored on the way. `meanwhile`
     /// (the scan's work that does not need them) runs on this thread while the news matching
-    /// runs beside (see `Plugins::signals_and`); it is called again should the plugin call fail
-    /// after it ran, so it must give the same answer twice.
+    /// runs beside (see `Plugins::signals_and`); should that call fail, it runs (again) after,
+    /// so running it twice must do no harm.
     pub(super) async fn signals<T: Send + 'static>(
         &self,
         markets: &[&Market],
