@@ -285,9 +285,14 @@ async fn engine_on(probe: &Arc<Probe>, plugins: &Plugins, dir: &Path) -> Engine 
     let venue = probe.venue.clone();
     let clock = Clock::from_fn(move || venue.now_ms());
     let exchange: Arc<dyn Exchange> = Arc::clone(probe) as Arc<dyn Exchange>;
-    Engine::open(exchange, plugins.clone(), store, EngineOptions { settings: settings(), clock })
-        .await
-        .expect("open the engine")
+    Engine::open(
+        exchange,
+        plugins.clone(),
+        store,
+        EngineOptions { settings: settings(), clock, metrics: true },
+    )
+    .await
+    .expect("open the engine")
 }
 
 /// Enters markets from `markets[*next..]` until `want` positions are open.

@@ -63,7 +63,7 @@ fn record(root: &Path, plugins: &Path, hours: i64) -> (std::path::PathBuf, u64) 
             Arc::new(sim.clone()),
             runtime,
             Store::in_memory().expect("store"),
-            EngineOptions { settings, clock },
+            EngineOptions { settings, clock, metrics: true },
         )
         .await
         .expect("engine");

@@ -394,7 +394,7 @@ fn run(common: &Common) -> anyhow::Result<()> {
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {
         let (venue, exchange, clock, _driver, link) = start_venue(&config, &prior, live).await?;
-        let options = EngineOptions { settings: config.engine.clone(), clock };
+        let options = EngineOptions { settings: config.engine.clone(), clock, metrics: true };
         let engine = Engine::open(exchange, runtime.clone(), store, options)
             .await
             .context("starting the trading engine")?;

@@ -280,7 +280,7 @@ async fn a_resolved_live_position_is_redeemed_and_the_ledgers_cash_equals_the_ch
     let chain = LocalChain::start().await;
     let (_plugins_dir, plugins) = runtime(&[]);
     let (_dir, store) = store();
-    let options = EngineOptions { settings: Settings::default(), clock: Clock::system() };
+    let options = EngineOptions { settings: Settings::default(), clock: Clock::system(), metrics: true };
     let engine = Engine::open(Arc::new(live(&mock).await), plugins, store.clone(), options).await.unwrap();
     let _tasks = engine.spawn();
     let p = engine.enter(&condition, Some(dec!(20))).await.unwrap();
@@ -413,7 +413,7 @@ fn settled_data_dir(
         mock.set_balance(dec!(100));
         let (_plugins_dir, plugins) = runtime(&[]);
         let store = Store::open(&data.join("equilibrage.redb")).unwrap();
-        let options = EngineOptions { settings: Settings::default(), clock: Clock::system() };
+        let options = EngineOptions { settings: Settings::default(), clock: Clock::system(), metrics: true };
         let engine = Engine::open(Arc::new(live(&mock).await), plugins, store, options).await.unwrap();
         let tasks = engine.spawn();
         let p = engine.enter(&condition, Some(dec!(20))).await.unwrap();

@@ -216,7 +216,7 @@ async fn the_dashboard_checks_the_running_live_venue() {
     let live: Arc<dyn Exchange> = Arc::new(
         LiveExchange::connect(live_config(&mock), signer(&mock, true)).await.expect("sign-in at the mock"),
     );
-    let options = EngineOptions { settings: Settings::default(), clock: Clock::system() };
+    let options = EngineOptions { settings: Settings::default(), clock: Clock::system(), metrics: true };
     let engine = Engine::open(Arc::clone(&live), plugins.clone(), store, options).await.unwrap();
     let venue = Venue::polled(Arc::clone(&live), Duration::from_secs(3_600));
     let wallet =

@@ -36,7 +36,7 @@ fn sim_clock(sim: &SimExchange) -> Clock {
 }
 
 async fn open(exchange: Arc<dyn Exchange>, plugins: &Plugins, store: &Store, clock: Clock) -> Engine {
-    let options = EngineOptions { settings: Settings::default(), clock };
+    let options = EngineOptions { settings: Settings::default(), clock, metrics: true };
     Engine::open(exchange, plugins.clone(), store.clone(), options).await.expect("engine opens")
 }
 

@@ -214,7 +214,7 @@ fn small_recording(root: &Path) -> PathBuf {
             let sim = sim.clone();
             Clock::from_fn(move || sim.now_ms())
         };
-        let options = EngineOptions { settings: Settings::default(), clock };
+        let options = EngineOptions { settings: Settings::default(), clock, metrics: true };
         let engine =
             Engine::open(std::sync::Arc::new(sim.clone()), plugins, Store::in_memory().unwrap(), options)
                 .await

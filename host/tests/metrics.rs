@@ -188,3 +188,57 @@ fn the_example_prometheus_config_and_alert_rules_are_valid() {
         );
     }
 }
+
+/// The counter values and the histogram observations of every series of a metric, summed.
+fn moved(metric: &dyn prometheus::core::Collector) -> (f64, u64) {
+    let families = metric.collect();
+    let series = || families.iter().flat_map(|family| family.get_metric());
+    (
+        series().map(|m| m.get_counter().get_value()).sum(),
+        series().map(|m| m.get_histogram().get_sample_count()).sum(),
+    )
+}
+
+/// A backtest run inside the bot's process (the dashboard's lab jobs) trades its simulated
+/// market without moving the bot's metrics: its scans would hide a stalled scanner from the
+/// "no scans" alert, its orders and errors would count as the bot's.
+#[test]
+fn a_backtest_leaves_the_bots_metrics_alone() {
+    use equilibrage::exchange::sim::SimConfig;
+    use equilibrage::lab::{Backtest, DataSource};
+    use rust_decimal::Decimal;
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("plugins");
+    equilibrage::plugins::install_defaults(&dir).expect("plugins");
+    let start = SimConfig::default().start_ms;
+    let mut bt = Backtest::new(
+        DataSource::Sim { seed: 5, days: 1, markets: 12, start_ms: start },
+        equilibrage::plugins::PluginOptions::new(&dir, None),
+    );
+    bt.to_ms = Some(start + 12 * 3_600_000);
+    bt.settings.auto_trading = true;
+    bt.settings.opportunity_threshold = 1;
+    bt.settings.max_positions = 6;
+    bt.settings.liquidation_drop_percent = Decimal::ONE;
+    let report = bt.run(&|_, _| {}).expect("backtest");
+    assert!(report.stats.scans > 0 && report.stats.market_events > 0, "{:?}", report.stats);
+    assert!(
+        report.positions.iter().any(|p| p.liquidated.is_some()),
+        "a side was liquidated: {:?}",
+        report.positions
+    );
+
+    let m = equilibrage::metrics::get();
+    let series: [(&str, &dyn prometheus::core::Collector); 5] = [
+        ("scans", &m.scans),
+        ("scan seconds", &m.scan_seconds),
+        ("orders", &m.orders),
+        ("exits", &m.exits),
+        ("tick-to-order", &m.tick_to_order),
+    ];
+    for (name, metric) in series {
+        assert_eq!(moved(metric), (0.0, 0), "the backtest moved the bot's {name}");
+    }
+    assert_eq!(moved(&m.errors), (0.0, 0), "the backtest counted errors as the bot's");
+}

@@ -39,7 +39,7 @@ async fn entry_whose_answers_time_out(skew_secs: i64) {
     let (_plugins_dir, plugins) = runtime(&[]);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("bot.redb")).unwrap();
-    let options = EngineOptions { settings: Settings::default(), clock: Clock::system() };
+    let options = EngineOptions { settings: Settings::default(), clock: Clock::system(), metrics: true };
     let engine = Engine::open(Arc::new(venue), plugins, store, options).await.unwrap();
 
     let p = engine.enter(CONDITION, Some(dec!(20))).await.unwrap();
@@ -79,7 +79,7 @@ async fn with_the_venues_clock_unknown_a_timed_out_fill_waits_for_the_clock_and_
     // A sweep (and its reconciliation) every second, so several run past the grace period
     // before the clock is known.
     let settings = Settings { sweep_interval_secs: 1, ..Settings::default() };
-    let options = EngineOptions { settings, clock: Clock::system() };
+    let options = EngineOptions { settings, clock: Clock::system(), metrics: true };
     let engine = Engine::open(Arc::new(venue.clone()), plugins, store, options).await.unwrap();
     let _tasks = engine.spawn();
 
@@ -130,7 +130,7 @@ async fn an_intent_keeps_its_place_on_the_venues_clock_when_a_clock_jumps_before
         let outage = std::time::Instant::now() + Duration::from_secs(5);
         mock.faults().fail_for("/data/trades", 503, "Trading is currently disabled", Duration::from_secs(5));
         let store = Store::open(&db).unwrap();
-        let options = EngineOptions { settings: Settings::default(), clock: Clock::system() };
+        let options = EngineOptions { settings: Settings::default(), clock: Clock::system(), metrics: true };
         let engine = Engine::open(Arc::new(venue), plugins.clone(), store, options).await.unwrap();
         let _ = engine.enter(CONDITION, Some(dec!(20))).await;
         assert_eq!(mock.trades().len(), 2, "the venue filled both orders");
@@ -142,7 +142,7 @@ async fn an_intent_keeps_its_place_on_the_venues_clock_when_a_clock_jumps_before
     mock.faults().delay_answer("/order", Duration::ZERO);
     let venue = LiveExchange::connect(live_config(&mock), signer(&mock, true)).await.unwrap();
     let store = Store::open(&db).unwrap();
-    let options = EngineOptions { settings: Settings::default(), clock: Clock::system() };
+    let options = EngineOptions { settings: Settings::default(), clock: Clock::system(), metrics: true };
     let engine = Engine::open(Arc::new(venue), plugins, store, options).await.unwrap();
     assert_eq!(engine.health().unwrap().pending_intents, 0, "reconciled at start");
     assert_eq!(engine.trades().unwrap().len(), 2, "both fills found");
@@ -185,7 +185,7 @@ async fn trades_priced_out_of_range_or_negative_are_refused_at_the_border_and_lo
         let store = Store::open(&dir.path().join("bot.redb")).unwrap();
         // The sweep reconciles journalled orders; every second here.
         let settings = Settings { sweep_interval_secs: 1, ..Settings::default() };
-        let options = EngineOptions { settings, clock: Clock::system() };
+        let options = EngineOptions { settings, clock: Clock::system(), metrics: true };
         let engine = Engine::open(Arc::new(venue), plugins, store, options).await.unwrap();
 
         let p = engine.enter(CONDITION, Some(dec!(20))).await.unwrap();

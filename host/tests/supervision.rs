@@ -70,7 +70,7 @@ async fn a_feed_loop_that_panics_is_restarted_and_healthz_says_so_while_it_is_do
         let sim = sim.clone();
         Clock::from_fn(move || sim.now_ms())
     };
-    let options = EngineOptions { settings: Settings::default(), clock };
+    let options = EngineOptions { settings: Settings::default(), clock, metrics: true };
     let engine = Engine::open(venue.clone(), plugins.clone(), store, options).await.unwrap();
     let backend =
         HostBackend::new(plugins, Venue::Sim(sim.clone()), engine.clone(), WalletInfo::for_mode("sim"));

@@ -90,6 +90,8 @@ struct Inner {
     plugins: Plugins,
     store: Store,
     clock: Clock,
+    /// Where the engine counts what it does: the process's metrics, or nowhere (a backtest).
+    metrics: Option<&'static crate::metrics::Metrics>,
     settings: ArcSwap<Settings>,
     state: Mutex<State>,
     events: broadcast::Sender<EngineEvent>,
@@ -161,6 +163,7 @@ impl Engine {
             plugins,
             store,
             clock: options.clock,
+            metrics: options.metrics.then(crate::metrics::get),
             settings: ArcSwap::from_pointee(settings),
             state: Mutex::new(State { books: BookSet::new(Decimal::from(5)), ..State::default() }),
             events: broadcast::channel(1_024).0,
@@ -540,7 +543,9 @@ impl Inner {
     fn error(&self, source: &'static str, message: String) {
         let at_ms = self.clock.now_ms();
         tracing::error!(source, %message);
-        crate::metrics::get().errors.with_label_values(&[source]).inc();
+        if let Some(m) = self.metrics {
+            m.errors.with_label_values(&[source]).inc();
+        }
         self.state().last_error = Some((at_ms, format!("{source}: {message}")));
         self.emit(EngineEvent::Error { source, message, at_ms });
     }

@@ -28,7 +28,8 @@ tokio::task_local! {
 }
 
 /// Records the tick-to-order latency when this task carries out an exit a market event
-/// triggered, once: the first order is the one that counts.
+/// triggered, once: the first order is the one that counts. Only an engine that reports metrics
+/// sets the tick (see `EngineOptions::metrics`).
 pub(super) fn tick_to_order() {
     if let Ok(Some(t)) = TICK.try_with(Cell::take) {
         crate::metrics::get().tick_to_order.observe(t.elapsed().as_secs_f64());
@@ -58,7 +59,8 @@ impl Inner {
 
     /// One market event: books, resolutions, and an evaluation of the position holding the token.
     pub(super) async fn on_event(&self, event: MarketEvent) {
-        let arrived = Instant::now();
+        // Taken only where it is reported: a replay reads the clock for nothing otherwise.
+        let arrived = self.metrics.map(|_| Instant::now());
         self.saw(Seen::Market(&event));
         if let MarketEvent::Resolved { market, winning_token, .. } = &event {
             self.note_resolution(market, winning_token);
@@ -86,7 +88,7 @@ impl Inner {
         let id = self.state().by_token.get(token).copied();
         if let Some(id) = id {
             self.announce_marks(id);
-            self.evaluate(&[id], Some(arrived)).await;
+            self.evaluate(&[id], arrived).await;
         }
     }
 
@@ -176,7 +178,8 @@ impl Inner {
 
     /// Asks the rules about these positions (those without an order in flight or journalled)
     /// and starts what they decide. Decisions run on their own tasks, so the feed never waits on
-    /// an order. `tick`: when the market event that asks arrived, for the tick-to-order metric.
+    /// an order. `tick`: when the market event that asks arrived, for the tick-to-order metric
+    /// (none where it is not reported).
     pub(super) async fn evaluate(&self, ids: &[u64], tick: Option<Instant>) {
         let journalled = self.journalled();
         let (positions, marks): (Vec<Position>, Vec<Marks>) = {
@@ -205,7 +208,9 @@ impl Inner {
                 reason: reason.clone(),
                 by: by.clone(),
             }));
-            crate::metrics::get().exits.with_label_values(&[exit.purpose().as_str()]).inc();
+            if let Some(m) = self.metrics {
+                m.exits.with_label_values(&[exit.purpose().as_str()]).inc();
+            }
             let (engine, id) = (Arc::clone(&me), p.id);
             let version = version.clone();
             let act = async move { engine.act(id, exit, reason, version).await };

@@ -97,7 +97,9 @@ impl Inner {
         }
         super::monitor::tick_to_order();
         let placed = self.exchange.place(order).await;
-        crate::metrics::get().order(side_label(side), outcome_label(&placed));
+        if let Some(m) = self.metrics {
+            m.order(side_label(side), outcome_label(&placed));
+        }
         if self.observed() {
             let (shares, notional, fee, outcome) = match &placed {
                 Ok(ack) => {

@@ -142,9 +142,10 @@ impl Inner {
         };
         let outcome = self.scan_into(&mut scan, now).await;
         scan.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let metrics = crate::metrics::get();
-        metrics.scan_seconds.observe(started.elapsed().as_secs_f64());
-        metrics.scans.with_label_values(&[if outcome.is_ok() { "ok" } else { "error" }]).inc();
+        if let Some(m) = self.metrics {
+            m.scan_seconds.observe(started.elapsed().as_secs_f64());
+            m.scans.with_label_values(&[if outcome.is_ok() { "ok" } else { "error" }]).inc();
+        }
         let opportunities = match outcome {
             Ok(o) => o,
             Err(e) => {

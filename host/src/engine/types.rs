@@ -142,4 +142,9 @@ pub struct EngineOptions {
     /// Used when the store holds no settings yet (first start); after that the stored ones win.
     pub settings: Settings,
     pub clock: Clock,
+    /// Whether this engine counts in the process's metrics (`/metrics`: scans, orders, exits,
+    /// errors, tick-to-order). The bot's engine does; a backtest's does not: its simulated
+    /// scans and orders are not the bot's, and a backtest run from the dashboard shares the
+    /// bot's process.
+    pub metrics: bool,
 }

@@ -253,7 +253,7 @@ impl Backtest {
                     Arc::clone(&venue),
                     plugins.clone(),
                     store.clone(),
-                    EngineOptions { settings: settings.clone(), clock },
+                    EngineOptions { settings: settings.clone(), clock, metrics: false },
                 ))?;
                 let mut d = Driver::new(self, engine, None, &now, &settings, &log, Arc::clone(&venue));
                 rt.block_on(d.run_sim(&sim, self, progress));
@@ -276,7 +276,7 @@ impl Backtest {
                     exchange,
                     plugins.clone(),
                     store.clone(),
-                    EngineOptions { settings: settings.clone(), clock },
+                    EngineOptions { settings: settings.clone(), clock, metrics: false },
                 ))?;
                 let mut d =
                     Driver::new(self, engine, Some(venue), &now, &settings, &log, exchange_for_driver);

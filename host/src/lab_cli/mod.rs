@@ -226,7 +226,8 @@ pub fn record(config: &Config, for_secs: Option<u64>) -> anyhow::Result<()> {
         let (venue, exchange, clock, _driver, _link) = start_venue(config, &prior, None).await?;
         let mut settings = config.engine.clone();
         settings.auto_trading = false;
-        let engine = Engine::open(exchange, runtime, store, EngineOptions { settings, clock }).await?;
+        let engine =
+            Engine::open(exchange, runtime, store, EngineOptions { settings, clock, metrics: true }).await?;
         engine.set_trends_config(config.signals.trends.clone());
         let recorder = start_recorder(config, &engine)?;
         let mut tasks = engine.spawn();

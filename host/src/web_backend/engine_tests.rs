@@ -87,7 +87,7 @@ async fn a_real_engine_with_ten_thousand_closed_positions_serves_the_dashboard_c
         let sim = sim.clone();
         Clock::from_fn(move || sim.now_ms())
     };
-    let options = EngineOptions { settings: Settings::default(), clock };
+    let options = EngineOptions { settings: Settings::default(), clock, metrics: true };
     let engine = Engine::open(Arc::new(sim.clone()), plugins.clone(), store.clone(), options).await.unwrap();
     let custody = WalletDir::in_data_dir(dir.path()).with_strength(Strength::LIGHT);
     let wallet = WalletInfo { custody: Some(custody.clone()), ..WalletInfo::for_mode("sim") };
@@ -274,7 +274,7 @@ async fn a_promotion_and_a_roll_back_are_listed_when_the_action_returns() {
         let sim = sim.clone();
         Clock::from_fn(move || sim.now_ms())
     };
-    let options = EngineOptions { settings: Settings::default(), clock };
+    let options = EngineOptions { settings: Settings::default(), clock, metrics: true };
     let engine = Engine::open(Arc::new(sim.clone()), plugins.clone(), store, options).await.unwrap();
     let eager = equilibrage_plugin_artifacts::EAGER_RULES;
     plugins.install_shadow_file(eager.file, eager.bytes).unwrap().result.unwrap();

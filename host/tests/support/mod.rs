@@ -110,7 +110,7 @@ pub async fn engine_on_sim(sim: &SimExchange, plugins: &Plugins, store: &Store) 
         let sim = sim.clone();
         Clock::from_fn(move || sim.now_ms())
     };
-    let options = EngineOptions { settings: Settings::default(), clock };
+    let options = EngineOptions { settings: Settings::default(), clock, metrics: true };
     Engine::open(Arc::new(sim.clone()), plugins.clone(), store.clone(), options).await.expect("engine opens")
 }
 

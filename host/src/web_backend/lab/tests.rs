@@ -26,7 +26,7 @@ async fn lab(dir: &std::path::Path) -> HostLab {
         Arc::new(sim),
         plugins.clone(),
         Store::in_memory().unwrap(),
-        EngineOptions { settings: Settings::default(), clock },
+        EngineOptions { settings: Settings::default(), clock, metrics: true },
     )
     .await
     .unwrap();
