@@ -201,7 +201,7 @@ fn moved(metric: &dyn prometheus::core::Collector) -> (f64, u64) {
 
 /// A backtest run inside the bot's process (the dashboard's lab jobs) trades its simulated
 /// market without moving the bot's metrics: its scans would hide a stalled scanner from the
-/// "no scans" alert, its orders and errors would count as the bot's.
+/// "no scans" alert, its orders, errors and plugin faults would count as the bot's.
 #[test]
 fn a_backtest_leaves_the_bots_metrics_alone() {
     use equilibrage::exchange::sim::SimConfig;
@@ -241,4 +241,14 @@ fn a_backtest_leaves_the_bots_metrics_alone() {
         assert_eq!(moved(metric), (0.0, 0), "the backtest moved the bot's {name}");
     }
     assert_eq!(moved(&m.errors), (0.0, 0), "the backtest counted errors as the bot's");
+    // Nor its plugins: their loads and calls are the backtest's.
+    let series: [(&str, &dyn prometheus::core::Collector); 4] = [
+        ("plugin loads", &m.plugin_reloads),
+        ("plugin calls", &m.plugin_call_seconds),
+        ("plugin faults", &m.plugin_faults),
+        ("plugin errors", &m.plugin_errors),
+    ];
+    for (name, metric) in series {
+        assert_eq!(moved(metric), (0.0, 0), "the backtest moved the bot's {name}");
+    }
 }

@@ -366,7 +366,9 @@ impl Backtest {
     /// and the active plugins, `kind name@version (file)`.
     fn load_plugins(&self) -> Result<(Plugins, Vec<String>)> {
         let invalid = |e: crate::plugins::RuntimeError| LabError::Invalid(format!("plugins: {e}"));
-        let plugins = Plugins::new(self.plugins.clone()).map_err(invalid)?;
+        // A backtest's plugin calls are not the bot's: kept out of the process's metrics.
+        let plugins =
+            Plugins::new(PluginOptions { metrics: false, ..self.plugins.clone() }).map_err(invalid)?;
         for f in plugins.load_dir().map_err(invalid)? {
             if let Err(e) = &f.result {
                 tracing::warn!(file = %f.file.display(), error = %e, "plugin not loaded for the backtest");

@@ -55,6 +55,10 @@ pub struct PluginOptions {
     /// Signal plugins' answers shared with other runs over the same data (a sweep's variants);
     /// `None` asks the plugin every time.
     pub memo: Option<Arc<CallMemo>>,
+    /// Count loads, refused files and calls in the process's metrics (`/metrics`): the bot's
+    /// plugins do, a backtest's do not (a lab job runs in the bot's process, and a candidate
+    /// faulting there is not the bot's plugin faulting).
+    pub metrics: bool,
 }
 
 impl PluginOptions {
@@ -70,6 +74,7 @@ impl PluginOptions {
             max_file_bytes: 64 << 20,
             keep_versions: false,
             memo: None,
+            metrics: true,
         }
     }
 }
@@ -288,6 +293,11 @@ impl Plugins {
         let _ = self.inner.events.send(event);
     }
 
+    /// A plugin's statistics, also in the process's metrics when this registry reports there.
+    fn new_stats(&self, kind: PluginKind, name: &str) -> Stats {
+        if self.inner.options.metrics { Stats::exported(kind, name) } else { Stats::default() }
+    }
+
     fn install(&self, loaded: Loaded) {
         let kind = loaded.info.kind;
         let key = (kind, loaded.info.name.clone());
@@ -295,9 +305,11 @@ impl Plugins {
         {
             let mut state = self.state();
             let stats = Arc::clone(
-                state.stats.entry(key.clone()).or_insert_with(|| Arc::new(Stats::exported(kind, &key.1))),
+                state.stats.entry(key.clone()).or_insert_with(|| Arc::new(self.new_stats(kind, &key.1))),
             );
-            crate::metrics::get().plugin_reloads.with_label_values(&[kind.as_str(), &key.1]).inc();
+            if self.inner.options.metrics {
+                crate::metrics::get().plugin_reloads.with_label_values(&[kind.as_str(), &key.1]).inc();
+            }
             let overrides = state.overrides.get(&key).cloned().unwrap_or_default();
             let values = shadow::values_with(&loaded.info, &overrides);
             let loaded = Arc::new(Loaded { stats, params: ArcSwap::from_pointee(values), ..loaded });

@@ -255,7 +255,7 @@ impl Plugins {
         let promoted = {
             let mut state = self.state();
             let stats = Arc::clone(
-                state.stats.entry(key.clone()).or_insert_with(|| Arc::new(Stats::exported(kind, &key.1))),
+                state.stats.entry(key.clone()).or_insert_with(|| Arc::new(self.new_stats(kind, &key.1))),
             );
             let promoted = Arc::new(Loaded {
                 pre: shadow.pre.clone(),
