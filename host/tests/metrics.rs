@@ -1,7 +1,8 @@
 //! Prometheus metrics end to end (issue 20): the real binary on a fast simulator with
 //! auto-trading, scraped at the dashboard's `/metrics` (with the token) and on `[metrics] listen`
 //! (without). Every scrape passes `promtool check metrics`, and the counters move with what the
-//! engine does: scans, plugin calls, orders, exits.
+//! engine does: scans, plugin calls, orders, exits. A backtest in the bot's process (a lab job)
+//! moves none of them.
 //!
 //! Needs `promtool` on PATH (Debian: `prometheus`; .ci/run installs it); without it the test
 //! fails and says so.
