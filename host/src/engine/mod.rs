@@ -35,7 +35,7 @@ pub use trends::{Trend, TrendsConfig};
 pub use types::{Clock, EngineError, EngineEvent, EngineOptions, Health, PositionView, Result};
 
 use crate::exchange::{BookSet, Exchange, Market, OrderBook, TokenId};
-use crate::fast_hash::FastHashMap;
+use crate::fast_hash::{FastHashMap, FastHashSet};
 use crate::plugins::{PluginKind, Plugins};
 use crate::store::{Opportunity, Position, ScanRecord, Store, StoreError, TradeRecord};
 use arc_swap::ArcSwap;
@@ -83,6 +83,9 @@ struct State {
     /// The scorer's 24 h window of price points per candidate market with history, as last
     /// read from the store (see `trends::scorer_trends`).
     scorer_history: FastHashMap<String, trends::TrendWindow>,
+    /// The last observed scan's candidate ids, which the next one's decision shares (see
+    /// `observer::Scored`).
+    scanned_ids: FastHashSet<Arc<str>>,
 }
 
 struct Inner {

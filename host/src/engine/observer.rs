@@ -159,10 +159,11 @@ pub trait Observer: Send + Sync {
     fn seen(&self, at_ms: i64, what: Seen<'_>);
 }
 
-/// A scored candidate of a scan, as compact as the comparison of two runs needs.
+/// A scored candidate of a scan, as compact as the comparison of two runs needs. The market id
+/// is shared: a backtest keeps every scan's candidates, the same few hundred markets each time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scored {
-    pub market_id: String,
+    pub market_id: Arc<str>,
     pub score: f32,
     /// Factor values in the order the scorer declares its factors.
     pub factors: Vec<f32>,

@@ -172,14 +172,7 @@ impl Inner {
                 scan_id: id,
                 scorer: scan.scorer.clone(),
                 factors: factors.unwrap_or_default(),
-                candidates: opportunities
-                    .iter()
-                    .map(|o| Scored {
-                        market_id: o.market_id.clone(),
-                        score: o.score,
-                        factors: o.factors.iter().map(|f| f.value).collect(),
-                    })
-                    .collect(),
+                candidates: self.scored(&opportunities),
                 error: None,
             }));
         }
@@ -377,6 +370,24 @@ impl Inner {
             free_slots: max.saturating_sub(open),
             held: &held,
         }));
+    }
+
+    /// The candidates of a scan's decision, their market ids shared with the last scan's: an
+    /// observer that keeps every scan's (a backtest's log) then keeps each id once.
+    fn scored(&self, opportunities: &[Opportunity]) -> Vec<Scored> {
+        let known = std::mem::take(&mut self.state().scanned_ids);
+        let mut ids = FastHashSet::with_capacity_and_hasher(opportunities.len(), Default::default());
+        let scored = opportunities
+            .iter()
+            .map(|o| {
+                let id =
+                    known.get(o.market_id.as_str()).cloned().unwrap_or_else(|| o.market_id.as_str().into());
+                ids.insert(Arc::clone(&id));
+                Scored { market_id: id, score: o.score, factors: o.factors.iter().map(|f| f.value).collect() }
+            })
+            .collect();
+        self.state().scanned_ids = ids;
+        scored
     }
 
     /// A scan's features of its candidates that do not come from the signals, in candidate

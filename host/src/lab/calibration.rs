@@ -394,15 +394,15 @@ impl Calibrator {
         }
         let by_id: HashMap<&str, &Market> = listing.iter().map(|m| (m.id.as_str(), &**m)).collect();
         for c in candidates {
-            let Some(m) = by_id.get(c.market_id.as_str()) else { continue };
-            let entry = entered.get(&c.market_id).copied();
-            let f = self.markets.entry(c.market_id.clone()).or_insert_with(|| Followed {
+            let Some(m) = by_id.get(&*c.market_id) else { continue };
+            let entry = entered.get(&*c.market_id).copied();
+            let f = self.markets.entry(c.market_id.to_string()).or_insert_with(|| Followed {
                 tokens: [m.outcomes[0].token_id.clone(), m.outcomes[1].token_id.clone()],
                 fee: m.fee,
                 ..Followed::default()
             });
             for t in &f.tokens {
-                self.by_token.insert(t.clone(), c.market_id.clone());
+                self.by_token.insert(t.clone(), c.market_id.to_string());
             }
             let due = f.last_sampled.is_none_or(|t| at_ms - t >= SAMPLE_EVERY_MS);
             if !due && entry.is_none() {
@@ -413,7 +413,7 @@ impl Calibrator {
             let index = self.out.candidates.len();
             self.out.candidates.push(CandidateOutcome {
                 at_ms,
-                market_id: c.market_id.clone(),
+                market_id: c.market_id.to_string(),
                 score: c.score,
                 factors: c.factors.clone(),
                 mid: mid(self.books.get(&tokens[0])),

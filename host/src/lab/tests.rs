@@ -369,6 +369,41 @@ fn a_comparisons_runs_share_the_signal_answers_and_are_as_they_would_be_alone() 
     assert_ne!(ra.deterministic_json(), rb.deterministic_json(), "the scorers differ");
 }
 
+/// A backtest keeps every scan's candidates; a market scanned again shares its id with the
+/// scans before (one copy kept, not one a scan), and the decisions read as before.
+#[test]
+fn kept_scans_share_the_ids_of_the_markets_they_scanned_again() {
+    let root = tempfile::tempdir().unwrap();
+    let mut bt = trading_base(root.path(), 4, 12, 2);
+    bt.calibrate = false;
+    let report = bt.run(&|_, _| {}).unwrap();
+    let scans: Vec<&Vec<crate::engine::Scored>> = report
+        .decisions
+        .iter()
+        .filter_map(|d| match &d.decision {
+            Decision::Scanned { candidates, error: None, .. } => Some(candidates),
+            _ => None,
+        })
+        .collect();
+    assert!(scans.len() > 2, "{} scans", scans.len());
+    let mut shared = 0;
+    for pair in scans.windows(2) {
+        for c in pair[1] {
+            let before = pair[0].iter().find(|b| b.market_id == c.market_id);
+            if let Some(b) = before {
+                assert!(std::sync::Arc::ptr_eq(&b.market_id, &c.market_id), "{} kept twice", c.market_id);
+                shared += 1;
+            }
+        }
+    }
+    assert!(shared > 0, "markets scanned again");
+    // Shared or not, an id reads (and serialises) as the market's id.
+    let first = &scans[0][0];
+    assert!(first.market_id.starts_with("0x"), "{}", first.market_id);
+    let json = serde_json::to_value(first).unwrap();
+    assert_eq!(json["market_id"], serde_json::Value::String(first.market_id.to_string()));
+}
+
 /// Books that move with the price (stored as the previous one shifted), books that change a
 /// level or two (stored as the changes), and books unlike the last (stored whole) all read back
 /// as the books that were recorded, exactly; a version-1 file still reads.

@@ -86,7 +86,7 @@ impl Decisions {
                 scan_id.clone(),
                 scorer.clone(),
                 V::int(rank + 1),
-                V::text(&c.market_id),
+                V::text(&*c.market_id),
                 V::Float(f64::from(c.score)),
                 V::Factors(named),
             ])?;

@@ -115,7 +115,11 @@ fn a_recording_exports_every_record_with_exact_prices_and_utc_times() {
                 scan_id: 7,
                 scorer: Some("default-scorer@1.0.0".into()),
                 factors: vec!["liquidity".into(), "spread".into()],
-                candidates: vec![Scored { market_id: m.id.clone(), score: 8.5, factors: vec![0.25, 0.75] }],
+                candidates: vec![Scored {
+                    market_id: m.id.as_str().into(),
+                    score: 8.5,
+                    factors: vec![0.25, 0.75],
+                }],
                 error: None,
             })),
         },

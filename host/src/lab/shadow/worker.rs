@@ -215,7 +215,7 @@ impl Worker {
                 .iter()
                 .enumerate()
                 .map(|(i, id)| Scored {
-                    market_id: id.clone(),
+                    market_id: id.as_str().into(),
                     score: scored.scores.get(i).copied().unwrap_or_default(),
                     factors: scored.factors_of(i).to_vec(),
                 })
