@@ -48,11 +48,12 @@ impl Plugins {
         Ok(Ready { loaded, params, key })
     }
 
-    /// Whether a ready call must run the plugin: there is no memo, or the memo lacks its answer.
-    fn to_compute(&self, ready: &Result<Ready, PluginError>, knows: fn(&CallMemo, &Key) -> bool) -> bool {
+    /// Whether a ready news matching must run the plugin: there is no memo, or the memo lacks
+    /// its answer.
+    fn news_to_compute(&self, ready: &Result<Ready, PluginError>) -> bool {
         let Ok(ready) = ready else { return false };
         match (&self.inner.options.memo, &ready.key) {
-            (Some(memo), Some(key)) => !knows(memo, key),
+            (Some(memo), Some(key)) => !memo.knows_news(key),
             _ => true,
         }
     }
@@ -149,7 +150,7 @@ impl Plugins {
                 .ready(PluginKind::NewsAggregator, |sha, p| memo::news_key(sha, p, now_ms, items, markets));
             (items, markets, ready)
         });
-        let news_computed = news.as_ref().is_some_and(|(_, _, r)| self.to_compute(r, CallMemo::knows_news));
+        let news_computed = news.as_ref().is_some_and(|(_, _, r)| self.news_to_compute(r));
         let ask_whales =
             || whales.map(|(input, ready)| ready.and_then(|r| self.whales_with(&r, now_ms, input)));
         let ask_news = || {
