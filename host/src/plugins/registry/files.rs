@@ -70,8 +70,8 @@ impl Plugins {
             path.to_path_buf(),
             FileStatus { file: path.to_path_buf(), sha256, at_ms: now_ms(), result: Err(error.clone()) },
         );
-        if self.inner.options.metrics {
-            crate::metrics::get().plugin_rejected_files.inc();
+        if let Some(m) = self.metrics() {
+            m.plugin_rejected_files.inc();
         }
         self.emit(PluginEvent::Rejected { file: path.to_path_buf(), error });
     }

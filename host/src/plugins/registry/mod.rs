@@ -115,8 +115,7 @@ impl std::fmt::Debug for Exported {
 
 impl Stats {
     /// Statistics of a plugin, exported under its kind and name.
-    fn exported(kind: PluginKind, name: &str) -> Self {
-        let m = crate::metrics::get();
+    fn exported(m: &crate::metrics::Metrics, kind: PluginKind, name: &str) -> Self {
         let labels = [kind.as_str(), name];
         Self {
             exported: Some(Exported {
@@ -293,9 +292,14 @@ impl Plugins {
         let _ = self.inner.events.send(event);
     }
 
+    /// The process's metrics, when this registry reports there (`PluginOptions::metrics`).
+    fn metrics(&self) -> Option<&'static crate::metrics::Metrics> {
+        self.inner.options.metrics.then(crate::metrics::get)
+    }
+
     /// A plugin's statistics, also in the process's metrics when this registry reports there.
     fn new_stats(&self, kind: PluginKind, name: &str) -> Stats {
-        if self.inner.options.metrics { Stats::exported(kind, name) } else { Stats::default() }
+        self.metrics().map_or_else(Stats::default, |m| Stats::exported(m, kind, name))
     }
 
     fn install(&self, loaded: Loaded) {
@@ -307,8 +311,8 @@ impl Plugins {
             let stats = Arc::clone(
                 state.stats.entry(key.clone()).or_insert_with(|| Arc::new(self.new_stats(kind, &key.1))),
             );
-            if self.inner.options.metrics {
-                crate::metrics::get().plugin_reloads.with_label_values(&[kind.as_str(), &key.1]).inc();
+            if let Some(m) = self.metrics() {
+                m.plugin_reloads.with_label_values(&[kind.as_str(), &key.1]).inc();
             }
             let overrides = state.overrides.get(&key).cloned().unwrap_or_default();
             let values = shadow::values_with(&loaded.info, &overrides);
