@@ -67,25 +67,31 @@ impl Inner {
             self.settle_market(market, winning_token).await;
             return;
         }
-        let applied = self.state().books.apply(&event);
-        let token = match applied {
-            Applied::Book { token, top_changed: true } => token,
-            Applied::NeedsSnapshot(token) => {
-                if !self.state().by_token.contains_key(token) {
+        // One lock for the book and the position it moves (every event of a replay comes here).
+        let (token, id, snapshot) = {
+            let mut state = self.state();
+            let state = &mut *state;
+            match state.books.apply(&event) {
+                Applied::Book { token, top_changed: true } => {
+                    (token, state.by_token.get(token).copied(), false)
+                }
+                Applied::NeedsSnapshot(token) if state.by_token.contains_key(token) => (token, None, true),
+                _ => return,
+            }
+        };
+        // A held token's change before its first snapshot: take one, then evaluate.
+        let id = if snapshot {
+            match self.venue_book(token).await {
+                Ok(book) => self.state().books.insert(token.clone(), book),
+                Err(e) => {
+                    tracing::warn!(%token, error = %e, "book snapshot");
                     return;
                 }
-                match self.venue_book(token).await {
-                    Ok(book) => self.state().books.insert(token.clone(), book),
-                    Err(e) => {
-                        tracing::warn!(%token, error = %e, "book snapshot");
-                        return;
-                    }
-                }
-                token
             }
-            _ => return,
+            self.state().by_token.get(token).copied()
+        } else {
+            id
         };
-        let id = self.state().by_token.get(token).copied();
         if let Some(id) = id {
             self.announce_marks(id);
             self.evaluate(&[id], arrived).await;

@@ -109,7 +109,10 @@ impl Driver {
     }
 
     fn set_now(&self, at_ms: i64) {
-        self.now.fetch_max(at_ms, Ordering::AcqRel);
+        // Nearly every record shares its time with the one before: a read, and no write.
+        if at_ms > self.now.load(Ordering::Acquire) {
+            self.now.fetch_max(at_ms, Ordering::AcqRel);
+        }
         if let Some(v) = &self.venue {
             v.set_now(at_ms);
         }

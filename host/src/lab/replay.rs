@@ -13,12 +13,15 @@ use crate::exchange::{
 };
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
 /// The venue a backtest of a recording trades on.
 pub struct ReplayVenue {
     state: Mutex<State>,
+    /// The recording's clock as the venue knows it (set a record at a time, outside the lock).
+    now_ms: AtomicI64,
     /// Never sent on: the backtest hands events to the engine itself, in recorded order.
     events: broadcast::Sender<MarketEvent>,
 }
@@ -36,7 +39,6 @@ struct State {
     listing: BTreeMap<String, Arc<Market>>,
     /// Every market ever listed, by token: a resolved market still settles.
     known: HashMap<TokenId, Arc<Market>>,
-    now_ms: i64,
 }
 
 impl ReplayVenue {
@@ -48,9 +50,8 @@ impl ReplayVenue {
             books: BookSet::new(Decimal::ZERO),
             listing: BTreeMap::new(),
             known: HashMap::new(),
-            now_ms: 0,
         };
-        Self { state: Mutex::new(state), events: broadcast::channel(1).0 }
+        Self { state: Mutex::new(state), now_ms: AtomicI64::new(0), events: broadcast::channel(1).0 }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -59,8 +60,14 @@ impl ReplayVenue {
 
     /// Moves the venue's clock (never backwards).
     pub fn set_now(&self, at_ms: i64) {
-        let mut s = self.state();
-        s.now_ms = s.now_ms.max(at_ms);
+        // Nearly every record shares its time with the one before: a read, and no write.
+        if at_ms > self.now_ms.load(Ordering::Acquire) {
+            self.now_ms.fetch_max(at_ms, Ordering::AcqRel);
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.now_ms.load(Ordering::Acquire)
     }
 
     /// Takes in what a record says about the venue: listings and books.
@@ -101,7 +108,7 @@ impl ReplayVenue {
         } else if let Applied::Book { token, .. } = s.books.apply(event)
             && s.account.has_open(token)
         {
-            s.account.match_resting(&mut ReplayBooks(&mut s.books), s.now_ms);
+            s.account.match_resting(&mut ReplayBooks(&mut s.books), self.now_ms());
         }
     }
 
@@ -120,7 +127,7 @@ impl ReplayVenue {
         }
         let mut book = s.books.get(&order.token).cloned().ok_or_else(not_found)?;
         book.min_size = market.min_size;
-        Ok(s.account.place(order, market, &book, s.now_ms)?.ack)
+        Ok(s.account.place(order, market, &book, self.now_ms())?.ack)
     }
 }
 
