@@ -387,6 +387,22 @@ fn decode_shift(d: &mut Dec<'_>, book: &OrderBook, side: BookSide) -> DecResult<
 /// the encoder compared: when both share a scale, as a book's prices and their shift do, the
 /// sum of their mantissas at that scale, without the general addition's rescaling.
 fn shifted(price: Decimal, shift: Decimal) -> Option<Decimal> {
+    let (p, s) = (price.unpack(), shift.unpack());
+    // A book's price and its shift nearly always: one scale, digits within 64 bits, the price
+    // not negative. The sum of the digits, or their difference, in unsigned arithmetic.
+    if p.scale == s.scale && p.hi == 0 && s.hi == 0 && !p.negative {
+        let (pm, sm) =
+            (u64::from(p.lo) | (u64::from(p.mid) << 32), u64::from(s.lo) | (u64::from(s.mid) << 32));
+        let sum = match (s.negative, pm >= sm) {
+            (false, _) => pm.checked_add(sm).map(|m| (m, false)),
+            (true, true) => Some((pm - sm, false)),
+            (true, false) => Some((sm - pm, true)),
+        };
+        if let Some((m, negative)) = sum {
+            #[allow(clippy::cast_possible_truncation)] // the two halves of `m`
+            return Some(Decimal::from_parts(m as u32, (m >> 32) as u32, 0, negative, p.scale));
+        }
+    }
     if price.scale() == shift.scale()
         && let Ok(sum) = Decimal::try_from_i128_with_scale(price.mantissa() + shift.mantissa(), price.scale())
     {
@@ -712,12 +728,19 @@ mod tests {
         }
     }
 
-    /// A shifted price is `Decimal`'s sum to the digit, scale and sign, on the fast path (one
-    /// scale) and off it (mixed scales, a sum beyond 96 bits).
+    /// A shifted price is `Decimal`'s sum to the digit, scale and sign, on the fast paths (one
+    /// scale, within 64 bits or not) and off them (mixed scales, a sum beyond 96 bits).
     #[test]
     fn a_shifted_price_is_the_decimal_sum_bit_for_bit() {
         let big = Decimal::from_i128_with_scale(79_228_162_514_264_337_593_543_950_335, 1);
+        // Digits at the edge of 64 bits: sums that overflow them leave the unsigned path.
+        let wide = Decimal::from_i128_with_scale(i128::from(u64::MAX), 2);
+        let half = Decimal::from_i128_with_scale(i128::from(u64::MAX / 2 + 1), 2);
         let values = [
+            wide,
+            -wide,
+            half,
+            -half,
             dec!(0.55),
             dec!(0.01),
             dec!(-0.01),
