@@ -343,12 +343,12 @@ impl Driver {
             }
             Record::Whale(w) => {
                 if self.feeding(t.at_ms) {
-                    self.engine.push_whale_trades([w]);
+                    self.engine.push_whale_trades([*w]);
                 }
             }
             Record::News(n) => {
                 if self.feeding(t.at_ms) {
-                    (self.engine.news_sink())(vec![n]);
+                    (self.engine.news_sink())(vec![*n]);
                 }
             }
             Record::Decision(d) => match (*d, self.schedule) {

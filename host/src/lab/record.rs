@@ -24,8 +24,10 @@ pub enum Record {
     Listed(Box<Market>),
     /// A market that left the listing.
     Delisted(String),
-    Whale(WhaleTrade),
-    News(NewsItem),
+    /// A whale trade (boxed, as the news item: a record is moved several times on its way to
+    /// the engine, and most records are the much smaller market events).
+    Whale(Box<WhaleTrade>),
+    News(Box<NewsItem>),
     Decision(Box<Decision>),
     /// The recorder fell behind and dropped this many records here (never silently).
     Gap {
@@ -603,7 +605,7 @@ impl Decoder {
                 tag::LISTED => Record::Listed(Box::new(self.market(d, false)?)),
                 tag::LISTED_V3 => Record::Listed(Box::new(self.market(d, true)?)),
                 tag::DELISTED => Record::Delisted(d.string()?),
-                tag::WHALE => Record::Whale(WhaleTrade {
+                tag::WHALE => Record::Whale(Box::new(WhaleTrade {
                     wallet: d.string()?,
                     market: d.string()?,
                     outcome: d.usize()?,
@@ -611,15 +613,15 @@ impl Decoder {
                     price: d.decimal()?,
                     shares: d.decimal()?,
                     at_ms: at.wrapping_add(d.zigzag()?),
-                }),
-                tag::NEWS => Record::News(NewsItem {
+                })),
+                tag::NEWS => Record::News(Box::new(NewsItem {
                     title: d.string()?,
                     source: d.string()?,
                     market: d.string()?,
                     published_ms: at.wrapping_add(d.zigzag()?),
                     summary: d.string()?,
                     url: d.string()?,
-                }),
+                })),
                 tag::DECISION if self.decisions == Decisions::Skip => {
                     d.bytes()?;
                     self.skipped += 1;

@@ -119,8 +119,8 @@ impl Observer for RecordSink {
             Seen::Market(e) => Record::Market(e.clone()),
             Seen::Listing(markets) => return self.send(Msg::Listing(at_ms, markets.to_vec())),
             Seen::Book(token, book) => Record::Book { token: token.to_owned(), book: book.clone() },
-            Seen::Whale(w) => Record::Whale(w.clone()),
-            Seen::News(n) => Record::News(n.clone()),
+            Seen::Whale(w) => Record::Whale(Box::new(w.clone())),
+            Seen::News(n) => Record::News(Box::new(n.clone())),
             Seen::Decision(d) => Record::Decision(Box::new(d.clone())),
             // What shadows are given: they record their own answers (`lab::shadow`).
             Seen::Scoring(_) | Seen::Rules(_) | Seen::WhaleAnalysis(_) | Seen::NewsMatching(_) => return,

@@ -88,7 +88,7 @@ fn a_recording_exports_every_record_with_exact_prices_and_utc_times() {
     records.extend([
         Timed {
             at_ms: at + 61_000,
-            record: Record::Whale(WhaleTrade {
+            record: Record::Whale(Box::new(WhaleTrade {
                 wallet: "0xwhale".into(),
                 market: m.id.clone(),
                 outcome: 1,
@@ -96,18 +96,18 @@ fn a_recording_exports_every_record_with_exact_prices_and_utc_times() {
                 price: dec!(0.47),
                 shares: dec!(5000),
                 at_ms: at + 60_500,
-            }),
+            })),
         },
         Timed {
             at_ms: at + 62_000,
-            record: Record::News(NewsItem {
+            record: Record::News(Box::new(NewsItem {
                 title: "Headline".into(),
                 source: "wire".into(),
                 market: m.id.clone(),
                 published_ms: at + 61_500,
                 summary: String::new(),
                 url: String::new(),
-            }),
+            })),
         },
         Timed {
             at_ms: at + 63_000,
