@@ -4,6 +4,7 @@
 mod codec;
 mod error;
 mod memory_prices;
+mod memory_whales;
 mod migrate;
 mod packed_point;
 mod query;
@@ -23,6 +24,7 @@ use std::thread::{self, JoinHandle, ThreadId};
 use redb::{Database, ReadableDatabase};
 
 use memory_prices::MemoryPrices;
+use memory_whales::MemoryWhales;
 
 pub use error::{Result, StoreError};
 pub use reader::{Reader, StoredPluginParams};
@@ -53,6 +55,8 @@ struct Inner {
     writer_id: Option<ThreadId>,
     /// An in-memory store's price history, kept out of redb (`memory_prices`).
     memory_prices: Option<Arc<MemoryPrices>>,
+    /// An in-memory store's whale records, kept decoded out of redb (`memory_whales`).
+    memory_whales: Option<Arc<MemoryWhales>>,
 }
 
 thread_local! {
@@ -113,6 +117,7 @@ impl Store {
                 writer: Some(writer),
                 writer_id: Some(writer_id),
                 memory_prices: None,
+                memory_whales: None,
             }),
         })
     }
@@ -121,7 +126,9 @@ impl Store {
     /// outlive the run, no write may wait on another thread (a replay must not depend on when
     /// a thread wakes), and durability would only cost time. Its price history is kept in
     /// ordered maps rather than in redb (`memory_prices`): a scan records hundreds of points,
-    /// and a B-tree copies a page per market for them at every commit.
+    /// and a B-tree copies a page per market for them at every commit. Its whale records are
+    /// kept decoded (`memory_whales`): a scan's whale trades rewrite records that grow with
+    /// every market a wallet trades.
     ///
     /// # Errors
     /// redb failures creating the tables.
@@ -144,6 +151,7 @@ impl Store {
                 writer: None,
                 writer_id: None,
                 memory_prices: Some(Arc::default()),
+                memory_whales: Some(Arc::default()),
             }),
         })
     }
@@ -165,7 +173,11 @@ impl Store {
     /// # Errors
     /// redb failures starting a read transaction.
     pub fn read(&self) -> Result<Reader> {
-        Ok(Reader::new(self.inner.db.begin_read()?, self.inner.memory_prices.clone()))
+        Ok(Reader::new(
+            self.inner.db.begin_read()?,
+            self.inner.memory_prices.clone(),
+            self.inner.memory_whales.clone(),
+        ))
     }
 
     /// Runs `f` on the writer thread inside ONE write transaction and commits it durably before
@@ -224,7 +236,11 @@ impl Store {
         // Inline writes are the in-memory store's: nothing outlives the process, so a commit
         // need not be made durable.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            transact(&self.inner.db, redb::Durability::None, self.inner.memory_prices.as_deref(), f)
+            let memory = Memory {
+                prices: self.inner.memory_prices.as_deref(),
+                whales: self.inner.memory_whales.as_deref(),
+            };
+            transact(&self.inner.db, redb::Durability::None, memory, f)
         }))
         .unwrap_or(Err(StoreError::WritePanicked));
         IN_INLINE_WRITE.with(|w| w.set(false));
@@ -242,9 +258,10 @@ impl Store {
         }
         let job: Job = Box::new(move |db| {
             // A panicking closure must not take the writer thread, and every later write, with it.
-            let result =
-                panic::catch_unwind(AssertUnwindSafe(|| transact(db, redb::Durability::Immediate, None, f)))
-                    .unwrap_or(Err(StoreError::WritePanicked));
+            let result = panic::catch_unwind(AssertUnwindSafe(|| {
+                transact(db, redb::Durability::Immediate, Memory::default(), f)
+            }))
+            .unwrap_or(Err(StoreError::WritePanicked));
             reply(result);
         });
         let jobs = self.inner.jobs.as_ref().ok_or(StoreError::WriterStopped)?;
@@ -252,24 +269,35 @@ impl Store {
     }
 }
 
+/// What an in-memory store keeps outside redb; nothing for a file store.
+#[derive(Clone, Copy, Default)]
+struct Memory<'m> {
+    prices: Option<&'m MemoryPrices>,
+    whales: Option<&'m MemoryWhales>,
+}
+
 /// Runs `f` in a new write transaction: commits with `durability` on `Ok` (`Immediate` for
 /// the file, `None` for the in-memory store), aborts on `Err`. An in-memory store's price
-/// history takes the write's price changes once the rest has committed.
+/// history and whale records take the write's changes once the rest has committed.
 fn transact<R>(
     db: &Database,
     durability: redb::Durability,
-    memory_prices: Option<&MemoryPrices>,
+    memory: Memory<'_>,
     f: impl for<'a> FnOnce(&mut Writer<'a>) -> Result<R>,
 ) -> Result<R> {
     let mut txn = db.begin_write()?;
     txn.set_durability(durability).map_err(|e| StoreError::Database(e.to_string()))?;
-    let mut writer = Writer::new(&txn, memory_prices);
+    let mut writer = Writer::new(&txn, memory.prices, memory.whales);
     match f(&mut writer) {
         Ok(value) => {
             let prices = writer.take_price_changes();
+            let whales = writer.take_whales();
             txn.commit()?;
-            if let Some(memory) = memory_prices {
+            if let Some(memory) = memory.prices {
                 memory.apply(prices);
+            }
+            if let Some(memory) = memory.whales {
+                memory.apply(whales);
             }
             Ok(value)
         }

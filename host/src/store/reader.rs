@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::codec::{corrupt, decode};
 use super::memory_prices::MemoryPrices;
+use super::memory_whales::MemoryWhales;
 use super::migrate::read_version;
 use super::query;
 use super::tables::{
@@ -28,11 +29,14 @@ pub type StoredPluginParams = (String, String, BTreeMap<String, f64>);
 /// A snapshot of the store as of the last commit before [`Store::read`](super::Store::read):
 /// later writes are invisible to it, and holding it never delays them. Drop it when done, since
 /// redb cannot reuse the pages a snapshot still sees. One exception: an in-memory store's price
-/// history ([`Reader::prices`], [`Reader::price_histories`]) is read as of each call.
+/// history ([`Reader::prices`], [`Reader::price_histories`]) and whale records
+/// ([`Reader::whales`], [`Reader::whale`]) are read as of each call.
 pub struct Reader {
     txn: ReadTransaction,
     /// An in-memory store's price history (read as of each call, see `memory_prices`).
     memory_prices: Option<Arc<MemoryPrices>>,
+    /// An in-memory store's whale records (read as of each call, see `memory_whales`).
+    memory_whales: Option<Arc<MemoryWhales>>,
 }
 
 impl fmt::Debug for Reader {
@@ -42,8 +46,12 @@ impl fmt::Debug for Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(txn: ReadTransaction, memory_prices: Option<Arc<MemoryPrices>>) -> Self {
-        Self { txn, memory_prices }
+    pub(crate) fn new(
+        txn: ReadTransaction,
+        memory_prices: Option<Arc<MemoryPrices>>,
+        memory_whales: Option<Arc<MemoryWhales>>,
+    ) -> Self {
+        Self { txn, memory_prices, memory_whales }
     }
 
     fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -247,6 +255,9 @@ impl Reader {
     /// # Errors
     /// As [`Reader::positions`].
     pub fn whales(&self) -> Result<Vec<WhaleRecord>> {
+        if let Some(memory) = &self.memory_whales {
+            return Ok(memory.all());
+        }
         query::all(&self.table(WHALES)?)
     }
 
@@ -255,6 +266,9 @@ impl Reader {
     /// # Errors
     /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it does not decode.
     pub fn whale(&self, address: &str) -> Result<Option<WhaleRecord>> {
+        if let Some(memory) = &self.memory_whales {
+            return Ok(memory.get(address));
+        }
         query::get(&self.table(WHALES)?, &address)
     }
 

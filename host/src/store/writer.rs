@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::codec::{check_finite, corrupt, encode};
 use super::memory_prices::{MemoryPrices, PriceChange};
+use super::memory_whales::{MemoryWhales, StagedWhales};
 use super::query::{self, TradeOwner};
 use super::tables::{
     CHAIN_TXS, CONFIG, INTENTS, MARKET_MAKERS, MAX_SCANS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS,
@@ -48,6 +49,9 @@ pub struct Writer<'a> {
     /// An in-memory store's price history, and the changes this write makes to it (applied at
     /// commit); `None` for a file store, whose history is the `PRICES` table.
     memory_prices: Option<(&'a MemoryPrices, Vec<PriceChange>)>,
+    /// An in-memory store's whale records, and the records this write puts (applied at
+    /// commit); `None` for a file store, whose records are the `WHALES` table.
+    memory_whales: Option<(&'a MemoryWhales, StagedWhales)>,
 }
 
 impl fmt::Debug for Writer<'_> {
@@ -57,8 +61,21 @@ impl fmt::Debug for Writer<'_> {
 }
 
 impl<'a> Writer<'a> {
-    pub(crate) fn new(txn: &'a WriteTransaction, memory_prices: Option<&'a MemoryPrices>) -> Self {
-        Self { txn, memory_prices: memory_prices.map(|m| (m, Vec::new())) }
+    pub(crate) fn new(
+        txn: &'a WriteTransaction,
+        memory_prices: Option<&'a MemoryPrices>,
+        memory_whales: Option<&'a MemoryWhales>,
+    ) -> Self {
+        Self {
+            txn,
+            memory_prices: memory_prices.map(|m| (m, Vec::new())),
+            memory_whales: memory_whales.map(|m| (m, StagedWhales::new())),
+        }
+    }
+
+    /// The in-memory whale records this write put, for its commit.
+    pub(crate) fn take_whales(&mut self) -> StagedWhales {
+        self.memory_whales.as_mut().map(|(_, staged)| std::mem::take(staged)).unwrap_or_default()
     }
 
     /// The in-memory price history's changes this write made, for its commit.
@@ -280,9 +297,13 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// redb failures.
     pub fn put_whale(&mut self, w: &WhaleRecord) -> Result<()> {
-        let mut table = self.table(WHALES)?;
-        let bytes = encode(table.name(), &w.address, w)?;
-        table.insert(w.address.as_str(), bytes.as_slice())?;
+        if let Some((_, staged)) = &mut self.memory_whales {
+            staged.insert(w.address.clone(), w.clone());
+        } else {
+            let mut table = self.table(WHALES)?;
+            let bytes = encode(table.name(), &w.address, w)?;
+            table.insert(w.address.as_str(), bytes.as_slice())?;
+        }
         let mut makers = self.table(MARKET_MAKERS)?;
         if w.market_maker {
             makers.insert(w.address.as_str(), ())?;
@@ -469,6 +490,9 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it does not decode.
     pub fn whale(&self, address: &str) -> Result<Option<WhaleRecord>> {
+        if let Some((memory, staged)) = &self.memory_whales {
+            return Ok(staged.get(address).cloned().or_else(|| memory.get(address)));
+        }
         query::get(&self.table(WHALES)?, &address)
     }
 
