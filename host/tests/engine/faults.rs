@@ -3,49 +3,6 @@
 
 use super::*;
 
-/// A venue that refuses every order on one token (and counts the attempts).
-struct Refusing {
-    inner: SimExchange,
-    token: String,
-    attempts: AtomicUsize,
-}
-
-impl Exchange for Refusing {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn markets(&self) -> BoxFuture<'_, equilibrage::exchange::Result<Vec<std::sync::Arc<Market>>>> {
-        self.inner.markets()
-    }
-    fn book<'a>(&'a self, token: &'a str) -> BoxFuture<'a, equilibrage::exchange::Result<OrderBook>> {
-        self.inner.book(token)
-    }
-    fn events(&self) -> broadcast::Receiver<MarketEvent> {
-        self.inner.events()
-    }
-    fn place(&self, order: OrderRequest) -> BoxFuture<'_, equilibrage::exchange::Result<OrderAck>> {
-        if order.token == self.token {
-            self.attempts.fetch_add(1, Ordering::SeqCst);
-            return Box::pin(async {
-                Err(ExchangeError::Rejected { reason: "not enough balance / allowance".into() })
-            });
-        }
-        self.inner.place(order)
-    }
-    fn cancel<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, equilibrage::exchange::Result<()>> {
-        self.inner.cancel(order_id)
-    }
-    fn open_orders(&self) -> BoxFuture<'_, equilibrage::exchange::Result<Vec<OpenOrder>>> {
-        self.inner.open_orders()
-    }
-    fn trades(&self, since_ms: i64) -> BoxFuture<'_, equilibrage::exchange::Result<Vec<TradeReport>>> {
-        self.inner.trades(since_ms)
-    }
-    fn balance(&self) -> BoxFuture<'_, equilibrage::exchange::Result<Balance>> {
-        self.inner.balance()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leg_that_keeps_failing_is_retried_then_the_filled_leg_is_unwound_and_recorded() {
     let (_plugins_dir, plugins) = runtime(&[]);
@@ -65,15 +22,27 @@ async fn a_leg_that_keeps_failing_is_retried_then_the_filled_leg_is_unwound_and_
     };
     let market = venue.markets().await.unwrap().into_iter().find(|m| m.id == market_id).unwrap();
     let no_token = market.outcomes[1].token_id.clone();
-    let refusing =
-        Arc::new(Refusing { inner: venue.clone(), token: no_token.clone(), attempts: AtomicUsize::new(0) });
+    // A venue that refuses every order on the NO token, counting the attempts.
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let refusing = Arc::new(support::hooked::Hooked {
+        place: Box::new({
+            let (attempts, token) = (Arc::clone(&attempts), no_token.clone());
+            move |order| {
+                (order.token == token).then(|| {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    ExchangeError::Rejected { reason: "not enough balance / allowance".into() }
+                })
+            }
+        }),
+        ..support::hooked::Hooked::new(venue.clone())
+    });
     let engine = open(refusing.clone(), &plugins, &store, sim_clock(&venue)).await;
     let mut events = engine.subscribe();
 
     let p = engine.enter(&market_id, None).await.unwrap();
     assert_eq!(p.status, PositionStatus::Unwound, "{p:?}");
     // The first attempt and the two configured retries.
-    assert_eq!(refusing.attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
     let reason = p.close_reason.clone().unwrap();
     assert!(
         reason.contains("no side could not be bought") && reason.contains("not enough balance"),

@@ -15,8 +15,7 @@ use equilibrage::engine::{
 };
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
 use equilibrage::exchange::{
-    Amount, Balance, BoxFuture, Exchange, ExchangeError, FillPolicy, Level, Market, MarketEvent, OpenOrder,
-    OrderAck, OrderBook, OrderKind, OrderRequest, Side, TradeReport,
+    Amount, Exchange, ExchangeError, FillPolicy, Level, MarketEvent, OrderKind, OrderRequest, Side,
 };
 use equilibrage::plugins::{PluginKind, Plugins};
 use equilibrage::store::{Action, Intent, IntentAmount, Leg, PositionStatus, Purpose, Store, TradeRecord};

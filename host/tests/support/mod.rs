@@ -161,4 +161,5 @@ pub async fn live(mock: &MockPolymarket) -> LiveExchange {
     LiveExchange::connect(live_config(mock), signer(mock, true)).await.expect("sign-in at the mock")
 }
 pub mod browser;
+pub mod hooked;
 pub mod live_bot;
