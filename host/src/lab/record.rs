@@ -357,8 +357,10 @@ enum Fit {
     Partial,
 }
 
-/// One side as [`encode_shift`] wrote it, from the same side of `book`.
-fn decode_shift(d: &mut Dec<'_>, book: &OrderBook, side: BookSide) -> DecResult<Vec<Level>> {
+/// One side as [`encode_shift`] wrote it, from the same side of `book`, and whether every level
+/// is one of `book`'s moved exactly by the shift (so the side is in order as `book`'s was: adding
+/// one amount to every price keeps their order, and the sizes are `book`'s).
+fn decode_shift(d: &mut Dec<'_>, book: &OrderBook, side: BookSide) -> DecResult<(Vec<Level>, bool)> {
     let at = d.pos;
     let n = d.usize()?;
     let shift = d.decimal()?;
@@ -372,17 +374,21 @@ fn decode_shift(d: &mut Dec<'_>, book: &OrderBook, side: BookSide) -> DecResult<
     }
     // Each level takes at least two bytes: a count beyond that is caught below, not allocated.
     let mut levels = Vec::with_capacity(n.min(kept + d.remaining() / 2));
+    // Sums at one scale are exact (an overflow is an error): they keep the prices' order.
+    // Mixed scales take `Decimal`'s addition, which may round.
+    let mut exact = true;
     for o in old.take(kept) {
         let price = shifted(o.price, shift).ok_or_else(|| super::codec::DecodeError {
             at,
             what: format!("a book shift of {shift} overflows"),
         })?;
+        exact &= o.price.scale() == shift.scale();
         levels.push(Level { price, size: o.size });
     }
     for _ in kept..n {
         levels.push(Level { price: d.decimal()?, size: d.decimal()? });
     }
-    Ok(levels)
+    Ok((levels, exact && kept == n))
 }
 
 /// `price + shift` exactly as `Decimal`'s addition gives it (digits and scale), which is what
@@ -538,9 +544,14 @@ impl Decoder {
                 }
                 tag::BOOK_SHIFT => {
                     let (i, at_ms) = self.token_at(d, at)?;
-                    let bids = decode_shift(d, &self.seg.books[i], BookSide::Bids)?;
-                    let asks = decode_shift(d, &self.seg.books[i], BookSide::Asks)?;
-                    self.seg.books[i].replace(&bids, &asks);
+                    let (bids, moved_bids) = decode_shift(d, &self.seg.books[i], BookSide::Bids)?;
+                    let (asks, moved_asks) = decode_shift(d, &self.seg.books[i], BookSide::Asks)?;
+                    if moved_bids && moved_asks {
+                        // Every level the book's own, moved by one shift: still in order.
+                        self.seg.books[i].replace_ordered(&bids, &asks);
+                    } else {
+                        self.seg.books[i].replace(&bids, &asks);
+                    }
                     // The sides as written: the encoder's book, best first, so the event takes
                     // them as they are (a book takes an event's levels in any order anyway).
                     Record::Market(MarketEvent::Book { token: self.seg.tokens[i].clone(), bids, asks, at_ms })
