@@ -53,10 +53,31 @@ struct Inner {
     /// The writer thread; `None` for an in-memory store, which writes on the caller's thread
     /// (redb itself lets one write transaction run at a time).
     writer_id: Option<ThreadId>,
-    /// An in-memory store's price history, kept out of redb (`memory_prices`).
-    memory_prices: Option<Arc<MemoryPrices>>,
-    /// An in-memory store's whale records, kept decoded out of redb (`memory_whales`).
-    memory_whales: Option<Arc<MemoryWhales>>,
+    /// What an in-memory store keeps out of redb; `None` for a file store.
+    memory: Option<Arc<InMemory>>,
+}
+
+/// What an in-memory store keeps out of redb, decoded: its price history (`memory_prices`) and
+/// its whale records (`memory_whales`).
+#[derive(Debug, Default)]
+struct InMemory {
+    prices: MemoryPrices,
+    whales: MemoryWhales,
+}
+
+/// The changes a write makes to an in-memory store's [`InMemory`], applied when it commits.
+#[derive(Debug, Default)]
+struct Staged {
+    prices: Vec<memory_prices::PriceChange>,
+    whales: memory_whales::StagedWhales,
+}
+
+impl InMemory {
+    /// Takes in a committed write's changes.
+    fn apply(&self, staged: Staged) {
+        self.prices.apply(staged.prices);
+        self.whales.apply(staged.whales);
+    }
 }
 
 thread_local! {
@@ -116,8 +137,7 @@ impl Store {
                 jobs: Some(jobs),
                 writer: Some(writer),
                 writer_id: Some(writer_id),
-                memory_prices: None,
-                memory_whales: None,
+                memory: None,
             }),
         })
     }
@@ -150,8 +170,7 @@ impl Store {
                 jobs: None,
                 writer: None,
                 writer_id: None,
-                memory_prices: Some(Arc::default()),
-                memory_whales: Some(Arc::default()),
+                memory: Some(Arc::default()),
             }),
         })
     }
@@ -173,11 +192,7 @@ impl Store {
     /// # Errors
     /// redb failures starting a read transaction.
     pub fn read(&self) -> Result<Reader> {
-        Ok(Reader::new(
-            self.inner.db.begin_read()?,
-            self.inner.memory_prices.clone(),
-            self.inner.memory_whales.clone(),
-        ))
+        Ok(Reader::new(self.inner.db.begin_read()?, self.inner.memory.clone()))
     }
 
     /// Runs `f` on the writer thread inside ONE write transaction and commits it durably before
@@ -236,11 +251,7 @@ impl Store {
         // Inline writes are the in-memory store's: nothing outlives the process, so a commit
         // need not be made durable.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            let memory = Memory {
-                prices: self.inner.memory_prices.as_deref(),
-                whales: self.inner.memory_whales.as_deref(),
-            };
-            transact(&self.inner.db, redb::Durability::None, memory, f)
+            transact(&self.inner.db, redb::Durability::None, self.inner.memory.as_deref(), f)
         }))
         .unwrap_or(Err(StoreError::WritePanicked));
         IN_INLINE_WRITE.with(|w| w.set(false));
@@ -258,22 +269,14 @@ impl Store {
         }
         let job: Job = Box::new(move |db| {
             // A panicking closure must not take the writer thread, and every later write, with it.
-            let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                transact(db, redb::Durability::Immediate, Memory::default(), f)
-            }))
-            .unwrap_or(Err(StoreError::WritePanicked));
+            let result =
+                panic::catch_unwind(AssertUnwindSafe(|| transact(db, redb::Durability::Immediate, None, f)))
+                    .unwrap_or(Err(StoreError::WritePanicked));
             reply(result);
         });
         let jobs = self.inner.jobs.as_ref().ok_or(StoreError::WriterStopped)?;
         jobs.send(job).map_err(|_| StoreError::WriterStopped)
     }
-}
-
-/// What an in-memory store keeps outside redb; nothing for a file store.
-#[derive(Clone, Copy, Default)]
-struct Memory<'m> {
-    prices: Option<&'m MemoryPrices>,
-    whales: Option<&'m MemoryWhales>,
 }
 
 /// Runs `f` in a new write transaction: commits with `durability` on `Ok` (`Immediate` for
@@ -282,22 +285,18 @@ struct Memory<'m> {
 fn transact<R>(
     db: &Database,
     durability: redb::Durability,
-    memory: Memory<'_>,
+    memory: Option<&InMemory>,
     f: impl for<'a> FnOnce(&mut Writer<'a>) -> Result<R>,
 ) -> Result<R> {
     let mut txn = db.begin_write()?;
     txn.set_durability(durability).map_err(|e| StoreError::Database(e.to_string()))?;
-    let mut writer = Writer::new(&txn, memory.prices, memory.whales);
+    let mut writer = Writer::new(&txn, memory);
     match f(&mut writer) {
         Ok(value) => {
-            let prices = writer.take_price_changes();
-            let whales = writer.take_whales();
+            let staged = writer.take_staged();
             txn.commit()?;
-            if let Some(memory) = memory.prices {
-                memory.apply(prices);
-            }
-            if let Some(memory) = memory.whales {
-                memory.apply(whales);
+            if let Some(memory) = memory {
+                memory.apply(staged);
             }
             Ok(value)
         }

@@ -9,9 +9,8 @@ use redb::{
 };
 use serde::de::DeserializeOwned;
 
+use super::InMemory;
 use super::codec::{corrupt, decode};
-use super::memory_prices::MemoryPrices;
-use super::memory_whales::MemoryWhales;
 use super::migrate::read_version;
 use super::query;
 use super::tables::{
@@ -33,10 +32,8 @@ pub type StoredPluginParams = (String, String, BTreeMap<String, f64>);
 /// ([`Reader::whales`], [`Reader::whale`]) are read as of each call.
 pub struct Reader {
     txn: ReadTransaction,
-    /// An in-memory store's price history (read as of each call, see `memory_prices`).
-    memory_prices: Option<Arc<MemoryPrices>>,
-    /// An in-memory store's whale records (read as of each call, see `memory_whales`).
-    memory_whales: Option<Arc<MemoryWhales>>,
+    /// An in-memory store's price history and whale records (read as of each call).
+    memory: Option<Arc<InMemory>>,
 }
 
 impl fmt::Debug for Reader {
@@ -46,12 +43,8 @@ impl fmt::Debug for Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(
-        txn: ReadTransaction,
-        memory_prices: Option<Arc<MemoryPrices>>,
-        memory_whales: Option<Arc<MemoryWhales>>,
-    ) -> Self {
-        Self { txn, memory_prices, memory_whales }
+    pub(super) fn new(txn: ReadTransaction, memory: Option<Arc<InMemory>>) -> Self {
+        Self { txn, memory }
     }
 
     fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -255,8 +248,8 @@ impl Reader {
     /// # Errors
     /// As [`Reader::positions`].
     pub fn whales(&self) -> Result<Vec<WhaleRecord>> {
-        if let Some(memory) = &self.memory_whales {
-            return Ok(memory.all());
+        if let Some(memory) = &self.memory {
+            return Ok(memory.whales.all());
         }
         query::all(&self.table(WHALES)?)
     }
@@ -266,8 +259,8 @@ impl Reader {
     /// # Errors
     /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it does not decode.
     pub fn whale(&self, address: &str) -> Result<Option<WhaleRecord>> {
-        if let Some(memory) = &self.memory_whales {
-            return Ok(memory.get(address));
+        if let Some(memory) = &self.memory {
+            return Ok(memory.whales.get(address));
         }
         query::get(&self.table(WHALES)?, &address)
     }
@@ -305,8 +298,8 @@ impl Reader {
         if from_ms > to_ms {
             return Ok(Vec::new());
         }
-        if let Some(memory) = &self.memory_prices {
-            return Ok(memory.prices(market_id, from_ms, to_ms));
+        if let Some(memory) = &self.memory {
+            return Ok(memory.prices.prices(market_id, from_ms, to_ms));
         }
         let table = self.table(PRICES)?;
         let range = table.range((market_id, from_ms)..=(market_id, to_ms))?;
@@ -326,8 +319,8 @@ impl Reader {
         to_ms: i64,
         mut from_of: impl FnMut(&str) -> Option<i64>,
     ) -> Result<Vec<(String, Vec<PricePoint>)>> {
-        if let Some(memory) = &self.memory_prices {
-            return Ok(memory.price_histories(to_ms, from_of));
+        if let Some(memory) = &self.memory {
+            return Ok(memory.prices.price_histories(to_ms, from_of));
         }
         let table = self.table(PRICES)?;
         let mut out = Vec::new();

@@ -8,8 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::codec::{check_finite, corrupt, encode};
-use super::memory_prices::{MemoryPrices, PriceChange};
-use super::memory_whales::{MemoryWhales, StagedWhales};
+use super::memory_prices::PriceChange;
 use super::query::{self, TradeOwner};
 use super::tables::{
     CHAIN_TXS, CONFIG, INTENTS, MARKET_MAKERS, MAX_SCANS, NEWS, OPPORTUNITIES, PLUGIN_PARAMS,
@@ -19,6 +18,7 @@ use super::{
     ActivePeriod, ChainTx, Intent, NewsRecord, Opportunity, PluginVersionRecord, Position, PricePoint,
     Result, ScanRecord, TradeRecord, WhaleRecord,
 };
+use super::{InMemory, Staged};
 
 /// A counter of ids, one per kind of record the bot numbers itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,12 +46,11 @@ impl Sequence {
 /// together when the closure returns `Ok`, or not at all.
 pub struct Writer<'a> {
     txn: &'a WriteTransaction,
-    /// An in-memory store's price history, and the changes this write makes to it (applied at
-    /// commit); `None` for a file store, whose history is the `PRICES` table.
-    memory_prices: Option<(&'a MemoryPrices, Vec<PriceChange>)>,
-    /// An in-memory store's whale records, and the records this write puts (applied at
-    /// commit); `None` for a file store, whose records are the `WHALES` table.
-    memory_whales: Option<(&'a MemoryWhales, StagedWhales)>,
+    /// An in-memory store's price history and whale records; `None` for a file store, which
+    /// keeps them in its `PRICES` and `WHALES` tables.
+    memory: Option<&'a InMemory>,
+    /// This write's changes to `memory`, applied when it commits.
+    staged: Staged,
 }
 
 impl fmt::Debug for Writer<'_> {
@@ -61,26 +60,13 @@ impl fmt::Debug for Writer<'_> {
 }
 
 impl<'a> Writer<'a> {
-    pub(crate) fn new(
-        txn: &'a WriteTransaction,
-        memory_prices: Option<&'a MemoryPrices>,
-        memory_whales: Option<&'a MemoryWhales>,
-    ) -> Self {
-        Self {
-            txn,
-            memory_prices: memory_prices.map(|m| (m, Vec::new())),
-            memory_whales: memory_whales.map(|m| (m, StagedWhales::new())),
-        }
+    pub(super) fn new(txn: &'a WriteTransaction, memory: Option<&'a InMemory>) -> Self {
+        Self { txn, memory, staged: Staged::default() }
     }
 
-    /// The in-memory whale records this write put, for its commit.
-    pub(crate) fn take_whales(&mut self) -> StagedWhales {
-        self.memory_whales.as_mut().map(|(_, staged)| std::mem::take(staged)).unwrap_or_default()
-    }
-
-    /// The in-memory price history's changes this write made, for its commit.
-    pub(crate) fn take_price_changes(&mut self) -> Vec<PriceChange> {
-        self.memory_prices.as_mut().map(|(_, changes)| std::mem::take(changes)).unwrap_or_default()
+    /// The in-memory changes this write made, for its commit.
+    pub(super) fn take_staged(&mut self) -> Staged {
+        std::mem::take(&mut self.staged)
     }
 
     fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -297,8 +283,8 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// redb failures.
     pub fn put_whale(&mut self, w: &WhaleRecord) -> Result<()> {
-        if let Some((_, staged)) = &mut self.memory_whales {
-            staged.insert(w.address.clone(), w.clone());
+        if self.memory.is_some() {
+            self.staged.whales.insert(w.address.clone(), w.clone());
         } else {
             let mut table = self.table(WHALES)?;
             let bytes = encode(table.name(), &w.address, w)?;
@@ -375,8 +361,8 @@ impl<'a> Writer<'a> {
         &mut self,
         points: impl IntoIterator<Item = (&'p str, &'p PricePoint)>,
     ) -> Result<()> {
-        if let Some((_, changes)) = &mut self.memory_prices {
-            changes.extend(points.into_iter().map(|(m, p)| PriceChange::Put(m.to_owned(), *p)));
+        if self.memory.is_some() {
+            self.staged.prices.extend(points.into_iter().map(|(m, p)| PriceChange::Put(m.to_owned(), *p)));
             return Ok(());
         }
         let mut table = self.table(PRICES)?;
@@ -402,10 +388,10 @@ impl<'a> Writer<'a> {
     ) -> Result<(u64, Option<(String, i64)>)> {
         use redb::ReadableTable as _;
         use std::ops::Bound;
-        if let Some((memory, changes)) = &mut self.memory_prices {
-            let (old, last, seen) = memory.old_points(before_ms, after.as_ref(), scan);
+        if let Some(memory) = self.memory {
+            let (old, last, seen) = memory.prices.old_points(before_ms, after.as_ref(), scan);
             let removed = old.len() as u64;
-            changes.extend(old.into_iter().map(|(m, at)| PriceChange::Remove(m, at)));
+            self.staged.prices.extend(old.into_iter().map(|(m, at)| PriceChange::Remove(m, at)));
             return Ok((removed, if seen < scan { None } else { last }));
         }
         let mut table = self.table(PRICES)?;
@@ -436,10 +422,10 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// redb failures.
     pub fn prune_prices(&mut self, before_ms: i64) -> Result<u64> {
-        if let Some((memory, changes)) = &mut self.memory_prices {
-            let old = memory.all_old_points(before_ms);
+        if let Some(memory) = self.memory {
+            let old = memory.prices.all_old_points(before_ms);
             let removed = old.len() as u64;
-            changes.extend(old.into_iter().map(|(m, at)| PriceChange::Remove(m, at)));
+            self.staged.prices.extend(old.into_iter().map(|(m, at)| PriceChange::Remove(m, at)));
             return Ok(removed);
         }
         let mut removed = 0_u64;
@@ -490,8 +476,8 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// redb failures; [`StoreError::Corrupt`](super::StoreError::Corrupt) if it does not decode.
     pub fn whale(&self, address: &str) -> Result<Option<WhaleRecord>> {
-        if let Some((memory, staged)) = &self.memory_whales {
-            return Ok(staged.get(address).cloned().or_else(|| memory.get(address)));
+        if let Some(memory) = self.memory {
+            return Ok(self.staged.whales.get(address).cloned().or_else(|| memory.whales.get(address)));
         }
         query::get(&self.table(WHALES)?, &address)
     }
