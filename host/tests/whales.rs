@@ -324,7 +324,7 @@ async fn a_malformed_record_is_skipped_and_loses_neither_its_page_nor_stored_dat
         ..WhaleRecord::default()
     };
     let k = kept.clone();
-    store.write(move |w| w.put_whale(&k)).await.unwrap();
+    store.write(move |w| w.put_whale(k)).await.unwrap();
     let (mut t, mut rx) = tracker(config(&mock), &store);
     // The log, captured on this (current-thread) runtime's thread.
     let log = Log::default();

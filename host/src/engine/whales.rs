@@ -104,11 +104,11 @@ impl Inner {
         };
         // Who bought into the resolved markets (read before the write: the table is small).
         let mut holders: Vec<(String, usize, Vec<String>)> = Vec::new();
-        if !resolved.is_empty() {
-            let all = self.store.read().and_then(|r| r.whales()).unwrap_or_default();
+        if !resolved.is_empty()
+            && let Ok(r) = self.store.read()
+        {
             for (market, winner) in resolved {
-                let addresses =
-                    all.iter().filter(|w| w.markets.contains(&market)).map(|w| w.address.clone()).collect();
+                let addresses = r.whale_addresses(|w| w.markets.contains(&market)).unwrap_or_default();
                 holders.push((market, winner, addresses));
             }
         }

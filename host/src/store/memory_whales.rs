@@ -32,6 +32,12 @@ impl MemoryWhales {
         self.records.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
     }
 
+    /// The addresses of the records that pass `keep`, by address.
+    pub(crate) fn addresses(&self, mut keep: impl FnMut(&WhaleRecord) -> bool) -> Vec<String> {
+        let records = self.records.read().unwrap_or_else(PoisonError::into_inner);
+        records.values().filter(|w| keep(w)).map(|w| w.address.clone()).collect()
+    }
+
     /// Takes in a committed write's records.
     pub(crate) fn apply(&self, staged: StagedWhales) {
         if staged.is_empty() {
@@ -57,18 +63,21 @@ mod tests {
         }
     }
 
-    /// What a reader sees of the whale table: every record, one record, the market makers.
-    fn seen(store: &Store) -> (Vec<WhaleRecord>, Option<WhaleRecord>, Vec<String>) {
+    /// What a reader sees of the whale table: every record, one record, the market makers, the
+    /// wallets of more than one trade.
+    fn seen(store: &Store) -> (Vec<WhaleRecord>, Option<WhaleRecord>, Vec<String>, Vec<String>) {
         let r = store.read().expect("read");
         let mut makers: Vec<String> =
             r.market_makers(["0xa", "0xb", "0xc"]).expect("makers").into_iter().collect();
         makers.sort();
-        (r.whales().expect("whales"), r.whale("0xb").expect("whale"), makers)
+        let busy = r.whale_addresses(|w| w.trade_count > 1).expect("addresses");
+        (r.whales().expect("whales"), r.whale("0xb").expect("whale"), makers, busy)
     }
 
     /// The in-memory store's decoded records behave as the file store's JSON table: a write sees
     /// its own puts, a failed or panicking write leaves nothing, a committed one shows at the next
-    /// read, records come by address, and the market-maker index follows.
+    /// read, records come by address, and the market-maker index follows; so do the addresses
+    /// picked out by a filter.
     #[test]
     fn in_memory_whale_records_read_and_roll_back_as_the_file_stores_table() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -79,47 +88,49 @@ mod tests {
             let mut transcript = Vec::new();
             store
                 .write_blocking(|w| {
-                    w.put_whale(&whale("0xc", 1, true))?;
-                    w.put_whale(&whale("0xa", 1, false))?;
+                    w.put_whale(whale("0xc", 1, true))?;
+                    w.put_whale(whale("0xa", 1, false))?;
                     // A write reads what it put, the last put of an address winning.
-                    w.put_whale(&whale("0xa", 2, false))?;
+                    w.put_whale(whale("0xa", 2, false))?;
                     assert_eq!(w.whale("0xa")?.map(|r| r.trade_count), Some(2));
                     Ok(())
                 })
                 .expect("write");
             transcript.push(seen(&store));
             let failed = store.write_blocking(|w| {
-                w.put_whale(&whale("0xb", 1, true))?;
-                w.put_whale(&whale("0xa", 9, true))?;
+                w.put_whale(whale("0xb", 1, true))?;
+                w.put_whale(whale("0xa", 9, true))?;
                 Err::<(), _>(StoreError::Database("refused".into()))
             });
             assert!(failed.is_err());
             let panicked = store.write_blocking(|w| -> Result<()> {
-                w.put_whale(&whale("0xb", 1, true))?;
+                w.put_whale(whale("0xb", 1, true))?;
                 panic!("a write closure panics");
             });
             assert!(matches!(panicked, Err(StoreError::WritePanicked)), "{panicked:?}");
-            let (all, b, makers) = seen(&store);
+            let (all, b, makers, busy) = seen(&store);
             assert_eq!(
                 all.iter().map(|r| (r.address.as_str(), r.trade_count)).collect::<Vec<_>>(),
                 [("0xa", 2), ("0xc", 1)]
             );
             assert_eq!(b, None, "nothing of the failed writes");
             assert_eq!(makers, ["0xc"]);
-            transcript.push((all, b, makers));
-            store.write_blocking(|w| w.put_whale(&whale("0xb", 3, true))).expect("write");
+            assert_eq!(busy, ["0xa"]);
+            transcript.push((all, b, makers, busy));
+            store.write_blocking(|w| w.put_whale(whale("0xb", 3, true))).expect("write");
             store
                 .write_blocking(|w| {
-                    w.put_whale(&whale("0xc", 2, false))?;
+                    w.put_whale(whale("0xc", 2, false))?;
                     // Over a committed record, the write still reads its own put.
-                    w.put_whale(&whale("0xb", 4, true))?;
+                    w.put_whale(whale("0xb", 4, true))?;
                     assert_eq!(w.whale("0xb")?.map(|r| r.trade_count), Some(4));
                     Ok(())
                 })
                 .expect("write");
-            let (all, b, makers) = seen(&store);
+            let (all, b, makers, busy) = seen(&store);
             assert_eq!(b.map(|r| r.trade_count), Some(4));
             assert_eq!(makers, ["0xb"], "the index follows the records");
+            assert_eq!(busy, ["0xa", "0xb", "0xc"], "by address");
             assert_eq!(all.iter().map(|r| r.address.as_str()).collect::<Vec<_>>(), ["0xa", "0xb", "0xc"]);
             transcript.push(seen(&store));
             transcripts.push(transcript);

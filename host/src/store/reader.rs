@@ -254,6 +254,20 @@ impl Reader {
         query::all(&self.table(WHALES)?)
     }
 
+    /// The addresses of the whales whose record passes `keep`, by address; an in-memory store
+    /// looks at its records where they are, without copying them (a backtest asks at each
+    /// market's resolution who bought into it).
+    ///
+    /// # Errors
+    /// As [`Reader::whales`].
+    pub fn whale_addresses(&self, mut keep: impl FnMut(&WhaleRecord) -> bool) -> Result<Vec<String>> {
+        if let Some(memory) = &self.memory {
+            return Ok(memory.whales.addresses(keep));
+        }
+        let all: Vec<WhaleRecord> = query::all(&self.table(WHALES)?)?;
+        Ok(all.into_iter().filter(|w| keep(w)).map(|w| w.address).collect())
+    }
+
     /// One whale.
     ///
     /// # Errors

@@ -209,7 +209,7 @@ async fn every_record_kind_round_trips() {
             w.replace_opportunities(&s, &[opportunity("0xm", 8.0, 3)])?;
             w.put_config("risk", &("max_positions", 3_u32))?;
             w.put_plugin_params("scorer", "default", &params)?;
-            w.put_whale(&whale)?;
+            w.put_whale(whale)?;
             w.put_news(&n)?;
             w.put_price("0xm", &price(1000))
         })
@@ -668,7 +668,7 @@ fn a_version_2_database_migrates_and_gets_the_market_maker_index() {
 fn a_whale_record_and_its_market_maker_flag_change_together() {
     let (_dir, store) = temp_store();
     let maker = WhaleRecord { address: "0xm".into(), market_maker: true, ..WhaleRecord::default() };
-    let write = |w: WhaleRecord| store.write_blocking(move |tx| tx.put_whale(&w)).expect("write");
+    let write = |w: WhaleRecord| store.write_blocking(move |tx| tx.put_whale(w)).expect("write");
     write(maker.clone());
     let makers = |store: &Store| store.read().expect("read").market_makers(["0xm"]).expect("makers");
     assert_eq!(makers(&store).len(), 1);

@@ -282,19 +282,20 @@ impl<'a> Writer<'a> {
     ///
     /// # Errors
     /// redb failures.
-    pub fn put_whale(&mut self, w: &WhaleRecord) -> Result<()> {
-        if self.memory.is_some() {
-            self.staged.whales.insert(w.address.clone(), w.clone());
-        } else {
-            let mut table = self.table(WHALES)?;
-            let bytes = encode(table.name(), &w.address, w)?;
-            table.insert(w.address.as_str(), bytes.as_slice())?;
-        }
+    pub fn put_whale(&mut self, w: WhaleRecord) -> Result<()> {
         let mut makers = self.table(MARKET_MAKERS)?;
         if w.market_maker {
             makers.insert(w.address.as_str(), ())?;
         } else {
             makers.remove(w.address.as_str())?;
+        }
+        drop(makers);
+        if self.memory.is_some() {
+            self.staged.whales.insert(w.address.clone(), w);
+        } else {
+            let mut table = self.table(WHALES)?;
+            let bytes = encode(table.name(), &w.address, &w)?;
+            table.insert(w.address.as_str(), bytes.as_slice())?;
         }
         Ok(())
     }

@@ -110,10 +110,10 @@ struct SimMarket {
     logit: f64,
     /// Volatility of the log-odds per square-root hour.
     vol: f64,
-    /// Size of a book level, in shares.
-    depth: i64,
-    /// Ticks in one price unit (100 for a tick of 0.01), for the books' integer arithmetic.
-    ticks_per_unit: i64,
+    /// The sizes of the book levels, best first, in shares (a level's depth more each level).
+    sizes: [Decimal; LEVELS_USIZE],
+    /// The market's price grid, shared by the markets of its tick size.
+    grid: Arc<TickGrid>,
     books: [OrderBook; 2],
     /// The best bid and ask (in ticks) the books were last quoted at, while nothing has taken
     /// from them since: a step whose quotes land on the same ticks then leaves them as they are
@@ -173,6 +173,29 @@ fn ticks_per_unit(tick: Decimal) -> i64 {
     (Decimal::ONE / tick).trunc().to_i64().unwrap_or(100)
 }
 
+/// The prices of one tick size, every tick from zero to one: a book rebuilt on every step of
+/// every market takes its prices from here instead of making them each time.
+#[derive(Debug)]
+struct TickGrid {
+    tick: Decimal,
+    /// Ticks in one price unit (100 for a tick of 0.01), for the books' integer arithmetic.
+    per_unit: i64,
+    /// `prices[k]` is `k` ticks ([`tick_price`]), for `k` in `0..=per_unit`.
+    prices: Box<[Decimal]>,
+}
+
+impl TickGrid {
+    fn new(tick: Decimal) -> Self {
+        let per_unit = ticks_per_unit(tick);
+        Self { tick, per_unit, prices: (0..=per_unit).map(|k| tick_price(k, tick)).collect() }
+    }
+
+    /// The price `ticks` ticks above zero; `ticks` is within `0..=per_unit` (the books' ticks).
+    fn price(&self, ticks: i64) -> Decimal {
+        usize::try_from(ticks).ok().and_then(|k| self.prices.get(k)).copied().unwrap_or(Decimal::ZERO)
+    }
+}
+
 impl Simulator {
     /// A fresh world from `config`.
     #[must_use]
@@ -184,6 +207,8 @@ impl Simulator {
         }
         let custom = config.questions.len();
         let wallets = catalog::wallets(config.wallets.max(1), &mut rng);
+        let grids: [Arc<TickGrid>; 2] =
+            [Arc::new(TickGrid::new(Decimal::new(1, 2))), Arc::new(TickGrid::new(Decimal::new(1, 3)))];
         let markets: Vec<SimMarket> = questions
             .into_iter()
             .enumerate()
@@ -200,7 +225,8 @@ impl Simulator {
                 }
                 #[allow(clippy::cast_possible_truncation, reason = "hours, bounded")]
                 let end_ms = config.start_ms + (hours * HOUR_MS_F) as i64;
-                let tick = if rng.chance(0.2) { Decimal::new(1, 3) } else { Decimal::new(1, 2) };
+                let grid = &grids[usize::from(rng.chance(0.2))];
+                let tick = grid.tick;
                 #[allow(clippy::cast_possible_truncation, reason = "a small share count")]
                 let mut depth = rng.range(50.0, 2_000.0) as i64;
                 if own {
@@ -233,8 +259,8 @@ impl Simulator {
                     question,
                     logit: if own { logit / 8.0 } else { logit },
                     vol: rng.range(0.05, 0.4),
-                    depth,
-                    ticks_per_unit: ticks_per_unit(tick),
+                    sizes: std::array::from_fn(|k| Decimal::from(depth * (k as i64 + 1))),
+                    grid: Arc::clone(grid),
                     books: [OrderBook::new(Decimal::from(5)), OrderBook::new(Decimal::from(5))],
                     quoted: None,
                     resolved: None,
@@ -444,7 +470,8 @@ fn token_id(outcome: u64, market: usize) -> u128 {
 /// (the best bid or ask is then another price); otherwise, after a fill, the books are compared
 /// whole, not just the top (the fill may have thinned a level the new quotes keep).
 fn rebuild_books(m: &mut SimMarket) -> bool {
-    let (tick, per_unit) = (m.market.tick_size, m.ticks_per_unit);
+    let grid = &*m.grid;
+    let per_unit = grid.per_unit;
     let p = prob(m.logit);
     let half_spread = 0.01_f64.max(0.02 * p * (1.0 - p));
     // Both sides always quoted, at least a tick apart, inside [tick, 1 − tick], in ticks.
@@ -462,17 +489,16 @@ fn rebuild_books(m: &mut SimMarket) -> bool {
     let (mut bids, mut asks, mut no_bids, mut no_asks) =
         ([empty; LEVELS_USIZE], [empty; LEVELS_USIZE], [empty; LEVELS_USIZE], [empty; LEVELS_USIZE]);
     let (mut n_bids, mut n_asks) = (0, 0);
-    for k in 0..LEVELS {
-        let size = Decimal::from(m.depth * (k + 1));
+    for (k, &size) in (0..LEVELS).zip(&m.sizes) {
         let (bid, ask) = (best_bid - k, best_ask + k);
         if bid >= 1 {
-            bids[n_bids] = Level { price: tick_price(bid, tick), size };
-            no_asks[n_bids] = Level { price: tick_price(per_unit - bid, tick), size };
+            bids[n_bids] = Level { price: grid.price(bid), size };
+            no_asks[n_bids] = Level { price: grid.price(per_unit - bid), size };
             n_bids += 1;
         }
         if ask < per_unit {
-            asks[n_asks] = Level { price: tick_price(ask, tick), size };
-            no_bids[n_asks] = Level { price: tick_price(per_unit - ask, tick), size };
+            asks[n_asks] = Level { price: grid.price(ask), size };
+            no_bids[n_asks] = Level { price: grid.price(per_unit - ask), size };
             n_asks += 1;
         }
     }

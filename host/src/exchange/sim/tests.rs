@@ -264,11 +264,17 @@ fn integer_ticks_equal_the_decimal_formula() {
     ]);
     for tick in [dec!(0.01), dec!(0.001)] {
         let per_unit = ticks_per_unit(tick);
+        let grid = TickGrid::new(tick);
+        assert_eq!(grid.per_unit, per_unit);
         for p in &values {
             let want = decimal_tick(*p, tick);
-            let got = tick_price(to_tick(*p, per_unit), tick);
+            let ticks = to_tick(*p, per_unit);
+            let got = tick_price(ticks, tick);
             assert_eq!(got, want, "p = {p:e}, tick {tick}");
             assert_eq!(got.scale(), want.scale(), "p = {p:e}, tick {tick}");
+            // The books take their prices from the grid: the same decimal, scale included.
+            let from_grid = grid.price(ticks);
+            assert_eq!((from_grid, from_grid.scale()), (got, got.scale()), "p = {p:e}, tick {tick}");
         }
         // Beyond what a decimal holds the formula read zero; the grid's top is the honest answer.
         assert_eq!(to_tick(1e300, per_unit), per_unit - 1);

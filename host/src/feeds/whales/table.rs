@@ -125,7 +125,7 @@ pub fn record_trades(
             }
         }
         r.market_maker = rule.is_market_maker(&r);
-        w.put_whale(&r)?;
+        w.put_whale(r)?;
     }
     Ok(new)
 }
@@ -168,7 +168,7 @@ pub fn record_holders(
             m.bought[o] = m.bought[o].max(h.shares);
         }
         r.market_maker = rule.is_market_maker(&r);
-        w.put_whale(&r)?;
+        w.put_whale(r)?;
     }
     Ok(new)
 }
@@ -182,7 +182,7 @@ pub fn record_profiles(w: &mut Writer<'_>, profiles: &[(String, WhaleProfile)]) 
     for (address, profile) in profiles {
         let Some(mut r) = w.whale(address)? else { continue };
         r.profile = Some(profile.clone());
-        w.put_whale(&r)?;
+        w.put_whale(r)?;
     }
     Ok(())
 }
@@ -208,7 +208,7 @@ pub fn record_resolution(
         let long = if net[0] > net[1] { 0 } else { 1 };
         m.settled = Some(u8::from(winner == 1));
         if net[long] <= Decimal::ZERO || net[0] == net[1] {
-            w.put_whale(&r)?;
+            w.put_whale(r)?;
             continue;
         }
         if long == winner {
@@ -216,7 +216,7 @@ pub fn record_resolution(
         } else {
             r.losses += 1;
         }
-        w.put_whale(&r)?;
+        w.put_whale(r)?;
     }
     Ok(())
 }
