@@ -1,5 +1,5 @@
 //! An in-memory store's price history: markets in an ordered map, each market's points in time
-//! order in a deque, in place of the redb table, so a point a backtest's scan records costs a
+//! order in chunks, in place of the redb table, so a point a backtest's scan records costs a
 //! push at the end, not a copy-on-write B-tree page per market.
 //!
 //! The file store keeps its history in the `PRICES` table as before; only a store made by
@@ -20,20 +20,42 @@ use super::packed_point::Packed;
 /// Every market's points, by market then time.
 type Markets = BTreeMap<String, Points>;
 
-/// One market's points, oldest first, one per time. Points come in time order and leave oldest
-/// first, so a deque takes both at its ends; a point out of order is placed by binary search.
-/// Points are packed ([`Packed`]: 48 bytes, not 112); the rare one with a quote that does not
-/// pack is kept whole in `wide`, by time, behind a stand-in in the deque.
+/// One market's points, oldest first, one per time, in chunks of at most [`CHUNK`] points (a
+/// chunk may grow past it by points put out of order). Points come in time order and leave
+/// oldest first, so the newest chunk takes them at its end and the oldest chunk loses them at
+/// its start; a point out of order is placed by binary search. A month of a market's points
+/// then never moves once written, where one growing buffer was copied, and faulted in afresh,
+/// at every doubling. Points are packed ([`Packed`]: 48 bytes, not 112); the rare one with a
+/// quote that does not pack is kept whole in `wide`, by time, behind a stand-in in its chunk.
 #[derive(Debug, Default)]
 struct Points {
-    packed: VecDeque<Packed>,
+    /// Never an empty chunk; the chunks' times ascend across them.
+    chunks: VecDeque<Vec<Packed>>,
     wide: BTreeMap<i64, PricePoint>,
 }
 
+/// Points a chunk holds before the next begins (48 KiB of them). A market's first chunk grows
+/// as a vector does, so a market of a few points takes no more than they need. The tests use
+/// chunks of eight points, so that their histories span many chunks.
+const CHUNK: usize = if cfg!(test) { 8 } else { 1_024 };
+
+/// A place among a market's points: chunk, then index in it. `(chunks, 0)` is the end.
+type Place = (usize, usize);
+
 impl Points {
+    /// Where the first point whose time passes `after` is (or would go): `after(t)` is true of
+    /// the times before that point and false from it on.
+    fn place(&self, after: impl Fn(i64) -> bool) -> Place {
+        let c = self.chunks.partition_point(|chunk| chunk.last().is_some_and(|p| after(p.at_ms)));
+        match self.chunks.get(c) {
+            Some(chunk) => (c, chunk.partition_point(|p| after(p.at_ms))),
+            None => (c, 0),
+        }
+    }
+
     /// Where the first point at or after `at_ms` is (or would go).
-    fn at(&self, at_ms: i64) -> usize {
-        self.packed.partition_point(|p| p.at_ms < at_ms)
+    fn at(&self, at_ms: i64) -> Place {
+        self.place(|t| t < at_ms)
     }
 
     /// Puts a point, replacing the one at its time.
@@ -44,29 +66,49 @@ impl Points {
         } else if !self.wide.is_empty() {
             self.wide.remove(&p.at_ms);
         }
-        if self.packed.back().is_none_or(|last| last.at_ms < p.at_ms) {
-            self.packed.push_back(packed);
-            return;
+        match self.chunks.back_mut() {
+            Some(last) if last.last().is_none_or(|newest| newest.at_ms < p.at_ms) => {
+                if last.len() < CHUNK {
+                    last.push(packed);
+                } else {
+                    let mut next = Vec::with_capacity(CHUNK);
+                    next.push(packed);
+                    self.chunks.push_back(next);
+                }
+                return;
+            }
+            None => {
+                self.chunks.push_back(vec![packed]);
+                return;
+            }
+            Some(_) => {}
         }
-        let i = self.at(p.at_ms);
-        match self.packed.get_mut(i) {
-            Some(existing) if existing.at_ms == p.at_ms => *existing = packed,
-            _ => self.packed.insert(i, packed),
+        // Not after the newest point, so within the chunks.
+        let (c, i) = self.at(p.at_ms);
+        if let Some(chunk) = self.chunks.get_mut(c) {
+            match chunk.get_mut(i) {
+                Some(existing) if existing.at_ms == p.at_ms => *existing = packed,
+                _ => chunk.insert(i, packed),
+            }
         }
     }
 
     fn remove(&mut self, at_ms: i64) {
-        let i = self.at(at_ms);
-        if let Some(p) = self.packed.get(i).filter(|p| p.at_ms == at_ms) {
+        let (c, i) = self.at(at_ms);
+        let Some(chunk) = self.chunks.get_mut(c) else { return };
+        if let Some(p) = chunk.get(i).filter(|p| p.at_ms == at_ms) {
             if p.is_wide() {
                 self.wide.remove(&at_ms);
             }
-            self.packed.remove(i);
+            chunk.remove(i);
+            if chunk.is_empty() {
+                self.chunks.remove(c);
+            }
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.packed.is_empty()
+        self.chunks.is_empty()
     }
 
     /// A point as it was put.
@@ -81,23 +123,30 @@ impl Points {
 
     /// The times of the points, oldest first.
     fn times(&self) -> impl Iterator<Item = i64> {
-        self.packed.iter().map(|p| p.at_ms)
+        self.chunks.iter().flatten().map(|p| p.at_ms)
     }
 
-    /// Where the points from `from` (included or not) up to `to_ms` included are.
-    fn span(&self, from: Bound<i64>, to_ms: i64) -> std::ops::Range<usize> {
+    /// The packed points from `from` (included or not) up to `to_ms` included.
+    fn span(&self, from: Bound<i64>, to_ms: i64) -> impl Iterator<Item = &Packed> {
         let start = match from {
             Bound::Included(t) => self.at(t),
-            Bound::Excluded(t) => self.packed.partition_point(|p| p.at_ms <= t),
-            Bound::Unbounded => 0,
+            Bound::Excluded(t) => self.place(|at| at <= t),
+            Bound::Unbounded => (0, 0),
         };
-        let end = self.packed.partition_point(|p| p.at_ms <= to_ms);
-        start..end.max(start)
+        let end = self.place(|at| at <= to_ms).max(start);
+        self.chunks.range(start.0..self.chunks.len().min(end.0 + 1)).enumerate().flat_map(
+            move |(k, chunk)| {
+                let c = start.0 + k;
+                let from = if c == start.0 { start.1 } else { 0 };
+                let to = if c == end.0 { end.1 } else { chunk.len() };
+                chunk.get(from..to).unwrap_or_default()
+            },
+        )
     }
 
     /// The points from `from` (included or not) up to `to_ms` included.
     fn range(&self, from: Bound<i64>, to_ms: i64) -> impl Iterator<Item = PricePoint> {
-        self.packed.range(self.span(from, to_ms)).map(|p| self.point(p))
+        self.span(from, to_ms).map(|p| self.point(p))
     }
 }
 
@@ -192,7 +241,7 @@ impl MemoryPrices {
                 Some((m, t)) if m == market => Bound::Excluded(*t),
                 _ => Bound::Unbounded,
             };
-            for at_ms in points.packed.range(points.span(from, i64::MAX)).map(|p| p.at_ms) {
+            for at_ms in points.span(from, i64::MAX).map(|p| p.at_ms) {
                 if seen == scan {
                     break 'markets;
                 }
@@ -244,7 +293,8 @@ mod tests {
 
     /// A market's points behave as the ordered map they replace: points in and out of order,
     /// a time given twice (the last one kept), removals of present and absent times, and every
-    /// kind of range, on a generated sequence checked step by step against a `BTreeMap`.
+    /// kind of range, on a generated sequence checked step by step against a `BTreeMap` (over
+    /// many of the tests' eight-point chunks).
     #[test]
     fn a_market_s_points_behave_as_an_ordered_map_of_their_times() {
         let (mut points, mut map) = (Points::default(), BTreeMap::new());
@@ -285,6 +335,8 @@ mod tests {
                 "step {step}"
             );
             assert_eq!(points.wide.len(), map.values().filter(|p| Packed::new(p).is_none()).count());
+            assert!(points.times().eq(map.keys().copied()), "step {step}");
+            assert!(points.chunks.iter().all(|c| !c.is_empty()), "step {step}: an empty chunk");
             let (a, b) = (next(clock + 3) - 1, next(clock + 3) - 1);
             for from in [Bound::Included(a), Bound::Excluded(a), Bound::Unbounded] {
                 if from == Bound::Excluded(a) && a == b || a > b && from != Bound::Unbounded {
