@@ -105,6 +105,8 @@ fn value<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
 }
 
 fn main() {
+    // As `equilibrage backtest` and `sweep` do.
+    equilibrage::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--bench")).collect();
     let days: u32 = value(&args, "--days", 30);
     let variants: usize = value(&args, "--variants", 100);

@@ -137,13 +137,12 @@ static ALLOCATOR: equilibrage::allocator::Allocator = equilibrage::allocator::Al
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // The bot and the recorder run for days within a memory budget; runs that end (backtests,
-    // sweeps, one-off commands) let the allocator keep freed memory a little longer.
+    // The bot and the recorder run for days within a memory budget; runs that end keep freed
+    // memory a little longer (one-off commands) or to their end (backtests and sweeps, below).
     if let None | Some(Command::Run | Command::Record { .. }) = cli.command {
         equilibrage::allocator::return_freed_memory_at_once();
     }
-    // The `[log]` table, when the configuration loads; a command that needs the configuration
-    // reports why it does not load.
+    // The `[log]` table when the configuration loads (a command that needs it says why not).
     let mut log = load_config(&cli.common).map(|c| c.log).unwrap_or_default();
     if let Some(format) = cli.common.log_format {
         log.format = format;
@@ -153,6 +152,7 @@ fn main() -> anyhow::Result<()> {
         "warn".clone_into(&mut log.level);
     }
     if let Some(Command::Backtest(_) | Command::Sweep(_)) = cli.command {
+        equilibrage::allocator::keep_freed_memory();
         // The engine's own warnings (an entry skipped for thin books, …) are the strategy at
         // work in a backtest, not something to act on; RUST_LOG shows them.
         "warn,equilibrage::engine=error".clone_into(&mut log.level);
