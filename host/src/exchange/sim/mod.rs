@@ -259,7 +259,7 @@ impl Simulator {
                     question,
                     logit: if own { logit / 8.0 } else { logit },
                     vol: rng.range(0.05, 0.4),
-                    sizes: std::array::from_fn(|k| Decimal::from(depth * (k as i64 + 1))),
+                    sizes: std::array::from_fn(|k| Decimal::from(depth) * Decimal::from(k + 1)),
                     grid: Arc::clone(grid),
                     books: [OrderBook::new(Decimal::from(5)), OrderBook::new(Decimal::from(5))],
                     quoted: None,
