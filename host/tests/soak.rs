@@ -33,6 +33,8 @@ const STORMY_RUNS: usize = 3;
 const RUN_SECS: (u64, u64) = (35, 50);
 /// The bot gives up on a venue answer after this long; some order answers come later.
 const REQUEST_TIMEOUT_MS: u64 = 2_000;
+/// The longest the storm makes the venue wait before it carries out a request.
+const SLOWEST_REQUEST_MS: u64 = 2_500;
 /// The bot's peak resident memory must stay below this: about 105 MiB measured for a debug
 /// build that compiles its plugins at start (three times as much is a leak, not noise).
 const PEAK_RSS: u64 = 320 << 20;
@@ -85,7 +87,7 @@ async fn storm(mock: Arc<MockPolymarket>, seed: u64, stop: Arc<AtomicBool>) -> B
                 "5xx or 425 outages"
             }
             4 => {
-                faults.delay(route, Duration::from_millis(rng.range((200, 2_500))));
+                faults.delay(route, Duration::from_millis(rng.range((200, SLOWEST_REQUEST_MS))));
                 let f = faults.clone();
                 later(lasting, Box::new(move || f.delay(route, Duration::ZERO)));
                 "slow answers"
@@ -244,6 +246,12 @@ async fn a_storm_of_venue_faults_and_two_sigkills_leave_ledger_and_venue_in_exac
     let skew = i64::try_from(rng.range((2, 8))).unwrap_or(4) * if rng.chance(50) { 1 } else { -1 };
     for run in 0..STORMY_RUNS {
         let run_skew = if run % 2 == 0 { skew } else { -skew };
+        if run > 0 {
+            // A real venue's clock never jumps: what the killed bot sent and the venue holds back
+            // is carried out on the clock it arrived under before the clock changes (an order
+            // stamped 2 × skew earlier than it was sent would be matched to no intent).
+            tokio::time::sleep(Duration::from_millis(SLOWEST_REQUEST_MS + 1_000)).await;
+        }
         mock.set_clock_skew(run_skew);
         let path = dir.join(format!("run-{run}.toml"));
         write_config(&path, &mock, &door.url, &config(&mut rng, true));
