@@ -178,12 +178,13 @@ pub enum Decision {
         scan_id: u64,
     },
     /// A scan's result: the scorer (`name@version`), its factor names, and every candidate
-    /// kept, best first. `error` when the scan failed.
+    /// kept, best first (shared: a backtest keeps every scan's for its report without copying
+    /// them). `error` when the scan failed.
     Scanned {
         scan_id: u64,
         scorer: Option<String>,
         factors: Vec<String>,
-        candidates: Vec<Scored>,
+        candidates: Arc<[Scored]>,
         error: Option<String>,
     },
     /// A safety sweep starts, and ends.

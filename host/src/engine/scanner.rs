@@ -153,7 +153,7 @@ impl Inner {
                     scan_id: id,
                     scorer: None,
                     factors: Vec::new(),
-                    candidates: Vec::new(),
+                    candidates: Arc::from([]),
                     error: Some(e.clone()),
                 }));
                 scan.error = Some(e.clone());
@@ -374,7 +374,7 @@ impl Inner {
 
     /// The candidates of a scan's decision, their market ids shared with the last scan's: an
     /// observer that keeps every scan's (a backtest's log) then keeps each id once.
-    fn scored(&self, opportunities: &[Opportunity]) -> Vec<Scored> {
+    fn scored(&self, opportunities: &[Opportunity]) -> Arc<[Scored]> {
         let known = std::mem::take(&mut self.state().scanned_ids);
         let mut ids = FastHashSet::with_capacity_and_hasher(opportunities.len(), Default::default());
         let scored = opportunities

@@ -20,7 +20,7 @@ use std::sync::Arc;
 struct Pending {
     at_ms: i64,
     factors: Vec<String>,
-    candidates: Vec<Scored>,
+    candidates: Arc<[Scored]>,
     entered: HashMap<String, (u64, Decimal)>,
 }
 

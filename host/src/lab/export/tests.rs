@@ -16,6 +16,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A file's rows, as one batch.
 fn read(path: &Path) -> RecordBatch {
@@ -115,11 +116,11 @@ fn a_recording_exports_every_record_with_exact_prices_and_utc_times() {
                 scan_id: 7,
                 scorer: Some("default-scorer@1.0.0".into()),
                 factors: vec!["liquidity".into(), "spread".into()],
-                candidates: vec![Scored {
+                candidates: Arc::from([Scored {
                     market_id: m.id.as_str().into(),
                     score: 8.5,
                     factors: vec![0.25, 0.75],
-                }],
+                }]),
                 error: None,
             })),
         },

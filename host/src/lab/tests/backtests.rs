@@ -193,11 +193,11 @@ fn kept_scans_share_the_ids_of_the_markets_they_scanned_again() {
     let mut bt = trading_base(root.path(), 4, 12, 2);
     bt.calibrate = false;
     let report = bt.run(&|_, _| {}).unwrap();
-    let scans: Vec<&Vec<crate::engine::Scored>> = report
+    let scans: Vec<&[crate::engine::Scored]> = report
         .decisions
         .iter()
         .filter_map(|d| match &d.decision {
-            Decision::Scanned { candidates, error: None, .. } => Some(candidates),
+            Decision::Scanned { candidates, error: None, .. } => Some(&**candidates),
             _ => None,
         })
         .collect();
