@@ -6,8 +6,9 @@
 //! backtest in about half the time (`docs/benchmarks.md`, "A faster allocator"). It waits 10 ms
 //! before returning freed memory to the system. The running bot's resident memory has a budget
 //! (≤ 200 MB with 20,000 markets), and returning freed memory at once keeps it there, below
-//! glibc's figure; a backtest or sweep ends, and keeping what it freed spares it taking the
-//! memory back page by page (a tenth of a 30-day backtest's page faults, 6–7 % of its time).
+//! glibc's figure; a backtest ends, and keeping what it freed spares it taking the memory back
+//! page by page (a 30-day backtest's page faults fall to a fifth, 6–7 % of its time). A sweep
+//! keeps the default: it ran no faster keeping its memory, and its peak rose.
 
 /// The global allocator; the binary and the benchmarks declare
 /// `#[global_allocator] static ALLOCATOR: Allocator = Allocator;`.
@@ -30,8 +31,8 @@ pub fn return_freed_memory_at_once() {
     }
 }
 
-/// Makes the allocator keep freed memory until the process ends: the setting of runs that end
-/// (backtests, sweeps), whose peak is what they take. Call it as [`return_freed_memory_at_once`].
+/// Makes the allocator keep freed memory until the process ends: a backtest's setting (its peak
+/// is what it takes anyway). Call it as [`return_freed_memory_at_once`].
 pub fn keep_freed_memory() {
     #[allow(unsafe_code, reason = "mimalloc's option setter: a plain store to one of its globals")]
     // SAFETY: as in `return_freed_memory_at_once`; -1 is mimalloc's "never" for a delay.

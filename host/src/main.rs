@@ -137,10 +137,12 @@ static ALLOCATOR: equilibrage::allocator::Allocator = equilibrage::allocator::Al
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // The bot and the recorder run for days within a memory budget; runs that end keep freed
-    // memory a little longer (one-off commands) or to their end (backtests and sweeps, below).
+    // The bot and the recorder run for days within a memory budget; other runs end and keep freed
+    // memory a little longer, a backtest to its end (docs/benchmarks.md).
     if let None | Some(Command::Run | Command::Record { .. }) = cli.command {
         equilibrage::allocator::return_freed_memory_at_once();
+    } else if let Some(Command::Backtest(_)) = cli.command {
+        equilibrage::allocator::keep_freed_memory();
     }
     // The `[log]` table when the configuration loads (a command that needs it says why not).
     let mut log = load_config(&cli.common).map(|c| c.log).unwrap_or_default();
@@ -152,9 +154,7 @@ fn main() -> anyhow::Result<()> {
         "warn".clone_into(&mut log.level);
     }
     if let Some(Command::Backtest(_) | Command::Sweep(_)) = cli.command {
-        equilibrage::allocator::keep_freed_memory();
-        // The engine's own warnings (an entry skipped for thin books, …) are the strategy at
-        // work in a backtest, not something to act on; RUST_LOG shows them.
+        // The engine's warnings (an entry skipped for thin books, …) are the strategy at work.
         "warn,equilibrage::engine=error".clone_into(&mut log.level);
     }
     equilibrage::logging::init_with(&log);
