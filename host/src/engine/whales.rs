@@ -102,14 +102,22 @@ impl Inner {
             let mut inbox = self.whales();
             (std::mem::take(&mut inbox.unrecorded), std::mem::take(&mut inbox.resolved), inbox.rule)
         };
-        // Who bought into the resolved markets (read before the write: the table is small).
-        let mut holders: Vec<(String, usize, Vec<String>)> = Vec::new();
-        if !resolved.is_empty()
-            && let Ok(r) = self.store.read()
-        {
-            for (market, winner) in resolved {
-                let addresses = r.whale_addresses(|w| w.markets.contains(&market)).unwrap_or_default();
-                holders.push((market, winner, addresses));
+        // Who bought into the resolved markets, in one pass over the table (read before the
+        // write: the table is small).
+        let mut holders: Vec<(String, usize, Vec<String>)> =
+            resolved.into_iter().map(|(market, winner)| (market, winner, Vec::new())).collect();
+        if !holders.is_empty() {
+            let visited = self.store.read().and_then(|r| {
+                r.for_each_whale(|w| {
+                    for (market, _, addresses) in &mut holders {
+                        if w.markets.contains(market) {
+                            addresses.push(w.address.clone());
+                        }
+                    }
+                })
+            });
+            if let Err(e) = visited {
+                tracing::warn!(error = %e, "whale table unreadable: resolved markets count for no wallet");
             }
         }
         let wallets: Vec<String> = trades

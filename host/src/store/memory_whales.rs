@@ -32,10 +32,9 @@ impl MemoryWhales {
         self.records.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
     }
 
-    /// The addresses of the records that pass `keep`, by address.
-    pub(crate) fn addresses(&self, mut keep: impl FnMut(&WhaleRecord) -> bool) -> Vec<String> {
-        let records = self.records.read().unwrap_or_else(PoisonError::into_inner);
-        records.values().filter(|w| keep(w)).map(|w| w.address.clone()).collect()
+    /// Shows `visit` every record, by address.
+    pub(crate) fn for_each(&self, visit: impl FnMut(&WhaleRecord)) {
+        self.records.read().unwrap_or_else(PoisonError::into_inner).values().for_each(visit);
     }
 
     /// Takes in a committed write's records.
@@ -70,14 +69,20 @@ mod tests {
         let mut makers: Vec<String> =
             r.market_makers(["0xa", "0xb", "0xc"]).expect("makers").into_iter().collect();
         makers.sort();
-        let busy = r.whale_addresses(|w| w.trade_count > 1).expect("addresses");
+        let mut busy = Vec::new();
+        r.for_each_whale(|w| {
+            if w.trade_count > 1 {
+                busy.push(w.address.clone());
+            }
+        })
+        .expect("visit");
         (r.whales().expect("whales"), r.whale("0xb").expect("whale"), makers, busy)
     }
 
     /// The in-memory store's decoded records behave as the file store's JSON table: a write sees
     /// its own puts, a failed or panicking write leaves nothing, a committed one shows at the next
-    /// read, records come by address, and the market-maker index follows; so do the addresses
-    /// picked out by a filter.
+    /// read, records come by address, and the market-maker index follows; so does a visit of every
+    /// record.
     #[test]
     fn in_memory_whale_records_read_and_roll_back_as_the_file_stores_table() {
         let dir = tempfile::tempdir().expect("temp dir");

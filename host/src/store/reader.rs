@@ -254,18 +254,19 @@ impl Reader {
         query::all(&self.table(WHALES)?)
     }
 
-    /// The addresses of the whales whose record passes `keep`, by address; an in-memory store
-    /// looks at its records where they are, without copying them (a backtest asks at each
-    /// market's resolution who bought into it).
+    /// Shows `visit` every whale's record, by address, in one pass: a file store decodes the
+    /// table once, an in-memory store shows its records where they are, without copying them.
     ///
     /// # Errors
-    /// As [`Reader::whales`].
-    pub fn whale_addresses(&self, mut keep: impl FnMut(&WhaleRecord) -> bool) -> Result<Vec<String>> {
+    /// As [`Reader::whales`] (before any record is shown).
+    pub fn for_each_whale(&self, visit: impl FnMut(&WhaleRecord)) -> Result<()> {
         if let Some(memory) = &self.memory {
-            return Ok(memory.whales.addresses(keep));
+            memory.whales.for_each(visit);
+            return Ok(());
         }
         let all: Vec<WhaleRecord> = query::all(&self.table(WHALES)?)?;
-        Ok(all.into_iter().filter(|w| keep(w)).map(|w| w.address).collect())
+        all.iter().for_each(visit);
+        Ok(())
     }
 
     /// One whale.
