@@ -321,6 +321,12 @@ impl Engine {
         self.inner.on_event(event).await;
     }
 
+    /// Feeds the events of one moment of the market together (a simulator step): each held
+    /// position they moved is evaluated once, after all of them (see the monitor).
+    pub async fn on_market_events(&self, events: &[crate::exchange::MarketEvent]) {
+        self.inner.on_events(events).await;
+    }
+
     /// Waits until no position has an order in flight (tests).
     pub async fn settle(&self) {
         loop {

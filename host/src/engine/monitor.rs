@@ -61,41 +61,67 @@ impl Inner {
     pub(super) async fn on_event(&self, event: MarketEvent) {
         // Taken only where it is reported: a replay reads the clock for nothing otherwise.
         let arrived = self.metrics.map(|_| Instant::now());
-        self.saw(Seen::Market(&event));
-        if let MarketEvent::Resolved { market, winning_token, .. } = &event {
+        if let Some(id) = self.take_event(&event).await {
+            self.announce_marks(id);
+            self.evaluate(&[id], arrived).await;
+        }
+    }
+
+    /// The events of one moment of the market, taken in order (a simulator step, whose books all
+    /// change at once): each held position they moved is then evaluated once, all of them in one
+    /// call of the rules, and never between the two books of its market.
+    pub(super) async fn on_events(&self, events: &[MarketEvent]) {
+        let arrived = self.metrics.map(|_| Instant::now());
+        let mut moved: Vec<u64> = Vec::new();
+        for event in events {
+            if let Some(id) = self.take_event(event).await
+                && !moved.contains(&id)
+            {
+                moved.push(id);
+            }
+        }
+        if moved.is_empty() {
+            return;
+        }
+        for id in &moved {
+            self.announce_marks(*id);
+        }
+        self.evaluate(&moved, arrived).await;
+    }
+
+    /// Takes in one market event (a book, a resolution): the held position whose top of book it
+    /// moved, if any, to be evaluated.
+    async fn take_event(&self, event: &MarketEvent) -> Option<u64> {
+        self.saw(Seen::Market(event));
+        if let MarketEvent::Resolved { market, winning_token, .. } = event {
             self.note_resolution(market, winning_token);
             self.settle_market(market, winning_token).await;
-            return;
+            return None;
         }
         // One lock for the book and the position it moves (every event of a replay comes here).
         let (token, id, snapshot) = {
             let mut state = self.state();
             let state = &mut *state;
-            match state.books.apply(&event) {
+            match state.books.apply(event) {
                 Applied::Book { token, top_changed: true } => {
                     (token, state.by_token.get(token).copied(), false)
                 }
                 Applied::NeedsSnapshot(token) if state.by_token.contains_key(token) => (token, None, true),
-                _ => return,
+                _ => return None,
             }
         };
-        // A held token's change before its first snapshot: take one, then evaluate.
-        let id = if snapshot {
-            match self.venue_book(token).await {
-                Ok(book) => self.state().books.insert(token.clone(), book),
-                Err(e) => {
-                    tracing::warn!(%token, error = %e, "book snapshot");
-                    return;
-                }
-            }
-            self.state().by_token.get(token).copied()
-        } else {
-            id
-        };
-        if let Some(id) = id {
-            self.announce_marks(id);
-            self.evaluate(&[id], arrived).await;
+        if !snapshot {
+            return id;
         }
+        // A held token's change before its first snapshot: take one, then evaluate.
+        match self.venue_book(token).await {
+            Ok(book) => self.state().books.insert(token.clone(), book),
+            Err(e) => {
+                tracing::warn!(%token, error = %e, "book snapshot");
+                return None;
+            }
+        }
+        self.state().by_token.get(token).copied()
     }
 
     /// Tells subscribers (the dashboard) a held position's new bids and unrealised P&L after its

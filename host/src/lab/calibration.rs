@@ -190,18 +190,42 @@ impl Calibrator {
     /// where a token's best bid or ask moved the rule looks at the market's simulated trades
     /// once, as the monitor does for a held market.
     pub(crate) fn on_event(&mut self, e: &MarketEvent, at_ms: i64) {
-        if let MarketEvent::Resolved { market, winning_token, .. } = e {
-            self.probe(at_ms);
-            self.resolve(market, winning_token, at_ms);
-            return;
-        }
-        let market = match self.books.apply(e) {
-            Applied::Book { token, top_changed: true } => self.by_token.get(token).cloned(),
-            _ => None,
-        };
+        let market = self.take(e, at_ms);
         self.probe(at_ms);
         if let Some(market) = market {
             self.follow(&market, at_ms);
+        }
+    }
+
+    /// The market events of one moment (a simulator step), before the engine takes them: the
+    /// books move, due probes are read as the moment leaves the books, and the rule looks once
+    /// at each market whose best bid or ask moved, as the monitor does (`Engine::on_market_events`).
+    pub(crate) fn on_events(&mut self, events: &[MarketEvent], at_ms: i64) {
+        let mut moved: Vec<String> = Vec::new();
+        for e in events {
+            if let Some(market) = self.take(e, at_ms)
+                && !moved.contains(&market)
+            {
+                moved.push(market);
+            }
+        }
+        self.probe(at_ms);
+        for market in moved {
+            self.follow(&market, at_ms);
+        }
+    }
+
+    /// Takes one event: a resolution settles its trades; a book moves, and the market whose top
+    /// of book it moved is returned.
+    fn take(&mut self, e: &MarketEvent, at_ms: i64) -> Option<String> {
+        if let MarketEvent::Resolved { market, winning_token, .. } = e {
+            self.probe(at_ms);
+            self.resolve(market, winning_token, at_ms);
+            return None;
+        }
+        match self.books.apply(e) {
+            Applied::Book { token, top_changed: true } => self.by_token.get(token).cloned(),
+            _ => None,
         }
     }
 

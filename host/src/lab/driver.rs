@@ -282,6 +282,25 @@ impl Driver {
         }
     }
 
+    /// Hands over a simulator step's market events together, as the simulator moved them (every
+    /// book of a step at once), and waits for what they set off: a held market is evaluated with
+    /// both of its books as of the step, once.
+    async fn market_step(&mut self, events: &[MarketEvent], at_ms: i64) {
+        for e in events {
+            if let MarketEvent::Resolved { market, winning_token, .. } = e {
+                self.resolutions.insert(market.clone(), winning_token.clone());
+            }
+        }
+        if let Some(c) = &mut self.calibrator {
+            c.on_events(events, at_ms);
+        }
+        if self.feeding(at_ms) && !events.is_empty() {
+            self.stats.market_events += events.len() as u64;
+            self.engine.on_market_events(events).await;
+            self.engine.idle().await;
+        }
+    }
+
     /// Takes a batch of records, in order.
     pub(super) async fn feed(&mut self, batch: impl IntoIterator<Item = Timed>) {
         // The run's record count is the reader's (`ReadSummary::records`), which also counts the
@@ -387,9 +406,7 @@ impl Driver {
             let out = sim.advance(SIM_STEP_MS);
             let at = sim.now_ms();
             self.now.store(at, Ordering::Release);
-            for e in out.events {
-                self.market(e, at).await;
-            }
+            self.market_step(&out.events, at).await;
             if self.feeding(at) {
                 self.engine.push_whale_trades(out.whale_trades);
                 if !out.news.is_empty() {

@@ -382,3 +382,35 @@ async fn a_resolved_market_settles_at_one_and_zero_and_closes_the_position() {
         "the payout reached the ledger and the venue alike"
     );
 }
+
+/// The books of one moment taken together (a simulator step in a backtest): a held position is
+/// evaluated once, with its books as the moment leaves them, never between two of them; the
+/// same crash handed over alone liquidates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moments_books_are_evaluated_once_as_the_moment_leaves_them() {
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let (_dir, _store, venue, engine) = on_sim(&plugins).await;
+    let market = best(&engine).await;
+    let p = engine.enter(&market, None).await.unwrap();
+    let calls = || plugins.list().into_iter().find(|l| l.info.name == "equilibrage").unwrap().stats.calls;
+    let yes = p.leg(Leg::Yes);
+    let book = |bid: Decimal| MarketEvent::Book {
+        token: yes.token.clone(),
+        bids: vec![Level { price: bid, size: dec!(100000) }],
+        asks: vec![Level { price: bid + dec!(0.02), size: dec!(100000) }],
+        at_ms: venue.now_ms(),
+    };
+    // The YES bid falls 40 % under its entry price and is back at it within the moment.
+    let crash = book((yes.entry_price() * dec!(0.6)).round_dp(2));
+    let back = book(yes.entry_price());
+    let before = calls();
+    engine.on_market_events(&[crash.clone(), back]).await;
+    engine.settle().await;
+    assert_eq!(calls() - before, 1, "one evaluation for the moment");
+    assert_eq!(engine.position(p.id).unwrap().position.status, PositionStatus::Active);
+    engine.on_market_event(crash).await;
+    engine.settle().await;
+    assert_eq!(calls() - before, 2);
+    let after = engine.position(p.id).unwrap().position;
+    assert_eq!((after.status, after.liquidated), (PositionStatus::Liquidated, Some(Leg::Yes)), "{after:?}");
+}
