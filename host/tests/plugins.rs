@@ -5,7 +5,7 @@ mod support;
 
 use equilibrage::plugins::{PluginError, PluginKind, abi};
 use equilibrage_plugin_artifacts as guests;
-use support::{market, one, runtime};
+use support::{market, one, runtime, runtime_with};
 
 #[test]
 fn default_plugins_load_and_answer_through_wasmtime() {
@@ -79,6 +79,52 @@ fn default_plugins_load_and_answer_through_wasmtime() {
     assert_eq!(decided.decisions.len(), 1, "only the second position fell 30 %");
     assert_eq!(decided.decisions[0].position, 1);
     assert_eq!(decided.decisions[0].action, abi::Action::Liquidate(abi::Outcome::No));
+}
+
+/// With `repeat_rules` (a backtest's runtime) a rules call that repeats the last exactly is
+/// given the last answer without running the plugin; a different moment, position, parameter
+/// or version runs it, and a fault is never kept. Without it (the bot's) every call runs.
+#[test]
+fn a_rules_call_repeating_the_last_exactly_is_answered_again_only_where_asked() {
+    let leg =
+        |bid| abi::Leg { shares: 10_000_000, entry_price: 500_000, best_bid: Some(bid), best_ask: None };
+    let fell = [abi::PositionView { yes: leg(340_000), no: leg(650_000), opened_at: 0, liquidated: None }];
+    let held = [abi::PositionView { yes: leg(360_000), ..fell[0] }];
+    for repeat in [true, false] {
+        let (_dir, plugins) = runtime_with(&[], |o| o.repeat_rules = repeat);
+        let calls = || plugins.list().into_iter().find(|p| p.info.name == "equilibrage").unwrap().stats.calls;
+        let ask = |now, positions: &[abi::PositionView]| plugins.evaluate_rules(now, positions).unwrap();
+        let start = calls();
+        let first = ask(7, &fell);
+        assert_eq!(first.decisions.len(), 1, "YES fell 32 %");
+        let again = ask(7, &fell);
+        assert_eq!(again.decisions, first.decisions, "the same answer");
+        assert_eq!((again.version_id, again.plugin), (first.version_id.clone(), first.plugin.clone()));
+        assert_eq!(calls() - start, if repeat { 1 } else { 2 }, "repeat_rules {repeat}");
+        assert!(ask(8, &fell).decisions == first.decisions && ask(8, &held).decisions.is_empty());
+        plugins
+            .set_params(PluginKind::LiquidationRules, "equilibrage", &[("liquidation-drop".into(), 0.4)])
+            .unwrap();
+        assert!(ask(8, &held).decisions.is_empty() && ask(8, &fell).decisions.is_empty(), "40 %: held");
+        assert_eq!(calls() - start, if repeat { 5 } else { 6 }, "each difference ran it");
+    }
+    // A fault is asked again; another plugin taking over answers itself.
+    let (dir, plugins) =
+        runtime_with(&[("zz-noisy.wasm", guests::NOISY_RULES.bytes)], |o| o.repeat_rules = true);
+    let calls = || plugins.list().into_iter().find(|p| p.info.name == "noisy-rules").unwrap().stats.calls;
+    plugins.set_params(PluginKind::LiquidationRules, "noisy-rules", &[("panic".into(), 1.0)]).unwrap();
+    for _ in 0..2 {
+        assert!(matches!(plugins.evaluate_rules(0, &fell), Err(PluginError::Trap { .. })));
+    }
+    plugins.set_params(PluginKind::LiquidationRules, "noisy-rules", &[("panic".into(), 0.0)]).unwrap();
+    for _ in 0..2 {
+        assert!(plugins.evaluate_rules(0, &fell).unwrap().decisions.is_empty());
+    }
+    assert_eq!(calls(), 3, "two faults, then one answer given twice");
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    std::fs::write(dir.path().join("zz-zz-eager.wasm"), guests::EAGER_RULES.bytes).unwrap();
+    plugins.load_dir().unwrap();
+    assert_eq!(plugins.evaluate_rules(0, &fell).unwrap().plugin.name, "eager-rules");
 }
 
 #[test]

@@ -366,9 +366,11 @@ impl Backtest {
     /// and the active plugins, `kind name@version (file)`.
     fn load_plugins(&self) -> Result<(Plugins, Vec<String>)> {
         let invalid = |e: crate::plugins::RuntimeError| LabError::Invalid(format!("plugins: {e}"));
-        // A backtest's plugin calls are not the bot's: kept out of the process's metrics.
-        let plugins =
-            Plugins::new(PluginOptions { metrics: false, ..self.plugins.clone() }).map_err(invalid)?;
+        // A backtest's plugin calls are not the bot's: kept out of the process's metrics. Its
+        // rules are asked again at one data moment (a sweep after a market event): the same
+        // question gets the last answer.
+        let options = PluginOptions { metrics: false, repeat_rules: true, ..self.plugins.clone() };
+        let plugins = Plugins::new(options).map_err(invalid)?;
         for f in plugins.load_dir().map_err(invalid)? {
             if let Err(e) = &f.result {
                 tracing::warn!(file = %f.file.display(), error = %e, "plugin not loaded for the backtest");

@@ -29,6 +29,14 @@ pub fn cache_dir() -> PathBuf {
 
 /// A plugin directory with the default plugins plus `extra` files, loaded.
 pub fn runtime(extra: &[(&str, &[u8])]) -> (tempfile::TempDir, Plugins) {
+    runtime_with(extra, |_| {})
+}
+
+/// As [`runtime`], with `set` changing the options first.
+pub fn runtime_with(
+    extra: &[(&str, &[u8])],
+    set: impl FnOnce(&mut PluginOptions),
+) -> (tempfile::TempDir, Plugins) {
     let dir = tempfile::tempdir().expect("temp dir");
     install_defaults(dir.path()).expect("defaults");
     for (name, bytes) in extra {
@@ -38,6 +46,7 @@ pub fn runtime(extra: &[(&str, &[u8])]) -> (tempfile::TempDir, Plugins) {
     }
     let mut options = PluginOptions::new(dir.path(), Some(cache_dir()));
     options.limits = limits();
+    set(&mut options);
     let plugins = Plugins::new(options).expect("runtime");
     plugins.load_dir().expect("load");
     (dir, plugins)

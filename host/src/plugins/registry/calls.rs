@@ -261,7 +261,17 @@ impl Plugins {
     ) -> Result<Decided, PluginError> {
         let loaded = self.active(PluginKind::LiquidationRules)?;
         let params = loaded.params.load_full();
-        let decisions = self.evaluate_with(&loaded, &params, now_ms, positions)?;
+        let last = self.inner.options.repeat_rules.then_some(&self.inner.last_rules);
+        let decisions = match last.and_then(|l| l.answer(loaded.generation, &params, now_ms, positions)) {
+            Some(decisions) => decisions,
+            None => {
+                let decisions = self.evaluate_with(&loaded, &params, now_ms, positions)?;
+                if let Some(last) = last {
+                    last.keep(loaded.generation, &params, now_ms, positions, &decisions);
+                }
+                decisions
+            }
+        };
         Ok(Decided { plugin: Arc::clone(&loaded.info), version_id: loaded.version_id(), decisions })
     }
 

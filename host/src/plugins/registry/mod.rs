@@ -28,6 +28,7 @@ use wasmtime::{Engine, Store};
 
 mod calls;
 mod files;
+mod repeat;
 mod shadow;
 mod signals;
 mod versions;
@@ -55,6 +56,12 @@ pub struct PluginOptions {
     /// Signal plugins' answers shared with other runs over the same data (a sweep's variants);
     /// `None` asks the plugin every time.
     pub memo: Option<Arc<CallMemo>>,
+    /// Answer a liquidation-rules call that repeats the last one exactly (the same loaded
+    /// version and parameters, `now` and positions) with the last answer instead of running the
+    /// plugin again, which could only answer the same (`repeat.rs`): a backtest, whose sweeps
+    /// often ask at the moment of the market event just evaluated. `false` (the bot) runs every
+    /// call, each counted in its statistics and its log lines shown.
+    pub repeat_rules: bool,
     /// Count loads, refused files and calls in the process's metrics (`/metrics`): the bot's
     /// plugins do, a backtest's do not (a lab job runs in the bot's process, and a candidate
     /// faulting there is not the bot's plugin faulting).
@@ -74,6 +81,7 @@ impl PluginOptions {
             max_file_bytes: 64 << 20,
             keep_versions: false,
             memo: None,
+            repeat_rules: false,
             metrics: true,
         }
     }
@@ -185,6 +193,8 @@ struct Inner {
     /// The shadow each kind's calls are repeated on, if any (see `shadow.rs`).
     shadow: [ArcSwapOption<Loaded>; 4],
     generation: AtomicU64,
+    /// The active rules' last answer (see `repeat.rs`).
+    last_rules: repeat::LastRules,
     events: broadcast::Sender<PluginEvent>,
     _ticker: TickerGuard,
 }
@@ -261,6 +271,7 @@ impl Plugins {
                 active: Default::default(),
                 shadow: Default::default(),
                 generation: AtomicU64::new(0),
+                last_rules: repeat::LastRules::default(),
                 events,
                 _ticker: ticker,
             }),
