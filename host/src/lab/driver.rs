@@ -68,6 +68,9 @@ pub(super) struct Driver {
     log: Arc<DecisionLog>,
     venue_api: Arc<dyn Exchange>,
     pub(super) done: bool,
+    /// When the market events last handed to the engine happened: no scan or sweep on the
+    /// interval schedule runs before it (it would see books of its future).
+    fed_ms: i64,
 }
 
 impl Driver {
@@ -105,6 +108,7 @@ impl Driver {
             log: Arc::clone(log),
             venue_api,
             done: false,
+            fed_ms: i64::MIN,
         }
     }
 
@@ -251,6 +255,7 @@ impl Driver {
         loop {
             let due = [self.next_scan, self.next_sweep].into_iter().flatten().filter(|t| *t <= at_ms).min();
             let Some(t) = due else { return };
+            debug_assert!(t >= self.fed_ms, "a scan or sweep at {t} after the books of {}", self.fed_ms);
             self.now.fetch_max(t, Ordering::AcqRel);
             if self.next_scan == Some(t) {
                 self.next_scan = Some(t + self.scan_every_ms());
@@ -276,6 +281,7 @@ impl Driver {
             c.on_event(&e, at_ms);
         }
         if self.feeding(at_ms) {
+            self.fed_ms = self.fed_ms.max(at_ms);
             self.stats.market_events += 1;
             self.engine.on_market_event(e).await;
             self.engine.idle().await;
@@ -295,6 +301,7 @@ impl Driver {
             c.on_events(events, at_ms);
         }
         if self.feeding(at_ms) && !events.is_empty() {
+            self.fed_ms = self.fed_ms.max(at_ms);
             self.stats.market_events += events.len() as u64;
             self.engine.on_market_events(events).await;
             self.engine.idle().await;
@@ -395,12 +402,22 @@ impl Driver {
         let DataSource::Sim { days, start_ms, .. } = bt.source else { return };
         let end = start_ms + i64::from(days) * DAY_MS;
         let total = u64::try_from((end - start_ms) / SIM_STEP_MS).unwrap_or(0);
+        // The last moment whose data reaches the engine.
+        let stop = self.to_ms.map_or(end, |to| to.min(end));
         let mut step = 0_u64;
         loop {
             let t = sim.now_ms();
+            if t > stop {
+                return;
+            }
             self.now.store(t, Ordering::Release);
             self.timers(t).await;
-            if self.to_ms.is_some_and(|to| t > to) || t >= end {
+            // What falls due before the next step runs on the market as it is until then (the
+            // simulator's books move only at each step), not on the next step's books; nothing
+            // past the end (or `to`) runs or reaches the engine.
+            let next = t + SIM_STEP_MS;
+            self.timers((next - 1).min(stop)).await;
+            if next > stop {
                 return;
             }
             let out = sim.advance(SIM_STEP_MS);
