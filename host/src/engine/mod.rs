@@ -30,6 +30,7 @@ pub use plugin_io::setting_of_rule_param;
 pub use rules::{Exit, RulesSource, builtin, from_plugin as exit_of};
 pub use settings::{FieldError, Settings, SettingsError, SettingsPatch};
 pub use signals::SignalFeeds;
+pub(crate) use supervisor::panic_message;
 pub use supervisor::{EngineTasks, LoopStatus};
 pub use trader::cents;
 pub use trends::{Trend, TrendsConfig};

@@ -180,7 +180,7 @@ impl Engine {
 }
 
 /// A panic's message, when it carried one.
-pub(super) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

@@ -222,6 +222,13 @@ impl Drop for Jobs {
 fn work(shared: &Shared) {
     super::yield_to_trading();
     crate::logging::quiet_thread();
+    work_with(shared, run);
+}
+
+/// The worker's loop, running each job with `run`. A panic in a job (a bug in the host) fails
+/// that job with its message; the worker goes on with the next, where it would otherwise have
+/// died with the job still shown running and every later job left queued for ever.
+fn work_with(shared: &Shared, run: impl Fn(&Shared, u64, &JobSpec) -> super::Result<()>) {
     loop {
         let (id, spec) = {
             let mut state = shared.state();
@@ -238,7 +245,8 @@ fn work(shared: &Shared) {
                 state = shared.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
             }
         };
-        let outcome = run(shared, id, &spec);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(shared, id, &spec)))
+            .unwrap_or_else(|panic| Err(super::LabError::Internal(crate::engine::panic_message(panic))));
         shared.update(id, |j| {
             j.finished_ms = Some(now_ms());
             match outcome {
@@ -291,6 +299,39 @@ fn run(shared: &Shared, id: u64, spec: &JobSpec) -> super::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A job that panics (a host bug) fails with the panic's message, and the worker goes on:
+    /// the next job runs and `wait_idle` returns.
+    #[test]
+    fn a_job_that_panics_fails_alone_and_the_next_one_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State { next: 1, ..State::default() }),
+            wake: Condvar::new(),
+            results: ResultsStore::open(dir.path()).unwrap(),
+        });
+        let worker = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            work_with(&worker, |_, id, _| if id == 1 { panic!("a bug in job {id}") } else { Ok(()) });
+        });
+        let jobs = Jobs { shared };
+        let (first, second) = (
+            jobs.submit("a", JobSpec::Backtests(Vec::new())),
+            jobs.submit("b", JobSpec::Backtests(Vec::new())),
+        );
+        // Without the catch the worker dies and this waits for ever: a minute stands for that.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            jobs.wait_idle();
+            let _ = tx.send(jobs);
+        });
+        let jobs = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the worker went on");
+        let first = jobs.get(first.id).unwrap();
+        assert_eq!(first.state, JobState::Failed);
+        let error = first.error.unwrap();
+        assert!(error.contains("internal error") && error.contains("a bug in job 1"), "{error}");
+        assert_eq!(jobs.get(second.id).unwrap().state, JobState::Done);
+    }
 
     #[test]
     fn progress_runs_over_the_steps_of_a_job() {

@@ -71,6 +71,9 @@ pub enum LabError {
     Store(#[from] crate::store::StoreError),
     #[error("plugins: {0}")]
     Plugin(#[from] crate::plugins::PluginError),
+    /// A panic in the host's own code (a bug), caught so that it ends one job, not the lab.
+    #[error("stopped by an internal error (a bug in equilibrage, please report it): {0}")]
+    Internal(String),
 }
 
 /// Result of a lab operation.
