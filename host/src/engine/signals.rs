@@ -4,7 +4,7 @@
 
 use super::Inner;
 use super::observer::{NewsCall, Seen, SignalColumns};
-use super::whales::WhaleInput;
+use super::whales::{KeptTrade, Numbers, WhaleInput};
 use crate::exchange::Market;
 use crate::exchange::sim::{NewsItem, WhaleTrade};
 use crate::fast_hash::FastHashMap;
@@ -25,7 +25,9 @@ pub struct SignalFeeds {
 /// copying them.
 #[derive(Debug, Default)]
 pub(super) struct Recent {
-    whales: VecDeque<Arc<WhaleTrade>>,
+    whales: VecDeque<KeptTrade>,
+    /// The numbers of their wallets and markets.
+    numbers: Numbers,
     news: VecDeque<Arc<NewsItem>>,
     /// The plugin's matches last stored for each item: an item whose answer has not changed
     /// is not rewritten (storing again the same answer leaves the record as it is).
@@ -39,9 +41,10 @@ const MAX_NEWS: usize = 1_000;
 
 impl Recent {
     fn forget_before(&mut self, cutoff: i64) {
-        while self.whales.front().is_some_and(|t| t.at_ms < cutoff) || self.whales.len() > MAX_TRADES {
+        while self.whales.front().is_some_and(|t| t.trade.at_ms < cutoff) || self.whales.len() > MAX_TRADES {
             self.whales.pop_front();
         }
+        self.numbers.renumber_if_many(MAX_TRADES, self.whales.iter_mut());
         while self.news.front().is_some_and(|n| n.published_ms < cutoff) || self.news.len() > MAX_NEWS {
             self.news.pop_front();
         }
@@ -111,7 +114,9 @@ impl Inner {
 
     /// A whale trade for the next scans' signals (see `whales` for the whale table).
     pub(super) fn push_recent_whale(&self, t: WhaleTrade) {
-        self.recent().whales.push_back(Arc::new(t));
+        let mut recent = self.recent();
+        let kept = recent.numbers.keep(Arc::new(t));
+        recent.whales.push_back(kept);
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
@@ -129,18 +134,19 @@ impl Inner {
         now: i64,
         meanwhile: impl Fn() -> T + Send + Sync + 'static,
     ) -> (FastHashMap<String, SignalColumns>, T) {
-        let (trades, news) = {
+        let (trades, numbers, news) = {
             let mut recent = self.recent();
             recent.forget_before(now - DAY_MS);
             (
                 recent.whales.iter().cloned().collect::<Vec<_>>(),
+                recent.numbers.len(),
                 recent.news.iter().cloned().collect::<Vec<_>>(),
             )
         };
         let mut out: FastHashMap<String, SignalColumns> = FastHashMap::default();
         // Both plugins' inputs, then both calls at once (see `Plugins::signals`), then their
         // answers in turn: the whales', then the news'.
-        let (whale_in, whale_names) = match self.whale_input(&trades).await {
+        let (whale_in, whale_names) = match self.whale_input(&trades, numbers).await {
             Some(WhaleInput { input, names }) => (Some(input), Some(names)),
             None => (None, None),
         };

@@ -7,7 +7,7 @@ use super::Inner;
 use super::observer::{Seen, SignalColumns, WhaleCall};
 use crate::exchange::Side;
 use crate::exchange::sim::WhaleTrade;
-use crate::fast_hash::{FastHashMap, FastHashSet};
+use crate::fast_hash::FastHashMap;
 use crate::feeds::whales::{MarketMakerRule, table};
 use crate::plugins::{PluginError, PluginKind, abi};
 use crate::store::WhaleProfile;
@@ -27,6 +27,57 @@ pub(super) struct WhaleInbox {
     /// not written again (the table's records grow with every market a wallet trades, so a
     /// rewrite each scan is what made long backtests slow down day after day).
     profiled: HashMap<String, WhaleProfile>,
+}
+
+/// A whale trade kept for the day's signals, its wallet and market numbered ([`Numbers`]): a
+/// scan indexes the day's trades by these numbers instead of hashing each address again.
+#[derive(Debug, Clone)]
+pub(super) struct KeptTrade {
+    pub(super) trade: Arc<WhaleTrade>,
+    wallet: u32,
+    market: u32,
+}
+
+/// A number for each wallet and market of the trades kept, given once, when a trade arrives.
+#[derive(Debug, Default)]
+pub(super) struct Numbers(FastHashMap<String, u32>);
+
+impl Numbers {
+    /// How many numbers were given (each is below this).
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn of(&mut self, name: &str) -> u32 {
+        if let Some(n) = self.0.get(name) {
+            return *n;
+        }
+        let n = u32::try_from(self.0.len()).unwrap_or(u32::MAX);
+        self.0.insert(name.to_owned(), n);
+        n
+    }
+
+    /// The trade with its numbers.
+    pub(super) fn keep(&mut self, trade: Arc<WhaleTrade>) -> KeptTrade {
+        let (wallet, market) = (self.of(&trade.wallet), self.of(&trade.market));
+        KeptTrade { trade, wallet, market }
+    }
+
+    /// Numbers the kept trades afresh when names no longer kept have piled up: the numbers
+    /// then stay fewer than twice `floor` plus what the trades name.
+    pub(super) fn renumber_if_many<'a>(
+        &mut self,
+        floor: usize,
+        kept: impl Iterator<Item = &'a mut KeptTrade>,
+    ) {
+        if self.0.len() <= 2 * floor {
+            return;
+        }
+        self.0.clear();
+        for t in kept {
+            (t.wallet, t.market) = (self.of(&t.trade.wallet), self.of(&t.trade.market));
+        }
+    }
 }
 
 /// The whale-analyzer plugin's input for one scan, with the wallets and markets its indices
@@ -95,9 +146,9 @@ impl Inner {
         }
     }
 
-    /// Updates the whale table with what came since the last scan and returns the wallets among
-    /// `trades` flagged as market makers.
-    async fn record_whales(&self, trades: &[Arc<WhaleTrade>]) -> HashSet<String> {
+    /// Updates the whale table with what came since the last scan and tells, by wallet number
+    /// (`numbers` of them), which wallets among `trades` are flagged as market makers.
+    async fn record_whales(&self, trades: &[KeptTrade], numbers: usize) -> Vec<bool> {
         let (pending, resolved, rule) = {
             let mut inbox = self.whales();
             (std::mem::take(&mut inbox.unrecorded), std::mem::take(&mut inbox.resolved), inbox.rule)
@@ -120,20 +171,24 @@ impl Inner {
                 tracing::warn!(error = %e, "whale table unreadable: resolved markets count for no wallet");
             }
         }
-        let wallets: Vec<String> = trades
+        // Each wallet once, with its number.
+        let mut seen = vec![false; numbers];
+        let (numbered, wallets): (Vec<u32>, Vec<String>) = trades
             .iter()
-            .map(|t| t.wallet.as_str())
-            .collect::<FastHashSet<_>>()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+            .filter(|t| seen.get_mut(t.wallet as usize).is_some_and(|s| !std::mem::replace(s, true)))
+            .map(|t| (t.wallet, t.trade.wallet.clone()))
+            .unzip();
+        let by_number = |wallets: &[String], makers: &HashSet<String>| {
+            let mut flags = vec![false; numbers];
+            for (n, w) in numbered.iter().zip(wallets) {
+                flags[*n as usize] = makers.contains(w);
+            }
+            flags
+        };
         if pending.is_empty() && holders.is_empty() {
             // Nothing to write: the flags as stored.
-            return self
-                .store
-                .read()
-                .and_then(|r| r.market_makers(wallets.iter().map(String::as_str)))
-                .unwrap_or_default();
+            let makers = self.store.read().and_then(|r| r.market_makers(wallets.iter().map(String::as_str)));
+            return by_number(&wallets, &makers.unwrap_or_default());
         }
         let written = self
             .store
@@ -143,19 +198,19 @@ impl Inner {
                     table::record_resolution(w, market, *winner, addresses)?;
                 }
                 let makers = w.market_makers(wallets.iter().map(String::as_str))?;
-                Ok((new, makers))
+                Ok((new, makers, wallets))
             })
             .await;
         match written {
-            Ok((new, makers)) => {
+            Ok((new, makers, wallets)) => {
                 for wallet in new {
                     tracing::info!(%wallet, source = "trades", "new whale");
                 }
-                makers
+                by_number(&wallets, &makers)
             }
             Err(e) => {
                 self.error("signals", format!("storing whales: {e}"));
-                HashSet::new()
+                vec![false; numbers]
             }
         }
     }
@@ -185,27 +240,34 @@ impl Inner {
     /// The whale table updated, then the whale-analyzer plugin's input: the day's trades of
     /// wallets that are not market makers, wallets and markets by index. `None` when no trade
     /// is left to analyze.
-    pub(super) async fn whale_input<'t>(&self, trades: &'t [Arc<WhaleTrade>]) -> Option<WhaleInput<'t>> {
+    pub(super) async fn whale_input<'t>(
+        &self,
+        trades: &'t [KeptTrade],
+        numbers: usize,
+    ) -> Option<WhaleInput<'t>> {
         if trades.is_empty() {
             return None;
         }
-        let makers = self.record_whales(trades).await;
+        let makers = self.record_whales(trades, numbers).await;
         let mut wallets: Vec<&str> = Vec::new();
         let mut markets: Vec<&str> = Vec::new();
-        let mut wallet_ix: FastHashMap<&str, u32> = FastHashMap::default();
-        let mut market_ix: FastHashMap<&str, u32> = FastHashMap::default();
+        // Each wallet's and market's index in the input, by number (none yet: `u32::MAX`).
+        let (mut wallet_ix, mut market_ix) = (vec![u32::MAX; numbers], vec![u32::MAX; numbers]);
+        let index = |ix: &mut Vec<u32>, names: &mut Vec<&'t str>, n: u32, name: &'t str| {
+            let at = &mut ix[n as usize];
+            if *at == u32::MAX {
+                *at = u32::try_from(names.len()).unwrap_or(u32::MAX);
+                names.push(name);
+            }
+            *at
+        };
         let mut input =
             abi::AnalysisInput { wallet_count: 0, market_count: 0, trades: Vec::with_capacity(trades.len()) };
         // Market makers quote both sides: their flow is no conviction, so it is left out.
-        for t in trades.iter().filter(|t| !makers.contains(&t.wallet)) {
-            let w = *wallet_ix.entry(&t.wallet).or_insert_with(|| {
-                wallets.push(&t.wallet);
-                u32::try_from(wallets.len() - 1).unwrap_or(u32::MAX)
-            });
-            let m = *market_ix.entry(&t.market).or_insert_with(|| {
-                markets.push(&t.market);
-                u32::try_from(markets.len() - 1).unwrap_or(u32::MAX)
-            });
+        for kept in trades.iter().filter(|t| !makers[t.wallet as usize]) {
+            let t = &*kept.trade;
+            let w = index(&mut wallet_ix, &mut wallets, kept.wallet, &t.wallet);
+            let m = index(&mut market_ix, &mut markets, kept.market, &t.market);
             input.trades.push(abi::Trade {
                 wallet: w,
                 market: m,
@@ -268,5 +330,58 @@ impl Inner {
             })
             .collect();
         self.store_profiles(profiles).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trade(wallet: &str, market: &str) -> Arc<WhaleTrade> {
+        Arc::new(WhaleTrade {
+            wallet: wallet.into(),
+            market: market.into(),
+            outcome: 0,
+            side: Side::Buy,
+            price: Decimal::ONE,
+            shares: Decimal::ONE,
+            at_ms: 0,
+        })
+    }
+
+    /// The same name always has the same number and two names never share one, before and
+    /// after the numbers are given afresh; they are given afresh only past twice the floor.
+    #[test]
+    fn a_name_keeps_one_number_of_its_own_and_renumbering_keeps_it_so() {
+        let mut numbers = Numbers::default();
+        let mut kept: Vec<KeptTrade> = (0..40)
+            .map(|i| numbers.keep(trade(&format!("0xwallet{}", i % 7), &format!("0xmarket{}", i % 5))))
+            .collect();
+        let consistent = |kept: &[KeptTrade], numbers: &Numbers| {
+            let mut by_name: HashMap<String, u32> = HashMap::new();
+            for k in kept {
+                for (name, n) in [(&k.trade.wallet, k.wallet), (&k.trade.market, k.market)] {
+                    assert!((n as usize) < numbers.len());
+                    assert_eq!(*by_name.entry(name.clone()).or_insert(n), n, "{name}");
+                }
+            }
+            let distinct: HashSet<u32> = by_name.values().copied().collect();
+            assert_eq!(distinct.len(), by_name.len(), "no number shared");
+        };
+        consistent(&kept, &numbers);
+        assert_eq!(numbers.len(), 12);
+        // Names no longer kept: the first half's wallets and markets go, new ones come.
+        kept.drain(..20);
+        kept.extend((0..4).map(|i| numbers.keep(trade(&format!("0xnew{i}"), "0xmarket0"))));
+        numbers.renumber_if_many(8, kept.iter_mut());
+        assert_eq!(numbers.len(), 16, "not past twice the floor: kept as they are");
+        consistent(&kept, &numbers);
+        numbers.renumber_if_many(7, kept.iter_mut());
+        assert_eq!(numbers.len(), 16, "7 wallets, 5 markets and 4 new wallets are still named");
+        consistent(&kept, &numbers);
+        kept.drain(..20);
+        numbers.renumber_if_many(7, kept.iter_mut());
+        assert_eq!(numbers.len(), 5, "the new wallets and their market");
+        consistent(&kept, &numbers);
     }
 }
