@@ -83,7 +83,7 @@ struct State {
     trends: TrendsConfig,
     last_candidate_point: FastHashMap<String, i64>,
     /// The scorer's 24 h window of price points per candidate market with history, as last
-    /// read from the store (see `trends::scorer_trends`).
+    /// read from the store (see `trends::follow_scorer_history`).
     scorer_history: FastHashMap<String, trends::TrendWindow>,
     /// The last observed scan's candidate ids, which the next one's decision shares (see
     /// `observer::Scored`).

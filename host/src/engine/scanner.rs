@@ -397,7 +397,7 @@ impl Inner {
     /// volatility estimates do not count the same moment twice (see `Volatility::observe`).
     fn prepare(&self, candidates: &[Arc<Market>], now: i64, slippage: Decimal) -> Vec<Prepared> {
         // The day's trend from stored history, where the market has some (see `trends`).
-        let trends = self.scorer_trends(candidates.iter().map(|m| m.id.as_str()), now);
+        self.follow_scorer_history(candidates.iter().map(|m| m.id.as_str()), now);
         let mut out = Vec::with_capacity(candidates.len());
         let mut state = self.state();
         let state = &mut *state;
@@ -425,7 +425,8 @@ impl Inner {
                 Some(v) => v.observe(mid, now),
                 None => state.vol.entry(m.id.clone()).or_default().observe(mid, now),
             };
-            let trend = trends.get(&m.id);
+            let trend = super::trends::scorer_trend_of(state.scorer_history.get(&m.id));
+            let trend = trend.as_ref();
             // Realised volatility of the recorded history wins over the running estimate, which
             // sees one point per scan.
             #[expect(clippy::cast_possible_truncation, reason = "a volatility in price units, 0..1")]

@@ -322,20 +322,22 @@ pub(super) fn candidate_point(at_ms: i64, quotes: [Option<Decimal>; 4], volume_2
     PricePoint { at_ms, yes_bid, yes_ask, no_bid, no_ask, volume_24h: Some(volume_24h) }
 }
 
+/// The scorer's trend of a market's window, when it holds enough points (three).
+pub(super) fn scorer_trend_of(window: Option<&TrendWindow>) -> Option<ScorerTrend> {
+    window.filter(|w| w.len() >= 3).map(TrendWindow::scorer_trend)
+}
+
 impl Inner {
-    /// The scorer's 24 h trend of each market that has history; markets without enough
-    /// points are missing, and score as before.
+    /// Brings the scorer's 24 h window of each of `markets` up to `now_ms`; the scanner then
+    /// takes the trend of each window with enough points ([`scorer_trend_of`]); markets
+    /// without enough points score as before.
     ///
     /// Each market's window is kept between scans (`State::scorer_history`, with the sums its
     /// trend needs, so a trend costs the same however many points it holds) and the points the
     /// engine records go into it as they are recorded ([`follow_points`]). The store is read
     /// only for a market seen for the first time (or again after leaving the candidates): its
     /// day whole, by market for a few, in one pass over the stored histories for many.
-    pub(super) fn scorer_trends<'a>(
-        &self,
-        markets: impl Iterator<Item = &'a str>,
-        now_ms: i64,
-    ) -> FastHashMap<String, ScorerTrend> {
+    pub(super) fn follow_scorer_history<'a>(&self, markets: impl Iterator<Item = &'a str>, now_ms: i64) {
         let wanted: FastHashSet<&str> = markets.collect();
         // Stored points before now only: the scanner records this scan's point after scoring.
         let (from, to) = (window_start(now_ms, SCORER_WINDOW_SECS), now_ms - 1);
@@ -365,7 +367,7 @@ impl Inner {
             Ok(new) => new,
             Err(e) => {
                 tracing::warn!(error = %e, "reading price history for trends");
-                return FastHashMap::default();
+                return;
             }
         };
         let mut state = self.state();
@@ -382,11 +384,6 @@ impl Inner {
             window.evict_before(from);
             window.len() > 0
         });
-        history
-            .iter()
-            .filter(|(_, window)| window.len() >= 3)
-            .map(|(id, window)| (id.clone(), window.scorer_trend()))
-            .collect()
     }
 
     /// Records a point for each candidate (best first, at most `record_markets`) not recorded in
