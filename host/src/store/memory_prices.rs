@@ -233,7 +233,8 @@ impl MemoryPrices {
     ) -> (Vec<PriceKey>, Option<PriceKey>, usize) {
         let markets = self.read();
         let mut old = Vec::new();
-        let mut last = None;
+        // The last key looked at, its market id copied once at the end.
+        let mut last: Option<(&str, i64)> = None;
         let mut seen = 0_usize;
         let first_market = after.map_or(Bound::Unbounded, |(m, _)| Bound::Included(m.as_str()));
         'markets: for (market, points) in markets.range::<str, _>((first_market, Bound::Unbounded)) {
@@ -249,10 +250,10 @@ impl MemoryPrices {
                 if at_ms < before_ms {
                     old.push((market.clone(), at_ms));
                 }
-                last = Some((market.clone(), at_ms));
+                last = Some((market.as_str(), at_ms));
             }
         }
-        (old, last, seen)
+        (old, last.map(|(m, at)| (m.to_owned(), at)), seen)
     }
 
     /// Every point older than `before_ms`.
