@@ -59,18 +59,14 @@ impl Inner {
 
     /// One market event: books, resolutions, and an evaluation of the position holding the token.
     pub(super) async fn on_event(&self, event: MarketEvent) {
-        // Taken only where it is reported: a replay reads the clock for nothing otherwise.
-        let arrived = self.metrics.map(|_| Instant::now());
-        if let Some(id) = self.take_event(&event).await {
-            self.announce_marks(id);
-            self.evaluate(&[id], arrived).await;
-        }
+        self.on_events(std::slice::from_ref(&event)).await;
     }
 
     /// The events of one moment of the market, taken in order (a simulator step, whose books all
     /// change at once): each held position they moved is then evaluated once, all of them in one
     /// call of the rules, and never between the two books of its market.
     pub(super) async fn on_events(&self, events: &[MarketEvent]) {
+        // Taken only where it is reported: a replay reads the clock for nothing otherwise.
         let arrived = self.metrics.map(|_| Instant::now());
         let mut moved: Vec<u64> = Vec::new();
         for event in events {

@@ -190,11 +190,7 @@ impl Calibrator {
     /// where a token's best bid or ask moved the rule looks at the market's simulated trades
     /// once, as the monitor does for a held market.
     pub(crate) fn on_event(&mut self, e: &MarketEvent, at_ms: i64) {
-        let market = self.take(e, at_ms);
-        self.probe(at_ms);
-        if let Some(market) = market {
-            self.follow(&market, at_ms);
-        }
+        self.on_events(std::slice::from_ref(e), at_ms);
     }
 
     /// The market events of one moment (a simulator step), before the engine takes them: the

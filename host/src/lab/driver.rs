@@ -273,24 +273,12 @@ impl Driver {
 
     /// Hands over a market event and waits for what it set off.
     async fn market(&mut self, e: MarketEvent, at_ms: i64) {
-        if let MarketEvent::Resolved { market, winning_token, .. } = &e {
-            self.resolutions.insert(market.clone(), winning_token.clone());
-        }
-        // The calibration's trades see the books as the engine is about to, before its orders.
-        if let Some(c) = &mut self.calibrator {
-            c.on_event(&e, at_ms);
-        }
-        if self.feeding(at_ms) {
-            self.fed_ms = self.fed_ms.max(at_ms);
-            self.stats.market_events += 1;
-            self.engine.on_market_event(e).await;
-            self.engine.idle().await;
-        }
+        self.market_step(std::slice::from_ref(&e), at_ms).await;
     }
 
-    /// Hands over a simulator step's market events together, as the simulator moved them (every
-    /// book of a step at once), and waits for what they set off: a held market is evaluated with
-    /// both of its books as of the step, once.
+    /// Hands over the market events of one moment together (a simulator step moves every book at
+    /// once) and waits for what they set off: a held market is evaluated once, with its books as
+    /// the moment leaves them.
     async fn market_step(&mut self, events: &[MarketEvent], at_ms: i64) {
         for e in events {
             if let MarketEvent::Resolved { market, winning_token, .. } = e {
