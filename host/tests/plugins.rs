@@ -108,23 +108,26 @@ fn a_rules_call_repeating_the_last_exactly_is_answered_again_only_where_asked() 
         assert!(ask(8, &held).decisions.is_empty() && ask(8, &fell).decisions.is_empty(), "40 %: held");
         assert_eq!(calls() - start, if repeat { 5 } else { 6 }, "each difference ran it");
     }
-    // A fault is asked again; another plugin taking over answers itself.
-    let (dir, plugins) =
-        runtime_with(&[("zz-noisy.wasm", guests::NOISY_RULES.bytes)], |o| o.repeat_rules = true);
-    let calls = || plugins.list().into_iter().find(|p| p.info.name == "noisy-rules").unwrap().stats.calls;
-    plugins.set_params(PluginKind::LiquidationRules, "noisy-rules", &[("panic".into(), 1.0)]).unwrap();
+    // A fault is asked again; another version asked the same (same parameters' bits, moment
+    // and positions) runs: bad-rules and greedy-rules both take one parameter, 0 by default.
+    let (dir, plugins) = runtime_with(&[("zz-bad.wasm", guests::BAD_RULES.bytes)], |o| o.repeat_rules = true);
+    let calls = |name: &str| plugins.list().into_iter().find(|p| p.info.name == name).unwrap().stats.calls;
+    let start = calls("bad-rules");
+    plugins.set_params(PluginKind::LiquidationRules, "bad-rules", &[("mode".into(), 4.0)]).unwrap();
     for _ in 0..2 {
         assert!(matches!(plugins.evaluate_rules(0, &fell), Err(PluginError::Trap { .. })));
     }
-    plugins.set_params(PluginKind::LiquidationRules, "noisy-rules", &[("panic".into(), 0.0)]).unwrap();
+    plugins.set_params(PluginKind::LiquidationRules, "bad-rules", &[("mode".into(), 0.0)]).unwrap();
     for _ in 0..2 {
         assert!(plugins.evaluate_rules(0, &fell).unwrap().decisions.is_empty());
     }
-    assert_eq!(calls(), 3, "two faults, then one answer given twice");
+    assert_eq!(calls("bad-rules") - start, 3, "two faults, then one answer given twice");
     std::thread::sleep(std::time::Duration::from_millis(10));
-    std::fs::write(dir.path().join("zz-zz-eager.wasm"), guests::EAGER_RULES.bytes).unwrap();
+    std::fs::write(dir.path().join("zz-zz-greedy.wasm"), guests::GREEDY_RULES.bytes).unwrap();
     plugins.load_dir().unwrap();
-    assert_eq!(plugins.evaluate_rules(0, &fell).unwrap().plugin.name, "eager-rules");
+    let start = calls("greedy-rules");
+    assert_eq!(plugins.evaluate_rules(0, &fell).unwrap().plugin.name, "greedy-rules");
+    assert_eq!(calls("greedy-rules") - start, 1, "the new version ran");
 }
 
 #[test]
