@@ -10,7 +10,6 @@ use crate::plugins::{PluginKind, abi};
 use crate::store::{Factor, Opportunity, ScanRecord};
 use futures_util::StreamExt as _;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive as _;
 use std::sync::Arc;
 
 /// Running estimate of a market's 24 h volatility: an exponentially weighted variance of the YES
@@ -83,6 +82,16 @@ struct Prepared {
     volume_change_24h: f32,
 }
 
+/// What a scan that ran gives: the opportunities the engine keeps (best first), and its
+/// decision as the observer is told it (the scorer's factor names, every candidate kept; empty
+/// without an observer).
+#[derive(Default)]
+struct Outcome {
+    opportunities: Vec<Opportunity>,
+    factors: Vec<String>,
+    candidates: Arc<[Scored]>,
+}
+
 fn micros(d: Decimal) -> i64 {
     super::rules::micros(d)
 }
@@ -146,7 +155,7 @@ impl Inner {
             m.scan_seconds.observe(started.elapsed().as_secs_f64());
             m.scans.with_label_values(&[if outcome.is_ok() { "ok" } else { "error" }]).inc();
         }
-        let opportunities = match outcome {
+        let Outcome { opportunities, factors, candidates } = match outcome {
             Ok(o) => o,
             Err(e) => {
                 self.saw(Seen::Decision(&Decision::Scanned {
@@ -166,13 +175,11 @@ impl Inner {
             }
         };
         if self.observed() {
-            let factors =
-                opportunities.first().map(|o| o.factors.iter().map(|f| f.name.to_string()).collect());
             self.saw(Seen::Decision(&Decision::Scanned {
                 scan_id: id,
                 scorer: scan.scorer.clone(),
-                factors: factors.unwrap_or_default(),
-                candidates: self.scored(&opportunities),
+                factors,
+                candidates,
                 error: None,
             }));
         }
@@ -214,7 +221,7 @@ impl Inner {
         Ok(scan)
     }
 
-    async fn scan_into(&self, scan: &mut ScanRecord, now: i64) -> Result<Vec<Opportunity>, String> {
+    async fn scan_into(&self, scan: &mut ScanRecord, now: i64) -> Result<Outcome, String> {
         let markets = self.refresh_markets().await.map_err(|e| format!("listing markets: {e}"))?;
         scan.listed = markets.len() as u64;
         let notes = self.exchange.listing_notes();
@@ -262,7 +269,7 @@ impl Inner {
         }
         scan.candidates = scored.len() as u64;
         if scored.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Outcome::default());
         }
         let plugins = self.plugins.clone();
         let (batch, result) = super::plugin_io::plugin_call(move || {
@@ -308,13 +315,28 @@ impl Inner {
                 .then_with(|| scored[*a].0.id.cmp(&scored[*b].0.id))
         });
         order.truncate(KEEP_OPPORTUNITIES);
+        // The decision as the observer keeps it: every candidate kept, best first.
+        let (factors, candidates) = if self.observed() {
+            let candidates = self.scored(
+                order.iter().map(|i| (scored[*i].0.id.as_str(), result.scores[*i], result.factors_of(*i))),
+            );
+            (named.iter().map(|f| f.name.to_string()).collect(), candidates)
+        } else {
+            (Vec::new(), Arc::from([]))
+        };
         self.record_candidates(
             order.iter().map(|i| {
                 let (m, quotes, _) = &scored[*i];
-                (m.id.clone(), super::trends::candidate_point(now, *quotes, m.volume_24h))
+                (m.id.as_str(), super::trends::candidate_point(now, *quotes, m.volume_24h))
             }),
             now,
         );
+        // What only the dashboard reads aside, the engine acts on the opportunities at or above
+        // the threshold alone (a prefix: best first), so a backtest builds only those.
+        if !self.stores_dashboard_records() {
+            let threshold = f32::from(settings.opportunity_threshold);
+            order.truncate(order.iter().take_while(|i| result.scores[**i] >= threshold).count());
+        }
         let opportunities: Vec<Opportunity> = order
             .into_iter()
             .map(|i| (i, &scored[i]))
@@ -342,7 +364,7 @@ impl Inner {
                 scorer: label.clone(),
             })
             .collect();
-        Ok(opportunities)
+        Ok(Outcome { opportunities, factors, candidates })
     }
 
     /// Tells the observer (the shadow scorer's runner) what the scorer was given and answered.
@@ -372,18 +394,20 @@ impl Inner {
         }));
     }
 
-    /// The candidates of a scan's decision, their market ids shared with the last scan's: an
-    /// observer that keeps every scan's (a backtest's log) then keeps each id once.
-    fn scored(&self, opportunities: &[Opportunity]) -> Arc<[Scored]> {
+    /// The candidates of a scan's decision (market id, score, factor values), their market ids
+    /// shared with the last scan's: an observer that keeps every scan's (a backtest's log) then
+    /// keeps each id once.
+    fn scored<'a>(
+        &self,
+        candidates: impl ExactSizeIterator<Item = (&'a str, f32, &'a [f32])>,
+    ) -> Arc<[Scored]> {
         let known = std::mem::take(&mut self.state().scanned_ids);
-        let mut ids = FastHashSet::with_capacity_and_hasher(opportunities.len(), Default::default());
-        let scored = opportunities
-            .iter()
-            .map(|o| {
-                let id =
-                    known.get(o.market_id.as_str()).cloned().unwrap_or_else(|| o.market_id.as_str().into());
+        let mut ids = FastHashSet::with_capacity_and_hasher(candidates.len(), Default::default());
+        let scored = candidates
+            .map(|(market_id, score, factors)| {
+                let id = known.get(market_id).cloned().unwrap_or_else(|| market_id.into());
                 ids.insert(Arc::clone(&id));
-                Scored { market_id: id, score: o.score, factors: o.factors.iter().map(|f| f.value).collect() }
+                Scored { market_id: id, score, factors: factors.to_vec() }
             })
             .collect();
         self.state().scanned_ids = ids;
@@ -414,12 +438,12 @@ impl Inner {
             }
             let depth =
                 [yes.depth_within(BookSide::Asks, slippage), no.depth_within(BookSide::Asks, slippage)];
+            // Halving a float is exact: this is the decimal mid's float (see `rules::float`).
             let mid = match (yes_bid, yes_ask) {
-                (Some(b), Some(a)) => (b + a) / Decimal::TWO,
-                (_, Some(a)) => a,
-                _ => Decimal::ZERO,
+                (Some(b), Some(a)) => super::rules::float(b + a) / 2.0,
+                (_, Some(a)) => super::rules::float(a),
+                _ => 0.0,
             };
-            let mid = mid.to_f64().unwrap_or_default();
             // The id is copied only for a market seen for the first time.
             let vol = match state.vol.get_mut(&m.id) {
                 Some(v) => v.observe(mid, now),

@@ -246,10 +246,13 @@ impl TrendWindow {
             }
             _ => 0.0,
         };
+        // As `Decimal::to_f32` gives it: the float, rounded again.
+        #[expect(clippy::cast_possible_truncation, reason = "a price move")]
+        let momentum_24h = self.momentum().map_or(0.0, |m| super::rules::float(m) as f32);
         ScorerTrend {
             points: self.times.len(),
             volatility_24h: self.volatility_24h(),
-            momentum_24h: self.momentum().and_then(|m| m.to_f32()).unwrap_or(0.0),
+            momentum_24h,
             volume_change_24h,
         }
     }
@@ -268,7 +271,7 @@ impl TrendWindow {
             (Some(f), Some(l)) if self.mids.len() >= 3 && l.0 > f.0 => {
                 #[expect(clippy::cast_precision_loss, reason = "a time difference in ms, far below 2^52")]
                 let elapsed = (l.0 - f.0) as f64;
-                self.moves_sq.to_f64().map(|sq| (sq / elapsed * DAY_MS).sqrt())
+                Some((super::rules::float(self.moves_sq) / elapsed * DAY_MS).sqrt())
             }
             _ => None,
         }
@@ -389,7 +392,11 @@ impl Inner {
     /// Records a point for each candidate (best first, at most `record_markets`) not recorded in
     /// the last `record_every_secs`. The write goes to a task of its own, off the scan's path, as
     /// the monitor's points do: a lost point only thins the history.
-    pub(super) fn record_candidates(&self, best: impl Iterator<Item = (String, PricePoint)>, now_ms: i64) {
+    pub(super) fn record_candidates<'a>(
+        &self,
+        best: impl Iterator<Item = (&'a str, PricePoint)>,
+        now_ms: i64,
+    ) {
         let due: Vec<(String, PricePoint)> = {
             let mut state = self.state();
             let (every_secs, most) = (state.trends.record_every_secs, state.trends.record_markets);
@@ -399,11 +406,17 @@ impl Inner {
                 state.last_candidate_point.retain(|_, t| now_ms - *t < every);
             }
             let mut due = Vec::new();
+            // A market's id is copied only when its point is due (twice: the throttle's and the
+            // write's).
             for (id, p) in best.take(most) {
-                if state.last_candidate_point.get(&id).is_none_or(|t| now_ms - t >= every) {
-                    state.last_candidate_point.insert(id.clone(), now_ms);
-                    due.push((id, p));
+                match state.last_candidate_point.get_mut(id) {
+                    Some(t) if now_ms - *t < every => continue,
+                    Some(t) => *t = now_ms,
+                    None => {
+                        state.last_candidate_point.insert(id.to_owned(), now_ms);
+                    }
                 }
+                due.push((id.to_owned(), p));
             }
             follow_points(&mut state.scorer_history, &due);
             due
