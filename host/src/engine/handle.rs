@@ -177,7 +177,8 @@ impl Engine {
         Ok(self.inner.opportunities.load().iter().filter(|o| o.score >= min_score).cloned().collect())
     }
 
-    /// Every opportunity of the last scan, best first (ties by market id), shared: no copy.
+    /// Every opportunity of the last scan, best first (ties by market id), shared: no copy. A
+    /// backtest's engine keeps none (no dashboard reads them; its decision log has the scans).
     #[must_use]
     pub fn last_opportunities(&self) -> Arc<Vec<Opportunity>> {
         self.inner.opportunities.load_full()

@@ -68,7 +68,7 @@ fn one_per_market(listed: Vec<Arc<Market>>) -> Vec<Arc<Market>> {
 }
 
 /// A candidate market, its quotes (YES bid, YES ask, NO bid, NO ask) and depths (YES, NO).
-type Candidate<'a> = (&'a Market, [Option<Decimal>; 4], [Decimal; 2]);
+type Candidate<'a> = (&'a Arc<Market>, [Option<Decimal>; 4], [Decimal; 2]);
 
 /// A candidate's features that do not come from the signals (see `Inner::prepare`): its place
 /// among the candidates, quotes and depths as in [`Candidate`], and the rest of its scorer row.
@@ -82,12 +82,15 @@ struct Prepared {
     volume_change_24h: f32,
 }
 
-/// What a scan that ran gives: the opportunities the engine keeps (best first), and its
-/// decision as the observer is told it (the scorer's factor names, every candidate kept; empty
-/// without an observer).
+/// What a scan that ran gives: its opportunities as the dashboard shows them (best first; none
+/// where no dashboard reads them, see `Inner::stores_dashboard_records`), the markets scored at or
+/// above the threshold with their scores (best first: what auto-trading enters), and its decision
+/// as the observer is told it (the scorer's factor names and every candidate kept; empty without
+/// an observer).
 #[derive(Default)]
 struct Outcome {
     opportunities: Vec<Opportunity>,
+    above: Vec<(Arc<Market>, f32)>,
     factors: Vec<String>,
     candidates: Arc<[Scored]>,
 }
@@ -108,11 +111,13 @@ fn wanted(m: &Market, s: &super::Settings, now_ms: i64) -> bool {
 }
 
 impl Inner {
-    /// Whether to store what only the dashboard reads: the last scan's opportunities (shown at
-    /// once by a restarted bot), the news feed with its matches, and the whale analyzer's
-    /// profile of each wallet. A backtest's store is in memory, shown by no dashboard and never
-    /// restarted, so it keeps the scan records alone and each scan is spared encoding every
-    /// candidate, rewriting the day's news and rewriting the record of every wallet analysed.
+    /// Whether to keep and store what only the dashboard reads: the last scan's opportunities
+    /// with their factors and texts (shown at once by a restarted bot), the news feed with its
+    /// matches, and the whale analyzer's profile of each wallet. A backtest's store is in memory,
+    /// shown by no dashboard and never restarted, so it keeps the scan records alone, and each
+    /// scan is spared building an opportunity of every candidate, rewriting the day's news and
+    /// rewriting the record of every wallet analysed (its decision log has every candidate's
+    /// score and factors; auto-trading takes the markets at or above the threshold directly).
     pub(super) fn stores_dashboard_records(&self) -> bool {
         !self.store.is_in_memory()
     }
@@ -155,7 +160,7 @@ impl Inner {
             m.scan_seconds.observe(started.elapsed().as_secs_f64());
             m.scans.with_label_values(&[if outcome.is_ok() { "ok" } else { "error" }]).inc();
         }
-        let Outcome { opportunities, factors, candidates } = match outcome {
+        let Outcome { opportunities, above, factors, candidates } = match outcome {
             Ok(o) => o,
             Err(e) => {
                 self.saw(Seen::Decision(&Decision::Scanned {
@@ -210,13 +215,13 @@ impl Inner {
             scan = id,
             listed = scan.listed,
             candidates = scan.candidates,
-            above_threshold = opportunities.iter().filter(|o| o.score >= threshold).count(),
+            above_threshold = above.len(),
             ms = scan.duration_us / 1_000,
             "scan"
         );
         self.emit(EngineEvent::ScanCompleted { scan: scan.clone() });
         if self.settings().auto_trading {
-            self.auto_trade(&opportunities).await;
+            self.auto_trade(&above).await;
         }
         Ok(scan)
     }
@@ -240,7 +245,7 @@ impl Inner {
         let mut batch = abi::MarketBatch::with_capacity(prepared.len());
         let mut scored: Vec<Candidate<'_>> = Vec::with_capacity(prepared.len());
         for p in prepared {
-            let Some(m) = listed.get(p.at).copied() else { continue };
+            let Some(m) = candidates.get(p.at) else { continue };
             let signal = signals.get(&m.id).copied().unwrap_or_default();
             let [yes_bid, yes_ask, no_bid, no_ask] = p.quotes;
             batch.push(&abi::MarketFeatures {
@@ -286,6 +291,57 @@ impl Inner {
         self.state().scan_scorer = Some(result.version_id.to_string());
         scan.scorer = Some(label.clone());
         scan.scored = result.scores.len() as u64;
+        // The best first (ties by market id), and only those kept are built.
+        let mut order: Vec<usize> = (0..scored.len()).collect();
+        order.sort_by(|a, b| {
+            result.scores[*b]
+                .total_cmp(&result.scores[*a])
+                .then_with(|| scored[*a].0.id.cmp(&scored[*b].0.id))
+        });
+        order.truncate(KEEP_OPPORTUNITIES);
+        // The decision as the observer keeps it: every candidate kept, best first.
+        let (factors, candidates) = if self.observed() {
+            let candidates = self.scored(
+                order.iter().map(|i| (scored[*i].0.id.as_str(), result.scores[*i], result.factors_of(*i))),
+            );
+            (result.plugin.factors.iter().map(|f| f.name.clone()).collect(), candidates)
+        } else {
+            (Vec::new(), Arc::from([]))
+        };
+        self.record_candidates(
+            order.iter().map(|i| {
+                let (m, quotes, _) = &scored[*i];
+                (m.id.as_str(), super::trends::candidate_point(now, *quotes, m.volume_24h))
+            }),
+            now,
+        );
+        // What the engine acts on: the prefix at or above the threshold.
+        let threshold = f32::from(settings.opportunity_threshold);
+        let above = order
+            .iter()
+            .take_while(|i| result.scores[**i] >= threshold)
+            .map(|i| (Arc::clone(scored[*i].0), result.scores[*i]))
+            .collect();
+        // The opportunities, with their factors and texts, are for the dashboard alone.
+        let opportunities = if self.stores_dashboard_records() {
+            self.opportunities_of(&order, &scored, &result, &label, scan.id, now)
+        } else {
+            Vec::new()
+        };
+        Ok(Outcome { opportunities, above, factors, candidates })
+    }
+
+    /// The opportunities of `order` (indices into `scored`, best first) as the dashboard shows
+    /// them: each factor with the weight in force.
+    fn opportunities_of(
+        &self,
+        order: &[usize],
+        scored: &[Candidate<'_>],
+        result: &crate::plugins::Scored,
+        label: &str,
+        scan_id: u64,
+        now: i64,
+    ) -> Vec<Opportunity> {
         // The weights in force, to show next to each factor.
         let params = self
             .plugins
@@ -307,39 +363,9 @@ impl Inner {
                 }),
             })
             .collect();
-        // The best first (ties by market id), and only those kept are built.
-        let mut order: Vec<usize> = (0..scored.len()).collect();
-        order.sort_by(|a, b| {
-            result.scores[*b]
-                .total_cmp(&result.scores[*a])
-                .then_with(|| scored[*a].0.id.cmp(&scored[*b].0.id))
-        });
-        order.truncate(KEEP_OPPORTUNITIES);
-        // The decision as the observer keeps it: every candidate kept, best first.
-        let (factors, candidates) = if self.observed() {
-            let candidates = self.scored(
-                order.iter().map(|i| (scored[*i].0.id.as_str(), result.scores[*i], result.factors_of(*i))),
-            );
-            (named.iter().map(|f| f.name.to_string()).collect(), candidates)
-        } else {
-            (Vec::new(), Arc::from([]))
-        };
-        self.record_candidates(
-            order.iter().map(|i| {
-                let (m, quotes, _) = &scored[*i];
-                (m.id.as_str(), super::trends::candidate_point(now, *quotes, m.volume_24h))
-            }),
-            now,
-        );
-        // What only the dashboard reads aside, the engine acts on the opportunities at or above
-        // the threshold alone (a prefix: best first), so a backtest builds only those.
-        if !self.stores_dashboard_records() {
-            let threshold = f32::from(settings.opportunity_threshold);
-            order.truncate(order.iter().take_while(|i| result.scores[**i] >= threshold).count());
-        }
-        let opportunities: Vec<Opportunity> = order
-            .into_iter()
-            .map(|i| (i, &scored[i]))
+        order
+            .iter()
+            .map(|&i| (i, &scored[i]))
             .map(|(i, (m, [yes_bid, yes_ask, no_bid, no_ask], depth))| Opportunity {
                 market_id: m.id.clone(),
                 question: m.question.clone(),
@@ -359,12 +385,11 @@ impl Inner {
                 liquidity: m.liquidity,
                 volume_24h: m.volume_24h,
                 end_ms: m.end_ms,
-                scan_id: scan.id,
+                scan_id,
                 detected_at_ms: now,
-                scorer: label.clone(),
+                scorer: label.to_owned(),
             })
-            .collect();
-        Ok(Outcome { opportunities, factors, candidates })
+            .collect()
     }
 
     /// Tells the observer (the shadow scorer's runner) what the scorer was given and answered.
@@ -372,7 +397,7 @@ impl Inner {
         &self,
         now: i64,
         batch: &abi::MarketBatch,
-        scored: &[(&Market, Q, D)],
+        scored: &[(&Arc<Market>, Q, D)],
         result: &crate::plugins::Scored,
     ) {
         let settings = self.settings();
@@ -498,14 +523,14 @@ impl Inner {
         }
     }
 
-    /// Enters the best opportunities at or above the threshold while slots are free.
-    async fn auto_trade(&self, opportunities: &[Opportunity]) {
+    /// Enters the best markets scored at or above the threshold (`above`, best first) while slots
+    /// are free.
+    async fn auto_trade(&self, above: &[(Arc<Market>, f32)]) {
         let settings = self.settings();
-        let threshold = f32::from(settings.opportunity_threshold);
-        for o in opportunities.iter().filter(|o| o.score >= threshold) {
+        for (m, score) in above {
             let (open, held) = {
                 let state = self.state();
-                (state.positions.len(), state.positions.values().any(|p| p.market_id == o.market_id))
+                (state.positions.len(), state.positions.values().any(|p| p.market_id == m.id))
             };
             if open >= usize::try_from(settings.max_positions).unwrap_or(usize::MAX) {
                 return;
@@ -513,11 +538,11 @@ impl Inner {
             if held {
                 continue;
             }
-            match self.enter(&o.market_id, None, Some(o.score)).await {
+            match self.enter(&m.id, None, Some(*score)).await {
                 Ok(p) => {
-                    tracing::info!(position = p.id, score = o.score, market = %o.question, status = p.status.as_str(), "auto-trade")
+                    tracing::info!(position = p.id, score, market = %m.question, status = p.status.as_str(), "auto-trade")
                 }
-                Err(e) => tracing::warn!(market = %o.question, error = %e, "auto-trade skipped"),
+                Err(e) => tracing::warn!(market = %m.question, error = %e, "auto-trade skipped"),
             }
         }
     }
