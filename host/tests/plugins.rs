@@ -552,24 +552,22 @@ fn a_scans_signal_calls_together_answer_as_each_alone() {
     let alone =
         (plugins.analyze_whales(now, &input).unwrap(), plugins.match_news(now, &items, &texts).unwrap());
     assert_eq!(alone.1.len(), 2, "each item matches its market");
-    let together = plugins.signals(now, Some(&input), Some((&items, &texts)));
+    // The records themselves as the input (a scan gives what they are built from instead).
+    let records = (&items[..], &texts[..]);
+    let news: &dyn equilibrage::plugins::NewsSource = &records;
+    let together = plugins.signals(now, Some(&input), Some(news));
     assert_eq!((together.whales.unwrap().unwrap(), together.news.unwrap().unwrap()), alone);
     // One call asked for: only that one answers.
     let whales_only = plugins.signals(now, Some(&input), None);
     assert_eq!(whales_only.whales.unwrap().unwrap(), alone.0);
     assert!(whales_only.news.is_none());
-    let news_only = plugins.signals(now, None, Some((&items, &texts)));
+    let news_only = plugins.signals(now, None, Some(news));
     assert!(news_only.whales.is_none());
     assert_eq!(news_only.news.unwrap().unwrap(), alone.1);
     // The caller's own work runs once, on its thread, whichever calls are asked for (a news
     // matching meanwhile runs beside), and the answers are as before.
     let caller = std::thread::current().id();
-    let asked = [
-        (Some(&input), Some((&items[..], &texts[..]))),
-        (None, Some((&items[..], &texts[..]))),
-        (Some(&input), None),
-        (None, None),
-    ];
+    let asked = [(Some(&input), Some(news)), (None, Some(news)), (Some(&input), None), (None, None)];
     for (whales, news) in asked {
         let mut runs = 0;
         let (answers, on) = plugins.signals_and(now, whales, news, || {
@@ -590,7 +588,7 @@ fn a_scans_signal_calls_together_answer_as_each_alone() {
     let memoized = equilibrage::plugins::Plugins::new(options).unwrap();
     memoized.load_dir().unwrap();
     for round in 0..2 {
-        let (answers, ()) = memoized.signals_and(now, Some(&input), Some((&items, &texts)), || ());
+        let (answers, ()) = memoized.signals_and(now, Some(&input), Some(news), || ());
         assert_eq!(
             (answers.whales.unwrap().unwrap(), answers.news.unwrap().unwrap()),
             alone,

@@ -118,13 +118,17 @@ impl SignalColumns {
     ) {
         for s in &analysis.markets {
             if let Some(id) = usize::try_from(s.market).ok().and_then(|i| market_ids.get(i)) {
-                let entry = out.entry((*id).to_owned()).or_default();
-                entry.whale_activity = s.activity;
-                entry.whale_net_flow = s.net_yes_flow;
-                entry.whale_count = s.whale_count;
-                entry.whale_concentration = s.concentration;
+                out.entry((*id).to_owned()).or_default().set_whales(s);
             }
         }
+    }
+
+    /// Sets the whale columns to a market's signal from an analysis.
+    pub fn set_whales(&mut self, s: &abi::MarketSignal) {
+        self.whale_activity = s.activity;
+        self.whale_net_flow = s.net_yes_flow;
+        self.whale_count = s.whale_count;
+        self.whale_concentration = s.concentration;
     }
 
     /// Adds one news match to the market's news columns: the highest relevance, one more item,

@@ -241,12 +241,12 @@ impl Inner {
         let (me, chosen) = (self.me().ok_or("the engine is stopping")?, candidates.clone());
         let slippage = settings.max_slippage();
         let (signals, prepared) =
-            self.signals(&listed, now, move || me.prepare(&chosen, now, slippage)).await;
+            self.signals(&candidates, now, move || me.prepare(&chosen, now, slippage)).await;
         let mut batch = abi::MarketBatch::with_capacity(prepared.len());
         let mut scored: Vec<Candidate<'_>> = Vec::with_capacity(prepared.len());
         for p in prepared {
             let Some(m) = candidates.get(p.at) else { continue };
-            let signal = signals.get(&m.id).copied().unwrap_or_default();
+            let signal = signals.get(p.at).copied().unwrap_or_default();
             let [yes_bid, yes_ask, no_bid, no_ask] = p.quotes;
             batch.push(&abi::MarketFeatures {
                 yes_bid: yes_bid.map(micros),

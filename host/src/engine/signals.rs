@@ -7,8 +7,7 @@ use super::observer::{NewsCall, Seen, SignalColumns};
 use super::whales::{KeptTrade, Numbers, WhaleInput};
 use crate::exchange::Market;
 use crate::exchange::sim::{NewsItem, WhaleTrade};
-use crate::fast_hash::FastHashMap;
-use crate::plugins::{PluginError, PluginKind, abi};
+use crate::plugins::{NewsFields, NewsSource, PluginError, PluginKind, abi};
 use crate::store::{NewsMarketMatch, NewsRecord};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -51,22 +50,30 @@ impl Recent {
     }
 }
 
-/// The news-aggregator plugin's input: the items, and the markets' texts.
-fn news_input(news: &[Arc<NewsItem>], markets: &[&Market]) -> (Vec<abi::NewsItem>, Vec<abi::MarketText>) {
-    let items = news
-        .iter()
-        .map(|n| abi::NewsItem {
-            title: n.title.clone(),
-            summary: n.summary.clone(),
-            source: n.source.clone(),
-            published: n.published_ms,
-        })
-        .collect();
-    let texts = markets
-        .iter()
-        .map(|m| abi::MarketText { question: m.question.clone(), category: m.category.clone() })
-        .collect();
-    (items, texts)
+/// The news-aggregator plugin's input as a scan has it: the day's items and the candidates
+/// (their records are built only if the plugin is to run, see `NewsSource`).
+struct ScanNews {
+    items: Vec<Arc<NewsItem>>,
+    markets: Vec<Arc<Market>>,
+}
+
+impl NewsSource for ScanNews {
+    fn items(&self) -> usize {
+        self.items.len()
+    }
+
+    fn item(&self, i: usize) -> NewsFields<'_> {
+        let n = &self.items[i];
+        NewsFields { title: &n.title, summary: &n.summary, source: &n.source, published: n.published_ms }
+    }
+
+    fn markets(&self) -> usize {
+        self.markets.len()
+    }
+
+    fn market(&self, i: usize) -> (&str, &str) {
+        (&self.markets[i].question, &self.markets[i].category)
+    }
 }
 
 fn news_id(n: &NewsItem) -> String {
@@ -123,17 +130,17 @@ impl Inner {
         self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Signals for `markets` (condition id, question, category) from the last day's whale
-    /// trades and news, through the plugins; whales and news are stored on the way. `meanwhile`
-    /// (the scan's work that does not need them) runs on this thread while the news matching
-    /// runs beside (see `Plugins::signals_and`); should that call fail, it runs (again) after,
-    /// so running it twice must do no harm.
+    /// Signals for `markets` (condition id, question, category), in their order, from the last
+    /// day's whale trades and news, through the plugins; whales and news are stored on the way.
+    /// `meanwhile` (the scan's work that does not need them) runs on this thread while the news
+    /// matching runs beside (see `Plugins::signals_and`); should that call fail, it runs (again)
+    /// after, so running it twice must do no harm.
     pub(super) async fn signals<T: Send + 'static>(
         &self,
-        markets: &[&Market],
+        markets: &[Arc<Market>],
         now: i64,
         meanwhile: impl Fn() -> T + Send + Sync + 'static,
-    ) -> (FastHashMap<String, SignalColumns>, T) {
+    ) -> (Vec<SignalColumns>, T) {
         let (trades, numbers, news) = {
             let mut recent = self.recent();
             recent.forget_before(now - DAY_MS);
@@ -143,14 +150,16 @@ impl Inner {
                 recent.news.iter().cloned().collect::<Vec<_>>(),
             )
         };
-        let mut out: FastHashMap<String, SignalColumns> = FastHashMap::default();
+        // Each market's columns, in the order of `markets`.
+        let mut out = vec![SignalColumns::default(); markets.len()];
         // Both plugins' inputs, then both calls at once (see `Plugins::signals`), then their
         // answers in turn: the whales', then the news'.
         let (whale_in, whale_names) = match self.whale_input(&trades, numbers).await {
             Some(WhaleInput { input, names }) => (Some(input), Some(names)),
             None => (None, None),
         };
-        let news_in = (!news.is_empty() && !markets.is_empty()).then(|| news_input(&news, markets));
+        let news_in = (!news.is_empty() && !markets.is_empty())
+            .then(|| ScanNews { items: news, markets: markets.to_vec() });
         if whale_in.is_none() && news_in.is_none() {
             return (out, meanwhile());
         }
@@ -161,7 +170,7 @@ impl Inner {
             let (answers, done) = plugins.signals_and(
                 now,
                 whale_in.as_ref(),
-                news_in.as_ref().map(|(items, texts)| (items.as_slice(), texts.as_slice())),
+                news_in.as_ref().map(|n| n as &dyn NewsSource),
                 || also(),
             );
             (answers, whale_in, news_in, done)
@@ -175,28 +184,26 @@ impl Inner {
             }
         };
         if let (Some(input), Some(names), Some(answer)) = (&whale_in, &whale_names, answers.whales) {
-            self.whale_answer(input, names, answer, now, &mut out).await;
+            self.whale_answer(input, names, answer, now, markets, &mut out).await;
         }
         if let (Some(asked), Some(answer)) = (news_in, answers.news) {
-            self.news_answer(&news, markets, asked, answer, now, &mut out).await;
+            self.news_answer(asked, answer, now, &mut out).await;
         }
         (out, done)
     }
 
-    /// The news-aggregator plugin's answer into per-market signals, and the matched items into
-    /// the store for the dashboard.
-    /// `asked` is the call's input, built from `news` and `markets` (see `news_input`).
+    /// The news-aggregator plugin's answer to `asked` into the signals of its markets (`out`, in
+    /// their order), and the matched items into the store for the dashboard.
     async fn news_answer(
         &self,
-        news: &[Arc<NewsItem>],
-        markets: &[&Market],
-        asked: (Vec<abi::NewsItem>, Vec<abi::MarketText>),
+        asked: ScanNews,
         answer: Result<Vec<abi::NewsMatch>, PluginError>,
         now: i64,
-        out: &mut FastHashMap<String, SignalColumns>,
+        out: &mut [SignalColumns],
     ) {
-        let (items, texts) = asked;
+        let ScanNews { items: news, markets } = &asked;
         if self.plugins.has_shadow(PluginKind::NewsAggregator) {
+            let (items, texts) = crate::plugins::news_records(&asked);
             let ids: Vec<&str> = markets.iter().map(|m| m.id.as_str()).collect();
             self.saw(Seen::NewsMatching(&NewsCall {
                 now_ms: now,
@@ -215,8 +222,10 @@ impl Inner {
             let (Ok(item), Ok(market)) = (usize::try_from(m.item), usize::try_from(m.market)) else {
                 continue;
             };
-            let Some(id) = markets.get(market).map(|m| &m.id) else { continue };
-            out.entry(id.clone()).or_default().add_news(m);
+            let (Some(id), Some(columns)) = (markets.get(market).map(|m| &m.id), out.get_mut(market)) else {
+                continue;
+            };
+            columns.add_news(m);
             let why = matched.entry(item).or_default();
             match why.iter_mut().find(|w| w.market == *id) {
                 Some(w) if w.relevance >= m.relevance => {}

@@ -5,8 +5,8 @@
 
 use super::Inner;
 use super::observer::{Seen, SignalColumns, WhaleCall};
-use crate::exchange::Side;
 use crate::exchange::sim::WhaleTrade;
+use crate::exchange::{Market, Side};
 use crate::fast_hash::FastHashMap;
 use crate::feeds::whales::{MarketMakerRule, table};
 use crate::plugins::{PluginError, PluginKind, abi};
@@ -286,15 +286,16 @@ impl Inner {
         Some(WhaleInput { input, names: WhaleNames { wallets, markets } })
     }
 
-    /// The whale-analyzer plugin's answer into per-market signals, and its whale profiles into
-    /// the table.
+    /// The whale-analyzer plugin's answer into the signals of `candidates` (`out`, in their
+    /// order), and its whale profiles into the table.
     pub(super) async fn whale_answer(
         &self,
         input: &abi::AnalysisInput,
         names: &WhaleNames<'_>,
         answer: Result<abi::Analysis, PluginError>,
         now: i64,
-        out: &mut FastHashMap<String, SignalColumns>,
+        candidates: &[Arc<Market>],
+        out: &mut [SignalColumns],
     ) {
         let WhaleNames { wallets, markets } = names;
         if self.plugins.has_shadow(PluginKind::WhaleAnalyzer) {
@@ -309,7 +310,16 @@ impl Inner {
             Ok(a) => a,
             Err(e) => return self.error("signals", format!("whale analysis skipped: {e}")),
         };
-        SignalColumns::add_whales(out, &analysis, markets);
+        // Each candidate's columns, found by the market's id (the analysis names the markets of
+        // the day's trades, candidates or not).
+        let at: FastHashMap<&str, usize> =
+            candidates.iter().enumerate().map(|(i, m)| (m.id.as_str(), i)).collect();
+        for s in &analysis.markets {
+            let name = usize::try_from(s.market).ok().and_then(|i| markets.get(i));
+            if let Some(c) = name.and_then(|n| at.get(n)).and_then(|&i| out.get_mut(i)) {
+                c.set_whales(s);
+            }
+        }
         // The plugin's view of each whale goes with its record, for the dashboard alone.
         if !self.stores_dashboard_records() {
             return;

@@ -10,6 +10,7 @@
 
 use super::PluginKind;
 use super::abi;
+use super::registry::NewsSource;
 use crate::fast_hash::FastHashMap;
 use sha2::{Digest as _, Sha256};
 use std::sync::Mutex;
@@ -81,26 +82,23 @@ pub(super) fn whales_key(file_sha256: &str, params: &[f64], now_ms: i64, input: 
     w.finish()
 }
 
-/// The key of a news matching.
-pub(super) fn news_key(
-    file_sha256: &str,
-    params: &[f64],
-    now_ms: i64,
-    items: &[abi::NewsItem],
-    markets: &[abi::MarketText],
-) -> Key {
+/// The key of a news matching, written from the fields of its input whatever holds them (the
+/// plugin's records or what they are built from: the key is the same).
+pub(super) fn news_key(file_sha256: &str, params: &[f64], now_ms: i64, input: &dyn NewsSource) -> Key {
     let mut w = KeyWriter::new(PluginKind::NewsAggregator, file_sha256, params, now_ms);
-    w.u64(items.len() as u64);
-    for n in items {
-        w.str(&n.title);
-        w.str(&n.summary);
-        w.str(&n.source);
+    w.u64(input.items() as u64);
+    for i in 0..input.items() {
+        let n = input.item(i);
+        w.str(n.title);
+        w.str(n.summary);
+        w.str(n.source);
         w.u64(n.published.cast_unsigned());
     }
-    w.u64(markets.len() as u64);
-    for m in markets {
-        w.str(&m.question);
-        w.str(&m.category);
+    w.u64(input.markets() as u64);
+    for i in 0..input.markets() {
+        let (question, category) = input.market(i);
+        w.str(question);
+        w.str(category);
     }
     w.finish()
 }
@@ -303,11 +301,33 @@ mod tests {
             published: 1,
         };
         let market = abi::MarketText { question: "q".into(), category: "c".into() };
-        let n = news_key("f", &[], 10, &[item("ab", "c")], std::slice::from_ref(&market));
+        let news =
+            |items: &[abi::NewsItem], markets: &[abi::MarketText]| news_key("f", &[], 10, &(items, markets));
+        let n = news(&[item("ab", "c")], std::slice::from_ref(&market));
         // Lengths keep the fields apart: "ab"+"c" is not "a"+"bc".
-        assert_ne!(n, news_key("f", &[], 10, &[item("a", "bc")], std::slice::from_ref(&market)));
-        assert_ne!(n, news_key("f", &[], 10, &[item("ab", "c")], &[]));
-        assert_eq!(n, news_key("f", &[], 10, &[item("ab", "c")], &[market]));
+        assert_ne!(n, news(&[item("a", "bc")], std::slice::from_ref(&market)));
+        assert_ne!(n, news(&[item("ab", "c")], &[]));
+        assert_eq!(n, news(&[item("ab", "c")], &[market]));
+
+        // The key of what the records are built from is theirs.
+        struct Fields;
+        impl NewsSource for Fields {
+            fn items(&self) -> usize {
+                1
+            }
+            fn item(&self, _: usize) -> crate::plugins::NewsFields<'_> {
+                crate::plugins::NewsFields { title: "ab", summary: "c", source: "s", published: 1 }
+            }
+            fn markets(&self) -> usize {
+                1
+            }
+            fn market(&self, _: usize) -> (&str, &str) {
+                ("q", "c")
+            }
+        }
+        assert_eq!(n, news_key("f", &[], 10, &Fields));
+        let (items, markets) = crate::plugins::registry::news_records(&Fields);
+        assert_eq!(n, news(&items, &markets));
     }
 
     #[test]

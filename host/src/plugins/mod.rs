@@ -24,6 +24,9 @@ pub use model::{
     CallStats, FactorSpec, FileStatus, ParamError, ParamSpec, PluginError, PluginEvent, PluginInfo,
     PluginKind, PluginStatus, RuntimeError, ShadowChange,
 };
-pub use registry::{Decided, PluginOptions, Plugins, PromoteError, Scored, SignalAnswers};
+pub use registry::{
+    Decided, NewsFields, NewsSource, PluginOptions, Plugins, PromoteError, Scored, SignalAnswers,
+    news_records,
+};
 pub use sandbox::Limits;
 pub use watch::{HotReload, watch};

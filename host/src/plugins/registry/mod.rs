@@ -34,7 +34,7 @@ mod signals;
 mod versions;
 
 pub use shadow::PromoteError;
-pub use signals::SignalAnswers;
+pub use signals::{NewsFields, NewsSource, SignalAnswers, news_records};
 
 /// How the runtime is set up.
 #[derive(Debug, Clone)]

@@ -5,6 +5,82 @@
 use super::memo::Key;
 use super::*;
 
+/// A news matching's input as what it is made of: the news aggregator's records (`NewsItem`,
+/// `MarketText`) are built from it only when the plugin is to run, and the memo's key is written
+/// from its fields, the same whatever holds them. A sweep's variants find nearly every matching
+/// in the memo, and building the records (three strings per item, two per market) each scan
+/// cost more than the lookup.
+pub trait NewsSource: Sync {
+    /// How many news items.
+    fn items(&self) -> usize;
+    /// The `i`-th item's fields.
+    fn item(&self, i: usize) -> NewsFields<'_>;
+    /// How many markets.
+    fn markets(&self) -> usize;
+    /// The `i`-th market's question and category.
+    fn market(&self, i: usize) -> (&str, &str);
+    /// The records themselves, when this source holds them already.
+    fn records(&self) -> Option<(&[abi::NewsItem], &[abi::MarketText])> {
+        None
+    }
+}
+
+/// A news item's fields, as [`abi::NewsItem`] has them.
+#[derive(Debug, Clone, Copy)]
+pub struct NewsFields<'a> {
+    pub title: &'a str,
+    pub summary: &'a str,
+    pub source: &'a str,
+    pub published: i64,
+}
+
+/// The records themselves.
+impl NewsSource for (&[abi::NewsItem], &[abi::MarketText]) {
+    fn items(&self) -> usize {
+        self.0.len()
+    }
+
+    fn item(&self, i: usize) -> NewsFields<'_> {
+        let n = &self.0[i];
+        NewsFields { title: &n.title, summary: &n.summary, source: &n.source, published: n.published }
+    }
+
+    fn markets(&self) -> usize {
+        self.1.len()
+    }
+
+    fn market(&self, i: usize) -> (&str, &str) {
+        (&self.1[i].question, &self.1[i].category)
+    }
+
+    fn records(&self) -> Option<(&[abi::NewsItem], &[abi::MarketText])> {
+        Some(*self)
+    }
+}
+
+/// The news aggregator's records of `input`.
+#[must_use]
+pub fn news_records(input: &dyn NewsSource) -> (Vec<abi::NewsItem>, Vec<abi::MarketText>) {
+    let items = (0..input.items())
+        .map(|i| {
+            let n = input.item(i);
+            abi::NewsItem {
+                title: n.title.to_owned(),
+                summary: n.summary.to_owned(),
+                source: n.source.to_owned(),
+                published: n.published,
+            }
+        })
+        .collect();
+    let markets = (0..input.markets())
+        .map(|i| {
+            let (question, category) = input.market(i);
+            abi::MarketText { question: question.to_owned(), category: category.to_owned() }
+        })
+        .collect();
+    (items, markets)
+}
+
 /// What the signal plugins answered to [`Plugins::signals`]; `None` for a call not asked for.
 #[derive(Debug)]
 pub struct SignalAnswers {
@@ -95,19 +171,27 @@ impl Plugins {
         items: &[abi::NewsItem],
         markets: &[abi::MarketText],
     ) -> Result<Vec<abi::NewsMatch>, PluginError> {
+        let input = (items, markets);
         let ready =
-            self.ready(PluginKind::NewsAggregator, |sha, p| memo::news_key(sha, p, now_ms, items, markets))?;
-        self.news_with(&ready, now_ms, items, markets)
+            self.ready(PluginKind::NewsAggregator, |sha, p| memo::news_key(sha, p, now_ms, &input))?;
+        self.news_with(&ready, now_ms, &input)
     }
 
     fn news_with(
         &self,
         ready: &Ready,
         now_ms: i64,
-        items: &[abi::NewsItem],
-        markets: &[abi::MarketText],
+        input: &dyn NewsSource,
     ) -> Result<Vec<abi::NewsMatch>, PluginError> {
-        let ask = || self.match_news_with(&ready.loaded, &ready.params, now_ms, items, markets);
+        let ask = || match input.records() {
+            Some((items, markets)) => {
+                self.match_news_with(&ready.loaded, &ready.params, now_ms, items, markets)
+            }
+            None => {
+                let (items, markets) = news_records(input);
+                self.match_news_with(&ready.loaded, &ready.params, now_ms, &items, &markets)
+            }
+        };
         match (&self.inner.options.memo, ready.key) {
             (Some(memo), Some(key)) => memo.news(key, ask),
             _ => ask(),
@@ -124,7 +208,7 @@ impl Plugins {
         &self,
         now_ms: i64,
         whales: Option<&abi::AnalysisInput>,
-        news: Option<(&[abi::NewsItem], &[abi::MarketText])>,
+        news: Option<&dyn NewsSource>,
     ) -> SignalAnswers {
         self.signals_and(now_ms, whales, news, || ()).0
     }
@@ -137,7 +221,7 @@ impl Plugins {
         &self,
         now_ms: i64,
         whales: Option<&abi::AnalysisInput>,
-        news: Option<(&[abi::NewsItem], &[abi::MarketText])>,
+        news: Option<&dyn NewsSource>,
         meanwhile: impl FnOnce() -> T,
     ) -> (SignalAnswers, T) {
         let whales = whales.map(|input| {
@@ -145,17 +229,15 @@ impl Plugins {
                 self.ready(PluginKind::WhaleAnalyzer, |sha, p| memo::whales_key(sha, p, now_ms, input));
             (input, ready)
         });
-        let news = news.map(|(items, markets)| {
-            let ready = self
-                .ready(PluginKind::NewsAggregator, |sha, p| memo::news_key(sha, p, now_ms, items, markets));
-            (items, markets, ready)
+        let news = news.map(|input| {
+            let ready =
+                self.ready(PluginKind::NewsAggregator, |sha, p| memo::news_key(sha, p, now_ms, input));
+            (input, ready)
         });
-        let news_computed = news.as_ref().is_some_and(|(_, _, r)| self.news_to_compute(r));
+        let news_computed = news.as_ref().is_some_and(|(_, r)| self.news_to_compute(r));
         let ask_whales =
             || whales.map(|(input, ready)| ready.and_then(|r| self.whales_with(&r, now_ms, input)));
-        let ask_news = || {
-            news.map(|(items, markets, ready)| ready.and_then(|r| self.news_with(&r, now_ms, items, markets)))
-        };
+        let ask_news = || news.map(|(input, ready)| ready.and_then(|r| self.news_with(&r, now_ms, input)));
         let beside = if news_computed { beside() } else { None };
         let Some(beside) = beside else {
             let whales = ask_whales();
