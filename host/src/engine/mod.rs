@@ -5,6 +5,7 @@
 mod handle;
 mod history;
 mod ledger;
+mod listing;
 mod monitor;
 mod observer;
 mod orders;
@@ -36,7 +37,7 @@ pub use trader::cents;
 pub use trends::{Trend, TrendsConfig};
 pub use types::{Clock, EngineError, EngineEvent, EngineOptions, Health, PositionView, Result};
 
-use crate::exchange::{BookSet, Exchange, Market, OrderBook, TokenId};
+use crate::exchange::{BookSet, Exchange, OrderBook, TokenId};
 use crate::fast_hash::{FastHashMap, FastHashSet};
 use crate::plugins::{PluginKind, Plugins};
 use crate::store::{Opportunity, Position, ScanRecord, Store, StoreError, TradeRecord};
@@ -60,7 +61,7 @@ struct State {
     busy: HashSet<u64>,
     books: BookSet,
     /// The last listing, by condition id.
-    markets: FastHashMap<String, Arc<Market>>,
+    markets: listing::Listed,
     account: Option<Account>,
     rules: Option<RulesSource>,
     last_error: Option<(i64, String)>,

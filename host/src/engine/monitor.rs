@@ -446,8 +446,7 @@ impl Inner {
         }
         let store = self.store.clone();
         self.spawn_tracked(async move {
-            let written =
-                store.write(move |w| w.put_prices(points.iter().map(|(m, p)| (m.as_str(), p)))).await;
+            let written = store.write(move |w| w.put_prices(points)).await;
             if let Err(e) = written {
                 tracing::warn!(error = %e, "price history");
             }

@@ -5,7 +5,7 @@
 use super::observer::{Decision, Scored, ScoringCall, Seen};
 use super::{EngineEvent, Inner, Result};
 use crate::exchange::{BookSide, Market, OrderBook};
-use crate::fast_hash::{FastHashMap, FastHashSet};
+use crate::fast_hash::FastHashSet;
 use crate::plugins::{PluginKind, abi};
 use crate::store::{Factor, Opportunity, ScanRecord};
 use futures_util::StreamExt as _;
@@ -45,26 +45,6 @@ impl Volatility {
         let vol = (self.var_per_ms * DAY_MS).sqrt() as f32;
         vol
     }
-}
-
-/// The listing with one entry per market, in the order first listed: a venue whose pages
-/// overlap may name a market twice, and the later copy (the fresher) stands, as in the cache.
-/// Everything after the listing (features, scores, the stored opportunities) can then take the
-/// market id as unique. One copy of each market, shared by the cache and the scan.
-fn one_per_market(listed: Vec<Arc<Market>>) -> Vec<Arc<Market>> {
-    let mut at: FastHashMap<String, usize> =
-        FastHashMap::with_capacity_and_hasher(listed.len(), foldhash::fast::RandomState::default());
-    let mut markets: Vec<Arc<Market>> = Vec::with_capacity(listed.len());
-    for m in listed {
-        match at.get(&m.id) {
-            Some(&i) => markets[i] = m,
-            None => {
-                at.insert(m.id.clone(), markets.len());
-                markets.push(m);
-            }
-        }
-    }
-    markets
 }
 
 /// A candidate market, its quotes (YES bid, YES ask, NO bid, NO ask) and depths (YES, NO).
@@ -127,10 +107,10 @@ impl Inner {
         // The last listing goes before the next arrives (20,000 markets are 20 MiB); an entry in
         // between lists the markets itself.
         drop(std::mem::take(&mut self.state().markets));
-        let markets = one_per_market(self.exchange.markets().await?);
+        let markets = super::listing::one_per_market(self.exchange.markets().await?);
         self.saw(Seen::Listing(&markets));
-        let mut state = self.state();
-        state.markets = markets.iter().map(|m| (m.id.clone(), Arc::clone(m))).collect();
+        let listed = super::listing::Listed::of(&markets);
+        self.state().markets = listed;
         Ok(markets)
     }
 
@@ -565,16 +545,6 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_market_listed_twice_is_kept_once_at_its_first_place_as_its_later_copy() {
-        use crate::exchange::sim::{SimConfig, Simulator};
-        let listed = Simulator::new(SimConfig { seed: 3, markets: 3, ..SimConfig::default() }).markets();
-        let (a, b, c) = (listed[0].clone(), listed[1].clone(), listed[2].clone());
-        let relisted = Arc::new(Market { question: "relisted".into(), ..Market::clone(&a) });
-        let kept = one_per_market(vec![a.clone(), b.clone(), relisted.clone(), c.clone(), b.clone()]);
-        assert_eq!(kept, [relisted, b, c]);
-    }
 
     #[test]
     fn volatility_is_zero_without_moves_and_grows_with_them() {

@@ -358,16 +358,21 @@ impl<'a> Writer<'a> {
     ///
     /// # Errors
     /// redb failures.
-    pub fn put_prices<'p>(
-        &mut self,
-        points: impl IntoIterator<Item = (&'p str, &'p PricePoint)>,
-    ) -> Result<()> {
+    pub fn put_prices<M, P>(&mut self, points: impl IntoIterator<Item = (M, P)>) -> Result<()>
+    where
+        M: AsRef<str> + Into<String>,
+        P: std::borrow::Borrow<PricePoint>,
+    {
         if self.memory.is_some() {
-            self.staged.prices.extend(points.into_iter().map(|(m, p)| PriceChange::Put(m.to_owned(), *p)));
+            // Market ids given owned are kept as they are, not copied.
+            self.staged
+                .prices
+                .extend(points.into_iter().map(|(m, p)| PriceChange::Put(m.into(), *p.borrow())));
             return Ok(());
         }
         let mut table = self.table(PRICES)?;
         for (market_id, p) in points {
+            let (market_id, p) = (market_id.as_ref(), p.borrow());
             let bytes = encode(table.name(), &(market_id, p.at_ms), p)?;
             table.insert((market_id, p.at_ms), bytes.as_slice())?;
         }

@@ -426,7 +426,7 @@ impl Inner {
         }
         let store = self.store.clone();
         self.spawn_tracked(async move {
-            let written = store.write(move |w| w.put_prices(due.iter().map(|(m, p)| (m.as_str(), p)))).await;
+            let written = store.write(move |w| w.put_prices(due)).await;
             if let Err(e) = written {
                 tracing::warn!(error = %e, "recording candidate prices");
             }
