@@ -412,6 +412,7 @@ impl Driver {
             let at = sim.now_ms();
             self.now.store(at, Ordering::Release);
             self.market_step(&out.events, at).await;
+            sim.recycle(out.events);
             if self.feeding(at) {
                 self.engine.push_whale_trades(out.whale_trades);
                 if !out.news.is_empty() {

@@ -121,6 +121,12 @@ impl SimExchange {
         out
     }
 
+    /// Hands back a step's events once read, for the next steps to reuse their buffers
+    /// ([`Simulator::recycle`]).
+    pub fn recycle(&self, events: Vec<MarketEvent>) {
+        self.state().sim.recycle(events);
+    }
+
     /// Runs the world on a tokio task: every `tick` of real time it advances `tick × speed`
     /// (speed 1 is real time; 60 makes a simulated hour pass in a minute). Stops when the
     /// returned handle is aborted or dropped with the runtime.

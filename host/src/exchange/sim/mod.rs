@@ -131,6 +131,9 @@ pub struct Simulator {
     wallets: Vec<String>,
     /// Token → (market index, outcome index): a lookup per order and per book request.
     tokens: HashMap<TokenId, (usize, usize)>,
+    /// Book events handed back once read ([`Self::recycle`]): the next steps' book events are
+    /// written into their token and level buffers instead of new ones.
+    spare: Vec<MarketEvent>,
 }
 
 fn prob(logit: f64) -> f64 {
@@ -276,7 +279,7 @@ impl Simulator {
                 m.market.outcomes.iter().enumerate().map(move |(o, out)| (out.token_id.clone(), (i, o)))
             })
             .collect();
-        Self { rng, now_ms: config.start_ms, markets, wallets, tokens }
+        Self { rng, now_ms: config.start_ms, markets, wallets, tokens, spare: Vec::new() }
     }
 
     /// Simulated time, Unix milliseconds.
@@ -365,13 +368,7 @@ impl Simulator {
             m.logit = m.logit.clamp(-6.0, 6.0);
             if rebuild_books(m) {
                 for (i, outcome) in m.market.outcomes.iter().enumerate() {
-                    let book = &m.books[i];
-                    out.events.push(MarketEvent::Book {
-                        token: outcome.token_id.clone(),
-                        bids: book.levels(BookSide::Bids).collect(),
-                        asks: book.levels(BookSide::Asks).collect(),
-                        at_ms: now,
-                    });
+                    out.events.push(book_event(&mut self.spare, &outcome.token_id, &m.books[i], now));
                 }
             }
             // Whales: a few large trades a day per market, leaning with the recent move.
@@ -418,6 +415,20 @@ impl Simulator {
         out
     }
 
+    /// Takes back the events of a step once they have been read: their book events' buffers
+    /// serve the next steps' (at most two books per market are kept).
+    pub fn recycle(&mut self, events: Vec<MarketEvent>) {
+        let most = 2 * self.markets.len();
+        for e in events {
+            if self.spare.len() >= most {
+                break;
+            }
+            if matches!(e, MarketEvent::Book { .. }) {
+                self.spare.push(e);
+            }
+        }
+    }
+
     /// Executes a market order against a token's book: walks it with the market's tick, minimum
     /// and fee, removes what was taken, and reports the fill.
     ///
@@ -455,6 +466,27 @@ pub enum SimError {
     Resolved(String),
     #[error(transparent)]
     Fill(#[from] FillError),
+}
+
+/// A book event of `book` at `at_ms`, written into a spent one's buffers when `spare` has one.
+fn book_event(spare: &mut Vec<MarketEvent>, token: &str, book: &OrderBook, at_ms: i64) -> MarketEvent {
+    match spare.pop() {
+        Some(MarketEvent::Book { token: mut spent, mut bids, mut asks, .. }) => {
+            spent.clear();
+            spent.push_str(token);
+            bids.clear();
+            bids.extend(book.levels(BookSide::Bids));
+            asks.clear();
+            asks.extend(book.levels(BookSide::Asks));
+            MarketEvent::Book { token: spent, bids, asks, at_ms }
+        }
+        _ => MarketEvent::Book {
+            token: token.to_owned(),
+            bids: book.levels(BookSide::Bids).collect(),
+            asks: book.levels(BookSide::Asks).collect(),
+            at_ms,
+        },
+    }
 }
 
 /// A token id that looks like Polymarket's (a large decimal), unique per market and outcome.

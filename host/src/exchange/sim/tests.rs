@@ -21,6 +21,23 @@ fn the_same_seed_gives_the_same_world_and_history() {
 }
 
 #[test]
+fn steps_written_into_recycled_events_are_the_steps_of_a_fresh_world() {
+    let (mut fresh, mut reused) = (small(7), small(7));
+    let mut reused_books = 0;
+    for _ in 0..200 {
+        let spare = reused.spare.len();
+        let (a, b) = (fresh.step(60_000), reused.step(60_000));
+        assert_eq!(a, b);
+        reused_books += spare - reused.spare.len();
+        // A trade (not a book) handed back is not kept; the books are, up to two per market.
+        reused.recycle(b.events);
+        assert!(reused.spare.iter().all(|e| matches!(e, MarketEvent::Book { .. })));
+        assert!(reused.spare.len() <= 80);
+    }
+    assert!(reused_books > 1_000, "the books' buffers served again: {reused_books}");
+}
+
+#[test]
 fn markets_are_plausible_distinct_binary_markets() {
     let sim = Simulator::new(SimConfig::default());
     let markets = sim.markets();
