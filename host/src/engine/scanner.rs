@@ -280,11 +280,11 @@ impl Inner {
         });
         order.truncate(KEEP_OPPORTUNITIES);
         // The decision as the observer keeps it: every candidate kept, best first.
-        let (factors, candidates) = if self.observed() {
-            let candidates = self.scored(
+        let (factors, decided) = if self.observed() {
+            let decided = self.scored(
                 order.iter().map(|i| (scored[*i].0.id.as_str(), result.scores[*i], result.factors_of(*i))),
             );
-            (result.plugin.factors.iter().map(|f| f.name.clone()).collect(), candidates)
+            (result.plugin.factors.iter().map(|f| f.name.clone()).collect(), decided)
         } else {
             (Vec::new(), Arc::from([]))
         };
@@ -308,7 +308,7 @@ impl Inner {
         } else {
             Vec::new()
         };
-        Ok(Outcome { opportunities, above, factors, candidates })
+        Ok(Outcome { opportunities, above, factors, candidates: decided })
     }
 
     /// The opportunities of `order` (indices into `scored`, best first) as the dashboard shows
