@@ -212,13 +212,13 @@ impl Inner {
         let notes = self.exchange.listing_notes();
         (scan.protocol_v2, scan.failed_pages) = (notes.protocol_v2, notes.failed_pages);
         let settings = self.settings();
-        let candidates: Vec<Arc<Market>> =
+        // One list, shared by the features' work and the news matching's input.
+        let candidates: Arc<[Arc<Market>]> =
             markets.iter().filter(|m| wanted(m, &settings, now)).cloned().collect();
-        let listed: Vec<&Market> = candidates.iter().map(|m| &**m).collect();
-        self.fetch_missing_books(&listed).await;
+        self.fetch_missing_books(&candidates).await;
         // The features that do not come from the signals are prepared on this thread while the
         // news matching runs beside it (see `signals`).
-        let (me, chosen) = (self.me().ok_or("the engine is stopping")?, candidates.clone());
+        let (me, chosen) = (self.me().ok_or("the engine is stopping")?, Arc::clone(&candidates));
         let slippage = settings.max_slippage();
         let (signals, prepared) =
             self.signals(&candidates, now, move || me.prepare(&chosen, now, slippage)).await;
@@ -477,7 +477,7 @@ impl Inner {
     }
 
     /// Books of candidates the feed has not delivered yet, fetched a few at a time.
-    async fn fetch_missing_books(&self, candidates: &[&Market]) {
+    async fn fetch_missing_books(&self, candidates: &[Arc<Market>]) {
         let missing: Vec<String> = {
             let state = self.state();
             candidates

@@ -54,7 +54,7 @@ impl Recent {
 /// (their records are built only if the plugin is to run, see `NewsSource`).
 struct ScanNews {
     items: Vec<Arc<NewsItem>>,
-    markets: Vec<Arc<Market>>,
+    markets: Arc<[Arc<Market>]>,
 }
 
 impl NewsSource for ScanNews {
@@ -137,7 +137,7 @@ impl Inner {
     /// after, so running it twice must do no harm.
     pub(super) async fn signals<T: Send + 'static>(
         &self,
-        markets: &[Arc<Market>],
+        markets: &Arc<[Arc<Market>]>,
         now: i64,
         meanwhile: impl Fn() -> T + Send + Sync + 'static,
     ) -> (Vec<SignalColumns>, T) {
@@ -159,7 +159,7 @@ impl Inner {
             None => (None, None),
         };
         let news_in = (!news.is_empty() && !markets.is_empty())
-            .then(|| ScanNews { items: news, markets: markets.to_vec() });
+            .then(|| ScanNews { items: news, markets: Arc::clone(markets) });
         if whale_in.is_none() && news_in.is_none() {
             return (out, meanwhile());
         }

@@ -399,10 +399,9 @@ impl Driver {
                 return;
             }
             self.now.store(t, Ordering::Release);
-            self.timers(t).await;
-            // What falls due before the next step runs on the market as it is until then (the
-            // simulator's books move only at each step), not on the next step's books; nothing
-            // past the end (or `to`) runs or reaches the engine.
+            // What falls due now or before the next step runs on the market as it is until then
+            // (the simulator's books move only at each step), not on the next step's books;
+            // nothing past the end (or `to`) runs or reaches the engine.
             let next = t + SIM_STEP_MS;
             self.timers((next - 1).min(stop)).await;
             if next > stop {

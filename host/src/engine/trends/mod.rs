@@ -406,8 +406,8 @@ impl Inner {
                 state.last_candidate_point.retain(|_, t| now_ms - *t < every);
             }
             let mut due = Vec::new();
-            // A market's id is copied only when its point is due (twice: the throttle's and the
-            // write's).
+            // A market's id is copied only when its point is due: for the write, and for the
+            // throttle the first time.
             for (id, p) in best.take(most) {
                 match state.last_candidate_point.get_mut(id) {
                     Some(t) if now_ms - *t < every => continue,
