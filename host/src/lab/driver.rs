@@ -399,9 +399,11 @@ impl Driver {
                 return;
             }
             self.now.store(t, Ordering::Release);
-            // What falls due now or before the next step runs on the market as it is until then
-            // (the simulator's books move only at each step), not on the next step's books;
-            // nothing past the end (or `to`) runs or reaches the engine.
+            // What is due now first: the first call sets the schedule going from the run's start.
+            self.timers(t).await;
+            // What falls due before the next step runs on the market as it is until then (the
+            // simulator's books move only at each step), not on the next step's books; nothing
+            // past the end (or `to`) runs or reaches the engine.
             let next = t + SIM_STEP_MS;
             self.timers((next - 1).min(stop)).await;
             if next > stop {
