@@ -1,5 +1,5 @@
 //! The lab's parts on their own: the replay venue's fills, retention, the end of a recording
-//! inside a scan, the interval schedule, and books read back exactly; backtests end to end in
+//! inside a scan, the interval schedule (replayed and simulated), and books read back exactly; backtests end to end in
 //! `backtests`.
 
 mod backtests;
@@ -195,6 +195,24 @@ fn the_interval_schedule_scans_and_sweeps_on_recorded_time() {
     let report = bt.run(&|_, _| {}).unwrap();
     // Scans at 0, 5, 10, 15 and 20 minutes (300 s); sweeps every 30 s from 30 s to 20 minutes.
     assert_eq!((report.stats.scans, report.stats.sweeps), (5, 40));
+}
+
+/// A simulated backtest keeps the same schedule from its own start: a scan at the start and
+/// every five minutes after, a sweep every 30 s from 30 s on (the engine's loops on the
+/// simulator's clock), not from the end of the first simulated minute.
+#[test]
+fn a_simulated_run_scans_at_its_start_and_sweeps_from_one_interval_in() {
+    let root = tempfile::tempdir().unwrap();
+    let start = SimConfig::default().start_ms;
+    let mut bt = Backtest::new(
+        DataSource::Sim { seed: 3, days: 1, markets: 6, start_ms: start },
+        no_plugins(root.path()),
+    );
+    bt.to_ms = Some(start + 20 * 60_000);
+    let report = bt.run(&|_, _| {}).unwrap();
+    // Scans at 0, 5, 10, 15 and 20 minutes; sweeps every 30 s from 30 s to 20 minutes; twenty
+    // simulated minutes stepped.
+    assert_eq!((report.stats.scans, report.stats.sweeps, report.stats.records), (5, 40, 20));
 }
 
 /// Books that move with the price (stored as the previous one shifted), books that change a
