@@ -1,6 +1,6 @@
 //! The lab's parts on their own: the replay venue's fills, retention, the end of a recording
-//! inside a scan, the interval schedule (replayed and simulated), and books read back exactly; backtests end to end in
-//! `backtests`.
+//! inside a scan, the interval schedule (replayed and simulated), and books read back exactly;
+//! backtests end to end in `backtests`.
 
 mod backtests;
 
