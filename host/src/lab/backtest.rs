@@ -4,7 +4,7 @@
 //! function of its data, plugins and settings alone.
 
 use super::attribution::{Attribution, AttributionSummary, attribute, summarise};
-use super::driver::{DecisionLog, Driver};
+use super::driver::{DecisionLog, Driver, SIM_STEP_MS};
 use super::metrics::{self, Metrics, Sample};
 use super::overrides::Overrides;
 use super::record::Decisions;
@@ -12,7 +12,7 @@ use super::replay::ReplayVenue;
 use super::{LabError, Result, recording};
 use crate::engine::{Clock, Decision, Engine, EngineOptions, Settings, TrendsConfig};
 use crate::exchange::Exchange;
-use crate::exchange::sim::{SimConfig, SimExchange};
+use crate::exchange::sim::{SimConfig, SimExchange, World};
 use crate::plugins::{CallMemo, PluginKind, PluginOptions, Plugins};
 use crate::store::{Leg, Position, PricePoint, Store, TradeRecord};
 use rust_decimal::Decimal;
@@ -85,6 +85,9 @@ pub struct Backtest {
     /// A sweep that drops them turns this off: unless the calibration reads them, the engine
     /// then does not describe its decisions at all.
     pub keep_decisions: bool,
+    /// The simulator's world drawn beforehand, which a simulated run follows instead of drawing
+    /// the same steps again ([`Backtest::share_world`]); `None` draws it during the run.
+    pub world: Option<Arc<World>>,
 }
 
 /// A decision of the run, when it was taken.
@@ -177,7 +180,31 @@ impl Backtest {
         let memo = Arc::new(CallMemo::new(COMPARISON_MEMO_BYTES));
         self.plugins.memo = Some(Arc::clone(&memo));
         other.plugins.memo = Some(memo);
+        if self.source == other.source {
+            self.share_world();
+            other.world.clone_from(&self.world);
+        }
         (self, other)
+    }
+
+    /// For a simulated source, draws the simulator's world now ([`World`]): the runs cloned from
+    /// this one then follow it (a sweep's variants, a comparison's runs) instead of each drawing
+    /// the same steps, with the same results. Nothing for a recording, or when drawn already.
+    pub fn share_world(&mut self) {
+        if self.world.is_none()
+            && let Some((config, steps)) = self.sim_world()
+        {
+            self.world = Some(Arc::new(World::draw(config, SIM_STEP_MS, steps)));
+        }
+    }
+
+    /// The simulator a simulated run starts, and the steps it takes (to its end, or `to`).
+    fn sim_world(&self) -> Option<(SimConfig, usize)> {
+        let DataSource::Sim { seed, days, markets, start_ms } = self.source else { return None };
+        let config = SimConfig { seed, markets, start_ms, ..SimConfig::default() };
+        let end = start_ms.saturating_add(i64::from(days) * DAY_MS);
+        let stop = self.to_ms.map_or(end, |to| to.min(end));
+        Some((config, usize::try_from(stop.saturating_sub(start_ms) / SIM_STEP_MS).unwrap_or(0)))
     }
 
     /// A backtest of `source` with the plugins of `plugins`, and defaults for the rest: default
@@ -197,6 +224,7 @@ impl Backtest {
             label: String::new(),
             calibrate: true,
             keep_decisions: true,
+            world: None,
         }
     }
 
@@ -238,11 +266,14 @@ impl Backtest {
         let log = Arc::new(DecisionLog::default());
         let now = Arc::new(AtomicI64::new(0));
         let mut driver = match &self.source {
-            DataSource::Sim { seed, markets, start_ms, .. } => {
-                let sim = SimExchange::new(
-                    SimConfig { seed: *seed, markets: *markets, start_ms: *start_ms, ..SimConfig::default() },
-                    self.cash,
-                );
+            DataSource::Sim { start_ms, .. } => {
+                let (config, steps) = self.sim_world().unwrap_or_default();
+                let sim = match &self.world {
+                    Some(world) if world.covers(&config, SIM_STEP_MS, steps) => {
+                        SimExchange::following(Arc::clone(world), self.cash)
+                    }
+                    _ => SimExchange::new(config, self.cash),
+                };
                 now.store(*start_ms, Ordering::Release);
                 let clock = {
                     let sim = sim.clone();

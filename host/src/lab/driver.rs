@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 const DAY_MS: i64 = 86_400_000;
 /// The simulator's step in a backtest: its clock in the bot moves a minute at a time too.
-const SIM_STEP_MS: i64 = 60_000;
+pub(super) const SIM_STEP_MS: i64 = 60_000;
 /// Account samples are at least this far apart in data time.
 const SAMPLE_EVERY_MS: i64 = 3_600_000;
 

@@ -121,6 +121,7 @@ impl DataArgs {
                 label: label.to_owned(),
                 calibrate: true,
                 keep_decisions: true,
+                world: None,
             })
             .collect())
     }

@@ -3,7 +3,7 @@
 //! idempotent by client order id, trades confirmed at once, and winning shares paid out at 1 when
 //! a market resolves.
 
-use super::{NewsItem, SimConfig, Simulator, StepOutput, WhaleTrade};
+use super::{NewsItem, SimConfig, Simulator, StepOutput, WhaleTrade, World};
 use crate::exchange::account::{Account, Liquidity, Placed};
 use crate::exchange::book::{BookSide, Fill, OrderBook, Side};
 use crate::exchange::error::{ExchangeError, Result};
@@ -43,7 +43,18 @@ impl SimExchange {
     /// A simulated world with `cash` pUSD to trade.
     #[must_use]
     pub fn new(config: SimConfig, cash: Decimal) -> Self {
-        let state = State { sim: Simulator::new(config), account: Account::new("sim", cash) };
+        Self::of(Simulator::new(config), cash)
+    }
+
+    /// A simulated venue in a world drawn beforehand ([`World`]: the runs of a sweep share one),
+    /// with `cash` pUSD to trade.
+    #[must_use]
+    pub fn following(world: Arc<World>, cash: Decimal) -> Self {
+        Self::of(Simulator::following(world), cash)
+    }
+
+    fn of(sim: Simulator, cash: Decimal) -> Self {
+        let state = State { sim, account: Account::new("sim", cash) };
         Self {
             state: Arc::new(Mutex::new(state)),
             events: broadcast::channel(4_096).0,

@@ -9,8 +9,10 @@
 mod catalog;
 mod exchange;
 pub(crate) mod rng;
+mod world;
 
 pub use exchange::SimExchange;
+pub use world::World;
 
 use super::book::{Amount, BookSide, Fill, FillError, FillPolicy, Level, OrderBook, Side, TakerFee};
 use super::types::{Market, MarketEvent, Outcome, TokenId};
@@ -134,6 +136,8 @@ pub struct Simulator {
     /// Book events handed back once read ([`Self::recycle`]): the next steps' book events are
     /// written into their token and level buffers instead of new ones.
     spare: Vec<MarketEvent>,
+    /// The world this simulator follows instead of drawing its own steps ([`World`]).
+    follow: Option<world::Follow>,
 }
 
 fn prob(logit: f64) -> f64 {
@@ -279,7 +283,7 @@ impl Simulator {
                 m.market.outcomes.iter().enumerate().map(move |(o, out)| (out.token_id.clone(), (i, o)))
             })
             .collect();
-        Self { rng, now_ms: config.start_ms, markets, wallets, tokens, spare: Vec::new() }
+        Self { rng, now_ms: config.start_ms, markets, wallets, tokens, spare: Vec::new(), follow: None }
     }
 
     /// Simulated time, Unix milliseconds.
@@ -311,10 +315,13 @@ impl Simulator {
     /// Removes a fill computed elsewhere (e.g. a limit order's match) from a token's book.
     pub(crate) fn take(&mut self, token: &str, side: Side, fill: &Fill) {
         let Some(&(m, o)) = self.tokens.get(token) else { return };
-        if let Some(m) = self.markets.get_mut(m) {
-            m.books[o].consume(side, fill);
-            m.quoted = None;
-            Arc::make_mut(&mut m.market).volume_24h += fill.notional;
+        if let Some(market) = self.markets.get_mut(m) {
+            market.books[o].consume(side, fill);
+            market.quoted = None;
+            Arc::make_mut(&mut market.market).volume_24h += fill.notional;
+            if let Some(f) = &mut self.follow {
+                f.took(m);
+            }
         }
     }
 
@@ -325,19 +332,40 @@ impl Simulator {
     }
 
     /// Advances time by `dt_ms` and returns what happened, in a deterministic order.
+    ///
+    /// # Panics
+    /// A simulator following a [`World`], stepped by another interval than the world's or past
+    /// its end.
     pub fn step(&mut self, dt_ms: i64) -> StepOutput {
+        if self.follow.is_some() {
+            return self.step_following(dt_ms);
+        }
+        self.step_model(dt_ms, None)
+    }
+
+    /// The world of [`World`] this simulator follows, if any.
+    #[must_use]
+    pub fn world(&self) -> Option<&World> {
+        self.follow.as_ref().map(world::Follow::world)
+    }
+
+    /// A step of the model, written to `tape` as well while a [`World`] is drawn.
+    fn step_model(&mut self, dt_ms: i64, mut tape: Option<&mut world::Tape>) -> StepOutput {
         self.now_ms += dt_ms.max(0);
         #[allow(clippy::cast_precision_loss, reason = "a time step in hours")]
         let dt_h = dt_ms.max(0) as f64 / HOUR_MS_F;
         let now = self.now_ms;
         let mut out = StepOutput::default();
-        for m in &mut self.markets {
+        for (i, m) in self.markets.iter_mut().enumerate() {
             if m.resolved.is_some() {
                 continue;
             }
             let end = m.market.end_ms.unwrap_or(i64::MAX);
             if now >= end {
                 let winner = usize::from(!self.rng.chance(prob(m.logit)));
+                if let Some(t) = tape.as_deref_mut() {
+                    t.resolved(i, winner);
+                }
                 m.resolved = Some(winner);
                 out.events.push(MarketEvent::Resolved {
                     market: m.market.id.clone(),
@@ -356,8 +384,12 @@ impl Simulator {
                 let jump = self.rng.normal() * 1.2;
                 m.logit += jump;
                 // The headline agrees with the move it comes with.
+                let title = m.question.headline(&mut self.rng, jump >= 0.0);
+                if let Some(t) = tape.as_deref_mut() {
+                    t.news(i, &title);
+                }
                 out.news.push(NewsItem {
-                    title: m.question.headline(&mut self.rng, jump >= 0.0),
+                    title,
                     source: "sim-wire".into(),
                     market: m.market.id.clone(),
                     published_ms: now,
@@ -366,14 +398,21 @@ impl Simulator {
                 });
             }
             m.logit = m.logit.clamp(-6.0, 6.0);
-            if rebuild_books(m) {
+            let quotes = quote_ticks(m);
+            if let Some(t) = tape.as_deref_mut()
+                && m.quoted != Some(quotes)
+            {
+                t.moved(i, quotes);
+            }
+            if requote(m, quotes) {
                 for (i, outcome) in m.market.outcomes.iter().enumerate() {
                     out.events.push(book_event(&mut self.spare, &outcome.token_id, &m.books[i], now));
                 }
             }
             // Whales: a few large trades a day per market, leaning with the recent move.
             if self.rng.chance(dt_h / 8.0) {
-                let wallet = self.rng.pick(&self.wallets).clone();
+                let w = self.rng.below(self.wallets.len());
+                let wallet = self.wallets[w].clone();
                 let outcome = usize::from(self.rng.chance(1.0 - prob(m.logit)));
                 let side = if self.rng.chance(0.8) { Side::Buy } else { Side::Sell };
                 let usd = Decimal::from(self.rng.below(45_000) + 5_000);
@@ -384,6 +423,9 @@ impl Simulator {
                 };
                 if let Some(level) = price {
                     let shares = (usd / level.price).round_dp(2);
+                    if let Some(t) = tape.as_deref_mut() {
+                        t.whale(i, w, outcome, side, level.price, shares, usd);
+                    }
                     Arc::make_mut(&mut m.market).volume_24h += usd;
                     out.events.push(MarketEvent::Trade {
                         token: m.market.outcomes[outcome].token_id.clone(),
@@ -452,6 +494,9 @@ impl Simulator {
         let fill = m.books[i].walk(side, amount, policy, m.market.fee)?;
         m.books[i].consume(side, &fill);
         m.quoted = None;
+        if let (Some(f), Some(index)) = (&mut self.follow, index) {
+            f.took(index);
+        }
         Arc::make_mut(&mut m.market).volume_24h += fill.notional;
         Ok(fill)
     }
@@ -502,13 +547,25 @@ fn token_id(outcome: u64, market: usize) -> u128 {
 /// (the best bid or ask is then another price); otherwise, after a fill, the books are compared
 /// whole, not just the top (the fill may have thinned a level the new quotes keep).
 fn rebuild_books(m: &mut SimMarket) -> bool {
-    let grid = &*m.grid;
-    let per_unit = grid.per_unit;
+    let quotes = quote_ticks(m);
+    requote(m, quotes)
+}
+
+/// The best bid and ask, in ticks, the model quotes a market at: both sides always quoted, at
+/// least a tick apart, inside [tick, 1 − tick].
+fn quote_ticks(m: &SimMarket) -> (i64, i64) {
+    let per_unit = m.grid.per_unit;
     let p = prob(m.logit);
     let half_spread = 0.01_f64.max(0.02 * p * (1.0 - p));
-    // Both sides always quoted, at least a tick apart, inside [tick, 1 − tick], in ticks.
     let best_ask = (to_tick(p + half_spread, per_unit) + 1).min(per_unit - 1);
     let best_bid = to_tick(p - half_spread, per_unit).min(best_ask - 1);
+    (best_bid, best_ask)
+}
+
+/// Rebuilds a market's books at `(best_bid, best_ask)` ticks ([`rebuild_books`]).
+fn requote(m: &mut SimMarket, (best_bid, best_ask): (i64, i64)) -> bool {
+    let grid = &*m.grid;
+    let per_unit = grid.per_unit;
     if m.quoted == Some((best_bid, best_ask)) {
         return false;
     }

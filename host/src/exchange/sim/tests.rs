@@ -297,3 +297,57 @@ fn integer_ticks_equal_the_decimal_formula() {
         assert_eq!(to_tick(1e300, per_unit), per_unit - 1);
     }
 }
+
+/// A simulator following a world drawn beforehand steps as a fresh simulator of the seed does,
+/// bit for bit, while orders (market orders, and limit orders' matches) take from its books
+/// between steps and add to its markets' volume: a book taken from is rebuilt at the next step
+/// at the world's quotes, as the fresh one rebuilds it; every market resolves on the way.
+#[test]
+fn a_simulator_following_a_drawn_world_steps_as_a_fresh_one_trading_the_same() {
+    let config = SimConfig { seed: 9, markets: 40, horizon_days: 1, ..SimConfig::default() };
+    let steps = 1_500;
+    let world = Arc::new(World::draw(config.clone(), 60_000, steps));
+    assert!(world.covers(&config, 60_000, steps) && !world.covers(&config, 30_000, steps));
+    let (mut fresh, mut follower) = (Simulator::new(config), Simulator::following(world));
+    assert!(follower.world().is_some() && fresh.world().is_none());
+    let mut orders = Rng::new(3);
+    let (mut traded, mut events, mut whales, mut news) = (0, 0, 0, 0);
+    for s in 0..steps {
+        let open = fresh.markets();
+        if s % 2 == 0 && !open.is_empty() {
+            let market = orders.pick(&open);
+            let token = market.outcomes[orders.below(2)].token_id.clone();
+            let (side, amount) = if orders.chance(0.5) {
+                (Side::Buy, Amount::Usd(Decimal::from(orders.below(30_000) + 10)))
+            } else {
+                (Side::Sell, Amount::Shares(Decimal::from(orders.below(3_000) + 5)))
+            };
+            if orders.chance(0.5) {
+                let a = fresh.execute(&token, side, amount, FillPolicy::FillAndKill);
+                assert_eq!(a, follower.execute(&token, side, amount, FillPolicy::FillAndKill));
+                traded += usize::from(a.is_ok());
+            } else if let Ok(fill) =
+                fresh.book(&token).unwrap().walk(side, amount, FillPolicy::FillAndKill, market.fee)
+            {
+                fresh.take(&token, side, &fill);
+                follower.take(&token, side, &fill);
+                traded += 1;
+            }
+        }
+        let (a, b) = (fresh.step(60_000), follower.step(60_000));
+        assert_eq!(a, b, "step {s}");
+        (events, whales, news) =
+            (events + a.events.len(), whales + a.whale_trades.len(), news + a.news.len());
+        fresh.recycle(a.events);
+        follower.recycle(b.events);
+    }
+    assert!(fresh.markets().is_empty() && follower.markets().is_empty(), "every market resolved");
+    for (a, b) in fresh.markets.iter().zip(&follower.markets) {
+        assert_eq!((&a.market, a.resolved), (&b.market, b.resolved));
+        assert_eq!(
+            a.books[0].levels(BookSide::Bids).collect::<Vec<_>>(),
+            b.books[0].levels(BookSide::Bids).collect::<Vec<_>>()
+        );
+    }
+    assert!(traded > 300 && events > 10_000 && whales > 50 && news > 10, "{traded} {events} {whales} {news}");
+}

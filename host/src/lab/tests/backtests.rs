@@ -160,8 +160,9 @@ pub(in crate::lab) fn trading_base(
 }
 
 /// The two runs of a comparison share the signal plugins' answers (the same whale and news
-/// plugins over the same data): B asks none of A's questions again, and both runs are the runs
-/// they would be alone, every scan's factors included.
+/// plugins over the same data) and the simulator's world, drawn once: B asks none of A's
+/// questions again, and both runs are the runs they would be alone, every scan's factors
+/// included.
 #[test]
 fn a_comparisons_runs_share_the_signal_answers_and_are_as_they_would_be_alone() {
     let root = tempfile::tempdir().unwrap();
@@ -169,10 +170,14 @@ fn a_comparisons_runs_share_the_signal_answers_and_are_as_they_would_be_alone() 
     a.calibrate = false;
     let mut b = a.clone();
     b.overrides.param("default-scorer.weight-liquidity=0.9").unwrap();
+    // Alone, each run draws its own world.
+    assert!(a.world.is_none() && b.world.is_none());
     let (alone_a, alone_b) = (a.run(&|_, _| {}).unwrap(), b.run(&|_, _| {}).unwrap());
     let (a, b) = a.compared_with(b);
     let memo = std::sync::Arc::clone(a.plugins.memo.as_ref().unwrap());
     assert!(std::sync::Arc::ptr_eq(&memo, b.plugins.memo.as_ref().unwrap()));
+    let world = a.world.as_ref().expect("a simulated comparison draws its world once");
+    assert!(std::sync::Arc::ptr_eq(world, b.world.as_ref().unwrap()));
     let ra = a.run(&|_, _| {}).unwrap();
     let asked = memo.stats();
     assert!(asked.misses > 0 && asked.hits == 0, "A asks everything once: {asked:?}");

@@ -381,6 +381,7 @@ impl HostLab {
                 label: format!("{label} {side}").trim().to_owned(),
                 calibrate: true,
                 keep_decisions: true,
+                world: None,
             }
         };
         let spec = match kind {
