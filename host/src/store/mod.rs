@@ -29,6 +29,7 @@ use memory_whales::MemoryWhales;
 pub use error::{Result, StoreError};
 pub use reader::{Reader, StoredPluginParams};
 pub use records::*;
+use writer::LazyTxn;
 pub use writer::{Sequence, Writer};
 
 /// The current schema version: what [`Reader::schema_version`] reports once the store is open.
@@ -281,27 +282,32 @@ impl Store {
 
 /// Runs `f` in a new write transaction: commits with `durability` on `Ok` (`Immediate` for
 /// the file, `None` for the in-memory store), aborts on `Err`. An in-memory store's price
-/// history and whale records take the write's changes once the rest has committed.
+/// history and whale records take the write's changes once the rest has committed. The
+/// database's transaction begins when `f` first opens a table: a write that opens none commits
+/// nothing to the database.
 fn transact<R>(
     db: &Database,
     durability: redb::Durability,
     memory: Option<&InMemory>,
     f: impl for<'a> FnOnce(&mut Writer<'a>) -> Result<R>,
 ) -> Result<R> {
-    let mut txn = db.begin_write()?;
-    txn.set_durability(durability).map_err(|e| StoreError::Database(e.to_string()))?;
+    let txn = LazyTxn::new(db, durability);
     let mut writer = Writer::new(&txn, memory);
-    match f(&mut writer) {
-        Ok(value) => {
-            let staged = writer.take_staged();
-            txn.commit()?;
+    let outcome = f(&mut writer);
+    let staged = writer.take_staged();
+    drop(writer);
+    match (outcome, txn.begun()) {
+        (Ok(value), txn) => {
+            if let Some(txn) = txn {
+                txn.commit()?;
+            }
             if let Some(memory) = memory {
                 memory.apply(staged);
             }
             Ok(value)
         }
-        Err(error) => {
-            if let Err(abort) = txn.abort() {
+        (Err(error), txn) => {
+            if let Some(Err(abort)) = txn.map(redb::WriteTransaction::abort) {
                 tracing::warn!(%abort, "aborting a failed write");
             }
             Err(error)

@@ -800,6 +800,27 @@ fn an_in_memory_store_writes_inline_and_rolls_back_like_the_file_store() {
     let nested = store.write_blocking(move |_| Ok(inner.write_blocking(|_| Ok(())))).expect("outer write");
     assert!(matches!(nested, Err(StoreError::NestedWrite)));
     assert_eq!(store.write_blocking(|w| w.next_id(Sequence::Position)).expect("write"), 2);
+    // The database's transaction begins with the first table a write opens: a write of price
+    // points only, one of a table only, and one of both, commit all they wrote; a failed one
+    // that began it after staging points keeps neither.
+    let points = |s: &Store| s.read().expect("read").prices("m", i64::MIN, i64::MAX).expect("prices").len();
+    store.write_blocking(|w| w.put_price("m", &price(1))).expect("points only");
+    store.write_blocking(|w| w.put_intent(&intent("c-3", 3))).expect("a table only");
+    store
+        .write_blocking(|w| {
+            w.put_price("m", &price(2))?;
+            w.put_intent(&intent("c-4", 4))
+        })
+        .expect("both");
+    let failed = store.write_blocking(|w| {
+        w.put_price("m", &price(3))?;
+        w.put_intent(&intent("c-5", 5))?;
+        Err::<(), _>(StoreError::Aborted("no".into()))
+    });
+    assert!(failed.is_err());
+    let intents = store.read().expect("read").intents().expect("intents");
+    assert_eq!(intents.iter().map(|i| i.client_id.as_str()).collect::<Vec<_>>(), ["c-3", "c-4"]);
+    assert_eq!(points(&store), 2);
 }
 
 #[test]

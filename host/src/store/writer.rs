@@ -16,7 +16,7 @@ use super::tables::{
 };
 use super::{
     ActivePeriod, ChainTx, Intent, NewsRecord, Opportunity, PluginVersionRecord, Position, PricePoint,
-    Result, ScanRecord, TradeRecord, WhaleRecord,
+    Result, ScanRecord, StoreError, TradeRecord, WhaleRecord,
 };
 use super::{InMemory, Staged};
 
@@ -42,10 +42,41 @@ impl Sequence {
     }
 }
 
+/// A write transaction of `db` with `durability`, begun when first needed.
+pub(super) struct LazyTxn<'a> {
+    db: &'a redb::Database,
+    durability: redb::Durability,
+    txn: std::cell::OnceCell<WriteTransaction>,
+}
+
+impl<'a> LazyTxn<'a> {
+    pub(super) fn new(db: &'a redb::Database, durability: redb::Durability) -> Self {
+        Self { db, durability, txn: std::cell::OnceCell::new() }
+    }
+
+    /// The transaction, begun now if it was not yet.
+    fn get(&self) -> Result<&WriteTransaction> {
+        if let Some(txn) = self.txn.get() {
+            return Ok(txn);
+        }
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(self.durability).map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(self.txn.get_or_init(|| txn))
+    }
+
+    /// The transaction, if one was begun.
+    pub(super) fn begun(self) -> Option<WriteTransaction> {
+        self.txn.into_inner()
+    }
+}
+
 /// The open write transaction, as a write closure sees it. Everything done through it commits
 /// together when the closure returns `Ok`, or not at all.
 pub struct Writer<'a> {
-    txn: &'a WriteTransaction,
+    /// The database's transaction, begun when the write first opens a table: a write that only
+    /// changes an in-memory store's price history or whale records begins none (most of a
+    /// backtest's writes).
+    txn: &'a LazyTxn<'a>,
     /// An in-memory store's price history and whale records; `None` for a file store, which
     /// keeps them in its `PRICES` and `WHALES` tables.
     memory: Option<&'a InMemory>,
@@ -60,7 +91,7 @@ impl fmt::Debug for Writer<'_> {
 }
 
 impl<'a> Writer<'a> {
-    pub(super) fn new(txn: &'a WriteTransaction, memory: Option<&'a InMemory>) -> Self {
+    pub(super) fn new(txn: &'a LazyTxn<'a>, memory: Option<&'a InMemory>) -> Self {
         Self { txn, memory, staged: Staged::default() }
     }
 
@@ -73,7 +104,7 @@ impl<'a> Writer<'a> {
         &self,
         definition: TableDefinition<K, V>,
     ) -> Result<Table<'a, K, V>> {
-        Ok(self.txn.open_table(definition)?)
+        Ok(self.txn.get()?.open_table(definition)?)
     }
 
     /// The next id of `seq`: 1, 2, 3… Ids are never handed out twice once the transaction that
