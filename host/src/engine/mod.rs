@@ -65,8 +65,12 @@ struct State {
     account: Option<Account>,
     rules: Option<RulesSource>,
     last_error: Option<(i64, String)>,
-    /// Volatility estimate per market id (see `scanner`).
-    vol: FastHashMap<String, scanner::Volatility>,
+    /// What the scanner follows of each market it has had among its candidates, by id: its
+    /// volatility estimate, the scorer's window of its points, its last recorded point (see
+    /// `trends::Track`).
+    tracks: FastHashMap<String, trends::Track>,
+    /// Scans whose candidates `tracks` followed.
+    tracked_scans: u64,
     /// The last price point recorded per market, for throttling.
     last_point: FastHashMap<String, i64>,
     /// The scorer version of the last scan: entries name it (they rest on its scores).
@@ -79,13 +83,8 @@ struct State {
     unsettled_from: Option<u64>,
     /// When price history was last pruned.
     pruned_at_ms: i64,
-    /// Trend windows and candidate recording (see `trends`), and the last point the scanner
-    /// recorded per candidate market.
+    /// Trend windows and candidate recording (see `trends`).
     trends: TrendsConfig,
-    last_candidate_point: FastHashMap<String, i64>,
-    /// The scorer's 24 h window of price points per candidate market with history, as last
-    /// read from the store (see `trends::follow_scorer_history`).
-    scorer_history: FastHashMap<String, trends::TrendWindow>,
     /// The last observed scan's candidate ids, which the next one's decision shares (see
     /// `observer::Scored`).
     scanned_ids: FastHashSet<Arc<str>>,

@@ -429,7 +429,7 @@ impl Inner {
                     (p.market_id.clone(), point(&state, &p, now))
                 })
                 .collect();
-            super::trends::follow_points(&mut state.scorer_history, &points);
+            super::trends::follow_points(&mut state.tracks, &points);
             points
         };
         // Charts look back a month; older points go once a day.

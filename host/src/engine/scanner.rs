@@ -449,12 +449,10 @@ impl Inner {
                 (_, Some(a)) => super::rules::float(a),
                 _ => 0.0,
             };
-            // The id is copied only for a market seen for the first time.
-            let vol = match state.vol.get_mut(&m.id) {
-                Some(v) => v.observe(mid, now),
-                None => state.vol.entry(m.id.clone()).or_default().observe(mid, now),
-            };
-            let trend = super::trends::scorer_trend_of(state.scorer_history.get(&m.id));
+            // Followed since `follow_scorer_history` above.
+            let (vol, trend) = super::trends::with_track(&mut state.tracks, &m.id, |t| {
+                (t.vol.observe(mid, now), super::trends::scorer_trend_of(t.window.as_ref()))
+            });
             let trend = trend.as_ref();
             // Realised volatility of the recorded history wins over the running estimate, which
             // sees one point per scan.
@@ -480,10 +478,12 @@ impl Inner {
     async fn fetch_missing_books(&self, candidates: &[Arc<Market>]) {
         let missing: Vec<String> = {
             let state = self.state();
+            // Only the missing tokens' ids are copied (in a backtest, none).
             candidates
                 .iter()
-                .flat_map(|m| m.outcomes.iter().map(|o| o.token_id.clone()))
+                .flat_map(|m| m.outcomes.iter().map(|o| &o.token_id))
                 .filter(|t| state.books.get(t).is_none())
+                .cloned()
                 .collect()
         };
         let fetched: Vec<_> = futures_util::stream::iter(missing)

@@ -308,11 +308,39 @@ pub fn window_start(now_ms: i64, window_secs: u64) -> i64 {
 /// first scan of a large listing) in one pass over every stored history.
 const READ_BY_MARKET: usize = 64;
 
+/// What the scanner follows of one market between scans, kept together so that a scan finds it
+/// with one lookup of the market's id at each of its steps.
+#[derive(Debug, Default)]
+pub(super) struct Track {
+    /// The running volatility estimate (see `scanner`).
+    pub(super) vol: super::scanner::Volatility,
+    /// The scorer's 24 h window of the market's price points, while it is a candidate with
+    /// history (see [`Inner::follow_scorer_history`]).
+    pub(super) window: Option<TrendWindow>,
+    /// When the scanner last recorded a point of it, for throttling.
+    last_point: Option<i64>,
+    /// The last scan (`State::tracked_scans`) that had it among its candidates.
+    seen: u64,
+}
+
+/// Runs `f` on the track of `market`, begun when it has none: its id is copied only then
+/// (`entry` would copy it every time).
+pub(super) fn with_track<R>(
+    tracks: &mut FastHashMap<String, Track>,
+    market: &str,
+    f: impl FnOnce(&mut Track) -> R,
+) -> R {
+    match tracks.get_mut(market) {
+        Some(t) => f(t),
+        None => f(tracks.entry(market.to_owned()).or_default()),
+    }
+}
+
 /// Points being recorded, into the windows of the markets the scorer follows: the window sees
 /// what the store will hold without reading it back.
-pub(super) fn follow_points(history: &mut FastHashMap<String, TrendWindow>, points: &[(String, PricePoint)]) {
+pub(super) fn follow_points(tracks: &mut FastHashMap<String, Track>, points: &[(String, PricePoint)]) {
     for (market, p) in points {
-        if let Some(window) = history.get_mut(market) {
+        if let Some(window) = tracks.get_mut(market).and_then(|t| t.window.as_mut()) {
             window.add(p);
         }
     }
@@ -341,12 +369,26 @@ impl Inner {
     /// only for a market seen for the first time (or again after leaving the candidates): its
     /// day whole, by market for a few, in one pass over the stored histories for many.
     pub(super) fn follow_scorer_history<'a>(&self, markets: impl Iterator<Item = &'a str>, now_ms: i64) {
-        let wanted: FastHashSet<&str> = markets.collect();
         // Stored points before now only: the scanner records this scan's point after scoring.
         let (from, to) = (window_start(now_ms, SCORER_WINDOW_SECS), now_ms - 1);
-        let unknown: FastHashSet<&str> = {
-            let state = self.state();
-            wanted.iter().copied().filter(|m| !state.scorer_history.contains_key(*m)).collect()
+        // This scan's candidates are marked as seen by it; those without a window are read.
+        let (scan, unknown) = {
+            let mut state = self.state();
+            let state = &mut *state;
+            state.tracked_scans += 1;
+            let scan = state.tracked_scans;
+            let mut unknown: Vec<&str> = Vec::new();
+            for m in markets {
+                let new = with_track(&mut state.tracks, m, |t| {
+                    let new = t.seen != scan && t.window.is_none();
+                    t.seen = scan;
+                    new
+                });
+                if new {
+                    unknown.push(m);
+                }
+            }
+            (scan, unknown)
         };
         let new = if unknown.is_empty() {
             Ok(Vec::new())
@@ -362,6 +404,7 @@ impl Inner {
                     }
                     Ok(found)
                 } else {
+                    let unknown: FastHashSet<&str> = unknown.iter().copied().collect();
                     r.price_histories(to, |m| unknown.contains(m).then_some(from))
                 }
             })
@@ -374,19 +417,27 @@ impl Inner {
             }
         };
         let mut state = self.state();
-        let history = &mut state.scorer_history;
-        // Only this scan's candidates are kept: the memory follows the candidates with history.
-        history.retain(|m, _| wanted.contains(m.as_str()));
+        let tracks = &mut state.tracks;
         for (market, points) in new {
-            let window = history.entry(market).or_default();
-            for p in &points {
-                window.add(p);
+            if let Some(t) = tracks.get_mut(&market) {
+                let window = t.window.get_or_insert_default();
+                for p in &points {
+                    window.add(p);
+                }
             }
         }
-        history.retain(|_, window| {
-            window.evict_before(from);
-            window.len() > 0
-        });
+        // Only this scan's candidates keep a window: the memory follows the candidates with
+        // history.
+        for t in tracks.values_mut() {
+            if t.seen != scan {
+                t.window = None;
+            } else if let Some(window) = &mut t.window {
+                window.evict_before(from);
+                if window.len() == 0 {
+                    t.window = None;
+                }
+            }
+        }
     }
 
     /// Records a point for each candidate (best first, at most `record_markets`) not recorded in
@@ -401,24 +452,23 @@ impl Inner {
             let mut state = self.state();
             let (every_secs, most) = (state.trends.record_every_secs, state.trends.record_markets);
             let every = i64::try_from(every_secs).unwrap_or(i64::MAX / 1_000) * 1_000;
-            // Markets no longer recorded are forgotten once their throttle has passed.
-            if state.last_candidate_point.len() > most.saturating_mul(4).max(1_024) {
-                state.last_candidate_point.retain(|_, t| now_ms - *t < every);
-            }
             let mut due = Vec::new();
-            // A market's id is copied only when its point is due: for the write, and for the
-            // throttle the first time.
+            // A market's id is copied only when its point is due (for the write).
             for (id, p) in best.take(most) {
-                match state.last_candidate_point.get_mut(id) {
-                    Some(t) if now_ms - *t < every => continue,
-                    Some(t) => *t = now_ms,
-                    None => {
-                        state.last_candidate_point.insert(id.to_owned(), now_ms);
+                let is_due = with_track(&mut state.tracks, id, |t| {
+                    if t.last_point.is_some_and(|last| now_ms - last < every) {
+                        return false;
                     }
+                    t.last_point = Some(now_ms);
+                    if let Some(window) = &mut t.window {
+                        window.add(&p);
+                    }
+                    true
+                });
+                if is_due {
+                    due.push((id.to_owned(), p));
                 }
-                due.push((id.to_owned(), p));
             }
-            follow_points(&mut state.scorer_history, &due);
             due
         };
         if due.is_empty() {
