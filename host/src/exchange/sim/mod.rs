@@ -366,12 +366,7 @@ impl Simulator {
                 if let Some(t) = tape.as_deref_mut() {
                     t.resolved(i, winner);
                 }
-                m.resolved = Some(winner);
-                out.events.push(MarketEvent::Resolved {
-                    market: m.market.id.clone(),
-                    winning_token: m.market.outcomes[winner].token_id.clone(),
-                    at_ms: now,
-                });
+                m.resolve(winner, now, &mut out);
                 continue;
             }
             // Diffusion, then a pull toward the nearer certainty that grows as the end nears.
@@ -388,14 +383,7 @@ impl Simulator {
                 if let Some(t) = tape.as_deref_mut() {
                     t.news(i, &title);
                 }
-                out.news.push(NewsItem {
-                    title,
-                    source: "sim-wire".into(),
-                    market: m.market.id.clone(),
-                    published_ms: now,
-                    summary: String::new(),
-                    url: String::new(),
-                });
+                m.headline(title, now, &mut out);
             }
             m.logit = m.logit.clamp(-6.0, 6.0);
             let quotes = quote_ticks(m);
@@ -405,9 +393,7 @@ impl Simulator {
                 t.moved(i, quotes);
             }
             if requote(m, quotes) {
-                for (i, outcome) in m.market.outcomes.iter().enumerate() {
-                    out.events.push(book_event(&mut self.spare, &outcome.token_id, &m.books[i], now));
-                }
+                m.books_moved(&mut self.spare, now, &mut out);
             }
             // Whales: a few large trades a day per market, leaning with the recent move.
             if self.rng.chance(dt_h / 8.0) {
@@ -422,27 +408,17 @@ impl Simulator {
                     Side::Sell => book.best_bid(),
                 };
                 if let Some(level) = price {
-                    let shares = (usd / level.price).round_dp(2);
-                    if let Some(t) = tape.as_deref_mut() {
-                        t.whale(i, w, outcome, side, level.price, shares, usd);
-                    }
-                    Arc::make_mut(&mut m.market).volume_24h += usd;
-                    out.events.push(MarketEvent::Trade {
-                        token: m.market.outcomes[outcome].token_id.clone(),
-                        side,
-                        price: level.price,
-                        size: shares,
-                        at_ms: now,
-                    });
-                    out.whale_trades.push(WhaleTrade {
-                        wallet,
-                        market: m.market.id.clone(),
+                    let trade = WhaleDraw {
                         outcome,
                         side,
                         price: level.price,
-                        shares,
-                        at_ms: now,
-                    });
+                        shares: (usd / level.price).round_dp(2),
+                        usd,
+                    };
+                    if let Some(t) = tape.as_deref_mut() {
+                        t.whale(i, w, &trade);
+                    }
+                    m.whale_trade(wallet, &trade, now, &mut out);
                     // The whale's flow moves the fair value its way (buying YES or selling NO
                     // pushes YES up), shown by the next step's books: whale buys come before
                     // up-moves, as on the real venue. No random draw, so other markets are
@@ -499,6 +475,68 @@ impl Simulator {
         }
         Arc::make_mut(&mut m.market).volume_24h += fill.notional;
         Ok(fill)
+    }
+}
+
+/// A whale's trade as drawn: `shares` of `outcome` at `price`, `usd` of volume.
+#[derive(Debug, Clone)]
+struct WhaleDraw {
+    outcome: usize,
+    side: Side,
+    price: Decimal,
+    shares: Decimal,
+    usd: Decimal,
+}
+
+impl SimMarket {
+    /// Resolves the market for outcome `winner` at `now`.
+    fn resolve(&mut self, winner: usize, now: i64, out: &mut StepOutput) {
+        self.resolved = Some(winner);
+        out.events.push(MarketEvent::Resolved {
+            market: self.market.id.clone(),
+            winning_token: self.market.outcomes[winner].token_id.clone(),
+            at_ms: now,
+        });
+    }
+
+    /// A headline about the market at `now`.
+    fn headline(&self, title: String, now: i64, out: &mut StepOutput) {
+        out.news.push(NewsItem {
+            title,
+            source: "sim-wire".into(),
+            market: self.market.id.clone(),
+            published_ms: now,
+            summary: String::new(),
+            url: String::new(),
+        });
+    }
+
+    /// Both books, as rebuilt at `now` (into spent events' buffers from `spare`).
+    fn books_moved(&self, spare: &mut Vec<MarketEvent>, now: i64, out: &mut StepOutput) {
+        for (i, outcome) in self.market.outcomes.iter().enumerate() {
+            out.events.push(book_event(spare, &outcome.token_id, &self.books[i], now));
+        }
+    }
+
+    /// A whale's trade at `now`: its trade event and report; it adds to the market's volume.
+    fn whale_trade(&mut self, wallet: String, trade: &WhaleDraw, now: i64, out: &mut StepOutput) {
+        Arc::make_mut(&mut self.market).volume_24h += trade.usd;
+        out.events.push(MarketEvent::Trade {
+            token: self.market.outcomes[trade.outcome].token_id.clone(),
+            side: trade.side,
+            price: trade.price,
+            size: trade.shares,
+            at_ms: now,
+        });
+        out.whale_trades.push(WhaleTrade {
+            wallet,
+            market: self.market.id.clone(),
+            outcome: trade.outcome,
+            side: trade.side,
+            price: trade.price,
+            shares: trade.shares,
+            at_ms: now,
+        });
     }
 }
 

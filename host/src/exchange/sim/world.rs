@@ -4,10 +4,7 @@
 //! its markets' volume), and it rebuilds a book it took from at the next step, as its own draw
 //! would have: a follower's steps are those of a fresh simulator of the seed, bit for bit.
 
-use super::{NewsItem, SimConfig, SimMarket, Simulator, StepOutput, WhaleTrade, book_event, requote};
-use crate::exchange::book::Side;
-use crate::exchange::types::MarketEvent;
-use rust_decimal::Decimal;
+use super::{SimConfig, SimMarket, Simulator, StepOutput, WhaleDraw, requote};
 use std::sync::Arc;
 
 /// What one step did to one market.
@@ -26,16 +23,11 @@ const NEWS: u8 = 1 << 2;
 const WHALE: u8 = 1 << 3;
 const RESOLVED: u8 = 1 << 4;
 
-/// A whale trade as drawn: the wallet by its index in the population.
+/// A whale trade as drawn, the wallet by its index in the population.
 #[derive(Debug, Clone)]
 struct Whale {
     wallet: u32,
-    outcome: u8,
-    side: Side,
-    price: Decimal,
-    shares: Decimal,
-    /// What it adds to the market's volume.
-    usd: Decimal,
+    trade: WhaleDraw,
 }
 
 /// The steps of a simulated world without the bot, kept compactly (about 12 bytes for each
@@ -102,26 +94,9 @@ impl Tape {
         e.ask = u16::try_from(ask).unwrap_or(u16::MAX);
     }
 
-    #[allow(clippy::too_many_arguments, reason = "one whale trade's fields")]
-    pub(super) fn whale(
-        &mut self,
-        market: usize,
-        wallet: usize,
-        outcome: usize,
-        side: Side,
-        price: Decimal,
-        shares: Decimal,
-        usd: Decimal,
-    ) {
+    pub(super) fn whale(&mut self, market: usize, wallet: usize, trade: &WhaleDraw) {
         self.entry(market).flags |= WHALE;
-        self.whales.push(Whale {
-            wallet: u32::try_from(wallet).unwrap_or(u32::MAX),
-            outcome: u8::from(outcome == 1),
-            side,
-            price,
-            shares,
-            usd,
-        });
+        self.whales.push(Whale { wallet: u32::try_from(wallet).unwrap_or(u32::MAX), trade: trade.clone() });
     }
 
     /// Ends the current step.
@@ -243,55 +218,23 @@ impl Simulator {
             }
             let flags = change.map_or(0, |ch| ch.flags);
             if flags & RESOLVED != 0 {
-                let winner = usize::from(flags & 1);
-                m.resolved = Some(winner);
-                out.events.push(MarketEvent::Resolved {
-                    market: m.market.id.clone(),
-                    winning_token: m.market.outcomes[winner].token_id.clone(),
-                    at_ms: now,
-                });
+                m.resolve(usize::from(flags & 1), now, &mut out);
                 continue;
             }
             if flags & NEWS != 0 {
-                out.news.push(NewsItem {
-                    title: world.headlines[f.headline].clone(),
-                    source: "sim-wire".into(),
-                    market: m.market.id.clone(),
-                    published_ms: now,
-                    summary: String::new(),
-                    url: String::new(),
-                });
+                m.headline(world.headlines[f.headline].clone(), now, &mut out);
                 f.headline += 1;
             }
             if let Some(ch) = change.filter(|_| flags & MOVED != 0) {
                 f.quotes[i] = (i64::from(ch.bid), i64::from(ch.ask));
             }
             if (flags & MOVED != 0 || was_taken) && requote(m, f.quotes[i]) {
-                for (o, outcome) in m.market.outcomes.iter().enumerate() {
-                    out.events.push(book_event(spare, &outcome.token_id, &m.books[o], now));
-                }
+                m.books_moved(spare, now, &mut out);
             }
             if flags & WHALE != 0 {
                 let w = &world.whales[f.whale];
                 f.whale += 1;
-                Arc::make_mut(&mut m.market).volume_24h += w.usd;
-                let outcome = usize::from(w.outcome);
-                out.events.push(MarketEvent::Trade {
-                    token: m.market.outcomes[outcome].token_id.clone(),
-                    side: w.side,
-                    price: w.price,
-                    size: w.shares,
-                    at_ms: now,
-                });
-                out.whale_trades.push(WhaleTrade {
-                    wallet: wallets[index(w.wallet)].clone(),
-                    market: m.market.id.clone(),
-                    outcome,
-                    side: w.side,
-                    price: w.price,
-                    shares: w.shares,
-                    at_ms: now,
-                });
+                m.whale_trade(wallets[index(w.wallet)].clone(), &w.trade, now, &mut out);
             }
         }
         // The list's buffer serves the next step's takes.
