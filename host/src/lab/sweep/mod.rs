@@ -377,8 +377,11 @@ impl Sweep {
         // The variants see the same whale trades and news: each analysis is asked of the
         // plugins once, not once per variant.
         let memo = Arc::clone(base.plugins.memo.get_or_insert_with(|| Arc::new(CallMemo::new(MEMO_BYTES))));
-        // ...and the same simulated world, drawn once for all of them.
-        base.share_world();
+        // ...and the same simulated world, drawn once for all of them (when more than one run
+        // follows it).
+        if variants.len() > 1 || split.is_some() {
+            base.share_world();
+        }
         let mut train_base = base.clone();
         if let Some(split) = split {
             train_base.to_ms = Some(split);
