@@ -27,7 +27,7 @@ pub(super) struct Recent {
     whales: VecDeque<KeptTrade>,
     /// The numbers of their wallets and markets.
     numbers: Numbers,
-    news: VecDeque<Arc<NewsItem>>,
+    news: VecDeque<KeptNews>,
     /// The plugin's matches last stored for each item: an item whose answer has not changed
     /// is not rewritten (storing again the same answer leaves the record as it is).
     stored_matches: HashMap<String, Vec<NewsMarketMatch>>,
@@ -44,16 +44,35 @@ impl Recent {
             self.whales.pop_front();
         }
         self.numbers.renumber_if_many(MAX_TRADES, self.whales.iter_mut());
-        while self.news.front().is_some_and(|n| n.published_ms < cutoff) || self.news.len() > MAX_NEWS {
+        while self.news.front().is_some_and(|n| n.item.published_ms < cutoff) || self.news.len() > MAX_NEWS {
             self.news.pop_front();
         }
     }
 }
 
+/// A news item kept for the day, with the digest the news matching's memo key holds of it
+/// (`NewsSource::item_digest`), taken once.
+#[derive(Debug, Clone)]
+struct KeptNews {
+    item: Arc<NewsItem>,
+    digest: [u8; 32],
+}
+
+impl KeptNews {
+    fn new(item: NewsItem) -> Self {
+        let digest = fields(&item).digest();
+        Self { item: Arc::new(item), digest }
+    }
+}
+
+fn fields(n: &NewsItem) -> NewsFields<'_> {
+    NewsFields { title: &n.title, summary: &n.summary, source: &n.source, published: n.published_ms }
+}
+
 /// The news-aggregator plugin's input as a scan has it: the day's items and the candidates
 /// (their records are built only if the plugin is to run, see `NewsSource`).
 struct ScanNews {
-    items: Vec<Arc<NewsItem>>,
+    items: Vec<KeptNews>,
     markets: Arc<[Arc<Market>]>,
 }
 
@@ -63,8 +82,11 @@ impl NewsSource for ScanNews {
     }
 
     fn item(&self, i: usize) -> NewsFields<'_> {
-        let n = &self.items[i];
-        NewsFields { title: &n.title, summary: &n.summary, source: &n.source, published: n.published_ms }
+        fields(&self.items[i].item)
+    }
+
+    fn item_digest(&self, i: usize) -> [u8; 32] {
+        self.items[i].digest
     }
 
     fn markets(&self) -> usize {
@@ -112,8 +134,8 @@ impl Inner {
             self.saw(super::observer::Seen::News(n));
         }
         let mut recent = self.recent();
-        recent.news.extend(items.into_iter().map(Arc::new));
-        recent.news.make_contiguous().sort_by_key(|n| n.published_ms);
+        recent.news.extend(items.into_iter().map(KeptNews::new));
+        recent.news.make_contiguous().sort_by_key(|n| n.item.published_ms);
         while recent.news.len() > MAX_NEWS {
             recent.news.pop_front();
         }
@@ -243,6 +265,7 @@ impl Inner {
         }
         let records: Vec<NewsRecord> = news
             .iter()
+            .map(|n| &*n.item)
             .enumerate()
             .map(|(i, n)| NewsRecord {
                 id: news_id(n),

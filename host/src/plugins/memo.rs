@@ -3,7 +3,8 @@
 //! so one file with the same parameters, `now` and input answers the same, and is asked once.
 //!
 //! An answer is found by the SHA-256 of everything that decides it: the plugin file's own hash,
-//! the parameters' bits, `now` and the whole input, each field with its length. Only answers
+//! the parameters' bits, `now` and the whole input, each field with its length (a news item by
+//! the SHA-256 of its fields, which the engine takes once per item). Only answers
 //! the plugin gave and the host accepted are kept; errors and faults are asked again. When the
 //! memo's byte budget is spent it keeps what it has and takes no more: a sweep's variants each
 //! walk the data from its start, so the first answers are the ones asked for again.
@@ -82,17 +83,25 @@ pub(super) fn whales_key(file_sha256: &str, params: &[f64], now_ms: i64, input: 
     w.finish()
 }
 
+/// The digest of a news item's fields, each with its length (an item the engine keeps for a day
+/// is hashed once, not at every scan).
+pub(super) fn news_item_digest(n: &crate::plugins::NewsFields<'_>) -> [u8; 32] {
+    let mut w = KeyWriter { buf: Vec::with_capacity(n.title.len() + n.summary.len() + n.source.len() + 32) };
+    w.str(n.title);
+    w.str(n.summary);
+    w.str(n.source);
+    w.u64(n.published.cast_unsigned());
+    w.finish().0
+}
+
 /// The key of a news matching, written from the fields of its input whatever holds them (the
-/// plugin's records or what they are built from: the key is the same).
+/// plugin's records or what they are built from: the key is the same): each item by its
+/// digest, each market by its texts.
 pub(super) fn news_key(file_sha256: &str, params: &[f64], now_ms: i64, input: &dyn NewsSource) -> Key {
     let mut w = KeyWriter::new(PluginKind::NewsAggregator, file_sha256, params, now_ms);
     w.u64(input.items() as u64);
     for i in 0..input.items() {
-        let n = input.item(i);
-        w.str(n.title);
-        w.str(n.summary);
-        w.str(n.source);
-        w.u64(n.published.cast_unsigned());
+        w.buf.extend_from_slice(&input.item_digest(i));
     }
     w.u64(input.markets() as u64);
     for i in 0..input.markets() {
@@ -328,6 +337,28 @@ mod tests {
         assert_eq!(n, news_key("f", &[], 10, &Fields));
         let (items, markets) = crate::plugins::registry::news_records(&Fields);
         assert_eq!(n, news(&items, &markets));
+        // A source that keeps its items' digests keys as one that hashes them each time; a
+        // digest that is not the item's gives another key.
+        struct Kept([u8; 32]);
+        impl NewsSource for Kept {
+            fn items(&self) -> usize {
+                Fields.items()
+            }
+            fn item(&self, i: usize) -> crate::plugins::NewsFields<'_> {
+                Fields.item(i)
+            }
+            fn item_digest(&self, _: usize) -> [u8; 32] {
+                self.0
+            }
+            fn markets(&self) -> usize {
+                Fields.markets()
+            }
+            fn market(&self, i: usize) -> (&str, &str) {
+                Fields.market(i)
+            }
+        }
+        assert_eq!(n, news_key("f", &[], 10, &Kept(Fields.item(0).digest())));
+        assert_ne!(n, news_key("f", &[], 10, &Kept([0; 32])));
     }
 
     #[test]

@@ -15,6 +15,11 @@ pub trait NewsSource: Sync {
     fn items(&self) -> usize;
     /// The `i`-th item's fields.
     fn item(&self, i: usize) -> NewsFields<'_>;
+    /// The `i`-th item's digest ([`NewsFields::digest`]), which a source that keeps its items
+    /// across calls can keep with them.
+    fn item_digest(&self, i: usize) -> [u8; 32] {
+        self.item(i).digest()
+    }
     /// How many markets.
     fn markets(&self) -> usize;
     /// The `i`-th market's question and category.
@@ -32,6 +37,15 @@ pub struct NewsFields<'a> {
     pub summary: &'a str,
     pub source: &'a str,
     pub published: i64,
+}
+
+impl NewsFields<'_> {
+    /// The SHA-256 of the fields, each with its length: what a news matching's memo key holds
+    /// of the item (`plugins::memo`).
+    #[must_use]
+    pub fn digest(&self) -> [u8; 32] {
+        super::super::memo::news_item_digest(self)
+    }
 }
 
 /// The records themselves.
