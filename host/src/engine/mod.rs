@@ -188,6 +188,9 @@ impl Inner {
     /// Tells the observer, if any.
     fn saw(&self, what: Seen<'_>) {
         if let Some(o) = self.observer.get() {
+            if matches!(what, Seen::Market(_)) && !o.wants_market_events() {
+                return;
+            }
             o.seen(self.clock.now_ms(), what);
         }
     }

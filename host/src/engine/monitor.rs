@@ -69,11 +69,17 @@ impl Inner {
         // Taken only where it is reported: a replay reads the clock for nothing otherwise.
         let arrived = self.metrics.map(|_| Instant::now());
         let mut moved: Vec<u64> = Vec::new();
-        for event in events {
-            if let Some(id) = self.take_event(event).await
-                && !moved.contains(&id)
-            {
-                moved.push(id);
+        let mut rest = events;
+        while !rest.is_empty() {
+            rest = &rest[self.take_books(rest, &mut moved)..];
+            // A resolution, or a held token's change before its first snapshot, on its own.
+            if let Some((event, tail)) = rest.split_first() {
+                if let Some(id) = self.take_event(event).await
+                    && !moved.contains(&id)
+                {
+                    moved.push(id);
+                }
+                rest = tail;
             }
         }
         if moved.is_empty() {
@@ -83,6 +89,35 @@ impl Inner {
             self.announce_marks(*id);
         }
         self.evaluate(&moved, arrived).await;
+    }
+
+    /// Takes in the leading events of `events` that only change books, in order and under one
+    /// lock (a simulator step moves hundreds of books at once), noting in `moved` the held
+    /// positions whose top of book they moved. Returns how many it took: it stops before a
+    /// resolution, and before a held token's change that needs a snapshot first, which
+    /// [`Self::take_event`] takes.
+    fn take_books(&self, events: &[MarketEvent], moved: &mut Vec<u64>) -> usize {
+        let mut state = self.state();
+        let state = &mut *state;
+        for (taken, event) in events.iter().enumerate() {
+            if matches!(event, MarketEvent::Resolved { .. }) {
+                return taken;
+            }
+            // A change refused for want of a snapshot leaves the books as they were.
+            match state.books.apply(event) {
+                Applied::Book { token, top_changed: true } => {
+                    if let Some(&id) = state.by_token.get(token)
+                        && !moved.contains(&id)
+                    {
+                        moved.push(id);
+                    }
+                }
+                Applied::NeedsSnapshot(token) if state.by_token.contains_key(token) => return taken,
+                _ => {}
+            }
+            self.saw(Seen::Market(event));
+        }
+        events.len()
     }
 
     /// Takes in one market event (a book, a resolution): the held position whose top of book it

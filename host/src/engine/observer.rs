@@ -161,6 +161,13 @@ impl SignalColumns {
 pub trait Observer: Send + Sync {
     /// Called as it happens; must not block.
     fn seen(&self, at_ms: i64, what: Seen<'_>);
+
+    /// Whether it looks at market events ([`Seen::Market`], most of what the engine sees): the
+    /// engine does not tell one that does not (a backtest's decision log), nor read its clock
+    /// for it.
+    fn wants_market_events(&self) -> bool {
+        true
+    }
 }
 
 /// A scored candidate of a scan, as compact as the comparison of two runs needs. The market id

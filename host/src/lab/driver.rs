@@ -37,6 +37,10 @@ impl Observer for DecisionLog {
                 .push(TimedDecision { at_ms, decision: d.clone() });
         }
     }
+
+    fn wants_market_events(&self) -> bool {
+        false
+    }
 }
 
 /// What a step of the run is waiting to finish before the next data is handed over.

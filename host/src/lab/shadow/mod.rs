@@ -254,6 +254,10 @@ impl Observer for ShadowRunner {
             _ => {}
         }
     }
+
+    fn wants_market_events(&self) -> bool {
+        self.next.as_ref().is_some_and(|n| n.wants_market_events())
+    }
 }
 
 fn load(path: &Path) -> ShadowReport {
