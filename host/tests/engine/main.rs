@@ -2,7 +2,8 @@
 //! simulator and on the live venue against the mock Polymarket: settings that persist and refuse
 //! bad values, scans scored 1–10 and sorted, 50/50 entries, automatic liquidation on a 30 % drop,
 //! manual close into history, leg failure unwound, a faulting rules plugin replaced by the
-//! built-in rule, a faulting scorer skipping its scan, and journalled orders recovered once.
+//! built-in rule, a faulting scorer skipping its scan, journalled orders recovered once, and a
+//! held token's change before any snapshot of its book.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -15,7 +16,7 @@ use equilibrage::engine::{
 };
 use equilibrage::exchange::sim::{SimConfig, SimExchange};
 use equilibrage::exchange::{
-    Amount, Exchange, ExchangeError, FillPolicy, Level, MarketEvent, OrderKind, OrderRequest, Side,
+    Amount, BookSide, Exchange, ExchangeError, FillPolicy, Level, MarketEvent, OrderKind, OrderRequest, Side,
 };
 use equilibrage::plugins::{PluginKind, Plugins};
 use equilibrage::store::{Action, Intent, IntentAmount, Leg, PositionStatus, Purpose, Store, TradeRecord};
@@ -413,4 +414,46 @@ async fn a_moments_books_are_evaluated_once_as_the_moment_leaves_them() {
     assert_eq!(calls() - before, 2);
     let after = engine.position(p.id).unwrap().position;
     assert_eq!((after.status, after.liquidated), (PositionStatus::Liquidated, Some(Leg::Yes)), "{after:?}");
+}
+
+/// After a restart the engine holds its positions but no books yet: a change to a held token's
+/// book, in a moment among other books, takes a snapshot of that book first (the snapshot, newer
+/// than the change, is what counts) and evaluates the position once; the other books of the
+/// moment are taken around it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_tokens_change_before_any_snapshot_takes_one_within_a_moment() {
+    let (_plugins_dir, plugins) = runtime(&[]);
+    let (_dir, store, venue, engine) = on_sim(&plugins).await;
+    let market = best(&engine).await;
+    let listing = venue.markets().await.unwrap();
+    let other = listing.iter().find(|m| m.id != market).unwrap();
+    let p = engine.enter(&market, None).await.unwrap();
+    engine.settle().await;
+    drop(engine);
+    let restarted = open(Arc::new(venue.clone()), &plugins, &store, sim_clock(&venue)).await;
+    let yes = p.leg(Leg::Yes).token.clone();
+    assert_eq!(restarted.position(p.id).unwrap().bids, [None, None], "no book after the restart");
+    let calls = || plugins.list().into_iter().find(|l| l.info.name == "equilibrage").unwrap().stats.calls;
+    let before = calls();
+    let snapshot = venue.book(&yes).await.unwrap().best_bid().unwrap().price;
+    let book = |token: &str| MarketEvent::Book {
+        token: token.to_owned(),
+        bids: vec![Level { price: dec!(0.40), size: dec!(100) }],
+        asks: vec![Level { price: dec!(0.60), size: dec!(100) }],
+        at_ms: venue.now_ms(),
+    };
+    let change = MarketEvent::PriceChange {
+        token: yes.clone(),
+        side: BookSide::Bids,
+        price: (snapshot + dec!(0.01)).min(dec!(0.98)),
+        size: dec!(10),
+        at_ms: venue.now_ms(),
+    };
+    let others = [&other.outcomes[0].token_id, &other.outcomes[1].token_id];
+    restarted.on_market_events(&[book(others[0]), change, book(others[1])]).await;
+    restarted.settle().await;
+    assert_eq!(calls() - before, 1, "one evaluation, after the snapshot");
+    let view = restarted.position(p.id).unwrap();
+    assert_eq!(view.position.status, PositionStatus::Active);
+    assert_eq!(view.bids[0], Some(snapshot), "the snapshot's best bid, not the change's");
 }
