@@ -343,12 +343,6 @@ impl Simulator {
         self.step_model(dt_ms, None)
     }
 
-    /// The world of [`World`] this simulator follows, if any.
-    #[must_use]
-    pub fn world(&self) -> Option<&World> {
-        self.follow.as_ref().map(world::Follow::world)
-    }
-
     /// A step of the model, written to `tape` as well while a [`World`] is drawn.
     fn step_model(&mut self, dt_ms: i64, mut tape: Option<&mut world::Tape>) -> StepOutput {
         self.now_ms += dt_ms.max(0);

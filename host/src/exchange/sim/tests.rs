@@ -309,7 +309,7 @@ fn a_simulator_following_a_drawn_world_steps_as_a_fresh_one_trading_the_same() {
     let world = Arc::new(World::draw(config.clone(), 60_000, steps));
     assert!(world.covers(&config, 60_000, steps) && !world.covers(&config, 30_000, steps));
     let (mut fresh, mut follower) = (Simulator::new(config), Simulator::following(world));
-    assert!(follower.world().is_some() && fresh.world().is_none());
+    assert!(follower.follow.is_some() && fresh.follow.is_none());
     let mut orders = Rng::new(3);
     let (mut traded, mut events, mut whales, mut news) = (0, 0, 0, 0);
     for s in 0..steps {

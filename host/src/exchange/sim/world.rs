@@ -69,8 +69,8 @@ impl Tape {
     fn entry(&mut self, market: usize) -> &mut Change {
         let start = self.bounds.last().copied().unwrap_or(0);
         let market = u32::try_from(market).unwrap_or(u32::MAX);
-        let fresh = self.changes.len() == start || self.changes.last().is_none_or(|c| c.market != market);
-        if fresh {
+        // A market's first change of the step begins its entry.
+        if self.changes[start..].last().is_none_or(|c| c.market != market) {
             self.changes.push(Change { market, bid: 0, ask: 0, flags: 0 });
         }
         let last = self.changes.len() - 1;
@@ -156,10 +156,6 @@ impl Follow {
     pub(super) fn new(world: Arc<World>, markets: &[SimMarket]) -> Self {
         let quotes = markets.iter().map(|m| m.quoted.unwrap_or((0, 0))).collect();
         Self { world, step: 0, headline: 0, whale: 0, quotes, taken: Vec::new() }
-    }
-
-    pub(super) fn world(&self) -> &World {
-        &self.world
     }
 
     /// The bot took from the books of market `index`: they are rebuilt at the next step.
