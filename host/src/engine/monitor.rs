@@ -230,7 +230,7 @@ impl Inner {
     /// reconciliation knows what became of it: after a restart or an unknown answer the venue may
     /// still be filling it.
     fn journalled(&self) -> HashSet<u64> {
-        match self.store.read().and_then(|r| r.intents()) {
+        match self.store.journal() {
             Ok(intents) => intents.iter().map(|i| i.position_id).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "reading the journal");

@@ -235,7 +235,7 @@ impl Inner {
     /// the venue shows no trade for is resolved as unfilled only once past the grace period: the
     /// venue may still fill an order a killed process sent a moment ago.
     async fn reconcile(&self, at_start: bool) {
-        let intents = match self.store.read().and_then(|r| r.intents()) {
+        let intents = match self.store.journal() {
             Ok(i) => i,
             Err(e) => return self.error("recovery", format!("reading the journal: {e}")),
         };
@@ -243,10 +243,11 @@ impl Inner {
         let intents: Vec<Intent> = {
             let state = self.state();
             intents
-                .into_iter()
+                .iter()
                 .filter(|i| {
                     at_start || (!state.busy.contains(&i.position_id) && now - i.created_at_ms >= GRACE_MS)
                 })
+                .cloned()
                 .collect()
         };
         let Some(since) = intents.iter().map(|i| i.created_at_ms).min() else { return };

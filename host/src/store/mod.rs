@@ -3,6 +3,7 @@
 
 mod codec;
 mod error;
+mod journal;
 mod memory_prices;
 mod memory_whales;
 mod migrate;
@@ -23,6 +24,7 @@ use std::thread::{self, JoinHandle, ThreadId};
 
 use redb::{Database, ReadableDatabase};
 
+use journal::JournalCache;
 use memory_prices::MemoryPrices;
 use memory_whales::MemoryWhales;
 
@@ -56,6 +58,8 @@ struct Inner {
     writer_id: Option<ThreadId>,
     /// What an in-memory store keeps out of redb; `None` for a file store.
     memory: Option<Arc<InMemory>>,
+    /// The order journal as of the last commit ([`Store::journal`]).
+    journal: Arc<JournalCache>,
 }
 
 /// What an in-memory store keeps out of redb, decoded: its price history (`memory_prices`) and
@@ -122,6 +126,7 @@ impl Store {
         }
         let (jobs, queue) = mpsc::channel::<Job>();
         let writer_db = Arc::clone(&db);
+        let journal = Arc::new(JournalCache::default());
         let writer = thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
@@ -139,6 +144,7 @@ impl Store {
                 writer: Some(writer),
                 writer_id: Some(writer_id),
                 memory: None,
+                journal,
             }),
         })
     }
@@ -172,6 +178,7 @@ impl Store {
                 writer: None,
                 writer_id: None,
                 memory: Some(Arc::default()),
+                journal: Arc::default(),
             }),
         })
     }
@@ -194,6 +201,17 @@ impl Store {
     /// redb failures starting a read transaction.
     pub fn read(&self) -> Result<Reader> {
         Ok(Reader::new(self.inner.db.begin_read()?, self.inner.memory.clone()))
+    }
+
+    /// The orders journalled and not yet settled, as [`Reader::intents`] gives them as of the
+    /// last committed write. Read from the database only after a write changed the journal
+    /// (the engine asks at every evaluation; the journal changes when an order is sent or
+    /// settled).
+    ///
+    /// # Errors
+    /// As [`Reader::intents`].
+    pub fn journal(&self) -> Result<Arc<[Intent]>> {
+        self.inner.journal.get(|| self.read()?.intents())
     }
 
     /// Runs `f` on the writer thread inside ONE write transaction and commits it durably before
@@ -252,7 +270,8 @@ impl Store {
         // Inline writes are the in-memory store's: nothing outlives the process, so a commit
         // need not be made durable.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            transact(&self.inner.db, redb::Durability::None, self.inner.memory.as_deref(), f)
+            let inner = &*self.inner;
+            transact(&inner.db, redb::Durability::None, inner.memory.as_deref(), &inner.journal, f)
         }))
         .unwrap_or(Err(StoreError::WritePanicked));
         IN_INLINE_WRITE.with(|w| w.set(false));
@@ -268,11 +287,13 @@ impl Store {
         if Some(thread::current().id()) == self.inner.writer_id {
             return Err(StoreError::NestedWrite);
         }
+        let journal = Arc::clone(&self.inner.journal);
         let job: Job = Box::new(move |db| {
             // A panicking closure must not take the writer thread, and every later write, with it.
-            let result =
-                panic::catch_unwind(AssertUnwindSafe(|| transact(db, redb::Durability::Immediate, None, f)))
-                    .unwrap_or(Err(StoreError::WritePanicked));
+            let result = panic::catch_unwind(AssertUnwindSafe(|| {
+                transact(db, redb::Durability::Immediate, None, &journal, f)
+            }))
+            .unwrap_or(Err(StoreError::WritePanicked));
             reply(result);
         });
         let jobs = self.inner.jobs.as_ref().ok_or(StoreError::WriterStopped)?;
@@ -282,24 +303,32 @@ impl Store {
 
 /// Runs `f` in a new write transaction: commits with `durability` on `Ok` (`Immediate` for
 /// the file, `None` for the in-memory store), aborts on `Err`. An in-memory store's price
-/// history and whale records take the write's changes once the rest has committed. The
-/// database's transaction begins when `f` first opens a table: a write that opens none commits
-/// nothing to the database.
+/// history and whale records take the write's changes once the rest has committed, and so does
+/// the journal's cache: a write that changed the journal has it read again. The database's
+/// transaction begins when `f` first opens a table: a write that opens none commits nothing to
+/// the database.
 fn transact<R>(
     db: &Database,
     durability: redb::Durability,
     memory: Option<&InMemory>,
+    journal: &JournalCache,
     f: impl for<'a> FnOnce(&mut Writer<'a>) -> Result<R>,
 ) -> Result<R> {
     let txn = LazyTxn::new(db, durability);
     let mut writer = Writer::new(&txn, memory);
     let outcome = f(&mut writer);
     let staged = writer.take_staged();
+    let journal_changed = writer.changed_journal();
     drop(writer);
     match (outcome, txn.begun()) {
         (Ok(value), txn) => {
             if let Some(txn) = txn {
-                txn.commit()?;
+                let committed = txn.commit();
+                // Read again even after a failed commit: what it left is the database's to say.
+                if journal_changed {
+                    journal.changed();
+                }
+                committed?;
             }
             if let Some(memory) = memory {
                 memory.apply(staged);

@@ -591,6 +591,38 @@ fn intents_are_ordered_by_time_then_client_id_and_removable() {
     assert_eq!(order, ["b", "c"]);
 }
 
+/// The journal the engine asks for at every evaluation is kept between writes that leave it
+/// alone (the same intents, not read again) and follows every committed change to it: puts,
+/// removals, a removal of nothing; a failed write that journalled an order leaves it as it was.
+#[test]
+fn the_kept_journal_follows_every_committed_change_and_only_those() {
+    for (_dir, store) in both_stores() {
+        let ids = |j: &[Intent]| j.iter().map(|i| i.client_id.clone()).collect::<Vec<_>>();
+        let empty = store.journal().expect("journal");
+        assert!(empty.is_empty());
+        store.write_blocking(|w| w.put_intent(&intent("b", 10))).expect("put");
+        let one = store.journal().expect("journal");
+        assert_eq!(ids(&one), ["b"]);
+        // A write elsewhere keeps it: the very same intents, not read again.
+        store.write_blocking(|w| w.put_position(&position(7, PositionStatus::Active))).expect("position");
+        assert!(Arc::ptr_eq(&one, &store.journal().expect("journal")));
+        // A write that fails after journalling an order commits nothing.
+        let failed = store.write_blocking(|w| {
+            w.put_intent(&intent("a", 5))?;
+            Err::<(), _>(StoreError::Corrupt { table: "t".into(), key: "k".into(), reason: "test".into() })
+        });
+        assert!(failed.is_err());
+        assert_eq!(ids(&store.journal().expect("journal")), ["b"]);
+        store.write_blocking(|w| w.put_intent(&intent("a", 5))).expect("put");
+        assert_eq!(ids(&store.journal().expect("journal")), ["a", "b"]);
+        assert!(!store.write_blocking(|w| w.remove_intent("zz")).expect("remove nothing"));
+        assert_eq!(ids(&store.journal().expect("journal")), ["a", "b"]);
+        store.write_blocking(|w| w.remove_intent("a")).expect("remove");
+        let left = store.journal().expect("journal");
+        assert_eq!(ids(&left), ["b"]);
+        assert_eq!(ids(&left), ids(&store.read().expect("read").intents().expect("intents")));
+    }
+}
 #[test]
 fn news_is_deduplicated_and_newest_first() {
     let (_dir, store) = temp_store();

@@ -82,6 +82,8 @@ pub struct Writer<'a> {
     memory: Option<&'a InMemory>,
     /// This write's changes to `memory`, applied when it commits.
     staged: Staged,
+    /// Whether this write put or removed an intent (the journal's cache then reads it again).
+    journal_changed: bool,
 }
 
 impl fmt::Debug for Writer<'_> {
@@ -92,7 +94,12 @@ impl fmt::Debug for Writer<'_> {
 
 impl<'a> Writer<'a> {
     pub(super) fn new(txn: &'a LazyTxn<'a>, memory: Option<&'a InMemory>) -> Self {
-        Self { txn, memory, staged: Staged::default() }
+        Self { txn, memory, staged: Staged::default(), journal_changed: false }
+    }
+
+    /// Whether this write put or removed an intent.
+    pub(super) fn changed_journal(&self) -> bool {
+        self.journal_changed
     }
 
     /// The in-memory changes this write made, for its commit.
@@ -164,6 +171,7 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// redb failures.
     pub fn put_intent(&mut self, i: &Intent) -> Result<()> {
+        self.journal_changed = true;
         let mut table = self.table(INTENTS)?;
         let bytes = encode(table.name(), &i.client_id, i)?;
         table.insert(i.client_id.as_str(), bytes.as_slice())?;
@@ -186,6 +194,7 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// redb failures.
     pub fn remove_intent(&mut self, client_id: &str) -> Result<bool> {
+        self.journal_changed = true;
         Ok(self.table(INTENTS)?.remove(client_id)?.is_some())
     }
 
