@@ -1,4 +1,4 @@
-//! An in-memory store's price history: markets in an ordered map, each market's points in time
+//! An in-memory store's price history: markets in a hash map, each market's points in time
 //! order in chunks, in place of the redb table, so a point a backtest's scan records costs a
 //! push at the end, not a copy-on-write B-tree page per market.
 //!
@@ -11,14 +11,17 @@
 //! its snapshot (an in-memory store writes on its caller's thread, between reads).
 
 use std::collections::{BTreeMap, VecDeque};
+
+use crate::fast_hash::FastHashMap;
 use std::ops::Bound;
 use std::sync::{PoisonError, RwLock};
 
 use super::PricePoint;
 use super::packed_point::Packed;
 
-/// Every market's points, by market then time.
-type Markets = BTreeMap<String, Points>;
+/// Every market's points, by market. A scan's write finds each of its hundreds of markets by
+/// one hash; the rare walks in market order (pruning, a whole read) sort the ids they visit.
+type Markets = FastHashMap<String, Points>;
 
 /// One market's points, oldest first, one per time, in chunks of at most [`CHUNK`] points (a
 /// chunk may grow past it by points put out of order). Points come in time order and leave
@@ -212,8 +215,10 @@ impl MemoryPrices {
         mut from_of: impl FnMut(&str) -> Option<i64>,
     ) -> Vec<(String, Vec<PricePoint>)> {
         let markets = self.read();
+        let mut order: Vec<(&String, &Points)> = markets.iter().collect();
+        order.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut out = Vec::new();
-        for (market, points) in markets.iter() {
+        for (market, points) in order {
             let Some(from_ms) = from_of(market).filter(|from| *from <= to_ms) else { continue };
             let window: Vec<PricePoint> = points.range(Bound::Included(from_ms), to_ms).collect();
             if !window.is_empty() {
@@ -236,8 +241,13 @@ impl MemoryPrices {
         // The last key looked at, its market id copied once at the end.
         let mut last: Option<(&str, i64)> = None;
         let mut seen = 0_usize;
-        let first_market = after.map_or(Bound::Unbounded, |(m, _)| Bound::Included(m.as_str()));
-        'markets: for (market, points) in markets.range::<str, _>((first_market, Bound::Unbounded)) {
+        // The markets from `after`'s on, in order.
+        let mut order: Vec<(&String, &Points)> = markets
+            .iter()
+            .filter(|(m, _)| after.is_none_or(|(first, _)| m.as_str() >= first.as_str()))
+            .collect();
+        order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        'markets: for (market, points) in order {
             let from = match after {
                 Some((m, t)) if m == market => Bound::Excluded(*t),
                 _ => Bound::Unbounded,
@@ -258,12 +268,15 @@ impl MemoryPrices {
 
     /// Every point older than `before_ms`.
     pub(crate) fn all_old_points(&self, before_ms: i64) -> Vec<PriceKey> {
-        self.read()
+        let mut old: Vec<PriceKey> = self
+            .read()
             .iter()
             .flat_map(|(market, points)| {
                 points.times().take_while(move |t| *t < before_ms).map(move |t| (market.clone(), t))
             })
-            .collect()
+            .collect();
+        old.sort_unstable();
+        old
     }
 }
 
