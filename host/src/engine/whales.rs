@@ -36,6 +36,9 @@ pub(super) struct KeptTrade {
     pub(super) trade: Arc<WhaleTrade>,
     wallet: u32,
     market: u32,
+    /// The price and size in micro-units, as the whale analysis takes them at every scan.
+    price_micros: i64,
+    shares_micros: i64,
 }
 
 /// A number for each wallet and market of the trades kept, given once, when a trade arrives.
@@ -60,7 +63,9 @@ impl Numbers {
     /// The trade with its numbers.
     pub(super) fn keep(&mut self, trade: Arc<WhaleTrade>) -> KeptTrade {
         let (wallet, market) = (self.of(&trade.wallet), self.of(&trade.market));
-        KeptTrade { trade, wallet, market }
+        let (price_micros, shares_micros) =
+            (super::rules::micros(trade.price), super::rules::micros(trade.shares));
+        KeptTrade { trade, wallet, market, price_micros, shares_micros }
     }
 
     /// Numbers the kept trades afresh when names no longer kept have piled up: the numbers
@@ -273,8 +278,8 @@ impl Inner {
                 market: m,
                 outcome: if t.outcome == 0 { abi::Outcome::Yes } else { abi::Outcome::No },
                 side: if t.side == Side::Buy { abi::TradeSide::Buy } else { abi::TradeSide::Sell },
-                price: super::rules::micros(t.price),
-                shares: super::rules::micros(t.shares),
+                price: kept.price_micros,
+                shares: kept.shares_micros,
                 at: t.at_ms,
             });
         }
