@@ -2,9 +2,11 @@
 //! comparison's two versions): plugins are pure functions of their inputs (`wit/plugin.wit`),
 //! so one file with the same parameters, `now` and input answers the same, and is asked once.
 //!
-//! An answer is found by the SHA-256 of everything that decides it: the plugin file's own hash,
-//! the parameters' bits, `now` and the whole input, each field with its length (a news item by
-//! the SHA-256 of its fields, which the engine takes once per item). Only answers
+//! An answer is found by the BLAKE3 hash of everything that decides it: the plugin file's own
+//! hash, the parameters' bits, `now` and the whole input, each field with its length (a news item
+//! by the hash of its fields, which the engine takes once per item). BLAKE3 rather than SHA-256:
+//! a sweep hashes every variant's whale input at every scan, and BLAKE3 hashes those kilobytes
+//! several times faster, as collision-resistant. Only answers
 //! the plugin gave and the host accepted are kept; errors and faults are asked again. When the
 //! memo's byte budget is spent it keeps what it has and takes no more: a sweep's variants each
 //! walk the data from its start, so the first answers are the ones asked for again.
@@ -13,7 +15,6 @@ use super::PluginKind;
 use super::abi;
 use super::registry::NewsSource;
 use crate::fast_hash::FastHashMap;
-use sha2::{Digest as _, Sha256};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -54,7 +55,7 @@ impl KeyWriter {
     }
 
     pub(super) fn finish(self) -> Key {
-        Key(Sha256::digest(&self.buf).into())
+        Key(blake3::hash(&self.buf).into())
     }
 }
 

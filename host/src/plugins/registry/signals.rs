@@ -40,7 +40,7 @@ pub struct NewsFields<'a> {
 }
 
 impl NewsFields<'_> {
-    /// The SHA-256 of the fields, each with its length: what a news matching's memo key holds
+    /// The hash of the fields, each with its length: what a news matching's memo key holds
     /// of the item (`plugins::memo`).
     #[must_use]
     pub fn digest(&self) -> [u8; 32] {
