@@ -81,6 +81,9 @@ struct State {
     marks_due: HashSet<u64>,
     /// Trades up to this id are settled (final); the sweep follows the rest.
     unsettled_from: Option<u64>,
+    /// The store's count of trade writes (`Store::trade_writes`) when the sweep last found every
+    /// trade settled: until a trade is written, there is nothing to follow.
+    settled_through: Option<u64>,
     /// When price history was last pruned.
     pruned_at_ms: i64,
     /// Trend windows and candidate recording (see `trends`).

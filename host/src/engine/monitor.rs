@@ -451,19 +451,15 @@ impl Inner {
         let now = self.clock.now_ms();
         let points: Vec<(String, crate::store::PricePoint)> = {
             let mut state = self.state();
-            let due: Vec<Position> = state
+            let points: Vec<(String, crate::store::PricePoint)> = state
                 .positions
                 .values()
                 .filter(|p| state.last_point.get(&p.market_id).is_none_or(|t| now - t >= 60_000))
-                .cloned()
+                .map(|p| (p.market_id.clone(), point(&state, p, now)))
                 .collect();
-            let points: Vec<(String, crate::store::PricePoint)> = due
-                .into_iter()
-                .map(|p| {
-                    state.last_point.insert(p.market_id.clone(), now);
-                    (p.market_id.clone(), point(&state, &p, now))
-                })
-                .collect();
+            for (market, _) in &points {
+                state.last_point.insert(market.clone(), now);
+            }
             super::trends::follow_points(&mut state.tracks, &points);
             points
         };

@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// venue answers a placement in well under a second).
 const GRACE_MS: i64 = 10_000;
 
+/// Trades a sweep reads at most to follow their settlement.
+const SETTLEMENT_PAGE: usize = 10_000;
+
 /// How far along settlement is, for taking the least advanced of several trades.
 fn progress(s: Settlement) -> u8 {
     match s {
@@ -313,8 +316,16 @@ impl Inner {
     /// Follows recorded trades to settlement: status and transaction hash from the venue's
     /// record. A trade the venue reports failed is an error for the operator: the venue undid it.
     pub(super) async fn refresh_settlements(&self) {
-        let from = self.state().unsettled_from;
-        let page = match self.store.read().and_then(|r| r.trades_after(from, 10_000)) {
+        // Taken before the read: a trade written meanwhile has the next sweep read again.
+        let writes = self.store.trade_writes();
+        let from = {
+            let state = self.state();
+            if state.settled_through == Some(writes) {
+                return;
+            }
+            state.unsettled_from
+        };
+        let page = match self.store.read().and_then(|r| r.trades_after(from, SETTLEMENT_PAGE)) {
             Ok(t) => t,
             Err(e) => return self.error("recovery", format!("reading trades: {e}")),
         };
@@ -388,7 +399,10 @@ impl Inner {
             Some(id) => Some(id - 1).filter(|i| *i > 0),
             None => page.last().map(|t| t.id).or(from),
         };
-        self.state().unsettled_from = next;
+        let mut state = self.state();
+        state.unsettled_from = next;
+        // Every trade read is settled and none is left unread: nothing to follow until a write.
+        state.settled_through = (still_open.is_empty() && page.len() < SETTLEMENT_PAGE).then_some(writes);
     }
 
     fn known_fills(&self) -> Result<Known> {

@@ -19,6 +19,7 @@ mod writer;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle, ThreadId};
 
@@ -60,6 +61,8 @@ struct Inner {
     memory: Option<Arc<InMemory>>,
     /// The order journal as of the last commit ([`Store::journal`]).
     journal: Arc<JournalCache>,
+    /// Committed writes that put a trade ([`Store::trade_writes`]).
+    trade_writes: Arc<AtomicU64>,
 }
 
 /// What an in-memory store keeps out of redb, decoded: its price history (`memory_prices`) and
@@ -127,6 +130,7 @@ impl Store {
         let (jobs, queue) = mpsc::channel::<Job>();
         let writer_db = Arc::clone(&db);
         let journal = Arc::new(JournalCache::default());
+        let trade_writes = Arc::new(AtomicU64::new(0));
         let writer = thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
@@ -145,6 +149,7 @@ impl Store {
                 writer_id: Some(writer_id),
                 memory: None,
                 journal,
+                trade_writes,
             }),
         })
     }
@@ -179,6 +184,7 @@ impl Store {
                 writer_id: None,
                 memory: Some(Arc::default()),
                 journal: Arc::default(),
+                trade_writes: Arc::default(),
             }),
         })
     }
@@ -212,6 +218,14 @@ impl Store {
     /// As [`Reader::intents`].
     pub fn journal(&self) -> Result<Arc<[Intent]>> {
         self.inner.journal.get(|| self.read()?.intents())
+    }
+
+    /// How many committed writes have put a trade since the store was opened: a reader that
+    /// found nothing left to do with the trades need not read them again while this stays the
+    /// same. Taken before reading, it errs on the side of reading again.
+    #[must_use]
+    pub fn trade_writes(&self) -> u64 {
+        self.inner.trade_writes.load(Ordering::Acquire)
     }
 
     /// Runs `f` on the writer thread inside ONE write transaction and commits it durably before
@@ -271,7 +285,8 @@ impl Store {
         // need not be made durable.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             let inner = &*self.inner;
-            transact(&inner.db, redb::Durability::None, inner.memory.as_deref(), &inner.journal, f)
+            let kept = Kept { journal: &inner.journal, trade_writes: &inner.trade_writes };
+            transact(&inner.db, redb::Durability::None, inner.memory.as_deref(), kept, f)
         }))
         .unwrap_or(Err(StoreError::WritePanicked));
         IN_INLINE_WRITE.with(|w| w.set(false));
@@ -287,11 +302,12 @@ impl Store {
         if Some(thread::current().id()) == self.inner.writer_id {
             return Err(StoreError::NestedWrite);
         }
-        let journal = Arc::clone(&self.inner.journal);
+        let (journal, trade_writes) = (Arc::clone(&self.inner.journal), Arc::clone(&self.inner.trade_writes));
         let job: Job = Box::new(move |db| {
             // A panicking closure must not take the writer thread, and every later write, with it.
             let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                transact(db, redb::Durability::Immediate, None, &journal, f)
+                let kept = Kept { journal: &journal, trade_writes: &trade_writes };
+                transact(db, redb::Durability::Immediate, None, kept, f)
             }))
             .unwrap_or(Err(StoreError::WritePanicked));
             reply(result);
@@ -301,32 +317,42 @@ impl Store {
     }
 }
 
+/// What the store keeps of its tables between writes, which a committed write updates: the
+/// journal's cache and the count of writes that put a trade.
+#[derive(Clone, Copy)]
+struct Kept<'a> {
+    journal: &'a JournalCache,
+    trade_writes: &'a AtomicU64,
+}
+
 /// Runs `f` in a new write transaction: commits with `durability` on `Ok` (`Immediate` for
 /// the file, `None` for the in-memory store), aborts on `Err`. An in-memory store's price
-/// history and whale records take the write's changes once the rest has committed, and so does
-/// the journal's cache: a write that changed the journal has it read again. The database's
-/// transaction begins when `f` first opens a table: a write that opens none commits nothing to
-/// the database.
+/// history and whale records take the write's changes once the rest has committed, and so do
+/// what the store keeps of its tables ([`Kept`]). The database's transaction begins when `f`
+/// first opens a table: a write that opens none commits nothing to the database.
 fn transact<R>(
     db: &Database,
     durability: redb::Durability,
     memory: Option<&InMemory>,
-    journal: &JournalCache,
+    kept: Kept<'_>,
     f: impl for<'a> FnOnce(&mut Writer<'a>) -> Result<R>,
 ) -> Result<R> {
     let txn = LazyTxn::new(db, durability);
     let mut writer = Writer::new(&txn, memory);
     let outcome = f(&mut writer);
     let staged = writer.take_staged();
-    let journal_changed = writer.changed_journal();
+    let (journal_changed, trades_changed) = (writer.changed_journal(), writer.changed_trades());
     drop(writer);
     match (outcome, txn.begun()) {
         (Ok(value), txn) => {
             if let Some(txn) = txn {
                 let committed = txn.commit();
-                // Read again even after a failed commit: what it left is the database's to say.
+                // Told even after a failed commit: what it left is the database's to say.
                 if journal_changed {
-                    journal.changed();
+                    kept.journal.changed();
+                }
+                if trades_changed {
+                    kept.trade_writes.fetch_add(1, Ordering::AcqRel);
                 }
                 committed?;
             }

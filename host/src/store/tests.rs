@@ -591,6 +591,34 @@ fn intents_are_ordered_by_time_then_client_id_and_removable() {
     assert_eq!(order, ["b", "c"]);
 }
 
+/// The count of trade writes the sweep checks before reading the trades again moves with each
+/// committed write that puts a trade, and with nothing else: not a write elsewhere, not a write
+/// that fails after putting one.
+#[test]
+fn trade_writes_count_the_committed_writes_that_put_a_trade() {
+    for (_dir, store) in both_stores() {
+        assert_eq!(store.trade_writes(), 0);
+        store.write_blocking(|w| w.put_trade(&trade(1, 1))).expect("trade");
+        assert_eq!(store.trade_writes(), 1);
+        store.write_blocking(|w| w.put_position(&position(1, PositionStatus::Active))).expect("position");
+        store.write_blocking(|w| w.put_intent(&intent("a", 1))).expect("intent");
+        assert_eq!(store.trade_writes(), 1);
+        let failed = store.write_blocking(|w| {
+            w.put_trade(&trade(2, 1))?;
+            Err::<(), _>(StoreError::Corrupt { table: "t".into(), key: "k".into(), reason: "test".into() })
+        });
+        assert!(failed.is_err());
+        assert_eq!(store.trade_writes(), 1);
+        store
+            .write_blocking(|w| {
+                w.put_trade(&trade(2, 1))?;
+                w.put_trade(&trade(3, 1))
+            })
+            .expect("two trades");
+        assert_eq!(store.trade_writes(), 2, "one write, however many trades");
+    }
+}
+
 /// The journal the engine asks for at every evaluation is kept between writes that leave it
 /// alone (the same intents, not read again) and follows every committed change to it: puts,
 /// removals, a removal of nothing; a failed write that journalled an order leaves it as it was.

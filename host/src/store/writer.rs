@@ -84,6 +84,8 @@ pub struct Writer<'a> {
     staged: Staged,
     /// Whether this write put or removed an intent (the journal's cache then reads it again).
     journal_changed: bool,
+    /// Whether this write put a trade ([`Store::trade_writes`](super::Store::trade_writes)).
+    trades_changed: bool,
 }
 
 impl fmt::Debug for Writer<'_> {
@@ -94,12 +96,17 @@ impl fmt::Debug for Writer<'_> {
 
 impl<'a> Writer<'a> {
     pub(super) fn new(txn: &'a LazyTxn<'a>, memory: Option<&'a InMemory>) -> Self {
-        Self { txn, memory, staged: Staged::default(), journal_changed: false }
+        Self { txn, memory, staged: Staged::default(), journal_changed: false, trades_changed: false }
     }
 
     /// Whether this write put or removed an intent.
     pub(super) fn changed_journal(&self) -> bool {
         self.journal_changed
+    }
+
+    /// Whether this write put a trade.
+    pub(super) fn changed_trades(&self) -> bool {
+        self.trades_changed
     }
 
     /// The in-memory changes this write made, for its commit.
@@ -147,6 +154,7 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// redb failures.
     pub fn put_trade(&mut self, t: &TradeRecord) -> Result<()> {
+        self.trades_changed = true;
         let mut trades = self.table(TRADES)?;
         let bytes = encode(trades.name(), &t.id, t)?;
         // `None` inside: a previous version that does not decode, whose index entry is unknown.
