@@ -68,7 +68,7 @@ struct State {
     /// What the scanner follows of each market it has had among its candidates, by id: its
     /// volatility estimate, the scorer's window of its points, its last recorded point (see
     /// `trends::Track`).
-    tracks: FastHashMap<String, trends::Track>,
+    tracks: trends::Tracks,
     /// Scans whose candidates `tracks` followed.
     tracked_scans: u64,
     /// The last price point recorded per market, for throttling.

@@ -54,6 +54,8 @@ type Candidate<'a> = (&'a Arc<Market>, [Option<Decimal>; 4], [Decimal; 2]);
 /// among the candidates, quotes and depths as in [`Candidate`], and the rest of its scorer row.
 struct Prepared {
     at: usize,
+    /// Its track's place (`trends::Tracks`).
+    track: usize,
     quotes: [Option<Decimal>; 4],
     depth: [Decimal; 2],
     vol: f32,
@@ -224,6 +226,8 @@ impl Inner {
             self.signals(&candidates, now, move || me.prepare(&chosen, now, slippage)).await;
         let mut batch = abi::MarketBatch::with_capacity(prepared.len());
         let mut scored: Vec<Candidate<'_>> = Vec::with_capacity(prepared.len());
+        // Each candidate's track, for its recorded point.
+        let mut tracks: Vec<usize> = Vec::with_capacity(prepared.len());
         for p in prepared {
             let Some(m) = candidates.get(p.at) else { continue };
             let signal = signals.get(p.at).copied().unwrap_or_default();
@@ -251,6 +255,7 @@ impl Inner {
                 news_sentiment: signal.news_sentiment,
             });
             scored.push((m, p.quotes, p.depth));
+            tracks.push(p.track);
         }
         scan.candidates = scored.len() as u64;
         if scored.is_empty() {
@@ -291,7 +296,7 @@ impl Inner {
         self.record_candidates(
             order.iter().map(|i| {
                 let (m, quotes, _) = &scored[*i];
-                (m.id.as_str(), super::trends::candidate_point(now, *quotes, m.volume_24h))
+                (tracks[*i], m.id.as_str(), super::trends::candidate_point(now, *quotes, m.volume_24h))
             }),
             now,
         );
@@ -426,7 +431,7 @@ impl Inner {
     /// volatility estimates do not count the same moment twice (see `Volatility::observe`).
     fn prepare(&self, candidates: &[Arc<Market>], now: i64, slippage: Decimal) -> Vec<Prepared> {
         // The day's trend from stored history, where the market has some (see `trends`).
-        self.follow_scorer_history(candidates.iter().map(|m| m.id.as_str()), now);
+        let places = self.follow_scorer_history(candidates.iter().map(|m| m.id.as_str()), now);
         let mut out = Vec::with_capacity(candidates.len());
         let mut state = self.state();
         let state = &mut *state;
@@ -450,9 +455,9 @@ impl Inner {
                 _ => 0.0,
             };
             // Followed since `follow_scorer_history` above.
-            let (vol, trend) = super::trends::with_track(&mut state.tracks, &m.id, |t| {
-                (t.vol.observe(mid, now), super::trends::scorer_trend_of(t.window.as_ref()))
-            });
+            let Some(&track) = places.get(at) else { continue };
+            let t = state.tracks.at(track);
+            let (vol, trend) = (t.vol.observe(mid, now), super::trends::scorer_trend_of(t.window.as_ref()));
             let trend = trend.as_ref();
             // Realised volatility of the recorded history wins over the running estimate, which
             // sees one point per scan.
@@ -463,6 +468,7 @@ impl Inner {
             let history_points = trend.map_or(0, |t| u32::try_from(t.points).unwrap_or(u32::MAX));
             out.push(Prepared {
                 at,
+                track,
                 quotes: [yes_bid, yes_ask, no_bid, no_ask],
                 depth,
                 vol,

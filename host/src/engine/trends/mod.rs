@@ -323,22 +323,50 @@ pub(super) struct Track {
     seen: u64,
 }
 
-/// Runs `f` on the track of `market`, begun when it has none: its id is copied only then
-/// (`entry` would copy it every time).
-pub(super) fn with_track<R>(
-    tracks: &mut FastHashMap<String, Track>,
-    market: &str,
-    f: impl FnOnce(&mut Track) -> R,
-) -> R {
-    match tracks.get_mut(market) {
-        Some(t) => f(t),
-        None => f(tracks.entry(market.to_owned()).or_default()),
+/// Every market's [`Track`], each at a place it keeps for the engine's life (tracks are never
+/// removed): a scan finds each candidate's place by its id once, and its later steps (features,
+/// the recorded point) reach the track by that place.
+#[derive(Debug, Default)]
+pub(super) struct Tracks {
+    places: FastHashMap<String, usize>,
+    all: Vec<Track>,
+}
+
+impl Tracks {
+    /// The place of `market`'s track, begun when it has none: its id is copied only then.
+    pub(super) fn place(&mut self, market: &str) -> usize {
+        if let Some(place) = self.places.get(market) {
+            return *place;
+        }
+        let place = self.all.len();
+        self.all.push(Track::default());
+        self.places.insert(market.to_owned(), place);
+        place
+    }
+
+    /// The track at `place` (as [`Self::place`] gave it).
+    ///
+    /// # Panics
+    /// At a place no track has: places are never taken back, so only a place from elsewhere.
+    pub(super) fn at(&mut self, place: usize) -> &mut Track {
+        &mut self.all[place]
+    }
+
+    /// `market`'s track, if it has one.
+    pub(super) fn get_mut(&mut self, market: &str) -> Option<&mut Track> {
+        let place = *self.places.get(market)?;
+        self.all.get_mut(place)
+    }
+
+    /// Every track.
+    pub(super) fn iter_mut(&mut self) -> std::slice::IterMut<'_, Track> {
+        self.all.iter_mut()
     }
 }
 
 /// Points being recorded, into the windows of the markets the scorer follows: the window sees
 /// what the store will hold without reading it back.
-pub(super) fn follow_points(tracks: &mut FastHashMap<String, Track>, points: &[(String, PricePoint)]) {
+pub(super) fn follow_points(tracks: &mut Tracks, points: &[(String, PricePoint)]) {
     for (market, p) in points {
         if let Some(window) = tracks.get_mut(market).and_then(|t| t.window.as_mut()) {
             window.add(p);
@@ -368,27 +396,32 @@ impl Inner {
     /// engine records go into it as they are recorded ([`follow_points`]). The store is read
     /// only for a market seen for the first time (or again after leaving the candidates): its
     /// day whole, by market for a few, in one pass over the stored histories for many.
-    pub(super) fn follow_scorer_history<'a>(&self, markets: impl Iterator<Item = &'a str>, now_ms: i64) {
+    ///
+    /// Returns the place of each market's track ([`Tracks::place`]), in the order of `markets`.
+    pub(super) fn follow_scorer_history<'a>(
+        &self,
+        markets: impl Iterator<Item = &'a str>,
+        now_ms: i64,
+    ) -> Vec<usize> {
         // Stored points before now only: the scanner records this scan's point after scoring.
         let (from, to) = (window_start(now_ms, SCORER_WINDOW_SECS), now_ms - 1);
         // This scan's candidates are marked as seen by it; those without a window are read.
-        let (scan, unknown) = {
+        let (scan, unknown, places) = {
             let mut state = self.state();
             let state = &mut *state;
             state.tracked_scans += 1;
             let scan = state.tracked_scans;
-            let mut unknown: Vec<&str> = Vec::new();
+            let (mut unknown, mut places): (Vec<&str>, Vec<usize>) = (Vec::new(), Vec::new());
             for m in markets {
-                let new = with_track(&mut state.tracks, m, |t| {
-                    let new = t.seen != scan && t.window.is_none();
-                    t.seen = scan;
-                    new
-                });
-                if new {
+                let place = state.tracks.place(m);
+                places.push(place);
+                let t = state.tracks.at(place);
+                if t.seen != scan && t.window.is_none() {
                     unknown.push(m);
                 }
+                t.seen = scan;
             }
-            (scan, unknown)
+            (scan, unknown, places)
         };
         let new = if unknown.is_empty() {
             Ok(Vec::new())
@@ -413,7 +446,7 @@ impl Inner {
             Ok(new) => new,
             Err(e) => {
                 tracing::warn!(error = %e, "reading price history for trends");
-                return;
+                return places;
             }
         };
         let mut state = self.state();
@@ -428,7 +461,7 @@ impl Inner {
         }
         // Only this scan's candidates keep a window: the memory follows the candidates with
         // history.
-        for t in tracks.values_mut() {
+        for t in tracks.iter_mut() {
             if t.seen != scan {
                 t.window = None;
             } else if let Some(window) = &mut t.window {
@@ -438,14 +471,16 @@ impl Inner {
                 }
             }
         }
+        places
     }
 
     /// Records a point for each candidate (best first, at most `record_markets`) not recorded in
     /// the last `record_every_secs`. The write goes to a task of its own, off the scan's path, as
-    /// the monitor's points do: a lost point only thins the history.
+    /// the monitor's points do: a lost point only thins the history. Each candidate comes with
+    /// its track's place, as [`Self::follow_scorer_history`] gave it.
     pub(super) fn record_candidates<'a>(
         &self,
-        best: impl Iterator<Item = (&'a str, PricePoint)>,
+        best: impl Iterator<Item = (usize, &'a str, PricePoint)>,
         now_ms: i64,
     ) {
         let due: Vec<(String, PricePoint)> = {
@@ -454,20 +489,16 @@ impl Inner {
             let every = i64::try_from(every_secs).unwrap_or(i64::MAX / 1_000) * 1_000;
             let mut due = Vec::new();
             // A market's id is copied only when its point is due (for the write).
-            for (id, p) in best.take(most) {
-                let is_due = with_track(&mut state.tracks, id, |t| {
-                    if t.last_point.is_some_and(|last| now_ms - last < every) {
-                        return false;
-                    }
-                    t.last_point = Some(now_ms);
-                    if let Some(window) = &mut t.window {
-                        window.add(&p);
-                    }
-                    true
-                });
-                if is_due {
-                    due.push((id.to_owned(), p));
+            for (place, id, p) in best.take(most) {
+                let t = state.tracks.at(place);
+                if t.last_point.is_some_and(|last| now_ms - last < every) {
+                    continue;
                 }
+                t.last_point = Some(now_ms);
+                if let Some(window) = &mut t.window {
+                    window.add(&p);
+                }
+                due.push((id.to_owned(), p));
             }
             due
         };
