@@ -296,7 +296,7 @@ impl Inner {
         self.record_candidates(
             order.iter().map(|i| {
                 let (m, quotes, _) = &scored[*i];
-                (tracks[*i], m.id.as_str(), super::trends::candidate_point(now, *quotes, m.volume_24h))
+                (tracks[*i], super::trends::candidate_point(now, *quotes, m.volume_24h))
             }),
             now,
         );

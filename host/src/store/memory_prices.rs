@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::fast_hash::FastHashMap;
 use std::ops::Bound;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use super::PricePoint;
 use super::packed_point::Packed;
@@ -165,7 +165,8 @@ pub(crate) type PriceKey = (String, i64);
 /// A change a write makes, applied at its commit.
 #[derive(Debug)]
 pub(crate) enum PriceChange {
-    Put(String, PricePoint),
+    /// A point of a market: its id shared, so a scan's hundreds of points copy none.
+    Put(Arc<str>, PricePoint),
     Remove(String, i64),
 }
 
@@ -182,9 +183,9 @@ impl MemoryPrices {
         let mut markets = self.markets.write().unwrap_or_else(PoisonError::into_inner);
         for change in changes {
             match change {
-                PriceChange::Put(market, p) => match markets.get_mut(market.as_str()) {
+                PriceChange::Put(market, p) => match markets.get_mut(&*market) {
                     Some(points) => points.put(p),
-                    None => markets.entry(market).or_default().put(p),
+                    None => markets.entry(market.to_string()).or_default().put(p),
                 },
                 PriceChange::Remove(market, at_ms) => {
                     if let Some(points) = markets.get_mut(&market) {

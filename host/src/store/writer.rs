@@ -408,11 +408,11 @@ impl<'a> Writer<'a> {
     /// redb failures.
     pub fn put_prices<M, P>(&mut self, points: impl IntoIterator<Item = (M, P)>) -> Result<()>
     where
-        M: AsRef<str> + Into<String>,
+        M: AsRef<str> + Into<std::sync::Arc<str>>,
         P: std::borrow::Borrow<PricePoint>,
     {
         if self.memory.is_some() {
-            // Market ids given owned are kept as they are, not copied.
+            // Market ids given shared (`Arc<str>`) are kept as they are, not copied.
             self.staged
                 .prices
                 .extend(points.into_iter().map(|(m, p)| PriceChange::Put(m.into(), *p.borrow())));

@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 const DAY_MS: f64 = 86_400_000.0;
 /// The window the scorer's `volatility-24h` feature is measured over.
@@ -330,6 +331,8 @@ pub(super) struct Track {
 pub(super) struct Tracks {
     places: FastHashMap<String, usize>,
     all: Vec<Track>,
+    /// Each track's market id, shared with the points recorded of it.
+    ids: Vec<Arc<str>>,
 }
 
 impl Tracks {
@@ -340,8 +343,17 @@ impl Tracks {
         }
         let place = self.all.len();
         self.all.push(Track::default());
+        self.ids.push(Arc::from(market));
         self.places.insert(market.to_owned(), place);
         place
+    }
+
+    /// The market id of the track at `place`.
+    ///
+    /// # Panics
+    /// As [`Self::at`].
+    pub(super) fn id(&self, place: usize) -> &Arc<str> {
+        &self.ids[place]
     }
 
     /// The track at `place` (as [`Self::place`] gave it).
@@ -476,20 +488,15 @@ impl Inner {
 
     /// Records a point for each candidate (best first, at most `record_markets`) not recorded in
     /// the last `record_every_secs`. The write goes to a task of its own, off the scan's path, as
-    /// the monitor's points do: a lost point only thins the history. Each candidate comes with
-    /// its track's place, as [`Self::follow_scorer_history`] gave it.
-    pub(super) fn record_candidates<'a>(
-        &self,
-        best: impl Iterator<Item = (usize, &'a str, PricePoint)>,
-        now_ms: i64,
-    ) {
-        let due: Vec<(String, PricePoint)> = {
+    /// the monitor's points do: a lost point only thins the history. Each candidate is given by
+    /// its track's place ([`Self::follow_scorer_history`]), with its point.
+    pub(super) fn record_candidates(&self, best: impl Iterator<Item = (usize, PricePoint)>, now_ms: i64) {
+        let due: Vec<(Arc<str>, PricePoint)> = {
             let mut state = self.state();
             let (every_secs, most) = (state.trends.record_every_secs, state.trends.record_markets);
             let every = i64::try_from(every_secs).unwrap_or(i64::MAX / 1_000) * 1_000;
             let mut due = Vec::new();
-            // A market's id is copied only when its point is due (for the write).
-            for (place, id, p) in best.take(most) {
+            for (place, p) in best.take(most) {
                 let t = state.tracks.at(place);
                 if t.last_point.is_some_and(|last| now_ms - last < every) {
                     continue;
@@ -498,7 +505,7 @@ impl Inner {
                 if let Some(window) = &mut t.window {
                     window.add(&p);
                 }
-                due.push((id.to_owned(), p));
+                due.push((Arc::clone(state.tracks.id(place)), p));
             }
             due
         };
