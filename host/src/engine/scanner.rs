@@ -95,11 +95,12 @@ fn wanted(m: &Market, s: &super::Settings, now_ms: i64) -> bool {
 impl Inner {
     /// Whether to keep and store what only the dashboard reads: the last scan's opportunities
     /// with their factors and texts (shown at once by a restarted bot), the news feed with its
-    /// matches, and the whale analyzer's profile of each wallet. A backtest's store is in memory,
-    /// shown by no dashboard and never restarted, so it keeps the scan records alone, and each
-    /// scan is spared building an opportunity of every candidate, rewriting the day's news and
-    /// rewriting the record of every wallet analysed (its decision log has every candidate's
-    /// score and factors; auto-trading takes the markets at or above the threshold directly).
+    /// matches, the whale analyzer's profile of each wallet, and the scan records (the
+    /// dashboard's list of scans). A backtest's store is in memory, shown by no dashboard and
+    /// never restarted, so each scan is spared building an opportunity of every candidate,
+    /// rewriting the day's news, rewriting the record of every wallet analysed and storing its
+    /// own record (its decision log has the scan, every candidate's score and factors;
+    /// auto-trading takes the markets at or above the threshold directly).
     pub(super) fn stores_dashboard_records(&self) -> bool {
         !self.store.is_in_memory()
     }
@@ -153,8 +154,10 @@ impl Inner {
                     error: Some(e.clone()),
                 }));
                 scan.error = Some(e.clone());
-                let record = scan.clone();
-                self.store.write(move |w| w.put_scan(&record)).await?;
+                if self.stores_dashboard_records() {
+                    let record = scan.clone();
+                    self.store.write(move |w| w.put_scan(&record)).await?;
+                }
                 self.note_scan(&scan, None);
                 self.error("scanner", format!("scan {id} skipped: {e}"));
                 self.emit(EngineEvent::ScanCompleted { scan: scan.clone() });
@@ -186,8 +189,6 @@ impl Inner {
         // nothing else reads them (the engine keeps its own copy).
         if self.stores_dashboard_records() {
             self.store.write(move |w| w.replace_opportunities(&record, &stored)).await?;
-        } else {
-            self.store.write(move |w| w.put_scan(&record)).await?;
         }
         self.note_scan(&scan, Some(Arc::clone(&opportunities)));
         for o in opportunities.iter().filter(|o| o.score >= threshold && !before.contains(&o.market_id)) {
