@@ -63,9 +63,18 @@ impl Borrow<str> for ById {
 }
 
 impl Listed {
-    /// The index of `markets` (one entry per market, see [`one_per_market`]).
-    pub(super) fn of(markets: &[Arc<Market>]) -> Self {
-        Self(markets.iter().map(|m| ById(Arc::clone(m))).collect())
+    /// The listing with one entry per market ([`one_per_market`]) and its index, built in one
+    /// pass over the ids when no market is listed twice (nearly always).
+    pub(super) fn one_per_market(listed: Vec<Arc<Market>>) -> (Vec<Arc<Market>>, Self) {
+        let mut index: FastHashSet<ById> =
+            FastHashSet::with_capacity_and_hasher(listed.len(), foldhash::fast::RandomState::default());
+        let mut twice = false;
+        for m in &listed {
+            // The later copy stands, as in `one_per_market`.
+            twice |= index.replace(ById(Arc::clone(m))).is_some();
+        }
+        let markets = if twice { one_per_market(listed) } else { listed };
+        (markets, Self(index))
     }
 
     /// The market with condition id `id`.
@@ -95,10 +104,27 @@ mod tests {
     #[test]
     fn the_index_finds_each_market_by_its_id_and_nothing_else() {
         let [a, b, c] = three();
-        let listed = Listed::of(&[a.clone(), b.clone()]);
+        let (kept, listed) = Listed::one_per_market(vec![a.clone(), b.clone()]);
+        assert!(kept.iter().zip([&a, &b]).all(|(k, m)| Arc::ptr_eq(k, m)), "the listing as it came");
         assert!(Arc::ptr_eq(listed.get(&a.id).unwrap(), &a));
         assert!(Arc::ptr_eq(listed.get(&b.id).unwrap(), &b));
         assert!(listed.get(&c.id).is_none());
         assert!(listed.get("").is_none());
+    }
+
+    /// With a market listed twice, the listing is `one_per_market`'s and the index finds the
+    /// copy that stands there, the later one.
+    #[test]
+    fn the_index_of_a_listing_with_a_market_twice_finds_the_copy_that_stands() {
+        let [a, b, c] = three();
+        let relisted = Arc::new(Market { question: "relisted".into(), ..Market::clone(&a) });
+        let listing = vec![a.clone(), b.clone(), relisted.clone(), c.clone(), b.clone()];
+        let (kept, listed) = Listed::one_per_market(listing.clone());
+        assert_eq!(kept, one_per_market(listing));
+        assert_eq!(kept.len(), 3);
+        for m in &kept {
+            assert!(Arc::ptr_eq(listed.get(&m.id).unwrap(), m), "{}", m.question);
+        }
+        assert!(Arc::ptr_eq(listed.get(&a.id).unwrap(), &relisted));
     }
 }

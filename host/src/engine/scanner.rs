@@ -110,9 +110,8 @@ impl Inner {
         // The last listing goes before the next arrives (20,000 markets are 20 MiB); an entry in
         // between lists the markets itself.
         drop(std::mem::take(&mut self.state().markets));
-        let markets = super::listing::one_per_market(self.exchange.markets().await?);
+        let (markets, listed) = super::listing::Listed::one_per_market(self.exchange.markets().await?);
         self.saw(Seen::Listing(&markets));
-        let listed = super::listing::Listed::of(&markets);
         self.state().markets = listed;
         Ok(markets)
     }
