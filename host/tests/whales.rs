@@ -133,7 +133,7 @@ async fn large_trades_and_top_holders_are_detected_and_recorded() {
     let read = store.read().unwrap();
     let big = read.whale(&wallet(5)).unwrap().expect("holder recorded");
     assert_eq!(big.top_holding, dec!(250000));
-    assert_eq!(big.markets, std::slice::from_ref(&a));
+    assert_eq!(big.markets, [std::sync::Arc::<str>::from(a.as_str())]);
     assert!(read.whale(&wallet(6)).unwrap().is_none());
     // The query the tracker sent: the markets, the cash filter, paging.
     let sent = mock.requests().into_iter().find(|r| r.path == "/trades").unwrap();
@@ -320,7 +320,7 @@ async fn a_malformed_record_is_skipped_and_loses_neither_its_page_nor_stored_dat
         address: wallet(1),
         total_volume: dec!(123),
         trade_count: 1,
-        markets: vec![cid(5)],
+        markets: vec![cid(5).into()],
         ..WhaleRecord::default()
     };
     let k = kept.clone();
@@ -517,7 +517,11 @@ async fn tracked_trades_reach_the_scorer_and_market_makers_do_not_count() {
     assert!(after > 0.5, "whale activity reaches the scorer: {after}");
     assert!(score_after > score_before, "and raises the score: {score_before} -> {score_after}");
     let buyer = store.read().unwrap().whale(&wallet(77)).unwrap().expect("recorded");
-    assert!(!buyer.market_maker && buyer.total_volume == dec!(40000) && buyer.markets == [x.clone()]);
+    assert!(
+        !buyer.market_maker
+            && buyer.total_volume == dec!(40000)
+            && buyer.markets == [std::sync::Arc::<str>::from(x.as_str())]
+    );
     assert_eq!(store.read().unwrap().whale(&wallet(78)).unwrap(), None, "below the cash threshold");
 
     // What `/api/whales` and `/api/whales/{address}` serve.

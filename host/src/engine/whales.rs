@@ -166,7 +166,7 @@ impl Inner {
             let visited = self.store.read().and_then(|r| {
                 r.for_each_whale(|w| {
                     for (market, _, addresses) in &mut holders {
-                        if w.markets.contains(market) {
+                        if w.markets.iter().any(|m| **m == **market) {
                             addresses.push(w.address.clone());
                         }
                     }

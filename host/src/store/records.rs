@@ -3,6 +3,7 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One side of a binary market as the strategy names it: outcome 0 is YES, outcome 1 is NO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -410,8 +411,9 @@ pub struct WhaleRecord {
     pub address: String,
     pub total_volume: Decimal,
     pub trade_count: u64,
-    /// Condition ids of the markets it traded.
-    pub markets: Vec<String>,
+    /// Condition ids of the markets it traded (shared: a scan's write copies the record of each
+    /// wallet that traded, and a wallet's list runs to hundreds of markets).
+    pub markets: Vec<Arc<str>>,
     pub first_seen_ms: i64,
     pub last_trade_ms: i64,
     /// What it did per market (see `feeds::whales`); records stored before this decode without.
@@ -451,7 +453,7 @@ pub struct WhaleProfile {
 /// One wallet's trading in one market: shares bought and sold per outcome (0 = YES, 1 = NO).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhaleMarket {
-    pub market: String,
+    pub market: Arc<str>,
     pub bought: [Decimal; 2],
     pub sold: [Decimal; 2],
     /// The winning outcome once the market resolved and the wallet's result was counted.

@@ -411,7 +411,7 @@ impl Backend for HostBackend {
             .whale(address)
             .map_err(|e| store_error(&e))?
             .ok_or_else(|| BackendError::NotFound(format!("no whale {address:?} is tracked")))?;
-        let markets = w.markets.iter().map(|m| (m.clone(), self.shared.question_of(m))).collect();
+        let markets = w.markets.iter().map(|m| (m.to_string(), self.shared.question_of(m))).collect();
         Ok(WhaleDetail { whale: views::whale(&w), markets, activity: views::whale_activity(&w) })
     }
 

@@ -258,7 +258,7 @@ pub(crate) fn whale_activity(w: &WhaleRecord) -> Vec<equilibrage_web::WhaleMarke
     w.activity
         .iter()
         .map(|m| equilibrage_web::WhaleMarketView {
-            market: m.market.clone(),
+            market: m.market.to_string(),
             bought: m.bought,
             sold: m.sold,
             settled: m.settled,
@@ -281,7 +281,7 @@ pub(crate) fn news(n: &NewsRecord) -> NewsView {
             .matches
             .iter()
             .map(|m| equilibrage_web::NewsMatchView {
-                market: m.market.clone(),
+                market: m.market.to_string(),
                 relevance: m.relevance,
                 sentiment: m.sentiment,
             })

@@ -59,20 +59,20 @@ pub fn win_rate_percent(w: &WhaleRecord) -> Option<f64> {
 }
 
 fn activity<'a>(w: &'a mut WhaleRecord, market: &str) -> Option<&'a mut WhaleMarket> {
-    if let Some(i) = w.activity.iter().position(|m| m.market == market) {
+    if let Some(i) = w.activity.iter().position(|m| *m.market == *market) {
         return w.activity.get_mut(i);
     }
     if w.activity.len() >= MAX_ACTIVITY {
         return None;
     }
-    w.activity.push(WhaleMarket { market: market.to_owned(), ..WhaleMarket::default() });
+    w.activity.push(WhaleMarket { market: market.into(), ..WhaleMarket::default() });
     w.activity.last_mut()
 }
 
 /// Notes a market in the wallet's list, most recent last; past [`MAX_ACTIVITY`] the longest
 /// unseen is forgotten (a market maker touching thousands of markets must not grow it forever).
 fn note_market(w: &mut WhaleRecord, market: &str) {
-    if let Some(i) = w.markets.iter().position(|m| m == market) {
+    if let Some(i) = w.markets.iter().position(|m| **m == *market) {
         let seen = w.markets.remove(i);
         w.markets.push(seen);
         return;
@@ -80,7 +80,7 @@ fn note_market(w: &mut WhaleRecord, market: &str) {
     if w.markets.len() >= MAX_ACTIVITY {
         w.markets.remove(0);
     }
-    w.markets.push(market.to_owned());
+    w.markets.push(market.into());
 }
 
 /// Adds `trades` (each seen once) to their wallets' records; returns the wallets seen for the
@@ -201,7 +201,7 @@ pub fn record_resolution(
 ) -> Result<()> {
     for address in addresses {
         let Some(mut r) = w.whale(address)? else { continue };
-        let Some(m) = r.activity.iter_mut().find(|m| m.market == market && m.settled.is_none()) else {
+        let Some(m) = r.activity.iter_mut().find(|m| *m.market == *market && m.settled.is_none()) else {
             continue;
         };
         let net = [m.bought[0] - m.sold[0], m.bought[1] - m.sold[1]];
@@ -232,9 +232,9 @@ mod tests {
             note_market(&mut w, &format!("0x{i}"));
         }
         assert_eq!(w.markets.len(), MAX_ACTIVITY);
-        assert_eq!(w.markets[0], "0x500", "the oldest went first");
+        assert_eq!(&*w.markets[0], "0x500", "the oldest went first");
         note_market(&mut w, "0x600");
-        assert_eq!(w.markets.last().map(String::as_str), Some("0x600"), "seen again: most recent");
+        assert_eq!(w.markets.last().map(|m| &**m), Some("0x600"), "seen again: most recent");
         assert_eq!(w.markets.len(), MAX_ACTIVITY);
     }
 }
