@@ -42,6 +42,7 @@ impl Engine {
             scan_requested: Notify::new(),
             settings_changed: Notify::new(),
             client_seq: std::sync::atomic::AtomicU64::new(0),
+            scans_numbered: std::sync::atomic::AtomicU64::new(0),
             recent: Mutex::new(signals::Recent::default()),
             whale_inbox: Mutex::new(whales::WhaleInbox::default()),
             this: std::sync::OnceLock::new(),

@@ -117,6 +117,9 @@ struct Inner {
     scan_requested: Notify,
     settings_changed: Notify,
     client_seq: std::sync::atomic::AtomicU64,
+    /// Scans numbered so far where the store keeps no scan records (an in-memory store: a
+    /// backtest's, fresh at open), whose scans the engine numbers itself (see `scan`).
+    scans_numbered: std::sync::atomic::AtomicU64,
     /// Whale trades and news of the last day.
     recent: Mutex<signals::Recent>,
     /// Whale trades and resolutions waiting for the whale table (see `whales`).

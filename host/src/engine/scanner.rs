@@ -122,7 +122,14 @@ impl Inner {
         let _one_at_a_time = self.scanning.lock().await;
         let started = std::time::Instant::now();
         let now = self.clock.now_ms();
-        let id = self.store.write(|w| w.next_id(crate::store::Sequence::Scan)).await?;
+        // A store that keeps scan records numbers them; a backtest's fresh in-memory store keeps
+        // none, and the engine numbers its scans as the store's sequence would, from 1, without
+        // a database write each.
+        let id = if self.stores_dashboard_records() {
+            self.store.write(|w| w.next_id(crate::store::Sequence::Scan)).await?
+        } else {
+            self.scans_numbered.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1
+        };
         self.saw(Seen::Decision(&Decision::ScanStarted { scan_id: id }));
         let mut scan = ScanRecord {
             id,
