@@ -283,9 +283,10 @@ impl Inner {
         self.state().scan_scorer = Some(result.version_id.to_string());
         scan.scorer = Some(label.clone());
         scan.scored = result.scores.len() as u64;
-        // The best first (ties by market id), and only those kept are built.
+        // The best first (ties by market id), and only those kept are built. Ids are unique (one
+        // entry per market), so the order is total and an unstable sort gives it.
         let mut order: Vec<usize> = (0..scored.len()).collect();
-        order.sort_by(|a, b| {
+        order.sort_unstable_by(|a, b| {
             result.scores[*b]
                 .total_cmp(&result.scores[*a])
                 .then_with(|| scored[*a].0.id.cmp(&scored[*b].0.id))
