@@ -217,13 +217,18 @@ impl OrderBook {
     /// order could take without moving the price more than that.
     #[must_use]
     pub fn depth_within(&self, side: BookSide, slippage: Decimal) -> Decimal {
-        let levels = self.side(side);
-        let Some(best) = levels.first() else { return Decimal::ZERO };
-        let limit = match side {
-            BookSide::Asks => best.price * (Decimal::ONE + slippage),
-            BookSide::Bids => best.price * (Decimal::ONE - slippage),
-        };
-        depth_in_units(levels, side, limit).unwrap_or_else(|| depth_in_decimals(levels, side, limit))
+        match side {
+            BookSide::Asks => {
+                let Some(best) = self.best_ask() else { return Decimal::ZERO };
+                let limit = best.price * (Decimal::ONE + slippage);
+                self.asks.iter().take_while(|l| l.price <= limit).map(|l| l.price * l.size).sum()
+            }
+            BookSide::Bids => {
+                let Some(best) = self.best_bid() else { return Decimal::ZERO };
+                let limit = best.price * (Decimal::ONE - slippage);
+                self.bids.iter().take_while(|l| l.price >= limit).map(|l| l.price * l.size).sum()
+            }
+        }
     }
 
     /// Walks the book for a market order without changing it.
@@ -352,63 +357,6 @@ impl OrderBook {
             }
         }
     }
-}
-
-/// [`OrderBook::depth_within`]: pUSD at the levels (best first) priced within `limit`.
-fn depth_in_decimals(levels: &[Level], side: BookSide, limit: Decimal) -> Decimal {
-    let within = |l: &&Level| match side {
-        BookSide::Asks => l.price <= limit,
-        BookSide::Bids => l.price >= limit,
-    };
-    levels.iter().take_while(within).map(|l| l.price * l.size).sum()
-}
-
-/// [`depth_in_decimals`] in integers, for levels whose prices share one scale and sizes
-/// another (a book's, nearly always; every scan asks it of every candidate's two books): each
-/// level's `price × size` is the product of their digits at the sum of their scales, as
-/// `Decimal` multiplies them, so the sum is the same decimal, digit for digit. `None` where that
-/// does not hold (another scale within reach, digits that do not fit), for `Decimal`'s way.
-fn depth_in_units(levels: &[Level], side: BookSide, limit: Decimal) -> Option<Decimal> {
-    let first = levels.first()?;
-    let (price_scale, size_scale) = (first.price.scale(), first.size.scale());
-    // A price of the book's scale is within the limit exactly when it is within the limit
-    // rounded to that scale towards the best price (down for asks, up for bids).
-    let towards_best = match side {
-        BookSide::Asks => RoundingStrategy::ToNegativeInfinity,
-        BookSide::Bids => RoundingStrategy::ToPositiveInfinity,
-    };
-    let mut bound = limit.round_dp_with_strategy(price_scale, towards_best);
-    bound.rescale(price_scale);
-    if bound.scale() != price_scale || price_scale + size_scale > 28 {
-        return None;
-    }
-    let bound = bound.mantissa();
-    let mut sum: i128 = 0;
-    let mut taken = 0;
-    for l in levels {
-        if l.price.scale() != price_scale || l.size.scale() != size_scale {
-            return None;
-        }
-        let price = l.price.mantissa();
-        let within = match side {
-            BookSide::Asks => price <= bound,
-            BookSide::Bids => price >= bound,
-        };
-        if !within {
-            break;
-        }
-        sum = sum.checked_add(price.checked_mul(l.size.mantissa())?)?;
-        taken += 1;
-    }
-    if taken == 0 {
-        // Nothing within reach: `Decimal`'s empty sum.
-        return Some(Decimal::ZERO);
-    }
-    // A product or sum past 96 bits: `Decimal` would have rounded it; its way then.
-    if sum.unsigned_abs() >= 1 << 96 {
-        return None;
-    }
-    Decimal::try_from_i128_with_scale(sum, price_scale + size_scale).ok()
 }
 
 #[cfg(test)]
