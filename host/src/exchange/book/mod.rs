@@ -217,18 +217,16 @@ impl OrderBook {
     /// order could take without moving the price more than that.
     #[must_use]
     pub fn depth_within(&self, side: BookSide, slippage: Decimal) -> Decimal {
-        match side {
-            BookSide::Asks => {
-                let Some(best) = self.best_ask() else { return Decimal::ZERO };
-                let limit = best.price * (Decimal::ONE + slippage);
-                self.asks.iter().take_while(|l| l.price <= limit).map(|l| l.price * l.size).sum()
-            }
-            BookSide::Bids => {
-                let Some(best) = self.best_bid() else { return Decimal::ZERO };
-                let limit = best.price * (Decimal::ONE - slippage);
-                self.bids.iter().take_while(|l| l.price >= limit).map(|l| l.price * l.size).sum()
-            }
+        let levels = self.side(side);
+        if let Some(depth) = depth_in_units(levels, side, slippage) {
+            return depth;
         }
+        let Some(best) = levels.first() else { return Decimal::ZERO };
+        let limit = match side {
+            BookSide::Asks => best.price * (Decimal::ONE + slippage),
+            BookSide::Bids => best.price * (Decimal::ONE - slippage),
+        };
+        depth_in_decimals(levels, side, limit)
     }
 
     /// Walks the book for a market order without changing it.
@@ -357,6 +355,64 @@ impl OrderBook {
             }
         }
     }
+}
+
+/// [`OrderBook::depth_within`]: pUSD at the levels (best first) priced within `limit`.
+fn depth_in_decimals(levels: &[Level], side: BookSide, limit: Decimal) -> Decimal {
+    let within = |l: &&Level| match side {
+        BookSide::Asks => l.price <= limit,
+        BookSide::Bids => l.price >= limit,
+    };
+    levels.iter().take_while(within).map(|l| l.price * l.size).sum()
+}
+
+/// [`depth_in_decimals`] in integers, for levels whose prices share one scale and sizes another
+/// (a book's, nearly always; every scan asks it of every candidate's two books). The limit,
+/// `best × (1 ± slippage)`, is the product of their digits at the sum of their scales, as
+/// `Decimal` multiplies them, and a level is within it when its price's digits scaled alike are;
+/// each level's `price × size` likewise, so the sum is the same decimal, digit for digit. `None`
+/// where that does not hold (another scale, digits that do not fit), for `Decimal`'s way.
+fn depth_in_units(levels: &[Level], side: BookSide, slippage: Decimal) -> Option<Decimal> {
+    let best = levels.first()?;
+    let (price_scale, size_scale) = (best.price.scale(), best.size.scale());
+    let one = 10_i128.checked_pow(slippage.scale())?;
+    let factor = match side {
+        BookSide::Asks => one.checked_add(slippage.mantissa())?,
+        BookSide::Bids => one.checked_sub(slippage.mantissa())?,
+    };
+    // The limit's digits at scale `price_scale + slippage scale`: `Decimal`'s own when they fit.
+    let limit = best.price.mantissa().checked_mul(factor)?;
+    if price_scale + slippage.scale() > 28 || price_scale + size_scale > 28 || limit.unsigned_abs() >= 1 << 96
+    {
+        return None;
+    }
+    let mut sum: i128 = 0;
+    let mut taken = false;
+    for l in levels {
+        if l.price.scale() != price_scale || l.size.scale() != size_scale {
+            return None;
+        }
+        let price = l.price.mantissa();
+        let scaled = price.checked_mul(one)?;
+        let within = match side {
+            BookSide::Asks => scaled <= limit,
+            BookSide::Bids => scaled >= limit,
+        };
+        if !within {
+            break;
+        }
+        sum = sum.checked_add(price.checked_mul(l.size.mantissa())?)?;
+        taken = true;
+    }
+    if !taken {
+        // Nothing within reach: `Decimal`'s empty sum.
+        return Some(Decimal::ZERO);
+    }
+    // A product or sum past 96 bits: `Decimal` would have rounded it; its way then.
+    if sum.unsigned_abs() >= 1 << 96 {
+        return None;
+    }
+    Decimal::try_from_i128_with_scale(sum, price_scale + size_scale).ok()
 }
 
 #[cfg(test)]

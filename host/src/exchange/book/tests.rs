@@ -295,3 +295,63 @@ fn a_fractional_exponent_prices_the_fee_as_a_decimal_power() {
         Decimal::ZERO
     );
 }
+
+/// The depth in integers is the depth in decimals digit for digit (mantissa and scale) on
+/// generated books: prices at one scale and sizes at another, or mixed scales and huge sizes
+/// (where it declines and the decimals answer), every side and slippages that take no level,
+/// some, all, or reach below zero.
+#[test]
+fn the_depth_in_integers_is_the_depth_in_decimals_digit_for_digit() {
+    let mut seed = 0x2545_F491_4F6C_DD1D_u64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let digits = |d: Decimal| (d.mantissa(), d.scale());
+    let (mut fast, mut declined) = (0, 0);
+    for case in 0..20_000 {
+        let price_scale = u32::try_from(1 + next(4)).unwrap();
+        let size_scale = u32::try_from(next(7)).unwrap();
+        let mixed = next(10) == 0;
+        let huge = next(20) == 0;
+        let side = if next(2) == 0 { BookSide::Asks } else { BookSide::Bids };
+        let unit = 10_i64.pow(price_scale);
+        let mut levels: Vec<Level> = Vec::new();
+        let mut price = i64::try_from(next(u64::try_from(unit).unwrap() - 1)).unwrap() + 1;
+        for k in 0..1 + next(12) {
+            let scale = if mixed && k % 3 == 1 { price_scale + 1 } else { price_scale };
+            let mantissa = if scale == price_scale { price } else { price * 10 + 5 };
+            let size = if huge {
+                Decimal::from_i128_with_scale(i128::from(u64::MAX) * 1_000 + 7, size_scale)
+            } else {
+                Decimal::new(i64::try_from(1 + next(10_000_000)).unwrap(), size_scale)
+            };
+            levels.push(Level { price: Decimal::new(mantissa, scale), size });
+            price = match side {
+                BookSide::Asks => price + 1 + i64::try_from(next(3)).unwrap(),
+                BookSide::Bids => price - 1 - i64::try_from(next(3)).unwrap(),
+            };
+            if price <= 0 || price >= unit {
+                break;
+            }
+        }
+        let slippage = Decimal::new(i64::try_from(next(3_000)).unwrap(), u32::try_from(next(5)).unwrap());
+        let best = levels[0].price;
+        let limit = match side {
+            BookSide::Asks => best * (Decimal::ONE + slippage),
+            BookSide::Bids => best * (Decimal::ONE - slippage),
+        };
+        let want = depth_in_decimals(&levels, side, limit);
+        match depth_in_units(&levels, side, slippage) {
+            Some(got) => {
+                fast += 1;
+                assert_eq!(digits(got), digits(want), "case {case}: {levels:?} {side:?} within {limit}");
+            }
+            None => declined += 1,
+        }
+    }
+    // Both ways were taken, the integers' on the books as books are.
+    assert!(fast > 15_000 && declined > 500, "{fast} in integers, {declined} declined");
+}
