@@ -157,7 +157,7 @@ impl Store {
     /// A store in memory that writes on the caller's thread: a backtest's, where nothing must
     /// outlive the run, no write may wait on another thread (a replay must not depend on when
     /// a thread wakes), and durability would only cost time. Its price history is kept in
-    /// ordered maps rather than in redb (`memory_prices`): a scan records hundreds of points,
+    /// chunks by market rather than in redb (`memory_prices`): a scan records hundreds of points,
     /// and a B-tree copies a page per market for them at every commit. Its whale records are
     /// kept decoded (`memory_whales`): a scan's whale trades rewrite records that grow with
     /// every market a wallet trades.

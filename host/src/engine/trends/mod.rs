@@ -329,9 +329,10 @@ pub(super) struct Track {
 /// the recorded point) reach the track by that place.
 #[derive(Debug, Default)]
 pub(super) struct Tracks {
-    places: FastHashMap<String, usize>,
+    /// Each market's place, by its id (shared with `ids` and the points recorded of it).
+    places: FastHashMap<Arc<str>, usize>,
     all: Vec<Track>,
-    /// Each track's market id, shared with the points recorded of it.
+    /// Each track's market id.
     ids: Vec<Arc<str>>,
 }
 
@@ -343,8 +344,9 @@ impl Tracks {
         }
         let place = self.all.len();
         self.all.push(Track::default());
-        self.ids.push(Arc::from(market));
-        self.places.insert(market.to_owned(), place);
+        let id: Arc<str> = Arc::from(market);
+        self.ids.push(Arc::clone(&id));
+        self.places.insert(id, place);
         place
     }
 
