@@ -21,7 +21,9 @@ use super::packed_point::Packed;
 
 /// Every market's points, by market. A scan's write finds each of its hundreds of markets by
 /// one hash; the rare walks in market order (pruning, a whole read) sort the ids they visit.
-type Markets = FastHashMap<String, Points>;
+/// A market's id is the one its first point came with, shared with the engine's own (a point
+/// found by it compares bytes the engine has just read, not a copy elsewhere in memory).
+type Markets = FastHashMap<Arc<str>, Points>;
 
 /// One market's points, oldest first, one per time, in chunks of at most [`CHUNK`] points (a
 /// chunk may grow past it by points put out of order). Points come in time order and leave
@@ -185,13 +187,13 @@ impl MemoryPrices {
             match change {
                 PriceChange::Put(market, p) => match markets.get_mut(&*market) {
                     Some(points) => points.put(p),
-                    None => markets.entry(market.to_string()).or_default().put(p),
+                    None => markets.entry(market).or_default().put(p),
                 },
                 PriceChange::Remove(market, at_ms) => {
-                    if let Some(points) = markets.get_mut(&market) {
+                    if let Some(points) = markets.get_mut(market.as_str()) {
                         points.remove(at_ms);
                         if points.is_empty() {
-                            markets.remove(&market);
+                            markets.remove(market.as_str());
                         }
                     }
                 }
@@ -216,14 +218,14 @@ impl MemoryPrices {
         mut from_of: impl FnMut(&str) -> Option<i64>,
     ) -> Vec<(String, Vec<PricePoint>)> {
         let markets = self.read();
-        let mut order: Vec<(&String, &Points)> = markets.iter().collect();
+        let mut order: Vec<(&Arc<str>, &Points)> = markets.iter().collect();
         order.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut out = Vec::new();
         for (market, points) in order {
             let Some(from_ms) = from_of(market).filter(|from| *from <= to_ms) else { continue };
             let window: Vec<PricePoint> = points.range(Bound::Included(from_ms), to_ms).collect();
             if !window.is_empty() {
-                out.push((market.clone(), window));
+                out.push((market.to_string(), window));
             }
         }
         out
@@ -243,14 +245,12 @@ impl MemoryPrices {
         let mut last: Option<(&str, i64)> = None;
         let mut seen = 0_usize;
         // The markets from `after`'s on, in order.
-        let mut order: Vec<(&String, &Points)> = markets
-            .iter()
-            .filter(|(m, _)| after.is_none_or(|(first, _)| m.as_str() >= first.as_str()))
-            .collect();
+        let mut order: Vec<(&Arc<str>, &Points)> =
+            markets.iter().filter(|(m, _)| after.is_none_or(|(first, _)| &***m >= first.as_str())).collect();
         order.sort_unstable_by(|a, b| a.0.cmp(b.0));
         'markets: for (market, points) in order {
             let from = match after {
-                Some((m, t)) if m == market => Bound::Excluded(*t),
+                Some((m, t)) if m.as_str() == &**market => Bound::Excluded(*t),
                 _ => Bound::Unbounded,
             };
             for at_ms in points.span(from, i64::MAX).map(|p| p.at_ms) {
@@ -259,9 +259,9 @@ impl MemoryPrices {
                 }
                 seen += 1;
                 if at_ms < before_ms {
-                    old.push((market.clone(), at_ms));
+                    old.push((market.to_string(), at_ms));
                 }
-                last = Some((market.as_str(), at_ms));
+                last = Some((&**market, at_ms));
             }
         }
         (old, last.map(|(m, at)| (m.to_owned(), at)), seen)
@@ -273,7 +273,7 @@ impl MemoryPrices {
             .read()
             .iter()
             .flat_map(|(market, points)| {
-                points.times().take_while(move |t| *t < before_ms).map(move |t| (market.clone(), t))
+                points.times().take_while(move |t| *t < before_ms).map(move |t| (market.to_string(), t))
             })
             .collect();
         old.sort_unstable();

@@ -117,16 +117,29 @@ pub(super) struct ScorerTrend {
 /// points arrive and leave: a trend then costs the same whatever the window holds. The sum of
 /// squared moves is an exact decimal, so a window built point by point and one slid along for a
 /// day give the same trend, bit for bit.
+///
+/// The points are kept in one buffer, each with its mid and volume when it has them: a scan adds
+/// a point at one end and drops one at the other, so it touches two places of each window where
+/// three series of their own took six. A trend needs the first and last mid and volume: the
+/// points that lack them are stepped over, as many as lie at either end (points without a mid
+/// or a volume are the few the monitor records of a held market between two of the scanner's).
 #[derive(Debug, Clone, Default)]
 pub(super) struct TrendWindow {
-    /// Times of the points held.
-    times: VecDeque<i64>,
-    /// (time, YES mid) of the points with both YES quotes.
-    mids: VecDeque<(i64, Decimal)>,
+    points: VecDeque<WindowPoint>,
+    /// Points with a YES mid, and with a 24 h volume.
+    mids: usize,
+    volumes: usize,
     /// Σ (mid − previous mid)² over consecutive mids.
     moves_sq: Decimal,
-    /// (time, 24 h volume) of the points that carry it.
-    volumes: VecDeque<(i64, Decimal)>,
+}
+
+/// One point of a window: its time, its YES mid when it has both YES quotes, and its 24 h volume
+/// when it carries one.
+#[derive(Debug, Clone, Copy)]
+struct WindowPoint {
+    at_ms: i64,
+    mid: Option<Decimal>,
+    volume: Option<Decimal>,
 }
 
 impl TrendWindow {
@@ -145,75 +158,106 @@ impl TrendWindow {
 
     /// Drops the newest point.
     fn pop_newest(&mut self) {
-        let Some(at) = self.times.pop_back() else { return };
-        if self.mids.back().is_some_and(|(t, _)| *t == at) {
-            if let (Some((_, last)), Some((_, before))) =
-                (self.mids.back(), self.mids.get(self.mids.len().wrapping_sub(2)))
-            {
+        let Some(p) = self.points.pop_back() else { return };
+        if let Some(last) = p.mid {
+            if let Some((_, before)) = self.last_mid() {
                 let m = last - before;
                 self.moves_sq -= m * m;
             }
-            self.mids.pop_back();
-            if self.mids.len() < 2 {
+            self.mids -= 1;
+            if self.mids < 2 {
                 self.moves_sq = Decimal::ZERO;
             }
         }
-        if self.volumes.back().is_some_and(|(t, _)| *t == at) {
-            self.volumes.pop_back();
+        if p.volume.is_some() {
+            self.volumes -= 1;
         }
     }
 
     /// Adds the newest point (points arrive in time order).
     pub(super) fn push(&mut self, p: &PricePoint) {
-        self.times.push_back(p.at_ms);
-        if let (Some(bid), Some(ask)) = (p.yes_bid, p.yes_ask) {
-            let mid = (bid + ask) / Decimal::TWO;
-            if let Some((_, last)) = self.mids.back() {
+        let mid = match (p.yes_bid, p.yes_ask) {
+            (Some(bid), Some(ask)) => Some((bid + ask) / Decimal::TWO),
+            _ => None,
+        };
+        if let Some(mid) = mid {
+            if let Some((_, last)) = self.last_mid() {
                 let m = mid - last;
                 self.moves_sq += m * m;
             }
-            self.mids.push_back((p.at_ms, mid));
+            self.mids += 1;
         }
-        if let Some(v) = p.volume_24h {
-            self.volumes.push_back((p.at_ms, v));
+        if p.volume_24h.is_some() {
+            self.volumes += 1;
         }
+        self.points.push_back(WindowPoint { at_ms: p.at_ms, mid, volume: p.volume_24h });
     }
 
     /// Drops the points before `from_ms`.
     pub(super) fn evict_before(&mut self, from_ms: i64) {
-        while self.times.front().is_some_and(|t| *t < from_ms) {
-            self.times.pop_front();
-        }
-        while self.mids.front().is_some_and(|(t, _)| *t < from_ms) {
-            if let (Some((_, first)), Some((_, next))) = (self.mids.front(), self.mids.get(1)) {
-                let m = next - first;
-                self.moves_sq -= m * m;
+        while let Some(p) = self.points.pop_front_if(|p| p.at_ms < from_ms) {
+            if let Some(first) = p.mid {
+                if let Some((_, next)) = self.first_mid() {
+                    let m = next - first;
+                    self.moves_sq -= m * m;
+                }
+                self.mids -= 1;
             }
-            self.mids.pop_front();
+            if p.volume.is_some() {
+                self.volumes -= 1;
+            }
         }
-        if self.mids.len() < 2 {
+        if self.mids < 2 {
             // No move left: exactly zero, whatever rounding the subtractions met.
             self.moves_sq = Decimal::ZERO;
-        }
-        while self.volumes.front().is_some_and(|(t, _)| *t < from_ms) {
-            self.volumes.pop_front();
         }
     }
 
     /// Points held.
     pub(super) fn len(&self) -> usize {
-        self.times.len()
+        self.points.len()
     }
 
     /// The newest point's time.
     pub(super) fn last_at(&self) -> Option<i64> {
-        self.times.back().copied()
+        self.points.back().map(|p| p.at_ms)
+    }
+
+    /// (time, mid) of the oldest point with a mid.
+    fn first_mid(&self) -> Option<(i64, Decimal)> {
+        if self.mids == 0 {
+            return None;
+        }
+        self.points.iter().find_map(|p| p.mid.map(|m| (p.at_ms, m)))
+    }
+
+    /// (time, mid) of the newest point with a mid.
+    fn last_mid(&self) -> Option<(i64, Decimal)> {
+        if self.mids == 0 {
+            return None;
+        }
+        self.points.iter().rev().find_map(|p| p.mid.map(|m| (p.at_ms, m)))
+    }
+
+    /// The oldest and the newest 24 h volume.
+    fn first_volume(&self) -> Option<Decimal> {
+        if self.volumes == 0 {
+            return None;
+        }
+        self.points.iter().find_map(|p| p.volume)
+    }
+
+    fn last_volume(&self) -> Option<Decimal> {
+        if self.volumes == 0 {
+            return None;
+        }
+        self.points.iter().rev().find_map(|p| p.volume)
     }
 
     /// The trend of the points held.
     pub(super) fn trend(&self, window_secs: u64) -> Trend {
-        let (first, last) = (self.mids.front(), self.mids.back());
-        let moves = self.mids.len().saturating_sub(1);
+        let (first, last) = (self.first_mid(), self.last_mid());
+        let moves = self.mids.saturating_sub(1);
         let volatility = match (first, last) {
             (Some(f), Some(l)) if moves >= 2 => {
                 let n = Decimal::from(moves);
@@ -226,13 +270,13 @@ impl TrendWindow {
         };
         Trend {
             window_secs,
-            points: self.times.len(),
+            points: self.points.len(),
             yes_mid: last.map(|m| m.1),
-            momentum: self.momentum(),
+            momentum: self.momentum(first, last),
             volatility,
-            volatility_24h: self.volatility_24h(),
-            volume_24h: self.volumes.back().map(|v| v.1),
-            volume_change: self.volume_change(),
+            volatility_24h: self.volatility_24h(first, last),
+            volume_24h: self.last_volume(),
+            volume_change: self.volume_change(self.first_volume()),
         }
     }
 
@@ -241,35 +285,37 @@ impl TrendWindow {
     /// `momentum-24h` is in price units, `volume-change-24h` relative to the first volume (0 for
     /// each where unknown).
     pub(super) fn scorer_trend(&self) -> ScorerTrend {
-        let volume_change_24h = match (self.volumes.front(), self.volume_change()) {
-            (Some((_, first)), Some(change)) if *first > Decimal::ZERO => {
-                (change / first).to_f32().unwrap_or(0.0)
-            }
+        let first_volume = self.first_volume();
+        let volume_change_24h = match (first_volume, self.volume_change(first_volume)) {
+            (Some(first), Some(change)) if first > Decimal::ZERO => (change / first).to_f32().unwrap_or(0.0),
             _ => 0.0,
         };
+        let (first, last) = (self.first_mid(), self.last_mid());
         // As `Decimal::to_f32` gives it: the float, rounded again.
         #[expect(clippy::cast_possible_truncation, reason = "a price move")]
-        let momentum_24h = self.momentum().map_or(0.0, |m| super::rules::float(m) as f32);
+        let momentum_24h = self.momentum(first, last).map_or(0.0, |m| super::rules::float(m) as f32);
         ScorerTrend {
-            points: self.times.len(),
-            volatility_24h: self.volatility_24h(),
+            points: self.points.len(),
+            volatility_24h: self.volatility_24h(first, last),
             momentum_24h,
             volume_change_24h,
         }
     }
 
-    /// The YES mid's change from the first point with one to the last (two such at least).
-    fn momentum(&self) -> Option<Decimal> {
-        match (self.mids.front(), self.mids.back()) {
-            (Some(f), Some(l)) if self.mids.len() >= 2 => Some(l.1 - f.1),
+    /// The YES mid's change from the first point with one to the last (two such at least), of
+    /// the window's first and last mids.
+    fn momentum(&self, first: Option<(i64, Decimal)>, last: Option<(i64, Decimal)>) -> Option<Decimal> {
+        match (first, last) {
+            (Some(f), Some(l)) if self.mids >= 2 => Some(l.1 - f.1),
             _ => None,
         }
     }
 
-    /// The moves as a day's standard deviation (see [`Trend::volatility_24h`]).
-    fn volatility_24h(&self) -> Option<f64> {
-        match (self.mids.front(), self.mids.back()) {
-            (Some(f), Some(l)) if self.mids.len() >= 3 && l.0 > f.0 => {
+    /// The moves as a day's standard deviation (see [`Trend::volatility_24h`]), of the window's
+    /// first and last mids.
+    fn volatility_24h(&self, first: Option<(i64, Decimal)>, last: Option<(i64, Decimal)>) -> Option<f64> {
+        match (first, last) {
+            (Some(f), Some(l)) if self.mids >= 3 && l.0 > f.0 => {
                 #[expect(clippy::cast_precision_loss, reason = "a time difference in ms, far below 2^52")]
                 let elapsed = (l.0 - f.0) as f64;
                 Some((super::rules::float(self.moves_sq) / elapsed * DAY_MS).sqrt())
@@ -278,10 +324,11 @@ impl TrendWindow {
         }
     }
 
-    /// The 24 h volume's change from the first point with one to the last (two such at least).
-    fn volume_change(&self) -> Option<Decimal> {
-        match (self.volumes.front(), self.volumes.back()) {
-            (Some(f), Some(l)) if self.volumes.len() >= 2 => Some(l.1 - f.1),
+    /// The 24 h volume's change from the first point with one (`first`) to the last (two such
+    /// at least).
+    fn volume_change(&self, first: Option<Decimal>) -> Option<Decimal> {
+        match (first, self.last_volume()) {
+            (Some(f), Some(l)) if self.volumes >= 2 => Some(l - f),
             _ => None,
         }
     }

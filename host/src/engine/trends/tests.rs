@@ -76,6 +76,95 @@ fn a_sliding_window_equals_a_fresh_one_of_the_same_points() {
     }
 }
 
+/// The trend of `points` from scratch, series by series: the mids of the points with both YES
+/// quotes, the volumes of those with one, and the sums over them; what a window must give
+/// however it keeps its points.
+fn trend_from_scratch(points: &[PricePoint], window_secs: u64) -> Trend {
+    let mids: Vec<(i64, Decimal)> =
+        points.iter().filter_map(|p| Some((p.at_ms, (p.yes_bid? + p.yes_ask?) / Decimal::TWO))).collect();
+    let volumes: Vec<Decimal> = points.iter().filter_map(|p| p.volume_24h).collect();
+    let moves_sq: Decimal = mids.windows(2).map(|w| (w[1].1 - w[0].1) * (w[1].1 - w[0].1)).sum();
+    let (first, last) = (mids.first(), mids.last());
+    let moves = mids.len().saturating_sub(1);
+    let volatility = match (first, last) {
+        (Some(f), Some(l)) if moves >= 2 => {
+            let n = Decimal::from(moves);
+            let mean = (l.1 - f.1) / n;
+            (moves_sq / n - mean * mean).max(Decimal::ZERO).to_f64().map(f64::sqrt)
+        }
+        _ => None,
+    };
+    let volatility_24h = match (first, last) {
+        #[expect(clippy::cast_precision_loss, reason = "a test's time difference")]
+        (Some(f), Some(l)) if mids.len() >= 3 && l.0 > f.0 => {
+            Some((crate::engine::rules::float(moves_sq) / (l.0 - f.0) as f64 * DAY_MS).sqrt())
+        }
+        _ => None,
+    };
+    Trend {
+        window_secs,
+        points: points.len(),
+        yes_mid: last.map(|m| m.1),
+        momentum: (mids.len() >= 2).then(|| last.zip(first).map(|(l, f)| l.1 - f.1)).flatten(),
+        volatility,
+        volatility_24h,
+        volume_24h: volumes.last().copied(),
+        volume_change: (volumes.len() >= 2).then(|| volumes[volumes.len() - 1] - volumes[0]),
+    }
+}
+
+/// A window slid along a history with runs of points lacking a mid or a volume (up to a dozen
+/// in a row, at either end of the window as it slides, and whole windows without any), with
+/// points replacing the newest: after every point its trend is the one computed from scratch
+/// of the points it should hold, bit for bit, and so is the scorer's part.
+#[test]
+fn a_window_with_runs_of_points_without_mids_or_volumes_gives_the_trend_from_scratch() {
+    let mut seed = 11_u64;
+    let mut next = |n: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let (mut w, mut held): (TrendWindow, Vec<PricePoint>) = (TrendWindow::default(), Vec::new());
+    let (mut mid, mut at) = (dec!(0.50), 0_i64);
+    let (mut no_mid_run, mut no_volume_run) = (0, 0);
+    for i in 0..6_000_u64 {
+        // Now and then a run of points without a mid, or without a volume, begins.
+        if no_mid_run == 0 && next(40) == 0 {
+            no_mid_run = next(13);
+        }
+        if no_volume_run == 0 && next(30) == 0 {
+            no_volume_run = next(13);
+        }
+        mid += Decimal::new(i64::try_from(next(9)).unwrap() - 4, 3);
+        let ask = (no_mid_run == 0).then_some(mid + dec!(0.01));
+        let volume =
+            (no_volume_run == 0).then(|| Decimal::new(i64::try_from(100_000 + next(5_000)).unwrap(), 1));
+        (no_mid_run, no_volume_run) = (no_mid_run.saturating_sub(1), no_volume_run.saturating_sub(1));
+        // One point in six lands on the newest point's millisecond and replaces it.
+        if next(6) != 0 || held.is_empty() {
+            at += i64::try_from(1 + next(3)).unwrap() * 60_000;
+        }
+        let p = point(at, Some(mid - dec!(0.01)), ask, volume);
+        w.add(&p);
+        if held.last().is_some_and(|q| q.at_ms == at) {
+            held.pop();
+        }
+        held.push(p);
+        let from = at - 30 * 60_000;
+        w.evict_before(from);
+        held.retain(|q| q.at_ms >= from);
+        let want = trend_from_scratch(&held, 1_800);
+        assert_eq!(w.trend(1_800), want, "after point {i}");
+        let (ours, full) = (w.scorer_trend(), scorer_part(&want));
+        assert_eq!(
+            (ours.points, ours.volatility_24h.map(f64::to_bits), ours.momentum_24h.to_bits()),
+            (full.points, full.volatility_24h.map(f64::to_bits), full.momentum_24h.to_bits()),
+            "after point {i}"
+        );
+        assert_eq!(ours.volume_change_24h.to_bits(), full.volume_change_24h.to_bits(), "after point {i}");
+    }
+}
+
 /// Points added as the store keeps them: one at the newest point's time replaces it, an
 /// older one is dropped; the window equals a fresh one of what the store would hold.
 #[test]
