@@ -116,6 +116,11 @@ impl Points {
         self.chunks.is_empty()
     }
 
+    /// The oldest point's time.
+    fn first_at(&self) -> Option<i64> {
+        self.chunks.front().and_then(|c| c.first()).map(|p| p.at_ms)
+    }
+
     /// A point as it was put.
     fn point(&self, p: &Packed) -> PricePoint {
         if p.is_wide()
@@ -240,6 +245,11 @@ impl MemoryPrices {
         scan: usize,
     ) -> (Vec<PriceKey>, Option<PriceKey>, usize) {
         let markets = self.read();
+        // No point old enough anywhere (the first month of a backtest): nothing to walk, and the
+        // walk is done, as it would find when it got to the end.
+        if markets.values().all(|points| points.first_at().is_none_or(|t| t >= before_ms)) {
+            return (Vec::new(), None, 0);
+        }
         let mut old = Vec::new();
         // The last key looked at, its market id copied once at the end.
         let mut last: Option<(&str, i64)> = None;
@@ -304,6 +314,29 @@ mod tests {
         let p = p.borrow();
         let quotes = [p.yes_bid, p.yes_ask, p.no_bid, p.no_ask, p.volume_24h];
         (p.at_ms, quotes.map(|q| q.map(|d| d.serialize())))
+    }
+
+    /// A prune with no point old enough anywhere ends at once, without a walk; one old point
+    /// in any market (here the last in key order) still has the walk find it.
+    #[test]
+    fn a_prune_with_nothing_old_ends_at_once_and_finds_an_old_point_anywhere() {
+        let prices = MemoryPrices::default();
+        let mut changes: Vec<PriceChange> = (0..5)
+            .flat_map(|m| (10..20).map(move |at| PriceChange::Put(Arc::from(format!("m{m}")), point(at, at))))
+            .collect();
+        prices.apply(std::mem::take(&mut changes));
+        assert_eq!(prices.old_points(10, None, 3), (Vec::new(), None, 0));
+        prices.apply(vec![PriceChange::Put(Arc::from("m4"), point(5, 5))]);
+        let (mut cursor, mut found) = (None, Vec::new());
+        loop {
+            let (old, last, seen) = prices.old_points(10, cursor.as_ref(), 3);
+            found.extend(old);
+            if seen < 3 {
+                break;
+            }
+            cursor = last;
+        }
+        assert_eq!(found, [("m4".to_owned(), 5)]);
     }
 
     /// A market's points behave as the ordered map they replace: points in and out of order,
