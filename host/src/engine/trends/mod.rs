@@ -544,7 +544,7 @@ impl Inner {
             let mut state = self.state();
             let (every_secs, most) = (state.trends.record_every_secs, state.trends.record_markets);
             let every = i64::try_from(every_secs).unwrap_or(i64::MAX / 1_000) * 1_000;
-            let mut due = Vec::new();
+            let mut due = Vec::with_capacity(best.size_hint().0.min(most));
             for (place, p) in best.take(most) {
                 let t = state.tracks.at(place);
                 if t.last_point.is_some_and(|last| now_ms - last < every) {

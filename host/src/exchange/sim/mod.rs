@@ -136,6 +136,9 @@ pub struct Simulator {
     /// Book events handed back once read ([`Self::recycle`]): the next steps' book events are
     /// written into their token and level buffers instead of new ones.
     spare: Vec<MarketEvent>,
+    /// The list a step's events are put in: the last one handed back, emptied, so a step of
+    /// hundreds of events does not grow a new list from nothing.
+    next_events: Vec<MarketEvent>,
     /// The world this simulator follows instead of drawing its own steps ([`World`]).
     follow: Option<world::Follow>,
 }
@@ -283,7 +286,16 @@ impl Simulator {
                 m.market.outcomes.iter().enumerate().map(move |(o, out)| (out.token_id.clone(), (i, o)))
             })
             .collect();
-        Self { rng, now_ms: config.start_ms, markets, wallets, tokens, spare: Vec::new(), follow: None }
+        Self {
+            rng,
+            now_ms: config.start_ms,
+            markets,
+            wallets,
+            tokens,
+            spare: Vec::new(),
+            next_events: Vec::new(),
+            follow: None,
+        }
     }
 
     /// Simulated time, Unix milliseconds.
@@ -349,7 +361,7 @@ impl Simulator {
         #[allow(clippy::cast_precision_loss, reason = "a time step in hours")]
         let dt_h = dt_ms.max(0) as f64 / HOUR_MS_F;
         let now = self.now_ms;
-        let mut out = StepOutput::default();
+        let mut out = self.step_output();
         for (i, m) in self.markets.iter_mut().enumerate() {
             if m.resolved.is_some() {
                 continue;
@@ -428,10 +440,11 @@ impl Simulator {
     }
 
     /// Takes back the events of a step once they have been read: their book events' buffers
-    /// serve the next steps' (at most two books per market are kept).
-    pub fn recycle(&mut self, events: Vec<MarketEvent>) {
+    /// serve the next steps' (at most two books per market are kept), and the emptied list
+    /// holds the next step's events.
+    pub fn recycle(&mut self, mut events: Vec<MarketEvent>) {
         let most = 2 * self.markets.len();
-        for e in events {
+        for e in events.drain(..) {
             if self.spare.len() >= most {
                 break;
             }
@@ -439,6 +452,14 @@ impl Simulator {
                 self.spare.push(e);
             }
         }
+        if events.capacity() > self.next_events.capacity() {
+            self.next_events = events;
+        }
+    }
+
+    /// An empty step output, its event list the one handed back last.
+    fn step_output(&mut self) -> StepOutput {
+        StepOutput { events: std::mem::take(&mut self.next_events), ..StepOutput::default() }
     }
 
     /// Executes a market order against a token's book: walks it with the market's tick, minimum

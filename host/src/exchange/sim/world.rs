@@ -181,6 +181,7 @@ impl Simulator {
     /// When stepped by another interval than the world's, or past its last step: the backtest
     /// draws the world for exactly its run ([`World::covers`]).
     pub(super) fn step_following(&mut self, dt_ms: i64) -> StepOutput {
+        let mut out = self.step_output();
         let Self { now_ms, markets, wallets, spare, follow, .. } = self;
         let f = follow.as_mut().expect("a following simulator");
         let world = Arc::clone(&f.world);
@@ -192,7 +193,6 @@ impl Simulator {
         f.taken.sort_unstable();
         f.taken.dedup();
         let taken = std::mem::take(&mut f.taken);
-        let mut out = StepOutput::default();
         let (mut next_change, mut next_taken) = (0, 0);
         loop {
             // The next market in order that changed, or that the bot took from, or both.
