@@ -24,7 +24,9 @@ pub struct SignalFeeds {
 /// copying them.
 #[derive(Debug, Default)]
 pub(super) struct Recent {
-    whales: VecDeque<KeptTrade>,
+    /// Oldest first. A scan takes the list itself (one count, not one per trade, whose counts
+    /// lie each in its own place in memory); a trade arriving while a scan holds it copies it.
+    whales: Arc<Vec<KeptTrade>>,
     /// The numbers of their wallets and markets.
     numbers: Numbers,
     news: VecDeque<KeptNews>,
@@ -40,10 +42,18 @@ const MAX_NEWS: usize = 1_000;
 
 impl Recent {
     fn forget_before(&mut self, cutoff: i64) {
-        while self.whales.front().is_some_and(|t| t.trade.at_ms < cutoff) || self.whales.len() > MAX_TRADES {
-            self.whales.pop_front();
+        // The oldest go while the first left is before the cutoff or too many are left.
+        let mut gone = 0;
+        while self.whales.get(gone).is_some_and(|t| t.trade.at_ms < cutoff)
+            || self.whales.len() - gone > MAX_TRADES
+        {
+            gone += 1;
         }
-        self.numbers.renumber_if_many(MAX_TRADES, self.whales.iter_mut());
+        if gone > 0 {
+            Arc::make_mut(&mut self.whales).drain(..gone);
+        }
+        let whales = &mut self.whales;
+        self.numbers.renumber_if_many(MAX_TRADES, || Arc::make_mut(whales).iter_mut());
         while self.news.front().is_some_and(|n| n.item.published_ms < cutoff) || self.news.len() > MAX_NEWS {
             self.news.pop_front();
         }
@@ -145,7 +155,7 @@ impl Inner {
     pub(super) fn push_recent_whale(&self, t: WhaleTrade) {
         let mut recent = self.recent();
         let kept = recent.numbers.keep(Arc::new(t));
-        recent.whales.push_back(kept);
+        Arc::make_mut(&mut recent.whales).push(kept);
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
@@ -167,7 +177,7 @@ impl Inner {
             let mut recent = self.recent();
             recent.forget_before(now - DAY_MS);
             (
-                recent.whales.iter().cloned().collect::<Vec<_>>(),
+                Arc::clone(&recent.whales),
                 recent.numbers.len(),
                 recent.news.iter().cloned().collect::<Vec<_>>(),
             )

@@ -70,16 +70,17 @@ impl Numbers {
 
     /// Numbers the kept trades afresh when names no longer kept have piled up: the numbers
     /// then stay fewer than twice `floor` plus what the trades name.
-    pub(super) fn renumber_if_many<'a>(
+    /// The trades are reached through `kept` only then.
+    pub(super) fn renumber_if_many<'a, I: Iterator<Item = &'a mut KeptTrade>>(
         &mut self,
         floor: usize,
-        kept: impl Iterator<Item = &'a mut KeptTrade>,
+        kept: impl FnOnce() -> I,
     ) {
         if self.0.len() <= 2 * floor {
             return;
         }
         self.0.clear();
-        for t in kept {
+        for t in kept() {
             (t.wallet, t.market) = (self.of(&t.trade.wallet), self.of(&t.trade.market));
         }
     }
@@ -388,14 +389,14 @@ mod tests {
         // Names no longer kept: the first half's wallets and markets go, new ones come.
         kept.drain(..20);
         kept.extend((0..4).map(|i| numbers.keep(trade(&format!("0xnew{i}"), "0xmarket0"))));
-        numbers.renumber_if_many(8, kept.iter_mut());
+        numbers.renumber_if_many(8, || kept.iter_mut());
         assert_eq!(numbers.len(), 16, "not past twice the floor: kept as they are");
         consistent(&kept, &numbers);
-        numbers.renumber_if_many(7, kept.iter_mut());
+        numbers.renumber_if_many(7, || kept.iter_mut());
         assert_eq!(numbers.len(), 16, "7 wallets, 5 markets and 4 new wallets are still named");
         consistent(&kept, &numbers);
         kept.drain(..20);
-        numbers.renumber_if_many(7, kept.iter_mut());
+        numbers.renumber_if_many(7, || kept.iter_mut());
         assert_eq!(numbers.len(), 5, "the new wallets and their market");
         consistent(&kept, &numbers);
     }
