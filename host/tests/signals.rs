@@ -53,7 +53,8 @@ async fn trends_whales_and_news_reach_the_scorer_as_computed() {
     assert!(echoed(&target).values().all(|v| *v == 0.0), "no signal yet: {:?}", target.factors);
     let question = target.question.clone();
 
-    // History: the YES mid 0.40 → 0.45 → 0.50 over 20 hours while the 24 h volume doubles.
+    // History, as a store the engine restarts on holds it: the YES mid 0.40 → 0.45 → 0.50 over
+    // 20 hours while the 24 h volume doubles.
     let history = [(20, dec!(0.40), dec!(1000)), (10, dec!(0.45), dec!(1500)), (1, dec!(0.50), dec!(2000))];
     let market = target.market_id.clone();
     store
@@ -75,6 +76,10 @@ async fn trends_whales_and_news_reach_the_scorer_as_computed() {
         })
         .await
         .unwrap();
+    // An engine reads a market's history when its scanner first follows it: the history above
+    // is one a restarted engine finds.
+    drop(engine);
+    let engine = support::engine_on_sim(&sim, &plugins, &store).await;
 
     // Whales: 30,000 pUSD into YES and 10,000 into NO, from two wallets, a minute ago.
     let trade = |wallet: &str, outcome: usize, usd: Decimal| WhaleTrade {

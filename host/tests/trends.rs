@@ -56,8 +56,8 @@ async fn a_volatile_history_raises_the_score_and_the_api_shows_the_trend() {
     assert_eq!(recorded[0].volume_24h, Some(target.volume_24h));
     assert_eq!((recorded[0].yes_bid, recorded[0].yes_ask), (target.yes_bid, target.yes_ask));
 
-    // A day of history for one market: its YES mid swings 0.40 ↔ 0.42 every two hours, and its
-    // volume grows from 1,000.
+    // A day of history for one market, as a store the engine restarts on holds it: its YES mid
+    // swings 0.40 ↔ 0.42 every two hours, and its volume grows from 1,000.
     let history: Vec<PricePoint> = (0..12_i64)
         .map(|i| {
             let mid = if i % 2 == 0 { dec!(0.40) } else { dec!(0.42) };
@@ -87,6 +87,11 @@ async fn a_volatile_history_raises_the_score_and_the_api_shows_the_trend() {
     let day = Trend::from_points(&history, 86_400);
     assert!((day.volatility_24h.unwrap() - 0.0048_f64.sqrt()).abs() < 1e-9);
 
+    // The restarted engine's scanner reads each market's history when it first follows it (the
+    // first engine keeps the windows it began and never reads them back).
+    drop(engine);
+    let engine = support::engine_on_sim(&sim, &plugins, &store).await;
+    engine.set_trends_config(TrendsConfig { windows_secs: vec![86_400, 3_600], ..TrendsConfig::default() });
     assert_eq!(engine.scan().await.unwrap().error, None);
     let after = engine.opportunities(0.0).unwrap();
     let (was, now_is) = (&target, of(&after, &target.market_id));
@@ -161,7 +166,9 @@ fn the_trends_config_is_read_and_checked() {
 
 /// The scorer's trends are kept between scans and only the new points are read: after a day of
 /// scans, an engine that reads every market's history whole (a fresh one on the same database)
-/// scores every candidate exactly as the one that kept it.
+/// scores every candidate exactly as the one that kept it. Midway every market leaves the
+/// candidates for an hour and a half (a volume floor none reaches) and comes back: the windows
+/// kept meanwhile (never read back) are still what the whole read gives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trends_kept_between_scans_equal_a_whole_read_of_the_history() {
     let (_plugins_dir, plugins) = runtime(&[]);
@@ -172,8 +179,19 @@ async fn trends_kept_between_scans_equal_a_whole_read_of_the_history() {
     // A point per candidate every scan, scans every simulated 10 minutes for a day and a half:
     // the oldest points leave the 24 h window on the way.
     engine.set_trends_config(TrendsConfig { record_every_secs: 600, ..TrendsConfig::default() });
-    for _ in 0..216 {
-        assert_eq!(engine.scan().await.unwrap().error, None);
+    let floor = |volume: Decimal| equilibrage::engine::SettingsPatch {
+        min_volume_24h: Some(volume),
+        ..equilibrage::engine::SettingsPatch::default()
+    };
+    let usual = engine.settings().min_volume_24h;
+    for i in 0..216 {
+        if i == 100 || i == 110 {
+            let volume = if i == 100 { dec!(1000000000000) } else { usual };
+            engine.update_settings(&floor(volume)).await.unwrap();
+        }
+        let scan = engine.scan().await.unwrap();
+        assert_eq!(scan.error, None);
+        assert_eq!(scan.candidates == 0, (100..110).contains(&i), "scan {i}: {} candidates", scan.candidates);
         engine.idle().await;
         for e in sim.advance(600_000).events {
             engine.on_market_event(e).await;

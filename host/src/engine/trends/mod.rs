@@ -3,7 +3,7 @@
 //! same moves scaled to a day for the scorer) and the change of the venue's 24 h volume.
 //!
 //! The history is the store's (the `PRICES` table; a backtest's in-memory store keeps it in
-//! ordered maps): the monitor records held markets (once a minute)
+//! chunks by market): the monitor records held markets (once a minute)
 //! and the scanner records its best candidates (every `record_every_secs`, with the listing's
 //! 24 h volume), so every number here is one range read of one market's points (the scorer's
 //! windows are kept in memory and fed as points are recorded). Momentum and
@@ -362,8 +362,10 @@ const READ_BY_MARKET: usize = 64;
 pub(super) struct Track {
     /// The running volatility estimate (see `scanner`).
     pub(super) vol: super::scanner::Volatility,
-    /// The scorer's 24 h window of the market's price points, while it is a candidate with
-    /// history (see [`Inner::follow_scorer_history`]).
+    /// The scorer's 24 h window of the market's price points, while it has any: read from the
+    /// store when the scanner first follows the market, otherwise begun by the first point
+    /// recorded of it, fed every point recorded of it (as a candidate or held), and given up
+    /// once its points have all left the window (see [`Inner::follow_scorer_history`]).
     pub(super) window: Option<TrendWindow>,
     /// When the scanner last recorded a point of it, for throttling.
     last_point: Option<i64>,
@@ -425,12 +427,12 @@ impl Tracks {
     }
 }
 
-/// Points being recorded, into the windows of the markets the scorer follows: the window sees
-/// what the store will hold without reading it back.
+/// Points being recorded, into the windows of the markets the scorer follows (a window begun by
+/// the first): the window sees what the store will hold without reading it back.
 pub(super) fn follow_points(tracks: &mut Tracks, points: &[(String, PricePoint)]) {
     for (market, p) in points {
-        if let Some(window) = tracks.get_mut(market).and_then(|t| t.window.as_mut()) {
-            window.add(p);
+        if let Some(t) = tracks.get_mut(market) {
+            t.window.get_or_insert_default().add(p);
         }
     }
 }
@@ -452,11 +454,15 @@ impl Inner {
     /// takes the trend of each window with enough points ([`scorer_trend_of`]); markets
     /// without enough points score as before.
     ///
-    /// Each market's window is kept between scans (`State::scorer_history`, with the sums its
-    /// trend needs, so a trend costs the same however many points it holds) and the points the
-    /// engine records go into it as they are recorded ([`follow_points`]). The store is read
-    /// only for a market seen for the first time (or again after leaving the candidates): its
-    /// day whole, by market for a few, in one pass over the stored histories for many.
+    /// Each market's window is kept between scans (its track's, with the sums its trend needs,
+    /// so a trend costs the same however many points it holds), whether the market is still a
+    /// candidate or not, and the points the engine records go into it as they are recorded
+    /// ([`follow_points`]). The store is read only for a market without a window: one the
+    /// scanner follows for the first time (its history from before this engine), or one
+    /// without a point for a day (when the store has none of the day either): its day whole,
+    /// by market for a few, in one pass over the stored histories for many. So an engine whose
+    /// store began with it never needs its history back (a sweep's variants keep only what
+    /// their reports read: `Store::in_memory_lean`).
     ///
     /// Returns the place of each market's track ([`Tracks::place`]), in the order of `markets`.
     pub(super) fn follow_scorer_history<'a>(
@@ -467,7 +473,7 @@ impl Inner {
         // Stored points before now only: the scanner records this scan's point after scoring.
         let (from, to) = (window_start(now_ms, SCORER_WINDOW_SECS), now_ms - 1);
         // This scan's candidates are marked as seen by it; those without a window are read.
-        let (scan, unknown, places) = {
+        let (unknown, places) = {
             let mut state = self.state();
             let state = &mut *state;
             state.tracked_scans += 1;
@@ -482,7 +488,7 @@ impl Inner {
                 }
                 t.seen = scan;
             }
-            (scan, unknown, places)
+            (unknown, places)
         };
         let new = if unknown.is_empty() {
             Ok(Vec::new())
@@ -520,12 +526,10 @@ impl Inner {
                 }
             }
         }
-        // Only this scan's candidates keep a window: the memory follows the candidates with
-        // history.
+        // A window is kept while it holds points of the day, candidate or not: a market that
+        // leaves the candidates and comes back finds the window a read of the store would give.
         for t in tracks.iter_mut() {
-            if t.seen != scan {
-                t.window = None;
-            } else if let Some(window) = &mut t.window {
+            if let Some(window) = &mut t.window {
                 window.evict_before(from);
                 if window.len() == 0 {
                     t.window = None;
@@ -551,9 +555,7 @@ impl Inner {
                     continue;
                 }
                 t.last_point = Some(now_ms);
-                if let Some(window) = &mut t.window {
-                    window.add(&p);
-                }
+                t.window.get_or_insert_default().add(&p);
                 due.push((Arc::clone(state.tracks.id(place)), p));
             }
             due
