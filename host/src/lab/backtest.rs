@@ -262,7 +262,10 @@ impl Backtest {
             })
             .build()
             .map_err(|e| LabError::Invalid(format!("starting the backtest runtime: {e}")))?;
-        let store = Store::in_memory()?;
+        // A run that keeps no decisions (a sweep's variant) keeps no charts either: its store
+        // keeps of the price history only what the attribution reads.
+        let lean = !self.keep_decisions && !self.calibrate;
+        let store = if lean { Store::in_memory_lean()? } else { Store::in_memory()? };
         let log = Arc::new(DecisionLog::default());
         let now = Arc::new(AtomicI64::new(0));
         let mut driver = match &self.source {
@@ -362,7 +365,9 @@ impl Backtest {
                 .get(&p.market_id)
                 .and_then(|token| Leg::BOTH.into_iter().find(|&l| p.leg(l).token == *token));
             attribution.extend(attribute(p, &trades, &points, winner));
-            quotes.push((p.id, points));
+            if !lean {
+                quotes.push((p.id, points));
+            }
         }
         let attribution_summary = summarise(&attribution);
         // The log also fills for the calibration alone: decisions not asked for stay out.

@@ -1,7 +1,7 @@
 //! The strategy lab: recordings of what the engine sees and decides, a replay venue, and
 //! backtests that run the same engine on recorded (or simulated) time.
 
-mod attribution;
+pub(crate) mod attribution;
 mod backtest;
 mod calibration;
 mod codec;

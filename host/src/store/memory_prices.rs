@@ -12,9 +12,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::fast_hash::FastHashMap;
+use crate::fast_hash::{FastHashMap, FastHashSet};
 use std::ops::Bound;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use super::PricePoint;
 use super::packed_point::Packed;
@@ -37,6 +37,8 @@ struct Points {
     /// Never an empty chunk; the chunks' times ascend across them.
     chunks: VecDeque<Vec<Packed>>,
     wide: BTreeMap<i64, PricePoint>,
+    /// Keep only the newest point (a market without a position in a lean history).
+    newest_only: bool,
 }
 
 /// Points a chunk holds before the next begins (48 KiB of them). A market's first chunk grows
@@ -65,6 +67,18 @@ impl Points {
 
     /// Puts a point, replacing the one at its time.
     fn put(&mut self, p: PricePoint) {
+        if self.newest_only {
+            // An older point is not the newest; a newer one (or one at its time) replaces it, in
+            // the memory it had.
+            if self.chunks.back().and_then(|c| c.last()).is_some_and(|newest| p.at_ms < newest.at_ms) {
+                return;
+            }
+            self.chunks.truncate(1);
+            if let Some(only) = self.chunks.front_mut() {
+                only.clear();
+            }
+            self.wide.clear();
+        }
         let packed = Packed::new(&p).unwrap_or_else(|| Packed::wide(p.at_ms));
         if packed.is_wide() {
             self.wide.insert(p.at_ms, p);
@@ -164,6 +178,9 @@ impl Points {
 #[derive(Debug, Default)]
 pub(crate) struct MemoryPrices {
     markets: RwLock<Markets>,
+    /// A lean history's markets with a position ([`MemoryPrices::lean`]); `None` keeps every
+    /// market's history whole.
+    held: Option<Mutex<FastHashSet<Arc<str>>>>,
 }
 
 /// A point's key: its market and time.
@@ -175,9 +192,28 @@ pub(crate) enum PriceChange {
     /// A point of a market: its id shared, so a scan's hundreds of points copy none.
     Put(Arc<str>, PricePoint),
     Remove(String, i64),
+    /// The market has a position: a lean history keeps its history whole from now on.
+    Hold(Arc<str>),
 }
 
 impl MemoryPrices {
+    /// A history that keeps each market's newest point only, until the market has a position
+    /// ([`PriceChange::Hold`]), and its whole history from then on. What a backtest's report
+    /// reads of it, each position's quote at its entry and at its liquidation (the last point at
+    /// or before the moment, else the first after: `lab::attribution::quote_at`), is then what
+    /// the whole history gives, while a scan's hundreds of points each replace one in place
+    /// instead of taking memory that has to be faulted in, zeroed and written. For a sweep's
+    /// variants, whose engines never read their history back (`engine::trends`) and whose
+    /// reports keep no charts.
+    pub(crate) fn lean() -> Self {
+        Self { markets: RwLock::default(), held: Some(Mutex::default()) }
+    }
+
+    /// Whether this is a lean history ([`Self::lean`]).
+    pub(crate) fn is_lean(&self) -> bool {
+        self.held.is_some()
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Markets> {
         self.markets.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -192,8 +228,24 @@ impl MemoryPrices {
             match change {
                 PriceChange::Put(market, p) => match markets.get_mut(&*market) {
                     Some(points) => points.put(p),
-                    None => markets.entry(market).or_default().put(p),
+                    None => {
+                        let newest_only = self.held.as_ref().is_some_and(|held| {
+                            !held.lock().unwrap_or_else(PoisonError::into_inner).contains(&*market)
+                        });
+                        markets
+                            .entry(market)
+                            .or_insert_with(|| Points { newest_only, ..Points::default() })
+                            .put(p);
+                    }
                 },
+                PriceChange::Hold(market) => {
+                    if let Some(held) = &self.held {
+                        if let Some(points) = markets.get_mut(&*market) {
+                            points.newest_only = false;
+                        }
+                        held.lock().unwrap_or_else(PoisonError::into_inner).insert(market);
+                    }
+                }
                 PriceChange::Remove(market, at_ms) => {
                     if let Some(points) = markets.get_mut(market.as_str()) {
                         points.remove(at_ms);

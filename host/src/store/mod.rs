@@ -165,6 +165,22 @@ impl Store {
     /// # Errors
     /// redb failures creating the tables.
     pub fn in_memory() -> Result<Self> {
+        Self::in_memory_with(InMemory::default())
+    }
+
+    /// A store in memory as [`Store::in_memory`], whose price history keeps each market's
+    /// newest point only until the market has a position, and its whole history from then on:
+    /// a sweep's variants', whose engines never read their history back (`engine::trends`) and
+    /// whose reports read only each position's quotes at its entry and liquidation, which such a
+    /// history gives as the whole one does (`memory_prices::MemoryPrices::lean`).
+    ///
+    /// # Errors
+    /// redb failures creating the tables.
+    pub fn in_memory_lean() -> Result<Self> {
+        Self::in_memory_with(InMemory { prices: MemoryPrices::lean(), whales: MemoryWhales::default() })
+    }
+
+    fn in_memory_with(memory: InMemory) -> Result<Self> {
         let db = Arc::new(
             Database::builder()
                 .set_cache_size(CACHE_BYTES)
@@ -182,7 +198,7 @@ impl Store {
                 jobs: None,
                 writer: None,
                 writer_id: None,
-                memory: Some(Arc::default()),
+                memory: Some(Arc::new(memory)),
                 journal: Arc::default(),
                 trade_writes: Arc::default(),
             }),

@@ -893,3 +893,60 @@ fn a_position_stored_with_a_whole_number_fee_exponent_still_loads() {
     let loaded: Position = serde_json::from_str(&older).unwrap();
     assert_eq!(loaded, p);
 }
+
+/// A lean in-memory history (a sweep's variants') keeps each market's newest point until the
+/// market has a position, then its whole history: what a report reads of it, the quote standing
+/// for any moment from the position on (its entry, its liquidation), is the whole history's;
+/// a market never held keeps one point, the newest (an older point put late is not it).
+#[test]
+fn a_lean_history_keeps_the_newest_point_until_a_position_and_then_every_point() {
+    use crate::lab::attribution::quote_at;
+    let (whole, lean) = (Store::in_memory().expect("store"), Store::in_memory_lean().expect("store"));
+    let minute = 60_000;
+    let held = position(1, PositionStatus::Active);
+    for store in [&whole, &lean] {
+        // Two markets recorded every 7 minutes; the first is entered at minute 63, from then
+        // on also recorded every minute (as the monitor records held markets).
+        for m in 0..120_i64 {
+            let at = m * minute;
+            let held = held.clone();
+            store
+                .write_blocking(move |w| {
+                    if m % 7 == 0 {
+                        w.put_price("0xmarket1", &price(at))?;
+                        w.put_price("0xother", &price(at))?;
+                    }
+                    if m == 63 {
+                        w.put_position(&held)?;
+                    }
+                    if m > 63 {
+                        w.put_price("0xmarket1", &price(at))?;
+                    }
+                    // A point older than the newest, put late.
+                    if m == 100 {
+                        w.put_price("0xother", &price(50 * 60_000))?;
+                    }
+                    Ok(())
+                })
+                .expect("write");
+        }
+    }
+    let points =
+        |s: &Store, market: &str| s.read().expect("read").prices(market, i64::MIN, i64::MAX).expect("prices");
+    let (all, kept) = (points(&whole, "0xmarket1"), points(&lean, "0xmarket1"));
+    assert_eq!(all.len(), 10 + 56, "every 7 minutes to minute 63, then every minute");
+    assert_eq!(
+        kept.iter().map(|p| p.at_ms).collect::<Vec<_>>(),
+        all[9..].iter().map(|p| p.at_ms).collect::<Vec<_>>()
+    );
+    for at in (63 * minute..=125 * minute).step_by(30_000) {
+        assert_eq!(quote_at(&kept, at), quote_at(&all, at), "at minute {}", at / minute);
+    }
+    let other = points(&lean, "0xother");
+    assert_eq!(other.iter().map(|p| p.at_ms).collect::<Vec<_>>(), [119 * minute], "the newest only");
+    assert!(points(&whole, "0xother").len() > 10);
+    // Pruning treats a market kept lean as one of a single point: every point of both goes,
+    // the held market's 57 and the other's one.
+    assert_eq!(lean.write_blocking(move |w| w.prune_prices(119 * minute + 1)).expect("prune"), 57 + 1);
+    assert!(points(&lean, "0xother").is_empty());
+}

@@ -145,6 +145,11 @@ impl<'a> Writer<'a> {
         }
         let bytes = encode(table.name(), &p.id, p)?;
         table.insert(p.id, bytes.as_slice())?;
+        if let Some(memory) = self.memory
+            && memory.prices.is_lean()
+        {
+            self.staged.prices.push(PriceChange::Hold(std::sync::Arc::from(p.market_id.as_str())));
+        }
         Ok(())
     }
 

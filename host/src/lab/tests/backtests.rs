@@ -278,6 +278,16 @@ fn attribution_adds_up_exactly_over_every_position_of_a_simulated_month() {
     let s = &r.attribution_summary;
     assert_eq!(s.pnl, r.attribution.iter().map(|a| a.pnl).sum::<Decimal>());
     assert_eq!(s.spread + s.fees + s.liquidated_leg + s.kept_leg, s.pnl);
+    // The same run keeping no decisions (as a sweep's variant does) keeps of the price history
+    // only what the attribution reads (`Store::in_memory_lean`): the same attribution, and the
+    // same report but for the decisions and the charts it does not keep.
+    let lean = Backtest { keep_decisions: false, calibrate: false, ..bt.clone() }.run(&|_, _| {}).unwrap();
+    assert!(lean.quotes.is_empty(), "no charts kept");
+    assert_eq!(lean.attribution, r.attribution);
+    let without = |r: &crate::lab::RunReport| {
+        crate::lab::RunReport { decisions: Vec::new(), ..r.clone() }.deterministic_json()
+    };
+    assert_eq!(without(&lean), without(&r));
 
     let first = closed[0].id;
     let store = ResultsStore::open(root.path()).unwrap();
