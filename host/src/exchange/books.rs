@@ -23,8 +23,75 @@ pub enum Applied<'e> {
 /// Books by token.
 #[derive(Debug, Clone, Default)]
 pub struct BookSet {
-    books: FastHashMap<TokenId, OrderBook>,
+    books: FastHashMap<TokenKey, OrderBook>,
     min_size: Decimal,
+}
+
+/// Bytes of a token id kept inside the map's own slot: Polymarket's are at most 78 digits.
+const INLINE: usize = 78;
+
+/// A token id as the book map keeps it: inside its slot, next to the book, when short enough
+/// (every venue's), so finding a book compares bytes the lookup reads anyway instead of a copy
+/// elsewhere in memory (a cache miss per market event); longer ones on the heap.
+#[derive(Clone)]
+enum TokenKey {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Long(Box<str>),
+}
+
+impl TokenKey {
+    fn new(token: &str) -> Self {
+        match u8::try_from(token.len()) {
+            Ok(len) if token.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..token.len()].copy_from_slice(token.as_bytes());
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Long(token.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Long(s) => s.as_bytes(),
+        }
+    }
+
+    /// The id (its bytes came from a `&str`).
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            Self::Long(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// Found by its bytes: equal and hashed as the byte slice it holds, as `Borrow` requires.
+impl std::borrow::Borrow<[u8]> for TokenKey {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl PartialEq for TokenKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for TokenKey {}
+
+impl std::hash::Hash for TokenKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
 }
 
 impl BookSet {
@@ -37,22 +104,22 @@ impl BookSet {
     /// The book of a token, once a snapshot arrived.
     #[must_use]
     pub fn get(&self, token: &str) -> Option<&OrderBook> {
-        self.books.get(token)
+        self.books.get(token.as_bytes())
     }
 
     /// Replaces a token's book with a snapshot taken by other means (`Exchange::book`).
     pub fn insert(&mut self, token: TokenId, book: OrderBook) {
-        self.books.insert(token, book);
+        self.books.insert(TokenKey::new(&token), book);
     }
 
     /// Every book, by token, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&TokenId, &OrderBook)> {
-        self.books.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &OrderBook)> {
+        self.books.iter().map(|(t, b)| (t.as_str(), b))
     }
 
     /// Forgets one token's book (no longer followed).
     pub fn remove(&mut self, token: &str) {
-        self.books.remove(token);
+        self.books.remove(token.as_bytes());
     }
 
     /// Forgets every book, e.g. after a feed gap: all need fresh snapshots.
@@ -71,14 +138,16 @@ impl BookSet {
                 };
                 // One lookup for a known token (nearly every event); the token is copied only
                 // the first time it is seen.
-                let top_changed = match self.books.get_mut(token) {
+                let top_changed = match self.books.get_mut(token.as_bytes()) {
                     Some(book) => replace(book),
-                    None => replace(self.books.entry(token.clone()).or_insert(OrderBook::new(self.min_size))),
+                    None => replace(
+                        self.books.entry(TokenKey::new(token)).or_insert(OrderBook::new(self.min_size)),
+                    ),
                 };
                 Applied::Book { token, top_changed }
             }
             MarketEvent::PriceChange { token, side, price, size, .. } => {
-                let Some(book) = self.books.get_mut(token) else {
+                let Some(book) = self.books.get_mut(token.as_bytes()) else {
                     return Applied::NeedsSnapshot(token);
                 };
                 let before = match side {
@@ -144,6 +213,43 @@ mod tests {
         assert_eq!(set.get("1").unwrap().best_ask().unwrap().price, dec!(0.60));
         set.clear();
         assert_eq!(set.apply(&change(BookSide::Bids, dec!(0.5), dec!(1))), Applied::NeedsSnapshot(&one));
+    }
+
+    /// Token ids of every length find their books, kept inside the map (up to 78 bytes, a
+    /// Polymarket id's most) or on the heap (longer), through every way in and out.
+    #[test]
+    fn books_are_found_by_token_ids_of_any_length() {
+        let tokens: Vec<String> = [1, 39, 77, 78, 79, 200].iter().map(|n| "7".repeat(*n)).collect();
+        let mut set = BookSet::new(dec!(5));
+        for (i, t) in tokens.iter().enumerate() {
+            let mut e = snapshot();
+            if let MarketEvent::Book { token, bids, .. } = &mut e {
+                token.clone_from(t);
+                bids[0].size = Decimal::from(i + 1);
+            }
+            assert_eq!(set.apply(&e), Applied::Book { token: t, top_changed: true });
+        }
+        for (i, t) in tokens.iter().enumerate() {
+            assert_eq!(
+                set.get(t).unwrap().best_bid().unwrap().size,
+                Decimal::from(i + 1),
+                "{} bytes",
+                t.len()
+            );
+        }
+        for n in [78, 79] {
+            assert!(set.get(&"8".repeat(n)).is_none(), "another token of {n} bytes");
+        }
+        let mut listed: Vec<&str> = set.iter().map(|(t, _)| t).collect();
+        listed.sort_unstable();
+        let mut want: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        assert_eq!(listed, want);
+        set.remove(&tokens[4]);
+        set.insert(tokens[5].clone(), OrderBook::new(dec!(1)));
+        assert!(set.get(&tokens[4]).is_none());
+        assert!(set.get(&tokens[5]).unwrap().best_bid().is_none(), "replaced by the inserted book");
+        assert_eq!(set.get(&tokens[3]).unwrap().best_bid().unwrap().size, dec!(4));
     }
 
     #[test]

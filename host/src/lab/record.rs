@@ -127,9 +127,9 @@ impl World {
     pub(crate) fn opening(&self) -> Vec<Record> {
         let mut out: Vec<Record> =
             self.listing.values().map(|m| Record::Listed(Box::new(m.clone()))).collect();
-        let mut books: Vec<(&TokenId, &OrderBook)> = self.books.iter().collect();
+        let mut books: Vec<(&str, &OrderBook)> = self.books.iter().collect();
         books.sort_by_key(|(t, _)| *t);
-        out.extend(books.into_iter().map(|(t, b)| Record::Book { token: t.clone(), book: b.clone() }));
+        out.extend(books.into_iter().map(|(t, b)| Record::Book { token: t.to_owned(), book: b.clone() }));
         out
     }
 }
