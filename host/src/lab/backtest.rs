@@ -83,7 +83,8 @@ pub struct Backtest {
     pub calibrate: bool,
     /// Keep the engine's decisions (each scan's scored candidates among them) for the report.
     /// A sweep that drops them turns this off: unless the calibration reads them, the engine
-    /// then does not describe its decisions at all.
+    /// then does not describe its decisions at all, and the report keeps no quotes of its
+    /// positions (the run's store keeps a lean price history, `Store::in_memory_lean`).
     pub keep_decisions: bool,
     /// The simulator's world drawn beforehand, which a simulated run follows instead of drawing
     /// the same steps again ([`Backtest::share_world`]); `None` draws it during the run.

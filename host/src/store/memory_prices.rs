@@ -12,9 +12,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::fast_hash::{FastHashMap, FastHashSet};
+use crate::fast_hash::FastHashMap;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use super::PricePoint;
 use super::packed_point::Packed;
@@ -178,9 +178,9 @@ impl Points {
 #[derive(Debug, Default)]
 pub(crate) struct MemoryPrices {
     markets: RwLock<Markets>,
-    /// A lean history's markets with a position ([`MemoryPrices::lean`]); `None` keeps every
-    /// market's history whole.
-    held: Option<Mutex<FastHashSet<Arc<str>>>>,
+    /// A lean history ([`MemoryPrices::lean`]): each market's entry says whether it keeps its
+    /// newest point only, and a market with a position keeps its entry even when pruned empty.
+    lean: bool,
 }
 
 /// A point's key: its market and time.
@@ -206,12 +206,12 @@ impl MemoryPrices {
     /// variants, whose engines never read their history back (`engine::trends`) and whose
     /// reports keep no charts.
     pub(crate) fn lean() -> Self {
-        Self { markets: RwLock::default(), held: Some(Mutex::default()) }
+        Self { markets: RwLock::default(), lean: true }
     }
 
     /// Whether this is a lean history ([`Self::lean`]).
     pub(crate) fn is_lean(&self) -> bool {
-        self.held.is_some()
+        self.lean
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Markets> {
@@ -229,27 +229,24 @@ impl MemoryPrices {
                 PriceChange::Put(market, p) => match markets.get_mut(&*market) {
                     Some(points) => points.put(p),
                     None => {
-                        let newest_only = self.held.as_ref().is_some_and(|held| {
-                            !held.lock().unwrap_or_else(PoisonError::into_inner).contains(&*market)
-                        });
+                        let newest_only = self.lean;
                         markets
                             .entry(market)
                             .or_insert_with(|| Points { newest_only, ..Points::default() })
                             .put(p);
                     }
                 },
+                // The entry, begun if need be, keeps the market's whole history from now on.
                 PriceChange::Hold(market) => {
-                    if let Some(held) = &self.held {
-                        if let Some(points) = markets.get_mut(&*market) {
-                            points.newest_only = false;
-                        }
-                        held.lock().unwrap_or_else(PoisonError::into_inner).insert(market);
+                    if self.lean {
+                        markets.entry(market).or_default().newest_only = false;
                     }
                 }
                 PriceChange::Remove(market, at_ms) => {
                     if let Some(points) = markets.get_mut(market.as_str()) {
                         points.remove(at_ms);
-                        if points.is_empty() {
+                        // A lean history's held market keeps its (whole) entry.
+                        if points.is_empty() && (points.newest_only || !self.lean) {
                             markets.remove(market.as_str());
                         }
                     }

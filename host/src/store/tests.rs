@@ -949,4 +949,15 @@ fn a_lean_history_keeps_the_newest_point_until_a_position_and_then_every_point()
     // the held market's 57 and the other's one.
     assert_eq!(lean.write_blocking(move |w| w.prune_prices(119 * minute + 1)).expect("prune"), 57 + 1);
     assert!(points(&lean, "0xother").is_empty());
+    // Pruned empty, the held market still keeps every point, the other its newest only.
+    lean.write_blocking(move |w| {
+        for at in [120, 121] {
+            w.put_price("0xmarket1", &price(at * minute))?;
+            w.put_price("0xother", &price(at * minute))?;
+        }
+        Ok(())
+    })
+    .expect("write");
+    let times = |market: &str| points(&lean, market).iter().map(|p| p.at_ms / minute).collect::<Vec<_>>();
+    assert_eq!((times("0xmarket1"), times("0xother")), (vec![120, 121], vec![121]));
 }

@@ -239,7 +239,7 @@ impl TrendWindow {
         self.points.iter().rev().find_map(|p| p.mid.map(|m| (p.at_ms, m)))
     }
 
-    /// The oldest and the newest 24 h volume.
+    /// The oldest point's 24 h volume, of the points with one.
     fn first_volume(&self) -> Option<Decimal> {
         if self.volumes == 0 {
             return None;
@@ -247,6 +247,7 @@ impl TrendWindow {
         self.points.iter().find_map(|p| p.volume)
     }
 
+    /// The newest point's 24 h volume, of the points with one.
     fn last_volume(&self) -> Option<Decimal> {
         if self.volumes == 0 {
             return None;

@@ -408,10 +408,7 @@ fn depth_in_units(levels: &[Level], side: BookSide, slippage: Decimal) -> Option
         // Nothing within reach: `Decimal`'s empty sum.
         return Some(Decimal::ZERO);
     }
-    // A product or sum past 96 bits: `Decimal` would have rounded it; its way then.
-    if sum.unsigned_abs() >= 1 << 96 {
-        return None;
-    }
+    // A sum past 96 bits does not convert: `Decimal` would have rounded it; its way then.
     Decimal::try_from_i128_with_scale(sum, price_scale + size_scale).ok()
 }
 

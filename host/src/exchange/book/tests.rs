@@ -355,3 +355,31 @@ fn the_depth_in_integers_is_the_depth_in_decimals_digit_for_digit() {
     // Both ways were taken, the integers' on the books as books are.
     assert!(fast > 15_000 && declined > 500, "{fast} in integers, {declined} declined");
 }
+
+/// Where the exact depth needs more than the 96 bits a decimal holds, the integers decline and
+/// the decimals' way (which rounds) stands; just under, the integers give the decimals' digits.
+#[test]
+fn a_depth_past_96_bits_is_left_to_the_decimals() {
+    let cap = 1_i128 << 96;
+    // Two ask levels, 0.50 and 0.51, of `m` shares each: the exact depth is 101 × m at scale 2.
+    let book = |m: i128| {
+        let size = Decimal::from_i128_with_scale(m, 0);
+        vec![Level { price: dec!(0.50), size }, Level { price: dec!(0.51), size }]
+    };
+    let slippage = dec!(0.05);
+    let limit = dec!(0.50) * (Decimal::ONE + slippage);
+    let under = book(cap / 101 - 1);
+    let got = depth_in_units(&under, BookSide::Asks, slippage).expect("fits in 96 bits");
+    let want = depth_in_decimals(&under, BookSide::Asks, limit);
+    assert_eq!((got.mantissa(), got.scale()), (want.mantissa(), want.scale()));
+    assert_eq!(got.mantissa(), 101 * (cap / 101 - 1));
+    let over = book(cap / 101 + 1);
+    assert_eq!(depth_in_units(&over, BookSide::Asks, slippage), None, "past 96 bits");
+    let mut asks = OrderBook::new(Decimal::ONE);
+    asks.replace(&[], &over);
+    assert_eq!(
+        asks.depth_within(BookSide::Asks, slippage),
+        depth_in_decimals(&over, BookSide::Asks, limit),
+        "the decimals' depth stands"
+    );
+}

@@ -406,13 +406,9 @@ impl Sweep {
         };
         let mut trained: Vec<RunReport> = Vec::with_capacity(jobs.len());
         for (i, r) in run_parallel(&jobs, self.threads, &done, total, progress).into_iter().enumerate() {
-            let mut r = r.map_err(|e| failed(i, e))?;
-            // Without decisions kept, a run made none (see `Backtest::keep_decisions`); its
-            // positions' quotes go too.
-            if !self.keep_decisions {
-                r.quotes = Vec::new();
-            }
-            trained.push(r);
+            // Without decisions kept, a run made none and kept no quotes (see
+            // `Backtest::keep_decisions`).
+            trained.push(r.map_err(|e| failed(i, e))?);
         }
         let mut order: Vec<usize> = (0..trained.len()).collect();
         order.sort_by(|a, b| {
@@ -432,11 +428,7 @@ impl Sweep {
                 })
                 .collect::<Result<_>>()?;
             for (r, i) in run_parallel(&jobs, self.threads, &done, total, progress).into_iter().zip(chosen) {
-                let mut r = r.map_err(|e| failed(*i, e))?;
-                if !self.keep_decisions {
-                    r.quotes = Vec::new();
-                }
-                held[*i] = Some(r);
+                held[*i] = Some(r.map_err(|e| failed(*i, e))?);
             }
         }
         let mut rows = Vec::with_capacity(order.len());
