@@ -156,5 +156,34 @@ fn cold_start(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, scoring, hot_reload, cold_start);
+/// One liquidation-rules call on six open positions: a fresh instance, the call, the reset.
+fn rules_call(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    install_defaults(dir.path()).unwrap();
+    let plugins = runtime(dir.path(), None);
+    let leg = |bid| abi::Leg {
+        shares: 10_000_000,
+        entry_price: 500_000,
+        best_bid: Some(bid),
+        best_ask: Some(bid + 10_000),
+    };
+    let positions: Vec<_> = (0..6)
+        .map(|i| abi::PositionView {
+            yes: leg(400_000 + i * 10_000),
+            no: leg(550_000 - i * 10_000),
+            opened_at: 0,
+            liquidated: None,
+        })
+        .collect();
+    let mut now = 0;
+    c.bench_function("rules_call/6_positions", |b| {
+        b.iter(|| {
+            // A new moment each call, as the monitor's sweeps give.
+            now += 30_000;
+            black_box(plugins.evaluate_rules(now, black_box(&positions)).unwrap())
+        });
+    });
+}
+
+criterion_group!(benches, scoring, hot_reload, cold_start, rules_call);
 criterion_main!(benches);
