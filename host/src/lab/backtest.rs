@@ -4,7 +4,7 @@
 //! function of its data, plugins and settings alone.
 
 use super::attribution::{Attribution, AttributionSummary, attribute, summarise};
-use super::driver::{DecisionLog, Driver, SIM_STEP_MS};
+use super::driver::{DecisionLog, Driver, FEED_BATCH, SIM_STEP_MS};
 use super::metrics::{self, Metrics, Sample};
 use super::overrides::Overrides;
 use super::record::Decisions;
@@ -315,16 +315,18 @@ impl Backtest {
                 ))?;
                 let mut d =
                     Driver::new(self, engine, Some(venue), &now, &settings, &log, exchange_for_driver);
-                let mut batch = Vec::with_capacity(4_096);
+                let mut batch = Vec::with_capacity(FEED_BATCH);
                 // On its own schedule the replay never looks at the recorded decisions.
                 let decisions = match self.schedule {
                     Schedule::AsRecorded => Decisions::Decode,
                     Schedule::Interval => Decisions::Skip,
                 };
-                let summary = recording::read_with(path, decisions, |t| {
+                let summary = recording::read_with(path, decisions, |t, spent| {
                     batch.push(t);
-                    if batch.len() >= 4_096 {
+                    if batch.len() >= FEED_BATCH {
                         rt.block_on(d.feed(batch.drain(..)));
+                        // The events the batch is done with lend the next ones their buffers.
+                        spent.append(&mut d.spent);
                         let done = d.now.load(Ordering::Acquire) - start;
                         progress(u64::try_from(done).unwrap_or(0), total);
                     }

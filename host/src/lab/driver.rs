@@ -51,6 +51,10 @@ pub(super) enum Window {
 }
 
 /// Drives one run.
+/// Records a replay feeds its driver at a time; also the spent market events the driver keeps
+/// for the recording's decoder (a batch's worth).
+pub(super) const FEED_BATCH: usize = 4_096;
+
 pub(super) struct Driver {
     pub(super) engine: Engine,
     pub(super) venue: Option<Arc<ReplayVenue>>,
@@ -64,6 +68,9 @@ pub(super) struct Driver {
     pub(super) window: Option<(Window, i64)>,
     pub(super) queue: VecDeque<Timed>,
     pub(super) deferred: Vec<Timed>,
+    /// Replayed market events the run is done with, for the recording's decoder to write the
+    /// next ones into ([`FEED_BATCH`] at most).
+    pub(super) spent: Vec<MarketEvent>,
     pub(super) samples: Vec<Sample>,
     pub(super) stats: RunStats,
     /// Markets resolved in the data: condition id → winning token.
@@ -105,6 +112,7 @@ impl Driver {
             window: None,
             queue: VecDeque::new(),
             deferred: Vec::new(),
+            spent: Vec::new(),
             samples: Vec::new(),
             stats: RunStats::default(),
             resolutions: std::collections::HashMap::new(),
@@ -276,8 +284,8 @@ impl Driver {
     }
 
     /// Hands over a market event and waits for what it set off.
-    async fn market(&mut self, e: MarketEvent, at_ms: i64) {
-        self.market_step(std::slice::from_ref(&e), at_ms).await;
+    async fn market(&mut self, e: &MarketEvent, at_ms: i64) {
+        self.market_step(std::slice::from_ref(e), at_ms).await;
     }
 
     /// Hands over the market events of one moment together (a simulator step moves every book at
@@ -357,7 +365,10 @@ impl Driver {
                 if let Some(v) = &self.venue {
                     v.apply_event(&e);
                 }
-                self.market(e, t.at_ms).await;
+                self.market(&e, t.at_ms).await;
+                if self.spent.len() < FEED_BATCH {
+                    self.spent.push(e);
+                }
             }
             Record::Whale(w) => {
                 if self.feeding(t.at_ms) {

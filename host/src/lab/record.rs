@@ -360,7 +360,13 @@ enum Fit {
 /// One side as [`encode_shift`] wrote it, from the same side of `book`, and whether every level
 /// is one of `book`'s moved exactly by the shift (so the side is in order as `book`'s was: adding
 /// one amount to every price keeps their order, and the sizes are `book`'s).
-fn decode_shift(d: &mut Dec<'_>, book: &OrderBook, side: BookSide) -> DecResult<(Vec<Level>, bool)> {
+/// The levels go into `levels` (empty; a spent event's, or new).
+fn decode_shift(
+    d: &mut Dec<'_>,
+    book: &OrderBook,
+    side: BookSide,
+    mut levels: Vec<Level>,
+) -> DecResult<(Vec<Level>, bool)> {
     let at = d.pos;
     let n = d.usize()?;
     let shift = d.decimal()?;
@@ -373,7 +379,7 @@ fn decode_shift(d: &mut Dec<'_>, book: &OrderBook, side: BookSide) -> DecResult<
         });
     }
     // Each level takes at least two bytes: a count beyond that is caught below, not allocated.
-    let mut levels = Vec::with_capacity(n.min(kept + d.remaining() / 2));
+    levels.reserve(n.min(kept + d.remaining() / 2));
     // Sums at one scale are exact (an overflow is an error): they keep the prices' order.
     // Mixed scales take `Decimal`'s addition, which may round.
     let mut exact = true;
@@ -464,11 +470,39 @@ pub(crate) struct Decoder {
     decisions: Decisions,
     /// Decisions stepped over so far ([`Decisions::Skip`]).
     pub(crate) skipped: u64,
+    /// Market events their reader is done with, whose buffers (the token's, the levels')
+    /// the next events are written into: a replay then allocates nothing per event.
+    pub(crate) spent: Vec<MarketEvent>,
 }
 
 impl Decoder {
     pub(crate) fn new(decisions: Decisions) -> Self {
         Self { decisions, ..Self::default() }
+    }
+
+    /// A spent event's buffers, emptied, for the next event: `token`'s id written into the
+    /// first, the levels' two left for the event to fill.
+    fn buffers(&mut self, token: usize) -> (String, Vec<Level>, Vec<Level>) {
+        let (mut id, mut bids, mut asks) = match self.spent.pop() {
+            Some(MarketEvent::Book { token, bids, asks, .. }) => (token, bids, asks),
+            Some(
+                MarketEvent::PriceChange { token, .. }
+                | MarketEvent::Trade { token, .. }
+                | MarketEvent::TickSize { token, .. }
+                | MarketEvent::Resolved { winning_token: token, .. },
+            ) => (token, Vec::new(), Vec::new()),
+            None => (String::new(), Vec::new(), Vec::new()),
+        };
+        id.clear();
+        id.push_str(&self.seg.tokens[token]);
+        bids.clear();
+        asks.clear();
+        (id, bids, asks)
+    }
+
+    /// `token`'s id, in a spent event's buffer when there is one.
+    fn token_id(&mut self, token: usize) -> String {
+        self.buffers(token).0
     }
 
     fn token(&self, d: &mut Dec<'_>) -> DecResult<u32> {
@@ -535,17 +569,17 @@ impl Decoder {
                         let (price, size) = (d.decimal()?, d.decimal()?);
                         book.set(side, price, size);
                     }
-                    Record::Market(MarketEvent::Book {
-                        token: self.seg.tokens[i].clone(),
-                        bids: book.levels(BookSide::Bids).collect(),
-                        asks: book.levels(BookSide::Asks).collect(),
-                        at_ms,
-                    })
+                    let (token, mut bids, mut asks) = self.buffers(i);
+                    let book = &self.seg.books[i];
+                    bids.extend(book.levels(BookSide::Bids));
+                    asks.extend(book.levels(BookSide::Asks));
+                    Record::Market(MarketEvent::Book { token, bids, asks, at_ms })
                 }
                 tag::BOOK_SHIFT => {
                     let (i, at_ms) = self.token_at(d, at)?;
-                    let (bids, moved_bids) = decode_shift(d, &self.seg.books[i], BookSide::Bids)?;
-                    let (asks, moved_asks) = decode_shift(d, &self.seg.books[i], BookSide::Asks)?;
+                    let (token, bids, asks) = self.buffers(i);
+                    let (bids, moved_bids) = decode_shift(d, &self.seg.books[i], BookSide::Bids, bids)?;
+                    let (asks, moved_asks) = decode_shift(d, &self.seg.books[i], BookSide::Asks, asks)?;
                     if moved_bids && moved_asks {
                         // Every level the book's own, moved by one shift: still in order.
                         self.seg.books[i].replace_ordered(&bids, &asks);
@@ -554,7 +588,7 @@ impl Decoder {
                     }
                     // The sides as written: the encoder's book, best first, so the event takes
                     // them as they are (a book takes an event's levels in any order anyway).
-                    Record::Market(MarketEvent::Book { token: self.seg.tokens[i].clone(), bids, asks, at_ms })
+                    Record::Market(MarketEvent::Book { token, bids, asks, at_ms })
                 }
                 tag::PRICE_CHANGE => {
                     let (i, at_ms) = self.token_at(d, at)?;
@@ -562,7 +596,7 @@ impl Decoder {
                     let (price, size) = (d.decimal()?, d.decimal()?);
                     self.seg.books[i].set(side, price, size);
                     Record::Market(MarketEvent::PriceChange {
-                        token: self.seg.tokens[i].clone(),
+                        token: self.token_id(i),
                         side,
                         price,
                         size,
@@ -573,31 +607,17 @@ impl Decoder {
                     let (i, at_ms) = self.token_at(d, at)?;
                     let side = Self::trade_side(d)?;
                     let (price, size) = (d.decimal()?, d.decimal()?);
-                    Record::Market(MarketEvent::Trade {
-                        token: self.seg.tokens[i].clone(),
-                        side,
-                        price,
-                        size,
-                        at_ms,
-                    })
+                    Record::Market(MarketEvent::Trade { token: self.token_id(i), side, price, size, at_ms })
                 }
                 tag::TICK_SIZE => {
                     let (i, at_ms) = self.token_at(d, at)?;
                     let tick_size = d.decimal()?;
-                    Record::Market(MarketEvent::TickSize {
-                        token: self.seg.tokens[i].clone(),
-                        tick_size,
-                        at_ms,
-                    })
+                    Record::Market(MarketEvent::TickSize { token: self.token_id(i), tick_size, at_ms })
                 }
                 tag::RESOLVED => {
                     let market = d.string()?;
                     let (i, at_ms) = self.token_at(d, at)?;
-                    Record::Market(MarketEvent::Resolved {
-                        market,
-                        winning_token: self.seg.tokens[i].clone(),
-                        at_ms,
-                    })
+                    Record::Market(MarketEvent::Resolved { market, winning_token: self.token_id(i), at_ms })
                 }
                 tag::BOOK => {
                     let i = self.token(d)? as usize;
@@ -773,6 +793,98 @@ mod tests {
                 assert_eq!(shifted(price, shift).map(|d| d.serialize()), want, "{price} + {shift}");
             }
         }
+    }
+
+    /// Every kind of market event decodes the same into a spent event's buffers (whatever they
+    /// held: another token's id, other levels) as into new ones.
+    #[test]
+    fn market_events_decoded_into_spent_events_are_those_decoded_afresh() {
+        let level = |price, size| Level { price, size };
+        let book = |token: &str, bids: Vec<Level>, asks: Vec<Level>, at_ms| MarketEvent::Book {
+            token: token.into(),
+            bids,
+            asks,
+            at_ms,
+        };
+        let (a, b) = ("71321045679252212594626385532706912750332728571942532289631379312455583992563", "12");
+        let events = [
+            book(
+                a,
+                vec![level(dec!(0.40), dec!(100)), level(dec!(0.39), dec!(50))],
+                vec![level(dec!(0.42), dec!(80))],
+                1,
+            ),
+            // Every level moved by one tick: a shift.
+            book(
+                a,
+                vec![level(dec!(0.41), dec!(100)), level(dec!(0.40), dec!(50))],
+                vec![level(dec!(0.43), dec!(80))],
+                2,
+            ),
+            // A size changed and a level added: a delta.
+            book(
+                a,
+                vec![level(dec!(0.41), dec!(90)), level(dec!(0.40), dec!(50))],
+                vec![level(dec!(0.43), dec!(80)), level(dec!(0.44), dec!(7))],
+                3,
+            ),
+            MarketEvent::PriceChange {
+                token: b.into(),
+                side: BookSide::Bids,
+                price: dec!(0.2),
+                size: dec!(5),
+                at_ms: 4,
+            },
+            MarketEvent::Trade {
+                token: a.into(),
+                side: Side::Buy,
+                price: dec!(0.43),
+                size: dec!(3),
+                at_ms: 5,
+            },
+            MarketEvent::TickSize { token: b.into(), tick_size: dec!(0.001), at_ms: 6 },
+            book(b, Vec::new(), vec![level(dec!(0.8), dec!(10))], 7),
+            book(b, Vec::new(), Vec::new(), 8),
+            MarketEvent::Resolved { market: "0xabc".into(), winning_token: b.into(), at_ms: 9 },
+        ];
+        let mut e = Enc::default();
+        let mut encoder = Encoder::default();
+        for (i, ev) in events.iter().enumerate() {
+            let at_ms = i64::try_from(i).unwrap();
+            encoder.encode(&mut e, &Timed { at_ms, record: Record::Market(ev.clone()) });
+        }
+        let decode = |spend: bool| {
+            let mut decoder = Decoder::default();
+            // Spent events with buffers of their own, used before any the decoding gives back.
+            decoder.spent = vec![
+                book(
+                    "a much longer id than any of the test's",
+                    vec![level(dec!(0.1), dec!(1)); 9],
+                    vec![level(dec!(0.9), dec!(2))],
+                    0,
+                ),
+                MarketEvent::Trade {
+                    token: "x".into(),
+                    side: Side::Sell,
+                    price: dec!(0.5),
+                    size: dec!(1),
+                    at_ms: 0,
+                },
+            ];
+            let mut d = Dec::new(&e.buf);
+            let mut out = Vec::new();
+            while let Some(t) = decoder.next(&mut d).unwrap() {
+                let Record::Market(ev) = t.record else { panic!("{t:?}") };
+                out.push(ev.clone());
+                if spend {
+                    decoder.spent.push(ev);
+                }
+            }
+            out
+        };
+        let fresh = decode(false);
+        assert_eq!(fresh, events.to_vec(), "as encoded");
+        assert_eq!(decode(true), fresh);
     }
 
     #[test]

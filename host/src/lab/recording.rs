@@ -4,6 +4,7 @@
 use super::record::{Decisions, Timed};
 use super::segment::{self, Ending, SegmentHeader};
 use super::{LabError, Result};
+use crate::exchange::MarketEvent;
 use std::path::{Path, PathBuf};
 
 /// A segment file's extension.
@@ -69,24 +70,25 @@ pub struct ReadSummary {
 ///
 /// # Errors
 /// See [`segment::read_segment`]; and segments of different venues.
-pub fn read(path: &Path, each: impl FnMut(Timed) -> Result<()>) -> Result<ReadSummary> {
-    read_with(path, Decisions::Decode, each)
+pub fn read(path: &Path, mut each: impl FnMut(Timed) -> Result<()>) -> Result<ReadSummary> {
+    read_with(path, Decisions::Decode, |t, _| each(t))
 }
 
 /// As [`read`], with the recorded decisions decoded or stepped over (they count in
-/// [`ReadSummary::records`] either way).
+/// [`ReadSummary::records`] either way), and `each` handed the list of spent market events
+/// ([`segment::read_segment_with`]).
 pub(crate) fn read_with(
     path: &Path,
     decisions: Decisions,
-    mut each: impl FnMut(Timed) -> Result<()>,
+    mut each: impl FnMut(Timed, &mut Vec<MarketEvent>) -> Result<()>,
 ) -> Result<ReadSummary> {
     let files = segments(path)?;
     let mut summary = ReadSummary { venue: String::new(), segments: files.len(), records: 0, torn: None };
     let last = files.len() - 1;
     for (i, file) in files.iter().enumerate() {
-        let (header, ending, skipped) = segment::read_segment_with(file, decisions, |t| {
+        let (header, ending, skipped) = segment::read_segment_with(file, decisions, |t, spent| {
             summary.records += 1;
-            each(t)
+            each(t, spent)
         })?;
         summary.records += skipped;
         if i == 0 {

@@ -5,6 +5,7 @@
 use super::codec::{Dec, Enc};
 use super::record::{Decisions, Decoder, Encoder, Timed};
 use super::{LabError, Result};
+use crate::exchange::MarketEvent;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::fs::FileExt as _;
@@ -206,15 +207,17 @@ pub enum Ending {
 /// # Errors
 /// See above; and whatever `each` returns.
 pub fn read_segment(path: &Path, each: impl FnMut(Timed) -> Result<()>) -> Result<(SegmentHeader, Ending)> {
-    read_segment_with(path, Decisions::Decode, each).map(|(header, ending, _)| (header, ending))
+    let mut each = each;
+    read_segment_with(path, Decisions::Decode, |t, _| each(t)).map(|(header, ending, _)| (header, ending))
 }
 
 /// As [`read_segment`], with the decisions decoded or stepped over; also returns how many
-/// decisions were stepped over.
+/// decisions were stepped over. `each` is also handed the decoder's list of spent market events:
+/// an event put there when its reader is done with it lends its buffers to a later one.
 pub(crate) fn read_segment_with(
     path: &Path,
     decisions: Decisions,
-    mut each: impl FnMut(Timed) -> Result<()>,
+    mut each: impl FnMut(Timed, &mut Vec<MarketEvent>) -> Result<()>,
 ) -> Result<(SegmentHeader, Ending, u64)> {
     let bytes =
         std::fs::read(path).map_err(|e| LabError::Io { path: path.to_owned(), reason: e.to_string() })?;
@@ -227,6 +230,8 @@ pub(crate) fn read_segment_with(
         reason,
     };
     let mut raw = Vec::new();
+    let mut unpack = zstd::bulk::Decompressor::new()
+        .map_err(|e| LabError::Io { path: path.to_owned(), reason: e.to_string() })?;
     while at < bytes.len() {
         let left = bytes.len() - at;
         if left < BLOCK_HEADER_LEN {
@@ -253,9 +258,12 @@ pub(crate) fn read_segment_with(
         if crc32fast::hash(compressed) != le_u32(&h[32..]) {
             return Err(corrupt(at, "checksum mismatch".into()));
         }
+        // One frame straight into the buffer, by one decompression context for the segment: a
+        // frame larger than the block announces does not fit, and is an error.
         raw.clear();
         raw.reserve(rlen);
-        zstd::stream::copy_decode(compressed, &mut raw)
+        unpack
+            .decompress_to_buffer(compressed, &mut raw)
             .map_err(|e| corrupt(at, format!("decompressing: {e}")))?;
         if raw.len() != rlen {
             return Err(corrupt(at, format!("{} bytes decompressed, {rlen} announced", raw.len())));
@@ -267,7 +275,7 @@ pub(crate) fn read_segment_with(
             match decoder.next(&mut d) {
                 Ok(Some(t)) => {
                     n += 1;
-                    each(t)?;
+                    each(t, &mut decoder.spent)?;
                 }
                 Ok(None) => break,
                 Err(e) => {

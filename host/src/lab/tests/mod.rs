@@ -150,7 +150,7 @@ fn decisions_stepped_over_still_count_and_every_other_record_comes_in_order() {
     let dir = write_recording(root.path(), &records);
     let read = |decisions| {
         let mut seen = Vec::new();
-        let summary = recording::read_with(&dir, decisions, |t| {
+        let summary = recording::read_with(&dir, decisions, |t, _| {
             seen.push(t);
             Ok(())
         })
