@@ -854,9 +854,8 @@ mod tests {
             encoder.encode(&mut e, &Timed { at_ms, record: Record::Market(ev.clone()) });
         }
         let decode = |spend: bool| {
-            let mut decoder = Decoder::default();
             // Spent events with buffers of their own, used before any the decoding gives back.
-            decoder.spent = vec![
+            let spent = vec![
                 book(
                     "a much longer id than any of the test's",
                     vec![level(dec!(0.1), dec!(1)); 9],
@@ -871,6 +870,7 @@ mod tests {
                     at_ms: 0,
                 },
             ];
+            let mut decoder = Decoder { spent, ..Decoder::default() };
             let mut d = Dec::new(&e.buf);
             let mut out = Vec::new();
             while let Some(t) = decoder.next(&mut d).unwrap() {
