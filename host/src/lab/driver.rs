@@ -50,11 +50,11 @@ pub(super) enum Window {
     Sweep,
 }
 
-/// Drives one run.
 /// Records a replay feeds its driver at a time; also the spent market events the driver keeps
 /// for the recording's decoder (a batch's worth).
 pub(super) const FEED_BATCH: usize = 4_096;
 
+/// Drives one run.
 pub(super) struct Driver {
     pub(super) engine: Engine,
     pub(super) venue: Option<Arc<ReplayVenue>>,
