@@ -1,6 +1,6 @@
 //! What every venue speaks: markets, book events, orders, trades and balances, in exact decimals.
 
-use super::book::{Amount, BookSide, FillPolicy, Level, Side, TakerFee};
+use super::book::{Amount, BookSide, FillPolicy, Level, OrderBook, Side, TakerFee};
 use rust_decimal::Decimal;
 
 /// A CLOB token id (a decimal U256 on Polymarket), kept as the venue writes it.
@@ -72,6 +72,43 @@ pub enum MarketEvent {
         winning_token: TokenId,
         at_ms: i64,
     },
+}
+
+impl MarketEvent {
+    /// The buffers of the last of `spent` (events their reader is done with), emptied, with
+    /// `token` written into the first: a book event's token id and levels, another's token id
+    /// and no levels, or new ones when there is none. An event built into them allocates
+    /// nothing; this is how the simulator and a recording's decoder reuse what the engine read.
+    /// Inlined: it runs for every replayed event, and a call across codegen units cost the
+    /// replay a few per cent.
+    #[inline]
+    pub(crate) fn reuse(spent: &mut Vec<MarketEvent>, token: &str) -> (TokenId, Vec<Level>, Vec<Level>) {
+        let (mut id, mut bids, mut asks) = match spent.pop() {
+            Some(MarketEvent::Book { token, bids, asks, .. }) => (token, bids, asks),
+            Some(
+                MarketEvent::PriceChange { token, .. }
+                | MarketEvent::Trade { token, .. }
+                | MarketEvent::TickSize { token, .. }
+                | MarketEvent::Resolved { winning_token: token, .. },
+            ) => (token, Vec::new(), Vec::new()),
+            None => (String::new(), Vec::new(), Vec::new()),
+        };
+        id.clear();
+        id.push_str(token);
+        bids.clear();
+        asks.clear();
+        (id, bids, asks)
+    }
+
+    /// `token`'s whole `book` at `at_ms` as a book event, in the buffers of the last of `spent`
+    /// ([`Self::reuse`]).
+    #[inline]
+    pub(crate) fn book_of(spent: &mut Vec<MarketEvent>, token: &str, book: &OrderBook, at_ms: i64) -> Self {
+        let (token, mut bids, mut asks) = Self::reuse(spent, token);
+        bids.extend(book.levels(BookSide::Bids));
+        asks.extend(book.levels(BookSide::Asks));
+        MarketEvent::Book { token, bids, asks, at_ms }
+    }
 }
 
 /// What to trade.

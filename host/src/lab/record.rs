@@ -480,24 +480,10 @@ impl Decoder {
         Self { decisions, ..Self::default() }
     }
 
-    /// A spent event's buffers, emptied, for the next event: `token`'s id written into the
-    /// first, the levels' two left for the event to fill.
+    /// A spent event's buffers for the next event, `token`'s id written in
+    /// ([`MarketEvent::reuse`]).
     fn buffers(&mut self, token: usize) -> (String, Vec<Level>, Vec<Level>) {
-        let (mut id, mut bids, mut asks) = match self.spent.pop() {
-            Some(MarketEvent::Book { token, bids, asks, .. }) => (token, bids, asks),
-            Some(
-                MarketEvent::PriceChange { token, .. }
-                | MarketEvent::Trade { token, .. }
-                | MarketEvent::TickSize { token, .. }
-                | MarketEvent::Resolved { winning_token: token, .. },
-            ) => (token, Vec::new(), Vec::new()),
-            None => (String::new(), Vec::new(), Vec::new()),
-        };
-        id.clear();
-        id.push_str(&self.seg.tokens[token]);
-        bids.clear();
-        asks.clear();
-        (id, bids, asks)
+        MarketEvent::reuse(&mut self.spent, &self.seg.tokens[token])
     }
 
     /// `token`'s id, in a spent event's buffer when there is one.
@@ -569,11 +555,8 @@ impl Decoder {
                         let (price, size) = (d.decimal()?, d.decimal()?);
                         book.set(side, price, size);
                     }
-                    let (token, mut bids, mut asks) = self.buffers(i);
-                    let book = &self.seg.books[i];
-                    bids.extend(book.levels(BookSide::Bids));
-                    asks.extend(book.levels(BookSide::Asks));
-                    Record::Market(MarketEvent::Book { token, bids, asks, at_ms })
+                    let (spent, tokens, books) = (&mut self.spent, &self.seg.tokens, &self.seg.books);
+                    Record::Market(MarketEvent::book_of(spent, &tokens[i], &books[i], at_ms))
                 }
                 tag::BOOK_SHIFT => {
                     let (i, at_ms) = self.token_at(d, at)?;
@@ -799,33 +782,22 @@ mod tests {
     /// held: another token's id, other levels) as into new ones.
     #[test]
     fn market_events_decoded_into_spent_events_are_those_decoded_afresh() {
-        let level = |price, size| Level { price, size };
-        let book = |token: &str, bids: Vec<Level>, asks: Vec<Level>, at_ms| MarketEvent::Book {
-            token: token.into(),
-            bids,
-            asks,
-            at_ms,
+        // A book event of `(price, size)` levels.
+        let book = |token: &str, bids: &[(Decimal, Decimal)], asks: &[(Decimal, Decimal)], at_ms| {
+            let side = |levels: &[(Decimal, Decimal)]| {
+                levels.iter().map(|&(price, size)| Level { price, size }).collect()
+            };
+            MarketEvent::Book { token: token.into(), bids: side(bids), asks: side(asks), at_ms }
         };
         let (a, b) = ("71321045679252212594626385532706912750332728571942532289631379312455583992563", "12");
+        // The encoder writes the first and third as changed levels, the second as one shift.
         let events = [
+            book(a, &[(dec!(0.40), dec!(100)), (dec!(0.39), dec!(50))], &[(dec!(0.42), dec!(80))], 1),
+            book(a, &[(dec!(0.41), dec!(100)), (dec!(0.40), dec!(50))], &[(dec!(0.43), dec!(80))], 2),
             book(
                 a,
-                vec![level(dec!(0.40), dec!(100)), level(dec!(0.39), dec!(50))],
-                vec![level(dec!(0.42), dec!(80))],
-                1,
-            ),
-            // Every level moved by one tick: a shift.
-            book(
-                a,
-                vec![level(dec!(0.41), dec!(100)), level(dec!(0.40), dec!(50))],
-                vec![level(dec!(0.43), dec!(80))],
-                2,
-            ),
-            // A size changed and a level added: a delta.
-            book(
-                a,
-                vec![level(dec!(0.41), dec!(90)), level(dec!(0.40), dec!(50))],
-                vec![level(dec!(0.43), dec!(80)), level(dec!(0.44), dec!(7))],
+                &[(dec!(0.41), dec!(90)), (dec!(0.40), dec!(50))],
+                &[(dec!(0.43), dec!(80)), (dec!(0.44), dec!(7))],
                 3,
             ),
             MarketEvent::PriceChange {
@@ -843,8 +815,8 @@ mod tests {
                 at_ms: 5,
             },
             MarketEvent::TickSize { token: b.into(), tick_size: dec!(0.001), at_ms: 6 },
-            book(b, Vec::new(), vec![level(dec!(0.8), dec!(10))], 7),
-            book(b, Vec::new(), Vec::new(), 8),
+            book(b, &[], &[(dec!(0.8), dec!(10))], 7),
+            book(b, &[], &[], 8),
             MarketEvent::Resolved { market: "0xabc".into(), winning_token: b.into(), at_ms: 9 },
         ];
         let mut e = Enc::default();
@@ -858,8 +830,8 @@ mod tests {
             let spent = vec![
                 book(
                     "a much longer id than any of the test's",
-                    vec![level(dec!(0.1), dec!(1)); 9],
-                    vec![level(dec!(0.9), dec!(2))],
+                    &[(dec!(0.1), dec!(1)); 9],
+                    &[(dec!(0.9), dec!(2))],
                     0,
                 ),
                 MarketEvent::Trade {

@@ -206,8 +206,10 @@ pub enum Ending {
 ///
 /// # Errors
 /// See above; and whatever `each` returns.
-pub fn read_segment(path: &Path, each: impl FnMut(Timed) -> Result<()>) -> Result<(SegmentHeader, Ending)> {
-    let mut each = each;
+pub fn read_segment(
+    path: &Path,
+    mut each: impl FnMut(Timed) -> Result<()>,
+) -> Result<(SegmentHeader, Ending)> {
     read_segment_with(path, Decisions::Decode, |t, _| each(t)).map(|(header, ending, _)| (header, ending))
 }
 

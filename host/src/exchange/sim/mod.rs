@@ -529,7 +529,7 @@ impl SimMarket {
     /// Both books, as rebuilt at `now` (into spent events' buffers from `spare`).
     fn books_moved(&self, spare: &mut Vec<MarketEvent>, now: i64, out: &mut StepOutput) {
         for (i, outcome) in self.market.outcomes.iter().enumerate() {
-            out.events.push(book_event(spare, &outcome.token_id, &self.books[i], now));
+            out.events.push(MarketEvent::book_of(spare, &outcome.token_id, &self.books[i], now));
         }
     }
 
@@ -564,27 +564,6 @@ pub enum SimError {
     Resolved(String),
     #[error(transparent)]
     Fill(#[from] FillError),
-}
-
-/// A book event of `book` at `at_ms`, written into a spent one's buffers when `spare` has one.
-fn book_event(spare: &mut Vec<MarketEvent>, token: &str, book: &OrderBook, at_ms: i64) -> MarketEvent {
-    match spare.pop() {
-        Some(MarketEvent::Book { token: mut spent, mut bids, mut asks, .. }) => {
-            spent.clear();
-            spent.push_str(token);
-            bids.clear();
-            bids.extend(book.levels(BookSide::Bids));
-            asks.clear();
-            asks.extend(book.levels(BookSide::Asks));
-            MarketEvent::Book { token: spent, bids, asks, at_ms }
-        }
-        _ => MarketEvent::Book {
-            token: token.to_owned(),
-            bids: book.levels(BookSide::Bids).collect(),
-            asks: book.levels(BookSide::Asks).collect(),
-            at_ms,
-        },
-    }
 }
 
 /// A token id that looks like Polymarket's (a large decimal), unique per market and outcome.
